@@ -1,0 +1,23 @@
+//! deploysim: runs a fleet of gRPC services and measures what each rollout order does to
+//! them.
+//!
+//! # Layout
+//!
+//! - [`scenario`]: YAML scenario files to a validated [`scenario::Scenario`] (no IO but
+//!   reading the file).
+//! - [`topology`]: the call graph of service versions, cycles, reachability (pure).
+//! - [`plan`]: each strategy's steps and the versions after each step (pure).
+//! - [`generate`]: realistic scenarios of any size, as YAML text (pure).
+//! - [`report`]: the only module that formats output: plan tables and JSON.
+//! - [`contract`]: the protobuf messages and the gRPC path of each (service, API version).
+//! - [`seed`]: sub-seeds, so one seed drives every random choice.
+//!
+//! `src/main.rs` is the `simulate` command line.
+
+pub mod contract;
+pub mod generate;
+pub mod plan;
+pub mod report;
+pub mod scenario;
+pub mod seed;
+pub mod topology;

@@ -1,0 +1,206 @@
+//! The planner: each strategy's steps, and the versions running after each (pure).
+//!
+//! Invariant: in a complete plan every change of the scenario is applied exactly once and
+//! the deployment after the last step equals `Scenario::target`. A partial plan applies a
+//! subset of the changes, each once, and says which it leaves out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::seq::SliceRandom;
+
+use crate::scenario::{Change, Deployment, Scenario, Strategy, StrategyKind};
+use crate::{seed, topology};
+
+/// The steps of one strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub strategy: String,
+    pub kind: StrategyKind,
+    /// Step 0 is the baseline (`initial`, no changes); steps 1.. each apply their changes.
+    pub steps: Vec<Step>,
+    /// Changes the plan never makes: empty for a complete plan, the rest for a partial one.
+    pub not_reached: Vec<Change>,
+    /// Faults (indices into `Scenario::faults`) that start after the plan's last step and
+    /// so never fire in it.
+    pub faults_never_fired: Vec<usize>,
+}
+
+impl Plan {
+    /// True when the plan reaches the target.
+    pub fn is_complete(&self) -> bool {
+        self.not_reached.is_empty()
+    }
+
+    /// The index of the last step (0 when there is nothing to roll out).
+    pub fn last_step(&self) -> usize {
+        self.steps.len() - 1
+    }
+}
+
+/// One step: the changes it makes, and what runs once it is done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub index: usize,
+    pub changes: Vec<Change>,
+    /// The version of every deployed service after this step.
+    pub deployment: Deployment,
+    /// Faults (indices into `Scenario::faults`) whose `at_step` is this step.
+    pub faults: Vec<usize>,
+}
+
+/// Why a strategy cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Provider-first ordering is impossible: the changed services depend on each other in
+    /// a loop.
+    #[error(
+        "no provider-first order exists: the changed services depend on each other in a cycle ({})",
+        cycle.join(" -> ")
+    )]
+    Cycle { cycle: Vec<String> },
+}
+
+/// Plans `strategy`. `seed` drives the random order (the scenario's seed unless the user
+/// overrides it).
+pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan, PlanError> {
+    let changes = scenario.changes();
+    let by_service: BTreeMap<&str, &Change> = changes.iter().map(|change| (change.service.as_str(), change)).collect();
+    let groups: Vec<Vec<Change>> = match &strategy.kind {
+        StrategyKind::Batch => {
+            if changes.is_empty() {
+                Vec::new()
+            } else {
+                vec![changes.clone()]
+            }
+        }
+        StrategyKind::SinglePiece => single_piece_order(scenario)?.into_iter().map(|change| vec![change]).collect(),
+        StrategyKind::Waves(size) => {
+            single_piece_order(scenario)?.chunks((*size).max(1)).map(<[Change]>::to_vec).collect()
+        }
+        StrategyKind::Random => {
+            let mut order = changes.clone();
+            order.shuffle(&mut seed::rng(seed, "plan.random"));
+            order.into_iter().map(|change| vec![change]).collect()
+        }
+        StrategyKind::Steps(steps) => steps
+            .iter()
+            .map(|services| {
+                services.iter().filter_map(|service| by_service.get(service.as_str()).map(|c| (*c).clone())).collect()
+            })
+            .collect(),
+    };
+
+    let applied: BTreeSet<&str> = groups.iter().flatten().map(|change| change.service.as_str()).collect();
+    let not_reached = changes.iter().filter(|change| !applied.contains(change.service.as_str())).cloned().collect();
+
+    let mut deployment = scenario.initial.clone();
+    let mut steps = vec![Step { index: 0, changes: Vec::new(), deployment: deployment.clone(), faults: Vec::new() }];
+    for (i, group) in groups.into_iter().enumerate() {
+        for change in &group {
+            deployment.apply(change);
+        }
+        steps.push(Step { index: i + 1, changes: group, deployment: deployment.clone(), faults: Vec::new() });
+    }
+    let mut faults_never_fired = Vec::new();
+    for (fault_index, fault) in scenario.faults.iter().enumerate() {
+        match steps.get_mut(fault.at_step) {
+            Some(step) => step.faults.push(fault_index),
+            None => faults_never_fired.push(fault_index),
+        }
+    }
+    Ok(Plan { strategy: strategy.name.clone(), kind: strategy.kind.clone(), steps, not_reached, faults_never_fired })
+}
+
+/// How many steps (after the baseline) a strategy has, without building it. Used to check
+/// fault steps before a plan can be made.
+pub fn step_count(n_changes: usize, kind: &StrategyKind) -> usize {
+    match kind {
+        StrategyKind::Batch => usize::from(n_changes > 0),
+        StrategyKind::SinglePiece | StrategyKind::Random => n_changes,
+        StrategyKind::Waves(size) => n_changes.div_ceil((*size).max(1)),
+        StrategyKind::Steps(steps) => steps.len(),
+    }
+}
+
+/// Every change, one at a time, providers before their callers; ties by service name.
+///
+/// "Provider" follows the calls of the *target* versions: if a changed service's target
+/// version reaches another changed service (directly or through unchanged ones), that one
+/// goes first, so a caller never moves to a version whose new dependency is not there yet.
+/// A removed service goes after every changed service whose *initial* version calls it, so
+/// callers stop calling it before it leaves.
+pub fn single_piece_order(scenario: &Scenario) -> Result<Vec<Change>, PlanError> {
+    let changes = scenario.changes();
+    let changed: BTreeSet<&str> = changes.iter().map(|change| change.service.as_str()).collect();
+    let removed: BTreeSet<&str> =
+        changes.iter().filter(|change| change.to.is_none()).map(|change| change.service.as_str()).collect();
+    let unchanged = |service: &str| !changed.contains(service);
+
+    // before[x] holds the services that must be deployed before x.
+    let mut before: BTreeMap<&str, BTreeSet<&str>> = changed.iter().map(|service| (*service, BTreeSet::new())).collect();
+    for change in &changes {
+        if let Some(target_version) = &change.to {
+            let reached = topology::reachable(scenario, &scenario.target, &change.service, target_version, unchanged);
+            for provider in reached.iter().filter(|s| changed.contains(s.as_str()) && !removed.contains(s.as_str())) {
+                if provider != &change.service {
+                    before.entry(&change.service).or_default().extend(changed.get(provider.as_str()));
+                }
+            }
+        }
+        if let Some(initial_version) = &change.from {
+            let reached = topology::reachable(scenario, &scenario.initial, &change.service, initial_version, unchanged);
+            for gone in reached.iter().filter_map(|s| removed.get(s.as_str())) {
+                if *gone != change.service && change.to.is_some() {
+                    before.entry(gone).or_default().extend(changed.get(change.service.as_str()));
+                }
+            }
+        }
+    }
+
+    // Kahn's algorithm; the ready set is ordered, so ties go by name.
+    let mut waiting: BTreeMap<&str, usize> = before.iter().map(|(service, deps)| (*service, deps.len())).collect();
+    let mut ready: BTreeSet<&str> = waiting.iter().filter(|(_, n)| **n == 0).map(|(s, _)| *s).collect();
+    let mut order: Vec<&str> = Vec::with_capacity(changes.len());
+    while let Some(next) = ready.pop_first() {
+        order.push(next);
+        waiting.remove(next);
+        for (service, deps) in &before {
+            if deps.contains(next) {
+                if let Some(count) = waiting.get_mut(service) {
+                    *count -= 1;
+                    if *count == 0 {
+                        ready.insert(service);
+                    }
+                }
+            }
+        }
+    }
+    if !waiting.is_empty() {
+        return Err(PlanError::Cycle { cycle: dependency_cycle(&before, &waiting) });
+    }
+    let by_service: BTreeMap<&str, &Change> = changes.iter().map(|change| (change.service.as_str(), change)).collect();
+    Ok(order.into_iter().filter_map(|service| by_service.get(service).map(|c| (*c).clone())).collect())
+}
+
+/// A cycle among the services Kahn's algorithm could not order, written caller first:
+/// `a -> b -> a` means a must wait for b, which must wait for a.
+fn dependency_cycle(before: &BTreeMap<&str, BTreeSet<&str>>, stuck: &BTreeMap<&str, usize>) -> Vec<String> {
+    let Some(mut current) = stuck.keys().next().copied() else { return Vec::new() };
+    let mut path: Vec<&str> = Vec::new();
+    // Every stuck service waits for another stuck one, so this walk must revisit a
+    // service within `stuck.len()` steps.
+    for _ in 0..=stuck.len() {
+        if let Some(start) = path.iter().position(|s| *s == current) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|s| (*s).to_owned()).collect();
+            cycle.push(current.to_owned());
+            return cycle;
+        }
+        path.push(current);
+        let next = before.get(current).and_then(|deps| deps.iter().find(|dep| stuck.contains_key(*dep)));
+        match next {
+            Some(dep) => current = dep,
+            None => break,
+        }
+    }
+    path.iter().map(|s| (*s).to_owned()).collect()
+}

@@ -1,0 +1,358 @@
+//! The validated scenario: what every other module works from.
+//!
+//! Invariant: a `Scenario` value is always valid. Every service, version and API version
+//! it names exists, no reachable call chain loops, every number is in range. Code that
+//! consumes it may rely on that and never re-checks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// Every random choice of a run derives from this seed (see `crate::seed`).
+    pub seed: u64,
+    /// Services by name; ordered, so every iteration is deterministic.
+    pub services: BTreeMap<String, Service>,
+    /// What runs before the rollout.
+    pub initial: Deployment,
+    /// What runs after a complete rollout: `initial` with `target` applied.
+    pub target: Deployment,
+    pub load: Load,
+    pub strategies: Vec<Strategy>,
+    pub faults: Vec<Fault>,
+    pub gate: Option<Gate>,
+    pub expect: Expect,
+    pub risk: Risk,
+}
+
+impl Scenario {
+    /// The changes a complete rollout makes, one per service, ordered by service name.
+    pub fn changes(&self) -> Vec<Change> {
+        let mut names: Vec<&String> = self.initial.0.keys().chain(self.target.0.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let from = self.initial.version(name);
+                let to = self.target.version(name);
+                (from != to).then(|| Change {
+                    service: name.clone(),
+                    from: from.map(str::to_owned),
+                    to: to.map(str::to_owned),
+                })
+            })
+            .collect()
+    }
+
+    /// The entrypoint services, by name.
+    pub fn entrypoints(&self) -> impl Iterator<Item = &Service> {
+        self.services.values().filter(|service| service.entrypoint)
+    }
+
+    /// The definition of `service` at `version`.
+    pub fn version(&self, service: &str, version: &str) -> Option<&Version> {
+        self.services.get(service)?.versions.get(version)
+    }
+}
+
+/// One service and every version of it that the scenario defines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    /// Load is sent to entrypoints.
+    pub entrypoint: bool,
+    /// Each replica is its own gRPC server.
+    pub replicas: u32,
+    /// Time from process start to ready.
+    pub startup: Duration,
+    pub rollout: Rollout,
+    pub versions: BTreeMap<String, Version>,
+}
+
+/// How a service moves from one version to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollout {
+    /// Start a new replica, then stop an old one; both versions serve meanwhile.
+    Rolling,
+    /// Stop every old replica, then start the new ones: a window with no replica at all.
+    Recreate,
+}
+
+/// One build of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    pub name: String,
+    /// API versions this build serves.
+    pub provides: Vec<String>,
+    /// Own work per request.
+    pub latency: Duration,
+    /// Share of requests that fail on their own, 0..=1.
+    pub error_rate: f64,
+    /// Downstream calls made for every request, in order.
+    pub calls: Vec<Call>,
+}
+
+impl Version {
+    pub fn provides(&self, api: &str) -> bool {
+        self.provides.iter().any(|provided| provided == api)
+    }
+}
+
+/// One downstream call of a version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub service: String,
+    pub api: String,
+    pub on_failure: OnFailure,
+    /// Deadline for this call, retries included.
+    pub timeout: Duration,
+    /// Extra attempts on UNAVAILABLE.
+    pub retries: u32,
+}
+
+/// What a caller does when a call fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// The error goes up: the caller's request fails.
+    Fail,
+    /// The caller answers with a fallback, marked degraded.
+    Degrade,
+}
+
+/// Which version of each deployed service runs. A service that is absent is not deployed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Deployment(pub BTreeMap<String, String>);
+
+impl Deployment {
+    pub fn version(&self, service: &str) -> Option<&str> {
+        self.0.get(service).map(String::as_str)
+    }
+
+    /// Applies one change: the service moves to `change.to`, or leaves when it is `None`.
+    pub fn apply(&mut self, change: &Change) {
+        match &change.to {
+            Some(version) => self.0.insert(change.service.clone(), version.clone()),
+            None => self.0.remove(&change.service),
+        };
+    }
+}
+
+/// One service moving from one version to another. `None` is "not deployed".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Change {
+    pub service: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |version: &Option<String>| version.clone().unwrap_or_else(|| "none".to_owned());
+        write!(f, "{} {}->{}", self.service, show(&self.from), show(&self.to))
+    }
+}
+
+/// Open-loop load settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Load {
+    /// Arrival rate per entrypoint.
+    pub rps: u32,
+    /// Traffic before the first step.
+    pub baseline: Duration,
+    /// Bake time after each step.
+    pub step: Duration,
+    /// Bound on outstanding requests.
+    pub max_in_flight: u32,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Load {
+            rps: 100,
+            baseline: Duration::from_millis(500),
+            step: Duration::from_millis(500),
+            max_in_flight: 1000,
+        }
+    }
+}
+
+/// A named rollout strategy and the expectations it must meet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strategy {
+    pub name: String,
+    pub kind: StrategyKind,
+    /// The top-level `expect`, with this strategy's own keys laid over it.
+    pub expect: Expect,
+}
+
+/// How a strategy orders the changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrategyKind {
+    /// One step with every change.
+    Batch,
+    /// One service per step, providers before their callers, ties by name.
+    SinglePiece,
+    /// One service per step in a seeded random order.
+    Random,
+    /// `waves-K`: the single-piece order cut into steps of K services.
+    Waves(usize),
+    /// An explicit list of steps; it may stop before the target (a partial rollout).
+    Steps(Vec<Vec<String>>),
+}
+
+impl StrategyKind {
+    /// Parses the name of a built-in strategy (`batch`, `single-piece`, `random`,
+    /// `waves-K`).
+    pub fn builtin(name: &str) -> Option<StrategyKind> {
+        match name {
+            "batch" => Some(StrategyKind::Batch),
+            "single-piece" => Some(StrategyKind::SinglePiece),
+            "random" => Some(StrategyKind::Random),
+            _ => {
+                let size: usize = name.strip_prefix("waves-")?.parse().ok()?;
+                (size >= 1).then_some(StrategyKind::Waves(size))
+            }
+        }
+    }
+
+    /// The names a user can write for built-in strategies, for suggestions.
+    pub const BUILTIN_NAMES: [&'static str; 4] = ["batch", "single-piece", "random", "waves-2"];
+
+    /// A short word for reports: `batch`, `single-piece`, `random`, `waves`, `steps`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            StrategyKind::Batch => "batch",
+            StrategyKind::SinglePiece => "single-piece",
+            StrategyKind::Random => "random",
+            StrategyKind::Waves(_) => "waves",
+            StrategyKind::Steps(_) => "steps",
+        }
+    }
+}
+
+/// A fault injected during a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// The step at whose start the fault's clock starts (0 is the baseline).
+    pub at_step: usize,
+    /// Delay after the start of `at_step`.
+    pub after: Duration,
+    /// How long it lasts; `None` is until the end of the run.
+    pub duration: Option<Duration>,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Every replica dies at once and restarts when the window ends.
+    Kill(String),
+    /// The service is undeployed for the window.
+    Missing(String),
+    /// Calls from `from` to `to` fail as unreachable.
+    Partition { from: String, to: String },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            FaultKind::Kill(service) => write!(f, "kill {service}")?,
+            FaultKind::Missing(service) => write!(f, "missing {service}")?,
+            FaultKind::Partition { from, to } => write!(f, "partition {from}->{to}")?,
+        }
+        if !self.after.is_zero() {
+            write!(f, " after {}ms", self.after.as_millis())?;
+        }
+        match self.duration {
+            Some(duration) => write!(f, " for {}ms", duration.as_millis()),
+            None => write!(f, " until the end"),
+        }
+    }
+}
+
+/// The health gate checked after each step's bake time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub max_failed_ratio: f64,
+    pub on_breach: Breach,
+}
+
+/// What a breached gate does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breach {
+    /// Go back to `initial`, in reverse order.
+    Rollback,
+    /// Stop where it is.
+    Stop,
+    /// Carry on and report the breach.
+    Continue,
+}
+
+/// What must hold for a run to pass. `None` checks nothing for that key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expect {
+    /// `Some(true)`: no entry request failed; `Some(false)`: some entry request fails.
+    pub graceful: Option<bool>,
+    pub max_failed_ratio: Option<f64>,
+    pub max_degraded_ratio: Option<f64>,
+    pub p99: Option<Duration>,
+}
+
+impl Expect {
+    /// `self` with every key that `overrides` sets replaced by its value.
+    pub fn overridden_by(&self, overrides: &Expect) -> Expect {
+        Expect {
+            graceful: overrides.graceful.or(self.graceful),
+            max_failed_ratio: overrides.max_failed_ratio.or(self.max_failed_ratio),
+            max_degraded_ratio: overrides.max_degraded_ratio.or(self.max_degraded_ratio),
+            p99: overrides.p99.or(self.p99),
+        }
+    }
+}
+
+/// Settings of `simulate risk`: strategies compared over seeded trials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Risk {
+    pub trials: u32,
+    pub strategies: Vec<StrategyKind>,
+    pub defect: Defect,
+}
+
+impl Default for Risk {
+    fn default() -> Self {
+        Risk { trials: 200, strategies: vec![StrategyKind::Batch, StrategyKind::SinglePiece], defect: Defect::default() }
+    }
+}
+
+/// How `simulate risk` draws defective versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defect {
+    /// Chance that each changed service's new version is defective.
+    pub probability: f64,
+    /// Relative weights of the defect kinds.
+    pub weight_errors: f64,
+    pub weight_latency: f64,
+    pub weight_drop_api: f64,
+    /// Error rate of an `errors` defect.
+    pub error_rate: f64,
+    /// Added latency of a `latency` defect.
+    pub add: Duration,
+}
+
+impl Default for Defect {
+    fn default() -> Self {
+        Defect {
+            probability: 0.2,
+            weight_errors: 0.5,
+            weight_latency: 0.3,
+            weight_drop_api: 0.2,
+            error_rate: 0.5,
+            add: Duration::from_millis(200),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Problems found in a scenario file, and how they are shown to a user.
+//!
+//! A `Problem` is one located mistake: the key path (`services.web.replicas`), the line
+//! and column, and a lowercase message. A `ScenarioError` carries every problem of one
+//! file, so a user fixes them all in one pass instead of one per run.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::yaml::{Pos, TreeError};
+
+/// One located problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where in the scenario, as a key path: `services.web.versions.v2.calls[0].service`.
+    /// Empty for the document root.
+    pub path: String,
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read at all (missing, a directory, too large, not UTF-8).
+    #[error("cannot read scenario {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    /// The file is not a YAML document we can walk.
+    #[error("{}", render_tree_error(path, source_text, error))]
+    Tree { path: PathBuf, source_text: String, error: TreeError },
+    /// The YAML is well formed but describes an invalid scenario.
+    #[error("{}", render_problems(path, source_text, problems))]
+    Invalid { path: PathBuf, source_text: String, problems: Vec<Problem> },
+}
+
+impl ScenarioError {
+    /// The located problems, for callers (tests, JSON output) that want data, not text.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            ScenarioError::Read { .. } => Vec::new(),
+            ScenarioError::Tree { error, .. } => {
+                vec![Problem { path: String::new(), pos: error.pos().unwrap_or_default(), message: error.to_string() }]
+            }
+            ScenarioError::Invalid { problems, .. } => problems.clone(),
+        }
+    }
+}
+
+fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> String {
+    match error.pos() {
+        Some(pos) => {
+            let mut out = format!("{}:{}:{}: {error}", path.display(), pos.line, pos.col);
+            push_snippet(&mut out, source_text, pos);
+            out
+        }
+        None => format!("{}: {error}", path.display()),
+    }
+}
+
+/// Renders every problem as `file:line:col: key: message`, followed by the source line and
+/// a caret under the offending text, then a count. The `file:line:col:` prefix is the form
+/// that editors and CI annotators recognise.
+fn render_problems(path: &Path, source_text: &str, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for problem in problems {
+        let location = format!("{}:{}:{}", path.display(), problem.pos.line, problem.pos.col);
+        if problem.path.is_empty() {
+            let _ = write!(out, "{location}: {}", problem.message);
+        } else {
+            let _ = write!(out, "{location}: {}: {}", problem.path, problem.message);
+        }
+        push_snippet(&mut out, source_text, problem.pos);
+        out.push('\n');
+    }
+    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    let _ = write!(out, "{} {noun} in {}", problems.len(), path.display());
+    out
+}
+
+fn push_snippet(out: &mut String, source_text: &str, pos: Pos) {
+    let Some(line) = source_text.lines().nth(pos.line.saturating_sub(1)) else { return };
+    // Long lines (minified YAML) would flood the terminal; the location alone says enough.
+    if line.chars().count() > 200 {
+        return;
+    }
+    let gutter = pos.line.to_string().len();
+    let _ = write!(out, "\n{:>gutter$} | {line}", pos.line);
+    let pad: String =
+        line.chars().take(pos.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let available = line.chars().count().saturating_sub(pos.col.saturating_sub(1)).max(1);
+    let _ = write!(out, "\n{:>gutter$} | {pad}{}", "", "^".repeat(pos.len.clamp(1, available)));
+}
+
+/// Collects problems while a scenario is decoded and validated.
+#[derive(Debug, Default)]
+pub struct Problems {
+    list: Vec<Problem>,
+}
+
+impl Problems {
+    pub fn push(&mut self, path: impl Into<String>, pos: Pos, message: impl Into<String>) {
+        self.list.push(Problem { path: path.into(), pos, message: message.into() });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The problems in source order, without exact repeats (an alias can make one node
+    /// appear at several paths; each path still gets its own line).
+    pub fn into_sorted(mut self) -> Vec<Problem> {
+        self.list.sort_by(|a, b| (a.pos.line, a.pos.col, &a.path).cmp(&(b.pos.line, b.pos.col, &b.path)));
+        self.list.dedup();
+        self.list
+    }
+}
+
+/// The closest of `candidates` to `name`, if one is close enough to be a likely typo.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
+        .filter(|(distance, candidate)| *distance > 0 && *distance <= (candidate.len().max(name.len()) / 3).max(1))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// `; did you mean "x"?` or nothing.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    suggest(name, candidates).map(|s| format!("; did you mean \"{s}\"?")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["catalog", "recommend", "web"];
+        assert_eq!(suggest("catlog", names), Some("catalog"));
+        assert_eq!(suggest("recomend", names), Some("recommend"));
+        assert_eq!(suggest("payments", names), None);
+        assert_eq!(suggest("web", names), None, "an exact match is not a suggestion");
+    }
+
+    #[test]
+    fn renders_location_key_snippet_and_caret() {
+        let source = "name: shop\nservices:\n  web:\n    replicas: 0\n";
+        let problems = vec![Problem {
+            path: "services.web.replicas".into(),
+            pos: Pos { line: 4, col: 15, len: 1 },
+            message: "must be at least 1".into(),
+        }];
+        let text = render_problems(Path::new("s.yaml"), source, &problems);
+        assert_eq!(
+            text,
+            "s.yaml:4:15: services.web.replicas: must be at least 1\n4 |     replicas: 0\n  |               ^\n1 problem in s.yaml"
+        );
+    }
+}

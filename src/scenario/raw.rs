@@ -1,0 +1,827 @@
+//! Stage one of loading: the located YAML tree to raw structs.
+//!
+//! This stage checks what can be checked one key at a time: unknown and duplicate keys,
+//! types, name syntax and number ranges. References between keys (a call naming a
+//! service, `initial` naming a version) keep their location (`Located`) and are checked by
+//! `validate`. A key with a bad value is reported and left out, and decoding goes on, so
+//! one run reports every problem in the file. Nothing outside `scenario` imports this.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::model::{Breach, Defect, Expect, Gate, Load, OnFailure, Risk, Rollout, StrategyKind};
+use super::problem::{Problems, did_you_mean};
+use super::yaml::{Node, Pos, Value};
+
+/// A value with the key path and position it came from.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub value: T,
+    pub path: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Default)]
+pub struct RawScenario {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub seed: u64,
+    pub services: Vec<(Located<String>, RawService)>,
+    pub services_pos: Pos,
+    pub initial: Vec<(Located<String>, Located<Option<String>>)>,
+    pub target: Vec<(Located<String>, Located<Option<String>>)>,
+    pub load: Load,
+    /// `None` when the key is absent: the defaults apply.
+    pub strategies: Option<(Vec<RawStrategy>, Pos)>,
+    pub faults: Vec<RawFault>,
+    pub gate: Option<Gate>,
+    pub expect: Expect,
+    pub risk: Risk,
+}
+
+#[derive(Debug)]
+pub struct RawService {
+    pub entrypoint: bool,
+    pub replicas: u32,
+    pub startup: Duration,
+    pub rollout: Rollout,
+    pub versions: Vec<(Located<String>, RawVersion)>,
+}
+
+#[derive(Debug)]
+pub struct RawVersion {
+    pub provides: Vec<Located<String>>,
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub calls: Vec<RawCall>,
+}
+
+#[derive(Debug)]
+pub struct RawCall {
+    pub path: String,
+    pub service: Located<String>,
+    pub api: Located<String>,
+    pub on_failure: OnFailure,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+#[derive(Debug)]
+pub struct RawStrategy {
+    pub name: Located<String>,
+    pub kind: RawStrategyKind,
+    pub expect: Expect,
+}
+
+#[derive(Debug)]
+pub enum RawStrategyKind {
+    Builtin(StrategyKind),
+    Steps(Vec<Located<Vec<Located<String>>>>),
+}
+
+#[derive(Debug)]
+pub struct RawFault {
+    pub kind: RawFaultKind,
+    pub at_step: Located<usize>,
+    pub after: Duration,
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub enum RawFaultKind {
+    Kill(Located<String>),
+    Missing(Located<String>),
+    Partition { from: Located<String>, to: Located<String> },
+}
+
+/// The longest time any `*_ms` key may take: one hour. Runs are bounded.
+const MAX_MS: u64 = 3_600_000;
+
+/// Keys that the format reserves for features that are not built yet, and why.
+const NOT_YET_FLAGS: &str = "is not supported yet: feature flags (deploy is not release) arrive in a later version";
+const NOT_YET_FAULT: &str = "is not supported yet: this version injects kill, missing and partition faults";
+
+/// Decodes the tree. Problems go to `problems`; the result holds what decoded cleanly.
+pub fn decode(root: &Node, problems: &mut Problems) -> RawScenario {
+    let mut decoder = Decoder { problems };
+    decoder.scenario(root)
+}
+
+struct Decoder<'p> {
+    problems: &'p mut Problems,
+}
+
+/// The entries of one mapping, after unknown and duplicate keys were reported.
+struct Fields<'n> {
+    entries: Vec<(&'n str, &'n Rc<Node>, &'n Rc<Node>)>,
+    path: String,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.iter().find(|(name, _, _)| *name == key).map(|(_, _, value)| -> &'n Node { value })
+    }
+
+    fn path(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+}
+
+fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+impl Decoder<'_> {
+    fn problem(&mut self, path: &str, pos: Pos, message: impl Into<String>) {
+        self.problems.push(path, pos, message);
+    }
+
+    /// Opens a mapping whose keys must come from `known`. Unknown keys are reported with a
+    /// suggestion; keys in `not_yet` are reported as not supported yet; duplicates too.
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        known: &[&str],
+        not_yet: &[(&str, &str)],
+    ) -> Option<Fields<'n>> {
+        let Value::Map(entries) = &node.value else {
+            self.problem(path, node.pos, format!("expected a mapping, found {}", node.kind_name()));
+            return None;
+        };
+        let mut fields = Fields { entries: Vec::new(), path: path.to_owned() };
+        for (key, value) in entries {
+            let Some(name) = key.scalar() else {
+                self.problem(path, key.pos, format!("keys must be plain names, found {}", key.kind_name()));
+                continue;
+            };
+            let key_path = join(path, name);
+            if let Some((_, reason)) = not_yet.iter().find(|(reserved, _)| *reserved == name) {
+                self.problem(&key_path, key.pos, format!("`{name}` {reason}"));
+                continue;
+            }
+            if !known.contains(&name) {
+                let hint = did_you_mean(name, known.iter().copied());
+                let expected = known.join(", ");
+                self.problem(&key_path, key.pos, format!("unknown key `{name}`{hint} (expected one of: {expected})"));
+                continue;
+            }
+            if let Some((_, first, _)) = fields.entries.iter().find(|(seen, _, _)| *seen == name) {
+                let first_line = first.pos.line;
+                self.problem(&key_path, key.pos, format!("duplicate key `{name}` (first set on line {first_line})"));
+                continue;
+            }
+            fields.entries.push((name, key, value));
+        }
+        Some(fields)
+    }
+
+    /// The entries of a mapping with free-form keys (service names, versions), after
+    /// duplicate keys were reported.
+    fn entries<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(Located<String>, &'n Node)> {
+        let Value::Map(entries) = &node.value else {
+            self.problem(path, node.pos, format!("expected a mapping, found {}", node.kind_name()));
+            return Vec::new();
+        };
+        let mut out: Vec<(Located<String>, &Node)> = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = key.scalar() else {
+                self.problem(path, key.pos, format!("keys must be plain names, found {}", key.kind_name()));
+                continue;
+            };
+            let key_path = join(path, name);
+            if let Some((first, _)) = out.iter().find(|(seen, _)| seen.value == name) {
+                let first_line = first.pos.line;
+                self.problem(&key_path, key.pos, format!("duplicate key `{name}` (first set on line {first_line})"));
+                continue;
+            }
+            out.push((Located { value: name.to_owned(), path: key_path, pos: key.pos }, value.as_ref()));
+        }
+        out
+    }
+
+    fn seq<'n>(&mut self, node: &'n Node, path: &str) -> &'n [Rc<Node>] {
+        match &node.value {
+            Value::Seq(items) => items,
+            _ if node.is_null() => &[],
+            _ => {
+                self.problem(path, node.pos, format!("expected a list, found {}", node.kind_name()));
+                &[]
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
+            _ => {
+                self.problem(path, node.pos, format!("expected a string, found {}", node.kind_name()));
+                None
+            }
+        }
+    }
+
+    /// A name made of the given characters, at most 63 long (a DNS label, so that
+    /// services can later become Kubernetes objects).
+    fn name(&mut self, node: &Node, path: &str, what: Naming) -> Option<Located<String>> {
+        let text = self.string(node, path)?;
+        if let Err(reason) = what.check(&text) {
+            self.problem(path, node.pos, format!("invalid {} \"{text}\": {reason}", what.noun()));
+            return None;
+        }
+        Some(Located { value: text, path: path.to_owned(), pos: node.pos })
+    }
+
+    fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match &node.value {
+            Value::Scalar { text, quoted: false } if matches!(text.as_str(), "true" | "True" | "TRUE") => Some(true),
+            Value::Scalar { text, quoted: false } if matches!(text.as_str(), "false" | "False" | "FALSE") => {
+                Some(false)
+            }
+            _ => {
+                self.problem(path, node.pos, format!("expected true or false, found {}", describe(node)));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, node: &Node, path: &str, min: u64, max: u64) -> Option<u64> {
+        let parsed = match &node.value {
+            Value::Scalar { text, quoted: false } => text.replace('_', "").parse::<i128>().ok(),
+            _ => None,
+        };
+        let Some(number) = parsed else {
+            self.problem(path, node.pos, format!("expected a whole number, found {}", describe(node)));
+            return None;
+        };
+        if number < i128::from(min) || number > i128::from(max) {
+            let range = if max == u64::MAX { format!("at least {min}") } else { format!("from {min} to {max}") };
+            self.problem(path, node.pos, format!("{number} is out of range: must be {range}"));
+            return None;
+        }
+        u64::try_from(number).ok()
+    }
+
+    fn millis(&mut self, node: &Node, path: &str, min: u64) -> Option<Duration> {
+        self.integer(node, path, min, MAX_MS).map(Duration::from_millis)
+    }
+
+    fn ratio(&mut self, node: &Node, path: &str) -> Option<f64> {
+        let parsed = match &node.value {
+            Value::Scalar { text, quoted: false } => text.parse::<f64>().ok().filter(|x| x.is_finite()),
+            _ => None,
+        };
+        let Some(number) = parsed else {
+            self.problem(path, node.pos, format!("expected a number from 0 to 1, found {}", describe(node)));
+            return None;
+        };
+        if !(0.0..=1.0).contains(&number) {
+            self.problem(path, node.pos, format!("{number} is out of range: must be from 0 to 1"));
+            return None;
+        }
+        Some(number)
+    }
+
+    fn choice<T: Copy>(&mut self, node: &Node, path: &str, options: &[(&str, T)]) -> Option<T> {
+        let text = self.string(node, path)?;
+        if let Some((_, value)) = options.iter().find(|(name, _)| *name == text) {
+            return Some(*value);
+        }
+        let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+        let hint = did_you_mean(&text, names.iter().copied());
+        self.problem(path, node.pos, format!("unknown value \"{text}\"{hint} (expected one of: {})", names.join(", ")));
+        None
+    }
+
+    fn scenario(&mut self, root: &Node) -> RawScenario {
+        let mut raw = RawScenario::default();
+        let known = [
+            "name", "description", "seed", "services", "initial", "target", "load", "strategies", "faults", "gate",
+            "risk", "expect",
+        ];
+        let Some(fields) = self.fields(root, "", &known, &[("flags", NOT_YET_FLAGS)]) else { return raw };
+
+        match fields.get("name") {
+            Some(node) => raw.name = self.name(node, "name", Naming::Scenario).map(|name| name.value),
+            None => self.problem("name", root.pos, "missing required key `name`"),
+        }
+        if let Some(node) = fields.get("description") {
+            raw.description = self.string(node, "description");
+        }
+        if let Some(node) = fields.get("seed") {
+            raw.seed = self.integer(node, "seed", 0, u64::MAX).unwrap_or(0);
+        }
+        match fields.get("services") {
+            Some(node) => {
+                raw.services_pos = node.pos;
+                for (name, service) in self.entries(node, "services") {
+                    if self.name_ok(&name, Naming::Service) {
+                        let path = name.path.clone();
+                        if let Some(decoded) = self.service(service, &path) {
+                            raw.services.push((name, decoded));
+                        }
+                    }
+                }
+                if raw.services.is_empty() && matches!(node.value, Value::Map(_)) {
+                    self.problem("services", node.pos, "at least one service is required");
+                }
+            }
+            None => self.problem("services", root.pos, "missing required key `services`"),
+        }
+        if let Some(node) = fields.get("initial") {
+            raw.initial = self.deployment(node, "initial");
+        }
+        if let Some(node) = fields.get("target") {
+            raw.target = self.deployment(node, "target");
+        }
+        if let Some(node) = fields.get("load") {
+            raw.load = self.load(node);
+        }
+        if let Some(node) = fields.get("strategies") {
+            raw.strategies = Some((self.strategies(node), node.pos));
+        }
+        if let Some(node) = fields.get("faults") {
+            for (i, item) in self.seq(node, "faults").iter().enumerate() {
+                if let Some(fault) = self.fault(item, &index("faults", i)) {
+                    raw.faults.push(fault);
+                }
+            }
+        }
+        if let Some(node) = fields.get("gate") {
+            raw.gate = self.gate(node);
+        }
+        if let Some(node) = fields.get("expect") {
+            raw.expect = self.expect(node, "expect");
+        }
+        if let Some(node) = fields.get("risk") {
+            raw.risk = self.risk(node);
+        }
+        raw
+    }
+
+    fn name_ok(&mut self, name: &Located<String>, what: Naming) -> bool {
+        match what.check(&name.value) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.problem(&name.path, name.pos, format!("invalid {} \"{}\": {reason}", what.noun(), name.value));
+                false
+            }
+        }
+    }
+
+    fn service(&mut self, node: &Node, path: &str) -> Option<RawService> {
+        let known = ["entrypoint", "replicas", "startup_ms", "rollout", "versions"];
+        let fields = self.fields(node, path, &known, &[])?;
+        let mut service = RawService {
+            entrypoint: false,
+            replicas: 1,
+            startup: Duration::ZERO,
+            rollout: Rollout::Rolling,
+            versions: Vec::new(),
+        };
+        if let Some(value) = fields.get("entrypoint") {
+            service.entrypoint = self.bool(value, &fields.path("entrypoint")).unwrap_or(false);
+        }
+        if let Some(value) = fields.get("replicas") {
+            let replicas = self.integer(value, &fields.path("replicas"), 1, 64);
+            service.replicas = replicas.and_then(|n| u32::try_from(n).ok()).unwrap_or(1);
+        }
+        if let Some(value) = fields.get("startup_ms") {
+            service.startup = self.millis(value, &fields.path("startup_ms"), 0).unwrap_or_default();
+        }
+        if let Some(value) = fields.get("rollout") {
+            let options = [("rolling", Rollout::Rolling), ("recreate", Rollout::Recreate)];
+            service.rollout = self.choice(value, &fields.path("rollout"), &options).unwrap_or(Rollout::Rolling);
+        }
+        match fields.get("versions") {
+            Some(value) => {
+                let versions_path = fields.path("versions");
+                for (name, version) in self.entries(value, &versions_path) {
+                    if !self.name_ok(&name, Naming::Version) {
+                        continue;
+                    }
+                    let version_path = name.path.clone();
+                    if let Some(decoded) = self.version(version, &version_path) {
+                        service.versions.push((name, decoded));
+                    }
+                }
+                if service.versions.is_empty() && matches!(value.value, Value::Map(_)) {
+                    self.problem(&versions_path, value.pos, "at least one version is required");
+                }
+            }
+            None => self.problem(path, node.pos, "missing required key `versions`"),
+        }
+        Some(service)
+    }
+
+    fn version(&mut self, node: &Node, path: &str) -> Option<RawVersion> {
+        let mut version =
+            RawVersion { provides: Vec::new(), latency: Duration::ZERO, error_rate: 0.0, calls: Vec::new() };
+        // `v1: {}` and a bare `v1:` are both a version with every default.
+        if node.is_null() {
+            version.provides.push(Located { value: "v1".into(), path: path.to_owned(), pos: node.pos });
+            return Some(version);
+        }
+        let known = ["provides", "latency_ms", "error_rate", "calls"];
+        let fields = self.fields(node, path, &known, &[])?;
+        match fields.get("provides") {
+            Some(value) => {
+                let provides_path = fields.path("provides");
+                for (i, item) in self.seq(value, &provides_path).iter().enumerate() {
+                    let item_path = index(&provides_path, i);
+                    if let Some(api) = self.name(item, &item_path, Naming::Api) {
+                        if version.provides.iter().any(|seen| seen.value == api.value) {
+                            self.problem(&item_path, item.pos, format!("API version \"{}\" is listed twice", api.value));
+                        } else {
+                            version.provides.push(api);
+                        }
+                    }
+                }
+            }
+            None => version.provides.push(Located { value: "v1".into(), path: path.to_owned(), pos: node.pos }),
+        }
+        if let Some(value) = fields.get("latency_ms") {
+            version.latency = self.millis(value, &fields.path("latency_ms"), 0).unwrap_or_default();
+        }
+        if let Some(value) = fields.get("error_rate") {
+            version.error_rate = self.ratio(value, &fields.path("error_rate")).unwrap_or(0.0);
+        }
+        if let Some(value) = fields.get("calls") {
+            let calls_path = fields.path("calls");
+            for (i, item) in self.seq(value, &calls_path).iter().enumerate() {
+                if let Some(call) = self.call(item, &index(&calls_path, i)) {
+                    version.calls.push(call);
+                }
+            }
+        }
+        Some(version)
+    }
+
+    fn call(&mut self, node: &Node, path: &str) -> Option<RawCall> {
+        let known = ["service", "api", "on_failure", "timeout_ms", "retries"];
+        let fields = self.fields(node, path, &known, &[("flag", NOT_YET_FLAGS)])?;
+        let service = match fields.get("service") {
+            Some(value) => self.name(value, &fields.path("service"), Naming::Service),
+            None => {
+                self.problem(path, node.pos, "missing required key `service`");
+                None
+            }
+        };
+        let api = match fields.get("api") {
+            Some(value) => self.name(value, &fields.path("api"), Naming::Api),
+            None => Some(Located { value: "v1".into(), path: fields.path("api"), pos: node.pos }),
+        };
+        let mut on_failure = OnFailure::Fail;
+        if let Some(value) = fields.get("on_failure") {
+            let options = [("fail", OnFailure::Fail), ("degrade", OnFailure::Degrade)];
+            on_failure = self.choice(value, &fields.path("on_failure"), &options).unwrap_or(OnFailure::Fail);
+        }
+        let mut timeout = Duration::from_millis(1000);
+        if let Some(value) = fields.get("timeout_ms") {
+            timeout = self.millis(value, &fields.path("timeout_ms"), 1).unwrap_or(timeout);
+        }
+        let mut retries = 0;
+        if let Some(value) = fields.get("retries") {
+            retries = self.integer(value, &fields.path("retries"), 0, 10).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        }
+        Some(RawCall { path: path.to_owned(), service: service?, api: api?, on_failure, timeout, retries })
+    }
+
+    /// `initial` and `target`: service name to version, where `none` means not deployed.
+    fn deployment(&mut self, node: &Node, path: &str) -> Vec<(Located<String>, Located<Option<String>>)> {
+        let mut out = Vec::new();
+        for (service, value) in self.entries(node, path) {
+            if !self.name_ok(&service, Naming::Service) {
+                continue;
+            }
+            let value_path = service.path.clone();
+            let Some(version) = self.string(value, &value_path) else { continue };
+            let version = (version != "none").then_some(version);
+            out.push((service, Located { value: version, path: value_path, pos: value.pos }));
+        }
+        out
+    }
+
+    fn load(&mut self, node: &Node) -> Load {
+        let mut load = Load::default();
+        let known = ["rps", "baseline_ms", "step_ms", "max_in_flight"];
+        let Some(fields) = self.fields(node, "load", &known, &[]) else { return load };
+        if let Some(value) = fields.get("rps") {
+            let rps = self.integer(value, "load.rps", 1, 100_000);
+            load.rps = rps.and_then(|n| u32::try_from(n).ok()).unwrap_or(load.rps);
+        }
+        if let Some(value) = fields.get("baseline_ms") {
+            load.baseline = self.millis(value, "load.baseline_ms", 0).unwrap_or(load.baseline);
+        }
+        if let Some(value) = fields.get("step_ms") {
+            load.step = self.millis(value, "load.step_ms", 0).unwrap_or(load.step);
+        }
+        if let Some(value) = fields.get("max_in_flight") {
+            let bound = self.integer(value, "load.max_in_flight", 1, 100_000);
+            load.max_in_flight = bound.and_then(|n| u32::try_from(n).ok()).unwrap_or(load.max_in_flight);
+        }
+        load
+    }
+
+    fn strategies(&mut self, node: &Node) -> Vec<RawStrategy> {
+        let mut out = Vec::new();
+        for (i, item) in self.seq(node, "strategies").iter().enumerate() {
+            let path = index("strategies", i);
+            if let Some(strategy) = self.strategy(item, &path) {
+                out.push(strategy);
+            }
+        }
+        out
+    }
+
+    fn builtin(&mut self, name: &Located<String>) -> Option<StrategyKind> {
+        if let Some(kind) = StrategyKind::builtin(&name.value) {
+            return Some(kind);
+        }
+        let message = if name.value == "safe" {
+            "strategy `safe` is not supported yet: it comes with `simulate check`".to_owned()
+        } else {
+            let hint = did_you_mean(&name.value, StrategyKind::BUILTIN_NAMES);
+            format!(
+                "unknown strategy \"{}\"{hint} (built-in strategies: batch, single-piece, random, waves-K; \
+                 an explicit order is a mapping with `name` and `steps`)",
+                name.value
+            )
+        };
+        self.problem(&name.path, name.pos, message);
+        None
+    }
+
+    fn strategy(&mut self, node: &Node, path: &str) -> Option<RawStrategy> {
+        if let Value::Scalar { .. } = node.value {
+            let name = self.name(node, path, Naming::Strategy)?;
+            let kind = self.builtin(&name)?;
+            return Some(RawStrategy { name, kind: RawStrategyKind::Builtin(kind), expect: Expect::default() });
+        }
+        let fields = self.fields(node, path, &["name", "steps", "expect"], &[])?;
+        let name = match fields.get("name") {
+            Some(value) => self.name(value, &fields.path("name"), Naming::Strategy),
+            None => {
+                self.problem(path, node.pos, "missing required key `name`");
+                None
+            }
+        };
+        let expect = fields.get("expect").map(|value| self.expect(value, &fields.path("expect"))).unwrap_or_default();
+        let name = name?;
+        let kind = match fields.get("steps") {
+            None => RawStrategyKind::Builtin(self.builtin(&name)?),
+            Some(value) => {
+                if StrategyKind::builtin(&name.value).is_some() {
+                    let message = format!("\"{}\" is a built-in strategy; give an explicit order another name", name.value);
+                    self.problem(&name.path, name.pos, message);
+                }
+                RawStrategyKind::Steps(self.steps(value, &fields.path("steps")))
+            }
+        };
+        Some(RawStrategy { name, kind, expect })
+    }
+
+    fn steps(&mut self, node: &Node, path: &str) -> Vec<Located<Vec<Located<String>>>> {
+        let mut steps = Vec::new();
+        let items = self.seq(node, path);
+        if items.is_empty() {
+            self.problem(path, node.pos, "an explicit order needs at least one step");
+        }
+        for (i, item) in items.iter().enumerate() {
+            let step_path = index(path, i);
+            match &item.value {
+                Value::Seq(services) => {
+                    if services.is_empty() {
+                        self.problem(&step_path, item.pos, "a step needs at least one service");
+                    }
+                    let names = services
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(j, service)| self.name(service, &index(&step_path, j), Naming::Service))
+                        .collect();
+                    steps.push(Located { value: names, path: step_path, pos: item.pos });
+                }
+                Value::Map(_) => {
+                    let not_yet = [("release", NOT_YET_FLAGS), ("unrelease", NOT_YET_FLAGS), ("percent", NOT_YET_FLAGS)];
+                    // Every key of a map step is a release step today, so each is reported.
+                    self.fields(item, &step_path, &[], &not_yet);
+                }
+                Value::Scalar { text, .. } => {
+                    let message = format!(
+                        "a step is a list of services, found \"{text}\"; write [{text}] for a step that deploys only {text}"
+                    );
+                    self.problem(&step_path, item.pos, message);
+                }
+            }
+        }
+        steps
+    }
+
+    fn fault(&mut self, node: &Node, path: &str) -> Option<RawFault> {
+        let known = ["kill", "missing", "partition", "at_step", "after_ms", "for_ms"];
+        let not_yet = [("latency", NOT_YET_FAULT), ("errors", NOT_YET_FAULT), ("crash", NOT_YET_FAULT)];
+        let fields = self.fields(node, path, &known, &not_yet)?;
+        let mut kinds = Vec::new();
+        if let Some(value) = fields.get("kill") {
+            kinds.push(self.name(value, &fields.path("kill"), Naming::Service).map(RawFaultKind::Kill));
+        }
+        if let Some(value) = fields.get("missing") {
+            kinds.push(self.name(value, &fields.path("missing"), Naming::Service).map(RawFaultKind::Missing));
+        }
+        if let Some(value) = fields.get("partition") {
+            let partition_path = fields.path("partition");
+            let parsed = self.fields(value, &partition_path, &["from", "to"], &[]).and_then(|ends| {
+                let from = ends.get("from").and_then(|end| self.name(end, &ends.path("from"), Naming::Service));
+                let to = ends.get("to").and_then(|end| self.name(end, &ends.path("to"), Naming::Service));
+                if ends.get("from").is_none() || ends.get("to").is_none() {
+                    self.problem(&partition_path, value.pos, "a partition needs both `from` and `to`");
+                }
+                Some(RawFaultKind::Partition { from: from?, to: to? })
+            });
+            kinds.push(parsed);
+        }
+        let at_step = match fields.get("at_step") {
+            Some(value) => {
+                let step_path = fields.path("at_step");
+                let step = self.integer(value, &step_path, 0, 1_000_000).and_then(|n| usize::try_from(n).ok());
+                Located { value: step?, path: step_path, pos: value.pos }
+            }
+            None => Located { value: 0, path: fields.path("at_step"), pos: node.pos },
+        };
+        let after = fields.get("after_ms").and_then(|value| self.millis(value, &fields.path("after_ms"), 0));
+        let duration = fields.get("for_ms").and_then(|value| self.millis(value, &fields.path("for_ms"), 1));
+        if kinds.len() != 1 {
+            let message = if kinds.is_empty() {
+                "a fault needs one of `kill`, `missing` or `partition`"
+            } else {
+                "a fault has exactly one of `kill`, `missing` or `partition`; write one fault per list item"
+            };
+            self.problem(path, node.pos, message);
+            return None;
+        }
+        Some(RawFault {
+            kind: kinds.pop().flatten()?,
+            at_step,
+            after: after.unwrap_or_default(),
+            duration,
+        })
+    }
+
+    fn gate(&mut self, node: &Node) -> Option<Gate> {
+        let fields = self.fields(node, "gate", &["max_failed_ratio", "on_breach"], &[])?;
+        let mut gate = Gate { max_failed_ratio: 0.0, on_breach: Breach::Continue };
+        if let Some(value) = fields.get("max_failed_ratio") {
+            gate.max_failed_ratio = self.ratio(value, "gate.max_failed_ratio").unwrap_or(0.0);
+        }
+        if let Some(value) = fields.get("on_breach") {
+            if value.scalar() == Some("kill-switch") {
+                self.problem("gate.on_breach", value.pos, format!("`kill-switch` {NOT_YET_FLAGS}"));
+            } else {
+                let options = [("rollback", Breach::Rollback), ("stop", Breach::Stop), ("continue", Breach::Continue)];
+                gate.on_breach = self.choice(value, "gate.on_breach", &options).unwrap_or(Breach::Continue);
+            }
+        }
+        Some(gate)
+    }
+
+    fn expect(&mut self, node: &Node, path: &str) -> Expect {
+        let mut expect = Expect::default();
+        let known = ["graceful", "max_failed_ratio", "max_degraded_ratio", "p99_ms"];
+        let Some(fields) = self.fields(node, path, &known, &[]) else { return expect };
+        if let Some(value) = fields.get("graceful") {
+            expect.graceful = self.bool(value, &fields.path("graceful"));
+        }
+        if let Some(value) = fields.get("max_failed_ratio") {
+            expect.max_failed_ratio = self.ratio(value, &fields.path("max_failed_ratio"));
+        }
+        if let Some(value) = fields.get("max_degraded_ratio") {
+            expect.max_degraded_ratio = self.ratio(value, &fields.path("max_degraded_ratio"));
+        }
+        if let Some(value) = fields.get("p99_ms") {
+            expect.p99 = self.millis(value, &fields.path("p99_ms"), 1);
+        }
+        expect
+    }
+
+    fn risk(&mut self, node: &Node) -> Risk {
+        let mut risk = Risk::default();
+        let Some(fields) = self.fields(node, "risk", &["trials", "strategies", "defect"], &[]) else { return risk };
+        if let Some(value) = fields.get("trials") {
+            let trials = self.integer(value, "risk.trials", 1, 1_000_000);
+            risk.trials = trials.and_then(|n| u32::try_from(n).ok()).unwrap_or(risk.trials);
+        }
+        if let Some(value) = fields.get("strategies") {
+            let mut kinds = Vec::new();
+            for (i, item) in self.seq(value, "risk.strategies").iter().enumerate() {
+                let item_path = index("risk.strategies", i);
+                if let Some(name) = self.name(item, &item_path, Naming::Strategy) {
+                    kinds.extend(self.builtin(&name));
+                }
+            }
+            risk.strategies = kinds;
+        }
+        if let Some(value) = fields.get("defect") {
+            risk.defect = self.defect(value);
+        }
+        risk
+    }
+
+    fn defect(&mut self, node: &Node) -> Defect {
+        let mut defect = Defect::default();
+        let known = ["probability", "kinds", "error_rate", "add_ms"];
+        let Some(fields) = self.fields(node, "risk.defect", &known, &[]) else { return defect };
+        if let Some(value) = fields.get("probability") {
+            defect.probability = self.ratio(value, "risk.defect.probability").unwrap_or(defect.probability);
+        }
+        if let Some(value) = fields.get("error_rate") {
+            defect.error_rate = self.ratio(value, "risk.defect.error_rate").unwrap_or(defect.error_rate);
+        }
+        if let Some(value) = fields.get("add_ms") {
+            defect.add = self.millis(value, "risk.defect.add_ms", 0).unwrap_or(defect.add);
+        }
+        if let Some(value) = fields.get("kinds") {
+            let kinds_path = "risk.defect.kinds";
+            if let Some(kinds) = self.fields(value, kinds_path, &["errors", "latency", "drop-api"], &[]) {
+                let mut weight = |key: &str| kinds.get(key).map(|w| self.ratio(w, &join(kinds_path, key)).unwrap_or(0.0));
+                defect.weight_errors = weight("errors").unwrap_or(0.0);
+                defect.weight_latency = weight("latency").unwrap_or(0.0);
+                defect.weight_drop_api = weight("drop-api").unwrap_or(0.0);
+                if defect.weight_errors + defect.weight_latency + defect.weight_drop_api <= 0.0 {
+                    self.problem(kinds_path, value.pos, "at least one defect kind needs a weight above 0");
+                }
+            }
+        }
+        defect
+    }
+}
+
+/// How a scalar looks, for "expected X, found Y" messages.
+fn describe(node: &Node) -> String {
+    match &node.value {
+        Value::Scalar { text, quoted } if !node.is_null() => {
+            if *quoted {
+                format!("the quoted string \"{text}\"")
+            } else {
+                format!("\"{text}\"")
+            }
+        }
+        _ => node.kind_name().to_owned(),
+    }
+}
+
+/// The kinds of names a scenario has, with their syntax.
+#[derive(Debug, Clone, Copy)]
+enum Naming {
+    Scenario,
+    Service,
+    Version,
+    Api,
+    Strategy,
+}
+
+impl Naming {
+    fn noun(self) -> &'static str {
+        match self {
+            Naming::Scenario => "scenario name",
+            Naming::Service => "service name",
+            Naming::Version => "version name",
+            Naming::Api => "API version",
+            Naming::Strategy => "strategy name",
+        }
+    }
+
+    fn check(self, name: &str) -> Result<(), &'static str> {
+        if name.is_empty() {
+            return Err("it is empty");
+        }
+        if name.chars().count() > 63 {
+            return Err("names are at most 63 characters");
+        }
+        match self {
+            Naming::Scenario | Naming::Service | Naming::Strategy => {
+                if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                    return Err("use lowercase letters, digits and '-'");
+                }
+                if name.starts_with('-') || name.ends_with('-') {
+                    return Err("it must start and end with a letter or digit");
+                }
+            }
+            Naming::Version | Naming::Api => {
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+                    return Err("use letters, digits, '.', '_' and '-'");
+                }
+                if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                    return Err("it must start with a letter or digit");
+                }
+            }
+        }
+        if matches!(self, Naming::Version) && name == "none" {
+            return Err("\"none\" means not deployed in `initial` and `target`");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! A located YAML tree, built from saphyr-parser's event stream with hard budgets.
+//!
+//! We build our own tree instead of deserializing with serde because serde stops at the
+//! first problem, and the scenario loader must report every problem at once, each with its
+//! line and column. The tree keeps the span of every node, key and value.
+//!
+//! Budgets keep hostile input bounded: nesting depth is capped (so nothing recurses
+//! deeply, not even `Drop`), and aliases are shared (`Rc`), not copied, while the size
+//! they would expand to is counted against a node budget, so a "billion laughs" file is
+//! rejected after a few kilobytes of work.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+
+/// Largest nesting depth of sequences and mappings a scenario may use.
+pub const MAX_DEPTH: usize = 64;
+/// Largest number of nodes a document may expand to, aliases included.
+pub const MAX_NODES: usize = 2_000_000;
+
+/// A position in the source: 1-based line and column, and the length in characters of
+/// what it points at (at least 1, for the caret underline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+    pub len: usize,
+}
+
+impl Pos {
+    fn from_span(span: Span) -> Pos {
+        let len = if span.end.line() == span.start.line() {
+            span.end.col().saturating_sub(span.start.col())
+        } else {
+            1
+        };
+        Pos { line: span.start.line(), col: span.start.col() + 1, len: len.max(1) }
+    }
+}
+
+/// One node of the tree.
+#[derive(Debug)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+    /// Number of nodes in this subtree, as if every alias below were expanded.
+    pub expanded_size: usize,
+}
+
+/// The three YAML node kinds. Scalars keep their text; typing (number, bool, null) is
+/// decided by the decoder, which knows what each key expects.
+#[derive(Debug)]
+pub enum Value {
+    Scalar { text: String, quoted: bool },
+    Seq(Vec<Rc<Node>>),
+    Map(Vec<(Rc<Node>, Rc<Node>)>),
+}
+
+impl Node {
+    /// What a user would call this kind of node, for messages such as
+    /// "expected a mapping, found a sequence".
+    pub fn kind_name(&self) -> &'static str {
+        match &self.value {
+            Value::Scalar { text, quoted } => {
+                if !quoted && is_null(text) {
+                    "null"
+                } else {
+                    "a scalar"
+                }
+            }
+            Value::Seq(_) => "a sequence",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The scalar text, if this is a scalar.
+    pub fn scalar(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// True for an absent value: `~`, `null` or nothing at all (`key:`).
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar { text, quoted: false } if is_null(text))
+    }
+}
+
+fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Why a file could not be turned into a tree. Each is reported as one located line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeError {
+    /// The YAML is malformed.
+    Syntax { pos: Pos, message: String },
+    /// The file holds no document, or only comments.
+    Empty,
+    /// More than one `---` document.
+    MultipleDocuments { pos: Pos },
+    Depth { pos: Pos },
+    TooManyNodes { pos: Pos },
+    UnknownAnchor { pos: Pos },
+}
+
+impl std::fmt::Display for TreeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TreeError::Syntax { message, .. } => write!(f, "not valid YAML: {message}"),
+            TreeError::Empty => write!(f, "the file is empty: a scenario needs at least `name` and `services`"),
+            TreeError::MultipleDocuments { .. } => {
+                write!(f, "more than one YAML document (`---`): put one scenario in each file")
+            }
+            TreeError::Depth { .. } => write!(f, "nesting deeper than {MAX_DEPTH} levels"),
+            TreeError::TooManyNodes { .. } => write!(
+                f,
+                "the document expands to more than {MAX_NODES} nodes (a YAML alias bomb?); refusing to load it"
+            ),
+            TreeError::UnknownAnchor { .. } => write!(f, "alias to an anchor that is not defined"),
+        }
+    }
+}
+
+impl TreeError {
+    /// Where the problem is, when it has a place.
+    pub fn pos(&self) -> Option<Pos> {
+        match self {
+            TreeError::Syntax { pos, .. }
+            | TreeError::MultipleDocuments { pos }
+            | TreeError::Depth { pos }
+            | TreeError::TooManyNodes { pos }
+            | TreeError::UnknownAnchor { pos } => Some(*pos),
+            TreeError::Empty => None,
+        }
+    }
+}
+
+impl From<ScanError> for TreeError {
+    fn from(err: ScanError) -> Self {
+        let mark = err.marker();
+        TreeError::Syntax {
+            pos: Pos { line: mark.line(), col: mark.col() + 1, len: 1 },
+            message: err.info().to_string(),
+        }
+    }
+}
+
+/// A collection being built: its start position, anchor, and the children so far.
+enum Open {
+    Seq { pos: Pos, anchor: usize, items: Vec<Rc<Node>>, size: usize },
+    Map { pos: Pos, anchor: usize, entries: Vec<(Rc<Node>, Rc<Node>)>, pending_key: Option<Rc<Node>>, size: usize },
+}
+
+/// Parses `text` into a single located document.
+pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
+    let mut stack: Vec<Open> = Vec::new();
+    let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
+    let mut root: Option<Rc<Node>> = None;
+    let mut documents = 0usize;
+    let mut total_nodes = 0usize;
+
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item?;
+        let pos = Pos::from_span(span);
+        let finished: Option<(Rc<Node>, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(TreeError::MultipleDocuments { pos });
+                }
+                None
+            }
+            Event::Alias(id) => {
+                let node = anchors.get(&id).cloned().ok_or(TreeError::UnknownAnchor { pos })?;
+                Some((node, 0))
+            }
+            Event::Scalar(text, style, anchor, _tag) => {
+                let quoted = !matches!(style, ScalarStyle::Plain);
+                let node = Rc::new(Node { value: Value::Scalar { text: text.into_owned(), quoted }, pos, expanded_size: 1 });
+                Some((node, anchor))
+            }
+            Event::SequenceStart(anchor, _tag) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(TreeError::Depth { pos });
+                }
+                stack.push(Open::Seq { pos, anchor, items: Vec::new(), size: 1 });
+                None
+            }
+            Event::MappingStart(anchor, _tag) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(TreeError::Depth { pos });
+                }
+                stack.push(Open::Map { pos, anchor, entries: Vec::new(), pending_key: None, size: 1 });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Open::Seq { pos, anchor, items, size }) => {
+                    Some((Rc::new(Node { value: Value::Seq(items), pos, expanded_size: size }), anchor))
+                }
+                Some(Open::Map { pos, anchor, entries, size, .. }) => {
+                    Some((Rc::new(Node { value: Value::Map(entries), pos, expanded_size: size }), anchor))
+                }
+                // The parser only emits balanced events; an unbalanced end is treated as
+                // malformed input rather than trusted.
+                None => return Err(TreeError::Syntax { pos, message: "unbalanced end of collection".into() }),
+            },
+        };
+
+        let Some((node, anchor)) = finished else { continue };
+        // Aliases count their whole expansion, so a file that would expand to billions of
+        // nodes stops here although it shares them in memory.
+        total_nodes = total_nodes.saturating_add(node.expanded_size);
+        if total_nodes > MAX_NODES {
+            return Err(TreeError::TooManyNodes { pos });
+        }
+        if anchor != 0 {
+            anchors.insert(anchor, Rc::clone(&node));
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Open::Seq { items, size, .. }) => {
+                *size = size.saturating_add(node.expanded_size);
+                items.push(node);
+            }
+            Some(Open::Map { entries, pending_key, size, .. }) => {
+                *size = size.saturating_add(node.expanded_size);
+                match pending_key.take() {
+                    None => *pending_key = Some(node),
+                    Some(key) => entries.push((key, node)),
+                }
+            }
+        }
+    }
+    match root {
+        Some(node) if !node.is_null() => Ok(node),
+        _ => Err(TreeError::Empty),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_line_and_column_of_values() {
+        let root = parse("name: shop\nservices:\n  web: {replicas: 2}\n").expect("valid");
+        let Value::Map(entries) = &root.value else { panic!("root is a map") };
+        let (key, _) = &entries[1];
+        assert_eq!(key.scalar(), Some("services"));
+        assert_eq!((key.pos.line, key.pos.col), (2, 1));
+        let Value::Map(services) = &entries[1].1.value else { panic!("services is a map") };
+        let Value::Map(web) = &services[0].1.value else { panic!("web is a map") };
+        assert_eq!((web[0].1.pos.line, web[0].1.pos.col), (3, 19));
+    }
+
+    #[test]
+    fn quoted_scalars_are_marked() {
+        let root = parse("a: '5'\nb: 5\n").expect("valid");
+        let Value::Map(entries) = &root.value else { panic!("map") };
+        assert!(matches!(entries[0].1.value, Value::Scalar { quoted: true, .. }));
+        assert!(matches!(entries[1].1.value, Value::Scalar { quoted: false, .. }));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused_quickly() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let prev = (b'a' + level - 1) as char;
+            let this = (b'a' + level) as char;
+            text.push_str(&format!("{this}: &{this} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(matches!(parse(&text), Err(TreeError::TooManyNodes { .. })));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(parse(&text), Err(TreeError::Depth { .. })));
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_are_empty() {
+        assert_eq!(parse("").unwrap_err(), TreeError::Empty);
+        assert_eq!(parse("# just a comment\n").unwrap_err(), TreeError::Empty);
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let err = parse("name: shop\nservices: [a, b\n").unwrap_err();
+        let pos = err.pos().expect("syntax errors have a place");
+        assert!(pos.line >= 2, "{err:?}");
+    }
+
+    #[test]
+    fn two_documents_are_refused() {
+        assert!(matches!(parse("a: 1\n---\nb: 2\n"), Err(TreeError::MultipleDocuments { .. })));
+    }
+}
