@@ -1,1 +1,202 @@
-fn main(){}
+//! `simulate`: the command line. Parses arguments, loads the scenario, calls the pure
+//! core, prints through `report`, and maps outcomes to exit codes.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use deploysim::plan::{self, PlanError};
+use deploysim::report::{self, PlanOutcome};
+use deploysim::scenario::{self, Scenario, Strategy, StrategyKind};
+use deploysim::generate;
+
+/// Exit codes, as the product contract fixes them.
+mod exit {
+    /// Every expectation held.
+    pub const OK: u8 = 0;
+    /// The scenario or the command line is invalid.
+    pub const INVALID: u8 = 2;
+    /// The environment failed (cannot write a file, cannot bind).
+    pub const ENVIRONMENT: u8 = 3;
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  simulate plan scenarios/partial.yaml                  every strategy's steps (a dry run)
+  simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
+  simulate plan scenarios/partial.yaml --strategy random --seed 7
+  simulate generate --services 500 --seed 1 > big.yaml  a realistic 500-service scenario
+
+Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or command line,
+3 the environment failed. The scenario format is documented in docs/scenario.md.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "simulate",
+    version,
+    about = "Rolls gRPC service versions out in the orders under test and reports what each order does",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// The live run: `simulate SCENARIO`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The scenario file to run live.
+    scenario: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print each strategy's steps and the version of every service after each step.
+    ///
+    /// A dry run, like `terraform plan`: nothing is started. The scenario is fully
+    /// validated first, so `plan` is also the way to check a scenario file.
+    Plan(PlanArgs),
+    /// Print a realistic generated scenario of N services as YAML on stdout.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// Plan only this strategy: one of the scenario's, or a built-in (batch, single-piece,
+    /// random, waves-K). Repeatable. Default: the scenario's strategies.
+    #[arg(long = "strategy", value_name = "NAME")]
+    strategies: Vec<String>,
+    /// Seed for the random order, instead of the scenario's `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write the plan as JSON to FILE (`-` for stdout, which replaces the table).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Number of services, 2 to 10000.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    services: u32,
+    /// Seed of the generator; the same seed gives the same scenario.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Some(Command::Plan(args)) => run_plan(&args),
+        Some(Command::Generate(args)) => {
+            print!("{}", generate::scenario_yaml(args.services as usize, args.seed));
+            exit::OK
+        }
+        None => match cli.run.scenario {
+            Some(path) => run_live(&path),
+            None => {
+                eprintln!("error: no scenario given\n\nUsage: simulate SCENARIO | simulate plan SCENARIO\n\nFor more information, try '--help'.");
+                exit::INVALID
+            }
+        },
+    };
+    ExitCode::from(code)
+}
+
+fn load(path: &Path) -> Result<Scenario, u8> {
+    scenario::load(path).map_err(|err| {
+        eprintln!("error: {err}");
+        exit::INVALID
+    })
+}
+
+/// The live run is the next part of the product to be built. Until then the command
+/// validates the scenario and says plainly that it cannot run it, rather than pretending.
+fn run_live(path: &Path) -> u8 {
+    if let Err(code) = load(path) {
+        return code;
+    }
+    eprintln!(
+        "error: the live run is not available in this version of simulate; \
+         `simulate plan {}` shows every strategy's steps",
+        path.display()
+    );
+    exit::INVALID
+}
+
+fn run_plan(args: &PlanArgs) -> u8 {
+    let scenario = match load(&args.scenario) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let strategies = match select_strategies(&scenario, &args.strategies) {
+        Ok(strategies) => strategies,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::INVALID;
+        }
+    };
+    let outcomes: Vec<PlanOutcome> =
+        strategies.iter().map(|strategy| (strategy.name.clone(), plan::plan(&scenario, strategy, seed))).collect();
+
+    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    if !json_to_stdout {
+        print!("{}", report::plan_text(&scenario, seed, &outcomes));
+    }
+    if let Some(json_path) = &args.json {
+        let report = report::plan_json(&scenario, seed, &outcomes);
+        if let Err(message) = write_json(json_path, &report) {
+            eprintln!("error: {message}");
+            return exit::ENVIRONMENT;
+        }
+    }
+    // A strategy asked for on the command line that cannot be planned is an invalid
+    // request; the scenario's own strategies were checked when it was loaded.
+    if outcomes.iter().any(|(_, outcome)| matches!(outcome, Err(PlanError::Cycle { .. }))) {
+        return exit::INVALID;
+    }
+    exit::OK
+}
+
+/// The strategies named on the command line, or all of the scenario's.
+fn select_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy>, String> {
+    if names.is_empty() {
+        return Ok(scenario.strategies.clone());
+    }
+    names
+        .iter()
+        .map(|name| {
+            if let Some(strategy) = scenario.strategies.iter().find(|s| &s.name == name) {
+                return Ok(strategy.clone());
+            }
+            if let Some(kind) = StrategyKind::builtin(name) {
+                return Ok(Strategy { name: name.clone(), kind, expect: scenario.expect.clone() });
+            }
+            let own: Vec<&str> = scenario.strategies.iter().map(|s| s.name.as_str()).collect();
+            let candidates = own.iter().copied().chain(StrategyKind::BUILTIN_NAMES);
+            let hint = scenario::problem::did_you_mean(name, candidates);
+            Err(format!(
+                "unknown strategy \"{name}\"{hint}; this scenario has: {}; built-in: batch, single-piece, random, waves-K",
+                own.join(", ")
+            ))
+        })
+        .collect()
+}
+
+fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(report).map_err(|err| format!("cannot encode JSON: {err}"))?;
+    if path == Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        return writeln!(stdout, "{text}").map_err(|err| format!("cannot write JSON to stdout: {err}"));
+    }
+    std::fs::write(path, text + "\n").map_err(|err| format!("cannot write {}: {err}", path.display()))
+}

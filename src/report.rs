@@ -1,0 +1,298 @@
+//! Everything the user reads: plan tables for the terminal and the JSON form of the same
+//! data. This is the only module that formats output; the rest of the crate returns data.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::plan::{Plan, PlanError};
+use crate::scenario::{Change, Expect, Scenario};
+
+/// Up to this many changed services, the plan table has one version column per changed
+/// service; past it the table would not fit a terminal, so it shows progress instead and
+/// the JSON output carries every version.
+const MAX_VERSION_COLUMNS: usize = 8;
+/// A step's changes cell lists at most this many changes, then "(+N more)".
+const MAX_CHANGES_SHOWN: usize = 4;
+
+/// The outcome of planning one strategy, as the `plan` command shows it.
+pub type PlanOutcome = (String, Result<Plan, PlanError>);
+
+/// Renders `simulate plan` output for the terminal.
+pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String {
+    let mut out = String::new();
+    let changes = scenario.changes();
+    let n_entrypoints = scenario.entrypoints().count();
+    let entry_names: Vec<&str> = scenario.entrypoints().map(|service| service.name.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "scenario {} (seed {seed}): {} services, {} {} ({}), {} {}",
+        scenario.name,
+        scenario.services.len(),
+        n_entrypoints,
+        plural(n_entrypoints, "entrypoint", "entrypoints"),
+        entry_names.join(", "),
+        changes.len(),
+        plural(changes.len(), "change", "changes"),
+    );
+    let changed: BTreeSet<&str> = changes.iter().map(|change| change.service.as_str()).collect();
+    let unchanged: Vec<String> = scenario
+        .services
+        .keys()
+        .filter(|name| !changed.contains(name.as_str()))
+        .map(|name| format!("{name} {}", scenario.initial.version(name).unwrap_or("(not deployed)")))
+        .collect();
+    let _ = writeln!(out, "  changes:   {}", list_or_none(changes.iter().map(ToString::to_string)));
+    let _ = writeln!(out, "  unchanged: {}", list_or_none(unchanged.into_iter()));
+
+    let columns: Vec<&str> = if changed.len() <= MAX_VERSION_COLUMNS { changed.iter().copied().collect() } else { Vec::new() };
+    for (name, outcome) in outcomes {
+        out.push('\n');
+        match outcome {
+            Ok(plan) => render_plan(&mut out, scenario, plan, &columns, changes.len()),
+            Err(err) => {
+                let _ = writeln!(out, "strategy {name}: cannot plan: {err}");
+            }
+        }
+    }
+    if !columns.is_empty() {
+        let _ = writeln!(out, "\nv2* = moved to v2 in this step; - = not deployed");
+    }
+    if columns.is_empty() && !changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} changed services are too many for version columns; `--json FILE` has every version after every step",
+            changed.len()
+        );
+    }
+    out
+}
+
+fn render_plan(out: &mut String, scenario: &Scenario, plan: &Plan, columns: &[&str], n_changes: usize) {
+    let n_steps = plan.last_step();
+    let reach = if plan.is_complete() {
+        "reaches the target".to_owned()
+    } else {
+        format!(
+            "partial: stops before the target, leaving {}",
+            plan.not_reached.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let kind = if plan.kind.label() == plan.strategy { String::new() } else { format!(" ({})", plan.kind.label()) };
+    let _ = writeln!(
+        out,
+        "strategy {}{kind}: {n_steps} {}, {reach}{}",
+        plan.strategy,
+        plural(n_steps, "step", "steps"),
+        expect_text(&plan_expect(scenario, &plan.strategy))
+    );
+
+    let has_faults = plan.steps.iter().any(|step| !step.faults.is_empty());
+    let mut header = vec!["step".to_owned(), "changes".to_owned()];
+    header.extend(columns.iter().map(|name| (*name).to_owned()));
+    if columns.is_empty() {
+        header.push("moved".to_owned());
+    }
+    if has_faults {
+        header.push("faults starting".to_owned());
+    }
+    let mut rows = vec![header];
+    let mut moved = 0usize;
+    for step in &plan.steps {
+        moved += step.changes.len();
+        let mut row = vec![step.index.to_string(), changes_cell(&step.changes, step.index)];
+        for service in columns {
+            let version = step.deployment.version(service).unwrap_or("-");
+            let marker = if step.changes.iter().any(|change| change.service == *service) { "*" } else { "" };
+            row.push(format!("{version}{marker}"));
+        }
+        if columns.is_empty() {
+            row.push(format!("{moved}/{n_changes}"));
+        }
+        if has_faults {
+            let faults: Vec<String> = step.faults.iter().map(|i| scenario.faults[*i].to_string()).collect();
+            row.push(faults.join("; "));
+        }
+        rows.push(row);
+    }
+    out.push_str(&table(&rows, "  "));
+    for fault_index in &plan.faults_never_fired {
+        let fault = &scenario.faults[*fault_index];
+        let _ = writeln!(
+            out,
+            "  note: fault {} ({fault}) starts at step {}, after this strategy's last step: it never fires here",
+            fault_index,
+            fault.at_step
+        );
+    }
+}
+
+fn changes_cell(changes: &[Change], index: usize) -> String {
+    if index == 0 {
+        return "baseline".to_owned();
+    }
+    let mut shown: Vec<String> = changes.iter().take(MAX_CHANGES_SHOWN).map(ToString::to_string).collect();
+    if changes.len() > MAX_CHANGES_SHOWN {
+        shown.push(format!("(+{} more)", changes.len() - MAX_CHANGES_SHOWN));
+    }
+    shown.join(", ")
+}
+
+fn plan_expect(scenario: &Scenario, strategy: &str) -> Expect {
+    scenario
+        .strategies
+        .iter()
+        .find(|s| s.name == strategy)
+        .map(|s| s.expect.clone())
+        .unwrap_or_else(|| scenario.expect.clone())
+}
+
+fn expect_text(expect: &Expect) -> String {
+    let mut parts = Vec::new();
+    if let Some(graceful) = expect.graceful {
+        parts.push(if graceful { "graceful".to_owned() } else { "a failure (graceful: false)".to_owned() });
+    }
+    if let Some(ratio) = expect.max_failed_ratio {
+        parts.push(format!("failed <= {ratio}"));
+    }
+    if let Some(ratio) = expect.max_degraded_ratio {
+        parts.push(format!("degraded <= {ratio}"));
+    }
+    if let Some(p99) = expect.p99 {
+        parts.push(format!("p99 <= {}ms", p99.as_millis()));
+    }
+    if parts.is_empty() { String::new() } else { format!("; expects {}", parts.join(", ")) }
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub fn table(rows: &[Vec<String>], indent: &str) -> String {
+    let n_columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n_columns)
+        .map(|column| rows.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::from(indent);
+        for (column, cell) in row.iter().enumerate() {
+            if column + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[column]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+fn list_or_none(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
+}
+
+/// `simulate plan --json`: the same data as the table, for machines.
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub changes: Vec<ChangeJson>,
+    pub strategies: Vec<PlanJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChangeJson {
+    pub service: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanJson {
+    pub name: String,
+    pub kind: Option<String>,
+    pub complete: bool,
+    /// Why the strategy could not be planned; `null` when it could.
+    pub error: Option<String>,
+    pub steps: Vec<StepJson>,
+    pub not_reached: Vec<ChangeJson>,
+    pub faults_never_fired: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepJson {
+    pub index: usize,
+    pub changes: Vec<ChangeJson>,
+    /// The version of every deployed service after the step; services not deployed are
+    /// absent.
+    pub versions: std::collections::BTreeMap<String, String>,
+    pub faults: Vec<String>,
+}
+
+impl From<&Change> for ChangeJson {
+    fn from(change: &Change) -> Self {
+        ChangeJson { service: change.service.clone(), from: change.from.clone(), to: change.to.clone() }
+    }
+}
+
+/// Builds the JSON form of `simulate plan`.
+pub fn plan_json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanReport {
+    let fault_text = |i: &usize| scenario.faults[*i].to_string();
+    let strategies = outcomes
+        .iter()
+        .map(|(name, outcome)| match outcome {
+            Ok(plan) => PlanJson {
+                name: name.clone(),
+                kind: Some(plan.kind.label().to_owned()),
+                complete: plan.is_complete(),
+                error: None,
+                steps: plan
+                    .steps
+                    .iter()
+                    .map(|step| StepJson {
+                        index: step.index,
+                        changes: step.changes.iter().map(ChangeJson::from).collect(),
+                        versions: step.deployment.0.clone(),
+                        faults: step.faults.iter().map(fault_text).collect(),
+                    })
+                    .collect(),
+                not_reached: plan.not_reached.iter().map(ChangeJson::from).collect(),
+                faults_never_fired: plan.faults_never_fired.iter().map(fault_text).collect(),
+            },
+            Err(err) => PlanJson {
+                name: name.clone(),
+                kind: None,
+                complete: false,
+                error: Some(err.to_string()),
+                steps: Vec::new(),
+                not_reached: Vec::new(),
+                faults_never_fired: Vec::new(),
+            },
+        })
+        .collect();
+    PlanReport {
+        scenario: scenario.name.clone(),
+        seed,
+        changes: scenario.changes().iter().map(ChangeJson::from).collect(),
+        strategies,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_and_trims_trailing_space() {
+        let rows = vec![
+            vec!["step".to_owned(), "changes".to_owned(), "web".to_owned()],
+            vec!["10".to_owned(), "a".to_owned(), "v2*".to_owned()],
+        ];
+        assert_eq!(table(&rows, ""), "step  changes  web\n10    a        v2*\n");
+    }
+}
