@@ -113,7 +113,7 @@ fn main() -> ExitCode {
 
 fn load(path: &Path) -> Result<Scenario, u8> {
     scenario::load(path).map_err(|err| {
-        eprintln!("error: {err}");
+        eprintln!("{err}");
         exit::INVALID
     })
 }

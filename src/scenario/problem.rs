@@ -23,7 +23,7 @@ pub struct Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file could not be read at all (missing, a directory, too large, not UTF-8).
-    #[error("cannot read scenario {}: {reason}", path.display())]
+    #[error("error: cannot read scenario {}: {reason}", path.display())]
     Read { path: PathBuf, reason: String },
     /// The file is not a YAML document we can walk.
     #[error("{}", render_tree_error(path, source_text, error))]
@@ -49,25 +49,25 @@ impl ScenarioError {
 fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> String {
     match error.pos() {
         Some(pos) => {
-            let mut out = format!("{}:{}:{}: {error}", path.display(), pos.line, pos.col);
+            let mut out = format!("{}:{}:{}: error: {error}", path.display(), pos.line, pos.col);
             push_snippet(&mut out, source_text, pos);
             out
         }
-        None => format!("{}: {error}", path.display()),
+        None => format!("{}: error: {error}", path.display()),
     }
 }
 
-/// Renders every problem as `file:line:col: key: message`, followed by the source line and
-/// a caret under the offending text, then a count. The `file:line:col:` prefix is the form
-/// that editors and CI annotators recognise.
+/// Renders every problem as `file:line:col: error: key: message`, followed by the source
+/// line and a caret under the offending text, then a count. This is gcc's form, which
+/// editors and CI annotators recognise.
 fn render_problems(path: &Path, source_text: &str, problems: &[Problem]) -> String {
     let mut out = String::new();
     for problem in problems {
         let location = format!("{}:{}:{}", path.display(), problem.pos.line, problem.pos.col);
         if problem.path.is_empty() {
-            let _ = write!(out, "{location}: {}", problem.message);
+            let _ = write!(out, "{location}: error: {}", problem.message);
         } else {
-            let _ = write!(out, "{location}: {}: {}", problem.path, problem.message);
+            let _ = write!(out, "{location}: error: {}: {}", problem.path, problem.message);
         }
         push_snippet(&mut out, source_text, problem.pos);
         out.push('\n');
@@ -154,7 +154,7 @@ mod tests {
         let text = render_problems(Path::new("s.yaml"), source, &problems);
         assert_eq!(
             text,
-            "s.yaml:4:15: services.web.replicas: must be at least 1\n4 |     replicas: 0\n  |               ^\n1 problem in s.yaml"
+            "s.yaml:4:15: error: services.web.replicas: must be at least 1\n4 |     replicas: 0\n  |               ^\n1 problem in s.yaml"
         );
     }
 }

@@ -208,8 +208,12 @@ impl Decoder<'_> {
         match &node.value {
             Value::Seq(items) => items,
             _ if node.is_null() => &[],
-            _ => {
-                self.problem(path, node.pos, format!("expected a list, found {}", node.kind_name()));
+            Value::Scalar { text, .. } => {
+                self.problem(path, node.pos, format!("expected a list, found \"{text}\"; write [{text}]"));
+                &[]
+            }
+            Value::Map(_) => {
+                self.problem(path, node.pos, "expected a list, found a mapping; write each item after `- `");
                 &[]
             }
         }
@@ -326,7 +330,7 @@ impl Decoder<'_> {
                         }
                     }
                 }
-                if raw.services.is_empty() && matches!(node.value, Value::Map(_)) {
+                if matches!(&node.value, Value::Map(entries) if entries.is_empty()) {
                     self.problem("services", node.pos, "at least one service is required");
                 }
             }
@@ -384,7 +388,10 @@ impl Decoder<'_> {
             versions: Vec::new(),
         };
         if let Some(value) = fields.get("entrypoint") {
-            service.entrypoint = self.bool(value, &fields.path("entrypoint")).unwrap_or(false);
+            // An unreadable value counts as `true`: the user meant something, and the
+            // scenario is rejected anyway; this only avoids a second, misleading
+            // "no entrypoint" problem.
+            service.entrypoint = self.bool(value, &fields.path("entrypoint")).unwrap_or(true);
         }
         if let Some(value) = fields.get("replicas") {
             let replicas = self.integer(value, &fields.path("replicas"), 1, 64);
@@ -409,7 +416,7 @@ impl Decoder<'_> {
                         service.versions.push((name, decoded));
                     }
                 }
-                if service.versions.is_empty() && matches!(value.value, Value::Map(_)) {
+                if matches!(&value.value, Value::Map(entries) if entries.is_empty()) {
                     self.problem(&versions_path, value.pos, "at least one version is required");
                 }
             }
@@ -558,7 +565,9 @@ impl Decoder<'_> {
 
     fn strategy(&mut self, node: &Node, path: &str) -> Option<RawStrategy> {
         if let Value::Scalar { .. } = node.value {
-            let name = self.name(node, path, Naming::Strategy)?;
+            // A bare name must be a built-in; checking that first gives "did you mean
+            // single-piece?" for `single_piece` instead of a syntax complaint.
+            let name = Located { value: self.string(node, path)?, path: path.to_owned(), pos: node.pos };
             let kind = self.builtin(&name)?;
             return Some(RawStrategy { name, kind: RawStrategyKind::Builtin(kind), expect: Expect::default() });
         }

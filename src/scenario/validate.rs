@@ -158,6 +158,10 @@ impl Checker<'_> {
                 self.unknown_service(service, services);
                 continue;
             };
+            if definition.versions.is_empty() {
+                // Its versions were all invalid and are reported where they are written.
+                continue;
+            }
             match &version.value {
                 None => {
                     deployment.0.remove(&service.value);
