@@ -663,6 +663,11 @@ impl Decoder<'_> {
         };
         let after = fields.get("after_ms").and_then(|value| self.millis(value, &fields.path("after_ms"), 0));
         let duration = fields.get("for_ms").and_then(|value| self.millis(value, &fields.path("for_ms"), 1));
+        let not_yet_kind = not_yet.iter().any(|(key, _)| matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| k.scalar() == Some(key))));
+        if kinds.is_empty() && not_yet_kind {
+            // Already reported as not supported yet; "needs one of" would only repeat it.
+            return None;
+        }
         if kinds.len() != 1 {
             let message = if kinds.is_empty() {
                 "a fault needs one of `kill`, `missing` or `partition`"
