@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::plan::{Plan, PlanError};
-use crate::scenario::{Change, Expect, Scenario};
+use crate::scenario::{Breach, Change, Expect, Rollout, Scenario};
 
 /// Up to this many changed services, the plan table has one version column per changed
 /// service; past it the table would not fit a terminal, so it shows progress instead and
@@ -45,6 +45,29 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
         .collect();
     let _ = writeln!(out, "  changes:   {}", list_or_none(changes.iter().map(ToString::to_string)));
     let _ = writeln!(out, "  unchanged: {}", list_or_none(unchanged.into_iter()));
+    if let Some(gate) = &scenario.gate {
+        let action = match gate.on_breach {
+            Breach::Rollback => "roll back to the initial versions, in reverse order",
+            Breach::Stop => "stop the rollout",
+            Breach::Continue => "report the breach and continue",
+        };
+        let _ = writeln!(
+            out,
+            "  gate:      after each step, more than {}% failed requests -> {action}",
+            gate.max_failed_ratio * 100.0
+        );
+    }
+    for change in &changes {
+        let Some(service) = scenario.services.get(&change.service) else { continue };
+        if service.rollout == Rollout::Recreate && change.from.is_some() && change.to.is_some() {
+            let _ = writeln!(
+                out,
+                "  note:      {} rolls out with recreate: it has no ready replica for at least {} ms while it moves",
+                service.name,
+                service.startup.as_millis()
+            );
+        }
+    }
 
     let columns: Vec<&str> = if changed.len() <= MAX_VERSION_COLUMNS { changed.iter().copied().collect() } else { Vec::new() };
     for (name, outcome) in outcomes {
@@ -57,7 +80,7 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
         }
     }
     if !columns.is_empty() {
-        let _ = writeln!(out, "\nv2* = moved to v2 in this step; - = not deployed");
+        let _ = writeln!(out, "\n* = moved in this step; - = not deployed");
     }
     if columns.is_empty() && !changed.is_empty() {
         let _ = writeln!(

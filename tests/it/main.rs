@@ -1,1 +1,11 @@
+//! The one integration-test binary. Each module tests one face of the product.
 
+/// Shared helpers: running the `simulate` binary, listing fixture files.
+mod support;
+
+/// The command line: exit codes, file errors, `--json`, `--strategy`, `generate`.
+mod cli;
+
+/// Every scenario in scenarios/ and scenarios/invalid/, through the library and as
+/// snapshots of what a user reads.
+mod scenarios;
