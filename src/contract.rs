@@ -28,7 +28,10 @@ mod tests {
 
     #[test]
     fn each_api_version_has_its_own_path() {
-        assert_eq!(method_path("catalog", "v2"), "/deploysim.v1.catalog.v2/Call");
+        assert_eq!(
+            method_path("catalog", "v2"),
+            "/deploysim.v1.catalog.v2/Call"
+        );
         assert_ne!(method_path("catalog", "v1"), method_path("catalog", "v2"));
     }
 
@@ -37,7 +40,11 @@ mod tests {
         let reply = CallReply {
             degraded: true,
             causes: vec![Cause {
-                edge: Some(Edge { caller: "web".into(), callee: "recommend".into(), api: "v1".into() }),
+                edge: Some(Edge {
+                    caller: "web".into(),
+                    callee: "recommend".into(),
+                    api: "v1".into(),
+                }),
                 code: tonic::Code::Unavailable as i32,
                 message: "no ready replica".into(),
             }],

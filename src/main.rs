@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use deploysim::generate;
 use deploysim::plan::{self, PlanError};
 use deploysim::report::{self, PlanOutcome};
 use deploysim::scenario::{self, Scenario, Strategy, StrategyKind};
-use deploysim::generate;
 
 /// Exit codes, as the product contract fixes them.
 mod exit {
@@ -97,13 +97,18 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Some(Command::Plan(args)) => run_plan(&args),
         Some(Command::Generate(args)) => {
-            print!("{}", generate::scenario_yaml(args.services as usize, args.seed));
+            print!(
+                "{}",
+                generate::scenario_yaml(args.services as usize, args.seed)
+            );
             exit::OK
         }
         None => match cli.run.scenario {
             Some(path) => run_live(&path),
             None => {
-                eprintln!("error: no scenario given\n\nUsage: simulate SCENARIO | simulate plan SCENARIO\n\nFor more information, try '--help'.");
+                eprintln!(
+                    "error: no scenario given\n\nUsage: simulate SCENARIO | simulate plan SCENARIO\n\nFor more information, try '--help'."
+                );
                 exit::INVALID
             }
         },
@@ -145,8 +150,10 @@ fn run_plan(args: &PlanArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let outcomes: Vec<PlanOutcome> =
-        strategies.iter().map(|strategy| (strategy.name.clone(), plan::plan(&scenario, strategy, seed))).collect();
+    let outcomes: Vec<PlanOutcome> = strategies
+        .iter()
+        .map(|strategy| (strategy.name.clone(), plan::plan(&scenario, strategy, seed)))
+        .collect();
 
     let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
     if !json_to_stdout {
@@ -161,7 +168,10 @@ fn run_plan(args: &PlanArgs) -> u8 {
     }
     // A strategy asked for on the command line that cannot be planned is an invalid
     // request; the scenario's own strategies were checked when it was loaded.
-    if outcomes.iter().any(|(_, outcome)| matches!(outcome, Err(PlanError::Cycle { .. }))) {
+    if outcomes
+        .iter()
+        .any(|(_, outcome)| matches!(outcome, Err(PlanError::Cycle { .. })))
+    {
         return exit::INVALID;
     }
     exit::OK
@@ -193,10 +203,13 @@ fn select_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strate
 }
 
 fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(report).map_err(|err| format!("cannot encode JSON: {err}"))?;
+    let text =
+        serde_json::to_string_pretty(report).map_err(|err| format!("cannot encode JSON: {err}"))?;
     if path == Path::new("-") {
         let mut stdout = std::io::stdout().lock();
-        return writeln!(stdout, "{text}").map_err(|err| format!("cannot write JSON to stdout: {err}"));
+        return writeln!(stdout, "{text}")
+            .map_err(|err| format!("cannot write JSON to stdout: {err}"));
     }
-    std::fs::write(path, text + "\n").map_err(|err| format!("cannot write {}: {err}", path.display()))
+    std::fs::write(path, text + "\n")
+        .map_err(|err| format!("cannot write {}: {err}", path.display()))
 }

@@ -64,7 +64,10 @@ pub enum PlanError {
 /// overrides it).
 pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan, PlanError> {
     let changes = scenario.changes();
-    let by_service: BTreeMap<&str, &Change> = changes.iter().map(|change| (change.service.as_str(), change)).collect();
+    let by_service: BTreeMap<&str, &Change> = changes
+        .iter()
+        .map(|change| (change.service.as_str(), change))
+        .collect();
     let groups: Vec<Vec<Change>> = match &strategy.kind {
         StrategyKind::Batch => {
             if changes.is_empty() {
@@ -73,10 +76,14 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
                 vec![changes.clone()]
             }
         }
-        StrategyKind::SinglePiece => single_piece_order(scenario)?.into_iter().map(|change| vec![change]).collect(),
-        StrategyKind::Waves(size) => {
-            single_piece_order(scenario)?.chunks((*size).max(1)).map(<[Change]>::to_vec).collect()
-        }
+        StrategyKind::SinglePiece => single_piece_order(scenario)?
+            .into_iter()
+            .map(|change| vec![change])
+            .collect(),
+        StrategyKind::Waves(size) => single_piece_order(scenario)?
+            .chunks((*size).max(1))
+            .map(<[Change]>::to_vec)
+            .collect(),
         StrategyKind::Random => {
             let mut order = changes.clone();
             order.shuffle(&mut seed::rng(seed, "plan.random"));
@@ -85,21 +92,42 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
         StrategyKind::Steps(steps) => steps
             .iter()
             .map(|services| {
-                services.iter().filter_map(|service| by_service.get(service.as_str()).map(|c| (*c).clone())).collect()
+                services
+                    .iter()
+                    .filter_map(|service| by_service.get(service.as_str()).map(|c| (*c).clone()))
+                    .collect()
             })
             .collect(),
     };
 
-    let applied: BTreeSet<&str> = groups.iter().flatten().map(|change| change.service.as_str()).collect();
-    let not_reached = changes.iter().filter(|change| !applied.contains(change.service.as_str())).cloned().collect();
+    let applied: BTreeSet<&str> = groups
+        .iter()
+        .flatten()
+        .map(|change| change.service.as_str())
+        .collect();
+    let not_reached = changes
+        .iter()
+        .filter(|change| !applied.contains(change.service.as_str()))
+        .cloned()
+        .collect();
 
     let mut deployment = scenario.initial.clone();
-    let mut steps = vec![Step { index: 0, changes: Vec::new(), deployment: deployment.clone(), faults: Vec::new() }];
+    let mut steps = vec![Step {
+        index: 0,
+        changes: Vec::new(),
+        deployment: deployment.clone(),
+        faults: Vec::new(),
+    }];
     for (i, group) in groups.into_iter().enumerate() {
         for change in &group {
             deployment.apply(change);
         }
-        steps.push(Step { index: i + 1, changes: group, deployment: deployment.clone(), faults: Vec::new() });
+        steps.push(Step {
+            index: i + 1,
+            changes: group,
+            deployment: deployment.clone(),
+            faults: Vec::new(),
+        });
     }
     let mut faults_never_fired = Vec::new();
     for (fault_index, fault) in scenario.faults.iter().enumerate() {
@@ -108,7 +136,13 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
             None => faults_never_fired.push(fault_index),
         }
     }
-    Ok(Plan { strategy: strategy.name.clone(), kind: strategy.kind.clone(), steps, not_reached, faults_never_fired })
+    Ok(Plan {
+        strategy: strategy.name.clone(),
+        kind: strategy.kind.clone(),
+        steps,
+        not_reached,
+        faults_never_fired,
+    })
 }
 
 /// How many steps (after the baseline) a strategy has, without building it. Used to check
@@ -131,35 +165,72 @@ pub fn step_count(n_changes: usize, kind: &StrategyKind) -> usize {
 /// callers stop calling it before it leaves.
 pub fn single_piece_order(scenario: &Scenario) -> Result<Vec<Change>, PlanError> {
     let changes = scenario.changes();
-    let changed: BTreeSet<&str> = changes.iter().map(|change| change.service.as_str()).collect();
-    let removed: BTreeSet<&str> =
-        changes.iter().filter(|change| change.to.is_none()).map(|change| change.service.as_str()).collect();
+    let changed: BTreeSet<&str> = changes
+        .iter()
+        .map(|change| change.service.as_str())
+        .collect();
+    let removed: BTreeSet<&str> = changes
+        .iter()
+        .filter(|change| change.to.is_none())
+        .map(|change| change.service.as_str())
+        .collect();
     let unchanged = |service: &str| !changed.contains(service);
 
     // before[x] holds the services that must be deployed before x.
-    let mut before: BTreeMap<&str, BTreeSet<&str>> = changed.iter().map(|service| (*service, BTreeSet::new())).collect();
+    let mut before: BTreeMap<&str, BTreeSet<&str>> = changed
+        .iter()
+        .map(|service| (*service, BTreeSet::new()))
+        .collect();
     for change in &changes {
         if let Some(target_version) = &change.to {
-            let reached = topology::reachable(scenario, &scenario.target, &change.service, target_version, unchanged);
-            for provider in reached.iter().filter(|s| changed.contains(s.as_str()) && !removed.contains(s.as_str())) {
+            let reached = topology::reachable(
+                scenario,
+                &scenario.target,
+                &change.service,
+                target_version,
+                unchanged,
+            );
+            for provider in reached
+                .iter()
+                .filter(|s| changed.contains(s.as_str()) && !removed.contains(s.as_str()))
+            {
                 if provider != &change.service {
-                    before.entry(&change.service).or_default().extend(changed.get(provider.as_str()));
+                    before
+                        .entry(&change.service)
+                        .or_default()
+                        .extend(changed.get(provider.as_str()));
                 }
             }
         }
         if let Some(initial_version) = &change.from {
-            let reached = topology::reachable(scenario, &scenario.initial, &change.service, initial_version, unchanged);
+            let reached = topology::reachable(
+                scenario,
+                &scenario.initial,
+                &change.service,
+                initial_version,
+                unchanged,
+            );
             for gone in reached.iter().filter_map(|s| removed.get(s.as_str())) {
                 if *gone != change.service && change.to.is_some() {
-                    before.entry(gone).or_default().extend(changed.get(change.service.as_str()));
+                    before
+                        .entry(gone)
+                        .or_default()
+                        .extend(changed.get(change.service.as_str()));
                 }
             }
         }
     }
 
     // Kahn's algorithm; the ready set is ordered, so ties go by name.
-    let mut waiting: BTreeMap<&str, usize> = before.iter().map(|(service, deps)| (*service, deps.len())).collect();
-    let mut ready: BTreeSet<&str> = waiting.iter().filter(|(_, n)| **n == 0).map(|(s, _)| *s).collect();
+    let mut waiting: BTreeMap<&str, usize> = before
+        .iter()
+        .map(|(service, deps)| (*service, deps.len()))
+        .collect();
+    let mut ready: BTreeSet<&str> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(s, _)| *s)
+        .collect();
     let mut order: Vec<&str> = Vec::with_capacity(changes.len());
     while let Some(next) = ready.pop_first() {
         order.push(next);
@@ -176,16 +247,29 @@ pub fn single_piece_order(scenario: &Scenario) -> Result<Vec<Change>, PlanError>
         }
     }
     if !waiting.is_empty() {
-        return Err(PlanError::Cycle { cycle: dependency_cycle(&before, &waiting) });
+        return Err(PlanError::Cycle {
+            cycle: dependency_cycle(&before, &waiting),
+        });
     }
-    let by_service: BTreeMap<&str, &Change> = changes.iter().map(|change| (change.service.as_str(), change)).collect();
-    Ok(order.into_iter().filter_map(|service| by_service.get(service).map(|c| (*c).clone())).collect())
+    let by_service: BTreeMap<&str, &Change> = changes
+        .iter()
+        .map(|change| (change.service.as_str(), change))
+        .collect();
+    Ok(order
+        .into_iter()
+        .filter_map(|service| by_service.get(service).map(|c| (*c).clone()))
+        .collect())
 }
 
 /// A cycle among the services Kahn's algorithm could not order, written caller first:
 /// `a -> b -> a` means a must wait for b, which must wait for a.
-fn dependency_cycle(before: &BTreeMap<&str, BTreeSet<&str>>, stuck: &BTreeMap<&str, usize>) -> Vec<String> {
-    let Some(mut current) = stuck.keys().next().copied() else { return Vec::new() };
+fn dependency_cycle(
+    before: &BTreeMap<&str, BTreeSet<&str>>,
+    stuck: &BTreeMap<&str, usize>,
+) -> Vec<String> {
+    let Some(mut current) = stuck.keys().next().copied() else {
+        return Vec::new();
+    };
     let mut path: Vec<&str> = Vec::new();
     // Every stuck service waits for another stuck one, so this walk must revisit a
     // service within `stuck.len()` steps.
@@ -196,7 +280,9 @@ fn dependency_cycle(before: &BTreeMap<&str, BTreeSet<&str>>, stuck: &BTreeMap<&s
             return cycle;
         }
         path.push(current);
-        let next = before.get(current).and_then(|deps| deps.iter().find(|dep| stuck.contains_key(*dep)));
+        let next = before
+            .get(current)
+            .and_then(|deps| deps.iter().find(|dep| stuck.contains_key(*dep)));
         match next {
             Some(dep) => current = dep,
             None => break,
@@ -220,11 +306,18 @@ mod tests {
     }
 
     fn strategy(scenario: &Scenario, kind: StrategyKind) -> Strategy {
-        Strategy { name: kind.label().to_owned(), kind, expect: scenario.expect.clone() }
+        Strategy {
+            name: kind.label().to_owned(),
+            kind,
+            expect: scenario.expect.clone(),
+        }
     }
 
     fn order(plan: &Plan) -> Vec<Vec<&str>> {
-        plan.steps[1..].iter().map(|step| step.changes.iter().map(|c| c.service.as_str()).collect()).collect()
+        plan.steps[1..]
+            .iter()
+            .map(|step| step.changes.iter().map(|c| c.service.as_str()).collect())
+            .collect()
     }
 
     /// a -> b -> c, all three change; d changes and calls nothing; e is unchanged.
@@ -245,9 +338,17 @@ faults:
     #[test]
     fn single_piece_puts_providers_first_and_breaks_ties_by_name() {
         let scenario = load(CHAIN);
-        let plan = plan(&scenario, &strategy(&scenario, StrategyKind::SinglePiece), 0).expect("plannable");
+        let plan = plan(
+            &scenario,
+            &strategy(&scenario, StrategyKind::SinglePiece),
+            0,
+        )
+        .expect("plannable");
         // c has no changed providers, nor has d; c < d by name. b needs c; a needs b.
-        assert_eq!(order(&plan), vec![vec!["c"], vec!["b"], vec!["a"], vec!["d"]]);
+        assert_eq!(
+            order(&plan),
+            vec![vec!["c"], vec!["b"], vec!["a"], vec!["d"]]
+        );
     }
 
     #[test]
@@ -258,7 +359,10 @@ faults:
             StrategyKind::SinglePiece,
             StrategyKind::Random,
             StrategyKind::Waves(3),
-            StrategyKind::Steps(vec![vec!["d".into(), "c".into()], vec!["b".into(), "a".into()]]),
+            StrategyKind::Steps(vec![
+                vec!["d".into(), "c".into()],
+                vec!["b".into(), "a".into()],
+            ]),
         ];
         for kind in kinds {
             let plan = plan(&scenario, &strategy(&scenario, kind.clone()), 7).expect("plannable");
@@ -266,7 +370,11 @@ faults:
             applied.sort_unstable();
             assert_eq!(applied, vec!["a", "b", "c", "d"], "{kind:?}");
             assert!(plan.is_complete(), "{kind:?}");
-            assert_eq!(plan.steps.last().map(|s| &s.deployment), Some(&scenario.target), "{kind:?}");
+            assert_eq!(
+                plan.steps.last().map(|s| &s.deployment),
+                Some(&scenario.target),
+                "{kind:?}"
+            );
             assert_eq!(plan.steps[0].deployment, scenario.initial, "{kind:?}");
         }
     }
@@ -274,9 +382,11 @@ faults:
     #[test]
     fn batch_is_one_step_and_waves_cut_the_single_piece_order() {
         let scenario = load(CHAIN);
-        let batch = plan(&scenario, &strategy(&scenario, StrategyKind::Batch), 0).expect("plannable");
+        let batch =
+            plan(&scenario, &strategy(&scenario, StrategyKind::Batch), 0).expect("plannable");
         assert_eq!(order(&batch), vec![vec!["a", "b", "c", "d"]]);
-        let waves = plan(&scenario, &strategy(&scenario, StrategyKind::Waves(3)), 0).expect("plannable");
+        let waves =
+            plan(&scenario, &strategy(&scenario, StrategyKind::Waves(3)), 0).expect("plannable");
         assert_eq!(order(&waves), vec![vec!["c", "b", "a"], vec!["d"]]);
     }
 
@@ -289,10 +399,17 @@ faults:
         let orders: BTreeSet<Vec<Vec<String>>> = (0..20)
             .map(|seed| {
                 let planned = plan(&scenario, &random, seed).expect("plannable");
-                order(&planned).into_iter().map(|step| step.into_iter().map(str::to_owned).collect()).collect()
+                order(&planned)
+                    .into_iter()
+                    .map(|step| step.into_iter().map(str::to_owned).collect())
+                    .collect()
             })
             .collect();
-        assert!(orders.len() > 5, "20 seeds gave only {} distinct orders of 4 services", orders.len());
+        assert!(
+            orders.len() > 5,
+            "20 seeds gave only {} distinct orders of 4 services",
+            orders.len()
+        );
     }
 
     #[test]
@@ -301,7 +418,11 @@ faults:
         let half = StrategyKind::Steps(vec![vec!["c".into()], vec!["b".into()]]);
         let plan = plan(&scenario, &strategy(&scenario, half), 0).expect("plannable");
         assert!(!plan.is_complete());
-        let left: Vec<&str> = plan.not_reached.iter().map(|c| c.service.as_str()).collect();
+        let left: Vec<&str> = plan
+            .not_reached
+            .iter()
+            .map(|c| c.service.as_str())
+            .collect();
         assert_eq!(left, vec!["a", "d"]);
         assert_eq!(plan.steps[2].deployment.version("a"), Some("v1"));
     }
@@ -309,10 +430,16 @@ faults:
     #[test]
     fn faults_attach_to_their_step_or_are_reported_as_never_firing() {
         let scenario = load(CHAIN);
-        let single = plan(&scenario, &strategy(&scenario, StrategyKind::SinglePiece), 0).expect("plannable");
+        let single = plan(
+            &scenario,
+            &strategy(&scenario, StrategyKind::SinglePiece),
+            0,
+        )
+        .expect("plannable");
         assert_eq!(single.steps[3].faults, vec![0]);
         assert!(single.faults_never_fired.is_empty());
-        let batch = plan(&scenario, &strategy(&scenario, StrategyKind::Batch), 0).expect("plannable");
+        let batch =
+            plan(&scenario, &strategy(&scenario, StrategyKind::Batch), 0).expect("plannable");
         assert_eq!(batch.faults_never_fired, vec![0]);
     }
 
@@ -330,7 +457,12 @@ initial: { a: v1, u: v1, b: v1 }
 target: { a: v2, b: v2 }
 ",
         );
-        let plan = plan(&scenario, &strategy(&scenario, StrategyKind::SinglePiece), 0).expect("plannable");
+        let plan = plan(
+            &scenario,
+            &strategy(&scenario, StrategyKind::SinglePiece),
+            0,
+        )
+        .expect("plannable");
         assert_eq!(order(&plan), vec![vec!["b"], vec!["a"]]);
     }
 
@@ -347,9 +479,17 @@ initial: { web: v1, legacy: v1 }
 target: { web: v2, legacy: none, search: v1 }
 ",
         );
-        let plan = plan(&scenario, &strategy(&scenario, StrategyKind::SinglePiece), 0).expect("plannable");
+        let plan = plan(
+            &scenario,
+            &strategy(&scenario, StrategyKind::SinglePiece),
+            0,
+        )
+        .expect("plannable");
         // search is new and web v2 needs it: first. legacy leaves once web stopped calling it.
-        assert_eq!(order(&plan), vec![vec!["search"], vec!["web"], vec!["legacy"]]);
+        assert_eq!(
+            order(&plan),
+            vec![vec!["search"], vec!["web"], vec!["legacy"]]
+        );
         assert_eq!(plan.steps[3].deployment.version("legacy"), None);
     }
 
@@ -357,7 +497,11 @@ target: { web: v2, legacy: none, search: v1 }
     fn a_dependency_cycle_is_named() {
         // Validation rejects call cycles, so build one by hand on a valid model.
         let mut scenario = load(CHAIN);
-        let c2 = scenario.services.get_mut("c").and_then(|c| c.versions.get_mut("v2")).expect("c v2 exists");
+        let c2 = scenario
+            .services
+            .get_mut("c")
+            .and_then(|c| c.versions.get_mut("v2"))
+            .expect("c v2 exists");
         c2.calls.push(Call {
             service: "a".into(),
             api: "v1".into(),
@@ -369,7 +513,10 @@ target: { web: v2, legacy: none, search: v1 }
         let PlanError::Cycle { cycle } = err;
         assert_eq!(cycle.first(), cycle.last());
         for service in ["a", "b", "c"] {
-            assert!(cycle.iter().any(|s| s == service), "{cycle:?} names {service}");
+            assert!(
+                cycle.iter().any(|s| s == service),
+                "{cycle:?} names {service}"
+            );
         }
     }
 
@@ -377,7 +524,12 @@ target: { web: v2, legacy: none, search: v1 }
     fn step_count_matches_the_built_plan() {
         let scenario = load(CHAIN);
         let n_changes = scenario.changes().len();
-        for kind in [StrategyKind::Batch, StrategyKind::SinglePiece, StrategyKind::Random, StrategyKind::Waves(3)] {
+        for kind in [
+            StrategyKind::Batch,
+            StrategyKind::SinglePiece,
+            StrategyKind::Random,
+            StrategyKind::Waves(3),
+        ] {
             let plan = plan(&scenario, &strategy(&scenario, kind.clone()), 0).expect("plannable");
             assert_eq!(step_count(n_changes, &kind), plan.last_step(), "{kind:?}");
         }

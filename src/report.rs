@@ -24,7 +24,10 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
     let mut out = String::new();
     let changes = scenario.changes();
     let n_entrypoints = scenario.entrypoints().count();
-    let entry_names: Vec<&str> = scenario.entrypoints().map(|service| service.name.as_str()).collect();
+    let entry_names: Vec<&str> = scenario
+        .entrypoints()
+        .map(|service| service.name.as_str())
+        .collect();
     let _ = writeln!(
         out,
         "scenario {} (seed {seed}): {} services, {} {} ({}), {} {}",
@@ -36,14 +39,26 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
         changes.len(),
         plural(changes.len(), "change", "changes"),
     );
-    let changed: BTreeSet<&str> = changes.iter().map(|change| change.service.as_str()).collect();
+    let changed: BTreeSet<&str> = changes
+        .iter()
+        .map(|change| change.service.as_str())
+        .collect();
     let unchanged: Vec<String> = scenario
         .services
         .keys()
         .filter(|name| !changed.contains(name.as_str()))
-        .map(|name| format!("{name} {}", scenario.initial.version(name).unwrap_or("(not deployed)")))
+        .map(|name| {
+            format!(
+                "{name} {}",
+                scenario.initial.version(name).unwrap_or("(not deployed)")
+            )
+        })
         .collect();
-    let _ = writeln!(out, "  changes:   {}", list_or_none(changes.iter().map(ToString::to_string)));
+    let _ = writeln!(
+        out,
+        "  changes:   {}",
+        list_or_none(changes.iter().map(ToString::to_string))
+    );
     let _ = writeln!(out, "  unchanged: {}", list_or_none(unchanged.into_iter()));
     if let Some(gate) = &scenario.gate {
         let action = match gate.on_breach {
@@ -58,7 +73,9 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
         );
     }
     for change in &changes {
-        let Some(service) = scenario.services.get(&change.service) else { continue };
+        let Some(service) = scenario.services.get(&change.service) else {
+            continue;
+        };
         if service.rollout == Rollout::Recreate && change.from.is_some() && change.to.is_some() {
             let _ = writeln!(
                 out,
@@ -69,7 +86,11 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
         }
     }
 
-    let columns: Vec<&str> = if changed.len() <= MAX_VERSION_COLUMNS { changed.iter().copied().collect() } else { Vec::new() };
+    let columns: Vec<&str> = if changed.len() <= MAX_VERSION_COLUMNS {
+        changed.iter().copied().collect()
+    } else {
+        Vec::new()
+    };
     for (name, outcome) in outcomes {
         out.push('\n');
         match outcome {
@@ -92,17 +113,31 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
     out
 }
 
-fn render_plan(out: &mut String, scenario: &Scenario, plan: &Plan, columns: &[&str], n_changes: usize) {
+fn render_plan(
+    out: &mut String,
+    scenario: &Scenario,
+    plan: &Plan,
+    columns: &[&str],
+    n_changes: usize,
+) {
     let n_steps = plan.last_step();
     let reach = if plan.is_complete() {
         "reaches the target".to_owned()
     } else {
         format!(
             "partial: stops before the target, leaving {}",
-            plan.not_reached.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            plan.not_reached
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
-    let kind = if plan.kind.label() == plan.strategy { String::new() } else { format!(" ({})", plan.kind.label()) };
+    let kind = if plan.kind.label() == plan.strategy {
+        String::new()
+    } else {
+        format!(" ({})", plan.kind.label())
+    };
     let _ = writeln!(
         out,
         "strategy {}{kind}: {n_steps} {}, {reach}{}",
@@ -124,17 +159,28 @@ fn render_plan(out: &mut String, scenario: &Scenario, plan: &Plan, columns: &[&s
     let mut moved = 0usize;
     for step in &plan.steps {
         moved += step.changes.len();
-        let mut row = vec![step.index.to_string(), changes_cell(&step.changes, step.index)];
+        let mut row = vec![
+            step.index.to_string(),
+            changes_cell(&step.changes, step.index),
+        ];
         for service in columns {
             let version = step.deployment.version(service).unwrap_or("-");
-            let marker = if step.changes.iter().any(|change| change.service == *service) { "*" } else { "" };
+            let marker = if step.changes.iter().any(|change| change.service == *service) {
+                "*"
+            } else {
+                ""
+            };
             row.push(format!("{version}{marker}"));
         }
         if columns.is_empty() {
             row.push(format!("{moved}/{n_changes}"));
         }
         if has_faults {
-            let faults: Vec<String> = step.faults.iter().map(|i| scenario.faults[*i].to_string()).collect();
+            let faults: Vec<String> = step
+                .faults
+                .iter()
+                .map(|i| scenario.faults[*i].to_string())
+                .collect();
             row.push(faults.join("; "));
         }
         rows.push(row);
@@ -145,8 +191,7 @@ fn render_plan(out: &mut String, scenario: &Scenario, plan: &Plan, columns: &[&s
         let _ = writeln!(
             out,
             "  note: fault {} ({fault}) starts at step {}, after this strategy's last step: it never fires here",
-            fault_index,
-            fault.at_step
+            fault_index, fault.at_step
         );
     }
 }
@@ -155,7 +200,11 @@ fn changes_cell(changes: &[Change], index: usize) -> String {
     if index == 0 {
         return "baseline".to_owned();
     }
-    let mut shown: Vec<String> = changes.iter().take(MAX_CHANGES_SHOWN).map(ToString::to_string).collect();
+    let mut shown: Vec<String> = changes
+        .iter()
+        .take(MAX_CHANGES_SHOWN)
+        .map(ToString::to_string)
+        .collect();
     if changes.len() > MAX_CHANGES_SHOWN {
         shown.push(format!("(+{} more)", changes.len() - MAX_CHANGES_SHOWN));
     }
@@ -174,7 +223,11 @@ fn plan_expect(scenario: &Scenario, strategy: &str) -> Expect {
 fn expect_text(expect: &Expect) -> String {
     let mut parts = Vec::new();
     if let Some(graceful) = expect.graceful {
-        parts.push(if graceful { "graceful".to_owned() } else { "a failure (graceful: false)".to_owned() });
+        parts.push(if graceful {
+            "graceful".to_owned()
+        } else {
+            "a failure (graceful: false)".to_owned()
+        });
     }
     if let Some(ratio) = expect.max_failed_ratio {
         parts.push(format!("failed <= {ratio}"));
@@ -185,14 +238,24 @@ fn expect_text(expect: &Expect) -> String {
     if let Some(p99) = expect.p99 {
         parts.push(format!("p99 <= {}ms", p99.as_millis()));
     }
-    if parts.is_empty() { String::new() } else { format!("; expects {}", parts.join(", ")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; expects {}", parts.join(", "))
+    }
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(rows: &[Vec<String>], indent: &str) -> String {
     let n_columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..n_columns)
-        .map(|column| rows.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max().unwrap_or(0))
+        .map(|column| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
@@ -216,7 +279,11 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 
 fn list_or_none(items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
-    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// `simulate plan --json`: the same data as the table, for machines.
@@ -259,7 +326,11 @@ pub struct StepJson {
 
 impl From<&Change> for ChangeJson {
     fn from(change: &Change) -> Self {
-        ChangeJson { service: change.service.clone(), from: change.from.clone(), to: change.to.clone() }
+        ChangeJson {
+            service: change.service.clone(),
+            from: change.from.clone(),
+            to: change.to.clone(),
+        }
     }
 }
 

@@ -19,19 +19,31 @@ pub fn version_cycles(scenario: &Scenario, limit: usize) -> Vec<Vec<ServiceVersi
             running.entry(service).or_default().insert(version);
         }
     }
-    let nodes: Vec<(&str, &str)> =
-        running.iter().flat_map(|(service, versions)| versions.iter().map(move |version| (*service, *version))).collect();
-    let index: BTreeMap<(&str, &str), usize> = nodes.iter().enumerate().map(|(i, node)| (*node, i)).collect();
+    let nodes: Vec<(&str, &str)> = running
+        .iter()
+        .flat_map(|(service, versions)| versions.iter().map(move |version| (*service, *version)))
+        .collect();
+    let index: BTreeMap<(&str, &str), usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| (*node, i))
+        .collect();
     let edges: Vec<Vec<usize>> = nodes
         .iter()
         .map(|(service, version)| {
-            let Some(definition) = scenario.version(service, version) else { return Vec::new() };
+            let Some(definition) = scenario.version(service, version) else {
+                return Vec::new();
+            };
             let mut targets: Vec<usize> = definition
                 .calls
                 .iter()
                 .flat_map(|call| {
                     let callee_versions = running.get(call.service.as_str()).into_iter().flatten();
-                    callee_versions.filter_map(|callee_version| index.get(&(call.service.as_str(), *callee_version)).copied())
+                    callee_versions.filter_map(|callee_version| {
+                        index
+                            .get(&(call.service.as_str(), *callee_version))
+                            .copied()
+                    })
                 })
                 .collect();
             targets.sort_unstable();
@@ -43,7 +55,12 @@ pub fn version_cycles(scenario: &Scenario, limit: usize) -> Vec<Vec<ServiceVersi
     let cycles = find_cycles(&edges, limit);
     cycles
         .into_iter()
-        .map(|cycle| cycle.into_iter().map(|i| (nodes[i].0.to_owned(), nodes[i].1.to_owned())).collect())
+        .map(|cycle| {
+            cycle
+                .into_iter()
+                .map(|i| (nodes[i].0.to_owned(), nodes[i].1.to_owned()))
+                .collect()
+        })
         .collect()
 }
 
@@ -77,7 +94,11 @@ pub fn find_cycles(edges: &[Vec<usize>], limit: usize) -> Vec<Vec<usize>> {
                     Mark::OnStack => {
                         let from = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
                         let mut cycle: Vec<usize> = stack[from..].iter().map(|(n, _)| *n).collect();
-                        let smallest = cycle.iter().enumerate().min_by_key(|(_, n)| **n).map_or(0, |(i, _)| i);
+                        let smallest = cycle
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, n)| **n)
+                            .map_or(0, |(i, _)| i);
                         cycle.rotate_left(smallest);
                         found.insert(cycle);
                         if found.len() >= limit {
@@ -108,7 +129,9 @@ pub fn reachable(
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut frontier: Vec<(String, String)> = vec![(service.to_owned(), version.to_owned())];
     while let Some((current, current_version)) = frontier.pop() {
-        let Some(definition) = scenario.version(&current, &current_version) else { continue };
+        let Some(definition) = scenario.version(&current, &current_version) else {
+            continue;
+        };
         for call in &definition.calls {
             if !seen.insert(call.service.clone()) {
                 continue;

@@ -14,8 +14,8 @@ use std::io::Read;
 use std::path::Path;
 
 pub use model::{
-    Breach, Call, Change, Defect, Deployment, Expect, Fault, FaultKind, Gate, Load, OnFailure, Risk, Rollout, Scenario,
-    Service, Strategy, StrategyKind, Version,
+    Breach, Call, Change, Defect, Deployment, Expect, Fault, FaultKind, Gate, Load, OnFailure,
+    Risk, Rollout, Scenario, Service, Strategy, StrategyKind, Version,
 };
 pub use problem::{Problem, ScenarioError};
 
@@ -25,7 +25,10 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Reads and validates the scenario at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let read_error = |reason: String| ScenarioError::Read { path: path.to_owned(), reason };
+    let read_error = |reason: String| ScenarioError::Read {
+        path: path.to_owned(),
+        reason,
+    };
     let metadata = std::fs::metadata(path).map_err(|err| read_error(io_reason(&err)))?;
     if metadata.is_dir() {
         return Err(read_error("it is a directory, not a scenario file".into()));
@@ -34,12 +37,20 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     // Read at most one byte past the cap, so a huge file (or an endless one such as
     // /dev/zero) costs no more than the cap to refuse.
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|err| read_error(io_reason(&err)))?;
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| read_error(io_reason(&err)))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(read_error(format!("it is larger than the {} MiB limit", MAX_FILE_BYTES / 1024 / 1024)));
+        return Err(read_error(format!(
+            "it is larger than the {} MiB limit",
+            MAX_FILE_BYTES / 1024 / 1024
+        )));
     }
     let text = String::from_utf8(bytes).map_err(|err| {
-        read_error(format!("it is not UTF-8 text (invalid byte at offset {})", err.utf8_error().valid_up_to()))
+        read_error(format!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            err.utf8_error().valid_up_to()
+        ))
     })?;
     parse_str(&text, path)
 }

@@ -153,7 +153,13 @@ pub struct Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |version: &Option<String>| version.clone().unwrap_or_else(|| "none".to_owned());
-        write!(f, "{} {}->{}", self.service, show(&self.from), show(&self.to))
+        write!(
+            f,
+            "{} {}->{}",
+            self.service,
+            show(&self.from),
+            show(&self.to)
+        )
     }
 }
 
@@ -325,7 +331,11 @@ pub struct Risk {
 
 impl Default for Risk {
     fn default() -> Self {
-        Risk { trials: 200, strategies: vec![StrategyKind::Batch, StrategyKind::SinglePiece], defect: Defect::default() }
+        Risk {
+            trials: 200,
+            strategies: vec![StrategyKind::Batch, StrategyKind::SinglePiece],
+            defect: Defect::default(),
+        }
     }
 }
 

@@ -27,10 +27,18 @@ pub enum ScenarioError {
     Read { path: PathBuf, reason: String },
     /// The file is not a YAML document we can walk.
     #[error("{}", render_tree_error(path, source_text, error))]
-    Tree { path: PathBuf, source_text: String, error: TreeError },
+    Tree {
+        path: PathBuf,
+        source_text: String,
+        error: TreeError,
+    },
     /// The YAML is well formed but describes an invalid scenario.
     #[error("{}", render_problems(path, source_text, problems))]
-    Invalid { path: PathBuf, source_text: String, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        source_text: String,
+        problems: Vec<Problem>,
+    },
 }
 
 impl ScenarioError {
@@ -39,7 +47,11 @@ impl ScenarioError {
         match self {
             ScenarioError::Read { .. } => Vec::new(),
             ScenarioError::Tree { error, .. } => {
-                vec![Problem { path: String::new(), pos: error.pos().unwrap_or_default(), message: error.to_string() }]
+                vec![Problem {
+                    path: String::new(),
+                    pos: error.pos().unwrap_or_default(),
+                    message: error.to_string(),
+                }]
             }
             ScenarioError::Invalid { problems, .. } => problems.clone(),
         }
@@ -49,7 +61,12 @@ impl ScenarioError {
 fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> String {
     match error.pos() {
         Some(pos) => {
-            let mut out = format!("{}:{}:{}: error: {error}", path.display(), pos.line, pos.col);
+            let mut out = format!(
+                "{}:{}:{}: error: {error}",
+                path.display(),
+                pos.line,
+                pos.col
+            );
             push_snippet(&mut out, source_text, pos);
             out
         }
@@ -63,32 +80,59 @@ fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> Strin
 fn render_problems(path: &Path, source_text: &str, problems: &[Problem]) -> String {
     let mut out = String::new();
     for problem in problems {
-        let location = format!("{}:{}:{}", path.display(), problem.pos.line, problem.pos.col);
+        let location = format!(
+            "{}:{}:{}",
+            path.display(),
+            problem.pos.line,
+            problem.pos.col
+        );
         if problem.path.is_empty() {
             let _ = write!(out, "{location}: error: {}", problem.message);
         } else {
-            let _ = write!(out, "{location}: error: {}: {}", problem.path, problem.message);
+            let _ = write!(
+                out,
+                "{location}: error: {}: {}",
+                problem.path, problem.message
+            );
         }
         push_snippet(&mut out, source_text, problem.pos);
         out.push('\n');
     }
-    let noun = if problems.len() == 1 { "problem" } else { "problems" };
+    let noun = if problems.len() == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
     let _ = write!(out, "{} {noun} in {}", problems.len(), path.display());
     out
 }
 
 fn push_snippet(out: &mut String, source_text: &str, pos: Pos) {
-    let Some(line) = source_text.lines().nth(pos.line.saturating_sub(1)) else { return };
+    let Some(line) = source_text.lines().nth(pos.line.saturating_sub(1)) else {
+        return;
+    };
     // Long lines (minified YAML) would flood the terminal; the location alone says enough.
     if line.chars().count() > 200 {
         return;
     }
     let gutter = pos.line.to_string().len();
     let _ = write!(out, "\n{:>gutter$} | {line}", pos.line);
-    let pad: String =
-        line.chars().take(pos.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-    let available = line.chars().count().saturating_sub(pos.col.saturating_sub(1)).max(1);
-    let _ = write!(out, "\n{:>gutter$} | {pad}{}", "", "^".repeat(pos.len.clamp(1, available)));
+    let pad: String = line
+        .chars()
+        .take(pos.col.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let available = line
+        .chars()
+        .count()
+        .saturating_sub(pos.col.saturating_sub(1))
+        .max(1);
+    let _ = write!(
+        out,
+        "\n{:>gutter$} | {pad}{}",
+        "",
+        "^".repeat(pos.len.clamp(1, available))
+    );
 }
 
 /// Collects problems while a scenario is decoded and validated.
@@ -99,7 +143,11 @@ pub struct Problems {
 
 impl Problems {
     pub fn push(&mut self, path: impl Into<String>, pos: Pos, message: impl Into<String>) {
-        self.list.push(Problem { path: path.into(), pos, message: message.into() });
+        self.list.push(Problem {
+            path: path.into(),
+            pos,
+            message: message.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -109,7 +157,9 @@ impl Problems {
     /// The problems in source order, without exact repeats (an alias can make one node
     /// appear at several paths; each path still gets its own line).
     pub fn into_sorted(mut self) -> Vec<Problem> {
-        self.list.sort_by(|a, b| (a.pos.line, a.pos.col, &a.path).cmp(&(b.pos.line, b.pos.col, &b.path)));
+        self.list.sort_by(|a, b| {
+            (a.pos.line, a.pos.col, &a.path).cmp(&(b.pos.line, b.pos.col, &b.path))
+        });
         self.list.dedup();
         self.list
     }
@@ -120,14 +170,18 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
-        .filter(|(distance, candidate)| *distance > 0 && *distance <= (candidate.len().max(name.len()) / 3).max(1))
+        .filter(|(distance, candidate)| {
+            *distance > 0 && *distance <= (candidate.len().max(name.len()) / 3).max(1)
+        })
         .min()
         .map(|(_, candidate)| candidate)
 }
 
 /// `; did you mean "x"?` or nothing.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    suggest(name, candidates).map(|s| format!("; did you mean \"{s}\"?")).unwrap_or_default()
+    suggest(name, candidates)
+        .map(|s| format!("; did you mean \"{s}\"?"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -140,7 +194,11 @@ mod tests {
         assert_eq!(suggest("catlog", names), Some("catalog"));
         assert_eq!(suggest("recomend", names), Some("recommend"));
         assert_eq!(suggest("payments", names), None);
-        assert_eq!(suggest("web", names), None, "an exact match is not a suggestion");
+        assert_eq!(
+            suggest("web", names),
+            None,
+            "an exact match is not a suggestion"
+        );
     }
 
     #[test]
@@ -148,7 +206,11 @@ mod tests {
         let source = "name: shop\nservices:\n  web:\n    replicas: 0\n";
         let problems = vec![Problem {
             path: "services.web.replicas".into(),
-            pos: Pos { line: 4, col: 15, len: 1 },
+            pos: Pos {
+                line: 4,
+                col: 15,
+                len: 1,
+            },
             message: "must be at least 1".into(),
         }];
         let text = render_problems(Path::new("s.yaml"), source, &problems);

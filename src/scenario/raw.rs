@@ -91,15 +91,20 @@ pub struct RawFault {
 pub enum RawFaultKind {
     Kill(Located<String>),
     Missing(Located<String>),
-    Partition { from: Located<String>, to: Located<String> },
+    Partition {
+        from: Located<String>,
+        to: Located<String>,
+    },
 }
 
 /// The longest time any `*_ms` key may take: one hour. Runs are bounded.
 const MAX_MS: u64 = 3_600_000;
 
 /// Keys that the format reserves for features that are not built yet, and why.
-const NOT_YET_FLAGS: &str = "is not supported yet: feature flags (deploy is not release) arrive in a later version";
-const NOT_YET_FAULT: &str = "is not supported yet: this version injects kill, missing and partition faults";
+const NOT_YET_FLAGS: &str =
+    "is not supported yet: feature flags (deploy is not release) arrive in a later version";
+const NOT_YET_FAULT: &str =
+    "is not supported yet: this version injects kill, missing and partition faults";
 
 /// Decodes the tree. Problems go to `problems`; the result holds what decoded cleanly.
 pub fn decode(root: &Node, problems: &mut Problems) -> RawScenario {
@@ -119,7 +124,10 @@ struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(name, _, _)| *name == key).map(|(_, _, value)| -> &'n Node { value })
+        self.entries
+            .iter()
+            .find(|(name, _, _)| *name == key)
+            .map(|(_, _, value)| -> &'n Node { value })
     }
 
     fn path(&self, key: &str) -> String {
@@ -128,7 +136,11 @@ impl<'n> Fields<'n> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn index(path: &str, i: usize) -> String {
@@ -150,13 +162,24 @@ impl Decoder<'_> {
         not_yet: &[(&str, &str)],
     ) -> Option<Fields<'n>> {
         let Value::Map(entries) = &node.value else {
-            self.problem(path, node.pos, format!("expected a mapping, found {}", node.kind_name()));
+            self.problem(
+                path,
+                node.pos,
+                format!("expected a mapping, found {}", node.kind_name()),
+            );
             return None;
         };
-        let mut fields = Fields { entries: Vec::new(), path: path.to_owned() };
+        let mut fields = Fields {
+            entries: Vec::new(),
+            path: path.to_owned(),
+        };
         for (key, value) in entries {
             let Some(name) = key.scalar() else {
-                self.problem(path, key.pos, format!("keys must be plain names, found {}", key.kind_name()));
+                self.problem(
+                    path,
+                    key.pos,
+                    format!("keys must be plain names, found {}", key.kind_name()),
+                );
                 continue;
             };
             let key_path = join(path, name);
@@ -167,12 +190,20 @@ impl Decoder<'_> {
             if !known.contains(&name) {
                 let hint = did_you_mean(name, known.iter().copied());
                 let expected = known.join(", ");
-                self.problem(&key_path, key.pos, format!("unknown key `{name}`{hint} (expected one of: {expected})"));
+                self.problem(
+                    &key_path,
+                    key.pos,
+                    format!("unknown key `{name}`{hint} (expected one of: {expected})"),
+                );
                 continue;
             }
             if let Some((_, first, _)) = fields.entries.iter().find(|(seen, _, _)| *seen == name) {
                 let first_line = first.pos.line;
-                self.problem(&key_path, key.pos, format!("duplicate key `{name}` (first set on line {first_line})"));
+                self.problem(
+                    &key_path,
+                    key.pos,
+                    format!("duplicate key `{name}` (first set on line {first_line})"),
+                );
                 continue;
             }
             fields.entries.push((name, key, value));
@@ -184,22 +215,41 @@ impl Decoder<'_> {
     /// duplicate keys were reported.
     fn entries<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(Located<String>, &'n Node)> {
         let Value::Map(entries) = &node.value else {
-            self.problem(path, node.pos, format!("expected a mapping, found {}", node.kind_name()));
+            self.problem(
+                path,
+                node.pos,
+                format!("expected a mapping, found {}", node.kind_name()),
+            );
             return Vec::new();
         };
         let mut out: Vec<(Located<String>, &Node)> = Vec::new();
         for (key, value) in entries {
             let Some(name) = key.scalar() else {
-                self.problem(path, key.pos, format!("keys must be plain names, found {}", key.kind_name()));
+                self.problem(
+                    path,
+                    key.pos,
+                    format!("keys must be plain names, found {}", key.kind_name()),
+                );
                 continue;
             };
             let key_path = join(path, name);
             if let Some((first, _)) = out.iter().find(|(seen, _)| seen.value == name) {
                 let first_line = first.pos.line;
-                self.problem(&key_path, key.pos, format!("duplicate key `{name}` (first set on line {first_line})"));
+                self.problem(
+                    &key_path,
+                    key.pos,
+                    format!("duplicate key `{name}` (first set on line {first_line})"),
+                );
                 continue;
             }
-            out.push((Located { value: name.to_owned(), path: key_path, pos: key.pos }, value.as_ref()));
+            out.push((
+                Located {
+                    value: name.to_owned(),
+                    path: key_path,
+                    pos: key.pos,
+                },
+                value.as_ref(),
+            ));
         }
         out
     }
@@ -209,11 +259,19 @@ impl Decoder<'_> {
             Value::Seq(items) => items,
             _ if node.is_null() => &[],
             Value::Scalar { text, .. } => {
-                self.problem(path, node.pos, format!("expected a list, found \"{text}\"; write [{text}]"));
+                self.problem(
+                    path,
+                    node.pos,
+                    format!("expected a list, found \"{text}\"; write [{text}]"),
+                );
                 &[]
             }
             Value::Map(_) => {
-                self.problem(path, node.pos, "expected a list, found a mapping; write each item after `- `");
+                self.problem(
+                    path,
+                    node.pos,
+                    "expected a list, found a mapping; write each item after `- `",
+                );
                 &[]
             }
         }
@@ -223,7 +281,11 @@ impl Decoder<'_> {
         match &node.value {
             Value::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
             _ => {
-                self.problem(path, node.pos, format!("expected a string, found {}", node.kind_name()));
+                self.problem(
+                    path,
+                    node.pos,
+                    format!("expected a string, found {}", node.kind_name()),
+                );
                 None
             }
         }
@@ -234,20 +296,36 @@ impl Decoder<'_> {
     fn name(&mut self, node: &Node, path: &str, what: Naming) -> Option<Located<String>> {
         let text = self.string(node, path)?;
         if let Err(reason) = what.check(&text) {
-            self.problem(path, node.pos, format!("invalid {} \"{text}\": {reason}", what.noun()));
+            self.problem(
+                path,
+                node.pos,
+                format!("invalid {} \"{text}\": {reason}", what.noun()),
+            );
             return None;
         }
-        Some(Located { value: text, path: path.to_owned(), pos: node.pos })
+        Some(Located {
+            value: text,
+            path: path.to_owned(),
+            pos: node.pos,
+        })
     }
 
     fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
         match &node.value {
-            Value::Scalar { text, quoted: false } if matches!(text.as_str(), "true" | "True" | "TRUE") => Some(true),
-            Value::Scalar { text, quoted: false } if matches!(text.as_str(), "false" | "False" | "FALSE") => {
-                Some(false)
-            }
+            Value::Scalar {
+                text,
+                quoted: false,
+            } if matches!(text.as_str(), "true" | "True" | "TRUE") => Some(true),
+            Value::Scalar {
+                text,
+                quoted: false,
+            } if matches!(text.as_str(), "false" | "False" | "FALSE") => Some(false),
             _ => {
-                self.problem(path, node.pos, format!("expected true or false, found {}", describe(node)));
+                self.problem(
+                    path,
+                    node.pos,
+                    format!("expected true or false, found {}", describe(node)),
+                );
                 None
             }
         }
@@ -255,36 +333,63 @@ impl Decoder<'_> {
 
     fn integer(&mut self, node: &Node, path: &str, min: u64, max: u64) -> Option<u64> {
         let parsed = match &node.value {
-            Value::Scalar { text, quoted: false } => text.replace('_', "").parse::<i128>().ok(),
+            Value::Scalar {
+                text,
+                quoted: false,
+            } => text.replace('_', "").parse::<i128>().ok(),
             _ => None,
         };
         let Some(number) = parsed else {
-            self.problem(path, node.pos, format!("expected a whole number, found {}", describe(node)));
+            self.problem(
+                path,
+                node.pos,
+                format!("expected a whole number, found {}", describe(node)),
+            );
             return None;
         };
         if number < i128::from(min) || number > i128::from(max) {
-            let range = if max == u64::MAX { format!("at least {min}") } else { format!("from {min} to {max}") };
-            self.problem(path, node.pos, format!("{number} is out of range: must be {range}"));
+            let range = if max == u64::MAX {
+                format!("at least {min}")
+            } else {
+                format!("from {min} to {max}")
+            };
+            self.problem(
+                path,
+                node.pos,
+                format!("{number} is out of range: must be {range}"),
+            );
             return None;
         }
         u64::try_from(number).ok()
     }
 
     fn millis(&mut self, node: &Node, path: &str, min: u64) -> Option<Duration> {
-        self.integer(node, path, min, MAX_MS).map(Duration::from_millis)
+        self.integer(node, path, min, MAX_MS)
+            .map(Duration::from_millis)
     }
 
     fn ratio(&mut self, node: &Node, path: &str) -> Option<f64> {
         let parsed = match &node.value {
-            Value::Scalar { text, quoted: false } => text.parse::<f64>().ok().filter(|x| x.is_finite()),
+            Value::Scalar {
+                text,
+                quoted: false,
+            } => text.parse::<f64>().ok().filter(|x| x.is_finite()),
             _ => None,
         };
         let Some(number) = parsed else {
-            self.problem(path, node.pos, format!("expected a number from 0 to 1, found {}", describe(node)));
+            self.problem(
+                path,
+                node.pos,
+                format!("expected a number from 0 to 1, found {}", describe(node)),
+            );
             return None;
         };
         if !(0.0..=1.0).contains(&number) {
-            self.problem(path, node.pos, format!("{number} is out of range: must be from 0 to 1"));
+            self.problem(
+                path,
+                node.pos,
+                format!("{number} is out of range: must be from 0 to 1"),
+            );
             return None;
         }
         Some(number)
@@ -297,20 +402,43 @@ impl Decoder<'_> {
         }
         let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
         let hint = did_you_mean(&text, names.iter().copied());
-        self.problem(path, node.pos, format!("unknown value \"{text}\"{hint} (expected one of: {})", names.join(", ")));
+        self.problem(
+            path,
+            node.pos,
+            format!(
+                "unknown value \"{text}\"{hint} (expected one of: {})",
+                names.join(", ")
+            ),
+        );
         None
     }
 
     fn scenario(&mut self, root: &Node) -> RawScenario {
         let mut raw = RawScenario::default();
         let known = [
-            "name", "description", "seed", "services", "initial", "target", "load", "strategies", "faults", "gate",
-            "risk", "expect",
+            "name",
+            "description",
+            "seed",
+            "services",
+            "initial",
+            "target",
+            "load",
+            "strategies",
+            "faults",
+            "gate",
+            "risk",
+            "expect",
         ];
-        let Some(fields) = self.fields(root, "", &known, &[("flags", NOT_YET_FLAGS)]) else { return raw };
+        let Some(fields) = self.fields(root, "", &known, &[("flags", NOT_YET_FLAGS)]) else {
+            return raw;
+        };
 
         match fields.get("name") {
-            Some(node) => raw.name = self.name(node, "name", Naming::Scenario).map(|name| name.value),
+            Some(node) => {
+                raw.name = self
+                    .name(node, "name", Naming::Scenario)
+                    .map(|name| name.value)
+            }
             None => self.problem("name", root.pos, "missing required key `name`"),
         }
         if let Some(node) = fields.get("description") {
@@ -371,14 +499,24 @@ impl Decoder<'_> {
         match what.check(&name.value) {
             Ok(()) => true,
             Err(reason) => {
-                self.problem(&name.path, name.pos, format!("invalid {} \"{}\": {reason}", what.noun(), name.value));
+                self.problem(
+                    &name.path,
+                    name.pos,
+                    format!("invalid {} \"{}\": {reason}", what.noun(), name.value),
+                );
                 false
             }
         }
     }
 
     fn service(&mut self, node: &Node, path: &str) -> Option<RawService> {
-        let known = ["entrypoint", "replicas", "startup_ms", "rollout", "versions"];
+        let known = [
+            "entrypoint",
+            "replicas",
+            "startup_ms",
+            "rollout",
+            "versions",
+        ];
         let fields = self.fields(node, path, &known, &[])?;
         let mut service = RawService {
             entrypoint: false,
@@ -398,11 +536,18 @@ impl Decoder<'_> {
             service.replicas = replicas.and_then(|n| u32::try_from(n).ok()).unwrap_or(1);
         }
         if let Some(value) = fields.get("startup_ms") {
-            service.startup = self.millis(value, &fields.path("startup_ms"), 0).unwrap_or_default();
+            service.startup = self
+                .millis(value, &fields.path("startup_ms"), 0)
+                .unwrap_or_default();
         }
         if let Some(value) = fields.get("rollout") {
-            let options = [("rolling", Rollout::Rolling), ("recreate", Rollout::Recreate)];
-            service.rollout = self.choice(value, &fields.path("rollout"), &options).unwrap_or(Rollout::Rolling);
+            let options = [
+                ("rolling", Rollout::Rolling),
+                ("recreate", Rollout::Recreate),
+            ];
+            service.rollout = self
+                .choice(value, &fields.path("rollout"), &options)
+                .unwrap_or(Rollout::Rolling);
         }
         match fields.get("versions") {
             Some(value) => {
@@ -417,7 +562,11 @@ impl Decoder<'_> {
                     }
                 }
                 if matches!(&value.value, Value::Map(entries) if entries.is_empty()) {
-                    self.problem(&versions_path, value.pos, "at least one version is required");
+                    self.problem(
+                        &versions_path,
+                        value.pos,
+                        "at least one version is required",
+                    );
                 }
             }
             None => self.problem(path, node.pos, "missing required key `versions`"),
@@ -426,11 +575,19 @@ impl Decoder<'_> {
     }
 
     fn version(&mut self, node: &Node, path: &str) -> Option<RawVersion> {
-        let mut version =
-            RawVersion { provides: Vec::new(), latency: Duration::ZERO, error_rate: 0.0, calls: Vec::new() };
+        let mut version = RawVersion {
+            provides: Vec::new(),
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            calls: Vec::new(),
+        };
         // `v1: {}` and a bare `v1:` are both a version with every default.
         if node.is_null() {
-            version.provides.push(Located { value: "v1".into(), path: path.to_owned(), pos: node.pos });
+            version.provides.push(Located {
+                value: "v1".into(),
+                path: path.to_owned(),
+                pos: node.pos,
+            });
             return Some(version);
         }
         let known = ["provides", "latency_ms", "error_rate", "calls"];
@@ -442,17 +599,27 @@ impl Decoder<'_> {
                     let item_path = index(&provides_path, i);
                     if let Some(api) = self.name(item, &item_path, Naming::Api) {
                         if version.provides.iter().any(|seen| seen.value == api.value) {
-                            self.problem(&item_path, item.pos, format!("API version \"{}\" is listed twice", api.value));
+                            self.problem(
+                                &item_path,
+                                item.pos,
+                                format!("API version \"{}\" is listed twice", api.value),
+                            );
                         } else {
                             version.provides.push(api);
                         }
                     }
                 }
             }
-            None => version.provides.push(Located { value: "v1".into(), path: path.to_owned(), pos: node.pos }),
+            None => version.provides.push(Located {
+                value: "v1".into(),
+                path: path.to_owned(),
+                pos: node.pos,
+            }),
         }
         if let Some(value) = fields.get("latency_ms") {
-            version.latency = self.millis(value, &fields.path("latency_ms"), 0).unwrap_or_default();
+            version.latency = self
+                .millis(value, &fields.path("latency_ms"), 0)
+                .unwrap_or_default();
         }
         if let Some(value) = fields.get("error_rate") {
             version.error_rate = self.ratio(value, &fields.path("error_rate")).unwrap_or(0.0);
@@ -480,35 +647,66 @@ impl Decoder<'_> {
         };
         let api = match fields.get("api") {
             Some(value) => self.name(value, &fields.path("api"), Naming::Api),
-            None => Some(Located { value: "v1".into(), path: fields.path("api"), pos: node.pos }),
+            None => Some(Located {
+                value: "v1".into(),
+                path: fields.path("api"),
+                pos: node.pos,
+            }),
         };
         let mut on_failure = OnFailure::Fail;
         if let Some(value) = fields.get("on_failure") {
             let options = [("fail", OnFailure::Fail), ("degrade", OnFailure::Degrade)];
-            on_failure = self.choice(value, &fields.path("on_failure"), &options).unwrap_or(OnFailure::Fail);
+            on_failure = self
+                .choice(value, &fields.path("on_failure"), &options)
+                .unwrap_or(OnFailure::Fail);
         }
         let mut timeout = Duration::from_millis(1000);
         if let Some(value) = fields.get("timeout_ms") {
-            timeout = self.millis(value, &fields.path("timeout_ms"), 1).unwrap_or(timeout);
+            timeout = self
+                .millis(value, &fields.path("timeout_ms"), 1)
+                .unwrap_or(timeout);
         }
         let mut retries = 0;
         if let Some(value) = fields.get("retries") {
-            retries = self.integer(value, &fields.path("retries"), 0, 10).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+            retries = self
+                .integer(value, &fields.path("retries"), 0, 10)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0);
         }
-        Some(RawCall { path: path.to_owned(), service: service?, api: api?, on_failure, timeout, retries })
+        Some(RawCall {
+            path: path.to_owned(),
+            service: service?,
+            api: api?,
+            on_failure,
+            timeout,
+            retries,
+        })
     }
 
     /// `initial` and `target`: service name to version, where `none` means not deployed.
-    fn deployment(&mut self, node: &Node, path: &str) -> Vec<(Located<String>, Located<Option<String>>)> {
+    fn deployment(
+        &mut self,
+        node: &Node,
+        path: &str,
+    ) -> Vec<(Located<String>, Located<Option<String>>)> {
         let mut out = Vec::new();
         for (service, value) in self.entries(node, path) {
             if !self.name_ok(&service, Naming::Service) {
                 continue;
             }
             let value_path = service.path.clone();
-            let Some(version) = self.string(value, &value_path) else { continue };
+            let Some(version) = self.string(value, &value_path) else {
+                continue;
+            };
             let version = (version != "none").then_some(version);
-            out.push((service, Located { value: version, path: value_path, pos: value.pos }));
+            out.push((
+                service,
+                Located {
+                    value: version,
+                    path: value_path,
+                    pos: value.pos,
+                },
+            ));
         }
         out
     }
@@ -516,20 +714,26 @@ impl Decoder<'_> {
     fn load(&mut self, node: &Node) -> Load {
         let mut load = Load::default();
         let known = ["rps", "baseline_ms", "step_ms", "max_in_flight"];
-        let Some(fields) = self.fields(node, "load", &known, &[]) else { return load };
+        let Some(fields) = self.fields(node, "load", &known, &[]) else {
+            return load;
+        };
         if let Some(value) = fields.get("rps") {
             let rps = self.integer(value, "load.rps", 1, 100_000);
             load.rps = rps.and_then(|n| u32::try_from(n).ok()).unwrap_or(load.rps);
         }
         if let Some(value) = fields.get("baseline_ms") {
-            load.baseline = self.millis(value, "load.baseline_ms", 0).unwrap_or(load.baseline);
+            load.baseline = self
+                .millis(value, "load.baseline_ms", 0)
+                .unwrap_or(load.baseline);
         }
         if let Some(value) = fields.get("step_ms") {
             load.step = self.millis(value, "load.step_ms", 0).unwrap_or(load.step);
         }
         if let Some(value) = fields.get("max_in_flight") {
             let bound = self.integer(value, "load.max_in_flight", 1, 100_000);
-            load.max_in_flight = bound.and_then(|n| u32::try_from(n).ok()).unwrap_or(load.max_in_flight);
+            load.max_in_flight = bound
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(load.max_in_flight);
         }
         load
     }
@@ -567,9 +771,17 @@ impl Decoder<'_> {
         if let Value::Scalar { .. } = node.value {
             // A bare name must be a built-in; checking that first gives "did you mean
             // single-piece?" for `single_piece` instead of a syntax complaint.
-            let name = Located { value: self.string(node, path)?, path: path.to_owned(), pos: node.pos };
+            let name = Located {
+                value: self.string(node, path)?,
+                path: path.to_owned(),
+                pos: node.pos,
+            };
             let kind = self.builtin(&name)?;
-            return Some(RawStrategy { name, kind: RawStrategyKind::Builtin(kind), expect: Expect::default() });
+            return Some(RawStrategy {
+                name,
+                kind: RawStrategyKind::Builtin(kind),
+                expect: Expect::default(),
+            });
         }
         let fields = self.fields(node, path, &["name", "steps", "expect"], &[])?;
         let name = match fields.get("name") {
@@ -579,13 +791,19 @@ impl Decoder<'_> {
                 None
             }
         };
-        let expect = fields.get("expect").map(|value| self.expect(value, &fields.path("expect"))).unwrap_or_default();
+        let expect = fields
+            .get("expect")
+            .map(|value| self.expect(value, &fields.path("expect")))
+            .unwrap_or_default();
         let name = name?;
         let kind = match fields.get("steps") {
             None => RawStrategyKind::Builtin(self.builtin(&name)?),
             Some(value) => {
                 if StrategyKind::builtin(&name.value).is_some() {
-                    let message = format!("\"{}\" is a built-in strategy; give an explicit order another name", name.value);
+                    let message = format!(
+                        "\"{}\" is a built-in strategy; give an explicit order another name",
+                        name.value
+                    );
                     self.problem(&name.path, name.pos, message);
                 }
                 RawStrategyKind::Steps(self.steps(value, &fields.path("steps")))
@@ -610,12 +828,22 @@ impl Decoder<'_> {
                     let names = services
                         .iter()
                         .enumerate()
-                        .filter_map(|(j, service)| self.name(service, &index(&step_path, j), Naming::Service))
+                        .filter_map(|(j, service)| {
+                            self.name(service, &index(&step_path, j), Naming::Service)
+                        })
                         .collect();
-                    steps.push(Located { value: names, path: step_path, pos: item.pos });
+                    steps.push(Located {
+                        value: names,
+                        path: step_path,
+                        pos: item.pos,
+                    });
                 }
                 Value::Map(_) => {
-                    let not_yet = [("release", NOT_YET_FLAGS), ("unrelease", NOT_YET_FLAGS), ("percent", NOT_YET_FLAGS)];
+                    let not_yet = [
+                        ("release", NOT_YET_FLAGS),
+                        ("unrelease", NOT_YET_FLAGS),
+                        ("percent", NOT_YET_FLAGS),
+                    ];
                     // Every key of a map step is a release step today, so each is reported.
                     self.fields(item, &step_path, &[], &not_yet);
                 }
@@ -631,38 +859,82 @@ impl Decoder<'_> {
     }
 
     fn fault(&mut self, node: &Node, path: &str) -> Option<RawFault> {
-        let known = ["kill", "missing", "partition", "at_step", "after_ms", "for_ms"];
-        let not_yet = [("latency", NOT_YET_FAULT), ("errors", NOT_YET_FAULT), ("crash", NOT_YET_FAULT)];
+        let known = [
+            "kill",
+            "missing",
+            "partition",
+            "at_step",
+            "after_ms",
+            "for_ms",
+        ];
+        let not_yet = [
+            ("latency", NOT_YET_FAULT),
+            ("errors", NOT_YET_FAULT),
+            ("crash", NOT_YET_FAULT),
+        ];
         let fields = self.fields(node, path, &known, &not_yet)?;
         let mut kinds = Vec::new();
         if let Some(value) = fields.get("kill") {
-            kinds.push(self.name(value, &fields.path("kill"), Naming::Service).map(RawFaultKind::Kill));
+            kinds.push(
+                self.name(value, &fields.path("kill"), Naming::Service)
+                    .map(RawFaultKind::Kill),
+            );
         }
         if let Some(value) = fields.get("missing") {
-            kinds.push(self.name(value, &fields.path("missing"), Naming::Service).map(RawFaultKind::Missing));
+            kinds.push(
+                self.name(value, &fields.path("missing"), Naming::Service)
+                    .map(RawFaultKind::Missing),
+            );
         }
         if let Some(value) = fields.get("partition") {
             let partition_path = fields.path("partition");
-            let parsed = self.fields(value, &partition_path, &["from", "to"], &[]).and_then(|ends| {
-                let from = ends.get("from").and_then(|end| self.name(end, &ends.path("from"), Naming::Service));
-                let to = ends.get("to").and_then(|end| self.name(end, &ends.path("to"), Naming::Service));
-                if ends.get("from").is_none() || ends.get("to").is_none() {
-                    self.problem(&partition_path, value.pos, "a partition needs both `from` and `to`");
-                }
-                Some(RawFaultKind::Partition { from: from?, to: to? })
-            });
+            let parsed = self
+                .fields(value, &partition_path, &["from", "to"], &[])
+                .and_then(|ends| {
+                    let from = ends
+                        .get("from")
+                        .and_then(|end| self.name(end, &ends.path("from"), Naming::Service));
+                    let to = ends
+                        .get("to")
+                        .and_then(|end| self.name(end, &ends.path("to"), Naming::Service));
+                    if ends.get("from").is_none() || ends.get("to").is_none() {
+                        self.problem(
+                            &partition_path,
+                            value.pos,
+                            "a partition needs both `from` and `to`",
+                        );
+                    }
+                    Some(RawFaultKind::Partition {
+                        from: from?,
+                        to: to?,
+                    })
+                });
             kinds.push(parsed);
         }
         let at_step = match fields.get("at_step") {
             Some(value) => {
                 let step_path = fields.path("at_step");
-                let step = self.integer(value, &step_path, 0, 1_000_000).and_then(|n| usize::try_from(n).ok());
-                Located { value: step?, path: step_path, pos: value.pos }
+                let step = self
+                    .integer(value, &step_path, 0, 1_000_000)
+                    .and_then(|n| usize::try_from(n).ok());
+                Located {
+                    value: step?,
+                    path: step_path,
+                    pos: value.pos,
+                }
             }
-            None => Located { value: 0, path: fields.path("at_step"), pos: node.pos },
+            None => Located {
+                value: 0,
+                path: fields.path("at_step"),
+                pos: node.pos,
+            },
         };
-        let after = fields.get("after_ms").and_then(|value| self.millis(value, &fields.path("after_ms"), 0));
-        let duration = fields.get("for_ms").and_then(|value| self.millis(value, &fields.path("for_ms"), 1));
+        let after = fields
+            .get("after_ms")
+            .and_then(|value| self.millis(value, &fields.path("after_ms"), 0));
+        let duration = fields
+            .get("for_ms")
+            .and_then(|value| self.millis(value, &fields.path("for_ms"), 1));
         let not_yet_kind = not_yet.iter().any(|(key, _)| matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| k.scalar() == Some(key))));
         if kinds.is_empty() && not_yet_kind {
             // Already reported as not supported yet; "needs one of" would only repeat it.
@@ -687,16 +959,29 @@ impl Decoder<'_> {
 
     fn gate(&mut self, node: &Node) -> Option<Gate> {
         let fields = self.fields(node, "gate", &["max_failed_ratio", "on_breach"], &[])?;
-        let mut gate = Gate { max_failed_ratio: 0.0, on_breach: Breach::Continue };
+        let mut gate = Gate {
+            max_failed_ratio: 0.0,
+            on_breach: Breach::Continue,
+        };
         if let Some(value) = fields.get("max_failed_ratio") {
             gate.max_failed_ratio = self.ratio(value, "gate.max_failed_ratio").unwrap_or(0.0);
         }
         if let Some(value) = fields.get("on_breach") {
             if value.scalar() == Some("kill-switch") {
-                self.problem("gate.on_breach", value.pos, format!("`kill-switch` {NOT_YET_FLAGS}"));
+                self.problem(
+                    "gate.on_breach",
+                    value.pos,
+                    format!("`kill-switch` {NOT_YET_FLAGS}"),
+                );
             } else {
-                let options = [("rollback", Breach::Rollback), ("stop", Breach::Stop), ("continue", Breach::Continue)];
-                gate.on_breach = self.choice(value, "gate.on_breach", &options).unwrap_or(Breach::Continue);
+                let options = [
+                    ("rollback", Breach::Rollback),
+                    ("stop", Breach::Stop),
+                    ("continue", Breach::Continue),
+                ];
+                gate.on_breach = self
+                    .choice(value, "gate.on_breach", &options)
+                    .unwrap_or(Breach::Continue);
             }
         }
         Some(gate)
@@ -704,8 +989,15 @@ impl Decoder<'_> {
 
     fn expect(&mut self, node: &Node, path: &str) -> Expect {
         let mut expect = Expect::default();
-        let known = ["graceful", "max_failed_ratio", "max_degraded_ratio", "p99_ms"];
-        let Some(fields) = self.fields(node, path, &known, &[]) else { return expect };
+        let known = [
+            "graceful",
+            "max_failed_ratio",
+            "max_degraded_ratio",
+            "p99_ms",
+        ];
+        let Some(fields) = self.fields(node, path, &known, &[]) else {
+            return expect;
+        };
         if let Some(value) = fields.get("graceful") {
             expect.graceful = self.bool(value, &fields.path("graceful"));
         }
@@ -723,10 +1015,15 @@ impl Decoder<'_> {
 
     fn risk(&mut self, node: &Node) -> Risk {
         let mut risk = Risk::default();
-        let Some(fields) = self.fields(node, "risk", &["trials", "strategies", "defect"], &[]) else { return risk };
+        let Some(fields) = self.fields(node, "risk", &["trials", "strategies", "defect"], &[])
+        else {
+            return risk;
+        };
         if let Some(value) = fields.get("trials") {
             let trials = self.integer(value, "risk.trials", 1, 1_000_000);
-            risk.trials = trials.and_then(|n| u32::try_from(n).ok()).unwrap_or(risk.trials);
+            risk.trials = trials
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(risk.trials);
         }
         if let Some(value) = fields.get("strategies") {
             let mut kinds = Vec::new();
@@ -747,25 +1044,43 @@ impl Decoder<'_> {
     fn defect(&mut self, node: &Node) -> Defect {
         let mut defect = Defect::default();
         let known = ["probability", "kinds", "error_rate", "add_ms"];
-        let Some(fields) = self.fields(node, "risk.defect", &known, &[]) else { return defect };
+        let Some(fields) = self.fields(node, "risk.defect", &known, &[]) else {
+            return defect;
+        };
         if let Some(value) = fields.get("probability") {
-            defect.probability = self.ratio(value, "risk.defect.probability").unwrap_or(defect.probability);
+            defect.probability = self
+                .ratio(value, "risk.defect.probability")
+                .unwrap_or(defect.probability);
         }
         if let Some(value) = fields.get("error_rate") {
-            defect.error_rate = self.ratio(value, "risk.defect.error_rate").unwrap_or(defect.error_rate);
+            defect.error_rate = self
+                .ratio(value, "risk.defect.error_rate")
+                .unwrap_or(defect.error_rate);
         }
         if let Some(value) = fields.get("add_ms") {
-            defect.add = self.millis(value, "risk.defect.add_ms", 0).unwrap_or(defect.add);
+            defect.add = self
+                .millis(value, "risk.defect.add_ms", 0)
+                .unwrap_or(defect.add);
         }
         if let Some(value) = fields.get("kinds") {
             let kinds_path = "risk.defect.kinds";
-            if let Some(kinds) = self.fields(value, kinds_path, &["errors", "latency", "drop-api"], &[]) {
-                let mut weight = |key: &str| kinds.get(key).map(|w| self.ratio(w, &join(kinds_path, key)).unwrap_or(0.0));
+            if let Some(kinds) =
+                self.fields(value, kinds_path, &["errors", "latency", "drop-api"], &[])
+            {
+                let mut weight = |key: &str| {
+                    kinds
+                        .get(key)
+                        .map(|w| self.ratio(w, &join(kinds_path, key)).unwrap_or(0.0))
+                };
                 defect.weight_errors = weight("errors").unwrap_or(0.0);
                 defect.weight_latency = weight("latency").unwrap_or(0.0);
                 defect.weight_drop_api = weight("drop-api").unwrap_or(0.0);
                 if defect.weight_errors + defect.weight_latency + defect.weight_drop_api <= 0.0 {
-                    self.problem(kinds_path, value.pos, "at least one defect kind needs a weight above 0");
+                    self.problem(
+                        kinds_path,
+                        value.pos,
+                        "at least one defect kind needs a weight above 0",
+                    );
                 }
             }
         }
@@ -817,7 +1132,10 @@ impl Naming {
         }
         match self {
             Naming::Scenario | Naming::Service | Naming::Strategy => {
-                if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                {
                     return Err("use lowercase letters, digits and '-'");
                 }
                 if name.starts_with('-') || name.ends_with('-') {
@@ -825,7 +1143,10 @@ impl Naming {
                 }
             }
             Naming::Version | Naming::Api => {
-                if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                {
                     return Err("use letters, digits, '.', '_' and '-'");
                 }
                 if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {

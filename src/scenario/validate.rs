@@ -21,7 +21,10 @@ const MAX_CYCLES_REPORTED: usize = 10;
 
 /// Turns decoded raw structs into a `Scenario`, or adds problems and returns `None`.
 pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
-    let mut checker = Checker { problems, call_sites: HashMap::new() };
+    let mut checker = Checker {
+        problems,
+        call_sites: HashMap::new(),
+    };
     let services = checker.services(&raw);
     let initial = checker.deployment(&raw.initial, &services, Deployment::default());
     let target = checker.deployment(&raw.target, &services, initial.clone());
@@ -68,7 +71,11 @@ struct Checker<'p> {
 impl Checker<'_> {
     fn unknown_service(&mut self, name: &Located<String>, services: &BTreeMap<String, Service>) {
         let hint = did_you_mean(&name.value, services.keys().map(String::as_str));
-        self.problems.push(&name.path, name.pos, format!("unknown service \"{}\"{hint}", name.value));
+        self.problems.push(
+            &name.path,
+            name.pos,
+            format!("unknown service \"{}\"{hint}", name.value),
+        );
     }
 
     fn services(&mut self, raw: &RawScenario) -> BTreeMap<String, Service> {
@@ -77,7 +84,10 @@ impl Checker<'_> {
             .services
             .iter()
             .map(|(name, service)| {
-                let provided = service.versions.iter().flat_map(|(_, v)| v.provides.iter().map(|api| api.value.as_str()));
+                let provided = service
+                    .versions
+                    .iter()
+                    .flat_map(|(_, v)| v.provides.iter().map(|api| api.value.as_str()));
                 (name.value.as_str(), provided.collect())
             })
             .collect();
@@ -104,7 +114,11 @@ impl Checker<'_> {
                                 "no version of \"{}\" provides API version \"{}\"{hint} (provided: {})",
                                 callee.value,
                                 api.value,
-                                if listed.is_empty() { "none".to_owned() } else { listed.join(", ") }
+                                if listed.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    listed.join(", ")
+                                }
                             );
                             self.problems.push(&api.path, api.pos, message);
                             continue;
@@ -125,7 +139,11 @@ impl Checker<'_> {
                 }
                 let version = Version {
                     name: version_name.value.clone(),
-                    provides: raw_version.provides.iter().map(|api| api.value.clone()).collect(),
+                    provides: raw_version
+                        .provides
+                        .iter()
+                        .map(|api| api.value.clone())
+                        .collect(),
                     latency: raw_version.latency,
                     error_rate: raw_version.error_rate,
                     calls,
@@ -192,9 +210,18 @@ impl Checker<'_> {
             let next = &cycle.get(1).unwrap_or(&cycle[0]).0;
             let call_index = scenario
                 .version(service, version)
-                .and_then(|definition| definition.calls.iter().position(|call| &call.service == next))
+                .and_then(|definition| {
+                    definition
+                        .calls
+                        .iter()
+                        .position(|call| &call.service == next)
+                })
                 .unwrap_or(0);
-            let Some((path, pos)) = self.call_sites.get(&(service.clone(), version.clone(), call_index)).cloned() else {
+            let Some((path, pos)) = self
+                .call_sites
+                .get(&(service.clone(), version.clone(), call_index))
+                .cloned()
+            else {
                 continue;
             };
             let mut names: Vec<String> = cycle.iter().map(|(s, v)| format!("{s} {v}")).collect();
@@ -208,34 +235,56 @@ impl Checker<'_> {
         !cycles.is_empty()
     }
 
-    fn strategies(&mut self, raw: &RawScenario, scenario: &Scenario, has_cycles: bool) -> Vec<Strategy> {
-        let changed: BTreeMap<String, _> =
-            scenario.changes().into_iter().map(|change| (change.service.clone(), change)).collect();
+    fn strategies(
+        &mut self,
+        raw: &RawScenario,
+        scenario: &Scenario,
+        has_cycles: bool,
+    ) -> Vec<Strategy> {
+        let changed: BTreeMap<String, _> = scenario
+            .changes()
+            .into_iter()
+            .map(|change| (change.service.clone(), change))
+            .collect();
         let Some((raw_strategies, list_pos)) = &raw.strategies else {
             let defaults = [StrategyKind::Batch, StrategyKind::SinglePiece];
             return defaults
                 .into_iter()
-                .map(|kind| Strategy { name: kind.label().to_owned(), kind, expect: scenario.expect.clone() })
+                .map(|kind| Strategy {
+                    name: kind.label().to_owned(),
+                    kind,
+                    expect: scenario.expect.clone(),
+                })
                 .collect();
         };
         if raw_strategies.is_empty() {
-            self.problems.push("strategies", *list_pos, "at least one strategy is required (or leave the key out for batch and single-piece)");
+            self.problems.push(
+                "strategies",
+                *list_pos,
+                "at least one strategy is required (or leave the key out for batch and single-piece)",
+            );
         }
         let mut strategies: Vec<Strategy> = Vec::new();
         let mut seen_names: BTreeMap<String, usize> = BTreeMap::new();
         for raw_strategy in raw_strategies {
             let name = &raw_strategy.name;
             if let Some(first_line) = seen_names.get(&name.value) {
-                let message = format!("strategy \"{}\" is defined twice (first on line {first_line})", name.value);
+                let message = format!(
+                    "strategy \"{}\" is defined twice (first on line {first_line})",
+                    name.value
+                );
                 self.problems.push(&name.path, name.pos, message);
                 continue;
             }
             seen_names.insert(name.value.clone(), name.pos.line);
             let kind = match &raw_strategy.kind {
                 RawStrategyKind::Builtin(kind) => kind.clone(),
-                RawStrategyKind::Steps(steps) => StrategyKind::Steps(self.steps(steps, scenario, &changed)),
+                RawStrategyKind::Steps(steps) => {
+                    StrategyKind::Steps(self.steps(steps, scenario, &changed))
+                }
             };
-            let orders_by_calls = matches!(kind, StrategyKind::SinglePiece | StrategyKind::Waves(_));
+            let orders_by_calls =
+                matches!(kind, StrategyKind::SinglePiece | StrategyKind::Waves(_));
             // A call cycle is already reported where it is written; the same loop would
             // only be reported again here.
             if orders_by_calls && !has_cycles {
@@ -250,7 +299,11 @@ impl Checker<'_> {
                 }
             }
             let expect = scenario.expect.overridden_by(&raw_strategy.expect);
-            strategies.push(Strategy { name: name.value.clone(), kind, expect });
+            strategies.push(Strategy {
+                name: name.value.clone(),
+                kind,
+                expect,
+            });
         }
         strategies
     }
@@ -278,14 +331,20 @@ impl Checker<'_> {
                         if changed.is_empty() {
                             String::from(": the target changes nothing")
                         } else {
-                            format!(" ({})", changed.keys().cloned().collect::<Vec<_>>().join(", "))
+                            format!(
+                                " ({})",
+                                changed.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )
                         }
                     );
                     self.problems.push(&service.path, service.pos, message);
                     continue;
                 }
                 if let Some(first) = first_seen.get(&service.value) {
-                    let message = format!("\"{}\" is already deployed by {first}; a service moves once", service.value);
+                    let message = format!(
+                        "\"{}\" is already deployed by {first}; a service moves once",
+                        service.value
+                    );
                     self.problems.push(&service.path, service.pos, message);
                     continue;
                 }
@@ -302,7 +361,12 @@ impl Checker<'_> {
         let longest = scenario
             .strategies
             .iter()
-            .map(|strategy| (plan::step_count(n_changes, &strategy.kind), strategy.name.as_str()))
+            .map(|strategy| {
+                (
+                    plan::step_count(n_changes, &strategy.kind),
+                    strategy.name.as_str(),
+                )
+            })
             .max_by_key(|(steps, _)| *steps);
         let mut faults = Vec::new();
         for raw_fault in &raw.faults {
@@ -330,7 +394,10 @@ impl Checker<'_> {
                         self.problems.push(&to.path, to.pos, message);
                         ok = false;
                     }
-                    FaultKind::Partition { from: from.value.clone(), to: to.value.clone() }
+                    FaultKind::Partition {
+                        from: from.value.clone(),
+                        to: to.value.clone(),
+                    }
                 }
             };
             if let Some((last_step, strategy)) = longest {
@@ -372,7 +439,10 @@ mod tests {
     fn problems(yaml: &str) -> Vec<(String, usize, String)> {
         match load(yaml) {
             Ok(_) => panic!("expected problems, the scenario loaded"),
-            Err(problems) => problems.into_iter().map(|p| (p.path, p.pos.line, p.message)).collect(),
+            Err(problems) => problems
+                .into_iter()
+                .map(|p| (p.path, p.pos.line, p.message))
+                .collect(),
         }
     }
 
@@ -394,12 +464,26 @@ initial: { web: v1, db: v1 }
     fn defaults_fill_what_is_left_out() {
         let scenario = load(MINIMAL).expect("valid");
         let web = &scenario.services["web"];
-        assert_eq!((web.replicas, web.rollout, web.startup), (1, Rollout::Rolling, Duration::ZERO));
+        assert_eq!(
+            (web.replicas, web.rollout, web.startup),
+            (1, Rollout::Rolling, Duration::ZERO)
+        );
         let call = &web.versions["v1"].calls[0];
-        assert_eq!((call.api.as_str(), call.on_failure, call.timeout, call.retries), ("v1", OnFailure::Fail, Duration::from_secs(1), 0));
+        assert_eq!(
+            (
+                call.api.as_str(),
+                call.on_failure,
+                call.timeout,
+                call.retries
+            ),
+            ("v1", OnFailure::Fail, Duration::from_secs(1), 0)
+        );
         assert_eq!(scenario.services["db"].versions["v1"].provides, vec!["v1"]);
         let kinds: Vec<&StrategyKind> = scenario.strategies.iter().map(|s| &s.kind).collect();
-        assert_eq!(kinds, vec![&StrategyKind::Batch, &StrategyKind::SinglePiece]);
+        assert_eq!(
+            kinds,
+            vec![&StrategyKind::Batch, &StrategyKind::SinglePiece]
+        );
         assert_eq!(scenario.load.rps, 100);
         assert_eq!(scenario.seed, 0);
         assert!(scenario.gate.is_none());
@@ -408,7 +492,10 @@ initial: { web: v1, db: v1 }
 
     #[test]
     fn target_none_removes_and_services_left_out_of_initial_are_not_deployed() {
-        let yaml = MINIMAL.replace("initial: { web: v1, db: v1 }", "initial: { web: v1 }\ntarget: { web: none, db: v1 }");
+        let yaml = MINIMAL.replace(
+            "initial: { web: v1, db: v1 }",
+            "initial: { web: v1 }\ntarget: { web: none, db: v1 }",
+        );
         let scenario = load(&yaml).expect("valid");
         assert_eq!(scenario.initial.version("db"), None);
         assert_eq!(scenario.target.version("web"), None);
@@ -429,10 +516,19 @@ gate: {{ max_failed_ratio: 0.01, on_breach: rollback }}
         );
         let scenario = load(&yaml).expect("valid");
         let batch = &scenario.strategies[0].expect;
-        assert_eq!((batch.graceful, batch.p99), (Some(true), Some(Duration::from_millis(250))));
+        assert_eq!(
+            (batch.graceful, batch.p99),
+            (Some(true), Some(Duration::from_millis(250)))
+        );
         let single = &scenario.strategies[1].expect;
-        assert_eq!((single.graceful, single.p99), (Some(false), Some(Duration::from_millis(250))));
-        assert_eq!(scenario.gate.as_ref().map(|g| g.on_breach), Some(Breach::Rollback));
+        assert_eq!(
+            (single.graceful, single.p99),
+            (Some(false), Some(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            scenario.gate.as_ref().map(|g| g.on_breach),
+            Some(Breach::Rollback)
+        );
     }
 
     #[test]
@@ -452,7 +548,10 @@ initial: { web: v1, db: v3 }
 ",
         );
         assert_eq!(
-            found.iter().map(|(path, line, _)| (path.as_str(), *line)).collect::<Vec<_>>(),
+            found
+                .iter()
+                .map(|(path, line, _)| (path.as_str(), *line))
+                .collect::<Vec<_>>(),
             vec![
                 ("services.web.replicas", 6),
                 ("services.web.versions.v1.calls[0].service", 8),
@@ -544,7 +643,15 @@ faults:
         let found = problems(&yaml);
         let paths: Vec<&str> = found.iter().map(|(path, _, _)| path.as_str()).collect();
         // MINIMAL changes nothing: every strategy ends at step 0.
-        assert_eq!(paths, vec!["faults[0].kill", "faults[1].partition.to", "faults[2].at_step", "faults[3].latency"]);
+        assert_eq!(
+            paths,
+            vec![
+                "faults[0].kill",
+                "faults[1].partition.to",
+                "faults[2].at_step",
+                "faults[3].latency"
+            ]
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl Pos {
         } else {
             1
         };
-        Pos { line: span.start.line(), col: span.start.col() + 1, len: len.max(1) }
+        Pos {
+            line: span.start.line(),
+            col: span.start.col() + 1,
+            len: len.max(1),
+        }
     }
 }
 
@@ -96,23 +100,40 @@ fn is_null(text: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeError {
     /// The YAML is malformed.
-    Syntax { pos: Pos, message: String },
+    Syntax {
+        pos: Pos,
+        message: String,
+    },
     /// The file holds no document, or only comments.
     Empty,
     /// More than one `---` document.
-    MultipleDocuments { pos: Pos },
-    Depth { pos: Pos },
-    TooManyNodes { pos: Pos },
-    UnknownAnchor { pos: Pos },
+    MultipleDocuments {
+        pos: Pos,
+    },
+    Depth {
+        pos: Pos,
+    },
+    TooManyNodes {
+        pos: Pos,
+    },
+    UnknownAnchor {
+        pos: Pos,
+    },
 }
 
 impl std::fmt::Display for TreeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TreeError::Syntax { message, .. } => write!(f, "not valid YAML: {message}"),
-            TreeError::Empty => write!(f, "the file is empty: a scenario needs at least `name` and `services`"),
+            TreeError::Empty => write!(
+                f,
+                "the file is empty: a scenario needs at least `name` and `services`"
+            ),
             TreeError::MultipleDocuments { .. } => {
-                write!(f, "more than one YAML document (`---`): put one scenario in each file")
+                write!(
+                    f,
+                    "more than one YAML document (`---`): put one scenario in each file"
+                )
             }
             TreeError::Depth { .. } => write!(f, "nesting deeper than {MAX_DEPTH} levels"),
             TreeError::TooManyNodes { .. } => write!(
@@ -142,7 +163,11 @@ impl From<ScanError> for TreeError {
     fn from(err: ScanError) -> Self {
         let mark = err.marker();
         TreeError::Syntax {
-            pos: Pos { line: mark.line(), col: mark.col() + 1, len: 1 },
+            pos: Pos {
+                line: mark.line(),
+                col: mark.col() + 1,
+                len: 1,
+            },
             message: err.info().to_string(),
         }
     }
@@ -150,8 +175,19 @@ impl From<ScanError> for TreeError {
 
 /// A collection being built: its start position, anchor, and the children so far.
 enum Open {
-    Seq { pos: Pos, anchor: usize, items: Vec<Rc<Node>>, size: usize },
-    Map { pos: Pos, anchor: usize, entries: Vec<(Rc<Node>, Rc<Node>)>, pending_key: Option<Rc<Node>>, size: usize },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Rc<Node>>,
+        size: usize,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Rc<Node>, Rc<Node>)>,
+        pending_key: Option<Rc<Node>>,
+        size: usize,
+    },
 }
 
 /// Parses `text` into a single located document.
@@ -175,42 +211,91 @@ pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
                 None
             }
             Event::Alias(id) => {
-                let node = anchors.get(&id).cloned().ok_or(TreeError::UnknownAnchor { pos })?;
+                let node = anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or(TreeError::UnknownAnchor { pos })?;
                 Some((node, 0))
             }
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = !matches!(style, ScalarStyle::Plain);
-                let node = Rc::new(Node { value: Value::Scalar { text: text.into_owned(), quoted }, pos, expanded_size: 1 });
+                let node = Rc::new(Node {
+                    value: Value::Scalar {
+                        text: text.into_owned(),
+                        quoted,
+                    },
+                    pos,
+                    expanded_size: 1,
+                });
                 Some((node, anchor))
             }
             Event::SequenceStart(anchor, _tag) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(TreeError::Depth { pos });
                 }
-                stack.push(Open::Seq { pos, anchor, items: Vec::new(), size: 1 });
+                stack.push(Open::Seq {
+                    pos,
+                    anchor,
+                    items: Vec::new(),
+                    size: 1,
+                });
                 None
             }
             Event::MappingStart(anchor, _tag) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(TreeError::Depth { pos });
                 }
-                stack.push(Open::Map { pos, anchor, entries: Vec::new(), pending_key: None, size: 1 });
+                stack.push(Open::Map {
+                    pos,
+                    anchor,
+                    entries: Vec::new(),
+                    pending_key: None,
+                    size: 1,
+                });
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Open::Seq { pos, anchor, items, size }) => {
-                    Some((Rc::new(Node { value: Value::Seq(items), pos, expanded_size: size }), anchor))
-                }
-                Some(Open::Map { pos, anchor, entries, size, .. }) => {
-                    Some((Rc::new(Node { value: Value::Map(entries), pos, expanded_size: size }), anchor))
-                }
+                Some(Open::Seq {
+                    pos,
+                    anchor,
+                    items,
+                    size,
+                }) => Some((
+                    Rc::new(Node {
+                        value: Value::Seq(items),
+                        pos,
+                        expanded_size: size,
+                    }),
+                    anchor,
+                )),
+                Some(Open::Map {
+                    pos,
+                    anchor,
+                    entries,
+                    size,
+                    ..
+                }) => Some((
+                    Rc::new(Node {
+                        value: Value::Map(entries),
+                        pos,
+                        expanded_size: size,
+                    }),
+                    anchor,
+                )),
                 // The parser only emits balanced events; an unbalanced end is treated as
                 // malformed input rather than trusted.
-                None => return Err(TreeError::Syntax { pos, message: "unbalanced end of collection".into() }),
+                None => {
+                    return Err(TreeError::Syntax {
+                        pos,
+                        message: "unbalanced end of collection".into(),
+                    });
+                }
             },
         };
 
-        let Some((node, anchor)) = finished else { continue };
+        let Some((node, anchor)) = finished else {
+            continue;
+        };
         // Aliases count their whole expansion, so a file that would expand to billions of
         // nodes stops here although it shares them in memory.
         total_nodes = total_nodes.saturating_add(node.expanded_size);
@@ -226,7 +311,12 @@ pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
                 *size = size.saturating_add(node.expanded_size);
                 items.push(node);
             }
-            Some(Open::Map { entries, pending_key, size, .. }) => {
+            Some(Open::Map {
+                entries,
+                pending_key,
+                size,
+                ..
+            }) => {
                 *size = size.saturating_add(node.expanded_size);
                 match pending_key.take() {
                     None => *pending_key = Some(node),
@@ -248,21 +338,35 @@ mod tests {
     #[test]
     fn keeps_line_and_column_of_values() {
         let root = parse("name: shop\nservices:\n  web: {replicas: 2}\n").expect("valid");
-        let Value::Map(entries) = &root.value else { panic!("root is a map") };
+        let Value::Map(entries) = &root.value else {
+            panic!("root is a map")
+        };
         let (key, _) = &entries[1];
         assert_eq!(key.scalar(), Some("services"));
         assert_eq!((key.pos.line, key.pos.col), (2, 1));
-        let Value::Map(services) = &entries[1].1.value else { panic!("services is a map") };
-        let Value::Map(web) = &services[0].1.value else { panic!("web is a map") };
+        let Value::Map(services) = &entries[1].1.value else {
+            panic!("services is a map")
+        };
+        let Value::Map(web) = &services[0].1.value else {
+            panic!("web is a map")
+        };
         assert_eq!((web[0].1.pos.line, web[0].1.pos.col), (3, 19));
     }
 
     #[test]
     fn quoted_scalars_are_marked() {
         let root = parse("a: '5'\nb: 5\n").expect("valid");
-        let Value::Map(entries) = &root.value else { panic!("map") };
-        assert!(matches!(entries[0].1.value, Value::Scalar { quoted: true, .. }));
-        assert!(matches!(entries[1].1.value, Value::Scalar { quoted: false, .. }));
+        let Value::Map(entries) = &root.value else {
+            panic!("map")
+        };
+        assert!(matches!(
+            entries[0].1.value,
+            Value::Scalar { quoted: true, .. }
+        ));
+        assert!(matches!(
+            entries[1].1.value,
+            Value::Scalar { quoted: false, .. }
+        ));
     }
 
     #[test]
@@ -285,7 +389,10 @@ mod tests {
         // Far deeper input meets saphyr's own scanner limit first; either way it is a
         // located error, not a stack overflow.
         let very_deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(matches!(parse(&very_deep), Err(TreeError::Depth { .. } | TreeError::Syntax { .. })));
+        assert!(matches!(
+            parse(&very_deep),
+            Err(TreeError::Depth { .. } | TreeError::Syntax { .. })
+        ));
     }
 
     #[test]
@@ -303,6 +410,9 @@ mod tests {
 
     #[test]
     fn two_documents_are_refused() {
-        assert!(matches!(parse("a: 1\n---\nb: 2\n"), Err(TreeError::MultipleDocuments { .. })));
+        assert!(matches!(
+            parse("a: 1\n---\nb: 2\n"),
+            Err(TreeError::MultipleDocuments { .. })
+        ));
     }
 }

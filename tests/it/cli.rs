@@ -7,19 +7,32 @@ fn plan_of_a_valid_scenario_exits_0_and_prints_every_strategy() {
     let run = simulate(&["plan", "scenarios/partial.yaml"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     for strategy in ["batch", "single-piece", "half-done", "consumer-first"] {
-        assert!(run.stdout.contains(&format!("strategy {strategy}")), "{strategy} is shown:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("strategy {strategy}")),
+            "{strategy} is shown:\n{}",
+            run.stdout
+        );
     }
-    assert!(run.stdout.contains("partial: stops before the target, leaving web v1->v2"));
+    assert!(
+        run.stdout
+            .contains("partial: stops before the target, leaving web v1->v2")
+    );
 }
 
 #[test]
 fn missing_file_and_directory_are_one_line_errors() {
     let missing = simulate(&["plan", "scenarios/no-such-file.yaml"]);
     assert_eq!(missing.code, 2);
-    assert_eq!(missing.stderr.trim(), "error: cannot read scenario scenarios/no-such-file.yaml: no such file");
+    assert_eq!(
+        missing.stderr.trim(),
+        "error: cannot read scenario scenarios/no-such-file.yaml: no such file"
+    );
     let directory = simulate(&["plan", "scenarios"]);
     assert_eq!(directory.code, 2);
-    assert_eq!(directory.stderr.trim(), "error: cannot read scenario scenarios: it is a directory, not a scenario file");
+    assert_eq!(
+        directory.stderr.trim(),
+        "error: cannot read scenario scenarios: it is a directory, not a scenario file"
+    );
 }
 
 #[test]
@@ -31,7 +44,11 @@ fn a_file_over_the_size_cap_is_refused_without_parsing() {
     std::fs::write(&path, text).expect("write");
     let run = simulate(&["plan", path.to_str().expect("utf-8 path")]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("larger than the 8 MiB limit"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("larger than the 8 MiB limit"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
 
@@ -39,7 +56,12 @@ fn a_file_over_the_size_cap_is_refused_without_parsing() {
 fn json_plan_parses_and_carries_the_fixed_fields() {
     let dir = TempDir::new("json");
     let path = dir.path().join("plan.json");
-    let run = simulate(&["plan", "scenarios/partial.yaml", "--json", path.to_str().expect("utf-8 path")]);
+    let run = simulate(&[
+        "plan",
+        "scenarios/partial.yaml",
+        "--json",
+        path.to_str().expect("utf-8 path"),
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(&path).expect("JSON written");
     let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
@@ -47,21 +69,37 @@ fn json_plan_parses_and_carries_the_fixed_fields() {
     assert_eq!(json["seed"], 42);
     let strategies = json["strategies"].as_array().expect("strategies");
     assert_eq!(strategies.len(), 4);
-    let single = strategies.iter().find(|s| s["name"] == "single-piece").expect("single-piece");
+    let single = strategies
+        .iter()
+        .find(|s| s["name"] == "single-piece")
+        .expect("single-piece");
     let steps = single["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 4, "baseline and three steps");
     assert_eq!(steps[0]["index"], 0);
     assert_eq!(steps[1]["changes"][0]["service"], "catalog");
     assert_eq!(steps[3]["versions"]["web"], "v2");
-    assert_eq!(steps[3]["versions"]["cart"], "v1", "every deployed service, not only changed ones");
-    let half = strategies.iter().find(|s| s["name"] == "half-done").expect("half-done");
+    assert_eq!(
+        steps[3]["versions"]["cart"], "v1",
+        "every deployed service, not only changed ones"
+    );
+    let half = strategies
+        .iter()
+        .find(|s| s["name"] == "half-done")
+        .expect("half-done");
     assert_eq!(half["complete"], false);
     assert_eq!(half["not_reached"][0]["service"], "web");
 }
 
 #[test]
 fn json_to_stdout_replaces_the_table() {
-    let run = simulate(&["plan", "scenarios/partial.yaml", "--strategy", "batch", "--json", "-"]);
+    let run = simulate(&[
+        "plan",
+        "scenarios/partial.yaml",
+        "--strategy",
+        "batch",
+        "--json",
+        "-",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is only JSON");
     assert_eq!(json["strategies"].as_array().map(Vec::len), Some(1));
@@ -69,32 +107,75 @@ fn json_to_stdout_replaces_the_table() {
 
 #[test]
 fn unwritable_json_path_is_an_environment_failure() {
-    let run = simulate(&["plan", "scenarios/partial.yaml", "--json", "/nonexistent-dir/plan.json"]);
+    let run = simulate(&[
+        "plan",
+        "scenarios/partial.yaml",
+        "--json",
+        "/nonexistent-dir/plan.json",
+    ]);
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("cannot write /nonexistent-dir/plan.json"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot write /nonexistent-dir/plan.json"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn strategy_selection_takes_scenario_and_builtin_names_and_suggests_on_typos() {
-    let run = simulate(&["plan", "scenarios/partial.yaml", "--strategy", "half-done", "--strategy", "waves-2"]);
+    let run = simulate(&[
+        "plan",
+        "scenarios/partial.yaml",
+        "--strategy",
+        "half-done",
+        "--strategy",
+        "waves-2",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("strategy half-done") && run.stdout.contains("strategy waves-2 (waves): 2 steps"));
+    assert!(
+        run.stdout.contains("strategy half-done")
+            && run.stdout.contains("strategy waves-2 (waves): 2 steps")
+    );
     assert!(!run.stdout.contains("strategy batch"));
     let typo = simulate(&["plan", "scenarios/partial.yaml", "--strategy", "half-don"]);
     assert_eq!(typo.code, 2);
-    assert!(typo.stderr.contains("did you mean \"half-done\"?"), "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("did you mean \"half-done\"?"),
+        "{}",
+        typo.stderr
+    );
 }
 
 #[test]
 fn the_same_seed_gives_the_same_random_plan() {
-    let args = ["plan", "scenarios/partial.yaml", "--strategy", "random", "--seed", "7", "--json", "-"];
+    let args = [
+        "plan",
+        "scenarios/partial.yaml",
+        "--strategy",
+        "random",
+        "--seed",
+        "7",
+        "--json",
+        "-",
+    ];
     let first = simulate(&args);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(first.stdout, simulate(&args).stdout);
     let orders: std::collections::BTreeSet<String> = (0..12)
         .map(|seed| {
             let seed = seed.to_string();
-            simulate(&["plan", "scenarios/partial.yaml", "--strategy", "random", "--seed", &seed, "--json", "-"]).stdout
+            simulate(&[
+                "plan",
+                "scenarios/partial.yaml",
+                "--strategy",
+                "random",
+                "--seed",
+                &seed,
+                "--json",
+                "-",
+            ])
+            .stdout
         })
         .collect();
     assert!(orders.len() > 1, "the seed changes the random order");
@@ -103,7 +184,10 @@ fn the_same_seed_gives_the_same_random_plan() {
 #[test]
 fn bad_command_lines_exit_2() {
     assert_eq!(simulate(&["plan"]).code, 2);
-    assert_eq!(simulate(&["plan", "scenarios/partial.yaml", "--seed", "minus-one"]).code, 2);
+    assert_eq!(
+        simulate(&["plan", "scenarios/partial.yaml", "--seed", "minus-one"]).code,
+        2
+    );
     assert_eq!(simulate(&["generate", "--services", "1"]).code, 2);
     assert_eq!(simulate(&["frobnicate", "--x"]).code, 2);
 }
@@ -112,11 +196,25 @@ fn bad_command_lines_exit_2() {
 fn the_live_run_says_it_is_not_available_yet_and_still_validates() {
     let valid = simulate(&["scenarios/partial.yaml"]);
     assert_eq!(valid.code, 2);
-    assert!(valid.stderr.contains("live run is not available"), "{}", valid.stderr);
-    assert!(valid.stderr.contains("simulate plan scenarios/partial.yaml"), "{}", valid.stderr);
+    assert!(
+        valid.stderr.contains("live run is not available"),
+        "{}",
+        valid.stderr
+    );
+    assert!(
+        valid
+            .stderr
+            .contains("simulate plan scenarios/partial.yaml"),
+        "{}",
+        valid.stderr
+    );
     let invalid = simulate(&["scenarios/invalid/unknown-service.yaml"]);
     assert_eq!(invalid.code, 2);
-    assert!(invalid.stderr.contains("unknown service \"catlog\""), "{}", invalid.stderr);
+    assert!(
+        invalid.stderr.contains("unknown service \"catlog\""),
+        "{}",
+        invalid.stderr
+    );
 }
 
 #[test]
@@ -132,14 +230,27 @@ fn a_generated_500_service_scenario_is_valid_and_plans() {
     let dir = TempDir::new("generated");
     let generated = simulate(&["generate", "--services", "500", "--seed", "3"]);
     assert_eq!(generated.code, 0, "{}", generated.stderr);
-    assert_eq!(generated.stdout, simulate(&["generate", "--services", "500", "--seed", "3"]).stdout, "same seed, same text");
+    assert_eq!(
+        generated.stdout,
+        simulate(&["generate", "--services", "500", "--seed", "3"]).stdout,
+        "same seed, same text"
+    );
     let path = dir.path().join("big.yaml");
     std::fs::write(&path, &generated.stdout).expect("write");
     let run = simulate(&["plan", path.to_str().expect("utf-8 path"), "--json", "-"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let n_changes = json["changes"].as_array().map(Vec::len).unwrap_or(0);
-    assert!(n_changes > 50, "about a third of 500 services change, got {n_changes}");
-    let single = json["strategies"].as_array().and_then(|s| s.iter().find(|s| s["name"] == "single-piece")).expect("single-piece");
-    assert_eq!(single["steps"].as_array().map(Vec::len), Some(n_changes + 1));
+    assert!(
+        n_changes > 50,
+        "about a third of 500 services change, got {n_changes}"
+    );
+    let single = json["strategies"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "single-piece"))
+        .expect("single-piece");
+    assert_eq!(
+        single["steps"].as_array().map(Vec::len),
+        Some(n_changes + 1)
+    );
 }

@@ -10,15 +10,25 @@ use crate::support::{simulate, yaml_files};
 #[test]
 fn every_shipped_scenario_loads_and_every_strategy_plans() {
     let files = yaml_files("scenarios");
-    assert!(files.len() >= 3, "scenarios/ holds partial.yaml and at least two more");
+    assert!(
+        files.len() >= 3,
+        "scenarios/ holds partial.yaml and at least two more"
+    );
     for file in files {
-        let scenario = scenario::load(&file).unwrap_or_else(|err| panic!("{} is invalid:\n{err}", file.display()));
+        let scenario = scenario::load(&file)
+            .unwrap_or_else(|err| panic!("{} is invalid:\n{err}", file.display()));
         for strategy in &scenario.strategies {
             let plan = plan::plan(&scenario, strategy, scenario.seed)
                 .unwrap_or_else(|err| panic!("{} / {}: {err}", file.display(), strategy.name));
             if plan.is_complete() {
                 let last = &plan.steps[plan.last_step()].deployment;
-                assert_eq!(last, &scenario.target, "{} / {} ends at the target", file.display(), strategy.name);
+                assert_eq!(
+                    last,
+                    &scenario.target,
+                    "{} / {} ends at the target",
+                    file.display(),
+                    strategy.name
+                );
             }
         }
     }
@@ -31,12 +41,28 @@ fn partial_yaml_has_what_the_tutorial_promises() {
     let web = &scenario.services["web"];
     assert!(web.entrypoint && web.replicas == 2);
     // An additive change: the new catalog keeps API v1. A breaking one: recommend drops it.
-    assert!(scenario.version("catalog", "v2").is_some_and(|v| v.provides("v1") && v.provides("v2")));
-    assert!(scenario.version("recommend", "v2").is_some_and(|v| !v.provides("v1")));
-    let partial = scenario.strategies.iter().find(|s| s.name == "half-done").expect("half-done");
+    assert!(
+        scenario
+            .version("catalog", "v2")
+            .is_some_and(|v| v.provides("v1") && v.provides("v2"))
+    );
+    assert!(
+        scenario
+            .version("recommend", "v2")
+            .is_some_and(|v| !v.provides("v1"))
+    );
+    let partial = scenario
+        .strategies
+        .iter()
+        .find(|s| s.name == "half-done")
+        .expect("half-done");
     let plan = plan::plan(&scenario, partial, scenario.seed).expect("plannable");
     assert!(!plan.is_complete(), "half-done stops before the target");
-    let must_break = scenario.strategies.iter().find(|s| s.name == "consumer-first").expect("consumer-first");
+    let must_break = scenario
+        .strategies
+        .iter()
+        .find(|s| s.name == "consumer-first")
+        .expect("consumer-first");
     assert!(matches!(must_break.kind, StrategyKind::Steps(_)));
     assert_eq!(must_break.expect.graceful, Some(false));
 }
@@ -46,26 +72,53 @@ fn every_invalid_fixture_is_rejected_with_a_located_message() {
     let files = yaml_files("scenarios/invalid");
     assert!(files.len() >= 15, "one fixture per kind of mistake");
     for file in files {
-        let relative = file.strip_prefix(crate::support::root()).expect("inside the repo");
+        let relative = file
+            .strip_prefix(crate::support::root())
+            .expect("inside the repo");
         let relative = relative.to_str().expect("utf-8 path");
         let run = simulate(&["plan", relative]);
         assert_eq!(run.code, 2, "{relative} exits 2; stderr:\n{}", run.stderr);
         assert!(run.stdout.is_empty(), "{relative} prints no plan");
-        assert!(run.stderr.contains(relative), "{relative}: the message names the file:\n{}", run.stderr);
-        assert!(run.stderr.contains("error"), "{relative}: says it is an error");
+        assert!(
+            run.stderr.contains(relative),
+            "{relative}: the message names the file:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("error"),
+            "{relative}: says it is an error"
+        );
         for crash in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-            assert!(!run.stderr.contains(crash), "{relative} crashed:\n{}", run.stderr);
+            assert!(
+                !run.stderr.contains(crash),
+                "{relative} crashed:\n{}",
+                run.stderr
+            );
         }
-        insta::assert_snapshot!(format!("invalid__{}", file.file_stem().and_then(|s| s.to_str()).unwrap_or("?")), run.stderr);
+        insta::assert_snapshot!(
+            format!(
+                "invalid__{}",
+                file.file_stem().and_then(|s| s.to_str()).unwrap_or("?")
+            ),
+            run.stderr
+        );
     }
 }
 
 #[test]
 fn plans_of_shipped_scenarios_read_as_snapshotted() {
     for file in yaml_files("scenarios") {
-        let relative = file.strip_prefix(crate::support::root()).expect("inside the repo");
+        let relative = file
+            .strip_prefix(crate::support::root())
+            .expect("inside the repo");
         let run = simulate(&["plan", relative.to_str().expect("utf-8 path")]);
         assert_eq!(run.code, 0, "{}: {}", relative.display(), run.stderr);
-        insta::assert_snapshot!(format!("plan__{}", file.file_stem().and_then(|s| s.to_str()).unwrap_or("?")), run.stdout);
+        insta::assert_snapshot!(
+            format!(
+                "plan__{}",
+                file.file_stem().and_then(|s| s.to_str()).unwrap_or("?")
+            ),
+            run.stdout
+        );
     }
 }
