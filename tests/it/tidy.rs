@@ -23,18 +23,31 @@ fn every_rust_file_starts_with_a_module_doc_line() {
     }
     let missing: Vec<String> = files
         .iter()
-        .filter(|path| !std::fs::read_to_string(path).expect("readable").starts_with("//!"))
+        .filter(|path| {
+            !std::fs::read_to_string(path)
+                .expect("readable")
+                .starts_with("//!")
+        })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading `//!` line: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "files without a leading `//!` line: {missing:?}"
+    );
 }
 
 #[test]
 fn readme_commands_name_files_that_exist() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    assert!(readme.contains("cargo test --release"), "the README gives the test command that .ci/run calls");
+    assert!(
+        readme.contains("cargo test --release"),
+        "the README gives the test command that .ci/run calls"
+    );
     let ci = std::fs::read_to_string(root().join(".ci/run")).expect(".ci/run");
-    assert!(ci.contains("cargo test --release"), ".ci/run runs the README's test command");
+    assert!(
+        ci.contains("cargo test --release"),
+        ".ci/run runs the README's test command"
+    );
     assert!(readme.contains("docs/scenario.md") && root().join("docs/scenario.md").exists());
     assert!(root().join("ARCHITECTURE.md").exists());
 }
