@@ -305,6 +305,10 @@ mod tests {
         }
     }
 
+    fn plan_of(scenario: &Scenario, kind: StrategyKind, seed: u64) -> Plan {
+        plan(scenario, &strategy(scenario, kind), seed).expect("plannable")
+    }
+
     fn strategy(scenario: &Scenario, kind: StrategyKind) -> Strategy {
         Strategy {
             name: kind.label().to_owned(),
@@ -338,12 +342,7 @@ faults:
     #[test]
     fn single_piece_puts_providers_first_and_breaks_ties_by_name() {
         let scenario = load(CHAIN);
-        let plan = plan(
-            &scenario,
-            &strategy(&scenario, StrategyKind::SinglePiece),
-            0,
-        )
-        .expect("plannable");
+        let plan = plan_of(&scenario, StrategyKind::SinglePiece, 0);
         // c has no changed providers, nor has d; c < d by name. b needs c; a needs b.
         assert_eq!(
             order(&plan),
@@ -365,7 +364,7 @@ faults:
             ]),
         ];
         for kind in kinds {
-            let plan = plan(&scenario, &strategy(&scenario, kind.clone()), 7).expect("plannable");
+            let plan = plan_of(&scenario, kind.clone(), 7);
             let mut applied: Vec<&str> = order(&plan).into_iter().flatten().collect();
             applied.sort_unstable();
             assert_eq!(applied, vec!["a", "b", "c", "d"], "{kind:?}");
@@ -382,11 +381,9 @@ faults:
     #[test]
     fn batch_is_one_step_and_waves_cut_the_single_piece_order() {
         let scenario = load(CHAIN);
-        let batch =
-            plan(&scenario, &strategy(&scenario, StrategyKind::Batch), 0).expect("plannable");
+        let batch = plan_of(&scenario, StrategyKind::Batch, 0);
         assert_eq!(order(&batch), vec![vec!["a", "b", "c", "d"]]);
-        let waves =
-            plan(&scenario, &strategy(&scenario, StrategyKind::Waves(3)), 0).expect("plannable");
+        let waves = plan_of(&scenario, StrategyKind::Waves(3), 0);
         assert_eq!(order(&waves), vec![vec!["c", "b", "a"], vec!["d"]]);
     }
 
@@ -416,7 +413,7 @@ faults:
     fn partial_steps_list_what_they_leave_out() {
         let scenario = load(CHAIN);
         let half = StrategyKind::Steps(vec![vec!["c".into()], vec!["b".into()]]);
-        let plan = plan(&scenario, &strategy(&scenario, half), 0).expect("plannable");
+        let plan = plan_of(&scenario, half, 0);
         assert!(!plan.is_complete());
         let left: Vec<&str> = plan
             .not_reached
@@ -430,16 +427,10 @@ faults:
     #[test]
     fn faults_attach_to_their_step_or_are_reported_as_never_firing() {
         let scenario = load(CHAIN);
-        let single = plan(
-            &scenario,
-            &strategy(&scenario, StrategyKind::SinglePiece),
-            0,
-        )
-        .expect("plannable");
+        let single = plan_of(&scenario, StrategyKind::SinglePiece, 0);
         assert_eq!(single.steps[3].faults, vec![0]);
         assert!(single.faults_never_fired.is_empty());
-        let batch =
-            plan(&scenario, &strategy(&scenario, StrategyKind::Batch), 0).expect("plannable");
+        let batch = plan_of(&scenario, StrategyKind::Batch, 0);
         assert_eq!(batch.faults_never_fired, vec![0]);
     }
 
@@ -457,12 +448,7 @@ initial: { a: v1, u: v1, b: v1 }
 target: { a: v2, b: v2 }
 ",
         );
-        let plan = plan(
-            &scenario,
-            &strategy(&scenario, StrategyKind::SinglePiece),
-            0,
-        )
-        .expect("plannable");
+        let plan = plan_of(&scenario, StrategyKind::SinglePiece, 0);
         assert_eq!(order(&plan), vec![vec!["b"], vec!["a"]]);
     }
 
@@ -479,12 +465,7 @@ initial: { web: v1, legacy: v1 }
 target: { web: v2, legacy: none, search: v1 }
 ",
         );
-        let plan = plan(
-            &scenario,
-            &strategy(&scenario, StrategyKind::SinglePiece),
-            0,
-        )
-        .expect("plannable");
+        let plan = plan_of(&scenario, StrategyKind::SinglePiece, 0);
         // search is new and web v2 needs it: first. legacy leaves once web stopped calling it.
         assert_eq!(
             order(&plan),
@@ -530,7 +511,7 @@ target: { web: v2, legacy: none, search: v1 }
             StrategyKind::Random,
             StrategyKind::Waves(3),
         ] {
-            let plan = plan(&scenario, &strategy(&scenario, kind.clone()), 0).expect("plannable");
+            let plan = plan_of(&scenario, kind.clone(), 0);
             assert_eq!(step_count(n_changes, &kind), plan.last_step(), "{kind:?}");
         }
     }

@@ -294,20 +294,12 @@ impl Decoder<'_> {
     /// A name made of the given characters, at most 63 long (a DNS label, so that
     /// services can later become Kubernetes objects).
     fn name(&mut self, node: &Node, path: &str, what: Naming) -> Option<Located<String>> {
-        let text = self.string(node, path)?;
-        if let Err(reason) = what.check(&text) {
-            self.problem(
-                path,
-                node.pos,
-                format!("invalid {} \"{text}\": {reason}", what.noun()),
-            );
-            return None;
-        }
-        Some(Located {
-            value: text,
+        let name = Located {
+            value: self.string(node, path)?,
             path: path.to_owned(),
             pos: node.pos,
-        })
+        };
+        self.name_ok(&name, what).then_some(name)
     }
 
     fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
