@@ -51,7 +51,7 @@ struct Cli {
 /// The live run: `simulate SCENARIO`.
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The scenario file to run live.
+    /// The scenario file to run live (not available in this version yet: use `plan`).
     scenario: Option<PathBuf>,
 }
 

@@ -15,6 +15,8 @@ use crate::scenario::{Breach, Change, Expect, Rollout, Scenario};
 const MAX_VERSION_COLUMNS: usize = 8;
 /// A step's changes cell lists at most this many changes, then "(+N more)".
 const MAX_CHANGES_SHOWN: usize = 4;
+/// The header's lists (entrypoints, changes, unchanged services) show at most this many.
+const MAX_LIST_SHOWN: usize = 12;
 
 /// The outcome of planning one strategy, as the `plan` command shows it.
 pub type PlanOutcome = (String, Result<Plan, PlanError>);
@@ -24,10 +26,7 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
     let mut out = String::new();
     let changes = scenario.changes();
     let n_entrypoints = scenario.entrypoints().count();
-    let entry_names: Vec<&str> = scenario
-        .entrypoints()
-        .map(|service| service.name.as_str())
-        .collect();
+    let entry_names = list_or_none(scenario.entrypoints().map(|service| service.name.clone()));
     let _ = writeln!(
         out,
         "scenario {} (seed {seed}): {} services, {} {} ({}), {} {}",
@@ -35,7 +34,7 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
         scenario.services.len(),
         n_entrypoints,
         plural(n_entrypoints, "entrypoint", "entrypoints"),
-        entry_names.join(", "),
+        entry_names,
         changes.len(),
         plural(changes.len(), "change", "changes"),
     );
@@ -277,13 +276,18 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
+/// A comma-separated list, cut after `MAX_LIST_SHOWN` items so that a large fleet's header
+/// stays readable; the JSON output always has every item.
 fn list_or_none(items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
     if items.is_empty() {
-        "none".to_owned()
-    } else {
-        items.join(", ")
+        return "none".to_owned();
     }
+    let mut shown: Vec<String> = items.iter().take(MAX_LIST_SHOWN).cloned().collect();
+    if items.len() > MAX_LIST_SHOWN {
+        shown.push(format!("(+{} more)", items.len() - MAX_LIST_SHOWN));
+    }
+    shown.join(", ")
 }
 
 /// `simulate plan --json`: the same data as the table, for machines.

@@ -122,3 +122,53 @@ fn plans_of_shipped_scenarios_read_as_snapshotted() {
         );
     }
 }
+
+#[test]
+fn single_piece_is_provider_first_on_a_generated_fleet() {
+    let yaml = deploysim::generate::scenario_yaml(300, 11);
+    let scenario = scenario::parse_str(&yaml, Path::new("generated.yaml"))
+        .expect("generated scenarios are valid");
+    let single = scenario
+        .strategies
+        .iter()
+        .find(|s| s.name == "single-piece")
+        .expect("single-piece");
+    let plan = plan::plan(&scenario, single, scenario.seed).expect("plannable");
+    let step_of: std::collections::BTreeMap<&str, usize> = plan
+        .steps
+        .iter()
+        .flat_map(|step| {
+            step.changes
+                .iter()
+                .map(move |change| (change.service.as_str(), step.index))
+        })
+        .collect();
+    assert!(
+        step_of.len() > 50,
+        "enough changes to mean something: {}",
+        step_of.len()
+    );
+    let mut checked_edges = 0;
+    // Independent of the planner's reachability: every direct call from a changed
+    // service's target version to another changed service must point at an earlier step.
+    for (service, step) in &step_of {
+        let version = scenario
+            .target
+            .version(service)
+            .expect("generated changes are upgrades");
+        for call in &scenario.version(service, version).expect("defined").calls {
+            if let Some(callee_step) = step_of.get(call.service.as_str()) {
+                assert!(
+                    callee_step < step,
+                    "{service} (step {step}) calls {} (step {callee_step})",
+                    call.service
+                );
+                checked_edges += 1;
+            }
+        }
+    }
+    assert!(
+        checked_edges > 20,
+        "the fleet has changed-to-changed calls: {checked_edges}"
+    );
+}
