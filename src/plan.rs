@@ -236,12 +236,12 @@ pub fn single_piece_order(scenario: &Scenario) -> Result<Vec<Change>, PlanError>
         order.push(next);
         waiting.remove(next);
         for (service, deps) in &before {
-            if deps.contains(next) {
-                if let Some(count) = waiting.get_mut(service) {
-                    *count -= 1;
-                    if *count == 0 {
-                        ready.insert(service);
-                    }
+            if deps.contains(next)
+                && let Some(count) = waiting.get_mut(service)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    ready.insert(service);
                 }
             }
         }

@@ -136,10 +136,10 @@ pub fn reachable(
             if !seen.insert(call.service.clone()) {
                 continue;
             }
-            if pass_through(&call.service) {
-                if let Some(callee_version) = deployment.version(&call.service) {
-                    frontier.push((call.service.clone(), callee_version.to_owned()));
-                }
+            if pass_through(&call.service)
+                && let Some(callee_version) = deployment.version(&call.service)
+            {
+                frontier.push((call.service.clone(), callee_version.to_owned()));
             }
         }
     }

@@ -287,16 +287,17 @@ impl Checker<'_> {
                 matches!(kind, StrategyKind::SinglePiece | StrategyKind::Waves(_));
             // A call cycle is already reported where it is written; the same loop would
             // only be reported again here.
-            if orders_by_calls && !has_cycles {
-                if let Err(PlanError::Cycle { cycle }) = plan::single_piece_order(scenario) {
-                    let message = format!(
-                        "{} cannot order the changes provider first: they depend on each other in a cycle ({}); \
+            if orders_by_calls
+                && !has_cycles
+                && let Err(PlanError::Cycle { cycle }) = plan::single_piece_order(scenario)
+            {
+                let message = format!(
+                    "{} cannot order the changes provider first: they depend on each other in a cycle ({}); \
                          list the steps explicitly",
-                        kind.label(),
-                        cycle.join(" -> ")
-                    );
-                    self.problems.push(&name.path, name.pos, message);
-                }
+                    kind.label(),
+                    cycle.join(" -> ")
+                );
+                self.problems.push(&name.path, name.pos, message);
             }
             let expect = scenario.expect.overridden_by(&raw_strategy.expect);
             strategies.push(Strategy {
