@@ -328,7 +328,18 @@ impl Decoder<'_> {
             Value::Scalar {
                 text,
                 quoted: false,
-            } => text.replace('_', "").parse::<i128>().ok(),
+            } => {
+                let digits = text.replace('_', "");
+                // Digits too many for i128 are still a number, just far out of range.
+                let unsigned = digits.strip_prefix(['-', '+']).unwrap_or(&digits);
+                let huge = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
+                match digits.parse::<i128>() {
+                    Ok(number) => Some(number),
+                    Err(_) if huge && digits.starts_with('-') => Some(i128::MIN),
+                    Err(_) if huge => Some(i128::MAX),
+                    Err(_) => None,
+                }
+            }
             _ => None,
         };
         let Some(number) = parsed else {
@@ -348,7 +359,10 @@ impl Decoder<'_> {
             self.problem(
                 path,
                 node.pos,
-                format!("{number} is out of range: must be {range}"),
+                format!(
+                    "{} is out of range: must be {range}",
+                    node.scalar().unwrap_or_default()
+                ),
             );
             return None;
         }
@@ -445,7 +459,7 @@ impl Decoder<'_> {
                 for (name, service) in self.entries(node, "services") {
                     if self.name_ok(&name, Naming::Service) {
                         let path = name.path.clone();
-                        if let Some(decoded) = self.service(service, &path) {
+                        if let Some(decoded) = self.service(service, &path, name.pos) {
                             raw.services.push((name, decoded));
                         }
                     }
@@ -501,7 +515,8 @@ impl Decoder<'_> {
         }
     }
 
-    fn service(&mut self, node: &Node, path: &str) -> Option<RawService> {
+    /// One service; `name_pos` is where its name is written, for "missing `versions`".
+    fn service(&mut self, node: &Node, path: &str, name_pos: Pos) -> Option<RawService> {
         let known = [
             "entrypoint",
             "replicas",
@@ -561,7 +576,7 @@ impl Decoder<'_> {
                     );
                 }
             }
-            None => self.problem(path, node.pos, "missing required key `versions`"),
+            None => self.problem(path, name_pos, "missing required key `versions`"),
         }
         Some(service)
     }

@@ -24,6 +24,7 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
     let mut checker = Checker {
         problems,
         call_sites: HashMap::new(),
+        unresolved: BTreeSet::new(),
     };
     let services = checker.services(&raw);
     let initial = checker.deployment(&raw.initial, &services, Deployment::default());
@@ -66,6 +67,10 @@ struct Checker<'p> {
     /// Where each call was written, by (service, version, call index), so that graph
     /// problems found on the model can point back at the YAML.
     call_sites: HashMap<(String, String, usize), (String, Pos)>,
+    /// Services whose `initial` or `target` entry was invalid. What the rollout does to
+    /// them is unknown, so later checks that depend on it stay silent instead of adding
+    /// a second, misleading problem.
+    unresolved: BTreeSet<String>,
 }
 
 impl Checker<'_> {
@@ -106,7 +111,12 @@ impl Checker<'_> {
                             self.problems.push(&callee.path, callee.pos, message);
                             continue;
                         }
-                        Some(provided) if !provided.contains(raw_call.api.value.as_str()) => {
+                        // A callee without a single valid version is already reported
+                        // where it is defined; "provided: none" would only repeat that.
+                        Some(provided)
+                            if !provided.is_empty()
+                                && !provided.contains(raw_call.api.value.as_str()) =>
+                        {
                             let api = &raw_call.api;
                             let hint = did_you_mean(&api.value, provided.iter().copied());
                             let listed: Vec<&str> = provided.iter().copied().collect();
@@ -178,6 +188,7 @@ impl Checker<'_> {
             };
             if definition.versions.is_empty() {
                 // Its versions were all invalid and are reported where they are written.
+                self.unresolved.insert(service.value.clone());
                 continue;
             }
             match &version.value {
@@ -196,6 +207,7 @@ impl Checker<'_> {
                         known.join(", ")
                     );
                     self.problems.push(&version.path, version.pos, message);
+                    self.unresolved.insert(service.value.clone());
                 }
             }
         }
@@ -322,6 +334,10 @@ impl Checker<'_> {
             for service in &step.value {
                 if !scenario.services.contains_key(&service.value) {
                     self.unknown_service(service, &scenario.services);
+                    continue;
+                }
+                if !changed.contains_key(&service.value) && self.unresolved.contains(&service.value)
+                {
                     continue;
                 }
                 if !changed.contains_key(&service.value) {
@@ -652,6 +668,43 @@ faults:
                 "faults[2].at_step",
                 "faults[3].latency"
             ]
+        );
+    }
+
+    #[test]
+    fn one_mistake_gives_one_problem_not_a_cascade() {
+        // web's target version is misspelt: the explicit step that moves web must not add
+        // "the target does not change web". db has no `versions`: the call to it must not
+        // add "no version of db provides API v1".
+        let found = problems(
+            "
+name: cascade
+services:
+  web: { entrypoint: true, versions: { v1: { calls: [ { service: db } ] }, v2: {} } }
+  db: { replicas: 1 }
+initial: { web: v1 }
+target: { web: v3 }
+strategies:
+  - { name: web-only, steps: [[web]] }
+",
+        );
+        let paths: Vec<&str> = found.iter().map(|(path, _, _)| path.as_str()).collect();
+        assert_eq!(paths, vec!["services.db", "target.web"], "{found:?}");
+    }
+
+    #[test]
+    fn numbers_too_long_for_any_integer_are_out_of_range() {
+        let yaml = MINIMAL.replace(
+            "name: minimal",
+            "name: minimal\nseed: 123456789012345678901234567890123456789012",
+        );
+        let found = problems(&yaml);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .2
+                .starts_with("123456789012345678901234567890123456789012 is out of range"),
+            "{found:?}"
         );
     }
 
