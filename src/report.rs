@@ -120,7 +120,9 @@ fn render_plan(
     n_changes: usize,
 ) {
     let n_steps = plan.last_step();
-    let reach = if plan.is_complete() {
+    let reach = if n_changes == 0 {
+        "nothing to roll out: the target is what runs initially".to_owned()
+    } else if plan.is_complete() {
         "reaches the target".to_owned()
     } else {
         format!(
@@ -148,7 +150,7 @@ fn render_plan(
     let has_faults = plan.steps.iter().any(|step| !step.faults.is_empty());
     let mut header = vec!["step".to_owned(), "changes".to_owned()];
     header.extend(columns.iter().map(|name| (*name).to_owned()));
-    if columns.is_empty() {
+    if columns.is_empty() && n_changes > 0 {
         header.push("moved".to_owned());
     }
     if has_faults {
@@ -171,7 +173,7 @@ fn render_plan(
             };
             row.push(format!("{version}{marker}"));
         }
-        if columns.is_empty() {
+        if columns.is_empty() && n_changes > 0 {
             row.push(format!("{moved}/{n_changes}"));
         }
         if has_faults {
