@@ -921,11 +921,13 @@ impl Decoder<'_> {
         let at_step = match fields.get("at_step") {
             Some(value) => {
                 let step_path = fields.path("at_step");
+                // A bad value is reported here; step 0 stands in for it so that the
+                // fault's services are still checked.
                 let step = self
                     .integer(value, &step_path, 0, 1_000_000)
                     .and_then(|n| usize::try_from(n).ok());
                 Located {
-                    value: step?,
+                    value: step.unwrap_or(0),
                     path: step_path,
                     pos: value.pos,
                 }
@@ -942,8 +944,7 @@ impl Decoder<'_> {
         let duration = fields
             .get("for_ms")
             .and_then(|value| self.millis(value, &fields.path("for_ms"), 1));
-        let not_yet_kind = not_yet.iter().any(|(key, _)| matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| k.scalar() == Some(key))));
-        if kinds.is_empty() && not_yet_kind {
+        if kinds.is_empty() && not_yet.iter().any(|(key, _)| node.has_key(key)) {
             // Already reported as not supported yet; "needs one of" would only repeat it.
             return None;
         }

@@ -86,6 +86,14 @@ impl Node {
         }
     }
 
+    /// True when this is a mapping with the plain key `key`.
+    pub fn has_key(&self, key: &str) -> bool {
+        match &self.value {
+            Value::Map(entries) => entries.iter().any(|(k, _)| k.scalar() == Some(key)),
+            _ => false,
+        }
+    }
+
     /// True for an absent value: `~`, `null` or nothing at all (`key:`).
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, quoted: false } if is_null(text))
