@@ -253,10 +253,10 @@ impl Checker<'_> {
         scenario: &Scenario,
         has_cycles: bool,
     ) -> Vec<Strategy> {
-        let changed: BTreeMap<String, _> = scenario
+        let changed: BTreeSet<String> = scenario
             .changes()
             .into_iter()
-            .map(|change| (change.service.clone(), change))
+            .map(|change| change.service)
             .collect();
         let Some((raw_strategies, list_pos)) = &raw.strategies else {
             let defaults = [StrategyKind::Batch, StrategyKind::SinglePiece];
@@ -325,7 +325,7 @@ impl Checker<'_> {
         &mut self,
         steps: &[Located<Vec<Located<String>>>],
         scenario: &Scenario,
-        changed: &BTreeMap<String, crate::scenario::Change>,
+        changed: &BTreeSet<String>,
     ) -> Vec<Vec<String>> {
         let mut first_seen: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::new();
@@ -336,11 +336,10 @@ impl Checker<'_> {
                     self.unknown_service(service, &scenario.services);
                     continue;
                 }
-                if !changed.contains_key(&service.value) && self.unresolved.contains(&service.value)
-                {
+                if !changed.contains(&service.value) && self.unresolved.contains(&service.value) {
                     continue;
                 }
-                if !changed.contains_key(&service.value) {
+                if !changed.contains(&service.value) {
                     let now = scenario.initial.version(&service.value).unwrap_or("none");
                     let message = format!(
                         "the target does not change \"{}\" (it stays at {now}); a step lists only services that move{}",
@@ -350,7 +349,7 @@ impl Checker<'_> {
                         } else {
                             format!(
                                 " ({})",
-                                changed.keys().cloned().collect::<Vec<_>>().join(", ")
+                                changed.iter().cloned().collect::<Vec<_>>().join(", ")
                             )
                         }
                     );
