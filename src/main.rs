@@ -182,8 +182,15 @@ fn select_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strate
     if names.is_empty() {
         return Ok(scenario.strategies.clone());
     }
-    names
-        .iter()
+    // `--strategy batch --strategy batch` plans batch once.
+    let mut unique: Vec<&String> = Vec::new();
+    for name in names {
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    unique
+        .into_iter()
         .map(|name| {
             if let Some(strategy) = scenario.strategies.iter().find(|s| &s.name == name) {
                 return Ok(strategy.clone());

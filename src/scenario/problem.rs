@@ -67,7 +67,14 @@ fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> Strin
                 pos.line,
                 pos.col
             );
-            push_snippet(&mut out, source_text, pos);
+            // Budget errors stay on one line: the source line of an alias bomb or of
+            // deeply nested brackets shows nothing a user can act on.
+            if !matches!(
+                error,
+                TreeError::TooManyNodes { .. } | TreeError::Depth { .. }
+            ) {
+                push_snippet(&mut out, source_text, pos);
+            }
             out
         }
         None => format!("{}: error: {error}", path.display()),
