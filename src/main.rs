@@ -152,7 +152,7 @@ fn run_plan(args: &PlanArgs) -> u8 {
     };
     let outcomes: Vec<PlanOutcome> = strategies
         .iter()
-        .map(|strategy| (strategy.name.clone(), plan::plan(&scenario, strategy, seed)))
+        .map(|strategy| (strategy.clone(), plan::plan(&scenario, strategy, seed)))
         .collect();
 
     let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));

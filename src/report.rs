@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::plan::{Plan, PlanError};
-use crate::scenario::{Breach, Change, Expect, Rollout, Scenario};
+use crate::scenario::{Breach, Change, Expect, Rollout, Scenario, Strategy};
 
 /// Up to this many changed services, the plan table has one version column per changed
 /// service; past it the table would not fit a terminal, so it shows progress instead and
@@ -18,8 +18,10 @@ const MAX_CHANGES_SHOWN: usize = 4;
 /// The header's lists (entrypoints, changes, unchanged services) show at most this many.
 const MAX_LIST_SHOWN: usize = 12;
 
-/// The outcome of planning one strategy, as the `plan` command shows it.
-pub type PlanOutcome = (String, Result<Plan, PlanError>);
+/// A strategy and the outcome of planning it, as the `plan` command shows it. The
+/// strategy travels with its plan so that the report uses the expectations the plan was
+/// made for, with no second lookup by name.
+pub type PlanOutcome = (Strategy, Result<Plan, PlanError>);
 
 /// Renders `simulate plan` output for the terminal.
 pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String {
@@ -90,12 +92,12 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
     } else {
         Vec::new()
     };
-    for (name, outcome) in outcomes {
+    for (strategy, outcome) in outcomes {
         out.push('\n');
         match outcome {
-            Ok(plan) => render_plan(&mut out, scenario, plan, &columns, changes.len()),
+            Ok(plan) => render_plan(&mut out, scenario, strategy, plan, &columns, changes.len()),
             Err(err) => {
-                let _ = writeln!(out, "strategy {name}: cannot plan: {err}");
+                let _ = writeln!(out, "strategy {}: cannot plan: {err}", strategy.name);
             }
         }
     }
@@ -115,6 +117,7 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
 fn render_plan(
     out: &mut String,
     scenario: &Scenario,
+    strategy: &Strategy,
     plan: &Plan,
     columns: &[&str],
     n_changes: usize,
@@ -144,7 +147,7 @@ fn render_plan(
         "strategy {}{kind}: {n_steps} {}, {reach}{}",
         plan.strategy,
         plural(n_steps, "step", "steps"),
-        expect_text(&plan_expect(scenario, &plan.strategy))
+        expect_text(&strategy.expect)
     );
 
     let has_faults = plan.steps.iter().any(|step| !step.faults.is_empty());
@@ -210,15 +213,6 @@ fn changes_cell(changes: &[Change], index: usize) -> String {
         shown.push(format!("(+{} more)", changes.len() - MAX_CHANGES_SHOWN));
     }
     shown.join(", ")
-}
-
-fn plan_expect(scenario: &Scenario, strategy: &str) -> Expect {
-    scenario
-        .strategies
-        .iter()
-        .find(|s| s.name == strategy)
-        .map(|s| s.expect.clone())
-        .unwrap_or_else(|| scenario.expect.clone())
 }
 
 fn expect_text(expect: &Expect) -> String {
@@ -345,9 +339,9 @@ pub fn plan_json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> Pl
     let fault_text = |i: &usize| scenario.faults[*i].to_string();
     let strategies = outcomes
         .iter()
-        .map(|(name, outcome)| match outcome {
+        .map(|(strategy, outcome)| match outcome {
             Ok(plan) => PlanJson {
-                name: name.clone(),
+                name: strategy.name.clone(),
                 kind: Some(plan.kind.label().to_owned()),
                 complete: plan.is_complete(),
                 error: None,
@@ -365,7 +359,7 @@ pub fn plan_json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> Pl
                 faults_never_fired: plan.faults_never_fired.iter().map(fault_text).collect(),
             },
             Err(err) => PlanJson {
-                name: name.clone(),
+                name: strategy.name.clone(),
                 kind: None,
                 complete: false,
                 error: Some(err.to_string()),
