@@ -369,6 +369,13 @@ impl Decoder<'_> {
         u64::try_from(number).ok()
     }
 
+    /// A whole number from `min` to `max` that fits a `u32` (replicas, retries, rates).
+    fn count(&mut self, node: &Node, path: &str, min: u32, max: u32) -> Option<u32> {
+        let number = self.integer(node, path, u64::from(min), u64::from(max))?;
+        // `integer` checked the range, so the number fits.
+        u32::try_from(number).ok()
+    }
+
     fn millis(&mut self, node: &Node, path: &str, min: u64) -> Option<Duration> {
         self.integer(node, path, min, MAX_MS)
             .map(Duration::from_millis)
@@ -539,8 +546,9 @@ impl Decoder<'_> {
             service.entrypoint = self.bool(value, &fields.path("entrypoint")).unwrap_or(true);
         }
         if let Some(value) = fields.get("replicas") {
-            let replicas = self.integer(value, &fields.path("replicas"), 1, 64);
-            service.replicas = replicas.and_then(|n| u32::try_from(n).ok()).unwrap_or(1);
+            service.replicas = self
+                .count(value, &fields.path("replicas"), 1, 64)
+                .unwrap_or(1);
         }
         if let Some(value) = fields.get("startup_ms") {
             service.startup = self
@@ -676,8 +684,7 @@ impl Decoder<'_> {
         let mut retries = 0;
         if let Some(value) = fields.get("retries") {
             retries = self
-                .integer(value, &fields.path("retries"), 0, 10)
-                .and_then(|n| u32::try_from(n).ok())
+                .count(value, &fields.path("retries"), 0, 10)
                 .unwrap_or(0);
         }
         Some(RawCall {
@@ -725,8 +732,9 @@ impl Decoder<'_> {
             return load;
         };
         if let Some(value) = fields.get("rps") {
-            let rps = self.integer(value, "load.rps", 1, 100_000);
-            load.rps = rps.and_then(|n| u32::try_from(n).ok()).unwrap_or(load.rps);
+            load.rps = self
+                .count(value, "load.rps", 1, 100_000)
+                .unwrap_or(load.rps);
         }
         if let Some(value) = fields.get("baseline_ms") {
             load.baseline = self
@@ -737,9 +745,8 @@ impl Decoder<'_> {
             load.step = self.millis(value, "load.step_ms", 0).unwrap_or(load.step);
         }
         if let Some(value) = fields.get("max_in_flight") {
-            let bound = self.integer(value, "load.max_in_flight", 1, 100_000);
-            load.max_in_flight = bound
-                .and_then(|n| u32::try_from(n).ok())
+            load.max_in_flight = self
+                .count(value, "load.max_in_flight", 1, 100_000)
                 .unwrap_or(load.max_in_flight);
         }
         load
@@ -1028,9 +1035,8 @@ impl Decoder<'_> {
             return risk;
         };
         if let Some(value) = fields.get("trials") {
-            let trials = self.integer(value, "risk.trials", 1, 1_000_000);
-            risk.trials = trials
-                .and_then(|n| u32::try_from(n).ok())
+            risk.trials = self
+                .count(value, "risk.trials", 1, 1_000_000)
                 .unwrap_or(risk.trials);
         }
         if let Some(value) = fields.get("strategies") {
