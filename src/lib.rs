@@ -11,13 +11,25 @@
 //! - [`report`]: the only module that formats output: plan tables and JSON.
 //! - [`contract`]: the protobuf messages and the gRPC path of each (service, API version).
 //! - [`seed`]: sub-seeds, so one seed drives every random choice.
+//! - The live run, thin IO around pure accounting: [`service`] (one replica, a tonic
+//!   server), [`discovery`] (ready replicas and callers' clients), [`deploy`] (the
+//!   cluster: rolling, recreate, kill, undeploy), [`fault`], [`load`] (open-loop entry
+//!   requests), [`live`] (one strategy's run); [`tally`] and [`verdict`] are pure.
 //!
 //! `src/main.rs` is the `simulate` command line.
 
 pub mod contract;
+pub mod deploy;
+pub mod discovery;
+pub mod fault;
 pub mod generate;
+pub mod live;
+pub mod load;
 pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod seed;
+pub mod service;
+pub mod tally;
 pub mod topology;
+pub mod verdict;

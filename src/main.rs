@@ -1,36 +1,44 @@
 //! `simulate`: the command line. Parses arguments, loads the scenario, calls the pure
 //! core, prints through `report`, and maps outcomes to exit codes.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use deploysim::generate;
 use deploysim::plan::{self, PlanError};
 use deploysim::report::{self, PlanOutcome};
 use deploysim::scenario::{self, Scenario, Strategy, StrategyKind};
+use deploysim::{generate, live};
 
 /// Exit codes, as the product contract fixes them.
 mod exit {
     /// Every expectation held.
     pub const OK: u8 = 0;
+    /// An expectation failed; the report says which.
+    pub const FAILED: u8 = 1;
     /// The scenario or the command line is invalid.
     pub const INVALID: u8 = 2;
     /// The environment failed (cannot write a file, cannot bind).
     pub const ENVIRONMENT: u8 = 3;
+    /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 const EXAMPLES: &str = "\
 Examples:
+  simulate scenarios/partial.yaml                       run every strategy live and compare
+  simulate scenarios/partial.yaml --strategy batch --strategy single-piece --json run.json
+  simulate scenarios/faults.yaml --quiet                only the comparison and the verdict
   simulate plan scenarios/partial.yaml                  every strategy's steps (a dry run)
   simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
   simulate plan scenarios/partial.yaml --strategy random --seed 7
   simulate generate --services 500 --seed 1 > big.yaml  a realistic 500-service scenario
 
 Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or command line,
-3 the environment failed. The scenario format is documented in docs/scenario.md.";
+3 the environment failed, 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,8 +59,22 @@ struct Cli {
 /// The live run: `simulate SCENARIO`.
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The scenario file to run live (not available in this version yet: use `plan`).
+    /// The scenario file to run live: every service starts as real gRPC servers on
+    /// 127.0.0.1 and each strategy rolls out under load, from the initial versions.
     scenario: Option<PathBuf>,
+    /// Run only this strategy: one of the scenario's, or a built-in (batch, single-piece,
+    /// random, waves-K). Repeatable. Default: the scenario's strategies.
+    #[arg(long = "strategy", value_name = "NAME")]
+    strategies: Vec<String>,
+    /// Seed for every random choice, instead of the scenario's `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write the report as JSON to FILE (`-` for stdout, which replaces the tables).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Print only the comparison and the verdict; no per-step tables, no progress.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,8 +125,8 @@ fn main() -> ExitCode {
             );
             exit::OK
         }
-        None => match cli.run.scenario {
-            Some(path) => run_live(&path),
+        None => match &cli.run.scenario {
+            Some(path) => run_live(path, &cli.run),
             None => {
                 eprintln!(
                     "error: no scenario given\n\nUsage: simulate SCENARIO | simulate plan SCENARIO\n\nFor more information, try '--help'."
@@ -123,18 +145,112 @@ fn load(path: &Path) -> Result<Scenario, u8> {
     })
 }
 
-/// The live run is the next part of the product to be built. Until then the command
-/// validates the scenario and says plainly that it cannot run it, rather than pretending.
-fn run_live(path: &Path) -> u8 {
-    if let Err(code) = load(path) {
-        return code;
+fn run_live(path: &Path, args: &RunArgs) -> u8 {
+    let scenario = match load(path) {
+        Ok(scenario) => Arc::new(scenario),
+        Err(code) => return code,
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let strategies = match select_strategies(&scenario, &args.strategies) {
+        Ok(strategies) => strategies,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::INVALID;
+        }
+    };
+    let mut plans = Vec::new();
+    for strategy in &strategies {
+        match plan::plan(&scenario, strategy, seed) {
+            Ok(plan) => plans.push((strategy.clone(), plan)),
+            Err(err) => {
+                eprintln!("error: strategy {}: {err}", strategy.name);
+                return exit::INVALID;
+            }
+        }
     }
-    eprintln!(
-        "error: the live run is not available in this version of simulate; \
-         `simulate plan {}` shows every strategy's steps",
-        path.display()
-    );
-    exit::INVALID
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let outcome = runtime.block_on(async {
+        let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = interrupt_tx.send(true);
+            }
+        });
+        let options = live::Options {
+            seed,
+            interrupt: interrupt.clone(),
+        };
+        let progress = TerminalProgress;
+        let mut runs = Vec::new();
+        for (strategy, plan) in &plans {
+            let shown: Option<&dyn live::Progress> =
+                if show_progress { Some(&progress) } else { None };
+            let run = live::run(Arc::clone(&scenario), strategy, plan, &options, shown).await?;
+            runs.push(run);
+            if *interrupt.borrow() {
+                break;
+            }
+        }
+        let interrupted = *interrupt.borrow();
+        Ok::<_, deploysim::deploy::StartError>((runs, interrupted))
+    });
+    // Replicas and connections still open in the runtime close with it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let (runs, interrupted) = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    if !json_to_stdout {
+        print!(
+            "{}",
+            report::live::text(&scenario, seed, &runs, interrupted, args.quiet)
+        );
+    }
+    if let Some(json_path) = &args.json {
+        let report = report::live::json(&scenario, seed, &runs, interrupted);
+        if let Err(message) = write_json(json_path, &report) {
+            eprintln!("error: {message}");
+            return exit::ENVIRONMENT;
+        }
+    }
+    if interrupted {
+        exit::INTERRUPTED
+    } else if runs.iter().all(live::StrategyRun::passed) {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+/// One line on stderr, rewritten in place, while a run goes on.
+struct TerminalProgress;
+
+impl live::Progress for TerminalProgress {
+    fn step_started(&self, strategy: &str, kind: live::StepKind, planned: usize) {
+        let what = match kind {
+            live::StepKind::Baseline => "baseline".to_owned(),
+            live::StepKind::Rollout(n) => format!("step {n}/{planned}"),
+            live::StepKind::Rollback(n) => format!("rolling back step {n}"),
+        };
+        eprint!("\r\x1b[2K  running {strategy}: {what}");
+    }
 }
 
 fn run_plan(args: &PlanArgs) -> u8 {

@@ -1,6 +1,8 @@
 //! Everything the user reads: plan tables for the terminal and the JSON form of the same
 //! data. This is the only module that formats output; the rest of the crate returns data.
 
+pub mod live;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -200,7 +202,7 @@ fn render_plan(
     }
 }
 
-fn changes_cell(changes: &[Change], index: usize) -> String {
+pub(crate) fn changes_cell(changes: &[Change], index: usize) -> String {
     if index == 0 {
         return "baseline".to_owned();
     }
@@ -268,7 +270,7 @@ pub fn table(rows: &[Vec<String>], indent: &str) -> String {
     out
 }
 
-fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 

@@ -1,0 +1,305 @@
+//! Discovery and clients: which replicas of a service are ready, and the one client each
+//! caller keeps per callee.
+//!
+//! A [`Pool`] holds a service's ready replicas; the rollout adds and removes them. A
+//! [`Link`] is a caller's client to one callee: it picks a ready replica round-robin for
+//! every attempt, so rolling the callee never restarts the caller, and a callee with no
+//! ready replica fails fast with UNAVAILABLE.
+//!
+//! Why not `Channel::balance_channel`: tower's power-of-two-choices draws from an unseeded
+//! random source (runs would not repeat per seed), a call on an empty endpoint set hangs
+//! instead of failing, and a removed replica's in-flight calls cannot be counted, so a
+//! rolling update could not drain it. Each replica still gets a real tonic `Channel` (one
+//! HTTP/2 connection per caller and replica), opened on first use.
+//!
+//! Invariant: a replica removed from its pool gets no new attempt once `remove` has
+//! returned; `Endpoint::drained` then waits for the attempts already started.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::codegen::http::{self, uri::PathAndQuery};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_prost::ProstCodec;
+
+use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
+
+/// A replica as discovery sees it.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub replica: u32,
+    pub version: String,
+    pub addr: SocketAddr,
+    /// Attempts picked and not yet finished, over every link.
+    in_flight: AtomicUsize,
+    /// Set by `Pool::remove` before it waits for `in_flight` to reach zero.
+    removed: AtomicBool,
+}
+
+impl Endpoint {
+    pub fn new(replica: u32, version: &str, addr: SocketAddr) -> Endpoint {
+        Endpoint {
+            replica,
+            version: version.to_owned(),
+            addr,
+            in_flight: AtomicUsize::new(0),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until no attempt is in flight to this replica, at most `limit`. Returns
+    /// false when the limit ran out first.
+    pub async fn drained(&self, limit: Duration) -> bool {
+        let give_up = Instant::now() + limit;
+        while self.in_flight.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= give_up {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
+    }
+}
+
+/// An attempt in flight to one replica; dropping it ends the attempt.
+struct Attempt(Arc<Endpoint>);
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The ready replicas of one service.
+#[derive(Debug)]
+pub struct Pool {
+    pub service: String,
+    /// Replaced as a whole on every change, so a pick reads a consistent snapshot without
+    /// holding the lock during the call.
+    ready: RwLock<Arc<Vec<Arc<Endpoint>>>>,
+}
+
+impl Pool {
+    pub fn new(service: &str) -> Pool {
+        Pool {
+            service: service.to_owned(),
+            ready: RwLock::new(Arc::new(Vec::new())),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Vec<Arc<Endpoint>>> {
+        match self.ready.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Vec<Arc<Endpoint>>)) {
+        let mut guard = match self.ready.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next: Vec<Arc<Endpoint>> = guard.as_ref().clone();
+        change(&mut next);
+        *guard = Arc::new(next);
+    }
+
+    /// Makes a replica ready: callers start picking it on their next attempt.
+    pub fn add(&self, endpoint: Arc<Endpoint>) {
+        self.update(|ready| ready.push(endpoint));
+    }
+
+    /// Takes a replica out of rotation. No attempt starts on it after this returns.
+    pub fn remove(&self, replica: u32) -> Option<Arc<Endpoint>> {
+        let mut removed = None;
+        self.update(|ready| {
+            if let Some(position) = ready.iter().position(|e| e.replica == replica) {
+                removed = Some(ready.remove(position));
+            }
+        });
+        if let Some(endpoint) = &removed {
+            endpoint.removed.store(true, Ordering::SeqCst);
+        }
+        removed
+    }
+
+    /// Takes every replica out of rotation.
+    pub fn clear(&self) -> Vec<Arc<Endpoint>> {
+        let mut removed = Vec::new();
+        self.update(|ready| removed = std::mem::take(ready));
+        for endpoint in &removed {
+            endpoint.removed.store(true, Ordering::SeqCst);
+        }
+        removed
+    }
+}
+
+/// A caller's client to one callee service.
+#[derive(Debug)]
+pub struct Link {
+    pub caller: String,
+    pub callee: String,
+    pool: Arc<Pool>,
+    next: AtomicUsize,
+    /// Partitions in force from the caller to the callee (windows may overlap).
+    partitions: AtomicU32,
+    channels: Mutex<HashMap<u32, Channel>>,
+}
+
+impl Link {
+    pub fn new(caller: &str, pool: Arc<Pool>) -> Link {
+        Link {
+            caller: caller.to_owned(),
+            callee: pool.service.clone(),
+            pool,
+            next: AtomicUsize::new(0),
+            partitions: AtomicU32::new(0),
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn set_partitioned(&self, partitioned: bool) {
+        if partitioned {
+            self.partitions.fetch_add(1, Ordering::SeqCst);
+        } else {
+            // Saturating: a heal never underflows even if windows are misordered.
+            let _ = self
+                .partitions
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        }
+    }
+
+    /// Calls API `api` of the callee with `budget` for the whole call, retries included;
+    /// an attempt that fails with UNAVAILABLE is retried up to `retries` times on the next
+    /// replica while the budget lasts.
+    pub async fn call(
+        &self,
+        api: &str,
+        request: CallRequest,
+        budget: Duration,
+        retries: u32,
+    ) -> Result<CallReply, Failure> {
+        let edge = || self.edge(api);
+        let deadline = Instant::now() + budget;
+        let path = PathAndQuery::try_from(contract::method_path(&self.callee, api))
+            .map_err(|err| Failure::at(edge(), Code::Internal, err.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(api, &path, request.clone(), deadline).await;
+            match result {
+                Err(failure) if failure.code == Code::Unavailable && attempt < retries => {
+                    if Instant::now() >= deadline {
+                        return Err(failure);
+                    }
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn edge(&self, api: &str) -> Edge {
+        Edge::new(&self.caller, &self.callee, api)
+    }
+
+    async fn attempt(
+        &self,
+        api: &str,
+        path: &PathAndQuery,
+        request: CallRequest,
+        deadline: Instant,
+    ) -> Result<CallReply, Failure> {
+        let edge = || self.edge(api);
+        if self.partitions.load(Ordering::SeqCst) > 0 {
+            return Err(Failure::at(
+                edge(),
+                Code::Unavailable,
+                format!("{} is partitioned from {}", self.caller, self.callee),
+            ));
+        }
+        let Some((endpoint, _attempt)) = self.pick() else {
+            return Err(Failure::at(
+                edge(),
+                Code::Unavailable,
+                format!("no ready replica of {}", self.callee),
+            ));
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Failure::at(
+                edge(),
+                Code::DeadlineExceeded,
+                "deadline exceeded before the call",
+            ));
+        }
+        let channel = self.channel(&endpoint);
+        let mut grpc = tonic::client::Grpc::new(channel);
+        let mut request = Request::new(request);
+        // Writes grpc-timeout, so the callee knows how long it has.
+        request.set_timeout(remaining);
+        let call = async {
+            grpc.ready()
+                .await
+                .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+            grpc.unary(
+                request,
+                path.clone(),
+                ProstCodec::<CallRequest, CallReply>::default(),
+            )
+            .await
+        };
+        // The outer timeout is what bounds the call: tonic's own only covers the
+        // request once it reaches a connection.
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(Failure::from_status(&status, edge())),
+            Err(_) => Err(Failure::at(
+                edge(),
+                Code::DeadlineExceeded,
+                "deadline exceeded",
+            )),
+        }
+    }
+
+    /// The next ready replica, counted as in flight. An endpoint removed between the
+    /// snapshot and the count is skipped, so `Pool::remove` + `drained` never misses an
+    /// attempt.
+    fn pick(&self) -> Option<(Arc<Endpoint>, Attempt)> {
+        let ready = self.pool.snapshot();
+        for _ in 0..ready.len() {
+            let index = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
+            let endpoint = Arc::clone(&ready[index]);
+            endpoint.in_flight.fetch_add(1, Ordering::SeqCst);
+            let attempt = Attempt(Arc::clone(&endpoint));
+            if !endpoint.removed.load(Ordering::SeqCst) {
+                return Some((endpoint, attempt));
+            }
+        }
+        None
+    }
+
+    fn channel(&self, endpoint: &Endpoint) -> Channel {
+        let mut channels = match self.channels.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(channel) = channels.get(&endpoint.replica) {
+            return channel.clone();
+        }
+        // Forget channels of replicas that left, so a long run does not pile them up.
+        let ready = self.pool.snapshot();
+        channels.retain(|replica, _| ready.iter().any(|e| e.replica == *replica));
+        let uri = http::Uri::try_from(format!("http://{}", endpoint.addr))
+            .expect("an IP address and port always form a valid URI");
+        let channel = tonic::transport::Endpoint::from(uri)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        channels.insert(endpoint.replica, channel.clone());
+        channel
+    }
+}

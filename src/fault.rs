@@ -1,0 +1,55 @@
+//! Faults during a live run: when each starts and ends, and what it does to the cluster.
+//!
+//! A fault's clock starts when rollout step `at_step` starts (step 0 is the baseline);
+//! it begins `after_ms` later and lasts `for_ms`, or until the run ends. Rollback steps do
+//! not count as rollout steps: a fault whose step is never reached never fires.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::deploy::Cluster;
+use crate::load::Recorder;
+use crate::scenario::{Fault, FaultKind};
+
+/// Runs one fault to its end. `steps` carries the rollout step that has most recently
+/// started; the task ends when the fault window closes or the sender goes away.
+pub async fn run(
+    fault: Fault,
+    cluster: Arc<Cluster>,
+    recorder: Arc<Recorder>,
+    mut steps: watch::Receiver<usize>,
+) {
+    if steps.wait_for(|step| *step >= fault.at_step).await.is_err() {
+        return;
+    }
+    tokio::time::sleep(fault.after).await;
+    recorder.event(format!("{} started", describe(&fault.kind)));
+    match &fault.kind {
+        FaultKind::Kill(service) => cluster.kill(service).await,
+        FaultKind::Missing(service) => cluster.undeploy(service).await,
+        FaultKind::Partition { from, to } => cluster.partition(from, to, true),
+    }
+    let Some(duration) = fault.duration else {
+        return;
+    };
+    tokio::time::sleep(duration).await;
+    match &fault.kind {
+        FaultKind::Kill(service) | FaultKind::Missing(service) => {
+            if let Err(err) = cluster.restore(service).await {
+                recorder.event(format!("{} could not end: {err}", describe(&fault.kind)));
+                return;
+            }
+        }
+        FaultKind::Partition { from, to } => cluster.partition(from, to, false),
+    }
+    recorder.event(format!("{} ended", describe(&fault.kind)));
+}
+
+fn describe(kind: &FaultKind) -> String {
+    match kind {
+        FaultKind::Kill(service) => format!("kill {service}"),
+        FaultKind::Missing(service) => format!("missing {service}"),
+        FaultKind::Partition { from, to } => format!("partition {from}->{to}"),
+    }
+}

@@ -1,0 +1,380 @@
+//! The live run of one strategy: fresh servers from `initial`, open-loop load, the
+//! baseline, each step and its bake time, the gate, faults, and a rollback when the gate
+//! asks for one.
+//!
+//! Step numbering in the result: 0 is the baseline, 1..=n the rollout steps that ran,
+//! then one step per rollback of an applied rollout step, newest first.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::deploy::{Cluster, StartError};
+use crate::fault;
+use crate::load::{Entry, Load, Recorder};
+use crate::plan::Plan;
+use crate::scenario::{Breach, Change, Scenario, Strategy};
+use crate::tally::Tally;
+use crate::verdict::{self, Check};
+
+/// How long the end of a run waits for the entry requests still in flight, after an
+/// interrupt (a user who pressed Ctrl-C wants the report now).
+const INTERRUPT_DRAIN: Duration = Duration::from_secs(1);
+
+/// What a step of the live run was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Baseline,
+    /// Rollout step `n` of the plan.
+    Rollout(usize),
+    /// Undoing rollout step `n`.
+    Rollback(usize),
+}
+
+impl StepKind {
+    pub fn label(&self) -> String {
+        match self {
+            StepKind::Baseline => "baseline".to_owned(),
+            StepKind::Rollout(n) => n.to_string(),
+            StepKind::Rollback(n) => format!("rollback {n}"),
+        }
+    }
+}
+
+/// One step as measured.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub index: usize,
+    pub kind: StepKind,
+    pub changes: Vec<Change>,
+    pub by_entry: BTreeMap<String, Tally>,
+    /// Every entrypoint merged.
+    pub total: Tally,
+    /// Faults that started or ended during the step.
+    pub events: Vec<String>,
+    /// The gate was checked after this step and its failed ratio was over the limit.
+    pub gate_breached: bool,
+    /// Wall time from the start of the step to the end of its bake time.
+    pub duration: Duration,
+}
+
+/// How a strategy's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every planned step ran.
+    Completed,
+    /// The gate breached and the rollout went back to `initial`.
+    RolledBack,
+    /// The gate breached and the rollout stopped where it was.
+    Stopped,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// One strategy's live run.
+#[derive(Debug, Clone)]
+pub struct StrategyRun {
+    pub strategy: Strategy,
+    pub steps: Vec<StepResult>,
+    pub ending: Ending,
+    /// Every entry request of the run.
+    pub total: Tally,
+    pub checks: Vec<Check>,
+    pub duration: Duration,
+    /// Faults (as text) whose step never started in this run.
+    pub faults_never_fired: Vec<String>,
+}
+
+impl StrategyRun {
+    pub fn graceful(&self) -> bool {
+        self.total.failed == 0
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|check| check.held)
+    }
+}
+
+/// Settings of a live run that are not in the scenario.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub seed: u64,
+    /// Turns true on Ctrl-C; the run stops, measures what ran and returns.
+    pub interrupt: watch::Receiver<bool>,
+}
+
+/// Something that wants to hear about progress (the terminal, when it is one).
+pub trait Progress: Send + Sync {
+    fn step_started(&self, strategy: &str, kind: StepKind, planned: usize);
+}
+
+/// Runs `plan` live. Every server it starts is stopped before it returns.
+pub async fn run(
+    scenario: Arc<Scenario>,
+    strategy: &Strategy,
+    plan: &Plan,
+    options: &Options,
+    progress: Option<&dyn Progress>,
+) -> Result<StrategyRun, StartError> {
+    let cluster = Arc::new(Cluster::new(Arc::clone(&scenario), options.seed));
+    if let Err(err) = cluster.deploy_initial().await {
+        cluster.shutdown().await;
+        return Err(err);
+    }
+    let mut runner = Runner {
+        scenario: Arc::clone(&scenario),
+        cluster: Arc::clone(&cluster),
+        recorder: Arc::new(Recorder::new()),
+        interrupt: options.interrupt.clone(),
+        kinds: Vec::new(),
+        durations: Vec::new(),
+        breaches: Vec::new(),
+        strategy: strategy.name.clone(),
+        progress,
+    };
+    let started = Instant::now();
+    let result = runner.execute(plan).await;
+    cluster.shutdown().await;
+    let ending = result?;
+    Ok(runner.finish(strategy, ending, started.elapsed()))
+}
+
+struct Runner<'a> {
+    scenario: Arc<Scenario>,
+    cluster: Arc<Cluster>,
+    recorder: Arc<Recorder>,
+    interrupt: watch::Receiver<bool>,
+    kinds: Vec<(StepKind, Vec<Change>)>,
+    durations: Vec<Duration>,
+    breaches: Vec<usize>,
+    strategy: String,
+    progress: Option<&'a dyn Progress>,
+}
+
+impl Runner<'_> {
+    async fn execute(&mut self, plan: &Plan) -> Result<Ending, StartError> {
+        let load = self.start_load();
+        let (steps_tx, steps_rx) = watch::channel(0usize);
+        let faults: Vec<_> = self
+            .scenario
+            .faults
+            .iter()
+            .map(|fault| {
+                tokio::spawn(fault::run(
+                    fault.clone(),
+                    Arc::clone(&self.cluster),
+                    Arc::clone(&self.recorder),
+                    steps_rx.clone(),
+                ))
+            })
+            .collect();
+        drop(steps_rx);
+
+        let result = self.roll(plan, &steps_tx).await;
+        let drain = if matches!(result, Ok(Ending::Interrupted)) {
+            INTERRUPT_DRAIN
+        } else {
+            crate::load::ENTRY_DEADLINE
+        };
+        load.finish(drain).await;
+        for fault in faults {
+            fault.abort();
+        }
+        result
+    }
+
+    fn start_load(&self) -> Load {
+        let entries = self
+            .scenario
+            .entrypoints()
+            .filter_map(|service| {
+                let link = self.cluster.link(crate::contract::CLIENT, &service.name)?;
+                Some(Entry {
+                    service: service.name.clone(),
+                    api: entry_api(&self.scenario, &service.name),
+                    link,
+                })
+            })
+            .collect();
+        let load = &self.scenario.load;
+        Load::start(
+            entries,
+            load.rps,
+            load.max_in_flight,
+            Arc::clone(&self.recorder),
+        )
+    }
+
+    async fn roll(
+        &mut self,
+        plan: &Plan,
+        steps: &watch::Sender<usize>,
+    ) -> Result<Ending, StartError> {
+        let baseline = self.scenario.load.baseline;
+        self.begin(StepKind::Baseline, Vec::new(), plan);
+        if !self.bake(baseline, Instant::now()).await {
+            return Ok(Ending::Interrupted);
+        }
+        let mut applied: Vec<&crate::plan::Step> = Vec::new();
+        for step in plan.steps.iter().skip(1) {
+            let started = Instant::now();
+            self.begin(StepKind::Rollout(step.index), step.changes.clone(), plan);
+            let _ = steps.send(step.index);
+            if !self.apply(&step.changes).await? {
+                return Ok(Ending::Interrupted);
+            }
+            applied.push(step);
+            if !self.bake(self.scenario.load.step, started).await {
+                return Ok(Ending::Interrupted);
+            }
+            let Some(gate) = &self.scenario.gate else {
+                continue;
+            };
+            let index = self.kinds.len() - 1;
+            if self.recorder.total(index).failed_ratio() <= gate.max_failed_ratio {
+                continue;
+            }
+            self.breaches.push(index);
+            match gate.on_breach {
+                Breach::Continue => {}
+                Breach::Stop => return Ok(Ending::Stopped),
+                Breach::Rollback => {
+                    for step in applied.iter().rev() {
+                        let started = Instant::now();
+                        let undo: Vec<Change> = step
+                            .changes
+                            .iter()
+                            .map(|change| Change {
+                                service: change.service.clone(),
+                                from: change.to.clone(),
+                                to: change.from.clone(),
+                            })
+                            .collect();
+                        self.begin(StepKind::Rollback(step.index), undo.clone(), plan);
+                        if !self.apply(&undo).await?
+                            || !self.bake(self.scenario.load.step, started).await
+                        {
+                            return Ok(Ending::Interrupted);
+                        }
+                    }
+                    return Ok(Ending::RolledBack);
+                }
+            }
+        }
+        Ok(Ending::Completed)
+    }
+
+    fn begin(&mut self, kind: StepKind, changes: Vec<Change>, plan: &Plan) {
+        let index = self.kinds.len();
+        self.kinds.push((kind, changes));
+        self.durations.push(Duration::ZERO);
+        self.recorder.begin(index);
+        if let Some(progress) = self.progress {
+            progress.step_started(&self.strategy, kind, plan.last_step());
+        }
+    }
+
+    /// Applies changes unless interrupted first; false when interrupted.
+    async fn apply(&mut self, changes: &[Change]) -> Result<bool, StartError> {
+        let mut interrupt = self.interrupt.clone();
+        tokio::select! {
+            biased;
+            _ = interrupt.wait_for(|stop| *stop) => Ok(false),
+            result = self.cluster.apply(changes) => result.map(|()| true),
+        }
+    }
+
+    /// Waits out the bake time of the current step (counted from `started`); false when
+    /// interrupted.
+    async fn bake(&mut self, bake: Duration, started: Instant) -> bool {
+        let mut interrupt = self.interrupt.clone();
+        let done = tokio::select! {
+            biased;
+            _ = interrupt.wait_for(|stop| *stop) => false,
+            () = tokio::time::sleep(bake) => true,
+        };
+        if let Some(last) = self.durations.last_mut() {
+            *last = started.elapsed();
+        }
+        done
+    }
+
+    fn finish(&self, strategy: &Strategy, ending: Ending, duration: Duration) -> StrategyRun {
+        let records = self.recorder.take();
+        let mut total = Tally::default();
+        let steps: Vec<StepResult> = self
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(index, (kind, changes))| {
+                let record = records.get(index).cloned().unwrap_or_default();
+                let mut step_total = Tally::default();
+                for tally in record.by_entry.values() {
+                    step_total.merge(tally);
+                }
+                total.merge(&step_total);
+                StepResult {
+                    index,
+                    kind: *kind,
+                    changes: changes.clone(),
+                    by_entry: record.by_entry,
+                    total: step_total,
+                    events: record.events,
+                    gate_breached: self.breaches.contains(&index),
+                    duration: self.durations.get(index).copied().unwrap_or_default(),
+                }
+            })
+            .collect();
+        let failed_steps: Vec<String> = steps
+            .iter()
+            .filter(|step| step.total.failed > 0)
+            .map(|step| match step.kind {
+                StepKind::Rollback(_) => step.kind.label(),
+                _ => format!("step {}", step.kind.label()),
+            })
+            .collect();
+        let checks = verdict::check(&strategy.expect, &total, &failed_steps);
+        let reached = steps
+            .iter()
+            .filter_map(|step| match step.kind {
+                StepKind::Rollout(n) => Some(n),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let faults_never_fired = self
+            .scenario
+            .faults
+            .iter()
+            .filter(|fault| fault.at_step > reached)
+            .map(ToString::to_string)
+            .collect();
+        StrategyRun {
+            strategy: strategy.clone(),
+            steps,
+            ending,
+            total,
+            checks,
+            duration,
+            faults_never_fired,
+        }
+    }
+}
+
+/// The API version the load calls on an entrypoint: the first one its initial version
+/// provides (its target version's, when it is not deployed at the start). The scenario
+/// format has no key for it; clients of an entrypoint are assumed to speak the API
+/// version that was live before the release.
+pub fn entry_api(scenario: &Scenario, service: &str) -> String {
+    let version = scenario
+        .initial
+        .version(service)
+        .or_else(|| scenario.target.version(service));
+    version
+        .and_then(|version| scenario.version(service, version))
+        .and_then(|version| version.provides.first().cloned())
+        .unwrap_or_else(|| "v1".to_owned())
+}

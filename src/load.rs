@@ -1,0 +1,288 @@
+//! Open-loop load: entry requests at a fixed rate per entrypoint, whatever the services do.
+//!
+//! Arrivals are scheduled at `start + k / rps`. The generator sleeps until the next one is
+//! due and then sends every request that is due, so a late wake-up sends a burst instead
+//! of dropping requests (the timer has 1 ms resolution). Latency is measured from the
+//! scheduled time, so a stalled service cannot hide its stall (no coordinated omission).
+//! At most `max_in_flight` requests are outstanding over all entrypoints; one that cannot
+//! be sent is counted as failed with cause `overload`.
+//!
+//! Invariant: every scheduled request is recorded exactly once, in the step during which
+//! it was sent: answered, refused (`overload`) or, when the run ends before it answers
+//! and the drain limit runs out, failed with cause `shutdown`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::contract::{CLIENT, CallRequest, Edge};
+use crate::discovery::Link;
+use crate::tally::{CauseKey, Outcome, Tally, reason};
+
+/// How long the load generator waits for one entry request.
+pub const ENTRY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// At most this many overdue requests are sent per wake-up; the rest go on the next one,
+/// so a long stall of the generator itself cannot spawn an unbounded burst at once.
+const MAX_BURST: u64 = 10_000;
+
+/// Entry requests and events of every step, filled while the run goes on.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    current: AtomicUsize,
+    steps: Mutex<Vec<StepRecord>>,
+}
+
+/// What one step (baseline, rollout step or rollback step) recorded.
+#[derive(Debug, Default, Clone)]
+pub struct StepRecord {
+    pub by_entry: BTreeMap<String, Tally>,
+    /// Faults that started or ended during the step, in order.
+    pub events: Vec<String>,
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder {
+            current: AtomicUsize::new(0),
+            steps: Mutex::new(vec![StepRecord::default()]),
+        }
+    }
+
+    /// Starts step `index`: requests sent from now on count for it.
+    pub fn begin(&self, index: usize) {
+        let mut steps = self.lock();
+        while steps.len() <= index {
+            steps.push(StepRecord::default());
+        }
+        self.current.store(index, Ordering::SeqCst);
+    }
+
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::SeqCst)
+    }
+
+    pub fn record(
+        &self,
+        step: usize,
+        entry: &str,
+        outcome: Outcome,
+        causes: &[CauseKey],
+        latency: Duration,
+    ) {
+        let mut steps = self.lock();
+        if let Some(record) = steps.get_mut(step) {
+            record
+                .by_entry
+                .entry(entry.to_owned())
+                .or_default()
+                .record(outcome, causes, latency);
+        }
+    }
+
+    pub fn event(&self, text: String) {
+        let step = self.current();
+        if let Some(record) = self.lock().get_mut(step) {
+            record.events.push(text);
+        }
+    }
+
+    /// Requests of step `index` so far, all entrypoints merged.
+    pub fn total(&self, index: usize) -> Tally {
+        let steps = self.lock();
+        let mut total = Tally::default();
+        if let Some(record) = steps.get(index) {
+            for tally in record.by_entry.values() {
+                total.merge(tally);
+            }
+        }
+        total
+    }
+
+    pub fn take(&self) -> Vec<StepRecord> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StepRecord>> {
+        match self.steps.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// One entrypoint under load.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub service: String,
+    /// The API version the load calls.
+    pub api: String,
+    pub link: Arc<Link>,
+}
+
+/// The running load generator.
+#[derive(Debug)]
+pub struct Load {
+    stop: watch::Sender<bool>,
+    give_up: watch::Sender<bool>,
+    arrivals: Vec<JoinHandle<()>>,
+    permits: Arc<Semaphore>,
+    max_in_flight: u32,
+    requests: Arc<AtomicU64>,
+}
+
+impl Load {
+    /// Starts sending `rps` requests per second to each entry.
+    pub fn start(
+        entries: Vec<Entry>,
+        rps: u32,
+        max_in_flight: u32,
+        recorder: Arc<Recorder>,
+    ) -> Load {
+        let (stop, _) = watch::channel(false);
+        let (give_up, _) = watch::channel(false);
+        let permits = Arc::new(Semaphore::new(max_in_flight as usize));
+        let requests = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let arrivals = entries
+            .into_iter()
+            .map(|entry| {
+                let generator = Generator {
+                    entry,
+                    rps: rps.max(1),
+                    recorder: Arc::clone(&recorder),
+                    permits: Arc::clone(&permits),
+                    stop: stop.subscribe(),
+                    give_up: give_up.subscribe(),
+                    requests: Arc::clone(&requests),
+                };
+                tokio::spawn(generator.run(start))
+            })
+            .collect();
+        Load {
+            stop,
+            give_up,
+            arrivals,
+            permits,
+            max_in_flight,
+            requests,
+        }
+    }
+
+    /// Entry requests scheduled so far.
+    pub fn scheduled(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Stops arrivals, waits at most `drain` for the requests in flight, then counts the
+    /// rest as failed with cause `shutdown` and waits until they are recorded.
+    pub async fn finish(self, drain: Duration) {
+        let _ = self.stop.send(true);
+        for arrival in self.arrivals {
+            let _ = arrival.await;
+        }
+        let all = self.max_in_flight;
+        let drained = tokio::time::timeout(drain, self.permits.acquire_many(all)).await;
+        if drained.is_err() {
+            let _ = self.give_up.send(true);
+            // Each request answers `give_up` at once, so this wait is short; it is bounded
+            // anyway.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), self.permits.acquire_many(all)).await;
+        }
+    }
+}
+
+struct Generator {
+    entry: Entry,
+    rps: u32,
+    recorder: Arc<Recorder>,
+    permits: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+    give_up: watch::Receiver<bool>,
+    requests: Arc<AtomicU64>,
+}
+
+impl Generator {
+    fn due(&self, start: Instant, k: u64) -> Instant {
+        let nanos = u128::from(k) * 1_000_000_000 / u128::from(self.rps);
+        start + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    async fn run(mut self, start: Instant) {
+        let mut k: u64 = 0;
+        loop {
+            let next = self.due(start, k);
+            tokio::select! {
+                biased;
+                _ = self.stop.wait_for(|stop| *stop) => return,
+                () = tokio::time::sleep_until(next) => {}
+            }
+            let now = Instant::now();
+            let mut burst = 0;
+            while self.due(start, k) <= now && burst < MAX_BURST {
+                self.send(self.due(start, k));
+                k += 1;
+                burst += 1;
+            }
+        }
+    }
+
+    fn send(&self, intended: Instant) {
+        let step = self.recorder.current();
+        let id = self.requests.fetch_add(1, Ordering::Relaxed);
+        let entry = &self.entry;
+        let edge = Edge::new(CLIENT, &entry.service, &entry.api);
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            let cause = CauseKey {
+                edge: edge.to_string(),
+                code: reason::OVERLOAD.to_owned(),
+            };
+            self.recorder.record(
+                step,
+                &entry.service,
+                Outcome::Failed,
+                &[cause],
+                Duration::ZERO,
+            );
+            return;
+        };
+        let recorder = Arc::clone(&self.recorder);
+        let entry = entry.clone();
+        let mut give_up = self.give_up.clone();
+        tokio::spawn(async move {
+            let request = CallRequest {
+                request_id: id,
+                entrypoint: entry.service.clone(),
+                path: Vec::new(),
+                payload: Vec::new(),
+            };
+            let call = entry.link.call(&entry.api, request, ENTRY_DEADLINE, 0);
+            let (outcome, causes) = tokio::select! {
+                biased;
+                result = call => match result {
+                    Ok(reply) if reply.degraded => (
+                        Outcome::Degraded,
+                        reply.causes.iter().map(CauseKey::from_cause).collect(),
+                    ),
+                    Ok(_) => (Outcome::Ok, Vec::new()),
+                    Err(failure) => (
+                        Outcome::Failed,
+                        failure.causes.iter().map(CauseKey::from_cause).collect(),
+                    ),
+                },
+                _ = give_up.wait_for(|give_up| *give_up) => (
+                    Outcome::Failed,
+                    vec![CauseKey { edge: edge.to_string(), code: reason::SHUTDOWN.to_owned() }],
+                ),
+            };
+            recorder.record(step, &entry.service, outcome, &causes, intended.elapsed());
+            drop(permit);
+        });
+    }
+}

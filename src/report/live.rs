@@ -1,0 +1,411 @@
+//! The live run's report: a table per strategy, a comparison, the verdict, and the JSON
+//! form of the same data.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{changes_cell, plural, table};
+use crate::live::{Ending, StepKind, StepResult, StrategyRun};
+use crate::scenario::Scenario;
+use crate::tally::{Percentiles, Tally};
+
+/// Causes shown per step in the table; the JSON has all of them.
+const TOP_CAUSES: usize = 3;
+
+/// Per-strategy tables, then the comparison and the verdict. `quiet` leaves out the
+/// per-strategy tables.
+pub fn text(
+    scenario: &Scenario,
+    seed: u64,
+    runs: &[StrategyRun],
+    interrupted: bool,
+    quiet: bool,
+) -> String {
+    let mut out = String::new();
+    let entrypoints: Vec<String> = scenario
+        .entrypoints()
+        .map(|service| {
+            format!(
+                "{} (api {})",
+                service.name,
+                crate::live::entry_api(scenario, &service.name)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "{}: {} services, seed {}, {} rps per entrypoint: {}",
+        scenario.name,
+        scenario.services.len(),
+        seed,
+        scenario.load.rps,
+        entrypoints.join(", ")
+    );
+    if !quiet {
+        for run in runs {
+            out.push('\n');
+            strategy_table(&mut out, run);
+        }
+    }
+    out.push('\n');
+    comparison(&mut out, runs);
+    out.push('\n');
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|run| !run.passed())
+        .map(|run| run.strategy.name.clone())
+        .collect();
+    if interrupted {
+        let _ = writeln!(out, "interrupted: the report covers what ran before Ctrl-C");
+    } else if failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "verdict: pass ({} {}, every expectation held)",
+            runs.len(),
+            plural(runs.len(), "strategy", "strategies")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "verdict: fail ({} of {} {} did not meet expectations: {}); rerun with --seed {seed}",
+            failed.len(),
+            runs.len(),
+            plural(runs.len(), "strategy", "strategies"),
+            failed.join(", ")
+        );
+    }
+    out
+}
+
+fn strategy_table(out: &mut String, run: &StrategyRun) {
+    let planned = run
+        .steps
+        .iter()
+        .filter(|step| matches!(step.kind, StepKind::Rollout(_)))
+        .count();
+    let _ = writeln!(
+        out,
+        "strategy {} ({}, {} {} run, {:.1}s)",
+        run.strategy.name,
+        run.strategy.kind.label(),
+        planned,
+        plural(planned, "step", "steps"),
+        run.duration.as_secs_f64()
+    );
+    let mut rows = vec![
+        [
+            "step",
+            "changes",
+            "ok",
+            "degraded",
+            "failed",
+            "p50 ms",
+            "p99 ms",
+            "top causes",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for step in &run.steps {
+        let p = step.total.percentiles();
+        let mut label = step.kind.label();
+        if step.gate_breached {
+            label.push_str(" gate!");
+        }
+        rows.push(vec![
+            label,
+            step_changes(step),
+            step.total.ok.to_string(),
+            step.total.degraded.to_string(),
+            step.total.failed.to_string(),
+            format_ms(p.p50),
+            format_ms(p.p99),
+            top_causes(&step.total),
+        ]);
+    }
+    out.push_str(&table(&rows, "  "));
+    for step in &run.steps {
+        for event in &step.events {
+            let _ = writeln!(out, "  step {}: {event}", step.kind.label());
+        }
+    }
+    for fault in &run.faults_never_fired {
+        let _ = writeln!(
+            out,
+            "  note: fault \"{fault}\" never fired: its step did not run"
+        );
+    }
+    match run.ending {
+        Ending::Completed => {}
+        Ending::RolledBack => {
+            let _ = writeln!(
+                out,
+                "  the gate was breached: rolled back to the initial versions"
+            );
+        }
+        Ending::Stopped => {
+            let _ = writeln!(out, "  the gate was breached: the rollout stopped there");
+        }
+        Ending::Interrupted => {
+            let _ = writeln!(out, "  interrupted (Ctrl-C)");
+        }
+    }
+    for check in &run.checks {
+        let _ = writeln!(
+            out,
+            "  expect {}: {} ({}; measured: {})",
+            check.key,
+            if check.held { "held" } else { "FAILED" },
+            check.expected,
+            check.actual
+        );
+    }
+}
+
+fn step_changes(step: &StepResult) -> String {
+    match step.kind {
+        StepKind::Baseline => "-".to_owned(),
+        _ => changes_cell(&step.changes, step.index.max(1)),
+    }
+}
+
+fn format_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else {
+        format!("{ms:.1}")
+    }
+}
+
+fn top_causes(tally: &Tally) -> String {
+    let causes = tally.top_causes();
+    let mut shown: Vec<String> = causes
+        .iter()
+        .take(TOP_CAUSES)
+        .map(|(key, count)| format!("{}: {} x{}", key.edge, key.code, count.total()))
+        .collect();
+    if causes.len() > TOP_CAUSES {
+        shown.push(format!("(+{} more)", causes.len() - TOP_CAUSES));
+    }
+    shown.join("; ")
+}
+
+fn comparison(out: &mut String, runs: &[StrategyRun]) {
+    let _ = writeln!(out, "comparison");
+    let mut rows = vec![
+        [
+            "strategy",
+            "graceful",
+            "sent",
+            "ok",
+            "degraded",
+            "failed",
+            "rolled back",
+            "p99 ms",
+            "duration",
+            "expectations",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for run in runs {
+        let total = &run.total;
+        rows.push(vec![
+            run.strategy.name.clone(),
+            yes_no(run.graceful()).to_owned(),
+            total.sent().to_string(),
+            total.ok.to_string(),
+            format!("{} ({})", total.degraded, percent(total.degraded_ratio())),
+            format!("{} ({})", total.failed, percent(total.failed_ratio())),
+            yes_no(run.ending == Ending::RolledBack).to_owned(),
+            format_ms(total.percentiles().p99),
+            format!("{:.1}s", run.duration.as_secs_f64()),
+            if run.checks.is_empty() {
+                "none".to_owned()
+            } else if run.passed() {
+                "held".to_owned()
+            } else {
+                let failed: Vec<&str> = run
+                    .checks
+                    .iter()
+                    .filter(|c| !c.held)
+                    .map(|c| c.key)
+                    .collect();
+                format!("FAILED: {}", failed.join(", "))
+            },
+        ]);
+    }
+    out.push_str(&table(&rows, "  "));
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}
+
+/// `simulate SCENARIO --json`: the fields the product contract fixes, and more.
+#[derive(Debug, Serialize)]
+pub struct LiveReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: &'static str,
+    pub interrupted: bool,
+    pub strategies: Vec<StrategyJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StrategyJson {
+    pub name: String,
+    pub kind: String,
+    pub graceful: bool,
+    pub rolled_back: bool,
+    /// completed, rolled_back, stopped or interrupted.
+    pub ending: &'static str,
+    pub duration_ms: u64,
+    pub requests: Requests,
+    pub latency_ms: Percentiles,
+    pub expectations: Vec<crate::verdict::Check>,
+    pub faults_never_fired: Vec<String>,
+    pub steps: Vec<StepJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepJson {
+    pub index: usize,
+    /// baseline, rollout or rollback.
+    pub kind: &'static str,
+    /// The rollout step this is (or undoes); 0 for the baseline.
+    pub plan_step: usize,
+    pub changes: Vec<super::ChangeJson>,
+    pub requests: Requests,
+    pub latency_ms: Percentiles,
+    pub causes: Vec<CauseJson>,
+    pub entrypoints: BTreeMap<String, EntryJson>,
+    pub events: Vec<String>,
+    pub gate_breached: bool,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Requests {
+    pub sent: u64,
+    pub ok: u64,
+    pub degraded: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CauseJson {
+    /// `caller -> callee api V`; the caller of entry requests is `client`.
+    pub edge: String,
+    /// A gRPC code name, or `overload` / `shutdown` for requests the load generator
+    /// itself failed.
+    pub code: String,
+    pub count: u64,
+    pub failed: u64,
+    pub degraded: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntryJson {
+    pub requests: Requests,
+    pub latency_ms: Percentiles,
+}
+
+fn requests(tally: &Tally) -> Requests {
+    Requests {
+        sent: tally.sent(),
+        ok: tally.ok,
+        degraded: tally.degraded,
+        failed: tally.failed,
+    }
+}
+
+/// Builds the JSON form of the live report.
+pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: bool) -> LiveReport {
+    let strategies = runs
+        .iter()
+        .map(|run| StrategyJson {
+            name: run.strategy.name.clone(),
+            kind: run.strategy.kind.label().to_owned(),
+            graceful: run.graceful(),
+            rolled_back: run.ending == Ending::RolledBack,
+            ending: match run.ending {
+                Ending::Completed => "completed",
+                Ending::RolledBack => "rolled_back",
+                Ending::Stopped => "stopped",
+                Ending::Interrupted => "interrupted",
+            },
+            duration_ms: millis(run.duration),
+            requests: requests(&run.total),
+            latency_ms: run.total.percentiles(),
+            expectations: run.checks.clone(),
+            faults_never_fired: run.faults_never_fired.clone(),
+            steps: run.steps.iter().map(step_json).collect(),
+        })
+        .collect();
+    LiveReport {
+        scenario: scenario.name.clone(),
+        seed,
+        verdict: if runs.iter().all(StrategyRun::passed) && !interrupted {
+            "pass"
+        } else {
+            "fail"
+        },
+        interrupted,
+        strategies,
+    }
+}
+
+fn step_json(step: &StepResult) -> StepJson {
+    let (kind, plan_step) = match step.kind {
+        StepKind::Baseline => ("baseline", 0),
+        StepKind::Rollout(n) => ("rollout", n),
+        StepKind::Rollback(n) => ("rollback", n),
+    };
+    StepJson {
+        index: step.index,
+        kind,
+        plan_step,
+        changes: step.changes.iter().map(super::ChangeJson::from).collect(),
+        requests: requests(&step.total),
+        latency_ms: step.total.percentiles(),
+        causes: step
+            .total
+            .top_causes()
+            .into_iter()
+            .map(|(key, count)| CauseJson {
+                edge: key.edge.clone(),
+                code: key.code.clone(),
+                count: count.total(),
+                failed: count.failed,
+                degraded: count.degraded,
+            })
+            .collect(),
+        entrypoints: step
+            .by_entry
+            .iter()
+            .map(|(name, tally)| {
+                (
+                    name.clone(),
+                    EntryJson {
+                        requests: requests(tally),
+                        latency_ms: tally.percentiles(),
+                    },
+                )
+            })
+            .collect(),
+        events: step.events.clone(),
+        gate_breached: step.gate_breached,
+        duration_ms: millis(step.duration),
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,296 @@
+//! One replica of one service version: a real tonic server on 127.0.0.1 whose routes are
+//! the API versions the build provides, and whose handler does what the scenario says
+//! (own latency, own error rate, downstream calls in order).
+//!
+//! A path that the build does not provide has no route, so the caller gets UNIMPLEMENTED
+//! from tonic's own fallback, not from a check of ours.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rand::RngExt as _;
+use rand_chacha::ChaCha8Rng;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
+use tonic::server::{Grpc, UnaryService};
+use tonic::service::Routes;
+use tonic::{Code, Request, Response, Status};
+use tonic_prost::ProstCodec;
+
+use crate::contract::{self, CallReply, CallRequest, Edge, Failure, Hop};
+use crate::discovery::Link;
+use crate::scenario::{Call, OnFailure};
+
+/// What a replica does for every request, fixed for its lifetime.
+#[derive(Debug)]
+pub struct Behaviour {
+    pub service: String,
+    pub version: String,
+    pub replica: u32,
+    pub provides: Vec<String>,
+    pub latency: Duration,
+    pub error_rate: f64,
+    /// The version's calls, in order, each with the link it goes over.
+    pub calls: Vec<(Call, Arc<Link>)>,
+    /// This replica's own stream for `error_rate`, derived from the run's seed.
+    pub errors: Mutex<ChaCha8Rng>,
+}
+
+/// A running replica. Dropping it without `stop` or `kill` leaves the server running until
+/// the runtime ends; the cluster always does one or the other.
+#[derive(Debug)]
+pub struct Replica {
+    pub id: u32,
+    pub version: String,
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    /// A second handle on every accepted connection, so a kill can reset them: tonic runs
+    /// each connection in its own task, which outlives the accept loop.
+    connections: Arc<Mutex<Vec<socket2::Socket>>>,
+    killed: watch::Sender<bool>,
+}
+
+impl Replica {
+    /// Binds 127.0.0.1 on an OS-assigned port and starts serving.
+    pub async fn start(behaviour: Behaviour) -> std::io::Result<Replica> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let (killed, _) = watch::channel(false);
+        let id = behaviour.replica;
+        let version = behaviour.version.clone();
+        let provides = behaviour.provides.clone();
+        let service_name = behaviour.service.clone();
+        let handler = Handler {
+            behaviour: Arc::new(behaviour),
+            killed: killed.subscribe(),
+        };
+        let mut router = Routes::default().into_axum_router();
+        for api in &provides {
+            router =
+                router.route_service(&contract::method_path(&service_name, api), handler.clone());
+        }
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let incoming = accept_loop(listener, Arc::clone(&connections));
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_routes(Routes::from(router))
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = signal.await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::debug!(%err, "replica server ended with an error");
+            }
+        });
+        Ok(Replica {
+            id,
+            version,
+            addr,
+            shutdown: Some(shutdown),
+            server,
+            connections,
+            killed,
+        })
+    }
+
+    /// Stops gracefully: no new connections, in-flight requests finish, at most `grace`;
+    /// whatever is left after that is reset.
+    pub async fn stop(mut self, grace: Duration) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if tokio::time::timeout(grace, &mut self.server).await.is_err() {
+            self.kill();
+        }
+    }
+
+    /// Dies at once: handlers stop, every connection is reset, the port closes.
+    pub fn kill(self) {
+        let _ = self.killed.send(true);
+        self.server.abort();
+        let connections = match self.connections.lock() {
+            Ok(mut guard) => std::mem::take(&mut *guard),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for socket in connections {
+            // Linger 0 makes the close a reset, as when a process dies.
+            let _ = socket.set_linger(Some(Duration::ZERO));
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The listener as a stream of connections, keeping a duplicate handle of each.
+fn accept_loop(
+    listener: TcpListener,
+    connections: Arc<Mutex<Vec<socket2::Socket>>>,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures_util::stream::unfold(
+        (listener, connections),
+        |(listener, connections)| async move {
+            let accepted = match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    if let Ok(duplicate) = socket2::SockRef::from(&stream).try_clone() {
+                        let mut guard = match connections.lock() {
+                            Ok(guard) => guard,
+                            Err(poisoned) => poisoned.into_inner(),
+                        };
+                        guard.push(duplicate);
+                    }
+                    Ok(stream)
+                }
+                Err(err) => {
+                    // Out of descriptors, typically: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Err(err)
+                }
+            };
+            Some((accepted, (listener, connections)))
+        },
+    )
+}
+
+/// The tower service behind every provided API path of a replica.
+#[derive(Debug, Clone)]
+struct Handler {
+    behaviour: Arc<Behaviour>,
+    killed: watch::Receiver<bool>,
+}
+
+impl<B> Service<http::Request<B>> for Handler
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let handler = self.clone();
+        Box::pin(async move {
+            let mut grpc = Grpc::new(ProstCodec::<CallReply, CallRequest>::default());
+            Ok(grpc.unary(handler, request).await)
+        })
+    }
+}
+
+impl UnaryService<CallRequest> for Handler {
+    type Response = CallReply;
+    type Future = BoxFuture<Response<CallReply>, Status>;
+
+    fn call(&mut self, request: Request<CallRequest>) -> Self::Future {
+        let behaviour = Arc::clone(&self.behaviour);
+        let mut killed = self.killed.clone();
+        Box::pin(async move {
+            let deadline = contract::grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
+            let work = behaviour.serve(request.into_inner(), deadline);
+            let bounded = async {
+                match deadline {
+                    // The caller stops waiting at its deadline; so does the work, so a
+                    // slow chain never piles up abandoned requests.
+                    Some(deadline) => tokio::time::timeout_at(deadline, work)
+                        .await
+                        .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
+                    None => work.await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = killed.wait_for(|killed| *killed) => Err(Status::unavailable("replica killed")),
+                result = bounded => result.map(Response::new),
+            }
+        })
+    }
+}
+
+impl Behaviour {
+    async fn serve(
+        &self,
+        request: CallRequest,
+        deadline: Option<Instant>,
+    ) -> Result<CallReply, Status> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        if self.error_rate > 0.0 && self.draw_error() {
+            return Err(Status::internal(format!(
+                "{} {} failed on its own (error_rate {})",
+                self.service, self.version, self.error_rate
+            )));
+        }
+        let mut path = request.path;
+        path.push(Hop {
+            service: self.service.clone(),
+            version: self.version.clone(),
+            replica: self.replica,
+        });
+        let mut reply = CallReply {
+            degraded: false,
+            causes: Vec::new(),
+            service: self.service.clone(),
+            version: self.version.clone(),
+            replica: self.replica,
+        };
+        for (call, link) in &self.calls {
+            let budget = match deadline {
+                Some(deadline) => call
+                    .timeout
+                    .min(deadline.saturating_duration_since(Instant::now())),
+                None => call.timeout,
+            };
+            let downstream = CallRequest {
+                request_id: request.request_id,
+                entrypoint: request.entrypoint.clone(),
+                path: path.clone(),
+                payload: request.payload.clone(),
+            };
+            let outcome = if budget.is_zero() {
+                Err(Failure::at(
+                    Edge::new(&self.service, &call.service, &call.api),
+                    Code::DeadlineExceeded,
+                    "no time left for the call",
+                ))
+            } else {
+                link.call(&call.api, downstream, budget, call.retries).await
+            };
+            match outcome {
+                Ok(answer) => {
+                    if answer.degraded {
+                        reply.degraded = true;
+                        contract::merge_causes(&mut reply.causes, answer.causes);
+                    }
+                }
+                Err(failure) => match call.on_failure {
+                    OnFailure::Degrade => {
+                        reply.degraded = true;
+                        contract::merge_causes(&mut reply.causes, failure.causes);
+                    }
+                    OnFailure::Fail => return Err(failure.into_status()),
+                },
+            }
+        }
+        Ok(reply)
+    }
+
+    fn draw_error(&self) -> bool {
+        let mut rng = match self.errors.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        rng.random_bool(self.error_rate.clamp(0.0, 1.0))
+    }
+}

@@ -1,0 +1,273 @@
+//! Counting entry requests (pure): ok, degraded or failed, their causes, and their latency
+//! in an HdrHistogram.
+//!
+//! Invariant: `ok + degraded + failed` is the number of requests recorded; each request is
+//! recorded once, with each of its distinct causes counted once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::contract::{self, Cause};
+
+/// How one entry request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Degraded,
+    Failed,
+}
+
+/// Codes that are not gRPC codes: the load generator's own reasons to fail a request.
+pub mod reason {
+    /// The request could not be sent: `max_in_flight` requests were outstanding.
+    pub const OVERLOAD: &str = "overload";
+    /// The run ended and the request never answered within the drain limit.
+    pub const SHUTDOWN: &str = "shutdown";
+}
+
+/// One cause as reports show it: `web -> catalog api v2` and `UNIMPLEMENTED`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CauseKey {
+    pub edge: String,
+    pub code: String,
+}
+
+impl CauseKey {
+    pub fn from_cause(cause: &Cause) -> CauseKey {
+        CauseKey {
+            edge: cause
+                .edge
+                .as_ref()
+                .map_or_else(|| "unknown edge".to_owned(), ToString::to_string),
+            code: contract::code_name(cause.code).to_owned(),
+        }
+    }
+}
+
+/// Counts of one cause, split by what it did to the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CauseCount {
+    pub failed: u64,
+    pub degraded: u64,
+}
+
+impl CauseCount {
+    pub fn total(&self) -> u64 {
+        self.failed + self.degraded
+    }
+}
+
+/// Entry requests of one step (and one entrypoint, or all of them merged).
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub ok: u64,
+    pub degraded: u64,
+    pub failed: u64,
+    pub causes: BTreeMap<CauseKey, CauseCount>,
+    /// Microseconds from the intended send time to the answer, so a stall cannot hide.
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            ok: 0,
+            degraded: 0,
+            failed: 0,
+            causes: BTreeMap::new(),
+            latency: new_histogram(),
+        }
+    }
+}
+
+/// 1 µs to 1 hour at 3 significant digits; values beyond saturate instead of failing.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3)
+        .expect("1..=3.6e9 at 3 significant digits are valid histogram bounds")
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Tally {
+    pub fn sent(&self) -> u64 {
+        self.ok + self.degraded + self.failed
+    }
+
+    /// Records one request. A cause listed twice counts once.
+    pub fn record(&mut self, outcome: Outcome, causes: &[CauseKey], latency: Duration) {
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Degraded => self.degraded += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+        for (position, cause) in causes.iter().enumerate() {
+            if causes[..position].contains(cause) {
+                continue;
+            }
+            let count = self.causes.entry(cause.clone()).or_default();
+            match outcome {
+                Outcome::Failed => count.failed += 1,
+                Outcome::Degraded | Outcome::Ok => count.degraded += 1,
+            }
+        }
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.latency.saturating_record(micros);
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        self.ok += other.ok;
+        self.degraded += other.degraded;
+        self.failed += other.failed;
+        for (cause, count) in &other.causes {
+            let mine = self.causes.entry(cause.clone()).or_default();
+            mine.failed += count.failed;
+            mine.degraded += count.degraded;
+        }
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+    }
+
+    pub fn failed_ratio(&self) -> f64 {
+        ratio(self.failed, self.sent())
+    }
+
+    pub fn degraded_ratio(&self) -> f64 {
+        ratio(self.degraded, self.sent())
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        if self.latency.is_empty() {
+            return Percentiles::default();
+        }
+        let ms = |micros: u64| (micros as f64 / 1000.0 * 100.0).round() / 100.0;
+        Percentiles {
+            p50: ms(self.latency.value_at_quantile(0.50)),
+            p90: ms(self.latency.value_at_quantile(0.90)),
+            p99: ms(self.latency.value_at_quantile(0.99)),
+            max: ms(self.latency.max()),
+        }
+    }
+
+    /// The causes, most frequent first, ties by edge and code.
+    pub fn top_causes(&self) -> Vec<(&CauseKey, CauseCount)> {
+        let mut causes: Vec<(&CauseKey, CauseCount)> = self
+            .causes
+            .iter()
+            .map(|(key, count)| (key, *count))
+            .collect();
+        causes.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then_with(|| a.0.cmp(b.0)));
+        causes
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(edge: &str, code: &str) -> CauseKey {
+        CauseKey {
+            edge: edge.to_owned(),
+            code: code.to_owned(),
+        }
+    }
+
+    #[test]
+    fn every_request_lands_in_exactly_one_bucket() {
+        let mut tally = Tally::default();
+        let ms = Duration::from_millis;
+        tally.record(Outcome::Ok, &[], ms(1));
+        tally.record(
+            Outcome::Degraded,
+            &[key("web -> recommend api v1", "UNAVAILABLE")],
+            ms(2),
+        );
+        tally.record(
+            Outcome::Failed,
+            &[key("client -> web api v1", "overload")],
+            ms(0),
+        );
+        assert_eq!((tally.ok, tally.degraded, tally.failed), (1, 1, 1));
+        assert_eq!(tally.sent(), 3);
+        assert_eq!(tally.latency.len(), 3);
+        assert!((tally.failed_ratio() - 1.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_cause_repeated_in_one_request_counts_once() {
+        let mut tally = Tally::default();
+        let cause = key("cart -> pricing api v1", "UNAVAILABLE");
+        tally.record(
+            Outcome::Failed,
+            &[cause.clone(), cause.clone()],
+            Duration::ZERO,
+        );
+        assert_eq!(
+            tally.causes[&cause],
+            CauseCount {
+                failed: 1,
+                degraded: 0
+            }
+        );
+    }
+
+    #[test]
+    fn merge_adds_counts_causes_and_samples() {
+        let mut a = Tally::default();
+        let mut b = Tally::default();
+        let cause = key("web -> catalog api v2", "UNIMPLEMENTED");
+        a.record(
+            Outcome::Failed,
+            std::slice::from_ref(&cause),
+            Duration::from_millis(3),
+        );
+        b.record(
+            Outcome::Failed,
+            std::slice::from_ref(&cause),
+            Duration::from_millis(5),
+        );
+        b.record(Outcome::Ok, &[], Duration::from_millis(100));
+        a.merge(&b);
+        assert_eq!((a.ok, a.failed), (1, 2));
+        assert_eq!(a.causes[&cause].failed, 2);
+        let p = a.percentiles();
+        assert!(p.max >= 99.9 && p.max <= 100.1, "{p:?}");
+        assert!(p.p50 >= 4.9 && p.p50 <= 5.1, "{p:?}");
+    }
+
+    #[test]
+    fn top_causes_are_ordered_by_count() {
+        let mut tally = Tally::default();
+        let rare = key("a -> b api v1", "UNAVAILABLE");
+        let common = key("z -> y api v1", "UNIMPLEMENTED");
+        tally.record(Outcome::Failed, std::slice::from_ref(&rare), Duration::ZERO);
+        for _ in 0..3 {
+            tally.record(
+                Outcome::Failed,
+                std::slice::from_ref(&common),
+                Duration::ZERO,
+            );
+        }
+        let top: Vec<&CauseKey> = tally.top_causes().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(top, vec![&common, &rare]);
+    }
+}
