@@ -214,6 +214,19 @@ impl Cluster {
         }
     }
 
+    /// The version of every running replica, per service (services with none left out).
+    pub async fn running(&self) -> BTreeMap<String, Vec<String>> {
+        let mut running = BTreeMap::new();
+        for (service, slot) in &self.slots {
+            let slot = slot.lock().await;
+            if !slot.replicas.is_empty() {
+                let versions = slot.replicas.iter().map(|r| r.version.clone()).collect();
+                running.insert(service.clone(), versions);
+            }
+        }
+        running
+    }
+
     /// Stops every replica, gracefully but briefly: the run is over.
     pub async fn shutdown(&self) {
         let stops = self.slots.iter().map(|(service, slot)| async move {

@@ -86,6 +86,10 @@ pub struct StrategyRun {
     pub duration: Duration,
     /// Faults (as text) whose step never started in this run.
     pub faults_never_fired: Vec<String>,
+    /// Entry requests the load generator scheduled; every one of them is in `total`.
+    pub scheduled: u64,
+    /// The version of every replica still running when the rollout ended, per service.
+    pub running: BTreeMap<String, Vec<String>>,
 }
 
 impl StrategyRun {
@@ -137,9 +141,13 @@ pub async fn run(
     };
     let started = Instant::now();
     let result = runner.execute(plan).await;
+    let running = cluster.running().await;
     cluster.shutdown().await;
-    let ending = result?;
-    Ok(runner.finish(strategy, ending, started.elapsed()))
+    let (ending, scheduled) = result?;
+    let mut run = runner.finish(strategy, ending, started.elapsed());
+    run.scheduled = scheduled;
+    run.running = running;
+    Ok(run)
 }
 
 struct Runner<'a> {
@@ -155,7 +163,9 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    async fn execute(&mut self, plan: &Plan) -> Result<Ending, StartError> {
+    /// Runs the rollout under load; returns how it ended and how many entry requests the
+    /// load generator scheduled.
+    async fn execute(&mut self, plan: &Plan) -> Result<(Ending, u64), StartError> {
         let load = self.start_load();
         let (steps_tx, steps_rx) = watch::channel(0usize);
         let faults: Vec<_> = self
@@ -179,11 +189,11 @@ impl Runner<'_> {
         } else {
             crate::load::ENTRY_DEADLINE
         };
-        load.finish(drain).await;
+        let scheduled = load.finish(drain).await;
         for fault in faults {
             fault.abort();
         }
-        result
+        result.map(|ending| (ending, scheduled))
     }
 
     fn start_load(&self) -> Load {
@@ -360,6 +370,8 @@ impl Runner<'_> {
             checks,
             duration,
             faults_never_fired,
+            scheduled: 0,
+            running: BTreeMap::new(),
         }
     }
 }

@@ -174,18 +174,15 @@ impl Load {
         }
     }
 
-    /// Entry requests scheduled so far.
-    pub fn scheduled(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
     /// Stops arrivals, waits at most `drain` for the requests in flight, then counts the
-    /// rest as failed with cause `shutdown` and waits until they are recorded.
-    pub async fn finish(self, drain: Duration) {
+    /// rest as failed with cause `shutdown` and waits until they are recorded. Returns the
+    /// number of entry requests scheduled over the whole run.
+    pub async fn finish(self, drain: Duration) -> u64 {
         let _ = self.stop.send(true);
         for arrival in self.arrivals {
             let _ = arrival.await;
         }
+        let scheduled = self.requests.load(Ordering::SeqCst);
         let all = self.max_in_flight;
         let drained = tokio::time::timeout(drain, self.permits.acquire_many(all)).await;
         if drained.is_err() {
@@ -195,6 +192,7 @@ impl Load {
             let _ =
                 tokio::time::timeout(Duration::from_secs(5), self.permits.acquire_many(all)).await;
         }
+        scheduled
     }
 }
 

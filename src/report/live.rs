@@ -267,8 +267,12 @@ pub struct StrategyJson {
     /// completed, rolled_back, stopped or interrupted.
     pub ending: &'static str,
     pub duration_ms: u64,
+    /// Entry requests the load generator scheduled: always `requests.sent`.
+    pub scheduled: u64,
     pub requests: Requests,
     pub latency_ms: Percentiles,
+    /// The version of every replica running when the rollout ended, per service.
+    pub running_after: BTreeMap<String, Vec<String>>,
     pub expectations: Vec<crate::verdict::Check>,
     pub faults_never_fired: Vec<String>,
     pub steps: Vec<StepJson>,
@@ -342,8 +346,10 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
                 Ending::Interrupted => "interrupted",
             },
             duration_ms: millis(run.duration),
+            scheduled: run.scheduled,
             requests: requests(&run.total),
             latency_ms: run.total.percentiles(),
+            running_after: run.running.clone(),
             expectations: run.checks.clone(),
             faults_never_fired: run.faults_never_fired.clone(),
             steps: run.steps.iter().map(step_json).collect(),

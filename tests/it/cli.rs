@@ -192,24 +192,67 @@ fn bad_command_lines_exit_2() {
     assert_eq!(simulate(&["frobnicate", "--x"]).code, 2);
 }
 
+/// A small live scenario: web needs api, and api v2 drops the API v1 that web v1 calls.
+/// `bake_ms` sets every bake time; `expect` is the top-level expectation.
+fn live_scenario(dir: &TempDir, bake_ms: u64, expect: &str) -> String {
+    let path = dir.path().join("live.yaml");
+    let yaml = format!(
+        "
+name: live-cli
+seed: 5
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: {{ calls: [ {{ service: api, api: v1 }} ] }}
+  api:
+    versions:
+      v1: {{ provides: [v1] }}
+      v2: {{ provides: [v2] }}
+initial: {{ web: v1, api: v1 }}
+target: {{ api: v2 }}
+load: {{ rps: 100, baseline_ms: {bake_ms}, step_ms: {bake_ms} }}
+strategies: [batch]
+expect: {expect}
+"
+    );
+    std::fs::write(&path, yaml).expect("write scenario");
+    path.to_str().expect("utf-8 path").to_owned()
+}
+
 #[test]
-fn the_live_run_says_it_is_not_available_yet_and_still_validates() {
-    let valid = simulate(&["scenarios/partial.yaml"]);
-    assert_eq!(valid.code, 2);
+fn the_live_run_exits_1_when_an_expectation_fails_and_0_when_all_hold() {
+    let dir = TempDir::new("live-exit");
+    let breaks = live_scenario(&dir, 200, "{ graceful: true }");
+    let run = simulate(&[&breaks]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(
-        valid.stderr.contains("live run is not available"),
+        run.stdout.contains("web -> api api v1: UNIMPLEMENTED"),
         "{}",
-        valid.stderr
+        run.stdout
     );
     assert!(
-        valid
-            .stderr
-            .contains("simulate plan scenarios/partial.yaml"),
+        run.stdout.contains("expect graceful: FAILED"),
         "{}",
-        valid.stderr
+        run.stdout
     );
+    assert!(run.stdout.contains("verdict: fail"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("--seed 5"),
+        "a failing run prints its seed"
+    );
+
+    let known_bad = live_scenario(&dir, 200, "{ graceful: false }");
+    let run = simulate(&[&known_bad, "--quiet"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("verdict: pass"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("top causes"),
+        "--quiet leaves out the step tables"
+    );
+
     let invalid = simulate(&["scenarios/invalid/unknown-service.yaml"]);
-    assert_eq!(invalid.code, 2);
+    assert_eq!(invalid.code, 2, "an invalid scenario never starts a server");
     assert!(
         invalid.stderr.contains("unknown service \"catlog\""),
         "{}",
@@ -218,11 +261,78 @@ fn the_live_run_says_it_is_not_available_yet_and_still_validates() {
 }
 
 #[test]
+fn the_live_json_report_has_the_contract_fields() {
+    let dir = TempDir::new("live-json");
+    let scenario = live_scenario(&dir, 200, "{ graceful: true }");
+    let run = simulate(&[&scenario, "--json", "-"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(json["scenario"], "live-cli");
+    assert_eq!(json["seed"], 5);
+    assert_eq!(json["verdict"], "fail");
+    let batch = &json["strategies"][0];
+    assert_eq!(batch["name"], "batch");
+    assert_eq!(batch["graceful"], false);
+    assert_eq!(batch["rolled_back"], false);
+    let steps = batch["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2, "baseline and one step");
+    for step in steps {
+        for key in ["index", "changes", "requests", "latency_ms", "causes"] {
+            assert!(step.get(key).is_some(), "step has {key}: {step}");
+        }
+        for key in ["ok", "degraded", "failed"] {
+            assert!(step["requests"][key].is_u64(), "{step}");
+        }
+        for key in ["p50", "p90", "p99", "max"] {
+            assert!(step["latency_ms"][key].is_number(), "{step}");
+        }
+    }
+    let cause = &steps[1]["causes"][0];
+    assert_eq!(cause["edge"], "web -> api api v1");
+    assert_eq!(cause["code"], "UNIMPLEMENTED");
+    assert!(cause["count"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(steps[0]["requests"]["failed"], 0);
+}
+
+#[test]
+fn ctrl_c_stops_the_run_reports_what_ran_and_exits_130() {
+    let dir = TempDir::new("live-interrupt");
+    let scenario = live_scenario(&dir, 20_000, "{ graceful: true }");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .arg(&scenario)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn simulate");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("simulate ends");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "it stops promptly, not after the 20 s bake"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(
+        stdout.contains("baseline"),
+        "the report shows what ran: {stdout}"
+    );
+}
+
+#[test]
 fn help_shows_examples_and_exit_codes() {
     let run = simulate(&["--help"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("simulate plan scenarios/partial.yaml"));
+    assert!(run.stdout.contains("simulate scenarios/partial.yaml"));
     assert!(run.stdout.contains("Exit codes"));
+    assert!(run.stdout.contains("130 interrupted"));
 }
 
 #[test]

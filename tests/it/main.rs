@@ -6,6 +6,9 @@ mod support;
 /// The command line: exit codes, file errors, `--json`, `--strategy`, `generate`.
 mod cli;
 
+/// The live run: real servers on loopback, faults, gate, accounting.
+mod live;
+
 /// Every scenario in scenarios/ and scenarios/invalid/, through the library and as
 /// snapshots of what a user reads.
 mod scenarios;

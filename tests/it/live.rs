@@ -1,0 +1,358 @@
+//! The live run on loopback, through the library: real tonic servers, real gRPC codes.
+//! Bake times are shortened so the suite stays fast; assertions are on counts, codes and
+//! edges, never on exact timings.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploysim::live::{self, Ending, StepKind, StrategyRun};
+use deploysim::plan;
+use deploysim::scenario::{self, Scenario};
+
+/// Runs `strategy` of `scenario` live, with its own runtime.
+fn run(scenario: Scenario, strategy: &str) -> StrategyRun {
+    let strategy = scenario
+        .strategies
+        .iter()
+        .find(|s| s.name == strategy)
+        .cloned()
+        .unwrap_or_else(|| panic!("no strategy {strategy}"));
+    let plan = plan::plan(&scenario, &strategy, scenario.seed).expect("plans");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let options = live::Options {
+        seed: scenario.seed,
+        interrupt,
+    };
+    let run = runtime
+        .block_on(live::run(
+            Arc::new(scenario),
+            &strategy,
+            &plan,
+            &options,
+            None,
+        ))
+        .expect("the run starts its servers");
+    assert_accounting(&run);
+    run
+}
+
+/// ok + degraded + failed = sent in every step, and every scheduled request is counted.
+fn assert_accounting(run: &StrategyRun) {
+    let mut sum = 0;
+    for step in &run.steps {
+        let t = &step.total;
+        assert_eq!(
+            t.ok + t.degraded + t.failed,
+            t.sent(),
+            "step {}",
+            step.index
+        );
+        assert_eq!(t.latency.len(), t.sent(), "one latency sample per request");
+        let by_entry: u64 = step.by_entry.values().map(|e| e.sent()).sum();
+        assert_eq!(
+            by_entry,
+            t.sent(),
+            "entrypoints add up in step {}",
+            step.index
+        );
+        sum += t.sent();
+    }
+    assert_eq!(sum, run.total.sent());
+    assert_eq!(
+        run.scheduled,
+        run.total.sent(),
+        "every scheduled request counted once"
+    );
+    assert!(run.scheduled > 0, "the load ran");
+}
+
+fn shipped(name: &str, bake_ms: u64) -> Scenario {
+    let mut scenario = scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(name),
+    )
+    .expect("shipped scenario loads");
+    scenario.load.baseline = Duration::from_millis(bake_ms);
+    scenario.load.step = Duration::from_millis(bake_ms);
+    scenario
+}
+
+fn inline(yaml: &str) -> Scenario {
+    scenario::parse_str(yaml, Path::new("inline.yaml")).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// The count of `edge` with `code` over the whole run, in failed or degraded requests.
+fn cause(run: &StrategyRun, edge: &str, code: &str) -> (u64, u64) {
+    run.total
+        .causes
+        .iter()
+        .filter(|(key, _)| key.edge == edge && key.code == code)
+        .fold((0, 0), |(f, d), (_, count)| {
+            (f + count.failed, d + count.degraded)
+        })
+}
+
+#[test]
+fn consumer_first_breaks_on_the_missing_api_in_the_step_that_ships_it() {
+    let run = run(shipped("partial.yaml", 250), "consumer-first");
+    let steps = &run.steps;
+    assert_eq!(steps[0].kind, StepKind::Baseline);
+    assert_eq!(steps[0].total.failed, 0, "the baseline is healthy");
+    let web_first = &steps[1];
+    assert_eq!(web_first.kind, StepKind::Rollout(1));
+    assert!(
+        web_first.total.failed > 0,
+        "web v2 calls catalog api v2 too early"
+    );
+    let unimplemented = web_first
+        .total
+        .causes
+        .iter()
+        .find(|(key, _)| key.edge == "web -> catalog api v2" && key.code == "UNIMPLEMENTED")
+        .map(|(_, count)| count.failed)
+        .unwrap_or(0);
+    assert!(unimplemented > 0, "{:?}", web_first.total.causes);
+    // Every failure of that step is that edge: nothing else is broken.
+    let other_failures: u64 = web_first
+        .total
+        .causes
+        .iter()
+        .filter(|(key, _)| key.edge != "web -> catalog api v2")
+        .map(|(_, count)| count.failed)
+        .sum();
+    assert_eq!(other_failures, 0, "{:?}", web_first.total.causes);
+    assert!(!run.graceful());
+    assert!(run.passed(), "the scenario expects this order to fail");
+}
+
+#[test]
+fn single_piece_and_the_partial_rollout_stay_graceful() {
+    for strategy in ["single-piece", "half-done"] {
+        let run = run(shipped("partial.yaml", 200), strategy);
+        assert_eq!(run.total.failed, 0, "{strategy}: {:?}", run.total.causes);
+        assert!(
+            run.total.degraded > 0,
+            "{strategy}: recommend is lost for a while"
+        );
+        assert!(run.passed(), "{strategy}: {:?}", run.checks);
+    }
+}
+
+const TRIO: &str = "
+name: trio
+services:
+  front:
+    entrypoint: true
+    versions:
+      v1:
+        calls:
+          - { service: middle, timeout_ms: 500 }
+          - { service: nice, on_failure: degrade, timeout_ms: 500 }
+  middle:
+    versions:
+      v1: { calls: [ { service: must, timeout_ms: 400 } ] }
+  must: { versions: { v1: {} } }
+  nice: { versions: { v1: {} } }
+initial: { front: v1, middle: v1, must: v1, nice: v1 }
+target: {}
+load: { rps: 200, baseline_ms: 600 }
+strategies: [batch]
+";
+
+fn trio_with(fault: &str) -> Scenario {
+    inline(&format!("{TRIO}faults: [ {fault} ]\n"))
+}
+
+#[test]
+fn killing_an_optional_dependency_degrades_without_failing() {
+    let run = run(
+        trio_with("{ kill: nice, after_ms: 150, for_ms: 200 }"),
+        "batch",
+    );
+    assert_eq!(run.total.failed, 0, "{:?}", run.total.causes);
+    assert!(run.total.degraded > 0);
+    let (failed, degraded) = cause(&run, "front -> nice api v1", "UNAVAILABLE");
+    assert_eq!(failed, 0);
+    assert_eq!(degraded, run.total.degraded, "{:?}", run.total.causes);
+    assert!(run.total.ok > 0, "before and after the window all is well");
+    assert_eq!(
+        run.steps[0].events,
+        vec!["kill nice started".to_owned(), "kill nice ended".to_owned()]
+    );
+}
+
+#[test]
+fn killing_a_required_dependency_fails_and_names_the_deepest_edge() {
+    let run = run(
+        trio_with("{ kill: must, after_ms: 150, for_ms: 200 }"),
+        "batch",
+    );
+    assert!(run.total.failed > 0);
+    // front -> middle -> must: the cause is the edge that broke, not the first hop.
+    let (failed, _) = cause(&run, "middle -> must api v1", "UNAVAILABLE");
+    assert_eq!(failed, run.total.failed, "{:?}", run.total.causes);
+    assert!(run.total.ok > 0, "the service is back after the window");
+}
+
+#[test]
+fn a_partition_fails_calls_across_it() {
+    let run = run(
+        trio_with("{ partition: { from: middle, to: must }, after_ms: 150, for_ms: 200 }"),
+        "batch",
+    );
+    assert!(run.total.failed > 0);
+    let (failed, _) = cause(&run, "middle -> must api v1", "UNAVAILABLE");
+    assert_eq!(failed, run.total.failed, "{:?}", run.total.causes);
+}
+
+#[test]
+fn missing_undeploys_for_the_window_and_brings_the_service_back() {
+    let run = run(
+        trio_with("{ missing: nice, after_ms: 150, for_ms: 200 }"),
+        "batch",
+    );
+    assert_eq!(run.total.failed, 0);
+    let (_, degraded) = cause(&run, "front -> nice api v1", "UNAVAILABLE");
+    assert!(degraded > 0, "{:?}", run.total.causes);
+    assert_eq!(
+        run.running.get("nice").map(Vec::len),
+        Some(1),
+        "nice is back"
+    );
+}
+
+#[test]
+fn a_slow_callee_past_its_timeout_is_deadline_exceeded() {
+    let run = run(
+        inline(
+            "
+name: slow
+services:
+  front:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: slow, timeout_ms: 20 } ] } }
+  slow: { versions: { v1: { latency_ms: 200 } } }
+initial: { front: v1, slow: v1 }
+target: {}
+load: { rps: 100, baseline_ms: 300 }
+strategies: [batch]
+",
+        ),
+        "batch",
+    );
+    assert_eq!(run.total.failed, run.total.sent());
+    let (failed, _) = cause(&run, "front -> slow api v1", "DEADLINE_EXCEEDED");
+    assert_eq!(failed, run.total.failed, "{:?}", run.total.causes);
+    // The caller gave up after its 20 ms, not after the callee's 200.
+    assert!(
+        run.total.percentiles().p50 < 150.0,
+        "{:?}",
+        run.total.percentiles()
+    );
+}
+
+#[test]
+fn the_gate_rolls_back_to_the_initial_versions_in_reverse_order() {
+    let mut scenario = shipped("rollback.yaml", 300);
+    let initial = scenario.initial.0.clone();
+    scenario.load.baseline = Duration::from_millis(100);
+    let run = run(scenario, "shipping-first");
+    assert_eq!(run.ending, Ending::RolledBack);
+    let kinds: Vec<StepKind> = run.steps.iter().map(|step| step.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            StepKind::Baseline,
+            StepKind::Rollout(1),
+            StepKind::Rollout(2),
+            StepKind::Rollback(2),
+            StepKind::Rollback(1),
+        ]
+    );
+    assert!(
+        run.steps[2].gate_breached,
+        "inventory's recreate window breaches the gate"
+    );
+    for (service, version) in &initial {
+        let running = &run.running[service];
+        assert!(!running.is_empty());
+        assert!(
+            running.iter().all(|v| v == version),
+            "{service} runs {running:?} after the rollback, expected {version}"
+        );
+    }
+}
+
+/// One service whose update needs 150 ms to start; `rollout` is rolling or recreate.
+fn startup_window(rollout: &str) -> Scenario {
+    inline(&format!(
+        "
+name: window
+services:
+  front:
+    entrypoint: true
+    versions: {{ v1: {{ calls: [ {{ service: db, timeout_ms: 500 }} ] }} }}
+  db:
+    replicas: 2
+    startup_ms: 150
+    rollout: {rollout}
+    versions: {{ v1: {{}}, v2: {{}} }}
+initial: {{ front: v1, db: v1 }}
+target: {{ db: v2 }}
+load: {{ rps: 200, baseline_ms: 100, step_ms: 200 }}
+strategies: [batch]
+"
+    ))
+}
+
+#[test]
+fn recreate_opens_a_failure_window_that_rolling_does_not() {
+    let recreate = run(startup_window("recreate"), "batch");
+    assert!(
+        recreate.steps[1].total.failed > 0,
+        "callers find no ready db"
+    );
+    let (failed, _) = cause(&recreate, "front -> db api v1", "UNAVAILABLE");
+    assert_eq!(failed, recreate.total.failed, "{:?}", recreate.total.causes);
+
+    let rolling = run(startup_window("rolling"), "batch");
+    assert_eq!(rolling.total.failed, 0, "{:?}", rolling.total.causes);
+    assert_eq!(
+        rolling.running["db"],
+        vec!["v2".to_owned(), "v2".to_owned()]
+    );
+}
+
+#[test]
+fn load_beyond_max_in_flight_is_refused_as_overload() {
+    let run = run(
+        inline(
+            "
+name: overload
+services:
+  front:
+    entrypoint: true
+    versions: { v1: { latency_ms: 100 } }
+initial: { front: v1 }
+target: {}
+load: { rps: 400, baseline_ms: 300, max_in_flight: 5 }
+strategies: [batch]
+",
+        ),
+        "batch",
+    );
+    let (failed, _) = cause(&run, "client -> front api v1", "overload");
+    assert!(failed > 50, "{:?}", run.total.causes);
+    assert_eq!(failed, run.total.failed);
+    assert!(
+        run.total.ok > 0 && run.total.ok <= 5 * 4,
+        "{}",
+        run.total.ok
+    );
+}
