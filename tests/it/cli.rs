@@ -294,6 +294,8 @@ fn the_live_json_report_has_the_contract_fields() {
     assert_eq!(steps[0]["requests"]["failed"], 0);
 }
 
+// The test measures a child process from outside any runtime, where std's clock is right.
+#[allow(clippy::disallowed_types)]
 #[test]
 fn ctrl_c_stops_the_run_reports_what_ran_and_exits_130() {
     let dir = TempDir::new("live-interrupt");
