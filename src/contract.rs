@@ -8,6 +8,14 @@ mod generated {
 
 pub use generated::{CallReply, CallRequest, Cause, Edge, Hop};
 
+/// The generated client and server of the fixed `deploysim.v1.Simulated` service. The
+/// simulated services do not use them (each needs one path per API version); the
+/// benchmark's raw tonic chain does, as the baseline the harness is measured against.
+pub mod plain {
+    pub use super::generated::simulated_client::SimulatedClient;
+    pub use super::generated::simulated_server::{Simulated, SimulatedServer};
+}
+
 use std::time::Duration;
 
 use prost::Message as _;
