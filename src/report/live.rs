@@ -26,20 +26,13 @@ pub fn text(
     let mut out = String::new();
     let entrypoints: Vec<String> = scenario
         .entrypoints()
-        .map(|service| {
-            format!(
-                "{} (api {})",
-                service.name,
-                crate::live::entry_api(scenario, &service.name)
-            )
-        })
+        .map(|service| format!("{} api {}", service.name, crate::live::entry_api(scenario, &service.name)))
         .collect();
     let _ = writeln!(
         out,
-        "{}: {} services, seed {}, {} rps per entrypoint: {}",
+        "scenario {} (seed {seed}): {} services live on 127.0.0.1, {} rps open-loop to {}",
         scenario.name,
         scenario.services.len(),
-        seed,
         scenario.load.rps,
         entrypoints.join(", ")
     );
@@ -85,14 +78,21 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
         .iter()
         .filter(|step| matches!(step.kind, StepKind::Rollout(_)))
         .count();
+    let kind = match run.strategy.kind {
+        crate::scenario::StrategyKind::Steps(_) => " (steps)",
+        _ => "",
+    };
     let _ = writeln!(
         out,
-        "strategy {} ({}, {} {} run, {:.1}s)",
+        "strategy {}{kind}: {planned} {} in {:.1} s; {}",
         run.strategy.name,
-        run.strategy.kind.label(),
-        planned,
         plural(planned, "step", "steps"),
-        run.duration.as_secs_f64()
+        run.duration.as_secs_f64(),
+        if run.graceful() {
+            format!("graceful ({} of {} degraded)", run.total.degraded, run.total.sent())
+        } else {
+            format!("NOT graceful ({} of {} failed)", run.total.failed, run.total.sent())
+        }
     );
     let mut rows = vec![
         [
