@@ -209,7 +209,12 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     let (runs, interrupted) = match outcome {
         Ok(outcome) => outcome,
         Err(err) => {
-            eprintln!("error: {err}");
+            let hint = if err.source.raw_os_error() == Some(EMFILE) {
+                "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
+            } else {
+                ""
+            };
+            eprintln!("error: {err}{hint}");
             return exit::ENVIRONMENT;
         }
     };
@@ -238,6 +243,9 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
         exit::FAILED
     }
 }
+
+/// "Too many open files" on Linux and macOS.
+const EMFILE: i32 = 24;
 
 /// One line on stderr, rewritten in place, while a run goes on.
 struct TerminalProgress;

@@ -26,7 +26,13 @@ pub fn text(
     let mut out = String::new();
     let entrypoints: Vec<String> = scenario
         .entrypoints()
-        .map(|service| format!("{} api {}", service.name, crate::live::entry_api(scenario, &service.name)))
+        .map(|service| {
+            format!(
+                "{} api {}",
+                service.name,
+                crate::live::entry_api(scenario, &service.name)
+            )
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -89,9 +95,17 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
         plural(planned, "step", "steps"),
         run.duration.as_secs_f64(),
         if run.graceful() {
-            format!("graceful ({} of {} degraded)", run.total.degraded, run.total.sent())
+            format!(
+                "graceful ({} of {} degraded)",
+                run.total.degraded,
+                run.total.sent()
+            )
         } else {
-            format!("NOT graceful ({} of {} failed)", run.total.failed, run.total.sent())
+            format!(
+                "NOT graceful ({} of {} failed)",
+                run.total.failed,
+                run.total.sent()
+            )
         }
     );
     let mut rows = vec![
