@@ -73,7 +73,7 @@ impl Recorder {
         entry: &str,
         outcome: Outcome,
         causes: &[CauseKey],
-        latency: Duration,
+        latency: Option<Duration>,
     ) {
         let mut steps = self.lock();
         if let Some(record) = steps.get_mut(step) {
@@ -241,13 +241,8 @@ impl Generator {
                 edge: edge.to_string(),
                 code: reason::OVERLOAD.to_owned(),
             };
-            self.recorder.record(
-                step,
-                &entry.service,
-                Outcome::Failed,
-                &[cause],
-                Duration::ZERO,
-            );
+            self.recorder
+                .record(step, &entry.service, Outcome::Failed, &[cause], None);
             return;
         };
         let recorder = Arc::clone(&self.recorder);
@@ -279,7 +274,13 @@ impl Generator {
                     vec![CauseKey { edge: edge.to_string(), code: reason::SHUTDOWN.to_owned() }],
                 ),
             };
-            recorder.record(step, &entry.service, outcome, &causes, intended.elapsed());
+            recorder.record(
+                step,
+                &entry.service,
+                outcome,
+                &causes,
+                Some(intended.elapsed()),
+            );
             drop(permit);
         });
     }

@@ -68,6 +68,7 @@ pub struct Tally {
     pub failed: u64,
     pub causes: BTreeMap<CauseKey, CauseCount>,
     /// Microseconds from the intended send time to the answer, so a stall cannot hide.
+    /// Requests that were never sent (`overload`) have no latency and are not in it.
     pub latency: Histogram<u64>,
 }
 
@@ -103,8 +104,9 @@ impl Tally {
         self.ok + self.degraded + self.failed
     }
 
-    /// Records one request. A cause listed twice counts once.
-    pub fn record(&mut self, outcome: Outcome, causes: &[CauseKey], latency: Duration) {
+    /// Records one request. A cause listed twice counts once. `latency` is `None` for a
+    /// request that was never sent.
+    pub fn record(&mut self, outcome: Outcome, causes: &[CauseKey], latency: Option<Duration>) {
         match outcome {
             Outcome::Ok => self.ok += 1,
             Outcome::Degraded => self.degraded += 1,
@@ -120,10 +122,12 @@ impl Tally {
                 Outcome::Degraded | Outcome::Ok => count.degraded += 1,
             }
         }
-        let micros = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        self.latency.saturating_record(micros);
+        if let Some(latency) = latency {
+            let micros = u64::try_from(latency.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            self.latency.saturating_record(micros);
+        }
     }
 
     pub fn merge(&mut self, other: &Tally) {
@@ -195,20 +199,20 @@ mod tests {
     fn every_request_lands_in_exactly_one_bucket() {
         let mut tally = Tally::default();
         let ms = Duration::from_millis;
-        tally.record(Outcome::Ok, &[], ms(1));
+        tally.record(Outcome::Ok, &[], Some(ms(1)));
         tally.record(
             Outcome::Degraded,
             &[key("web -> recommend api v1", "UNAVAILABLE")],
-            ms(2),
+            Some(ms(2)),
         );
         tally.record(
             Outcome::Failed,
             &[key("client -> web api v1", "overload")],
-            ms(0),
+            None,
         );
         assert_eq!((tally.ok, tally.degraded, tally.failed), (1, 1, 1));
         assert_eq!(tally.sent(), 3);
-        assert_eq!(tally.latency.len(), 3);
+        assert_eq!(tally.latency.len(), 2, "the refused request has no latency");
         assert!((tally.failed_ratio() - 1.0 / 3.0).abs() < 1e-9);
     }
 
@@ -219,7 +223,7 @@ mod tests {
         tally.record(
             Outcome::Failed,
             &[cause.clone(), cause.clone()],
-            Duration::ZERO,
+            Some(Duration::ZERO),
         );
         assert_eq!(
             tally.causes[&cause],
@@ -238,14 +242,14 @@ mod tests {
         a.record(
             Outcome::Failed,
             std::slice::from_ref(&cause),
-            Duration::from_millis(3),
+            Some(Duration::from_millis(3)),
         );
         b.record(
             Outcome::Failed,
             std::slice::from_ref(&cause),
-            Duration::from_millis(5),
+            Some(Duration::from_millis(5)),
         );
-        b.record(Outcome::Ok, &[], Duration::from_millis(100));
+        b.record(Outcome::Ok, &[], Some(Duration::from_millis(100)));
         a.merge(&b);
         assert_eq!((a.ok, a.failed), (1, 2));
         assert_eq!(a.causes[&cause].failed, 2);
@@ -259,12 +263,16 @@ mod tests {
         let mut tally = Tally::default();
         let rare = key("a -> b api v1", "UNAVAILABLE");
         let common = key("z -> y api v1", "UNIMPLEMENTED");
-        tally.record(Outcome::Failed, std::slice::from_ref(&rare), Duration::ZERO);
+        tally.record(
+            Outcome::Failed,
+            std::slice::from_ref(&rare),
+            Some(Duration::ZERO),
+        );
         for _ in 0..3 {
             tally.record(
                 Outcome::Failed,
                 std::slice::from_ref(&common),
-                Duration::ZERO,
+                Some(Duration::ZERO),
             );
         }
         let top: Vec<&CauseKey> = tally.top_causes().into_iter().map(|(k, _)| k).collect();

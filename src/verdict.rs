@@ -83,7 +83,7 @@ mod tests {
 
     fn tally(ok: u64, degraded: u64, failed: u64, latency_ms: u64) -> Tally {
         let mut tally = Tally::default();
-        let latency = Duration::from_millis(latency_ms);
+        let latency = Some(Duration::from_millis(latency_ms));
         for _ in 0..ok {
             tally.record(Outcome::Ok, &[], latency);
         }
