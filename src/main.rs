@@ -62,16 +62,8 @@ struct RunArgs {
     /// The scenario file to run live: every service starts as real gRPC servers on
     /// 127.0.0.1 and each strategy rolls out under load, from the initial versions.
     scenario: Option<PathBuf>,
-    /// Run only this strategy: one of the scenario's, or a built-in (batch, single-piece,
-    /// random, waves-K). Repeatable. Default: the scenario's strategies.
-    #[arg(long = "strategy", value_name = "NAME")]
-    strategies: Vec<String>,
-    /// Seed for every random choice, instead of the scenario's `seed`.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Also write the report as JSON to FILE (`-` for stdout, which replaces the tables).
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    selection: Selection,
     /// Print only the comparison and the verdict; no per-step tables, no progress.
     #[arg(long)]
     quiet: bool,
@@ -92,14 +84,23 @@ enum Command {
 struct PlanArgs {
     /// The scenario file.
     scenario: PathBuf,
-    /// Plan only this strategy: one of the scenario's, or a built-in (batch, single-piece,
+    #[command(flatten)]
+    selection: Selection,
+}
+
+/// Which strategies, which seed, and where the JSON goes: the same for every command that
+/// runs strategies.
+#[derive(Debug, Args)]
+struct Selection {
+    /// Only this strategy: one of the scenario's, or a built-in (batch, single-piece,
     /// random, waves-K). Repeatable. Default: the scenario's strategies.
     #[arg(long = "strategy", value_name = "NAME")]
     strategies: Vec<String>,
-    /// Seed for the random order, instead of the scenario's `seed`.
+    /// Seed for every random choice (the random order, error draws), instead of the
+    /// scenario's `seed`.
     #[arg(long)]
     seed: Option<u64>,
-    /// Also write the plan as JSON to FILE (`-` for stdout, which replaces the table).
+    /// Also write the output as JSON to FILE (`-` for stdout, which replaces the tables).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -145,19 +146,26 @@ fn load(path: &Path) -> Result<Scenario, u8> {
     })
 }
 
-fn run_live(path: &Path, args: &RunArgs) -> u8 {
-    let scenario = match load(path) {
-        Ok(scenario) => Arc::new(scenario),
-        Err(code) => return code,
-    };
-    let seed = args.seed.unwrap_or(scenario.seed);
-    let strategies = match select_strategies(&scenario, &args.strategies) {
-        Ok(strategies) => strategies,
+/// The scenario, the seed and the strategies a command runs, or the exit code of the
+/// error already reported.
+fn prepare(path: &Path, selection: &Selection) -> Result<(Scenario, u64, Vec<Strategy>), u8> {
+    let scenario = load(path)?;
+    let seed = selection.seed.unwrap_or(scenario.seed);
+    match select_strategies(&scenario, &selection.strategies) {
+        Ok(strategies) => Ok((scenario, seed, strategies)),
         Err(message) => {
             eprintln!("error: {message}");
-            return exit::INVALID;
+            Err(exit::INVALID)
         }
+    }
+}
+
+fn run_live(path: &Path, args: &RunArgs) -> u8 {
+    let (scenario, seed, strategies) = match prepare(path, &args.selection) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
+    let scenario = Arc::new(scenario);
     let mut plans = Vec::new();
     for strategy in &strategies {
         match plan::plan(&scenario, strategy, seed) {
@@ -221,14 +229,14 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     if show_progress {
         eprint!("\r\x1b[2K");
     }
-    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    let json_to_stdout = args.selection.json.as_deref() == Some(Path::new("-"));
     if !json_to_stdout {
         print!(
             "{}",
             report::live::text(&scenario, seed, &runs, interrupted, args.quiet)
         );
     }
-    if let Some(json_path) = &args.json {
+    if let Some(json_path) = &args.selection.json {
         let report = report::live::json(&scenario, seed, &runs, interrupted);
         if let Err(message) = write_json(json_path, &report) {
             eprintln!("error: {message}");
@@ -262,28 +270,20 @@ impl live::Progress for TerminalProgress {
 }
 
 fn run_plan(args: &PlanArgs) -> u8 {
-    let scenario = match load(&args.scenario) {
-        Ok(scenario) => scenario,
+    let (scenario, seed, strategies) = match prepare(&args.scenario, &args.selection) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
-    };
-    let seed = args.seed.unwrap_or(scenario.seed);
-    let strategies = match select_strategies(&scenario, &args.strategies) {
-        Ok(strategies) => strategies,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::INVALID;
-        }
     };
     let outcomes: Vec<PlanOutcome> = strategies
         .iter()
         .map(|strategy| (strategy.clone(), plan::plan(&scenario, strategy, seed)))
         .collect();
 
-    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    let json_to_stdout = args.selection.json.as_deref() == Some(Path::new("-"));
     if !json_to_stdout {
         print!("{}", report::plan_text(&scenario, seed, &outcomes));
     }
-    if let Some(json_path) = &args.json {
+    if let Some(json_path) = &args.selection.json {
         let report = report::plan_json(&scenario, seed, &outcomes);
         if let Err(message) = write_json(json_path, &report) {
             eprintln!("error: {message}");
