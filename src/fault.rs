@@ -24,7 +24,7 @@ pub async fn run(
         return;
     }
     tokio::time::sleep(fault.after).await;
-    recorder.event(format!("{} started", describe(&fault.kind)));
+    recorder.event(format!("{} started", fault.kind));
     match &fault.kind {
         FaultKind::Kill(service) => cluster.kill(service).await,
         FaultKind::Missing(service) => cluster.undeploy(service).await,
@@ -37,19 +37,11 @@ pub async fn run(
     match &fault.kind {
         FaultKind::Kill(service) | FaultKind::Missing(service) => {
             if let Err(err) = cluster.restore(service).await {
-                recorder.event(format!("{} could not end: {err}", describe(&fault.kind)));
+                recorder.event(format!("{} could not end: {err}", fault.kind));
                 return;
             }
         }
         FaultKind::Partition { from, to } => cluster.partition(from, to, false),
     }
-    recorder.event(format!("{} ended", describe(&fault.kind)));
-}
-
-fn describe(kind: &FaultKind) -> String {
-    match kind {
-        FaultKind::Kill(service) => format!("kill {service}"),
-        FaultKind::Missing(service) => format!("missing {service}"),
-        FaultKind::Partition { from, to } => format!("partition {from}->{to}"),
-    }
+    recorder.event(format!("{} ended", fault.kind));
 }

@@ -8,6 +8,8 @@
 //! - [`topology`]: the call graph of service versions, cycles, reachability (pure).
 //! - [`plan`]: each strategy's steps and the versions after each step (pure).
 //! - [`generate`]: realistic scenarios of any size, as YAML text (pure).
+//! - [`check`]: every state a rollout passes through, predicted without a server; the
+//!   safe-order planner and the missing-dependency sweep (pure).
 //! - [`report`]: the only module that formats output: plan tables and JSON.
 //! - [`contract`]: the protobuf messages and the gRPC path of each (service, API version).
 //! - [`seed`]: sub-seeds, so one seed drives every random choice.
@@ -18,6 +20,7 @@
 //!
 //! `src/main.rs` is the `simulate` command line.
 
+pub mod check;
 pub mod contract;
 pub mod deploy;
 pub mod discovery;

@@ -32,6 +32,7 @@ Examples:
   simulate scenarios/partial.yaml                       run every strategy live and compare
   simulate scenarios/partial.yaml --strategy batch --strategy single-piece --json run.json
   simulate scenarios/faults.yaml --quiet                only the comparison and the verdict
+  simulate check scenarios/partial.yaml                 every state predicted, the safe order, no server
   simulate plan scenarios/partial.yaml                  every strategy's steps (a dry run)
   simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
   simulate plan scenarios/partial.yaml --strategy random --seed 7
@@ -76,6 +77,14 @@ enum Command {
     /// A dry run, like `terraform plan`: nothing is started. The scenario is fully
     /// validated first, so `plan` is also the way to check a scenario file.
     Plan(PlanArgs),
+    /// Predict every state each strategy passes through, without starting a server.
+    ///
+    /// Transient states count: while a service rolls, its old and new versions both
+    /// answer. Prints each state's predicted outcome per entrypoint and the edge that
+    /// causes it, the number of states, the safe order (fewest steps, no failing state) or
+    /// why none exists, and the missing-dependency sweep. Exits 1 when a strategy's
+    /// `graceful` expectation does not hold in the prediction.
+    Check(CheckArgs),
     /// Print a realistic generated scenario of N services as YAML on stdout.
     Generate(GenerateArgs),
 }
@@ -106,6 +115,18 @@ struct Selection {
 }
 
 #[derive(Debug, Args)]
+struct CheckArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    #[command(flatten)]
+    selection: Selection,
+    /// Also sweep every pair of services missing at once (rows only for pairs worse than
+    /// either service alone).
+    #[arg(long)]
+    pairs: bool,
+}
+
+#[derive(Debug, Args)]
 struct GenerateArgs {
     /// Number of services, 2 to 10000.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000))]
@@ -119,6 +140,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Plan(args)) => run_plan(&args),
+        Some(Command::Check(args)) => run_check(&args),
         Some(Command::Generate(args)) => {
             print!(
                 "{}",
@@ -266,6 +288,30 @@ impl live::Progress for TerminalProgress {
             live::StepKind::Rollback(n) => format!("rolling back step {n}"),
         };
         eprint!("\r\x1b[2K  running {strategy}: {what}");
+    }
+}
+
+fn run_check(args: &CheckArgs) -> u8 {
+    let (scenario, seed, strategies) = match prepare(&args.scenario, &args.selection) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    let report = deploysim::check::run(&scenario, &strategies, seed, args.pairs);
+    let json_to_stdout = args.selection.json.as_deref() == Some(Path::new("-"));
+    if !json_to_stdout {
+        print!("{}", report::check::text(&scenario, seed, &report));
+    }
+    if let Some(json_path) = &args.selection.json {
+        if let Err(message) = write_json(json_path, &report::check::json(&scenario, seed, &report))
+        {
+            eprintln!("error: {message}");
+            return exit::ENVIRONMENT;
+        }
+    }
+    if report.passed() {
+        exit::OK
+    } else {
+        exit::FAILED
     }
 }
 

@@ -58,6 +58,9 @@ pub enum PlanError {
         cycle.join(" -> ")
     )]
     Cycle { cycle: Vec<String> },
+    /// `safe`: every order passes through a state in which an entrypoint fails.
+    #[error("no safe order exists: {}", conflicts.join("; "))]
+    NoSafeOrder { conflicts: Vec<String> },
 }
 
 /// Plans `strategy`. `seed` drives the random order (the scenario's seed unless the user
@@ -89,15 +92,20 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
             order.shuffle(&mut seed::rng(seed, "plan.random"));
             order.into_iter().map(|change| vec![change]).collect()
         }
-        StrategyKind::Steps(steps) => steps
-            .iter()
-            .map(|services| {
-                services
-                    .iter()
-                    .filter_map(|service| by_service.get(service.as_str()).map(|c| (*c).clone()))
-                    .collect()
-            })
-            .collect(),
+        StrategyKind::Steps(steps) => groups_of(steps, &by_service),
+        StrategyKind::Safe => {
+            let graph = crate::check::Graph::new(scenario);
+            match crate::check::safe::plan(&graph, scenario) {
+                crate::check::safe::SafeOrder::Found { steps, .. } => {
+                    groups_of(&steps, &by_service)
+                }
+                crate::check::safe::SafeOrder::None { conflicts } => {
+                    return Err(PlanError::NoSafeOrder {
+                        conflicts: conflicts.into_iter().map(|c| c.summary).collect(),
+                    });
+                }
+            }
+        }
     };
 
     let applied: BTreeSet<&str> = groups
@@ -145,12 +153,26 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
     })
 }
 
+/// The changes of each step, from lists of service names.
+fn groups_of(steps: &[Vec<String>], by_service: &BTreeMap<&str, &Change>) -> Vec<Vec<Change>> {
+    steps
+        .iter()
+        .map(|services| {
+            services
+                .iter()
+                .filter_map(|service| by_service.get(service.as_str()).map(|c| (*c).clone()))
+                .collect()
+        })
+        .collect()
+}
+
 /// How many steps (after the baseline) a strategy has, without building it. Used to check
 /// fault steps before a plan can be made.
 pub fn step_count(n_changes: usize, kind: &StrategyKind) -> usize {
     match kind {
         StrategyKind::Batch => usize::from(n_changes > 0),
-        StrategyKind::SinglePiece | StrategyKind::Random => n_changes,
+        // A safe order has at most one step per change.
+        StrategyKind::SinglePiece | StrategyKind::Random | StrategyKind::Safe => n_changes,
         StrategyKind::Waves(size) => n_changes.div_ceil((*size).max(1)),
         StrategyKind::Steps(steps) => steps.len(),
     }

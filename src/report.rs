@@ -1,6 +1,7 @@
 //! Everything the user reads: plan tables for the terminal and the JSON form of the same
 //! data. This is the only module that formats output; the rest of the crate returns data.
 
+pub mod check;
 pub mod live;
 
 use std::collections::BTreeSet;

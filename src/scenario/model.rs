@@ -209,16 +209,20 @@ pub enum StrategyKind {
     Waves(usize),
     /// An explicit list of steps; it may stop before the target (a partial rollout).
     Steps(Vec<Vec<String>>),
+    /// The order `simulate check` plans: the fewest steps in which no entrypoint fails in
+    /// any state.
+    Safe,
 }
 
 impl StrategyKind {
     /// Parses the name of a built-in strategy (`batch`, `single-piece`, `random`,
-    /// `waves-K`).
+    /// `waves-K`, `safe`).
     pub fn builtin(name: &str) -> Option<StrategyKind> {
         match name {
             "batch" => Some(StrategyKind::Batch),
             "single-piece" => Some(StrategyKind::SinglePiece),
             "random" => Some(StrategyKind::Random),
+            "safe" => Some(StrategyKind::Safe),
             _ => {
                 let size: usize = name.strip_prefix("waves-")?.parse().ok()?;
                 (size >= 1).then_some(StrategyKind::Waves(size))
@@ -227,7 +231,8 @@ impl StrategyKind {
     }
 
     /// The names a user can write for built-in strategies, for suggestions.
-    pub const BUILTIN_NAMES: [&'static str; 4] = ["batch", "single-piece", "random", "waves-2"];
+    pub const BUILTIN_NAMES: [&'static str; 5] =
+        ["batch", "single-piece", "random", "waves-2", "safe"];
 
     /// A short word for reports: `batch`, `single-piece`, `random`, `waves`, `steps`.
     pub fn label(&self) -> &'static str {
@@ -237,6 +242,7 @@ impl StrategyKind {
             StrategyKind::Random => "random",
             StrategyKind::Waves(_) => "waves",
             StrategyKind::Steps(_) => "steps",
+            StrategyKind::Safe => "safe",
         }
     }
 }
@@ -264,13 +270,19 @@ pub enum FaultKind {
     Partition { from: String, to: String },
 }
 
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultKind::Kill(service) => write!(f, "kill {service}"),
+            FaultKind::Missing(service) => write!(f, "missing {service}"),
+            FaultKind::Partition { from, to } => write!(f, "partition {from}->{to}"),
+        }
+    }
+}
+
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            FaultKind::Kill(service) => write!(f, "kill {service}")?,
-            FaultKind::Missing(service) => write!(f, "missing {service}")?,
-            FaultKind::Partition { from, to } => write!(f, "partition {from}->{to}")?,
-        }
+        write!(f, "{}", self.kind)?;
         if !self.after.is_zero() {
             write!(f, " after {}ms", self.after.as_millis())?;
         }

@@ -767,16 +767,12 @@ impl Decoder<'_> {
         if let Some(kind) = StrategyKind::builtin(&name.value) {
             return Some(kind);
         }
-        let message = if name.value == "safe" {
-            "strategy `safe` is not supported yet: it comes with `simulate check`".to_owned()
-        } else {
-            let hint = did_you_mean(&name.value, StrategyKind::BUILTIN_NAMES);
-            format!(
-                "unknown strategy \"{}\"{hint} (built-in strategies: batch, single-piece, random, waves-K; \
-                 an explicit order is a mapping with `name` and `steps`)",
-                name.value
-            )
-        };
+        let hint = did_you_mean(&name.value, StrategyKind::BUILTIN_NAMES);
+        let message = format!(
+            "unknown strategy \"{}\"{hint} (built-in strategies: batch, single-piece, random, waves-K, safe; \
+             an explicit order is a mapping with `name` and `steps`)",
+            name.value
+        );
         self.problem(&name.path, name.pos, message);
         None
     }

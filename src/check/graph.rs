@@ -1,0 +1,486 @@
+//! The scenario compiled for fast evaluation, and the evaluation of one state (pure).
+//!
+//! A state says, for every service, which of its runnable versions serve (none, one, or
+//! both while it rolls) and which caller -> callee pairs are partitioned. Evaluating a
+//! state predicts, for every entrypoint, the worst outcome any entry request can meet in
+//! it, following the runtime's rules:
+//! - a call to a service with no serving version fails (UNAVAILABLE);
+//! - a call to an API version that some serving version does not provide fails
+//!   (UNIMPLEMENTED): a request can land on that version;
+//! - a service with several serving versions makes the calls of each;
+//! - a failed call fails the caller (`fail`) or degrades it (`degrade`); a degraded answer
+//!   degrades the caller.
+//!
+//! Latency, timeouts and error_rate are not modelled: the check is about what is deployed.
+//!
+//! Invariant: the versions that can run (initial and target) have no call cycle (the
+//! scenario is valid), so the ports, ordered callees first, are evaluated in one pass.
+
+use std::collections::BTreeMap;
+
+use crate::scenario::{Deployment, OnFailure, Scenario};
+
+/// How an entry request, or a call, ends in the worst case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Degraded,
+    Failed,
+}
+
+impl Level {
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Degraded => "degraded",
+            Level::Failed => "failed",
+        }
+    }
+}
+
+/// Why an edge is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Break {
+    /// No version of the callee serves.
+    NotServing,
+    /// A serving version of the callee (index) does not provide the API.
+    NoApi(usize),
+    /// The caller is partitioned from the callee.
+    Partitioned,
+}
+
+/// A broken edge: `caller` (a service index, or `None` for the load generator) calling
+/// `callee` at API `api`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BrokenEdge {
+    pub caller: Option<usize>,
+    pub callee: usize,
+    pub api: usize,
+    pub why: Break,
+}
+
+/// The worst outcome of an entrypoint, and the path to the edge that causes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prediction {
+    pub level: Level,
+    /// From the entrypoint down: (service, version) of each hop before the broken edge.
+    pub path: Vec<(usize, usize)>,
+    pub edge: Option<BrokenEdge>,
+}
+
+/// One (service, API) that something calls: the unit of evaluation.
+#[derive(Debug, Clone)]
+struct Port {
+    service: usize,
+    api: usize,
+    /// Per runnable version of the service: does it provide the API.
+    provided_by: Vec<bool>,
+}
+
+/// A call of one runnable version.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    port: usize,
+    callee: usize,
+    fail: bool,
+}
+
+/// A state: the serving versions of each service (a bit per runnable version) and the
+/// partitioned caller -> callee pairs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct State {
+    pub serving: Vec<u8>,
+    pub cut: Vec<(usize, usize)>,
+}
+
+/// The scenario, compiled.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub services: Vec<String>,
+    index: BTreeMap<String, usize>,
+    /// Per service, its runnable versions (those in initial or target), sorted.
+    pub versions: Vec<Vec<String>>,
+    pub apis: Vec<String>,
+    ports: Vec<Port>,
+    /// Port indices, callees before callers.
+    order: Vec<usize>,
+    /// Per service, per runnable version: its calls in order.
+    calls: Vec<Vec<Vec<Call>>>,
+    /// Per entrypoint: (service, port).
+    pub entries: Vec<(usize, usize)>,
+}
+
+impl Graph {
+    pub fn new(scenario: &Scenario) -> Graph {
+        let services: Vec<String> = scenario.services.keys().cloned().collect();
+        let index: BTreeMap<String, usize> = services
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), i))
+            .collect();
+        let versions: Vec<Vec<String>> = services
+            .iter()
+            .map(|name| {
+                let mut runnable: Vec<String> = [&scenario.initial, &scenario.target]
+                    .iter()
+                    .filter_map(|deployment| deployment.version(name).map(str::to_owned))
+                    .collect();
+                runnable.sort();
+                runnable.dedup();
+                runnable
+            })
+            .collect();
+        let entry_services: Vec<usize> = scenario
+            .entrypoints()
+            .filter_map(|service| index.get(&service.name).copied())
+            .collect();
+        // Every API name that is called, by a runnable version or by the load.
+        let mut apis: Vec<String> = Vec::new();
+        let mut note_api = |name: &str| {
+            if !apis.iter().any(|a| a == name) {
+                apis.push(name.to_owned());
+            }
+        };
+        for (s, name) in services.iter().enumerate() {
+            for version in &versions[s] {
+                for call in scenario
+                    .version(name, version)
+                    .into_iter()
+                    .flat_map(|v| &v.calls)
+                {
+                    note_api(&call.api);
+                }
+            }
+        }
+        for &s in &entry_services {
+            note_api(&crate::live::entry_api(scenario, &services[s]));
+        }
+        let api_of = |name: &str| apis.iter().position(|a| a == name).unwrap_or(0);
+        let mut ports: Vec<Port> = Vec::new();
+        let mut port_of: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+        let mut port = |service: usize, api: usize| -> usize {
+            *port_of.entry((service, api)).or_insert_with(|| {
+                let name = &services[service];
+                let provided_by = versions[service]
+                    .iter()
+                    .map(|version| {
+                        scenario
+                            .version(name, version)
+                            .is_some_and(|v| v.provides(&apis[api]))
+                    })
+                    .collect();
+                ports.push(Port {
+                    service,
+                    api,
+                    provided_by,
+                });
+                ports.len() - 1
+            })
+        };
+        let mut calls: Vec<Vec<Vec<Call>>> = Vec::with_capacity(services.len());
+        for (s, name) in services.iter().enumerate() {
+            let mut per_version = Vec::new();
+            for version in &versions[s] {
+                let mut list = Vec::new();
+                if let Some(definition) = scenario.version(name, version) {
+                    for call in &definition.calls {
+                        let Some(&callee) = index.get(&call.service) else {
+                            continue;
+                        };
+                        let api = api_of(&call.api);
+                        list.push(Call {
+                            port: port(callee, api),
+                            callee,
+                            fail: call.on_failure == OnFailure::Fail,
+                        });
+                    }
+                }
+                per_version.push(list);
+            }
+            calls.push(per_version);
+        }
+        let entries: Vec<(usize, usize)> = entry_services
+            .iter()
+            .map(|&s| {
+                let api = api_of(&crate::live::entry_api(scenario, &services[s]));
+                (s, port(s, api))
+            })
+            .collect();
+        drop(port);
+        let order = callees_first(&ports, &calls);
+        Graph {
+            services,
+            index,
+            versions,
+            apis,
+            ports,
+            order,
+            calls,
+            entries,
+        }
+    }
+
+    pub fn service(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The bit of `version` among `service`'s runnable versions (0 if it is not one).
+    pub fn bit(&self, service: usize, version: &str) -> u8 {
+        self.versions[service]
+            .iter()
+            .position(|v| v == version)
+            .map_or(0, |i| 1 << i)
+    }
+
+    /// The settled state of a deployment: each deployed service serves its one version.
+    pub fn settled(&self, deployment: &Deployment) -> State {
+        let serving = self
+            .services
+            .iter()
+            .enumerate()
+            .map(|(s, name)| deployment.version(name).map_or(0, |v| self.bit(s, v)))
+            .collect();
+        State {
+            serving,
+            cut: Vec::new(),
+        }
+    }
+
+    /// The worst level of every entrypoint in `state`. `scratch` is reused between calls
+    /// (one slot per port) so that sweeping millions of states allocates nothing.
+    pub fn levels(&self, state: &State, scratch: &mut Vec<Level>, out: &mut Vec<Level>) {
+        scratch.clear();
+        scratch.resize(self.ports.len(), Level::Ok);
+        for &p in &self.order {
+            scratch[p] = self.port_level(p, state, scratch);
+        }
+        out.clear();
+        out.extend(self.entries.iter().map(|&(_, port)| scratch[port]));
+    }
+
+    /// The worst level over every entrypoint.
+    pub fn worst(&self, state: &State, scratch: &mut Vec<Level>, out: &mut Vec<Level>) -> Level {
+        self.levels(state, scratch, out);
+        out.iter().copied().max().unwrap_or(Level::Ok)
+    }
+
+    fn port_level(&self, p: usize, state: &State, done: &[Level]) -> Level {
+        let port = &self.ports[p];
+        let mask = state.serving[port.service];
+        if mask == 0 {
+            return Level::Failed;
+        }
+        let mut worst = Level::Ok;
+        for (v, provided) in port.provided_by.iter().enumerate() {
+            if mask & (1 << v) == 0 {
+                continue;
+            }
+            if !provided {
+                return Level::Failed;
+            }
+            for call in &self.calls[port.service][v] {
+                let reached = if state.cut.contains(&(port.service, call.callee)) {
+                    Level::Failed
+                } else {
+                    done[call.port]
+                };
+                let effect = match (reached, call.fail) {
+                    (Level::Failed, true) => return Level::Failed,
+                    (Level::Failed, false) | (Level::Degraded, _) => Level::Degraded,
+                    (Level::Ok, _) => Level::Ok,
+                };
+                worst = worst.max(effect);
+            }
+        }
+        worst
+    }
+
+    /// Every entrypoint's prediction in `state`, with the path to the edge that causes
+    /// its level (the first such edge in call order, over versions in name order).
+    pub fn explain(&self, state: &State) -> Vec<Prediction> {
+        let mut scratch = Vec::new();
+        let mut levels = Vec::new();
+        self.levels(state, &mut scratch, &mut levels);
+        self.entries
+            .iter()
+            .zip(levels)
+            .map(|(&(_, port), level)| {
+                let mut path = Vec::new();
+                let edge = if level == Level::Ok {
+                    None
+                } else {
+                    self.trace(port, None, level, state, &scratch, &mut path)
+                };
+                Prediction { level, path, edge }
+            })
+            .collect()
+    }
+
+    /// Follows the calls from `port` to an edge that explains `level`.
+    fn trace(
+        &self,
+        p: usize,
+        caller: Option<usize>,
+        level: Level,
+        state: &State,
+        done: &[Level],
+        path: &mut Vec<(usize, usize)>,
+    ) -> Option<BrokenEdge> {
+        let port = &self.ports[p];
+        let broken = |why| BrokenEdge {
+            caller,
+            callee: port.service,
+            api: port.api,
+            why,
+        };
+        let mask = state.serving[port.service];
+        if mask == 0 {
+            return Some(broken(Break::NotServing));
+        }
+        for (v, provided) in port.provided_by.iter().enumerate() {
+            if mask & (1 << v) != 0 && !provided {
+                return Some(broken(Break::NoApi(v)));
+            }
+        }
+        for v in 0..port.provided_by.len() {
+            if mask & (1 << v) == 0 {
+                continue;
+            }
+            for call in &self.calls[port.service][v] {
+                let cut = state.cut.contains(&(port.service, call.callee));
+                let reached = if cut { Level::Failed } else { done[call.port] };
+                let effect = match (reached, call.fail) {
+                    (Level::Failed, true) => Level::Failed,
+                    (Level::Failed, false) | (Level::Degraded, _) => Level::Degraded,
+                    (Level::Ok, _) => Level::Ok,
+                };
+                if effect != level {
+                    continue;
+                }
+                path.push((port.service, v));
+                if cut {
+                    let callee_port = &self.ports[call.port];
+                    return Some(BrokenEdge {
+                        caller: Some(port.service),
+                        callee: call.callee,
+                        api: callee_port.api,
+                        why: Break::Partitioned,
+                    });
+                }
+                // The callee's own level is what made this call fail or degrade.
+                return self.trace(call.port, Some(port.service), reached, state, done, path);
+            }
+        }
+        None
+    }
+
+    /// `caller -> callee api V`, as the live report names edges.
+    pub fn edge_name(&self, edge: &BrokenEdge) -> String {
+        let caller = edge
+            .caller
+            .map_or(crate::contract::CLIENT, |c| self.services[c].as_str());
+        format!(
+            "{caller} -> {} api {}",
+            self.services[edge.callee], self.apis[edge.api]
+        )
+    }
+
+    /// The gRPC code the runtime gives a call over `edge`.
+    pub fn code(edge: &BrokenEdge) -> &'static str {
+        match edge.why {
+            Break::NoApi(_) => "UNIMPLEMENTED",
+            Break::NotServing | Break::Partitioned => "UNAVAILABLE",
+        }
+    }
+
+    /// A sentence on why `edge` is broken, naming versions.
+    pub fn why(&self, edge: &BrokenEdge) -> String {
+        let callee = &self.services[edge.callee];
+        let api = &self.apis[edge.api];
+        match edge.why {
+            Break::NotServing => format!("no replica of {callee} is ready"),
+            Break::NoApi(v) => format!(
+                "{callee} {} does not provide api {api}",
+                self.versions[edge.callee][v]
+            ),
+            Break::Partitioned => format!("partitioned from {callee}"),
+        }
+    }
+}
+
+/// Ports ordered so that every port comes after the ports its service's versions call.
+/// Iterative depth-first post-order; the version graph is acyclic (module invariant), and
+/// a port met again while on the stack is skipped rather than looping.
+fn callees_first(ports: &[Port], calls: &[Vec<Vec<Call>>]) -> Vec<usize> {
+    let mut state = vec![0u8; ports.len()]; // 0 new, 1 on stack, 2 done
+    let mut order = Vec::with_capacity(ports.len());
+    for start in 0..ports.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some((p, next)) = stack.pop() {
+            let outgoing: Vec<usize> = calls[ports[p].service]
+                .iter()
+                .flatten()
+                .map(|call| call.port)
+                .collect();
+            if let Some(&q) = outgoing.get(next) {
+                stack.push((p, next + 1));
+                if state[q] == 0 {
+                    state[q] = 1;
+                    stack.push((q, 0));
+                }
+            } else {
+                state[p] = 2;
+                order.push(p);
+            }
+        }
+    }
+    order
+}
+
+impl Graph {
+    /// `web v2 -> cart v1 -> pricing api v1: UNAVAILABLE (no replica of pricing is ready)`:
+    /// the hops of a prediction and the broken edge at its end.
+    pub fn path_text(&self, prediction: &Prediction) -> String {
+        let Some(edge) = &prediction.edge else {
+            return String::new();
+        };
+        let mut parts: Vec<String> = prediction
+            .path
+            .iter()
+            .map(|&(s, v)| format!("{} {}", self.services[s], self.versions[s][v]))
+            .collect();
+        if parts.is_empty() {
+            parts.push(crate::contract::CLIENT.to_owned());
+        }
+        parts.push(format!(
+            "{} api {}",
+            self.services[edge.callee], self.apis[edge.api]
+        ));
+        format!(
+            "{}: {} ({})",
+            parts.join(" -> "),
+            Graph::code(edge),
+            self.why(edge)
+        )
+    }
+
+    /// The serving versions of `service` in `state`, as `v1+v2`, or `none`.
+    pub fn serving_text(&self, state: &State, service: usize) -> String {
+        let names: Vec<&str> = self.versions[service]
+            .iter()
+            .enumerate()
+            .filter(|(v, _)| state.serving[service] & (1 << v) != 0)
+            .map(|(_, name)| name.as_str())
+            .collect();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join("+")
+        }
+    }
+}

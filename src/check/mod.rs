@@ -1,0 +1,370 @@
+//! `simulate check`: the outcome of every state a rollout passes through, predicted
+//! without starting a server (pure).
+//!
+//! A rollout step goes from the settled state before it, through one transient state,
+//! to the settled state after it. In the transient state every service of the step is
+//! between versions at once: a rolling service serves its old and new versions together,
+//! a recreated or newly deployed one has no ready replica, a removed one still serves.
+//! The live run passes through exactly these states (see `live`), which is what lets the
+//! live report put the prediction next to the measurement.
+//!
+//! Faults apply to the part of a step they overlap: the check places them on a nominal
+//! timeline (startup, then half the bake time transient, half settled); the live run
+//! passes the faults it actually saw.
+
+pub mod graph;
+pub mod safe;
+pub mod space;
+pub mod sweep;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::plan::{Plan, PlanError};
+use crate::scenario::{Change, Deployment, Fault, FaultKind, Rollout, Scenario, Strategy};
+
+pub use graph::{Graph, Level, Prediction, State};
+
+/// A state evaluated: each entrypoint's prediction, in `Graph::entries` order.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub state: State,
+    pub predictions: Vec<Prediction>,
+}
+
+impl Evaluated {
+    pub fn new(graph: &Graph, state: State) -> Evaluated {
+        let predictions = graph.explain(&state);
+        Evaluated { state, predictions }
+    }
+
+    pub fn worst(&self) -> Level {
+        self.predictions
+            .iter()
+            .map(|p| p.level)
+            .max()
+            .unwrap_or(Level::Ok)
+    }
+}
+
+/// The prediction for one step (the baseline has no transient state).
+#[derive(Debug, Clone)]
+pub struct StepPrediction {
+    pub transient: Option<Evaluated>,
+    pub settled: Evaluated,
+    /// Per entrypoint: the worst level over the step's states.
+    pub levels: Vec<Level>,
+    /// The faults in force in the transient and in the settled part, as text.
+    pub faults_transient: Vec<String>,
+    pub faults_settled: Vec<String>,
+}
+
+impl StepPrediction {
+    pub fn worst(&self) -> Level {
+        self.levels.iter().copied().max().unwrap_or(Level::Ok)
+    }
+
+    /// The state that explains the step's worst level for `entry`.
+    pub fn explaining(&self, entry: usize) -> Option<&Prediction> {
+        let level = *self.levels.get(entry)?;
+        [self.transient.as_ref(), Some(&self.settled)]
+            .into_iter()
+            .flatten()
+            .map(|evaluated| &evaluated.predictions[entry])
+            .find(|prediction| prediction.level == level)
+    }
+}
+
+/// The transient state of a step: `before` with each changed service between versions.
+pub fn transient(graph: &Graph, scenario: &Scenario, before: &State, changes: &[Change]) -> State {
+    let mut state = before.clone();
+    for change in changes {
+        let Some(s) = graph.service(&change.service) else {
+            continue;
+        };
+        let rollout = scenario.services[&change.service].rollout;
+        let old = change.from.as_deref().map_or(0, |v| graph.bit(s, v));
+        let new = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
+        state.serving[s] = match (change.from.is_some(), change.to.is_some(), rollout) {
+            (true, true, Rollout::Rolling) => old | new,
+            // Recreate, or a new service not ready yet: nothing serves.
+            (true, true, Rollout::Recreate) | (false, _, _) => 0,
+            // A removed service drains: it still serves until the step completes.
+            (true, false, _) => old,
+        };
+    }
+    state
+}
+
+/// `state` with `faults` in force.
+pub fn with_faults<'a>(
+    graph: &Graph,
+    state: &State,
+    faults: impl IntoIterator<Item = &'a FaultKind>,
+) -> State {
+    let mut state = state.clone();
+    for fault in faults {
+        match fault {
+            FaultKind::Kill(service) | FaultKind::Missing(service) => {
+                if let Some(s) = graph.service(service) {
+                    state.serving[s] = 0;
+                }
+            }
+            FaultKind::Partition { from, to } => {
+                if let (Some(from), Some(to)) = (graph.service(from), graph.service(to)) {
+                    if !state.cut.contains(&(from, to)) {
+                        state.cut.push((from, to));
+                        state.cut.sort_unstable();
+                    }
+                }
+            }
+        }
+    }
+    state
+}
+
+/// Predicts one step: from the settled state of `before`, through `changes`, to the
+/// settled state of `after`, with the faults in force during each part.
+pub fn predict_step(
+    graph: &Graph,
+    scenario: &Scenario,
+    before: &Deployment,
+    changes: &[Change],
+    after: &Deployment,
+    faults_transient: &[&FaultKind],
+    faults_settled: &[&FaultKind],
+) -> StepPrediction {
+    let settled = Evaluated::new(
+        graph,
+        with_faults(graph, &graph.settled(after), faults_settled.iter().copied()),
+    );
+    let transient = (!changes.is_empty()).then(|| {
+        let state = transient(graph, scenario, &graph.settled(before), changes);
+        Evaluated::new(
+            graph,
+            with_faults(graph, &state, faults_transient.iter().copied()),
+        )
+    });
+    let levels = (0..graph.entries.len())
+        .map(|entry| {
+            let settled_level = settled.predictions[entry].level;
+            transient.as_ref().map_or(settled_level, |t| {
+                t.predictions[entry].level.max(settled_level)
+            })
+        })
+        .collect();
+    let text = |faults: &[&FaultKind]| faults.iter().map(|f| f.to_string()).collect();
+    StepPrediction {
+        transient,
+        settled,
+        levels,
+        faults_transient: if changes.is_empty() {
+            Vec::new()
+        } else {
+            text(faults_transient)
+        },
+        faults_settled: text(faults_settled),
+    }
+}
+
+/// The check of one strategy.
+#[derive(Debug, Clone)]
+pub struct StrategyCheck {
+    pub strategy: Strategy,
+    pub plan: Result<Plan, PlanError>,
+    /// One per plan step; step 0 is the baseline.
+    pub steps: Vec<StepPrediction>,
+    /// Distinct states the strategy passes through (transient and settled, with faults).
+    pub distinct_states: usize,
+    /// Of those, the states in which some entrypoint fails.
+    pub failing_states: usize,
+}
+
+impl StrategyCheck {
+    /// True when no state of the strategy fails an entrypoint.
+    pub fn graceful(&self) -> bool {
+        self.plan.is_ok() && self.failing_states == 0
+    }
+
+    /// Whether the strategy's `expect.graceful` holds for the prediction (`None` when it
+    /// does not say).
+    pub fn expectation_held(&self) -> Option<bool> {
+        self.strategy
+            .expect
+            .graceful
+            .map(|graceful| self.plan.is_ok() && graceful == self.graceful())
+    }
+}
+
+/// The nominal timeline of a plan, in milliseconds from the start of the run: for each
+/// step, when its transient part starts and ends, and when the step ends. The live run
+/// follows the same shape; its own timings replace these there.
+fn timeline(scenario: &Scenario, plan: &Plan) -> Vec<(u128, u128, u128)> {
+    let half = scenario.load.step.as_millis() / 2;
+    let mut spans = Vec::new();
+    let mut t = 0;
+    for step in &plan.steps {
+        if step.index == 0 {
+            let end = scenario.load.baseline.as_millis();
+            spans.push((0, 0, end));
+            t = end;
+            continue;
+        }
+        let startup = step_startup(scenario, &step.changes).as_millis();
+        let transient_start = t + startup;
+        let transient_end = transient_start + half;
+        let end = t + startup + scenario.load.step.as_millis();
+        spans.push((transient_start, transient_end, end));
+        t = end;
+    }
+    spans
+}
+
+/// How long a step waits for its new replicas before its transient state begins: the
+/// longest `startup_ms` of the services it starts.
+pub fn step_startup(scenario: &Scenario, changes: &[Change]) -> Duration {
+    changes
+        .iter()
+        .filter(|change| change.to.is_some())
+        .map(|change| scenario.services[&change.service].startup)
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Faults whose window overlaps `[from, to)` on the nominal timeline, given when each
+/// step starts.
+fn faults_during<'a>(
+    scenario: &'a Scenario,
+    step_starts: &[u128],
+    from: u128,
+    to: u128,
+) -> Vec<&'a FaultKind> {
+    scenario
+        .faults
+        .iter()
+        .filter(|fault| fault_overlaps(fault, step_starts, from, to))
+        .map(|fault| &fault.kind)
+        .collect()
+}
+
+fn fault_overlaps(fault: &Fault, step_starts: &[u128], from: u128, to: u128) -> bool {
+    let Some(&step_start) = step_starts.get(fault.at_step) else {
+        return false;
+    };
+    let start = step_start + fault.after.as_millis();
+    let end = fault.duration.map_or(u128::MAX, |d| start + d.as_millis());
+    start < to && from < end && from < to
+}
+
+/// Checks one strategy: every state of its plan, with the scenario's faults.
+pub fn check_strategy(
+    graph: &Graph,
+    scenario: &Scenario,
+    strategy: &Strategy,
+    seed: u64,
+) -> StrategyCheck {
+    let plan = crate::plan::plan(scenario, strategy, seed);
+    let Ok(planned) = &plan else {
+        return StrategyCheck {
+            strategy: strategy.clone(),
+            plan,
+            steps: Vec::new(),
+            distinct_states: 0,
+            failing_states: 0,
+        };
+    };
+    let spans = timeline(scenario, planned);
+    let step_starts: Vec<u128> = std::iter::once(0)
+        .chain(spans.iter().map(|(_, _, end)| *end))
+        .collect();
+    let mut steps = Vec::new();
+    let mut seen: BTreeSet<State> = BTreeSet::new();
+    let mut failing = 0;
+    let mut previous = scenario.initial.clone();
+    for (step, &(t_start, t_end, end)) in planned.steps.iter().zip(&spans) {
+        let begin = step_starts[step.index];
+        let in_transient = faults_during(scenario, &step_starts, begin, t_end.max(t_start));
+        let in_settled = faults_during(scenario, &step_starts, t_end.max(begin), end);
+        let prediction = predict_step(
+            graph,
+            scenario,
+            &previous,
+            &step.changes,
+            &step.deployment,
+            &in_transient,
+            &in_settled,
+        );
+        // A fault that starts partway through a part leaves the state without it seen
+        // too; both count as states the strategy passes through.
+        let mut states = vec![
+            prediction.settled.state.clone(),
+            graph.settled(&step.deployment),
+        ];
+        if let Some(t) = &prediction.transient {
+            states.push(t.state.clone());
+            states.push(transient(
+                graph,
+                scenario,
+                &graph.settled(&previous),
+                &step.changes,
+            ));
+        }
+        let mut scratch = Vec::new();
+        let mut levels = Vec::new();
+        for state in states {
+            if seen.insert(state.clone())
+                && graph.worst(&state, &mut scratch, &mut levels) == Level::Failed
+            {
+                failing += 1;
+            }
+        }
+        previous = step.deployment.clone();
+        steps.push(prediction);
+    }
+    StrategyCheck {
+        strategy: strategy.clone(),
+        plan,
+        steps,
+        distinct_states: seen.len(),
+        failing_states: failing,
+    }
+}
+
+/// Everything `simulate check` reports.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub graph: Graph,
+    pub strategies: Vec<StrategyCheck>,
+    pub space: space::Space,
+    pub safe: safe::SafeOrder,
+    pub sweep: sweep::Sweep,
+}
+
+impl Report {
+    /// True when every strategy's `expect.graceful` holds for the prediction.
+    pub fn passed(&self) -> bool {
+        self.strategies
+            .iter()
+            .all(|check| check.expectation_held() != Some(false))
+    }
+}
+
+/// Runs the whole check: every strategy's states, the state space, the safe order and the
+/// sweep (`pairs`: also two services missing at once).
+pub fn run(scenario: &Scenario, strategies: &[Strategy], seed: u64, pairs: bool) -> Report {
+    let graph = Graph::new(scenario);
+    let checks = strategies
+        .iter()
+        .map(|strategy| check_strategy(&graph, scenario, strategy, seed))
+        .collect();
+    let space = space::explore(&graph, scenario);
+    let safe = safe::plan(&graph, scenario);
+    let sweep = sweep::sweep(&graph, scenario, pairs);
+    Report {
+        graph,
+        strategies: checks,
+        space,
+        safe,
+        sweep,
+    }
+}

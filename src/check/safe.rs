@@ -1,0 +1,567 @@
+//! The safe-order planner (pure): the rollout with the fewest steps in which no
+//! entrypoint fails in any state, transient states included; or why none exists.
+//!
+//! Two methods, both checked state by state with the evaluator:
+//! - up to [`EXACT_LIMIT`] changes, a breadth-first search over the settled states (sets
+//!   of changes applied), trying every group of remaining changes as the next step: the
+//!   first plan found has the fewest steps;
+//! - beyond that, ordering constraints read off the call graph ("pricing must finish
+//!   before cart starts: cart v2 calls pricing api v2, which pricing v1 does not
+//!   provide"), laid out in as few steps as the constraints allow (the longest chain), then
+//!   verified.
+//!
+//! The constraints also explain a missing order: a loop of them is a conflict no order
+//! can resolve, and the usual fix is an intermediate version that serves both API
+//! versions (expand, then contract).
+//!
+//! Faults are not part of a safe order: it is about what is deployed.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::check::graph::{Graph, Level, State};
+use crate::check::{Evaluated, transient};
+use crate::scenario::{Change, OnFailure, Rollout, Scenario};
+
+/// Up to this many changes the search is exhaustive (3^n transitions at most).
+pub const EXACT_LIMIT: usize = 10;
+
+/// The planner's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SafeOrder {
+    /// Steps of service names, in order. `fewest` is true when the search was exhaustive.
+    Found {
+        steps: Vec<Vec<String>>,
+        fewest: bool,
+    },
+    /// No order is safe; each conflict says why, with a fix where one is known.
+    None { conflicts: Vec<Conflict> },
+}
+
+/// One reason no order is safe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub summary: String,
+    pub fix: Option<String>,
+}
+
+/// "`before` must finish before `after` starts", and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Constraint {
+    pub before: usize,
+    pub after: usize,
+    pub reason: String,
+    /// Set when the constraint comes from `before` dropping an API its old callers use:
+    /// (the dropping service, the API), for the expand-then-contract fix.
+    pub drops: Option<(String, String)>,
+}
+
+/// Plans the safe order of `scenario`'s changes.
+pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
+    let changes = scenario.changes();
+    let mut scratch = Vec::new();
+    let mut levels = Vec::new();
+    for (which, deployment) in [
+        ("the initial state", &scenario.initial),
+        ("the target state", &scenario.target),
+    ] {
+        let state = graph.settled(deployment);
+        if graph.worst(&state, &mut scratch, &mut levels) == Level::Failed {
+            return SafeOrder::None {
+                conflicts: vec![state_conflict(graph, &Evaluated::new(graph, state), which)],
+            };
+        }
+    }
+    if changes.is_empty() {
+        return SafeOrder::Found {
+            steps: Vec::new(),
+            fewest: true,
+        };
+    }
+    let (constraints, windows) = constraints(graph, scenario, &changes);
+    if !windows.is_empty() {
+        return SafeOrder::None { conflicts: windows };
+    }
+    if changes.len() <= EXACT_LIMIT {
+        return match exact(graph, scenario, &changes) {
+            Some(groups) => SafeOrder::Found {
+                steps: names(&changes, &groups),
+                fewest: true,
+            },
+            None => SafeOrder::None {
+                conflicts: explain_none(graph, scenario, &changes, &constraints),
+            },
+        };
+    }
+    let Some(layers) = layers(changes.len(), &constraints) else {
+        return SafeOrder::None {
+            conflicts: explain_none(graph, scenario, &changes, &constraints),
+        };
+    };
+    if first_failure(graph, scenario, &changes, &layers).is_none() {
+        return SafeOrder::Found {
+            steps: names(&changes, &layers),
+            fewest: false,
+        };
+    }
+    // Something the pairwise constraints do not see: try one change per step in an order
+    // they allow before giving up.
+    let single: Vec<Vec<usize>> = layers.iter().flatten().map(|&c| vec![c]).collect();
+    match first_failure(graph, scenario, &changes, &single) {
+        None => SafeOrder::Found {
+            steps: names(&changes, &single),
+            fewest: false,
+        },
+        Some(failing) => SafeOrder::None {
+            conflicts: vec![state_conflict(
+                graph,
+                &failing,
+                "every order tried passes through a state that",
+            )],
+        },
+    }
+}
+
+fn names(changes: &[Change], groups: &[Vec<usize>]) -> Vec<Vec<String>> {
+    groups
+        .iter()
+        .map(|group| group.iter().map(|&c| changes[c].service.clone()).collect())
+        .collect()
+}
+
+/// The settled state with the changes in `applied` made.
+fn settled(initial: &State, masks: &[(usize, u8)], applied: u32) -> State {
+    let mut state = initial.clone();
+    for (c, &(s, after)) in masks.iter().enumerate() {
+        if applied & (1 << c) != 0 {
+            state.serving[s] = after;
+        }
+    }
+    state
+}
+
+/// Breadth-first search over sets of applied changes; each edge is one step (a group of
+/// changes), allowed when its transient state and the state after it fail no entrypoint.
+fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<Vec<usize>>> {
+    let n = changes.len();
+    let full: u32 = (1 << n) - 1;
+    let initial = graph.settled(&scenario.initial);
+    let masks: Vec<(usize, u8)> = changes
+        .iter()
+        .filter_map(|change| {
+            let s = graph.service(&change.service)?;
+            Some((s, change.to.as_deref().map_or(0, |v| graph.bit(s, v))))
+        })
+        .collect();
+    let mut scratch = Vec::new();
+    let mut levels = Vec::new();
+    let ok: Vec<bool> = (0..=full)
+        .map(|applied| {
+            let state = settled(&initial, &masks, applied);
+            graph.worst(&state, &mut scratch, &mut levels) != Level::Failed
+        })
+        .collect();
+    let mut came_from: Vec<Option<(u32, u32)>> = vec![None; (full as usize) + 1];
+    let mut queue = VecDeque::from([0u32]);
+    let mut visited = vec![false; (full as usize) + 1];
+    visited[0] = true;
+    while let Some(applied) = queue.pop_front() {
+        if applied == full {
+            break;
+        }
+        let remaining = full & !applied;
+        // Every non-empty subset of the remaining changes, largest first.
+        let mut group = remaining;
+        while group != 0 {
+            let next = applied | group;
+            if !visited[next as usize] && ok[next as usize] {
+                let before = settled(&initial, &masks, applied);
+                let step: Vec<Change> = (0..n)
+                    .filter(|c| group & (1 << c) != 0)
+                    .map(|c| changes[c].clone())
+                    .collect();
+                let during = transient(graph, scenario, &before, &step);
+                if graph.worst(&during, &mut scratch, &mut levels) != Level::Failed {
+                    visited[next as usize] = true;
+                    came_from[next as usize] = Some((applied, group));
+                    queue.push_back(next);
+                }
+            }
+            group = (group - 1) & remaining;
+        }
+    }
+    if !visited[full as usize] {
+        return None;
+    }
+    let mut groups = Vec::new();
+    let mut at = full;
+    while let Some((from, group)) = came_from[at as usize] {
+        groups.push((0..n).filter(|c| group & (1 << c) != 0).collect());
+        at = from;
+    }
+    groups.reverse();
+    Some(groups)
+}
+
+/// For each (service, version) that can run: could its failure fail an entrypoint? True
+/// for entrypoints, and for versions called with `fail` by such a version of any caller
+/// (over every runnable version, so this errs towards caution).
+fn critical(graph: &Graph, scenario: &Scenario) -> BTreeSet<(String, String)> {
+    let mut critical: BTreeSet<String> = scenario
+        .entrypoints()
+        .map(|service| service.name.clone())
+        .collect();
+    loop {
+        let mut grew = false;
+        for (s, name) in graph.services.iter().enumerate() {
+            if !critical.contains(name) {
+                continue;
+            }
+            for version in &graph.versions[s] {
+                for call in scenario
+                    .version(name, version)
+                    .into_iter()
+                    .flat_map(|v| &v.calls)
+                {
+                    if call.on_failure == OnFailure::Fail && critical.insert(call.service.clone()) {
+                        grew = true;
+                    }
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    graph
+        .services
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| critical.contains(*name))
+        .flat_map(|(s, name)| {
+            graph.versions[s]
+                .iter()
+                .map(move |v| (name.clone(), v.clone()))
+        })
+        .collect()
+}
+
+/// Ordering constraints between changes, and the windows no order avoids.
+fn constraints(
+    graph: &Graph,
+    scenario: &Scenario,
+    changes: &[Change],
+) -> (Vec<Constraint>, Vec<Conflict>) {
+    let critical = critical(graph, scenario);
+    let position: BTreeMap<&str, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, change)| (change.service.as_str(), i))
+        .collect();
+    let provides = |service: &str, version: Option<&str>, api: &str| {
+        version
+            .and_then(|v| scenario.version(service, v))
+            .is_some_and(|v| v.provides(api))
+    };
+    let mut found: BTreeSet<Constraint> = BTreeSet::new();
+    let mut windows = Vec::new();
+    for (y, callee) in changes.iter().enumerate() {
+        let recreate = scenario.services[&callee.service].rollout == Rollout::Recreate
+            && callee.from.is_some()
+            && callee.to.is_some();
+        // Who calls the changing service, at which version, required.
+        let mut window_callers: Vec<String> = Vec::new();
+        for (caller_name, caller) in &scenario.services {
+            let s = match graph.service(caller_name) {
+                Some(s) => s,
+                None => continue,
+            };
+            let caller_change = position
+                .get(caller_name.as_str())
+                .map(|&x| (x, &changes[x]));
+            for version in &graph.versions[s] {
+                if !critical.contains(&(caller_name.clone(), version.clone())) {
+                    continue;
+                }
+                let Some(definition) = caller.versions.get(version) else {
+                    continue;
+                };
+                for call in &definition.calls {
+                    if call.service != callee.service || call.on_failure != OnFailure::Fail {
+                        continue;
+                    }
+                    let old_has = provides(&callee.service, callee.from.as_deref(), &call.api);
+                    let new_has = provides(&callee.service, callee.to.as_deref(), &call.api);
+                    if recreate {
+                        window_callers.push(format!("{caller_name} {version}"));
+                    }
+                    let Some((x, change)) = caller_change else {
+                        continue;
+                    };
+                    let is_old = change.from.as_deref() == Some(version.as_str());
+                    let is_new = change.to.as_deref() == Some(version.as_str());
+                    if is_new && !old_has && new_has {
+                        found.insert(Constraint {
+                            before: y,
+                            after: x,
+                            reason: format!(
+                                "{caller_name} {version} calls {} api {}, which {} does not provide",
+                                callee.service,
+                                call.api,
+                                version_text(&callee.service, callee.from.as_deref())
+                            ),
+                            drops: None,
+                        });
+                    }
+                    if is_old && old_has && !new_has {
+                        found.insert(Constraint {
+                            before: x,
+                            after: y,
+                            reason: match &callee.to {
+                                Some(to) => format!(
+                                    "{} {to} drops api {}, which {caller_name} {version} calls",
+                                    callee.service, call.api
+                                ),
+                                None => format!(
+                                    "{} is removed, and {caller_name} {version} calls it",
+                                    callee.service
+                                ),
+                            },
+                            drops: callee
+                                .to
+                                .as_ref()
+                                .map(|_| (callee.service.clone(), call.api.clone())),
+                        });
+                    }
+                    if recreate && is_old {
+                        found.insert(Constraint {
+                            before: x,
+                            after: y,
+                            reason: format!(
+                                "{} is recreated (no ready replica while it starts), and {caller_name} {version} requires it",
+                                callee.service
+                            ),
+                            drops: None,
+                        });
+                    }
+                    if recreate && is_new {
+                        found.insert(Constraint {
+                            before: y,
+                            after: x,
+                            reason: format!(
+                                "{} is recreated (no ready replica while it starts), and {caller_name} {version} requires it",
+                                callee.service
+                            ),
+                            drops: None,
+                        });
+                    }
+                }
+            }
+        }
+        // A recreate window that a caller requires in every version it can run at (or an
+        // unchanged caller requires) cannot be ordered away.
+        if recreate {
+            let mut by_caller: BTreeMap<String, usize> = BTreeMap::new();
+            for caller in &window_callers {
+                let name = caller.split(' ').next().unwrap_or_default().to_owned();
+                *by_caller.entry(name).or_default() += 1;
+            }
+            let blocked: Vec<String> = by_caller
+                .iter()
+                .filter(|(name, count)| {
+                    let s = graph.service(name).map_or(0, |s| graph.versions[s].len());
+                    **count >= s
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if !blocked.is_empty() {
+                windows.push(Conflict {
+                    summary: format!(
+                        "{} uses rollout: recreate: while its new replicas start no replica is ready, and {} {} it in every version that can run",
+                        callee.service,
+                        blocked.join(", "),
+                        if blocked.len() == 1 { "requires" } else { "require" }
+                    ),
+                    fix: Some(format!(
+                        "roll {} out with rollout: rolling, or make the calls to it degrade (on_failure: degrade)",
+                        callee.service
+                    )),
+                });
+            }
+        }
+    }
+    (found.into_iter().collect(), windows)
+}
+
+fn version_text(service: &str, version: Option<&str>) -> String {
+    match version {
+        Some(version) => format!("{service} {version}"),
+        None => format!("{service} (not deployed before)"),
+    }
+}
+
+/// Steps as few as the constraints allow: each change goes one step after the latest of
+/// the changes it must follow. `None` when the constraints loop.
+fn layers(n: usize, constraints: &[Constraint]) -> Option<Vec<Vec<usize>>> {
+    let mut incoming = vec![0usize; n];
+    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for constraint in constraints {
+        outgoing[constraint.before].push(constraint.after);
+        incoming[constraint.after] += 1;
+    }
+    let mut depth = vec![0usize; n];
+    let mut ready: VecDeque<usize> = (0..n).filter(|&c| incoming[c] == 0).collect();
+    let mut seen = 0;
+    while let Some(c) = ready.pop_front() {
+        seen += 1;
+        for &next in &outgoing[c] {
+            depth[next] = depth[next].max(depth[c] + 1);
+            incoming[next] -= 1;
+            if incoming[next] == 0 {
+                ready.push_back(next);
+            }
+        }
+    }
+    if seen < n {
+        return None;
+    }
+    let steps = depth.iter().copied().max().unwrap_or(0) + 1;
+    let mut layers = vec![Vec::new(); steps];
+    for (c, &d) in depth.iter().enumerate() {
+        layers[d].push(c);
+    }
+    Some(layers)
+}
+
+/// The first state of `groups` (as steps) in which an entrypoint fails, if any.
+fn first_failure(
+    graph: &Graph,
+    scenario: &Scenario,
+    changes: &[Change],
+    groups: &[Vec<usize>],
+) -> Option<Evaluated> {
+    let mut state = graph.settled(&scenario.initial);
+    let mut scratch = Vec::new();
+    let mut levels = Vec::new();
+    for group in groups {
+        let step: Vec<Change> = group.iter().map(|&c| changes[c].clone()).collect();
+        let during = transient(graph, scenario, &state, &step);
+        if graph.worst(&during, &mut scratch, &mut levels) == Level::Failed {
+            return Some(Evaluated::new(graph, during));
+        }
+        for change in &step {
+            if let Some(s) = graph.service(&change.service) {
+                state.serving[s] = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
+            }
+        }
+        if graph.worst(&state, &mut scratch, &mut levels) == Level::Failed {
+            return Some(Evaluated::new(graph, state));
+        }
+    }
+    None
+}
+
+/// Why no order is safe: the loops among the constraints, each with the usual fix; or,
+/// when the constraints do not loop, the first failing state of the order they allow.
+fn explain_none(
+    graph: &Graph,
+    scenario: &Scenario,
+    changes: &[Change],
+    constraints: &[Constraint],
+) -> Vec<Conflict> {
+    let n = changes.len();
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for constraint in constraints {
+        edges[constraint.before].push(constraint.after);
+    }
+    for list in &mut edges {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let cycles = crate::topology::find_cycles(&edges, 5);
+    if cycles.is_empty() {
+        let order: Vec<Vec<usize>> = layers(n, constraints)
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|c| vec![c])
+            .collect();
+        return match first_failure(graph, scenario, changes, &order) {
+            Some(failing) => vec![state_conflict(
+                graph,
+                &failing,
+                "every order passes through a state that",
+            )],
+            None => vec![Conflict {
+                summary: "no order of whole steps avoids a failing state".to_owned(),
+                fix: None,
+            }],
+        };
+    }
+    cycles
+        .iter()
+        .map(|cycle| {
+            let mut reasons = Vec::new();
+            let mut drops = Vec::new();
+            for (i, &before) in cycle.iter().enumerate() {
+                let after = cycle[(i + 1) % cycle.len()];
+                if let Some(constraint) = constraints
+                    .iter()
+                    .find(|c| c.before == before && c.after == after)
+                {
+                    reasons.push(format!(
+                        "{} must finish before {} starts ({})",
+                        changes[before].service, changes[after].service, constraint.reason
+                    ));
+                    if let Some(dropped) = &constraint.drops {
+                        drops.push((dropped.clone(), changes[after].service.clone()));
+                    }
+                }
+            }
+            let fix = drops.first().map(|((service, api), _)| {
+                let change = changes.iter().find(|c| &c.service == service);
+                let new_apis = change
+                    .and_then(|c| c.to.as_deref())
+                    .and_then(|v| scenario.version(service, v))
+                    .map(|v| v.provides.join(", "))
+                    .unwrap_or_default();
+                format!(
+                    "expand, then contract: first ship a {service} version that provides api {api} and api {new_apis}; \
+                     then roll the callers forward; then ship the {service} version that drops api {api}"
+                )
+            });
+            Conflict {
+                summary: reasons.join("; "),
+                fix,
+            }
+        })
+        .collect()
+}
+
+/// A conflict that is one failing state. `which` names the state: "the target state",
+/// "every order passes through a state that".
+fn state_conflict(graph: &Graph, evaluated: &Evaluated, which: &str) -> Conflict {
+    let failing = evaluated
+        .predictions
+        .iter()
+        .zip(&graph.entries)
+        .find(|(prediction, _)| prediction.level == Level::Failed);
+    let summary = match failing {
+        Some((prediction, &(entry, _))) => {
+            let edge = prediction
+                .edge
+                .as_ref()
+                .map(|edge| {
+                    format!(
+                        ": {}: {} ({})",
+                        graph.edge_name(edge),
+                        Graph::code(edge),
+                        graph.why(edge)
+                    )
+                })
+                .unwrap_or_default();
+            format!("{which} fails {}{edge}", graph.services[entry])
+        }
+        None => format!("{which} fails"),
+    };
+    Conflict { summary, fix: None }
+}

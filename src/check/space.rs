@@ -1,0 +1,129 @@
+//! The state space of a release (pure): how many states one-service-at-a-time rollouts can
+//! reach, and how many of them fail, counted by visiting every one when there are few
+//! enough.
+//!
+//! With n changes, the settled states are the 2^n subsets of changes applied. A
+//! single-piece order also passes through transient states with one service between
+//! versions and every other one before or after its change: n x 2^(n-1) of them, less
+//! those equal to a settled state (a new service that is not ready yet, or a removed one
+//! that still drains, looks exactly like the state before its change).
+
+use crate::check::graph::{Graph, Level, State};
+use crate::check::transient;
+use crate::scenario::Scenario;
+
+/// At most this many states are evaluated one by one; beyond it only counts are given.
+pub const ENUMERATION_BUDGET: u64 = 1 << 22;
+
+/// What is known of the state space.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Space {
+    pub changes: usize,
+    /// 2^n, as text when it does not fit in 64 bits.
+    pub settled_states: String,
+    /// Settled plus distinct transient states that single-piece orders can reach.
+    pub single_piece_states: String,
+    /// Set when every reachable state was evaluated (within the budget).
+    pub evaluated: Option<Evaluation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Evaluation {
+    pub states: u64,
+    pub failing: u64,
+    pub degraded: u64,
+}
+
+/// Counts, and evaluates every reachable state if they fit in the budget.
+pub fn explore(graph: &Graph, scenario: &Scenario) -> Space {
+    let changes = scenario.changes();
+    let n = changes.len();
+    let initial = graph.settled(&scenario.initial);
+    // Each change's mask before, after, and in its transient state.
+    let masks: Vec<(usize, u8, u8, u8)> = changes
+        .iter()
+        .filter_map(|change| {
+            let s = graph.service(&change.service)?;
+            let before = initial.serving[s];
+            let after = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
+            let during =
+                transient(graph, scenario, &initial, std::slice::from_ref(change)).serving[s];
+            Some((s, before, after, during))
+        })
+        .collect();
+    let distinct_transients = masks
+        .iter()
+        .filter(|(_, before, after, during)| during != before && during != after)
+        .count();
+    let settled = pow2_text(n, 1, 0);
+    let single_piece = pow2_text(n, 1, distinct_transients);
+    let total = if n < 40 {
+        Some((1u64 << n) + distinct_transients as u64 * (1u64 << n.saturating_sub(1)))
+    } else {
+        None
+    };
+    let evaluated = total
+        .filter(|&total| total <= ENUMERATION_BUDGET)
+        .map(|_| evaluate_all(graph, &initial, &masks));
+    Space {
+        changes: n,
+        settled_states: settled,
+        single_piece_states: single_piece,
+        evaluated,
+    }
+}
+
+/// 2^n x a + k x 2^(n-1), exactly when it fits in u128, else approximately.
+fn pow2_text(n: usize, a: u128, k: usize) -> String {
+    if n < 120 {
+        let full = a << n;
+        let half = if n == 0 { 0 } else { 1u128 << (n - 1) };
+        (full + k as u128 * half).to_string()
+    } else {
+        let value = (a as f64 + k as f64 / 2.0) * 2f64.powi(n as i32);
+        format!("{value:.3e}")
+    }
+}
+
+/// Visits every settled state in Gray-code order (one change flips per state, so the
+/// state is updated in place), and every single-piece transient state.
+fn evaluate_all(graph: &Graph, initial: &State, masks: &[(usize, u8, u8, u8)]) -> Evaluation {
+    let n = masks.len();
+    let mut state = initial.clone();
+    let mut scratch = Vec::new();
+    let mut levels = Vec::new();
+    let mut result = Evaluation {
+        states: 0,
+        failing: 0,
+        degraded: 0,
+    };
+    let mut count = |state: &State, result: &mut Evaluation| {
+        result.states += 1;
+        match graph.worst(state, &mut scratch, &mut levels) {
+            Level::Failed => result.failing += 1,
+            Level::Degraded => result.degraded += 1,
+            Level::Ok => {}
+        }
+    };
+    let mut applied = vec![false; n];
+    for i in 0..(1u64 << n) {
+        if i > 0 {
+            // Gray code: the bit that flips between i-1 and i is the lowest set bit of i.
+            let flip = i.trailing_zeros() as usize;
+            applied[flip] = !applied[flip];
+            let (s, before, after, _) = masks[flip];
+            state.serving[s] = if applied[flip] { after } else { before };
+        }
+        count(&state, &mut result);
+        // The transient states reachable from here: one unapplied change in progress.
+        for (j, &(s, before, after, during)) in masks.iter().enumerate() {
+            if applied[j] || during == before || during == after {
+                continue;
+            }
+            state.serving[s] = during;
+            count(&state, &mut result);
+            state.serving[s] = before;
+        }
+    }
+    result
+}

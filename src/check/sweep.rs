@@ -1,0 +1,98 @@
+//! The missing-dependency sweep (pure): every entrypoint's outcome when one service (or,
+//! with `pairs`, two services) is missing, before and after the release.
+//!
+//! A service whose loss alone fails an entrypoint is a single point of failure.
+
+use crate::check::graph::{Graph, Level, State};
+use crate::scenario::Scenario;
+
+/// One row of the sweep: which services are missing, and each entrypoint's level with
+/// the initial and with the target versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub missing: Vec<usize>,
+    pub initial: Vec<Level>,
+    pub target: Vec<Level>,
+}
+
+impl Row {
+    pub fn worst(&self) -> Level {
+        self.initial
+            .iter()
+            .chain(&self.target)
+            .copied()
+            .max()
+            .unwrap_or(Level::Ok)
+    }
+}
+
+/// The sweep: one row per deployed service; with `pairs`, also one row per pair of
+/// services whose joint loss is worse than the loss of either alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    pub singles: Vec<Row>,
+    pub pairs: Vec<Row>,
+    /// Services whose loss alone fails an entrypoint other than themselves (with initial
+    /// or target versions): the dependencies nothing can route around.
+    pub single_points_of_failure: Vec<usize>,
+}
+
+pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
+    let initial = graph.settled(&scenario.initial);
+    let target = graph.settled(&scenario.target);
+    let deployed: Vec<usize> = (0..graph.services.len())
+        .filter(|&s| initial.serving[s] != 0 || target.serving[s] != 0)
+        .collect();
+    let mut scratch = Vec::new();
+    let mut levels = Vec::new();
+    let mut row = |missing: Vec<usize>| {
+        let mut evaluate = |base: &State| {
+            let mut state = base.clone();
+            for &s in &missing {
+                state.serving[s] = 0;
+            }
+            graph.levels(&state, &mut scratch, &mut levels);
+            levels.clone()
+        };
+        let at_initial = evaluate(&initial);
+        let at_target = evaluate(&target);
+        Row {
+            missing,
+            initial: at_initial,
+            target: at_target,
+        }
+    };
+    let singles: Vec<Row> = deployed.iter().map(|&s| row(vec![s])).collect();
+    let single_points_of_failure = singles
+        .iter()
+        .filter(|r| {
+            let lost = r.missing[0];
+            graph.entries.iter().enumerate().any(|(e, &(entry, _))| {
+                entry != lost && (r.initial[e] == Level::Failed || r.target[e] == Level::Failed)
+            })
+        })
+        .map(|r| r.missing[0])
+        .collect();
+    let mut pair_rows = Vec::new();
+    if pairs {
+        for (i, &a) in deployed.iter().enumerate() {
+            for &b in &deployed[i + 1..] {
+                let joint = row(vec![a, b]);
+                let alone = singles[i].worst().max(
+                    singles
+                        .iter()
+                        .find(|r| r.missing[0] == b)
+                        .map_or(Level::Ok, Row::worst),
+                );
+                if joint.worst() > alone {
+                    pair_rows.push(joint);
+                }
+            }
+        }
+    }
+    Sweep {
+        singles,
+        pairs: pair_rows,
+        single_points_of_failure,
+    }
+}

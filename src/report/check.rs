@@ -1,0 +1,550 @@
+//! `simulate check`'s report: each strategy's states with their predicted outcomes, the
+//! state space, the safe order, the missing-dependency sweep, and the JSON of it all.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{plural, table};
+use crate::check::graph::{Graph, Level, Prediction};
+use crate::check::safe::SafeOrder;
+use crate::check::sweep::Row;
+use crate::check::{Evaluated, Report, StepPrediction, StrategyCheck};
+use crate::scenario::{Change, Scenario};
+
+/// At most this many entrypoints get a column of their own; the rest are summed up.
+const MAX_ENTRY_COLUMNS: usize = 4;
+
+pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
+    let graph = &report.graph;
+    let mut out = String::new();
+    let entries: Vec<String> = entry_names(graph);
+    let changes = scenario.changes();
+    let _ = writeln!(
+        out,
+        "check {} (seed {seed}): {} services, {} {}, {} {}; no server started",
+        scenario.name,
+        scenario.services.len(),
+        changes.len(),
+        plural(changes.len(), "change", "changes"),
+        plural(entries.len(), "entrypoint", "entrypoints"),
+        entries.join(", ")
+    );
+    for check in &report.strategies {
+        out.push('\n');
+        strategy(&mut out, graph, check);
+    }
+    out.push('\n');
+    space(&mut out, report, &changes);
+    out.push('\n');
+    safe(&mut out, &report.safe);
+    out.push('\n');
+    sweep(&mut out, graph, report);
+    out.push('\n');
+    let failed: Vec<String> = report
+        .strategies
+        .iter()
+        .filter(|check| check.expectation_held() == Some(false))
+        .map(|check| check.strategy.name.clone())
+        .collect();
+    if failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "verdict: pass (every strategy's graceful expectation holds in every state)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "verdict: fail (the prediction breaks the graceful expectation of {})",
+            failed.join(", ")
+        );
+    }
+    out
+}
+
+fn entry_names(graph: &Graph) -> Vec<String> {
+    graph
+        .entries
+        .iter()
+        .map(|&(s, _)| graph.services[s].clone())
+        .collect()
+}
+
+fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
+    let name = &check.strategy.name;
+    let plan = match &check.plan {
+        Ok(plan) => plan,
+        Err(err) => {
+            let _ = writeln!(out, "strategy {name}: cannot be planned: {err}");
+            return;
+        }
+    };
+    let expectation = match (check.strategy.expect.graceful, check.expectation_held()) {
+        (Some(true), Some(held)) => format!("; expects graceful: {}", held_word(held)),
+        (Some(false), Some(held)) => format!("; expects a failure: {}", held_word(held)),
+        _ => String::new(),
+    };
+    let steps = plan.last_step();
+    let _ = writeln!(
+        out,
+        "strategy {name}: {steps} {}, {} distinct {}, {} {}{expectation}",
+        plural(steps, "step", "steps"),
+        check.distinct_states,
+        plural(check.distinct_states, "state", "states"),
+        if check.failing_states == 0 {
+            "none fails".to_owned()
+        } else {
+            format!(
+                "{} {}",
+                check.failing_states,
+                plural(check.failing_states, "fails", "fail")
+            )
+        },
+        if check.graceful() {
+            "(graceful)"
+        } else {
+            "(NOT graceful)"
+        }
+    );
+    let entries = entry_names(graph);
+    let mut header = vec!["step".to_owned(), "state".to_owned()];
+    header.extend(entries.iter().take(MAX_ENTRY_COLUMNS).cloned());
+    if entries.len() > MAX_ENTRY_COLUMNS {
+        header.push(format!(
+            "+{} entrypoints",
+            entries.len() - MAX_ENTRY_COLUMNS
+        ));
+    }
+    header.push("why".to_owned());
+    let mut rows = vec![header];
+    for (step, prediction) in plan.steps.iter().zip(&check.steps) {
+        let label = if step.index == 0 {
+            "baseline".to_owned()
+        } else {
+            step.index.to_string()
+        };
+        if let Some(transient) = &prediction.transient {
+            let text = with_faults(
+                transient_text(graph, transient, &step.changes),
+                &prediction.faults_transient,
+            );
+            rows.push(state_row(graph, &label, &text, transient));
+        }
+        let settled_label = if step.index == 0 {
+            "initial".to_owned()
+        } else {
+            "settled".to_owned()
+        };
+        let settled_label = with_faults(settled_label, &prediction.faults_settled);
+        rows.push(state_row(
+            graph,
+            &label,
+            &settled_label,
+            &prediction.settled,
+        ));
+    }
+    out.push_str(&table(&rows, "  "));
+}
+
+fn held_word(held: bool) -> &'static str {
+    if held { "held" } else { "FAILED" }
+}
+
+/// `transient: catalog v1+v2, web v1+v2` (and the faults in force, if any).
+fn transient_text(graph: &Graph, transient: &Evaluated, changes: &[Change]) -> String {
+    let moving: Vec<String> = changes
+        .iter()
+        .filter_map(|change| {
+            let s = graph.service(&change.service)?;
+            let serving = graph.serving_text(&transient.state, s);
+            Some(format!("{} {}", change.service, serving))
+        })
+        .collect();
+    format!("transient: {}", moving.join(", "))
+}
+
+/// `text` and the faults in force: `settled, with kill recommend`.
+fn with_faults(text: String, faults: &[String]) -> String {
+    if faults.is_empty() {
+        text
+    } else {
+        format!("{text}, with {}", faults.join(", "))
+    }
+}
+
+fn state_row(graph: &Graph, label: &str, state_text: &str, evaluated: &Evaluated) -> Vec<String> {
+    let mut row = vec![label.to_owned(), state_text.to_owned()];
+    let n = graph.entries.len();
+    for prediction in evaluated.predictions.iter().take(MAX_ENTRY_COLUMNS) {
+        row.push(level_word(prediction.level).to_owned());
+    }
+    if n > MAX_ENTRY_COLUMNS {
+        let failing = evaluated.predictions[MAX_ENTRY_COLUMNS..]
+            .iter()
+            .filter(|p| p.level == Level::Failed)
+            .count();
+        row.push(format!("{failing} failed"));
+    }
+    let why = evaluated
+        .predictions
+        .iter()
+        .filter(|p| p.level != Level::Ok)
+        .max_by_key(|p| p.level)
+        .map(|p| graph.path_text(p))
+        .unwrap_or_default();
+    row.push(why);
+    row
+}
+
+fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Ok => "ok",
+        Level::Degraded => "degraded",
+        Level::Failed => "FAILED",
+    }
+}
+
+fn space(out: &mut String, report: &Report, changes: &[Change]) {
+    let counts: Vec<String> = report
+        .strategies
+        .iter()
+        .map(|check| format!("{} {}", check.strategy.name, check.distinct_states))
+        .collect();
+    let _ = writeln!(out, "states passed through: {}", counts.join(", "));
+    let space = &report.space;
+    let _ = write!(
+        out,
+        "  one service at a time, in any order, the {} {} can reach {} states ({} settled)",
+        changes.len(),
+        plural(changes.len(), "change", "changes"),
+        space.single_piece_states,
+        space.settled_states
+    );
+    match &space.evaluated {
+        Some(evaluation) => {
+            let _ = writeln!(
+                out,
+                "; all evaluated: {} fail an entrypoint, {} degrade one",
+                evaluation.failing, evaluation.degraded
+            );
+        }
+        None => {
+            let _ = writeln!(out, "; too many to evaluate one by one");
+        }
+    }
+}
+
+fn safe(out: &mut String, order: &SafeOrder) {
+    match order {
+        SafeOrder::Found { steps, fewest } => {
+            let shown: Vec<String> = steps
+                .iter()
+                .map(|step| format!("[{}]", step.join(", ")))
+                .collect();
+            let _ = writeln!(
+                out,
+                "safe order: {} {}{}: {}",
+                steps.len(),
+                plural(steps.len(), "step", "steps"),
+                if *fewest { " (fewest possible)" } else { "" },
+                if shown.is_empty() {
+                    "nothing to roll out".to_owned()
+                } else {
+                    shown.join(" -> ")
+                }
+            );
+            let _ = writeln!(out, "  run it live with --strategy safe");
+        }
+        SafeOrder::None { conflicts } => {
+            let _ = writeln!(out, "safe order: none exists");
+            for conflict in conflicts {
+                let _ = writeln!(out, "  conflict: {}", conflict.summary);
+                if let Some(fix) = &conflict.fix {
+                    let _ = writeln!(out, "  fix: {fix}");
+                }
+            }
+        }
+    }
+}
+
+fn sweep(out: &mut String, graph: &Graph, report: &Report) {
+    let sweep = &report.sweep;
+    let entries = entry_names(graph);
+    let _ = writeln!(
+        out,
+        "missing-dependency sweep (each service missing in turn; initial / target versions)"
+    );
+    let mut header = vec!["missing".to_owned()];
+    header.extend(entries.iter().take(MAX_ENTRY_COLUMNS).cloned());
+    let mut rows = vec![header];
+    for row in sweep.singles.iter().chain(&sweep.pairs) {
+        rows.push(sweep_row(graph, row));
+    }
+    out.push_str(&table(&rows, "  "));
+    if sweep.single_points_of_failure.is_empty() {
+        let _ = writeln!(out, "  no single point of failure");
+    } else {
+        let names: Vec<&str> = sweep
+            .single_points_of_failure
+            .iter()
+            .map(|&s| graph.services[s].as_str())
+            .collect();
+        let _ = writeln!(out, "  single points of failure: {}", names.join(", "));
+    }
+}
+
+fn sweep_row(graph: &Graph, row: &Row) -> Vec<String> {
+    let missing: Vec<&str> = row
+        .missing
+        .iter()
+        .map(|&s| graph.services[s].as_str())
+        .collect();
+    let mut cells = vec![missing.join(" + ")];
+    for (initial, target) in row.initial.iter().zip(&row.target).take(MAX_ENTRY_COLUMNS) {
+        cells.push(if initial == target {
+            level_word(*initial).to_owned()
+        } else {
+            format!("{} / {}", level_word(*initial), level_word(*target))
+        });
+    }
+    cells
+}
+
+/// `simulate check --json`.
+#[derive(Debug, Serialize)]
+pub struct CheckJson {
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: &'static str,
+    pub entrypoints: Vec<String>,
+    pub strategies: Vec<StrategyJson>,
+    pub space: crate::check::space::Space,
+    pub safe_order: SafeJson,
+    pub sweep: SweepJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StrategyJson {
+    pub name: String,
+    pub kind: String,
+    pub error: Option<String>,
+    pub graceful: bool,
+    pub expect_graceful: Option<bool>,
+    pub expectation_held: Option<bool>,
+    pub distinct_states: usize,
+    pub failing_states: usize,
+    pub steps: Vec<StepJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepJson {
+    pub index: usize,
+    pub changes: Vec<super::ChangeJson>,
+    /// Per entrypoint, the worst level over the step's states.
+    pub levels: BTreeMap<String, Level>,
+    pub transient: Option<StateJson>,
+    pub settled: StateJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StateJson {
+    /// Per service, the versions serving (empty: none ready).
+    pub serving: BTreeMap<String, Vec<String>>,
+    pub partitions: Vec<String>,
+    pub entrypoints: Vec<PredictionJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictionJson {
+    pub entrypoint: String,
+    pub level: Level,
+    /// The hops from the entrypoint, as `service version`.
+    pub path: Vec<String>,
+    pub edge: Option<String>,
+    pub code: Option<&'static str>,
+    pub why: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SafeJson {
+    pub found: bool,
+    pub fewest: bool,
+    pub steps: Vec<Vec<String>>,
+    pub conflicts: Vec<ConflictJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConflictJson {
+    pub summary: String,
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SweepJson {
+    pub rows: Vec<SweepRowJson>,
+    pub single_points_of_failure: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SweepRowJson {
+    pub missing: Vec<String>,
+    pub initial: BTreeMap<String, Level>,
+    pub target: BTreeMap<String, Level>,
+}
+
+pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
+    let graph = &report.graph;
+    let entries = entry_names(graph);
+    let by_entry = |levels: &[Level]| -> BTreeMap<String, Level> {
+        entries
+            .iter()
+            .cloned()
+            .zip(levels.iter().copied())
+            .collect()
+    };
+    let strategies = report
+        .strategies
+        .iter()
+        .map(|check| StrategyJson {
+            name: check.strategy.name.clone(),
+            kind: check.strategy.kind.label().to_owned(),
+            error: check.plan.as_ref().err().map(ToString::to_string),
+            graceful: check.graceful(),
+            expect_graceful: check.strategy.expect.graceful,
+            expectation_held: check.expectation_held(),
+            distinct_states: check.distinct_states,
+            failing_states: check.failing_states,
+            steps: check
+                .plan
+                .as_ref()
+                .map(|plan| {
+                    plan.steps
+                        .iter()
+                        .zip(&check.steps)
+                        .map(|(step, prediction)| {
+                            step_json(graph, &by_entry, step.index, &step.changes, prediction)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let safe_order = match &report.safe {
+        SafeOrder::Found { steps, fewest } => SafeJson {
+            found: true,
+            fewest: *fewest,
+            steps: steps.clone(),
+            conflicts: Vec::new(),
+        },
+        SafeOrder::None { conflicts } => SafeJson {
+            found: false,
+            fewest: false,
+            steps: Vec::new(),
+            conflicts: conflicts
+                .iter()
+                .map(|c| ConflictJson {
+                    summary: c.summary.clone(),
+                    fix: c.fix.clone(),
+                })
+                .collect(),
+        },
+    };
+    let sweep = SweepJson {
+        rows: report
+            .sweep
+            .singles
+            .iter()
+            .chain(&report.sweep.pairs)
+            .map(|row| SweepRowJson {
+                missing: row
+                    .missing
+                    .iter()
+                    .map(|&s| graph.services[s].clone())
+                    .collect(),
+                initial: by_entry(&row.initial),
+                target: by_entry(&row.target),
+            })
+            .collect(),
+        single_points_of_failure: report
+            .sweep
+            .single_points_of_failure
+            .iter()
+            .map(|&s| graph.services[s].clone())
+            .collect(),
+    };
+    CheckJson {
+        scenario: scenario.name.clone(),
+        seed,
+        verdict: if report.passed() { "pass" } else { "fail" },
+        entrypoints: entries.clone(),
+        strategies,
+        space: report.space.clone(),
+        safe_order,
+        sweep,
+    }
+}
+
+fn step_json(
+    graph: &Graph,
+    by_entry: &dyn Fn(&[Level]) -> BTreeMap<String, Level>,
+    index: usize,
+    changes: &[Change],
+    prediction: &StepPrediction,
+) -> StepJson {
+    StepJson {
+        index,
+        changes: changes.iter().map(super::ChangeJson::from).collect(),
+        levels: by_entry(&prediction.levels),
+        transient: prediction.transient.as_ref().map(|t| state_json(graph, t)),
+        settled: state_json(graph, &prediction.settled),
+    }
+}
+
+pub fn state_json(graph: &Graph, evaluated: &Evaluated) -> StateJson {
+    let state = &evaluated.state;
+    StateJson {
+        serving: graph
+            .services
+            .iter()
+            .enumerate()
+            .map(|(s, name)| {
+                let versions = graph.versions[s]
+                    .iter()
+                    .enumerate()
+                    .filter(|(v, _)| state.serving[s] & (1 << v) != 0)
+                    .map(|(_, version)| version.clone())
+                    .collect();
+                (name.clone(), versions)
+            })
+            .collect(),
+        partitions: state
+            .cut
+            .iter()
+            .map(|&(from, to)| format!("{}->{}", graph.services[from], graph.services[to]))
+            .collect(),
+        entrypoints: evaluated
+            .predictions
+            .iter()
+            .zip(&graph.entries)
+            .map(|(prediction, &(entry, _))| {
+                prediction_json(graph, &graph.services[entry], prediction)
+            })
+            .collect(),
+    }
+}
+
+fn prediction_json(graph: &Graph, entry: &str, prediction: &Prediction) -> PredictionJson {
+    PredictionJson {
+        entrypoint: entry.to_owned(),
+        level: prediction.level,
+        path: prediction
+            .path
+            .iter()
+            .map(|&(s, v)| format!("{} {}", graph.services[s], graph.versions[s][v]))
+            .collect(),
+        edge: prediction.edge.as_ref().map(|edge| graph.edge_name(edge)),
+        code: prediction.edge.as_ref().map(Graph::code),
+        why: prediction.edge.as_ref().map(|edge| graph.why(edge)),
+    }
+}
