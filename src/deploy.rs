@@ -1,13 +1,18 @@
 //! The cluster: every service's replicas, started, rolled, killed and undeployed on real
 //! servers, with discovery kept in step.
 //!
-//! Rolling (per replica): start the new replica, wait `startup_ms`, make it ready, take
-//! an old one out of rotation, wait for its in-flight calls (at most [`DRAIN_LIMIT`]), stop
-//! it. Recreate: take every old replica out, drain and stop them, start the new ones, wait
-//! `startup_ms`, make them ready; callers see no ready replica in between.
+//! A rollout step moves all its services together, in three moves, so that the live run
+//! passes through exactly the states `check` predicts:
+//! 1. [`Cluster::prepare`]: the new replicas start (not ready yet); the runner then waits
+//!    the longest `startup_ms` of the step. Callers still see the state before the step.
+//! 2. [`Cluster::switch`]: the transient state. A rolling service's new replicas join its
+//!    old ones (both versions answer); a recreated service's old replicas leave (none is
+//!    ready); a new service is not ready yet; a removed one still serves.
+//! 3. [`Cluster::complete`]: the settled state after the step. Old replicas leave
+//!    (drained: in-flight calls finish, at most [`DRAIN_LIMIT`]), waiting ones join.
 //!
-//! Each service has one lock, so a fault and a rollout step on the same service take
-//! effect one after the other, never interleaved.
+//! Each service has one lock, held only for short moves (never across a startup or hold
+//! wait), so a fault that falls in the middle of a step takes effect on time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,9 +45,22 @@ pub struct StartError {
 struct Slot {
     /// The version the rollout has put in place; `None` is not deployed.
     version: Option<String>,
-    replicas: Vec<Replica>,
+    /// Replicas in rotation.
+    ready: Vec<Replica>,
+    /// Replicas started by `prepare`, not in rotation yet.
+    waiting: Vec<Replica>,
+    /// Replicas out of rotation that `complete` (or `shutdown`) stops once drained.
+    retiring: Vec<Leaving>,
     /// Kill and missing windows in force; replicas run only when this is zero.
     down: u32,
+}
+
+/// A replica taken out of rotation, with its discovery entry, to wait for its in-flight
+/// calls before it stops.
+#[derive(Debug)]
+struct Leaving {
+    replica: Replica,
+    endpoint: Option<Arc<Endpoint>>,
 }
 
 /// Every service of one run.
@@ -73,7 +91,7 @@ impl Cluster {
             if let Some(pool) = pools.get(callee) {
                 links
                     .entry((caller.to_owned(), callee.to_owned()))
-                    .or_insert_with(|| Arc::new(Link::new(caller, Arc::clone(pool))));
+                    .or_insert_with(|| Arc::new(Link::new(caller, Arc::clone(pool), seed)));
             }
         };
         for service in scenario.services.values() {
@@ -121,7 +139,7 @@ impl Cluster {
                 for _ in 0..self.replicas(service) {
                     let replica = self.start_replica(service, version).await?;
                     self.make_ready(service, &replica);
-                    slot.replicas.push(replica);
+                    slot.ready.push(replica);
                 }
                 Ok::<(), StartError>(())
             });
@@ -131,49 +149,96 @@ impl Cluster {
         Ok(())
     }
 
-    /// Applies the changes of one step, all services at once.
-    pub async fn apply(&self, changes: &[Change]) -> Result<(), StartError> {
-        let moves = changes.iter().map(|change| self.move_service(change));
+    /// Step move 1: starts the new replicas of every change, out of rotation.
+    pub async fn prepare(&self, changes: &[Change]) -> Result<(), StartError> {
+        let starts = changes.iter().map(|change| async move {
+            let Some(version) = &change.to else {
+                return Ok(());
+            };
+            let mut slot = self.slot(&change.service).lock().await;
+            if slot.down > 0 {
+                // Killed or undeployed right now: the new version starts when the window
+                // ends.
+                return Ok(());
+            }
+            for _ in 0..self.replicas(&change.service) {
+                let replica = self.start_replica(&change.service, version).await?;
+                slot.waiting.push(replica);
+            }
+            Ok(())
+        });
+        for result in futures_util::future::join_all(starts).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Step move 2: the transient state (see the module documentation).
+    pub async fn switch(&self, changes: &[Change]) {
+        for change in changes {
+            let service = &change.service;
+            let mut slot = self.slot(service).lock().await;
+            slot.version.clone_from(&change.to);
+            let rollout = self.scenario.services[service].rollout;
+            match (&change.from, &change.to, rollout) {
+                (Some(_), Some(_), Rollout::Rolling) => {
+                    let joining: Vec<Replica> = slot.waiting.drain(..).collect();
+                    for replica in joining {
+                        self.make_ready(service, &replica);
+                        slot.ready.push(replica);
+                    }
+                }
+                (Some(_), Some(_), Rollout::Recreate) => {
+                    let leaving: Vec<Replica> = slot.ready.drain(..).collect();
+                    for replica in leaving {
+                        let leaving = self.leave(service, replica);
+                        slot.retiring.push(leaving);
+                    }
+                }
+                // A new service is not ready yet; a removed one still serves.
+                _ => {}
+            }
+        }
+    }
+
+    /// Step move 3: the settled state after the step.
+    pub async fn complete(&self, changes: &[Change]) -> Result<(), StartError> {
+        let moves = changes.iter().map(|change| self.settle(change));
         for result in futures_util::future::join_all(moves).await {
             result?;
         }
         Ok(())
     }
 
-    async fn move_service(&self, change: &Change) -> Result<(), StartError> {
+    async fn settle(&self, change: &Change) -> Result<(), StartError> {
         let service = &change.service;
         let mut slot = self.slot(service).lock().await;
         slot.version.clone_from(&change.to);
-        if slot.down > 0 {
-            // Killed or undeployed right now: the new version starts when the window ends.
-            return Ok(());
-        }
-        let Some(version) = change.to.clone() else {
-            self.stop_all(service, &mut slot).await;
-            return Ok(());
-        };
-        let rollout = self.scenario.services[service].rollout;
-        if slot.replicas.is_empty() || rollout == Rollout::Recreate {
-            self.stop_all(service, &mut slot).await;
-            return self.start_all(service, &version, &mut slot).await;
-        }
-        let startup = self.startup(service);
-        for _ in 0..self.replicas(service) {
-            let replica = self.start_replica(service, &version).await?;
-            tokio::time::sleep(startup).await;
+        let joining: Vec<Replica> = slot.waiting.drain(..).collect();
+        for replica in joining {
             self.make_ready(service, &replica);
-            if let Some(position) = slot.replicas.iter().position(|r| r.version != version) {
-                let old = slot.replicas.remove(position);
-                self.retire(service, old).await;
+            slot.ready.push(replica);
+        }
+        let mut leaving: Vec<Leaving> = slot.retiring.drain(..).collect();
+        let mut index = 0;
+        while index < slot.ready.len() {
+            if Some(&slot.ready[index].version) == change.to.as_ref() {
+                index += 1;
+            } else {
+                let old = slot.ready.remove(index);
+                leaving.push(self.leave(service, old));
             }
-            slot.replicas.push(replica);
         }
-        // A service with more old replicas than new ones (never, with a fixed replica
-        // count, but cheap to guarantee) ends with only the new version.
-        while let Some(position) = slot.replicas.iter().position(|r| r.version != version) {
-            let old = slot.replicas.remove(position);
-            self.retire(service, old).await;
+        // A kill window that ended inside the step restarted the version of that moment;
+        // make sure the new version runs now.
+        if slot.down == 0
+            && slot.ready.is_empty()
+            && let Some(version) = change.to.clone()
+        {
+            self.start_all(service, &version, &mut slot).await?;
         }
+        drop(slot);
+        self.stop_drained(leaving).await;
         Ok(())
     }
 
@@ -182,7 +247,7 @@ impl Cluster {
         let mut slot = self.slot(service).lock().await;
         slot.down += 1;
         self.pool(service).clear();
-        for replica in slot.replicas.drain(..) {
+        for replica in Self::take_all(&mut slot) {
             replica.kill();
         }
     }
@@ -191,7 +256,12 @@ impl Cluster {
     pub async fn undeploy(&self, service: &str) {
         let mut slot = self.slot(service).lock().await;
         slot.down += 1;
-        self.stop_all(service, &mut slot).await;
+        let all: Vec<Leaving> = Self::take_all(&mut slot)
+            .into_iter()
+            .map(|replica| self.leave(service, replica))
+            .collect();
+        drop(slot);
+        self.stop_drained(all).await;
     }
 
     /// The end of a kill or missing window: the service's current version starts again
@@ -199,7 +269,7 @@ impl Cluster {
     pub async fn restore(&self, service: &str) -> Result<(), StartError> {
         let mut slot = self.slot(service).lock().await;
         slot.down = slot.down.saturating_sub(1);
-        if slot.down > 0 || !slot.replicas.is_empty() {
+        if slot.down > 0 || !slot.ready.is_empty() {
             return Ok(());
         }
         match slot.version.clone() {
@@ -214,13 +284,14 @@ impl Cluster {
         }
     }
 
-    /// The version of every running replica, per service (services with none left out).
+    /// The version of every replica in rotation, per service (services with none left
+    /// out).
     pub async fn running(&self) -> BTreeMap<String, Vec<String>> {
         let mut running = BTreeMap::new();
         for (service, slot) in &self.slots {
             let slot = slot.lock().await;
-            if !slot.replicas.is_empty() {
-                let versions = slot.replicas.iter().map(|r| r.version.clone()).collect();
+            if !slot.ready.is_empty() {
+                let versions = slot.ready.iter().map(|r| r.version.clone()).collect();
                 running.insert(service.clone(), versions);
             }
         }
@@ -232,13 +303,22 @@ impl Cluster {
         let stops = self.slots.iter().map(|(service, slot)| async move {
             let mut slot = slot.lock().await;
             self.pool(service).clear();
-            for replica in slot.replicas.drain(..) {
+            for replica in Self::take_all(&mut slot) {
                 replica.stop(Duration::from_millis(200)).await;
             }
         });
         futures_util::future::join_all(stops).await;
     }
 
+    /// Every replica of the slot, in rotation or not; the caller stops or kills them.
+    fn take_all(slot: &mut Slot) -> Vec<Replica> {
+        let mut all: Vec<Replica> = slot.ready.drain(..).collect();
+        all.append(&mut slot.waiting);
+        all.extend(slot.retiring.drain(..).map(|leaving| leaving.replica));
+        all
+    }
+
+    /// Starts `version`'s replicas, waits `startup_ms`, puts them in rotation.
     async fn start_all(
         &self,
         service: &str,
@@ -252,23 +332,27 @@ impl Cluster {
         tokio::time::sleep(self.startup(service)).await;
         for replica in fresh {
             self.make_ready(service, &replica);
-            slot.replicas.push(replica);
+            slot.ready.push(replica);
         }
         Ok(())
     }
 
-    async fn stop_all(&self, service: &str, slot: &mut Slot) {
-        let olds: Vec<Replica> = slot.replicas.drain(..).collect();
-        let retirements = olds.into_iter().map(|old| self.retire(service, old));
-        futures_util::future::join_all(retirements).await;
+    /// Takes a replica out of rotation: no new call reaches it once this returns.
+    fn leave(&self, service: &str, replica: Replica) -> Leaving {
+        let endpoint = self.pool(service).remove(replica.id);
+        Leaving { replica, endpoint }
     }
 
-    /// Out of rotation, drained, stopped.
-    async fn retire(&self, service: &str, replica: Replica) {
-        if let Some(endpoint) = self.pool(service).remove(replica.id) {
-            endpoint.drained(DRAIN_LIMIT).await;
-        }
-        replica.stop(DRAIN_LIMIT).await;
+    /// Waits until each replica (already out of rotation) has no call in flight, at most
+    /// [`DRAIN_LIMIT`], then stops it; all at once.
+    async fn stop_drained(&self, replicas: Vec<Leaving>) {
+        let stops = replicas.into_iter().map(|leaving| async move {
+            if let Some(endpoint) = &leaving.endpoint {
+                endpoint.drained(DRAIN_LIMIT).await;
+            }
+            leaving.replica.stop(DRAIN_LIMIT).await;
+        });
+        futures_util::future::join_all(stops).await;
     }
 
     fn make_ready(&self, service: &str, replica: &Replica) {

@@ -2,9 +2,13 @@
 //! caller keeps per callee.
 //!
 //! A [`Pool`] holds a service's ready replicas; the rollout adds and removes them. A
-//! [`Link`] is a caller's client to one callee: it picks a ready replica round-robin for
-//! every attempt, so rolling the callee never restarts the caller, and a callee with no
-//! ready replica fails fast with UNAVAILABLE.
+//! [`Link`] is a caller's client to one callee: it picks a ready replica at random for
+//! every attempt (from a stream seeded per link), so rolling the callee never restarts
+//! the caller, and a callee with no ready replica fails fast with UNAVAILABLE.
+//!
+//! Random rather than round-robin: with round-robin at every hop, two links can fall into
+//! step (web's first replica always meeting catalog's first) and a mixed-version
+//! combination would never be exercised; independent draws reach every combination.
 //!
 //! Why not `Channel::balance_channel`: tower's power-of-two-choices draws from an unseeded
 //! random source (runs would not repeat per seed), a call on an empty endpoint set hangs
@@ -18,6 +22,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use rand::RngExt as _;
+use rand_chacha::ChaCha8Rng;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -145,19 +152,21 @@ pub struct Link {
     pub caller: String,
     pub callee: String,
     pool: Arc<Pool>,
-    next: AtomicUsize,
+    picks: Mutex<ChaCha8Rng>,
     /// Partitions in force from the caller to the callee (windows may overlap).
     partitions: AtomicU32,
     channels: Mutex<HashMap<u32, Channel>>,
 }
 
 impl Link {
-    pub fn new(caller: &str, pool: Arc<Pool>) -> Link {
+    /// A client from `caller` to the pool's service; `seed` is the run's seed.
+    pub fn new(caller: &str, pool: Arc<Pool>, seed: u64) -> Link {
+        let picks = crate::seed::rng(seed, &format!("pick/{caller}/{}", pool.service));
         Link {
             caller: caller.to_owned(),
             callee: pool.service.clone(),
             pool,
-            next: AtomicUsize::new(0),
+            picks: Mutex::new(picks),
             partitions: AtomicU32::new(0),
             channels: Mutex::new(HashMap::new()),
         }
@@ -176,7 +185,7 @@ impl Link {
 
     /// Calls API `api` of the callee with `budget` for the whole call, retries included;
     /// an attempt that fails with UNAVAILABLE is retried up to `retries` times on the next
-    /// replica while the budget lasts.
+    /// replica drawn while the budget lasts.
     pub async fn call(
         &self,
         api: &str,
@@ -266,13 +275,19 @@ impl Link {
         }
     }
 
-    /// The next ready replica, counted as in flight. An endpoint removed between the
+    /// A ready replica drawn at random, counted as in flight. An endpoint removed between the
     /// snapshot and the count is skipped, so `Pool::remove` + `drained` never misses an
     /// attempt.
     fn pick(&self) -> Option<(Arc<Endpoint>, Attempt)> {
         let ready = self.pool.snapshot();
         for _ in 0..ready.len() {
-            let index = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
+            let index = {
+                let mut picks = match self.picks.lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                picks.random_range(0..ready.len())
+            };
             let endpoint = Arc::clone(&ready[index]);
             endpoint.in_flight.fetch_add(1, Ordering::SeqCst);
             let attempt = Attempt(Arc::clone(&endpoint));

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::deploy::Cluster;
-use crate::load::Recorder;
+use crate::record::Recorder;
 use crate::scenario::{Fault, FaultKind};
 
-/// Runs one fault to its end. `steps` carries the rollout step that has most recently
+/// Runs one fault (`index` in the scenario's list) to its end. `steps` carries the rollout step that has most recently
 /// started; the task ends when the fault window closes or the sender goes away.
 pub async fn run(
+    index: usize,
     fault: Fault,
     cluster: Arc<Cluster>,
     recorder: Arc<Recorder>,
@@ -24,7 +25,8 @@ pub async fn run(
         return;
     }
     tokio::time::sleep(fault.after).await;
-    recorder.event(format!("{} started", fault.kind));
+    // Noted before it acts, so the step it falls in is never predicted without it.
+    recorder.fault_started(index, format!("{} started", fault.kind));
     match &fault.kind {
         FaultKind::Kill(service) => cluster.kill(service).await,
         FaultKind::Missing(service) => cluster.undeploy(service).await,
@@ -37,11 +39,11 @@ pub async fn run(
     match &fault.kind {
         FaultKind::Kill(service) | FaultKind::Missing(service) => {
             if let Err(err) = cluster.restore(service).await {
-                recorder.event(format!("{} could not end: {err}", fault.kind));
+                recorder.fault_ended(index, format!("{} could not end: {err}", fault.kind));
                 return;
             }
         }
         FaultKind::Partition { from, to } => cluster.partition(from, to, false),
     }
-    recorder.event(format!("{} ended", fault.kind));
+    recorder.fault_ended(index, format!("{} ended", fault.kind));
 }

@@ -15,8 +15,9 @@
 //! - [`seed`]: sub-seeds, so one seed drives every random choice.
 //! - The live run, thin IO around pure accounting: [`service`] (one replica, a tonic
 //!   server), [`discovery`] (ready replicas and callers' clients), [`deploy`] (the
-//!   cluster: rolling, recreate, kill, undeploy), [`fault`], [`load`] (open-loop entry
-//!   requests), [`live`] (one strategy's run); [`tally`] and [`verdict`] are pure.
+//!   cluster: step moves, kill, undeploy), [`fault`], [`load`] (open-loop entry
+//!   requests), [`record`] (what a run measured, per step), [`live`] (one strategy's
+//!   run); [`tally`] and [`verdict`] are pure.
 //!
 //! `src/main.rs` is the `simulate` command line.
 
@@ -29,6 +30,7 @@ pub mod generate;
 pub mod live;
 pub mod load;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod seed;

@@ -2,6 +2,14 @@
 //! baseline, each step and its bake time, the gate, faults, and a rollback when the gate
 //! asks for one.
 //!
+//! A step: requests count for it from its start; the requests of the step before are
+//! let finish first (at most [`SETTLE_LIMIT`]), so each request meets only the states of
+//! its own step; then the new replicas start and get their `startup_ms`; then the
+//! transient state holds for half the bake time (`step_ms`); then the settled state for
+//! the other half. These are the states `check` predicts, and each step's prediction,
+//! made with the faults that were actually in force, is reported next to what was
+//! measured.
+//!
 //! Step numbering in the result: 0 is the baseline, 1..=n the rollout steps that ran,
 //! then one step per rollback of an applied rollout step, newest first.
 
@@ -12,17 +20,22 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::check::{self, Graph, Level, StepPrediction};
 use crate::deploy::{Cluster, StartError};
 use crate::fault;
-use crate::load::{Entry, Load, Recorder};
+use crate::load::{Entry, Load};
 use crate::plan::Plan;
-use crate::scenario::{Breach, Change, Scenario, Strategy};
+use crate::record::{Phase, Recorder};
+use crate::scenario::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::tally::Tally;
 use crate::verdict::{self, Check};
 
 /// How long the end of a run waits for the entry requests still in flight, after an
 /// interrupt (a user who pressed Ctrl-C wants the report now).
 const INTERRUPT_DRAIN: Duration = Duration::from_secs(1);
+
+/// How long a step waits, at its start, for the requests of the step before to answer.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(1);
 
 /// What a step of the live run was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +72,35 @@ pub struct StepResult {
     pub gate_breached: bool,
     /// Wall time from the start of the step to the end of its bake time.
     pub duration: Duration,
+    /// What `check` predicts for the step, with the faults that were in force.
+    pub predicted: StepPrediction,
+    /// Per entrypoint (in `Graph::entries` order): the worst outcome measured, `None`
+    /// when no request of that entrypoint was sent in the step.
+    pub measured: Vec<Option<Level>>,
+}
+
+impl StepResult {
+    /// True when every entrypoint's measured outcome is the predicted one.
+    pub fn agrees(&self) -> bool {
+        self.predicted
+            .levels
+            .iter()
+            .zip(&self.measured)
+            .all(|(predicted, measured)| measured.is_none_or(|m| m == *predicted))
+    }
+}
+
+/// The worst outcome among a tally's requests.
+pub fn measured_level(tally: &Tally) -> Option<Level> {
+    if tally.failed > 0 {
+        Some(Level::Failed)
+    } else if tally.degraded > 0 {
+        Some(Level::Degraded)
+    } else if tally.ok > 0 {
+        Some(Level::Ok)
+    } else {
+        None
+    }
 }
 
 /// How a strategy's run ended.
@@ -90,6 +132,8 @@ pub struct StrategyRun {
     pub scheduled: u64,
     /// The version of every replica still running when the rollout ended, per service.
     pub running: BTreeMap<String, Vec<String>>,
+    /// The scenario compiled for predictions; names the entrypoints of `measured`.
+    pub graph: Graph,
 }
 
 impl StrategyRun {
@@ -133,7 +177,7 @@ pub async fn run(
         cluster: Arc::clone(&cluster),
         recorder: Arc::new(Recorder::new()),
         interrupt: options.interrupt.clone(),
-        kinds: Vec::new(),
+        steps: Vec::new(),
         durations: Vec::new(),
         breaches: Vec::new(),
         strategy: strategy.name.clone(),
@@ -150,12 +194,20 @@ pub async fn run(
     Ok(run)
 }
 
+/// A step as it was run: what it was, its changes, and the deployment before and after.
+struct Ran {
+    kind: StepKind,
+    changes: Vec<Change>,
+    before: Deployment,
+    after: Deployment,
+}
+
 struct Runner<'a> {
     scenario: Arc<Scenario>,
     cluster: Arc<Cluster>,
     recorder: Arc<Recorder>,
     interrupt: watch::Receiver<bool>,
-    kinds: Vec<(StepKind, Vec<Change>)>,
+    steps: Vec<Ran>,
     durations: Vec<Duration>,
     breaches: Vec<usize>,
     strategy: String,
@@ -172,8 +224,10 @@ impl Runner<'_> {
             .scenario
             .faults
             .iter()
-            .map(|fault| {
+            .enumerate()
+            .map(|(index, fault)| {
                 tokio::spawn(fault::run(
+                    index,
                     fault.clone(),
                     Arc::clone(&self.cluster),
                     Arc::clone(&self.recorder),
@@ -224,26 +278,28 @@ impl Runner<'_> {
         steps: &watch::Sender<usize>,
     ) -> Result<Ending, StartError> {
         let baseline = self.scenario.load.baseline;
-        self.begin(StepKind::Baseline, Vec::new(), plan);
-        if !self.bake(baseline, Instant::now()).await {
+        let initial = self.scenario.initial.clone();
+        let started = Instant::now();
+        self.begin(StepKind::Baseline, Vec::new(), &initial, plan);
+        let waited = self.wait(baseline).await;
+        self.close_step(started);
+        if !waited {
             return Ok(Ending::Interrupted);
         }
         let mut applied: Vec<&crate::plan::Step> = Vec::new();
         for step in plan.steps.iter().skip(1) {
-            let started = Instant::now();
-            self.begin(StepKind::Rollout(step.index), step.changes.clone(), plan);
             let _ = steps.send(step.index);
-            if !self.apply(&step.changes).await? {
+            if !self
+                .step(StepKind::Rollout(step.index), step.changes.clone(), plan)
+                .await?
+            {
                 return Ok(Ending::Interrupted);
             }
             applied.push(step);
-            if !self.bake(self.scenario.load.step, started).await {
-                return Ok(Ending::Interrupted);
-            }
             let Some(gate) = &self.scenario.gate else {
                 continue;
             };
-            let index = self.kinds.len() - 1;
+            let index = self.steps.len() - 1;
             if self.recorder.total(index).failed_ratio() <= gate.max_failed_ratio {
                 continue;
             }
@@ -253,7 +309,6 @@ impl Runner<'_> {
                 Breach::Stop => return Ok(Ending::Stopped),
                 Breach::Rollback => {
                     for step in applied.iter().rev() {
-                        let started = Instant::now();
                         let undo: Vec<Change> = step
                             .changes
                             .iter()
@@ -263,9 +318,9 @@ impl Runner<'_> {
                                 to: change.from.clone(),
                             })
                             .collect();
-                        self.begin(StepKind::Rollback(step.index), undo.clone(), plan);
-                        if !self.apply(&undo).await?
-                            || !self.bake(self.scenario.load.step, started).await
+                        if !self
+                            .step(StepKind::Rollback(step.index), undo, plan)
+                            .await?
                         {
                             return Ok(Ending::Interrupted);
                         }
@@ -277,64 +332,152 @@ impl Runner<'_> {
         Ok(Ending::Completed)
     }
 
-    fn begin(&mut self, kind: StepKind, changes: Vec<Change>, plan: &Plan) {
-        let index = self.kinds.len();
-        self.kinds.push((kind, changes));
+    /// Runs one step through its three moves (see the module documentation). False when
+    /// interrupted.
+    async fn step(
+        &mut self,
+        kind: StepKind,
+        changes: Vec<Change>,
+        plan: &Plan,
+    ) -> Result<bool, StartError> {
+        let started = Instant::now();
+        let before = self
+            .steps
+            .last()
+            .map_or_else(|| self.scenario.initial.clone(), |ran| ran.after.clone());
+        let previous = self.steps.len().saturating_sub(1);
+        self.begin(kind, changes.clone(), &before, plan);
+        // The previous step's requests finish in its own states.
+        let settle_until = Instant::now() + SETTLE_LIMIT;
+        while self.recorder.in_flight(previous) > 0 && Instant::now() < settle_until {
+            if !self.wait(Duration::from_millis(1)).await {
+                self.close_step(started);
+                return Ok(false);
+            }
+        }
+        let half = self.scenario.load.step / 2;
+        let moved = self.interruptible(self.cluster.prepare(&changes)).await?
+            && self
+                .wait(check::step_startup(&self.scenario, &changes))
+                .await;
+        if moved {
+            self.cluster.switch(&changes).await;
+        }
+        let held = moved && self.wait(half).await;
+        if held {
+            self.recorder.set_phase(Phase::Settled);
+        }
+        let completed = held && self.interruptible(self.cluster.complete(&changes)).await?;
+        let baked = completed && self.wait(self.scenario.load.step - half).await;
+        self.close_step(started);
+        Ok(baked)
+    }
+
+    fn begin(&mut self, kind: StepKind, changes: Vec<Change>, before: &Deployment, plan: &Plan) {
+        let mut after = before.clone();
+        for change in &changes {
+            after.apply(change);
+        }
+        let index = self.steps.len();
+        self.steps.push(Ran {
+            kind,
+            changes,
+            before: before.clone(),
+            after,
+        });
         self.durations.push(Duration::ZERO);
-        self.recorder.begin(index);
+        let phase = if kind == StepKind::Baseline {
+            Phase::Settled
+        } else {
+            Phase::Transient
+        };
+        self.recorder.begin(index, phase);
         if let Some(progress) = self.progress {
             progress.step_started(&self.strategy, kind, plan.last_step());
         }
     }
 
-    /// Applies changes unless interrupted first; false when interrupted.
-    async fn apply(&mut self, changes: &[Change]) -> Result<bool, StartError> {
+    fn close_step(&mut self, started: Instant) {
+        if let Some(last) = self.durations.last_mut() {
+            *last = started.elapsed();
+        }
+    }
+
+    /// Runs a cluster move unless interrupted first; false when interrupted.
+    async fn interruptible(
+        &self,
+        action: impl std::future::Future<Output = Result<(), StartError>>,
+    ) -> Result<bool, StartError> {
         let mut interrupt = self.interrupt.clone();
         tokio::select! {
             biased;
             _ = interrupt.wait_for(|stop| *stop) => Ok(false),
-            result = self.cluster.apply(changes) => result.map(|()| true),
+            result = action => result.map(|()| true),
         }
     }
 
-    /// Waits out the bake time of the current step (counted from `started`); false when
-    /// interrupted.
-    async fn bake(&mut self, bake: Duration, started: Instant) -> bool {
+    /// Sleeps `duration` unless interrupted first; false when interrupted.
+    async fn wait(&self, duration: Duration) -> bool {
         let mut interrupt = self.interrupt.clone();
-        let done = tokio::select! {
+        tokio::select! {
             biased;
             _ = interrupt.wait_for(|stop| *stop) => false,
-            () = tokio::time::sleep(bake) => true,
-        };
-        if let Some(last) = self.durations.last_mut() {
-            *last = started.elapsed();
+            () = tokio::time::sleep(duration) => true,
         }
-        done
     }
 
     fn finish(&self, strategy: &Strategy, ending: Ending, duration: Duration) -> StrategyRun {
         let records = self.recorder.take();
+        let graph = Graph::new(&self.scenario);
+        let faults =
+            |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::scenario::FaultKind> {
+                indices
+                    .iter()
+                    .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
+                    .collect()
+            };
         let mut total = Tally::default();
         let steps: Vec<StepResult> = self
-            .kinds
+            .steps
             .iter()
             .enumerate()
-            .map(|(index, (kind, changes))| {
+            .map(|(index, ran)| {
                 let record = records.get(index).cloned().unwrap_or_default();
                 let mut step_total = Tally::default();
                 for tally in record.by_entry.values() {
                     step_total.merge(tally);
                 }
                 total.merge(&step_total);
+                let predicted = check::predict_step(
+                    &graph,
+                    &self.scenario,
+                    &ran.before,
+                    &ran.changes,
+                    &ran.after,
+                    &faults(&record.faults_transient),
+                    &faults(&record.faults_settled),
+                );
+                let measured = graph
+                    .entries
+                    .iter()
+                    .map(|&(service, _)| {
+                        record
+                            .by_entry
+                            .get(&graph.services[service])
+                            .and_then(measured_level)
+                    })
+                    .collect();
                 StepResult {
                     index,
-                    kind: *kind,
-                    changes: changes.clone(),
+                    kind: ran.kind,
+                    changes: ran.changes.clone(),
                     by_entry: record.by_entry,
                     total: step_total,
                     events: record.events,
                     gate_breached: self.breaches.contains(&index),
                     duration: self.durations.get(index).copied().unwrap_or_default(),
+                    predicted,
+                    measured,
                 }
             })
             .collect();
@@ -372,6 +515,7 @@ impl Runner<'_> {
             faults_never_fired,
             scheduled: 0,
             running: BTreeMap::new(),
+            graph,
         }
     }
 }

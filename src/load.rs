@@ -11,9 +11,8 @@
 //! it was sent: answered, refused (`overload`) or, when the run ends before it answers
 //! and the drain limit runs out, failed with cause `shutdown`.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
@@ -22,7 +21,8 @@ use tokio::time::Instant;
 
 use crate::contract::{CLIENT, CallRequest, Edge};
 use crate::discovery::Link;
-use crate::tally::{CauseKey, Outcome, Tally, reason};
+use crate::record::Recorder;
+use crate::tally::{CauseKey, Outcome, reason};
 
 /// How long the load generator waits for one entry request.
 pub const ENTRY_DEADLINE: Duration = Duration::from_secs(10);
@@ -30,91 +30,6 @@ pub const ENTRY_DEADLINE: Duration = Duration::from_secs(10);
 /// At most this many overdue requests are sent per wake-up; the rest go on the next one,
 /// so a long stall of the generator itself cannot spawn an unbounded burst at once.
 const MAX_BURST: u64 = 10_000;
-
-/// Entry requests and events of every step, filled while the run goes on.
-#[derive(Debug, Default)]
-pub struct Recorder {
-    current: AtomicUsize,
-    steps: Mutex<Vec<StepRecord>>,
-}
-
-/// What one step (baseline, rollout step or rollback step) recorded.
-#[derive(Debug, Default, Clone)]
-pub struct StepRecord {
-    pub by_entry: BTreeMap<String, Tally>,
-    /// Faults that started or ended during the step, in order.
-    pub events: Vec<String>,
-}
-
-impl Recorder {
-    pub fn new() -> Recorder {
-        Recorder {
-            current: AtomicUsize::new(0),
-            steps: Mutex::new(vec![StepRecord::default()]),
-        }
-    }
-
-    /// Starts step `index`: requests sent from now on count for it.
-    pub fn begin(&self, index: usize) {
-        let mut steps = self.lock();
-        while steps.len() <= index {
-            steps.push(StepRecord::default());
-        }
-        self.current.store(index, Ordering::SeqCst);
-    }
-
-    pub fn current(&self) -> usize {
-        self.current.load(Ordering::SeqCst)
-    }
-
-    pub fn record(
-        &self,
-        step: usize,
-        entry: &str,
-        outcome: Outcome,
-        causes: &[CauseKey],
-        latency: Option<Duration>,
-    ) {
-        let mut steps = self.lock();
-        if let Some(record) = steps.get_mut(step) {
-            record
-                .by_entry
-                .entry(entry.to_owned())
-                .or_default()
-                .record(outcome, causes, latency);
-        }
-    }
-
-    pub fn event(&self, text: String) {
-        let step = self.current();
-        if let Some(record) = self.lock().get_mut(step) {
-            record.events.push(text);
-        }
-    }
-
-    /// Requests of step `index` so far, all entrypoints merged.
-    pub fn total(&self, index: usize) -> Tally {
-        let steps = self.lock();
-        let mut total = Tally::default();
-        if let Some(record) = steps.get(index) {
-            for tally in record.by_entry.values() {
-                total.merge(tally);
-            }
-        }
-        total
-    }
-
-    pub fn take(&self) -> Vec<StepRecord> {
-        std::mem::take(&mut *self.lock())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StepRecord>> {
-        match self.steps.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
 
 /// One entrypoint under load.
 #[derive(Debug, Clone)]
@@ -237,6 +152,7 @@ impl Generator {
         let entry = &self.entry;
         let edge = Edge::new(CLIENT, &entry.service, &entry.api);
         let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            // Never sent: recorded at once, with no latency and nothing in flight.
             let cause = CauseKey {
                 edge: edge.to_string(),
                 code: reason::OVERLOAD.to_owned(),
@@ -245,6 +161,7 @@ impl Generator {
                 .record(step, &entry.service, Outcome::Failed, &[cause], None);
             return;
         };
+        self.recorder.dispatched(step);
         let recorder = Arc::clone(&self.recorder);
         let entry = entry.clone();
         let mut give_up = self.give_up.clone();

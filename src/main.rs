@@ -301,13 +301,13 @@ fn run_check(args: &CheckArgs) -> u8 {
     if !json_to_stdout {
         print!("{}", report::check::text(&scenario, seed, &report));
     }
-    if let Some(json_path) = &args.selection.json {
-        if let Err(message) = write_json(json_path, &report::check::json(&scenario, seed, &report))
-        {
-            eprintln!("error: {message}");
-            return exit::ENVIRONMENT;
-        }
+    if let Some(json_path) = &args.selection.json
+        && let Err(message) = write_json(json_path, &report::check::json(&scenario, seed, &report))
+    {
+        eprintln!("error: {message}");
+        return exit::ENVIRONMENT;
     }
+
     if report.passed() {
         exit::OK
     } else {

@@ -513,7 +513,9 @@ target: { web: v2, legacy: none, search: v1 }
             retries: 0,
         });
         let err = single_piece_order(&scenario).expect_err("a -> b -> c -> a cannot be ordered");
-        let PlanError::Cycle { cycle } = err;
+        let PlanError::Cycle { cycle } = err else {
+            panic!("expected a cycle, got {err}");
+        };
         assert_eq!(cycle.first(), cycle.last());
         for service in ["a", "b", "c"] {
             assert!(

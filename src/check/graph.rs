@@ -207,7 +207,6 @@ impl Graph {
                 (s, port(s, api))
             })
             .collect();
-        drop(port);
         let order = callees_first(&ports, &calls);
         Graph {
             services,

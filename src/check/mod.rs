@@ -111,11 +111,11 @@ pub fn with_faults<'a>(
                 }
             }
             FaultKind::Partition { from, to } => {
-                if let (Some(from), Some(to)) = (graph.service(from), graph.service(to)) {
-                    if !state.cut.contains(&(from, to)) {
-                        state.cut.push((from, to));
-                        state.cut.sort_unstable();
-                    }
+                if let (Some(from), Some(to)) = (graph.service(from), graph.service(to))
+                    && !state.cut.contains(&(from, to))
+                {
+                    state.cut.push((from, to));
+                    state.cut.sort_unstable();
                 }
             }
         }

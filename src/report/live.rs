@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{changes_cell, plural, table};
+use crate::check::{Graph, Level};
 use crate::live::{Ending, StepKind, StepResult, StrategyRun};
 use crate::scenario::Scenario;
 use crate::tally::{Percentiles, Tally};
@@ -117,6 +118,7 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
             "failed",
             "p50 ms",
             "p99 ms",
+            "predicted",
             "top causes",
         ]
         .map(str::to_owned)
@@ -136,10 +138,19 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
             step.total.failed.to_string(),
             format_ms(p.p50),
             format_ms(p.p99),
+            predicted_cell(step),
             top_causes(&step.total),
         ]);
     }
     out.push_str(&table(&rows, "  "));
+    for step in run.steps.iter().filter(|step| !step.agrees()) {
+        let _ = writeln!(
+            out,
+            "  ! step {}: {}",
+            step.kind.label(),
+            disagreement(&run.graph, step)
+        );
+    }
     for step in &run.steps {
         for event in &step.events {
             let _ = writeln!(out, "  step {}: {event}", step.kind.label());
@@ -176,6 +187,49 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
             check.actual
         );
     }
+}
+
+/// The predicted outcome of a step (the worst over its entrypoints), and `!` when the
+/// measurement differs.
+fn predicted_cell(step: &StepResult) -> String {
+    let word = step.predicted.worst().word();
+    if step.agrees() {
+        word.to_owned()
+    } else {
+        format!("{word} !")
+    }
+}
+
+/// What was predicted and measured for each entrypoint that differs, and why the
+/// prediction said so.
+fn disagreement(graph: &Graph, step: &StepResult) -> String {
+    let mut parts = Vec::new();
+    for (entry, (predicted, measured)) in
+        step.predicted.levels.iter().zip(&step.measured).enumerate()
+    {
+        let Some(measured) = measured else { continue };
+        if measured == predicted {
+            continue;
+        }
+        let name = &graph.services[graph.entries[entry].0];
+        let why = step
+            .predicted
+            .explaining(entry)
+            .filter(|p| p.level != Level::Ok)
+            .map(|p| format!(" ({})", graph.path_text(p)))
+            .unwrap_or_default();
+        let note = if measured < predicted {
+            "not observed: no request met that state"
+        } else {
+            "worse than the deployment explains: timeouts, overload or an error rate"
+        };
+        parts.push(format!(
+            "{name} predicted {}{why}, measured {}; {note}",
+            predicted.word(),
+            measured.word()
+        ));
+    }
+    parts.join("; ")
 }
 
 fn step_changes(step: &StepResult) -> String {
@@ -219,6 +273,7 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
             "rolled back",
             "p99 ms",
             "duration",
+            "check",
             "expectations",
         ]
         .map(str::to_owned)
@@ -236,6 +291,7 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
             yes_no(run.ending == Ending::RolledBack).to_owned(),
             format_ms(total.percentiles().p99),
             format!("{:.1}s", run.duration.as_secs_f64()),
+            agreement(run),
             if run.checks.is_empty() {
                 "none".to_owned()
             } else if run.passed() {
@@ -252,6 +308,21 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
         ]);
     }
     out.push_str(&table(&rows, "  "));
+}
+
+/// `agrees`, or the steps where the measurement differs from the prediction.
+fn agreement(run: &StrategyRun) -> String {
+    let differing: Vec<String> = run
+        .steps
+        .iter()
+        .filter(|step| !step.agrees())
+        .map(|step| step.kind.label())
+        .collect();
+    if differing.is_empty() {
+        "agrees".to_owned()
+    } else {
+        format!("differs: {}", differing.join(", "))
+    }
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -307,6 +378,12 @@ pub struct StepJson {
     pub events: Vec<String>,
     pub gate_breached: bool,
     pub duration_ms: u64,
+    /// Per entrypoint: what `check` predicts for the step (with the faults in force) and
+    /// the worst outcome measured (`null`: no request).
+    pub predicted: BTreeMap<String, Level>,
+    pub measured: BTreeMap<String, Option<Level>>,
+    /// True when every measured outcome is the predicted one.
+    pub agrees: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -366,7 +443,11 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
             running_after: run.running.clone(),
             expectations: run.checks.clone(),
             faults_never_fired: run.faults_never_fired.clone(),
-            steps: run.steps.iter().map(step_json).collect(),
+            steps: run
+                .steps
+                .iter()
+                .map(|step| step_json(&run.graph, step))
+                .collect(),
         })
         .collect();
     LiveReport {
@@ -382,7 +463,8 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
     }
 }
 
-fn step_json(step: &StepResult) -> StepJson {
+fn step_json(graph: &Graph, step: &StepResult) -> StepJson {
+    let entry_name = |entry: usize| graph.services[graph.entries[entry].0].clone();
     let (kind, plan_step) = match step.kind {
         StepKind::Baseline => ("baseline", 0),
         StepKind::Rollout(n) => ("rollout", n),
@@ -423,6 +505,20 @@ fn step_json(step: &StepResult) -> StepJson {
         events: step.events.clone(),
         gate_breached: step.gate_breached,
         duration_ms: millis(step.duration),
+        predicted: step
+            .predicted
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(entry, level)| (entry_name(entry), *level))
+            .collect(),
+        measured: step
+            .measured
+            .iter()
+            .enumerate()
+            .map(|(entry, level)| (entry_name(entry), *level))
+            .collect(),
+        agrees: step.agrees(),
     }
 }
 

@@ -68,7 +68,7 @@ fn json_plan_parses_and_carries_the_fixed_fields() {
     assert_eq!(json["scenario"], "partial");
     assert_eq!(json["seed"], 42);
     let strategies = json["strategies"].as_array().expect("strategies");
-    assert_eq!(strategies.len(), 4);
+    assert_eq!(strategies.len(), 5);
     let single = strategies
         .iter()
         .find(|s| s["name"] == "single-piece")

@@ -1,0 +1,229 @@
+//! The record of a live run: per step, the entry requests of each entrypoint, the faults
+//! in force in each part of the step, the fault events, and the requests still in flight.
+//!
+//! Invariant: a request is dispatched and recorded in the same step (the one during which
+//! it was sent), so a step's in-flight count reaches zero once all its requests answered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::tally::{CauseKey, Outcome, Tally};
+
+/// Which part of a step is running: the transient state (and the preparation before it),
+/// or the settled state after it. The baseline is all settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Transient,
+    Settled,
+}
+
+/// What one step (baseline, rollout step or rollback step) recorded.
+#[derive(Debug, Default, Clone)]
+pub struct StepRecord {
+    pub by_entry: BTreeMap<String, Tally>,
+    /// Faults that started or ended during the step, in order.
+    pub events: Vec<String>,
+    /// Faults (indices into the scenario's) in force at some time of each part.
+    pub faults_transient: BTreeSet<usize>,
+    pub faults_settled: BTreeSet<usize>,
+    /// Requests sent in this step that have not answered yet.
+    pub in_flight: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    steps: Vec<StepRecord>,
+    phase: Phase,
+    active: BTreeSet<usize>,
+}
+
+/// Filled while the run goes on, by the load generator, the fault tasks and the runner.
+#[derive(Debug)]
+pub struct Recorder {
+    current: AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder {
+            current: AtomicUsize::new(0),
+            inner: Mutex::new(Inner {
+                steps: vec![StepRecord::default()],
+                phase: Phase::Settled,
+                active: BTreeSet::new(),
+            }),
+        }
+    }
+
+    /// Starts step `index` in `phase`: requests sent from now on count for it.
+    pub fn begin(&self, index: usize, phase: Phase) {
+        let mut inner = self.lock();
+        while inner.steps.len() <= index {
+            inner.steps.push(StepRecord::default());
+        }
+        self.current.store(index, Ordering::SeqCst);
+        inner.phase = phase;
+        Self::note_active(&mut inner, index);
+    }
+
+    /// The current step moves on to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        let mut inner = self.lock();
+        inner.phase = phase;
+        let step = self.current();
+        Self::note_active(&mut inner, step);
+    }
+
+    fn note_active(inner: &mut Inner, step: usize) {
+        let active: Vec<usize> = inner.active.iter().copied().collect();
+        let phase = inner.phase;
+        if let Some(record) = inner.steps.get_mut(step) {
+            let set = match phase {
+                Phase::Transient => &mut record.faults_transient,
+                Phase::Settled => &mut record.faults_settled,
+            };
+            set.extend(active);
+        }
+    }
+
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::SeqCst)
+    }
+
+    /// A request of `step` went out.
+    pub fn dispatched(&self, step: usize) {
+        if let Some(record) = self.lock().steps.get_mut(step) {
+            record.in_flight += 1;
+        }
+    }
+
+    /// Records one request of `step`. `latency` is `Some` for a request that was
+    /// dispatched (it leaves the in-flight count) and `None` for one never sent.
+    pub fn record(
+        &self,
+        step: usize,
+        entry: &str,
+        outcome: Outcome,
+        causes: &[CauseKey],
+        latency: Option<Duration>,
+    ) {
+        let mut inner = self.lock();
+        if let Some(record) = inner.steps.get_mut(step) {
+            if latency.is_some() {
+                record.in_flight = record.in_flight.saturating_sub(1);
+            }
+            record
+                .by_entry
+                .entry(entry.to_owned())
+                .or_default()
+                .record(outcome, causes, latency);
+        }
+    }
+
+    /// Requests of `step` still in flight.
+    pub fn in_flight(&self, step: usize) -> u64 {
+        self.lock()
+            .steps
+            .get(step)
+            .map_or(0, |record| record.in_flight)
+    }
+
+    /// Fault `index` started (`text` describes it).
+    pub fn fault_started(&self, index: usize, text: String) {
+        let mut inner = self.lock();
+        inner.active.insert(index);
+        let step = self.current();
+        Self::note_active(&mut inner, step);
+        if let Some(record) = inner.steps.get_mut(step) {
+            record.events.push(text);
+        }
+    }
+
+    /// Fault `index` ended, or could not end (`text` says which).
+    pub fn fault_ended(&self, index: usize, text: String) {
+        let mut inner = self.lock();
+        inner.active.remove(&index);
+        let step = self.current();
+        if let Some(record) = inner.steps.get_mut(step) {
+            record.events.push(text);
+        }
+    }
+
+    /// Requests of step `index` so far, all entrypoints merged.
+    pub fn total(&self, index: usize) -> Tally {
+        let inner = self.lock();
+        let mut total = Tally::default();
+        if let Some(record) = inner.steps.get(index) {
+            for tally in record.by_entry.values() {
+                total.merge(tally);
+            }
+        }
+        total
+    }
+
+    pub fn take(&self) -> Vec<StepRecord> {
+        std::mem::take(&mut self.lock().steps)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_noted_in_the_part_of_the_step_they_touch() {
+        let recorder = Recorder::new();
+        recorder.begin(1, Phase::Transient);
+        recorder.fault_started(0, "kill a started".into());
+        recorder.set_phase(Phase::Settled);
+        recorder.fault_ended(0, "kill a ended".into());
+        recorder.fault_started(1, "missing b started".into());
+        recorder.begin(2, Phase::Transient);
+        let steps = recorder.take();
+        assert_eq!(steps[1].faults_transient, BTreeSet::from([0]));
+        assert_eq!(steps[1].faults_settled, BTreeSet::from([0, 1]));
+        assert_eq!(
+            steps[2].faults_transient,
+            BTreeSet::from([1]),
+            "still in force"
+        );
+        assert_eq!(
+            steps[1].events,
+            vec!["kill a started", "kill a ended", "missing b started"]
+        );
+    }
+
+    #[test]
+    fn in_flight_counts_dispatched_requests_until_recorded() {
+        let recorder = Recorder::new();
+        recorder.dispatched(0);
+        recorder.dispatched(0);
+        recorder.record(0, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        assert_eq!(recorder.in_flight(0), 1);
+        recorder.record(0, "web", Outcome::Failed, &[], None);
+        assert_eq!(
+            recorder.in_flight(0),
+            1,
+            "a request never sent was never in flight"
+        );
+        recorder.record(0, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        assert_eq!(recorder.in_flight(0), 0);
+        assert_eq!(recorder.total(0).sent(), 3);
+    }
+}
