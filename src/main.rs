@@ -192,6 +192,16 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     for strategy in &strategies {
         match plan::plan(&scenario, strategy, seed) {
             Ok(plan) => plans.push((strategy.clone(), plan)),
+            Err(err @ PlanError::NoSafeOrder { .. }) => {
+                // The scenario is valid; what it asks for cannot be done safely. `simulate
+                // check` explains the conflict and the fix.
+                eprintln!(
+                    "error: strategy {}: {err}\n(`simulate check {}` explains it and suggests a fix)",
+                    strategy.name,
+                    path.display()
+                );
+                return exit::FAILED;
+            }
             Err(err) => {
                 eprintln!("error: strategy {}: {err}", strategy.name);
                 return exit::INVALID;
@@ -343,6 +353,12 @@ fn run_plan(args: &PlanArgs) -> u8 {
         .any(|(_, outcome)| matches!(outcome, Err(PlanError::Cycle { .. })))
     {
         return exit::INVALID;
+    }
+    if outcomes
+        .iter()
+        .any(|(_, outcome)| matches!(outcome, Err(PlanError::NoSafeOrder { .. })))
+    {
+        return exit::FAILED;
     }
     exit::OK
 }
