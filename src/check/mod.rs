@@ -368,3 +368,129 @@ pub fn run(scenario: &Scenario, strategies: &[Strategy], seed: u64, pairs: bool)
         sweep,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{self, StrategyKind};
+    use std::path::Path;
+
+    pub(crate) fn load(yaml: &str) -> Scenario {
+        scenario::parse_str(yaml, Path::new("test.yaml")).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// web calls catalog (required, api from `web_api`) and recommend (optional).
+    fn shop(catalog_v2_provides: &str, rollout: &str) -> Scenario {
+        load(&format!(
+            "
+name: shop
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: {{ calls: [ {{ service: catalog }}, {{ service: recommend, on_failure: degrade }} ] }}
+      v2: {{ calls: [ {{ service: catalog, api: v2 }}, {{ service: recommend, on_failure: degrade }} ] }}
+  catalog:
+    rollout: {rollout}
+    versions:
+      v1: {{ provides: [v1] }}
+      v2: {{ provides: {catalog_v2_provides} }}
+  recommend: {{ versions: {{ v1: {{}} }} }}
+initial: {{ web: v1, catalog: v1, recommend: v1 }}
+target: {{ web: v2, catalog: v2 }}
+"
+        ))
+    }
+
+    fn level_of(graph: &Graph, state: &State) -> Level {
+        graph.worst(state, &mut Vec::new(), &mut Vec::new())
+    }
+
+    #[test]
+    fn a_mixed_state_fails_when_any_serving_version_lacks_the_api() {
+        let scenario = shop("[v1, v2]", "rolling");
+        let graph = Graph::new(&scenario);
+        let changes = scenario.changes();
+        let initial = graph.settled(&scenario.initial);
+        // Both at once: web v2 can meet catalog v1, which lacks api v2.
+        let both = transient(&graph, &scenario, &initial, &changes);
+        assert_eq!(level_of(&graph, &both), Level::Failed);
+        let explained = &graph.explain(&both)[0];
+        assert_eq!(
+            graph.path_text(explained),
+            "web v2 -> catalog api v2: UNIMPLEMENTED (catalog v1 does not provide api v2)"
+        );
+        // Catalog first: every catalog version serves api v1, which web v1 calls.
+        let catalog = changes
+            .iter()
+            .find(|c| c.service == "catalog")
+            .cloned()
+            .into_iter()
+            .collect::<Vec<_>>();
+        assert_eq!(
+            level_of(&graph, &transient(&graph, &scenario, &initial, &catalog)),
+            Level::Ok
+        );
+        assert_eq!(
+            level_of(&graph, &graph.settled(&scenario.target)),
+            Level::Ok
+        );
+    }
+
+    #[test]
+    fn transient_states_follow_the_rollout_kind() {
+        let scenario = shop("[v1, v2]", "recreate");
+        let graph = Graph::new(&scenario);
+        let initial = graph.settled(&scenario.initial);
+        let catalog = graph.service("catalog").expect("catalog");
+        let web = graph.service("web").expect("web");
+        let during = transient(&graph, &scenario, &initial, &scenario.changes());
+        assert_eq!(during.serving[catalog], 0, "recreate: nothing ready");
+        assert_eq!(graph.serving_text(&during, web), "v1+v2", "rolling: both");
+        let explained = &graph.explain(&during)[0];
+        assert_eq!(explained.level, Level::Failed);
+        assert_eq!(
+            graph.why(explained.edge.as_ref().expect("edge")),
+            "no replica of catalog is ready"
+        );
+    }
+
+    #[test]
+    fn an_optional_dependency_lost_degrades_and_a_partition_of_a_required_one_fails() {
+        let scenario = shop("[v1, v2]", "rolling");
+        let graph = Graph::new(&scenario);
+        let initial = graph.settled(&scenario.initial);
+        let killed = with_faults(&graph, &initial, [&FaultKind::Kill("recommend".into())]);
+        assert_eq!(level_of(&graph, &killed), Level::Degraded);
+        let cut = FaultKind::Partition {
+            from: "web".into(),
+            to: "catalog".into(),
+        };
+        let partitioned = with_faults(&graph, &initial, [&cut]);
+        assert_eq!(level_of(&graph, &partitioned), Level::Failed);
+        let edge = graph.explain(&partitioned)[0].edge.clone().expect("edge");
+        assert_eq!(graph.edge_name(&edge), "web -> catalog api v1");
+        assert_eq!(Graph::code(&edge), "UNAVAILABLE");
+    }
+
+    #[test]
+    fn strategies_count_states_and_failures() {
+        let scenario = shop("[v1, v2]", "rolling");
+        let graph = Graph::new(&scenario);
+        let strategy = |kind| Strategy {
+            name: "s".into(),
+            kind,
+            expect: Expect::default(),
+        };
+        let batch = check_strategy(&graph, &scenario, &strategy(StrategyKind::Batch), 0);
+        // initial, transient (fails), target.
+        assert_eq!((batch.distinct_states, batch.failing_states), (3, 1));
+        assert!(!batch.graceful());
+        let single = check_strategy(&graph, &scenario, &strategy(StrategyKind::SinglePiece), 0);
+        // initial, catalog mixed, catalog done, web mixed, target: none fails.
+        assert_eq!((single.distinct_states, single.failing_states), (5, 0));
+        assert_eq!(single.steps[1].worst(), Level::Ok);
+    }
+
+    use crate::scenario::Expect;
+}

@@ -565,3 +565,160 @@ fn state_conflict(graph: &Graph, evaluated: &Evaluated, which: &str) -> Conflict
     };
     Conflict { summary, fix: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::tests::load;
+
+    const BREAKING: &str = "
+name: breaking
+services:
+  web:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: cart } ] } }
+  cart:
+    versions:
+      v1: { calls: [ { service: pricing, api: v1 } ] }
+      v2: { calls: [ { service: pricing, api: v2 } ] }
+  pricing:
+    versions:
+      v1: { provides: [v1] }
+      v2: { provides: PRICING_V2 }
+initial: { web: v1, cart: v1, pricing: v1 }
+target: { cart: v2, pricing: v2 }
+";
+
+    fn order(yaml: &str) -> SafeOrder {
+        let scenario = load(yaml);
+        plan(&Graph::new(&scenario), &scenario)
+    }
+
+    #[test]
+    fn a_mutual_api_change_has_no_safe_order_and_the_fix_is_expand_then_contract() {
+        let SafeOrder::None { conflicts } = order(&BREAKING.replace("PRICING_V2", "[v2]")) else {
+            panic!("no order should be safe");
+        };
+        let conflict = &conflicts[0];
+        assert!(
+            conflict
+                .summary
+                .contains("pricing v2 drops api v1, which cart v1 calls"),
+            "{conflict:?}"
+        );
+        assert!(
+            conflict
+                .summary
+                .contains("cart v2 calls pricing api v2, which pricing v1 does not provide"),
+            "{conflict:?}"
+        );
+        let fix = conflict.fix.as_deref().unwrap_or_default();
+        assert!(fix.starts_with("expand, then contract"), "{fix}");
+        assert!(fix.contains("provides api v1 and api v2"), "{fix}");
+    }
+
+    #[test]
+    fn an_intermediate_version_that_serves_both_makes_provider_first_safe() {
+        let found = order(&BREAKING.replace("PRICING_V2", "[v1, v2]"));
+        assert_eq!(
+            found,
+            SafeOrder::Found {
+                steps: vec![vec!["pricing".to_owned()], vec!["cart".to_owned()]],
+                fewest: true,
+            }
+        );
+    }
+
+    #[test]
+    fn a_broken_target_is_named() {
+        // web calls cart api v1, which cart v2 no longer provides: no order can help.
+        let yaml = "
+name: broken
+services:
+  web: { entrypoint: true, versions: { v1: { calls: [ { service: cart } ] } } }
+  cart: { versions: { v1: {}, v2: { provides: [v2] } } }
+initial: { web: v1, cart: v1 }
+target: { cart: v2 }
+";
+        let SafeOrder::None { conflicts } = order(yaml) else {
+            panic!("the target fails");
+        };
+        assert_eq!(
+            conflicts[0].summary,
+            "the target state fails web: web -> cart api v1: UNIMPLEMENTED (cart v2 does not provide api v1)"
+        );
+    }
+
+    #[test]
+    fn a_recreate_window_on_a_required_service_cannot_be_ordered_away() {
+        let yaml = "
+name: window
+services:
+  web: { entrypoint: true, versions: { v1: { calls: [ { service: db } ] } } }
+  db: { rollout: recreate, versions: { v1: {}, v2: {} } }
+initial: { web: v1, db: v1 }
+target: { db: v2 }
+";
+        let SafeOrder::None { conflicts } = order(yaml) else {
+            panic!("the window fails web");
+        };
+        assert!(
+            conflicts[0]
+                .summary
+                .starts_with("db uses rollout: recreate"),
+            "{conflicts:?}"
+        );
+        assert!(
+            conflicts[0]
+                .fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("rollout: rolling")
+        );
+    }
+
+    /// A chain s0 -> s1 -> ... -> s(n-1); every v2 calls the next service's api v2, which
+    /// only its v2 serves (its v2 keeps v1): each service must wait for the next one.
+    fn chain(n: usize) -> String {
+        let mut yaml = String::from("name: chain\nservices:\n");
+        for i in 0..n {
+            let entry = if i == 0 { "    entrypoint: true\n" } else { "" };
+            let (v1, v2) = if i + 1 < n {
+                (
+                    format!("{{ calls: [ {{ service: s{} }} ] }}", i + 1),
+                    format!(
+                        "{{ provides: [v1, v2], calls: [ {{ service: s{}, api: v2 }} ] }}",
+                        i + 1
+                    ),
+                )
+            } else {
+                ("{}".to_owned(), "{ provides: [v1, v2] }".to_owned())
+            };
+            yaml.push_str(&format!(
+                "  s{i}:\n{entry}    versions: {{ v1: {v1}, v2: {v2} }}\n"
+            ));
+        }
+        let all: Vec<String> = (0..n).map(|i| format!("s{i}: v1")).collect();
+        let target: Vec<String> = (0..n).map(|i| format!("s{i}: v2")).collect();
+        yaml.push_str(&format!(
+            "initial: {{ {} }}\ntarget: {{ {} }}\n",
+            all.join(", "),
+            target.join(", ")
+        ));
+        yaml
+    }
+
+    #[test]
+    fn the_exact_search_and_the_constraints_agree_on_a_chain() {
+        // 4 changes: the exact search; 12: the constraint layering. Both: one per step,
+        // the end of the chain first.
+        for n in [4, EXACT_LIMIT + 2] {
+            let SafeOrder::Found { steps, fewest } = order(&chain(n)) else {
+                panic!("a chain has a safe order");
+            };
+            let expected: Vec<Vec<String>> = (0..n).rev().map(|i| vec![format!("s{i}")]).collect();
+            assert_eq!(steps, expected, "n = {n}");
+            assert_eq!(fewest, n <= EXACT_LIMIT);
+        }
+    }
+}

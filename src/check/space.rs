@@ -127,3 +127,69 @@ fn evaluate_all(graph: &Graph, initial: &State, masks: &[(usize, u8, u8, u8)]) -
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::tests::load;
+
+    #[test]
+    fn counts_match_a_direct_enumeration() {
+        let scenario = load(
+            "
+name: space
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: a }, { service: b, on_failure: degrade } ] }
+      v2: { calls: [ { service: a, api: v2 }, { service: b, on_failure: degrade } ] }
+  a: { versions: { v1: {}, v2: { provides: [v1, v2] } } }
+  b: { rollout: recreate, versions: { v1: {}, v2: {} } }
+  c: { versions: { v1: {} } }
+initial: { web: v1, a: v1, b: v1 }
+target: { web: v2, a: v2, b: v2, c: v1 }
+",
+        );
+        let graph = Graph::new(&scenario);
+        let space = explore(&graph, &scenario);
+        // 4 changes (c is new: its transient equals its state before), 3 distinct
+        // transients: 16 + 3 x 8.
+        assert_eq!(space.settled_states, "16");
+        assert_eq!(space.single_piece_states, "40");
+        let evaluation = space.evaluated.expect("small enough to visit");
+        assert_eq!(evaluation.states, 40);
+        // Direct: every subset, and every subset with one unapplied change in transit.
+        let changes = scenario.changes();
+        let initial = graph.settled(&scenario.initial);
+        let (mut failing, mut degraded) = (0, 0);
+        let mut tally = |state: &State| match graph.worst(state, &mut Vec::new(), &mut Vec::new()) {
+            Level::Failed => failing += 1,
+            Level::Degraded => degraded += 1,
+            Level::Ok => {}
+        };
+        for subset in 0u32..16 {
+            let mut state = initial.clone();
+            for (i, change) in changes.iter().enumerate() {
+                if subset & (1 << i) != 0 {
+                    let s = graph.service(&change.service).expect("service");
+                    state.serving[s] = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
+                }
+            }
+            tally(&state);
+            for (i, change) in changes.iter().enumerate() {
+                if subset & (1 << i) == 0 {
+                    let during = transient(&graph, &scenario, &state, std::slice::from_ref(change));
+                    if during != state {
+                        tally(&during);
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            (evaluation.failing, evaluation.degraded),
+            (failing, degraded)
+        );
+        assert!(failing > 0 && degraded > 0);
+    }
+}

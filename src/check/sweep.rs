@@ -96,3 +96,43 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
         single_points_of_failure,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::tests::load;
+
+    #[test]
+    fn required_dependencies_are_single_points_of_failure_and_optional_ones_are_not() {
+        let scenario = load(
+            "
+name: sweep
+services:
+  web:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: cart }, { service: ads, on_failure: degrade } ] } }
+  cart: { versions: { v1: { calls: [ { service: db } ] } } }
+  db: { versions: { v1: {} } }
+  ads: { versions: { v1: {} } }
+initial: { web: v1, cart: v1, db: v1, ads: v1 }
+target: {}
+",
+        );
+        let graph = Graph::new(&scenario);
+        let result = sweep(&graph, &scenario, true);
+        let names: Vec<&str> = result
+            .single_points_of_failure
+            .iter()
+            .map(|&s| graph.services[s].as_str())
+            .collect();
+        assert_eq!(names, vec!["cart", "db"], "web itself is not a dependency");
+        let ads = result
+            .singles
+            .iter()
+            .find(|row| graph.services[row.missing[0]] == "ads")
+            .expect("ads row");
+        assert_eq!(ads.initial, vec![Level::Degraded]);
+        // No pair is worse than its worse half here: ads + anything is as bad as that.
+        assert!(result.pairs.is_empty(), "{:?}", result.pairs);
+    }
+}

@@ -366,3 +366,90 @@ fn a_generated_500_service_scenario_is_valid_and_plans() {
         Some(n_changes + 1)
     );
 }
+
+#[test]
+fn check_exits_1_when_a_graceful_expectation_fails_in_some_state_and_writes_json() {
+    let dir = TempDir::new("check-exit");
+    // breaking.yaml with the opposite expectation: every order must now be graceful.
+    let text = std::fs::read_to_string(crate::support::root().join("scenarios/breaking.yaml"))
+        .expect("breaking.yaml")
+        .replace("  graceful: false", "  graceful: true");
+    let path = dir.path().join("breaking.yaml");
+    std::fs::write(&path, text).expect("write");
+    let json_path = dir.path().join("check.json");
+    let run = simulate(&[
+        "check",
+        path.to_str().expect("utf-8 path"),
+        "--json",
+        json_path.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("verdict: fail"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("safe order: none exists"),
+        "{}",
+        run.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
+            .expect("JSON");
+    assert_eq!(json["verdict"], "fail");
+    assert_eq!(json["safe_order"]["found"], false);
+    let fix = json["safe_order"]["conflicts"][0]["fix"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(fix.starts_with("expand, then contract"), "{fix}");
+    let batch = &json["strategies"][0];
+    assert_eq!(batch["name"], "batch");
+    assert_eq!(batch["expectation_held"], false);
+    let transient = &batch["steps"][1]["transient"];
+    assert_eq!(
+        transient["serving"]["pricing"],
+        serde_json::json!(["v1", "v2"])
+    );
+    assert_eq!(transient["entrypoints"][0]["level"], "failed");
+    assert_eq!(transient["entrypoints"][0]["code"], "UNIMPLEMENTED");
+    assert_eq!(
+        json["sweep"]["single_points_of_failure"],
+        serde_json::json!(["cart", "pricing"])
+    );
+}
+
+#[test]
+fn the_safe_strategy_runs_live_the_order_check_plans() {
+    let run = simulate(&[
+        "scenarios/expand-contract.yaml",
+        "--strategy",
+        "safe",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let safe = &json["strategies"][0];
+    assert_eq!(safe["kind"], "safe");
+    assert_eq!(safe["graceful"], true);
+    let moved: Vec<&str> = safe["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .skip(1)
+        .map(|step| step["changes"][0]["service"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(moved, vec!["pricing", "cart"]);
+    assert!(
+        safe["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|step| step["agrees"] == true)
+    );
+
+    let none = simulate(&["scenarios/breaking.yaml", "--strategy", "safe"]);
+    assert_eq!(none.code, 1);
+    assert!(
+        none.stderr.contains("no safe order exists"),
+        "{}",
+        none.stderr
+    );
+}

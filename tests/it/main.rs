@@ -9,6 +9,9 @@ mod cli;
 /// The live run: real servers on loopback, faults, gate, accounting.
 mod live;
 
+/// `check`'s prediction against the live run, on every shipped scenario.
+mod agreement;
+
 /// Every scenario in scenarios/ and scenarios/invalid/, through the library and as
 /// snapshots of what a user reads.
 mod scenarios;

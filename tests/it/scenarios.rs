@@ -123,6 +123,33 @@ fn plans_of_shipped_scenarios_read_as_snapshotted() {
     }
 }
 
+/// `simulate check` of every shipped scenario: what a user reads, and exit 0 because
+/// every shipped scenario states its expectations truthfully.
+#[test]
+fn checks_of_shipped_scenarios_read_as_snapshotted() {
+    for file in yaml_files("scenarios") {
+        let relative = file
+            .strip_prefix(crate::support::root())
+            .expect("inside the repo");
+        let run = simulate(&["check", relative.to_str().expect("utf-8 path")]);
+        assert_eq!(
+            run.code,
+            0,
+            "{}: {}{}",
+            relative.display(),
+            run.stdout,
+            run.stderr
+        );
+        insta::assert_snapshot!(
+            format!(
+                "check__{}",
+                file.file_stem().and_then(|s| s.to_str()).unwrap_or("?")
+            ),
+            run.stdout
+        );
+    }
+}
+
 #[test]
 fn single_piece_is_provider_first_on_a_generated_fleet() {
     let yaml = deploysim::generate::scenario_yaml(300, 11);

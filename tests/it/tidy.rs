@@ -51,3 +51,41 @@ fn readme_commands_name_files_that_exist() {
     assert!(readme.contains("docs/scenario.md") && root().join("docs/scenario.md").exists());
     assert!(root().join("ARCHITECTURE.md").exists());
 }
+
+/// The pure core never touches the network, the clock or the runtime: `check` must be
+/// runnable in a pipeline with no ports, and its answers must not depend on timing.
+#[test]
+fn the_pure_modules_use_no_network_clock_or_runtime() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src/check"), &mut files);
+    rust_files(&root().join("src/scenario"), &mut files);
+    for name in [
+        "plan.rs",
+        "topology.rs",
+        "tally.rs",
+        "verdict.rs",
+        "seed.rs",
+        "generate.rs",
+    ] {
+        files.push(root().join("src").join(name));
+    }
+    let forbidden = [
+        "tokio",
+        "tonic::transport",
+        "std::net",
+        "TcpListener",
+        "Instant",
+        "SystemTime",
+        "crate::live::run",
+    ];
+    let mut found = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("readable");
+        for word in forbidden {
+            if text.contains(word) {
+                found.push(format!("{} uses {word}", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:?}");
+}

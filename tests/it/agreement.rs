@@ -1,0 +1,95 @@
+//! The prediction against reality: every shipped scenario, every strategy, run live, and
+//! in every step the measured outcome of every entrypoint must be the one `check`
+//! predicts for that step (with the faults that were in force).
+//!
+//! The shipped scenarios have no error_rate and no timeout that latency could hit, so
+//! nothing but what is deployed decides an outcome. Bake times are set so that each
+//! transient state holds for 200 ms at 200 rps: about 40 requests, enough to meet every
+//! mixed combination (a 1-in-4 combination is missed with probability 0.75^40 < 1e-5).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploysim::check::Level;
+use deploysim::live::{self, StrategyRun};
+use deploysim::{plan, scenario};
+
+use crate::support::yaml_files;
+
+fn run_all(path: &std::path::Path) -> Vec<StrategyRun> {
+    let mut scenario = scenario::load(path).expect("shipped scenarios load");
+    assert!(
+        scenario
+            .services
+            .values()
+            .flat_map(|s| s.versions.values())
+            .all(|v| v.error_rate == 0.0),
+        "{}: the agreement test needs error_rate 0",
+        path.display()
+    );
+    scenario.load.baseline = Duration::from_millis(200);
+    scenario.load.step = Duration::from_millis(400);
+    scenario.load.rps = scenario.load.rps.max(200);
+    let scenario = Arc::new(scenario);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let options = live::Options {
+        seed: scenario.seed,
+        interrupt,
+    };
+    let mut runs = Vec::new();
+    for strategy in &scenario.strategies {
+        let Ok(plan) = plan::plan(&scenario, strategy, scenario.seed) else {
+            continue;
+        };
+        let run = runtime
+            .block_on(live::run(
+                Arc::clone(&scenario),
+                strategy,
+                &plan,
+                &options,
+                None,
+            ))
+            .expect("servers start");
+        runs.push(run);
+    }
+    runs
+}
+
+#[test]
+fn every_step_of_every_shipped_scenario_measures_what_check_predicts() {
+    let mut differences = Vec::new();
+    let mut steps_compared = 0;
+    let mut levels_seen = std::collections::BTreeSet::new();
+    for path in yaml_files("scenarios") {
+        for run in run_all(&path) {
+            for step in &run.steps {
+                steps_compared += 1;
+                levels_seen.extend(step.predicted.levels.iter().copied());
+                if !step.agrees() {
+                    differences.push(format!(
+                        "{} / {} / step {}: predicted {:?}, measured {:?}, causes {:?}",
+                        path.display(),
+                        run.strategy.name,
+                        step.kind.label(),
+                        step.predicted.levels,
+                        step.measured,
+                        step.total.causes
+                    ));
+                }
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(steps_compared > 30, "compared only {steps_compared} steps");
+    // The comparison covers all three outcomes, so agreement is not trivially "ok".
+    assert_eq!(
+        levels_seen,
+        [Level::Ok, Level::Degraded, Level::Failed]
+            .into_iter()
+            .collect()
+    );
+}
