@@ -277,7 +277,7 @@ pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 
 /// A comma-separated list, cut after `MAX_LIST_SHOWN` items so that a large fleet's header
 /// stays readable; the JSON output always has every item.
-fn list_or_none(items: impl Iterator<Item = String>) -> String {
+pub(crate) fn list_or_none(items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
     if items.is_empty() {
         return "none".to_owned();

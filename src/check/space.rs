@@ -29,6 +29,8 @@ pub struct Space {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Evaluation {
+    /// False when only the settled states fit in the budget.
+    pub transient_included: bool,
     pub states: u64,
     pub failing: u64,
     pub degraded: u64,
@@ -62,9 +64,15 @@ pub fn explore(graph: &Graph, scenario: &Scenario) -> Space {
     } else {
         None
     };
-    let evaluated = total
-        .filter(|&total| total <= ENUMERATION_BUDGET)
-        .map(|_| evaluate_all(graph, &initial, &masks));
+    let evaluated = match total {
+        Some(total) if total <= ENUMERATION_BUDGET => {
+            Some(evaluate_all(graph, &initial, &masks, true))
+        }
+        _ if n < 40 && (1u64 << n) <= ENUMERATION_BUDGET => {
+            Some(evaluate_all(graph, &initial, &masks, false))
+        }
+        _ => None,
+    };
     Space {
         changes: n,
         settled_states: settled,
@@ -86,13 +94,19 @@ fn pow2_text(n: usize, a: u128, k: usize) -> String {
 }
 
 /// Visits every settled state in Gray-code order (one change flips per state, so the
-/// state is updated in place), and every single-piece transient state.
-fn evaluate_all(graph: &Graph, initial: &State, masks: &[(usize, u8, u8, u8)]) -> Evaluation {
+/// state is updated in place), and, with `transients`, every single-piece transient state.
+pub fn evaluate_all(
+    graph: &Graph,
+    initial: &State,
+    masks: &[(usize, u8, u8, u8)],
+    transients: bool,
+) -> Evaluation {
     let n = masks.len();
     let mut state = initial.clone();
     let mut scratch = Vec::new();
     let mut levels = Vec::new();
     let mut result = Evaluation {
+        transient_included: transients,
         states: 0,
         failing: 0,
         degraded: 0,
@@ -115,6 +129,9 @@ fn evaluate_all(graph: &Graph, initial: &State, masks: &[(usize, u8, u8, u8)]) -
             state.serving[s] = if applied[flip] { after } else { before };
         }
         count(&state, &mut result);
+        if !transients {
+            continue;
+        }
         // The transient states reachable from here: one unapplied change in progress.
         for (j, &(s, before, after, during)) in masks.iter().enumerate() {
             if applied[j] || during == before || during == after {

@@ -6,7 +6,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{plural, table};
+use super::{list_or_none, plural, table};
+
+/// The sweep table shows every service up to this many; beyond, only the services whose
+/// loss hurts an entrypoint, this many at most (the JSON has every row).
+const MAX_SWEEP_ROWS: usize = 40;
 use crate::check::graph::{Graph, Level, Prediction};
 use crate::check::safe::SafeOrder;
 use crate::check::sweep::Row;
@@ -222,11 +226,18 @@ fn space(out: &mut String, report: &Report, changes: &[Change]) {
         space.settled_states
     );
     match &space.evaluated {
-        Some(evaluation) => {
+        Some(evaluation) if evaluation.transient_included => {
             let _ = writeln!(
                 out,
                 "; all evaluated: {} fail an entrypoint, {} degrade one",
                 evaluation.failing, evaluation.degraded
+            );
+        }
+        Some(evaluation) => {
+            let _ = writeln!(
+                out,
+                "; the {} settled ones evaluated: {} fail an entrypoint, {} degrade one",
+                evaluation.states, evaluation.failing, evaluation.degraded
             );
         }
         None => {
@@ -240,7 +251,7 @@ fn safe(out: &mut String, order: &SafeOrder) {
         SafeOrder::Found { steps, fewest } => {
             let shown: Vec<String> = steps
                 .iter()
-                .map(|step| format!("[{}]", step.join(", ")))
+                .map(|step| format!("[{}]", list_or_none(step.iter().cloned())))
                 .collect();
             let _ = writeln!(
                 out,
@@ -277,20 +288,48 @@ fn sweep(out: &mut String, graph: &Graph, report: &Report) {
     );
     let mut header = vec!["missing".to_owned()];
     header.extend(entries.iter().take(MAX_ENTRY_COLUMNS).cloned());
+    if entries.len() > MAX_ENTRY_COLUMNS {
+        header.push(format!(
+            "+{} entrypoints",
+            entries.len() - MAX_ENTRY_COLUMNS
+        ));
+    }
     let mut rows = vec![header];
-    for row in sweep.singles.iter().chain(&sweep.pairs) {
+    let all: Vec<&Row> = sweep.singles.iter().chain(&sweep.pairs).collect();
+    let shown: Vec<&Row> = if all.len() <= MAX_SWEEP_ROWS {
+        all.clone()
+    } else {
+        all.iter()
+            .copied()
+            .filter(|row| row.worst() != Level::Ok)
+            .take(MAX_SWEEP_ROWS)
+            .collect()
+    };
+    for row in &shown {
         rows.push(sweep_row(graph, row));
     }
     out.push_str(&table(&rows, "  "));
+    if shown.len() < all.len() {
+        let _ = writeln!(
+            out,
+            "  (showing the {} rows where an entrypoint suffers, of {}; --json has every row)",
+            shown.len(),
+            all.len()
+        );
+    }
     if sweep.single_points_of_failure.is_empty() {
         let _ = writeln!(out, "  no single point of failure");
     } else {
-        let names: Vec<&str> = sweep
+        let names = sweep
             .single_points_of_failure
             .iter()
-            .map(|&s| graph.services[s].as_str())
-            .collect();
-        let _ = writeln!(out, "  single points of failure: {}", names.join(", "));
+            .map(|&s| graph.services[s].clone());
+        let _ = writeln!(
+            out,
+            "  single points of failure ({}): {}",
+            sweep.single_points_of_failure.len(),
+            list_or_none(names)
+        );
     }
 }
 
@@ -307,6 +346,14 @@ fn sweep_row(graph: &Graph, row: &Row) -> Vec<String> {
         } else {
             format!("{} / {}", level_word(*initial), level_word(*target))
         });
+    }
+    if row.initial.len() > MAX_ENTRY_COLUMNS {
+        let failing = row.initial[MAX_ENTRY_COLUMNS..]
+            .iter()
+            .zip(&row.target[MAX_ENTRY_COLUMNS..])
+            .filter(|(i, t)| **i == Level::Failed || **t == Level::Failed)
+            .count();
+        cells.push(format!("{failing} failed"));
     }
     cells
 }
