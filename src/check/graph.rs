@@ -483,3 +483,54 @@ impl Graph {
         }
     }
 }
+
+impl Graph {
+    /// Every broken edge of `state`: a serving version's call to a service with no
+    /// serving version, to an API that some serving version lacks, or across a
+    /// partition; whether or not its failure reaches an entrypoint. As text, sorted.
+    pub fn broken_edges(&self, state: &State) -> Vec<String> {
+        let mut found = Vec::new();
+        for (s, versions) in self.calls.iter().enumerate() {
+            for (v, calls) in versions.iter().enumerate() {
+                if state.serving[s] & (1 << v) == 0 {
+                    continue;
+                }
+                for call in calls {
+                    let port = &self.ports[call.port];
+                    let mask = state.serving[call.callee];
+                    let why = if state.cut.contains(&(s, call.callee)) {
+                        Some(Break::Partitioned)
+                    } else if mask == 0 {
+                        Some(Break::NotServing)
+                    } else {
+                        port.provided_by
+                            .iter()
+                            .enumerate()
+                            .find(|(w, provided)| mask & (1 << w) != 0 && !**provided)
+                            .map(|(w, _)| Break::NoApi(w))
+                    };
+                    if let Some(why) = why {
+                        let edge = BrokenEdge {
+                            caller: Some(s),
+                            callee: call.callee,
+                            api: port.api,
+                            why,
+                        };
+                        found.push(format!(
+                            "{} {} -> {} api {}: {} ({})",
+                            self.services[s],
+                            self.versions[s][v],
+                            self.services[call.callee],
+                            self.apis[port.api],
+                            Graph::code(&edge),
+                            self.why(&edge)
+                        ));
+                    }
+                }
+            }
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
+}

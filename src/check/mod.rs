@@ -415,6 +415,10 @@ target: {{ web: v2, catalog: v2 }}
         // Both at once: web v2 can meet catalog v1, which lacks api v2.
         let both = transient(&graph, &scenario, &initial, &changes);
         assert_eq!(level_of(&graph, &both), Level::Failed);
+        assert_eq!(
+            graph.broken_edges(&both),
+            vec!["web v2 -> catalog api v2: UNIMPLEMENTED (catalog v1 does not provide api v2)"]
+        );
         let explained = &graph.explain(&both)[0];
         assert_eq!(
             graph.path_text(explained),

@@ -399,6 +399,8 @@ pub struct StateJson {
     /// Per service, the versions serving (empty: none ready).
     pub serving: BTreeMap<String, Vec<String>>,
     pub partitions: Vec<String>,
+    /// Every broken edge of the state, whether or not it reaches an entrypoint.
+    pub broken_edges: Vec<String>,
     pub entrypoints: Vec<PredictionJson>,
 }
 
@@ -570,6 +572,7 @@ pub fn state_json(graph: &Graph, evaluated: &Evaluated) -> StateJson {
             .iter()
             .map(|&(from, to)| format!("{}->{}", graph.services[from], graph.services[to]))
             .collect(),
+        broken_edges: graph.broken_edges(state),
         entrypoints: evaluated
             .predictions
             .iter()
