@@ -284,11 +284,10 @@ impl Graph {
                 } else {
                     done[call.port]
                 };
-                let effect = match (reached, call.fail) {
-                    (Level::Failed, true) => return Level::Failed,
-                    (Level::Failed, false) | (Level::Degraded, _) => Level::Degraded,
-                    (Level::Ok, _) => Level::Ok,
-                };
+                let effect = effect(reached, call.fail);
+                if effect == Level::Failed {
+                    return Level::Failed;
+                }
                 worst = worst.max(effect);
             }
         }
@@ -349,12 +348,7 @@ impl Graph {
             for call in &self.calls[port.service][v] {
                 let cut = state.cut.contains(&(port.service, call.callee));
                 let reached = if cut { Level::Failed } else { done[call.port] };
-                let effect = match (reached, call.fail) {
-                    (Level::Failed, true) => Level::Failed,
-                    (Level::Failed, false) | (Level::Degraded, _) => Level::Degraded,
-                    (Level::Ok, _) => Level::Ok,
-                };
-                if effect != level {
+                if effect(reached, call.fail) != level {
                     continue;
                 }
                 path.push((port.service, v));
@@ -405,6 +399,16 @@ impl Graph {
             ),
             Break::Partitioned => format!("partitioned from {callee}"),
         }
+    }
+}
+
+/// What a call that reached `reached` does to its caller: a failed required call fails
+/// it, a failed optional call or a degraded answer degrades it.
+fn effect(reached: Level, fail: bool) -> Level {
+    match (reached, fail) {
+        (Level::Failed, true) => Level::Failed,
+        (Level::Failed, false) | (Level::Degraded, _) => Level::Degraded,
+        (Level::Ok, _) => Level::Ok,
     }
 }
 

@@ -269,7 +269,8 @@ fn constraints(
             && callee.from.is_some()
             && callee.to.is_some();
         // Who calls the changing service, at which version, required.
-        let mut window_callers: Vec<String> = Vec::new();
+        // Per caller, its versions that require the service (for recreate windows).
+        let mut window_callers: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
         for (caller_name, caller) in &scenario.services {
             let s = match graph.service(caller_name) {
                 Some(s) => s,
@@ -292,7 +293,10 @@ fn constraints(
                     let old_has = provides(&callee.service, callee.from.as_deref(), &call.api);
                     let new_has = provides(&callee.service, callee.to.as_deref(), &call.api);
                     if recreate {
-                        window_callers.push(format!("{caller_name} {version}"));
+                        window_callers
+                            .entry(s)
+                            .or_default()
+                            .insert(version.as_str());
                     }
                     let Some((x, change)) = caller_change else {
                         continue;
@@ -360,18 +364,10 @@ fn constraints(
         // A recreate window that a caller requires in every version it can run at (or an
         // unchanged caller requires) cannot be ordered away.
         if recreate {
-            let mut by_caller: BTreeMap<String, usize> = BTreeMap::new();
-            for caller in &window_callers {
-                let name = caller.split(' ').next().unwrap_or_default().to_owned();
-                *by_caller.entry(name).or_default() += 1;
-            }
-            let blocked: Vec<String> = by_caller
+            let blocked: Vec<String> = window_callers
                 .iter()
-                .filter(|(name, count)| {
-                    let s = graph.service(name).map_or(0, |s| graph.versions[s].len());
-                    **count >= s
-                })
-                .map(|(name, _)| name.clone())
+                .filter(|(s, versions)| versions.len() >= graph.versions[**s].len())
+                .map(|(s, _)| graph.services[*s].clone())
                 .collect();
             if !blocked.is_empty() {
                 windows.push(Conflict {
