@@ -137,6 +137,7 @@ struct GenerateArgs {
 }
 
 fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Plan(args)) => run_plan(&args),
@@ -166,6 +167,26 @@ fn load(path: &Path) -> Result<Scenario, u8> {
         eprintln!("{err}");
         exit::INVALID
     })
+}
+
+/// Diagnostics (replica server errors and the like) go to stderr when `DEPLOYSIM_LOG` is
+/// set to a level: error, warn, info, debug or trace. The report never depends on them.
+fn init_logging() {
+    let Some(level) = std::env::var_os("DEPLOYSIM_LOG") else {
+        return;
+    };
+    let level = match level.to_str().unwrap_or_default() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 /// The scenario, the seed and the strategies a command runs, or the exit code of the
