@@ -33,6 +33,8 @@ Examples:
   simulate scenarios/partial.yaml --strategy batch --strategy single-piece --json run.json
   simulate scenarios/faults.yaml --quiet                only the comparison and the verdict
   simulate check scenarios/partial.yaml                 every state predicted, the safe order, no server
+  simulate check scenarios/breaking.yaml                why no order is safe, and the fix
+  simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
   simulate plan scenarios/partial.yaml                  every strategy's steps (a dry run)
   simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
   simulate plan scenarios/partial.yaml --strategy random --seed 7
@@ -85,6 +87,13 @@ enum Command {
     /// why none exists, and the missing-dependency sweep. Exits 1 when a strategy's
     /// `graceful` expectation does not hold in the prediction.
     Check(CheckArgs),
+    /// Run the initial versions under load with each service missing in turn, live.
+    ///
+    /// Each row starts fresh servers, undeploys the service (or, with --pairs, two
+    /// services) for the whole `load.baseline_ms`, and measures how much of the load is
+    /// still served (ok or degraded), next to `simulate check`'s prediction. Services
+    /// whose loss fails a request of another entrypoint are single points of failure.
+    Sweep(SweepArgs),
     /// Print a realistic generated scenario of N services as YAML on stdout.
     Generate(GenerateArgs),
 }
@@ -102,7 +111,7 @@ struct PlanArgs {
 #[derive(Debug, Args)]
 struct Selection {
     /// Only this strategy: one of the scenario's, or a built-in (batch, single-piece,
-    /// random, waves-K). Repeatable. Default: the scenario's strategies.
+    /// random, waves-K, safe). Repeatable. Default: the scenario's strategies.
     #[arg(long = "strategy", value_name = "NAME")]
     strategies: Vec<String>,
     /// Seed for every random choice (the random order, error draws), instead of the
@@ -127,6 +136,21 @@ struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+struct SweepArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// Also every pair of services missing at once (n x (n-1) / 2 more rows).
+    #[arg(long)]
+    pairs: bool,
+    /// Seed for every random choice, instead of the scenario's `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write the sweep as JSON to FILE (`-` for stdout, which replaces the table).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct GenerateArgs {
     /// Number of services, 2 to 10000.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000))]
@@ -142,6 +166,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Some(Command::Plan(args)) => run_plan(&args),
         Some(Command::Check(args)) => run_check(&args),
+        Some(Command::Sweep(args)) => run_sweep(&args),
         Some(Command::Generate(args)) => {
             print!(
                 "{}",
@@ -229,55 +254,23 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return exit::ENVIRONMENT;
-        }
-    };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let outcome = runtime.block_on(async {
-        let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = interrupt_tx.send(true);
-            }
-        });
-        let options = live::Options {
-            seed,
-            interrupt: interrupt.clone(),
-        };
+    let shared = Arc::clone(&scenario);
+    let outcome = on_runtime(seed, |options| async move {
         let progress = TerminalProgress;
+        let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
         let mut runs = Vec::new();
         for (strategy, plan) in &plans {
-            let shown: Option<&dyn live::Progress> =
-                if show_progress { Some(&progress) } else { None };
-            let run = live::run(Arc::clone(&scenario), strategy, plan, &options, shown).await?;
-            runs.push(run);
-            if *interrupt.borrow() {
+            runs.push(live::run(Arc::clone(&shared), strategy, plan, &options, shown).await?);
+            if *options.interrupt.borrow() {
                 break;
             }
         }
-        let interrupted = *interrupt.borrow();
-        Ok::<_, deploysim::deploy::StartError>((runs, interrupted))
+        Ok(runs)
     });
-    // Replicas and connections still open in the runtime close with it.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     let (runs, interrupted) = match outcome {
         Ok(outcome) => outcome,
-        Err(err) => {
-            let hint = if err.source.raw_os_error() == Some(EMFILE) {
-                "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
-            } else {
-                ""
-            };
-            eprintln!("error: {err}{hint}");
-            return exit::ENVIRONMENT;
-        }
+        Err(code) => return code,
     };
     if show_progress {
         eprint!("\r\x1b[2K");
@@ -302,6 +295,95 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
         exit::OK
     } else {
         exit::FAILED
+    }
+}
+
+/// Runs `work` on a multi-threaded runtime with Ctrl-C wired to `Options::interrupt`.
+/// Returns its result and whether Ctrl-C was pressed, or the exit code of an environment
+/// failure, already reported.
+fn on_runtime<T, F, Fut>(seed: u64, work: F) -> Result<(T, bool), u8>
+where
+    F: FnOnce(live::Options) -> Fut,
+    Fut: std::future::Future<Output = Result<T, deploysim::deploy::StartError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return Err(exit::ENVIRONMENT);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = interrupt_tx.send(true);
+            }
+        });
+        let options = live::Options {
+            seed,
+            interrupt: interrupt.clone(),
+        };
+        let result = work(options).await;
+        let interrupted = *interrupt.borrow();
+        result.map(|value| (value, interrupted))
+    });
+    // Replicas and connections still open in the runtime close with it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome.map_err(|err| {
+        let hint = if err.source.raw_os_error() == Some(EMFILE) {
+            "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
+        } else {
+            ""
+        };
+        eprintln!("error: {err}{hint}");
+        exit::ENVIRONMENT
+    })
+}
+
+fn run_sweep(args: &SweepArgs) -> u8 {
+    let scenario = match load(&args.scenario) {
+        Ok(scenario) => Arc::new(scenario),
+        Err(code) => return code,
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let show_progress = std::io::stderr().is_terminal();
+    let shared = Arc::clone(&scenario);
+    let outcome = on_runtime(seed, |options| async move {
+        let progress = TerminalProgress;
+        let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
+        live::sweep(shared, args.pairs, &options, shown).await
+    });
+    let (rows, interrupted) = match outcome {
+        Ok(outcome) => outcome,
+        Err(code) => return code,
+    };
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    if !json_to_stdout {
+        print!(
+            "{}",
+            report::sweep::text(&scenario, seed, &rows, interrupted)
+        );
+    }
+    if let Some(json_path) = &args.json
+        && let Err(message) = write_json(
+            json_path,
+            &report::sweep::json(&scenario, seed, &rows, interrupted),
+        )
+    {
+        eprintln!("error: {message}");
+        return exit::ENVIRONMENT;
+    }
+    if interrupted {
+        exit::INTERRUPTED
+    } else {
+        exit::OK
     }
 }
 

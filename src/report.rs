@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod live;
+pub mod sweep;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -463,7 +463,7 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
     }
 }
 
-fn step_json(graph: &Graph, step: &StepResult) -> StepJson {
+pub(crate) fn step_json(graph: &Graph, step: &StepResult) -> StepJson {
     let entry_name = |entry: usize| graph.services[graph.entries[entry].0].clone();
     let (kind, plan_step) = match step.kind {
         StepKind::Baseline => ("baseline", 0),

@@ -453,3 +453,38 @@ fn the_safe_strategy_runs_live_the_order_check_plans() {
         none.stderr
     );
 }
+
+#[test]
+fn sweep_measures_each_missing_service_under_load_next_to_the_prediction() {
+    let run = simulate(&["sweep", "scenarios/expand-contract.yaml", "--json", "-"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let rows = json["rows"].as_array().expect("rows");
+    let missing: Vec<&str> = rows
+        .iter()
+        .map(|row| row["missing"][0].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        missing,
+        vec!["cart", "pricing", "web"],
+        "one row per deployed service"
+    );
+    for row in rows {
+        assert_eq!(row["agrees"], true, "{row}");
+        assert_eq!(
+            row["predicted"]["web"], "failed",
+            "every service here is required"
+        );
+        let requests = &row["requests"];
+        assert!(requests["sent"].as_u64().unwrap_or(0) > 0);
+        assert!(requests["failed"].as_u64().unwrap_or(0) > 0, "{row}");
+        assert_eq!(row["measured"]["web"], "failed");
+    }
+    assert_eq!(
+        json["single_points_of_failure"],
+        serde_json::json!(["cart", "pricing"])
+    );
+    let pricing = &rows[1];
+    assert_eq!(pricing["causes"][0]["edge"], "cart -> pricing api v1");
+    assert_eq!(pricing["causes"][0]["code"], "UNAVAILABLE");
+}

@@ -1,0 +1,149 @@
+//! `simulate sweep`'s report: per missing service (or pair), how much of the load was
+//! still served, next to the prediction, and the single points of failure measured.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{list_or_none, table};
+use crate::check::Level;
+use crate::live::SweepRow;
+use crate::scenario::Scenario;
+use crate::tally::Percentiles;
+
+pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "sweep {} (seed {seed}): each service missing in turn from the initial versions, {} ms at {} rps per entrypoint",
+        scenario.name,
+        scenario.load.baseline.as_millis(),
+        scenario.load.rps
+    );
+    let mut table_rows = vec![
+        [
+            "missing",
+            "sent",
+            "ok",
+            "degraded",
+            "failed",
+            "served",
+            "predicted",
+            "top causes",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for row in rows {
+        let step = &row.run.steps[0];
+        let total = &step.total;
+        let served = if total.sent() == 0 {
+            "-".to_owned()
+        } else {
+            format!(
+                "{:.1}%",
+                (total.ok + total.degraded) as f64 * 100.0 / total.sent() as f64
+            )
+        };
+        let mut predicted = step.predicted.worst().word().to_owned();
+        if !step.agrees() {
+            predicted.push_str(" !");
+        }
+        let causes: Vec<String> = total
+            .top_causes()
+            .into_iter()
+            .take(2)
+            .map(|(key, count)| format!("{}: {} x{}", key.edge, key.code, count.total()))
+            .collect();
+        table_rows.push(vec![
+            row.missing.join(" + "),
+            total.sent().to_string(),
+            total.ok.to_string(),
+            total.degraded.to_string(),
+            total.failed.to_string(),
+            served,
+            predicted,
+            causes.join("; "),
+        ]);
+    }
+    out.push_str(&table(&table_rows, "  "));
+    let spof = single_points_of_failure(rows);
+    let _ = writeln!(
+        out,
+        "  single points of failure (measured, {}): {}",
+        spof.len(),
+        list_or_none(spof.into_iter())
+    );
+    if rows.iter().any(|row| !row.run.steps[0].agrees()) {
+        let _ = writeln!(
+            out,
+            "  ! marks a row where the measurement differs from `simulate check`'s prediction"
+        );
+    }
+    if interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: the report covers the rows that ran before Ctrl-C"
+        );
+    }
+    out
+}
+
+/// Services whose loss alone failed a request of an entrypoint other than themselves.
+fn single_points_of_failure(rows: &[SweepRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|row| row.missing.len() == 1)
+        .filter(|row| {
+            row.run.steps[0]
+                .by_entry
+                .iter()
+                .any(|(entry, tally)| *entry != row.missing[0] && tally.failed > 0)
+        })
+        .map(|row| row.missing[0].clone())
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct SweepJson {
+    pub scenario: String,
+    pub seed: u64,
+    pub interrupted: bool,
+    pub rows: Vec<RowJson>,
+    pub single_points_of_failure: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RowJson {
+    pub missing: Vec<String>,
+    pub requests: super::live::Requests,
+    pub latency_ms: Percentiles,
+    pub causes: Vec<super::live::CauseJson>,
+    pub predicted: BTreeMap<String, Level>,
+    pub measured: BTreeMap<String, Option<Level>>,
+    pub agrees: bool,
+}
+
+pub fn json(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> SweepJson {
+    SweepJson {
+        scenario: scenario.name.clone(),
+        seed,
+        interrupted,
+        rows: rows
+            .iter()
+            .map(|row| {
+                let step = super::live::step_json(&row.run.graph, &row.run.steps[0]);
+                RowJson {
+                    missing: row.missing.clone(),
+                    requests: step.requests,
+                    latency_ms: step.latency_ms,
+                    causes: step.causes,
+                    predicted: step.predicted,
+                    measured: step.measured,
+                    agrees: step.agrees,
+                }
+            })
+            .collect(),
+        single_points_of_failure: single_points_of_failure(rows),
+    }
+}
