@@ -258,7 +258,7 @@ impl Runner<'_> {
                 let link = self.cluster.link(crate::contract::CLIENT, &service.name)?;
                 Some(Entry {
                     service: service.name.clone(),
-                    api: entry_api(&self.scenario, &service.name),
+                    api: self.scenario.entry_api(&service.name),
                     link,
                 })
             })
@@ -518,21 +518,6 @@ impl Runner<'_> {
             graph,
         }
     }
-}
-
-/// The API version the load calls on an entrypoint: the first one its initial version
-/// provides (its target version's, when it is not deployed at the start). The scenario
-/// format has no key for it; clients of an entrypoint are assumed to speak the API
-/// version that was live before the release.
-pub fn entry_api(scenario: &Scenario, service: &str) -> String {
-    let version = scenario
-        .initial
-        .version(service)
-        .or_else(|| scenario.target.version(service));
-    version
-        .and_then(|version| scenario.version(service, version))
-        .and_then(|version| version.provides.first().cloned())
-        .unwrap_or_else(|| "v1".to_owned())
 }
 
 /// One row of the live sweep: the services missing, and the run of the initial

@@ -154,7 +154,7 @@ impl Graph {
             }
         }
         for &s in &entry_services {
-            note_api(&crate::live::entry_api(scenario, &services[s]));
+            note_api(&scenario.entry_api(&services[s]));
         }
         let api_of = |name: &str| apis.iter().position(|a| a == name).unwrap_or(0);
         let mut ports: Vec<Port> = Vec::new();
@@ -203,7 +203,7 @@ impl Graph {
         let entries: Vec<(usize, usize)> = entry_services
             .iter()
             .map(|&s| {
-                let api = api_of(&crate::live::entry_api(scenario, &services[s]));
+                let api = api_of(&scenario.entry_api(&services[s]));
                 (s, port(s, api))
             })
             .collect();

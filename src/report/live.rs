@@ -27,13 +27,7 @@ pub fn text(
     let mut out = String::new();
     let entrypoints: Vec<String> = scenario
         .entrypoints()
-        .map(|service| {
-            format!(
-                "{} api {}",
-                service.name,
-                crate::live::entry_api(scenario, &service.name)
-            )
-        })
+        .map(|service| format!("{} api {}", service.name, scenario.entry_api(&service.name)))
         .collect();
     let _ = writeln!(
         out,

@@ -54,6 +54,21 @@ impl Scenario {
         self.services.values().filter(|service| service.entrypoint)
     }
 
+    /// The API version the load calls on entrypoint `service`: the first one its initial
+    /// version provides (its target version's, when it is not deployed at the start). The
+    /// scenario format has no key for it; clients of an entrypoint are assumed to speak
+    /// the API version that was live before the release.
+    pub fn entry_api(&self, service: &str) -> String {
+        let version = self
+            .initial
+            .version(service)
+            .or_else(|| self.target.version(service));
+        version
+            .and_then(|version| self.version(service, version))
+            .and_then(|version| version.provides.first().cloned())
+            .unwrap_or_else(|| "v1".to_owned())
+    }
+
     /// The definition of `service` at `version`.
     pub fn version(&self, service: &str, version: &str) -> Option<&Version> {
         self.services.get(service)?.versions.get(version)
