@@ -488,3 +488,25 @@ fn sweep_measures_each_missing_service_under_load_next_to_the_prediction() {
     assert_eq!(pricing["causes"][0]["edge"], "cart -> pricing api v1");
     assert_eq!(pricing["causes"][0]["code"], "UNAVAILABLE");
 }
+
+#[test]
+fn check_holds_graceful_false_to_a_failing_state_too() {
+    let dir = TempDir::new("check-known-bad");
+    // expand-contract.yaml's safe and single-piece orders never fail, so a top-level
+    // "graceful: false" (which they inherit) cannot hold for them.
+    let text =
+        std::fs::read_to_string(crate::support::root().join("scenarios/expand-contract.yaml"))
+            .expect("expand-contract.yaml")
+            .replace("expect:\n  graceful: true", "expect:\n  graceful: false");
+    let path = dir.path().join("known-bad.yaml");
+    std::fs::write(&path, text).expect("write");
+    let run = simulate(&["check", path.to_str().expect("utf-8 path")]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "verdict: fail (the prediction breaks the graceful expectation of safe, single-piece)"
+        ),
+        "{}",
+        run.stdout
+    );
+}
