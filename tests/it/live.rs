@@ -366,3 +366,37 @@ strategies: [batch]
         run.total.ok
     );
 }
+
+#[test]
+fn a_kill_in_the_middle_of_a_rolling_step_ends_on_the_new_version() {
+    // db rolls v1 -> v2; both versions die 30 ms into the step and come back 120 ms
+    // later, while old and new serve side by side. What comes back is the new version,
+    // and the step settles on it.
+    let run = run(
+        inline(
+            "
+name: kill-mid-step
+services:
+  front:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: db, timeout_ms: 500 } ] } }
+  db:
+    replicas: 2
+    versions: { v1: {}, v2: {} }
+initial: { front: v1, db: v1 }
+target: { db: v2 }
+load: { rps: 200, baseline_ms: 100, step_ms: 600 }
+strategies: [batch]
+faults: [ { kill: db, at_step: 1, after_ms: 30, for_ms: 120 } ]
+",
+        ),
+        "batch",
+    );
+    let step = &run.steps[1];
+    let (failed, _) = cause(&run, "front -> db api v1", "UNAVAILABLE");
+    assert!(failed > 0, "the kill window fails requests: {:?}", step.total.causes);
+    assert_eq!(failed, run.total.failed, "{:?}", run.total.causes);
+    assert!(step.total.ok > 0, "db is back within the step");
+    assert_eq!(run.running["db"], vec!["v2".to_owned(), "v2".to_owned()]);
+    assert!(step.agrees(), "predicted {:?}, measured {:?}", step.predicted.levels, step.measured);
+}
