@@ -350,6 +350,23 @@ fn run_sweep(args: &SweepArgs) -> u8 {
         Err(code) => return code,
     };
     let seed = args.seed.unwrap_or(scenario.seed);
+    let deployed = scenario.initial.0.len();
+    let rows = deployed
+        + if args.pairs {
+            deployed * deployed.saturating_sub(1) / 2
+        } else {
+            0
+        };
+    if rows > MAX_SWEEP_ROWS {
+        eprintln!(
+            "error: the sweep would run {rows} rows of {} ms each, more than the limit of {MAX_SWEEP_ROWS}; \
+             `simulate check{} {}` sweeps without servers in milliseconds",
+            scenario.load.baseline.as_millis(),
+            if args.pairs { " --pairs" } else { "" },
+            args.scenario.display()
+        );
+        return exit::INVALID;
+    }
     let show_progress = std::io::stderr().is_terminal();
     let shared = Arc::clone(&scenario);
     let outcome = on_runtime(seed, |options| async move {
@@ -386,6 +403,10 @@ fn run_sweep(args: &SweepArgs) -> u8 {
         exit::OK
     }
 }
+
+/// A live sweep runs at most this many rows (each on fresh servers, for the baseline
+/// time): a bound on its run time.
+const MAX_SWEEP_ROWS: usize = 1_000;
 
 /// "Too many open files" on Linux and macOS.
 const EMFILE: i32 = 24;

@@ -32,10 +32,17 @@ impl Row {
 pub struct Sweep {
     pub singles: Vec<Row>,
     pub pairs: Vec<Row>,
+    /// Set when `pairs` was asked for but there were more than [`MAX_PAIRS`] of them:
+    /// how many there were.
+    pub pairs_skipped: Option<usize>,
     /// Services whose loss alone fails an entrypoint other than themselves (with initial
     /// or target versions): the dependencies nothing can route around.
     pub single_points_of_failure: Vec<usize>,
 }
+
+/// At most this many pairs are evaluated (about 1,000 deployed services), which bounds the
+/// time `--pairs` takes.
+pub const MAX_PAIRS: usize = 500_000;
 
 pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
     let initial = graph.settled(&scenario.initial);
@@ -74,7 +81,9 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
         .map(|r| r.missing[0])
         .collect();
     let mut pair_rows = Vec::new();
-    if pairs {
+    let n_pairs = deployed.len() * deployed.len().saturating_sub(1) / 2;
+    let pairs_skipped = (pairs && n_pairs > MAX_PAIRS).then_some(n_pairs);
+    if pairs && pairs_skipped.is_none() {
         for (i, &a) in deployed.iter().enumerate() {
             for &b in &deployed[i + 1..] {
                 let joint = row(vec![a, b]);
@@ -93,6 +102,7 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
     Sweep {
         singles,
         pairs: pair_rows,
+        pairs_skipped,
         single_points_of_failure,
     }
 }

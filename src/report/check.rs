@@ -317,6 +317,13 @@ fn sweep(out: &mut String, graph: &Graph, report: &Report) {
             all.len()
         );
     }
+    if let Some(n_pairs) = sweep.pairs_skipped {
+        let _ = writeln!(
+            out,
+            "  --pairs skipped: {n_pairs} pairs are more than the limit of {}",
+            crate::check::sweep::MAX_PAIRS
+        );
+    }
     if sweep.single_points_of_failure.is_empty() {
         let _ = writeln!(out, "  no single point of failure");
     } else {
@@ -432,6 +439,8 @@ pub struct ConflictJson {
 #[derive(Debug, Serialize)]
 pub struct SweepJson {
     pub rows: Vec<SweepRowJson>,
+    /// The number of pairs when `--pairs` was asked for but skipped for their number.
+    pub pairs_skipped: Option<usize>,
     pub single_points_of_failure: Vec<String>,
 }
 
@@ -515,6 +524,7 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
                 target: by_entry(&row.target),
             })
             .collect(),
+        pairs_skipped: report.sweep.pairs_skipped,
         single_points_of_failure: report
             .sweep
             .single_points_of_failure

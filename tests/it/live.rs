@@ -394,9 +394,18 @@ faults: [ { kill: db, at_step: 1, after_ms: 30, for_ms: 120 } ]
     );
     let step = &run.steps[1];
     let (failed, _) = cause(&run, "front -> db api v1", "UNAVAILABLE");
-    assert!(failed > 0, "the kill window fails requests: {:?}", step.total.causes);
+    assert!(
+        failed > 0,
+        "the kill window fails requests: {:?}",
+        step.total.causes
+    );
     assert_eq!(failed, run.total.failed, "{:?}", run.total.causes);
     assert!(step.total.ok > 0, "db is back within the step");
     assert_eq!(run.running["db"], vec!["v2".to_owned(), "v2".to_owned()]);
-    assert!(step.agrees(), "predicted {:?}, measured {:?}", step.predicted.levels, step.measured);
+    assert!(
+        step.agrees(),
+        "predicted {:?}, measured {:?}",
+        step.predicted.levels,
+        step.measured
+    );
 }
