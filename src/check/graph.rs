@@ -220,6 +220,11 @@ impl Graph {
         }
     }
 
+    /// How much work one evaluation is: the number of (service, API) ports.
+    pub fn ports(&self) -> usize {
+        self.ports.len()
+    }
+
     pub fn service(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
     }

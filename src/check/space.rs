@@ -15,6 +15,11 @@ use crate::scenario::Scenario;
 /// At most this many states are evaluated one by one; beyond it only counts are given.
 pub const ENUMERATION_BUDGET: u64 = 1 << 22;
 
+/// At most this many port evaluations (states x ports) are spent visiting states, about
+/// 1.5 s on the development machine, so a large fleet with a score of changes stays
+/// quick.
+pub const WORK_BUDGET: u64 = 400_000_000;
+
 /// What is known of the state space.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Space {
@@ -64,13 +69,13 @@ pub fn explore(graph: &Graph, scenario: &Scenario) -> Space {
     } else {
         None
     };
+    let affordable = |states: u64| {
+        states <= ENUMERATION_BUDGET
+            && states.saturating_mul(graph.ports().max(1) as u64) <= WORK_BUDGET
+    };
     let evaluated = match total {
-        Some(total) if total <= ENUMERATION_BUDGET => {
-            Some(evaluate_all(graph, &initial, &masks, true))
-        }
-        _ if n < 40 && (1u64 << n) <= ENUMERATION_BUDGET => {
-            Some(evaluate_all(graph, &initial, &masks, false))
-        }
+        Some(total) if affordable(total) => Some(evaluate_all(graph, &initial, &masks, true)),
+        _ if n < 40 && affordable(1u64 << n) => Some(evaluate_all(graph, &initial, &masks, false)),
         _ => None,
     };
     Space {
