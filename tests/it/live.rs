@@ -409,3 +409,55 @@ faults: [ { kill: db, at_step: 1, after_ms: 30, for_ms: 120 } ]
         step.measured
     );
 }
+
+#[test]
+fn a_gate_that_stops_ends_the_rollout_and_one_that_continues_marks_the_breach() {
+    // Two steps; the first recreates db (a failure window), the second moves front.
+    let scenario = |on_breach: &str| {
+        inline(&format!(
+            "
+name: gate
+services:
+  front:
+    entrypoint: true
+    versions: {{ v1: {{ calls: [ {{ service: db, timeout_ms: 500 }} ] }}, v2: {{ calls: [ {{ service: db, timeout_ms: 500 }} ] }} }}
+  db:
+    rollout: recreate
+    startup_ms: 100
+    versions: {{ v1: {{}}, v2: {{}} }}
+initial: {{ front: v1, db: v1 }}
+target: {{ front: v2, db: v2 }}
+load: {{ rps: 200, baseline_ms: 100, step_ms: 200 }}
+strategies: [ {{ name: db-first, steps: [[db], [front]] }} ]
+gate: {{ max_failed_ratio: 0.0, on_breach: {on_breach} }}
+"
+        ))
+    };
+    let stopped = run(scenario("stop"), "db-first");
+    assert_eq!(stopped.ending, Ending::Stopped);
+    assert_eq!(
+        stopped.steps.len(),
+        2,
+        "baseline and the breaching step only"
+    );
+    assert!(stopped.steps[1].gate_breached);
+    assert_eq!(
+        stopped.running["front"],
+        vec!["v1".to_owned()],
+        "front never moved"
+    );
+
+    let continued = run(scenario("continue"), "db-first");
+    assert_eq!(continued.ending, Ending::Completed);
+    let kinds: Vec<StepKind> = continued.steps.iter().map(|step| step.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            StepKind::Baseline,
+            StepKind::Rollout(1),
+            StepKind::Rollout(2)
+        ]
+    );
+    assert!(continued.steps[1].gate_breached && !continued.steps[2].gate_breached);
+    assert_eq!(continued.running["front"], vec!["v2".to_owned()]);
+}
