@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deploysim::check::Level;
 use deploysim::live::{self, Ending, StepKind, StrategyRun};
 use deploysim::plan;
 use deploysim::scenario::{self, Scenario};
@@ -460,4 +461,44 @@ gate: {{ max_failed_ratio: 0.0, on_breach: {on_breach} }}
     );
     assert!(continued.steps[1].gate_breached && !continued.steps[2].gate_breached);
     assert_eq!(continued.running["front"], vec!["v2".to_owned()]);
+}
+
+#[test]
+fn each_entrypoint_is_loaded_counted_and_predicted_on_its_own() {
+    // Two entrypoints; only `shop` needs `stock`, which is killed for the whole baseline.
+    let run = run(
+        inline(
+            "
+name: two-doors
+services:
+  shop:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: stock } ] } }
+  blog:
+    entrypoint: true
+    versions: { v1: {} }
+  stock: { versions: { v1: {} } }
+initial: { shop: v1, blog: v1, stock: v1 }
+target: {}
+load: { rps: 100, baseline_ms: 300 }
+strategies: [batch]
+faults: [ { kill: stock } ]
+",
+        ),
+        "batch",
+    );
+    let baseline = &run.steps[0];
+    let shop = &baseline.by_entry["shop"];
+    let blog = &baseline.by_entry["blog"];
+    assert!(
+        shop.failed > 0 && blog.failed == 0,
+        "shop {shop:?}, blog {blog:?}"
+    );
+    assert!(
+        blog.ok > 20 && shop.sent() > 20,
+        "both are loaded at 100 rps"
+    );
+    // Graph entries are in name order: blog, shop.
+    assert_eq!(baseline.predicted.levels, vec![Level::Ok, Level::Failed]);
+    assert!(baseline.agrees(), "measured {:?}", baseline.measured);
 }
