@@ -65,7 +65,7 @@ fn benches(c: &mut Criterion) {
         .map(|change| {
             let s = graph.service(&change.service).expect("service");
             let old = initial.serving[s];
-            let new = graph.bit(s, change.to.as_deref().expect("changed"));
+            let new = graph.mask(s, change.to.as_deref());
             (s, old, new, old | new)
         })
         .collect();

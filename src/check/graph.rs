@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::scenario::{Deployment, OnFailure, Scenario};
+use crate::scenario::{Change, Deployment, OnFailure, Scenario};
 
 /// How an entry request, or a call, ends in the worst case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -229,12 +229,19 @@ impl Graph {
         self.index.get(name).copied()
     }
 
-    /// The bit of `version` among `service`'s runnable versions (0 if it is not one).
-    pub fn bit(&self, service: usize, version: &str) -> u8 {
-        self.versions[service]
-            .iter()
-            .position(|v| v == version)
+    /// The serving mask of `service` at `version`: its bit among the service's runnable
+    /// versions; 0 for `None` (not deployed) or a version that is not one of them.
+    pub fn mask(&self, service: usize, version: Option<&str>) -> u8 {
+        version
+            .and_then(|version| self.versions[service].iter().position(|v| v == version))
             .map_or(0, |i| 1 << i)
+    }
+
+    /// `state` after `change` is complete: the service serves its new version (or nothing).
+    pub fn apply(&self, state: &mut State, change: &Change) {
+        if let Some(s) = self.service(&change.service) {
+            state.serving[s] = self.mask(s, change.to.as_deref());
+        }
     }
 
     /// The settled state of a deployment: each deployed service serves its one version.
@@ -243,7 +250,7 @@ impl Graph {
             .services
             .iter()
             .enumerate()
-            .map(|(s, name)| deployment.version(name).map_or(0, |v| self.bit(s, v)))
+            .map(|(s, name)| self.mask(s, deployment.version(name)))
             .collect();
         State {
             serving,

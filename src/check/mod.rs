@@ -83,8 +83,8 @@ pub fn transient(graph: &Graph, scenario: &Scenario, before: &State, changes: &[
             continue;
         };
         let rollout = scenario.services[&change.service].rollout;
-        let old = change.from.as_deref().map_or(0, |v| graph.bit(s, v));
-        let new = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
+        let old = graph.mask(s, change.from.as_deref());
+        let new = graph.mask(s, change.to.as_deref());
         state.serving[s] = match (change.from.is_some(), change.to.is_some(), rollout) {
             (true, true, Rollout::Rolling) => old | new,
             // Recreate, or a new service not ready yet: nothing serves.

@@ -149,7 +149,7 @@ fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<V
         .iter()
         .filter_map(|change| {
             let s = graph.service(&change.service)?;
-            Some((s, change.to.as_deref().map_or(0, |v| graph.bit(s, v))))
+            Some((s, graph.mask(s, change.to.as_deref())))
         })
         .collect();
     let mut scratch = Vec::new();
@@ -445,9 +445,7 @@ fn first_failure(
             return Some(Evaluated::new(graph, during));
         }
         for change in &step {
-            if let Some(s) = graph.service(&change.service) {
-                state.serving[s] = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
-            }
+            graph.apply(&mut state, change);
         }
         if graph.worst(&state, &mut scratch, &mut levels) == Level::Failed {
             return Some(Evaluated::new(graph, state));

@@ -52,7 +52,7 @@ pub fn explore(graph: &Graph, scenario: &Scenario) -> Space {
         .filter_map(|change| {
             let s = graph.service(&change.service)?;
             let before = initial.serving[s];
-            let after = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
+            let after = graph.mask(s, change.to.as_deref());
             let during =
                 transient(graph, scenario, &initial, std::slice::from_ref(change)).serving[s];
             Some((s, before, after, during))
@@ -194,8 +194,7 @@ target: { web: v2, a: v2, b: v2, c: v1 }
             let mut state = initial.clone();
             for (i, change) in changes.iter().enumerate() {
                 if subset & (1 << i) != 0 {
-                    let s = graph.service(&change.service).expect("service");
-                    state.serving[s] = change.to.as_deref().map_or(0, |v| graph.bit(s, v));
+                    graph.apply(&mut state, change);
                 }
             }
             tally(&state);
