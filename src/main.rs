@@ -275,19 +275,12 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     if show_progress {
         eprint!("\r\x1b[2K");
     }
-    let json_to_stdout = args.selection.json.as_deref() == Some(Path::new("-"));
-    if !json_to_stdout {
-        print!(
-            "{}",
-            report::live::text(&scenario, seed, &runs, interrupted, args.quiet)
-        );
-    }
-    if let Some(json_path) = &args.selection.json {
-        let report = report::live::json(&scenario, seed, &runs, interrupted);
-        if let Err(message) = write_json(json_path, &report) {
-            eprintln!("error: {message}");
-            return exit::ENVIRONMENT;
-        }
+    if let Err(code) = emit(
+        args.selection.json.as_deref(),
+        || report::live::text(&scenario, seed, &runs, interrupted, args.quiet),
+        || report::live::json(&scenario, seed, &runs, interrupted),
+    ) {
+        return code;
     }
     if interrupted {
         exit::INTERRUPTED
@@ -381,21 +374,12 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     if show_progress {
         eprint!("\r\x1b[2K");
     }
-    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
-    if !json_to_stdout {
-        print!(
-            "{}",
-            report::sweep::text(&scenario, seed, &rows, interrupted)
-        );
-    }
-    if let Some(json_path) = &args.json
-        && let Err(message) = write_json(
-            json_path,
-            &report::sweep::json(&scenario, seed, &rows, interrupted),
-        )
-    {
-        eprintln!("error: {message}");
-        return exit::ENVIRONMENT;
+    if let Err(code) = emit(
+        args.json.as_deref(),
+        || report::sweep::text(&scenario, seed, &rows, interrupted),
+        || report::sweep::json(&scenario, seed, &rows, interrupted),
+    ) {
+        return code;
     }
     if interrupted {
         exit::INTERRUPTED
@@ -431,17 +415,13 @@ fn run_check(args: &CheckArgs) -> u8 {
         Err(code) => return code,
     };
     let report = deploysim::check::run(&scenario, &strategies, seed, args.pairs);
-    let json_to_stdout = args.selection.json.as_deref() == Some(Path::new("-"));
-    if !json_to_stdout {
-        print!("{}", report::check::text(&scenario, seed, &report));
+    if let Err(code) = emit(
+        args.selection.json.as_deref(),
+        || report::check::text(&scenario, seed, &report),
+        || report::check::json(&scenario, seed, &report),
+    ) {
+        return code;
     }
-    if let Some(json_path) = &args.selection.json
-        && let Err(message) = write_json(json_path, &report::check::json(&scenario, seed, &report))
-    {
-        eprintln!("error: {message}");
-        return exit::ENVIRONMENT;
-    }
-
     if report.passed() {
         exit::OK
     } else {
@@ -459,16 +439,12 @@ fn run_plan(args: &PlanArgs) -> u8 {
         .map(|strategy| (strategy.clone(), plan::plan(&scenario, strategy, seed)))
         .collect();
 
-    let json_to_stdout = args.selection.json.as_deref() == Some(Path::new("-"));
-    if !json_to_stdout {
-        print!("{}", report::plan_text(&scenario, seed, &outcomes));
-    }
-    if let Some(json_path) = &args.selection.json {
-        let report = report::plan_json(&scenario, seed, &outcomes);
-        if let Err(message) = write_json(json_path, &report) {
-            eprintln!("error: {message}");
-            return exit::ENVIRONMENT;
-        }
+    if let Err(code) = emit(
+        args.selection.json.as_deref(),
+        || report::plan_text(&scenario, seed, &outcomes),
+        || report::plan_json(&scenario, seed, &outcomes),
+    ) {
+        return code;
     }
     // A strategy asked for on the command line that cannot be planned is an invalid
     // request; the scenario's own strategies were checked when it was loaded.
@@ -517,6 +493,26 @@ fn select_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strate
             ))
         })
         .collect()
+}
+
+/// Prints a command's report: the text on stdout, unless the JSON goes there (`--json -`),
+/// and the JSON to its file. Err is the exit code of a JSON file that cannot be written,
+/// already reported.
+fn emit<J: serde::Serialize>(
+    json: Option<&Path>,
+    text: impl FnOnce() -> String,
+    report: impl FnOnce() -> J,
+) -> Result<(), u8> {
+    if json != Some(Path::new("-")) {
+        print!("{}", text());
+    }
+    if let Some(json_path) = json
+        && let Err(message) = write_json(json_path, &report())
+    {
+        eprintln!("error: {message}");
+        return Err(exit::ENVIRONMENT);
+    }
+    Ok(())
 }
 
 fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String> {
