@@ -370,10 +370,7 @@ impl Cluster {
         // Error draws are seeded per service, version and the how-many-th replica of the
         // service this is, so a rerun with the same seed draws the same sequences.
         let nth = {
-            let mut started = match self.started.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut started = crate::lock::lock(&self.started);
             let count = started.entry(service.to_owned()).or_insert(0);
             *count += 1;
             *count

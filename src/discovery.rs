@@ -282,10 +282,7 @@ impl Link {
         let ready = self.pool.snapshot();
         for _ in 0..ready.len() {
             let index = {
-                let mut picks = match self.picks.lock() {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut picks = crate::lock::lock(&self.picks);
                 picks.random_range(0..ready.len())
             };
             let endpoint = Arc::clone(&ready[index]);
@@ -299,10 +296,7 @@ impl Link {
     }
 
     fn channel(&self, endpoint: &Endpoint) -> Channel {
-        let mut channels = match self.channels.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut channels = crate::lock::lock(&self.channels);
         if let Some(channel) = channels.get(&endpoint.replica) {
             return channel.clone();
         }

@@ -29,6 +29,7 @@ pub mod fault;
 pub mod generate;
 pub mod live;
 pub mod load;
+mod lock;
 pub mod plan;
 pub mod record;
 pub mod report;

@@ -116,10 +116,7 @@ impl Replica {
     pub fn kill(self) {
         let _ = self.killed.send(true);
         self.server.abort();
-        let connections = match self.connections.lock() {
-            Ok(mut guard) => std::mem::take(&mut *guard),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
+        let connections = std::mem::take(&mut *crate::lock::lock(&self.connections));
         for socket in connections {
             // Linger 0 makes the close a reset, as when a process dies.
             let _ = socket.set_linger(Some(Duration::ZERO));
@@ -140,11 +137,7 @@ fn accept_loop(
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     if let Ok(duplicate) = socket2::SockRef::from(&stream).try_clone() {
-                        let mut guard = match connections.lock() {
-                            Ok(guard) => guard,
-                            Err(poisoned) => poisoned.into_inner(),
-                        };
-                        guard.push(duplicate);
+                        crate::lock::lock(&connections).push(duplicate);
                     }
                     Ok(stream)
                 }
@@ -287,10 +280,7 @@ impl Behaviour {
     }
 
     fn draw_error(&self) -> bool {
-        let mut rng = match self.errors.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut rng = crate::lock::lock(&self.errors);
         rng.random_bool(self.error_rate.clamp(0.0, 1.0))
     }
 }
