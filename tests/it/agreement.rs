@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploysim::check::Level;
-use deploysim::live::{self, StrategyRun};
+use deploysim::live::StrategyRun;
 use deploysim::{plan, scenario};
 
-use crate::support::yaml_files;
+use crate::support::{run_live, yaml_files};
 
 fn run_all(path: &std::path::Path) -> Vec<StrategyRun> {
     let mut scenario = scenario::load(path).expect("shipped scenarios load");
@@ -31,32 +31,12 @@ fn run_all(path: &std::path::Path) -> Vec<StrategyRun> {
     scenario.load.step = Duration::from_millis(400);
     scenario.load.rps = scenario.load.rps.max(200);
     let scenario = Arc::new(scenario);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let options = live::Options {
-        seed: scenario.seed,
-        interrupt,
-    };
-    let mut runs = Vec::new();
-    for strategy in &scenario.strategies {
-        let Ok(plan) = plan::plan(&scenario, strategy, scenario.seed) else {
-            continue;
-        };
-        let run = runtime
-            .block_on(live::run(
-                Arc::clone(&scenario),
-                strategy,
-                &plan,
-                &options,
-                None,
-            ))
-            .expect("servers start");
-        runs.push(run);
-    }
-    runs
+    scenario
+        .strategies
+        .iter()
+        .filter(|strategy| plan::plan(&scenario, strategy, scenario.seed).is_ok())
+        .map(|strategy| run_live(&scenario, strategy))
+        .collect()
 }
 
 #[test]

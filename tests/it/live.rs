@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploysim::check::Level;
-use deploysim::live::{self, Ending, StepKind, StrategyRun};
-use deploysim::plan;
+use deploysim::live::{Ending, StepKind, StrategyRun};
 use deploysim::scenario::{self, Scenario};
+
+use crate::support::run_live;
 
 /// Runs `strategy` of `scenario` live, with its own runtime.
 fn run(scenario: Scenario, strategy: &str) -> StrategyRun {
@@ -19,25 +20,7 @@ fn run(scenario: Scenario, strategy: &str) -> StrategyRun {
         .find(|s| s.name == strategy)
         .cloned()
         .unwrap_or_else(|| panic!("no strategy {strategy}"));
-    let plan = plan::plan(&scenario, &strategy, scenario.seed).expect("plans");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let options = live::Options {
-        seed: scenario.seed,
-        interrupt,
-    };
-    let run = runtime
-        .block_on(live::run(
-            Arc::new(scenario),
-            &strategy,
-            &plan,
-            &options,
-            None,
-        ))
-        .expect("the run starts its servers");
+    let run = run_live(&Arc::new(scenario), &strategy);
     assert_accounting(&run);
     run
 }

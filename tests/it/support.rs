@@ -64,3 +64,31 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Runs `strategy` of `scenario` live (as planned with the scenario's seed) on a runtime
+/// of its own, with no Ctrl-C and no progress. Panics if the strategy cannot be planned
+/// or a server cannot start.
+pub fn run_live(
+    scenario: &std::sync::Arc<deploysim::scenario::Scenario>,
+    strategy: &deploysim::scenario::Strategy,
+) -> deploysim::live::StrategyRun {
+    let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let options = deploysim::live::Options {
+        seed: scenario.seed,
+        interrupt,
+    };
+    runtime
+        .block_on(deploysim::live::run(
+            std::sync::Arc::clone(scenario),
+            strategy,
+            &plan,
+            &options,
+            None,
+        ))
+        .expect("the run starts its servers")
+}
