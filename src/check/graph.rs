@@ -220,6 +220,18 @@ impl Graph {
         }
     }
 
+    /// The service name of entrypoint `entry` (an index into `entries`).
+    pub fn entry_name(&self, entry: usize) -> &str {
+        &self.services[self.entries[entry].0]
+    }
+
+    /// Every entrypoint's service name, in `entries` order.
+    pub fn entry_names(&self) -> Vec<String> {
+        (0..self.entries.len())
+            .map(|entry| self.entry_name(entry).to_owned())
+            .collect()
+    }
+
     /// How much work one evaluation is: the number of (service, API) ports.
     pub fn ports(&self) -> usize {
         self.ports.len()

@@ -23,7 +23,7 @@ const MAX_ENTRY_COLUMNS: usize = 4;
 pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
     let graph = &report.graph;
     let mut out = String::new();
-    let entries: Vec<String> = entry_names(graph);
+    let entries: Vec<String> = graph.entry_names();
     let changes = scenario.changes();
     let _ = writeln!(
         out,
@@ -67,14 +67,6 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
     out
 }
 
-fn entry_names(graph: &Graph) -> Vec<String> {
-    graph
-        .entries
-        .iter()
-        .map(|&(s, _)| graph.services[s].clone())
-        .collect()
-}
-
 fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
     let name = &check.strategy.name;
     let plan = match &check.plan {
@@ -111,7 +103,7 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
             "(NOT graceful)"
         }
     );
-    let entries = entry_names(graph);
+    let entries = graph.entry_names();
     let mut header = vec!["step".to_owned(), "state".to_owned()];
     header.extend(entries.iter().take(MAX_ENTRY_COLUMNS).cloned());
     if entries.len() > MAX_ENTRY_COLUMNS {
@@ -281,7 +273,7 @@ fn safe(out: &mut String, order: &SafeOrder) {
 
 fn sweep(out: &mut String, graph: &Graph, report: &Report) {
     let sweep = &report.sweep;
-    let entries = entry_names(graph);
+    let entries = graph.entry_names();
     let _ = writeln!(
         out,
         "missing-dependency sweep (each service missing in turn; initial / target versions)"
@@ -453,7 +445,7 @@ pub struct SweepRowJson {
 
 pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
     let graph = &report.graph;
-    let entries = entry_names(graph);
+    let entries = graph.entry_names();
     let by_entry = |levels: &[Level]| -> BTreeMap<String, Level> {
         entries
             .iter()

@@ -205,7 +205,7 @@ fn disagreement(graph: &Graph, step: &StepResult) -> String {
         if measured == predicted {
             continue;
         }
-        let name = &graph.services[graph.entries[entry].0];
+        let name = graph.entry_name(entry);
         let why = step
             .predicted
             .explaining(entry)
@@ -458,7 +458,7 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
 }
 
 pub(crate) fn step_json(graph: &Graph, step: &StepResult) -> StepJson {
-    let entry_name = |entry: usize| graph.services[graph.entries[entry].0].clone();
+    let entry_name = |entry: usize| graph.entry_name(entry).to_owned();
     let (kind, plan_step) = match step.kind {
         StepKind::Baseline => ("baseline", 0),
         StepKind::Rollout(n) => ("rollout", n),
