@@ -356,11 +356,8 @@ impl Cluster {
     }
 
     fn make_ready(&self, service: &str, replica: &Replica) {
-        self.pool(service).add(Arc::new(Endpoint::new(
-            replica.id,
-            &replica.version,
-            replica.addr,
-        )));
+        self.pool(service)
+            .add(Arc::new(Endpoint::new(replica.id, replica.addr)));
     }
 
     async fn start_replica(&self, service: &str, version: &str) -> Result<Replica, StartError> {

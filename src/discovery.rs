@@ -40,7 +40,6 @@ use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 #[derive(Debug)]
 pub struct Endpoint {
     pub replica: u32,
-    pub version: String,
     pub addr: SocketAddr,
     /// Attempts picked and not yet finished, over every link.
     in_flight: AtomicUsize,
@@ -49,10 +48,9 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn new(replica: u32, version: &str, addr: SocketAddr) -> Endpoint {
+    pub fn new(replica: u32, addr: SocketAddr) -> Endpoint {
         Endpoint {
             replica,
-            version: version.to_owned(),
             addr,
             in_flight: AtomicUsize::new(0),
             removed: AtomicBool::new(false),

@@ -37,14 +37,6 @@ impl Evaluated {
         let predictions = graph.explain(&state);
         Evaluated { state, predictions }
     }
-
-    pub fn worst(&self) -> Level {
-        self.predictions
-            .iter()
-            .map(|p| p.level)
-            .max()
-            .unwrap_or(Level::Ok)
-    }
 }
 
 /// The prediction for one step (the baseline has no transient state).
