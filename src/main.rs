@@ -256,7 +256,7 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     }
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let shared = Arc::clone(&scenario);
-    let outcome = on_runtime(seed, |options| async move {
+    let outcome = on_runtime(seed, show_progress, |options| async move {
         let progress = TerminalProgress;
         let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
         let mut runs = Vec::new();
@@ -272,9 +272,6 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
         Ok(outcome) => outcome,
         Err(code) => return code,
     };
-    if show_progress {
-        eprint!("\r\x1b[2K");
-    }
     if let Err(code) = emit(
         args.selection.json.as_deref(),
         || report::live::text(&scenario, seed, &runs, interrupted, args.quiet),
@@ -293,8 +290,9 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
 
 /// Runs `work` on a multi-threaded runtime with Ctrl-C wired to `Options::interrupt`.
 /// Returns its result and whether Ctrl-C was pressed, or the exit code of an environment
-/// failure, already reported.
-fn on_runtime<T, F, Fut>(seed: u64, work: F) -> Result<(T, bool), u8>
+/// failure, already reported. With `show_progress`, the progress line is cleared before
+/// anything else is printed.
+fn on_runtime<T, F, Fut>(seed: u64, show_progress: bool, work: F) -> Result<(T, bool), u8>
 where
     F: FnOnce(live::Options) -> Fut,
     Fut: std::future::Future<Output = Result<T, deploysim::deploy::StartError>>,
@@ -326,6 +324,9 @@ where
     });
     // Replicas and connections still open in the runtime close with it.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
     outcome.map_err(|err| {
         let hint = if err.source.raw_os_error() == Some(EMFILE) {
             "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
@@ -362,7 +363,7 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     }
     let show_progress = std::io::stderr().is_terminal();
     let shared = Arc::clone(&scenario);
-    let outcome = on_runtime(seed, |options| async move {
+    let outcome = on_runtime(seed, show_progress, |options| async move {
         let progress = TerminalProgress;
         let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
         live::sweep(shared, args.pairs, &options, shown).await
@@ -371,9 +372,6 @@ fn run_sweep(args: &SweepArgs) -> u8 {
         Ok(outcome) => outcome,
         Err(code) => return code,
     };
-    if show_progress {
-        eprint!("\r\x1b[2K");
-    }
     if let Err(code) = emit(
         args.json.as_deref(),
         || report::sweep::text(&scenario, seed, &rows, interrupted),
