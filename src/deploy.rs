@@ -201,16 +201,27 @@ impl Cluster {
         }
     }
 
-    /// Step move 3: the settled state after the step.
-    pub async fn complete(&self, changes: &[Change]) -> Result<(), StartError> {
+    /// Step move 3: the settled state after the step. `settled` is called once every
+    /// service of the step serves only its new version, before the old replicas drain, so
+    /// that a request sent after it meets nothing but the settled state.
+    pub async fn complete(
+        &self,
+        changes: &[Change],
+        settled: impl FnOnce(),
+    ) -> Result<(), StartError> {
         let moves = changes.iter().map(|change| self.settle(change));
+        let mut leaving = Vec::new();
         for result in futures_util::future::join_all(moves).await {
-            result?;
+            leaving.extend(result?);
         }
+        settled();
+        self.stop_drained(leaving).await;
         Ok(())
     }
 
-    async fn settle(&self, change: &Change) -> Result<(), StartError> {
+    /// Makes the new version of `change` the only one in rotation; returns the old
+    /// replicas, which still have to drain.
+    async fn settle(&self, change: &Change) -> Result<Vec<Leaving>, StartError> {
         let service = &change.service;
         let mut slot = self.slot(service).lock().await;
         slot.version.clone_from(&change.to);
@@ -237,9 +248,7 @@ impl Cluster {
         {
             self.start_all(service, &version, &mut slot).await?;
         }
-        drop(slot);
-        self.stop_drained(leaving).await;
-        Ok(())
+        Ok(leaving)
     }
 
     /// `kill`: every replica dies at once, no drain.

@@ -25,7 +25,7 @@ use crate::deploy::{Cluster, StartError};
 use crate::fault;
 use crate::load::{Entry, Load};
 use crate::plan::Plan;
-use crate::record::{Phase, Recorder};
+use crate::record::{Parts, Phase, Recorder};
 use crate::scenario::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::tally::Tally;
 use crate::verdict::{self, Check};
@@ -64,6 +64,9 @@ pub struct StepResult {
     pub kind: StepKind,
     pub changes: Vec<Change>,
     pub by_entry: BTreeMap<String, Tally>,
+    /// Per entrypoint, requests sent and answered in the transient and the settled part,
+    /// counted apart from `by_entry` (see [`crate::record::Counts`]).
+    pub parts: BTreeMap<String, Parts>,
     /// Every entrypoint merged.
     pub total: Tally,
     /// Faults that started or ended during the step.
@@ -364,10 +367,16 @@ impl Runner<'_> {
             self.cluster.switch(&changes).await;
         }
         let held = moved && self.wait(half).await;
-        if held {
-            self.recorder.set_phase(Phase::Settled);
-        }
-        let completed = held && self.interruptible(self.cluster.complete(&changes)).await?;
+        // The settled part starts when the old versions are out of rotation, not when the
+        // move starts: a request sent in between could still meet an old version.
+        let recorder = &self.recorder;
+        let completed = held
+            && self
+                .interruptible(
+                    self.cluster
+                        .complete(&changes, || recorder.set_phase(Phase::Settled)),
+                )
+                .await?;
         let baked = completed && self.wait(self.scenario.load.step - half).await;
         self.close_step(started);
         Ok(baked)
@@ -472,6 +481,7 @@ impl Runner<'_> {
                     kind: ran.kind,
                     changes: ran.changes.clone(),
                     by_entry: record.by_entry,
+                    parts: record.parts,
                     total: step_total,
                     events: record.events,
                     gate_breached: self.breaches.contains(&index),

@@ -147,21 +147,22 @@ impl Generator {
     }
 
     fn send(&self, intended: Instant) {
-        let step = self.recorder.current();
+        let at = self.recorder.position();
         let id = self.requests.fetch_add(1, Ordering::Relaxed);
         let entry = &self.entry;
         let edge = Edge::new(CLIENT, &entry.service, &entry.api);
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+        let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
+        self.recorder.sent(at, &entry.service, permit.is_some());
+        let Some(permit) = permit else {
             // Never sent: recorded at once, with no latency and nothing in flight.
             let cause = CauseKey {
                 edge: edge.to_string(),
                 code: reason::OVERLOAD.to_owned(),
             };
             self.recorder
-                .record(step, &entry.service, Outcome::Failed, &[cause], None);
+                .record(at, &entry.service, Outcome::Failed, &[cause], None);
             return;
         };
-        self.recorder.dispatched(step);
         let recorder = Arc::clone(&self.recorder);
         let entry = entry.clone();
         let mut give_up = self.give_up.clone();
@@ -192,7 +193,7 @@ impl Generator {
                 ),
             };
             recorder.record(
-                step,
+                at,
                 &entry.service,
                 outcome,
                 &causes,

@@ -19,10 +19,49 @@ pub enum Phase {
     Settled,
 }
 
+impl Phase {
+    /// 0 for the transient part, 1 for the settled one: the index into [`Parts`].
+    pub fn index(self) -> usize {
+        match self {
+            Phase::Transient => 0,
+            Phase::Settled => 1,
+        }
+    }
+}
+
+/// Where the run was when a request was sent: the step and the part of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub step: usize,
+    pub phase: Phase,
+}
+
+/// Entry requests of one part of a step, counted apart from the tallies: `sent` when the
+/// load generator sends one, the outcome when it is recorded. The two sides are counted
+/// at different places, so comparing them finds a request counted twice or lost.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub sent: u64,
+    pub ok: u64,
+    pub degraded: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn answered(&self) -> u64 {
+        self.ok + self.degraded + self.failed
+    }
+}
+
+/// Per part of a step: `[transient, settled]` (see [`Phase::index`]).
+pub type Parts = [Counts; 2];
+
 /// What one step (baseline, rollout step or rollback step) recorded.
 #[derive(Debug, Default, Clone)]
 pub struct StepRecord {
     pub by_entry: BTreeMap<String, Tally>,
+    /// Per entrypoint, the requests sent and answered in each part of the step.
+    pub parts: BTreeMap<String, Parts>,
     /// Faults that started or ended during the step, in order.
     pub events: Vec<String>,
     /// Faults (indices into the scenario's) in force at some time of each part.
@@ -42,6 +81,8 @@ struct Inner {
 /// Filled while the run goes on, by the load generator, the fault tasks and the runner.
 #[derive(Debug)]
 pub struct Recorder {
+    /// The current step shifted left by one, with the phase in the low bit, so that a
+    /// request reads its step and part at once.
     current: AtomicUsize,
     inner: Mutex<Inner>,
 }
@@ -70,7 +111,8 @@ impl Recorder {
         while inner.steps.len() <= index {
             inner.steps.push(StepRecord::default());
         }
-        self.current.store(index, Ordering::SeqCst);
+        self.current
+            .store(index << 1 | phase.index(), Ordering::SeqCst);
         inner.phase = phase;
         Self::note_active(&mut inner, index);
     }
@@ -80,6 +122,8 @@ impl Recorder {
         let mut inner = self.lock();
         inner.phase = phase;
         let step = self.current();
+        self.current
+            .store(step << 1 | phase.index(), Ordering::SeqCst);
         Self::note_active(&mut inner, step);
     }
 
@@ -96,30 +140,54 @@ impl Recorder {
     }
 
     pub fn current(&self) -> usize {
-        self.current.load(Ordering::SeqCst)
+        self.current.load(Ordering::SeqCst) >> 1
     }
 
-    /// A request of `step` went out.
-    pub fn dispatched(&self, step: usize) {
-        if let Some(record) = self.lock().steps.get_mut(step) {
-            record.in_flight += 1;
+    /// The current step and part, read at once.
+    pub fn position(&self) -> Position {
+        let value = self.current.load(Ordering::SeqCst);
+        Position {
+            step: value >> 1,
+            phase: if value & 1 == 0 {
+                Phase::Transient
+            } else {
+                Phase::Settled
+            },
         }
     }
 
-    /// Records one request of `step`. `latency` is `Some` for a request that was
+    /// A request of `entry` is sent at `at`: `dispatched` when it goes out to the
+    /// service, not when it is refused at once (`overload`). Either way it must be
+    /// recorded once, at the same position.
+    pub fn sent(&self, at: Position, entry: &str, dispatched: bool) {
+        if let Some(record) = self.lock().steps.get_mut(at.step) {
+            record.parts.entry(entry.to_owned()).or_default()[at.phase.index()].sent += 1;
+            if dispatched {
+                record.in_flight += 1;
+            }
+        }
+    }
+
+    /// Records one request sent at `at`. `latency` is `Some` for a request that was
     /// dispatched (it leaves the in-flight count) and `None` for one never sent.
     pub fn record(
         &self,
-        step: usize,
+        at: Position,
         entry: &str,
         outcome: Outcome,
         causes: &[CauseKey],
         latency: Option<Duration>,
     ) {
         let mut inner = self.lock();
-        if let Some(record) = inner.steps.get_mut(step) {
+        if let Some(record) = inner.steps.get_mut(at.step) {
             if latency.is_some() {
                 record.in_flight = record.in_flight.saturating_sub(1);
+            }
+            let counts = &mut record.parts.entry(entry.to_owned()).or_default()[at.phase.index()];
+            match outcome {
+                Outcome::Ok => counts.ok += 1,
+                Outcome::Degraded => counts.degraded += 1,
+                Outcome::Failed => counts.failed += 1,
             }
             record
                 .by_entry
@@ -209,18 +277,62 @@ mod tests {
     #[test]
     fn in_flight_counts_dispatched_requests_until_recorded() {
         let recorder = Recorder::new();
-        recorder.dispatched(0);
-        recorder.dispatched(0);
-        recorder.record(0, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        let at = recorder.position();
+        recorder.sent(at, "web", true);
+        recorder.sent(at, "web", true);
+        recorder.sent(at, "web", false);
+        recorder.record(at, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
         assert_eq!(recorder.in_flight(0), 1);
-        recorder.record(0, "web", Outcome::Failed, &[], None);
+        recorder.record(at, "web", Outcome::Failed, &[], None);
         assert_eq!(
             recorder.in_flight(0),
             1,
             "a request never sent was never in flight"
         );
-        recorder.record(0, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        recorder.record(at, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
         assert_eq!(recorder.in_flight(0), 0);
         assert_eq!(recorder.total(0).sent(), 3);
+    }
+
+    #[test]
+    fn each_request_counts_in_the_part_of_the_step_it_was_sent_in() {
+        let recorder = Recorder::new();
+        recorder.begin(1, Phase::Transient);
+        let early = recorder.position();
+        recorder.sent(early, "web", true);
+        recorder.set_phase(Phase::Settled);
+        let late = recorder.position();
+        assert_eq!(
+            late,
+            Position {
+                step: 1,
+                phase: Phase::Settled
+            }
+        );
+        recorder.sent(late, "web", true);
+        // The early request answers after the phase changed: it still counts where it
+        // was sent.
+        recorder.record(early, "web", Outcome::Failed, &[], Some(Duration::from_millis(1)));
+        recorder.record(late, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        let steps = recorder.take();
+        let parts = steps[1].parts["web"];
+        assert_eq!(
+            parts[0],
+            Counts {
+                sent: 1,
+                ok: 0,
+                degraded: 0,
+                failed: 1
+            }
+        );
+        assert_eq!(
+            parts[1],
+            Counts {
+                sent: 1,
+                ok: 1,
+                degraded: 0,
+                failed: 0
+            }
+        );
     }
 }

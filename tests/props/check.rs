@@ -1,0 +1,264 @@
+//! Property 3: the static check agrees with the reference model: in random states with
+//! random faults, in every state of every strategy, over the whole state space, and on
+//! whether a safe order exists and how few steps it takes.
+
+use std::collections::BTreeSet;
+
+use deploysim::check::{self, Graph, Level, State, safe, space};
+use deploysim::scenario::{Change, FaultKind, Scenario};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+use crate::arb::{self, Options, ScenarioSpec};
+use crate::reference::{Model, RefState};
+
+/// The product's state and the reference's for the same serving versions: `choice` picks,
+/// per service, a subset of its runnable versions (as a bitmask over them).
+fn both_states(graph: &Graph, choice: &[u8]) -> (State, RefState) {
+    let mut reference = RefState::default();
+    let serving = graph
+        .versions
+        .iter()
+        .enumerate()
+        .map(|(s, versions)| {
+            let mask = choice[s] & ((1u8 << versions.len()) - 1);
+            let set: BTreeSet<String> = versions
+                .iter()
+                .enumerate()
+                .filter(|(v, _)| mask & (1 << v) != 0)
+                .map(|(_, name)| name.clone())
+                .collect();
+            if !set.is_empty() {
+                reference.serving.insert(graph.services[s].clone(), set);
+            }
+            mask
+        })
+        .collect();
+    (
+        State {
+            serving,
+            cut: Vec::new(),
+        },
+        reference,
+    )
+}
+
+fn faults(scenario: &Scenario, raw: &[(u8, Index, Index)]) -> Vec<FaultKind> {
+    let names: Vec<&String> = scenario.services.keys().collect();
+    raw.iter()
+        .map(|(kind, a, b)| {
+            let a = a.index(names.len());
+            match kind {
+                0 => FaultKind::Kill(names[a].clone()),
+                1 => FaultKind::Missing(names[a].clone()),
+                _ => FaultKind::Partition {
+                    from: names[a].clone(),
+                    to: names[(a + 1 + b.index(names.len() - 1)) % names.len()].clone(),
+                },
+            }
+        })
+        .collect()
+}
+
+fn load(spec: &ScenarioSpec) -> Result<std::sync::Arc<Scenario>, TestCaseError> {
+    spec.load().map_err(TestCaseError::fail)
+}
+
+fn product_levels(graph: &Graph, state: &State) -> Vec<Level> {
+    let mut levels = Vec::new();
+    graph.levels(state, &mut Vec::new(), &mut levels);
+    levels
+}
+
+/// Applies `changes` to the initial deployment, in order.
+fn deployment_after(scenario: &Scenario, changes: &[Change]) -> deploysim::scenario::Deployment {
+    let mut deployment = scenario.initial.clone();
+    for change in changes {
+        deployment.apply(change);
+    }
+    deployment
+}
+
+proptest! {
+    #![proptest_config(crate::pure())]
+
+    /// Any mix of serving versions, with kills, undeploys and partitions: the product's
+    /// one-pass evaluation gives every entrypoint the reference's worst outcome.
+    #[test]
+    fn check_levels_agree_with_the_reference_in_random_states(
+        spec in arb::scenario(Options::PURE),
+        choice in vec(0u8..8, 12),
+        raw_faults in vec((0u8..3, any::<Index>(), any::<Index>()), 0..=3),
+    ) {
+        let scenario = load(&spec)?;
+        let graph = Graph::new(&scenario);
+        let model = Model::new(&scenario);
+        let (state, mut reference) = both_states(&graph, &choice);
+        let faults = faults(&scenario, &raw_faults);
+        let state = check::with_faults(&graph, &state, &faults);
+        for fault in &faults {
+            reference.with_fault(fault);
+        }
+        prop_assert_eq!(
+            product_levels(&graph, &state),
+            model.levels(&reference),
+            "state {:?}\n{}",
+            reference,
+            spec.to_yaml()
+        );
+        // The explanation names an edge exactly when something is wrong.
+        for (prediction, level) in graph.explain(&state).iter().zip(model.levels(&reference)) {
+            prop_assert_eq!(prediction.level, level);
+            prop_assert_eq!(prediction.edge.is_some(), level != Level::Ok);
+        }
+    }
+
+    /// Every step of every strategy: the transient and settled predictions are the
+    /// reference's, and the strategy's distinct and failing state counts are too.
+    #[test]
+    fn check_predicts_every_step_of_every_strategy_as_the_reference_does(
+        spec in arb::scenario(Options { faults: false, ..Options::PURE }),
+    ) {
+        let scenario = load(&spec)?;
+        let graph = Graph::new(&scenario);
+        let model = Model::new(&scenario);
+        for strategy in &scenario.strategies {
+            let checked = check::check_strategy(&graph, &scenario, strategy, scenario.seed);
+            let Ok(plan) = &checked.plan else { continue };
+            let mut seen = BTreeSet::new();
+            let mut before = scenario.initial.clone();
+            for (step, predicted) in plan.steps.iter().zip(&checked.steps) {
+                let settled = RefState::settled(&step.deployment);
+                prop_assert_eq!(
+                    predicted.settled.predictions.iter().map(|p| p.level).collect::<Vec<_>>(),
+                    model.levels(&settled),
+                    "{} step {} settled\n{}", strategy.name, step.index, spec.to_yaml()
+                );
+                seen.insert(settled);
+                let mut worst = model.levels(&RefState::settled(&step.deployment));
+                if step.changes.is_empty() {
+                    prop_assert!(predicted.transient.is_none());
+                } else {
+                    let transient = RefState::transient(&scenario, &before, &step.changes);
+                    let levels = model.levels(&transient);
+                    let Some(evaluated) = &predicted.transient else {
+                        return Err(TestCaseError::fail("a step with changes has a transient state"));
+                    };
+                    prop_assert_eq!(
+                        evaluated.predictions.iter().map(|p| p.level).collect::<Vec<_>>(),
+                        levels.clone(),
+                        "{} step {} transient {:?}\n{}", strategy.name, step.index, transient, spec.to_yaml()
+                    );
+                    for (w, l) in worst.iter_mut().zip(levels) {
+                        *w = (*w).max(l);
+                    }
+                    seen.insert(transient);
+                }
+                prop_assert_eq!(&predicted.levels, &worst);
+                before = step.deployment.clone();
+            }
+            let failing = seen.iter().filter(|state| !model.safe(state)).count();
+            prop_assert_eq!(checked.distinct_states, seen.len(), "{}\n{}", strategy.name, spec.to_yaml());
+            prop_assert_eq!(checked.failing_states, failing, "{}\n{}", strategy.name, spec.to_yaml());
+        }
+    }
+
+    /// The state space: counts and the failing and degraded states among them, against
+    /// a brute-force enumeration of every settled and single-piece transient state.
+    #[test]
+    fn the_state_space_matches_a_brute_force_enumeration(
+        spec in arb::scenario(Options { faults: false, ..Options::PURE }),
+    ) {
+        let scenario = load(&spec)?;
+        let graph = Graph::new(&scenario);
+        let model = Model::new(&scenario);
+        let explored = space::explore(&graph, &scenario);
+        let n = scenario.changes().len();
+        prop_assert_eq!(explored.changes, n);
+        prop_assert_eq!(&explored.settled_states, &(1u64 << n).to_string());
+        let states = model.single_piece_states();
+        prop_assert_eq!(&explored.single_piece_states, &states.len().to_string(), "{}", spec.to_yaml());
+        let evaluation = explored.evaluated.expect("12 changes at most fit in the budget");
+        prop_assert!(evaluation.transient_included);
+        prop_assert_eq!(evaluation.states, states.len() as u64);
+        let worst: Vec<Level> = states
+            .iter()
+            .map(|state| model.levels(state).into_iter().max().unwrap_or(Level::Ok))
+            .collect();
+        let failing = worst.iter().filter(|level| **level == Level::Failed).count() as u64;
+        let degraded = worst.iter().filter(|level| **level == Level::Degraded).count() as u64;
+        prop_assert_eq!(evaluation.failing, failing, "{}", spec.to_yaml());
+        prop_assert_eq!(evaluation.degraded, degraded, "{}", spec.to_yaml());
+    }
+
+    /// The safe order: every state it passes through is safe in the reference; when it
+    /// claims the fewest steps, no safe order is shorter; when it finds none, none exists
+    /// (a breadth-first search over every set of changes and every group as a step).
+    #[test]
+    fn the_safe_order_is_safe_fewest_or_truly_impossible(
+        spec in arb::scenario(Options { faults: false, ..Options::PURE }),
+    ) {
+        let scenario = load(&spec)?;
+        let graph = Graph::new(&scenario);
+        let model = Model::new(&scenario);
+        let fewest = model.fewest_safe_steps();
+        match safe::plan(&graph, &scenario) {
+            safe::SafeOrder::Found { steps, fewest: claimed_fewest } => {
+                let changes = scenario.changes();
+                let mut applied: Vec<Change> = Vec::new();
+                prop_assert!(model.safe(&RefState::settled(&scenario.initial)));
+                for step in &steps {
+                    let moving: Vec<Change> = step
+                        .iter()
+                        .map(|service| {
+                            changes
+                                .iter()
+                                .find(|change| &change.service == service)
+                                .cloned()
+                                .expect("a step names a changed service")
+                        })
+                        .collect();
+                    let before = deployment_after(&scenario, &applied);
+                    let transient = RefState::transient(&scenario, &before, &moving);
+                    prop_assert!(
+                        model.safe(&transient),
+                        "the safe order {:?} fails in the transient state of {:?}: {:?}\n{}",
+                        steps, step, transient, spec.to_yaml()
+                    );
+                    applied.extend(moving);
+                    let after = RefState::settled(&deployment_after(&scenario, &applied));
+                    prop_assert!(
+                        model.safe(&after),
+                        "the safe order {:?} fails after {:?}\n{}",
+                        steps, step, spec.to_yaml()
+                    );
+                }
+                let mut services: Vec<&String> = applied.iter().map(|c| &c.service).collect();
+                services.sort();
+                let mut expected: Vec<&String> = changes.iter().map(|c| &c.service).collect();
+                expected.sort();
+                prop_assert_eq!(services, expected, "every change once");
+                let Some(fewest) = fewest else {
+                    return Err(TestCaseError::fail("the reference found no safe order"));
+                };
+                if claimed_fewest {
+                    prop_assert_eq!(steps.len(), fewest, "{}", spec.to_yaml());
+                } else {
+                    prop_assert!(steps.len() >= fewest);
+                }
+            }
+            safe::SafeOrder::None { conflicts } => {
+                prop_assert!(!conflicts.is_empty());
+                prop_assert_eq!(
+                    fewest,
+                    None,
+                    "the planner found no safe order ({:?}), the reference one of {:?} steps\n{}",
+                    conflicts.iter().map(|c| &c.summary).collect::<Vec<_>>(),
+                    fewest,
+                    spec.to_yaml()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Properties 4 and 5, on real servers: the live run measures what the check predicts,
+//! part by part of each step; and under random faults every request is counted once.
+//!
+//! Each request is counted in the part of the step it was sent in. In the settled part
+//! every service serves one version, so with no faults, no error_rate and no latency
+//! every request has exactly the predicted outcome. The transient part is random: a
+//! request meets a mixed-version combination only if its calls pick those versions. The
+//! reference model gives the chance of the worst predicted outcome per request; where
+//! missing it in every request of the part is less likely than one in a million, the run
+//! must have met it.
+
+use std::sync::Arc;
+
+use deploysim::check::Level;
+use deploysim::live::{Options as LiveOptions, StepKind, StrategyRun};
+use deploysim::scenario::{Scenario, Strategy};
+use proptest::prelude::*;
+
+use crate::arb::{self, Options};
+use crate::reference::{Model, RefState};
+
+/// Runs `strategy` live on a runtime of its own. `None` when it cannot be planned.
+fn run_live(scenario: &Arc<Scenario>, strategy: &Strategy) -> Option<StrategyRun> {
+    let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).ok()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let options = LiveOptions {
+        seed: scenario.seed,
+        interrupt,
+    };
+    let run = runtime
+        .block_on(deploysim::live::run(
+            Arc::clone(scenario),
+            strategy,
+            &plan,
+            &options,
+            None,
+        ))
+        .expect("the run starts its servers");
+    Some(run)
+}
+
+/// The measured level of a part, from its counts.
+fn level_of(counts: &deploysim::record::Counts) -> Option<Level> {
+    if counts.failed > 0 {
+        Some(Level::Failed)
+    } else if counts.degraded > 0 {
+        Some(Level::Degraded)
+    } else if counts.ok > 0 {
+        Some(Level::Ok)
+    } else {
+        None
+    }
+}
+
+/// Small fleets with nothing random but the version picks: what the check models.
+const AGREEMENT: Options = Options {
+    min_services: 2,
+    max_services: 5,
+    faults: false,
+    noise: false,
+    live: true,
+};
+
+/// Everything random: faults, latency, error_rate, timeouts, retries, startup times.
+const ACCOUNTING: Options = Options {
+    min_services: 2,
+    max_services: 5,
+    faults: true,
+    noise: true,
+    live: true,
+};
+
+proptest! {
+    #![proptest_config(crate::live(6))]
+
+    /// Property 4: per step, per part, per entrypoint, the live run measures the
+    /// reference's prediction (which property 3 ties to the product's check).
+    #[test]
+    fn the_live_run_measures_what_the_check_predicts(
+        spec in arb::scenario(AGREEMENT),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let scenario = spec.load().map_err(TestCaseError::fail)?;
+        let strategy = pick.get(&scenario.strategies).clone();
+        let Some(run) = run_live(&scenario, &strategy) else {
+            return Ok(());
+        };
+        let model = Model::new(&scenario);
+        let entries = model.entries();
+        let half = scenario.load.step.as_secs_f64() / 2.0;
+        let yaml = spec.to_yaml();
+        let mut before = scenario.initial.clone();
+        for step in &run.steps {
+            prop_assert!(matches!(step.kind, StepKind::Baseline | StepKind::Rollout(_)));
+            let mut after = before.clone();
+            for change in &step.changes {
+                after.apply(change);
+            }
+            let settled = RefState::settled(&after);
+            let transient = RefState::transient(&scenario, &before, &step.changes);
+            let start = RefState::settled(&before);
+            let blurred = RefState::blur(&[&start, &transient, &settled]);
+            for entry in &entries {
+                let label = format!("{} step {} entry {entry}", strategy.name, step.kind.label());
+                let parts = step.parts.get(entry).copied().unwrap_or_default();
+                for part in &parts {
+                    prop_assert_eq!(part.sent, part.answered(), "{}: every request answered once", label);
+                }
+                // The settled part: exactly the settled outcome, for every request.
+                let expected = model.possible(&settled, entry).worst();
+                let counts = parts[1];
+                prop_assert!(counts.sent > 0, "{}: the settled part had requests", label);
+                let exact = match expected {
+                    Level::Ok => counts.ok == counts.sent,
+                    Level::Degraded => counts.degraded == counts.sent,
+                    Level::Failed => counts.failed == counts.sent,
+                };
+                prop_assert!(
+                    exact,
+                    "{}: settled part {:?}, expected all {:?} in {:?}\n{}",
+                    label, counts, expected, settled, yaml
+                );
+                if step.changes.is_empty() {
+                    prop_assert_eq!(parts[0].sent, 0, "{}: a step without changes has no transient part", label);
+                    continue;
+                }
+                // The transient part: never worse than what its states allow...
+                let measured = level_of(&parts[0]);
+                let ceiling = model.possible(&blurred, entry).worst();
+                prop_assert!(
+                    measured.is_none_or(|m| m <= ceiling),
+                    "{}: transient part {:?} is worse than {:?}\n{}",
+                    label, parts[0], ceiling, yaml
+                );
+                // ...and at least the transient state's worst outcome when a run all but
+                // surely meets it: the transient state lasts half the step, at the
+                // scenario's rate (counted at 80%, for the time the moves take).
+                let predicted = model.possible(&transient, entry).worst();
+                let chance = model.odds(&transient, entry).at_least(predicted);
+                let requests = f64::from(scenario.load.rps) * half * 0.8;
+                let missed = (1.0 - chance).powf(requests);
+                if missed < 1e-6 {
+                    prop_assert!(
+                        measured.is_some_and(|m| m >= predicted),
+                        "{}: transient part {:?}, predicted {:?} (chance per request {:.4}, {:.0} requests)\n{}",
+                        label, parts[0], predicted, chance, requests, yaml
+                    );
+                }
+            }
+            before = after;
+        }
+    }
+
+    /// Property 5: under random faults, latency, errors and timeouts, every request sent
+    /// is counted exactly once, in the step and part it was sent in; no step, part or
+    /// entrypoint loses or invents one.
+    #[test]
+    fn every_request_is_counted_once_under_random_faults(
+        spec in arb::scenario(ACCOUNTING),
+        pick in any::<prop::sample::Index>(),
+        max_in_flight in prop_oneof![3 => Just(1000u32), 1 => 2u32..20],
+    ) {
+        let mut spec = spec;
+        spec.load.max_in_flight = max_in_flight;
+        let scenario = spec.load().map_err(TestCaseError::fail)?;
+        let strategy = pick.get(&scenario.strategies).clone();
+        let Some(run) = run_live(&scenario, &strategy) else {
+            return Ok(());
+        };
+        let yaml = spec.to_yaml();
+        let mut sent_in_steps = 0;
+        for step in &run.steps {
+            let label = format!("{} step {}", strategy.name, step.kind.label());
+            let mut step_sent = 0;
+            for (entry, tally) in &step.by_entry {
+                let parts = step.parts.get(entry).copied().unwrap_or_default();
+                let sent = parts[0].sent + parts[1].sent;
+                prop_assert_eq!(tally.sent(), sent, "{} {}: tallies against sends\n{}", label, entry, yaml);
+                prop_assert_eq!(parts[0].answered() + parts[1].answered(), sent);
+                prop_assert_eq!(tally.ok, parts[0].ok + parts[1].ok);
+                prop_assert_eq!(tally.degraded, parts[0].degraded + parts[1].degraded);
+                prop_assert_eq!(tally.failed, parts[0].failed + parts[1].failed);
+                // One latency sample per request that went out (refused ones have none).
+                let refused: u64 = tally
+                    .causes
+                    .iter()
+                    .filter(|(cause, _)| cause.code == "overload")
+                    .map(|(_, count)| count.failed)
+                    .sum();
+                prop_assert_eq!(tally.latency.len(), sent - refused, "{} {}", label, entry);
+                if tally.failed > 0 {
+                    prop_assert!(!tally.causes.is_empty(), "{} {}: a failure names its cause", label, entry);
+                }
+                step_sent += sent;
+            }
+            prop_assert!(step.parts.keys().all(|entry| step.by_entry.contains_key(entry)));
+            prop_assert_eq!(step.total.sent(), step_sent);
+            sent_in_steps += step_sent;
+        }
+        prop_assert_eq!(run.total.sent(), sent_in_steps);
+        prop_assert_eq!(run.scheduled, sent_in_steps, "scheduled against counted\n{}", yaml);
+        // Open loop: arrivals follow the clock, whatever the services do.
+        let entries = scenario.entrypoints().count() as f64;
+        let seconds: f64 = run.steps.iter().map(|step| step.duration.as_secs_f64()).sum();
+        let expected = f64::from(scenario.load.rps) * entries * seconds;
+        let scheduled = run.scheduled as f64;
+        prop_assert!(
+            scheduled >= expected * 0.9 - 20.0 && scheduled <= expected * 1.1 + 20.0,
+            "{} requests scheduled over {:.2} s at {} rps x {} entrypoints (expected about {:.0})",
+            scheduled, seconds, scenario.load.rps, entries, expected
+        );
+    }
+}

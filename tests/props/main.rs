@@ -1,0 +1,44 @@
+//! Property tests: random scenarios, orders, faults and malformed input, checked against
+//! the reference model in `reference.rs` (see docs/testing.md).
+//!
+//! Case counts: the pure properties run `PROPTEST_CASES` cases (default 256); the live
+//! ones, which start real servers, run `PROPTEST_LIVE_CASES` (default 6). A failure
+//! prints the shrunk scenario as YAML; proptest keeps its seed in proptest-regressions/,
+//! and each one found so far is also a named test in `regressions.rs`.
+
+/// Random scenarios (a spec, its YAML) for every property.
+mod arb;
+/// What a request can meet in a state, written from the contract for the tests.
+mod reference;
+
+/// 1. The loader never panics.
+mod loader;
+/// 2 and 6. Planner invariants and determinism.
+mod planner;
+/// 3. The static check against the reference model.
+mod check;
+/// 4 and 5. The live run against the check; accounting under faults.
+mod live;
+/// Shrunk failures found by the properties, kept as named tests.
+mod regressions;
+
+use proptest::test_runner::Config;
+
+/// The configuration of a pure property: `PROPTEST_CASES` cases, default 256.
+pub fn pure() -> Config {
+    Config::default()
+}
+
+/// The configuration of a live property: `PROPTEST_LIVE_CASES` cases, default `default`.
+/// Each case starts servers and runs for seconds, so shrinking is bounded too.
+pub fn live(default: u32) -> Config {
+    let cases = std::env::var("PROPTEST_LIVE_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default);
+    Config {
+        cases,
+        max_shrink_iters: 64,
+        ..Config::default()
+    }
+}
