@@ -58,9 +58,17 @@ pub enum PlanError {
         cycle.join(" -> ")
     )]
     Cycle { cycle: Vec<String> },
-    /// `safe`: every order passes through a state in which an entrypoint fails.
-    #[error("no safe order exists: {}", conflicts.join("; "))]
-    NoSafeOrder { conflicts: Vec<String> },
+    /// `safe`: every order passes through a state in which an entrypoint fails (`proven`),
+    /// or none of the orders the constraint method tries is safe.
+    #[error(
+        "no safe order {}: {}",
+        if *proven { "exists" } else { "found" },
+        conflicts.join("; ")
+    )]
+    NoSafeOrder {
+        conflicts: Vec<String>,
+        proven: bool,
+    },
 }
 
 /// Plans `strategy`. `seed` drives the random order (the scenario's seed unless the user
@@ -99,8 +107,9 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
                 crate::check::safe::SafeOrder::Found { steps, .. } => {
                     groups_of(&steps, &by_service)
                 }
-                crate::check::safe::SafeOrder::None { conflicts } => {
+                crate::check::safe::SafeOrder::None { conflicts, proven } => {
                     return Err(PlanError::NoSafeOrder {
+                        proven,
                         conflicts: conflicts.into_iter().map(|c| c.summary).collect(),
                     });
                 }

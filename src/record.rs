@@ -312,8 +312,20 @@ mod tests {
         recorder.sent(late, "web", true);
         // The early request answers after the phase changed: it still counts where it
         // was sent.
-        recorder.record(early, "web", Outcome::Failed, &[], Some(Duration::from_millis(1)));
-        recorder.record(late, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        recorder.record(
+            early,
+            "web",
+            Outcome::Failed,
+            &[],
+            Some(Duration::from_millis(1)),
+        );
+        recorder.record(
+            late,
+            "web",
+            Outcome::Ok,
+            &[],
+            Some(Duration::from_millis(1)),
+        );
         let steps = recorder.take();
         let parts = steps[1].parts["web"];
         assert_eq!(

@@ -2,17 +2,19 @@
 //! entrypoint fails in any state, transient states included; or why none exists.
 //!
 //! Two methods, both checked state by state with the evaluator:
-//! - up to [`EXACT_LIMIT`] changes, a breadth-first search over the settled states (sets
-//!   of changes applied), trying every group of remaining changes as the next step: the
-//!   first plan found has the fewest steps;
+//! - up to [`EXACT_LIMIT`] changes (and [`EXACT_WORK`]), a breadth-first search over the
+//!   settled states (sets of changes applied), trying every group of remaining changes
+//!   as the next step: the first plan found has the fewest steps, and finding none proves
+//!   that none exists;
 //! - beyond that, ordering constraints read off the call graph ("pricing must finish
 //!   before cart starts: cart v2 calls pricing api v2, which pricing v1 does not
 //!   provide"), laid out in as few steps as the constraints allow (the longest chain), then
-//!   verified.
+//!   verified. The constraints over-approximate (they are read off every version that
+//!   can run), so a loop of them proves nothing there: the answer is "none found".
 //!
-//! The constraints also explain a missing order: a loop of them is a conflict no order
-//! can resolve, and the usual fix is an intermediate version that serves both API
-//! versions (expand, then contract).
+//! The constraints also explain a missing order: a loop of them is the usual reason, and
+//! the usual fix is an intermediate version that serves both API versions (expand, then
+//! contract).
 //!
 //! Faults are not part of a safe order: it is about what is deployed.
 
@@ -22,8 +24,12 @@ use crate::check::graph::{Graph, Level, State};
 use crate::check::{Evaluated, transient};
 use crate::scenario::{Change, OnFailure, Rollout, Scenario};
 
-/// Up to this many changes the search is exhaustive (3^n transitions at most).
-pub const EXACT_LIMIT: usize = 10;
+/// Up to this many changes the search is exhaustive (3^n transitions at most)...
+pub const EXACT_LIMIT: usize = 12;
+
+/// ...when 3^n transitions times the ports of the graph stay within this many port
+/// evaluations (about a second on the development machine).
+pub const EXACT_WORK: u64 = 200_000_000;
 
 /// The planner's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,8 +39,14 @@ pub enum SafeOrder {
         steps: Vec<Vec<String>>,
         fewest: bool,
     },
-    /// No order is safe; each conflict says why, with a fix where one is known.
-    None { conflicts: Vec<Conflict> },
+    /// No safe order was found; each conflict says why, with a fix where one is known.
+    /// `proven` is true when none exists (the initial or target state fails, a recreate
+    /// window no order avoids, or the exhaustive search found none); false when only the
+    /// ordering constraints were tried.
+    None {
+        conflicts: Vec<Conflict>,
+        proven: bool,
+    },
 }
 
 /// One reason no order is safe.
@@ -68,6 +80,7 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
         if graph.worst(&state, &mut scratch, &mut levels) == Level::Failed {
             return SafeOrder::None {
                 conflicts: vec![state_conflict(graph, &Evaluated::new(graph, state), which)],
+                proven: true,
             };
         }
     }
@@ -79,9 +92,12 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
     }
     let (constraints, windows) = constraints(graph, scenario, &changes);
     if !windows.is_empty() {
-        return SafeOrder::None { conflicts: windows };
+        return SafeOrder::None {
+            conflicts: windows,
+            proven: true,
+        };
     }
-    if changes.len() <= EXACT_LIMIT {
+    if exhaustive(graph, changes.len()) {
         return match exact(graph, scenario, &changes) {
             Some(groups) => SafeOrder::Found {
                 steps: names(&changes, &groups),
@@ -89,26 +105,55 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
             },
             None => SafeOrder::None {
                 conflicts: explain_none(graph, scenario, &changes, &constraints),
+                proven: true,
             },
         };
     }
-    let Some(layers) = layers(changes.len(), &constraints) else {
+    by_constraints(graph, scenario, &changes, &constraints)
+}
+
+/// Whether the exhaustive search over `n` changes fits the limits.
+pub fn exhaustive(graph: &Graph, n: usize) -> bool {
+    n <= EXACT_LIMIT
+        && 3u64
+            .pow(u32::try_from(n).unwrap_or(u32::MAX))
+            .saturating_mul(graph.ports().max(1) as u64)
+            <= EXACT_WORK
+}
+
+/// The constraint method alone, whatever the number of changes: what `plan` falls back
+/// to beyond the exhaustive search. Public so that its results can be measured against
+/// the exhaustive search on releases where both run.
+pub fn plan_by_constraints(graph: &Graph, scenario: &Scenario) -> SafeOrder {
+    let changes = scenario.changes();
+    let (constraints, _) = constraints(graph, scenario, &changes);
+    by_constraints(graph, scenario, &changes, &constraints)
+}
+
+fn by_constraints(
+    graph: &Graph,
+    scenario: &Scenario,
+    changes: &[Change],
+    constraints: &[Constraint],
+) -> SafeOrder {
+    let Some(layers) = layers(changes.len(), constraints) else {
         return SafeOrder::None {
-            conflicts: explain_none(graph, scenario, &changes, &constraints),
+            conflicts: explain_none(graph, scenario, changes, constraints),
+            proven: false,
         };
     };
-    if first_failure(graph, scenario, &changes, &layers).is_none() {
+    if first_failure(graph, scenario, changes, &layers).is_none() {
         return SafeOrder::Found {
-            steps: names(&changes, &layers),
+            steps: names(changes, &layers),
             fewest: false,
         };
     }
     // Something the pairwise constraints do not see: try one change per step in an order
     // they allow before giving up.
     let single: Vec<Vec<usize>> = layers.iter().flatten().map(|&c| vec![c]).collect();
-    match first_failure(graph, scenario, &changes, &single) {
+    match first_failure(graph, scenario, changes, &single) {
         None => SafeOrder::Found {
-            steps: names(&changes, &single),
+            steps: names(changes, &single),
             fewest: false,
         },
         Some(failing) => SafeOrder::None {
@@ -117,6 +162,7 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
                 &failing,
                 "every order tried passes through a state that",
             )],
+            proven: false,
         },
     }
 }
@@ -205,6 +251,55 @@ fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<V
 /// For each (service, version) that can run: could its failure fail an entrypoint? True
 /// for entrypoints, and for versions called with `fail` by such a version of any caller
 /// (over every runnable version, so this errs towards caution).
+/// The services every entry request of some entrypoint reaches in every state a rollout
+/// can pass through: the entrypoints deployed before and after, then, step by step, each
+/// service that a member, deployed before and after, calls with `on_failure: fail` in
+/// every version it can run. While a service of this set has no ready replica, some
+/// entrypoint fails whatever the order; outside it, a recreate window may be avoidable
+/// (its callers may leave, or stop being called, before it), so the search decides.
+fn always_required(graph: &Graph, scenario: &Scenario) -> BTreeSet<usize> {
+    let stays = |name: &str| {
+        scenario.initial.version(name).is_some() && scenario.target.version(name).is_some()
+    };
+    let mut always: BTreeSet<usize> = scenario
+        .entrypoints()
+        .filter(|service| stays(&service.name))
+        .filter_map(|service| graph.service(&service.name))
+        .collect();
+    loop {
+        let mut grew = false;
+        for (s, name) in graph.services.iter().enumerate() {
+            if !always.contains(&s) || !stays(name) {
+                continue;
+            }
+            let mut required: Option<BTreeSet<&str>> = None;
+            for version in &graph.versions[s] {
+                let calls: BTreeSet<&str> = scenario
+                    .version(name, version)
+                    .into_iter()
+                    .flat_map(|v| &v.calls)
+                    .filter(|call| call.on_failure == OnFailure::Fail)
+                    .map(|call| call.service.as_str())
+                    .collect();
+                required = Some(match required {
+                    None => calls,
+                    Some(so_far) => so_far.intersection(&calls).copied().collect(),
+                });
+            }
+            for callee in required.unwrap_or_default() {
+                if let Some(c) = graph.service(callee)
+                    && always.insert(c)
+                {
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            return always;
+        }
+    }
+}
+
 fn critical(graph: &Graph, scenario: &Scenario) -> BTreeSet<(String, String)> {
     let mut critical: BTreeSet<String> = scenario
         .entrypoints()
@@ -252,6 +347,7 @@ fn constraints(
     changes: &[Change],
 ) -> (Vec<Constraint>, Vec<Conflict>) {
     let critical = critical(graph, scenario);
+    let always = always_required(graph, scenario);
     let position: BTreeMap<&str, usize> = changes
         .iter()
         .enumerate()
@@ -361,12 +457,18 @@ fn constraints(
                 }
             }
         }
-        // A recreate window that a caller requires in every version it can run at (or an
-        // unchanged caller requires) cannot be ordered away.
-        if recreate {
+        // A recreate window cannot be ordered away when the service is always required
+        // (see `always_required`); name the callers that make it so.
+        if recreate
+            && graph
+                .service(&callee.service)
+                .is_some_and(|y| always.contains(&y))
+        {
             let blocked: Vec<String> = window_callers
                 .iter()
-                .filter(|(s, versions)| versions.len() >= graph.versions[**s].len())
+                .filter(|(s, versions)| {
+                    always.contains(s) && versions.len() >= graph.versions[**s].len()
+                })
                 .map(|(s, _)| graph.services[*s].clone())
                 .collect();
             if !blocked.is_empty() {
@@ -590,7 +692,11 @@ target: { cart: v2, pricing: v2 }
 
     #[test]
     fn a_mutual_api_change_has_no_safe_order_and_the_fix_is_expand_then_contract() {
-        let SafeOrder::None { conflicts } = order(&BREAKING.replace("PRICING_V2", "[v2]")) else {
+        let SafeOrder::None {
+            conflicts,
+            proven: true,
+        } = order(&BREAKING.replace("PRICING_V2", "[v2]"))
+        else {
             panic!("no order should be safe");
         };
         let conflict = &conflicts[0];
@@ -634,7 +740,11 @@ services:
 initial: { web: v1, cart: v1 }
 target: { cart: v2 }
 ";
-        let SafeOrder::None { conflicts } = order(yaml) else {
+        let SafeOrder::None {
+            conflicts,
+            proven: true,
+        } = order(yaml)
+        else {
             panic!("the target fails");
         };
         assert_eq!(
@@ -653,7 +763,11 @@ services:
 initial: { web: v1, db: v1 }
 target: { db: v2 }
 ";
-        let SafeOrder::None { conflicts } = order(yaml) else {
+        let SafeOrder::None {
+            conflicts,
+            proven: true,
+        } = order(yaml)
+        else {
             panic!("the window fails web");
         };
         assert!(

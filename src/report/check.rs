@@ -259,8 +259,16 @@ fn safe(out: &mut String, order: &SafeOrder) {
             );
             let _ = writeln!(out, "  run it live with --strategy safe");
         }
-        SafeOrder::None { conflicts } => {
-            let _ = writeln!(out, "safe order: none exists");
+        SafeOrder::None { conflicts, proven } => {
+            if *proven {
+                let _ = writeln!(out, "safe order: none exists");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "safe order: none found (too many changes for the exhaustive search; the \
+                     ordering constraints below allow no safe order, but they over-approximate)"
+                );
+            }
             for conflict in conflicts {
                 let _ = writeln!(out, "  conflict: {}", conflict.summary);
                 if let Some(fix) = &conflict.fix {
@@ -418,6 +426,9 @@ pub struct PredictionJson {
 pub struct SafeJson {
     pub found: bool,
     pub fewest: bool,
+    /// With `found: false`: true when no safe order exists, false when none was found
+    /// by the constraint method (beyond the exhaustive search).
+    pub proven: bool,
     pub steps: Vec<Vec<String>>,
     pub conflicts: Vec<ConflictJson>,
 }
@@ -484,12 +495,14 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
         SafeOrder::Found { steps, fewest } => SafeJson {
             found: true,
             fewest: *fewest,
+            proven: false,
             steps: steps.clone(),
             conflicts: Vec::new(),
         },
-        SafeOrder::None { conflicts } => SafeJson {
+        SafeOrder::None { conflicts, proven } => SafeJson {
             found: false,
             fewest: false,
+            proven: *proven,
             steps: Vec::new(),
             conflicts: conflicts
                 .iter()

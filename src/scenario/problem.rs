@@ -114,8 +114,32 @@ fn render_problems(path: &Path, source_text: &str, problems: &[Problem]) -> Stri
     out
 }
 
+/// The lines of `text` as YAML counts them: `\r\n`, `\n` and a lone `\r` each end a
+/// line, so a file saved with old Mac line endings gets its excerpts too.
+pub fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\r', '\n']) {
+            Some(end) => {
+                let skip = if current[end..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
+                rest = Some(&current[end + skip..]).filter(|next| !next.is_empty());
+                Some(&current[..end])
+            }
+            None => {
+                rest = None;
+                (!current.is_empty()).then_some(current)
+            }
+        }
+    })
+}
+
 fn push_snippet(out: &mut String, source_text: &str, pos: Pos) {
-    let Some(line) = source_text.lines().nth(pos.line.saturating_sub(1)) else {
+    let Some(line) = yaml_lines(source_text).nth(pos.line.saturating_sub(1)) else {
         return;
     };
     // Long lines (minified YAML) would flood the terminal; the location alone says enough.
@@ -206,6 +230,18 @@ mod tests {
             None,
             "an exact match is not a suggestion"
         );
+    }
+
+    #[test]
+    fn lines_end_where_yaml_ends_them() {
+        fn split(text: &str) -> Vec<&str> {
+            yaml_lines(text).collect()
+        }
+        assert_eq!(split("a\nb\n"), ["a", "b"]);
+        assert_eq!(split("a\r\nb"), ["a", "b"]);
+        assert_eq!(split("a\rb\r"), ["a", "b"], "a lone CR ends a line in YAML");
+        assert_eq!(split("a\n\n\rb"), ["a", "", "", "b"]);
+        assert!(split("").is_empty());
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Options {
     pub noise: bool,
     /// Load settings fit for a live run (short, but enough requests per step half).
     pub live: bool,
+    /// Percent of services that the target moves to another version (a few more are
+    /// removed).
+    pub churn: u8,
 }
 
 impl Options {
@@ -43,6 +46,17 @@ impl Options {
         faults: true,
         noise: true,
         live: false,
+        churn: 55,
+    };
+
+    /// Large releases: 11 or 12 services, nearly all of them changing, so that the safe
+    /// order is found by constraints instead of exhaustive search.
+    pub const LARGE: Options = Options {
+        min_services: 11,
+        max_services: 12,
+        faults: false,
+        churn: 92,
+        ..Options::PURE
     };
 }
 
@@ -125,28 +139,31 @@ pub struct ScenarioSpec {
     pub load: LoadSpec,
 }
 
-/// The raw numbers a version is made of.
-type RawVersion = (u8, Vec<(Index, Index, bool, Option<u32>, u32)>, u32, u32);
-/// The raw numbers a service is made of.
+/// The raw numbers a version is made of: how many of the oldest API versions it drops,
+/// its calls (callee, "calls one API version older", degrade, timeout, retries), latency
+/// and error percent.
+type RawVersion = (u8, Vec<(Index, bool, bool, Option<u32>, u32)>, u32, u32);
+/// The raw numbers a service is made of: versions, entrypoint, replicas, startup,
+/// recreate, initial version (not deployed, the first, or another), target.
 type RawService = (
     Vec<RawVersion>,
     bool,
     u32,
     u32,
     bool,
-    Option<Index>,
+    Option<Option<Index>>,
     (u8, Index),
 );
 
 fn raw_version(options: Options) -> impl Strategy<Value = RawVersion> {
     let noise = options.noise;
     (
-        1u8..8,
+        prop_oneof![3 => Just(0u8), 1 => 1u8..3],
         proptest::collection::vec(
             (
                 any::<Index>(),
-                any::<Index>(),
-                any::<bool>(),
+                proptest::bool::weighted(0.3),
+                proptest::bool::weighted(0.4),
                 proptest::option::weighted(if noise { 0.3 } else { 0.0 }, 1u32..2000),
                 if noise { 0u32..3 } else { 0u32..1 },
             ),
@@ -159,12 +176,15 @@ fn raw_version(options: Options) -> impl Strategy<Value = RawVersion> {
 
 fn raw_service(options: Options) -> impl Strategy<Value = RawService> {
     (
-        proptest::collection::vec(raw_version(options), 1..=3),
+        proptest::collection::vec(
+            raw_version(options),
+            if options.churn > 80 { 2..=3 } else { 1..=3 },
+        ),
         proptest::bool::weighted(0.25),
         1u32..=3,
         if options.noise { 0u32..120 } else { 0u32..1 },
-        proptest::bool::weighted(0.2),
-        proptest::option::weighted(0.85, any::<Index>()),
+        proptest::bool::weighted(0.08),
+        proptest::option::weighted(0.9, proptest::option::weighted(0.3, any::<Index>())),
         (0u8..100, any::<Index>()),
     )
 }
@@ -202,7 +222,12 @@ pub fn scenario(options: Options) -> impl Strategy<Value = ScenarioSpec> {
             ),
             if options.faults { 0..=3 } else { 0..=0 },
         ),
-        (100u32..=400, 0u32..=2000, 0u32..=2000),
+        (
+            100u32..=400,
+            0u32..=2000,
+            0u32..=2000,
+            proptest::bool::weighted(0.8),
+        ),
     )
         .prop_map(move |(raw, names, seed, strategies, faults, load)| {
             build(options, raw, &names, seed, strategies, faults, load)
@@ -219,24 +244,18 @@ fn build(
     seed: u64,
     (builtins, wave, orders): RawStrategies,
     raw_faults: Vec<RawFault>,
-    (rps, baseline_ms, step_ms): (u32, u32, u32),
+    (rps, baseline_ms, step_ms, healthy): (u32, u32, u32, bool),
 ) -> ScenarioSpec {
     let n = raw.len();
-    let provides_of = |mask: u8| -> Vec<String> {
-        APIS.iter()
-            .enumerate()
-            .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, api)| (*api).to_owned())
+    // Version k serves API versions up to its own (v{k+1}), and may drop the oldest ones,
+    // as services evolve; so every service offers v1 up to its newest version.
+    let provides_of = |k: usize, dropped: u8| -> Vec<String> {
+        APIS[usize::from(dropped).min(k)..=k]
+            .iter()
+            .map(|api| (*api).to_owned())
             .collect()
     };
-    // What each service provides over all its versions: what its callers may call.
-    let offered: Vec<Vec<String>> = raw
-        .iter()
-        .map(|(versions, ..)| {
-            let mask = versions.iter().fold(0, |acc, (mask, ..)| acc | mask);
-            provides_of(mask)
-        })
-        .collect();
+    let offered: Vec<usize> = raw.iter().map(|(versions, ..)| versions.len()).collect();
     let mut services = Vec::new();
     let mut initial = Vec::new();
     let mut target = Vec::new();
@@ -245,16 +264,21 @@ fn build(
     {
         let versions: Vec<VersionSpec> = versions
             .iter()
-            .map(|(mask, calls, latency, error)| VersionSpec {
-                provides: provides_of(*mask),
+            .enumerate()
+            .map(|(k, (dropped, calls, latency, error))| VersionSpec {
+                provides: provides_of(k, *dropped),
                 calls: if i + 1 < n {
                     calls
                         .iter()
-                        .map(|(callee, api, degrade, timeout, retries)| {
+                        .map(|(callee, older, degrade, timeout, retries)| {
                             let callee = i + 1 + callee.index(n - i - 1);
+                            // A newer caller calls a newer API version, when there is one.
+                            let level = k
+                                .saturating_sub(usize::from(*older))
+                                .min(offered[callee] - 1);
                             CallSpec {
                                 callee,
-                                api: api.get(&offered[callee]).clone(),
+                                api: APIS[level].to_owned(),
                                 degrade: *degrade,
                                 timeout_ms: *timeout,
                                 retries: *retries,
@@ -271,15 +295,20 @@ fn build(
         let count = versions.len();
         // The first service is always an entrypoint, and deployed from the start.
         let first = i == 0;
-        initial.push(if first {
-            Some(init.map_or(0, |index| index.index(count)))
-        } else {
-            init.map(|index| index.index(count))
+        let which = |version: &Option<Index>| version.map_or(0, |index| index.index(count));
+        initial.push(match init {
+            Some(version) => Some(which(version)),
+            None if first => Some(0),
+            None => None,
         });
         let now = initial[i];
-        target.push(match target_roll {
-            0..40 => TargetSpec::Keep,
-            40..88 => TargetSpec::To(target_index.index(count)),
+        // Mostly forward: the target is a newer version when there is one.
+        let newer: Vec<usize> = (now.map_or(0, |v| v + 1)..count).collect();
+        let keep = 95 - options.churn;
+        target.push(match *target_roll {
+            roll if roll < keep => TargetSpec::Keep,
+            roll if roll < 95 && !newer.is_empty() => TargetSpec::To(*target_index.get(&newer)),
+            roll if roll < 95 => TargetSpec::To(target_index.index(count)),
             _ if first || now.is_none() => TargetSpec::Keep,
             _ => TargetSpec::Remove,
         });
@@ -298,9 +327,10 @@ fn build(
             versions,
         });
     }
-    let changed: Vec<usize> = (0..n)
-        .filter(|&i| target[i] != TargetSpec::Keep)
-        .collect();
+    if healthy {
+        make_healthy(&mut services, &mut initial, &mut target);
+    }
+    let changed: Vec<usize> = (0..n).filter(|&i| target[i] != TargetSpec::Keep).collect();
     let mut strategies = Vec::new();
     let builtin_names = ["batch", "single-piece", "random", "safe", "waves"];
     for (on, name) in builtins.iter().zip(builtin_names) {
@@ -385,6 +415,74 @@ fn build(
         strategies,
         faults,
         load,
+    }
+}
+
+/// Mends calls so that the initial and target states work: each call of a version that
+/// runs at the start (or at the end) asks for an API version its callee's version there
+/// provides, and a call to a service that is not deployed there degrades; undeployed
+/// entrypoints are deployed. Mixed-version states can still break: that is the point.
+fn make_healthy(
+    services: &mut [ServiceSpec],
+    initial: &mut [Option<usize>],
+    target: &mut [TargetSpec],
+) {
+    for (i, service) in services.iter().enumerate() {
+        if service.entrypoint && initial[i].is_none() {
+            initial[i] = Some(0);
+            if target[i] == TargetSpec::To(0) {
+                target[i] = TargetSpec::Keep;
+            }
+        }
+    }
+    let target_of = |i: usize, initial: &[Option<usize>]| match target[i] {
+        TargetSpec::Keep => initial[i],
+        TargetSpec::To(v) => Some(v),
+        TargetSpec::Remove => None,
+    };
+    let ends: Vec<(Option<usize>, Option<usize>)> = (0..services.len())
+        .map(|i| (initial[i], target_of(i, initial)))
+        .collect();
+    let provides: Vec<Vec<Vec<String>>> = services
+        .iter()
+        .map(|service| {
+            service
+                .versions
+                .iter()
+                .map(|v| v.provides.clone())
+                .collect()
+        })
+        .collect();
+    for (i, service) in services.iter_mut().enumerate() {
+        for (k, version) in service.versions.iter_mut().enumerate() {
+            for call in &mut version.calls {
+                let c = call.callee;
+                // The callee's version wherever this version of the caller runs.
+                let mut meets = Vec::new();
+                if ends[i].0 == Some(k) {
+                    meets.push(ends[c].0);
+                }
+                if ends[i].1 == Some(k) {
+                    meets.push(ends[c].1);
+                }
+                if meets.iter().any(Option::is_none) {
+                    call.degrade = true;
+                }
+                let serving: Vec<&Vec<String>> =
+                    meets.iter().flatten().map(|&v| &provides[c][v]).collect();
+                if serving.iter().all(|apis| apis.contains(&call.api)) {
+                    continue;
+                }
+                let common = APIS
+                    .iter()
+                    .rev()
+                    .find(|api| serving.iter().all(|apis| apis.iter().any(|a| a == *api)));
+                match common {
+                    Some(api) => call.api = (*api).to_owned(),
+                    None => call.degrade = true,
+                }
+            }
+        }
     }
 }
 
@@ -490,11 +588,9 @@ impl ScenarioSpec {
                 let kind = match &fault.kind {
                     FaultKindSpec::Kill(s) => format!("kill: {}", name(*s)),
                     FaultKindSpec::Missing(s) => format!("missing: {}", name(*s)),
-                    FaultKindSpec::Partition(from, to) => format!(
-                        "partition: {{ from: {}, to: {} }}",
-                        name(*from),
-                        name(*to)
-                    ),
+                    FaultKindSpec::Partition(from, to) => {
+                        format!("partition: {{ from: {}, to: {} }}", name(*from), name(*to))
+                    }
                 };
                 let mut line = format!(
                     "  - {{ {kind}, at_step: {}, after_ms: {}",

@@ -80,6 +80,85 @@ fn deployment_after(scenario: &Scenario, changes: &[Change]) -> deploysim::scena
     deployment
 }
 
+/// The safe order against the reference: every state it passes through is safe; when
+/// it claims the fewest steps, no safe order is shorter; when it finds none, none exists.
+fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
+    let scenario = load(spec)?;
+    let graph = Graph::new(&scenario);
+    let model = Model::new(&scenario);
+    let fewest = model.fewest_safe_steps();
+    match safe::plan(&graph, &scenario) {
+        safe::SafeOrder::Found {
+            steps,
+            fewest: claimed_fewest,
+        } => {
+            let changes = scenario.changes();
+            let mut applied: Vec<Change> = Vec::new();
+            prop_assert!(model.safe(&RefState::settled(&scenario.initial)));
+            for step in &steps {
+                let moving: Vec<Change> = step
+                    .iter()
+                    .map(|service| {
+                        changes
+                            .iter()
+                            .find(|change| &change.service == service)
+                            .cloned()
+                            .expect("a step names a changed service")
+                    })
+                    .collect();
+                let before = deployment_after(&scenario, &applied);
+                let transient = RefState::transient(&scenario, &before, &moving);
+                prop_assert!(
+                    model.safe(&transient),
+                    "the safe order {:?} fails in the transient state of {:?}: {:?}\n{}",
+                    steps,
+                    step,
+                    transient,
+                    spec.to_yaml()
+                );
+                applied.extend(moving);
+                let after = RefState::settled(&deployment_after(&scenario, &applied));
+                prop_assert!(
+                    model.safe(&after),
+                    "the safe order {:?} fails after {:?}\n{}",
+                    steps,
+                    step,
+                    spec.to_yaml()
+                );
+            }
+            let mut services: Vec<&String> = applied.iter().map(|c| &c.service).collect();
+            services.sort();
+            let mut expected: Vec<&String> = changes.iter().map(|c| &c.service).collect();
+            expected.sort();
+            prop_assert_eq!(services, expected, "every change once");
+            let Some(fewest) = fewest else {
+                return Err(TestCaseError::fail("the reference found no safe order"));
+            };
+            if claimed_fewest {
+                prop_assert_eq!(steps.len(), fewest, "{}", spec.to_yaml());
+            } else {
+                prop_assert!(steps.len() >= fewest);
+            }
+        }
+        safe::SafeOrder::None { conflicts, proven } => {
+            prop_assert!(
+                proven,
+                "within the exhaustive search a missing order is proven"
+            );
+            prop_assert!(!conflicts.is_empty());
+            prop_assert_eq!(
+                fewest,
+                None,
+                "the planner found no safe order ({:?}), the reference one of {:?} steps\n{}",
+                conflicts.iter().map(|c| &c.summary).collect::<Vec<_>>(),
+                fewest,
+                spec.to_yaml()
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(crate::pure())]
 
@@ -199,66 +278,90 @@ proptest! {
     fn the_safe_order_is_safe_fewest_or_truly_impossible(
         spec in arb::scenario(Options { faults: false, ..Options::PURE }),
     ) {
-        let scenario = load(&spec)?;
+        assert_safe_order(&spec)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::pure())]
+
+    /// The same with 11 or 12 changes, where the planner lays out ordering constraints
+    /// instead of searching exhaustively: is it still safe, and does it miss no order?
+    #[test]
+    fn the_safe_order_of_a_large_release_is_safe_or_truly_impossible(
+        spec in arb::scenario(Options::LARGE),
+    ) {
+        assert_safe_order(&spec)?;
+    }
+}
+
+/// What the generator produces: services and changes per scenario, and how many have a
+/// safe order (and of how many steps). Run it after changing the generator:
+/// `cargo test --release --test props generator_mix -- --ignored --nocapture`
+/// (`LARGE=1` for the large releases).
+#[test]
+#[ignore]
+fn generator_mix() {
+    use proptest::strategy::ValueTree;
+    let options = if std::env::var_os("LARGE").is_some() {
+        Options::LARGE
+    } else {
+        Options::PURE
+    };
+    let mut runner = proptest::test_runner::TestRunner::default();
+    let mut sizes = std::collections::BTreeMap::new();
+    let mut fewest = std::collections::BTreeMap::new();
+    for _ in 0..256 {
+        let spec = arb::scenario(options)
+            .new_tree(&mut runner)
+            .expect("a scenario")
+            .current();
+        let scenario = spec.load().expect("valid");
+        *sizes
+            .entry((scenario.services.len(), scenario.changes().len()))
+            .or_insert(0) += 1;
+        *fewest
+            .entry(Model::new(&scenario).fewest_safe_steps())
+            .or_insert(0) += 1;
+    }
+    println!("(services, changes): scenarios {sizes:?}\nfewest safe steps: scenarios {fewest:?}");
+}
+
+/// How often the constraint method (what `plan` falls back to beyond the exhaustive
+/// search) misses a safe order that exists, on large releases where the reference can
+/// still search them all. A measurement, not a pass/fail test:
+/// `cargo test --release --test props constraint_method_completeness -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn constraint_method_completeness() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::default();
+    let cases = 1000;
+    let (mut exist, mut found, mut unsafe_found) = (0, 0, 0);
+    for _ in 0..cases {
+        let spec = arb::scenario(Options::LARGE)
+            .new_tree(&mut runner)
+            .expect("a scenario")
+            .current();
+        let scenario = spec.load().expect("valid");
         let graph = Graph::new(&scenario);
         let model = Model::new(&scenario);
-        let fewest = model.fewest_safe_steps();
-        match safe::plan(&graph, &scenario) {
-            safe::SafeOrder::Found { steps, fewest: claimed_fewest } => {
-                let changes = scenario.changes();
-                let mut applied: Vec<Change> = Vec::new();
-                prop_assert!(model.safe(&RefState::settled(&scenario.initial)));
-                for step in &steps {
-                    let moving: Vec<Change> = step
-                        .iter()
-                        .map(|service| {
-                            changes
-                                .iter()
-                                .find(|change| &change.service == service)
-                                .cloned()
-                                .expect("a step names a changed service")
-                        })
-                        .collect();
-                    let before = deployment_after(&scenario, &applied);
-                    let transient = RefState::transient(&scenario, &before, &moving);
-                    prop_assert!(
-                        model.safe(&transient),
-                        "the safe order {:?} fails in the transient state of {:?}: {:?}\n{}",
-                        steps, step, transient, spec.to_yaml()
-                    );
-                    applied.extend(moving);
-                    let after = RefState::settled(&deployment_after(&scenario, &applied));
-                    prop_assert!(
-                        model.safe(&after),
-                        "the safe order {:?} fails after {:?}\n{}",
-                        steps, step, spec.to_yaml()
-                    );
-                }
-                let mut services: Vec<&String> = applied.iter().map(|c| &c.service).collect();
-                services.sort();
-                let mut expected: Vec<&String> = changes.iter().map(|c| &c.service).collect();
-                expected.sort();
-                prop_assert_eq!(services, expected, "every change once");
-                let Some(fewest) = fewest else {
-                    return Err(TestCaseError::fail("the reference found no safe order"));
-                };
-                if claimed_fewest {
-                    prop_assert_eq!(steps.len(), fewest, "{}", spec.to_yaml());
-                } else {
-                    prop_assert!(steps.len() >= fewest);
-                }
+        let by_constraints = safe::plan_by_constraints(&graph, &scenario);
+        if model.fewest_safe_steps().is_some() {
+            exist += 1;
+            if let safe::SafeOrder::Found { .. } = by_constraints {
+                found += 1;
             }
-            safe::SafeOrder::None { conflicts } => {
-                prop_assert!(!conflicts.is_empty());
-                prop_assert_eq!(
-                    fewest,
-                    None,
-                    "the planner found no safe order ({:?}), the reference one of {:?} steps\n{}",
-                    conflicts.iter().map(|c| &c.summary).collect::<Vec<_>>(),
-                    fewest,
-                    spec.to_yaml()
-                );
-            }
+        } else if let safe::SafeOrder::Found { .. } = by_constraints {
+            unsafe_found += 1;
         }
     }
+    println!(
+        "{cases} large releases: a safe order exists in {exist}; the constraint method finds \
+         one in {found} of them; it claims one where none exists in {unsafe_found}"
+    );
+    assert_eq!(
+        unsafe_found, 0,
+        "the constraint method's orders are verified"
+    );
 }

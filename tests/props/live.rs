@@ -63,6 +63,7 @@ const AGREEMENT: Options = Options {
     faults: false,
     noise: false,
     live: true,
+    churn: 55,
 };
 
 /// Everything random: faults, latency, error_rate, timeouts, retries, startup times.
@@ -72,6 +73,7 @@ const ACCOUNTING: Options = Options {
     faults: true,
     noise: true,
     live: true,
+    churn: 55,
 };
 
 proptest! {

@@ -15,17 +15,93 @@ use crate::arb::{self, Options};
 /// Every key of the format, and a few values it gives meaning to: random trees built
 /// from them reach validation, not only the parser.
 const WORDS: &[&str] = &[
-    "name", "description", "seed", "services", "entrypoint", "replicas", "startup_ms",
-    "rollout", "versions", "provides", "latency_ms", "error_rate", "calls", "service", "api",
-    "on_failure", "timeout_ms", "retries", "flag", "initial", "target", "flags", "load",
-    "rps", "baseline_ms", "step_ms", "max_in_flight", "strategies", "steps", "expect",
-    "release", "faults", "kill", "missing", "partition", "from", "to", "at_step", "after_ms",
-    "for_ms", "gate", "on_breach", "max_failed_ratio", "risk", "trials", "defect",
-    "probability", "kinds", "graceful", "p99_ms", "v1", "v2", "web", "catalog", "none",
-    "rolling", "recreate", "fail", "degrade", "batch", "single-piece", "random", "safe",
-    "waves-2", "rollback", "stop", "continue", "true", "false", "null", "~", "0", "1", "-1",
-    "0.5", "1e400", "99999999999999999999", "0x1F", ".inf", "''", "\"x\"", "&a x", "*a",
-    "!!str 1", "Web", "with space", "é",
+    "name",
+    "description",
+    "seed",
+    "services",
+    "entrypoint",
+    "replicas",
+    "startup_ms",
+    "rollout",
+    "versions",
+    "provides",
+    "latency_ms",
+    "error_rate",
+    "calls",
+    "service",
+    "api",
+    "on_failure",
+    "timeout_ms",
+    "retries",
+    "flag",
+    "initial",
+    "target",
+    "flags",
+    "load",
+    "rps",
+    "baseline_ms",
+    "step_ms",
+    "max_in_flight",
+    "strategies",
+    "steps",
+    "expect",
+    "release",
+    "faults",
+    "kill",
+    "missing",
+    "partition",
+    "from",
+    "to",
+    "at_step",
+    "after_ms",
+    "for_ms",
+    "gate",
+    "on_breach",
+    "max_failed_ratio",
+    "risk",
+    "trials",
+    "defect",
+    "probability",
+    "kinds",
+    "graceful",
+    "p99_ms",
+    "v1",
+    "v2",
+    "web",
+    "catalog",
+    "none",
+    "rolling",
+    "recreate",
+    "fail",
+    "degrade",
+    "batch",
+    "single-piece",
+    "random",
+    "safe",
+    "waves-2",
+    "rollback",
+    "stop",
+    "continue",
+    "true",
+    "false",
+    "null",
+    "~",
+    "0",
+    "1",
+    "-1",
+    "0.5",
+    "1e400",
+    "99999999999999999999",
+    "0x1F",
+    ".inf",
+    "''",
+    "\"x\"",
+    "&a x",
+    "*a",
+    "!!str 1",
+    "Web",
+    "with space",
+    "é",
 ];
 
 /// Characters that matter to YAML, for byte soup that reaches deeper than random bytes.
@@ -72,7 +148,10 @@ fn document() -> impl Strategy<Value = Tree> {
 fn flow(tree: &Tree) -> String {
     match tree {
         Tree::Scalar(text) => text.clone(),
-        Tree::List(items) => format!("[{}]", items.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Tree::List(items) => format!(
+            "[{}]",
+            items.iter().map(flow).collect::<Vec<_>>().join(", ")
+        ),
         Tree::Map(entries) => format!(
             "{{{}}}",
             entries
@@ -131,9 +210,34 @@ enum Mutation {
 }
 
 const INSERTS: &[&str] = &[
-    ":", "- ", "[", "]", "{", "}", "&a ", "*a", "!!str ", "\t", "'", "\"", "#", "---\n", "0",
-    "-5", "99999999999999999999", "none", "v9", "web", "   ", "\n", "é", "\u{0}", "\u{feff}",
-    ": {", "~", "<<: *a",
+    ":",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "&a ",
+    "*a",
+    "!!str ",
+    "\t",
+    "'",
+    "\"",
+    "#",
+    "---\n",
+    "0",
+    "-5",
+    "99999999999999999999",
+    "none",
+    "v9",
+    "web",
+    "   ",
+    "\n",
+    "é",
+    "\u{0}",
+    "\u{feff}",
+    ": {",
+    "~",
+    "<<: *a",
 ];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -210,7 +314,10 @@ fn assert_sane(text: &str) -> Result<(), TestCaseError> {
                 rendered.contains("input.yaml"),
                 "the message names the file: {rendered}"
             );
-            let lines = text.lines().count().max(1);
+            // Lines as YAML counts them: a lone CR ends a line too.
+            let lines = deploysim::scenario::problem::yaml_lines(text)
+                .count()
+                .max(1);
             let empty = matches!(
                 &error,
                 ScenarioError::Tree {
@@ -219,7 +326,10 @@ fn assert_sane(text: &str) -> Result<(), TestCaseError> {
                 }
             );
             let problems = error.problems();
-            prop_assert!(!problems.is_empty(), "an error lists its problems: {rendered}");
+            prop_assert!(
+                !problems.is_empty(),
+                "an error lists its problems: {rendered}"
+            );
             for problem in &problems {
                 if empty {
                     continue;
@@ -231,6 +341,19 @@ fn assert_sane(text: &str) -> Result<(), TestCaseError> {
                     lines,
                     rendered
                 );
+                // A problem on a short line of the text shows that line under it.
+                let shown = deploysim::scenario::problem::yaml_lines(text)
+                    .nth(problem.pos.line - 1)
+                    .filter(|line| line.chars().count() <= 200);
+                if let Some(line) = shown {
+                    let excerpt = format!("{} | {line}", problem.pos.line);
+                    prop_assert!(
+                        rendered.contains(&excerpt),
+                        "the excerpt {:?} is shown:\n{}",
+                        excerpt,
+                        rendered
+                    );
+                }
             }
         }
     }

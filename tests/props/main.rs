@@ -11,14 +11,14 @@ mod arb;
 /// What a request can meet in a state, written from the contract for the tests.
 mod reference;
 
-/// 1. The loader never panics.
-mod loader;
-/// 2 and 6. Planner invariants and determinism.
-mod planner;
 /// 3. The static check against the reference model.
 mod check;
 /// 4 and 5. The live run against the check; accounting under faults.
 mod live;
+/// 1. The loader never panics.
+mod loader;
+/// 2 and 6. Planner invariants and determinism.
+mod planner;
 /// Shrunk failures found by the properties, kept as named tests.
 mod regressions;
 

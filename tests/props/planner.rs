@@ -126,7 +126,11 @@ fn assert_plan_is_sound(scenario: &Scenario, plan: &Plan) -> Result<(), TestCase
             prop_assert!(!step.changes.is_empty(), "step {} is empty", i);
         }
         for change in &step.changes {
-            prop_assert!(changes.contains(change), "{} is not a change of the release", change);
+            prop_assert!(
+                changes.contains(change),
+                "{} is not a change of the release",
+                change
+            );
             prop_assert!(
                 !applied.iter().any(|done| done.service == change.service),
                 "{} is applied twice",
@@ -135,7 +139,12 @@ fn assert_plan_is_sound(scenario: &Scenario, plan: &Plan) -> Result<(), TestCase
             deployment.apply(change);
             applied.push(change);
         }
-        prop_assert_eq!(&step.deployment, &deployment, "the deployment after step {}", i);
+        prop_assert_eq!(
+            &step.deployment,
+            &deployment,
+            "the deployment after step {}",
+            i
+        );
         for &fault in &step.faults {
             prop_assert_eq!(scenario.faults[fault].at_step, i);
         }
@@ -148,12 +157,21 @@ fn assert_plan_is_sound(scenario: &Scenario, plan: &Plan) -> Result<(), TestCase
     expected.sort();
     prop_assert_eq!(all, expected);
     if plan.is_complete() {
-        prop_assert_eq!(&deployment, &scenario.target, "a complete plan ends at the target");
+        prop_assert_eq!(
+            &deployment,
+            &scenario.target,
+            "a complete plan ends at the target"
+        );
     }
     // Every fault either starts in a step of the plan or is reported as never firing.
     for (index, fault) in scenario.faults.iter().enumerate() {
         let fires = fault.at_step < plan.steps.len();
-        prop_assert_eq!(fires, plan.steps.get(fault.at_step).is_some_and(|s| s.faults.contains(&index)));
+        prop_assert_eq!(
+            fires,
+            plan.steps
+                .get(fault.at_step)
+                .is_some_and(|s| s.faults.contains(&index))
+        );
         prop_assert_eq!(!fires, plan.faults_never_fired.contains(&index));
     }
     Ok(())

@@ -227,10 +227,7 @@ impl<'a> Model<'a> {
         version: &str,
         memo: &mut HashMap<(String, String), Possible>,
     ) -> Possible {
-        let definition = self
-            .scenario
-            .version(service, version)
-            .expect("defined");
+        let definition = self.scenario.version(service, version).expect("defined");
         // After on_failure: can each call end fine, degraded, or fail the caller?
         let mut all_can_be_ok = true;
         let mut all_can_avoid_failing = true;

@@ -1,3 +1,97 @@
 //! Shrunk failures found by the properties, each kept as a named test with a one-line
-//! postmortem of the bug it found. proptest-regressions/ holds the seeds that replay
-//! them inside the properties too.
+//! postmortem of the bug it found. proptest-regressions/ (next to this directory) holds
+//! the seeds that replay them inside the properties too.
+
+use std::path::Path;
+
+use deploysim::check::{Graph, safe};
+use deploysim::scenario;
+
+use crate::reference::Model;
+
+fn load(text: &str) -> scenario::Scenario {
+    scenario::parse_str(text, Path::new("case.yaml")).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// Found by `arbitrary_bytes_never_panic` (shrunk to the bytes 01 0D 0D 00).
+/// Postmortem: problems were located by YAML's line count, where a lone CR ends a line,
+/// but the excerpt under them split lines on LF only, so files saved with CR line
+/// endings got a location and no excerpt.
+#[test]
+fn a_lone_cr_ends_a_line_in_error_excerpts() {
+    let text = "name: x\rservices: 3\r";
+    let error = scenario::parse_str(text, Path::new("case.yaml")).expect_err("services is no map");
+    let rendered = error.to_string();
+    assert!(
+        rendered.contains("case.yaml:2:11: error: services"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("2 | services: 3"), "{rendered}");
+}
+
+/// Found by `the_safe_order_of_a_large_release_is_safe_or_truly_impossible` (shrunk from 12
+/// services to these 3).
+/// Postmortem: a recreate window was declared unavoidable when a caller required the
+/// service in every version it could run, even when that caller is removed (or stops
+/// being called) before the window; now only services every request of an entrypoint
+/// needs in every state make a window unavoidable.
+#[test]
+fn a_recreate_window_is_avoidable_when_its_caller_leaves_first() {
+    let scenario = load(
+        "
+name: leaves-first
+services:
+  cart:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: users } ] }
+      v2: {}
+  users:
+    versions:
+      v1: { calls: [ { service: ledger } ] }
+  ledger:
+    rollout: recreate
+    versions:
+      v1: {}
+      v2: {}
+initial: { cart: v1, users: v1, ledger: v1 }
+target: { cart: v2, users: none, ledger: v2 }
+",
+    );
+    let graph = Graph::new(&scenario);
+    let order = safe::plan(&graph, &scenario);
+    let safe::SafeOrder::Found { steps, fewest } = order else {
+        panic!("a safe order exists: cart and users first, then ledger; got {order:?}");
+    };
+    assert!(fewest);
+    assert_eq!(steps.len(), 2);
+    assert!(steps[1] == ["ledger"], "ledger goes last: {steps:?}");
+    assert_eq!(Model::new(&scenario).fewest_safe_steps(), Some(2));
+}
+
+/// Found by the same property, run against the constraint method alone (shrunk to the
+/// release in tests/props/cases/constraint-loop-with-an-order.yaml).
+/// Postmortem: beyond the exhaustive search, a loop of ordering constraints was reported
+/// as "no safe order exists", but the constraints are read off every version that can
+/// run and over-approximate; such a loop is now "none found" (`proven: false`), and the
+/// exhaustive search, which alone proves that none exists, reaches 12 changes.
+#[test]
+fn a_loop_of_constraints_is_not_proof_that_no_order_exists() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/props/cases/constraint-loop-with-an-order.yaml"),
+    )
+    .expect("the case file");
+    let scenario = load(&text);
+    let graph = Graph::new(&scenario);
+    assert_eq!(Model::new(&scenario).fewest_safe_steps(), Some(2));
+    assert!(matches!(
+        safe::plan_by_constraints(&graph, &scenario),
+        safe::SafeOrder::None { proven: false, .. }
+    ));
+    let safe::SafeOrder::Found { steps, fewest } = safe::plan(&graph, &scenario) else {
+        panic!("the exhaustive search finds the order");
+    };
+    assert!(fewest);
+    assert_eq!(steps.len(), 2);
+}
