@@ -164,7 +164,8 @@ fn raw_version(options: Options) -> impl Strategy<Value = RawVersion> {
                 any::<Index>(),
                 proptest::bool::weighted(0.3),
                 proptest::bool::weighted(0.4),
-                proptest::option::weighted(if noise { 0.3 } else { 0.0 }, 1u32..2000),
+                proptest::option::weighted(0.3, 1u32..2000)
+                    .prop_map(move |timeout| timeout.filter(|_| noise)),
                 if noise { 0u32..3 } else { 0u32..1 },
             ),
             0..=3,
@@ -220,7 +221,12 @@ pub fn scenario(options: Options) -> impl Strategy<Value = ScenarioSpec> {
                 0u32..400,
                 proptest::option::weighted(0.8, 50u32..500),
             ),
-            if options.faults { 0..=3 } else { 0..=0 },
+            // Live runs with faults are there to test faults: at least one.
+            match (options.faults, options.live) {
+                (false, _) => 0..=0,
+                (true, false) => 0..=3,
+                (true, true) => 1..=3,
+            },
         ),
         (
             100u32..=400,

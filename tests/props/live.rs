@@ -19,9 +19,24 @@ use proptest::prelude::*;
 use crate::arb::{self, Options};
 use crate::reference::{Model, RefState};
 
-/// Runs `strategy` live on a runtime of its own. `None` when it cannot be planned.
-fn run_live(scenario: &Arc<Scenario>, strategy: &Strategy) -> Option<StrategyRun> {
-    let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).ok()?;
+/// Runs one of the scenario's strategies that can be planned (`pick` chooses which) live,
+/// on a runtime of its own. `None` when none can be planned.
+fn run_live(
+    scenario: &Arc<Scenario>,
+    pick: prop::sample::Index,
+) -> Option<(Strategy, StrategyRun)> {
+    let plannable: Vec<(&Strategy, deploysim::plan::Plan)> = scenario
+        .strategies
+        .iter()
+        .filter_map(|strategy| {
+            let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).ok()?;
+            Some((strategy, plan))
+        })
+        .collect();
+    if plannable.is_empty() {
+        return None;
+    }
+    let (strategy, plan) = pick.get(&plannable);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,12 +50,19 @@ fn run_live(scenario: &Arc<Scenario>, strategy: &Strategy) -> Option<StrategyRun
         .block_on(deploysim::live::run(
             Arc::clone(scenario),
             strategy,
-            &plan,
+            plan,
             &options,
             None,
         ))
         .expect("the run starts its servers");
-    Some(run)
+    Some(((*strategy).clone(), run))
+}
+
+/// Prints what a case checked, with `PROPS_VERBOSE=1`, to see what the cases cover.
+fn note(text: impl FnOnce() -> String) {
+    if std::env::var_os("PROPS_VERBOSE").is_some() {
+        eprintln!("{}", text());
+    }
 }
 
 /// The measured level of a part, from its counts.
@@ -58,12 +80,12 @@ fn level_of(counts: &deploysim::record::Counts) -> Option<Level> {
 
 /// Small fleets with nothing random but the version picks: what the check models.
 const AGREEMENT: Options = Options {
-    min_services: 2,
+    min_services: 3,
     max_services: 5,
     faults: false,
     noise: false,
     live: true,
-    churn: 55,
+    churn: 85,
 };
 
 /// Everything random: faults, latency, error_rate, timeouts, retries, startup times.
@@ -73,11 +95,11 @@ const ACCOUNTING: Options = Options {
     faults: true,
     noise: true,
     live: true,
-    churn: 55,
+    churn: 70,
 };
 
 proptest! {
-    #![proptest_config(crate::live(6))]
+    #![proptest_config(crate::live(10))]
 
     /// Property 4: per step, per part, per entrypoint, the live run measures the
     /// reference's prediction (which property 3 ties to the product's check).
@@ -87,10 +109,11 @@ proptest! {
         pick in any::<prop::sample::Index>(),
     ) {
         let scenario = spec.load().map_err(TestCaseError::fail)?;
-        let strategy = pick.get(&scenario.strategies).clone();
-        let Some(run) = run_live(&scenario, &strategy) else {
+        let Some((strategy, run)) = run_live(&scenario, pick) else {
             return Ok(());
         };
+        let mut certain = 0;
+        let mut uncertain = 0;
         let model = Model::new(&scenario);
         let entries = model.entries();
         let half = scenario.load.step.as_secs_f64() / 2.0;
@@ -146,15 +169,22 @@ proptest! {
                 let requests = f64::from(scenario.load.rps) * half * 0.8;
                 let missed = (1.0 - chance).powf(requests);
                 if missed < 1e-6 {
+                    certain += 1;
                     prop_assert!(
                         measured.is_some_and(|m| m >= predicted),
                         "{}: transient part {:?}, predicted {:?} (chance per request {:.4}, {:.0} requests)\n{}",
                         label, parts[0], predicted, chance, requests, yaml
                     );
+                } else {
+                    uncertain += 1;
                 }
             }
             before = after;
         }
+        note(|| format!(
+            "agreement: {} ({} steps, {} entrypoints): transient parts held to the prediction {certain}, too unlikely to require {uncertain}",
+            strategy.name, run.steps.len(), entries.len()
+        ));
     }
 
     /// Property 5: under random faults, latency, errors and timeouts, every request sent
@@ -169,10 +199,13 @@ proptest! {
         let mut spec = spec;
         spec.load.max_in_flight = max_in_flight;
         let scenario = spec.load().map_err(TestCaseError::fail)?;
-        let strategy = pick.get(&scenario.strategies).clone();
-        let Some(run) = run_live(&scenario, &strategy) else {
+        let Some((strategy, run)) = run_live(&scenario, pick) else {
             return Ok(());
         };
+        note(|| format!(
+            "accounting: {} ({} steps, {} faults, max_in_flight {}): {} requests, {} failed",
+            strategy.name, run.steps.len(), scenario.faults.len(), max_in_flight, run.scheduled, run.total.failed
+        ));
         let yaml = spec.to_yaml();
         let mut sent_in_steps = 0;
         for step in &run.steps {

@@ -2,7 +2,7 @@
 //! the reference model in `reference.rs` (see docs/testing.md).
 //!
 //! Case counts: the pure properties run `PROPTEST_CASES` cases (default 256); the live
-//! ones, which start real servers, run `PROPTEST_LIVE_CASES` (default 6). A failure
+//! ones, which start real servers, run `PROPTEST_LIVE_CASES` (default 10). A failure
 //! prints the shrunk scenario as YAML; proptest keeps its seed in proptest-regressions/,
 //! and each one found so far is also a named test in `regressions.rs`.
 
