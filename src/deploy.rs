@@ -204,15 +204,25 @@ impl Cluster {
     /// Step move 3: the settled state after the step. `settled` is called once every
     /// service of the step serves only its new version, before the old replicas drain, so
     /// that a request sent after it meets nothing but the settled state.
+    ///
+    /// Services leave callers first, each once its old replicas have drained: a request
+    /// still inside an old caller makes its remaining calls, and they must meet the
+    /// transient state, not a callee that has already moved on (a removed service, or
+    /// one whose new version drops the API the old caller calls).
     pub async fn complete(
         &self,
         changes: &[Change],
         settled: impl FnOnce(),
     ) -> Result<(), StartError> {
-        let moves = changes.iter().map(|change| self.settle(change));
         let mut leaving = Vec::new();
-        for result in futures_util::future::join_all(moves).await {
-            leaving.extend(result?);
+        for change in crate::topology::callers_first(&self.scenario, changes) {
+            let gone = self.settle(change).await?;
+            let drains = gone
+                .iter()
+                .filter_map(|leaving| leaving.endpoint.as_ref())
+                .map(|endpoint| endpoint.drained(DRAIN_LIMIT));
+            futures_util::future::join_all(drains).await;
+            leaving.extend(gone);
         }
         settled();
         self.stop_drained(leaving).await;

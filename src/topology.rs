@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::scenario::{Deployment, Scenario};
+use crate::scenario::{Change, Deployment, Scenario};
 
 /// A service at a version: one node of the version call graph.
 pub type ServiceVersion = (String, String);
@@ -146,9 +146,82 @@ pub fn reachable(
     seen
 }
 
+/// `changes` ordered so that a service comes before every service it can reach through
+/// calls of the versions that can run (initial and target, any path); ties and anything
+/// a loop leaves (none in a valid scenario) keep their order. The live run retires the
+/// old replicas of a step in this order, so a request still inside an old caller never
+/// meets a callee that has already moved on.
+pub fn callers_first<'a>(scenario: &Scenario, changes: &'a [Change]) -> Vec<&'a Change> {
+    let runnable = |service: &str| -> Vec<String> {
+        [&scenario.initial, &scenario.target]
+            .iter()
+            .filter_map(|deployment| deployment.version(service).map(str::to_owned))
+            .collect()
+    };
+    let reach = |from: &str| -> BTreeSet<String> {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut frontier = vec![from.to_owned()];
+        while let Some(service) = frontier.pop() {
+            for version in runnable(&service) {
+                for call in scenario
+                    .version(&service, &version)
+                    .into_iter()
+                    .flat_map(|v| &v.calls)
+                {
+                    if seen.insert(call.service.clone()) {
+                        frontier.push(call.service.clone());
+                    }
+                }
+            }
+        }
+        seen
+    };
+    let reaches: Vec<BTreeSet<String>> = changes.iter().map(|c| reach(&c.service)).collect();
+    let mut left: Vec<usize> = (0..changes.len()).collect();
+    let mut order = Vec::with_capacity(changes.len());
+    while !left.is_empty() {
+        // The first change that no other remaining change reaches.
+        let next = left
+            .iter()
+            .position(|&c| {
+                !left
+                    .iter()
+                    .any(|&other| other != c && reaches[other].contains(&changes[c].service))
+            })
+            .unwrap_or(0);
+        order.push(&changes[left.remove(next)]);
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callers_retire_before_the_services_they_reach() {
+        let scenario = crate::scenario::parse_str(
+            "
+name: chain
+services:
+  web: { entrypoint: true, versions: { v1: { calls: [ { service: mid } ] }, v2: {} } }
+  mid: { versions: { v1: { calls: [ { service: pricing } ] } } }
+  pricing: { versions: { v1: {}, v2: {} } }
+  other: { versions: { v1: {}, v2: {} } }
+initial: { web: v1, mid: v1, pricing: v1, other: v1 }
+target: { web: v2, pricing: none, other: v2 }
+",
+            std::path::Path::new("chain.yaml"),
+        )
+        .expect("valid");
+        let changes = scenario.changes();
+        let order: Vec<&str> = callers_first(&scenario, &changes)
+            .iter()
+            .map(|change| change.service.as_str())
+            .collect();
+        // web reaches pricing through the unchanged mid; other is independent.
+        assert_eq!(order, ["other", "web", "pricing"]);
+    }
 
     #[test]
     fn finds_each_cycle_once_rotated_to_smallest() {

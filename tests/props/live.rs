@@ -37,6 +37,15 @@ fn run_live(
         return None;
     }
     let (strategy, plan) = pick.get(&plannable);
+    Some(((*strategy).clone(), run_planned(scenario, strategy, plan)))
+}
+
+/// Runs `strategy` as `plan` says, live, on a runtime of its own.
+pub fn run_planned(
+    scenario: &Arc<Scenario>,
+    strategy: &Strategy,
+    plan: &deploysim::plan::Plan,
+) -> StrategyRun {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,7 +55,7 @@ fn run_live(
         seed: scenario.seed,
         interrupt,
     };
-    let run = runtime
+    runtime
         .block_on(deploysim::live::run(
             Arc::clone(scenario),
             strategy,
@@ -54,8 +63,7 @@ fn run_live(
             &options,
             None,
         ))
-        .expect("the run starts its servers");
-    Some(((*strategy).clone(), run))
+        .expect("the run starts its servers")
 }
 
 /// Prints what a case checked, with `PROPS_VERBOSE=1`, to see what the cases cover.
@@ -129,6 +137,15 @@ proptest! {
             let transient = RefState::transient(&scenario, &before, &step.changes);
             let start = RefState::settled(&before);
             let blurred = RefState::blur(&[&start, &transient, &settled]);
+            // The prediction the live report prints for the step is the reference's.
+            let mut reference_levels = model.levels(&settled);
+            if !step.changes.is_empty() {
+                for (level, during) in reference_levels.iter_mut().zip(model.levels(&transient)) {
+                    *level = (*level).max(during);
+                }
+            }
+            prop_assert_eq!(&step.predicted.levels, &reference_levels, "{} step {}", strategy.name, step.kind.label());
+            let mut all_certain = true;
             for entry in &entries {
                 let label = format!("{} step {} entry {entry}", strategy.name, step.kind.label());
                 let parts = step.parts.get(entry).copied().unwrap_or_default();
@@ -177,7 +194,23 @@ proptest! {
                     );
                 } else {
                     uncertain += 1;
+                    all_certain = false;
                 }
+            }
+            // Where every part was held to its prediction, the report's own verdict on the
+            // step (its `!` mark when false) must be agreement.
+            if all_certain {
+                prop_assert!(
+                    step.agrees(),
+                    "{} step {}: the report marks a disagreement: predicted {:?}, measured {:?}, parts {:?}, causes {:?}\n{}",
+                    strategy.name,
+                    step.kind.label(),
+                    step.predicted.levels,
+                    step.measured,
+                    step.parts,
+                    step.by_entry.iter().map(|(entry, tally)| (entry, tally.causes.keys().collect::<Vec<_>>())).collect::<Vec<_>>(),
+                    yaml
+                );
             }
             before = after;
         }
