@@ -78,6 +78,17 @@ struct Inner {
     active: BTreeSet<usize>,
 }
 
+/// The parts of `entry`, created on first use; looked up first, so that the hot path of
+/// every request does not allocate the key.
+fn parts_of<'a>(parts: &'a mut BTreeMap<String, Parts>, entry: &str) -> &'a mut Parts {
+    if !parts.contains_key(entry) {
+        parts.insert(entry.to_owned(), Parts::default());
+    }
+    parts
+        .get_mut(entry)
+        .expect("the entry was inserted just above")
+}
+
 /// Filled while the run goes on, by the load generator, the fault tasks and the runner.
 #[derive(Debug)]
 pub struct Recorder {
@@ -161,7 +172,7 @@ impl Recorder {
     /// recorded once, at the same position.
     pub fn sent(&self, at: Position, entry: &str, dispatched: bool) {
         if let Some(record) = self.lock().steps.get_mut(at.step) {
-            record.parts.entry(entry.to_owned()).or_default()[at.phase.index()].sent += 1;
+            parts_of(&mut record.parts, entry)[at.phase.index()].sent += 1;
             if dispatched {
                 record.in_flight += 1;
             }
@@ -183,7 +194,7 @@ impl Recorder {
             if latency.is_some() {
                 record.in_flight = record.in_flight.saturating_sub(1);
             }
-            let counts = &mut record.parts.entry(entry.to_owned()).or_default()[at.phase.index()];
+            let counts = &mut parts_of(&mut record.parts, entry)[at.phase.index()];
             match outcome {
                 Outcome::Ok => counts.ok += 1,
                 Outcome::Degraded => counts.degraded += 1,
