@@ -107,7 +107,8 @@ impl Default for Recorder {
 impl Recorder {
     pub fn new() -> Recorder {
         Recorder {
-            current: AtomicUsize::new(0),
+            // Step 0 (the baseline), settled, as `inner.phase` says.
+            current: AtomicUsize::new(Phase::Settled.index()),
             inner: Mutex::new(Inner {
                 steps: vec![StepRecord::default()],
                 phase: Phase::Settled,

@@ -248,9 +248,6 @@ fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<V
     Some(groups)
 }
 
-/// For each (service, version) that can run: could its failure fail an entrypoint? True
-/// for entrypoints, and for versions called with `fail` by such a version of any caller
-/// (over every runnable version, so this errs towards caution).
 /// The services every entry request of some entrypoint reaches in every state a rollout
 /// can pass through: the entrypoints deployed before and after, then, step by step, each
 /// service that a member, deployed before and after, calls with `on_failure: fail` in
@@ -300,6 +297,9 @@ fn always_required(graph: &Graph, scenario: &Scenario) -> BTreeSet<usize> {
     }
 }
 
+/// For each (service, version) that can run: could its failure fail an entrypoint? True
+/// for entrypoints, and for versions called with `fail` by such a version of any caller
+/// (over every runnable version, so this errs towards caution).
 fn critical(graph: &Graph, scenario: &Scenario) -> BTreeSet<(String, String)> {
     let mut critical: BTreeSet<String> = scenario
         .entrypoints()
