@@ -95,11 +95,17 @@ impl StepResult {
 
 /// The worst outcome among a tally's requests.
 pub fn measured_level(tally: &Tally) -> Option<Level> {
-    if tally.failed > 0 {
+    worst_level(tally.ok, tally.degraded, tally.failed)
+}
+
+/// The worst outcome among requests counted as ok, degraded and failed; `None` when
+/// there were none.
+pub fn worst_level(ok: u64, degraded: u64, failed: u64) -> Option<Level> {
+    if failed > 0 {
         Some(Level::Failed)
-    } else if tally.degraded > 0 {
+    } else if degraded > 0 {
         Some(Level::Degraded)
-    } else if tally.ok > 0 {
+    } else if ok > 0 {
         Some(Level::Ok)
     } else {
         None

@@ -104,6 +104,16 @@ impl Tally {
         self.ok + self.degraded + self.failed
     }
 
+    /// Requests refused at once by `max_in_flight` (cause `overload`): failed, and never
+    /// sent, so they have no latency sample.
+    pub fn refused(&self) -> u64 {
+        self.causes
+            .iter()
+            .filter(|(cause, _)| cause.code == reason::OVERLOAD)
+            .map(|(_, count)| count.failed)
+            .sum()
+    }
+
     /// Records one request. A cause listed twice counts once. `latency` is `None` for a
     /// request that was never sent.
     pub fn record(&mut self, outcome: Outcome, causes: &[CauseKey], latency: Option<Duration>) {

@@ -36,15 +36,9 @@ fn assert_accounting(run: &StrategyRun) {
             "step {}",
             step.index
         );
-        let refused: u64 = t
-            .causes
-            .iter()
-            .filter(|(key, _)| key.code == "overload")
-            .map(|(_, count)| count.failed)
-            .sum();
         assert_eq!(
             t.latency.len(),
-            t.sent() - refused,
+            t.sent() - t.refused(),
             "one latency sample per request sent"
         );
         let by_entry: u64 = step.by_entry.values().map(|e| e.sent()).sum();

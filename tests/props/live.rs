@@ -75,15 +75,7 @@ fn note(text: impl FnOnce() -> String) {
 
 /// The measured level of a part, from its counts.
 fn level_of(counts: &deploysim::record::Counts) -> Option<Level> {
-    if counts.failed > 0 {
-        Some(Level::Failed)
-    } else if counts.degraded > 0 {
-        Some(Level::Degraded)
-    } else if counts.ok > 0 {
-        Some(Level::Ok)
-    } else {
-        None
-    }
+    deploysim::live::worst_level(counts.ok, counts.degraded, counts.failed)
 }
 
 /// Small fleets with nothing random but the version picks: what the check models.
@@ -253,13 +245,7 @@ proptest! {
                 prop_assert_eq!(tally.degraded, parts[0].degraded + parts[1].degraded);
                 prop_assert_eq!(tally.failed, parts[0].failed + parts[1].failed);
                 // One latency sample per request that went out (refused ones have none).
-                let refused: u64 = tally
-                    .causes
-                    .iter()
-                    .filter(|(cause, _)| cause.code == "overload")
-                    .map(|(_, count)| count.failed)
-                    .sum();
-                prop_assert_eq!(tally.latency.len(), sent - refused, "{} {}", label, entry);
+                prop_assert_eq!(tally.latency.len(), sent - tally.refused(), "{} {}", label, entry);
                 if tally.failed > 0 {
                     prop_assert!(!tally.causes.is_empty(), "{} {}: a failure names its cause", label, entry);
                 }

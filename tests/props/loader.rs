@@ -295,6 +295,13 @@ fn apply(text: &str, mutation: &Mutation) -> String {
     lines.join("\n") + "\n"
 }
 
+/// The spec's YAML with `mutations` applied in order.
+fn mutated(spec: &arb::ScenarioSpec, mutations: &[Mutation]) -> String {
+    mutations
+        .iter()
+        .fold(spec.to_yaml(), |text, mutation| apply(&text, mutation))
+}
+
 /// What the loader said is acceptable: a scenario that the pure core can plan and check
 /// without a panic, or errors that each point into the text.
 fn assert_sane(text: &str) -> Result<(), TestCaseError> {
@@ -389,10 +396,7 @@ proptest! {
         spec in arb::scenario(Options::PURE),
         mutations in vec(mutation(), 1..=4),
     ) {
-        let mut text = spec.to_yaml();
-        for mutation in &mutations {
-            text = apply(&text, mutation);
-        }
+        let text = mutated(&spec, &mutations);
         assert_sane(&text)?;
     }
 
@@ -414,10 +418,7 @@ proptest! {
         spec in arb::scenario(Options::PURE),
         mutations in vec(mutation(), 1..=3),
     ) {
-        let mut text = spec.to_yaml();
-        for mutation in &mutations {
-            text = apply(&text, mutation);
-        }
+        let text = mutated(&spec, &mutations);
         let dir = std::env::temp_dir().join(format!("deploysim-props-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("mutated.yaml");

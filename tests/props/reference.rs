@@ -316,15 +316,7 @@ impl<'a> Model<'a> {
         let changes = self.scenario.changes();
         let n = changes.len();
         let full: u32 = (1u32 << n) - 1;
-        let deployment = |set: u32| {
-            let mut deployment = self.scenario.initial.clone();
-            for (i, change) in changes.iter().enumerate() {
-                if set & (1 << i) != 0 {
-                    deployment.apply(change);
-                }
-            }
-            deployment
-        };
+        let deployment = |set: u32| self.applied(&changes, set);
         let mut settled_safe: HashMap<u32, bool> = HashMap::new();
         let mut is_settled_safe = |set: u32| {
             *settled_safe
@@ -364,6 +356,17 @@ impl<'a> Model<'a> {
         None
     }
 
+    /// The initial deployment with the changes whose bits are set in `set` applied.
+    fn applied(&self, changes: &[Change], set: u32) -> Deployment {
+        let mut deployment = self.scenario.initial.clone();
+        for (i, change) in changes.iter().enumerate() {
+            if set & (1 << i) != 0 {
+                deployment.apply(change);
+            }
+        }
+        deployment
+    }
+
     /// Every distinct state that one-change-at-a-time rollouts can reach: each set of
     /// changes applied, and each of those with one more change between versions.
     pub fn single_piece_states(&self) -> BTreeSet<RefState> {
@@ -371,12 +374,7 @@ impl<'a> Model<'a> {
         let n = changes.len();
         let mut states = BTreeSet::new();
         for set in 0u32..(1 << n) {
-            let mut deployment = self.scenario.initial.clone();
-            for (i, change) in changes.iter().enumerate() {
-                if set & (1 << i) != 0 {
-                    deployment.apply(change);
-                }
-            }
+            let deployment = self.applied(&changes, set);
             for (i, change) in changes.iter().enumerate() {
                 if set & (1 << i) == 0 {
                     states.insert(RefState::transient(
