@@ -10,7 +10,8 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use deploysim::check::{self, Graph, space};
 use deploysim::generate;
-use deploysim::scenario::{self, Scenario};
+use deploysim::model::Scenario;
+use deploysim::scenario;
 
 /// 30 services in tiers; the first 20 change. Each changing v2 keeps every API of v1 and
 /// adds v2, and calls the next tier's api v2 when that one also changes, so the 2^20

@@ -5,7 +5,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use deploysim::scenario::{self, Strategy, StrategyKind};
+use deploysim::model::{Strategy, StrategyKind};
+use deploysim::scenario;
 use deploysim::{generate, plan};
 
 fn load_and_plan(c: &mut Criterion) {

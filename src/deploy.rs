@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 
 use crate::contract::CLIENT;
 use crate::discovery::{Endpoint, Link, Pool};
-use crate::scenario::{Change, Rollout, Scenario};
+use crate::model::{Change, Rollout, Scenario};
 use crate::seed;
 use crate::service::{Behaviour, Replica};
 

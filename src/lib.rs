@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - [`scenario`]: YAML scenario files to a validated [`scenario::Scenario`] (no IO but
+//! - [`scenario`]: YAML scenario files to a validated [`crate::model::Scenario`] (no IO but
 //!   reading the file).
 //! - [`topology`]: the call graph of service versions, cycles, reachability (pure).
 //! - [`plan`]: each strategy's steps and the versions after each step (pure).
@@ -30,6 +30,7 @@ pub mod generate;
 pub mod live;
 pub mod load;
 mod lock;
+pub mod model;
 pub mod plan;
 pub mod record;
 pub mod report;

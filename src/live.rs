@@ -24,9 +24,9 @@ use crate::check::{self, Graph, Level, StepPrediction};
 use crate::deploy::{Cluster, StartError};
 use crate::fault;
 use crate::load::{Entry, Load};
+use crate::model::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::{Parts, Phase, Recorder};
-use crate::scenario::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::tally::Tally;
 use crate::verdict::{self, Check};
 
@@ -445,7 +445,7 @@ impl Runner<'_> {
         let records = self.recorder.take();
         let graph = Graph::new(&self.scenario);
         let faults =
-            |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::scenario::FaultKind> {
+            |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
                 indices
                     .iter()
                     .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
@@ -571,8 +571,8 @@ pub async fn sweep(
         variant.gate = None;
         variant.faults = missing
             .iter()
-            .map(|service| crate::scenario::Fault {
-                kind: crate::scenario::FaultKind::Missing(service.clone()),
+            .map(|service| crate::model::Fault {
+                kind: crate::model::FaultKind::Missing(service.clone()),
                 at_step: 0,
                 after: Duration::ZERO,
                 duration: None,
@@ -581,13 +581,13 @@ pub async fn sweep(
         let name = format!("missing {}", missing.join(" + "));
         let strategy = Strategy {
             name: name.clone(),
-            kind: crate::scenario::StrategyKind::Batch,
-            expect: crate::scenario::Expect::default(),
+            kind: crate::model::StrategyKind::Batch,
+            expect: crate::model::Expect::default(),
         };
         // The baseline alone: nothing is rolled out.
         let plan = Plan {
             strategy: name,
-            kind: crate::scenario::StrategyKind::Batch,
+            kind: crate::model::StrategyKind::Batch,
             steps: vec![crate::plan::Step {
                 index: 0,
                 changes: Vec::new(),

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
 use deploysim::report::{self, PlanOutcome};
-use deploysim::scenario::{self, Scenario, Strategy, StrategyKind};
+use deploysim::scenario;
 use deploysim::{generate, live};
 
 /// Exit codes, as the product contract fixes them.

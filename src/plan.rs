@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::seq::SliceRandom;
 
-use crate::scenario::{Change, Deployment, Scenario, Strategy, StrategyKind};
+use crate::model::{Change, Deployment, Scenario, Strategy, StrategyKind};
 use crate::{seed, topology};
 
 /// The steps of one strategy.
@@ -327,7 +327,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::scenario::{self, Call, OnFailure};
+    use crate::model::{Call, OnFailure};
+    use crate::scenario;
 
     fn load(yaml: &str) -> Scenario {
         match scenario::parse_str(yaml, Path::new("test.yaml")) {

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::model::{Breach, Change, Expect, Rollout, Scenario, Strategy};
 use crate::plan::{Plan, PlanError};
-use crate::scenario::{Breach, Change, Expect, Rollout, Scenario, Strategy};
 
 /// Up to this many changed services, the plan table has one version column per changed
 /// service; past it the table would not fit a terminal, so it shows progress instead and

@@ -25,7 +25,7 @@ use tonic_prost::ProstCodec;
 
 use crate::contract::{self, CallReply, CallRequest, Edge, Failure, Hop};
 use crate::discovery::Link;
-use crate::scenario::{Call, OnFailure};
+use crate::model::{Call, OnFailure};
 
 /// What a replica does for every request, fixed for its lifetime.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::scenario::{Change, Deployment, Scenario};
+use crate::model::{Change, Deployment, Scenario};
 
 /// A service at a version: one node of the version call graph.
 pub type ServiceVersion = (String, String);

@@ -1,6 +1,6 @@
 //! Expectations against what was measured (pure): which held, which failed, and why.
 
-use crate::scenario::Expect;
+use crate::model::Expect;
 use crate::tally::Tally;
 
 /// One expectation checked.

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::scenario::{Change, Deployment, OnFailure, Scenario};
+use crate::model::{Change, Deployment, OnFailure, Scenario};
 
 /// How an entry request, or a call, ends in the worst case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -20,8 +20,8 @@ pub mod sweep;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::model::{Change, Deployment, Fault, FaultKind, Rollout, Scenario, Strategy};
 use crate::plan::{Plan, PlanError};
-use crate::scenario::{Change, Deployment, Fault, FaultKind, Rollout, Scenario, Strategy};
 
 pub use graph::{Graph, Level, Prediction, State};
 
@@ -364,7 +364,8 @@ pub fn run(scenario: &Scenario, strategies: &[Strategy], seed: u64, pairs: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{self, StrategyKind};
+    use crate::model::StrategyKind;
+    use crate::scenario;
     use std::path::Path;
 
     pub(crate) fn load(yaml: &str) -> Scenario {
@@ -488,5 +489,5 @@ target: {{ web: v2, catalog: v2 }}
         assert_eq!(single.steps[1].worst(), Level::Ok);
     }
 
-    use crate::scenario::Expect;
+    use crate::model::Expect;
 }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::check::graph::{Graph, Level, State};
 use crate::check::{Evaluated, transient};
-use crate::scenario::{Change, OnFailure, Rollout, Scenario};
+use crate::model::{Change, OnFailure, Rollout, Scenario};
 
 /// Up to this many changes the search is exhaustive (3^n transitions at most)...
 pub const EXACT_LIMIT: usize = 12;

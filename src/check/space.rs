@@ -10,7 +10,7 @@
 
 use crate::check::graph::{Graph, Level, State};
 use crate::check::transient;
-use crate::scenario::Scenario;
+use crate::model::Scenario;
 
 /// At most this many states are evaluated one by one; beyond it only counts are given.
 pub const ENUMERATION_BUDGET: u64 = 1 << 22;

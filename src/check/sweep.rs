@@ -4,7 +4,7 @@
 //! A service whose loss alone fails an entrypoint is a single point of failure.
 
 use crate::check::graph::{Graph, Level, State};
-use crate::scenario::Scenario;
+use crate::model::Scenario;
 
 /// One row of the sweep: which services are missing, and each entrypoint's level with
 /// the initial and with the target versions.

@@ -15,7 +15,7 @@ use crate::check::graph::{Graph, Level, Prediction};
 use crate::check::safe::SafeOrder;
 use crate::check::sweep::Row;
 use crate::check::{Evaluated, Report, StepPrediction, StrategyCheck};
-use crate::scenario::{Change, Scenario};
+use crate::model::{Change, Scenario};
 
 /// At most this many entrypoints get a column of their own; the rest are summed up.
 const MAX_ENTRY_COLUMNS: usize = 4;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{changes_cell, plural, table};
 use crate::check::{Graph, Level};
 use crate::live::{Ending, StepKind, StepResult, StrategyRun};
-use crate::scenario::Scenario;
+use crate::model::Scenario;
 use crate::tally::{Percentiles, Tally};
 
 /// Causes shown per step in the table; the JSON has all of them.
@@ -80,7 +80,7 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
         .filter(|step| matches!(step.kind, StepKind::Rollout(_)))
         .count();
     let kind = match run.strategy.kind {
-        crate::scenario::StrategyKind::Steps(_) => " (steps)",
+        crate::model::StrategyKind::Steps(_) => " (steps)",
         _ => "",
     };
     let _ = writeln!(

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{list_or_none, table};
 use crate::check::Level;
 use crate::live::SweepRow;
-use crate::scenario::Scenario;
+use crate::model::Scenario;
 use crate::tally::Percentiles;
 
 pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> String {

@@ -4,7 +4,6 @@
 //! hard budgets, `raw` decodes it key by key, `validate` checks references between keys.
 //! Each stage collects every problem it finds, so a user sees all of them at once.
 
-mod model;
 pub mod problem;
 mod raw;
 mod validate;
@@ -13,10 +12,8 @@ pub mod yaml;
 use std::io::Read;
 use std::path::Path;
 
-pub use model::{
-    Breach, Call, Change, Defect, Deployment, Expect, Fault, FaultKind, Gate, Load, OnFailure,
-    Risk, Rollout, Scenario, Service, Strategy, StrategyKind, Version,
-};
+use crate::model::Scenario;
+
 pub use problem::{Problem, ScenarioError};
 
 /// The largest scenario file accepted. A generated 10,000-service scenario is about

@@ -9,9 +9,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::model::{Breach, Defect, Expect, Gate, Load, OnFailure, Risk, Rollout, StrategyKind};
 use super::problem::{Problems, did_you_mean};
 use super::yaml::{Node, Pos, Value};
+use crate::model::{Breach, Defect, Expect, Gate, Load, OnFailure, Risk, Rollout, StrategyKind};
 
 /// A value with the key path and position it came from.
 #[derive(Debug, Clone)]

@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::model::{
-    Call, Deployment, Fault, FaultKind, Scenario, Service, Strategy, StrategyKind, Version,
-};
 use super::problem::{Problems, did_you_mean};
 use super::raw::{Located, RawFaultKind, RawScenario, RawStrategyKind};
 use super::yaml::Pos;
+use crate::model::{
+    Call, Deployment, Fault, FaultKind, Scenario, Service, Strategy, StrategyKind, Version,
+};
 use crate::plan::{self, PlanError};
 use crate::topology;
 
@@ -446,7 +446,8 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::scenario::{self, Breach, OnFailure, Problem, Rollout, Scenario, StrategyKind};
+    use crate::model::{Breach, OnFailure, Rollout, Scenario, StrategyKind};
+    use crate::scenario::{self, Problem};
 
     fn load(yaml: &str) -> Result<Scenario, Vec<Problem>> {
         scenario::parse_str(yaml, Path::new("t.yaml")).map_err(|err| err.problems())

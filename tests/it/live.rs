@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use deploysim::check::Level;
 use deploysim::live::{Ending, StepKind, StrategyRun};
-use deploysim::scenario::{self, Scenario};
+use deploysim::model::Scenario;
+use deploysim::scenario;
 
 use crate::support::run_live;
 

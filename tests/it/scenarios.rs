@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
+use deploysim::model::StrategyKind;
 use deploysim::plan;
-use deploysim::scenario::{self, StrategyKind};
+use deploysim::scenario;
 
 use crate::support::{simulate, yaml_files};
 

@@ -69,8 +69,8 @@ impl Drop for TempDir {
 /// of its own, with no Ctrl-C and no progress. Panics if the strategy cannot be planned
 /// or a server cannot start.
 pub fn run_live(
-    scenario: &std::sync::Arc<deploysim::scenario::Scenario>,
-    strategy: &deploysim::scenario::Strategy,
+    scenario: &std::sync::Arc<deploysim::model::Scenario>,
+    strategy: &deploysim::model::Strategy,
 ) -> deploysim::live::StrategyRun {
     let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
     let runtime = tokio::runtime::Builder::new_multi_thread()

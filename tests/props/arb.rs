@@ -9,7 +9,8 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use deploysim::scenario::{self, OnFailure, Rollout, Scenario, StrategyKind};
+use deploysim::model::{OnFailure, Rollout, Scenario, StrategyKind};
+use deploysim::scenario;
 use proptest::prelude::*;
 use proptest::sample::Index;
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use deploysim::check::{self, Graph, Level, State, safe, space};
-use deploysim::scenario::{Change, FaultKind, Scenario};
+use deploysim::model::{Change, FaultKind, Scenario};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -72,7 +72,7 @@ fn product_levels(graph: &Graph, state: &State) -> Vec<Level> {
 }
 
 /// Applies `changes` to the initial deployment, in order.
-fn deployment_after(scenario: &Scenario, changes: &[Change]) -> deploysim::scenario::Deployment {
+fn deployment_after(scenario: &Scenario, changes: &[Change]) -> deploysim::model::Deployment {
     let mut deployment = scenario.initial.clone();
     for change in changes {
         deployment.apply(change);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use deploysim::check::Level;
 use deploysim::live::{Options as LiveOptions, StepKind, StrategyRun};
-use deploysim::scenario::{Scenario, Strategy};
+use deploysim::model::{Scenario, Strategy};
 use proptest::prelude::*;
 
 use crate::arb::{self, Options};

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use deploysim::model::{Change, Deployment, Scenario, StrategyKind};
 use deploysim::plan::{self, Plan, PlanError};
-use deploysim::scenario::{Change, Deployment, Scenario, StrategyKind};
 use proptest::prelude::*;
 
 use crate::arb::{self, Options};
@@ -303,7 +303,7 @@ proptest! {
                 plan::plan(&again, strategy, again.seed)
             );
         }
-        let random = deploysim::scenario::Strategy {
+        let random = deploysim::model::Strategy {
             name: "random".to_owned(),
             kind: StrategyKind::Random,
             expect: Default::default(),

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use deploysim::check::Level;
-use deploysim::scenario::{Change, Deployment, FaultKind, OnFailure, Rollout, Scenario};
+use deploysim::model::{Change, Deployment, FaultKind, OnFailure, Rollout, Scenario};
 
 /// A state: the serving versions of each service, and the cut caller -> callee pairs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

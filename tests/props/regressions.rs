@@ -11,7 +11,7 @@ use crate::reference::Model;
 
 use std::sync::Arc;
 
-fn load(text: &str) -> scenario::Scenario {
+fn load(text: &str) -> deploysim::model::Scenario {
     scenario::parse_str(text, Path::new("case.yaml")).unwrap_or_else(|err| panic!("{err}"))
 }
 
