@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use deploysim::contract::plain::{Simulated, SimulatedClient, SimulatedServer};
 use deploysim::contract::{CLIENT, CallReply, CallRequest};
-use deploysim::deploy::Cluster;
-use deploysim::load::{Entry, Load};
 use deploysim::record::Recorder;
+use deploysim::runtime::cluster::Cluster;
+use deploysim::runtime::load::{Entry, Load};
 use deploysim::scenario;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Server, server::TcpIncoming};

@@ -23,20 +23,13 @@
 
 pub mod check;
 pub mod contract;
-pub mod deploy;
-pub mod discovery;
-pub mod fault;
 pub mod generate;
-pub mod live;
-pub mod load;
 mod lock;
 pub mod model;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod runtime;
 pub mod scenario;
 pub mod seed;
-pub mod service;
-pub mod tally;
 pub mod topology;
-pub mod verdict;

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use deploysim::generate;
 use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
 use deploysim::report::{self, PlanOutcome};
+use deploysim::runtime::run as live;
 use deploysim::scenario;
-use deploysim::{generate, live};
 
 /// Exit codes, as the product contract fixes them.
 mod exit {
@@ -296,7 +297,7 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
 fn on_runtime<T, F, Fut>(seed: u64, show_progress: bool, work: F) -> Result<(T, bool), u8>
 where
     F: FnOnce(live::Options) -> Fut,
-    Fut: std::future::Future<Output = Result<T, deploysim::deploy::StartError>>,
+    Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>>,
 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

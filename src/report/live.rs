@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::{changes_cell, plural, table};
 use crate::check::{Graph, Level};
-use crate::live::{Ending, StepKind, StepResult, StrategyRun};
 use crate::model::Scenario;
-use crate::tally::{Percentiles, Tally};
+use crate::record::tally::{Percentiles, Tally};
+use crate::runtime::run::{Ending, StepKind, StepResult, StrategyRun};
 
 /// Causes shown per step in the table; the JSON has all of them.
 const TOP_CAUSES: usize = 3;
@@ -352,7 +352,7 @@ pub struct StrategyJson {
     pub latency_ms: Percentiles,
     /// The version of every replica running when the rollout ended, per service.
     pub running_after: BTreeMap<String, Vec<String>>,
-    pub expectations: Vec<crate::verdict::Check>,
+    pub expectations: Vec<crate::record::expect::Check>,
     pub faults_never_fired: Vec<String>,
     pub steps: Vec<StepJson>,
 }

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::{list_or_none, table};
 use crate::check::Level;
-use crate::live::SweepRow;
 use crate::model::Scenario;
-use crate::tally::Percentiles;
+use crate::record::tally::Percentiles;
+use crate::runtime::run::SweepRow;
 
 pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> String {
     let mut out = String::new();

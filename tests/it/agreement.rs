@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploysim::check::Level;
-use deploysim::live::StrategyRun;
+use deploysim::runtime::run::StrategyRun;
 use deploysim::{plan, scenario};
 
 use crate::support::{run_live, yaml_files};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploysim::check::Level;
-use deploysim::live::{Ending, StepKind, StrategyRun};
 use deploysim::model::Scenario;
+use deploysim::runtime::run::{Ending, StepKind, StrategyRun};
 use deploysim::scenario;
 
 use crate::support::run_live;

@@ -71,19 +71,19 @@ impl Drop for TempDir {
 pub fn run_live(
     scenario: &std::sync::Arc<deploysim::model::Scenario>,
     strategy: &deploysim::model::Strategy,
-) -> deploysim::live::StrategyRun {
+) -> deploysim::runtime::run::StrategyRun {
     let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let options = deploysim::live::Options {
+    let options = deploysim::runtime::run::Options {
         seed: scenario.seed,
         interrupt,
     };
     runtime
-        .block_on(deploysim::live::run(
+        .block_on(deploysim::runtime::run::run(
             std::sync::Arc::clone(scenario),
             strategy,
             &plan,

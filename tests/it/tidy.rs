@@ -76,7 +76,7 @@ fn the_pure_modules_use_no_network_clock_or_runtime() {
         "TcpListener",
         "Instant",
         "SystemTime",
-        "crate::live::run",
+        "crate::runtime",
     ];
     let mut found = Vec::new();
     for path in &files {

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use deploysim::check::Level;
-use deploysim::live::{Options as LiveOptions, StepKind, StrategyRun};
 use deploysim::model::{Scenario, Strategy};
+use deploysim::runtime::run::{Options as LiveOptions, StepKind, StrategyRun};
 use proptest::prelude::*;
 
 use crate::arb::{self, Options};
@@ -56,7 +56,7 @@ pub fn run_planned(
         interrupt,
     };
     runtime
-        .block_on(deploysim::live::run(
+        .block_on(deploysim::runtime::run::run(
             Arc::clone(scenario),
             strategy,
             plan,
@@ -75,7 +75,7 @@ fn note(text: impl FnOnce() -> String) {
 
 /// The measured level of a part, from its counts.
 fn level_of(counts: &deploysim::record::Counts) -> Option<Level> {
-    deploysim::live::worst_level(counts.ok, counts.degraded, counts.failed)
+    deploysim::runtime::run::worst_level(counts.ok, counts.degraded, counts.failed)
 }
 
 /// Small fleets with nothing random but the version picks: what the check models.

@@ -4,12 +4,15 @@
 //! Invariant: a request is dispatched and recorded in the same step (the one during which
 //! it was sent), so a step's in-flight count reaches zero once all its requests answered.
 
+pub mod expect;
+pub mod tally;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::tally::{CauseKey, Outcome, Tally};
+use tally::{CauseKey, Outcome, Tally};
 
 /// Which part of a step is running: the transient state (and the preparation before it),
 /// or the settled state after it. The baseline is all settled.

@@ -1,7 +1,7 @@
 //! Expectations against what was measured (pure): which held, which failed, and why.
 
 use crate::model::Expect;
-use crate::tally::Tally;
+use crate::record::tally::Tally;
 
 /// One expectation checked.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -78,7 +78,7 @@ pub fn check(expect: &Expect, total: &Tally, failed_steps: &[String]) -> Vec<Che
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tally::Outcome;
+    use crate::record::tally::Outcome;
     use std::time::Duration;
 
     fn tally(ok: u64, degraded: u64, failed: u64, latency_ms: u64) -> Tally {

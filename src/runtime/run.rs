@@ -21,14 +21,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::check::{self, Graph, Level, StepPrediction};
-use crate::deploy::{Cluster, StartError};
-use crate::fault;
-use crate::load::{Entry, Load};
 use crate::model::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::plan::Plan;
+use crate::record::expect::{self, Check};
+use crate::record::tally::Tally;
 use crate::record::{Parts, Phase, Recorder};
-use crate::tally::Tally;
-use crate::verdict::{self, Check};
+use crate::runtime::cluster::{Cluster, StartError};
+use crate::runtime::fault;
+use crate::runtime::load::{Entry, Load};
 
 /// How long the end of a run waits for the entry requests still in flight, after an
 /// interrupt (a user who pressed Ctrl-C wants the report now).
@@ -250,7 +250,7 @@ impl Runner<'_> {
         let drain = if matches!(result, Ok(Ending::Interrupted)) {
             INTERRUPT_DRAIN
         } else {
-            crate::load::ENTRY_DEADLINE
+            crate::runtime::load::ENTRY_DEADLINE
         };
         let scheduled = load.finish(drain).await;
         for fault in faults {
@@ -505,7 +505,7 @@ impl Runner<'_> {
                 _ => format!("step {}", step.kind.label()),
             })
             .collect();
-        let checks = verdict::check(&strategy.expect, &total, &failed_steps);
+        let checks = expect::check(&strategy.expect, &total, &failed_steps);
         let reached = steps
             .iter()
             .filter_map(|step| match step.kind {

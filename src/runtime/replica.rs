@@ -24,8 +24,8 @@ use tonic::{Code, Request, Response, Status};
 use tonic_prost::ProstCodec;
 
 use crate::contract::{self, CallReply, CallRequest, Edge, Failure, Hop};
-use crate::discovery::Link;
 use crate::model::{Call, OnFailure};
+use crate::runtime::pool::Link;
 
 /// What a replica does for every request, fixed for its lifetime.
 #[derive(Debug)]

@@ -20,9 +20,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::contract::{CLIENT, CallRequest, Edge};
-use crate::discovery::Link;
 use crate::record::Recorder;
-use crate::tally::{CauseKey, Outcome, reason};
+use crate::record::tally::{CauseKey, Outcome, reason};
+use crate::runtime::pool::Link;
 
 /// How long the load generator waits for one entry request.
 pub const ENTRY_DEADLINE: Duration = Duration::from_secs(10);

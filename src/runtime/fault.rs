@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::deploy::Cluster;
 use crate::model::{Fault, FaultKind};
 use crate::record::Recorder;
+use crate::runtime::cluster::Cluster;
 
 /// Runs one fault (`index` in the scenario's list) to its end. `steps` carries the rollout step that has most recently
 /// started; the task ends when the fault window closes or the sender goes away.

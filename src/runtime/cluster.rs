@@ -23,10 +23,10 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::contract::CLIENT;
-use crate::discovery::{Endpoint, Link, Pool};
 use crate::model::{Change, Rollout, Scenario};
+use crate::runtime::pool::{Endpoint, Link, Pool};
+use crate::runtime::replica::{Behaviour, Replica};
 use crate::seed;
-use crate::service::{Behaviour, Replica};
 
 /// How long a replica that leaves rotation may take to finish its in-flight calls.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
