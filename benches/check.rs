@@ -8,7 +8,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use deploysim::check::{self, Graph, space};
+use deploysim::check::{self, space};
+use deploysim::eval::Graph;
 use deploysim::generate;
 use deploysim::model::Scenario;
 use deploysim::scenario;
@@ -84,7 +85,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function(
         format!("safe-order/200-services-{}-changes", fleet.changes().len()),
         |b| {
-            b.iter(|| check::safe::plan(black_box(&fleet_graph), &fleet));
+            b.iter(|| deploysim::plan::safe::plan(black_box(&fleet_graph), &fleet));
         },
     );
     group.bench_function("whole-check/200-services", |b| {

@@ -23,6 +23,7 @@
 
 pub mod check;
 pub mod contract;
+pub mod eval;
 pub mod generate;
 mod lock;
 pub mod model;

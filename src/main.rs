@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use deploysim::generate;
 use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
-use deploysim::report::{self, PlanOutcome};
+use deploysim::report::{self, plan::PlanOutcome};
 use deploysim::runtime::run as live;
 use deploysim::scenario;
 
@@ -368,7 +368,7 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     let outcome = on_runtime(seed, show_progress, |options| async move {
         let progress = TerminalProgress;
         let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
-        live::sweep(shared, args.pairs, &options, shown).await
+        deploysim::runtime::sweep::sweep(shared, args.pairs, &options, shown).await
     });
     let (rows, interrupted) = match outcome {
         Ok(outcome) => outcome,
@@ -441,8 +441,8 @@ fn run_plan(args: &PlanArgs) -> u8 {
 
     if let Err(code) = emit(
         args.selection.json.as_deref(),
-        || report::plan_text(&scenario, seed, &outcomes),
-        || report::plan_json(&scenario, seed, &outcomes),
+        || report::plan::text(&scenario, seed, &outcomes),
+        || report::plan::json(&scenario, seed, &outcomes),
     ) {
         return code;
     }

@@ -32,21 +32,7 @@ pub struct Scenario {
 impl Scenario {
     /// The changes a complete rollout makes, one per service, ordered by service name.
     pub fn changes(&self) -> Vec<Change> {
-        let mut names: Vec<&String> = self.initial.0.keys().chain(self.target.0.keys()).collect();
-        names.sort();
-        names.dedup();
-        names
-            .into_iter()
-            .filter_map(|name| {
-                let from = self.initial.version(name);
-                let to = self.target.version(name);
-                (from != to).then(|| Change {
-                    service: name.clone(),
-                    from: from.map(str::to_owned),
-                    to: to.map(str::to_owned),
-                })
-            })
-            .collect()
+        changes(&self.initial, &self.target)
     }
 
     /// The entrypoint services, by name.
@@ -73,6 +59,77 @@ impl Scenario {
     pub fn version(&self, service: &str, version: &str) -> Option<&Version> {
         self.services.get(service)?.versions.get(version)
     }
+
+    /// The versions of each service that can run during some rollout (see
+    /// [`runnable_versions`]).
+    pub fn runnable(&self) -> BTreeMap<&str, Vec<&str>> {
+        runnable_versions(&self.initial, &self.target)
+    }
+
+    /// How `change` moves its service, which decides what serves while it moves.
+    pub fn move_of(&self, change: &Change) -> Move {
+        match (&change.from, &change.to) {
+            (None, _) => Move::Add,
+            (Some(_), None) => Move::Remove,
+            (Some(_), Some(_)) => match self.services.get(&change.service).map(|s| s.rollout) {
+                Some(Rollout::Recreate) => Move::Recreate,
+                _ => Move::Roll,
+            },
+        }
+    }
+}
+
+/// The changes that take `initial` to `target`, one per service, ordered by service name.
+pub fn changes(initial: &Deployment, target: &Deployment) -> Vec<Change> {
+    let mut names: Vec<&String> = initial.0.keys().chain(target.0.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let from = initial.version(name);
+            let to = target.version(name);
+            (from != to).then(|| Change {
+                service: name.clone(),
+                from: from.map(str::to_owned),
+                to: to.map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+/// The versions of each service that can run at some moment of some rollout: its
+/// initial and its target version, since any mix of the two can be live at once. Sorted,
+/// without duplicates; services deployed in neither are absent.
+pub fn runnable_versions<'a>(
+    initial: &'a Deployment,
+    target: &'a Deployment,
+) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut runnable: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for deployment in [initial, target] {
+        for (service, version) in &deployment.0 {
+            let versions = runnable.entry(service).or_default();
+            if !versions.contains(&version.as_str()) {
+                versions.push(version);
+                versions.sort_unstable();
+            }
+        }
+    }
+    runnable
+}
+
+/// How a change moves its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// A deployed service to a new version, rolling: old and new replicas serve together.
+    Roll,
+    /// A deployed service to a new version, recreated: no replica is ready while the new
+    /// ones start.
+    Recreate,
+    /// A service that was not deployed: not ready until its replicas start.
+    Add,
+    /// A deployed service leaves: it serves until the step completes.
+    Remove,
 }
 
 /// One service and every version of it that the scenario defines.
@@ -248,6 +305,18 @@ impl StrategyKind {
     /// The names a user can write for built-in strategies, for suggestions.
     pub const BUILTIN_NAMES: [&'static str; 5] =
         ["batch", "single-piece", "random", "waves-2", "safe"];
+
+    /// How many steps (after the baseline) this kind has for `n_changes` changes, without
+    /// planning it: what the loader checks fault steps against.
+    pub fn step_count(&self, n_changes: usize) -> usize {
+        match self {
+            StrategyKind::Batch => usize::from(n_changes > 0),
+            // A safe order has at most one step per change.
+            StrategyKind::SinglePiece | StrategyKind::Random | StrategyKind::Safe => n_changes,
+            StrategyKind::Waves(size) => n_changes.div_ceil((*size).max(1)),
+            StrategyKind::Steps(steps) => steps.len(),
+        }
+    }
 
     /// A short word for reports: `batch`, `single-piece`, `random`, `waves`, `steps`.
     pub fn label(&self) -> &'static str {

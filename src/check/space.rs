@@ -8,8 +8,8 @@
 //! those equal to a settled state (a new service that is not ready yet, or a removed one
 //! that still drains, looks exactly like the state before its change).
 
-use crate::check::graph::{Graph, Level, State};
-use crate::check::transient;
+use crate::eval::graph::{Graph, Level, State};
+use crate::eval::transient;
 use crate::model::Scenario;
 
 /// At most this many states are evaluated one by one; beyond it only counts are given.
@@ -153,7 +153,7 @@ pub fn evaluate_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::tests::load;
+    use crate::scenario::inline as load;
 
     #[test]
     fn counts_match_a_direct_enumeration() {

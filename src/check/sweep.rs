@@ -3,7 +3,7 @@
 //!
 //! A service whose loss alone fails an entrypoint is a single point of failure.
 
-use crate::check::graph::{Graph, Level, State};
+use crate::eval::graph::{Graph, Level, State};
 use crate::model::Scenario;
 
 /// One row of the sweep: which services are missing, and each entrypoint's level with
@@ -110,7 +110,7 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::tests::load;
+    use crate::scenario::inline as load;
 
     #[test]
     fn required_dependencies_are_single_points_of_failure_and_optional_ones_are_not() {

@@ -11,11 +11,12 @@ use super::{list_or_none, plural, table};
 /// The sweep table shows every service up to this many; beyond, only the services whose
 /// loss hurts an entrypoint, this many at most (the JSON has every row).
 const MAX_SWEEP_ROWS: usize = 40;
-use crate::check::graph::{Graph, Level, Prediction};
-use crate::check::safe::SafeOrder;
 use crate::check::sweep::Row;
-use crate::check::{Evaluated, Report, StepPrediction, StrategyCheck};
+use crate::check::{Report, StrategyCheck};
+use crate::eval::graph::{Graph, Level, Prediction};
+use crate::eval::{Evaluated, StepPrediction};
 use crate::model::{Change, Scenario};
+use crate::plan::safe::SafeOrder;
 
 /// At most this many entrypoints get a column of their own; the rest are summed up.
 const MAX_ENTRY_COLUMNS: usize = 4;

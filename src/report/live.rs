@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{changes_cell, plural, table};
-use crate::check::{Graph, Level};
+use crate::eval::{Graph, Level};
 use crate::model::Scenario;
 use crate::record::tally::{Percentiles, Tally};
 use crate::runtime::run::{Ending, StepKind, StepResult, StrategyRun};

@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{list_or_none, table};
-use crate::check::Level;
+use crate::eval::Level;
 use crate::model::Scenario;
 use crate::record::tally::Percentiles;
-use crate::runtime::run::SweepRow;
+use crate::runtime::sweep::SweepRow;
 
 pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> String {
     let mut out = String::new();

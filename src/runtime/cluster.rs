@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::contract::CLIENT;
-use crate::model::{Change, Rollout, Scenario};
+use crate::model::{Change, Move, Scenario};
 use crate::runtime::pool::{Endpoint, Link, Pool};
 use crate::runtime::replica::{Behaviour, Replica};
 use crate::seed;
@@ -179,16 +179,15 @@ impl Cluster {
             let service = &change.service;
             let mut slot = self.slot(service).lock().await;
             slot.version.clone_from(&change.to);
-            let rollout = self.scenario.services[service].rollout;
-            match (&change.from, &change.to, rollout) {
-                (Some(_), Some(_), Rollout::Rolling) => {
+            match self.scenario.move_of(change) {
+                Move::Roll => {
                     let joining: Vec<Replica> = slot.waiting.drain(..).collect();
                     for replica in joining {
                         self.make_ready(service, &replica);
                         slot.ready.push(replica);
                     }
                 }
-                (Some(_), Some(_), Rollout::Recreate) => {
+                Move::Recreate => {
                     let leaving: Vec<Replica> = slot.ready.drain(..).collect();
                     for replica in leaving {
                         let leaving = self.leave(service, replica);
@@ -196,7 +195,7 @@ impl Cluster {
                     }
                 }
                 // A new service is not ready yet; a removed one still serves.
-                _ => {}
+                Move::Add | Move::Remove => {}
             }
         }
     }

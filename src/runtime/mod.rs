@@ -7,3 +7,4 @@ pub mod load;
 pub mod pool;
 pub mod replica;
 pub mod run;
+pub mod sweep;

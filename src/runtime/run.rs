@@ -20,7 +20,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::check::{self, Graph, Level, StepPrediction};
+use crate::eval;
+use crate::eval::{Graph, Level, StepPrediction};
 use crate::model::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::expect::{self, Check};
@@ -367,7 +368,7 @@ impl Runner<'_> {
         let half = self.scenario.load.step / 2;
         let moved = self.interruptible(self.cluster.prepare(&changes)).await?
             && self
-                .wait(check::step_startup(&self.scenario, &changes))
+                .wait(eval::step_startup(&self.scenario, &changes))
                 .await;
         if moved {
             self.cluster.switch(&changes).await;
@@ -463,7 +464,7 @@ impl Runner<'_> {
                     step_total.merge(tally);
                 }
                 total.merge(&step_total);
-                let predicted = check::predict_step(
+                let predicted = eval::predict_step(
                     &graph,
                     &self.scenario,
                     &ran.before,
@@ -534,71 +535,4 @@ impl Runner<'_> {
             graph,
         }
     }
-}
-
-/// One row of the live sweep: the services missing, and the run of the initial
-/// deployment without them.
-#[derive(Debug, Clone)]
-pub struct SweepRow {
-    pub missing: Vec<String>,
-    pub run: StrategyRun,
-}
-
-/// `simulate sweep`: the initial deployment under load for `load.baseline_ms`, once per
-/// deployed service with that service missing for the whole time (and, with `pairs`,
-/// once per pair of services). Each row runs on fresh servers, like a strategy.
-pub async fn sweep(
-    scenario: Arc<Scenario>,
-    pairs: bool,
-    options: &Options,
-    progress: Option<&dyn Progress>,
-) -> Result<Vec<SweepRow>, StartError> {
-    let deployed: Vec<String> = scenario.initial.0.keys().cloned().collect();
-    let mut sets: Vec<Vec<String>> = deployed.iter().map(|s| vec![s.clone()]).collect();
-    if pairs {
-        for (i, a) in deployed.iter().enumerate() {
-            for b in &deployed[i + 1..] {
-                sets.push(vec![a.clone(), b.clone()]);
-            }
-        }
-    }
-    let mut rows = Vec::new();
-    for missing in sets {
-        if *options.interrupt.borrow() {
-            break;
-        }
-        let mut variant = (*scenario).clone();
-        variant.gate = None;
-        variant.faults = missing
-            .iter()
-            .map(|service| crate::model::Fault {
-                kind: crate::model::FaultKind::Missing(service.clone()),
-                at_step: 0,
-                after: Duration::ZERO,
-                duration: None,
-            })
-            .collect();
-        let name = format!("missing {}", missing.join(" + "));
-        let strategy = Strategy {
-            name: name.clone(),
-            kind: crate::model::StrategyKind::Batch,
-            expect: crate::model::Expect::default(),
-        };
-        // The baseline alone: nothing is rolled out.
-        let plan = Plan {
-            strategy: name,
-            kind: crate::model::StrategyKind::Batch,
-            steps: vec![crate::plan::Step {
-                index: 0,
-                changes: Vec::new(),
-                deployment: variant.initial.clone(),
-                faults: (0..variant.faults.len()).collect(),
-            }],
-            not_reached: Vec::new(),
-            faults_never_fired: Vec::new(),
-        };
-        let run = run(Arc::new(variant), &strategy, &plan, options, progress).await?;
-        rows.push(SweepRow { missing, run });
-    }
-    Ok(rows)
 }

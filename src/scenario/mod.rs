@@ -84,3 +84,10 @@ fn io_reason(err: &std::io::Error) -> String {
         }
     }
 }
+
+/// A scenario written inline in a unit test; a test scenario that does not load is a bug
+/// in the test, so this panics with every problem found.
+#[cfg(test)]
+pub(crate) fn inline(yaml: &str) -> Scenario {
+    parse_str(yaml, Path::new("test.yaml")).unwrap_or_else(|err| panic!("{err}"))
+}

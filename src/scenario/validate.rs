@@ -1,9 +1,13 @@
 //! Stage two of loading: raw structs to a validated `Scenario`.
 //!
 //! This stage checks references between keys (calls, `initial`, `target`, steps, faults)
-//! and whole-scenario rules (an entrypoint exists, no call chain loops, single-piece can
-//! order the changes, faults fall within some strategy). Every problem keeps the location
-//! of the key that caused it.
+//! and whole-scenario rules (an entrypoint exists, no call chain loops, faults fall within
+//! some strategy). Every problem keeps the location of the key that caused it. It works
+//! on the parts of a scenario and builds the `Scenario` last, only when nothing is wrong,
+//! so no code ever sees a `Scenario` that is not valid.
+//!
+//! With no call cycle, a provider-first order of the changes always exists (see
+//! `topology::providers_first`), so single-piece and waves always plan.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -11,9 +15,9 @@ use super::problem::{Problems, did_you_mean};
 use super::raw::{Located, RawFaultKind, RawScenario, RawStrategyKind};
 use super::yaml::Pos;
 use crate::model::{
-    Call, Deployment, Fault, FaultKind, Scenario, Service, Strategy, StrategyKind, Version,
+    self, Call, Change, Deployment, Expect, Fault, FaultKind, Scenario, Service, Strategy,
+    StrategyKind, Version,
 };
-use crate::plan::{self, PlanError};
 use crate::topology;
 
 /// At most this many call cycles are reported; past that the fix is the same.
@@ -38,28 +42,29 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
         );
     }
 
-    let mut scenario = Scenario {
-        name: raw.name.clone().unwrap_or_default(),
-        description: raw.description.clone(),
+    checker.cycles(&services, &initial, &target);
+    let changes = model::changes(&initial, &target);
+    let strategies = checker.strategies(&raw, &services, &initial, &changes);
+    let faults = checker.faults(&raw, &services, &strategies, changes.len());
+
+    let name = raw.name.clone()?;
+    if !checker.problems.is_empty() {
+        return None;
+    }
+    Some(Scenario {
+        name,
+        description: raw.description,
         seed: raw.seed,
         services,
         initial,
         target,
-        load: raw.load.clone(),
-        strategies: Vec::new(),
-        faults: Vec::new(),
-        gate: raw.gate.clone(),
-        expect: raw.expect.clone(),
-        risk: raw.risk.clone(),
-    };
-    let has_cycles = checker.cycles(&scenario);
-    scenario.strategies = checker.strategies(&raw, &scenario, has_cycles);
-    scenario.faults = checker.faults(&raw, &scenario);
-
-    if raw.name.is_none() || !checker.problems.is_empty() {
-        return None;
-    }
-    Some(scenario)
+        load: raw.load,
+        strategies,
+        faults,
+        gate: raw.gate,
+        expect: raw.expect,
+        risk: raw.risk,
+    })
 }
 
 struct Checker<'p> {
@@ -214,14 +219,21 @@ impl Checker<'_> {
         deployment
     }
 
-    /// Reports call cycles among the versions that can run. Returns whether any exist.
-    fn cycles(&mut self, scenario: &Scenario) -> bool {
-        let cycles = topology::version_cycles(scenario, MAX_CYCLES_REPORTED);
+    /// Reports call cycles among the versions that can run.
+    fn cycles(
+        &mut self,
+        services: &BTreeMap<String, Service>,
+        initial: &Deployment,
+        target: &Deployment,
+    ) {
+        let runnable = model::runnable_versions(initial, target);
+        let cycles = topology::version_cycles(services, &runnable, MAX_CYCLES_REPORTED);
         for cycle in &cycles {
             let (service, version) = &cycle[0];
             let next = &cycle.get(1).unwrap_or(&cycle[0]).0;
-            let call_index = scenario
-                .version(service, version)
+            let call_index = services
+                .get(service)
+                .and_then(|definition| definition.versions.get(version))
                 .and_then(|definition| {
                     definition
                         .calls
@@ -244,19 +256,19 @@ impl Checker<'_> {
             );
             self.problems.push(path, pos, message);
         }
-        !cycles.is_empty()
     }
 
     fn strategies(
         &mut self,
         raw: &RawScenario,
-        scenario: &Scenario,
-        has_cycles: bool,
+        services: &BTreeMap<String, Service>,
+        initial: &Deployment,
+        changes: &[Change],
     ) -> Vec<Strategy> {
-        let changed: BTreeSet<String> = scenario
-            .changes()
-            .into_iter()
-            .map(|change| change.service)
+        let expect: &Expect = &raw.expect;
+        let changed: BTreeSet<String> = changes
+            .iter()
+            .map(|change| change.service.clone())
             .collect();
         let Some((raw_strategies, list_pos)) = &raw.strategies else {
             let defaults = [StrategyKind::Batch, StrategyKind::SinglePiece];
@@ -265,7 +277,7 @@ impl Checker<'_> {
                 .map(|kind| Strategy {
                     name: kind.label().to_owned(),
                     kind,
-                    expect: scenario.expect.clone(),
+                    expect: expect.clone(),
                 })
                 .collect();
         };
@@ -292,26 +304,10 @@ impl Checker<'_> {
             let kind = match &raw_strategy.kind {
                 RawStrategyKind::Builtin(kind) => kind.clone(),
                 RawStrategyKind::Steps(steps) => {
-                    StrategyKind::Steps(self.steps(steps, scenario, &changed))
+                    StrategyKind::Steps(self.steps(steps, services, initial, &changed))
                 }
             };
-            let orders_by_calls =
-                matches!(kind, StrategyKind::SinglePiece | StrategyKind::Waves(_));
-            // A call cycle is already reported where it is written; the same loop would
-            // only be reported again here.
-            if orders_by_calls
-                && !has_cycles
-                && let Err(PlanError::Cycle { cycle }) = plan::single_piece_order(scenario)
-            {
-                let message = format!(
-                    "{} cannot order the changes provider first: they depend on each other in a cycle ({}); \
-                         list the steps explicitly",
-                    kind.label(),
-                    cycle.join(" -> ")
-                );
-                self.problems.push(&name.path, name.pos, message);
-            }
-            let expect = scenario.expect.overridden_by(&raw_strategy.expect);
+            let expect = expect.overridden_by(&raw_strategy.expect);
             strategies.push(Strategy {
                 name: name.value.clone(),
                 kind,
@@ -324,23 +320,24 @@ impl Checker<'_> {
     fn steps(
         &mut self,
         steps: &[Located<Vec<Located<String>>>],
-        scenario: &Scenario,
+        services: &BTreeMap<String, Service>,
+        initial: &Deployment,
         changed: &BTreeSet<String>,
     ) -> Vec<Vec<String>> {
         let mut first_seen: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::new();
         for step in steps {
-            let mut services = Vec::new();
+            let mut moved = Vec::new();
             for service in &step.value {
-                if !scenario.services.contains_key(&service.value) {
-                    self.unknown_service(service, &scenario.services);
+                if !services.contains_key(&service.value) {
+                    self.unknown_service(service, services);
                     continue;
                 }
                 if !changed.contains(&service.value) && self.unresolved.contains(&service.value) {
                     continue;
                 }
                 if !changed.contains(&service.value) {
-                    let now = scenario.initial.version(&service.value).unwrap_or("none");
+                    let now = initial.version(&service.value).unwrap_or("none");
                     let message = format!(
                         "the target does not change \"{}\" (it stays at {now}); a step lists only services that move{}",
                         service.value,
@@ -365,31 +362,30 @@ impl Checker<'_> {
                     continue;
                 }
                 first_seen.insert(service.value.clone(), step.path.clone());
-                services.push(service.value.clone());
+                moved.push(service.value.clone());
             }
-            out.push(services);
+            out.push(moved);
         }
         out
     }
 
-    fn faults(&mut self, raw: &RawScenario, scenario: &Scenario) -> Vec<Fault> {
-        let n_changes = scenario.changes().len();
-        let longest = scenario
-            .strategies
+    fn faults(
+        &mut self,
+        raw: &RawScenario,
+        services: &BTreeMap<String, Service>,
+        strategies: &[Strategy],
+        n_changes: usize,
+    ) -> Vec<Fault> {
+        let longest = strategies
             .iter()
-            .map(|strategy| {
-                (
-                    plan::step_count(n_changes, &strategy.kind),
-                    strategy.name.as_str(),
-                )
-            })
+            .map(|strategy| (strategy.kind.step_count(n_changes), strategy.name.as_str()))
             .max_by_key(|(steps, _)| *steps);
         let mut faults = Vec::new();
         for raw_fault in &raw.faults {
             let mut ok = true;
             let mut known = |checker: &mut Self, name: &Located<String>| {
-                if !scenario.services.contains_key(&name.value) {
-                    checker.unknown_service(name, &scenario.services);
+                if !services.contains_key(&name.value) {
+                    checker.unknown_service(name, services);
                     ok = false;
                 }
             };

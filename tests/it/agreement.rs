@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploysim::check::Level;
+use deploysim::eval::Level;
 use deploysim::runtime::run::StrategyRun;
 use deploysim::{plan, scenario};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploysim::check::Level;
+use deploysim::eval::Level;
 use deploysim::model::Scenario;
 use deploysim::runtime::run::{Ending, StepKind, StrategyRun};
 use deploysim::scenario;

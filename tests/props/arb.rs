@@ -372,10 +372,9 @@ fn build(
     let longest = strategies
         .iter()
         .map(|strategy| match strategy {
-            StrategySpec::Builtin(name) => deploysim::plan::step_count(
-                changed.len(),
-                &StrategyKind::builtin(name).expect("a built-in name"),
-            ),
+            StrategySpec::Builtin(name) => StrategyKind::builtin(name)
+                .expect("a built-in name")
+                .step_count(changed.len()),
             StrategySpec::Steps(_, steps) => steps.len(),
         })
         .max()

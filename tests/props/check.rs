@@ -4,8 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use deploysim::check::{self, Graph, Level, State, safe, space};
+use deploysim::check::{self, space};
+use deploysim::eval::{Graph, Level, State};
 use deploysim::model::{Change, FaultKind, Scenario};
+use deploysim::plan::safe;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -175,7 +177,7 @@ proptest! {
         let model = Model::new(&scenario);
         let (state, mut reference) = both_states(&graph, &choice);
         let faults = faults(&scenario, &raw_faults);
-        let state = check::with_faults(&graph, &state, &faults);
+        let state = deploysim::eval::with_faults(&graph, &state, &faults);
         for fault in &faults {
             reference.with_fault(fault);
         }

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use deploysim::check::Level;
+use deploysim::eval::Level;
 use deploysim::model::{Scenario, Strategy};
 use deploysim::runtime::run::{Options as LiveOptions, StepKind, StrategyRun};
 use proptest::prelude::*;

@@ -212,9 +212,9 @@ proptest! {
             let steps = services_of(&planned);
             // `step_count` is what validation checks fault steps against.
             if strategy.kind == StrategyKind::Safe {
-                prop_assert!(steps.len() <= plan::step_count(n, &strategy.kind));
+                prop_assert!(steps.len() <= strategy.kind.step_count(n));
             } else {
-                prop_assert_eq!(steps.len(), plan::step_count(n, &strategy.kind));
+                prop_assert_eq!(steps.len(), strategy.kind.step_count(n));
             }
             match &strategy.kind {
                 StrategyKind::Batch => prop_assert!(steps.len() == usize::from(n > 0)),

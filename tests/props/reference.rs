@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use deploysim::check::Level;
+use deploysim::eval::Level;
 use deploysim::model::{Change, Deployment, FaultKind, OnFailure, Rollout, Scenario};
 
 /// A state: the serving versions of each service, and the cut caller -> callee pairs.

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use deploysim::check::{Graph, safe};
+use deploysim::eval::Graph;
+use deploysim::plan::safe;
 use deploysim::scenario;
 
 use crate::reference::Model;

@@ -4,6 +4,8 @@
 //! the deployment after the last step equals `Scenario::target`. A partial plan applies a
 //! subset of the changes, each once, and says which it leaves out.
 
+pub mod safe;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand::seq::SliceRandom;
@@ -102,12 +104,10 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
         }
         StrategyKind::Steps(steps) => groups_of(steps, &by_service),
         StrategyKind::Safe => {
-            let graph = crate::check::Graph::new(scenario);
-            match crate::check::safe::plan(&graph, scenario) {
-                crate::check::safe::SafeOrder::Found { steps, .. } => {
-                    groups_of(&steps, &by_service)
-                }
-                crate::check::safe::SafeOrder::None { conflicts, proven } => {
+            let graph = crate::eval::Graph::new(scenario);
+            match crate::plan::safe::plan(&graph, scenario) {
+                crate::plan::safe::SafeOrder::Found { steps, .. } => groups_of(&steps, &by_service),
+                crate::plan::safe::SafeOrder::None { conflicts, proven } => {
                     return Err(PlanError::NoSafeOrder {
                         proven,
                         conflicts: conflicts.into_iter().map(|c| c.summary).collect(),
@@ -175,167 +175,19 @@ fn groups_of(steps: &[Vec<String>], by_service: &BTreeMap<&str, &Change>) -> Vec
         .collect()
 }
 
-/// How many steps (after the baseline) a strategy has, without building it. Used to check
-/// fault steps before a plan can be made.
-pub fn step_count(n_changes: usize, kind: &StrategyKind) -> usize {
-    match kind {
-        StrategyKind::Batch => usize::from(n_changes > 0),
-        // A safe order has at most one step per change.
-        StrategyKind::SinglePiece | StrategyKind::Random | StrategyKind::Safe => n_changes,
-        StrategyKind::Waves(size) => n_changes.div_ceil((*size).max(1)),
-        StrategyKind::Steps(steps) => steps.len(),
-    }
-}
-
-/// Every change, one at a time, providers before their callers; ties by service name.
-///
-/// "Provider" follows the calls of the *target* versions: if a changed service's target
-/// version reaches another changed service (directly or through unchanged ones), that one
-/// goes first, so a caller never moves to a version whose new dependency is not there yet.
-/// A removed service goes after every changed service whose *initial* version calls it, so
-/// callers stop calling it before it leaves.
+/// Every change, one at a time, providers before their callers; ties by service name
+/// (see [`topology::providers_first`]).
 pub fn single_piece_order(scenario: &Scenario) -> Result<Vec<Change>, PlanError> {
-    let changes = scenario.changes();
-    let changed: BTreeSet<&str> = changes
-        .iter()
-        .map(|change| change.service.as_str())
-        .collect();
-    let removed: BTreeSet<&str> = changes
-        .iter()
-        .filter(|change| change.to.is_none())
-        .map(|change| change.service.as_str())
-        .collect();
-    let unchanged = |service: &str| !changed.contains(service);
-
-    // before[x] holds the services that must be deployed before x.
-    let mut before: BTreeMap<&str, BTreeSet<&str>> = changed
-        .iter()
-        .map(|service| (*service, BTreeSet::new()))
-        .collect();
-    for change in &changes {
-        if let Some(target_version) = &change.to {
-            let reached = topology::reachable(
-                scenario,
-                &scenario.target,
-                &change.service,
-                target_version,
-                unchanged,
-            );
-            for provider in reached
-                .iter()
-                .filter(|s| changed.contains(s.as_str()) && !removed.contains(s.as_str()))
-            {
-                if provider != &change.service {
-                    before
-                        .entry(&change.service)
-                        .or_default()
-                        .extend(changed.get(provider.as_str()));
-                }
-            }
-        }
-        if let Some(initial_version) = &change.from {
-            let reached = topology::reachable(
-                scenario,
-                &scenario.initial,
-                &change.service,
-                initial_version,
-                unchanged,
-            );
-            for gone in reached.iter().filter_map(|s| removed.get(s.as_str())) {
-                if *gone != change.service && change.to.is_some() {
-                    before
-                        .entry(gone)
-                        .or_default()
-                        .extend(changed.get(change.service.as_str()));
-                }
-            }
-        }
-    }
-
-    // Kahn's algorithm; the ready set is ordered, so ties go by name.
-    let mut waiting: BTreeMap<&str, usize> = before
-        .iter()
-        .map(|(service, deps)| (*service, deps.len()))
-        .collect();
-    let mut ready: BTreeSet<&str> = waiting
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(s, _)| *s)
-        .collect();
-    let mut order: Vec<&str> = Vec::with_capacity(changes.len());
-    while let Some(next) = ready.pop_first() {
-        order.push(next);
-        waiting.remove(next);
-        for (service, deps) in &before {
-            if deps.contains(next)
-                && let Some(count) = waiting.get_mut(service)
-            {
-                *count -= 1;
-                if *count == 0 {
-                    ready.insert(service);
-                }
-            }
-        }
-    }
-    if !waiting.is_empty() {
-        return Err(PlanError::Cycle {
-            cycle: dependency_cycle(&before, &waiting),
-        });
-    }
-    let by_service: BTreeMap<&str, &Change> = changes
-        .iter()
-        .map(|change| (change.service.as_str(), change))
-        .collect();
-    Ok(order
-        .into_iter()
-        .filter_map(|service| by_service.get(service).map(|c| (*c).clone()))
-        .collect())
-}
-
-/// A cycle among the services Kahn's algorithm could not order, written caller first:
-/// `a -> b -> a` means a must wait for b, which must wait for a.
-fn dependency_cycle(
-    before: &BTreeMap<&str, BTreeSet<&str>>,
-    stuck: &BTreeMap<&str, usize>,
-) -> Vec<String> {
-    let Some(mut current) = stuck.keys().next().copied() else {
-        return Vec::new();
-    };
-    let mut path: Vec<&str> = Vec::new();
-    // Every stuck service waits for another stuck one, so this walk must revisit a
-    // service within `stuck.len()` steps.
-    for _ in 0..=stuck.len() {
-        if let Some(start) = path.iter().position(|s| *s == current) {
-            let mut cycle: Vec<String> = path[start..].iter().map(|s| (*s).to_owned()).collect();
-            cycle.push(current.to_owned());
-            return cycle;
-        }
-        path.push(current);
-        let next = before
-            .get(current)
-            .and_then(|deps| deps.iter().find(|dep| stuck.contains_key(*dep)));
-        match next {
-            Some(dep) => current = dep,
-            None => break,
-        }
-    }
-    path.iter().map(|s| (*s).to_owned()).collect()
+    topology::providers_first(scenario).map_err(|cycle| PlanError::Cycle { cycle })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
     use crate::model::{Call, OnFailure};
-    use crate::scenario;
 
-    fn load(yaml: &str) -> Scenario {
-        match scenario::parse_str(yaml, Path::new("test.yaml")) {
-            Ok(scenario) => scenario,
-            Err(err) => panic!("test scenario is invalid:\n{err}"),
-        }
-    }
+    use crate::scenario::inline as load;
 
     fn plan_of(scenario: &Scenario, kind: StrategyKind, seed: u64) -> Plan {
         plan(scenario, &strategy(scenario, kind), seed).expect("plannable")
@@ -546,7 +398,7 @@ target: { web: v2, legacy: none, search: v1 }
             StrategyKind::Waves(3),
         ] {
             let plan = plan_of(&scenario, kind.clone(), 0);
-            assert_eq!(step_count(n_changes, &kind), plan.last_step(), "{kind:?}");
+            assert_eq!(kind.step_count(n_changes), plan.last_step(), "{kind:?}");
         }
     }
 }

@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{Change, Deployment, OnFailure, Scenario};
+use crate::topology;
 
 /// How an entry request, or a call, ends in the worst case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -119,16 +120,16 @@ impl Graph {
             .enumerate()
             .map(|(i, name)| (name.clone(), i))
             .collect();
+        let runnable = scenario.runnable();
         let versions: Vec<Vec<String>> = services
             .iter()
             .map(|name| {
-                let mut runnable: Vec<String> = [&scenario.initial, &scenario.target]
-                    .iter()
-                    .filter_map(|deployment| deployment.version(name).map(str::to_owned))
-                    .collect();
-                runnable.sort();
-                runnable.dedup();
                 runnable
+                    .get(name.as_str())
+                    .into_iter()
+                    .flatten()
+                    .map(|version| (*version).to_owned())
+                    .collect()
             })
             .collect();
         let entry_services: Vec<usize> = scenario
@@ -436,36 +437,28 @@ fn effect(reached: Level, fail: bool) -> Level {
     }
 }
 
-/// Ports ordered so that every port comes after the ports its service's versions call.
-/// Iterative depth-first post-order; the version graph is acyclic (module invariant), and
-/// a port met again while on the stack is skipped rather than looping.
+/// Ports ordered so that every port comes after the ports its service's versions call:
+/// the reverse of a topological order of the calls between ports. The versions that can
+/// run have no call cycle (module invariant); were there one, its ports would go last.
 fn callees_first(ports: &[Port], calls: &[Vec<Vec<Call>>]) -> Vec<usize> {
-    let mut state = vec![0u8; ports.len()]; // 0 new, 1 on stack, 2 done
-    let mut order = Vec::with_capacity(ports.len());
-    for start in 0..ports.len() {
-        if state[start] != 0 {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
-        while let Some((p, next)) = stack.pop() {
-            let outgoing: Vec<usize> = calls[ports[p].service]
+    let edges: Vec<Vec<usize>> = ports
+        .iter()
+        .map(|port| {
+            let mut called: Vec<usize> = calls[port.service]
                 .iter()
                 .flatten()
                 .map(|call| call.port)
                 .collect();
-            if let Some(&q) = outgoing.get(next) {
-                stack.push((p, next + 1));
-                if state[q] == 0 {
-                    state[q] = 1;
-                    stack.push((q, 0));
-                }
-            } else {
-                state[p] = 2;
-                order.push(p);
-            }
-        }
-    }
+            called.sort_unstable();
+            called.dedup();
+            called
+        })
+        .collect();
+    let mut order = topology::toposort(ports.len(), &edges).unwrap_or_else(|stuck| {
+        let placed: Vec<usize> = (0..ports.len()).filter(|p| !stuck.contains(p)).collect();
+        stuck.into_iter().chain(placed).collect()
+    });
+    order.reverse();
     order
 }
 

@@ -20,9 +20,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::check::graph::{Graph, Level, State};
-use crate::check::{Evaluated, transient};
-use crate::model::{Change, OnFailure, Rollout, Scenario};
+use crate::topology;
+
+use crate::eval::graph::{Graph, Level, State};
+use crate::eval::{Evaluated, transient};
+use crate::model::{Change, Move, OnFailure, Scenario};
 
 /// Up to this many changes the search is exhaustive (3^n transitions at most)...
 pub const EXACT_LIMIT: usize = 12;
@@ -361,9 +363,7 @@ fn constraints(
     let mut found: BTreeSet<Constraint> = BTreeSet::new();
     let mut windows = Vec::new();
     for (y, callee) in changes.iter().enumerate() {
-        let recreate = scenario.services[&callee.service].rollout == Rollout::Recreate
-            && callee.from.is_some()
-            && callee.to.is_some();
+        let recreate = scenario.move_of(callee) == Move::Recreate;
         // Who calls the changing service, at which version, required.
         // Per caller, its versions that require the service (for recreate windows).
         let mut window_callers: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
@@ -500,34 +500,21 @@ fn version_text(service: &str, version: Option<&str>) -> String {
 /// Steps as few as the constraints allow: each change goes one step after the latest of
 /// the changes it must follow. `None` when the constraints loop.
 fn layers(n: usize, constraints: &[Constraint]) -> Option<Vec<Vec<usize>>> {
-    let mut incoming = vec![0usize; n];
-    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
+    topology::layers(n, &constraint_edges(n, constraints))
+}
+
+/// The constraints as a graph over changes: an edge from each change to those that must
+/// wait for it.
+fn constraint_edges(n: usize, constraints: &[Constraint]) -> Vec<Vec<usize>> {
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
     for constraint in constraints {
-        outgoing[constraint.before].push(constraint.after);
-        incoming[constraint.after] += 1;
+        edges[constraint.before].push(constraint.after);
     }
-    let mut depth = vec![0usize; n];
-    let mut ready: VecDeque<usize> = (0..n).filter(|&c| incoming[c] == 0).collect();
-    let mut seen = 0;
-    while let Some(c) = ready.pop_front() {
-        seen += 1;
-        for &next in &outgoing[c] {
-            depth[next] = depth[next].max(depth[c] + 1);
-            incoming[next] -= 1;
-            if incoming[next] == 0 {
-                ready.push_back(next);
-            }
-        }
+    for list in &mut edges {
+        list.sort_unstable();
+        list.dedup();
     }
-    if seen < n {
-        return None;
-    }
-    let steps = depth.iter().copied().max().unwrap_or(0) + 1;
-    let mut layers = vec![Vec::new(); steps];
-    for (c, &d) in depth.iter().enumerate() {
-        layers[d].push(c);
-    }
-    Some(layers)
+    edges
 }
 
 /// The first state of `groups` (as steps) in which an entrypoint fails, if any.
@@ -565,15 +552,7 @@ fn explain_none(
     constraints: &[Constraint],
 ) -> Vec<Conflict> {
     let n = changes.len();
-    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for constraint in constraints {
-        edges[constraint.before].push(constraint.after);
-    }
-    for list in &mut edges {
-        list.sort_unstable();
-        list.dedup();
-    }
-    let cycles = crate::topology::find_cycles(&edges, 5);
+    let cycles = topology::cycles(&constraint_edges(n, constraints), 5);
     if cycles.is_empty() {
         let order: Vec<Vec<usize>> = layers(n, constraints)
             .unwrap_or_default()
@@ -665,7 +644,7 @@ fn state_conflict(graph: &Graph, evaluated: &Evaluated, which: &str) -> Conflict
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::tests::load;
+    use crate::scenario::inline as load;
 
     const BREAKING: &str = "
 name: breaking

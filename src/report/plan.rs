@@ -1,34 +1,26 @@
-//! Everything the user reads: plan tables for the terminal and the JSON form of the same
-//! data. This is the only module that formats output; the rest of the crate returns data.
-
-pub mod check;
-pub mod live;
-pub mod sweep;
+//! `simulate plan`: each strategy's steps and the versions after each, as a table and as
+//! JSON.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::{Breach, Change, Expect, Rollout, Scenario, Strategy};
+use super::{ChangeJson, changes_cell, list_or_none, plural, table};
+use crate::model::{Breach, Expect, Move, Scenario, Strategy};
 use crate::plan::{Plan, PlanError};
 
 /// Up to this many changed services, the plan table has one version column per changed
 /// service; past it the table would not fit a terminal, so it shows progress instead and
 /// the JSON output carries every version.
 const MAX_VERSION_COLUMNS: usize = 8;
-/// A step's changes cell lists at most this many changes, then "(+N more)".
-const MAX_CHANGES_SHOWN: usize = 4;
-/// The header's lists (entrypoints, changes, unchanged services) show at most this many.
-const MAX_LIST_SHOWN: usize = 12;
-
 /// A strategy and the outcome of planning it, as the `plan` command shows it. The
 /// strategy travels with its plan so that the report uses the expectations the plan was
 /// made for, with no second lookup by name.
 pub type PlanOutcome = (Strategy, Result<Plan, PlanError>);
 
 /// Renders `simulate plan` output for the terminal.
-pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String {
+pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String {
     let mut out = String::new();
     let changes = scenario.changes();
     let n_entrypoints = scenario.entrypoints().count();
@@ -81,7 +73,7 @@ pub fn plan_text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> St
         let Some(service) = scenario.services.get(&change.service) else {
             continue;
         };
-        if service.rollout == Rollout::Recreate && change.from.is_some() && change.to.is_some() {
+        if scenario.move_of(change) == Move::Recreate {
             let _ = writeln!(
                 out,
                 "  note:      {} rolls out with recreate: it has no ready replica for at least {} ms while it moves",
@@ -204,21 +196,6 @@ fn render_plan(
     }
 }
 
-pub(crate) fn changes_cell(changes: &[Change], index: usize) -> String {
-    if index == 0 {
-        return "baseline".to_owned();
-    }
-    let mut shown: Vec<String> = changes
-        .iter()
-        .take(MAX_CHANGES_SHOWN)
-        .map(ToString::to_string)
-        .collect();
-    if changes.len() > MAX_CHANGES_SHOWN {
-        shown.push(format!("(+{} more)", changes.len() - MAX_CHANGES_SHOWN));
-    }
-    shown.join(", ")
-}
-
 fn expect_text(expect: &Expect) -> String {
     let mut parts = Vec::new();
     if let Some(graceful) = expect.graceful {
@@ -244,52 +221,6 @@ fn expect_text(expect: &Expect) -> String {
     }
 }
 
-/// Left-aligned columns separated by two spaces; the last column is not padded.
-pub fn table(rows: &[Vec<String>], indent: &str) -> String {
-    let n_columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n_columns)
-        .map(|column| {
-            rows.iter()
-                .filter_map(|row| row.get(column))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::from(indent);
-        for (column, cell) in row.iter().enumerate() {
-            if column + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<width$}  ", width = widths[column]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 { one } else { many }
-}
-
-/// A comma-separated list, cut after `MAX_LIST_SHOWN` items so that a large fleet's header
-/// stays readable; the JSON output always has every item.
-pub(crate) fn list_or_none(items: impl Iterator<Item = String>) -> String {
-    let items: Vec<String> = items.collect();
-    if items.is_empty() {
-        return "none".to_owned();
-    }
-    let mut shown: Vec<String> = items.iter().take(MAX_LIST_SHOWN).cloned().collect();
-    if items.len() > MAX_LIST_SHOWN {
-        shown.push(format!("(+{} more)", items.len() - MAX_LIST_SHOWN));
-    }
-    shown.join(", ")
-}
-
 /// `simulate plan --json`: the same data as the table, for machines.
 #[derive(Debug, Serialize)]
 pub struct PlanReport {
@@ -297,13 +228,6 @@ pub struct PlanReport {
     pub seed: u64,
     pub changes: Vec<ChangeJson>,
     pub strategies: Vec<PlanJson>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ChangeJson {
-    pub service: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -328,18 +252,8 @@ pub struct StepJson {
     pub faults: Vec<String>,
 }
 
-impl From<&Change> for ChangeJson {
-    fn from(change: &Change) -> Self {
-        ChangeJson {
-            service: change.service.clone(),
-            from: change.from.clone(),
-            to: change.to.clone(),
-        }
-    }
-}
-
 /// Builds the JSON form of `simulate plan`.
-pub fn plan_json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanReport {
+pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanReport {
     let fault_text = |i: &usize| scenario.faults[*i].to_string();
     let strategies = outcomes
         .iter()
@@ -378,19 +292,5 @@ pub fn plan_json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> Pl
         seed,
         changes: scenario.changes().iter().map(ChangeJson::from).collect(),
         strategies,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_aligns_columns_and_trims_trailing_space() {
-        let rows = vec![
-            vec!["step".to_owned(), "changes".to_owned(), "web".to_owned()],
-            vec!["10".to_owned(), "a".to_owned(), "v2*".to_owned()],
-        ];
-        assert_eq!(table(&rows, ""), "step  changes  web\n10    a        v2*\n");
     }
 }

@@ -1,0 +1,162 @@
+//! The evaluator that `check`, the planner and the live run share (pure): the scenario
+//! compiled to a graph, the state of a rollout (which versions serve, which calls are
+//! partitioned), and the outcome every entrypoint can meet in it.
+//!
+//! A rollout step goes from the settled state before it, through one transient state,
+//! to the settled state after it. In the transient state every service of the step is
+//! between versions at once: a rolling service serves its old and new versions together,
+//! a recreated or newly deployed one has no ready replica, a removed one still serves.
+//! The live run passes through exactly these states, which is what lets the live report
+//! put the prediction next to the measurement.
+
+pub mod graph;
+
+use std::time::Duration;
+
+use crate::model::{Change, Deployment, FaultKind, Move, Scenario};
+
+pub use graph::{Graph, Level, Prediction, State};
+
+/// A state evaluated: each entrypoint's prediction, in `Graph::entries` order.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub state: State,
+    pub predictions: Vec<Prediction>,
+}
+
+impl Evaluated {
+    pub fn new(graph: &Graph, state: State) -> Evaluated {
+        let predictions = graph.explain(&state);
+        Evaluated { state, predictions }
+    }
+}
+
+/// The prediction for one step (the baseline has no transient state).
+#[derive(Debug, Clone)]
+pub struct StepPrediction {
+    pub transient: Option<Evaluated>,
+    pub settled: Evaluated,
+    /// Per entrypoint: the worst level over the step's states.
+    pub levels: Vec<Level>,
+    /// The faults in force in the transient and in the settled part, as text.
+    pub faults_transient: Vec<String>,
+    pub faults_settled: Vec<String>,
+}
+
+impl StepPrediction {
+    pub fn worst(&self) -> Level {
+        self.levels.iter().copied().max().unwrap_or(Level::Ok)
+    }
+
+    /// The state that explains the step's worst level for `entry`.
+    pub fn explaining(&self, entry: usize) -> Option<&Prediction> {
+        let level = *self.levels.get(entry)?;
+        [self.transient.as_ref(), Some(&self.settled)]
+            .into_iter()
+            .flatten()
+            .map(|evaluated| &evaluated.predictions[entry])
+            .find(|prediction| prediction.level == level)
+    }
+}
+
+/// The transient state of a step: `before` with each changed service between versions.
+pub fn transient(graph: &Graph, scenario: &Scenario, before: &State, changes: &[Change]) -> State {
+    let mut state = before.clone();
+    for change in changes {
+        let Some(s) = graph.service(&change.service) else {
+            continue;
+        };
+        let old = graph.mask(s, change.from.as_deref());
+        let new = graph.mask(s, change.to.as_deref());
+        state.serving[s] = match scenario.move_of(change) {
+            Move::Roll => old | new,
+            // Recreate, or a new service not ready yet: nothing serves.
+            Move::Recreate | Move::Add => 0,
+            // A removed service drains: it still serves until the step completes.
+            Move::Remove => old,
+        };
+    }
+    state
+}
+
+/// `state` with `faults` in force.
+pub fn with_faults<'a>(
+    graph: &Graph,
+    state: &State,
+    faults: impl IntoIterator<Item = &'a FaultKind>,
+) -> State {
+    let mut state = state.clone();
+    for fault in faults {
+        match fault {
+            FaultKind::Kill(service) | FaultKind::Missing(service) => {
+                if let Some(s) = graph.service(service) {
+                    state.serving[s] = 0;
+                }
+            }
+            FaultKind::Partition { from, to } => {
+                if let (Some(from), Some(to)) = (graph.service(from), graph.service(to))
+                    && !state.cut.contains(&(from, to))
+                {
+                    state.cut.push((from, to));
+                    state.cut.sort_unstable();
+                }
+            }
+        }
+    }
+    state
+}
+
+/// Predicts one step: from the settled state of `before`, through `changes`, to the
+/// settled state of `after`, with the faults in force during each part.
+pub fn predict_step(
+    graph: &Graph,
+    scenario: &Scenario,
+    before: &Deployment,
+    changes: &[Change],
+    after: &Deployment,
+    faults_transient: &[&FaultKind],
+    faults_settled: &[&FaultKind],
+) -> StepPrediction {
+    let settled = Evaluated::new(
+        graph,
+        with_faults(graph, &graph.settled(after), faults_settled.iter().copied()),
+    );
+    let transient = (!changes.is_empty()).then(|| {
+        let state = transient(graph, scenario, &graph.settled(before), changes);
+        Evaluated::new(
+            graph,
+            with_faults(graph, &state, faults_transient.iter().copied()),
+        )
+    });
+    let levels = (0..graph.entries.len())
+        .map(|entry| {
+            let settled_level = settled.predictions[entry].level;
+            transient.as_ref().map_or(settled_level, |t| {
+                t.predictions[entry].level.max(settled_level)
+            })
+        })
+        .collect();
+    let text = |faults: &[&FaultKind]| faults.iter().map(|f| f.to_string()).collect();
+    StepPrediction {
+        transient,
+        settled,
+        levels,
+        faults_transient: if changes.is_empty() {
+            Vec::new()
+        } else {
+            text(faults_transient)
+        },
+        faults_settled: text(faults_settled),
+    }
+}
+
+/// How long a step waits for its new replicas before its transient state begins: the
+/// longest `startup_ms` of the services it starts.
+pub fn step_startup(scenario: &Scenario, changes: &[Change]) -> Duration {
+    changes
+        .iter()
+        .filter(|change| change.to.is_some())
+        .map(|change| scenario.services[&change.service].startup)
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
