@@ -113,7 +113,11 @@ fn chain_yaml() -> String {
 async fn harness_chain() -> Arc<Cluster> {
     let scenario =
         scenario::parse_str(&chain_yaml(), std::path::Path::new("bench.yaml")).expect("valid");
-    let cluster = Arc::new(Cluster::new(Arc::new(scenario), 1));
+    let cluster = Arc::new(Cluster::new(
+        Arc::new(scenario),
+        1,
+        Arc::new(Recorder::new()),
+    ));
     cluster.deploy_initial().await.expect("servers start");
     cluster
 }

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use deploysim::generate;
 use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
+use deploysim::record::run::{StepKind, Verdict};
 use deploysim::report::{self, plan::PlanOutcome};
 use deploysim::runtime::run as live;
 use deploysim::scenario;
@@ -244,8 +245,9 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
                 // The scenario is valid; what it asks for cannot be done safely. `simulate
                 // check` explains the conflict and the fix.
                 eprintln!(
-                    "error: strategy {}: {err}\n(`simulate check {}` explains it and suggests a fix)",
+                    "error: strategy {}: {}\n(`simulate check {}` explains it and suggests a fix)",
                     strategy.name,
+                    report::plan_error_text(&err),
                     path.display()
                 );
                 return exit::FAILED;
@@ -281,12 +283,10 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     ) {
         return code;
     }
-    if interrupted {
-        exit::INTERRUPTED
-    } else if runs.iter().all(live::StrategyRun::passed) {
-        exit::OK
-    } else {
-        exit::FAILED
+    match Verdict::of(&runs, interrupted) {
+        Verdict::Pass => exit::OK,
+        Verdict::Fail(_) => exit::FAILED,
+        Verdict::Interrupted => exit::INTERRUPTED,
     }
 }
 
@@ -399,11 +399,11 @@ const EMFILE: i32 = 24;
 struct TerminalProgress;
 
 impl live::Progress for TerminalProgress {
-    fn step_started(&self, strategy: &str, kind: live::StepKind, planned: usize) {
+    fn step_started(&self, strategy: &str, kind: StepKind, planned: usize) {
         let what = match kind {
-            live::StepKind::Baseline => "baseline".to_owned(),
-            live::StepKind::Rollout(n) => format!("step {n}/{planned}"),
-            live::StepKind::Rollback(n) => format!("rolling back step {n}"),
+            StepKind::Baseline => "baseline".to_owned(),
+            StepKind::Rollout(n) => format!("step {n}/{planned}"),
+            StepKind::Rollback(n) => format!("rolling back step {n}"),
         };
         eprint!("\r\x1b[2K  running {strategy}: {what}");
     }

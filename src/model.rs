@@ -242,8 +242,8 @@ pub struct Load {
     pub rps: u32,
     /// Traffic before the first step.
     pub baseline: Duration,
-    /// Bake time after each step.
-    pub step: Duration,
+    /// Bake time after each step (`step_ms`).
+    pub bake: Duration,
     /// Bound on outstanding requests.
     pub max_in_flight: u32,
 }
@@ -253,7 +253,7 @@ impl Default for Load {
         Load {
             rps: 100,
             baseline: Duration::from_millis(500),
-            step: Duration::from_millis(500),
+            bake: Duration::from_millis(500),
             max_in_flight: 1000,
         }
     }

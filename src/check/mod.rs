@@ -48,7 +48,7 @@ impl StrategyCheck {
 /// step, when its transient part starts and ends, and when the step ends. The live run
 /// follows the same shape; its own timings replace these there.
 fn timeline(scenario: &Scenario, plan: &Plan) -> Vec<(u128, u128, u128)> {
-    let half = scenario.load.step.as_millis() / 2;
+    let half = scenario.load.bake.as_millis() / 2;
     let mut spans = Vec::new();
     let mut t = 0;
     for step in &plan.steps {
@@ -61,7 +61,7 @@ fn timeline(scenario: &Scenario, plan: &Plan) -> Vec<(u128, u128, u128)> {
         let startup = step_startup(scenario, &step.changes).as_millis();
         let transient_start = t + startup;
         let transient_end = transient_start + half;
-        let end = t + startup + scenario.load.step.as_millis();
+        let end = t + startup + scenario.load.bake.as_millis();
         spans.push((transient_start, transient_end, end));
         t = end;
     }
@@ -211,6 +211,7 @@ mod tests {
     use super::*;
     use crate::eval::with_faults;
     use crate::model::StrategyKind;
+    use crate::report;
 
     use crate::scenario::inline as load;
 
@@ -250,13 +251,18 @@ target: {{ web: v2, catalog: v2 }}
         // Both at once: web v2 can meet catalog v1, which lacks api v2.
         let both = transient(&graph, &scenario, &initial, &changes);
         assert_eq!(level_of(&graph, &both), Level::Failed);
+        let broken: Vec<String> = graph
+            .broken_edges(&both)
+            .iter()
+            .map(|(version, edge)| report::broken_edge_text(version, edge))
+            .collect();
         assert_eq!(
-            graph.broken_edges(&both),
+            broken,
             vec!["web v2 -> catalog api v2: UNIMPLEMENTED (catalog v1 does not provide api v2)"]
         );
         let explained = &graph.explain(&both)[0];
         assert_eq!(
-            graph.path_text(explained),
+            report::path_text(explained),
             "web v2 -> catalog api v2: UNIMPLEMENTED (catalog v1 does not provide api v2)"
         );
         // Catalog first: every catalog version serves api v1, which web v1 calls.
@@ -285,11 +291,11 @@ target: {{ web: v2, catalog: v2 }}
         let web = graph.service("web").expect("web");
         let during = transient(&graph, &scenario, &initial, &scenario.changes());
         assert_eq!(during.serving[catalog], 0, "recreate: nothing ready");
-        assert_eq!(graph.serving_text(&during, web), "v1+v2", "rolling: both");
+        assert_eq!(graph.serving(&during, web), ["v1", "v2"], "rolling: both");
         let explained = &graph.explain(&during)[0];
         assert_eq!(explained.level, Level::Failed);
         assert_eq!(
-            graph.why(explained.edge.as_ref().expect("edge")),
+            report::why_text(explained.edge.as_ref().expect("edge")),
             "no replica of catalog is ready"
         );
     }
@@ -308,8 +314,8 @@ target: {{ web: v2, catalog: v2 }}
         let partitioned = with_faults(&graph, &initial, [&cut]);
         assert_eq!(level_of(&graph, &partitioned), Level::Failed);
         let edge = graph.explain(&partitioned)[0].edge.clone().expect("edge");
-        assert_eq!(graph.edge_name(&edge), "web -> catalog api v1");
-        assert_eq!(Graph::code(&edge), "UNAVAILABLE");
+        assert_eq!(report::edge_text(&edge), "web -> catalog api v1");
+        assert_eq!(edge.why.code(), "UNAVAILABLE");
     }
 
     #[test]

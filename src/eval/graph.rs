@@ -41,23 +41,33 @@ impl Level {
 }
 
 /// Why an edge is broken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Break {
     /// No version of the callee serves.
     NotServing,
-    /// A serving version of the callee (index) does not provide the API.
-    NoApi(usize),
+    /// A serving version of the callee does not provide the API.
+    NoApi { version: String },
     /// The caller is partitioned from the callee.
     Partitioned,
 }
 
-/// A broken edge: `caller` (a service index, or `None` for the load generator) calling
-/// `callee` at API `api`.
+impl Break {
+    /// The gRPC code the runtime gives a call over an edge broken this way.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Break::NoApi { .. } => "UNIMPLEMENTED",
+            Break::NotServing | Break::Partitioned => "UNAVAILABLE",
+        }
+    }
+}
+
+/// A broken edge: `caller` (`None` for the load generator) calling `callee` at API `api`.
+/// Named, so that a result outlives the graph it was found in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BrokenEdge {
-    pub caller: Option<usize>,
-    pub callee: usize,
-    pub api: usize,
+    pub caller: Option<String>,
+    pub callee: String,
+    pub api: String,
     pub why: Break,
 }
 
@@ -66,7 +76,7 @@ pub struct BrokenEdge {
 pub struct Prediction {
     pub level: Level,
     /// From the entrypoint down: (service, version) of each hop before the broken edge.
-    pub path: Vec<(usize, usize)>,
+    pub path: Vec<(String, String)>,
     pub edge: Option<BrokenEdge>,
 }
 
@@ -348,22 +358,17 @@ impl Graph {
         level: Level,
         state: &State,
         done: &[Level],
-        path: &mut Vec<(usize, usize)>,
+        path: &mut Vec<(String, String)>,
     ) -> Option<BrokenEdge> {
         let port = &self.ports[p];
-        let broken = |why| BrokenEdge {
-            caller,
-            callee: port.service,
-            api: port.api,
-            why,
-        };
         let mask = state.serving[port.service];
         if mask == 0 {
-            return Some(broken(Break::NotServing));
+            return Some(self.broken(caller, port.service, port.api, Break::NotServing));
         }
         for (v, provided) in port.provided_by.iter().enumerate() {
             if mask & (1 << v) != 0 && !provided {
-                return Some(broken(Break::NoApi(v)));
+                let version = self.versions[port.service][v].clone();
+                return Some(self.broken(caller, port.service, port.api, Break::NoApi { version }));
             }
         }
         for v in 0..port.provided_by.len() {
@@ -376,15 +381,18 @@ impl Graph {
                 if effect(reached, call.fail) != level {
                     continue;
                 }
-                path.push((port.service, v));
+                path.push((
+                    self.services[port.service].clone(),
+                    self.versions[port.service][v].clone(),
+                ));
                 if cut {
-                    let callee_port = &self.ports[call.port];
-                    return Some(BrokenEdge {
-                        caller: Some(port.service),
-                        callee: call.callee,
-                        api: callee_port.api,
-                        why: Break::Partitioned,
-                    });
+                    let api = self.ports[call.port].api;
+                    return Some(self.broken(
+                        Some(port.service),
+                        call.callee,
+                        api,
+                        Break::Partitioned,
+                    ));
                 }
                 // The callee's own level is what made this call fail or degrade.
                 return self.trace(call.port, Some(port.service), reached, state, done, path);
@@ -393,37 +401,59 @@ impl Graph {
         None
     }
 
-    /// `caller -> callee api V`, as the live report names edges.
-    pub fn edge_name(&self, edge: &BrokenEdge) -> String {
-        let caller = edge
-            .caller
-            .map_or(crate::contract::CLIENT, |c| self.services[c].as_str());
-        format!(
-            "{caller} -> {} api {}",
-            self.services[edge.callee], self.apis[edge.api]
-        )
-    }
-
-    /// The gRPC code the runtime gives a call over `edge`.
-    pub fn code(edge: &BrokenEdge) -> &'static str {
-        match edge.why {
-            Break::NoApi(_) => "UNIMPLEMENTED",
-            Break::NotServing | Break::Partitioned => "UNAVAILABLE",
+    fn broken(&self, caller: Option<usize>, callee: usize, api: usize, why: Break) -> BrokenEdge {
+        BrokenEdge {
+            caller: caller.map(|c| self.services[c].clone()),
+            callee: self.services[callee].clone(),
+            api: self.apis[api].clone(),
+            why,
         }
     }
 
-    /// A sentence on why `edge` is broken, naming versions.
-    pub fn why(&self, edge: &BrokenEdge) -> String {
-        let callee = &self.services[edge.callee];
-        let api = &self.apis[edge.api];
-        match edge.why {
-            Break::NotServing => format!("no replica of {callee} is ready"),
-            Break::NoApi(v) => format!(
-                "{callee} {} does not provide api {api}",
-                self.versions[edge.callee][v]
-            ),
-            Break::Partitioned => format!("partitioned from {callee}"),
+    /// The versions of `service` that serve in `state`, in name order (empty: none).
+    pub fn serving(&self, state: &State, service: usize) -> Vec<&str> {
+        self.versions[service]
+            .iter()
+            .enumerate()
+            .filter(|(v, _)| state.serving[service] & (1 << v) != 0)
+            .map(|(_, name)| name.as_str())
+            .collect()
+    }
+
+    /// Every broken edge of `state`, with the caller's version: a serving version's call
+    /// to a service with no serving version, to an API that some serving version lacks,
+    /// or across a partition; whether or not its failure reaches an entrypoint.
+    pub fn broken_edges(&self, state: &State) -> Vec<(String, BrokenEdge)> {
+        let mut found = Vec::new();
+        for (s, versions) in self.calls.iter().enumerate() {
+            for (v, calls) in versions.iter().enumerate() {
+                if state.serving[s] & (1 << v) == 0 {
+                    continue;
+                }
+                for call in calls {
+                    let port = &self.ports[call.port];
+                    let mask = state.serving[call.callee];
+                    let why = if state.cut.contains(&(s, call.callee)) {
+                        Some(Break::Partitioned)
+                    } else if mask == 0 {
+                        Some(Break::NotServing)
+                    } else {
+                        port.provided_by
+                            .iter()
+                            .enumerate()
+                            .find(|(w, provided)| mask & (1 << w) != 0 && !**provided)
+                            .map(|(w, _)| Break::NoApi {
+                                version: self.versions[call.callee][w].clone(),
+                            })
+                    };
+                    if let Some(why) = why {
+                        let edge = self.broken(Some(s), call.callee, port.api, why);
+                        found.push((self.versions[s][v].clone(), edge));
+                    }
+                }
+            }
         }
+        found
     }
 }
 
@@ -460,98 +490,4 @@ fn callees_first(ports: &[Port], calls: &[Vec<Vec<Call>>]) -> Vec<usize> {
     });
     order.reverse();
     order
-}
-
-impl Graph {
-    /// `web v2 -> cart v1 -> pricing api v1: UNAVAILABLE (no replica of pricing is ready)`:
-    /// the hops of a prediction and the broken edge at its end.
-    pub fn path_text(&self, prediction: &Prediction) -> String {
-        let Some(edge) = &prediction.edge else {
-            return String::new();
-        };
-        let mut parts: Vec<String> = prediction
-            .path
-            .iter()
-            .map(|&(s, v)| format!("{} {}", self.services[s], self.versions[s][v]))
-            .collect();
-        if parts.is_empty() {
-            parts.push(crate::contract::CLIENT.to_owned());
-        }
-        parts.push(format!(
-            "{} api {}",
-            self.services[edge.callee], self.apis[edge.api]
-        ));
-        format!(
-            "{}: {} ({})",
-            parts.join(" -> "),
-            Graph::code(edge),
-            self.why(edge)
-        )
-    }
-
-    /// The serving versions of `service` in `state`, as `v1+v2`, or `none`.
-    pub fn serving_text(&self, state: &State, service: usize) -> String {
-        let names: Vec<&str> = self.versions[service]
-            .iter()
-            .enumerate()
-            .filter(|(v, _)| state.serving[service] & (1 << v) != 0)
-            .map(|(_, name)| name.as_str())
-            .collect();
-        if names.is_empty() {
-            "none".to_owned()
-        } else {
-            names.join("+")
-        }
-    }
-}
-
-impl Graph {
-    /// Every broken edge of `state`: a serving version's call to a service with no
-    /// serving version, to an API that some serving version lacks, or across a
-    /// partition; whether or not its failure reaches an entrypoint. As text, sorted.
-    pub fn broken_edges(&self, state: &State) -> Vec<String> {
-        let mut found = Vec::new();
-        for (s, versions) in self.calls.iter().enumerate() {
-            for (v, calls) in versions.iter().enumerate() {
-                if state.serving[s] & (1 << v) == 0 {
-                    continue;
-                }
-                for call in calls {
-                    let port = &self.ports[call.port];
-                    let mask = state.serving[call.callee];
-                    let why = if state.cut.contains(&(s, call.callee)) {
-                        Some(Break::Partitioned)
-                    } else if mask == 0 {
-                        Some(Break::NotServing)
-                    } else {
-                        port.provided_by
-                            .iter()
-                            .enumerate()
-                            .find(|(w, provided)| mask & (1 << w) != 0 && !**provided)
-                            .map(|(w, _)| Break::NoApi(w))
-                    };
-                    if let Some(why) = why {
-                        let edge = BrokenEdge {
-                            caller: Some(s),
-                            callee: call.callee,
-                            api: port.api,
-                            why,
-                        };
-                        found.push(format!(
-                            "{} {} -> {} api {}: {} ({})",
-                            self.services[s],
-                            self.versions[s][v],
-                            self.services[call.callee],
-                            self.apis[port.api],
-                            Graph::code(&edge),
-                            self.why(&edge)
-                        ));
-                    }
-                }
-            }
-        }
-        found.sort();
-        found.dedup();
-        found
-    }
 }

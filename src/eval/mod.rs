@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::model::{Change, Deployment, FaultKind, Move, Scenario};
 
-pub use graph::{Graph, Level, Prediction, State};
+pub use graph::{Break, BrokenEdge, Graph, Level, Prediction, State};
 
 /// A state evaluated: each entrypoint's prediction, in `Graph::entries` order.
 #[derive(Debug, Clone)]
@@ -39,8 +39,8 @@ pub struct StepPrediction {
     /// Per entrypoint: the worst level over the step's states.
     pub levels: Vec<Level>,
     /// The faults in force in the transient and in the settled part, as text.
-    pub faults_transient: Vec<String>,
-    pub faults_settled: Vec<String>,
+    pub faults_transient: Vec<FaultKind>,
+    pub faults_settled: Vec<FaultKind>,
 }
 
 impl StepPrediction {
@@ -136,7 +136,7 @@ pub fn predict_step(
             })
         })
         .collect();
-    let text = |faults: &[&FaultKind]| faults.iter().map(|f| f.to_string()).collect();
+    let owned = |faults: &[&FaultKind]| faults.iter().map(|&f| f.clone()).collect();
     StepPrediction {
         transient,
         settled,
@@ -144,9 +144,9 @@ pub fn predict_step(
         faults_transient: if changes.is_empty() {
             Vec::new()
         } else {
-            text(faults_transient)
+            owned(faults_transient)
         },
-        faults_settled: text(faults_settled),
+        faults_settled: owned(faults_settled),
     }
 }
 

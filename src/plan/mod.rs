@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 
 use crate::model::{Change, Deployment, Scenario, Strategy, StrategyKind};
 use crate::{seed, topology};
+use safe::{Conflict, SafeOrder};
 
 /// The steps of one strategy.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,14 +62,11 @@ pub enum PlanError {
     )]
     Cycle { cycle: Vec<String> },
     /// `safe`: every order passes through a state in which an entrypoint fails (`proven`),
-    /// or none of the orders the constraint method tries is safe.
-    #[error(
-        "no safe order {}: {}",
-        if *proven { "exists" } else { "found" },
-        conflicts.join("; ")
-    )]
+    /// or none of the orders the constraint method tries is safe. `report` words the
+    /// conflicts.
+    #[error("no safe order {}", if *proven { "exists" } else { "found" })]
     NoSafeOrder {
-        conflicts: Vec<String>,
+        conflicts: Vec<Conflict>,
         proven: bool,
     },
 }
@@ -105,13 +103,10 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
         StrategyKind::Steps(steps) => groups_of(steps, &by_service),
         StrategyKind::Safe => {
             let graph = crate::eval::Graph::new(scenario);
-            match crate::plan::safe::plan(&graph, scenario) {
-                crate::plan::safe::SafeOrder::Found { steps, .. } => groups_of(&steps, &by_service),
-                crate::plan::safe::SafeOrder::None { conflicts, proven } => {
-                    return Err(PlanError::NoSafeOrder {
-                        proven,
-                        conflicts: conflicts.into_iter().map(|c| c.summary).collect(),
-                    });
+            match safe::plan(&graph, scenario) {
+                SafeOrder::Found { steps, .. } => groups_of(&steps, &by_service),
+                SafeOrder::NotFound { conflicts, proven } => {
+                    return Err(PlanError::NoSafeOrder { conflicts, proven });
                 }
             }
         }

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::topology;
 
 use crate::eval::graph::{Graph, Level, State};
-use crate::eval::{Evaluated, transient};
+use crate::eval::{BrokenEdge, Evaluated, transient};
 use crate::model::{Change, Move, OnFailure, Scenario};
 
 /// Up to this many changes the search is exhaustive (3^n transitions at most)...
@@ -45,28 +45,109 @@ pub enum SafeOrder {
     /// `proven` is true when none exists (the initial or target state fails, a recreate
     /// window no order avoids, or the exhaustive search found none); false when only the
     /// ordering constraints were tried.
-    None {
+    NotFound {
         conflicts: Vec<Conflict>,
         proven: bool,
     },
 }
 
-/// One reason no order is safe.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Conflict {
-    pub summary: String,
-    pub fix: Option<String>,
+/// One reason no order is safe (`report` words it, with its fix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// A state fails an entrypoint: the initial or target state, or one that every order
+    /// (or every order tried) passes through. `entrypoint` and `edge` say which fails and
+    /// the edge that fails it.
+    FailingState {
+        state: Passed,
+        entrypoint: Option<String>,
+        edge: Option<BrokenEdge>,
+    },
+    /// `service` is recreated (no replica ready while its new ones start) and `callers`
+    /// require it in every version that can run, so some entrypoint fails in every order.
+    RecreateWindow {
+        service: String,
+        callers: Vec<String>,
+    },
+    /// Changes that must each finish before the next starts, in a loop back to the first.
+    /// `fix` is set when a link of the loop is a dropped API.
+    Loop {
+        links: Vec<Precedence>,
+        fix: Option<ExpandContract>,
+    },
+    /// The constraints do not loop, yet no order of whole steps avoids a failing state.
+    NoWholeSteps,
 }
 
-/// "`before` must finish before `after` starts", and why.
+/// Which state a [`Conflict::FailingState`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passed {
+    Initial,
+    Target,
+    /// A state every order passes through.
+    EveryOrder,
+    /// A state every order the constraint method tried passes through.
+    EveryOrderTried,
+}
+
+/// `before` must finish before `after` starts, because of `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precedence {
+    pub before: String,
+    pub after: String,
+    pub reason: Reason,
+}
+
+/// The fix of a loop with a dropped API: first ship a `service` version that provides
+/// `api` and `new_apis`; then roll the callers forward; then drop `api`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpandContract {
+    pub service: String,
+    pub api: String,
+    pub new_apis: Vec<String>,
+}
+
+/// Why one change must wait for another: a call between a caller at `version` and a
+/// callee that changes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// The caller's new version calls an API the callee's old version (`callee_from`,
+    /// `None`: not deployed before) does not provide: the callee goes first.
+    CallsNewApi {
+        caller: String,
+        version: String,
+        callee: String,
+        api: String,
+        callee_from: Option<String>,
+    },
+    /// The callee's new version `to` drops an API the caller's old version calls: the
+    /// caller goes first.
+    DropsApi {
+        callee: String,
+        to: String,
+        api: String,
+        caller: String,
+        version: String,
+    },
+    /// The callee is removed and the caller's old version calls it: the caller goes first.
+    Removed {
+        callee: String,
+        caller: String,
+        version: String,
+    },
+    /// The callee is recreated and the caller's version requires it.
+    Recreated {
+        callee: String,
+        caller: String,
+        version: String,
+    },
+}
+
+/// "`before` must finish before `after` starts" (indices into the changes), and why.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Constraint {
     pub before: usize,
     pub after: usize,
-    pub reason: String,
-    /// Set when the constraint comes from `before` dropping an API its old callers use:
-    /// (the dropping service, the API), for the expand-then-contract fix.
-    pub drops: Option<(String, String)>,
+    pub reason: Reason,
 }
 
 /// Plans the safe order of `scenario`'s changes.
@@ -75,12 +156,12 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
     let mut scratch = Vec::new();
     let mut levels = Vec::new();
     for (which, deployment) in [
-        ("the initial state", &scenario.initial),
-        ("the target state", &scenario.target),
+        (Passed::Initial, &scenario.initial),
+        (Passed::Target, &scenario.target),
     ] {
         let state = graph.settled(deployment);
         if graph.worst(&state, &mut scratch, &mut levels) == Level::Failed {
-            return SafeOrder::None {
+            return SafeOrder::NotFound {
                 conflicts: vec![state_conflict(graph, &Evaluated::new(graph, state), which)],
                 proven: true,
             };
@@ -94,7 +175,7 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
     }
     let (constraints, windows) = constraints(graph, scenario, &changes);
     if !windows.is_empty() {
-        return SafeOrder::None {
+        return SafeOrder::NotFound {
             conflicts: windows,
             proven: true,
         };
@@ -105,7 +186,7 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
                 steps: names(&changes, &groups),
                 fewest: true,
             },
-            None => SafeOrder::None {
+            None => SafeOrder::NotFound {
                 conflicts: explain_none(graph, scenario, &changes, &constraints),
                 proven: true,
             },
@@ -139,7 +220,7 @@ fn by_constraints(
     constraints: &[Constraint],
 ) -> SafeOrder {
     let Some(layers) = layers(changes.len(), constraints) else {
-        return SafeOrder::None {
+        return SafeOrder::NotFound {
             conflicts: explain_none(graph, scenario, changes, constraints),
             proven: false,
         };
@@ -158,12 +239,8 @@ fn by_constraints(
             steps: names(changes, &single),
             fewest: false,
         },
-        Some(failing) => SafeOrder::None {
-            conflicts: vec![state_conflict(
-                graph,
-                &failing,
-                "every order tried passes through a state that",
-            )],
+        Some(failing) => SafeOrder::NotFound {
+            conflicts: vec![state_conflict(graph, &failing, Passed::EveryOrderTried)],
             proven: false,
         },
     }
@@ -403,13 +480,13 @@ fn constraints(
                         found.insert(Constraint {
                             before: y,
                             after: x,
-                            reason: format!(
-                                "{caller_name} {version} calls {} api {}, which {} does not provide",
-                                callee.service,
-                                call.api,
-                                version_text(&callee.service, callee.from.as_deref())
-                            ),
-                            drops: None,
+                            reason: Reason::CallsNewApi {
+                                caller: caller_name.clone(),
+                                version: version.clone(),
+                                callee: callee.service.clone(),
+                                api: call.api.clone(),
+                                callee_from: callee.from.clone(),
+                            },
                         });
                     }
                     if is_old && old_has && !new_has {
@@ -417,41 +494,38 @@ fn constraints(
                             before: x,
                             after: y,
                             reason: match &callee.to {
-                                Some(to) => format!(
-                                    "{} {to} drops api {}, which {caller_name} {version} calls",
-                                    callee.service, call.api
-                                ),
-                                None => format!(
-                                    "{} is removed, and {caller_name} {version} calls it",
-                                    callee.service
-                                ),
+                                Some(to) => Reason::DropsApi {
+                                    callee: callee.service.clone(),
+                                    to: to.clone(),
+                                    api: call.api.clone(),
+                                    caller: caller_name.clone(),
+                                    version: version.clone(),
+                                },
+                                None => Reason::Removed {
+                                    callee: callee.service.clone(),
+                                    caller: caller_name.clone(),
+                                    version: version.clone(),
+                                },
                             },
-                            drops: callee
-                                .to
-                                .as_ref()
-                                .map(|_| (callee.service.clone(), call.api.clone())),
                         });
                     }
+                    let recreated = || Reason::Recreated {
+                        callee: callee.service.clone(),
+                        caller: caller_name.clone(),
+                        version: version.clone(),
+                    };
                     if recreate && is_old {
                         found.insert(Constraint {
                             before: x,
                             after: y,
-                            reason: format!(
-                                "{} is recreated (no ready replica while it starts), and {caller_name} {version} requires it",
-                                callee.service
-                            ),
-                            drops: None,
+                            reason: recreated(),
                         });
                     }
                     if recreate && is_new {
                         found.insert(Constraint {
                             before: y,
                             after: x,
-                            reason: format!(
-                                "{} is recreated (no ready replica while it starts), and {caller_name} {version} requires it",
-                                callee.service
-                            ),
-                            drops: None,
+                            reason: recreated(),
                         });
                     }
                 }
@@ -472,29 +546,14 @@ fn constraints(
                 .map(|(s, _)| graph.services[*s].clone())
                 .collect();
             if !blocked.is_empty() {
-                windows.push(Conflict {
-                    summary: format!(
-                        "{} uses rollout: recreate: while its new replicas start no replica is ready, and {} {} it in every version that can run",
-                        callee.service,
-                        blocked.join(", "),
-                        if blocked.len() == 1 { "requires" } else { "require" }
-                    ),
-                    fix: Some(format!(
-                        "roll {} out with rollout: rolling, or make the calls to it degrade (on_failure: degrade)",
-                        callee.service
-                    )),
+                windows.push(Conflict::RecreateWindow {
+                    service: callee.service.clone(),
+                    callers: blocked,
                 });
             }
         }
     }
     (found.into_iter().collect(), windows)
-}
-
-fn version_text(service: &str, version: Option<&str>) -> String {
-    match version {
-        Some(version) => format!("{service} {version}"),
-        None => format!("{service} (not deployed before)"),
-    }
 }
 
 /// Steps as few as the constraints allow: each change goes one step after the latest of
@@ -561,89 +620,63 @@ fn explain_none(
             .map(|c| vec![c])
             .collect();
         return match first_failure(graph, scenario, changes, &order) {
-            Some(failing) => vec![state_conflict(
-                graph,
-                &failing,
-                "every order passes through a state that",
-            )],
-            None => vec![Conflict {
-                summary: "no order of whole steps avoids a failing state".to_owned(),
-                fix: None,
-            }],
+            Some(failing) => vec![state_conflict(graph, &failing, Passed::EveryOrder)],
+            None => vec![Conflict::NoWholeSteps],
         };
     }
     cycles
         .iter()
         .map(|cycle| {
-            let mut reasons = Vec::new();
-            let mut drops = Vec::new();
+            let mut links = Vec::new();
             for (i, &before) in cycle.iter().enumerate() {
                 let after = cycle[(i + 1) % cycle.len()];
                 if let Some(constraint) = constraints
                     .iter()
                     .find(|c| c.before == before && c.after == after)
                 {
-                    reasons.push(format!(
-                        "{} must finish before {} starts ({})",
-                        changes[before].service, changes[after].service, constraint.reason
-                    ));
-                    if let Some(dropped) = &constraint.drops {
-                        drops.push((dropped.clone(), changes[after].service.clone()));
-                    }
+                    links.push(Precedence {
+                        before: changes[before].service.clone(),
+                        after: changes[after].service.clone(),
+                        reason: constraint.reason.clone(),
+                    });
                 }
             }
-            let fix = drops.first().map(|((service, api), _)| {
-                let change = changes.iter().find(|c| &c.service == service);
-                let new_apis = change
-                    .and_then(|c| c.to.as_deref())
-                    .and_then(|v| scenario.version(service, v))
-                    .map(|v| v.provides.join(", "))
-                    .unwrap_or_default();
-                format!(
-                    "expand, then contract: first ship a {service} version that provides api {api} and api {new_apis}; \
-                     then roll the callers forward; then ship the {service} version that drops api {api}"
-                )
+            let fix = links.iter().find_map(|link| match &link.reason {
+                Reason::DropsApi {
+                    callee, to, api, ..
+                } => Some(ExpandContract {
+                    service: callee.clone(),
+                    api: api.clone(),
+                    new_apis: scenario
+                        .version(callee, to)
+                        .map(|v| v.provides.clone())
+                        .unwrap_or_default(),
+                }),
+                _ => None,
             });
-            Conflict {
-                summary: reasons.join("; "),
-                fix,
-            }
+            Conflict::Loop { links, fix }
         })
         .collect()
 }
 
-/// A conflict that is one failing state. `which` names the state: "the target state",
-/// "every order passes through a state that".
-fn state_conflict(graph: &Graph, evaluated: &Evaluated, which: &str) -> Conflict {
+/// A conflict that is one failing state: the first entrypoint that fails in it, and why.
+fn state_conflict(graph: &Graph, evaluated: &Evaluated, state: Passed) -> Conflict {
     let failing = evaluated
         .predictions
         .iter()
-        .zip(&graph.entries)
-        .find(|(prediction, _)| prediction.level == Level::Failed);
-    let summary = match failing {
-        Some((prediction, &(entry, _))) => {
-            let edge = prediction
-                .edge
-                .as_ref()
-                .map(|edge| {
-                    format!(
-                        ": {}: {} ({})",
-                        graph.edge_name(edge),
-                        Graph::code(edge),
-                        graph.why(edge)
-                    )
-                })
-                .unwrap_or_default();
-            format!("{which} fails {}{edge}", graph.services[entry])
-        }
-        None => format!("{which} fails"),
-    };
-    Conflict { summary, fix: None }
+        .enumerate()
+        .find(|(_, prediction)| prediction.level == Level::Failed);
+    Conflict::FailingState {
+        state,
+        entrypoint: failing.map(|(entry, _)| graph.entry_name(entry).to_owned()),
+        edge: failing.and_then(|(_, prediction)| prediction.edge.clone()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report;
     use crate::scenario::inline as load;
 
     const BREAKING: &str = "
@@ -671,27 +704,23 @@ target: { cart: v2, pricing: v2 }
 
     #[test]
     fn a_mutual_api_change_has_no_safe_order_and_the_fix_is_expand_then_contract() {
-        let SafeOrder::None {
+        let SafeOrder::NotFound {
             conflicts,
             proven: true,
         } = order(&BREAKING.replace("PRICING_V2", "[v2]"))
         else {
             panic!("no order should be safe");
         };
-        let conflict = &conflicts[0];
+        let (summary, fix) = report::conflict_text(&conflicts[0]);
         assert!(
-            conflict
-                .summary
-                .contains("pricing v2 drops api v1, which cart v1 calls"),
-            "{conflict:?}"
+            summary.contains("pricing v2 drops api v1, which cart v1 calls"),
+            "{summary}"
         );
         assert!(
-            conflict
-                .summary
-                .contains("cart v2 calls pricing api v2, which pricing v1 does not provide"),
-            "{conflict:?}"
+            summary.contains("cart v2 calls pricing api v2, which pricing v1 does not provide"),
+            "{summary}"
         );
-        let fix = conflict.fix.as_deref().unwrap_or_default();
+        let fix = fix.unwrap_or_default();
         assert!(fix.starts_with("expand, then contract"), "{fix}");
         assert!(fix.contains("provides api v1 and api v2"), "{fix}");
     }
@@ -719,7 +748,7 @@ services:
 initial: { web: v1, cart: v1 }
 target: { cart: v2 }
 ";
-        let SafeOrder::None {
+        let SafeOrder::NotFound {
             conflicts,
             proven: true,
         } = order(yaml)
@@ -727,7 +756,7 @@ target: { cart: v2 }
             panic!("the target fails");
         };
         assert_eq!(
-            conflicts[0].summary,
+            report::conflict_text(&conflicts[0]).0,
             "the target state fails web: web -> cart api v1: UNIMPLEMENTED (cart v2 does not provide api v1)"
         );
     }
@@ -742,26 +771,19 @@ services:
 initial: { web: v1, db: v1 }
 target: { db: v2 }
 ";
-        let SafeOrder::None {
+        let SafeOrder::NotFound {
             conflicts,
             proven: true,
         } = order(yaml)
         else {
             panic!("the window fails web");
         };
+        let (summary, fix) = report::conflict_text(&conflicts[0]);
         assert!(
-            conflicts[0]
-                .summary
-                .starts_with("db uses rollout: recreate"),
-            "{conflicts:?}"
+            summary.starts_with("db uses rollout: recreate"),
+            "{summary}"
         );
-        assert!(
-            conflicts[0]
-                .fix
-                .as_deref()
-                .unwrap_or_default()
-                .contains("rollout: rolling")
-        );
+        assert!(fix.unwrap_or_default().contains("rollout: rolling"));
     }
 
     /// A chain s0 -> s1 -> ... -> s(n-1); every v2 calls the next service's api v2, which

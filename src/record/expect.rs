@@ -1,97 +1,115 @@
-//! Expectations against what was measured (pure): which held, which failed, and why.
+//! Expectations against what was measured (pure): which held and which failed, as data;
+//! `report` words them.
+
+use std::time::Duration;
 
 use crate::model::Expect;
+use crate::record::run::StepKind;
 use crate::record::tally::Tally;
 
-/// One expectation checked.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Check {
-    /// The scenario key: `graceful`, `max_failed_ratio`, `max_degraded_ratio`, `p99_ms`.
-    pub key: &'static str,
-    pub expected: String,
-    pub actual: String,
+/// One key of `expect`, with its bound.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// `graceful: true` (no entry request fails) or `false` (some entry request fails).
+    Graceful(bool),
+    MaxFailedRatio(f64),
+    MaxDegradedRatio(f64),
+    P99(Duration),
+}
+
+impl Rule {
+    /// The scenario key the rule comes from.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Rule::Graceful(_) => "graceful",
+            Rule::MaxFailedRatio(_) => "max_failed_ratio",
+            Rule::MaxDegradedRatio(_) => "max_degraded_ratio",
+            Rule::P99(_) => "p99_ms",
+        }
+    }
+}
+
+/// What a rule was judged on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    /// Entry requests that failed, of all, and the steps with a failed one.
+    Failed {
+        failed: u64,
+        requests: u64,
+        steps: Vec<StepKind>,
+    },
+    Ratio(f64),
+    /// The p99 latency of every entry request, in milliseconds.
+    P99Ms(f64),
+}
+
+/// One expectation judged against a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    pub rule: Rule,
+    pub measured: Measured,
     pub held: bool,
 }
 
-/// Checks `expect` against every entry request of a run (`total`). `failed_steps` names
-/// the steps with a failed request, for the message.
-pub fn check(expect: &Expect, total: &Tally, failed_steps: &[String]) -> Vec<Check> {
-    let mut checks = Vec::new();
-    let sent = total.sent();
-    let where_failed = if failed_steps.is_empty() {
-        String::new()
-    } else {
-        format!(" (in {})", failed_steps.join(", "))
-    };
+/// Judges `expect` against every entry request of a run (`total`); `failed_steps` are the
+/// steps in which a request failed.
+pub fn judge(expect: &Expect, total: &Tally, failed_steps: &[StepKind]) -> Vec<Expectation> {
+    let mut judged = Vec::new();
     if let Some(graceful) = expect.graceful {
-        let actual = format!(
-            "{} of {sent} entry requests failed{where_failed}",
-            total.failed
-        );
-        checks.push(if graceful {
-            Check {
-                key: "graceful",
-                expected: "no entry request fails".to_owned(),
-                held: total.failed == 0,
-                actual,
-            }
-        } else {
-            Check {
-                key: "graceful",
-                expected: "some entry request fails (graceful: false)".to_owned(),
-                held: total.failed > 0,
-                actual,
-            }
+        judged.push(Expectation {
+            rule: Rule::Graceful(graceful),
+            measured: Measured::Failed {
+                failed: total.failed,
+                requests: total.requests(),
+                steps: failed_steps.to_vec(),
+            },
+            held: (total.failed == 0) == graceful,
         });
     }
     if let Some(max) = expect.max_failed_ratio {
         let ratio = total.failed_ratio();
-        checks.push(Check {
-            key: "max_failed_ratio",
-            expected: format!("failed ratio <= {max}"),
-            actual: format!("{ratio:.4}"),
+        judged.push(Expectation {
+            rule: Rule::MaxFailedRatio(max),
+            measured: Measured::Ratio(ratio),
             held: ratio <= max,
         });
     }
     if let Some(max) = expect.max_degraded_ratio {
         let ratio = total.degraded_ratio();
-        checks.push(Check {
-            key: "max_degraded_ratio",
-            expected: format!("degraded ratio <= {max}"),
-            actual: format!("{ratio:.4}"),
+        judged.push(Expectation {
+            rule: Rule::MaxDegradedRatio(max),
+            measured: Measured::Ratio(ratio),
             held: ratio <= max,
         });
     }
     if let Some(p99) = expect.p99 {
         let measured = total.percentiles().p99;
-        let max_ms = p99.as_secs_f64() * 1000.0;
-        checks.push(Check {
-            key: "p99_ms",
-            expected: format!("p99 <= {max_ms} ms"),
-            actual: format!("{measured} ms"),
-            held: measured <= max_ms,
+        judged.push(Expectation {
+            rule: Rule::P99(p99),
+            measured: Measured::P99Ms(measured),
+            held: measured <= p99.as_secs_f64() * 1000.0,
         });
     }
-    checks
+    judged
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tally::Outcome;
+    use crate::eval::Level;
     use std::time::Duration;
 
     fn tally(ok: u64, degraded: u64, failed: u64, latency_ms: u64) -> Tally {
         let mut tally = Tally::default();
         let latency = Some(Duration::from_millis(latency_ms));
         for _ in 0..ok {
-            tally.record(Outcome::Ok, &[], latency);
+            tally.record(Level::Ok, &[], latency);
         }
         for _ in 0..degraded {
-            tally.record(Outcome::Degraded, &[], latency);
+            tally.record(Level::Degraded, &[], latency);
         }
         for _ in 0..failed {
-            tally.record(Outcome::Failed, &[], latency);
+            tally.record(Level::Failed, &[], latency);
         }
         tally
     }
@@ -102,19 +120,23 @@ mod tests {
             graceful: Some(true),
             ..Expect::default()
         };
-        assert!(check(&expect, &tally(10, 5, 0, 1), &[])[0].held);
-        let failed = check(&expect, &tally(10, 0, 1, 1), &["step 2".to_owned()]);
+        assert!(judge(&expect, &tally(10, 5, 0, 1), &[])[0].held);
+        let failed = judge(&expect, &tally(10, 0, 1, 1), &[StepKind::Rollout(2)]);
         assert!(!failed[0].held);
         assert_eq!(
-            failed[0].actual,
-            "1 of 11 entry requests failed (in step 2)"
+            failed[0].measured,
+            Measured::Failed {
+                failed: 1,
+                requests: 11,
+                steps: vec![StepKind::Rollout(2)]
+            }
         );
         let must_break = Expect {
             graceful: Some(false),
             ..Expect::default()
         };
-        assert!(!check(&must_break, &tally(10, 0, 0, 1), &[])[0].held);
-        assert!(check(&must_break, &tally(10, 0, 1, 1), &[])[0].held);
+        assert!(!judge(&must_break, &tally(10, 0, 0, 1), &[])[0].held);
+        assert!(judge(&must_break, &tally(10, 0, 1, 1), &[])[0].held);
     }
 
     #[test]
@@ -125,16 +147,16 @@ mod tests {
             max_degraded_ratio: Some(0.5),
             p99: Some(Duration::from_millis(50)),
         };
-        let checks = check(&expect, &tally(8, 1, 1, 10), &[]);
+        let checks = judge(&expect, &tally(8, 1, 1, 10), &[]);
         assert_eq!(checks.len(), 3);
         assert!(checks.iter().all(|c| c.held), "{checks:?}");
-        let slow = check(&expect, &tally(8, 1, 2, 100), &[]);
+        let slow = judge(&expect, &tally(8, 1, 2, 100), &[]);
         let held: Vec<bool> = slow.iter().map(|c| c.held).collect();
         assert_eq!(held, vec![false, true, false]);
     }
 
     #[test]
     fn no_expectation_checks_nothing() {
-        assert!(check(&Expect::default(), &tally(0, 0, 5, 1), &[]).is_empty());
+        assert!(judge(&Expect::default(), &tally(0, 0, 5, 1), &[]).is_empty());
     }
 }

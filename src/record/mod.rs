@@ -5,6 +5,7 @@
 //! it was sent), so a step's in-flight count reaches zero once all its requests answered.
 
 pub mod expect;
+pub mod run;
 pub mod tally;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,22 +13,23 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tally::{CauseKey, Outcome, Tally};
+use crate::eval::Level;
+use tally::{CauseKey, Tally};
 
 /// Which part of a step is running: the transient state (and the preparation before it),
 /// or the settled state after it. The baseline is all settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub enum Part {
     Transient,
     Settled,
 }
 
-impl Phase {
+impl Part {
     /// 0 for the transient part, 1 for the settled one: the index into [`Parts`].
     pub fn index(self) -> usize {
         match self {
-            Phase::Transient => 0,
-            Phase::Settled => 1,
+            Part::Transient => 0,
+            Part::Settled => 1,
         }
     }
 }
@@ -36,7 +38,7 @@ impl Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
     pub step: usize,
-    pub phase: Phase,
+    pub part: Part,
 }
 
 /// Entry requests of one part of a step, counted apart from the tallies: `sent` when the
@@ -56,8 +58,22 @@ impl Counts {
     }
 }
 
-/// Per part of a step: `[transient, settled]` (see [`Phase::index`]).
+/// Per part of a step: `[transient, settled]` (see [`Part::index`]).
 pub type Parts = [Counts; 2];
+
+/// Something that happened to the cluster while a step ran, besides the requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Fault (an index into the scenario's) started.
+    FaultStarted(usize),
+    /// Fault ended: the service is back, the partition repaired.
+    FaultEnded(usize),
+    /// A kill or missing window ended, but the service could not start again.
+    FaultNotEnded { fault: usize, error: String },
+    /// A replica out of rotation still had calls in flight when its drain limit ran out;
+    /// it was stopped anyway, and those calls were cut.
+    DrainTimedOut { service: String, replica: u32 },
+}
 
 /// What one step (baseline, rollout step or rollback step) recorded.
 #[derive(Debug, Default, Clone)]
@@ -65,8 +81,8 @@ pub struct StepRecord {
     pub by_entry: BTreeMap<String, Tally>,
     /// Per entrypoint, the requests sent and answered in each part of the step.
     pub parts: BTreeMap<String, Parts>,
-    /// Faults that started or ended during the step, in order.
-    pub events: Vec<String>,
+    /// What happened to the cluster during the step, in order.
+    pub events: Vec<Event>,
     /// Faults (indices into the scenario's) in force at some time of each part.
     pub faults_transient: BTreeSet<usize>,
     pub faults_settled: BTreeSet<usize>,
@@ -77,7 +93,7 @@ pub struct StepRecord {
 #[derive(Debug)]
 struct Inner {
     steps: Vec<StepRecord>,
-    phase: Phase,
+    part: Part,
     active: BTreeSet<usize>,
 }
 
@@ -95,7 +111,7 @@ fn parts_of<'a>(parts: &'a mut BTreeMap<String, Parts>, entry: &str) -> &'a mut 
 /// Filled while the run goes on, by the load generator, the fault tasks and the runner.
 #[derive(Debug)]
 pub struct Recorder {
-    /// The current step shifted left by one, with the phase in the low bit, so that a
+    /// The current step shifted left by one, with the part in the low bit, so that a
     /// request reads its step and part at once.
     current: AtomicUsize,
     inner: Mutex<Inner>,
@@ -110,45 +126,45 @@ impl Default for Recorder {
 impl Recorder {
     pub fn new() -> Recorder {
         Recorder {
-            // Step 0 (the baseline), settled, as `inner.phase` says.
-            current: AtomicUsize::new(Phase::Settled.index()),
+            // Step 0 (the baseline), settled, as `inner.part` says.
+            current: AtomicUsize::new(Part::Settled.index()),
             inner: Mutex::new(Inner {
                 steps: vec![StepRecord::default()],
-                phase: Phase::Settled,
+                part: Part::Settled,
                 active: BTreeSet::new(),
             }),
         }
     }
 
-    /// Starts step `index` in `phase`: requests sent from now on count for it.
-    pub fn begin(&self, index: usize, phase: Phase) {
+    /// Starts step `index` in `part`: requests sent from now on count for it.
+    pub fn begin(&self, index: usize, part: Part) {
         let mut inner = self.lock();
         while inner.steps.len() <= index {
             inner.steps.push(StepRecord::default());
         }
         self.current
-            .store(index << 1 | phase.index(), Ordering::SeqCst);
-        inner.phase = phase;
+            .store(index << 1 | part.index(), Ordering::SeqCst);
+        inner.part = part;
         Self::note_active(&mut inner, index);
     }
 
-    /// The current step moves on to `phase`.
-    pub fn set_phase(&self, phase: Phase) {
+    /// The current step moves on to `part`.
+    pub fn set_part(&self, part: Part) {
         let mut inner = self.lock();
-        inner.phase = phase;
+        inner.part = part;
         let step = self.current();
         self.current
-            .store(step << 1 | phase.index(), Ordering::SeqCst);
+            .store(step << 1 | part.index(), Ordering::SeqCst);
         Self::note_active(&mut inner, step);
     }
 
     fn note_active(inner: &mut Inner, step: usize) {
         let active: Vec<usize> = inner.active.iter().copied().collect();
-        let phase = inner.phase;
+        let part = inner.part;
         if let Some(record) = inner.steps.get_mut(step) {
-            let set = match phase {
-                Phase::Transient => &mut record.faults_transient,
-                Phase::Settled => &mut record.faults_settled,
+            let set = match part {
+                Part::Transient => &mut record.faults_transient,
+                Part::Settled => &mut record.faults_settled,
             };
             set.extend(active);
         }
@@ -163,10 +179,10 @@ impl Recorder {
         let value = self.current.load(Ordering::SeqCst);
         Position {
             step: value >> 1,
-            phase: if value & 1 == 0 {
-                Phase::Transient
+            part: if value & 1 == 0 {
+                Part::Transient
             } else {
-                Phase::Settled
+                Part::Settled
             },
         }
     }
@@ -176,7 +192,7 @@ impl Recorder {
     /// recorded once, at the same position.
     pub fn sent(&self, at: Position, entry: &str, dispatched: bool) {
         if let Some(record) = self.lock().steps.get_mut(at.step) {
-            parts_of(&mut record.parts, entry)[at.phase.index()].sent += 1;
+            parts_of(&mut record.parts, entry)[at.part.index()].sent += 1;
             if dispatched {
                 record.in_flight += 1;
             }
@@ -189,7 +205,7 @@ impl Recorder {
         &self,
         at: Position,
         entry: &str,
-        outcome: Outcome,
+        outcome: Level,
         causes: &[CauseKey],
         latency: Option<Duration>,
     ) {
@@ -198,11 +214,11 @@ impl Recorder {
             if latency.is_some() {
                 record.in_flight = record.in_flight.saturating_sub(1);
             }
-            let counts = &mut parts_of(&mut record.parts, entry)[at.phase.index()];
+            let counts = &mut parts_of(&mut record.parts, entry)[at.part.index()];
             match outcome {
-                Outcome::Ok => counts.ok += 1,
-                Outcome::Degraded => counts.degraded += 1,
-                Outcome::Failed => counts.failed += 1,
+                Level::Ok => counts.ok += 1,
+                Level::Degraded => counts.degraded += 1,
+                Level::Failed => counts.failed += 1,
             }
             record
                 .by_entry
@@ -220,24 +236,40 @@ impl Recorder {
             .map_or(0, |record| record.in_flight)
     }
 
-    /// Fault `index` started (`text` describes it).
-    pub fn fault_started(&self, index: usize, text: String) {
+    /// Fault `index` started.
+    pub fn fault_started(&self, index: usize) {
         let mut inner = self.lock();
         inner.active.insert(index);
         let step = self.current();
         Self::note_active(&mut inner, step);
-        if let Some(record) = inner.steps.get_mut(step) {
-            record.events.push(text);
-        }
+        Self::note(&mut inner, step, Event::FaultStarted(index));
     }
 
-    /// Fault `index` ended, or could not end (`text` says which).
-    pub fn fault_ended(&self, index: usize, text: String) {
+    /// Fault `index` ended (`Ok`), or its service could not start again (`Err`).
+    pub fn fault_ended(&self, index: usize, result: Result<(), String>) {
         let mut inner = self.lock();
         inner.active.remove(&index);
         let step = self.current();
+        let event = match result {
+            Ok(()) => Event::FaultEnded(index),
+            Err(error) => Event::FaultNotEnded {
+                fault: index,
+                error,
+            },
+        };
+        Self::note(&mut inner, step, event);
+    }
+
+    /// Something else happened to the cluster during the current step.
+    pub fn event(&self, event: Event) {
+        let mut inner = self.lock();
+        let step = self.current();
+        Self::note(&mut inner, step, event);
+    }
+
+    fn note(inner: &mut Inner, step: usize, event: Event) {
         if let Some(record) = inner.steps.get_mut(step) {
-            record.events.push(text);
+            record.events.push(event);
         }
     }
 
@@ -269,12 +301,12 @@ mod tests {
     #[test]
     fn faults_are_noted_in_the_part_of_the_step_they_touch() {
         let recorder = Recorder::new();
-        recorder.begin(1, Phase::Transient);
-        recorder.fault_started(0, "kill a started".into());
-        recorder.set_phase(Phase::Settled);
-        recorder.fault_ended(0, "kill a ended".into());
-        recorder.fault_started(1, "missing b started".into());
-        recorder.begin(2, Phase::Transient);
+        recorder.begin(1, Part::Transient);
+        recorder.fault_started(0);
+        recorder.set_part(Part::Settled);
+        recorder.fault_ended(0, Ok(()));
+        recorder.fault_started(1);
+        recorder.begin(2, Part::Transient);
         let steps = recorder.take();
         assert_eq!(steps[1].faults_transient, BTreeSet::from([0]));
         assert_eq!(steps[1].faults_settled, BTreeSet::from([0, 1]));
@@ -285,7 +317,11 @@ mod tests {
         );
         assert_eq!(
             steps[1].events,
-            vec!["kill a started", "kill a ended", "missing b started"]
+            vec![
+                Event::FaultStarted(0),
+                Event::FaultEnded(0),
+                Event::FaultStarted(1)
+            ]
         );
     }
 
@@ -296,51 +332,45 @@ mod tests {
         recorder.sent(at, "web", true);
         recorder.sent(at, "web", true);
         recorder.sent(at, "web", false);
-        recorder.record(at, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        recorder.record(at, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
         assert_eq!(recorder.in_flight(0), 1);
-        recorder.record(at, "web", Outcome::Failed, &[], None);
+        recorder.record(at, "web", Level::Failed, &[], None);
         assert_eq!(
             recorder.in_flight(0),
             1,
             "a request never sent was never in flight"
         );
-        recorder.record(at, "web", Outcome::Ok, &[], Some(Duration::from_millis(1)));
+        recorder.record(at, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
         assert_eq!(recorder.in_flight(0), 0);
-        assert_eq!(recorder.total(0).sent(), 3);
+        assert_eq!(recorder.total(0).requests(), 3);
     }
 
     #[test]
     fn each_request_counts_in_the_part_of_the_step_it_was_sent_in() {
         let recorder = Recorder::new();
-        recorder.begin(1, Phase::Transient);
+        recorder.begin(1, Part::Transient);
         let early = recorder.position();
         recorder.sent(early, "web", true);
-        recorder.set_phase(Phase::Settled);
+        recorder.set_part(Part::Settled);
         let late = recorder.position();
         assert_eq!(
             late,
             Position {
                 step: 1,
-                phase: Phase::Settled
+                part: Part::Settled
             }
         );
         recorder.sent(late, "web", true);
-        // The early request answers after the phase changed: it still counts where it
+        // The early request answers after the part changed: it still counts where it
         // was sent.
         recorder.record(
             early,
             "web",
-            Outcome::Failed,
+            Level::Failed,
             &[],
             Some(Duration::from_millis(1)),
         );
-        recorder.record(
-            late,
-            "web",
-            Outcome::Ok,
-            &[],
-            Some(Duration::from_millis(1)),
-        );
+        recorder.record(late, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
         let steps = recorder.take();
         let parts = steps[1].parts["web"];
         assert_eq!(

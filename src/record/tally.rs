@@ -10,15 +10,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::contract::{self, Cause};
-
-/// How one entry request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Ok,
-    Degraded,
-    Failed,
-}
+use crate::eval::Level;
 
 /// Codes that are not gRPC codes: the load generator's own reasons to fail a request.
 pub mod reason {
@@ -100,7 +92,9 @@ pub struct Percentiles {
 }
 
 impl Tally {
-    pub fn sent(&self) -> u64 {
+    /// Every entry request counted: answered, or refused by `max_in_flight` and never
+    /// sent (see [`Tally::refused`]).
+    pub fn requests(&self) -> u64 {
         self.ok + self.degraded + self.failed
     }
 
@@ -116,11 +110,11 @@ impl Tally {
 
     /// Records one request. A cause listed twice counts once. `latency` is `None` for a
     /// request that was never sent.
-    pub fn record(&mut self, outcome: Outcome, causes: &[CauseKey], latency: Option<Duration>) {
+    pub fn record(&mut self, outcome: Level, causes: &[CauseKey], latency: Option<Duration>) {
         match outcome {
-            Outcome::Ok => self.ok += 1,
-            Outcome::Degraded => self.degraded += 1,
-            Outcome::Failed => self.failed += 1,
+            Level::Ok => self.ok += 1,
+            Level::Degraded => self.degraded += 1,
+            Level::Failed => self.failed += 1,
         }
         for (position, cause) in causes.iter().enumerate() {
             if causes[..position].contains(cause) {
@@ -128,8 +122,8 @@ impl Tally {
             }
             let count = self.causes.entry(cause.clone()).or_default();
             match outcome {
-                Outcome::Failed => count.failed += 1,
-                Outcome::Degraded | Outcome::Ok => count.degraded += 1,
+                Level::Failed => count.failed += 1,
+                Level::Degraded | Level::Ok => count.degraded += 1,
             }
         }
         if let Some(latency) = latency {
@@ -154,11 +148,11 @@ impl Tally {
     }
 
     pub fn failed_ratio(&self) -> f64 {
-        ratio(self.failed, self.sent())
+        ratio(self.failed, self.requests())
     }
 
     pub fn degraded_ratio(&self) -> f64 {
-        ratio(self.degraded, self.sent())
+        ratio(self.degraded, self.requests())
     }
 
     pub fn percentiles(&self) -> Percentiles {
@@ -209,19 +203,19 @@ mod tests {
     fn every_request_lands_in_exactly_one_bucket() {
         let mut tally = Tally::default();
         let ms = Duration::from_millis;
-        tally.record(Outcome::Ok, &[], Some(ms(1)));
+        tally.record(Level::Ok, &[], Some(ms(1)));
         tally.record(
-            Outcome::Degraded,
+            Level::Degraded,
             &[key("web -> recommend api v1", "UNAVAILABLE")],
             Some(ms(2)),
         );
         tally.record(
-            Outcome::Failed,
+            Level::Failed,
             &[key("client -> web api v1", "overload")],
             None,
         );
         assert_eq!((tally.ok, tally.degraded, tally.failed), (1, 1, 1));
-        assert_eq!(tally.sent(), 3);
+        assert_eq!(tally.requests(), 3);
         assert_eq!(tally.latency.len(), 2, "the refused request has no latency");
         assert!((tally.failed_ratio() - 1.0 / 3.0).abs() < 1e-9);
     }
@@ -231,7 +225,7 @@ mod tests {
         let mut tally = Tally::default();
         let cause = key("cart -> pricing api v1", "UNAVAILABLE");
         tally.record(
-            Outcome::Failed,
+            Level::Failed,
             &[cause.clone(), cause.clone()],
             Some(Duration::ZERO),
         );
@@ -250,16 +244,16 @@ mod tests {
         let mut b = Tally::default();
         let cause = key("web -> catalog api v2", "UNIMPLEMENTED");
         a.record(
-            Outcome::Failed,
+            Level::Failed,
             std::slice::from_ref(&cause),
             Some(Duration::from_millis(3)),
         );
         b.record(
-            Outcome::Failed,
+            Level::Failed,
             std::slice::from_ref(&cause),
             Some(Duration::from_millis(5)),
         );
-        b.record(Outcome::Ok, &[], Some(Duration::from_millis(100)));
+        b.record(Level::Ok, &[], Some(Duration::from_millis(100)));
         a.merge(&b);
         assert_eq!((a.ok, a.failed), (1, 2));
         assert_eq!(a.causes[&cause].failed, 2);
@@ -274,13 +268,13 @@ mod tests {
         let rare = key("a -> b api v1", "UNAVAILABLE");
         let common = key("z -> y api v1", "UNIMPLEMENTED");
         tally.record(
-            Outcome::Failed,
+            Level::Failed,
             std::slice::from_ref(&rare),
             Some(Duration::ZERO),
         );
         for _ in 0..3 {
             tally.record(
-                Outcome::Failed,
+                Level::Failed,
                 std::slice::from_ref(&common),
                 Some(Duration::ZERO),
             );

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{list_or_none, plural, table};
+use super::{
+    broken_edge_text, conflict_text, edge_text, list_or_none, path_text, plan_error_text, plural,
+    table, why_text,
+};
 
 /// The sweep table shows every service up to this many; beyond, only the services whose
 /// loss hurts an entrypoint, this many at most (the JSON has every row).
@@ -15,7 +18,7 @@ use crate::check::sweep::Row;
 use crate::check::{Report, StrategyCheck};
 use crate::eval::graph::{Graph, Level, Prediction};
 use crate::eval::{Evaluated, StepPrediction};
-use crate::model::{Change, Scenario};
+use crate::model::{Change, FaultKind, Scenario};
 use crate::plan::safe::SafeOrder;
 
 /// At most this many entrypoints get a column of their own; the rest are summed up.
@@ -73,7 +76,11 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
     let plan = match &check.plan {
         Ok(plan) => plan,
         Err(err) => {
-            let _ = writeln!(out, "strategy {name}: cannot be planned: {err}");
+            let _ = writeln!(
+                out,
+                "strategy {name}: cannot be planned: {}",
+                plan_error_text(err)
+            );
             return;
         }
     };
@@ -154,7 +161,12 @@ fn transient_text(graph: &Graph, transient: &Evaluated, changes: &[Change]) -> S
         .iter()
         .filter_map(|change| {
             let s = graph.service(&change.service)?;
-            let serving = graph.serving_text(&transient.state, s);
+            let serving = graph.serving(&transient.state, s);
+            let serving = if serving.is_empty() {
+                "none".to_owned()
+            } else {
+                serving.join("+")
+            };
             Some(format!("{} {}", change.service, serving))
         })
         .collect();
@@ -162,11 +174,12 @@ fn transient_text(graph: &Graph, transient: &Evaluated, changes: &[Change]) -> S
 }
 
 /// `text` and the faults in force: `settled, with kill recommend`.
-fn with_faults(text: String, faults: &[String]) -> String {
+fn with_faults(text: String, faults: &[FaultKind]) -> String {
     if faults.is_empty() {
         text
     } else {
-        format!("{text}, with {}", faults.join(", "))
+        let named: Vec<String> = faults.iter().map(ToString::to_string).collect();
+        format!("{text}, with {}", named.join(", "))
     }
 }
 
@@ -188,7 +201,7 @@ fn state_row(graph: &Graph, label: &str, state_text: &str, evaluated: &Evaluated
         .iter()
         .filter(|p| p.level != Level::Ok)
         .max_by_key(|p| p.level)
-        .map(|p| graph.path_text(p))
+        .map(path_text)
         .unwrap_or_default();
     row.push(why);
     row
@@ -260,7 +273,7 @@ fn safe(out: &mut String, order: &SafeOrder) {
             );
             let _ = writeln!(out, "  run it live with --strategy safe");
         }
-        SafeOrder::None { conflicts, proven } => {
+        SafeOrder::NotFound { conflicts, proven } => {
             if *proven {
                 let _ = writeln!(out, "safe order: none exists");
             } else {
@@ -271,8 +284,9 @@ fn safe(out: &mut String, order: &SafeOrder) {
                 );
             }
             for conflict in conflicts {
-                let _ = writeln!(out, "  conflict: {}", conflict.summary);
-                if let Some(fix) = &conflict.fix {
+                let (summary, fix) = conflict_text(conflict);
+                let _ = writeln!(out, "  conflict: {summary}");
+                if let Some(fix) = fix {
                     let _ = writeln!(out, "  fix: {fix}");
                 }
             }
@@ -471,7 +485,7 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
         .map(|check| StrategyJson {
             name: check.strategy.name.clone(),
             kind: check.strategy.kind.label().to_owned(),
-            error: check.plan.as_ref().err().map(ToString::to_string),
+            error: check.plan.as_ref().err().map(plan_error_text),
             graceful: check.graceful(),
             expect_graceful: check.strategy.expect.graceful,
             expectation_held: check.expectation_held(),
@@ -500,16 +514,16 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
             steps: steps.clone(),
             conflicts: Vec::new(),
         },
-        SafeOrder::None { conflicts, proven } => SafeJson {
+        SafeOrder::NotFound { conflicts, proven } => SafeJson {
             found: false,
             fewest: false,
             proven: *proven,
             steps: Vec::new(),
             conflicts: conflicts
                 .iter()
-                .map(|c| ConflictJson {
-                    summary: c.summary.clone(),
-                    fix: c.fix.clone(),
+                .map(|conflict| {
+                    let (summary, fix) = conflict_text(conflict);
+                    ConflictJson { summary, fix }
                 })
                 .collect(),
         },
@@ -588,29 +602,36 @@ pub fn state_json(graph: &Graph, evaluated: &Evaluated) -> StateJson {
             .iter()
             .map(|&(from, to)| format!("{}->{}", graph.services[from], graph.services[to]))
             .collect(),
-        broken_edges: graph.broken_edges(state),
+        broken_edges: {
+            let mut edges: Vec<String> = graph
+                .broken_edges(state)
+                .iter()
+                .map(|(version, edge)| broken_edge_text(version, edge))
+                .collect();
+            edges.sort();
+            edges.dedup();
+            edges
+        },
         entrypoints: evaluated
             .predictions
             .iter()
             .zip(&graph.entries)
-            .map(|(prediction, &(entry, _))| {
-                prediction_json(graph, &graph.services[entry], prediction)
-            })
+            .map(|(prediction, &(entry, _))| prediction_json(&graph.services[entry], prediction))
             .collect(),
     }
 }
 
-fn prediction_json(graph: &Graph, entry: &str, prediction: &Prediction) -> PredictionJson {
+fn prediction_json(entry: &str, prediction: &Prediction) -> PredictionJson {
     PredictionJson {
         entrypoint: entry.to_owned(),
         level: prediction.level,
         path: prediction
             .path
             .iter()
-            .map(|&(s, v)| format!("{} {}", graph.services[s], graph.versions[s][v]))
+            .map(|(service, version)| format!("{service} {version}"))
             .collect(),
-        edge: prediction.edge.as_ref().map(|edge| graph.edge_name(edge)),
-        code: prediction.edge.as_ref().map(Graph::code),
-        why: prediction.edge.as_ref().map(|edge| graph.why(edge)),
+        edge: prediction.edge.as_ref().map(edge_text),
+        code: prediction.edge.as_ref().map(|edge| edge.why.code()),
+        why: prediction.edge.as_ref().map(why_text),
     }
 }

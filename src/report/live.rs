@@ -6,11 +6,13 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{changes_cell, plural, table};
+use super::{changes_cell, path_text, plural, table};
 use crate::eval::{Graph, Level};
 use crate::model::Scenario;
+use crate::record::Event;
+use crate::record::expect::{Expectation, Measured, Rule};
+use crate::record::run::{Ending, StepKind, StepResult, StrategyRun, Verdict};
 use crate::record::tally::{Percentiles, Tally};
-use crate::runtime::run::{Ending, StepKind, StepResult, StrategyRun};
 
 /// Causes shown per step in the table; the JSON has all of them.
 const TOP_CAUSES: usize = 3;
@@ -40,40 +42,70 @@ pub fn text(
     if !quiet {
         for run in runs {
             out.push('\n');
-            strategy_table(&mut out, run);
+            strategy_table(&mut out, scenario, run);
         }
     }
     out.push('\n');
     comparison(&mut out, runs);
     out.push('\n');
-    let failed: Vec<String> = runs
-        .iter()
-        .filter(|run| !run.passed())
-        .map(|run| run.strategy.name.clone())
-        .collect();
-    if interrupted {
-        let _ = writeln!(out, "interrupted: the report covers what ran before Ctrl-C");
-    } else if failed.is_empty() {
-        let _ = writeln!(
-            out,
-            "verdict: pass ({} {}, every expectation held)",
-            runs.len(),
-            plural(runs.len(), "strategy", "strategies")
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "verdict: fail ({} of {} {} did not meet expectations: {}); rerun with --seed {seed}",
-            failed.len(),
-            runs.len(),
-            plural(runs.len(), "strategy", "strategies"),
-            failed.join(", ")
-        );
+    match Verdict::of(runs, interrupted) {
+        Verdict::Interrupted => {
+            let _ = writeln!(out, "interrupted: the report covers what ran before Ctrl-C");
+        }
+        Verdict::Pass => {
+            let _ = writeln!(
+                out,
+                "verdict: pass ({} {}, every expectation held)",
+                runs.len(),
+                plural(runs.len(), "strategy", "strategies")
+            );
+        }
+        Verdict::Fail(failed) => {
+            let _ = writeln!(
+                out,
+                "verdict: fail ({} of {} {} did not meet expectations: {}); rerun with --seed {seed}",
+                failed.len(),
+                runs.len(),
+                plural(runs.len(), "strategy", "strategies"),
+                failed.join(", ")
+            );
+        }
     }
     out
 }
 
-fn strategy_table(out: &mut String, run: &StrategyRun) {
+/// An event as the report says it: `kill recommend started`.
+pub fn event_text(scenario: &Scenario, event: &Event) -> String {
+    let fault = |index: &usize| {
+        scenario
+            .faults
+            .get(*index)
+            .map_or_else(|| format!("fault {index}"), |fault| fault.kind.to_string())
+    };
+    match event {
+        Event::FaultStarted(index) => format!("{} started", fault(index)),
+        Event::FaultEnded(index) => format!("{} ended", fault(index)),
+        Event::FaultNotEnded {
+            fault: index,
+            error,
+        } => {
+            format!("{} could not end: {error}", fault(index))
+        }
+        Event::DrainTimedOut { service, replica } => format!(
+            "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
+        ),
+    }
+}
+
+/// The JSON word of a verdict: `pass` or `fail` (an interrupted run is not a pass).
+pub fn verdict_word(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail(_) | Verdict::Interrupted => "fail",
+    }
+}
+
+fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
     let planned = run
         .steps
         .iter()
@@ -93,13 +125,13 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
             format!(
                 "graceful ({} of {} degraded)",
                 run.total.degraded,
-                run.total.sent()
+                run.total.requests()
             )
         } else {
             format!(
                 "NOT graceful ({} of {} failed)",
                 run.total.failed,
-                run.total.sent()
+                run.total.requests()
             )
         }
     );
@@ -147,13 +179,19 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
     }
     for step in &run.steps {
         for event in &step.events {
-            let _ = writeln!(out, "  step {}: {event}", step.kind.label());
+            let _ = writeln!(
+                out,
+                "  step {}: {}",
+                step.kind.label(),
+                event_text(scenario, event)
+            );
         }
     }
-    for fault in &run.faults_never_fired {
+    for &fault in &run.faults_never_fired {
         let _ = writeln!(
             out,
-            "  note: fault \"{fault}\" never fired: its step did not run"
+            "  note: fault \"{}\" never fired: its step did not run",
+            scenario.faults[fault]
         );
     }
     match run.ending {
@@ -171,14 +209,14 @@ fn strategy_table(out: &mut String, run: &StrategyRun) {
             let _ = writeln!(out, "  interrupted (Ctrl-C)");
         }
     }
-    for check in &run.checks {
+    for expectation in run.expectations.iter().map(ExpectationJson::from) {
         let _ = writeln!(
             out,
             "  expect {}: {} ({}; measured: {})",
-            check.key,
-            if check.held { "held" } else { "FAILED" },
-            check.expected,
-            check.actual
+            expectation.key,
+            if expectation.held { "held" } else { "FAILED" },
+            expectation.expected,
+            expectation.actual
         );
     }
 }
@@ -210,7 +248,7 @@ fn disagreement(graph: &Graph, step: &StepResult) -> String {
             .predicted
             .explaining(entry)
             .filter(|p| p.level != Level::Ok)
-            .map(|p| format!(" ({})", graph.path_text(p)))
+            .map(|p| format!(" ({})", path_text(p)))
             .unwrap_or_default();
         let note = if measured < predicted {
             "not observed: no request met that state"
@@ -278,7 +316,7 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
         rows.push(vec![
             run.strategy.name.clone(),
             yes_no(run.graceful()).to_owned(),
-            total.sent().to_string(),
+            total.requests().to_string(),
             total.ok.to_string(),
             format!("{} ({})", total.degraded, percent(total.degraded_ratio())),
             format!("{} ({})", total.failed, percent(total.failed_ratio())),
@@ -286,16 +324,16 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
             format_ms(total.percentiles().p99),
             format!("{:.1}s", run.duration.as_secs_f64()),
             agreement(run),
-            if run.checks.is_empty() {
+            if run.expectations.is_empty() {
                 "none".to_owned()
             } else if run.passed() {
                 "held".to_owned()
             } else {
                 let failed: Vec<&str> = run
-                    .checks
+                    .expectations
                     .iter()
-                    .filter(|c| !c.held)
-                    .map(|c| c.key)
+                    .filter(|expectation| !expectation.held)
+                    .map(|expectation| expectation.rule.key())
                     .collect();
                 format!("FAILED: {}", failed.join(", "))
             },
@@ -352,7 +390,7 @@ pub struct StrategyJson {
     pub latency_ms: Percentiles,
     /// The version of every replica running when the rollout ended, per service.
     pub running_after: BTreeMap<String, Vec<String>>,
-    pub expectations: Vec<crate::record::expect::Check>,
+    pub expectations: Vec<ExpectationJson>,
     pub faults_never_fired: Vec<String>,
     pub steps: Vec<StepJson>,
 }
@@ -378,6 +416,57 @@ pub struct StepJson {
     pub measured: BTreeMap<String, Option<Level>>,
     /// True when every measured outcome is the predicted one.
     pub agrees: bool,
+}
+
+/// One expectation as the report says it: the scenario key, what it asks, what was
+/// measured, and whether it held.
+#[derive(Debug, Serialize)]
+pub struct ExpectationJson {
+    pub key: &'static str,
+    pub expected: String,
+    pub actual: String,
+    pub held: bool,
+}
+
+impl From<&Expectation> for ExpectationJson {
+    fn from(expectation: &Expectation) -> Self {
+        let expected = match &expectation.rule {
+            Rule::Graceful(true) => "no entry request fails".to_owned(),
+            Rule::Graceful(false) => "some entry request fails (graceful: false)".to_owned(),
+            Rule::MaxFailedRatio(max) => format!("failed ratio <= {max}"),
+            Rule::MaxDegradedRatio(max) => format!("degraded ratio <= {max}"),
+            Rule::P99(max) => format!("p99 <= {} ms", max.as_secs_f64() * 1000.0),
+        };
+        let actual = match &expectation.measured {
+            Measured::Failed {
+                failed,
+                requests,
+                steps,
+            } => {
+                let places: Vec<String> = steps
+                    .iter()
+                    .map(|kind| match kind {
+                        StepKind::Rollback(_) => kind.label(),
+                        _ => format!("step {}", kind.label()),
+                    })
+                    .collect();
+                let where_failed = if places.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (in {})", places.join(", "))
+                };
+                format!("{failed} of {requests} entry requests failed{where_failed}")
+            }
+            Measured::Ratio(ratio) => format!("{ratio:.4}"),
+            Measured::P99Ms(ms) => format!("{ms} ms"),
+        };
+        ExpectationJson {
+            key: expectation.rule.key(),
+            expected,
+            actual,
+            held: expectation.held,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -408,7 +497,7 @@ pub struct EntryJson {
 
 fn requests(tally: &Tally) -> Requests {
     Requests {
-        sent: tally.sent(),
+        sent: tally.requests(),
         ok: tally.ok,
         degraded: tally.degraded,
         failed: tally.failed,
@@ -435,29 +524,29 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
             requests: requests(&run.total),
             latency_ms: run.total.percentiles(),
             running_after: run.running.clone(),
-            expectations: run.checks.clone(),
-            faults_never_fired: run.faults_never_fired.clone(),
+            expectations: run.expectations.iter().map(ExpectationJson::from).collect(),
+            faults_never_fired: run
+                .faults_never_fired
+                .iter()
+                .map(|&fault| scenario.faults[fault].to_string())
+                .collect(),
             steps: run
                 .steps
                 .iter()
-                .map(|step| step_json(&run.graph, step))
+                .map(|step| step_json(scenario, &run.graph, step))
                 .collect(),
         })
         .collect();
     LiveReport {
         scenario: scenario.name.clone(),
         seed,
-        verdict: if runs.iter().all(StrategyRun::passed) && !interrupted {
-            "pass"
-        } else {
-            "fail"
-        },
+        verdict: verdict_word(&Verdict::of(runs, interrupted)),
         interrupted,
         strategies,
     }
 }
 
-pub(crate) fn step_json(graph: &Graph, step: &StepResult) -> StepJson {
+pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -> StepJson {
     let entry_name = |entry: usize| graph.entry_name(entry).to_owned();
     let (kind, plan_step) = match step.kind {
         StepKind::Baseline => ("baseline", 0),
@@ -496,7 +585,11 @@ pub(crate) fn step_json(graph: &Graph, step: &StepResult) -> StepJson {
                 )
             })
             .collect(),
-        events: step.events.clone(),
+        events: step
+            .events
+            .iter()
+            .map(|event| event_text(scenario, event))
+            .collect(),
         gate_breached: step.gate_breached,
         duration_ms: millis(step.duration),
         predicted: step
@@ -518,4 +611,28 @@ pub(crate) fn step_json(graph: &Graph, step: &StepResult) -> StepJson {
 
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_graceful_expectation_names_the_steps_that_failed() {
+        let expectation = Expectation {
+            rule: Rule::Graceful(true),
+            measured: Measured::Failed {
+                failed: 1,
+                requests: 11,
+                steps: vec![StepKind::Rollout(2), StepKind::Rollback(2)],
+            },
+            held: false,
+        };
+        let said = ExpectationJson::from(&expectation);
+        assert_eq!(said.expected, "no entry request fails");
+        assert_eq!(
+            said.actual,
+            "1 of 11 entry requests failed (in step 2, rollback 2)"
+        );
+    }
 }

@@ -13,7 +13,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::contract::CLIENT;
+use crate::eval::{Break, BrokenEdge, Prediction};
 use crate::model::Change;
+use crate::plan::PlanError;
+use crate::plan::safe::{Conflict, Passed, Reason};
 
 /// A step's changes cell lists at most this many changes, then "(+N more)".
 const MAX_CHANGES_SHOWN: usize = 4;
@@ -94,6 +98,183 @@ impl From<&Change> for ChangeJson {
             from: change.from.clone(),
             to: change.to.clone(),
         }
+    }
+}
+
+/// `web -> catalog api v2`, as the live report names edges; the load generator calls as
+/// `client`.
+pub fn edge_text(edge: &BrokenEdge) -> String {
+    format!(
+        "{} -> {} api {}",
+        edge.caller.as_deref().unwrap_or(CLIENT),
+        edge.callee,
+        edge.api
+    )
+}
+
+/// Why `edge` is broken, naming versions: `catalog v1 does not provide api v2`.
+pub fn why_text(edge: &BrokenEdge) -> String {
+    match &edge.why {
+        Break::NotServing => format!("no replica of {} is ready", edge.callee),
+        Break::NoApi { version } => {
+            format!(
+                "{} {version} does not provide api {}",
+                edge.callee, edge.api
+            )
+        }
+        Break::Partitioned => format!("partitioned from {}", edge.callee),
+    }
+}
+
+/// `web v2 -> cart v1 -> pricing api v1: UNAVAILABLE (no replica of pricing is ready)`:
+/// the hops of a prediction and the broken edge at its end; empty when nothing broke.
+pub fn path_text(prediction: &Prediction) -> String {
+    let Some(edge) = &prediction.edge else {
+        return String::new();
+    };
+    let mut parts: Vec<String> = prediction
+        .path
+        .iter()
+        .map(|(service, version)| format!("{service} {version}"))
+        .collect();
+    if parts.is_empty() {
+        parts.push(CLIENT.to_owned());
+    }
+    parts.push(format!("{} api {}", edge.callee, edge.api));
+    format!(
+        "{}: {} ({})",
+        parts.join(" -> "),
+        edge.why.code(),
+        why_text(edge)
+    )
+}
+
+/// `cart v1 -> pricing api v1: UNAVAILABLE (no replica of pricing is ready)`: a broken
+/// edge with its caller's version.
+pub fn broken_edge_text(caller_version: &str, edge: &BrokenEdge) -> String {
+    format!(
+        "{} {caller_version} -> {} api {}: {} ({})",
+        edge.caller.as_deref().unwrap_or(CLIENT),
+        edge.callee,
+        edge.api,
+        edge.why.code(),
+        why_text(edge)
+    )
+}
+
+/// A conflict of the safe-order planner as the reports say it: what is wrong, and the
+/// fix when one is known.
+pub fn conflict_text(conflict: &Conflict) -> (String, Option<String>) {
+    match conflict {
+        Conflict::FailingState {
+            state,
+            entrypoint,
+            edge,
+        } => {
+            let which = match state {
+                Passed::Initial => "the initial state",
+                Passed::Target => "the target state",
+                Passed::EveryOrder => "every order passes through a state that",
+                Passed::EveryOrderTried => "every order tried passes through a state that",
+            };
+            let summary = match (entrypoint, edge) {
+                (Some(entry), Some(edge)) => format!(
+                    "{which} fails {entry}: {}: {} ({})",
+                    edge_text(edge),
+                    edge.why.code(),
+                    why_text(edge)
+                ),
+                (Some(entry), None) => format!("{which} fails {entry}"),
+                (None, _) => format!("{which} fails"),
+            };
+            (summary, None)
+        }
+        Conflict::RecreateWindow { service, callers } => (
+            format!(
+                "{service} uses rollout: recreate: while its new replicas start no replica is ready, and {} {} it in every version that can run",
+                callers.join(", "),
+                plural(callers.len(), "requires", "require")
+            ),
+            Some(format!(
+                "roll {service} out with rollout: rolling, or make the calls to it degrade (on_failure: degrade)"
+            )),
+        ),
+        Conflict::Loop { links, fix } => {
+            let reasons: Vec<String> = links
+                .iter()
+                .map(|link| {
+                    format!(
+                        "{} must finish before {} starts ({})",
+                        link.before,
+                        link.after,
+                        reason_text(&link.reason)
+                    )
+                })
+                .collect();
+            let fix = fix.as_ref().map(|fix| {
+                format!(
+                    "expand, then contract: first ship a {service} version that provides api {api} and api {new_apis}; \
+                     then roll the callers forward; then ship the {service} version that drops api {api}",
+                    service = fix.service,
+                    api = fix.api,
+                    new_apis = fix.new_apis.join(", ")
+                )
+            });
+            (reasons.join("; "), fix)
+        }
+        Conflict::NoWholeSteps => (
+            "no order of whole steps avoids a failing state".to_owned(),
+            None,
+        ),
+    }
+}
+
+/// Why one change must wait for another.
+fn reason_text(reason: &Reason) -> String {
+    match reason {
+        Reason::CallsNewApi {
+            caller,
+            version,
+            callee,
+            api,
+            callee_from,
+        } => {
+            let old = match callee_from {
+                Some(from) => format!("{callee} {from}"),
+                None => format!("{callee} (not deployed before)"),
+            };
+            format!("{caller} {version} calls {callee} api {api}, which {old} does not provide")
+        }
+        Reason::DropsApi {
+            callee,
+            to,
+            api,
+            caller,
+            version,
+        } => format!("{callee} {to} drops api {api}, which {caller} {version} calls"),
+        Reason::Removed {
+            callee,
+            caller,
+            version,
+        } => format!("{callee} is removed, and {caller} {version} calls it"),
+        Reason::Recreated {
+            callee,
+            caller,
+            version,
+        } => format!(
+            "{callee} is recreated (no ready replica while it starts), and {caller} {version} requires it"
+        ),
+    }
+}
+
+/// A planning error with its conflicts: `no safe order exists: ...`.
+pub fn plan_error_text(error: &PlanError) -> String {
+    match error {
+        PlanError::NoSafeOrder { conflicts, .. } => {
+            let summaries: Vec<String> = conflicts.iter().map(|c| conflict_text(c).0).collect();
+            format!("{error}: {}", summaries.join("; "))
+        }
+        PlanError::Cycle { .. } => error.to_string(),
     }
 }
 

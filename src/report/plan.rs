@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{ChangeJson, changes_cell, list_or_none, plural, table};
+use super::{ChangeJson, changes_cell, list_or_none, plan_error_text, plural, table};
 use crate::model::{Breach, Expect, Move, Scenario, Strategy};
 use crate::plan::{Plan, PlanError};
 
@@ -93,7 +93,12 @@ pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String 
         match outcome {
             Ok(plan) => render_plan(&mut out, scenario, strategy, plan, &columns, changes.len()),
             Err(err) => {
-                let _ = writeln!(out, "strategy {}: cannot plan: {err}", strategy.name);
+                let _ = writeln!(
+                    out,
+                    "strategy {}: cannot plan: {}",
+                    strategy.name,
+                    plan_error_text(err)
+                );
             }
         }
     }
@@ -280,7 +285,7 @@ pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanRep
                 name: strategy.name.clone(),
                 kind: None,
                 complete: false,
-                error: Some(err.to_string()),
+                error: Some(plan_error_text(err)),
                 steps: Vec::new(),
                 not_reached: Vec::new(),
                 faults_never_fired: Vec::new(),

@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::{list_or_none, table};
 use crate::eval::Level;
 use crate::model::Scenario;
+use crate::record::run::SweepRow;
 use crate::record::tally::Percentiles;
-use crate::runtime::sweep::SweepRow;
 
 pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> String {
     let mut out = String::new();
@@ -38,12 +38,12 @@ pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
     for row in rows {
         let step = &row.run.steps[0];
         let total = &step.total;
-        let served = if total.sent() == 0 {
+        let served = if total.requests() == 0 {
             "-".to_owned()
         } else {
             format!(
                 "{:.1}%",
-                (total.ok + total.degraded) as f64 * 100.0 / total.sent() as f64
+                (total.ok + total.degraded) as f64 * 100.0 / total.requests() as f64
             )
         };
         let mut predicted = step.predicted.worst().word().to_owned();
@@ -58,7 +58,7 @@ pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
             .collect();
         table_rows.push(vec![
             row.missing.join(" + "),
-            total.sent().to_string(),
+            total.requests().to_string(),
             total.ok.to_string(),
             total.degraded.to_string(),
             total.failed.to_string(),
@@ -132,7 +132,7 @@ pub fn json(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
         rows: rows
             .iter()
             .map(|row| {
-                let step = super::live::step_json(&row.run.graph, &row.run.steps[0]);
+                let step = super::live::step_json(scenario, &row.run.graph, &row.run.steps[0]);
                 RowJson {
                     missing: row.missing.clone(),
                     requests: step.requests,

@@ -24,7 +24,8 @@ use tokio::sync::Mutex;
 
 use crate::contract::CLIENT;
 use crate::model::{Change, Move, Scenario};
-use crate::runtime::pool::{Endpoint, Link, Pool};
+use crate::record::{Event, Recorder};
+use crate::runtime::pool::{Link, Member, Pool};
 use crate::runtime::replica::{Behaviour, Replica};
 use crate::seed;
 
@@ -59,8 +60,9 @@ struct Slot {
 /// calls before it stops.
 #[derive(Debug)]
 struct Leaving {
+    service: String,
     replica: Replica,
-    endpoint: Option<Arc<Endpoint>>,
+    member: Option<Arc<Member>>,
 }
 
 /// Every service of one run.
@@ -68,6 +70,9 @@ struct Leaving {
 pub struct Cluster {
     scenario: Arc<Scenario>,
     seed: u64,
+    /// Where the cluster reports what went wrong with its own moves (a drain that ran
+    /// out of time).
+    recorder: Arc<Recorder>,
     pools: BTreeMap<String, Arc<Pool>>,
     /// (caller, callee) -> the caller's client to the callee; the load generator's links
     /// have the caller [`CLIENT`].
@@ -80,7 +85,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// Builds discovery and every link the scenario's versions can use; starts nothing.
-    pub fn new(scenario: Arc<Scenario>, seed: u64) -> Cluster {
+    pub fn new(scenario: Arc<Scenario>, seed: u64, recorder: Arc<Recorder>) -> Cluster {
         let pools: BTreeMap<String, Arc<Pool>> = scenario
             .services
             .keys()
@@ -112,6 +117,7 @@ impl Cluster {
         Cluster {
             scenario,
             seed,
+            recorder,
             pools,
             links,
             slots,
@@ -215,22 +221,18 @@ impl Cluster {
     ) -> Result<(), StartError> {
         let mut leaving = Vec::new();
         for change in crate::topology::callers_first(&self.scenario, changes) {
-            let gone = self.settle(change).await?;
-            let drains = gone
-                .iter()
-                .filter_map(|leaving| leaving.endpoint.as_ref())
-                .map(|endpoint| endpoint.drained(DRAIN_LIMIT));
-            futures_util::future::join_all(drains).await;
+            let gone = self.take_over(change).await?;
+            self.drain(&gone).await;
             leaving.extend(gone);
         }
         settled();
-        self.stop_drained(leaving).await;
+        self.stop(leaving).await;
         Ok(())
     }
 
     /// Makes the new version of `change` the only one in rotation; returns the old
     /// replicas, which still have to drain.
-    async fn settle(&self, change: &Change) -> Result<Vec<Leaving>, StartError> {
+    async fn take_over(&self, change: &Change) -> Result<Vec<Leaving>, StartError> {
         let service = &change.service;
         let mut slot = self.slot(service).lock().await;
         slot.version.clone_from(&change.to);
@@ -279,7 +281,8 @@ impl Cluster {
             .map(|replica| self.leave(service, replica))
             .collect();
         drop(slot);
-        self.stop_drained(all).await;
+        self.drain(&all).await;
+        self.stop(all).await;
     }
 
     /// The end of a kill or missing window: the service's current version starts again
@@ -357,25 +360,42 @@ impl Cluster {
 
     /// Takes a replica out of rotation: no new call reaches it once this returns.
     fn leave(&self, service: &str, replica: Replica) -> Leaving {
-        let endpoint = self.pool(service).remove(replica.id);
-        Leaving { replica, endpoint }
+        let member = self.pool(service).remove(replica.id);
+        Leaving {
+            service: service.to_owned(),
+            replica,
+            member,
+        }
     }
 
     /// Waits until each replica (already out of rotation) has no call in flight, at most
-    /// [`DRAIN_LIMIT`], then stops it; all at once.
-    async fn stop_drained(&self, replicas: Vec<Leaving>) {
-        let stops = replicas.into_iter().map(|leaving| async move {
-            if let Some(endpoint) = &leaving.endpoint {
-                endpoint.drained(DRAIN_LIMIT).await;
+    /// [`DRAIN_LIMIT`], all at once; a replica that still has calls then is reported.
+    async fn drain(&self, replicas: &[Leaving]) {
+        let drains = replicas.iter().map(|leaving| async move {
+            if let Some(member) = &leaving.member
+                && !member.drained(DRAIN_LIMIT).await
+            {
+                self.recorder.event(Event::DrainTimedOut {
+                    service: leaving.service.clone(),
+                    replica: leaving.replica.id,
+                });
             }
-            leaving.replica.stop(DRAIN_LIMIT).await;
         });
+        futures_util::future::join_all(drains).await;
+    }
+
+    /// Stops replicas that have drained (or run out of time to), gracefully: calls still
+    /// inside them get [`DRAIN_LIMIT`] more, then are cut.
+    async fn stop(&self, replicas: Vec<Leaving>) {
+        let stops = replicas
+            .into_iter()
+            .map(|leaving| leaving.replica.stop(DRAIN_LIMIT));
         futures_util::future::join_all(stops).await;
     }
 
     fn make_ready(&self, service: &str, replica: &Replica) {
         self.pool(service)
-            .add(Arc::new(Endpoint::new(replica.id, replica.addr)));
+            .add(Arc::new(Member::new(replica.id, replica.addr)));
     }
 
     async fn start_replica(&self, service: &str, version: &str) -> Result<Replica, StartError> {
@@ -406,7 +426,7 @@ impl Cluster {
             latency: build.latency,
             error_rate: build.error_rate,
             calls,
-            errors: std::sync::Mutex::new(seed::rng(
+            error_draws: std::sync::Mutex::new(seed::rng(
                 self.seed,
                 &format!("errors/{service}/{version}/{nth}"),
             )),

@@ -26,7 +26,7 @@ pub async fn run(
     }
     tokio::time::sleep(fault.after).await;
     // Noted before it acts, so the step it falls in is never predicted without it.
-    recorder.fault_started(index, format!("{} started", fault.kind));
+    recorder.fault_started(index);
     match &fault.kind {
         FaultKind::Kill(service) => cluster.kill(service).await,
         FaultKind::Missing(service) => cluster.undeploy(service).await,
@@ -39,11 +39,11 @@ pub async fn run(
     match &fault.kind {
         FaultKind::Kill(service) | FaultKind::Missing(service) => {
             if let Err(err) = cluster.restore(service).await {
-                recorder.fault_ended(index, format!("{} could not end: {err}", fault.kind));
+                recorder.fault_ended(index, Err(err.to_string()));
                 return;
             }
         }
         FaultKind::Partition { from, to } => cluster.partition(from, to, false),
     }
-    recorder.fault_ended(index, format!("{} ended", fault.kind));
+    recorder.fault_ended(index, Ok(()));
 }

@@ -20,8 +20,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::contract::{CLIENT, CallRequest, Edge};
+use crate::eval::Level;
 use crate::record::Recorder;
-use crate::record::tally::{CauseKey, Outcome, reason};
+use crate::record::tally::{CauseKey, reason};
 use crate::runtime::pool::Link;
 
 /// How long the load generator waits for one entry request.
@@ -160,7 +161,7 @@ impl Generator {
                 code: reason::OVERLOAD.to_owned(),
             };
             self.recorder
-                .record(at, &entry.service, Outcome::Failed, &[cause], None);
+                .record(at, &entry.service, Level::Failed, &[cause], None);
             return;
         };
         let recorder = Arc::clone(&self.recorder);
@@ -178,17 +179,17 @@ impl Generator {
                 biased;
                 result = call => match result {
                     Ok(reply) if reply.degraded => (
-                        Outcome::Degraded,
+                        Level::Degraded,
                         reply.causes.iter().map(CauseKey::from_cause).collect(),
                     ),
-                    Ok(_) => (Outcome::Ok, Vec::new()),
+                    Ok(_) => (Level::Ok, Vec::new()),
                     Err(failure) => (
-                        Outcome::Failed,
+                        Level::Failed,
                         failure.causes.iter().map(CauseKey::from_cause).collect(),
                     ),
                 },
                 _ = give_up.wait_for(|give_up| *give_up) => (
-                    Outcome::Failed,
+                    Level::Failed,
                     vec![CauseKey { edge: edge.to_string(), code: reason::SHUTDOWN.to_owned() }],
                 ),
             };

@@ -11,13 +11,13 @@
 //! combination would never be exercised; independent draws reach every combination.
 //!
 //! Why not `Channel::balance_channel`: tower's power-of-two-choices draws from an unseeded
-//! random source (runs would not repeat per seed), a call on an empty endpoint set hangs
+//! random source (runs would not repeat per seed), a call on an empty member set hangs
 //! instead of failing, and a removed replica's in-flight calls cannot be counted, so a
 //! rolling update could not drain it. Each replica still gets a real tonic `Channel` (one
 //! HTTP/2 connection per caller and replica), opened on first use.
 //!
 //! Invariant: a replica removed from its pool gets no new attempt once `remove` has
-//! returned; `Endpoint::drained` then waits for the attempts already started.
+//! returned; `Member::drained` then waits for the attempts already started.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,7 +38,7 @@ use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 
 /// A replica as discovery sees it.
 #[derive(Debug)]
-pub struct Endpoint {
+pub struct Member {
     pub replica: u32,
     pub addr: SocketAddr,
     /// Attempts picked and not yet finished, over every link.
@@ -47,9 +47,9 @@ pub struct Endpoint {
     removed: AtomicBool,
 }
 
-impl Endpoint {
-    pub fn new(replica: u32, addr: SocketAddr) -> Endpoint {
-        Endpoint {
+impl Member {
+    pub fn new(replica: u32, addr: SocketAddr) -> Member {
+        Member {
             replica,
             addr,
             in_flight: AtomicUsize::new(0),
@@ -72,7 +72,7 @@ impl Endpoint {
 }
 
 /// An attempt in flight to one replica; dropping it ends the attempt.
-struct Attempt(Arc<Endpoint>);
+struct Attempt(Arc<Member>);
 
 impl Drop for Attempt {
     fn drop(&mut self) {
@@ -86,7 +86,7 @@ pub struct Pool {
     pub service: String,
     /// Replaced as a whole on every change, so a pick reads a consistent snapshot without
     /// holding the lock during the call.
-    ready: RwLock<Arc<Vec<Arc<Endpoint>>>>,
+    ready: RwLock<Arc<Vec<Arc<Member>>>>,
 }
 
 impl Pool {
@@ -97,48 +97,48 @@ impl Pool {
         }
     }
 
-    pub fn snapshot(&self) -> Arc<Vec<Arc<Endpoint>>> {
+    pub fn snapshot(&self) -> Arc<Vec<Arc<Member>>> {
         match self.ready.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
-    fn update(&self, change: impl FnOnce(&mut Vec<Arc<Endpoint>>)) {
+    fn update(&self, change: impl FnOnce(&mut Vec<Arc<Member>>)) {
         let mut guard = match self.ready.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut next: Vec<Arc<Endpoint>> = guard.as_ref().clone();
+        let mut next: Vec<Arc<Member>> = guard.as_ref().clone();
         change(&mut next);
         *guard = Arc::new(next);
     }
 
     /// Makes a replica ready: callers start picking it on their next attempt.
-    pub fn add(&self, endpoint: Arc<Endpoint>) {
-        self.update(|ready| ready.push(endpoint));
+    pub fn add(&self, member: Arc<Member>) {
+        self.update(|ready| ready.push(member));
     }
 
     /// Takes a replica out of rotation. No attempt starts on it after this returns.
-    pub fn remove(&self, replica: u32) -> Option<Arc<Endpoint>> {
+    pub fn remove(&self, replica: u32) -> Option<Arc<Member>> {
         let mut removed = None;
         self.update(|ready| {
             if let Some(position) = ready.iter().position(|e| e.replica == replica) {
                 removed = Some(ready.remove(position));
             }
         });
-        if let Some(endpoint) = &removed {
-            endpoint.removed.store(true, Ordering::SeqCst);
+        if let Some(member) = &removed {
+            member.removed.store(true, Ordering::SeqCst);
         }
         removed
     }
 
     /// Takes every replica out of rotation.
-    pub fn clear(&self) -> Vec<Arc<Endpoint>> {
+    pub fn clear(&self) -> Vec<Arc<Member>> {
         let mut removed = Vec::new();
         self.update(|ready| removed = std::mem::take(ready));
-        for endpoint in &removed {
-            endpoint.removed.store(true, Ordering::SeqCst);
+        for member in &removed {
+            member.removed.store(true, Ordering::SeqCst);
         }
         removed
     }
@@ -229,7 +229,7 @@ impl Link {
                 format!("{} is partitioned from {}", self.caller, self.callee),
             ));
         }
-        let Some((endpoint, _attempt)) = self.pick() else {
+        let Some((member, _attempt)) = self.pick() else {
             return Err(Failure::at(
                 edge(),
                 Code::Unavailable,
@@ -244,7 +244,7 @@ impl Link {
                 "deadline exceeded before the call",
             ));
         }
-        let channel = self.channel(&endpoint);
+        let channel = self.channel(&member);
         let mut grpc = tonic::client::Grpc::new(channel);
         let mut request = Request::new(request);
         // Writes grpc-timeout, so the callee knows how long it has.
@@ -273,40 +273,40 @@ impl Link {
         }
     }
 
-    /// A ready replica drawn at random, counted as in flight. An endpoint removed between the
+    /// A ready replica drawn at random, counted as in flight. An member removed between the
     /// snapshot and the count is skipped, so `Pool::remove` + `drained` never misses an
     /// attempt.
-    fn pick(&self) -> Option<(Arc<Endpoint>, Attempt)> {
+    fn pick(&self) -> Option<(Arc<Member>, Attempt)> {
         let ready = self.pool.snapshot();
         for _ in 0..ready.len() {
             let index = {
                 let mut picks = crate::lock::lock(&self.picks);
                 picks.random_range(0..ready.len())
             };
-            let endpoint = Arc::clone(&ready[index]);
-            endpoint.in_flight.fetch_add(1, Ordering::SeqCst);
-            let attempt = Attempt(Arc::clone(&endpoint));
-            if !endpoint.removed.load(Ordering::SeqCst) {
-                return Some((endpoint, attempt));
+            let member = Arc::clone(&ready[index]);
+            member.in_flight.fetch_add(1, Ordering::SeqCst);
+            let attempt = Attempt(Arc::clone(&member));
+            if !member.removed.load(Ordering::SeqCst) {
+                return Some((member, attempt));
             }
         }
         None
     }
 
-    fn channel(&self, endpoint: &Endpoint) -> Channel {
+    fn channel(&self, member: &Member) -> Channel {
         let mut channels = crate::lock::lock(&self.channels);
-        if let Some(channel) = channels.get(&endpoint.replica) {
+        if let Some(channel) = channels.get(&member.replica) {
             return channel.clone();
         }
         // Forget channels of replicas that left, so a long run does not pile them up.
         let ready = self.pool.snapshot();
         channels.retain(|replica, _| ready.iter().any(|e| e.replica == *replica));
-        let uri = http::Uri::try_from(format!("http://{}", endpoint.addr))
+        let uri = http::Uri::try_from(format!("http://{}", member.addr))
             .expect("an IP address and port always form a valid URI");
         let channel = tonic::transport::Endpoint::from(uri)
             .tcp_nodelay(true)
             .connect_lazy();
-        channels.insert(endpoint.replica, channel.clone());
+        channels.insert(member.replica, channel.clone());
         channel
     }
 }

@@ -39,11 +39,12 @@ pub struct Behaviour {
     /// The version's calls, in order, each with the link it goes over.
     pub calls: Vec<(Call, Arc<Link>)>,
     /// This replica's own stream for `error_rate`, derived from the run's seed.
-    pub errors: Mutex<ChaCha8Rng>,
+    pub error_draws: Mutex<ChaCha8Rng>,
 }
 
-/// A running replica. Dropping it without `stop` or `kill` leaves the server running until
-/// the runtime ends; the cluster always does one or the other.
+/// A running replica: it owns its server. `stop` and `kill` end it; a replica dropped
+/// without either (a task aborted while it started one) is killed by its drop, so no
+/// server outlives its owner.
 #[derive(Debug)]
 pub struct Replica {
     pub id: u32,
@@ -55,6 +56,8 @@ pub struct Replica {
     /// each connection in its own task, which outlives the accept loop.
     connections: Arc<Mutex<Vec<socket2::Socket>>>,
     killed: watch::Sender<bool>,
+    /// Set once `stop` or `kill` has ended the server.
+    ended: bool,
 }
 
 impl Replica {
@@ -98,6 +101,7 @@ impl Replica {
             server,
             connections,
             killed,
+            ended: false,
         })
     }
 
@@ -108,12 +112,17 @@ impl Replica {
             let _ = shutdown.send(());
         }
         if tokio::time::timeout(grace, &mut self.server).await.is_err() {
-            self.kill();
+            self.reset();
         }
+        self.ended = true;
     }
 
     /// Dies at once: handlers stop, every connection is reset, the port closes.
-    pub fn kill(self) {
+    pub fn kill(mut self) {
+        self.reset();
+    }
+
+    fn reset(&mut self) {
         let _ = self.killed.send(true);
         self.server.abort();
         let connections = std::mem::take(&mut *crate::lock::lock(&self.connections));
@@ -121,6 +130,15 @@ impl Replica {
             // Linger 0 makes the close a reset, as when a process dies.
             let _ = socket.set_linger(Some(Duration::ZERO));
             let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+        self.ended = true;
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.reset();
         }
     }
 }
@@ -280,7 +298,7 @@ impl Behaviour {
     }
 
     fn draw_error(&self) -> bool {
-        let mut rng = crate::lock::lock(&self.errors);
+        let mut rng = crate::lock::lock(&self.error_draws);
         rng.random_bool(self.error_rate.clamp(0.0, 1.0))
     }
 }

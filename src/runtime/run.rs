@@ -3,7 +3,7 @@
 //! asks for one.
 //!
 //! A step: requests count for it from its start; the requests of the step before are
-//! let finish first (at most [`SETTLE_LIMIT`]), so each request meets only the states of
+//! let finish first (at most [`PREVIOUS_STEP_LIMIT`]), so each request meets only the states of
 //! its own step; then the new replicas start and get their `startup_ms`; then the
 //! transient state holds for half the bake time (`step_ms`); then the settled state for
 //! the other half. These are the states `check` predicts, and each step's prediction,
@@ -21,12 +21,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::eval;
-use crate::eval::{Graph, Level, StepPrediction};
+use crate::eval::Graph;
 use crate::model::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::plan::Plan;
-use crate::record::expect::{self, Check};
+use crate::record::expect;
+use crate::record::run::{Ending, StepKind, StepResult, StrategyRun, measured_level};
 use crate::record::tally::Tally;
-use crate::record::{Parts, Phase, Recorder};
+use crate::record::{Part, Recorder};
 use crate::runtime::cluster::{Cluster, StartError};
 use crate::runtime::fault;
 use crate::runtime::load::{Entry, Load};
@@ -36,125 +37,7 @@ use crate::runtime::load::{Entry, Load};
 const INTERRUPT_DRAIN: Duration = Duration::from_secs(1);
 
 /// How long a step waits, at its start, for the requests of the step before to answer.
-pub const SETTLE_LIMIT: Duration = Duration::from_secs(1);
-
-/// What a step of the live run was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
-    Baseline,
-    /// Rollout step `n` of the plan.
-    Rollout(usize),
-    /// Undoing rollout step `n`.
-    Rollback(usize),
-}
-
-impl StepKind {
-    pub fn label(&self) -> String {
-        match self {
-            StepKind::Baseline => "baseline".to_owned(),
-            StepKind::Rollout(n) => n.to_string(),
-            StepKind::Rollback(n) => format!("rollback {n}"),
-        }
-    }
-}
-
-/// One step as measured.
-#[derive(Debug, Clone)]
-pub struct StepResult {
-    pub index: usize,
-    pub kind: StepKind,
-    pub changes: Vec<Change>,
-    pub by_entry: BTreeMap<String, Tally>,
-    /// Per entrypoint, requests sent and answered in the transient and the settled part,
-    /// counted apart from `by_entry` (see [`crate::record::Counts`]).
-    pub parts: BTreeMap<String, Parts>,
-    /// Every entrypoint merged.
-    pub total: Tally,
-    /// Faults that started or ended during the step.
-    pub events: Vec<String>,
-    /// The gate was checked after this step and its failed ratio was over the limit.
-    pub gate_breached: bool,
-    /// Wall time from the start of the step to the end of its bake time.
-    pub duration: Duration,
-    /// What `check` predicts for the step, with the faults that were in force.
-    pub predicted: StepPrediction,
-    /// Per entrypoint (in `Graph::entries` order): the worst outcome measured, `None`
-    /// when no request of that entrypoint was sent in the step.
-    pub measured: Vec<Option<Level>>,
-}
-
-impl StepResult {
-    /// True when every entrypoint's measured outcome is the predicted one.
-    pub fn agrees(&self) -> bool {
-        self.predicted
-            .levels
-            .iter()
-            .zip(&self.measured)
-            .all(|(predicted, measured)| measured.is_none_or(|m| m == *predicted))
-    }
-}
-
-/// The worst outcome among a tally's requests.
-pub fn measured_level(tally: &Tally) -> Option<Level> {
-    worst_level(tally.ok, tally.degraded, tally.failed)
-}
-
-/// The worst outcome among requests counted as ok, degraded and failed; `None` when
-/// there were none.
-pub fn worst_level(ok: u64, degraded: u64, failed: u64) -> Option<Level> {
-    if failed > 0 {
-        Some(Level::Failed)
-    } else if degraded > 0 {
-        Some(Level::Degraded)
-    } else if ok > 0 {
-        Some(Level::Ok)
-    } else {
-        None
-    }
-}
-
-/// How a strategy's run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// Every planned step ran.
-    Completed,
-    /// The gate breached and the rollout went back to `initial`.
-    RolledBack,
-    /// The gate breached and the rollout stopped where it was.
-    Stopped,
-    /// Ctrl-C.
-    Interrupted,
-}
-
-/// One strategy's live run.
-#[derive(Debug, Clone)]
-pub struct StrategyRun {
-    pub strategy: Strategy,
-    pub steps: Vec<StepResult>,
-    pub ending: Ending,
-    /// Every entry request of the run.
-    pub total: Tally,
-    pub checks: Vec<Check>,
-    pub duration: Duration,
-    /// Faults (as text) whose step never started in this run.
-    pub faults_never_fired: Vec<String>,
-    /// Entry requests the load generator scheduled; every one of them is in `total`.
-    pub scheduled: u64,
-    /// The version of every replica still running when the rollout ended, per service.
-    pub running: BTreeMap<String, Vec<String>>,
-    /// The scenario compiled for predictions; names the entrypoints of `measured`.
-    pub graph: Graph,
-}
-
-impl StrategyRun {
-    pub fn graceful(&self) -> bool {
-        self.total.failed == 0
-    }
-
-    pub fn passed(&self) -> bool {
-        self.checks.iter().all(|check| check.held)
-    }
-}
+pub const PREVIOUS_STEP_LIMIT: Duration = Duration::from_secs(1);
 
 /// Settings of a live run that are not in the scenario.
 #[derive(Debug, Clone)]
@@ -177,7 +60,12 @@ pub async fn run(
     options: &Options,
     progress: Option<&dyn Progress>,
 ) -> Result<StrategyRun, StartError> {
-    let cluster = Arc::new(Cluster::new(Arc::clone(&scenario), options.seed));
+    let recorder = Arc::new(Recorder::new());
+    let cluster = Arc::new(Cluster::new(
+        Arc::clone(&scenario),
+        options.seed,
+        Arc::clone(&recorder),
+    ));
     if let Err(err) = cluster.deploy_initial().await {
         cluster.shutdown().await;
         return Err(err);
@@ -185,7 +73,7 @@ pub async fn run(
     let mut runner = Runner {
         scenario: Arc::clone(&scenario),
         cluster: Arc::clone(&cluster),
-        recorder: Arc::new(Recorder::new()),
+        recorder,
         interrupt: options.interrupt.clone(),
         steps: Vec::new(),
         durations: Vec::new(),
@@ -230,21 +118,18 @@ impl Runner<'_> {
     async fn execute(&mut self, plan: &Plan) -> Result<(Ending, u64), StartError> {
         let load = self.start_load();
         let (steps_tx, steps_rx) = watch::channel(0usize);
-        let faults: Vec<_> = self
-            .scenario
-            .faults
-            .iter()
-            .enumerate()
-            .map(|(index, fault)| {
-                tokio::spawn(fault::run(
-                    index,
-                    fault.clone(),
-                    Arc::clone(&self.cluster),
-                    Arc::clone(&self.recorder),
-                    steps_rx.clone(),
-                ))
-            })
-            .collect();
+        // Fault tasks are owned here: aborted and joined before the run ends, so none
+        // outlives it (a replica a fault was starting is dropped, which stops it).
+        let mut faults = tokio::task::JoinSet::new();
+        for (index, fault) in self.scenario.faults.iter().enumerate() {
+            faults.spawn(fault::run(
+                index,
+                fault.clone(),
+                Arc::clone(&self.cluster),
+                Arc::clone(&self.recorder),
+                steps_rx.clone(),
+            ));
+        }
         drop(steps_rx);
 
         let result = self.roll(plan, &steps_tx).await;
@@ -254,9 +139,8 @@ impl Runner<'_> {
             crate::runtime::load::ENTRY_DEADLINE
         };
         let scheduled = load.finish(drain).await;
-        for fault in faults {
-            fault.abort();
-        }
+        faults.abort_all();
+        while faults.join_next().await.is_some() {}
         result.map(|ending| (ending, scheduled))
     }
 
@@ -358,14 +242,14 @@ impl Runner<'_> {
         let previous = self.steps.len().saturating_sub(1);
         self.begin(kind, changes.clone(), &before, plan);
         // The previous step's requests finish in its own states.
-        let settle_until = Instant::now() + SETTLE_LIMIT;
-        while self.recorder.in_flight(previous) > 0 && Instant::now() < settle_until {
+        let give_up = Instant::now() + PREVIOUS_STEP_LIMIT;
+        while self.recorder.in_flight(previous) > 0 && Instant::now() < give_up {
             if !self.wait(Duration::from_millis(1)).await {
                 self.close_step(started);
                 return Ok(false);
             }
         }
-        let half = self.scenario.load.step / 2;
+        let half = self.scenario.load.bake / 2;
         let moved = self.interruptible(self.cluster.prepare(&changes)).await?
             && self
                 .wait(eval::step_startup(&self.scenario, &changes))
@@ -381,10 +265,10 @@ impl Runner<'_> {
             && self
                 .interruptible(
                     self.cluster
-                        .complete(&changes, || recorder.set_phase(Phase::Settled)),
+                        .complete(&changes, || recorder.set_part(Part::Settled)),
                 )
                 .await?;
-        let baked = completed && self.wait(self.scenario.load.step - half).await;
+        let baked = completed && self.wait(self.scenario.load.bake - half).await;
         self.close_step(started);
         Ok(baked)
     }
@@ -402,12 +286,12 @@ impl Runner<'_> {
             after,
         });
         self.durations.push(Duration::ZERO);
-        let phase = if kind == StepKind::Baseline {
-            Phase::Settled
+        let part = if kind == StepKind::Baseline {
+            Part::Settled
         } else {
-            Phase::Transient
+            Part::Transient
         };
-        self.recorder.begin(index, phase);
+        self.recorder.begin(index, part);
         if let Some(progress) = self.progress {
             progress.step_started(&self.strategy, kind, plan.last_step());
         }
@@ -498,15 +382,12 @@ impl Runner<'_> {
                 }
             })
             .collect();
-        let failed_steps: Vec<String> = steps
+        let failed_steps: Vec<StepKind> = steps
             .iter()
             .filter(|step| step.total.failed > 0)
-            .map(|step| match step.kind {
-                StepKind::Rollback(_) => step.kind.label(),
-                _ => format!("step {}", step.kind.label()),
-            })
+            .map(|step| step.kind)
             .collect();
-        let checks = expect::check(&strategy.expect, &total, &failed_steps);
+        let expectations = expect::judge(&strategy.expect, &total, &failed_steps);
         let reached = steps
             .iter()
             .filter_map(|step| match step.kind {
@@ -515,19 +396,15 @@ impl Runner<'_> {
             })
             .max()
             .unwrap_or(0);
-        let faults_never_fired = self
-            .scenario
-            .faults
-            .iter()
-            .filter(|fault| fault.at_step > reached)
-            .map(ToString::to_string)
+        let faults_never_fired = (0..self.scenario.faults.len())
+            .filter(|&fault| self.scenario.faults[fault].at_step > reached)
             .collect();
         StrategyRun {
             strategy: strategy.clone(),
             steps,
             ending,
             total,
-            checks,
+            expectations,
             duration,
             faults_never_fired,
             scheduled: 0,

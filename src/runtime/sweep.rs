@@ -6,16 +6,9 @@ use std::time::Duration;
 
 use crate::model::{Expect, Fault, FaultKind, Scenario, Strategy, StrategyKind};
 use crate::plan::{Plan, Step};
+use crate::record::run::SweepRow;
 use crate::runtime::cluster::StartError;
-use crate::runtime::run::{Options, Progress, StrategyRun, run};
-
-/// One row of the live sweep: the services missing, and the run of the initial
-/// deployment without them.
-#[derive(Debug, Clone)]
-pub struct SweepRow {
-    pub missing: Vec<String>,
-    pub run: StrategyRun,
-}
+use crate::runtime::run::{Options, Progress, run};
 
 /// `simulate sweep`: the initial deployment under load for `load.baseline_ms`, once per
 /// deployed service with that service missing for the whole time (and, with `pairs`,

@@ -742,7 +742,7 @@ impl Decoder<'_> {
                 .unwrap_or(load.baseline);
         }
         if let Some(value) = fields.get("step_ms") {
-            load.step = self.millis(value, "load.step_ms", 0).unwrap_or(load.step);
+            load.bake = self.millis(value, "load.step_ms", 0).unwrap_or(load.bake);
         }
         if let Some(value) = fields.get("max_in_flight") {
             load.max_in_flight = self

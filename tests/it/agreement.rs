@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploysim::eval::Level;
-use deploysim::runtime::run::StrategyRun;
+use deploysim::record::run::StrategyRun;
 use deploysim::{plan, scenario};
 
 use crate::support::{run_live, yaml_files};
@@ -28,7 +28,7 @@ fn run_all(path: &std::path::Path) -> Vec<StrategyRun> {
         path.display()
     );
     scenario.load.baseline = Duration::from_millis(200);
-    scenario.load.step = Duration::from_millis(400);
+    scenario.load.bake = Duration::from_millis(400);
     scenario.load.rps = scenario.load.rps.max(200);
     let scenario = Arc::new(scenario);
     scenario

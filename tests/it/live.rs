@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use deploysim::eval::Level;
 use deploysim::model::Scenario;
-use deploysim::runtime::run::{Ending, StepKind, StrategyRun};
+use deploysim::record::Event;
+use deploysim::record::run::{Ending, StepKind, StrategyRun};
 use deploysim::scenario;
 
 use crate::support::run_live;
@@ -33,28 +34,28 @@ fn assert_accounting(run: &StrategyRun) {
         let t = &step.total;
         assert_eq!(
             t.ok + t.degraded + t.failed,
-            t.sent(),
+            t.requests(),
             "step {}",
             step.index
         );
         assert_eq!(
             t.latency.len(),
-            t.sent() - t.refused(),
+            t.requests() - t.refused(),
             "one latency sample per request sent"
         );
-        let by_entry: u64 = step.by_entry.values().map(|e| e.sent()).sum();
+        let by_entry: u64 = step.by_entry.values().map(|e| e.requests()).sum();
         assert_eq!(
             by_entry,
-            t.sent(),
+            t.requests(),
             "entrypoints add up in step {}",
             step.index
         );
-        sum += t.sent();
+        sum += t.requests();
     }
-    assert_eq!(sum, run.total.sent());
+    assert_eq!(sum, run.total.requests());
     assert_eq!(
         run.scheduled,
-        run.total.sent(),
+        run.total.requests(),
         "every scheduled request counted once"
     );
     assert!(run.scheduled > 0, "the load ran");
@@ -68,7 +69,7 @@ fn shipped(name: &str, bake_ms: u64) -> Scenario {
     )
     .expect("shipped scenario loads");
     scenario.load.baseline = Duration::from_millis(bake_ms);
-    scenario.load.step = Duration::from_millis(bake_ms);
+    scenario.load.bake = Duration::from_millis(bake_ms);
     scenario
 }
 
@@ -129,7 +130,7 @@ fn single_piece_and_the_partial_rollout_stay_graceful() {
             run.total.degraded > 0,
             "{strategy}: recommend is lost for a while"
         );
-        assert!(run.passed(), "{strategy}: {:?}", run.checks);
+        assert!(run.passed(), "{strategy}: {:?}", run.expectations);
     }
 }
 
@@ -172,7 +173,7 @@ fn killing_an_optional_dependency_degrades_without_failing() {
     assert!(run.total.ok > 0, "before and after the window all is well");
     assert_eq!(
         run.steps[0].events,
-        vec!["kill nice started".to_owned(), "kill nice ended".to_owned()]
+        vec![Event::FaultStarted(0), Event::FaultEnded(0)]
     );
 }
 
@@ -235,7 +236,7 @@ strategies: [batch]
         ),
         "batch",
     );
-    assert_eq!(run.total.failed, run.total.sent());
+    assert_eq!(run.total.failed, run.total.requests());
     let (failed, _) = cause(&run, "front -> slow api v1", "DEADLINE_EXCEEDED");
     assert_eq!(failed, run.total.failed, "{:?}", run.total.causes);
     // The caller gave up after its 20 ms, not after the callee's 200.
@@ -473,7 +474,7 @@ faults: [ { kill: stock } ]
         "shop {shop:?}, blog {blog:?}"
     );
     assert!(
-        blog.ok > 20 && shop.sent() > 20,
+        blog.ok > 20 && shop.requests() > 20,
         "both are loaded at 100 rps"
     );
     // Graph entries are in name order: blog, shop.

@@ -71,7 +71,7 @@ impl Drop for TempDir {
 pub fn run_live(
     scenario: &std::sync::Arc<deploysim::model::Scenario>,
     strategy: &deploysim::model::Strategy,
-) -> deploysim::runtime::run::StrategyRun {
+) -> deploysim::record::run::StrategyRun {
     let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -696,7 +696,7 @@ impl ScenarioSpec {
         }
         prop_assert_eq!(loaded.faults.len(), self.faults.len());
         prop_assert_eq!(loaded.load.rps, self.load.rps);
-        prop_assert_eq!(loaded.load.step.as_millis(), u128::from(self.load.step_ms));
+        prop_assert_eq!(loaded.load.bake.as_millis(), u128::from(self.load.step_ms));
         Ok(())
     }
 }

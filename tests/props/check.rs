@@ -142,7 +142,7 @@ fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
                 prop_assert!(steps.len() >= fewest);
             }
         }
-        safe::SafeOrder::None { conflicts, proven } => {
+        safe::SafeOrder::NotFound { conflicts, proven } => {
             prop_assert!(
                 proven,
                 "within the exhaustive search a missing order is proven"
@@ -152,7 +152,10 @@ fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
                 fewest,
                 None,
                 "the planner found no safe order ({:?}), the reference one of {:?} steps\n{}",
-                conflicts.iter().map(|c| &c.summary).collect::<Vec<_>>(),
+                conflicts
+                    .iter()
+                    .map(|c| deploysim::report::conflict_text(c).0)
+                    .collect::<Vec<_>>(),
                 fewest,
                 spec.to_yaml()
             );

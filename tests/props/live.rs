@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use deploysim::eval::Level;
 use deploysim::model::{Scenario, Strategy};
-use deploysim::runtime::run::{Options as LiveOptions, StepKind, StrategyRun};
+use deploysim::record::run::{StepKind, StrategyRun};
+use deploysim::runtime::run::Options as LiveOptions;
 use proptest::prelude::*;
 
 use crate::arb::{self, Options};
@@ -75,7 +76,7 @@ fn note(text: impl FnOnce() -> String) {
 
 /// The measured level of a part, from its counts.
 fn level_of(counts: &deploysim::record::Counts) -> Option<Level> {
-    deploysim::runtime::run::worst_level(counts.ok, counts.degraded, counts.failed)
+    deploysim::record::run::worst_level(counts.ok, counts.degraded, counts.failed)
 }
 
 /// Small fleets with nothing random but the version picks: what the check models.
@@ -116,7 +117,7 @@ proptest! {
         let mut uncertain = 0;
         let model = Model::new(&scenario);
         let entries = model.entries();
-        let half = scenario.load.step.as_secs_f64() / 2.0;
+        let half = scenario.load.bake.as_secs_f64() / 2.0;
         let yaml = spec.to_yaml();
         let mut before = scenario.initial.clone();
         for step in &run.steps {
@@ -239,7 +240,7 @@ proptest! {
             for (entry, tally) in &step.by_entry {
                 let parts = step.parts.get(entry).copied().unwrap_or_default();
                 let sent = parts[0].sent + parts[1].sent;
-                prop_assert_eq!(tally.sent(), sent, "{} {}: tallies against sends\n{}", label, entry, yaml);
+                prop_assert_eq!(tally.requests(), sent, "{} {}: tallies against sends\n{}", label, entry, yaml);
                 prop_assert_eq!(parts[0].answered() + parts[1].answered(), sent);
                 prop_assert_eq!(tally.ok, parts[0].ok + parts[1].ok);
                 prop_assert_eq!(tally.degraded, parts[0].degraded + parts[1].degraded);
@@ -252,10 +253,10 @@ proptest! {
                 step_sent += sent;
             }
             prop_assert!(step.parts.keys().all(|entry| step.by_entry.contains_key(entry)));
-            prop_assert_eq!(step.total.sent(), step_sent);
+            prop_assert_eq!(step.total.requests(), step_sent);
             sent_in_steps += step_sent;
         }
-        prop_assert_eq!(run.total.sent(), sent_in_steps);
+        prop_assert_eq!(run.total.requests(), sent_in_steps);
         prop_assert_eq!(run.scheduled, sent_in_steps, "scheduled against counted\n{}", yaml);
         // Open loop: arrivals follow the clock, whatever the services do.
         let entries = scenario.entrypoints().count() as f64;

@@ -90,7 +90,7 @@ fn a_loop_of_constraints_is_not_proof_that_no_order_exists() {
     assert_eq!(Model::new(&scenario).fewest_safe_steps(), Some(2));
     assert!(matches!(
         safe::plan_by_constraints(&graph, &scenario),
-        safe::SafeOrder::None { proven: false, .. }
+        safe::SafeOrder::NotFound { proven: false, .. }
     ));
     let safe::SafeOrder::Found { steps, fewest } = safe::plan(&graph, &scenario) else {
         panic!("the exhaustive search finds the order");
@@ -132,7 +132,7 @@ strategies: [batch]
     let plan = deploysim::plan::plan(&scenario, strategy, scenario.seed).expect("plans");
     let run = crate::live::run_planned(&scenario, strategy, &plan);
     let step = &run.steps[1];
-    assert!(step.total.sent() > 200, "the step was loaded");
+    assert!(step.total.requests() > 200, "the step was loaded");
     assert_eq!(
         (step.total.degraded, step.total.failed),
         (0, 0),

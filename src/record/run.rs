@@ -1,0 +1,170 @@
+//! What a live run measured, as data: each step's requests and prediction, how the run
+//! ended, its expectations, and the one verdict over every strategy.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::eval::{Graph, Level, StepPrediction};
+use crate::model::{Change, Strategy};
+use crate::record::expect::Expectation;
+use crate::record::tally::Tally;
+use crate::record::{Event, Parts};
+
+/// What a step of the live run was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Baseline,
+    /// Rollout step `n` of the plan.
+    Rollout(usize),
+    /// Undoing rollout step `n`.
+    Rollback(usize),
+}
+
+impl StepKind {
+    pub fn label(&self) -> String {
+        match self {
+            StepKind::Baseline => "baseline".to_owned(),
+            StepKind::Rollout(n) => n.to_string(),
+            StepKind::Rollback(n) => format!("rollback {n}"),
+        }
+    }
+}
+
+/// One step as measured.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub index: usize,
+    pub kind: StepKind,
+    pub changes: Vec<Change>,
+    pub by_entry: BTreeMap<String, Tally>,
+    /// Per entrypoint, requests sent and answered in the transient and the settled part,
+    /// counted apart from `by_entry` (see [`crate::record::Counts`]).
+    pub parts: BTreeMap<String, Parts>,
+    /// Every entrypoint merged.
+    pub total: Tally,
+    /// Faults that started or ended during the step.
+    pub events: Vec<Event>,
+    /// The gate was checked after this step and its failed ratio was over the limit.
+    pub gate_breached: bool,
+    /// Wall time from the start of the step to the end of its bake time.
+    pub duration: Duration,
+    /// What `check` predicts for the step, with the faults that were in force.
+    pub predicted: StepPrediction,
+    /// Per entrypoint (in `Graph::entries` order): the worst outcome measured, `None`
+    /// when no request of that entrypoint was sent in the step.
+    pub measured: Vec<Option<Level>>,
+}
+
+impl StepResult {
+    /// True when every entrypoint's measured outcome is the predicted one.
+    pub fn agrees(&self) -> bool {
+        self.predicted
+            .levels
+            .iter()
+            .zip(&self.measured)
+            .all(|(predicted, measured)| measured.is_none_or(|m| m == *predicted))
+    }
+}
+
+/// The worst outcome among a tally's requests.
+pub fn measured_level(tally: &Tally) -> Option<Level> {
+    worst_level(tally.ok, tally.degraded, tally.failed)
+}
+
+/// The worst outcome among requests counted as ok, degraded and failed; `None` when
+/// there were none.
+pub fn worst_level(ok: u64, degraded: u64, failed: u64) -> Option<Level> {
+    if failed > 0 {
+        Some(Level::Failed)
+    } else if degraded > 0 {
+        Some(Level::Degraded)
+    } else if ok > 0 {
+        Some(Level::Ok)
+    } else {
+        None
+    }
+}
+
+/// How a strategy's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every planned step ran.
+    Completed,
+    /// The gate breached and the rollout went back to `initial`.
+    RolledBack,
+    /// The gate breached and the rollout stopped where it was.
+    Stopped,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// One strategy's live run.
+#[derive(Debug, Clone)]
+pub struct StrategyRun {
+    pub strategy: Strategy,
+    pub steps: Vec<StepResult>,
+    pub ending: Ending,
+    /// Every entry request of the run.
+    pub total: Tally,
+    /// The strategy's expectations, judged against `total`.
+    pub expectations: Vec<Expectation>,
+    pub duration: Duration,
+    /// Faults (indices into the scenario's) whose step never started in this run.
+    pub faults_never_fired: Vec<usize>,
+    /// Entry requests the load generator scheduled; every one of them is in `total`.
+    pub scheduled: u64,
+    /// The version of every replica still running when the rollout ended, per service.
+    pub running: BTreeMap<String, Vec<String>>,
+    /// The scenario compiled for predictions; names the entrypoints of `measured`.
+    pub graph: Graph,
+}
+
+impl StrategyRun {
+    pub fn graceful(&self) -> bool {
+        self.total.failed == 0
+    }
+
+    /// True when every expectation held.
+    pub fn passed(&self) -> bool {
+        self.expectations.iter().all(|expectation| expectation.held)
+    }
+}
+
+/// The verdict over every strategy of a live run: what decides the exit code, the
+/// verdict line and the JSON's `verdict`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every expectation of every strategy held.
+    Pass,
+    /// These strategies (by name) did not meet their expectations.
+    Fail(Vec<String>),
+    /// Ctrl-C stopped the run: expectations of a run that did not finish are not judged.
+    Interrupted,
+}
+
+impl Verdict {
+    /// The verdict of `runs`; `interrupted` when Ctrl-C stopped them.
+    pub fn of(runs: &[StrategyRun], interrupted: bool) -> Verdict {
+        if interrupted {
+            return Verdict::Interrupted;
+        }
+        let failed: Vec<String> = runs
+            .iter()
+            .filter(|run| !run.passed())
+            .map(|run| run.strategy.name.clone())
+            .collect();
+        if failed.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail(failed)
+        }
+    }
+}
+
+/// One row of the live sweep: the services missing, and the run of the initial
+/// deployment without them.
+#[derive(Debug, Clone)]
+pub struct SweepRow {
+    pub missing: Vec<String>,
+    pub run: StrategyRun,
+}
