@@ -129,12 +129,8 @@ async fn drive_harness(cluster: &Arc<Cluster>, requests: usize) {
         .map(|_| {
             let link = Arc::clone(&link);
             tokio::spawn(async move {
-                for i in 0..per_worker {
-                    let request = CallRequest {
-                        request_id: i as u64,
-                        entrypoint: "hop1".to_owned(),
-                        ..CallRequest::default()
-                    };
+                for _ in 0..per_worker {
+                    let request = CallRequest {};
                     link.call("v1", request, Duration::from_secs(10), 0)
                         .await
                         .expect("the chain answers");
@@ -191,11 +187,8 @@ async fn drive_raw(client: &SimulatedClient<Channel>, requests: usize) {
         .map(|_| {
             let mut client = client.clone();
             tokio::spawn(async move {
-                for i in 0..per_worker {
-                    let request = CallRequest {
-                        request_id: i as u64,
-                        ..CallRequest::default()
-                    };
+                for _ in 0..per_worker {
+                    let request = CallRequest {};
                     client.call(request).await.expect("the raw chain answers");
                 }
             })

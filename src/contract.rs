@@ -6,7 +6,7 @@ mod generated {
     tonic::include_proto!("deploysim.v1");
 }
 
-pub use generated::{CallReply, CallRequest, Cause, Edge, Hop};
+pub use generated::{CallReply, CallRequest, Cause, Edge};
 
 /// The generated client and server of the fixed `deploysim.v1.Simulated` service. The
 /// simulated services do not use them (each needs one path per API version); the
@@ -291,9 +291,6 @@ mod tests {
                 code: tonic::Code::Unavailable as i32,
                 message: "no ready replica".into(),
             }],
-            service: "web".into(),
-            version: "v2".into(),
-            replica: 1,
         };
         let decoded = CallReply::decode(reply.encode_to_vec().as_slice()).expect("valid protobuf");
         assert_eq!(decoded, reply);

@@ -149,7 +149,7 @@ impl Generator {
 
     fn send(&self, intended: Instant) {
         let at = self.recorder.position();
-        let id = self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let entry = &self.entry;
         let edge = Edge::new(CLIENT, &entry.service, &entry.api);
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
@@ -168,12 +168,7 @@ impl Generator {
         let entry = entry.clone();
         let mut give_up = self.give_up.clone();
         tokio::spawn(async move {
-            let request = CallRequest {
-                request_id: id,
-                entrypoint: entry.service.clone(),
-                path: Vec::new(),
-                payload: Vec::new(),
-            };
+            let request = CallRequest {};
             let call = entry.link.call(&entry.api, request, ENTRY_DEADLINE, 0);
             let (outcome, causes) = tokio::select! {
                 biased;

@@ -197,7 +197,7 @@ impl Link {
             .map_err(|err| Failure::at(edge(), Code::Internal, err.to_string()))?;
         let mut attempt = 0;
         loop {
-            let result = self.attempt(api, &path, request.clone(), deadline).await;
+            let result = self.attempt(api, &path, request, deadline).await;
             match result {
                 Err(failure) if failure.code == Code::Unavailable && attempt < retries => {
                     if Instant::now() >= deadline {

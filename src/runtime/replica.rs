@@ -23,7 +23,7 @@ use tonic::service::Routes;
 use tonic::{Code, Request, Response, Status};
 use tonic_prost::ProstCodec;
 
-use crate::contract::{self, CallReply, CallRequest, Edge, Failure, Hop};
+use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 use crate::model::{Call, OnFailure};
 use crate::runtime::pool::Link;
 
@@ -208,7 +208,7 @@ impl UnaryService<CallRequest> for Handler {
         let mut killed = self.killed.clone();
         Box::pin(async move {
             let deadline = contract::grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
-            let work = behaviour.serve(request.into_inner(), deadline);
+            let work = behaviour.serve(deadline);
             let bounded = async {
                 match deadline {
                     // The caller stops waiting at its deadline; so does the work, so a
@@ -229,11 +229,7 @@ impl UnaryService<CallRequest> for Handler {
 }
 
 impl Behaviour {
-    async fn serve(
-        &self,
-        request: CallRequest,
-        deadline: Option<Instant>,
-    ) -> Result<CallReply, Status> {
+    async fn serve(&self, deadline: Option<Instant>) -> Result<CallReply, Status> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -243,18 +239,9 @@ impl Behaviour {
                 self.service, self.version, self.error_rate
             )));
         }
-        let mut path = request.path;
-        path.push(Hop {
-            service: self.service.clone(),
-            version: self.version.clone(),
-            replica: self.replica,
-        });
         let mut reply = CallReply {
             degraded: false,
             causes: Vec::new(),
-            service: self.service.clone(),
-            version: self.version.clone(),
-            replica: self.replica,
         };
         for (call, link) in &self.calls {
             let budget = match deadline {
@@ -263,12 +250,7 @@ impl Behaviour {
                     .min(deadline.saturating_duration_since(Instant::now())),
                 None => call.timeout,
             };
-            let downstream = CallRequest {
-                request_id: request.request_id,
-                entrypoint: request.entrypoint.clone(),
-                path: path.clone(),
-                payload: request.payload.clone(),
-            };
+            let downstream = CallRequest {};
             let outcome = if budget.is_zero() {
                 Err(Failure::at(
                     Edge::new(&self.service, &call.service, &call.api),

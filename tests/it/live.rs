@@ -481,3 +481,92 @@ faults: [ { kill: stock } ]
     assert_eq!(baseline.predicted.levels, vec![Level::Ok, Level::Failed]);
     assert!(baseline.agrees(), "measured {:?}", baseline.measured);
 }
+
+#[test]
+fn a_replica_that_outlives_its_drain_limit_is_reported() {
+    // Every request of web takes 2.5 s, longer than the 2 s a leaving replica may take
+    // to finish its calls: when web v1 leaves, its calls are still running.
+    let run = run(
+        inline(
+            "
+name: slow-drain
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { latency_ms: 2500 }
+      v2: { latency_ms: 2500 }
+initial: { web: v1 }
+target: { web: v2 }
+load: { rps: 20, baseline_ms: 200, step_ms: 400 }
+strategies: [batch]
+",
+        ),
+        "batch",
+    );
+    let drains: Vec<&Event> = run.steps[1]
+        .events
+        .iter()
+        .filter(|event| matches!(event, Event::DrainTimedOut { service, .. } if service == "web"))
+        .collect();
+    assert!(!drains.is_empty(), "{:?}", run.steps[1].events);
+}
+
+#[test]
+fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
+    // A task aborted while it starts a replica drops it: its server must not live on, and
+    // a call inside it must not go on as if nothing happened.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let behaviour = deploysim::runtime::replica::Behaviour {
+            service: "web".to_owned(),
+            version: "v1".to_owned(),
+            replica: 1,
+            provides: vec!["v1".to_owned()],
+            latency: Duration::from_millis(500),
+            error_rate: 0.0,
+            calls: Vec::new(),
+            error_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "test")),
+        };
+        let replica = deploysim::runtime::replica::Replica::start(behaviour)
+            .await
+            .expect("binds 127.0.0.1");
+        let addr = replica.addr;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("an address is a URI")
+            .connect()
+            .await
+            .expect("the replica serves");
+        let call = tokio::spawn(async move {
+            let mut grpc = tonic::client::Grpc::new(channel);
+            grpc.ready().await.expect("ready");
+            let path = deploysim::contract::method_path("web", "v1")
+                .parse()
+                .expect("a gRPC path");
+            grpc.unary(
+                tonic::Request::new(deploysim::contract::CallRequest::default()),
+                path,
+                tonic_prost::ProstCodec::<
+                    deploysim::contract::CallRequest,
+                    deploysim::contract::CallReply,
+                >::default(),
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(replica);
+        let answer = tokio::time::timeout(Duration::from_secs(2), call)
+            .await
+            .expect("the call ends")
+            .expect("the task ran");
+        let status = answer.expect_err("the call inside a dropped replica fails");
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "a dropped replica still accepts connections on {addr}"
+        );
+    });
+}
