@@ -178,11 +178,18 @@ pub struct Report {
 }
 
 impl Report {
-    /// True when every strategy's `expect.graceful` holds for the prediction.
-    pub fn passed(&self) -> bool {
+    /// The check's verdict: the strategies whose `expect.graceful` the prediction breaks.
+    pub fn failed(&self) -> Vec<&str> {
         self.strategies
             .iter()
-            .all(|check| check.expectation_held() != Some(false))
+            .filter(|check| check.expectation_held() == Some(false))
+            .map(|check| check.strategy.name.as_str())
+            .collect()
+    }
+
+    /// True when every strategy's `expect.graceful` holds for the prediction.
+    pub fn passed(&self) -> bool {
+        self.failed().is_empty()
     }
 }
 

@@ -35,9 +35,32 @@ pub struct Sweep {
     /// Set when `pairs` was asked for but there were more than [`MAX_PAIRS`] of them:
     /// how many there were.
     pub pairs_skipped: Option<usize>,
-    /// Services whose loss alone fails an entrypoint other than themselves (with initial
-    /// or target versions): the dependencies nothing can route around.
+    /// Services whose loss alone fails an entrypoint other than themselves that does not
+    /// fail without it (see [`is_single_point_of_failure`]).
     pub single_points_of_failure: Vec<usize>,
+}
+
+/// One entrypoint in one state, with and without a lost service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryLoss<'a> {
+    pub entrypoint: &'a str,
+    /// Some request of the entrypoint fails when nothing is missing.
+    pub fails_without: bool,
+    /// Some request of the entrypoint fails when the service is missing.
+    pub fails_with: bool,
+}
+
+/// The single-point-of-failure rule, one for the predicted and the measured sweep: `lost`
+/// is one when its loss alone fails an entrypoint other than itself that does not fail
+/// without it. An entrypoint that already fails (a broken target state, say) is not the
+/// lost service's doing.
+pub fn is_single_point_of_failure<'a>(
+    lost: &str,
+    entrypoints: impl IntoIterator<Item = EntryLoss<'a>>,
+) -> bool {
+    entrypoints
+        .into_iter()
+        .any(|entry| entry.entrypoint != lost && entry.fails_with && !entry.fails_without)
 }
 
 /// At most this many pairs are evaluated (about 1,000 deployed services), which bounds the
@@ -69,14 +92,22 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
             target: at_target,
         }
     };
+    let intact = row(Vec::new());
     let singles: Vec<Row> = deployed.iter().map(|&s| row(vec![s])).collect();
     let single_points_of_failure = singles
         .iter()
         .filter(|r| {
-            let lost = r.missing[0];
-            graph.entries.iter().enumerate().any(|(e, &(entry, _))| {
-                entry != lost && (r.initial[e] == Level::Failed || r.target[e] == Level::Failed)
-            })
+            let losses = (0..graph.entries.len()).flat_map(|e| {
+                let entrypoint = graph.entry_name(e);
+                [(&intact.initial, &r.initial), (&intact.target, &r.target)].map(
+                    |(without, with)| EntryLoss {
+                        entrypoint,
+                        fails_without: without[e] == Level::Failed,
+                        fails_with: with[e] == Level::Failed,
+                    },
+                )
+            });
+            is_single_point_of_failure(graph.services[r.missing[0]].as_str(), losses)
         })
         .map(|r| r.missing[0])
         .collect();

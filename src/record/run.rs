@@ -161,8 +161,8 @@ impl Verdict {
     }
 }
 
-/// One row of the live sweep: the services missing, and the run of the initial
-/// deployment without them.
+/// One row of the live sweep: the services missing (none in the reference row), and the
+/// run of the initial deployment without them.
 #[derive(Debug, Clone)]
 pub struct SweepRow {
     pub missing: Vec<String>,

@@ -50,12 +50,7 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
     out.push('\n');
     sweep(&mut out, graph, report);
     out.push('\n');
-    let failed: Vec<String> = report
-        .strategies
-        .iter()
-        .filter(|check| check.expectation_held() == Some(false))
-        .map(|check| check.strategy.name.clone())
-        .collect();
+    let failed = report.failed();
     if failed.is_empty() {
         let _ = writeln!(
             out,

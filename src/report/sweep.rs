@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{list_or_none, table};
+use crate::check::sweep::{EntryLoss, is_single_point_of_failure};
 use crate::eval::Level;
 use crate::model::Scenario;
 use crate::record::run::SweepRow;
@@ -56,8 +57,13 @@ pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
             .take(2)
             .map(|(key, count)| format!("{}: {} x{}", key.edge, key.code, count.total()))
             .collect();
+        let missing = if row.missing.is_empty() {
+            "(nothing)".to_owned()
+        } else {
+            row.missing.join(" + ")
+        };
         table_rows.push(vec![
-            row.missing.join(" + "),
+            missing,
             total.requests().to_string(),
             total.ok.to_string(),
             total.degraded.to_string(),
@@ -90,15 +96,27 @@ pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
     out
 }
 
-/// Services whose loss alone failed a request of an entrypoint other than themselves.
+/// Services whose loss alone failed a request of an entrypoint other than themselves
+/// that did not fail with nothing missing (the rule of `check`'s sweep, measured).
 fn single_points_of_failure(rows: &[SweepRow]) -> Vec<String> {
+    let reference = rows.iter().find(|row| row.missing.is_empty());
+    let failed_without = |entry: &str| {
+        reference
+            .and_then(|row| row.run.steps[0].by_entry.get(entry))
+            .is_some_and(|tally| tally.failed > 0)
+    };
     rows.iter()
         .filter(|row| row.missing.len() == 1)
         .filter(|row| {
-            row.run.steps[0]
+            let losses = row.run.steps[0]
                 .by_entry
                 .iter()
-                .any(|(entry, tally)| *entry != row.missing[0] && tally.failed > 0)
+                .map(|(entry, tally)| EntryLoss {
+                    entrypoint: entry,
+                    fails_without: failed_without(entry),
+                    fails_with: tally.failed > 0,
+                });
+            is_single_point_of_failure(&row.missing[0], losses)
         })
         .map(|row| row.missing[0].clone())
         .collect()
@@ -109,6 +127,9 @@ pub struct SweepJson {
     pub scenario: String,
     pub seed: u64,
     pub interrupted: bool,
+    /// The initial versions with nothing missing: what each row is compared against.
+    pub reference: Option<RowJson>,
+    /// One row per missing service (or pair).
     pub rows: Vec<RowJson>,
     pub single_points_of_failure: Vec<String>,
 }
@@ -129,21 +150,28 @@ pub fn json(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
         scenario: scenario.name.clone(),
         seed,
         interrupted,
+        reference: rows
+            .iter()
+            .find(|row| row.missing.is_empty())
+            .map(|row| row_json(scenario, row)),
         rows: rows
             .iter()
-            .map(|row| {
-                let step = super::live::step_json(scenario, &row.run.graph, &row.run.steps[0]);
-                RowJson {
-                    missing: row.missing.clone(),
-                    requests: step.requests,
-                    latency_ms: step.latency_ms,
-                    causes: step.causes,
-                    predicted: step.predicted,
-                    measured: step.measured,
-                    agrees: step.agrees,
-                }
-            })
+            .filter(|row| !row.missing.is_empty())
+            .map(|row| row_json(scenario, row))
             .collect(),
         single_points_of_failure: single_points_of_failure(rows),
+    }
+}
+
+fn row_json(scenario: &Scenario, row: &SweepRow) -> RowJson {
+    let step = super::live::step_json(scenario, &row.run.graph, &row.run.steps[0]);
+    RowJson {
+        missing: row.missing.clone(),
+        requests: step.requests,
+        latency_ms: step.latency_ms,
+        causes: step.causes,
+        predicted: step.predicted,
+        measured: step.measured,
+        agrees: step.agrees,
     }
 }

@@ -10,9 +10,10 @@ use crate::record::run::SweepRow;
 use crate::runtime::cluster::StartError;
 use crate::runtime::run::{Options, Progress, run};
 
-/// `simulate sweep`: the initial deployment under load for `load.baseline_ms`, once per
-/// deployed service with that service missing for the whole time (and, with `pairs`,
-/// once per pair of services). Each row runs on fresh servers, like a strategy.
+/// `simulate sweep`: the initial deployment under load for `load.baseline_ms`, first with
+/// nothing missing (the reference the single points of failure are judged against), then
+/// once per deployed service with that service missing for the whole time (and, with
+/// `pairs`, once per pair of services). Each row runs on fresh servers, like a strategy.
 pub async fn sweep(
     scenario: Arc<Scenario>,
     pairs: bool,
@@ -20,7 +21,8 @@ pub async fn sweep(
     progress: Option<&dyn Progress>,
 ) -> Result<Vec<SweepRow>, StartError> {
     let deployed: Vec<String> = scenario.initial.0.keys().cloned().collect();
-    let mut sets: Vec<Vec<String>> = deployed.iter().map(|s| vec![s.clone()]).collect();
+    let mut sets: Vec<Vec<String>> = vec![Vec::new()];
+    sets.extend(deployed.iter().map(|s| vec![s.clone()]));
     if pairs {
         for (i, a) in deployed.iter().enumerate() {
             for b in &deployed[i + 1..] {
@@ -44,7 +46,11 @@ pub async fn sweep(
                 duration: None,
             })
             .collect();
-        let name = format!("missing {}", missing.join(" + "));
+        let name = if missing.is_empty() {
+            "nothing missing".to_owned()
+        } else {
+            format!("missing {}", missing.join(" + "))
+        };
         let strategy = Strategy {
             name: name.clone(),
             kind: StrategyKind::Batch,

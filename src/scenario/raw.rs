@@ -161,27 +161,11 @@ impl Decoder<'_> {
         known: &[&str],
         not_yet: &[(&str, &str)],
     ) -> Option<Fields<'n>> {
-        let Value::Map(entries) = &node.value else {
-            self.problem(
-                path,
-                node.pos,
-                format!("expected a mapping, found {}", node.kind_name()),
-            );
-            return None;
-        };
         let mut fields = Fields {
             entries: Vec::new(),
             path: path.to_owned(),
         };
-        for (key, value) in entries {
-            let Some(name) = key.scalar() else {
-                self.problem(
-                    path,
-                    key.pos,
-                    format!("keys must be plain names, found {}", key.kind_name()),
-                );
-                continue;
-            };
+        for (name, key, value) in self.named_entries(node, path)? {
             let key_path = join(path, name);
             if let Some((_, reason)) = not_yet.iter().find(|(reserved, _)| *reserved == name) {
                 self.problem(&key_path, key.pos, format!("`{name}` {reason}"));
@@ -198,12 +182,7 @@ impl Decoder<'_> {
                 continue;
             }
             if let Some((_, first, _)) = fields.entries.iter().find(|(seen, _, _)| *seen == name) {
-                let first_line = first.pos.line;
-                self.problem(
-                    &key_path,
-                    key.pos,
-                    format!("duplicate key `{name}` (first set on line {first_line})"),
-                );
+                self.duplicate(&key_path, key, name, first.pos.line);
                 continue;
             }
             fields.entries.push((name, key, value));
@@ -214,32 +193,11 @@ impl Decoder<'_> {
     /// The entries of a mapping with free-form keys (service names, versions), after
     /// duplicate keys were reported.
     fn entries<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(Located<String>, &'n Node)> {
-        let Value::Map(entries) = &node.value else {
-            self.problem(
-                path,
-                node.pos,
-                format!("expected a mapping, found {}", node.kind_name()),
-            );
-            return Vec::new();
-        };
         let mut out: Vec<(Located<String>, &Node)> = Vec::new();
-        for (key, value) in entries {
-            let Some(name) = key.scalar() else {
-                self.problem(
-                    path,
-                    key.pos,
-                    format!("keys must be plain names, found {}", key.kind_name()),
-                );
-                continue;
-            };
+        for (name, key, value) in self.named_entries(node, path).unwrap_or_default() {
             let key_path = join(path, name);
             if let Some((first, _)) = out.iter().find(|(seen, _)| seen.value == name) {
-                let first_line = first.pos.line;
-                self.problem(
-                    &key_path,
-                    key.pos,
-                    format!("duplicate key `{name}` (first set on line {first_line})"),
-                );
+                self.duplicate(&key_path, key, name, first.pos.line);
                 continue;
             }
             out.push((
@@ -252,6 +210,44 @@ impl Decoder<'_> {
             ));
         }
         out
+    }
+
+    /// The entries of a mapping whose keys are plain names; any other key is reported and
+    /// left out. `None`, reported, when `node` is not a mapping.
+    #[allow(clippy::type_complexity)]
+    fn named_entries<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+    ) -> Option<Vec<(&'n str, &'n Rc<Node>, &'n Rc<Node>)>> {
+        let Value::Map(entries) = &node.value else {
+            self.problem(
+                path,
+                node.pos,
+                format!("expected a mapping, found {}", node.kind_name()),
+            );
+            return None;
+        };
+        let mut named = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            match key.scalar() {
+                Some(name) => named.push((name, key, value)),
+                None => self.problem(
+                    path,
+                    key.pos,
+                    format!("keys must be plain names, found {}", key.kind_name()),
+                ),
+            }
+        }
+        Some(named)
+    }
+
+    fn duplicate(&mut self, key_path: &str, key: &Node, name: &str, first_line: usize) {
+        self.problem(
+            key_path,
+            key.pos,
+            format!("duplicate key `{name}` (first set on line {first_line})"),
+        );
     }
 
     fn seq<'n>(&mut self, node: &'n Node, path: &str) -> &'n [Rc<Node>] {
