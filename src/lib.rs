@@ -1,36 +1,41 @@
 //! deploysim: runs a fleet of gRPC services and measures what each rollout order does to
 //! them.
 //!
-//! # Layout
+//! # Layout, in the order data flows
 //!
-//! - [`scenario`]: YAML scenario files to a validated [`crate::model::Scenario`] (no IO but
-//!   reading the file).
-//! - [`topology`]: the call graph of service versions, cycles, reachability (pure).
-//! - [`plan`]: each strategy's steps and the versions after each step (pure).
-//! - [`generate`]: realistic scenarios of any size, as YAML text (pure).
-//! - [`check`]: every state a rollout passes through, predicted without a server; the
-//!   safe-order planner and the missing-dependency sweep (pure).
-//! - [`report`]: the only module that formats output: plan tables and JSON.
-//! - [`contract`]: the protobuf messages and the gRPC path of each (service, API version).
-//! - [`seed`]: sub-seeds, so one seed drives every random choice.
-//! - The live run, thin IO around pure accounting: [`service`] (one replica, a tonic
-//!   server), [`discovery`] (ready replicas and callers' clients), [`deploy`] (the
-//!   cluster: step moves, kill, undeploy), [`fault`], [`load`] (open-loop entry
-//!   requests), [`record`] (what a run measured, per step), [`live`] (one strategy's
-//!   run); [`tally`] and [`verdict`] are pure.
+//! - [`scenario`]: the loader: a YAML file to a validated [`model::Scenario`], with every
+//!   problem located (file, line, column, key).
+//! - [`model`]: the validated types everything else works from; imports nothing.
+//! - [`topology`]: the call graph: cycles, provider-first, callers-first and layered
+//!   orders.
+//! - [`plan`]: each strategy's steps and the versions after each; `plan::safe` searches
+//!   the safe order.
+//! - [`eval`]: the evaluator shared by the check, the planner and the live run: states,
+//!   transient states, the outcome each entrypoint can meet.
+//! - [`check`]: `simulate check`: every state each strategy passes through, the state
+//!   space, the missing-dependency sweep. No server.
+//! - [`runtime`]: the live run, the only IO below `main`: replicas as tonic servers,
+//!   pools and links, the cluster's step moves, faults, open-loop load, the run and the
+//!   live sweep; `runtime::net` is where a simulated network plugs in.
+//! - [`record`]: what a run measured, as data: the recorder, tallies, expectations and
+//!   the one verdict.
+//! - [`report`]: the only place results become sentences, tables and JSON.
 //!
-//! `src/main.rs` is the `simulate` command line.
+//! Beside the flow: [`contract`] (the protobuf messages and each API version's gRPC
+//! path), [`seed`] (one seed, a stream per purpose) and [`generate`] (realistic scenarios
+//! of any size). `src/main.rs` is the `simulate` command line.
 
 pub mod check;
-pub mod contract;
 pub mod eval;
-pub mod generate;
-mod lock;
 pub mod model;
 pub mod plan;
 pub mod record;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
-pub mod seed;
 pub mod topology;
+
+pub mod contract;
+pub mod generate;
+mod lock;
+pub mod seed;

@@ -46,6 +46,39 @@ Examples:
 Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or command line,
 3 the environment failed, 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
 
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  simulate plan scenarios/partial.yaml                  every strategy's steps
+  simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
+  simulate plan scenarios/partial.yaml --strategy random --seed 7
+  simulate plan scenarios/partial.yaml --strategy waves-2
+
+Exit codes: 0 planned, 1 no safe order for --strategy safe, 2 invalid scenario or strategy,
+3 the JSON file cannot be written.";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  simulate check scenarios/partial.yaml                 every state predicted, the safe order
+  simulate check scenarios/breaking.yaml                why no order is safe, and the fix
+  simulate check scenarios/partial.yaml --pairs         also two services missing at once
+  simulate check scenarios/partial.yaml --strategy batch --json check.json
+
+Exit codes: 0 every graceful expectation holds in the prediction, 1 one does not,
+2 invalid scenario, 3 the JSON file cannot be written.";
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
+  simulate sweep scenarios/partial.yaml --pairs --json sweep.json
+
+Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment failed,
+130 interrupted (Ctrl-C).";
+
+const GENERATE_EXAMPLES: &str = "\
+Examples:
+  simulate generate --services 50 > fleet.yaml          a 50-service fleet
+  simulate generate --services 500 --seed 1 > big.yaml  the same text for the same seed";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "simulate",
@@ -81,6 +114,7 @@ enum Command {
     ///
     /// A dry run, like `terraform plan`: nothing is started. The scenario is fully
     /// validated first, so `plan` is also the way to check a scenario file.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
     /// Predict every state each strategy passes through, without starting a server.
     ///
@@ -89,6 +123,7 @@ enum Command {
     /// causes it, the number of states, the safe order (fewest steps, no failing state) or
     /// why none exists, and the missing-dependency sweep. Exits 1 when a strategy's
     /// `graceful` expectation does not hold in the prediction.
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Run the initial versions under load with each service missing in turn, live.
     ///
@@ -96,8 +131,10 @@ enum Command {
     /// services) for the whole `load.baseline_ms`, and measures how much of the load is
     /// still served (ok or degraded), next to `simulate check`'s prediction. Services
     /// whose loss fails a request of another entrypoint are single points of failure.
+    #[command(after_help = SWEEP_EXAMPLES)]
     Sweep(SweepArgs),
     /// Print a realistic generated scenario of N services as YAML on stdout.
+    #[command(after_help = GENERATE_EXAMPLES)]
     Generate(GenerateArgs),
 }
 
@@ -181,7 +218,7 @@ fn main() -> ExitCode {
             Some(path) => run_live(path, &cli.run),
             None => {
                 eprintln!(
-                    "error: no scenario given\n\nUsage: simulate SCENARIO | simulate plan SCENARIO\n\nFor more information, try '--help'."
+                    "error: no scenario given\n\nUsage: simulate SCENARIO | simulate check SCENARIO | simulate sweep SCENARIO | simulate plan SCENARIO | simulate generate --services N\n\nFor more information, try '--help'."
                 );
                 exit::INVALID
             }
@@ -488,7 +525,7 @@ fn select_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strate
             let candidates = own.iter().copied().chain(StrategyKind::BUILTIN_NAMES);
             let hint = scenario::problem::did_you_mean(name, candidates);
             Err(format!(
-                "unknown strategy \"{name}\"{hint}; this scenario has: {}; built-in: batch, single-piece, random, waves-K",
+                "unknown strategy \"{name}\"{hint}; this scenario has: {}; built-in: batch, single-piece, random, waves-K, safe",
                 own.join(", ")
             ))
         })

@@ -1,6 +1,9 @@
-//! One seed drives every random choice. Each purpose (the random order, a fault
-//! schedule, a service's error draws) gets its own stream, derived from the run's seed and
-//! a label, so adding a new random choice never shifts the existing ones.
+//! One seed drives every random choice. Each purpose gets its own stream, derived from the
+//! run's seed and a label, so adding a new random choice never shifts the existing ones.
+//! The purposes today: the `random` strategy's order (`plan.random`), each replica's
+//! `error_rate` draws (`errors/SERVICE/VERSION/N`), each caller's replica picks
+//! (`pick/CALLER/CALLEE`), and `simulate generate` (`generate`). Fault schedules are not
+//! random: a fault starts and ends where the scenario says.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

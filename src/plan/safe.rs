@@ -819,7 +819,7 @@ target: { db: v2 }
 
     #[test]
     fn the_exact_search_and_the_constraints_agree_on_a_chain() {
-        // 4 changes: the exact search; 12: the constraint layering. Both: one per step,
+        // 4 changes: the exact search; EXACT_LIMIT + 2 (14): the constraint layering. Both: one per step,
         // the end of the chain first.
         for n in [4, EXACT_LIMIT + 2] {
             let SafeOrder::Found { steps, fewest } = order(&chain(n)) else {

@@ -11,8 +11,12 @@
 //! 3. [`Cluster::complete`]: the settled state after the step. Old replicas leave
 //!    (drained: in-flight calls finish, at most [`DRAIN_LIMIT`]), waiting ones join.
 //!
-//! Each service has one lock, held only for short moves (never across a startup or hold
-//! wait), so a fault that falls in the middle of a step takes effect on time.
+//! Each service has one lock, held for short moves, so a fault that falls in the middle
+//! of a step takes effect on time. It is never held across a step's startup wait or its
+//! bake time; the one wait it is held across is a restart (the end of a kill or missing
+//! window, or a new version started again after a kill that ended inside the step), which
+//! holds it for the service's `startup_ms` so that no other move sees a half-started
+//! service. A second fault on the same service waits for that restart.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

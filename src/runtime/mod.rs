@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod fault;
 pub mod load;
+pub mod net;
 pub mod pool;
 pub mod replica;
 pub mod run;

@@ -29,12 +29,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::codegen::http::{self, uri::PathAndQuery};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_prost::ProstCodec;
 
 use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
+use crate::runtime::net;
 
 /// A replica as discovery sees it.
 #[derive(Debug)]
@@ -301,11 +302,7 @@ impl Link {
         // Forget channels of replicas that left, so a long run does not pile them up.
         let ready = self.pool.snapshot();
         channels.retain(|replica, _| ready.iter().any(|e| e.replica == *replica));
-        let uri = http::Uri::try_from(format!("http://{}", member.addr))
-            .expect("an IP address and port always form a valid URI");
-        let channel = tonic::transport::Endpoint::from(uri)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = net::channel(member.addr);
         channels.insert(member.replica, channel.clone());
         channel
     }

@@ -25,6 +25,7 @@ use tonic_prost::ProstCodec;
 
 use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 use crate::model::{Call, OnFailure};
+use crate::runtime::net;
 use crate::runtime::pool::Link;
 
 /// What a replica does for every request, fixed for its lifetime.
@@ -63,8 +64,7 @@ pub struct Replica {
 impl Replica {
     /// Binds 127.0.0.1 on an OS-assigned port and starts serving.
     pub async fn start(behaviour: Behaviour) -> std::io::Result<Replica> {
-        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr = listener.local_addr()?;
+        let (listener, addr) = net::listen().await?;
         let (killed, _) = watch::channel(false);
         let id = behaviour.replica;
         let version = behaviour.version.clone();

@@ -510,3 +510,31 @@ fn check_holds_graceful_false_to_a_failing_state_too() {
         run.stdout
     );
 }
+
+#[test]
+fn every_command_shows_examples_in_its_help() {
+    for command in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["plan", "--help"],
+        &["sweep", "--help"],
+        &["generate", "--help"],
+    ] {
+        let run = simulate(command);
+        assert_eq!(run.code, 0, "{command:?}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("Examples:\n  simulate "),
+            "{command:?} shows no examples:\n{}",
+            run.stdout
+        );
+    }
+    let bare = simulate(&[]);
+    assert_eq!(bare.code, 2);
+    for command in ["check", "sweep", "plan", "generate"] {
+        assert!(
+            bare.stderr.contains(&format!("simulate {command}")),
+            "the usage line names {command}: {}",
+            bare.stderr
+        );
+    }
+}
