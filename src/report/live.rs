@@ -305,7 +305,7 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
             "rolled back",
             "p99 ms",
             "duration",
-            "check",
+            "prediction",
             "expectations",
         ]
         .map(str::to_owned)
