@@ -26,6 +26,9 @@ mod exit {
     pub const INVALID: u8 = 2;
     /// The environment failed (cannot write a file, cannot bind).
     pub const ENVIRONMENT: u8 = 3;
+    /// The machine, not the services, limited the live run (arrivals sent late, waits
+    /// overrun): the measurement is not valid, so it neither passes nor fails.
+    pub const INCONCLUSIVE: u8 = 4;
     /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -44,7 +47,8 @@ Examples:
   simulate generate --services 500 --seed 1 > big.yaml  a realistic 500-service scenario
 
 Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or command line,
-3 the environment failed, 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
+3 the environment failed, 4 inconclusive (the machine could not keep up with the load, so
+the live run neither passes nor fails), 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
@@ -323,6 +327,7 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     match Verdict::of(&runs, interrupted) {
         Verdict::Pass => exit::OK,
         Verdict::Fail(_) => exit::FAILED,
+        Verdict::Inconclusive(_) => exit::INCONCLUSIVE,
         Verdict::Interrupted => exit::INTERRUPTED,
     }
 }

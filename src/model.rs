@@ -406,6 +406,11 @@ pub struct Expect {
 }
 
 impl Expect {
+    /// True when no key is set: nothing to judge.
+    pub fn is_empty(&self) -> bool {
+        *self == Expect::default()
+    }
+
     /// `self` with every key that `overrides` sets replaced by its value.
     pub fn overridden_by(&self, overrides: &Expect) -> Expect {
         Expect {

@@ -79,6 +79,10 @@ pub enum Event {
 #[derive(Debug, Default, Clone)]
 pub struct StepRecord {
     pub by_entry: BTreeMap<String, Tally>,
+    /// Every entrypoint merged; set when the step is summarised (its requests have all
+    /// answered and it is no longer the current step), when its tallies keep only their
+    /// percentiles.
+    pub total: Option<Tally>,
     /// Per entrypoint, the requests sent and answered in each part of the step.
     pub parts: BTreeMap<String, Parts>,
     /// What happened to the cluster during the step, in order.
@@ -88,6 +92,46 @@ pub struct StepRecord {
     pub faults_settled: BTreeSet<usize>,
     /// Requests sent in this step that have not answered yet.
     pub in_flight: u64,
+    /// How late the load generator sent the step's arrivals (the runner adds its own
+    /// overrun when the run ends).
+    pub lag: Lag,
+}
+
+/// How far the harness fell behind in a step: what tells the machine's limits from the
+/// services' behaviour. A starved machine sends arrivals late and wakes from its timed
+/// waits late; slow services do neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// Entry requests the load generator sent (or refused) in the step.
+    pub arrivals: u64,
+    /// Of those, the ones sent more than [`Lag::LATE_ARRIVAL`] after their scheduled time.
+    pub late_arrivals: u64,
+    /// The latest an arrival was sent after its scheduled time.
+    pub max_arrival_late: Duration,
+    /// How much longer than asked the runner's own timed waits took (startup, bake).
+    pub overrun: Duration,
+}
+
+impl Lag {
+    /// An arrival sent later than this after its scheduled time was held up by the
+    /// machine: the generator's timer has 1 ms resolution and wakes within 2 ms on an idle
+    /// machine.
+    pub const LATE_ARRIVAL: Duration = Duration::from_millis(50);
+    /// At most this share of a step's arrivals may be late.
+    pub const MAX_LATE_SHARE: f64 = 0.01;
+    /// At most this much may the runner's waits of a step overrun, in total.
+    pub const MAX_OVERRUN: Duration = Duration::from_millis(250);
+
+    /// Whether the machine kept up with the step, so that its measurement is the
+    /// services' and can pass or fail.
+    pub fn kept_up(&self) -> bool {
+        let late_share = if self.arrivals == 0 {
+            0.0
+        } else {
+            self.late_arrivals as f64 / self.arrivals as f64
+        };
+        late_share <= Self::MAX_LATE_SHARE && self.overrun <= Self::MAX_OVERRUN
+    }
 }
 
 #[derive(Debug)]
@@ -95,6 +139,34 @@ struct Inner {
     steps: Vec<StepRecord>,
     part: Part,
     active: BTreeSet<usize>,
+    /// Every request of the run, merged from each step as it is summarised.
+    run_total: Tally,
+}
+
+impl Inner {
+    /// Summarises every finished step (not `current`, nothing in flight): its total is
+    /// merged into the run's, and its histograms give way to their percentiles, so memory
+    /// stays bounded per step however long the run.
+    fn summarise_finished(&mut self, current: usize) {
+        for index in 0..self.steps.len() {
+            let record = &self.steps[index];
+            if index != current && record.total.is_none() && record.in_flight == 0 {
+                self.summarise(index);
+            }
+        }
+    }
+
+    fn summarise(&mut self, index: usize) {
+        let record = &mut self.steps[index];
+        let mut total = Tally::default();
+        for tally in record.by_entry.values_mut() {
+            total.merge(tally);
+            tally.summarise();
+        }
+        self.run_total.merge(&total);
+        total.summarise();
+        record.total = Some(total);
+    }
 }
 
 /// The parts of `entry`, created on first use; looked up first, so that the hot path of
@@ -132,6 +204,7 @@ impl Recorder {
                 steps: vec![StepRecord::default()],
                 part: Part::Settled,
                 active: BTreeSet::new(),
+                run_total: Tally::default(),
             }),
         }
     }
@@ -146,6 +219,7 @@ impl Recorder {
             .store(index << 1 | part.index(), Ordering::SeqCst);
         inner.part = part;
         Self::note_active(&mut inner, index);
+        inner.summarise_finished(index);
     }
 
     /// The current step moves on to `part`.
@@ -187,15 +261,21 @@ impl Recorder {
         }
     }
 
-    /// A request of `entry` is sent at `at`: `dispatched` when it goes out to the
-    /// service, not when it is refused at once (`overload`). Either way it must be
-    /// recorded once, at the same position.
-    pub fn sent(&self, at: Position, entry: &str, dispatched: bool) {
+    /// A request of `entry` is sent at `at`, `late` after its scheduled time:
+    /// `dispatched` when it goes out to the service, not when it is refused at once
+    /// (`overload`). Either way it must be recorded once, at the same position.
+    pub fn sent(&self, at: Position, entry: &str, dispatched: bool, late: Duration) {
         if let Some(record) = self.lock().steps.get_mut(at.step) {
             parts_of(&mut record.parts, entry)[at.part.index()].sent += 1;
             if dispatched {
                 record.in_flight += 1;
             }
+            let lag = &mut record.lag;
+            lag.arrivals += 1;
+            if late > Lag::LATE_ARRIVAL {
+                lag.late_arrivals += 1;
+            }
+            lag.max_arrival_late = lag.max_arrival_late.max(late);
         }
     }
 
@@ -276,17 +356,31 @@ impl Recorder {
     /// Requests of step `index` so far, all entrypoints merged.
     pub fn total(&self, index: usize) -> Tally {
         let inner = self.lock();
+        let Some(record) = inner.steps.get(index) else {
+            return Tally::default();
+        };
+        if let Some(total) = &record.total {
+            return total.clone();
+        }
         let mut total = Tally::default();
-        if let Some(record) = inner.steps.get(index) {
-            for tally in record.by_entry.values() {
-                total.merge(tally);
-            }
+        for tally in record.by_entry.values() {
+            total.merge(tally);
         }
         total
     }
 
-    pub fn take(&self) -> Vec<StepRecord> {
-        std::mem::take(&mut self.lock().steps)
+    /// Every step's record, each summarised (with its `total` set), and every request of
+    /// the run merged and summarised. Called once the load has finished.
+    pub fn take(&self) -> (Vec<StepRecord>, Tally) {
+        let mut inner = self.lock();
+        for index in 0..inner.steps.len() {
+            if inner.steps[index].total.is_none() {
+                inner.summarise(index);
+            }
+        }
+        let mut run_total = std::mem::take(&mut inner.run_total);
+        run_total.summarise();
+        (std::mem::take(&mut inner.steps), run_total)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -307,7 +401,7 @@ mod tests {
         recorder.fault_ended(0, Ok(()));
         recorder.fault_started(1);
         recorder.begin(2, Part::Transient);
-        let steps = recorder.take();
+        let (steps, _) = recorder.take();
         assert_eq!(steps[1].faults_transient, BTreeSet::from([0]));
         assert_eq!(steps[1].faults_settled, BTreeSet::from([0, 1]));
         assert_eq!(
@@ -329,9 +423,9 @@ mod tests {
     fn in_flight_counts_dispatched_requests_until_recorded() {
         let recorder = Recorder::new();
         let at = recorder.position();
-        recorder.sent(at, "web", true);
-        recorder.sent(at, "web", true);
-        recorder.sent(at, "web", false);
+        recorder.sent(at, "web", true, Duration::ZERO);
+        recorder.sent(at, "web", true, Duration::ZERO);
+        recorder.sent(at, "web", false, Duration::ZERO);
         recorder.record(at, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
         assert_eq!(recorder.in_flight(0), 1);
         recorder.record(at, "web", Level::Failed, &[], None);
@@ -350,7 +444,7 @@ mod tests {
         let recorder = Recorder::new();
         recorder.begin(1, Part::Transient);
         let early = recorder.position();
-        recorder.sent(early, "web", true);
+        recorder.sent(early, "web", true, Duration::ZERO);
         recorder.set_part(Part::Settled);
         let late = recorder.position();
         assert_eq!(
@@ -360,7 +454,7 @@ mod tests {
                 part: Part::Settled
             }
         );
-        recorder.sent(late, "web", true);
+        recorder.sent(late, "web", true, Duration::ZERO);
         // The early request answers after the part changed: it still counts where it
         // was sent.
         recorder.record(
@@ -371,7 +465,7 @@ mod tests {
             Some(Duration::from_millis(1)),
         );
         recorder.record(late, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
-        let steps = recorder.take();
+        let (steps, _) = recorder.take();
         let parts = steps[1].parts["web"];
         assert_eq!(
             parts[0],

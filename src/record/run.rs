@@ -8,7 +8,7 @@ use crate::eval::{Graph, Level, StepPrediction};
 use crate::model::{Change, Strategy};
 use crate::record::expect::Expectation;
 use crate::record::tally::Tally;
-use crate::record::{Event, Parts};
+use crate::record::{Event, Lag, Parts};
 
 /// What a step of the live run was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +53,17 @@ pub struct StepResult {
     /// Per entrypoint (in `Graph::entries` order): the worst outcome measured, `None`
     /// when no request of that entrypoint was sent in the step.
     pub measured: Vec<Option<Level>>,
+    /// How far the harness fell behind in the step.
+    pub lag: Lag,
 }
 
 impl StepResult {
+    /// Whether the machine kept up with the step (see [`Lag::kept_up`]): only then is
+    /// its measurement the services', to compare with the prediction and to judge.
+    pub fn kept_up(&self) -> bool {
+        self.lag.kept_up()
+    }
+
     /// True when every entrypoint's measured outcome is the predicted one.
     pub fn agrees(&self) -> bool {
         self.predicted
@@ -128,6 +136,17 @@ impl StrategyRun {
     pub fn passed(&self) -> bool {
         self.expectations.iter().all(|expectation| expectation.held)
     }
+
+    /// Whether the machine kept up with every step of the run.
+    pub fn kept_up(&self) -> bool {
+        self.steps.iter().all(StepResult::kept_up)
+    }
+
+    /// Whether the expectations were judged: the run finished (not interrupted) and the
+    /// machine kept up with every step. Otherwise the run neither passes nor fails.
+    pub fn judged(&self) -> bool {
+        self.ending != Ending::Interrupted && self.kept_up()
+    }
 }
 
 /// The verdict over every strategy of a live run: what decides the exit code, the
@@ -138,6 +157,9 @@ pub enum Verdict {
     Pass,
     /// These strategies (by name) did not meet their expectations.
     Fail(Vec<String>),
+    /// The machine, not the services, limited these strategies' runs (see
+    /// [`Lag::kept_up`]); every other strategy passed. Neither pass nor fail.
+    Inconclusive(Vec<String>),
     /// Ctrl-C stopped the run: expectations of a run that did not finish are not judged.
     Interrupted,
 }
@@ -148,15 +170,21 @@ impl Verdict {
         if interrupted {
             return Verdict::Interrupted;
         }
-        let failed: Vec<String> = runs
-            .iter()
-            .filter(|run| !run.passed())
-            .map(|run| run.strategy.name.clone())
-            .collect();
-        if failed.is_empty() {
-            Verdict::Pass
-        } else {
+        let names = |keep: &dyn Fn(&StrategyRun) -> bool| -> Vec<String> {
+            runs.iter()
+                .filter(|run| keep(run))
+                .map(|run| run.strategy.name.clone())
+                .collect()
+        };
+        // A failure measured while the machine kept up is real whatever the others did.
+        let failed = names(&|run| run.judged() && !run.passed());
+        let unmeasured = names(&|run| !run.judged());
+        if !failed.is_empty() {
             Verdict::Fail(failed)
+        } else if !unmeasured.is_empty() {
+            Verdict::Inconclusive(unmeasured)
+        } else {
+            Verdict::Pass
         }
     }
 }

@@ -53,7 +53,7 @@ impl CauseCount {
 }
 
 /// Entry requests of one step (and one entrypoint, or all of them merged).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Tally {
     pub ok: u64,
     pub degraded: u64,
@@ -61,25 +61,36 @@ pub struct Tally {
     pub causes: BTreeMap<CauseKey, CauseCount>,
     /// Microseconds from the intended send time to the answer, so a stall cannot hide.
     /// Requests that were never sent (`overload`) have no latency and are not in it.
-    pub latency: Histogram<u64>,
+    latency: Latency,
 }
 
-impl Default for Tally {
+/// The latency samples of a tally: a histogram while requests are recorded, then only
+/// what the reports read of it. A histogram of this range and precision takes about
+/// 180 KiB; a run of hundreds of steps with tens of entrypoints cannot keep one per step
+/// and entrypoint, so the recorder summarises each step once its requests have answered.
+#[derive(Debug, Clone)]
+enum Latency {
+    /// Recording; the histogram is made at the first sample.
+    Recording(Option<Box<Histogram<u64>>>),
+    /// Summarised: no more samples can join.
+    Summary {
+        percentiles: Percentiles,
+        samples: u64,
+    },
+}
+
+impl Default for Latency {
     fn default() -> Self {
-        Tally {
-            ok: 0,
-            degraded: 0,
-            failed: 0,
-            causes: BTreeMap::new(),
-            latency: new_histogram(),
-        }
+        Latency::Recording(None)
     }
 }
 
 /// 1 µs to 1 hour at 3 significant digits; values beyond saturate instead of failing.
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3)
-        .expect("1..=3.6e9 at 3 significant digits are valid histogram bounds")
+fn new_histogram() -> Box<Histogram<u64>> {
+    Box::new(
+        Histogram::new_with_bounds(1, 3_600_000_000, 3)
+            .expect("1..=3.6e9 at 3 significant digits are valid histogram bounds"),
+    )
 }
 
 /// Latency percentiles in milliseconds.
@@ -108,6 +119,24 @@ impl Tally {
             .sum()
     }
 
+    /// The number of latency samples: one per request that was sent.
+    pub fn samples(&self) -> u64 {
+        match &self.latency {
+            Latency::Recording(histogram) => histogram.as_ref().map_or(0, |h| h.len()),
+            Latency::Summary { samples, .. } => *samples,
+        }
+    }
+
+    /// Keeps the percentiles and the sample count, and drops the histogram. A summarised
+    /// tally still counts outcomes, but takes no more latency samples and cannot lend
+    /// them to a merge: merge first, then summarise.
+    pub fn summarise(&mut self) {
+        self.latency = Latency::Summary {
+            percentiles: self.percentiles(),
+            samples: self.samples(),
+        };
+    }
+
     /// Records one request. A cause listed twice counts once. `latency` is `None` for a
     /// request that was never sent.
     pub fn record(&mut self, outcome: Level, causes: &[CauseKey], latency: Option<Duration>) {
@@ -130,7 +159,14 @@ impl Tally {
             let micros = u64::try_from(latency.as_micros())
                 .unwrap_or(u64::MAX)
                 .max(1);
-            self.latency.saturating_record(micros);
+            match &mut self.latency {
+                Latency::Recording(histogram) => histogram
+                    .get_or_insert_with(new_histogram)
+                    .saturating_record(micros),
+                Latency::Summary { .. } => {
+                    debug_assert!(false, "a summarised tally takes no latency sample");
+                }
+            }
         }
     }
 
@@ -143,8 +179,14 @@ impl Tally {
             mine.failed += count.failed;
             mine.degraded += count.degraded;
         }
-        // Both histograms have the same bounds, so adding cannot fail.
-        let _ = self.latency.add(&other.latency);
+        match (&mut self.latency, &other.latency) {
+            (Latency::Recording(mine), Latency::Recording(Some(theirs))) => {
+                // Both histograms have the same bounds, so adding cannot fail.
+                let _ = mine.get_or_insert_with(new_histogram).add(theirs.as_ref());
+            }
+            (_, Latency::Recording(None)) => {}
+            _ => debug_assert!(false, "summarised tallies cannot merge their samples"),
+        }
     }
 
     pub fn failed_ratio(&self) -> f64 {
@@ -156,15 +198,17 @@ impl Tally {
     }
 
     pub fn percentiles(&self) -> Percentiles {
-        if self.latency.is_empty() {
-            return Percentiles::default();
-        }
+        let histogram = match &self.latency {
+            Latency::Summary { percentiles, .. } => return *percentiles,
+            Latency::Recording(Some(histogram)) if !histogram.is_empty() => histogram,
+            Latency::Recording(_) => return Percentiles::default(),
+        };
         let ms = |micros: u64| (micros as f64 / 1000.0 * 100.0).round() / 100.0;
         Percentiles {
-            p50: ms(self.latency.value_at_quantile(0.50)),
-            p90: ms(self.latency.value_at_quantile(0.90)),
-            p99: ms(self.latency.value_at_quantile(0.99)),
-            max: ms(self.latency.max()),
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p90: ms(histogram.value_at_quantile(0.90)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            max: ms(histogram.max()),
         }
     }
 
@@ -216,7 +260,7 @@ mod tests {
         );
         assert_eq!((tally.ok, tally.degraded, tally.failed), (1, 1, 1));
         assert_eq!(tally.requests(), 3);
-        assert_eq!(tally.latency.len(), 2, "the refused request has no latency");
+        assert_eq!(tally.samples(), 2, "the refused request has no latency");
         assert!((tally.failed_ratio() - 1.0 / 3.0).abs() < 1e-9);
     }
 
@@ -260,6 +304,12 @@ mod tests {
         let p = a.percentiles();
         assert!(p.max >= 99.9 && p.max <= 100.1, "{p:?}");
         assert!(p.p50 >= 4.9 && p.p50 <= 5.1, "{p:?}");
+        // A summary keeps what the reports read, and still counts outcomes.
+        a.summarise();
+        assert_eq!(a.percentiles(), p);
+        assert_eq!(a.samples(), 3);
+        a.record(Level::Ok, &[], None);
+        assert_eq!(a.requests(), 4);
     }
 
     #[test]

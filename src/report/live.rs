@@ -9,10 +9,10 @@ use serde::Serialize;
 use super::{changes_cell, path_text, plural, table};
 use crate::eval::{Graph, Level};
 use crate::model::Scenario;
-use crate::record::Event;
 use crate::record::expect::{Expectation, Measured, Rule};
 use crate::record::run::{Ending, StepKind, StepResult, StrategyRun, Verdict};
 use crate::record::tally::{Percentiles, Tally};
+use crate::record::{Event, Lag};
 
 /// Causes shown per step in the table; the JSON has all of them.
 const TOP_CAUSES: usize = 3;
@@ -70,8 +70,52 @@ pub fn text(
                 failed.join(", ")
             );
         }
+        Verdict::Inconclusive(unmeasured) => {
+            let _ = writeln!(
+                out,
+                "verdict: inconclusive (the machine, not the services, limited {} of {} {}: {}); \
+                 neither pass nor fail: {}; rerun with --seed {seed}",
+                unmeasured.len(),
+                runs.len(),
+                plural(runs.len(), "strategy", "strategies"),
+                unmeasured.join(", "),
+                advice(scenario)
+            );
+        }
     }
     out
+}
+
+/// What makes a run that the machine could not keep up with measurable.
+fn advice(scenario: &Scenario) -> String {
+    let entrypoints = scenario.entrypoints().count();
+    let mut advice = format!("lower load.rps (now {} per entrypoint)", scenario.load.rps);
+    if entrypoints > 1 {
+        let _ = write!(advice, " or use fewer entrypoints (now {entrypoints})");
+    }
+    advice.push_str(", or run on a machine with more cores");
+    advice
+}
+
+/// Why a step was not measured: how far the harness fell behind.
+fn lag_text(lag: &Lag) -> String {
+    let mut parts = Vec::new();
+    if lag.late_arrivals > 0 {
+        parts.push(format!(
+            "{} of {} arrivals were sent more than {} ms late (the latest {} ms late)",
+            lag.late_arrivals,
+            lag.arrivals,
+            Lag::LATE_ARRIVAL.as_millis(),
+            lag.max_arrival_late.as_millis()
+        ));
+    }
+    if lag.overrun > Lag::MAX_OVERRUN {
+        parts.push(format!(
+            "its timed waits ended {} ms later than asked",
+            lag.overrun.as_millis()
+        ));
+    }
+    parts.join("; ")
 }
 
 /// An event as the report says it: `kill recommend started`.
@@ -97,11 +141,13 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
     }
 }
 
-/// The JSON word of a verdict: `pass` or `fail` (an interrupted run is not a pass).
+/// The JSON word of a verdict: `pass`, `fail` (an interrupted run is not a pass) or
+/// `inconclusive`.
 pub fn verdict_word(verdict: &Verdict) -> &'static str {
     match verdict {
         Verdict::Pass => "pass",
         Verdict::Fail(_) | Verdict::Interrupted => "fail",
+        Verdict::Inconclusive(_) => "inconclusive",
     }
 }
 
@@ -121,7 +167,15 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
         run.strategy.name,
         plural(planned, "step", "steps"),
         run.duration.as_secs_f64(),
-        if run.graceful() {
+        if !run.kept_up() {
+            let unmeasured = run.steps.iter().filter(|step| !step.kept_up()).count();
+            format!(
+                "inconclusive: the machine fell behind in {unmeasured} {} ({} of {} failed)",
+                plural(unmeasured, "step", "steps"),
+                run.total.failed,
+                run.total.requests()
+            )
+        } else if run.graceful() {
             format!(
                 "graceful ({} of {} degraded)",
                 run.total.degraded,
@@ -169,7 +223,11 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
         ]);
     }
     out.push_str(&table(&rows, "  "));
-    for step in run.steps.iter().filter(|step| !step.agrees()) {
+    for step in run
+        .steps
+        .iter()
+        .filter(|step| step.kept_up() && !step.agrees())
+    {
         let _ = writeln!(
             out,
             "  ! step {}: {}",
@@ -209,6 +267,23 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
             let _ = writeln!(out, "  interrupted (Ctrl-C)");
         }
     }
+    for step in run.steps.iter().filter(|step| !step.kept_up()) {
+        let _ = writeln!(
+            out,
+            "  ~ step {}: not measured: the machine fell behind ({})",
+            step.kind.label(),
+            lag_text(&step.lag)
+        );
+    }
+    if run.ending == Ending::Interrupted && !run.strategy.expect.is_empty() {
+        let _ = writeln!(out, "  expectations: not judged (the run was interrupted)");
+    } else if !run.kept_up() && !run.strategy.expect.is_empty() {
+        let _ = writeln!(
+            out,
+            "  expectations: not judged (the machine fell behind: {})",
+            advice(scenario)
+        );
+    }
     for expectation in run.expectations.iter().map(ExpectationJson::from) {
         let _ = writeln!(
             out,
@@ -225,7 +300,9 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
 /// measurement differs.
 fn predicted_cell(step: &StepResult) -> String {
     let word = step.predicted.worst().word();
-    if step.agrees() {
+    if !step.kept_up() {
+        format!("{word} ~")
+    } else if step.agrees() {
         word.to_owned()
     } else {
         format!("{word} !")
@@ -324,7 +401,9 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
             format_ms(total.percentiles().p99),
             format!("{:.1}s", run.duration.as_secs_f64()),
             agreement(run),
-            if run.expectations.is_empty() {
+            if !run.judged() {
+                "not judged".to_owned()
+            } else if run.expectations.is_empty() {
                 "none".to_owned()
             } else if run.passed() {
                 "held".to_owned()
@@ -344,16 +423,26 @@ fn comparison(out: &mut String, runs: &[StrategyRun]) {
 
 /// `agrees`, or the steps where the measurement differs from the prediction.
 fn agreement(run: &StrategyRun) -> String {
-    let differing: Vec<String> = run
-        .steps
-        .iter()
-        .filter(|step| !step.agrees())
-        .map(|step| step.kind.label())
-        .collect();
-    if differing.is_empty() {
+    let labels = |keep: &dyn Fn(&StepResult) -> bool| -> Vec<String> {
+        run.steps
+            .iter()
+            .filter(|step| keep(step))
+            .map(|step| step.kind.label())
+            .collect()
+    };
+    let unmeasured = labels(&|step| !step.kept_up());
+    let differing = labels(&|step| step.kept_up() && !step.agrees());
+    let mut said = Vec::new();
+    if !differing.is_empty() {
+        said.push(format!("differs: {}", differing.join(", ")));
+    }
+    if !unmeasured.is_empty() {
+        said.push(format!("not measured: {}", unmeasured.join(", ")));
+    }
+    if said.is_empty() {
         "agrees".to_owned()
     } else {
-        format!("differs: {}", differing.join(", "))
+        said.join("; ")
     }
 }
 
@@ -390,6 +479,9 @@ pub struct StrategyJson {
     pub latency_ms: Percentiles,
     /// The version of every replica running when the rollout ended, per service.
     pub running_after: BTreeMap<String, Vec<String>>,
+    /// False when the run was interrupted or the machine fell behind in a step: then
+    /// `expectations` is empty and the strategy neither passes nor fails.
+    pub judged: bool,
     pub expectations: Vec<ExpectationJson>,
     pub faults_never_fired: Vec<String>,
     pub steps: Vec<StepJson>,
@@ -416,6 +508,19 @@ pub struct StepJson {
     pub measured: BTreeMap<String, Option<Level>>,
     /// True when every measured outcome is the predicted one.
     pub agrees: bool,
+    /// How far the harness fell behind; with `kept_up: false` the step was not measured.
+    pub lag: LagJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LagJson {
+    pub arrivals: u64,
+    /// Arrivals sent more than 50 ms after their scheduled time.
+    pub late_arrivals: u64,
+    pub max_arrival_late_ms: u64,
+    /// How much longer than asked the runner's timed waits took.
+    pub overrun_ms: u64,
+    pub kept_up: bool,
 }
 
 /// One expectation as the report says it: the scenario key, what it asks, what was
@@ -524,6 +629,7 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
             requests: requests(&run.total),
             latency_ms: run.total.percentiles(),
             running_after: run.running.clone(),
+            judged: run.judged(),
             expectations: run.expectations.iter().map(ExpectationJson::from).collect(),
             faults_never_fired: run
                 .faults_never_fired
@@ -606,6 +712,13 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
             .map(|(entry, level)| (entry_name(entry), *level))
             .collect(),
         agrees: step.agrees(),
+        lag: LagJson {
+            arrivals: step.lag.arrivals,
+            late_arrivals: step.lag.late_arrivals,
+            max_arrival_late_ms: millis(step.lag.max_arrival_late),
+            overrun_ms: millis(step.lag.overrun),
+            kept_up: step.kept_up(),
+        },
     }
 }
 

@@ -140,20 +140,23 @@ impl Generator {
             let now = Instant::now();
             let mut burst = 0;
             while self.due(start, k) <= now && burst < MAX_BURST {
-                self.send(self.due(start, k));
+                self.send(self.due(start, k), now);
                 k += 1;
                 burst += 1;
             }
         }
     }
 
-    fn send(&self, intended: Instant) {
+    /// Sends the request scheduled at `intended`, at `now`.
+    fn send(&self, intended: Instant, now: Instant) {
         let at = self.recorder.position();
         self.requests.fetch_add(1, Ordering::Relaxed);
         let entry = &self.entry;
         let edge = Edge::new(CLIENT, &entry.service, &entry.api);
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
-        self.recorder.sent(at, &entry.service, permit.is_some());
+        let late = now.saturating_duration_since(intended);
+        self.recorder
+            .sent(at, &entry.service, permit.is_some(), late);
         let Some(permit) = permit else {
             // Never sent: recorded at once, with no latency and nothing in flight.
             let cause = CauseKey {

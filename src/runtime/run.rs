@@ -26,7 +26,6 @@ use crate::model::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::expect;
 use crate::record::run::{Ending, StepKind, StepResult, StrategyRun, measured_level};
-use crate::record::tally::Tally;
 use crate::record::{Part, Recorder};
 use crate::runtime::cluster::{Cluster, StartError};
 use crate::runtime::fault;
@@ -75,8 +74,10 @@ pub async fn run(
         cluster: Arc::clone(&cluster),
         recorder,
         interrupt: options.interrupt.clone(),
+        fault_clock: watch::channel(0usize).0,
         steps: Vec::new(),
         durations: Vec::new(),
+        overruns: Vec::new(),
         breaches: Vec::new(),
         strategy: strategy.name.clone(),
         progress,
@@ -105,8 +106,15 @@ struct Runner<'a> {
     cluster: Arc<Cluster>,
     recorder: Arc<Recorder>,
     interrupt: watch::Receiver<bool>,
+    /// The rollout step whose fault clocks have started: a fault of step N waits for it.
+    /// It moves once the step before has finished its requests, so a fault of step N
+    /// never meets a request counted in step N - 1.
+    fault_clock: watch::Sender<usize>,
     steps: Vec<Ran>,
     durations: Vec<Duration>,
+    /// Per step: how much longer than asked the runner's own timed waits took (startup,
+    /// bake): time the machine, not the services, added.
+    overruns: Vec<Duration>,
     breaches: Vec<usize>,
     strategy: String,
     progress: Option<&'a dyn Progress>,
@@ -117,7 +125,6 @@ impl Runner<'_> {
     /// load generator scheduled.
     async fn execute(&mut self, plan: &Plan) -> Result<(Ending, u64), StartError> {
         let load = self.start_load();
-        let (steps_tx, steps_rx) = watch::channel(0usize);
         // Fault tasks are owned here: aborted and joined before the run ends, so none
         // outlives it (a replica a fault was starting is dropped, which stops it).
         let mut faults = tokio::task::JoinSet::new();
@@ -127,12 +134,11 @@ impl Runner<'_> {
                 fault.clone(),
                 Arc::clone(&self.cluster),
                 Arc::clone(&self.recorder),
-                steps_rx.clone(),
+                self.fault_clock.subscribe(),
             ));
         }
-        drop(steps_rx);
 
-        let result = self.roll(plan, &steps_tx).await;
+        let result = self.roll(plan).await;
         let drain = if matches!(result, Ok(Ending::Interrupted)) {
             INTERRUPT_DRAIN
         } else {
@@ -166,11 +172,7 @@ impl Runner<'_> {
         )
     }
 
-    async fn roll(
-        &mut self,
-        plan: &Plan,
-        steps: &watch::Sender<usize>,
-    ) -> Result<Ending, StartError> {
+    async fn roll(&mut self, plan: &Plan) -> Result<Ending, StartError> {
         let baseline = self.scenario.load.baseline;
         let initial = self.scenario.initial.clone();
         let started = Instant::now();
@@ -182,7 +184,6 @@ impl Runner<'_> {
         }
         let mut applied: Vec<&crate::plan::Step> = Vec::new();
         for step in plan.steps.iter().skip(1) {
-            let _ = steps.send(step.index);
             if !self
                 .step(StepKind::Rollout(step.index), step.changes.clone(), plan)
                 .await?
@@ -244,10 +245,13 @@ impl Runner<'_> {
         // The previous step's requests finish in its own states.
         let give_up = Instant::now() + PREVIOUS_STEP_LIMIT;
         while self.recorder.in_flight(previous) > 0 && Instant::now() < give_up {
-            if !self.wait(Duration::from_millis(1)).await {
+            if !self.wait_untimed(Duration::from_millis(1)).await {
                 self.close_step(started);
                 return Ok(false);
             }
+        }
+        if let StepKind::Rollout(n) = kind {
+            self.fault_clock.send_replace(n);
         }
         let half = self.scenario.load.bake / 2;
         let moved = self.interruptible(self.cluster.prepare(&changes)).await?
@@ -286,6 +290,7 @@ impl Runner<'_> {
             after,
         });
         self.durations.push(Duration::ZERO);
+        self.overruns.push(Duration::ZERO);
         let part = if kind == StepKind::Baseline {
             Part::Settled
         } else {
@@ -316,8 +321,21 @@ impl Runner<'_> {
         }
     }
 
-    /// Sleeps `duration` unless interrupted first; false when interrupted.
-    async fn wait(&self, duration: Duration) -> bool {
+    /// Sleeps `duration` unless interrupted first; false when interrupted. A wake-up
+    /// later than asked counts as the step's overrun: the time the machine, not the
+    /// services, added to the step.
+    async fn wait(&mut self, duration: Duration) -> bool {
+        let due = Instant::now() + duration;
+        let waited = self.wait_untimed(duration).await;
+        if waited && let Some(overrun) = self.overruns.last_mut() {
+            *overrun += Instant::now().saturating_duration_since(due);
+        }
+        waited
+    }
+
+    /// Sleeps `duration` unless interrupted first; false when interrupted. For polling
+    /// loops, whose wake-ups are not part of the step's plan.
+    async fn wait_untimed(&self, duration: Duration) -> bool {
         let mut interrupt = self.interrupt.clone();
         tokio::select! {
             biased;
@@ -327,7 +345,7 @@ impl Runner<'_> {
     }
 
     fn finish(&self, strategy: &Strategy, ending: Ending, duration: Duration) -> StrategyRun {
-        let records = self.recorder.take();
+        let (records, total) = self.recorder.take();
         let graph = Graph::new(&self.scenario);
         let faults =
             |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
@@ -336,18 +354,16 @@ impl Runner<'_> {
                     .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
                     .collect()
             };
-        let mut total = Tally::default();
+        let mut records = records.into_iter();
         let steps: Vec<StepResult> = self
             .steps
             .iter()
             .enumerate()
             .map(|(index, ran)| {
-                let record = records.get(index).cloned().unwrap_or_default();
-                let mut step_total = Tally::default();
-                for tally in record.by_entry.values() {
-                    step_total.merge(tally);
-                }
-                total.merge(&step_total);
+                let record = records.next().unwrap_or_default();
+                let step_total = record.total.clone().unwrap_or_default();
+                let mut lag = record.lag;
+                lag.overrun = self.overruns.get(index).copied().unwrap_or_default();
                 let predicted = eval::predict_step(
                     &graph,
                     &self.scenario,
@@ -379,6 +395,7 @@ impl Runner<'_> {
                     duration: self.durations.get(index).copied().unwrap_or_default(),
                     predicted,
                     measured,
+                    lag,
                 }
             })
             .collect();
@@ -387,7 +404,14 @@ impl Runner<'_> {
             .filter(|step| step.total.failed > 0)
             .map(|step| step.kind)
             .collect();
-        let expectations = expect::judge(&strategy.expect, &total, &failed_steps);
+        // A run that was interrupted, or that the machine could not keep up with, is not
+        // judged: it neither passes nor fails.
+        let judged = ending != Ending::Interrupted && steps.iter().all(StepResult::kept_up);
+        let expectations = if judged {
+            expect::judge(&strategy.expect, &total, &failed_steps)
+        } else {
+            Vec::new()
+        };
         let reached = steps
             .iter()
             .filter_map(|step| match step.kind {

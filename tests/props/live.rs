@@ -246,7 +246,7 @@ proptest! {
                 prop_assert_eq!(tally.degraded, parts[0].degraded + parts[1].degraded);
                 prop_assert_eq!(tally.failed, parts[0].failed + parts[1].failed);
                 // One latency sample per request that went out (refused ones have none).
-                prop_assert_eq!(tally.latency.len(), sent - tally.refused(), "{} {}", label, entry);
+                prop_assert_eq!(tally.samples(), sent - tally.refused(), "{} {}", label, entry);
                 if tally.failed > 0 {
                     prop_assert!(!tally.causes.is_empty(), "{} {}: a failure names its cause", label, entry);
                 }
