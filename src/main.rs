@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use deploysim::generate;
 use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
-use deploysim::record::run::{StepKind, Verdict};
+use deploysim::record::run::{LiveRun, StepKind, Unplanned, Verdict};
 use deploysim::report::{self, plan::PlanOutcome};
 use deploysim::runtime::run as live;
 use deploysim::scenario;
@@ -144,7 +144,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct PlanArgs {
-    /// The scenario file.
+    /// The scenario file (`-` reads it from standard input).
     scenario: PathBuf,
     #[command(flatten)]
     selection: Selection,
@@ -169,7 +169,7 @@ struct Selection {
 
 #[derive(Debug, Args)]
 struct CheckArgs {
-    /// The scenario file.
+    /// The scenario file (`-` reads it from standard input).
     scenario: PathBuf,
     #[command(flatten)]
     selection: Selection,
@@ -181,7 +181,7 @@ struct CheckArgs {
 
 #[derive(Debug, Args)]
 struct SweepArgs {
-    /// The scenario file.
+    /// The scenario file (`-` reads it from standard input).
     scenario: PathBuf,
     /// Also every pair of services missing at once (n x (n-1) / 2 more rows).
     #[arg(long)]
@@ -212,11 +212,14 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Sweep(args)) => run_sweep(&args),
         Some(Command::Generate(args)) => {
-            print!(
-                "{}",
-                generate::scenario_yaml(args.services as usize, args.seed)
-            );
-            exit::OK
+            let text = generate::scenario_yaml(args.services as usize, args.seed);
+            match print_out(&text) {
+                Ok(()) => exit::OK,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    exit::ENVIRONMENT
+                }
+            }
         }
         None => match &cli.run.scenario {
             Some(path) => run_live(path, &cli.run),
@@ -262,6 +265,7 @@ fn init_logging() {
 /// error already reported.
 fn prepare(path: &Path, selection: &Selection) -> Result<(Scenario, u64, Vec<Strategy>), u8> {
     let scenario = load(path)?;
+    check_json_target(selection.json.as_deref())?;
     let seed = selection.seed.unwrap_or(scenario.seed);
     match select_strategies(&scenario, &selection.strategies) {
         Ok(strategies) => Ok((scenario, seed, strategies)),
@@ -279,20 +283,16 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     };
     let scenario = Arc::new(scenario);
     let mut plans = Vec::new();
+    let mut unplanned = Vec::new();
     for strategy in &strategies {
         match plan::plan(&scenario, strategy, seed) {
             Ok(plan) => plans.push((strategy.clone(), plan)),
-            Err(err @ PlanError::NoSafeOrder { .. }) => {
-                // The scenario is valid; what it asks for cannot be done safely. `simulate
-                // check` explains the conflict and the fix.
-                eprintln!(
-                    "error: strategy {}: {}\n(`simulate check {}` explains it and suggests a fix)",
-                    strategy.name,
-                    report::plan_error_text(&err),
-                    path.display()
-                );
-                return exit::FAILED;
-            }
+            // The scenario is valid; what the strategy asks for cannot be done safely. The
+            // other strategies still run; the report says why this one did not.
+            Err(error @ PlanError::NoSafeOrder { .. }) => unplanned.push(Unplanned {
+                strategy: strategy.clone(),
+                error,
+            }),
             Err(err) => {
                 eprintln!("error: strategy {}: {err}", strategy.name);
                 return exit::INVALID;
@@ -317,14 +317,19 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
         Ok(outcome) => outcome,
         Err(code) => return code,
     };
+    let live = LiveRun {
+        runs,
+        unplanned,
+        interrupted,
+    };
     if let Err(code) = emit(
         args.selection.json.as_deref(),
-        || report::live::text(&scenario, seed, &runs, interrupted, args.quiet),
-        || report::live::json(&scenario, seed, &runs, interrupted),
+        || report::live::text(&scenario, seed, &live, args.quiet),
+        || report::live::json(&scenario, seed, &live),
     ) {
         return code;
     }
-    match Verdict::of(&runs, interrupted) {
+    match Verdict::of(&live) {
         Verdict::Pass => exit::OK,
         Verdict::Fail(_) => exit::FAILED,
         Verdict::Inconclusive(_) => exit::INCONCLUSIVE,
@@ -387,6 +392,9 @@ fn run_sweep(args: &SweepArgs) -> u8 {
         Ok(scenario) => Arc::new(scenario),
         Err(code) => return code,
     };
+    if let Err(code) = check_json_target(args.json.as_deref()) {
+        return code;
+    }
     let seed = args.seed.unwrap_or(scenario.seed);
     let deployed = scenario.initial.0.len();
     let rows = deployed
@@ -545,26 +553,76 @@ fn emit<J: serde::Serialize>(
     text: impl FnOnce() -> String,
     report: impl FnOnce() -> J,
 ) -> Result<(), u8> {
-    if json != Some(Path::new("-")) {
-        print!("{}", text());
-    }
-    if let Some(json_path) = json
-        && let Err(message) = write_json(json_path, &report())
-    {
+    let written = if json == Some(Path::new("-")) {
+        Ok(())
+    } else {
+        let text = text();
+        match terminal_width() {
+            Some(width) => print_out(&report::fit(&text, width)),
+            None => print_out(&text),
+        }
+    };
+    let written = written.and_then(|()| match json {
+        Some(json_path) => write_json(json_path, &report()),
+        None => Ok(()),
+    });
+    written.map_err(|message| {
         eprintln!("error: {message}");
-        return Err(exit::ENVIRONMENT);
+        exit::ENVIRONMENT
+    })
+}
+
+/// The width reports are fitted to: `COLUMNS` when set, else the terminal's when stdout
+/// is one. Output to a file or a pipe keeps its full lines, for grep and diff.
+fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+    {
+        return Some(columns);
     }
-    Ok(())
+    terminal_size::terminal_size_of(std::io::stdout()).map(|(width, _)| usize::from(width.0))
+}
+
+/// Writes `text` to stdout. A reader that went away (`simulate generate | head -1`) is not
+/// an error: the command has nothing more to say to it.
+fn print_out(text: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {err}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String> {
     let text =
         serde_json::to_string_pretty(report).map_err(|err| format!("cannot encode JSON: {err}"))?;
     if path == Path::new("-") {
-        let mut stdout = std::io::stdout().lock();
-        return writeln!(stdout, "{text}")
-            .map_err(|err| format!("cannot write JSON to stdout: {err}"));
+        return print_out(&(text + "\n"));
     }
     std::fs::write(path, text + "\n")
         .map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
+
+/// Fails early, before anything runs, when the JSON report could not be written at the
+/// end: a long run should not end in "cannot write". The file is opened for appending, so
+/// an existing report stays until the new one replaces it.
+fn check_json_target(json: Option<&Path>) -> Result<(), u8> {
+    match json {
+        Some(path) if path != Path::new("-") => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|err| {
+                eprintln!("error: cannot write {}: {err}", path.display());
+                exit::ENVIRONMENT
+            }),
+        _ => Ok(()),
+    }
 }

@@ -4,8 +4,10 @@
 //! Two methods, both checked state by state with the evaluator:
 //! - up to [`EXACT_LIMIT`] changes (and [`EXACT_WORK`]), a breadth-first search over the
 //!   settled states (sets of changes applied), trying every group of remaining changes
-//!   as the next step: the first plan found has the fewest steps, and finding none proves
-//!   that none exists;
+//!   as the next step: the plan found has the fewest steps and, among the plans of that
+//!   many steps, the fewest degraded states, then the fewest degraded settled states (a
+//!   degradation that lasts a transient is better than one that lasts a settled part);
+//!   finding none proves that none exists;
 //! - beyond that, ordering constraints read off the call graph ("pricing must finish
 //!   before cart starts: cart v2 calls pricing api v2, which pricing v1 does not
 //!   provide"), laid out in as few steps as the constraints allow (the longest chain), then
@@ -61,6 +63,9 @@ pub enum Conflict {
         state: Passed,
         entrypoint: Option<String>,
         edge: Option<BrokenEdge>,
+        /// Every broken call of the state, with the caller's version: the consumers the
+        /// state strands (a target that drops an API some callers still use, say).
+        broken: Vec<(String, BrokenEdge)>,
     },
     /// `service` is recreated (no replica ready while its new ones start) and `callers`
     /// require it in every version that can run, so some entrypoint fails in every order.
@@ -279,44 +284,65 @@ fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<V
         .collect();
     let mut scratch = Vec::new();
     let mut levels = Vec::new();
-    let ok: Vec<bool> = (0..=full)
+    let settled_level: Vec<Level> = (0..=full)
         .map(|applied| {
             let state = settled(&initial, &masks, applied);
-            graph.worst(&state, &mut scratch, &mut levels) != Level::Failed
+            graph.worst(&state, &mut scratch, &mut levels)
         })
         .collect();
-    let mut came_from: Vec<Option<(u32, u32)>> = vec![None; (full as usize) + 1];
+    let size = (full as usize) + 1;
+    let mut came_from: Vec<Option<(u32, u32)>> = vec![None; size];
+    // Steps from the start; a set of changes is first reached at its fewest steps, and
+    // every set one step further is reached only after all sets at this depth are out of
+    // the queue, so the best of its equally short ways in is known before it goes on.
+    let mut depth: Vec<Option<u32>> = vec![None; size];
+    // Among the shortest ways: (degraded states, degraded settled states) passed through,
+    // to prefer the least degraded order of the fewest steps.
+    let mut cost: Vec<(u32, u32)> = vec![(0, 0); size];
     let mut queue = VecDeque::from([0u32]);
-    let mut visited = vec![false; (full as usize) + 1];
-    visited[0] = true;
+    depth[0] = Some(0);
     while let Some(applied) = queue.pop_front() {
         if applied == full {
             break;
         }
+        let here = depth[applied as usize].unwrap_or(0);
         let remaining = full & !applied;
         // Every non-empty subset of the remaining changes, largest first.
         let mut group = remaining;
         while group != 0 {
             let next = applied | group;
-            if !visited[next as usize] && ok[next as usize] {
+            let settled_after = settled_level[next as usize];
+            let reachable_now = depth[next as usize].is_none_or(|d| d == here + 1);
+            if reachable_now && settled_after != Level::Failed {
                 let before = settled(&initial, &masks, applied);
                 let step: Vec<Change> = (0..n)
                     .filter(|c| group & (1 << c) != 0)
                     .map(|c| changes[c].clone())
                     .collect();
                 let during = transient(graph, scenario, &before, &step);
-                if graph.worst(&during, &mut scratch, &mut levels) != Level::Failed {
-                    visited[next as usize] = true;
-                    came_from[next as usize] = Some((applied, group));
-                    queue.push_back(next);
+                let transient_level = graph.worst(&during, &mut scratch, &mut levels);
+                if transient_level != Level::Failed {
+                    let (states, settled_states) = cost[applied as usize];
+                    let settled_degraded = u32::from(settled_after == Level::Degraded);
+                    let this = (
+                        states + u32::from(transient_level == Level::Degraded) + settled_degraded,
+                        settled_states + settled_degraded,
+                    );
+                    if depth[next as usize].is_none() {
+                        depth[next as usize] = Some(here + 1);
+                        cost[next as usize] = this;
+                        came_from[next as usize] = Some((applied, group));
+                        queue.push_back(next);
+                    } else if this < cost[next as usize] {
+                        cost[next as usize] = this;
+                        came_from[next as usize] = Some((applied, group));
+                    }
                 }
             }
             group = (group - 1) & remaining;
         }
     }
-    if !visited[full as usize] {
-        return None;
-    }
+    depth[full as usize]?;
     let mut groups = Vec::new();
     let mut at = full;
     while let Some((from, group)) = came_from[at as usize] {
@@ -666,10 +692,14 @@ fn state_conflict(graph: &Graph, evaluated: &Evaluated, state: Passed) -> Confli
         .iter()
         .enumerate()
         .find(|(_, prediction)| prediction.level == Level::Failed);
+    let mut broken = graph.broken_edges(&evaluated.state);
+    broken.sort();
+    broken.dedup();
     Conflict::FailingState {
         state,
         entrypoint: failing.map(|(entry, _)| graph.entry_name(entry).to_owned()),
         edge: failing.and_then(|(_, prediction)| prediction.edge.clone()),
+        broken,
     }
 }
 
@@ -738,14 +768,16 @@ target: { cart: v2, pricing: v2 }
     }
 
     #[test]
-    fn a_broken_target_is_named() {
-        // web calls cart api v1, which cart v2 no longer provides: no order can help.
+    fn a_broken_target_names_every_stranded_caller_and_the_fix() {
+        // cart v2 drops api v1, which web and search (unchanged) still call: no order can
+        // help; both callers are named, with the two ways out.
         let yaml = "
 name: broken
 services:
   web: { entrypoint: true, versions: { v1: { calls: [ { service: cart } ] } } }
+  search: { entrypoint: true, versions: { v1: { calls: [ { service: cart } ] } } }
   cart: { versions: { v1: {}, v2: { provides: [v2] } } }
-initial: { web: v1, cart: v1 }
+initial: { web: v1, search: v1, cart: v1 }
 target: { cart: v2 }
 ";
         let SafeOrder::NotFound {
@@ -755,9 +787,19 @@ target: { cart: v2 }
         else {
             panic!("the target fails");
         };
+        let (summary, fix) = report::conflict_text(&conflicts[0]);
         assert_eq!(
-            report::conflict_text(&conflicts[0]).0,
-            "the target state fails web: web -> cart api v1: UNIMPLEMENTED (cart v2 does not provide api v1)"
+            summary,
+            "the target state fails search: search -> cart api v1: UNIMPLEMENTED (cart v2 does not provide api v1); \
+             it strands 2 calls: search v1 -> cart api v1: UNIMPLEMENTED (cart v2 does not provide api v1); \
+             web v1 -> cart api v1: UNIMPLEMENTED (cart v2 does not provide api v1)"
+        );
+        assert_eq!(
+            fix.as_deref(),
+            Some(
+                "move the stranded callers (search, web) to versions that no longer call it, in the release; \
+                 or keep the old API (cart api v1) in the providers' new versions"
+            )
         );
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::eval::{Graph, Level, StepPrediction};
 use crate::model::{Change, Strategy};
+use crate::plan::PlanError;
 use crate::record::expect::Expectation;
 use crate::record::tally::Tally;
 use crate::record::{Event, Lag, Parts};
@@ -164,10 +165,29 @@ pub enum Verdict {
     Interrupted,
 }
 
+/// A strategy the live run did not run: it cannot be planned (no safe order exists, or
+/// none was found).
+#[derive(Debug, Clone)]
+pub struct Unplanned {
+    pub strategy: Strategy,
+    pub error: PlanError,
+}
+
+/// Everything one live run of a scenario measured: each strategy's run, the strategies
+/// it could not run, and whether Ctrl-C stopped it.
+#[derive(Debug, Clone, Default)]
+pub struct LiveRun {
+    pub runs: Vec<StrategyRun>,
+    pub unplanned: Vec<Unplanned>,
+    pub interrupted: bool,
+}
+
 impl Verdict {
-    /// The verdict of `runs`; `interrupted` when Ctrl-C stopped them.
-    pub fn of(runs: &[StrategyRun], interrupted: bool) -> Verdict {
-        if interrupted {
+    /// The verdict of a live run. A strategy that cannot be planned fails: what it asks
+    /// for cannot be shipped safely.
+    pub fn of(live: &LiveRun) -> Verdict {
+        let runs = &live.runs;
+        if live.interrupted {
             return Verdict::Interrupted;
         }
         let names = |keep: &dyn Fn(&StrategyRun) -> bool| -> Vec<String> {
@@ -177,7 +197,8 @@ impl Verdict {
                 .collect()
         };
         // A failure measured while the machine kept up is real whatever the others did.
-        let failed = names(&|run| run.judged() && !run.passed());
+        let mut failed = names(&|run| run.judged() && !run.passed());
+        failed.extend(live.unplanned.iter().map(|u| u.strategy.name.clone()));
         let unmeasured = names(&|run| !run.judged());
         if !failed.is_empty() {
             Verdict::Fail(failed)

@@ -106,15 +106,19 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
             "(NOT graceful)"
         }
     );
-    let entries = graph.entry_names();
+    let worst: Vec<Level> = (0..graph.entries.len())
+        .map(|entry| {
+            check
+                .steps
+                .iter()
+                .map(|step| step.levels[entry])
+                .max()
+                .unwrap_or(Level::Ok)
+        })
+        .collect();
+    let columns = EntryColumns::new(graph, &worst);
     let mut header = vec!["step".to_owned(), "state".to_owned()];
-    header.extend(entries.iter().take(MAX_ENTRY_COLUMNS).cloned());
-    if entries.len() > MAX_ENTRY_COLUMNS {
-        header.push(format!(
-            "+{} entrypoints",
-            entries.len() - MAX_ENTRY_COLUMNS
-        ));
-    }
+    columns.header(&mut header);
     header.push("why".to_owned());
     let mut rows = vec![header];
     for (step, prediction) in plan.steps.iter().zip(&check.steps) {
@@ -128,7 +132,7 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
                 transient_text(graph, transient, &step.changes),
                 &prediction.faults_transient,
             );
-            rows.push(state_row(graph, &label, &text, transient));
+            rows.push(state_row(&columns, &label, &text, transient));
         }
         let settled_label = if step.index == 0 {
             "initial".to_owned()
@@ -137,7 +141,7 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
         };
         let settled_label = with_faults(settled_label, &prediction.faults_settled);
         rows.push(state_row(
-            graph,
+            &columns,
             &label,
             &settled_label,
             &prediction.settled,
@@ -178,19 +182,63 @@ fn with_faults(text: String, faults: &[FaultKind]) -> String {
     }
 }
 
-fn state_row(graph: &Graph, label: &str, state_text: &str, evaluated: &Evaluated) -> Vec<String> {
+/// Which entrypoints get a column of their own: the ones that fail, then the ones that
+/// degrade, then the rest by name, at most [`MAX_ENTRY_COLUMNS`]; the others are summed
+/// up in one column.
+struct EntryColumns {
+    names: Vec<String>,
+    shown: Vec<usize>,
+    rest: Vec<usize>,
+}
+
+impl EntryColumns {
+    /// `worst`: each entrypoint's worst level over what the table shows.
+    fn new(graph: &Graph, worst: &[Level]) -> EntryColumns {
+        let mut order: Vec<usize> = (0..graph.entries.len()).collect();
+        order.sort_by_key(|&entry| (std::cmp::Reverse(worst[entry]), entry));
+        let rest = order.split_off(order.len().min(MAX_ENTRY_COLUMNS));
+        EntryColumns {
+            names: graph.entry_names(),
+            shown: order,
+            rest,
+        }
+    }
+
+    fn header(&self, header: &mut Vec<String>) {
+        header.extend(self.shown.iter().map(|&entry| self.names[entry].clone()));
+        if !self.rest.is_empty() {
+            header.push(format!("+{} entrypoints", self.rest.len()));
+        }
+    }
+
+    /// The cells of one row, from each entrypoint's cell and level.
+    fn cells(&self, row: &mut Vec<String>, cell: impl Fn(usize) -> (String, Level)) {
+        row.extend(self.shown.iter().map(|&entry| cell(entry).0));
+        if self.rest.is_empty() {
+            return;
+        }
+        let count = |level: Level| self.rest.iter().filter(|&&e| cell(e).1 == level).count();
+        let (failed, degraded) = (count(Level::Failed), count(Level::Degraded));
+        row.push(match (failed, degraded) {
+            (0, 0) => "ok".to_owned(),
+            (f, 0) => format!("{f} FAILED"),
+            (0, d) => format!("{d} degraded"),
+            (f, d) => format!("{f} FAILED, {d} degraded"),
+        });
+    }
+}
+
+fn state_row(
+    columns: &EntryColumns,
+    label: &str,
+    state_text: &str,
+    evaluated: &Evaluated,
+) -> Vec<String> {
     let mut row = vec![label.to_owned(), state_text.to_owned()];
-    let n = graph.entries.len();
-    for prediction in evaluated.predictions.iter().take(MAX_ENTRY_COLUMNS) {
-        row.push(level_word(prediction.level).to_owned());
-    }
-    if n > MAX_ENTRY_COLUMNS {
-        let failing = evaluated.predictions[MAX_ENTRY_COLUMNS..]
-            .iter()
-            .filter(|p| p.level == Level::Failed)
-            .count();
-        row.push(format!("{failing} failed"));
-    }
+    columns.cells(&mut row, |entry| {
+        let level = evaluated.predictions[entry].level;
+        (level_word(level).to_owned(), level)
+    });
     let why = evaluated
         .predictions
         .iter()
@@ -291,19 +339,24 @@ fn safe(out: &mut String, order: &SafeOrder) {
 
 fn sweep(out: &mut String, graph: &Graph, report: &Report) {
     let sweep = &report.sweep;
-    let entries = graph.entry_names();
     let _ = writeln!(
         out,
         "missing-dependency sweep (each service missing in turn; initial / target versions)"
     );
+    let worst: Vec<Level> = (0..graph.entries.len())
+        .map(|entry| {
+            sweep
+                .singles
+                .iter()
+                .chain(&sweep.pairs)
+                .map(|row| row.initial[entry].max(row.target[entry]))
+                .max()
+                .unwrap_or(Level::Ok)
+        })
+        .collect();
+    let columns = EntryColumns::new(graph, &worst);
     let mut header = vec!["missing".to_owned()];
-    header.extend(entries.iter().take(MAX_ENTRY_COLUMNS).cloned());
-    if entries.len() > MAX_ENTRY_COLUMNS {
-        header.push(format!(
-            "+{} entrypoints",
-            entries.len() - MAX_ENTRY_COLUMNS
-        ));
-    }
+    columns.header(&mut header);
     let mut rows = vec![header];
     let all: Vec<&Row> = sweep.singles.iter().chain(&sweep.pairs).collect();
     let shown: Vec<&Row> = if all.len() <= MAX_SWEEP_ROWS {
@@ -316,7 +369,7 @@ fn sweep(out: &mut String, graph: &Graph, report: &Report) {
             .collect()
     };
     for row in &shown {
-        rows.push(sweep_row(graph, row));
+        rows.push(sweep_row(graph, &columns, row));
     }
     out.push_str(&table(&rows, "  "));
     if shown.len() < all.len() {
@@ -350,28 +403,22 @@ fn sweep(out: &mut String, graph: &Graph, report: &Report) {
     }
 }
 
-fn sweep_row(graph: &Graph, row: &Row) -> Vec<String> {
+fn sweep_row(graph: &Graph, columns: &EntryColumns, row: &Row) -> Vec<String> {
     let missing: Vec<&str> = row
         .missing
         .iter()
         .map(|&s| graph.services[s].as_str())
         .collect();
     let mut cells = vec![missing.join(" + ")];
-    for (initial, target) in row.initial.iter().zip(&row.target).take(MAX_ENTRY_COLUMNS) {
-        cells.push(if initial == target {
-            level_word(*initial).to_owned()
+    columns.cells(&mut cells, |entry| {
+        let (initial, target) = (row.initial[entry], row.target[entry]);
+        let cell = if initial == target {
+            level_word(initial).to_owned()
         } else {
-            format!("{} / {}", level_word(*initial), level_word(*target))
-        });
-    }
-    if row.initial.len() > MAX_ENTRY_COLUMNS {
-        let failing = row.initial[MAX_ENTRY_COLUMNS..]
-            .iter()
-            .zip(&row.target[MAX_ENTRY_COLUMNS..])
-            .filter(|(i, t)| **i == Level::Failed || **t == Level::Failed)
-            .count();
-        cells.push(format!("{failing} failed"));
-    }
+            format!("{} / {}", level_word(initial), level_word(target))
+        };
+        (cell, initial.max(target))
+    });
     cells
 }
 

@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{changes_cell, path_text, plural, table};
+use super::{changes_cell, conflict_text, path_text, plan_error_text, plural, table};
 use crate::eval::{Graph, Level};
 use crate::model::Scenario;
+use crate::plan::PlanError;
 use crate::record::expect::{Expectation, Measured, Rule};
-use crate::record::run::{Ending, StepKind, StepResult, StrategyRun, Verdict};
+use crate::record::run::{Ending, LiveRun, StepKind, StepResult, StrategyRun, Verdict};
 use crate::record::tally::{Percentiles, Tally};
 use crate::record::{Event, Lag};
 
@@ -19,13 +20,8 @@ const TOP_CAUSES: usize = 3;
 
 /// Per-strategy tables, then the comparison and the verdict. `quiet` leaves out the
 /// per-strategy tables.
-pub fn text(
-    scenario: &Scenario,
-    seed: u64,
-    runs: &[StrategyRun],
-    interrupted: bool,
-    quiet: bool,
-) -> String {
+pub fn text(scenario: &Scenario, seed: u64, live: &LiveRun, quiet: bool) -> String {
+    let runs = &live.runs;
     let mut out = String::new();
     let entrypoints: Vec<String> = scenario
         .entrypoints()
@@ -45,10 +41,31 @@ pub fn text(
             strategy_table(&mut out, scenario, run);
         }
     }
+    for unplanned in &live.unplanned {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "strategy {}: not run: {}",
+            unplanned.strategy.name, unplanned.error
+        );
+        if let PlanError::NoSafeOrder { conflicts, .. } = &unplanned.error {
+            for (summary, fix) in conflicts.iter().map(conflict_text) {
+                let _ = writeln!(out, "  conflict: {summary}");
+                if let Some(fix) = fix {
+                    let _ = writeln!(out, "  fix: {fix}");
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  `simulate check` shows every state of every order and what makes one safe"
+        );
+    }
     out.push('\n');
     comparison(&mut out, runs);
     out.push('\n');
-    match Verdict::of(runs, interrupted) {
+    let strategies = runs.len() + live.unplanned.len();
+    match Verdict::of(live) {
         Verdict::Interrupted => {
             let _ = writeln!(out, "interrupted: the report covers what ran before Ctrl-C");
         }
@@ -56,8 +73,8 @@ pub fn text(
             let _ = writeln!(
                 out,
                 "verdict: pass ({} {}, every expectation held)",
-                runs.len(),
-                plural(runs.len(), "strategy", "strategies")
+                strategies,
+                plural(strategies, "strategy", "strategies")
             );
         }
         Verdict::Fail(failed) => {
@@ -65,8 +82,8 @@ pub fn text(
                 out,
                 "verdict: fail ({} of {} {} did not meet expectations: {}); rerun with --seed {seed}",
                 failed.len(),
-                runs.len(),
-                plural(runs.len(), "strategy", "strategies"),
+                strategies,
+                plural(strategies, "strategy", "strategies"),
                 failed.join(", ")
             );
         }
@@ -76,8 +93,8 @@ pub fn text(
                 "verdict: inconclusive (the machine, not the services, limited {} of {} {}: {}); \
                  neither pass nor fail: {}; rerun with --seed {seed}",
                 unmeasured.len(),
-                runs.len(),
-                plural(runs.len(), "strategy", "strategies"),
+                strategies,
+                plural(strategies, "strategy", "strategies"),
                 unmeasured.join(", "),
                 advice(scenario)
             );
@@ -462,6 +479,15 @@ pub struct LiveReport {
     pub verdict: &'static str,
     pub interrupted: bool,
     pub strategies: Vec<StrategyJson>,
+    /// Strategies that were not run because they cannot be planned (no safe order).
+    pub not_planned: Vec<NotPlannedJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotPlannedJson {
+    pub name: String,
+    pub error: String,
+    pub conflicts: Vec<super::check::ConflictJson>,
 }
 
 #[derive(Debug, Serialize)]
@@ -610,8 +636,9 @@ fn requests(tally: &Tally) -> Requests {
 }
 
 /// Builds the JSON form of the live report.
-pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: bool) -> LiveReport {
-    let strategies = runs
+pub fn json(scenario: &Scenario, seed: u64, live: &LiveRun) -> LiveReport {
+    let strategies = live
+        .runs
         .iter()
         .map(|run| StrategyJson {
             name: run.strategy.name.clone(),
@@ -646,9 +673,27 @@ pub fn json(scenario: &Scenario, seed: u64, runs: &[StrategyRun], interrupted: b
     LiveReport {
         scenario: scenario.name.clone(),
         seed,
-        verdict: verdict_word(&Verdict::of(runs, interrupted)),
-        interrupted,
+        verdict: verdict_word(&Verdict::of(live)),
+        interrupted: live.interrupted,
         strategies,
+        not_planned: live
+            .unplanned
+            .iter()
+            .map(|unplanned| NotPlannedJson {
+                name: unplanned.strategy.name.clone(),
+                error: plan_error_text(&unplanned.error),
+                conflicts: match &unplanned.error {
+                    PlanError::NoSafeOrder { conflicts, .. } => conflicts
+                        .iter()
+                        .map(|conflict| {
+                            let (summary, fix) = conflict_text(conflict);
+                            super::check::ConflictJson { summary, fix }
+                        })
+                        .collect(),
+                    PlanError::Cycle { .. } => Vec::new(),
+                },
+            })
+            .collect(),
     }
 }
 

@@ -170,6 +170,7 @@ pub fn conflict_text(conflict: &Conflict) -> (String, Option<String>) {
             state,
             entrypoint,
             edge,
+            broken,
         } => {
             let which = match state {
                 Passed::Initial => "the initial state",
@@ -187,6 +188,47 @@ pub fn conflict_text(conflict: &Conflict) -> (String, Option<String>) {
                 (Some(entry), None) => format!("{which} fails {entry}"),
                 (None, _) => format!("{which} fails"),
             };
+            // A settled state the rollout must reach strands every caller whose call
+            // breaks in it; name them all, with the two ways out.
+            if matches!(state, Passed::Initial | Passed::Target) && !broken.is_empty() {
+                let stranded: Vec<String> = broken
+                    .iter()
+                    .map(|(version, edge)| broken_edge_text(version, edge))
+                    .collect();
+                let callers: Vec<&str> = broken
+                    .iter()
+                    .filter_map(|(_, edge)| edge.caller.as_deref())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let dropped: Vec<String> = broken
+                    .iter()
+                    .filter(|(_, edge)| matches!(edge.why, Break::NoApi { .. }))
+                    .map(|(_, edge)| format!("{} api {}", edge.callee, edge.api))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let summary = format!(
+                    "{summary}; it strands {} {}: {}",
+                    stranded.len(),
+                    plural(stranded.len(), "call", "calls"),
+                    stranded.join("; ")
+                );
+                let fix = if dropped.is_empty() {
+                    format!(
+                        "move the stranded callers ({}) in the release, or keep what they call deployed",
+                        callers.join(", ")
+                    )
+                } else {
+                    format!(
+                        "move the stranded callers ({}) to versions that no longer call it, in the release; \
+                         or keep the old API ({}) in the providers' new versions",
+                        callers.join(", "),
+                        dropped.join(", ")
+                    )
+                };
+                return (summary, Some(fix));
+            }
             (summary, None)
         }
         Conflict::RecreateWindow { service, callers } => (
@@ -278,9 +320,78 @@ pub fn plan_error_text(error: &PlanError) -> String {
     }
 }
 
+/// `text` with every line longer than `width` characters wrapped at spaces, so a report
+/// fits a terminal. A continuation line starts under the last column the line had
+/// reached (under a table's last cell), or a few spaces in from the line's own indent.
+pub fn fit(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        fit_line(&mut out, line, width.max(40));
+    }
+    out
+}
+
+fn fit_line(out: &mut String, line: &str, width: usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= width {
+        out.push_str(line);
+        out.push('\n');
+        return;
+    }
+    let own_indent = chars.iter().take_while(|c| **c == ' ').count();
+    // Where the last column before the cut starts: after the last run of two spaces.
+    let column = (own_indent..width.saturating_sub(1))
+        .rev()
+        .find(|&i| chars[i] == ' ' && chars[i + 1] == ' ')
+        .map(|i| i + 2);
+    let indent = match column {
+        Some(at) if at <= width / 2 => at,
+        _ => (own_indent + 4).min(width / 2),
+    };
+    let mut rest: &[char] = &chars;
+    let mut first = true;
+    while !rest.is_empty() {
+        let room = if first { width } else { width - indent };
+        if rest.len() <= room {
+            if !first {
+                out.extend(std::iter::repeat_n(' ', indent));
+            }
+            out.extend(rest.iter());
+            out.push('\n');
+            break;
+        }
+        // Break at the last space that fits; a word longer than the room is cut.
+        let cut = (1..=room).rev().find(|&i| rest[i] == ' ').unwrap_or(room);
+        if !first {
+            out.extend(std::iter::repeat_n(' ', indent));
+        }
+        let piece: String = rest[..cut].iter().collect();
+        out.push_str(piece.trim_end());
+        out.push('\n');
+        rest = &rest[cut..];
+        while rest.first() == Some(&' ') {
+            rest = &rest[1..];
+        }
+        first = false;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_wrap_under_their_last_column() {
+        let line = format!("  step  {}", "word ".repeat(20));
+        let fitted = fit(&line, 40);
+        let lines: Vec<&str> = fitted.lines().collect();
+        assert!(lines.len() > 1, "{fitted}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{fitted}");
+        assert!(lines[1].starts_with("        word"), "{fitted}");
+        assert_eq!(fit("short\n", 40), "short\n");
+        let joined: Vec<&str> = fitted.split_whitespace().collect();
+        assert_eq!(joined.len(), 21, "no word is lost: {fitted}");
+    }
 
     #[test]
     fn table_aligns_columns_and_trims_trailing_space() {

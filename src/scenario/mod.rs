@@ -20,8 +20,12 @@ pub use problem::{Problem, ScenarioError};
 /// 2 MiB; anything far larger is a mistake, and reading it would cost memory for nothing.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Reads and validates the scenario at `path`.
+/// Reads and validates the scenario at `path`; `-` reads standard input (named
+/// `<stdin>` in messages).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    if path == Path::new("-") {
+        return read(std::io::stdin().lock(), Path::new("<stdin>"));
+    }
     let read_error = |reason: String| ScenarioError::Read {
         path: path.to_owned(),
         reason,
@@ -31,10 +35,20 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         return Err(read_error("it is a directory, not a scenario file".into()));
     }
     let file = std::fs::File::open(path).map_err(|err| read_error(io_reason(&err)))?;
+    read(file, path)
+}
+
+/// Reads a scenario from `source` (named `path` in messages) and validates it.
+fn read(source: impl Read, path: &Path) -> Result<Scenario, ScenarioError> {
+    let read_error = |reason: String| ScenarioError::Read {
+        path: path.to_owned(),
+        reason,
+    };
     // Read at most one byte past the cap, so a huge file (or an endless one such as
     // /dev/zero) costs no more than the cap to refuse.
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    source
+        .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|err| read_error(io_reason(&err)))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {

@@ -445,12 +445,42 @@ fn the_safe_strategy_runs_live_the_order_check_plans() {
             .all(|step| step["agrees"] == true)
     );
 
-    let none = simulate(&["scenarios/breaking.yaml", "--strategy", "safe"]);
-    assert_eq!(none.code, 1);
+    // A strategy with no safe order does not stop the run: the others run, it is
+    // reported with the reason, the JSON is written, and the verdict fails.
+    let dir = TempDir::new("no-safe-order");
+    let json_path = dir.path().join("run.json");
+    let none = simulate(&[
+        "scenarios/breaking.yaml",
+        "--strategy",
+        "safe",
+        "--strategy",
+        "single-piece",
+        "--json",
+        json_path.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(none.code, 1, "{}", none.stderr);
     assert!(
-        none.stderr.contains("no safe order exists"),
+        none.stdout
+            .contains("strategy safe: not run: no safe order exists\n  conflict: "),
         "{}",
-        none.stderr
+        none.stdout
+    );
+    assert!(
+        none.stdout.contains("strategy single-piece: "),
+        "{}",
+        none.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("the JSON is written"))
+            .expect("JSON");
+    assert_eq!(json["verdict"], "fail");
+    assert_eq!(json["strategies"][0]["name"], "single-piece");
+    assert_eq!(json["not_planned"][0]["name"], "safe");
+    assert!(
+        json["not_planned"][0]["conflicts"][0]["fix"]
+            .as_str()
+            .is_some_and(|fix| fix.starts_with("expand, then contract")),
+        "{json}"
     );
 }
 
