@@ -176,4 +176,39 @@ target: {}
         // No pair is worse than its worse half here: ads + anything is as bad as that.
         assert!(result.pairs.is_empty(), "{:?}", result.pairs);
     }
+
+    #[test]
+    fn a_broken_target_is_no_services_fault() {
+        // cart v2 drops api v1, which web still calls: the target fails web whatever is
+        // missing. Counted against the target alone, every service would look like a
+        // single point of failure of web (ads and shop included); judged against the
+        // same state with nothing missing, only real ones are.
+        let scenario = load(
+            "
+name: stranded
+services:
+  web:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: cart }, { service: ads, on_failure: degrade } ] } }
+  shop:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: db } ] } }
+  cart: { versions: { v1: {}, v2: { provides: [v2] } } }
+  db: { versions: { v1: {} } }
+  ads: { versions: { v1: {} } }
+initial: { web: v1, shop: v1, cart: v1, db: v1, ads: v1 }
+target: { cart: v2 }
+",
+        );
+        let graph = Graph::new(&scenario);
+        let result = sweep(&graph, &scenario, false);
+        let names: Vec<&str> = result
+            .single_points_of_failure
+            .iter()
+            .map(|&s| graph.services[s].as_str())
+            .collect();
+        // cart: its loss fails web in the initial state, where web works without it.
+        // db: fails shop. ads and the entrypoints themselves: not single points.
+        assert_eq!(names, vec!["cart", "db"]);
+    }
 }

@@ -106,6 +106,10 @@ pub struct Lag {
     pub arrivals: u64,
     /// Of those, the ones sent more than [`Lag::LATE_ARRIVAL`] after their scheduled time.
     pub late_arrivals: u64,
+    /// Of those, the ones the harness refused to send because `load.max_in_flight`
+    /// requests were outstanding: what the services would have done with them is
+    /// unknown.
+    pub refused: u64,
     /// The latest an arrival was sent after its scheduled time.
     pub max_arrival_late: Duration,
     /// How much longer than asked the runner's own timed waits took (startup, bake).
@@ -117,7 +121,8 @@ impl Lag {
     /// machine: the generator's timer has 1 ms resolution and wakes within 2 ms on an idle
     /// machine.
     pub const LATE_ARRIVAL: Duration = Duration::from_millis(50);
-    /// At most this share of a step's arrivals may be late.
+    /// At most this share of a step's arrivals may be late, and at most this share
+    /// refused.
     pub const MAX_LATE_SHARE: f64 = 0.01;
     /// At most this much may the runner's waits of a step overrun, in total.
     pub const MAX_OVERRUN: Duration = Duration::from_millis(250);
@@ -125,12 +130,16 @@ impl Lag {
     /// Whether the machine kept up with the step, so that its measurement is the
     /// services' and can pass or fail.
     pub fn kept_up(&self) -> bool {
-        let late_share = if self.arrivals == 0 {
-            0.0
-        } else {
-            self.late_arrivals as f64 / self.arrivals as f64
+        let share = |count: u64| {
+            if self.arrivals == 0 {
+                0.0
+            } else {
+                count as f64 / self.arrivals as f64
+            }
         };
-        late_share <= Self::MAX_LATE_SHARE && self.overrun <= Self::MAX_OVERRUN
+        share(self.late_arrivals) <= Self::MAX_LATE_SHARE
+            && share(self.refused) <= Self::MAX_LATE_SHARE
+            && self.overrun <= Self::MAX_OVERRUN
     }
 }
 
@@ -272,6 +281,9 @@ impl Recorder {
             }
             let lag = &mut record.lag;
             lag.arrivals += 1;
+            if !dispatched {
+                lag.refused += 1;
+            }
             if late > Lag::LATE_ARRIVAL {
                 lag.late_arrivals += 1;
             }

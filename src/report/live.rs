@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{changes_cell, conflict_text, path_text, plan_error_text, plural, table};
+use super::{changes_cell, conflict_text, list_or_none, path_text, plan_error_text, plural, table};
 use crate::eval::{Graph, Level};
 use crate::model::Scenario;
 use crate::plan::PlanError;
@@ -33,7 +33,7 @@ pub fn text(scenario: &Scenario, seed: u64, live: &LiveRun, quiet: bool) -> Stri
         scenario.name,
         scenario.services.len(),
         scenario.load.rps,
-        entrypoints.join(", ")
+        list_or_none(entrypoints.into_iter())
     );
     if !quiet {
         for run in runs {
@@ -108,9 +108,13 @@ fn advice(scenario: &Scenario) -> String {
     let entrypoints = scenario.entrypoints().count();
     let mut advice = format!("lower load.rps (now {} per entrypoint)", scenario.load.rps);
     if entrypoints > 1 {
-        let _ = write!(advice, " or use fewer entrypoints (now {entrypoints})");
+        let _ = write!(advice, ", use fewer entrypoints (now {entrypoints})");
     }
-    advice.push_str(", or run on a machine with more cores");
+    let _ = write!(
+        advice,
+        ", raise load.max_in_flight if requests were refused (now {}), or run on a machine with more cores",
+        scenario.load.max_in_flight
+    );
     advice
 }
 
@@ -124,6 +128,12 @@ fn lag_text(lag: &Lag) -> String {
             lag.arrivals,
             Lag::LATE_ARRIVAL.as_millis(),
             lag.max_arrival_late.as_millis()
+        ));
+    }
+    if lag.refused > 0 {
+        parts.push(format!(
+            "{} of {} arrivals were refused because load.max_in_flight requests were outstanding",
+            lag.refused, lag.arrivals
         ));
     }
     if lag.overrun > Lag::MAX_OVERRUN {
@@ -240,6 +250,9 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
         ]);
     }
     out.push_str(&table(&rows, "  "));
+    if run.graph.entries.len() > 1 {
+        per_entrypoint(out, run);
+    }
     for step in run
         .steps
         .iter()
@@ -309,6 +322,97 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
             if expectation.held { "held" } else { "FAILED" },
             expectation.expected,
             expectation.actual
+        );
+    }
+}
+
+/// At most this many entrypoints get a row of their own in the per-entrypoint table; the
+/// rest (all ok, since the ones that suffered come first) are counted in one line.
+const MAX_ENTRY_ROWS: usize = 12;
+
+/// Each entrypoint over the whole run, the ones that failed first, then the degraded:
+/// where a fleet with many entrypoints hurt, which the step table merges away.
+fn per_entrypoint(out: &mut String, run: &StrategyRun) {
+    struct Entry {
+        name: String,
+        ok: u64,
+        degraded: u64,
+        failed: u64,
+        worst_p99: f64,
+        first_failed: Option<String>,
+    }
+    let mut entries: Vec<Entry> = run
+        .graph
+        .entry_names()
+        .into_iter()
+        .map(|name| {
+            let mut entry = Entry {
+                name,
+                ok: 0,
+                degraded: 0,
+                failed: 0,
+                worst_p99: 0.0,
+                first_failed: None,
+            };
+            for step in &run.steps {
+                let Some(tally) = step.by_entry.get(&entry.name) else {
+                    continue;
+                };
+                entry.ok += tally.ok;
+                entry.degraded += tally.degraded;
+                entry.failed += tally.failed;
+                entry.worst_p99 = entry.worst_p99.max(tally.percentiles().p99);
+                if tally.failed > 0 && entry.first_failed.is_none() {
+                    entry.first_failed = Some(step.kind.label());
+                }
+            }
+            entry
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (b.failed, b.degraded)
+            .cmp(&(a.failed, a.degraded))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let _ = writeln!(out, "  per entrypoint, the ones that suffered first:");
+    let mut rows = vec![
+        [
+            "entrypoint",
+            "sent",
+            "ok",
+            "degraded",
+            "failed",
+            "worst p99 ms",
+            "first failed in",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for entry in entries.iter().take(MAX_ENTRY_ROWS) {
+        rows.push(vec![
+            entry.name.clone(),
+            (entry.ok + entry.degraded + entry.failed).to_string(),
+            entry.ok.to_string(),
+            entry.degraded.to_string(),
+            entry.failed.to_string(),
+            format_ms(entry.worst_p99),
+            entry
+                .first_failed
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |step| format!("step {step}")),
+        ]);
+    }
+    out.push_str(&table(&rows, "    "));
+    if entries.len() > MAX_ENTRY_ROWS {
+        let rest = &entries[MAX_ENTRY_ROWS..];
+        let suffered = rest
+            .iter()
+            .filter(|entry| entry.failed + entry.degraded > 0)
+            .count();
+        let _ = writeln!(
+            out,
+            "    (+{} more entrypoints, {suffered} of them failed or degraded; --json has each one)",
+            rest.len()
         );
     }
 }
@@ -543,6 +647,8 @@ pub struct LagJson {
     pub arrivals: u64,
     /// Arrivals sent more than 50 ms after their scheduled time.
     pub late_arrivals: u64,
+    /// Arrivals refused because `load.max_in_flight` requests were outstanding.
+    pub refused: u64,
     pub max_arrival_late_ms: u64,
     /// How much longer than asked the runner's timed waits took.
     pub overrun_ms: u64,
@@ -760,6 +866,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
         lag: LagJson {
             arrivals: step.lag.arrivals,
             late_arrivals: step.lag.late_arrivals,
+            refused: step.lag.refused,
             max_arrival_late_ms: millis(step.lag.max_arrival_late),
             overrun_ms: millis(step.lag.overrun),
             kept_up: step.kept_up(),

@@ -120,6 +120,102 @@ fn unwritable_json_path_is_an_environment_failure() {
         "{}",
         run.stderr
     );
+    // A live run finds out before it starts, not after minutes of load: this one's
+    // bake times add up to 40 s.
+    let dir = TempDir::new("live-unwritable");
+    let scenario = live_scenario(&dir, 20_000, "{ graceful: true }");
+    let live = simulate(&[&scenario, "--json", "/nonexistent-dir/run.json"]);
+    assert_eq!(live.code, 3, "{}", live.stderr);
+    assert!(
+        live.stderr
+            .contains("cannot write /nonexistent-dir/run.json"),
+        "{}",
+        live.stderr
+    );
+    assert!(live.stdout.is_empty(), "nothing ran: {}", live.stdout);
+}
+
+#[test]
+fn a_run_the_machine_cannot_keep_up_with_is_inconclusive_never_pass_or_fail() {
+    // 100,000 requests a second to one entrypoint: the harness refuses or sends late most
+    // of them. `graceful: false` would "hold" on the refusals alone.
+    let dir = TempDir::new("flood");
+    let path = dir.path().join("flood.yaml");
+    std::fs::write(
+        &path,
+        "
+name: flood
+services:
+  web: { entrypoint: true, versions: { v1: {}, v2: {} } }
+initial: { web: v1 }
+target: { web: v2 }
+load: { rps: 100000, baseline_ms: 300, step_ms: 300 }
+strategies: [ { name: batch, expect: { graceful: false } } ]
+",
+    )
+    .expect("write scenario");
+    let run = simulate(&[path.to_str().expect("utf-8 path"), "--json", "-"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(json["verdict"], "inconclusive");
+    let batch = &json["strategies"][0];
+    assert_eq!(batch["judged"], false);
+    assert_eq!(batch["expectations"], serde_json::json!([]));
+    assert_eq!(batch["steps"][0]["lag"]["kept_up"], false, "{batch}");
+
+    let text = simulate(&[path.to_str().expect("utf-8 path"), "--quiet"]);
+    assert_eq!(text.code, 4);
+    assert!(
+        text.stdout.contains("verdict: inconclusive")
+            && text
+                .stdout
+                .contains("lower load.rps (now 100000 per entrypoint)"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_no_panic_and_a_scenario_can_come_from_stdin() {
+    use std::io::{BufRead, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args(["generate", "--services", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn simulate");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    // The reader is gone (as `| head -1` goes).
+    let output = child.wait_with_output().expect("simulate ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(first.starts_with("# Generated"), "{first}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let text = std::fs::read_to_string(crate::support::root().join("scenarios/partial.yaml"))
+        .expect("partial.yaml");
+    let mut plan = std::process::Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args(["plan", "-"])
+        .current_dir(crate::support::root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn simulate");
+    plan.stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the scenario");
+    let output = plan.wait_with_output().expect("simulate ends");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("scenario partial (seed 42)"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 #[test]
@@ -325,6 +421,12 @@ fn ctrl_c_stops_the_run_reports_what_ran_and_exits_130() {
         stdout.contains("baseline"),
         "the report shows what ran: {stdout}"
     );
+    // A run that did not finish is not judged: no expectation held or failed.
+    assert!(
+        stdout.contains("expectations: not judged (the run was interrupted)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("expect graceful: held"), "{stdout}");
 }
 
 #[test]
@@ -499,8 +601,15 @@ fn sweep_measures_each_missing_service_under_load_next_to_the_prediction() {
         vec!["cart", "pricing", "web"],
         "one row per deployed service"
     );
+    assert_eq!(
+        json["reference"]["requests"]["failed"], 0,
+        "nothing missing, nothing fails"
+    );
     for row in rows {
         assert_eq!(row["agrees"], true, "{row}");
+        // Missing means never started: not one request is served, the first included.
+        assert_eq!(row["requests"]["ok"], 0, "{row}");
+        assert_eq!(row["requests"]["degraded"], 0, "{row}");
         assert_eq!(
             row["predicted"]["web"], "failed",
             "every service here is required"

@@ -345,6 +345,10 @@ strategies: [batch]
         "{}",
         run.total.ok
     );
+    // The harness refused to send most of the load: what the service would have done
+    // with it is unknown, so the step is not measured and the run is not judged.
+    assert!(run.steps[0].lag.refused > 50, "{:?}", run.steps[0].lag);
+    assert!(!run.kept_up() && !run.judged());
 }
 
 #[test]
@@ -575,4 +579,44 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
             "a dropped replica still accepts connections on {addr}"
         );
     });
+}
+
+#[test]
+fn a_fault_of_step_1_is_not_booked_in_the_baseline() {
+    // Each request of web takes 30 ms, so when step 1 begins the baseline still has
+    // requests in flight; the kill of db at step 1 must wait for them.
+    let run = run(
+        inline(
+            "
+name: fault-leak
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { latency_ms: 30, calls: [ { service: db } ] }
+      v2: { latency_ms: 30, calls: [ { service: db } ] }
+  db: { versions: { v1: {} } }
+initial: { web: v1, db: v1 }
+target: { web: v2 }
+load: { rps: 100, baseline_ms: 300, step_ms: 400 }
+strategies: [ { name: batch, expect: { graceful: false } } ]
+faults: [ { kill: db, at_step: 1, after_ms: 0, for_ms: 100 } ]
+",
+        ),
+        "batch",
+    );
+    assert_eq!(
+        run.steps[0].total.failed, 0,
+        "{:?}",
+        run.steps[0].total.causes
+    );
+    assert!(
+        run.steps[0].agrees(),
+        "the baseline measures what it predicts"
+    );
+    assert!(
+        run.steps[1].total.failed > 0,
+        "the kill fails requests of step 1"
+    );
+    assert!(run.passed(), "{:?}", run.expectations);
 }

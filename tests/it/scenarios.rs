@@ -200,3 +200,42 @@ fn single_piece_is_provider_first_on_a_generated_fleet() {
         "the fleet has changed-to-changed calls: {checked_edges}"
     );
 }
+
+#[test]
+fn generated_scenarios_hold_their_own_expectations_at_a_load_two_cores_carry() {
+    for (services, seed) in [(12, 1), (60, 2), (300, 3), (1000, 4)] {
+        let yaml = deploysim::generate::scenario_yaml(services, seed);
+        let scenario = scenario::parse_str(&yaml, Path::new("generated.yaml"))
+            .expect("generated scenarios are valid");
+        let report = deploysim::check::run(&scenario, &scenario.strategies, seed, false);
+        assert!(
+            report.passed(),
+            "{services} services, seed {seed}: the check breaks {:?}",
+            report.failed()
+        );
+        // The generator's budget, counted independently: calls per second over the
+        // fleet at the generated rate, following each entrypoint's initial calls.
+        let calls_per_request = |entry: &str| -> u64 {
+            let mut count = 0;
+            let mut frontier = vec![entry.to_owned()];
+            while let Some(service) = frontier.pop() {
+                count += 1;
+                let version = scenario.initial.version(&service).expect("deployed");
+                for call in &scenario.version(&service, version).expect("defined").calls {
+                    frontier.push(call.service.clone());
+                }
+            }
+            count
+        };
+        let per_round: u64 = scenario
+            .entrypoints()
+            .map(|entry| calls_per_request(&entry.name))
+            .sum();
+        let calls_per_second = per_round * u64::from(scenario.load.rps);
+        assert!(
+            calls_per_second <= 5_000 || scenario.load.rps == 1,
+            "{services} services: {calls_per_second} calls/s at {} rps",
+            scenario.load.rps
+        );
+    }
+}

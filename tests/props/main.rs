@@ -30,7 +30,10 @@ pub fn pure() -> Config {
 }
 
 /// The configuration of a live property: `PROPTEST_LIVE_CASES` cases, default `default`.
-/// Each case starts servers and runs for seconds, so shrinking is bounded too.
+/// Each case starts servers and runs for seconds, so shrinking is bounded too. A case
+/// whose run the machine could not keep up with is rejected as inconclusive; more
+/// rejections than half the cases fail the property, so a busy machine cannot pass it
+/// by measuring nothing.
 pub fn live(default: u32) -> Config {
     let cases = std::env::var("PROPTEST_LIVE_CASES")
         .ok()
@@ -39,6 +42,7 @@ pub fn live(default: u32) -> Config {
     Config {
         cases,
         max_shrink_iters: 64,
+        max_global_rejects: (cases / 2).max(1),
         ..Config::default()
     }
 }
