@@ -677,3 +677,62 @@ fn prediction_json(entry: &str, prediction: &Prediction) -> PredictionJson {
         why: prediction.edge.as_ref().map(why_text),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_and_degraded_entrypoints_get_the_columns_first() {
+        // Six entrypoints, four columns: zeta fails and yak degrades when db rolls with
+        // recreate; alphabetically they would be hidden in "+2 entrypoints".
+        let scenario = crate::scenario::inline(
+            "
+name: many-entries
+services:
+  alpha: { entrypoint: true, versions: { v1: {} } }
+  beta: { entrypoint: true, versions: { v1: {} } }
+  gamma: { entrypoint: true, versions: { v1: {} } }
+  delta: { entrypoint: true, versions: { v1: {} } }
+  yak: { entrypoint: true, versions: { v1: { calls: [ { service: db, on_failure: degrade } ] } } }
+  zeta: { entrypoint: true, versions: { v1: { calls: [ { service: db } ] } } }
+  db: { rollout: recreate, versions: { v1: {}, v2: {} } }
+initial: { alpha: v1, beta: v1, gamma: v1, delta: v1, yak: v1, zeta: v1, db: v1 }
+target: { db: v2 }
+strategies: [batch]
+",
+        );
+        let report = crate::check::run(&scenario, &scenario.strategies, 0, false);
+        let text = text(&scenario, 0, &report);
+        let header = text
+            .lines()
+            .find(|line| line.trim_start().starts_with("step "))
+            .expect("a strategy table");
+        let columns: Vec<&str> = header.split_whitespace().collect();
+        assert_eq!(
+            columns,
+            [
+                "step",
+                "state",
+                "zeta",
+                "yak",
+                "alpha",
+                "beta",
+                "+2",
+                "entrypoints",
+                "why"
+            ],
+            "{text}"
+        );
+        let transient = text
+            .lines()
+            .find(|line| line.contains("transient: db none"))
+            .expect("the recreate window");
+        let cells: Vec<&str> = transient.split_whitespace().skip(4).take(5).collect();
+        assert_eq!(
+            cells,
+            ["FAILED", "degraded", "ok", "ok", "ok"],
+            "{transient}"
+        );
+    }
+}
