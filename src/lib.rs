@@ -24,6 +24,10 @@
 //! Beside the flow: [`contract`] (the protobuf messages and each API version's gRPC
 //! path), [`seed`] (one seed, a stream per purpose) and [`generate`] (realistic scenarios
 //! of any size). `src/main.rs` is the `simulate` command line.
+//!
+//! Imports follow layers, not this flow: a module imports only from the layers below it
+//! (`record` sits below `runtime`, which fills it). ARCHITECTURE.md gives the layers, and
+//! `tests/it/tidy.rs` fails on an import against them.
 
 pub mod check;
 pub mod eval;

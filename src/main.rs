@@ -46,9 +46,10 @@ Examples:
   simulate plan scenarios/partial.yaml --strategy random --seed 7
   simulate generate --services 500 --seed 1 > big.yaml  a realistic 500-service scenario
 
-Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or command line,
-3 the environment failed, 4 inconclusive (the machine could not keep up with the load, so
-the live run neither passes nor fails), 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
+Exit codes: 0 ok, 1 an expectation failed or a strategy cannot be planned, 2 invalid
+scenario or command line, 3 the environment failed, 4 inconclusive (the machine could not
+keep up with the load: arrivals sent late or refused, waits overrun; the live run neither
+passes nor fails), 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
@@ -76,12 +77,14 @@ Examples:
   simulate sweep scenarios/partial.yaml --pairs --json sweep.json
 
 Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment failed,
-130 interrupted (Ctrl-C).";
+4 inconclusive (the machine fell behind in a row, marked ~), 130 interrupted (Ctrl-C).";
 
 const GENERATE_EXAMPLES: &str = "\
 Examples:
   simulate generate --services 50 > fleet.yaml          a 50-service fleet
-  simulate generate --services 500 --seed 1 > big.yaml  the same text for the same seed";
+  simulate generate --services 500 --seed 1 > big.yaml  the same text for the same seed
+
+Exit codes: 0 written, 2 invalid command line, 3 stdout cannot be written.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -265,15 +268,13 @@ fn init_logging() {
 /// error already reported.
 fn prepare(path: &Path, selection: &Selection) -> Result<(Scenario, u64, Vec<Strategy>), u8> {
     let scenario = load(path)?;
-    check_json_target(selection.json.as_deref())?;
     let seed = selection.seed.unwrap_or(scenario.seed);
-    match select_strategies(&scenario, &selection.strategies) {
-        Ok(strategies) => Ok((scenario, seed, strategies)),
-        Err(message) => {
-            eprintln!("error: {message}");
-            Err(exit::INVALID)
-        }
-    }
+    let strategies = select_strategies(&scenario, &selection.strategies).map_err(|message| {
+        eprintln!("error: {message}");
+        exit::INVALID
+    })?;
+    check_json_target(selection.json.as_deref())?;
+    Ok((scenario, seed, strategies))
 }
 
 fn run_live(path: &Path, args: &RunArgs) -> u8 {
@@ -397,7 +398,9 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     }
     let seed = args.seed.unwrap_or(scenario.seed);
     let deployed = scenario.initial.0.len();
-    let rows = deployed
+    // The reference row (nothing missing), then one per service or pair.
+    let rows = 1
+        + deployed
         + if args.pairs {
             deployed * deployed.saturating_sub(1) / 2
         } else {
@@ -433,6 +436,8 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     }
     if interrupted {
         exit::INTERRUPTED
+    } else if rows.iter().any(|row| !row.kept_up()) {
+        exit::INCONCLUSIVE
     } else {
         exit::OK
     }
@@ -610,19 +615,32 @@ fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String>
 }
 
 /// Fails early, before anything runs, when the JSON report could not be written at the
-/// end: a long run should not end in "cannot write". The file is opened for appending, so
-/// an existing report stays until the new one replaces it.
+/// end: a long run should not end in "cannot write". An existing file is opened for
+/// appending, not truncated, so the old report stays until the new one replaces it; for a
+/// new file, its directory must exist.
 fn check_json_target(json: Option<&Path>) -> Result<(), u8> {
-    match json {
-        Some(path) if path != Path::new("-") => std::fs::OpenOptions::new()
-            .create(true)
+    let Some(path) = json.filter(|path| *path != Path::new("-")) else {
+        return Ok(());
+    };
+    // Nothing is created here: a run that stops on a later error leaves no empty file.
+    let problem = if path.exists() {
+        std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map(drop)
-            .map_err(|err| {
-                eprintln!("error: cannot write {}: {err}", path.display());
-                exit::ENVIRONMENT
-            }),
-        _ => Ok(()),
+            .err()
+            .map(|err| err.to_string())
+    } else {
+        let parent = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (!parent.is_dir()).then(|| format!("{} is not a directory", parent.display()))
+    };
+    match problem {
+        Some(problem) => {
+            eprintln!("error: cannot write {}: {problem}", path.display());
+            Err(exit::ENVIRONMENT)
+        }
+        None => Ok(()),
     }
 }

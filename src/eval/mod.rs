@@ -38,7 +38,7 @@ pub struct StepPrediction {
     pub settled: Evaluated,
     /// Per entrypoint: the worst level over the step's states.
     pub levels: Vec<Level>,
-    /// The faults in force in the transient and in the settled part, as text.
+    /// The faults in force in the transient and in the settled part.
     pub faults_transient: Vec<FaultKind>,
     pub faults_settled: Vec<FaultKind>,
 }

@@ -307,7 +307,9 @@ fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<V
         }
         let here = depth[applied as usize].unwrap_or(0);
         let remaining = full & !applied;
-        // Every non-empty subset of the remaining changes, largest first.
+        // Every non-empty subset of the remaining changes, in decreasing bit-mask order
+        // (the whole remainder first). An equally good way in found later does not
+        // replace the first, so the same scenario always gets the same order.
         let mut group = remaining;
         while group != 0 {
             let next = applied | group;

@@ -133,9 +133,10 @@ impl StrategyRun {
         self.total.failed == 0
     }
 
-    /// True when every expectation held.
+    /// True when the run was judged and every expectation held: a run the machine could
+    /// not keep up with, or one that was interrupted, has not passed.
     pub fn passed(&self) -> bool {
-        self.expectations.iter().all(|expectation| expectation.held)
+        self.judged() && self.expectations.iter().all(|expectation| expectation.held)
     }
 
     /// Whether the machine kept up with every step of the run.
@@ -216,4 +217,11 @@ impl Verdict {
 pub struct SweepRow {
     pub missing: Vec<String>,
     pub run: StrategyRun,
+}
+
+impl SweepRow {
+    /// Whether the machine kept up with the row's load, so that it measured the services.
+    pub fn kept_up(&self) -> bool {
+        self.run.kept_up()
+    }
 }

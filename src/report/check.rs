@@ -19,7 +19,7 @@ use crate::check::{Report, StrategyCheck};
 use crate::eval::graph::{Graph, Level, Prediction};
 use crate::eval::{Evaluated, StepPrediction};
 use crate::model::{Change, FaultKind, Scenario};
-use crate::plan::safe::SafeOrder;
+use crate::plan::safe::{Conflict, SafeOrder};
 
 /// At most this many entrypoints get a column of their own; the rest are summed up.
 const MAX_ENTRY_COLUMNS: usize = 4;
@@ -496,6 +496,13 @@ pub struct ConflictJson {
     pub fix: Option<String>,
 }
 
+impl From<&Conflict> for ConflictJson {
+    fn from(conflict: &Conflict) -> ConflictJson {
+        let (summary, fix) = conflict_text(conflict);
+        ConflictJson { summary, fix }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct SweepJson {
     pub rows: Vec<SweepRowJson>,
@@ -561,13 +568,7 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
             fewest: false,
             proven: *proven,
             steps: Vec::new(),
-            conflicts: conflicts
-                .iter()
-                .map(|conflict| {
-                    let (summary, fix) = conflict_text(conflict);
-                    ConflictJson { summary, fix }
-                })
-                .collect(),
+            conflicts: conflicts.iter().map(ConflictJson::from).collect(),
         },
     };
     let sweep = SweepJson {

@@ -145,6 +145,14 @@ fn lag_text(lag: &Lag) -> String {
     parts.join("; ")
 }
 
+/// Where in a run a step is, as a sentence says it: `baseline`, `step 2`, `rollback 2`.
+fn place(kind: StepKind) -> String {
+    match kind {
+        StepKind::Rollout(_) => format!("step {}", kind.label()),
+        StepKind::Baseline | StepKind::Rollback(_) => kind.label(),
+    }
+}
+
 /// An event as the report says it: `kill recommend started`.
 pub fn event_text(scenario: &Scenario, event: &Event) -> String {
     let fault = |index: &usize| {
@@ -165,6 +173,9 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
         Event::DrainTimedOut { service, replica } => format!(
             "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
         ),
+        Event::GateNotJudged => {
+            "the gate did not judge this step: the machine fell behind in it".to_owned()
+        }
     }
 }
 
@@ -363,7 +374,7 @@ fn per_entrypoint(out: &mut String, run: &StrategyRun) {
                 entry.failed += tally.failed;
                 entry.worst_p99 = entry.worst_p99.max(tally.percentiles().p99);
                 if tally.failed > 0 && entry.first_failed.is_none() {
-                    entry.first_failed = Some(step.kind.label());
+                    entry.first_failed = Some(place(step.kind));
                 }
             }
             entry
@@ -399,7 +410,7 @@ fn per_entrypoint(out: &mut String, run: &StrategyRun) {
             entry
                 .first_failed
                 .as_deref()
-                .map_or_else(|| "-".to_owned(), |step| format!("step {step}")),
+                .map_or_else(|| "-".to_owned(), str::to_owned),
         ]);
     }
     out.push_str(&table(&rows, "    "));
@@ -636,8 +647,9 @@ pub struct StepJson {
     /// the worst outcome measured (`null`: no request).
     pub predicted: BTreeMap<String, Level>,
     pub measured: BTreeMap<String, Option<Level>>,
-    /// True when every measured outcome is the predicted one.
-    pub agrees: bool,
+    /// True when every measured outcome is the predicted one; `null` for a step the
+    /// machine fell behind in, which was not measured.
+    pub agrees: Option<bool>,
     /// How far the harness fell behind; with `kept_up: false` the step was not measured.
     pub lag: LagJson,
 }
@@ -680,13 +692,7 @@ impl From<&Expectation> for ExpectationJson {
                 requests,
                 steps,
             } => {
-                let places: Vec<String> = steps
-                    .iter()
-                    .map(|kind| match kind {
-                        StepKind::Rollback(_) => kind.label(),
-                        _ => format!("step {}", kind.label()),
-                    })
-                    .collect();
+                let places: Vec<String> = steps.iter().copied().map(place).collect();
                 let where_failed = if places.is_empty() {
                     String::new()
                 } else {
@@ -791,10 +797,7 @@ pub fn json(scenario: &Scenario, seed: u64, live: &LiveRun) -> LiveReport {
                 conflicts: match &unplanned.error {
                     PlanError::NoSafeOrder { conflicts, .. } => conflicts
                         .iter()
-                        .map(|conflict| {
-                            let (summary, fix) = conflict_text(conflict);
-                            super::check::ConflictJson { summary, fix }
-                        })
+                        .map(super::check::ConflictJson::from)
                         .collect(),
                     PlanError::Cycle { .. } => Vec::new(),
                 },
@@ -862,7 +865,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
             .enumerate()
             .map(|(entry, level)| (entry_name(entry), *level))
             .collect(),
-        agrees: step.agrees(),
+        agrees: step.kept_up().then(|| step.agrees()),
         lag: LagJson {
             arrivals: step.lag.arrivals,
             late_arrivals: step.lag.late_arrivals,

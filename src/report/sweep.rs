@@ -48,7 +48,9 @@ pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
             )
         };
         let mut predicted = step.predicted.worst().word().to_owned();
-        if !step.agrees() {
+        if !step.kept_up() {
+            predicted.push_str(" ~");
+        } else if !step.agrees() {
             predicted.push_str(" !");
         }
         let causes: Vec<String> = total
@@ -81,7 +83,19 @@ pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
         spof.len(),
         list_or_none(spof.into_iter())
     );
-    if rows.iter().any(|row| !row.run.steps[0].agrees()) {
+    let unmeasured = rows.iter().filter(|row| !row.kept_up()).count();
+    if unmeasured > 0 {
+        let _ = writeln!(
+            out,
+            "  ~ marks a row the machine fell behind in ({unmeasured} of {}): not measured, left out of the single points of failure; \
+             lower `load.rps` or run fewer entrypoints",
+            rows.len()
+        );
+    }
+    if rows
+        .iter()
+        .any(|row| row.kept_up() && !row.run.steps[0].agrees())
+    {
         let _ = writeln!(
             out,
             "  ! marks a row where the measurement differs from `simulate check`'s prediction"
@@ -97,16 +111,24 @@ pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool
 }
 
 /// Services whose loss alone failed a request of an entrypoint other than themselves
-/// that did not fail with nothing missing (the rule of `check`'s sweep, measured).
+/// that did not fail with nothing missing (the rule of `check`'s sweep, measured). Only
+/// rows the machine kept up with count, and none when the reference row was not
+/// measured.
 fn single_points_of_failure(rows: &[SweepRow]) -> Vec<String> {
-    let reference = rows.iter().find(|row| row.missing.is_empty());
+    let Some(reference) = rows.iter().find(|row| row.missing.is_empty()) else {
+        return Vec::new();
+    };
+    if !reference.kept_up() {
+        return Vec::new();
+    }
+    let reference = Some(reference);
     let failed_without = |entry: &str| {
         reference
             .and_then(|row| row.run.steps[0].by_entry.get(entry))
             .is_some_and(|tally| tally.failed > 0)
     };
     rows.iter()
-        .filter(|row| row.missing.len() == 1)
+        .filter(|row| row.missing.len() == 1 && row.kept_up())
         .filter(|row| {
             let losses = row.run.steps[0]
                 .by_entry
@@ -142,7 +164,11 @@ pub struct RowJson {
     pub causes: Vec<super::live::CauseJson>,
     pub predicted: BTreeMap<String, Level>,
     pub measured: BTreeMap<String, Option<Level>>,
-    pub agrees: bool,
+    /// `null` when the row was not measured (`kept_up: false`).
+    pub agrees: Option<bool>,
+    /// Whether the machine kept up with the row's load: a row it fell behind in is not
+    /// measured.
+    pub kept_up: bool,
 }
 
 pub fn json(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> SweepJson {
@@ -173,5 +199,6 @@ fn row_json(scenario: &Scenario, row: &SweepRow) -> RowJson {
         predicted: step.predicted,
         measured: step.measured,
         agrees: step.agrees,
+        kept_up: row.kept_up(),
     }
 }

@@ -211,8 +211,9 @@ impl Cluster {
     }
 
     /// Step move 3: the settled state after the step. `settled` is called once every
-    /// service of the step serves only its new version, before the old replicas drain, so
-    /// that a request sent after it meets nothing but the settled state.
+    /// service of the step serves only its new version and its old replicas have drained
+    /// (before they stop), so that a request sent after it meets nothing but the settled
+    /// state.
     ///
     /// Services leave callers first, each once its old replicas have drained: a request
     /// still inside an old caller makes its remaining calls, and they must meet the

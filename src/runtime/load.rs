@@ -149,14 +149,12 @@ impl Generator {
 
     /// Sends the request scheduled at `intended`, at `now`.
     fn send(&self, intended: Instant, now: Instant) {
-        let at = self.recorder.position();
         self.requests.fetch_add(1, Ordering::Relaxed);
         let entry = &self.entry;
         let edge = Edge::new(CLIENT, &entry.service, &entry.api);
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
         let late = now.saturating_duration_since(intended);
-        self.recorder
-            .sent(at, &entry.service, permit.is_some(), late);
+        let at = self.recorder.sent(&entry.service, permit.is_some(), late);
         let Some(permit) = permit else {
             // Never sent: recorded at once, with no latency and nothing in flight.
             let cause = CauseKey {

@@ -274,7 +274,7 @@ impl Link {
         }
     }
 
-    /// A ready replica drawn at random, counted as in flight. An member removed between the
+    /// A ready replica drawn at random, counted as in flight. A member removed between the
     /// snapshot and the count is skipped, so `Pool::remove` + `drained` never misses an
     /// attempt.
     fn pick(&self) -> Option<(Arc<Member>, Attempt)> {

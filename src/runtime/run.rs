@@ -26,7 +26,7 @@ use crate::model::{Breach, Change, Deployment, Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::expect;
 use crate::record::run::{Ending, StepKind, StepResult, StrategyRun, measured_level};
-use crate::record::{Part, Recorder};
+use crate::record::{Event, Part, Recorder};
 use crate::runtime::cluster::{Cluster, StartError};
 use crate::runtime::fault;
 use crate::runtime::load::{Entry, Load};
@@ -195,6 +195,14 @@ impl Runner<'_> {
                 continue;
             };
             let index = self.steps.len() - 1;
+            let mut lag = self.recorder.lag(index);
+            lag.overrun = self.overruns.get(index).copied().unwrap_or_default();
+            if !lag.kept_up() {
+                // The run is inconclusive whatever the gate does; going on measures the
+                // remaining steps, which may still show a real failure.
+                self.recorder.event(Event::GateNotJudged);
+                continue;
+            }
             if self.recorder.total(index).failed_ratio() <= gate.max_failed_ratio {
                 continue;
             }

@@ -173,6 +173,61 @@ strategies: [ { name: batch, expect: { graceful: false } } ]
         "{}",
         text.stdout
     );
+    assert!(
+        !json["strategies"][0]["steps"][1]["agrees"].is_boolean(),
+        "an unmeasured step neither agrees nor differs: {batch}"
+    );
+
+    // A gate does not act on what the machine did: the refusals would breach any ratio.
+    let gated = dir.path().join("gated.yaml");
+    let text = std::fs::read_to_string(&path).expect("read scenario")
+        + "gate: { max_failed_ratio: 0.01, on_breach: rollback }\n";
+    std::fs::write(&gated, text).expect("write scenario");
+    let run = simulate(&[gated.to_str().expect("utf-8 path"), "--json", "-"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let batch = &json["strategies"][0];
+    assert_eq!(batch["rolled_back"], false, "{batch}");
+    assert_eq!(batch["steps"][1]["gate_breached"], false, "{batch}");
+    assert!(
+        batch["steps"][1]["events"]
+            .to_string()
+            .contains("the gate did not judge this step"),
+        "{batch}"
+    );
+
+    // The sweep holds its rows to the same bounds: no single point of failure is
+    // read off a row the machine fell behind in.
+    let sweep = simulate(&["sweep", path.to_str().expect("utf-8 path"), "--json", "-"]);
+    assert_eq!(sweep.code, 4, "{}", sweep.stderr);
+    let json: serde_json::Value = serde_json::from_str(&sweep.stdout).expect("JSON");
+    assert_eq!(json["reference"]["kept_up"], false, "{json}");
+    assert_eq!(json["single_points_of_failure"], serde_json::json!([]));
+    let text = simulate(&["sweep", path.to_str().expect("utf-8 path")]);
+    assert!(
+        text.stdout
+            .contains("~ marks a row the machine fell behind in"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn a_strategy_error_leaves_no_json_file_behind() {
+    let dir = TempDir::new("no-empty-json");
+    let json = dir.path().join("run.json");
+    let run = simulate(&[
+        "scenarios/partial.yaml",
+        "--strategy",
+        "no-such-strategy",
+        "--json",
+        json.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        !json.exists(),
+        "the run stopped before anything was written"
+    );
 }
 
 #[test]

@@ -28,12 +28,14 @@ pub struct Run {
 }
 
 /// Runs `simulate` with `args` from the repository root, so paths in messages are
-/// relative and stable.
+/// relative and stable, and lines whole whatever `COLUMNS` the shell running the tests
+/// exported.
 pub fn simulate(args: &[&str]) -> Run {
     let output: Output = Command::new(env!("CARGO_BIN_EXE_simulate"))
         .args(args)
         .current_dir(root())
         .env_remove("RUST_BACKTRACE")
+        .env_remove("COLUMNS")
         .output()
         .expect("the simulate binary runs");
     Run {
