@@ -4,7 +4,10 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -13,6 +16,7 @@ use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
 use deploysim::record::run::{LiveRun, StepKind, Unplanned, Verdict};
 use deploysim::report::{self, plan::PlanOutcome};
+use deploysim::runtime::net::{self, Net};
 use deploysim::runtime::run as live;
 use deploysim::scenario;
 
@@ -113,6 +117,26 @@ struct RunArgs {
     /// Print only the comparison and the verdict; no per-step tables, no progress.
     #[arg(long)]
     quiet: bool,
+    /// The network: `live`, real servers on 127.0.0.1 in real time, or `sim`, the same
+    /// servers over a simulated network in virtual time, deterministic per seed.
+    #[arg(long, value_enum, default_value_t = NetArg::Live)]
+    net: NetArg,
+}
+
+/// `--net`: which network the replicas talk over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NetArg {
+    Live,
+    Sim,
+}
+
+impl From<NetArg> for Net {
+    fn from(net: NetArg) -> Net {
+        match net {
+            NetArg::Live => Net::Live,
+            NetArg::Sim => Net::Sim,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +219,9 @@ struct SweepArgs {
     /// Also write the sweep as JSON to FILE (`-` for stdout, which replaces the table).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// The network: `live` (real time) or `sim` (virtual time, deterministic per seed).
+    #[arg(long, value_enum, default_value_t = NetArg::Live)]
+    net: NetArg,
 }
 
 #[derive(Debug, Args)]
@@ -302,7 +329,10 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     }
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let shared = Arc::clone(&scenario);
-    let outcome = on_runtime(seed, show_progress, |options| async move {
+    let net = Net::from(args.net);
+    let planned_steps: usize = plans.iter().map(|(_, plan)| plan.steps.len()).sum();
+    let limit = sim_limit(&scenario, plans.len(), planned_steps);
+    let outcome = on_runtime(seed, net, limit, show_progress, |options| async move {
         let progress = TerminalProgress;
         let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
         let mut runs = Vec::new();
@@ -325,8 +355,8 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     };
     if let Err(code) = emit(
         args.selection.json.as_deref(),
-        || report::live::text(&scenario, seed, &live, args.quiet),
-        || report::live::json(&scenario, seed, &live),
+        || report::live::text(&scenario, seed, net, &live, args.quiet),
+        || report::live::json(&scenario, seed, net, &live),
     ) {
         return code;
     }
@@ -338,11 +368,46 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     }
 }
 
-/// Runs `work` on a multi-threaded runtime with Ctrl-C wired to `Options::interrupt`.
-/// Returns its result and whether Ctrl-C was pressed, or the exit code of an environment
-/// failure, already reported. With `show_progress`, the progress line is cleared before
-/// anything else is printed.
-fn on_runtime<T, F, Fut>(seed: u64, show_progress: bool, work: F) -> Result<(T, bool), u8>
+/// Runs `work` on the network `net` with Ctrl-C wired to `Options::interrupt`: live, on a
+/// multi-threaded runtime; sim, inside a turmoil simulation of at most `limit` virtual
+/// time. Returns its result and whether Ctrl-C was pressed, or the exit code of an
+/// environment failure, already reported. With `show_progress`, the progress line is
+/// cleared before anything else is printed.
+fn on_runtime<T, F, Fut>(
+    seed: u64,
+    net: Net,
+    limit: Duration,
+    show_progress: bool,
+    work: F,
+) -> Result<(T, bool), u8>
+where
+    T: 'static,
+    F: FnOnce(live::Options) -> Fut,
+    Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>>
+        + 'static,
+{
+    let outcome = match net {
+        Net::Live => on_live(seed, work),
+        Net::Sim => on_sim(seed, limit, work),
+    };
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let outcome = outcome?;
+    outcome.map_err(|err| {
+        let hint = if err.source.raw_os_error() == Some(EMFILE) {
+            "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
+        } else {
+            ""
+        };
+        eprintln!("error: {err}{hint}");
+        exit::ENVIRONMENT
+    })
+}
+
+type Outcome<T> = Result<(T, bool), deploysim::runtime::cluster::StartError>;
+
+fn on_live<T, F, Fut>(seed: u64, work: F) -> Result<Outcome<T>, u8>
 where
     F: FnOnce(live::Options) -> Fut,
     Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>>,
@@ -373,20 +438,84 @@ where
         result.map(|value| (value, interrupted))
     });
     // Replicas and connections still open in the runtime close with it.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    if show_progress {
-        eprint!("\r\x1b[2K");
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(outcome)
+}
+
+/// The run inside a turmoil simulation: one simulated host runs everything (replicas,
+/// load, runner) on a virtual clock that turmoil moves a tick at a time, its random
+/// choices seeded from `seed`. Ctrl-C is watched from a thread of its own, outside the
+/// simulation, which has no signal driver.
+fn on_sim<T, F, Fut>(seed: u64, limit: Duration, work: F) -> Result<Outcome<T>, u8>
+where
+    T: 'static,
+    F: FnOnce(live::Options) -> Fut,
+    Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>>
+        + 'static,
+{
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let watcher = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    if let Ok(watcher) = watcher {
+        std::thread::spawn(move || {
+            watcher.block_on(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = interrupt_tx.send(true);
+                }
+            });
+        });
     }
-    outcome.map_err(|err| {
-        let hint = if err.source.raw_os_error() == Some(EMFILE) {
-            "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
-        } else {
-            ""
-        };
-        eprintln!("error: {err}{hint}");
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .tick_duration(net::SIM_TICK)
+        .simulation_duration(limit)
+        .tcp_capacity(SIM_SOCKET_CAPACITY)
+        .build();
+    let result = Rc::new(RefCell::new(None));
+    let out = Rc::clone(&result);
+    let options = live::Options {
+        seed,
+        interrupt: interrupt.clone(),
+    };
+    let run = work(options);
+    sim.client("deploysim", async move {
+        let value = run.await;
+        let interrupted = *interrupt.borrow();
+        *out.borrow_mut() = Some(value.map(|value| (value, interrupted)));
+        Ok(())
+    });
+    if let Err(err) = sim.run() {
+        eprintln!("error: the simulation stopped: {err}");
+        return Err(exit::ENVIRONMENT);
+    }
+    // Replicas and connections still open in the simulation close with it.
+    drop(sim);
+    let outcome = result.borrow_mut().take();
+    outcome.ok_or_else(|| {
+        eprintln!("error: the simulation ended before the run did");
         exit::ENVIRONMENT
     })
 }
+
+/// Segments a simulated socket buffers, and connections a simulated listener holds before
+/// they are accepted: turmoil's default of 64 is a few calls' worth on one HTTP/2
+/// connection.
+const SIM_SOCKET_CAPACITY: usize = 4096;
+
+/// The most virtual time a simulated run may take before it is stopped as stuck: twice
+/// what its steps plan (bake times, plus the runner's own bounded waits per step), and a
+/// minute more. A run that ends normally never reaches it.
+fn sim_limit(scenario: &Scenario, runs: usize, steps: usize) -> Duration {
+    let load = &scenario.load;
+    let per_step = load.bake + STEP_WAIT_BOUND;
+    let planned = load.baseline * runs as u32 + per_step * steps as u32;
+    planned * 2 + Duration::from_secs(60)
+}
+
+/// A generous bound on what a step waits for beyond its bake time: the previous step's
+/// requests (1 s), the longest startup, drains (2 s per service leaving).
+const STEP_WAIT_BOUND: Duration = Duration::from_secs(30);
 
 fn run_sweep(args: &SweepArgs) -> u8 {
     let scenario = match load(&args.scenario) {
@@ -418,10 +547,14 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     }
     let show_progress = std::io::stderr().is_terminal();
     let shared = Arc::clone(&scenario);
-    let outcome = on_runtime(seed, show_progress, |options| async move {
+    let net = Net::from(args.net);
+    let pairs = args.pairs;
+    // Each row is a baseline of its own: as many "runs" as rows, with no steps.
+    let limit = sim_limit(&scenario, rows, rows);
+    let outcome = on_runtime(seed, net, limit, show_progress, move |options| async move {
         let progress = TerminalProgress;
         let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
-        deploysim::runtime::sweep::sweep(shared, args.pairs, &options, shown).await
+        deploysim::runtime::sweep::sweep(shared, pairs, &options, shown).await
     });
     let (rows, interrupted) = match outcome {
         Ok(outcome) => outcome,
@@ -429,8 +562,8 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     };
     if let Err(code) = emit(
         args.json.as_deref(),
-        || report::sweep::text(&scenario, seed, &rows, interrupted),
-        || report::sweep::json(&scenario, seed, &rows, interrupted),
+        || report::sweep::text(&scenario, seed, net, &rows, interrupted),
+        || report::sweep::json(&scenario, seed, net, &rows, interrupted),
     ) {
         return code;
     }

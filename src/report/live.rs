@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{changes_cell, conflict_text, list_or_none, path_text, plan_error_text, plural, table};
+use crate::runtime::net::Net;
 use crate::eval::{Graph, Level};
 use crate::model::Scenario;
 use crate::plan::PlanError;
@@ -20,7 +21,7 @@ const TOP_CAUSES: usize = 3;
 
 /// Per-strategy tables, then the comparison and the verdict. `quiet` leaves out the
 /// per-strategy tables.
-pub fn text(scenario: &Scenario, seed: u64, live: &LiveRun, quiet: bool) -> String {
+pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: bool) -> String {
     let runs = &live.runs;
     let mut out = String::new();
     let entrypoints: Vec<String> = scenario
@@ -29,9 +30,10 @@ pub fn text(scenario: &Scenario, seed: u64, live: &LiveRun, quiet: bool) -> Stri
         .collect();
     let _ = writeln!(
         out,
-        "scenario {} (seed {seed}): {} services live on 127.0.0.1, {} rps open-loop to {}",
+        "scenario {} (seed {seed}): {} services {}, {} rps open-loop to {}",
         scenario.name,
         scenario.services.len(),
+        net_text(net),
         scenario.load.rps,
         list_or_none(entrypoints.into_iter())
     );
@@ -80,23 +82,25 @@ pub fn text(scenario: &Scenario, seed: u64, live: &LiveRun, quiet: bool) -> Stri
         Verdict::Fail(failed) => {
             let _ = writeln!(
                 out,
-                "verdict: fail ({} of {} {} did not meet expectations: {}); rerun with --seed {seed}",
+                "verdict: fail ({} of {} {} did not meet expectations: {}); rerun with {}",
                 failed.len(),
                 strategies,
                 plural(strategies, "strategy", "strategies"),
-                failed.join(", ")
+                failed.join(", "),
+                rerun(seed, net)
             );
         }
         Verdict::Inconclusive(unmeasured) => {
             let _ = writeln!(
                 out,
                 "verdict: inconclusive (the machine, not the services, limited {} of {} {}: {}); \
-                 neither pass nor fail: {}; rerun with --seed {seed}",
+                 neither pass nor fail: {}; rerun with {}",
                 unmeasured.len(),
                 strategies,
                 plural(strategies, "strategy", "strategies"),
                 unmeasured.join(", "),
-                advice(scenario)
+                advice(scenario),
+                rerun(seed, net)
             );
         }
     }
@@ -150,6 +154,22 @@ fn place(kind: StepKind) -> String {
     match kind {
         StepKind::Rollout(_) => format!("step {}", kind.label()),
         StepKind::Baseline | StepKind::Rollback(_) => kind.label(),
+    }
+}
+
+/// Where the replicas ran, as the first line says it.
+pub fn net_text(net: Net) -> &'static str {
+    match net {
+        Net::Live => "live on 127.0.0.1",
+        Net::Sim => "on a simulated network in virtual time (--net sim)",
+    }
+}
+
+/// The options that rerun the same run.
+pub fn rerun(seed: u64, net: Net) -> String {
+    match net {
+        Net::Live => format!("--seed {seed}"),
+        Net::Sim => format!("--seed {seed} --net sim"),
     }
 }
 
@@ -591,6 +611,8 @@ fn percent(ratio: f64) -> String {
 pub struct LiveReport {
     pub scenario: String,
     pub seed: u64,
+    /// `live` or `sim`.
+    pub net: &'static str,
     pub verdict: &'static str,
     pub interrupted: bool,
     pub strategies: Vec<StrategyJson>,
@@ -748,7 +770,7 @@ fn requests(tally: &Tally) -> Requests {
 }
 
 /// Builds the JSON form of the live report.
-pub fn json(scenario: &Scenario, seed: u64, live: &LiveRun) -> LiveReport {
+pub fn json(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) -> LiveReport {
     let strategies = live
         .runs
         .iter()
@@ -785,6 +807,7 @@ pub fn json(scenario: &Scenario, seed: u64, live: &LiveRun) -> LiveReport {
     LiveReport {
         scenario: scenario.name.clone(),
         seed,
+        net: net.word(),
         verdict: verdict_word(&Verdict::of(live)),
         interrupted: live.interrupted,
         strategies,

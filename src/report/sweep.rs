@@ -11,16 +11,24 @@ use crate::check::sweep::{EntryLoss, is_single_point_of_failure};
 use crate::eval::Level;
 use crate::model::Scenario;
 use crate::record::run::SweepRow;
+use crate::runtime::net::Net;
 use crate::record::tally::Percentiles;
 
-pub fn text(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> String {
+pub fn text(
+    scenario: &Scenario,
+    seed: u64,
+    net: Net,
+    rows: &[SweepRow],
+    interrupted: bool,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "sweep {} (seed {seed}): each service missing in turn from the initial versions, {} ms at {} rps per entrypoint",
+        "sweep {} (seed {seed}): each service missing in turn from the initial versions, {} ms at {} rps per entrypoint, {}",
         scenario.name,
         scenario.load.baseline.as_millis(),
-        scenario.load.rps
+        scenario.load.rps,
+        super::live::net_text(net)
     );
     let mut table_rows = vec![
         [
@@ -148,6 +156,8 @@ fn single_points_of_failure(rows: &[SweepRow]) -> Vec<String> {
 pub struct SweepJson {
     pub scenario: String,
     pub seed: u64,
+    /// `live` or `sim`.
+    pub net: &'static str,
     pub interrupted: bool,
     /// The initial versions with nothing missing: what each row is compared against.
     pub reference: Option<RowJson>,
@@ -171,10 +181,17 @@ pub struct RowJson {
     pub kept_up: bool,
 }
 
-pub fn json(scenario: &Scenario, seed: u64, rows: &[SweepRow], interrupted: bool) -> SweepJson {
+pub fn json(
+    scenario: &Scenario,
+    seed: u64,
+    net: Net,
+    rows: &[SweepRow],
+    interrupted: bool,
+) -> SweepJson {
     SweepJson {
         scenario: scenario.name.clone(),
         seed,
+        net: net.word(),
         interrupted,
         reference: rows
             .iter()

@@ -1,25 +1,269 @@
-//! The network the replicas talk over. Today it is loopback TCP in real time; every
-//! listener and every client connection of the runtime is made here, so this is the seam
-//! where a simulated network (`--net sim`, virtual time) plugs in.
+//! The network the replicas talk over: every listener and every client connection of the
+//! runtime is made here, so the rest of the runtime is the same on either network.
+//!
+//! - **live** (the default): loopback TCP in real time, through the OS.
+//! - **sim**: turmoil's simulated TCP on a virtual clock. The whole run (replicas, load,
+//!   runner) is one simulated host; a message between two of its sockets arrives one
+//!   simulation tick later (1 ms), and the clock moves only when every task waits, so CPU
+//!   time never shows up as latency.
+//!
+//! Which one a call uses is where it runs: inside a turmoil simulation it is sim,
+//! anywhere else live. The command line decides by starting the run inside one or not.
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::net::TcpListener;
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::codegen::http;
 use tonic::transport::Channel;
+use tonic::transport::server::Connected;
 
-/// A listener on 127.0.0.1 with a port the OS assigns, and its address.
-pub async fn listen() -> std::io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = listener.local_addr()?;
-    Ok((listener, addr))
+/// The network a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Net {
+    /// Real servers on 127.0.0.1, in real time.
+    #[default]
+    Live,
+    /// The same servers over a simulated network, in virtual time, deterministic per seed.
+    Sim,
 }
 
-/// A client channel to `addr`: one HTTP/2 connection, opened on first use.
+impl Net {
+    /// The network of the code running now.
+    pub fn current() -> Net {
+        if turmoil::in_simulation() {
+            Net::Sim
+        } else {
+            Net::Live
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Net::Live => "live",
+            Net::Sim => "sim",
+        }
+    }
+}
+
+/// The simulation's tick: how far the virtual clock moves per step, and how long a
+/// message between two sockets takes.
+pub const SIM_TICK: Duration = Duration::from_millis(1);
+
+/// A listener on 127.0.0.1 with a port the network assigns.
+pub enum Listener {
+    Live(tokio::net::TcpListener),
+    Sim(turmoil::net::TcpListener),
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listener::Live(listener) => f.debug_tuple("Live").field(listener).finish(),
+            Listener::Sim(_) => f.write_str("Sim"),
+        }
+    }
+}
+
+/// A listener on 127.0.0.1 with a port the network assigns, and its address.
+pub async fn listen() -> io::Result<(Listener, SocketAddr)> {
+    let local = (std::net::Ipv4Addr::LOCALHOST, 0);
+    match Net::current() {
+        Net::Live => {
+            let listener = tokio::net::TcpListener::bind(local).await?;
+            let addr = listener.local_addr()?;
+            Ok((Listener::Live(listener), addr))
+        }
+        Net::Sim => {
+            let listener = turmoil::net::TcpListener::bind(local).await?;
+            let addr = listener.local_addr()?;
+            Ok((Listener::Sim(listener), addr))
+        }
+    }
+}
+
+impl Listener {
+    /// The next connection, and the handle that resets it when its replica is killed.
+    pub async fn accept(&self) -> io::Result<(Conn, Reset)> {
+        match self {
+            Listener::Live(listener) => {
+                let (stream, _) = listener.accept().await?;
+                let _ = stream.set_nodelay(true);
+                let duplicate = socket2::SockRef::from(&stream).try_clone().ok();
+                Ok((Conn::Live(stream), Reset::Live(duplicate)))
+            }
+            Listener::Sim(listener) => {
+                let (stream, _) = listener.accept().await?;
+                let kill = Arc::new(Kill::default());
+                let conn = Conn::Sim {
+                    stream,
+                    kill: Arc::clone(&kill),
+                };
+                Ok((conn, Reset::Sim(kill)))
+            }
+        }
+    }
+}
+
+/// Resets one accepted connection, as when the process behind it dies.
+#[derive(Debug)]
+pub enum Reset {
+    /// A second handle on the OS socket.
+    Live(Option<socket2::Socket>),
+    /// The flag the connection's reads and writes check.
+    Sim(Arc<Kill>),
+}
+
+impl Reset {
+    pub fn reset(self) {
+        match self {
+            Reset::Live(Some(socket)) => {
+                // Linger 0 makes the close a reset, as when a process dies.
+                let _ = socket.set_linger(Some(Duration::ZERO));
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+            Reset::Live(None) => {}
+            Reset::Sim(kill) => {
+                kill.killed.store(true, Ordering::SeqCst);
+                kill.waker.wake();
+            }
+        }
+    }
+}
+
+/// A simulated connection's kill switch. turmoil's streams have no reset of their own:
+/// once set, the connection's next read or write fails, the server drops it, and the
+/// peer reads the end of the stream, as a caller does when a process dies.
+#[derive(Debug, Default)]
+pub struct Kill {
+    killed: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Kill {
+    fn check(&self, cx: &Context<'_>) -> io::Result<()> {
+        self.waker.register(cx.waker());
+        if self.killed.load(Ordering::SeqCst) {
+            Err(io::Error::from(io::ErrorKind::ConnectionReset))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// An accepted connection on either network.
+pub enum Conn {
+    Live(tokio::net::TcpStream),
+    Sim {
+        stream: turmoil::net::TcpStream,
+        kill: Arc<Kill>,
+    },
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conn::Live(stream) => f.debug_tuple("Live").field(stream).finish(),
+            Conn::Sim { kill, .. } => f.debug_struct("Sim").field("kill", kill).finish(),
+        }
+    }
+}
+
+impl Connected for Conn {
+    type ConnectInfo = ();
+
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Live(stream) => Pin::new(stream).poll_read(cx, buf),
+            Conn::Sim { stream, kill } => {
+                kill.check(cx)?;
+                Pin::new(stream).poll_read(cx, buf)
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Live(stream) => Pin::new(stream).poll_write(cx, buf),
+            Conn::Sim { stream, kill } => {
+                kill.check(cx)?;
+                Pin::new(stream).poll_write(cx, buf)
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Live(stream) => Pin::new(stream).poll_flush(cx),
+            Conn::Sim { stream, kill } => {
+                kill.check(cx)?;
+                Pin::new(stream).poll_flush(cx)
+            }
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Live(stream) => Pin::new(stream).poll_shutdown(cx),
+            Conn::Sim { stream, .. } => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Live(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Conn::Sim { stream, kill } => {
+                kill.check(cx)?;
+                Pin::new(stream).poll_write_vectored(cx, bufs)
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Live(stream) => stream.is_write_vectored(),
+            Conn::Sim { stream, .. } => stream.is_write_vectored(),
+        }
+    }
+}
+
+/// A client channel to `addr`: one HTTP/2 connection, opened on first use. In sim it must
+/// be made inside the simulation, where tonic spawns its connection's task.
 pub fn channel(addr: SocketAddr) -> Channel {
     let uri = http::Uri::try_from(format!("http://{addr}"))
         .expect("an IP address and port always form a valid URI");
-    tonic::transport::Endpoint::from(uri)
-        .tcp_nodelay(true)
-        .connect_lazy()
+    let endpoint = tonic::transport::Endpoint::from(uri);
+    match Net::current() {
+        Net::Live => endpoint.tcp_nodelay(true).connect_lazy(),
+        Net::Sim => endpoint.connect_with_connector_lazy(tower::service_fn(
+            move |_: http::Uri| async move {
+                let stream = turmoil::net::TcpStream::connect(addr).await?;
+                Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
+            },
+        )),
+    }
 }

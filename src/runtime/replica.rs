@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use rand::RngExt as _;
 use rand_chacha::ChaCha8Rng;
-use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -55,7 +54,7 @@ pub struct Replica {
     server: JoinHandle<()>,
     /// A second handle on every accepted connection, so a kill can reset them: tonic runs
     /// each connection in its own task, which outlives the accept loop.
-    connections: Arc<Mutex<Vec<socket2::Socket>>>,
+    connections: Arc<Mutex<Vec<net::Reset>>>,
     killed: watch::Sender<bool>,
     /// Set once `stop` or `kill` has ended the server.
     ended: bool,
@@ -126,10 +125,8 @@ impl Replica {
         let _ = self.killed.send(true);
         self.server.abort();
         let connections = std::mem::take(&mut *crate::lock::lock(&self.connections));
-        for socket in connections {
-            // Linger 0 makes the close a reset, as when a process dies.
-            let _ = socket.set_linger(Some(Duration::ZERO));
-            let _ = socket.shutdown(std::net::Shutdown::Both);
+        for connection in connections {
+            connection.reset();
         }
         self.ended = true;
     }
@@ -143,21 +140,18 @@ impl Drop for Replica {
     }
 }
 
-/// The listener as a stream of connections, keeping a duplicate handle of each.
+/// The listener as a stream of connections, keeping the handle that resets each.
 fn accept_loop(
-    listener: TcpListener,
-    connections: Arc<Mutex<Vec<socket2::Socket>>>,
-) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    listener: net::Listener,
+    connections: Arc<Mutex<Vec<net::Reset>>>,
+) -> impl futures_util::Stream<Item = std::io::Result<net::Conn>> {
     futures_util::stream::unfold(
         (listener, connections),
         |(listener, connections)| async move {
             let accepted = match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    if let Ok(duplicate) = socket2::SockRef::from(&stream).try_clone() {
-                        crate::lock::lock(&connections).push(duplicate);
-                    }
-                    Ok(stream)
+                Ok((conn, reset)) => {
+                    crate::lock::lock(&connections).push(reset);
+                    Ok(conn)
                 }
                 Err(err) => {
                     // Out of descriptors, typically: back off instead of spinning.
