@@ -4,8 +4,6 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +14,8 @@ use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
 use deploysim::record::run::{LiveRun, StepKind, Unplanned, Verdict};
 use deploysim::report::{self, plan::PlanOutcome};
-use deploysim::runtime::net::{self, Net};
+use deploysim::runtime::host::{self, sim_limit};
+use deploysim::runtime::net::Net;
 use deploysim::runtime::run as live;
 use deploysim::scenario;
 
@@ -368,11 +367,10 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     }
 }
 
-/// Runs `work` on the network `net` with Ctrl-C wired to `Options::interrupt`: live, on a
-/// multi-threaded runtime; sim, inside a turmoil simulation of at most `limit` virtual
-/// time. Returns its result and whether Ctrl-C was pressed, or the exit code of an
-/// environment failure, already reported. With `show_progress`, the progress line is
-/// cleared before anything else is printed.
+/// Runs `work` on `net` with Ctrl-C wired to `Options::interrupt`. Returns its result and
+/// whether Ctrl-C was pressed, or the exit code of an environment failure, already
+/// reported. With `show_progress`, the progress line is cleared before anything else is
+/// printed.
 fn on_runtime<T, F, Fut>(
     seed: u64,
     net: Net,
@@ -383,17 +381,16 @@ fn on_runtime<T, F, Fut>(
 where
     T: 'static,
     F: FnOnce(live::Options) -> Fut,
-    Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>>
-        + 'static,
+    Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>> + 'static,
 {
-    let outcome = match net {
-        Net::Live => on_live(seed, work),
-        Net::Sim => on_sim(seed, limit, work),
-    };
+    let outcome = host::host(net, seed, limit, true, work);
     if show_progress {
         eprint!("\r\x1b[2K");
     }
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|err| {
+        eprintln!("error: {err}");
+        exit::ENVIRONMENT
+    })?;
     outcome.map_err(|err| {
         let hint = if err.source.raw_os_error() == Some(EMFILE) {
             "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
@@ -404,118 +401,6 @@ where
         exit::ENVIRONMENT
     })
 }
-
-type Outcome<T> = Result<(T, bool), deploysim::runtime::cluster::StartError>;
-
-fn on_live<T, F, Fut>(seed: u64, work: F) -> Result<Outcome<T>, u8>
-where
-    F: FnOnce(live::Options) -> Fut,
-    Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>>,
-{
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return Err(exit::ENVIRONMENT);
-        }
-    };
-    let outcome = runtime.block_on(async {
-        let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = interrupt_tx.send(true);
-            }
-        });
-        let options = live::Options {
-            seed,
-            interrupt: interrupt.clone(),
-        };
-        let result = work(options).await;
-        let interrupted = *interrupt.borrow();
-        result.map(|value| (value, interrupted))
-    });
-    // Replicas and connections still open in the runtime close with it.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    Ok(outcome)
-}
-
-/// The run inside a turmoil simulation: one simulated host runs everything (replicas,
-/// load, runner) on a virtual clock that turmoil moves a tick at a time, its random
-/// choices seeded from `seed`. Ctrl-C is watched from a thread of its own, outside the
-/// simulation, which has no signal driver.
-fn on_sim<T, F, Fut>(seed: u64, limit: Duration, work: F) -> Result<Outcome<T>, u8>
-where
-    T: 'static,
-    F: FnOnce(live::Options) -> Fut,
-    Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>>
-        + 'static,
-{
-    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let watcher = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    if let Ok(watcher) = watcher {
-        std::thread::spawn(move || {
-            watcher.block_on(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = interrupt_tx.send(true);
-                }
-            });
-        });
-    }
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(seed)
-        .tick_duration(net::SIM_TICK)
-        .simulation_duration(limit)
-        .tcp_capacity(SIM_SOCKET_CAPACITY)
-        .build();
-    let result = Rc::new(RefCell::new(None));
-    let out = Rc::clone(&result);
-    let options = live::Options {
-        seed,
-        interrupt: interrupt.clone(),
-    };
-    let run = work(options);
-    sim.client("deploysim", async move {
-        let value = run.await;
-        let interrupted = *interrupt.borrow();
-        *out.borrow_mut() = Some(value.map(|value| (value, interrupted)));
-        Ok(())
-    });
-    if let Err(err) = sim.run() {
-        eprintln!("error: the simulation stopped: {err}");
-        return Err(exit::ENVIRONMENT);
-    }
-    // Replicas and connections still open in the simulation close with it.
-    drop(sim);
-    let outcome = result.borrow_mut().take();
-    outcome.ok_or_else(|| {
-        eprintln!("error: the simulation ended before the run did");
-        exit::ENVIRONMENT
-    })
-}
-
-/// Segments a simulated socket buffers, and connections a simulated listener holds before
-/// they are accepted: turmoil's default of 64 is a few calls' worth on one HTTP/2
-/// connection.
-const SIM_SOCKET_CAPACITY: usize = 4096;
-
-/// The most virtual time a simulated run may take before it is stopped as stuck: twice
-/// what its steps plan (bake times, plus the runner's own bounded waits per step), and a
-/// minute more. A run that ends normally never reaches it.
-fn sim_limit(scenario: &Scenario, runs: usize, steps: usize) -> Duration {
-    let load = &scenario.load;
-    let per_step = load.bake + STEP_WAIT_BOUND;
-    let planned = load.baseline * runs as u32 + per_step * steps as u32;
-    planned * 2 + Duration::from_secs(60)
-}
-
-/// A generous bound on what a step waits for beyond its bake time: the previous step's
-/// requests (1 s), the longest startup, drains (2 s per service leaving).
-const STEP_WAIT_BOUND: Duration = Duration::from_secs(30);
 
 fn run_sweep(args: &SweepArgs) -> u8 {
     let scenario = match load(&args.scenario) {

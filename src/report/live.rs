@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{changes_cell, conflict_text, list_or_none, path_text, plan_error_text, plural, table};
-use crate::runtime::net::Net;
 use crate::eval::{Graph, Level};
 use crate::model::Scenario;
 use crate::plan::PlanError;
@@ -15,6 +14,7 @@ use crate::record::expect::{Expectation, Measured, Rule};
 use crate::record::run::{Ending, LiveRun, StepKind, StepResult, StrategyRun, Verdict};
 use crate::record::tally::{Percentiles, Tally};
 use crate::record::{Event, Lag};
+use crate::runtime::net::Net;
 
 /// Causes shown per step in the table; the JSON has all of them.
 const TOP_CAUSES: usize = 3;

@@ -11,8 +11,8 @@ use crate::check::sweep::{EntryLoss, is_single_point_of_failure};
 use crate::eval::Level;
 use crate::model::Scenario;
 use crate::record::run::SweepRow;
-use crate::runtime::net::Net;
 use crate::record::tally::Percentiles;
+use crate::runtime::net::Net;
 
 pub fn text(
     scenario: &Scenario,

@@ -1,8 +1,10 @@
-//! The live run: every service as real tonic servers on 127.0.0.1, rolled out under
-//! open-loop load. The only module below `main` that touches the network or the clock.
+//! The live run: every service as real tonic servers, rolled out under open-loop load,
+//! over loopback TCP in real time or over a simulated network in virtual time
+//! (`net`, `host`). The only module below `main` that touches the network or the clock.
 
 pub mod cluster;
 pub mod fault;
+pub mod host;
 pub mod load;
 pub mod net;
 pub mod pool;

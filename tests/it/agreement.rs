@@ -14,9 +14,11 @@ use deploysim::eval::Level;
 use deploysim::record::run::StrategyRun;
 use deploysim::{plan, scenario};
 
-use crate::support::{run_live, yaml_files};
+use deploysim::runtime::net::Net;
 
-fn run_all(path: &std::path::Path) -> Vec<StrategyRun> {
+use crate::support::{run_on, yaml_files};
+
+fn run_all(net: Net, path: &std::path::Path) -> Vec<StrategyRun> {
     let mut scenario = scenario::load(path).expect("shipped scenarios load");
     assert!(
         scenario
@@ -35,17 +37,31 @@ fn run_all(path: &std::path::Path) -> Vec<StrategyRun> {
         .strategies
         .iter()
         .filter(|strategy| plan::plan(&scenario, strategy, scenario.seed).is_ok())
-        .map(|strategy| run_live(&scenario, strategy))
+        .map(|strategy| run_on(net, &scenario, strategy))
         .collect()
 }
 
 #[test]
 fn every_step_of_every_shipped_scenario_measures_what_check_predicts() {
+    every_step_agrees(Net::Live);
+}
+
+/// The same in virtual time: the simulated network changes nothing that `check` models.
+#[test]
+fn every_step_of_every_shipped_scenario_measures_what_check_predicts_in_sim() {
+    every_step_agrees(Net::Sim);
+}
+
+fn every_step_agrees(net: Net) {
     let mut differences = Vec::new();
     let mut steps_compared = 0;
     let mut levels_seen = std::collections::BTreeSet::new();
     for path in yaml_files("scenarios") {
-        for run in run_all(&path) {
+        for run in run_all(net, &path) {
+            // Virtual time does not fall behind: the machine's speed is not in the clock.
+            if net == Net::Sim {
+                assert!(run.kept_up(), "{}: {}", path.display(), run.strategy.name);
+            }
             for step in &run.steps {
                 steps_compared += 1;
                 levels_seen.extend(step.predicted.levels.iter().copied());
@@ -72,4 +88,25 @@ fn every_step_of_every_shipped_scenario_measures_what_check_predicts() {
             .into_iter()
             .collect()
     );
+}
+
+/// In virtual time the same scenario and seed give the same report, byte for byte, process
+/// after process: every shipped scenario, twice, through the command line.
+#[test]
+fn a_sim_run_gives_the_same_json_report_every_time() {
+    for path in yaml_files("scenarios") {
+        let path = path.to_str().expect("utf-8 path").to_owned();
+        let args = [path.as_str(), "--net", "sim", "--json", "-"];
+        let first = crate::support::simulate(&args);
+        let second = crate::support::simulate(&args);
+        assert!(
+            first.code == 0 || first.code == 1,
+            "{path}: exit {}: {}",
+            first.code,
+            first.stderr
+        );
+        let json: serde_json::Value = serde_json::from_str(&first.stdout).expect("JSON");
+        assert_eq!(json["net"], "sim", "{path}");
+        assert!(first.stdout == second.stdout, "{path}: two sim runs differ");
+    }
 }

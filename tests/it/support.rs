@@ -74,23 +74,24 @@ pub fn run_live(
     scenario: &std::sync::Arc<deploysim::model::Scenario>,
     strategy: &deploysim::model::Strategy,
 ) -> deploysim::record::run::StrategyRun {
+    run_on(deploysim::runtime::net::Net::Live, scenario, strategy)
+}
+
+/// Runs `strategy` on `net` (live: a runtime of its own; sim: a simulation of its own).
+pub fn run_on(
+    net: deploysim::runtime::net::Net,
+    scenario: &std::sync::Arc<deploysim::model::Scenario>,
+    strategy: &deploysim::model::Strategy,
+) -> deploysim::record::run::StrategyRun {
     let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let options = deploysim::runtime::run::Options {
-        seed: scenario.seed,
-        interrupt,
-    };
-    runtime
-        .block_on(deploysim::runtime::run::run(
-            std::sync::Arc::clone(scenario),
-            strategy,
-            &plan,
-            &options,
-            None,
-        ))
-        .expect("the run starts its servers")
+    let limit = deploysim::runtime::host::sim_limit(scenario, 1, plan.steps.len());
+    let (scenario, strategy) = (std::sync::Arc::clone(scenario), strategy.clone());
+    let seed = scenario.seed;
+    let (run, _interrupted) =
+        deploysim::runtime::host::host(net, seed, limit, false, move |options| async move {
+            deploysim::runtime::run::run(scenario, &strategy, &plan, &options, None).await
+        })
+        .expect("the host starts")
+        .expect("the run starts its servers");
+    run
 }

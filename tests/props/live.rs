@@ -14,15 +14,16 @@ use std::sync::Arc;
 use deploysim::eval::Level;
 use deploysim::model::{Scenario, Strategy};
 use deploysim::record::run::{StepKind, StrategyRun};
-use deploysim::runtime::run::Options as LiveOptions;
+use deploysim::runtime::net::Net;
 use proptest::prelude::*;
 
 use crate::arb::{self, Options};
 use crate::reference::{Model, RefState};
 
-/// Runs one of the scenario's strategies that can be planned (`pick` chooses which) live,
-/// on a runtime of its own. `None` when none can be planned.
-fn run_live(
+/// Runs one of the scenario's strategies that can be planned (`pick` chooses which) on
+/// `net`, on a runtime or simulation of its own. `None` when none can be planned.
+fn run_on(
+    net: Net,
     scenario: &Arc<Scenario>,
     pick: prop::sample::Index,
 ) -> Option<(Strategy, StrategyRun)> {
@@ -38,7 +39,10 @@ fn run_live(
         return None;
     }
     let (strategy, plan) = pick.get(&plannable);
-    Some(((*strategy).clone(), run_planned(scenario, strategy, plan)))
+    Some((
+        (*strategy).clone(),
+        run_planned_on(net, scenario, strategy, plan),
+    ))
 }
 
 /// Runs `strategy` as `plan` says, live, on a runtime of its own.
@@ -47,24 +51,26 @@ pub fn run_planned(
     strategy: &Strategy,
     plan: &deploysim::plan::Plan,
 ) -> StrategyRun {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let options = LiveOptions {
-        seed: scenario.seed,
-        interrupt,
-    };
-    runtime
-        .block_on(deploysim::runtime::run::run(
-            Arc::clone(scenario),
-            strategy,
-            plan,
-            &options,
-            None,
-        ))
-        .expect("the run starts its servers")
+    run_planned_on(Net::Live, scenario, strategy, plan)
+}
+
+/// Runs `strategy` as `plan` says on `net`, on a runtime or simulation of its own.
+pub fn run_planned_on(
+    net: Net,
+    scenario: &Arc<Scenario>,
+    strategy: &Strategy,
+    plan: &deploysim::plan::Plan,
+) -> StrategyRun {
+    let limit = deploysim::runtime::host::sim_limit(scenario, 1, plan.steps.len());
+    let (scenario, strategy, plan) = (Arc::clone(scenario), strategy.clone(), plan.clone());
+    let seed = scenario.seed;
+    let (run, _interrupted) =
+        deploysim::runtime::host::host(net, seed, limit, false, move |options| async move {
+            deploysim::runtime::run::run(scenario, &strategy, &plan, &options, None).await
+        })
+        .expect("the host starts")
+        .expect("the run starts its servers");
+    run
 }
 
 /// Prints what a case checked, with `PROPS_VERBOSE=1`, to see what the cases cover.
@@ -109,112 +115,7 @@ proptest! {
         spec in arb::scenario(AGREEMENT),
         pick in any::<prop::sample::Index>(),
     ) {
-        let scenario = spec.load().map_err(TestCaseError::fail)?;
-        let Some((strategy, run)) = run_live(&scenario, pick) else {
-            return Ok(());
-        };
-        // A run the machine could not keep up with measured the machine, not the
-        // services: inconclusive, not a failure. Such cases are rejected, and a run with
-        // more rejected cases than half the cases asked for fails (see `crate::live`).
-        prop_assume!(run.kept_up(), "inconclusive: the machine fell behind");
-        let mut certain = 0;
-        let mut uncertain = 0;
-        let model = Model::new(&scenario);
-        let entries = model.entries();
-        let half = scenario.load.bake.as_secs_f64() / 2.0;
-        let yaml = spec.to_yaml();
-        let mut before = scenario.initial.clone();
-        for step in &run.steps {
-            prop_assert!(matches!(step.kind, StepKind::Baseline | StepKind::Rollout(_)));
-            let mut after = before.clone();
-            for change in &step.changes {
-                after.apply(change);
-            }
-            let settled = RefState::settled(&after);
-            let transient = RefState::transient(&scenario, &before, &step.changes);
-            let start = RefState::settled(&before);
-            let blurred = RefState::blur(&[&start, &transient, &settled]);
-            // The prediction the live report prints for the step is the reference's.
-            let mut reference_levels = model.levels(&settled);
-            if !step.changes.is_empty() {
-                for (level, during) in reference_levels.iter_mut().zip(model.levels(&transient)) {
-                    *level = (*level).max(during);
-                }
-            }
-            prop_assert_eq!(&step.predicted.levels, &reference_levels, "{} step {}", strategy.name, step.kind.label());
-            let mut all_certain = true;
-            for entry in &entries {
-                let label = format!("{} step {} entry {entry}", strategy.name, step.kind.label());
-                let parts = step.parts.get(entry).copied().unwrap_or_default();
-                for part in &parts {
-                    prop_assert_eq!(part.sent, part.answered(), "{}: every request answered once", label);
-                }
-                // The settled part: exactly the settled outcome, for every request.
-                let expected = model.possible(&settled, entry).worst();
-                let counts = parts[1];
-                prop_assert!(counts.sent > 0, "{}: the settled part had requests", label);
-                let exact = match expected {
-                    Level::Ok => counts.ok == counts.sent,
-                    Level::Degraded => counts.degraded == counts.sent,
-                    Level::Failed => counts.failed == counts.sent,
-                };
-                prop_assert!(
-                    exact,
-                    "{}: settled part {:?}, expected all {:?} in {:?}\n{}",
-                    label, counts, expected, settled, yaml
-                );
-                if step.changes.is_empty() {
-                    prop_assert_eq!(parts[0].sent, 0, "{}: a step without changes has no transient part", label);
-                    continue;
-                }
-                // The transient part: never worse than what its states allow...
-                let measured = level_of(&parts[0]);
-                let ceiling = model.possible(&blurred, entry).worst();
-                prop_assert!(
-                    measured.is_none_or(|m| m <= ceiling),
-                    "{}: transient part {:?} is worse than {:?}\n{}",
-                    label, parts[0], ceiling, yaml
-                );
-                // ...and at least the transient state's worst outcome when a run all but
-                // surely meets it: the transient state lasts half the step, at the
-                // scenario's rate (counted at 80%, for the time the moves take).
-                let predicted = model.possible(&transient, entry).worst();
-                let chance = model.odds(&transient, entry).at_least(predicted);
-                let requests = f64::from(scenario.load.rps) * half * 0.8;
-                let missed = (1.0 - chance).powf(requests);
-                if missed < 1e-6 {
-                    certain += 1;
-                    prop_assert!(
-                        measured.is_some_and(|m| m >= predicted),
-                        "{}: transient part {:?}, predicted {:?} (chance per request {:.4}, {:.0} requests)\n{}",
-                        label, parts[0], predicted, chance, requests, yaml
-                    );
-                } else {
-                    uncertain += 1;
-                    all_certain = false;
-                }
-            }
-            // Where every part was held to its prediction, the report's own verdict on the
-            // step (its `!` mark when false) must be agreement.
-            if all_certain {
-                prop_assert!(
-                    step.agrees(),
-                    "{} step {}: the report marks a disagreement: predicted {:?}, measured {:?}, parts {:?}, causes {:?}\n{}",
-                    strategy.name,
-                    step.kind.label(),
-                    step.predicted.levels,
-                    step.measured,
-                    step.parts,
-                    step.by_entry.iter().map(|(entry, tally)| (entry, tally.causes.keys().collect::<Vec<_>>())).collect::<Vec<_>>(),
-                    yaml
-                );
-            }
-            before = after;
-        }
-        note(|| format!(
-            "agreement: {} ({} steps, {} entrypoints): transient parts held to the prediction {certain}, too unlikely to require {uncertain}",
-            strategy.name, run.steps.len(), entries.len()
-        ));
+        measures_what_the_check_predicts(Net::Live, &spec, pick)?;
     }
 
     /// Property 5: under random faults, latency, errors and timeouts, every request sent
@@ -229,7 +130,7 @@ proptest! {
         let mut spec = spec;
         spec.load.max_in_flight = max_in_flight;
         let scenario = spec.load().map_err(TestCaseError::fail)?;
-        let Some((strategy, run)) = run_live(&scenario, pick) else {
+        let Some((strategy, run)) = run_on(Net::Live, &scenario, pick) else {
             return Ok(());
         };
         note(|| format!(
@@ -272,5 +173,173 @@ proptest! {
             "{} requests scheduled over {:.2} s at {} rps x {} entrypoints (expected about {:.0})",
             scheduled, seconds, scenario.load.rps, entries, expected
         );
+    }
+}
+
+/// Property 4 on `net`: per step, per part, per entrypoint, the run measures the
+/// reference's prediction.
+fn measures_what_the_check_predicts(
+    net: Net,
+    spec: &arb::ScenarioSpec,
+    pick: prop::sample::Index,
+) -> Result<(), TestCaseError> {
+    let scenario = spec.load().map_err(TestCaseError::fail)?;
+    let Some((strategy, run)) = run_on(net, &scenario, pick) else {
+        return Ok(());
+    };
+    // A run the machine could not keep up with measured the machine, not the
+    // services: inconclusive, not a failure. Such cases are rejected, and a run with
+    // more rejected cases than half the cases asked for fails (see `crate::live`).
+    prop_assume!(run.kept_up(), "inconclusive: the machine fell behind");
+    let mut certain = 0;
+    let mut uncertain = 0;
+    let model = Model::new(&scenario);
+    let entries = model.entries();
+    let half = scenario.load.bake.as_secs_f64() / 2.0;
+    let yaml = spec.to_yaml();
+    let mut before = scenario.initial.clone();
+    for step in &run.steps {
+        prop_assert!(matches!(
+            step.kind,
+            StepKind::Baseline | StepKind::Rollout(_)
+        ));
+        let mut after = before.clone();
+        for change in &step.changes {
+            after.apply(change);
+        }
+        let settled = RefState::settled(&after);
+        let transient = RefState::transient(&scenario, &before, &step.changes);
+        let start = RefState::settled(&before);
+        let blurred = RefState::blur(&[&start, &transient, &settled]);
+        // The prediction the live report prints for the step is the reference's.
+        let mut reference_levels = model.levels(&settled);
+        if !step.changes.is_empty() {
+            for (level, during) in reference_levels.iter_mut().zip(model.levels(&transient)) {
+                *level = (*level).max(during);
+            }
+        }
+        prop_assert_eq!(
+            &step.predicted.levels,
+            &reference_levels,
+            "{} step {}",
+            strategy.name,
+            step.kind.label()
+        );
+        let mut all_certain = true;
+        for entry in &entries {
+            let label = format!("{} step {} entry {entry}", strategy.name, step.kind.label());
+            let parts = step.parts.get(entry).copied().unwrap_or_default();
+            for part in &parts {
+                prop_assert_eq!(
+                    part.sent,
+                    part.answered(),
+                    "{}: every request answered once",
+                    label
+                );
+            }
+            // The settled part: exactly the settled outcome, for every request.
+            let expected = model.possible(&settled, entry).worst();
+            let counts = parts[1];
+            prop_assert!(counts.sent > 0, "{}: the settled part had requests", label);
+            let exact = match expected {
+                Level::Ok => counts.ok == counts.sent,
+                Level::Degraded => counts.degraded == counts.sent,
+                Level::Failed => counts.failed == counts.sent,
+            };
+            prop_assert!(
+                exact,
+                "{}: settled part {:?}, expected all {:?} in {:?}\n{}",
+                label,
+                counts,
+                expected,
+                settled,
+                yaml
+            );
+            if step.changes.is_empty() {
+                prop_assert_eq!(
+                    parts[0].sent,
+                    0,
+                    "{}: a step without changes has no transient part",
+                    label
+                );
+                continue;
+            }
+            // The transient part: never worse than what its states allow...
+            let measured = level_of(&parts[0]);
+            let ceiling = model.possible(&blurred, entry).worst();
+            prop_assert!(
+                measured.is_none_or(|m| m <= ceiling),
+                "{}: transient part {:?} is worse than {:?}\n{}",
+                label,
+                parts[0],
+                ceiling,
+                yaml
+            );
+            // ...and at least the transient state's worst outcome when a run all but
+            // surely meets it: the transient state lasts half the step, at the
+            // scenario's rate (counted at 80%, for the time the moves take).
+            let predicted = model.possible(&transient, entry).worst();
+            let chance = model.odds(&transient, entry).at_least(predicted);
+            let requests = f64::from(scenario.load.rps) * half * 0.8;
+            let missed = (1.0 - chance).powf(requests);
+            if missed < 1e-6 {
+                certain += 1;
+                prop_assert!(
+                    measured.is_some_and(|m| m >= predicted),
+                    "{}: transient part {:?}, predicted {:?} (chance per request {:.4}, {:.0} requests)\n{}",
+                    label,
+                    parts[0],
+                    predicted,
+                    chance,
+                    requests,
+                    yaml
+                );
+            } else {
+                uncertain += 1;
+                all_certain = false;
+            }
+        }
+        // Where every part was held to its prediction, the report's own verdict on the
+        // step (its `!` mark when false) must be agreement.
+        if all_certain {
+            prop_assert!(
+                step.agrees(),
+                "{} step {}: the report marks a disagreement: predicted {:?}, measured {:?}, parts {:?}, causes {:?}\n{}",
+                strategy.name,
+                step.kind.label(),
+                step.predicted.levels,
+                step.measured,
+                step.parts,
+                step.by_entry
+                    .iter()
+                    .map(|(entry, tally)| (entry, tally.causes.keys().collect::<Vec<_>>()))
+                    .collect::<Vec<_>>(),
+                yaml
+            );
+        }
+        before = after;
+    }
+    note(|| {
+        format!(
+            "agreement: {} ({} steps, {} entrypoints): transient parts held to the prediction {certain}, too unlikely to require {uncertain}",
+            strategy.name,
+            run.steps.len(),
+            entries.len()
+        )
+    });
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(crate::sim(64))]
+
+    /// Property 4 in virtual time: many more cases than live, each deterministic, so a
+    /// shrunk case replays exactly.
+    #[test]
+    fn the_sim_run_measures_what_the_check_predicts(
+        spec in arb::scenario(AGREEMENT),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        measures_what_the_check_predicts(Net::Sim, &spec, pick)?;
     }
 }

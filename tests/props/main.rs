@@ -46,3 +46,19 @@ pub fn live(default: u32) -> Config {
         ..Config::default()
     }
 }
+
+/// The configuration of a property in virtual time: `PROPTEST_SIM_CASES` cases, default
+/// `default`. A case costs tens of milliseconds and replays exactly, so there are many
+/// more than live and shrinking is not cut short. Virtual time never falls behind, so no
+/// case may be rejected as inconclusive.
+pub fn sim(default: u32) -> Config {
+    let cases = std::env::var("PROPTEST_SIM_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default);
+    Config {
+        cases,
+        max_global_rejects: 0,
+        ..Config::default()
+    }
+}
