@@ -127,52 +127,7 @@ proptest! {
         pick in any::<prop::sample::Index>(),
         max_in_flight in prop_oneof![3 => Just(1000u32), 1 => 2u32..20],
     ) {
-        let mut spec = spec;
-        spec.load.max_in_flight = max_in_flight;
-        let scenario = spec.load().map_err(TestCaseError::fail)?;
-        let Some((strategy, run)) = run_on(Net::Live, &scenario, pick) else {
-            return Ok(());
-        };
-        note(|| format!(
-            "accounting: {} ({} steps, {} faults, max_in_flight {}): {} requests, {} failed",
-            strategy.name, run.steps.len(), scenario.faults.len(), max_in_flight, run.scheduled, run.total.failed
-        ));
-        let yaml = spec.to_yaml();
-        let mut sent_in_steps = 0;
-        for step in &run.steps {
-            let label = format!("{} step {}", strategy.name, step.kind.label());
-            let mut step_sent = 0;
-            for (entry, tally) in &step.by_entry {
-                let parts = step.parts.get(entry).copied().unwrap_or_default();
-                let sent = parts[0].sent + parts[1].sent;
-                prop_assert_eq!(tally.requests(), sent, "{} {}: tallies against sends\n{}", label, entry, yaml);
-                prop_assert_eq!(parts[0].answered() + parts[1].answered(), sent);
-                prop_assert_eq!(tally.ok, parts[0].ok + parts[1].ok);
-                prop_assert_eq!(tally.degraded, parts[0].degraded + parts[1].degraded);
-                prop_assert_eq!(tally.failed, parts[0].failed + parts[1].failed);
-                // One latency sample per request that went out (refused ones have none).
-                prop_assert_eq!(tally.samples(), sent - tally.refused(), "{} {}", label, entry);
-                if tally.failed > 0 {
-                    prop_assert!(!tally.causes.is_empty(), "{} {}: a failure names its cause", label, entry);
-                }
-                step_sent += sent;
-            }
-            prop_assert!(step.parts.keys().all(|entry| step.by_entry.contains_key(entry)));
-            prop_assert_eq!(step.total.requests(), step_sent);
-            sent_in_steps += step_sent;
-        }
-        prop_assert_eq!(run.total.requests(), sent_in_steps);
-        prop_assert_eq!(run.scheduled, sent_in_steps, "scheduled against counted\n{}", yaml);
-        // Open loop: arrivals follow the clock, whatever the services do.
-        let entries = scenario.entrypoints().count() as f64;
-        let seconds: f64 = run.steps.iter().map(|step| step.duration.as_secs_f64()).sum();
-        let expected = f64::from(scenario.load.rps) * entries * seconds;
-        let scheduled = run.scheduled as f64;
-        prop_assert!(
-            scheduled >= expected * 0.9 - 20.0 && scheduled <= expected * 1.1 + 20.0,
-            "{} requests scheduled over {:.2} s at {} rps x {} entrypoints (expected about {:.0})",
-            scheduled, seconds, scenario.load.rps, entries, expected
-        );
+        counts_every_request_once(Net::Live, spec, pick, max_in_flight)?;
     }
 }
 
@@ -341,5 +296,145 @@ proptest! {
         pick in any::<prop::sample::Index>(),
     ) {
         measures_what_the_check_predicts(Net::Sim, &spec, pick)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::sim(24))]
+
+    /// Property 6 for whole runs: in virtual time, the same scenario and seed give the
+    /// same report, byte for byte, under random faults, latency, errors, timeouts, retries
+    /// and overload.
+    #[test]
+    fn the_same_seed_gives_the_same_sim_report(
+        spec in arb::scenario(ACCOUNTING),
+        pick in any::<prop::sample::Index>(),
+        max_in_flight in prop_oneof![3 => Just(1000u32), 1 => 2u32..20],
+    ) {
+        let mut spec = spec;
+        spec.load.max_in_flight = max_in_flight;
+        let scenario = spec.load().map_err(TestCaseError::fail)?;
+        let report = |run: StrategyRun| {
+            let live = deploysim::record::run::LiveRun { runs: vec![run], ..Default::default() };
+            serde_json::to_string(&deploysim::report::live::json(&scenario, scenario.seed, Net::Sim, &live))
+                .expect("the report serialises")
+        };
+        let Some((_, first)) = run_on(Net::Sim, &scenario, pick) else {
+            return Ok(());
+        };
+        let (_, second) = run_on(Net::Sim, &scenario, pick).expect("planned the first time");
+        prop_assert_eq!(report(first), report(second), "\n{}", spec.to_yaml());
+    }
+}
+
+/// Property 5 on `net`: every request sent is counted exactly once.
+fn counts_every_request_once(
+    net: Net,
+    spec: arb::ScenarioSpec,
+    pick: prop::sample::Index,
+    max_in_flight: u32,
+) -> Result<(), TestCaseError> {
+    let mut spec = spec;
+    spec.load.max_in_flight = max_in_flight;
+    let scenario = spec.load().map_err(TestCaseError::fail)?;
+    let Some((strategy, run)) = run_on(net, &scenario, pick) else {
+        return Ok(());
+    };
+    note(|| {
+        format!(
+            "accounting: {} ({} steps, {} faults, max_in_flight {}): {} requests, {} failed",
+            strategy.name,
+            run.steps.len(),
+            scenario.faults.len(),
+            max_in_flight,
+            run.scheduled,
+            run.total.failed
+        )
+    });
+    let yaml = spec.to_yaml();
+    let mut sent_in_steps = 0;
+    for step in &run.steps {
+        let label = format!("{} step {}", strategy.name, step.kind.label());
+        let mut step_sent = 0;
+        for (entry, tally) in &step.by_entry {
+            let parts = step.parts.get(entry).copied().unwrap_or_default();
+            let sent = parts[0].sent + parts[1].sent;
+            prop_assert_eq!(
+                tally.requests(),
+                sent,
+                "{} {}: tallies against sends\n{}",
+                label,
+                entry,
+                yaml
+            );
+            prop_assert_eq!(parts[0].answered() + parts[1].answered(), sent);
+            prop_assert_eq!(tally.ok, parts[0].ok + parts[1].ok);
+            prop_assert_eq!(tally.degraded, parts[0].degraded + parts[1].degraded);
+            prop_assert_eq!(tally.failed, parts[0].failed + parts[1].failed);
+            // One latency sample per request that went out (refused ones have none).
+            prop_assert_eq!(
+                tally.samples(),
+                sent - tally.refused(),
+                "{} {}",
+                label,
+                entry
+            );
+            if tally.failed > 0 {
+                prop_assert!(
+                    !tally.causes.is_empty(),
+                    "{} {}: a failure names its cause",
+                    label,
+                    entry
+                );
+            }
+            step_sent += sent;
+        }
+        prop_assert!(
+            step.parts
+                .keys()
+                .all(|entry| step.by_entry.contains_key(entry))
+        );
+        prop_assert_eq!(step.total.requests(), step_sent);
+        sent_in_steps += step_sent;
+    }
+    prop_assert_eq!(run.total.requests(), sent_in_steps);
+    prop_assert_eq!(
+        run.scheduled,
+        sent_in_steps,
+        "scheduled against counted\n{}",
+        yaml
+    );
+    // Open loop: arrivals follow the clock, whatever the services do.
+    let entries = scenario.entrypoints().count() as f64;
+    let seconds: f64 = run
+        .steps
+        .iter()
+        .map(|step| step.duration.as_secs_f64())
+        .sum();
+    let expected = f64::from(scenario.load.rps) * entries * seconds;
+    let scheduled = run.scheduled as f64;
+    prop_assert!(
+        scheduled >= expected * 0.9 - 20.0 && scheduled <= expected * 1.1 + 20.0,
+        "{} requests scheduled over {:.2} s at {} rps x {} entrypoints (expected about {:.0})",
+        scheduled,
+        seconds,
+        scenario.load.rps,
+        entries,
+        expected
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(crate::sim(24))]
+
+    /// Property 5 in virtual time.
+    #[test]
+    fn every_request_is_counted_once_under_random_faults_in_sim(
+        spec in arb::scenario(ACCOUNTING),
+        pick in any::<prop::sample::Index>(),
+        max_in_flight in prop_oneof![3 => Just(1000u32), 1 => 2u32..20],
+    ) {
+        counts_every_request_once(Net::Sim, spec, pick, max_in_flight)?;
     }
 }
