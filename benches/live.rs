@@ -10,6 +10,9 @@
 //!
 //! Run with `cargo bench --bench live`. Prints a table; nothing is asserted here.
 
+#[path = "support/chain.rs"]
+mod chain;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,30 +92,12 @@ where
     spent * 1e6 / (REQUESTS * DEPTH) as f64
 }
 
-fn chain_yaml() -> String {
-    let mut yaml = String::from("name: bench\nservices:\n");
-    for i in 1..=DEPTH {
-        let entry = if i == 1 { "    entrypoint: true\n" } else { "" };
-        let calls = if i < DEPTH {
-            format!("{{ calls: [ {{ service: hop{} }} ] }}", i + 1)
-        } else {
-            "{}".to_owned()
-        };
-        yaml.push_str(&format!(
-            "  hop{i}:\n{entry}    versions: {{ v1: {calls} }}\n"
-        ));
-    }
-    let initial: Vec<String> = (1..=DEPTH).map(|i| format!("hop{i}: v1")).collect();
-    yaml.push_str(&format!(
-        "initial: {{ {} }}\ntarget: {{}}\n",
-        initial.join(", ")
-    ));
-    yaml
-}
-
 async fn harness_chain() -> Arc<Cluster> {
-    let scenario =
-        scenario::parse_str(&chain_yaml(), std::path::Path::new("bench.yaml")).expect("valid");
+    let scenario = scenario::parse_str(
+        &chain::chain_yaml(DEPTH),
+        std::path::Path::new("bench.yaml"),
+    )
+    .expect("valid");
     let cluster = Arc::new(Cluster::new(
         Arc::new(scenario),
         1,

@@ -14,6 +14,9 @@
 // tokio's clock (virtual in sim) is not the one that counts.
 #![allow(clippy::disallowed_types)]
 
+#[path = "support/chain.rs"]
+mod chain;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,7 +65,7 @@ fn main() {
     println!("  sim is {:.1}x faster", live / sim);
     println!();
 
-    let chain = parse(&chain_yaml(), "chain.yaml");
+    let chain = parse(&chain::chain_yaml(DEPTH), "chain.yaml");
     println!(
         "{DEPTH}-hop chain, closed loop, {IN_FLIGHT} in flight, {CHAIN_REQUESTS} requests x {ROUNDS} rounds (median):"
     );
@@ -145,27 +148,6 @@ fn run_strategies(net: Net, scenario: &Arc<Scenario>, only: Option<&str>) -> (u6
         }
         Ok(totals)
     })
-}
-
-fn chain_yaml() -> String {
-    let mut yaml = String::from("name: chain\nservices:\n");
-    for i in 1..=DEPTH {
-        let entry = if i == 1 { "    entrypoint: true\n" } else { "" };
-        let calls = if i < DEPTH {
-            format!("{{ calls: [ {{ service: hop{} }} ] }}", i + 1)
-        } else {
-            "{}".to_owned()
-        };
-        yaml.push_str(&format!(
-            "  hop{i}:\n{entry}    versions: {{ v1: {calls} }}\n"
-        ));
-    }
-    let initial: Vec<String> = (1..=DEPTH).map(|i| format!("hop{i}: v1")).collect();
-    yaml.push_str(&format!(
-        "initial: {{ {} }}\ntarget: {{}}\n",
-        initial.join(", ")
-    ));
-    yaml
 }
 
 /// gRPC calls (hops) per wall-second through the chain on `net`, closed loop.
