@@ -25,7 +25,7 @@ use deploysim::contract::{CLIENT, CallRequest};
 use deploysim::model::Scenario;
 use deploysim::record::Recorder;
 use deploysim::runtime::cluster::{Cluster, StartError};
-use deploysim::runtime::host::{host, sim_limit};
+use deploysim::runtime::host::{host, run_budget, sim_limit};
 use deploysim::runtime::net::Net;
 use deploysim::runtime::run::Options;
 use deploysim::{generate, plan, scenario};
@@ -106,7 +106,7 @@ fn peak_rss_kib() -> u64 {
 }
 
 /// Hosts `work` on `net` and returns its value.
-fn on<T: 'static, Fut>(net: Net, limit: Duration, work: impl FnOnce(Options) -> Fut) -> T
+fn on<T: 'static, Fut>(net: Net, limit: Duration, work: impl FnOnce(Options) -> Fut + 'static) -> T
 where
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
@@ -134,8 +134,7 @@ fn run_strategies(net: Net, scenario: &Arc<Scenario>, only: Option<&str>) -> (u6
             Some((strategy, plan))
         })
         .collect();
-    let steps = plans.iter().map(|(_, plan)| plan.steps.len()).sum();
-    let limit = sim_limit(scenario, plans.len(), steps);
+    let limit = sim_limit(plans.iter().map(|(_, plan)| run_budget(scenario, plan)));
     let scenario = Arc::clone(scenario);
     on(net, limit, move |options| async move {
         let mut totals = (0, 0);

@@ -14,7 +14,7 @@ use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::plan::{self, PlanError};
 use deploysim::record::run::{LiveRun, StepKind, Unplanned, Verdict};
 use deploysim::report::{self, plan::PlanOutcome};
-use deploysim::runtime::host::{self, sim_limit};
+use deploysim::runtime::host::{self, row_budget, run_budget, sim_limit};
 use deploysim::runtime::net::Net;
 use deploysim::runtime::run as live;
 use deploysim::scenario;
@@ -331,9 +331,8 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
-    let planned_steps: usize = plans.iter().map(|(_, plan)| plan.steps.len()).sum();
-    let limit = sim_limit(&scenario, plans.len(), planned_steps);
-    let outcome = on_runtime(seed, net, limit, show_progress, |options| async move {
+    let limit = sim_limit(plans.iter().map(|(_, plan)| run_budget(&scenario, plan)));
+    let outcome = on_runtime(seed, net, limit, show_progress, move |options| async move {
         let progress = TerminalProgress;
         let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
         let mut runs = Vec::new();
@@ -382,7 +381,7 @@ fn on_runtime<T, F, Fut>(
 ) -> Result<(T, bool), u8>
 where
     T: 'static,
-    F: FnOnce(live::Options) -> Fut,
+    F: FnOnce(live::Options) -> Fut + 'static,
     Fut: std::future::Future<Output = Result<T, deploysim::runtime::cluster::StartError>> + 'static,
 {
     let outcome = host::host(net, seed, limit, true, work);
@@ -436,8 +435,7 @@ fn run_sweep(args: &SweepArgs) -> u8 {
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
     let pairs = args.pairs;
-    // Each row is a baseline of its own: as many "runs" as rows, with no steps.
-    let limit = sim_limit(&scenario, rows, rows);
+    let limit = sim_limit(std::iter::repeat_n(row_budget(&scenario), rows));
     let outcome = on_runtime(seed, net, limit, show_progress, move |options| async move {
         let progress = TerminalProgress;
         let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };

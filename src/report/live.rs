@@ -40,7 +40,7 @@ pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: boo
     if !quiet {
         for run in runs {
             out.push('\n');
-            strategy_table(&mut out, scenario, run);
+            strategy_table(&mut out, scenario, net, run);
         }
     }
     for unplanned in &live.unplanned {
@@ -93,13 +93,14 @@ pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: boo
         Verdict::Inconclusive(unmeasured) => {
             let _ = writeln!(
                 out,
-                "verdict: inconclusive (the machine, not the services, limited {} of {} {}: {}); \
+                "verdict: inconclusive ({}, not the services, limited {} of {} {}: {}); \
                  neither pass nor fail: {}; rerun with {}",
+                limit_of(net),
                 unmeasured.len(),
                 strategies,
                 plural(strategies, "strategy", "strategies"),
                 unmeasured.join(", "),
-                advice(scenario),
+                advice(scenario, net),
                 rerun(seed, net)
             );
         }
@@ -107,8 +108,26 @@ pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: boo
     out
 }
 
-/// What makes a run that the machine could not keep up with measurable.
-fn advice(scenario: &Scenario) -> String {
+/// What kept a step from being measured: live, the machine (late arrivals, overrun waits,
+/// refusals); in virtual time nothing is late, so only `load.max_in_flight` refusing
+/// arrivals can.
+fn limit_of(net: Net) -> &'static str {
+    match net {
+        Net::Live => "the machine",
+        Net::Sim => "load.max_in_flight",
+    }
+}
+
+/// What makes a run that the harness could not keep up with measurable.
+fn advice(scenario: &Scenario, net: Net) -> String {
+    if net == Net::Sim {
+        return format!(
+            "raise load.max_in_flight (now {}) or lower load.rps (now {} per entrypoint): \
+             in virtual time only arrivals refused because that many requests were \
+             outstanding leave a step unmeasured",
+            scenario.load.max_in_flight, scenario.load.rps
+        );
+    }
     let entrypoints = scenario.entrypoints().count();
     let mut advice = format!("lower load.rps (now {} per entrypoint)", scenario.load.rps);
     if entrypoints > 1 {
@@ -194,7 +213,7 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
             "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
         ),
         Event::GateNotJudged => {
-            "the gate did not judge this step: the machine fell behind in it".to_owned()
+            "the gate did not judge this step: the harness fell behind in it".to_owned()
         }
     }
 }
@@ -209,7 +228,7 @@ pub fn verdict_word(verdict: &Verdict) -> &'static str {
     }
 }
 
-fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
+fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &StrategyRun) {
     let planned = run
         .steps
         .iter()
@@ -228,7 +247,8 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
         if !run.kept_up() {
             let unmeasured = run.steps.iter().filter(|step| !step.kept_up()).count();
             format!(
-                "inconclusive: the machine fell behind in {unmeasured} {} ({} of {} failed)",
+                "inconclusive: {} fell behind in {unmeasured} {} ({} of {} failed)",
+                limit_of(net),
                 plural(unmeasured, "step", "steps"),
                 run.total.failed,
                 run.total.requests()
@@ -331,8 +351,9 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
     for step in run.steps.iter().filter(|step| !step.kept_up()) {
         let _ = writeln!(
             out,
-            "  ~ step {}: not measured: the machine fell behind ({})",
+            "  ~ step {}: not measured: {} fell behind ({})",
             step.kind.label(),
+            limit_of(net),
             lag_text(&step.lag)
         );
     }
@@ -341,8 +362,9 @@ fn strategy_table(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
     } else if !run.kept_up() && !run.strategy.expect.is_empty() {
         let _ = writeln!(
             out,
-            "  expectations: not judged (the machine fell behind: {})",
-            advice(scenario)
+            "  expectations: not judged ({} fell behind: {})",
+            limit_of(net),
+            advice(scenario, net)
         );
     }
     for expectation in run.expectations.iter().map(ExpectationJson::from) {

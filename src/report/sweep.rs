@@ -95,9 +95,12 @@ pub fn text(
     if unmeasured > 0 {
         let _ = writeln!(
             out,
-            "  ~ marks a row the machine fell behind in ({unmeasured} of {}): not measured, left out of the single points of failure; \
-             lower `load.rps` or run fewer entrypoints",
-            rows.len()
+            "  ~ marks a row the harness fell behind in ({unmeasured} of {}): not measured, left out of the single points of failure; {}",
+            rows.len(),
+            match net {
+                Net::Live => "lower `load.rps` or run fewer entrypoints",
+                Net::Sim => "arrivals were refused: raise `load.max_in_flight` or lower `load.rps`",
+            }
         );
     }
     if rows

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::cluster::StartError;
+use super::cluster::{DRAIN_LIMIT, StartError};
+use super::load::ENTRY_DEADLINE;
 use super::net::{self, Net};
-use super::run::Options;
+use super::run::{Options, PREVIOUS_STEP_LIMIT};
 use crate::model::Scenario;
+use crate::plan::Plan;
 
 /// What a hosted run gave back: its value and whether Ctrl-C stopped it, or the replica
 /// that could not start.
@@ -23,10 +25,18 @@ pub type Outcome<T> = Result<(T, bool), StartError>;
 pub enum HostError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
-    /// The simulation stopped: a task panicked, or the run took more virtual time than its
-    /// limit (see [`sim_limit`]).
+    /// The simulation stopped: the run's future failed or panicked.
     #[error("the simulation stopped: {0}")]
     Simulation(String),
+    /// The run took more virtual time than its limit (see [`sim_limit`]): something in it
+    /// waited without a bound, which is a bug.
+    #[error(
+        "the simulated run took more than {} s of virtual time, twice what its plan can need, \
+         and was stopped as stuck; this is a bug in deploysim: please report the scenario, \
+         and use --net live meanwhile",
+        .limit.as_secs()
+    )]
+    Stuck { limit: Duration },
 }
 
 /// Runs `work` on `net`, with `seed` for the simulation's own random choices and `limit`
@@ -41,7 +51,7 @@ pub fn host<T, F, Fut>(
 ) -> Result<Outcome<T>, HostError>
 where
     T: 'static,
-    F: FnOnce(Options) -> Fut,
+    F: FnOnce(Options) -> Fut + 'static,
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
     match net {
@@ -93,7 +103,7 @@ fn on_sim<T, F, Fut>(
 ) -> Result<Outcome<T>, HostError>
 where
     T: 'static,
-    F: FnOnce(Options) -> Fut,
+    F: FnOnce(Options) -> Fut + 'static,
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
     let (interrupt_tx, interrupt) = watch::channel(false);
@@ -115,21 +125,29 @@ where
         .tick_duration(net::SIM_TICK)
         .simulation_duration(limit)
         .tcp_capacity(SIM_SOCKET_CAPACITY)
+        .ephemeral_ports(SIM_PORTS)
         .build();
     let result = Rc::new(RefCell::new(None));
     let out = Rc::clone(&result);
-    let run = work(Options {
+    let options = Options {
         seed,
         interrupt: interrupt.clone(),
-    });
+    };
+    // `work` is called inside the simulation, so that nothing it does, even before its
+    // first await, reaches the real network.
     sim.client("deploysim", async move {
-        let value = run.await;
+        let value = work(options).await;
         let interrupted = *interrupt.borrow();
         *out.borrow_mut() = Some(value.map(|value| (value, interrupted)));
         Ok(())
     });
-    sim.run()
-        .map_err(|err| HostError::Simulation(err.to_string()))?;
+    if let Err(err) = sim.run() {
+        return Err(if sim.elapsed() > limit {
+            HostError::Stuck { limit }
+        } else {
+            HostError::Simulation(err.to_string())
+        });
+    }
     // Replicas and connections still open in the simulation close with it.
     drop(sim);
     let outcome = result.borrow_mut().take();
@@ -141,23 +159,54 @@ where
 /// connection.
 const SIM_SOCKET_CAPACITY: usize = 4096;
 
-/// A generous bound on what a step waits for beyond its bake time: the previous step's
-/// requests (1 s), the longest startup, drains (2 s per service leaving).
-const STEP_WAIT_BOUND: Duration = Duration::from_secs(30);
+/// The ports the simulated host hands out. Every replica's listener and every connection
+/// of the run share one host, so the range is as wide as a real host's (turmoil's default
+/// is the 16,384 of the IANA ephemeral range); ports are reused once closed.
+const SIM_PORTS: std::ops::RangeInclusive<u16> = 1024..=65535;
 
-/// The most virtual time a simulated run of `runs` baselines and `steps` steps (rollout
-/// and rollback) may take before it is stopped as stuck: twice what they plan, each step
-/// with the runner's own bounded waits and the longest startup, and a minute more. A run
-/// that ends normally never reaches it; a stuck one ends in seconds of wall time.
-pub fn sim_limit(scenario: &Scenario, runs: usize, steps: usize) -> Duration {
-    let load = &scenario.load;
-    let startup = scenario
+/// Slack per step and per run for what the runner does between its bounded waits.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// The virtual time one strategy's run may need at most: its baseline and the end of the
+/// run (the load's last requests, bounded by their deadline), and per step its bake time,
+/// the previous step's requests, two startups (a recreate's new replicas, a restore after
+/// a fault) and a drain per changed service and one more; every step once more, for a
+/// rollback.
+pub fn run_budget(scenario: &Scenario, plan: &Plan) -> Duration {
+    let startup = longest_startup(scenario);
+    let steps: Duration = plan
+        .steps
+        .iter()
+        .skip(1)
+        .map(|step| {
+            scenario.load.bake
+                + PREVIOUS_STEP_LIMIT
+                + startup * 2
+                + DRAIN_LIMIT * (step.changes.len() as u32 + 1)
+                + SLACK
+        })
+        .sum();
+    scenario.load.baseline + startup * 2 + ENTRY_DEADLINE + SLACK + steps * 2
+}
+
+/// The virtual time one row of the sweep may need at most: a baseline from fresh servers
+/// and the end of its load.
+pub fn row_budget(scenario: &Scenario) -> Duration {
+    scenario.load.baseline + longest_startup(scenario) * 2 + ENTRY_DEADLINE + SLACK
+}
+
+/// The most virtual time a simulated run made of parts with these budgets may take before
+/// it is stopped as stuck: twice their sum, and a minute more. A run that ends normally
+/// stays under its budgets, which already assume every bounded wait runs to its bound.
+pub fn sim_limit(budgets: impl IntoIterator<Item = Duration>) -> Duration {
+    budgets.into_iter().sum::<Duration>() * 2 + Duration::from_secs(60)
+}
+
+fn longest_startup(scenario: &Scenario) -> Duration {
+    scenario
         .services
         .values()
         .map(|service| service.startup)
         .max()
-        .unwrap_or_default();
-    let per_step = load.bake + STEP_WAIT_BOUND + startup;
-    let planned = (load.baseline + startup) * runs as u32 + per_step * steps as u32;
-    planned * 2 + Duration::from_secs(60)
+        .unwrap_or_default()
 }

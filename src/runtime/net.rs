@@ -267,3 +267,51 @@ pub fn channel(addr: SocketAddr) -> Channel {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    #[test]
+    fn a_reset_simulated_connection_fails_its_pending_read_and_ends_the_peers_stream() {
+        let mut sim = turmoil::Builder::new().build();
+        sim.client("test", async {
+            let (listener, addr) = listen().await?;
+            let connect = tokio::spawn(turmoil::net::TcpStream::connect(addr));
+            let (mut conn, reset) = listener.accept().await?;
+            let mut client = connect.await??;
+            // The server side waits to read, as a tonic connection does between calls.
+            let server = tokio::spawn(async move {
+                let mut buf = [0u8; 8];
+                conn.read(&mut buf).await
+            });
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(!server.is_finished(), "nothing was sent: the read waits");
+            reset.reset();
+            let read = server.await?;
+            assert_eq!(
+                read.map_err(|err| err.kind()),
+                Err(io::ErrorKind::ConnectionReset)
+            );
+            // The server dropped its end: the caller reads the end of the stream.
+            let mut buf = [0u8; 8];
+            let read =
+                tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf)).await??;
+            assert_eq!(read, 0);
+            Ok(())
+        });
+        sim.run().expect("the simulation runs to the end");
+    }
+
+    #[test]
+    fn the_network_is_where_the_code_runs() {
+        assert_eq!(Net::current(), Net::Live);
+        let mut sim = turmoil::Builder::new().build();
+        sim.client("test", async {
+            assert_eq!(Net::current(), Net::Sim);
+            Ok(())
+        });
+        sim.run().expect("the simulation runs to the end");
+    }
+}

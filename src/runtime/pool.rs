@@ -19,7 +19,7 @@
 //! Invariant: a replica removed from its pool gets no new attempt once `remove` has
 //! returned; `Member::drained` then waits for the attempts already started.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
@@ -154,7 +154,7 @@ pub struct Link {
     picks: Mutex<ChaCha8Rng>,
     /// Partitions in force from the caller to the callee (windows may overlap).
     partitions: AtomicU32,
-    channels: Mutex<HashMap<u32, Channel>>,
+    channels: Mutex<BTreeMap<u32, Channel>>,
 }
 
 impl Link {
@@ -167,7 +167,7 @@ impl Link {
             pool,
             picks: Mutex::new(picks),
             partitions: AtomicU32::new(0),
-            channels: Mutex::new(HashMap::new()),
+            channels: Mutex::new(BTreeMap::new()),
         }
     }
 

@@ -206,7 +206,7 @@ strategies: [ { name: batch, expect: { graceful: false } } ]
     let text = simulate(&["sweep", path.to_str().expect("utf-8 path")]);
     assert!(
         text.stdout
-            .contains("~ marks a row the machine fell behind in"),
+            .contains("~ marks a row the harness fell behind in"),
         "{}",
         text.stdout
     );
@@ -731,4 +731,88 @@ fn every_command_shows_examples_in_its_help() {
             bare.stderr
         );
     }
+}
+
+#[test]
+fn a_sim_run_says_how_to_rerun_it_and_what_limited_it() {
+    let dir = TempDir::new("sim-cli");
+    let failing = dir.path().join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "
+name: sim-fail
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: db } ] }
+      v2: { calls: [ { service: db, api: v2 } ] }
+  db: { versions: { v1: {}, v2: { provides: [v2] } } }
+initial: { web: v1, db: v1 }
+target: { web: v2, db: v2 }
+strategies: [batch]
+expect: { graceful: true }
+",
+    )
+    .expect("write scenario");
+    let run = simulate(&[
+        failing.to_str().expect("utf-8 path"),
+        "--net",
+        "sim",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("on a simulated network in virtual time (--net sim)")
+            && run.stdout.contains("rerun with --seed 7 --net sim")
+            && run.stdout.contains(": UNIMPLEMENTED"),
+        "{}",
+        run.stdout
+    );
+
+    // In virtual time nothing is late; only arrivals refused by max_in_flight leave a
+    // step unmeasured, and the advice says so.
+    let refused = dir.path().join("refused.yaml");
+    std::fs::write(
+        &refused,
+        "
+name: sim-refused
+services:
+  web: { entrypoint: true, versions: { v1: { latency_ms: 100 } } }
+initial: { web: v1 }
+target: {}
+load: { rps: 100, max_in_flight: 5 }
+strategies: [batch]
+",
+    )
+    .expect("write scenario");
+    let run = simulate(&[refused.to_str().expect("utf-8 path"), "--net", "sim"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("load.max_in_flight, not the services, limited 1 of 1 strategy")
+            && run.stdout.contains("raise load.max_in_flight (now 5)")
+            && !run.stdout.contains("more cores"),
+        "{}",
+        run.stdout
+    );
+
+    // The sweep runs in virtual time too, and its JSON says so.
+    let sweep = simulate(&[
+        "sweep",
+        "scenarios/partial.yaml",
+        "--net",
+        "sim",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(sweep.code, 0, "{}", sweep.stderr);
+    let json: serde_json::Value = serde_json::from_str(&sweep.stdout).expect("JSON");
+    assert_eq!(json["net"], "sim");
+    assert_eq!(
+        json["single_points_of_failure"],
+        serde_json::json!(["cart", "catalog", "inventory", "pricing"])
+    );
 }

@@ -84,7 +84,9 @@ pub fn run_on(
     strategy: &deploysim::model::Strategy,
 ) -> deploysim::record::run::StrategyRun {
     let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
-    let limit = deploysim::runtime::host::sim_limit(scenario, 1, plan.steps.len());
+    let limit = deploysim::runtime::host::sim_limit([deploysim::runtime::host::run_budget(
+        scenario, &plan,
+    )]);
     let (scenario, strategy) = (std::sync::Arc::clone(scenario), strategy.clone());
     let seed = scenario.seed;
     let (run, _interrupted) =

@@ -259,3 +259,41 @@ fn the_layering_check_finds_a_circle_and_a_wrong_way_import() {
         "{problems:?}"
     );
 }
+
+/// Every `select!` of the crate is `biased`: an unbiased one picks its first branch with
+/// tokio's RNG, which the runtime's seed does not control live, and the order of the
+/// branches is then the only thing that keeps a `--net sim` run the same run after run.
+#[test]
+fn every_select_is_biased() {
+    let mut files = Vec::new();
+    rust_files(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path(),
+        &mut files,
+    );
+    let mut unbiased = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read source");
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if !line.contains("select! {") {
+                continue;
+            }
+            let next = lines[index + 1..]
+                .iter()
+                .map(|line| line.trim())
+                .find(|line| !line.is_empty());
+            if next != Some("biased;") {
+                unbiased.push(format!("{}:{}", file.display(), index + 1));
+            }
+        }
+    }
+    assert!(
+        files.len() > 20,
+        "read only {} files: the walk is broken",
+        files.len()
+    );
+    assert!(
+        unbiased.is_empty(),
+        "select! without `biased;` at {unbiased:?}"
+    );
+}
