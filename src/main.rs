@@ -41,7 +41,7 @@ Examples:
   simulate scenarios/partial.yaml                       run every strategy live and compare
   simulate scenarios/partial.yaml --strategy batch --strategy single-piece --json run.json
   simulate scenarios/faults.yaml --quiet                only the comparison and the verdict
-  simulate scenarios/partial.yaml --net sim             the same servers in virtual time, deterministic
+  simulate scenarios/partial.yaml --net sim             virtual time, the same every run
   simulate check scenarios/partial.yaml                 every state predicted, the safe order, no server
   simulate check scenarios/breaking.yaml                why no order is safe, and the fix
   simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
@@ -79,7 +79,7 @@ const SWEEP_EXAMPLES: &str = "\
 Examples:
   simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
   simulate sweep scenarios/partial.yaml --pairs --json sweep.json
-  simulate sweep scenarios/partial.yaml --net sim       in virtual time, deterministic per seed
+  simulate sweep scenarios/partial.yaml --net sim       the sweep in virtual time
 
 Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment failed,
 4 inconclusive (the machine fell behind in a row, marked ~), 130 interrupted (Ctrl-C).";
