@@ -11,7 +11,9 @@ pub mod sweep;
 
 use std::collections::BTreeSet;
 
-use crate::eval::{Graph, Level, State, StepPrediction, predict_step, step_startup, transient};
+use crate::eval::{
+    Graph, Level, State, StepPrediction, predict_step, recreate_startup, step_startup, transient,
+};
 use crate::model::{Fault, FaultKind, Scenario, Strategy};
 use crate::plan::{Plan, PlanError, safe};
 
@@ -59,9 +61,10 @@ fn timeline(scenario: &Scenario, plan: &Plan) -> Vec<(u128, u128, u128)> {
             continue;
         }
         let startup = step_startup(scenario, &step.changes).as_millis();
+        let recreate = recreate_startup(scenario, &step.changes).as_millis();
         let transient_start = t + startup;
-        let transient_end = transient_start + half;
-        let end = t + startup + scenario.load.bake.as_millis();
+        let transient_end = transient_start + recreate + half;
+        let end = t + startup + recreate + scenario.load.bake.as_millis();
         spans.push((transient_start, transient_end, end));
         t = end;
     }

@@ -151,11 +151,31 @@ pub fn predict_step(
 }
 
 /// How long a step waits for its new replicas before its transient state begins: the
-/// longest `startup_ms` of the services it starts.
+/// longest `startup_ms` of the services it starts ahead (every change to a version but a
+/// recreate).
 pub fn step_startup(scenario: &Scenario, changes: &[Change]) -> Duration {
+    longest_startup(scenario, changes, |change| {
+        change.to.is_some() && scenario.move_of(change) != Move::Recreate
+    })
+}
+
+/// How long a step's recreated services have no ready replica beyond the transient's half
+/// of the bake time: a recreate stops the old replicas first and only then starts the new
+/// ones, so the longest `startup_ms` among them passes inside the transient state.
+pub fn recreate_startup(scenario: &Scenario, changes: &[Change]) -> Duration {
+    longest_startup(scenario, changes, |change| {
+        scenario.move_of(change) == Move::Recreate
+    })
+}
+
+fn longest_startup(
+    scenario: &Scenario,
+    changes: &[Change],
+    counts: impl Fn(&Change) -> bool,
+) -> Duration {
     changes
         .iter()
-        .filter(|change| change.to.is_some())
+        .filter(|change| counts(change))
         .map(|change| scenario.services[&change.service].startup)
         .max()
         .unwrap_or(Duration::ZERO)

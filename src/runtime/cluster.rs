@@ -3,11 +3,14 @@
 //!
 //! A rollout step moves all its services together, in three moves, so that the live run
 //! passes through exactly the states `check` predicts:
-//! 1. [`Cluster::prepare`]: the new replicas start (not ready yet); the runner then waits
-//!    the longest `startup_ms` of the step. Callers still see the state before the step.
+//! 1. [`Cluster::prepare`]: the new replicas start (not ready yet), but a recreated
+//!    service's; the runner then waits the longest `startup_ms` of those. Callers still
+//!    see the state before the step.
 //! 2. [`Cluster::switch`]: the transient state. A rolling service's new replicas join its
 //!    old ones (both versions answer); a recreated service's old replicas leave (none is
-//!    ready); a new service is not ready yet; a removed one still serves.
+//!    ready), and only then do its new ones start ([`Cluster::start_recreated`]; the
+//!    runner waits their `startup_ms` inside the transient state); a new service is not
+//!    ready yet; a removed one still serves.
 //! 3. [`Cluster::complete`]: the settled state after the step. Old replicas leave
 //!    (drained: in-flight calls finish, at most [`DRAIN_LIMIT`]), waiting ones join.
 //!
@@ -159,24 +162,48 @@ impl Cluster {
         Ok(())
     }
 
-    /// Step move 1: starts the new replicas of every change, out of rotation.
+    /// Step move 1: starts the new replicas of every change but a recreate, out of
+    /// rotation.
     pub async fn prepare(&self, changes: &[Change]) -> Result<(), StartError> {
-        let starts = changes.iter().map(|change| async move {
-            let Some(version) = &change.to else {
-                return Ok(());
-            };
-            let mut slot = self.slot(&change.service).lock().await;
-            if slot.down > 0 {
-                // Killed or undeployed right now: the new version starts when the window
-                // ends.
-                return Ok(());
-            }
-            for _ in 0..self.replicas(&change.service) {
-                let replica = self.start_replica(&change.service, version).await?;
-                slot.waiting.push(replica);
-            }
-            Ok(())
-        });
+        self.start_new(changes, |change| {
+            self.scenario.move_of(change) != Move::Recreate
+        })
+        .await
+    }
+
+    /// After the switch: starts the new replicas of every recreated service, out of
+    /// rotation, now that its old ones are gone (the runner then waits their startup).
+    pub async fn start_recreated(&self, changes: &[Change]) -> Result<(), StartError> {
+        self.start_new(changes, |change| {
+            self.scenario.move_of(change) == Move::Recreate
+        })
+        .await
+    }
+
+    async fn start_new(
+        &self,
+        changes: &[Change],
+        starts_now: impl Fn(&Change) -> bool,
+    ) -> Result<(), StartError> {
+        let starts = changes
+            .iter()
+            .filter(|change| starts_now(change))
+            .map(|change| async move {
+                let Some(version) = &change.to else {
+                    return Ok(());
+                };
+                let mut slot = self.slot(&change.service).lock().await;
+                if slot.down > 0 {
+                    // Killed or undeployed right now: the new version starts when the window
+                    // ends.
+                    return Ok(());
+                }
+                for _ in 0..self.replicas(&change.service) {
+                    let replica = self.start_replica(&change.service, version).await?;
+                    slot.waiting.push(replica);
+                }
+                Ok(())
+            });
         for result in futures_util::future::join_all(starts).await {
             result?;
         }

@@ -269,7 +269,16 @@ impl Runner<'_> {
         if moved {
             self.cluster.switch(&changes).await;
         }
-        let held = moved && self.wait(half).await;
+        // A recreate stops its old replicas before it starts the new ones: their startup
+        // passes with none ready, inside the transient state.
+        let recreated = moved
+            && self
+                .interruptible(self.cluster.start_recreated(&changes))
+                .await?
+            && self
+                .wait(eval::recreate_startup(&self.scenario, &changes))
+                .await;
+        let held = recreated && self.wait(half).await;
         // The settled part starts when the old versions are out of rotation, not when the
         // move starts: a request sent in between could still meet an old version.
         let recorder = &self.recorder;

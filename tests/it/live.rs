@@ -620,3 +620,39 @@ faults: [ { kill: db, at_step: 1, after_ms: 0, for_ms: 100 } ]
     );
     assert!(run.passed(), "{:?}", run.expectations);
 }
+
+/// A recreate stops the old replicas before it starts the new ones: the service has no
+/// ready replica for its whole `startup_ms`, not only for the transient's half of the
+/// bake time. In virtual time, so the count is exact.
+#[test]
+fn a_recreated_service_is_down_for_its_whole_startup() {
+    let scenario = scenario::parse_str(
+        "
+name: recreate-window
+services:
+  web: { entrypoint: true, versions: { v1: { calls: [ { service: db } ] } } }
+  db:
+    rollout: recreate
+    startup_ms: 1000
+    versions: { v1: {}, v2: {} }
+initial: { web: v1, db: v1 }
+target: { db: v2 }
+load: { rps: 100, baseline_ms: 200, step_ms: 100 }
+strategies: [batch]
+",
+        Path::new("recreate-window.yaml"),
+    )
+    .expect("valid");
+    let scenario = Arc::new(scenario);
+    let run = crate::support::run_on(
+        deploysim::runtime::net::Net::Sim,
+        &scenario,
+        &scenario.strategies[0],
+    );
+    let failed = run.steps[1].total.failed;
+    // 1 s of startup and 50 ms of transient at 100 rps, give or take the edges.
+    assert!(
+        (100..=110).contains(&failed),
+        "{failed} entry requests failed while db was recreated"
+    );
+}
