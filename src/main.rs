@@ -652,7 +652,11 @@ fn check_json_target(json: Option<&Path>) -> Result<(), u8> {
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        (!parent.is_dir()).then(|| format!("{} is not a directory", parent.display()))
+        if !parent.exists() {
+            Some(format!("{} does not exist", parent.display()))
+        } else {
+            (!parent.is_dir()).then(|| format!("{} is not a directory", parent.display()))
+        }
     };
     match problem {
         Some(problem) => {

@@ -77,6 +77,9 @@ pub enum Event {
     /// may be the harness's, and neither rolling back nor going on would rest on a
     /// measurement.
     GateNotJudged,
+    /// The gate found more failed requests than `max_failed_ratio` among those of the step
+    /// that had answered by the end of its bake time.
+    GateBreached { failed: u64, answered: u64 },
 }
 
 /// What one step (baseline, rollout step or rollback step) recorded.

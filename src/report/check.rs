@@ -483,8 +483,9 @@ pub struct PredictionJson {
 pub struct SafeJson {
     pub found: bool,
     pub fewest: bool,
-    /// With `found: false`: true when no safe order exists, false when none was found
-    /// by the constraint method (beyond the exhaustive search).
+    /// Whether the answer is exact: with `found: true`, that no safe order has fewer
+    /// steps (the same as `fewest`); with `found: false`, that no safe order exists, not
+    /// only that the constraint method found none (beyond the exhaustive search).
     pub proven: bool,
     pub steps: Vec<Vec<String>>,
     pub conflicts: Vec<ConflictJson>,
@@ -559,7 +560,7 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
         SafeOrder::Found { steps, fewest } => SafeJson {
             found: true,
             fewest: *fewest,
-            proven: false,
+            proven: *fewest,
             steps: steps.clone(),
             conflicts: Vec::new(),
         },

@@ -212,6 +212,14 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
         Event::DrainTimedOut { service, replica } => format!(
             "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
         ),
+        Event::GateBreached { failed, answered } => format!(
+            "the gate was breached: {failed} of the {answered} requests answered by the end of the bake time failed ({}), more than max_failed_ratio {}",
+            percent(*failed as f64 / (*answered).max(1) as f64),
+            scenario
+                .gate
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |gate| percent(gate.max_failed_ratio))
+        ),
         Event::GateNotJudged => {
             "the gate did not judge this step: the harness fell behind in it".to_owned()
         }

@@ -203,9 +203,16 @@ impl Runner<'_> {
                 self.recorder.event(Event::GateNotJudged);
                 continue;
             }
-            if self.recorder.total(index).failed_ratio() <= gate.max_failed_ratio {
+            // The gate judges what has answered by the end of the bake time; requests
+            // still in flight count in the step's report later, not here.
+            let seen = self.recorder.total(index);
+            if seen.failed_ratio() <= gate.max_failed_ratio {
                 continue;
             }
+            self.recorder.event(Event::GateBreached {
+                failed: seen.failed,
+                answered: seen.requests(),
+            });
             self.breaches.push(index);
             match gate.on_breach {
                 Breach::Continue => {}

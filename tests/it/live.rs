@@ -425,6 +425,19 @@ gate: {{ max_failed_ratio: 0.0, on_breach: {on_breach} }}
         "baseline and the breaching step only"
     );
     assert!(stopped.steps[1].gate_breached);
+    // The breach names what the gate saw: failed requests among those answered, never
+    // more than the step's row counts.
+    let seen = stopped.steps[1]
+        .events
+        .iter()
+        .find_map(|event| match event {
+            Event::GateBreached { failed, answered } => Some((*failed, *answered)),
+            _ => None,
+        });
+    let (failed, answered) = seen.expect("the breach is an event of its step");
+    assert!(failed > 0 && failed <= answered, "{failed} of {answered}");
+    assert!(failed <= stopped.steps[1].total.failed);
+    assert!(answered <= stopped.steps[1].total.requests());
     assert_eq!(
         stopped.running["front"],
         vec!["v1".to_owned()],
