@@ -195,9 +195,7 @@ impl Runner<'_> {
                 continue;
             };
             let index = self.steps.len() - 1;
-            let mut lag = self.recorder.lag(index);
-            lag.overrun = self.overruns.get(index).copied().unwrap_or_default();
-            if !lag.kept_up() {
+            if !self.with_overrun(index, self.recorder.lag(index)).kept_up() {
                 // The run is inconclusive whatever the gate does; going on measures the
                 // remaining steps, which may still show a real failure.
                 self.recorder.event(Event::GateNotJudged);
@@ -326,6 +324,13 @@ impl Runner<'_> {
         }
     }
 
+    /// Step `index`'s lag as the load generator recorded it, with the runner's own
+    /// overrun of its waits.
+    fn with_overrun(&self, index: usize, mut lag: crate::record::Lag) -> crate::record::Lag {
+        lag.overrun = self.overruns.get(index).copied().unwrap_or_default();
+        lag
+    }
+
     fn close_step(&mut self, started: Instant) {
         if let Some(last) = self.durations.last_mut() {
             *last = started.elapsed();
@@ -386,8 +391,7 @@ impl Runner<'_> {
             .map(|(index, ran)| {
                 let record = records.next().unwrap_or_default();
                 let step_total = record.total.clone().unwrap_or_default();
-                let mut lag = record.lag;
-                lag.overrun = self.overruns.get(index).copied().unwrap_or_default();
+                let lag = self.with_overrun(index, record.lag);
                 let predicted = eval::predict_step(
                     &graph,
                     &self.scenario,
