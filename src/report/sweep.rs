@@ -24,8 +24,13 @@ pub fn text(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "sweep {} (seed {seed}): each service missing in turn from the initial versions, {} ms at {} rps per entrypoint, {}",
+        "sweep {} (seed {seed}): each service{} missing in turn from the initial versions, {} ms at {} rps per entrypoint, {}",
         scenario.name,
+        if rows.iter().any(|row| row.missing.len() > 1) {
+            " and each pair"
+        } else {
+            ""
+        },
         scenario.load.baseline.as_millis(),
         scenario.load.rps,
         super::live::net_text(net)
