@@ -35,6 +35,9 @@ pub struct Sweep {
     /// Set when `pairs` was asked for but there were more than [`MAX_PAIRS`] of them:
     /// how many there were.
     pub pairs_skipped: Option<usize>,
+    /// Set when `pairs` was asked for and swept: how many pairs were evaluated (only the
+    /// ones worse than either service alone are rows).
+    pub pairs_swept: Option<usize>,
     /// Services whose loss alone fails an entrypoint other than themselves that does not
     /// fail without it (see [`is_single_point_of_failure`]).
     pub single_points_of_failure: Vec<usize>,
@@ -130,10 +133,12 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
             }
         }
     }
+    let pairs_swept = (pairs && pairs_skipped.is_none()).then_some(n_pairs);
     Sweep {
         singles,
         pairs: pair_rows,
         pairs_skipped,
+        pairs_swept,
         single_points_of_failure,
     }
 }

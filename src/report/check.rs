@@ -380,6 +380,22 @@ fn sweep(out: &mut String, graph: &Graph, report: &Report) {
             all.len()
         );
     }
+    if let Some(swept) = sweep.pairs_swept {
+        let _ = writeln!(
+            out,
+            "  --pairs: {swept} {} swept; {} worse than either service missing alone{}",
+            plural(swept, "pair", "pairs"),
+            match sweep.pairs.len() {
+                0 => "none".to_owned(),
+                n => n.to_string(),
+            },
+            if sweep.pairs.is_empty() {
+                ""
+            } else {
+                " (listed above)"
+            }
+        );
+    }
     if let Some(n_pairs) = sweep.pairs_skipped {
         let _ = writeln!(
             out,
@@ -509,6 +525,9 @@ pub struct SweepJson {
     pub rows: Vec<SweepRowJson>,
     /// The number of pairs when `--pairs` was asked for but skipped for their number.
     pub pairs_skipped: Option<usize>,
+    /// The number of pairs swept when `--pairs` was asked for (rows are only the pairs
+    /// worse than either service alone).
+    pub pairs_swept: Option<usize>,
     pub single_points_of_failure: Vec<String>,
 }
 
@@ -589,6 +608,7 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
             })
             .collect(),
         pairs_skipped: report.sweep.pairs_skipped,
+        pairs_swept: report.sweep.pairs_swept,
         single_points_of_failure: report
             .sweep
             .single_points_of_failure

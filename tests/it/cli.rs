@@ -816,3 +816,22 @@ strategies: [batch]
         serde_json::json!(["cart", "catalog", "inventory", "pricing"])
     );
 }
+
+#[test]
+fn check_pairs_says_how_many_pairs_it_swept_even_when_none_is_listed() {
+    let run = simulate(&["check", "scenarios/partial.yaml", "--pairs"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // partial.yaml deploys 6 services: 15 pairs, none worse than its worse single.
+    assert!(
+        run.stdout
+            .contains("--pairs: 15 pairs swept; none worse than either service missing alone"),
+        "{}",
+        run.stdout
+    );
+    let json = simulate(&["check", "scenarios/partial.yaml", "--pairs", "--json", "-"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(json["sweep"]["pairs_swept"], 15);
+    let without = simulate(&["check", "scenarios/partial.yaml", "--json", "-"]);
+    let without: serde_json::Value = serde_json::from_str(&without.stdout).expect("JSON");
+    assert!(without["sweep"]["pairs_swept"].is_null());
+}
