@@ -1,6 +1,7 @@
-//! The prediction against reality: every shipped scenario, every strategy, run live, and
-//! in every step the measured outcome of every entrypoint must be the one `check`
-//! predicts for that step (with the faults that were in force).
+//! The prediction against reality: every shipped scenario, every strategy, run live and
+//! in virtual time (`--net sim`), and in every step the measured outcome of every
+//! entrypoint must be the one `check` predicts for that step (with the faults that were
+//! in force). In sim, the same run twice must also give the same report.
 //!
 //! The shipped scenarios have no error_rate and no timeout that latency could hit, so
 //! nothing but what is deployed decides an outcome. Bake times are set so that each

@@ -12,17 +12,24 @@ use deploysim::record::Event;
 use deploysim::record::run::{Ending, StepKind, StrategyRun};
 use deploysim::scenario;
 
-use crate::support::run_live;
+use deploysim::runtime::net::Net;
+
+use crate::support::run_on;
 
 /// Runs `strategy` of `scenario` live, with its own runtime.
 fn run(scenario: Scenario, strategy: &str) -> StrategyRun {
+    run_on_net(Net::Live, scenario, strategy)
+}
+
+/// Runs `strategy` of `scenario` on `net`, with its own runtime or simulation.
+fn run_on_net(net: Net, scenario: Scenario, strategy: &str) -> StrategyRun {
     let strategy = scenario
         .strategies
         .iter()
         .find(|s| s.name == strategy)
         .cloned()
         .unwrap_or_else(|| panic!("no strategy {strategy}"));
-    let run = run_live(&Arc::new(scenario), &strategy);
+    let run = run_on(net, &Arc::new(scenario), &strategy);
     assert_accounting(&run);
     run
 }
@@ -639,7 +646,7 @@ faults: [ { kill: db, at_step: 1, after_ms: 0, for_ms: 100 } ]
 /// bake time. In virtual time, so the count is exact.
 #[test]
 fn a_recreated_service_is_down_for_its_whole_startup() {
-    let scenario = scenario::parse_str(
+    let scenario = inline(
         "
 name: recreate-window
 services:
@@ -653,15 +660,8 @@ target: { db: v2 }
 load: { rps: 100, baseline_ms: 200, step_ms: 100 }
 strategies: [batch]
 ",
-        Path::new("recreate-window.yaml"),
-    )
-    .expect("valid");
-    let scenario = Arc::new(scenario);
-    let run = crate::support::run_on(
-        deploysim::runtime::net::Net::Sim,
-        &scenario,
-        &scenario.strategies[0],
     );
+    let run = run_on_net(Net::Sim, scenario, "batch");
     let failed = run.steps[1].total.failed;
     // 1 s of startup and 50 ms of transient at 100 rps, give or take the edges.
     assert!(

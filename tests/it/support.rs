@@ -67,17 +67,9 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs `strategy` of `scenario` live (as planned with the scenario's seed) on a runtime
-/// of its own, with no Ctrl-C and no progress. Panics if the strategy cannot be planned
-/// or a server cannot start.
-pub fn run_live(
-    scenario: &std::sync::Arc<deploysim::model::Scenario>,
-    strategy: &deploysim::model::Strategy,
-) -> deploysim::record::run::StrategyRun {
-    run_on(deploysim::runtime::net::Net::Live, scenario, strategy)
-}
-
-/// Runs `strategy` on `net` (live: a runtime of its own; sim: a simulation of its own).
+/// Runs `strategy` of `scenario` on `net` (as planned with the scenario's seed), on a
+/// runtime (live) or simulation (sim) of its own, with no Ctrl-C and no progress. Panics
+/// if the strategy cannot be planned or a server cannot start.
 pub fn run_on(
     net: deploysim::runtime::net::Net,
     scenario: &std::sync::Arc<deploysim::model::Scenario>,
