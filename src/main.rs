@@ -477,6 +477,7 @@ impl live::Progress for TerminalProgress {
             StepKind::Baseline => "baseline".to_owned(),
             StepKind::Rollout(n) => format!("step {n}/{planned}"),
             StepKind::Rollback(n) => format!("rolling back step {n}"),
+            StepKind::KillSwitch => "kill switch".to_owned(),
         };
         eprint!("\r\x1b[2K  running {strategy}: {what}");
     }
@@ -555,13 +556,18 @@ fn select_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strate
                 return Ok(strategy.clone());
             }
             if let Some(kind) = StrategyKind::builtin(name) {
-                return Ok(Strategy { name: name.clone(), kind, expect: scenario.expect.clone() });
+                return Ok(Strategy {
+                    name: name.clone(),
+                    kind,
+                    expect: scenario.expect.clone(),
+                    on_breach: None,
+                });
             }
             let own: Vec<&str> = scenario.strategies.iter().map(|s| s.name.as_str()).collect();
             let candidates = own.iter().copied().chain(StrategyKind::BUILTIN_NAMES);
             let hint = scenario::problem::did_you_mean(name, candidates);
             Err(format!(
-                "unknown strategy \"{name}\"{hint}; this scenario has: {}; built-in: batch, single-piece, random, waves-K, safe",
+                "unknown strategy \"{name}\"{hint}; this scenario has: {}; built-in: batch, single-piece, random, waves-K, safe, dark",
                 own.join(", ")
             ))
         })

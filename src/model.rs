@@ -27,12 +27,55 @@ pub struct Scenario {
     pub gate: Option<Gate>,
     pub expect: Expect,
     pub risk: Risk,
+    /// Feature flags, in the order of `flags:` (the order `dark` releases them in).
+    pub flags: Vec<Flag>,
 }
 
 impl Scenario {
     /// The changes a complete rollout makes, one per service, ordered by service name.
     pub fn changes(&self) -> Vec<Change> {
         changes(&self.initial, &self.target)
+    }
+
+    /// The flag releases a complete rollout makes: every flag that is off at the start,
+    /// in the order of `flags:`. The release is complete when every flag is on.
+    pub fn releases(&self) -> Vec<FlagChange> {
+        self.flags
+            .iter()
+            .filter(|flag| !flag.on)
+            .map(|flag| FlagChange::Release(flag.name.clone()))
+            .collect()
+    }
+
+    /// The flags as they are before the rollout.
+    pub fn initial_flags(&self) -> Flags {
+        Flags(
+            self.flags
+                .iter()
+                .map(|flag| {
+                    let setting = FlagSetting {
+                        on: flag.on,
+                        percent: flag.percent,
+                    };
+                    (flag.name.clone(), setting)
+                })
+                .collect(),
+        )
+    }
+
+    /// The flags after a complete rollout: every one released.
+    pub fn target_flags(&self) -> Flags {
+        let mut flags = self.initial_flags();
+        for release in self.releases() {
+            flags.apply(&release);
+        }
+        flags
+    }
+
+    /// The gate's action on a breach for `strategy`: its own `on_breach`, else the gate's.
+    pub fn on_breach(&self, strategy: &Strategy) -> Option<Breach> {
+        let gate = self.gate.as_ref()?;
+        Some(strategy.on_breach.unwrap_or(gate.on_breach))
     }
 
     /// The entrypoint services, by name.
@@ -185,6 +228,133 @@ pub struct Call {
     pub timeout: Duration,
     /// Extra attempts on UNAVAILABLE.
     pub retries: u32,
+    /// The call is made only for requests for which this flag is on.
+    pub flag: Option<String>,
+}
+
+/// A feature flag as the scenario declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    pub name: String,
+    /// Released before the rollout.
+    pub on: bool,
+    /// The share of users it is on for, once released (0..=100).
+    pub percent: u8,
+}
+
+/// One flag's state: released or not, and for what share of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlagSetting {
+    pub on: bool,
+    pub percent: u8,
+}
+
+impl FlagSetting {
+    /// The percent of users the flag is on for: 0 while it is not released.
+    pub fn share(self) -> u8 {
+        if self.on { self.percent } else { 0 }
+    }
+}
+
+/// Every flag's state at one moment of a rollout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Flags(pub BTreeMap<String, FlagSetting>);
+
+impl Flags {
+    /// The percent of users `flag` is on for (0 for an unknown flag).
+    pub fn share(&self, flag: &str) -> u8 {
+        self.0.get(flag).map_or(0, |setting| setting.share())
+    }
+
+    /// Applies one flag change. `release` turns the flag on at its percent, `unrelease`
+    /// turns it off and keeps the percent for a later release, `percent` sets the percent
+    /// and turns it on.
+    pub fn apply(&mut self, change: &FlagChange) {
+        let Some(setting) = self.0.get_mut(change.flag()) else {
+            return;
+        };
+        match change {
+            FlagChange::Release(_) => setting.on = true,
+            FlagChange::Unrelease(_) => setting.on = false,
+            FlagChange::Percent(_, percent) => {
+                setting.on = true;
+                setting.percent = *percent;
+            }
+        }
+    }
+
+    /// The changes that take `self` back to `to`, for the flags whose share differs.
+    pub fn back_to(&self, to: &Flags) -> Vec<FlagChange> {
+        to.0.iter()
+            .filter(|(name, setting)| self.0.get(*name) != Some(setting))
+            .map(|(name, setting)| {
+                if setting.on {
+                    FlagChange::Percent(name.clone(), setting.percent)
+                } else {
+                    FlagChange::Unrelease(name.clone())
+                }
+            })
+            .collect()
+    }
+}
+
+/// The bucket, 0..100, of `user` for `flag`: a flag at N% is on for the user when the
+/// bucket is below N, so raising N only adds users (sticky, as gradual rollouts in flag
+/// services are). FNV-1a over the flag name and the user, then a 64-bit finaliser so that
+/// the buckets of one user for two flags are not related; stable across platforms.
+pub fn flag_bucket(flag: &str, user: u64) -> u8 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in flag.bytes().chain([0]).chain(user.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
+    u8::try_from(hash % 100).unwrap_or(0)
+}
+
+/// Whether `flag` at `percent` is on for `user`.
+pub fn flag_on(flag: &str, user: u64, percent: u32) -> bool {
+    u32::from(flag_bucket(flag, user)) < percent
+}
+
+/// A step's change to one flag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlagChange {
+    Release(String),
+    Unrelease(String),
+    Percent(String, u8),
+}
+
+impl FlagChange {
+    pub fn flag(&self) -> &str {
+        match self {
+            FlagChange::Release(flag) | FlagChange::Unrelease(flag) | FlagChange::Percent(flag, _) => {
+                flag
+            }
+        }
+    }
+}
+
+impl fmt::Display for FlagChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlagChange::Release(flag) => write!(f, "release {flag}"),
+            FlagChange::Unrelease(flag) => write!(f, "unrelease {flag}"),
+            FlagChange::Percent(flag, percent) => write!(f, "{flag} {percent}%"),
+        }
+    }
+}
+
+/// One step of an explicit order: services that move to their target version, and flag
+/// changes, made together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepSpec {
+    pub services: Vec<String>,
+    pub flags: Vec<FlagChange>,
 }
 
 /// What a caller does when a call fails.
@@ -266,6 +436,8 @@ pub struct Strategy {
     pub kind: StrategyKind,
     /// The top-level `expect`, with this strategy's own keys laid over it.
     pub expect: Expect,
+    /// What the gate does on a breach in this strategy, over the gate's own `on_breach`.
+    pub on_breach: Option<Breach>,
 }
 
 /// How a strategy orders the changes.
@@ -280,7 +452,10 @@ pub enum StrategyKind {
     /// `waves-K`: the single-piece order cut into steps of K services.
     Waves(usize),
     /// An explicit list of steps; it may stop before the target (a partial rollout).
-    Steps(Vec<Vec<String>>),
+    Steps(Vec<StepSpec>),
+    /// Deploy dark: every service change in one step with the flags the release
+    /// introduces still off, then one flag release per step, in the order of `flags:`.
+    Dark,
     /// The order `simulate check` plans: the fewest steps in which no entrypoint fails in
     /// any state.
     Safe,
@@ -295,6 +470,7 @@ impl StrategyKind {
             "single-piece" => Some(StrategyKind::SinglePiece),
             "random" => Some(StrategyKind::Random),
             "safe" => Some(StrategyKind::Safe),
+            "dark" => Some(StrategyKind::Dark),
             _ => {
                 let size: usize = name.strip_prefix("waves-")?.parse().ok()?;
                 (size >= 1).then_some(StrategyKind::Waves(size))
@@ -303,18 +479,21 @@ impl StrategyKind {
     }
 
     /// The names a user can write for built-in strategies, for suggestions.
-    pub const BUILTIN_NAMES: [&'static str; 5] =
-        ["batch", "single-piece", "random", "waves-2", "safe"];
+    pub const BUILTIN_NAMES: [&'static str; 6] =
+        ["batch", "single-piece", "random", "waves-2", "safe", "dark"];
 
-    /// How many steps (after the baseline) this kind has for `n_changes` changes, without
-    /// planning it: what the loader checks fault steps against.
-    pub fn step_count(&self, n_changes: usize) -> usize {
+    /// How many steps (after the baseline) this kind has for `n_changes` service changes
+    /// and `n_releases` flag releases, without planning it: what the loader checks fault
+    /// steps against.
+    pub fn step_count(&self, n_changes: usize, n_releases: usize) -> usize {
+        let items = n_changes + n_releases;
         match self {
-            StrategyKind::Batch => usize::from(n_changes > 0),
+            StrategyKind::Batch => usize::from(items > 0),
             // A safe order has at most one step per change.
-            StrategyKind::SinglePiece | StrategyKind::Random | StrategyKind::Safe => n_changes,
-            StrategyKind::Waves(size) => n_changes.div_ceil((*size).max(1)),
+            StrategyKind::SinglePiece | StrategyKind::Random | StrategyKind::Safe => items,
+            StrategyKind::Waves(size) => items.div_ceil((*size).max(1)),
             StrategyKind::Steps(steps) => steps.len(),
+            StrategyKind::Dark => usize::from(n_changes > 0) + n_releases,
         }
     }
 
@@ -327,6 +506,7 @@ impl StrategyKind {
             StrategyKind::Waves(_) => "waves",
             StrategyKind::Steps(_) => "steps",
             StrategyKind::Safe => "safe",
+            StrategyKind::Dark => "dark",
         }
     }
 }
@@ -393,6 +573,8 @@ pub enum Breach {
     Stop,
     /// Carry on and report the breach.
     Continue,
+    /// Unrelease, at once, every flag the rollout has released so far; no redeploy.
+    KillSwitch,
 }
 
 /// What must hold for a run to pass. `None` checks nothing for that key.

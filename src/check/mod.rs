@@ -12,7 +12,8 @@ pub mod sweep;
 use std::collections::BTreeSet;
 
 use crate::eval::{
-    Graph, Level, State, StepPrediction, predict_step, recreate_startup, step_startup, transient,
+    Graph, Level, Point, State, StepPrediction, predict_step, recreate_startup, step_startup,
+    step_transient,
 };
 use crate::model::{Fault, FaultKind, Scenario, Strategy};
 use crate::plan::{Plan, PlanError, safe};
@@ -120,17 +121,26 @@ pub fn check_strategy(
     let mut steps = Vec::new();
     let mut seen: BTreeSet<State> = BTreeSet::new();
     let mut failing = 0;
-    let mut previous = scenario.initial.clone();
+    let mut previous = (scenario.initial.clone(), scenario.initial_flags());
     for (step, &(t_start, t_end, end)) in planned.steps.iter().zip(&spans) {
         let begin = step_starts[step.index];
         let in_transient = faults_during(scenario, &step_starts, begin, t_end.max(t_start));
         let in_settled = faults_during(scenario, &step_starts, t_end.max(begin), end);
+        let before = Point {
+            deployment: &previous.0,
+            flags: &previous.1,
+        };
+        let after = Point {
+            deployment: &step.deployment,
+            flags: &step.flags,
+        };
         let prediction = predict_step(
             graph,
             scenario,
-            &previous,
+            before,
             &step.changes,
-            &step.deployment,
+            after,
+            &step.flags,
             &in_transient,
             &in_settled,
         );
@@ -138,15 +148,16 @@ pub fn check_strategy(
         // too; both count as states the strategy passes through.
         let mut states = vec![
             prediction.settled.state.clone(),
-            graph.settled(&step.deployment),
+            graph.settled(&step.deployment, &step.flags),
         ];
         if let Some(t) = &prediction.transient {
             states.push(t.state.clone());
-            states.push(transient(
+            states.push(step_transient(
                 graph,
                 scenario,
-                &graph.settled(&previous),
+                before,
                 &step.changes,
+                &step.flags,
             ));
         }
         let mut scratch = Vec::new();
@@ -158,7 +169,7 @@ pub fn check_strategy(
                 failing += 1;
             }
         }
-        previous = step.deployment.clone();
+        previous = (step.deployment.clone(), step.flags.clone());
         steps.push(prediction);
     }
     StrategyCheck {

@@ -6,9 +6,10 @@
 //! single-piece order also passes through transient states with one service between
 //! versions and every other one before or after its change: n x 2^(n-1) of them, less
 //! those equal to a settled state (a new service that is not ready yet, or a removed one
-//! that still drains, looks exactly like the state before its change).
+//! that still drains, looks exactly like the state before its change). A flag release
+//! counts as a change with no transient state of its own (the switch is instant).
 
-use crate::eval::graph::{Graph, Level, State};
+use crate::eval::graph::{Graph, Level, State, flag_mask};
 use crate::eval::transient;
 use crate::model::Scenario;
 
@@ -44,10 +45,9 @@ pub struct Evaluation {
 /// Counts, and evaluates every reachable state if they fit in the budget.
 pub fn explore(graph: &Graph, scenario: &Scenario) -> Space {
     let changes = scenario.changes();
-    let n = changes.len();
-    let initial = graph.settled(&scenario.initial);
-    // Each change's mask before, after, and in its transient state.
-    let masks: Vec<(usize, u8, u8, u8)> = changes
+    let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
+    // Each change's slot, and its value before, after, and in its transient state.
+    let mut masks: Vec<(usize, u8, u8, u8)> = changes
         .iter()
         .filter_map(|change| {
             let s = graph.service(&change.service)?;
@@ -58,6 +58,13 @@ pub fn explore(graph: &Graph, scenario: &Scenario) -> Space {
             Some((s, before, after, during))
         })
         .collect();
+    let target_flags = scenario.target_flags();
+    masks.extend(scenario.releases().iter().filter_map(|release| {
+        let slot = graph.flag_slot(release.flag())?;
+        let after = flag_mask(target_flags.share(release.flag()));
+        Some((slot, initial.serving[slot], after, after))
+    }));
+    let n = masks.len();
     let distinct_transients = masks
         .iter()
         .filter(|(_, before, after, during)| during != before && during != after)

@@ -71,8 +71,8 @@ pub fn is_single_point_of_failure<'a>(
 pub const MAX_PAIRS: usize = 500_000;
 
 pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
-    let initial = graph.settled(&scenario.initial);
-    let target = graph.settled(&scenario.target);
+    let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
+    let target = graph.settled(&scenario.target, &scenario.target_flags());
     let deployed: Vec<usize> = (0..graph.services.len())
         .filter(|&s| initial.serving[s] != 0 || target.serving[s] != 0)
         .collect();

@@ -9,7 +9,10 @@
 //!   (UNIMPLEMENTED): a request can land on that version;
 //! - a service with several serving versions makes the calls of each;
 //! - a failed call fails the caller (`fail`) or degrades it (`degrade`); a degraded answer
-//!   degrades the caller.
+//!   degrades the caller;
+//! - a call behind a flag is made only when the flag is on for some request: at a percent
+//!   between 0 and 100 the flag is both on and off (a mixed state, like a rolling step),
+//!   and the worst case is the side where the call is made.
 //!
 //! Latency, timeouts and error_rate are not modelled: the check is about what is deployed.
 //!
@@ -18,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Change, Deployment, OnFailure, Scenario};
+use crate::model::{Change, Deployment, Flags, OnFailure, Scenario};
 use crate::topology;
 
 /// How an entry request, or a call, ends in the worst case.
@@ -69,6 +72,8 @@ pub struct BrokenEdge {
     pub callee: String,
     pub api: String,
     pub why: Break,
+    /// The flag the call is behind, when it is.
+    pub flag: Option<String>,
 }
 
 /// The worst outcome of an entrypoint, and the path to the edge that causes it.
@@ -95,10 +100,20 @@ struct Call {
     port: usize,
     callee: usize,
     fail: bool,
+    /// The slot of the flag the call is behind (see [`State`]).
+    flag: Option<usize>,
 }
 
-/// A state: the serving versions of each service (a bit per runnable version) and the
-/// partitioned caller -> callee pairs.
+/// A flag's slot value when it is off for every request.
+pub const FLAG_OFF: u8 = 1;
+/// A flag's slot value when it is on for every request.
+pub const FLAG_ON: u8 = 2;
+
+/// A state: one slot per service, the serving versions (a bit per runnable version), then
+/// one slot per flag ([`FLAG_OFF`], [`FLAG_ON`], or both bits when the flag is at a
+/// percent between: some requests see it on, others off); and the partitioned
+/// caller -> callee pairs. Flags share the slot vector with services so that the
+/// planners and the state-space walk treat a release like any other change.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct State {
     pub serving: Vec<u8>,
@@ -120,6 +135,8 @@ pub struct Graph {
     calls: Vec<Vec<Vec<Call>>>,
     /// Per entrypoint: (service, port).
     pub entries: Vec<(usize, usize)>,
+    /// Flag names, in the order of `flags:`; flag `f` is slot `services.len() + f`.
+    pub flags: Vec<String>,
 }
 
 impl Graph {
@@ -189,6 +206,13 @@ impl Graph {
                 ports.len() - 1
             })
         };
+        let flags: Vec<String> = scenario.flags.iter().map(|flag| flag.name.clone()).collect();
+        let flag_slot = |name: &str| {
+            flags
+                .iter()
+                .position(|flag| flag == name)
+                .map(|f| services.len() + f)
+        };
         let mut calls: Vec<Vec<Vec<Call>>> = Vec::with_capacity(services.len());
         for (s, name) in services.iter().enumerate() {
             let mut per_version = Vec::new();
@@ -204,6 +228,7 @@ impl Graph {
                             port: port(callee, api),
                             callee,
                             fail: call.on_failure == OnFailure::Fail,
+                            flag: call.flag.as_deref().and_then(flag_slot),
                         });
                     }
                 }
@@ -228,6 +253,7 @@ impl Graph {
             order,
             calls,
             entries,
+            flags,
         }
     }
 
@@ -267,18 +293,48 @@ impl Graph {
         }
     }
 
-    /// The settled state of a deployment: each deployed service serves its one version.
-    pub fn settled(&self, deployment: &Deployment) -> State {
+    /// The settled state of a deployment with `flags`: each deployed service serves its
+    /// one version.
+    pub fn settled(&self, deployment: &Deployment, flags: &Flags) -> State {
         let serving = self
             .services
             .iter()
             .enumerate()
             .map(|(s, name)| self.mask(s, deployment.version(name)))
+            .chain(self.flags.iter().map(|flag| flag_mask(flags.share(flag))))
             .collect();
         State {
             serving,
             cut: Vec::new(),
         }
+    }
+
+    /// `state` with its flag slots set from `flags`.
+    pub fn set_flags(&self, state: &mut State, flags: &Flags) {
+        for (f, flag) in self.flags.iter().enumerate() {
+            state.serving[self.services.len() + f] = flag_mask(flags.share(flag));
+        }
+    }
+
+    /// The slot of flag `name` in a state.
+    pub fn flag_slot(&self, name: &str) -> Option<usize> {
+        let f = self.flags.iter().position(|flag| flag == name)?;
+        Some(self.services.len() + f)
+    }
+
+    /// The flags that are on for some request in `state`, with their slot value.
+    pub fn flags_on(&self, state: &State) -> Vec<(&str, u8)> {
+        self.flags
+            .iter()
+            .enumerate()
+            .map(|(f, flag)| (flag.as_str(), state.serving[self.services.len() + f]))
+            .filter(|(_, mask)| mask & FLAG_ON != 0)
+            .collect()
+    }
+
+    /// False when `call` is behind a flag that is off for every request in `state`.
+    fn made(call: &Call, state: &State) -> bool {
+        call.flag.is_none_or(|slot| state.serving[slot] & FLAG_ON != 0)
     }
 
     /// The worst level of every entrypoint in `state`. `scratch` is reused between calls
@@ -314,6 +370,9 @@ impl Graph {
                 return Level::Failed;
             }
             for call in &self.calls[port.service][v] {
+                if !Self::made(call, state) {
+                    continue;
+                }
                 let reached = if state.cut.contains(&(port.service, call.callee)) {
                     Level::Failed
                 } else {
@@ -376,6 +435,9 @@ impl Graph {
                 continue;
             }
             for call in &self.calls[port.service][v] {
+                if !Self::made(call, state) {
+                    continue;
+                }
                 let cut = state.cut.contains(&(port.service, call.callee));
                 let reached = if cut { Level::Failed } else { done[call.port] };
                 if effect(reached, call.fail) != level {
@@ -387,15 +449,17 @@ impl Graph {
                 ));
                 if cut {
                     let api = self.ports[call.port].api;
-                    return Some(self.broken(
-                        Some(port.service),
-                        call.callee,
-                        api,
-                        Break::Partitioned,
-                    ));
+                    let edge = self.broken(Some(port.service), call.callee, api, Break::Partitioned);
+                    return Some(self.behind(edge, call));
                 }
                 // The callee's own level is what made this call fail or degrade.
-                return self.trace(call.port, Some(port.service), reached, state, done, path);
+                let below = self.trace(call.port, Some(port.service), reached, state, done, path)?;
+                // The edge is reached behind the flag nearest to it on the path.
+                return Some(if below.flag.is_none() {
+                    self.behind(below, call)
+                } else {
+                    below
+                });
             }
         }
         None
@@ -407,7 +471,16 @@ impl Graph {
             callee: self.services[callee].clone(),
             api: self.apis[api].clone(),
             why,
+            flag: None,
         }
+    }
+
+    /// `edge`, named as behind `call`'s flag.
+    fn behind(&self, mut edge: BrokenEdge, call: &Call) -> BrokenEdge {
+        if let Some(slot) = call.flag {
+            edge.flag = Some(self.flags[slot - self.services.len()].clone());
+        }
+        edge
     }
 
     /// The versions of `service` that serve in `state`, in name order (empty: none).
@@ -431,6 +504,9 @@ impl Graph {
                     continue;
                 }
                 for call in calls {
+                    if !Self::made(call, state) {
+                        continue;
+                    }
                     let port = &self.ports[call.port];
                     let mask = state.serving[call.callee];
                     let why = if state.cut.contains(&(s, call.callee)) {
@@ -448,12 +524,21 @@ impl Graph {
                     };
                     if let Some(why) = why {
                         let edge = self.broken(Some(s), call.callee, port.api, why);
-                        found.push((self.versions[s][v].clone(), edge));
+                        found.push((self.versions[s][v].clone(), self.behind(edge, call)));
                     }
                 }
             }
         }
         found
+    }
+}
+
+/// The slot value of a flag on for `share` percent of requests.
+pub fn flag_mask(share: u8) -> u8 {
+    match share {
+        0 => FLAG_OFF,
+        100.. => FLAG_ON,
+        _ => FLAG_OFF | FLAG_ON,
     }
 }
 

@@ -6,6 +6,8 @@
 //! to the settled state after it. In the transient state every service of the step is
 //! between versions at once: a rolling service serves its old and new versions together,
 //! a recreated or newly deployed one has no ready replica, a removed one still serves.
+//! A step's flag changes are made at its start, in one switch, so the transient state
+//! already has the flags of the step's end.
 //! The live run passes through exactly these states, which is what lets the live report
 //! put the prediction next to the measurement.
 
@@ -13,9 +15,16 @@ pub mod graph;
 
 use std::time::Duration;
 
-use crate::model::{Change, Deployment, FaultKind, Move, Scenario};
+use crate::model::{Change, Deployment, FaultKind, Flags, Move, Scenario};
 
 pub use graph::{Break, BrokenEdge, Graph, Level, Prediction, State};
+
+/// A settled point of a rollout: the versions that run and the flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Point<'a> {
+    pub deployment: &'a Deployment,
+    pub flags: &'a Flags,
+}
 
 /// A state evaluated: each entrypoint's prediction, in `Graph::entries` order.
 #[derive(Debug, Clone)]
@@ -106,23 +115,48 @@ pub fn with_faults<'a>(
     state
 }
 
+/// The transient state of a step from `before`: its services between versions, with
+/// `flags` in force while they move (a rollout step's flags switch at its start, a
+/// rollback step's return at its end).
+pub fn step_transient(
+    graph: &Graph,
+    scenario: &Scenario,
+    before: Point<'_>,
+    changes: &[Change],
+    flags: &Flags,
+) -> State {
+    let mut state = transient(
+        graph,
+        scenario,
+        &graph.settled(before.deployment, before.flags),
+        changes,
+    );
+    graph.set_flags(&mut state, flags);
+    state
+}
+
 /// Predicts one step: from the settled state of `before`, through `changes`, to the
 /// settled state of `after`, with the faults in force during each part.
 pub fn predict_step(
     graph: &Graph,
     scenario: &Scenario,
-    before: &Deployment,
+    before: Point<'_>,
     changes: &[Change],
-    after: &Deployment,
+    after: Point<'_>,
+    flags_during: &Flags,
     faults_transient: &[&FaultKind],
     faults_settled: &[&FaultKind],
 ) -> StepPrediction {
     let settled = Evaluated::new(
         graph,
-        with_faults(graph, &graph.settled(after), faults_settled.iter().copied()),
+        with_faults(
+            graph,
+            &graph.settled(after.deployment, after.flags),
+            faults_settled.iter().copied(),
+        ),
     );
     let transient = (!changes.is_empty()).then(|| {
-        let state = transient(graph, scenario, &graph.settled(before), changes);
+        let state = step_transient(graph, scenario, before, changes, flags_during);
         Evaluated::new(
             graph,
             with_faults(graph, &state, faults_transient.iter().copied()),

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::seq::SliceRandom;
 
-use crate::model::{Change, Deployment, Scenario, Strategy, StrategyKind};
+use crate::model::{Change, Deployment, FlagChange, Flags, Scenario, StepSpec, Strategy, StrategyKind};
 use crate::{seed, topology};
 use safe::{Conflict, SafeOrder};
 
@@ -23,15 +23,17 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Changes the plan never makes: empty for a complete plan, the rest for a partial one.
     pub not_reached: Vec<Change>,
+    /// Flags the release turns on that are not on at the end of the plan.
+    pub flags_left: Vec<String>,
     /// Faults (indices into `Scenario::faults`) that start after the plan's last step and
     /// so never fire in it.
     pub faults_never_fired: Vec<usize>,
 }
 
 impl Plan {
-    /// True when the plan reaches the target.
+    /// True when the plan reaches the target: every change made, every flag released.
     pub fn is_complete(&self) -> bool {
-        self.not_reached.is_empty()
+        self.not_reached.is_empty() && self.flags_left.is_empty()
     }
 
     /// The index of the last step (0 when there is nothing to roll out).
@@ -45,8 +47,12 @@ impl Plan {
 pub struct Step {
     pub index: usize,
     pub changes: Vec<Change>,
+    /// Flag changes, made at the start of the step (a release is one switch, not a move).
+    pub flag_changes: Vec<FlagChange>,
     /// The version of every deployed service after this step.
     pub deployment: Deployment,
+    /// Every flag's state after this step.
+    pub flags: Flags,
     /// Faults (indices into `Scenario::faults`) whose `at_step` is this step.
     pub faults: Vec<usize>,
 }
@@ -71,34 +77,87 @@ pub enum PlanError {
     },
 }
 
+/// One thing a release does: move a service, or switch a flag.
+#[derive(Debug, Clone)]
+enum Item {
+    Service(Change),
+    Flag(FlagChange),
+}
+
+/// The items of one step, split by kind.
+fn group(items: impl IntoIterator<Item = Item>) -> (Vec<Change>, Vec<FlagChange>) {
+    let mut changes = Vec::new();
+    let mut flags = Vec::new();
+    for item in items {
+        match item {
+            Item::Service(change) => changes.push(change),
+            Item::Flag(flag) => flags.push(flag),
+        }
+    }
+    (changes, flags)
+}
+
 /// Plans `strategy`. `seed` drives the random order (the scenario's seed unless the user
 /// overrides it).
+///
+/// Flag releases are part of the release: `batch` deploys and releases in one step,
+/// single-piece and waves release one flag per step after the services (in the order of
+/// `flags:`), `random` shuffles them in with the services, `dark` deploys everything in
+/// one step with the flags still off and then releases them one per step, and `safe`
+/// orders them with the services.
 pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan, PlanError> {
     let changes = scenario.changes();
+    let releases = scenario.releases();
     let by_service: BTreeMap<&str, &Change> = changes
         .iter()
         .map(|change| (change.service.as_str(), change))
         .collect();
-    let groups: Vec<Vec<Change>> = match &strategy.kind {
+    let release_items = || releases.iter().cloned().map(Item::Flag);
+    let one_per_step = |items: Vec<Item>| -> Vec<(Vec<Change>, Vec<FlagChange>)> {
+        items.into_iter().map(|item| group([item])).collect()
+    };
+    let single_piece = || -> Result<Vec<Item>, PlanError> {
+        Ok(single_piece_order(scenario)?
+            .into_iter()
+            .map(Item::Service)
+            .chain(release_items())
+            .collect())
+    };
+    let groups: Vec<(Vec<Change>, Vec<FlagChange>)> = match &strategy.kind {
         StrategyKind::Batch => {
-            if changes.is_empty() {
+            let all: Vec<Item> = changes
+                .iter()
+                .cloned()
+                .map(Item::Service)
+                .chain(release_items())
+                .collect();
+            if all.is_empty() {
                 Vec::new()
             } else {
-                vec![changes.clone()]
+                vec![group(all)]
             }
         }
-        StrategyKind::SinglePiece => single_piece_order(scenario)?
-            .into_iter()
-            .map(|change| vec![change])
-            .collect(),
-        StrategyKind::Waves(size) => single_piece_order(scenario)?
+        StrategyKind::SinglePiece => one_per_step(single_piece()?),
+        StrategyKind::Waves(size) => single_piece()?
             .chunks((*size).max(1))
-            .map(<[Change]>::to_vec)
+            .map(|chunk| group(chunk.iter().cloned()))
             .collect(),
         StrategyKind::Random => {
-            let mut order = changes.clone();
+            let mut order: Vec<Item> = changes
+                .iter()
+                .cloned()
+                .map(Item::Service)
+                .chain(release_items())
+                .collect();
             order.shuffle(&mut seed::rng(seed, "plan.random"));
-            order.into_iter().map(|change| vec![change]).collect()
+            one_per_step(order)
+        }
+        StrategyKind::Dark => {
+            let deploy = (!changes.is_empty()).then(|| (changes.clone(), Vec::new()));
+            deploy
+                .into_iter()
+                .chain(one_per_step(release_items().collect()))
+                .collect()
         }
         StrategyKind::Steps(steps) => groups_of(steps, &by_service),
         StrategyKind::Safe => {
@@ -114,7 +173,7 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
 
     let applied: BTreeSet<&str> = groups
         .iter()
-        .flatten()
+        .flat_map(|(changes, _)| changes)
         .map(|change| change.service.as_str())
         .collect();
     let not_reached = changes
@@ -124,23 +183,38 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
         .collect();
 
     let mut deployment = scenario.initial.clone();
+    let mut flags = scenario.initial_flags();
     let mut steps = vec![Step {
         index: 0,
         changes: Vec::new(),
+        flag_changes: Vec::new(),
         deployment: deployment.clone(),
+        flags: flags.clone(),
         faults: Vec::new(),
     }];
-    for (i, group) in groups.into_iter().enumerate() {
-        for change in &group {
+    for (i, (changes, flag_changes)) in groups.into_iter().enumerate() {
+        for change in &changes {
             deployment.apply(change);
+        }
+        for change in &flag_changes {
+            flags.apply(change);
         }
         steps.push(Step {
             index: i + 1,
-            changes: group,
+            changes,
+            flag_changes,
             deployment: deployment.clone(),
+            flags: flags.clone(),
             faults: Vec::new(),
         });
     }
+    let target_flags = scenario.target_flags();
+    let flags_left = target_flags
+        .0
+        .iter()
+        .filter(|(name, setting)| setting.share() > flags.share(name))
+        .map(|(name, _)| name.clone())
+        .collect();
     let mut faults_never_fired = Vec::new();
     for (fault_index, fault) in scenario.faults.iter().enumerate() {
         match steps.get_mut(fault.at_step) {
@@ -153,19 +227,25 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
         kind: strategy.kind.clone(),
         steps,
         not_reached,
+        flags_left,
         faults_never_fired,
     })
 }
 
-/// The changes of each step, from lists of service names.
-fn groups_of(steps: &[Vec<String>], by_service: &BTreeMap<&str, &Change>) -> Vec<Vec<Change>> {
+/// The changes of each step, from explicit steps.
+fn groups_of(
+    steps: &[StepSpec],
+    by_service: &BTreeMap<&str, &Change>,
+) -> Vec<(Vec<Change>, Vec<FlagChange>)> {
     steps
         .iter()
-        .map(|services| {
-            services
+        .map(|step| {
+            let changes = step
+                .services
                 .iter()
                 .filter_map(|service| by_service.get(service.as_str()).map(|c| (*c).clone()))
-                .collect()
+                .collect();
+            (changes, step.flags.clone())
         })
         .collect()
 }

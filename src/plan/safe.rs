@@ -18,15 +18,20 @@
 //! the usual fix is an intermediate version that serves both API versions (expand, then
 //! contract).
 //!
+//! Flag releases are ordered with the service changes: a release is one more change whose
+//! step has no transient of its own (the switch is instant), so "deploy dark, then
+//! release" is an order the search can find. The constraint method puts the releases
+//! after every service change.
+//!
 //! Faults are not part of a safe order: it is about what is deployed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::topology;
 
-use crate::eval::graph::{Graph, Level, State};
+use crate::eval::graph::{Graph, Level, State, flag_mask};
 use crate::eval::{BrokenEdge, Evaluated, transient};
-use crate::model::{Change, Move, OnFailure, Scenario};
+use crate::model::{Change, FlagChange, Move, OnFailure, Scenario, StepSpec};
 
 /// Up to this many changes the search is exhaustive (3^n transitions at most)...
 pub const EXACT_LIMIT: usize = 12;
@@ -38,11 +43,8 @@ pub const EXACT_WORK: u64 = 200_000_000;
 /// The planner's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SafeOrder {
-    /// Steps of service names, in order. `fewest` is true when the search was exhaustive.
-    Found {
-        steps: Vec<Vec<String>>,
-        fewest: bool,
-    },
+    /// Steps, in order. `fewest` is true when the search was exhaustive.
+    Found { steps: Vec<StepSpec>, fewest: bool },
     /// No safe order was found; each conflict says why, with a fix where one is known.
     /// `proven` is true when none exists (the initial or target state fails, a recreate
     /// window no order avoids, or the exhaustive search found none); false when only the
@@ -155,16 +157,89 @@ pub struct Constraint {
     pub reason: Reason,
 }
 
-/// Plans the safe order of `scenario`'s changes.
+/// What the planner orders: the service changes, then the flag releases. Item `i` is
+/// change `i` below `changes.len()`, and release `i - changes.len()` from there.
+struct Items {
+    changes: Vec<Change>,
+    releases: Vec<FlagChange>,
+    /// Per item: its slot in a state and the slot's value once the item is made.
+    after: Vec<(usize, u8)>,
+}
+
+impl Items {
+    fn new(graph: &Graph, scenario: &Scenario) -> Items {
+        let changes = scenario.changes();
+        let releases = scenario.releases();
+        let target_flags = scenario.target_flags();
+        let mut after: Vec<(usize, u8)> = changes
+            .iter()
+            .filter_map(|change| {
+                let s = graph.service(&change.service)?;
+                Some((s, graph.mask(s, change.to.as_deref())))
+            })
+            .collect();
+        after.extend(releases.iter().filter_map(|release| {
+            let slot = graph.flag_slot(release.flag())?;
+            Some((slot, flag_mask(target_flags.share(release.flag()))))
+        }));
+        Items {
+            changes,
+            releases,
+            after,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.after.len()
+    }
+
+    /// The state during a step that makes `group` from `before`: its services between
+    /// versions, its flags already switched.
+    fn during(&self, graph: &Graph, scenario: &Scenario, before: &State, group: &[usize]) -> State {
+        let step: Vec<Change> = group
+            .iter()
+            .filter(|&&i| i < self.changes.len())
+            .map(|&i| self.changes[i].clone())
+            .collect();
+        let mut state = transient(graph, scenario, before, &step);
+        for &i in group.iter().filter(|&&i| i >= self.changes.len()) {
+            let (slot, after) = self.after[i];
+            state.serving[slot] = after;
+        }
+        state
+    }
+
+    /// `state` with `group` made.
+    fn apply(&self, state: &mut State, group: &[usize]) {
+        for &i in group {
+            let (slot, after) = self.after[i];
+            state.serving[slot] = after;
+        }
+    }
+
+    fn spec(&self, group: &[usize]) -> StepSpec {
+        let mut spec = StepSpec::default();
+        for &i in group {
+            match self.changes.get(i) {
+                Some(change) => spec.services.push(change.service.clone()),
+                None => spec.flags.push(self.releases[i - self.changes.len()].clone()),
+            }
+        }
+        spec
+    }
+}
+
+/// Plans the safe order of `scenario`'s changes and flag releases.
 pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
-    let changes = scenario.changes();
+    let items = Items::new(graph, scenario);
+    let changes = &items.changes;
     let mut scratch = Vec::new();
     let mut levels = Vec::new();
-    for (which, deployment) in [
-        (Passed::Initial, &scenario.initial),
-        (Passed::Target, &scenario.target),
+    for (which, deployment, flags) in [
+        (Passed::Initial, &scenario.initial, scenario.initial_flags()),
+        (Passed::Target, &scenario.target, scenario.target_flags()),
     ] {
-        let state = graph.settled(deployment);
+        let state = graph.settled(deployment, &flags);
         if graph.worst(&state, &mut scratch, &mut levels) == Level::Failed {
             return SafeOrder::NotFound {
                 conflicts: vec![state_conflict(graph, &Evaluated::new(graph, state), which)],
@@ -172,32 +247,32 @@ pub fn plan(graph: &Graph, scenario: &Scenario) -> SafeOrder {
             };
         }
     }
-    if changes.is_empty() {
+    if items.len() == 0 {
         return SafeOrder::Found {
             steps: Vec::new(),
             fewest: true,
         };
     }
-    let (constraints, windows) = constraints(graph, scenario, &changes);
+    let (constraints, windows) = constraints(graph, scenario, changes);
     if !windows.is_empty() {
         return SafeOrder::NotFound {
             conflicts: windows,
             proven: true,
         };
     }
-    if exhaustive(graph, changes.len()) {
-        return match exact(graph, scenario, &changes) {
+    if exhaustive(graph, items.len()) {
+        return match exact(graph, scenario, &items) {
             Some(groups) => SafeOrder::Found {
-                steps: names(&changes, &groups),
+                steps: names(&items, &groups),
                 fewest: true,
             },
             None => SafeOrder::NotFound {
-                conflicts: explain_none(graph, scenario, &changes, &constraints),
+                conflicts: explain_none(graph, scenario, &items, &constraints),
                 proven: true,
             },
         };
     }
-    by_constraints(graph, scenario, &changes, &constraints)
+    by_constraints(graph, scenario, &items, &constraints)
 }
 
 /// Whether the exhaustive search over `n` changes fits the limits.
@@ -213,35 +288,40 @@ pub fn exhaustive(graph: &Graph, n: usize) -> bool {
 /// to beyond the exhaustive search. Public so that its results can be measured against
 /// the exhaustive search on releases where both run.
 pub fn plan_by_constraints(graph: &Graph, scenario: &Scenario) -> SafeOrder {
-    let changes = scenario.changes();
-    let (constraints, _) = constraints(graph, scenario, &changes);
-    by_constraints(graph, scenario, &changes, &constraints)
+    let items = Items::new(graph, scenario);
+    let (constraints, _) = constraints(graph, scenario, &items.changes);
+    by_constraints(graph, scenario, &items, &constraints)
 }
 
 fn by_constraints(
     graph: &Graph,
     scenario: &Scenario,
-    changes: &[Change],
+    items: &Items,
     constraints: &[Constraint],
 ) -> SafeOrder {
-    let Some(layers) = layers(changes.len(), constraints) else {
+    let Some(mut layers) = layers(items.changes.len(), constraints) else {
         return SafeOrder::NotFound {
-            conflicts: explain_none(graph, scenario, changes, constraints),
+            conflicts: explain_none(graph, scenario, items, constraints),
             proven: false,
         };
     };
-    if first_failure(graph, scenario, changes, &layers).is_none() {
+    // The releases go once every service has moved: deploy dark, then release.
+    let releases: Vec<usize> = (items.changes.len()..items.len()).collect();
+    if !releases.is_empty() {
+        layers.push(releases);
+    }
+    if first_failure(graph, scenario, items, &layers).is_none() {
         return SafeOrder::Found {
-            steps: names(changes, &layers),
+            steps: names(items, &layers),
             fewest: false,
         };
     }
     // Something the pairwise constraints do not see: try one change per step in an order
     // they allow before giving up.
     let single: Vec<Vec<usize>> = layers.iter().flatten().map(|&c| vec![c]).collect();
-    match first_failure(graph, scenario, changes, &single) {
+    match first_failure(graph, scenario, items, &single) {
         None => SafeOrder::Found {
-            steps: names(changes, &single),
+            steps: names(items, &single),
             fewest: false,
         },
         Some(failing) => SafeOrder::NotFound {
@@ -251,11 +331,8 @@ fn by_constraints(
     }
 }
 
-fn names(changes: &[Change], groups: &[Vec<usize>]) -> Vec<Vec<String>> {
-    groups
-        .iter()
-        .map(|group| group.iter().map(|&c| changes[c].service.clone()).collect())
-        .collect()
+fn names(items: &Items, groups: &[Vec<usize>]) -> Vec<StepSpec> {
+    groups.iter().map(|group| items.spec(group)).collect()
 }
 
 /// The settled state with the changes in `applied` made.
@@ -271,22 +348,16 @@ fn settled(initial: &State, masks: &[(usize, u8)], applied: u32) -> State {
 
 /// Breadth-first search over sets of applied changes; each edge is one step (a group of
 /// changes), allowed when its transient state and the state after it fail no entrypoint.
-fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<Vec<usize>>> {
-    let n = changes.len();
+fn exact(graph: &Graph, scenario: &Scenario, items: &Items) -> Option<Vec<Vec<usize>>> {
+    let n = items.len();
     let full: u32 = (1 << n) - 1;
-    let initial = graph.settled(&scenario.initial);
-    let masks: Vec<(usize, u8)> = changes
-        .iter()
-        .filter_map(|change| {
-            let s = graph.service(&change.service)?;
-            Some((s, graph.mask(s, change.to.as_deref())))
-        })
-        .collect();
+    let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
+    let masks = &items.after;
     let mut scratch = Vec::new();
     let mut levels = Vec::new();
     let settled_level: Vec<Level> = (0..=full)
         .map(|applied| {
-            let state = settled(&initial, &masks, applied);
+            let state = settled(&initial, masks, applied);
             graph.worst(&state, &mut scratch, &mut levels)
         })
         .collect();
@@ -316,12 +387,9 @@ fn exact(graph: &Graph, scenario: &Scenario, changes: &[Change]) -> Option<Vec<V
             let settled_after = settled_level[next as usize];
             let reachable_now = depth[next as usize].is_none_or(|d| d == here + 1);
             if reachable_now && settled_after != Level::Failed {
-                let before = settled(&initial, &masks, applied);
-                let step: Vec<Change> = (0..n)
-                    .filter(|c| group & (1 << c) != 0)
-                    .map(|c| changes[c].clone())
-                    .collect();
-                let during = transient(graph, scenario, &before, &step);
+                let before = settled(&initial, masks, applied);
+                let step: Vec<usize> = (0..n).filter(|c| group & (1 << c) != 0).collect();
+                let during = items.during(graph, scenario, &before, &step);
                 let transient_level = graph.worst(&during, &mut scratch, &mut levels);
                 if transient_level != Level::Failed {
                     let (states, settled_states) = cost[applied as usize];
@@ -608,21 +676,18 @@ fn constraint_edges(n: usize, constraints: &[Constraint]) -> Vec<Vec<usize>> {
 fn first_failure(
     graph: &Graph,
     scenario: &Scenario,
-    changes: &[Change],
+    items: &Items,
     groups: &[Vec<usize>],
 ) -> Option<Evaluated> {
-    let mut state = graph.settled(&scenario.initial);
+    let mut state = graph.settled(&scenario.initial, &scenario.initial_flags());
     let mut scratch = Vec::new();
     let mut levels = Vec::new();
     for group in groups {
-        let step: Vec<Change> = group.iter().map(|&c| changes[c].clone()).collect();
-        let during = transient(graph, scenario, &state, &step);
+        let during = items.during(graph, scenario, &state, group);
         if graph.worst(&during, &mut scratch, &mut levels) == Level::Failed {
             return Some(Evaluated::new(graph, during));
         }
-        for change in &step {
-            graph.apply(&mut state, change);
-        }
+        items.apply(&mut state, group);
         if graph.worst(&state, &mut scratch, &mut levels) == Level::Failed {
             return Some(Evaluated::new(graph, state));
         }
@@ -635,9 +700,10 @@ fn first_failure(
 fn explain_none(
     graph: &Graph,
     scenario: &Scenario,
-    changes: &[Change],
+    items: &Items,
     constraints: &[Constraint],
 ) -> Vec<Conflict> {
+    let changes = &items.changes;
     let n = changes.len();
     let cycles = topology::cycles(&constraint_edges(n, constraints), 5);
     if cycles.is_empty() {
@@ -645,9 +711,10 @@ fn explain_none(
             .unwrap_or_default()
             .into_iter()
             .flatten()
+            .chain(n..items.len())
             .map(|c| vec![c])
             .collect();
-        return match first_failure(graph, scenario, changes, &order) {
+        return match first_failure(graph, scenario, items, &order) {
             Some(failing) => vec![state_conflict(graph, &failing, Passed::EveryOrder)],
             None => vec![Conflict::NoWholeSteps],
         };

@@ -7,6 +7,7 @@
 pub mod expect;
 pub mod run;
 pub mod tally;
+pub mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -209,6 +210,8 @@ pub struct Recorder {
     /// request reads its step and part at once.
     current: AtomicUsize,
     inner: Mutex<Inner>,
+    /// Calls per edge and requests per service, under their own lock.
+    pub traffic: traffic::Traffic,
 }
 
 impl Default for Recorder {
@@ -228,6 +231,7 @@ impl Recorder {
                 active: BTreeSet::new(),
                 run_total: Tally::default(),
             }),
+            traffic: traffic::Traffic::default(),
         }
     }
 

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::eval::{Graph, Level, StepPrediction};
-use crate::model::{Change, Strategy};
+use crate::model::{Breach, Change, FlagChange, Flags, Strategy};
 use crate::plan::PlanError;
 use crate::record::expect::Expectation;
 use crate::record::tally::Tally;
+use crate::record::traffic::StepTraffic;
 use crate::record::{Event, Lag, Parts};
 
 /// What a step of the live run was.
@@ -19,6 +20,8 @@ pub enum StepKind {
     Rollout(usize),
     /// Undoing rollout step `n`.
     Rollback(usize),
+    /// The gate's kill switch: every flag released so far, unreleased at once.
+    KillSwitch,
 }
 
 impl StepKind {
@@ -27,6 +30,7 @@ impl StepKind {
             StepKind::Baseline => "baseline".to_owned(),
             StepKind::Rollout(n) => n.to_string(),
             StepKind::Rollback(n) => format!("rollback {n}"),
+            StepKind::KillSwitch => "kill switch".to_owned(),
         }
     }
 }
@@ -37,6 +41,14 @@ pub struct StepResult {
     pub index: usize,
     pub kind: StepKind,
     pub changes: Vec<Change>,
+    /// The step's flag changes: made at its start in a rollout step and a kill switch,
+    /// at the end of its moves in a rollback step (undo in reverse order).
+    pub flag_changes: Vec<FlagChange>,
+    /// Every flag's state once the step's changes are made.
+    pub flags: Flags,
+    /// The calls each edge carried for the step's requests, and what each service
+    /// received.
+    pub traffic: StepTraffic,
     pub by_entry: BTreeMap<String, Tally>,
     /// Per entrypoint, requests sent and answered in the transient and the settled part,
     /// counted apart from `by_entry` (see [`crate::record::Counts`]).
@@ -103,8 +115,25 @@ pub enum Ending {
     RolledBack,
     /// The gate breached and the rollout stopped where it was.
     Stopped,
+    /// The gate breached and the kill switch unreleased the flags; the rollout stopped.
+    Switched,
     /// Ctrl-C.
     Interrupted,
+}
+
+/// How a breach was mitigated, and what it cost until then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mitigation {
+    /// Rollback or kill switch.
+    pub action: Breach,
+    /// The step (index into the run's steps) whose gate breached.
+    pub breached_step: usize,
+    /// From the gate's decision to the end of the mitigation: the kill switch's flip, or
+    /// the last rollback step's moves (the old versions serving, the flags back).
+    pub time: Duration,
+    /// Entry requests that failed before the mitigation ended: those of the breached step
+    /// and those sent during the mitigation's moves.
+    pub failed_before: u64,
 }
 
 /// One strategy's live run.
@@ -126,6 +155,8 @@ pub struct StrategyRun {
     pub running: BTreeMap<String, Vec<String>>,
     /// The scenario compiled for predictions; names the entrypoints of `measured`.
     pub graph: Graph,
+    /// How a gate breach was mitigated (rollback or kill switch), when one was.
+    pub mitigation: Option<Mitigation>,
 }
 
 impl StrategyRun {

@@ -300,7 +300,7 @@ fn safe(out: &mut String, order: &SafeOrder) {
         SafeOrder::Found { steps, fewest } => {
             let shown: Vec<String> = steps
                 .iter()
-                .map(|step| format!("[{}]", list_or_none(step.iter().cloned())))
+                .map(|step| format!("[{}]", list_or_none(super::step_items(step).into_iter())))
                 .collect();
             let _ = writeln!(
                 out,
@@ -580,7 +580,7 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
             found: true,
             fewest: *fewest,
             proven: *fewest,
-            steps: steps.clone(),
+            steps: steps.iter().map(super::step_items).collect(),
             conflicts: Vec::new(),
         },
         SafeOrder::NotFound { conflicts, proven } => SafeJson {

@@ -172,7 +172,7 @@ fn lag_text(lag: &Lag) -> String {
 fn place(kind: StepKind) -> String {
     match kind {
         StepKind::Rollout(_) => format!("step {}", kind.label()),
-        StepKind::Baseline | StepKind::Rollback(_) => kind.label(),
+        StepKind::Baseline | StepKind::Rollback(_) | StepKind::KillSwitch => kind.label(),
     }
 }
 
@@ -352,6 +352,12 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
         Ending::Stopped => {
             let _ = writeln!(out, "  the gate was breached: the rollout stopped there");
         }
+        Ending::Switched => {
+            let _ = writeln!(
+                out,
+                "  the gate was breached: the kill switch unreleased the flags; the rollout stopped there"
+            );
+        }
         Ending::Interrupted => {
             let _ = writeln!(out, "  interrupted (Ctrl-C)");
         }
@@ -526,7 +532,7 @@ fn disagreement(graph: &Graph, step: &StepResult) -> String {
 fn step_changes(step: &StepResult) -> String {
     match step.kind {
         StepKind::Baseline => "-".to_owned(),
-        _ => changes_cell(&step.changes, step.index.max(1)),
+        _ => changes_cell(&step.changes, &step.flag_changes, step.index.max(1)),
     }
 }
 
@@ -813,6 +819,7 @@ pub fn json(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) -> LiveRep
                 Ending::Completed => "completed",
                 Ending::RolledBack => "rolled_back",
                 Ending::Stopped => "stopped",
+                Ending::Switched => "kill_switch",
                 Ending::Interrupted => "interrupted",
             },
             duration_ms: millis(run.duration),
@@ -865,6 +872,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
         StepKind::Baseline => ("baseline", 0),
         StepKind::Rollout(n) => ("rollout", n),
         StepKind::Rollback(n) => ("rollback", n),
+        StepKind::KillSwitch => ("kill_switch", 0),
     };
     StepJson {
         index: step.index,

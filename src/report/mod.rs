@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::contract::CLIENT;
 use crate::eval::{Break, BrokenEdge, Prediction};
-use crate::model::Change;
+use crate::model::{Change, FlagChange, Flags, StepSpec};
 use crate::plan::PlanError;
 use crate::plan::safe::{Conflict, Passed, Reason};
 
@@ -23,19 +23,53 @@ use crate::plan::safe::{Conflict, Passed, Reason};
 const MAX_CHANGES_SHOWN: usize = 4;
 /// The header's lists (entrypoints, changes, unchanged services) show at most this many.
 const MAX_LIST_SHOWN: usize = 12;
-pub(crate) fn changes_cell(changes: &[Change], index: usize) -> String {
+pub(crate) fn changes_cell(changes: &[Change], flags: &[FlagChange], index: usize) -> String {
     if index == 0 {
         return "baseline".to_owned();
     }
-    let mut shown: Vec<String> = changes
+    let all: Vec<String> = changes
         .iter()
-        .take(MAX_CHANGES_SHOWN)
         .map(ToString::to_string)
+        .chain(flags.iter().map(ToString::to_string))
         .collect();
-    if changes.len() > MAX_CHANGES_SHOWN {
-        shown.push(format!("(+{} more)", changes.len() - MAX_CHANGES_SHOWN));
+    let mut shown: Vec<String> = all.iter().take(MAX_CHANGES_SHOWN).cloned().collect();
+    if all.len() > MAX_CHANGES_SHOWN {
+        shown.push(format!("(+{} more)", all.len() - MAX_CHANGES_SHOWN));
     }
     shown.join(", ")
+}
+
+/// A step of an explicit or safe order as text items: its services, then its flag
+/// changes (`release show-reviews`, `show-reviews 10%`).
+pub fn step_items(step: &StepSpec) -> Vec<String> {
+    step.services
+        .iter()
+        .cloned()
+        .chain(step.flags.iter().map(ToString::to_string))
+        .collect()
+}
+
+/// The flags that are on for someone, with their percent: `show-reviews 10%`; `none`.
+pub fn flags_cell(flags: &Flags) -> String {
+    let on: Vec<String> = flags
+        .0
+        .iter()
+        .filter(|(_, setting)| setting.share() > 0)
+        .map(|(name, setting)| format!("{name} {}%", setting.share()))
+        .collect();
+    if on.is_empty() {
+        "none".to_owned()
+    } else {
+        on.join(", ")
+    }
+}
+
+/// `, behind show-reviews` when the broken edge is reached behind a flag.
+fn behind(edge: &BrokenEdge) -> String {
+    edge.flag
+        .as_ref()
+        .map(|flag| format!(", behind {flag}"))
+        .unwrap_or_default()
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
@@ -142,8 +176,9 @@ pub fn path_text(prediction: &Prediction) -> String {
     }
     parts.push(format!("{} api {}", edge.callee, edge.api));
     format!(
-        "{}: {} ({})",
+        "{}{}: {} ({})",
         parts.join(" -> "),
+        behind(edge),
         edge.why.code(),
         why_text(edge)
     )
@@ -153,10 +188,11 @@ pub fn path_text(prediction: &Prediction) -> String {
 /// edge with its caller's version.
 pub fn broken_edge_text(caller_version: &str, edge: &BrokenEdge) -> String {
     format!(
-        "{} {caller_version} -> {} api {}: {} ({})",
+        "{} {caller_version} -> {} api {}{}: {} ({})",
         edge.caller.as_deref().unwrap_or(CLIENT),
         edge.callee,
         edge.api,
+        behind(edge),
         edge.why.code(),
         why_text(edge)
     )

@@ -62,6 +62,7 @@ pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String 
             Breach::Rollback => "roll back to the initial versions, in reverse order",
             Breach::Stop => "stop the rollout",
             Breach::Continue => "report the breach and continue",
+            Breach::KillSwitch => "unrelease every flag released so far, without a redeploy",
         };
         let _ = writeln!(
             out,
@@ -166,7 +167,7 @@ fn render_plan(
         moved += step.changes.len();
         let mut row = vec![
             step.index.to_string(),
-            changes_cell(&step.changes, step.index),
+            changes_cell(&step.changes, &step.flag_changes, step.index),
         ];
         for service in columns {
             let version = step.deployment.version(service).unwrap_or("-");

@@ -31,6 +31,7 @@ use tokio::sync::Mutex;
 
 use crate::contract::CLIENT;
 use crate::model::{Change, Move, Scenario};
+use crate::record::traffic;
 use crate::record::{Event, Recorder};
 use crate::runtime::pool::{Link, Member, Pool};
 use crate::runtime::replica::{Behaviour, Replica};
@@ -446,8 +447,9 @@ impl Cluster {
             .calls
             .iter()
             .filter_map(|call| {
+                let edge = crate::contract::Edge::new(service, &call.service, &call.api);
                 self.link(service, &call.service)
-                    .map(|link| (call.clone(), link))
+                    .map(|link| (call.clone(), link, traffic::edge_key(&edge.to_string())))
             })
             .collect();
         let behaviour = Behaviour {
@@ -458,6 +460,8 @@ impl Cluster {
             latency: build.latency,
             error_rate: build.error_rate,
             calls,
+            recorder: Arc::clone(&self.recorder),
+            received: traffic::service_key(service),
             error_draws: std::sync::Mutex::new(seed::rng(
                 self.seed,
                 &format!("errors/{service}/{version}/{nth}"),

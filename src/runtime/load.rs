@@ -7,6 +7,9 @@
 //! At most `max_in_flight` requests are outstanding over all entrypoints; one that cannot
 //! be sent is counted as failed with cause `overload`.
 //!
+//! Each entry request is for a user drawn from [`USERS`] with a seeded stream per
+//! entrypoint, and carries the flags as they are when it is sent (see `runtime::flags`).
+//!
 //! Invariant: every scheduled request is recorded exactly once, in the step during which
 //! it was sent: answered, refused (`overload`) or, when the run ends before it answers
 //! and the drain limit runs out, failed with cause `shutdown`.
@@ -23,7 +26,11 @@ use crate::contract::{CLIENT, CallRequest, Edge};
 use crate::eval::Level;
 use crate::record::Recorder;
 use crate::record::tally::{CauseKey, reason};
+use crate::record::traffic::{self, Key};
+use crate::runtime::flags::FlagBoard;
 use crate::runtime::pool::Link;
+use rand::RngExt as _;
+use rand_chacha::ChaCha8Rng;
 
 /// How long the load generator waits for one entry request.
 pub const ENTRY_DEADLINE: Duration = Duration::from_secs(10);
@@ -31,6 +38,18 @@ pub const ENTRY_DEADLINE: Duration = Duration::from_secs(10);
 /// At most this many overdue requests are sent per wake-up; the rest go on the next one,
 /// so a long stall of the generator itself cannot spawn an unbounded burst at once.
 const MAX_BURST: u64 = 10_000;
+
+/// How many distinct users send requests: enough that a percentage is a share of users,
+/// few enough that users come back and see their flags stick.
+pub const USERS: u64 = 10_000;
+
+/// Where the load generator's requests are counted and what they carry.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub recorder: Arc<Recorder>,
+    pub flags: Arc<FlagBoard>,
+    pub seed: u64,
+}
 
 /// One entrypoint under load.
 #[derive(Debug, Clone)]
@@ -54,12 +73,7 @@ pub struct Load {
 
 impl Load {
     /// Starts sending `rps` requests per second to each entry.
-    pub fn start(
-        entries: Vec<Entry>,
-        rps: u32,
-        max_in_flight: u32,
-        recorder: Arc<Recorder>,
-    ) -> Load {
+    pub fn start(entries: Vec<Entry>, rps: u32, max_in_flight: u32, context: &Context) -> Load {
         let (stop, _) = watch::channel(false);
         let (give_up, _) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(max_in_flight as usize));
@@ -68,10 +82,15 @@ impl Load {
         let arrivals = entries
             .into_iter()
             .map(|entry| {
+                let users = crate::seed::rng(context.seed, &format!("load.users/{}", entry.service));
+                let key = traffic::edge_key(&Edge::new(CLIENT, &entry.service, &entry.api).to_string());
                 let generator = Generator {
                     entry,
                     rps: rps.max(1),
-                    recorder: Arc::clone(&recorder),
+                    recorder: Arc::clone(&context.recorder),
+                    flags: Arc::clone(&context.flags),
+                    users,
+                    key,
                     permits: Arc::clone(&permits),
                     stop: stop.subscribe(),
                     give_up: give_up.subscribe(),
@@ -116,6 +135,11 @@ struct Generator {
     entry: Entry,
     rps: u32,
     recorder: Arc<Recorder>,
+    flags: Arc<FlagBoard>,
+    /// The seeded stream users are drawn from, one per entrypoint.
+    users: ChaCha8Rng,
+    /// The key the entry edge's calls are counted under.
+    key: Key,
     permits: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     give_up: watch::Receiver<bool>,
@@ -140,7 +164,8 @@ impl Generator {
             let now = Instant::now();
             let mut burst = 0;
             while self.due(start, k) <= now && burst < MAX_BURST {
-                self.send(self.due(start, k), now);
+                let due = self.due(start, k);
+                self.send(due, now);
                 k += 1;
                 burst += 1;
             }
@@ -148,8 +173,11 @@ impl Generator {
     }
 
     /// Sends the request scheduled at `intended`, at `now`.
-    fn send(&self, intended: Instant, now: Instant) {
+    fn send(&mut self, intended: Instant, now: Instant) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        // Drawn for every arrival, sent or refused, so the users of later arrivals do not
+        // depend on how many were refused.
+        let user = self.users.random_range(0..USERS);
         let entry = &self.entry;
         let edge = Edge::new(CLIENT, &entry.service, &entry.api);
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
@@ -167,9 +195,14 @@ impl Generator {
         };
         let recorder = Arc::clone(&self.recorder);
         let entry = entry.clone();
+        let key = Arc::clone(&self.key);
         let mut give_up = self.give_up.clone();
+        let request = CallRequest {
+            user,
+            flags: self.flags.context(),
+            step: u32::try_from(at.step).unwrap_or(u32::MAX),
+        };
         tokio::spawn(async move {
-            let request = CallRequest {};
             let call = entry.link.call(&entry.api, request, ENTRY_DEADLINE, 0);
             let (outcome, causes) = tokio::select! {
                 biased;
@@ -189,6 +222,7 @@ impl Generator {
                     vec![CauseKey { edge: edge.to_string(), code: reason::SHUTDOWN.to_owned() }],
                 ),
             };
+            recorder.traffic.called(at.step, &key, outcome);
             recorder.record(
                 at,
                 &entry.service,

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod fault;
+pub mod flags;
 pub mod host;
 pub mod load;
 pub mod net;

@@ -188,7 +188,7 @@ impl Link {
     pub async fn call(
         &self,
         api: &str,
-        request: CallRequest,
+        mut request: CallRequest,
         budget: Duration,
         retries: u32,
     ) -> Result<CallReply, Failure> {
@@ -198,7 +198,13 @@ impl Link {
             .map_err(|err| Failure::at(edge(), Code::Internal, err.to_string()))?;
         let mut attempt = 0;
         loop {
-            let result = self.attempt(api, &path, request, deadline).await;
+            // A retry sends the same request again; the clone is paid only by retries.
+            let this = if attempt < retries {
+                request.clone()
+            } else {
+                std::mem::take(&mut request)
+            };
+            let result = self.attempt(api, &path, this, deadline).await;
             match result {
                 Err(failure) if failure.code == Code::Unavailable && attempt < retries => {
                     if Instant::now() >= deadline {

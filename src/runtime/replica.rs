@@ -1,6 +1,7 @@
 //! One replica of one service version: a real tonic server on 127.0.0.1 whose routes are
 //! the API versions the build provides, and whose handler does what the scenario says
-//! (own latency, own error rate, downstream calls in order).
+//! (own latency, own error rate, downstream calls in order, a call behind a flag only
+//! when the flag is on for the request's user).
 //!
 //! A path that the build does not provide has no route, so the caller gets UNIMPLEMENTED
 //! from tonic's own fallback, not from a check of ours.
@@ -23,7 +24,10 @@ use tonic::{Code, Request, Response, Status};
 use tonic_prost::ProstCodec;
 
 use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
-use crate::model::{Call, OnFailure};
+use crate::eval::Level;
+use crate::model::{Call, OnFailure, flag_on};
+use crate::record::Recorder;
+use crate::record::traffic::Key;
 use crate::runtime::net;
 use crate::runtime::pool::Link;
 
@@ -36,8 +40,13 @@ pub struct Behaviour {
     pub provides: Vec<String>,
     pub latency: Duration,
     pub error_rate: f64,
-    /// The version's calls, in order, each with the link it goes over.
-    pub calls: Vec<(Call, Arc<Link>)>,
+    /// The version's calls, in order, each with the link it goes over and the key its
+    /// calls are counted under.
+    pub calls: Vec<(Call, Arc<Link>, Key)>,
+    /// Where calls and received requests are counted.
+    pub recorder: Arc<Recorder>,
+    /// The key this service's received requests are counted under.
+    pub received: Key,
     /// This replica's own stream for `error_rate`, derived from the run's seed.
     pub error_draws: Mutex<ChaCha8Rng>,
 }
@@ -202,7 +211,8 @@ impl UnaryService<CallRequest> for Handler {
         let mut killed = self.killed.clone();
         Box::pin(async move {
             let deadline = contract::grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
-            let work = behaviour.serve(deadline);
+            let request = request.into_inner();
+            let work = behaviour.serve(deadline, &request);
             let bounded = async {
                 match deadline {
                     // The caller stops waiting at its deadline; so does the work, so a
@@ -223,7 +233,13 @@ impl UnaryService<CallRequest> for Handler {
 }
 
 impl Behaviour {
-    async fn serve(&self, deadline: Option<Instant>) -> Result<CallReply, Status> {
+    async fn serve(
+        &self,
+        deadline: Option<Instant>,
+        request: &CallRequest,
+    ) -> Result<CallReply, Status> {
+        let step = request.step as usize;
+        self.recorder.traffic.received(step, &self.received);
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -237,14 +253,20 @@ impl Behaviour {
             degraded: false,
             causes: Vec::new(),
         };
-        for (call, link) in &self.calls {
+        for (call, link, key) in &self.calls {
+            if let Some(flag) = &call.flag {
+                let percent = request.flags.get(flag).copied().unwrap_or(0);
+                if !flag_on(flag, request.user, percent) {
+                    continue;
+                }
+            }
             let budget = match deadline {
                 Some(deadline) => call
                     .timeout
                     .min(deadline.saturating_duration_since(Instant::now())),
                 None => call.timeout,
             };
-            let downstream = CallRequest {};
+            let downstream = request.clone();
             let outcome = if budget.is_zero() {
                 Err(Failure::at(
                     Edge::new(&self.service, &call.service, &call.api),
@@ -254,6 +276,12 @@ impl Behaviour {
             } else {
                 link.call(&call.api, downstream, budget, call.retries).await
             };
+            let level = match &outcome {
+                Ok(answer) if answer.degraded => Level::Degraded,
+                Ok(_) => Level::Ok,
+                Err(_) => Level::Failed,
+            };
+            self.recorder.traffic.called(step, key, level);
             match outcome {
                 Ok(answer) => {
                     if answer.degraded {

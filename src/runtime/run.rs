@@ -10,8 +10,14 @@
 //! made with the faults that were actually in force, is reported next to what was
 //! measured.
 //!
+//! A step's flag changes are made at its start, in one switch (entry requests carry the
+//! flags they arrived with, so the switch needs no drain). A rollback step undoes in
+//! reverse order: the services move back first, then the flags return. The gate's kill
+//! switch unreleases every flag released so far at once, in a step of its own, and stops.
+//!
 //! Step numbering in the result: 0 is the baseline, 1..=n the rollout steps that ran,
-//! then one step per rollback of an applied rollout step, newest first.
+//! then one step per rollback of an applied rollout step, newest first (or the kill
+//! switch).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,13 +28,14 @@ use tokio::time::Instant;
 
 use crate::eval;
 use crate::eval::Graph;
-use crate::model::{Breach, Change, Deployment, Scenario, Strategy};
+use crate::model::{Breach, Change, Deployment, FlagChange, Flags, Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::expect;
-use crate::record::run::{Ending, StepKind, StepResult, StrategyRun, measured_level};
+use crate::record::run::{Ending, Mitigation, StepKind, StepResult, StrategyRun, measured_level};
 use crate::record::{Event, Part, Recorder};
 use crate::runtime::cluster::{Cluster, StartError};
 use crate::runtime::fault;
+use crate::runtime::flags::FlagBoard;
 use crate::runtime::load::{Entry, Load};
 
 /// How long the end of a run waits for the entry requests still in flight, after an
@@ -72,6 +79,9 @@ pub async fn run(
     let mut runner = Runner {
         scenario: Arc::clone(&scenario),
         cluster: Arc::clone(&cluster),
+        flags: Arc::new(FlagBoard::new(scenario.initial_flags())),
+        seed: options.seed,
+        mitigated: None,
         recorder,
         interrupt: options.interrupt.clone(),
         fault_clock: watch::channel(0usize).0,
@@ -83,7 +93,7 @@ pub async fn run(
         progress,
     };
     let started = Instant::now();
-    let result = runner.execute(plan).await;
+    let result = runner.execute(plan, strategy).await;
     let running = cluster.running().await;
     cluster.shutdown().await;
     let (ending, scheduled) = result?;
@@ -93,17 +103,36 @@ pub async fn run(
     Ok(run)
 }
 
-/// A step as it was run: what it was, its changes, and the deployment before and after.
+/// A step as it was run: what it was, its changes, and the deployment and flags before,
+/// during its moves, and after.
 struct Ran {
     kind: StepKind,
     changes: Vec<Change>,
+    flag_changes: Vec<FlagChange>,
     before: Deployment,
     after: Deployment,
+    flags_before: Flags,
+    flags_during: Flags,
+    flags_after: Flags,
+}
+
+/// When a step's flag changes are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlagsAt {
+    /// At the step's start (a rollout step, the kill switch).
+    Start,
+    /// Once the step's services have moved (a rollback step).
+    End,
 }
 
 struct Runner<'a> {
     scenario: Arc<Scenario>,
     cluster: Arc<Cluster>,
+    /// The flags every request reads, changed by steps and the kill switch.
+    flags: Arc<FlagBoard>,
+    seed: u64,
+    /// The gate's breach: when it was decided, and then when the mitigation ended.
+    mitigated: Option<(Breach, usize, Instant, Option<Instant>)>,
     recorder: Arc<Recorder>,
     interrupt: watch::Receiver<bool>,
     /// The rollout step whose fault clocks have started: a fault of step N waits for it.
@@ -123,7 +152,11 @@ struct Runner<'a> {
 impl Runner<'_> {
     /// Runs the rollout under load; returns how it ended and how many entry requests the
     /// load generator scheduled.
-    async fn execute(&mut self, plan: &Plan) -> Result<(Ending, u64), StartError> {
+    async fn execute(
+        &mut self,
+        plan: &Plan,
+        strategy: &Strategy,
+    ) -> Result<(Ending, u64), StartError> {
         let load = self.start_load();
         // Fault tasks are owned here: aborted and joined before the run ends, so none
         // outlives it (a replica a fault was starting is dropped, which stops it).
@@ -138,7 +171,7 @@ impl Runner<'_> {
             ));
         }
 
-        let result = self.roll(plan).await;
+        let result = self.roll(plan, strategy).await;
         let drain = if matches!(result, Ok(Ending::Interrupted)) {
             INTERRUPT_DRAIN
         } else {
@@ -164,19 +197,18 @@ impl Runner<'_> {
             })
             .collect();
         let load = &self.scenario.load;
-        Load::start(
-            entries,
-            load.rps,
-            load.max_in_flight,
-            Arc::clone(&self.recorder),
-        )
+        let context = crate::runtime::load::Context {
+            recorder: Arc::clone(&self.recorder),
+            flags: Arc::clone(&self.flags),
+            seed: self.seed,
+        };
+        Load::start(entries, load.rps, load.max_in_flight, &context)
     }
 
-    async fn roll(&mut self, plan: &Plan) -> Result<Ending, StartError> {
+    async fn roll(&mut self, plan: &Plan, strategy: &Strategy) -> Result<Ending, StartError> {
         let baseline = self.scenario.load.baseline;
-        let initial = self.scenario.initial.clone();
         let started = Instant::now();
-        self.begin(StepKind::Baseline, Vec::new(), &initial, plan);
+        self.begin(StepKind::Baseline, Vec::new(), Vec::new(), FlagsAt::Start, plan);
         let waited = self.wait(baseline).await;
         self.close_step(started);
         if !waited {
@@ -185,7 +217,13 @@ impl Runner<'_> {
         let mut applied: Vec<&crate::plan::Step> = Vec::new();
         for step in plan.steps.iter().skip(1) {
             if !self
-                .step(StepKind::Rollout(step.index), step.changes.clone(), plan)
+                .step(
+                    StepKind::Rollout(step.index),
+                    step.changes.clone(),
+                    step.flag_changes.clone(),
+                    FlagsAt::Start,
+                    plan,
+                )
                 .await?
             {
                 return Ok(Ending::Interrupted);
@@ -194,6 +232,7 @@ impl Runner<'_> {
             let Some(gate) = &self.scenario.gate else {
                 continue;
             };
+            let on_breach = self.scenario.on_breach(strategy).unwrap_or(gate.on_breach);
             let index = self.steps.len() - 1;
             if !self.with_overrun(index, self.recorder.lag(index)).kept_up() {
                 // The run is inconclusive whatever the gate does; going on measures the
@@ -212,11 +251,34 @@ impl Runner<'_> {
                 answered: seen.requests(),
             });
             self.breaches.push(index);
-            match gate.on_breach {
+            if matches!(on_breach, Breach::Rollback | Breach::KillSwitch) {
+                self.mitigated = Some((on_breach, index, Instant::now(), None));
+            }
+            match on_breach {
                 Breach::Continue => {}
                 Breach::Stop => return Ok(Ending::Stopped),
+                Breach::KillSwitch => {
+                    let initial = self.scenario.initial_flags();
+                    let now = self.flags.now();
+                    // Every flag a step of this run turned on (or up) goes off.
+                    let off: Vec<FlagChange> = now
+                        .0
+                        .iter()
+                        .filter(|(name, setting)| setting.share() > initial.share(name))
+                        .map(|(name, _)| FlagChange::Unrelease(name.clone()))
+                        .collect();
+                    if !self
+                        .step(StepKind::KillSwitch, Vec::new(), off, FlagsAt::Start, plan)
+                        .await?
+                    {
+                        return Ok(Ending::Interrupted);
+                    }
+                    return Ok(Ending::Switched);
+                }
                 Breach::Rollback => {
-                    for step in applied.iter().rev() {
+                    let mut flags_before: Vec<Flags> = vec![self.scenario.initial_flags()];
+                    flags_before.extend(applied.iter().map(|step| step.flags.clone()));
+                    for (i, step) in applied.iter().enumerate().rev() {
                         let undo: Vec<Change> = step
                             .changes
                             .iter()
@@ -226,8 +288,9 @@ impl Runner<'_> {
                                 to: change.from.clone(),
                             })
                             .collect();
+                        let back = self.flags.now().back_to(&flags_before[i]);
                         if !self
-                            .step(StepKind::Rollback(step.index), undo, plan)
+                            .step(StepKind::Rollback(step.index), undo, back, FlagsAt::End, plan)
                             .await?
                         {
                             return Ok(Ending::Interrupted);
@@ -246,15 +309,27 @@ impl Runner<'_> {
         &mut self,
         kind: StepKind,
         changes: Vec<Change>,
+        flag_changes: Vec<FlagChange>,
+        flags_at: FlagsAt,
         plan: &Plan,
     ) -> Result<bool, StartError> {
         let started = Instant::now();
-        let before = self
-            .steps
-            .last()
-            .map_or_else(|| self.scenario.initial.clone(), |ran| ran.after.clone());
+        // With no service to move back, a rollback step's flags return at once.
+        let flags_at = if changes.is_empty() {
+            FlagsAt::Start
+        } else {
+            flags_at
+        };
         let previous = self.steps.len().saturating_sub(1);
-        self.begin(kind, changes.clone(), &before, plan);
+        self.begin(kind, changes.clone(), flag_changes.clone(), flags_at, plan);
+        if flags_at == FlagsAt::Start {
+            self.flags.apply(&flag_changes);
+            if kind == StepKind::KillSwitch
+                && let Some((_, _, _, ended)) = &mut self.mitigated
+            {
+                *ended = Some(Instant::now());
+            }
+        }
         // The previous step's requests finish in its own states.
         let give_up = Instant::now() + PREVIOUS_STEP_LIMIT;
         while self.recorder.in_flight(previous) > 0 && Instant::now() < give_up {
@@ -285,35 +360,74 @@ impl Runner<'_> {
                 .await;
         let held = recreated && self.wait(half).await;
         // The settled part starts when the old versions are out of rotation, not when the
-        // move starts: a request sent in between could still meet an old version.
+        // move starts: a request sent in between could still meet an old version. A
+        // rollback step's flags return at that same moment.
         let recorder = &self.recorder;
+        let flags = &self.flags;
+        let at_end = if flags_at == FlagsAt::End {
+            flag_changes.as_slice()
+        } else {
+            &[]
+        };
         let completed = held
             && self
-                .interruptible(
-                    self.cluster
-                        .complete(&changes, || recorder.set_part(Part::Settled)),
-                )
+                .interruptible(self.cluster.complete(&changes, || {
+                    flags.apply(at_end);
+                    recorder.set_part(Part::Settled);
+                }))
                 .await?;
+        // A rollback is done when its last step's moves are: each one's end replaces the
+        // one before.
+        if completed
+            && matches!(kind, StepKind::Rollback(_))
+            && let Some((_, _, _, ended)) = &mut self.mitigated
+        {
+            *ended = Some(Instant::now());
+        }
         let baked = completed && self.wait(self.scenario.load.bake - half).await;
         self.close_step(started);
         Ok(baked)
     }
 
-    fn begin(&mut self, kind: StepKind, changes: Vec<Change>, before: &Deployment, plan: &Plan) {
+    fn begin(
+        &mut self,
+        kind: StepKind,
+        changes: Vec<Change>,
+        flag_changes: Vec<FlagChange>,
+        flags_at: FlagsAt,
+        plan: &Plan,
+    ) {
+        let (before, flags_before) = self.steps.last().map_or_else(
+            || (self.scenario.initial.clone(), self.scenario.initial_flags()),
+            |ran| (ran.after.clone(), ran.flags_after.clone()),
+        );
         let mut after = before.clone();
         for change in &changes {
             after.apply(change);
         }
+        let mut flags_after = flags_before.clone();
+        for change in &flag_changes {
+            flags_after.apply(change);
+        }
+        let flags_during = match flags_at {
+            FlagsAt::Start => flags_after.clone(),
+            FlagsAt::End => flags_before.clone(),
+        };
         let index = self.steps.len();
         self.steps.push(Ran {
             kind,
             changes,
-            before: before.clone(),
+            flag_changes,
+            before,
             after,
+            flags_before,
+            flags_during,
+            flags_after,
         });
         self.durations.push(Duration::ZERO);
         self.overruns.push(Duration::ZERO);
-        let part = if kind == StepKind::Baseline {
+        // A step with no service to move (the baseline, a flag switch) is all settled.
+        let part = if kind == StepKind::Baseline || self.steps[index].changes.is_empty() {
             Part::Settled
         } else {
             Part::Transient
@@ -395,9 +509,16 @@ impl Runner<'_> {
                 let predicted = eval::predict_step(
                     &graph,
                     &self.scenario,
-                    &ran.before,
+                    eval::Point {
+                        deployment: &ran.before,
+                        flags: &ran.flags_before,
+                    },
                     &ran.changes,
-                    &ran.after,
+                    eval::Point {
+                        deployment: &ran.after,
+                        flags: &ran.flags_after,
+                    },
+                    &ran.flags_during,
                     &faults(&record.faults_transient),
                     &faults(&record.faults_settled),
                 );
@@ -415,6 +536,9 @@ impl Runner<'_> {
                     index,
                     kind: ran.kind,
                     changes: ran.changes.clone(),
+                    flag_changes: ran.flag_changes.clone(),
+                    flags: ran.flags_after.clone(),
+                    traffic: self.recorder.traffic.step(index),
                     by_entry: record.by_entry,
                     parts: record.parts,
                     total: step_total,
@@ -451,7 +575,17 @@ impl Runner<'_> {
         let faults_never_fired = (0..self.scenario.faults.len())
             .filter(|&fault| self.scenario.faults[fault].at_step > reached)
             .collect();
+        let mitigation = self.mitigated.and_then(|(action, breached_step, decided, ended)| {
+            let ended = ended?;
+            Some(Mitigation {
+                action,
+                breached_step,
+                time: ended.saturating_duration_since(decided),
+                failed_before: failed_before_mitigation(&steps, breached_step),
+            })
+        });
         StrategyRun {
+            mitigation,
             strategy: strategy.clone(),
             steps,
             ending,
@@ -464,4 +598,30 @@ impl Runner<'_> {
             graph,
         }
     }
+}
+
+/// Entry requests that failed before the mitigation after `breached` ended: the breached
+/// step's, and those sent during the mitigation steps' moves (every part of each but the
+/// last, the last one's transient part). A kill switch has no moves: its step is all
+/// settled and adds nothing.
+fn failed_before_mitigation(steps: &[StepResult], breached: usize) -> u64 {
+    let failed = |step: &StepResult, parts: &[Part]| -> u64 {
+        step.parts
+            .values()
+            .flat_map(|counts| parts.iter().map(move |part| counts[part.index()].failed))
+            .sum()
+    };
+    let after = steps.get(breached + 1..).unwrap_or_default();
+    let during: u64 = after
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            if i + 1 == after.len() {
+                failed(step, &[Part::Transient])
+            } else {
+                failed(step, &[Part::Transient, Part::Settled])
+            }
+        })
+        .sum();
+    steps.get(breached).map_or(0, |step| step.total.failed) + during
 }

@@ -52,6 +52,7 @@ pub async fn sweep(
             name: name.clone(),
             kind: StrategyKind::Batch,
             expect: Expect::default(),
+            on_breach: None,
         };
         // The baseline alone: nothing is rolled out.
         let plan = Plan {
@@ -60,10 +61,13 @@ pub async fn sweep(
             steps: vec![Step {
                 index: 0,
                 changes: Vec::new(),
+                flag_changes: Vec::new(),
                 deployment: variant.initial.clone(),
+                flags: variant.initial_flags(),
                 faults: Vec::new(),
             }],
             not_reached: Vec::new(),
+            flags_left: Vec::new(),
             faults_never_fired: Vec::new(),
         };
         let run = run(Arc::new(variant), &strategy, &plan, options, progress).await?;

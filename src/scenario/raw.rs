@@ -13,6 +13,17 @@ use super::problem::{Problems, did_you_mean};
 use super::yaml::{Node, Pos, Value};
 use crate::model::{Breach, Defect, Expect, Gate, Load, OnFailure, Risk, Rollout, StrategyKind};
 
+/// A flag change as written: `release`/`unrelease` name a flag, `percent` a flag and N.
+pub type RawFlagChange = (Located<String>, FlagOp);
+
+/// What a step does to a flag.
+#[derive(Debug, Clone, Copy)]
+pub enum FlagOp {
+    Release,
+    Unrelease,
+    Percent(u8),
+}
+
 /// A value with the key path and position it came from.
 #[derive(Debug, Clone)]
 pub struct Located<T> {
@@ -35,8 +46,17 @@ pub struct RawScenario {
     pub strategies: Option<(Vec<RawStrategy>, Pos)>,
     pub faults: Vec<RawFault>,
     pub gate: Option<Gate>,
+    /// Where the gate's `on_breach` is written, for checks that need the whole scenario.
+    pub gate_on_breach: Option<Located<Breach>>,
     pub expect: Expect,
     pub risk: Risk,
+    pub flags: Vec<(Located<String>, RawFlag)>,
+}
+
+#[derive(Debug)]
+pub struct RawFlag {
+    pub on: bool,
+    pub percent: u8,
 }
 
 #[derive(Debug)]
@@ -64,6 +84,7 @@ pub struct RawCall {
     pub on_failure: OnFailure,
     pub timeout: Duration,
     pub retries: u32,
+    pub flag: Option<Located<String>>,
 }
 
 #[derive(Debug)]
@@ -71,12 +92,20 @@ pub struct RawStrategy {
     pub name: Located<String>,
     pub kind: RawStrategyKind,
     pub expect: Expect,
+    pub on_breach: Option<Located<Breach>>,
 }
 
 #[derive(Debug)]
 pub enum RawStrategyKind {
     Builtin(StrategyKind),
-    Steps(Vec<Located<Vec<Located<String>>>>),
+    Steps(Vec<Located<RawStep>>),
+}
+
+/// One step of an explicit order: services, and flag changes made in the same step.
+#[derive(Debug, Default)]
+pub struct RawStep {
+    pub services: Vec<Located<String>>,
+    pub flags: Vec<RawFlagChange>,
 }
 
 #[derive(Debug)]
@@ -101,8 +130,6 @@ pub enum RawFaultKind {
 const MAX_MS: u64 = 3_600_000;
 
 /// Keys that the format reserves for features that are not built yet, and why.
-const NOT_YET_FLAGS: &str =
-    "is not supported yet: feature flags (deploy is not release) arrive in a later version";
 const NOT_YET_FAULT: &str =
     "is not supported yet: this version injects kill, missing and partition faults";
 
@@ -437,8 +464,9 @@ impl Decoder<'_> {
             "gate",
             "risk",
             "expect",
+            "flags",
         ];
-        let Some(fields) = self.fields(root, "", &known, &[("flags", NOT_YET_FLAGS)]) else {
+        let Some(fields) = self.fields(root, "", &known, &[]) else {
             return raw;
         };
 
@@ -494,6 +522,13 @@ impl Decoder<'_> {
         }
         if let Some(node) = fields.get("gate") {
             raw.gate = self.gate(node);
+            if let (Some(gate), Some(value)) = (&raw.gate, node.get("on_breach")) {
+                raw.gate_on_breach = Some(Located {
+                    value: gate.on_breach,
+                    path: "gate.on_breach".to_owned(),
+                    pos: value.pos,
+                });
+            }
         }
         if let Some(node) = fields.get("expect") {
             raw.expect = self.expect(node, "expect");
@@ -501,7 +536,42 @@ impl Decoder<'_> {
         if let Some(node) = fields.get("risk") {
             raw.risk = self.risk(node);
         }
+        if let Some(node) = fields.get("flags") {
+            raw.flags = self.flags(node);
+        }
         raw
+    }
+
+    /// `flags:`: each flag's name, whether it is on before the rollout, and its percent.
+    fn flags(&mut self, node: &Node) -> Vec<(Located<String>, RawFlag)> {
+        let mut flags = Vec::new();
+        for (name, value) in self.entries(node, "flags") {
+            if !self.name_ok(&name, Naming::Flag) {
+                continue;
+            }
+            let path = name.path.clone();
+            let mut flag = RawFlag {
+                on: false,
+                percent: 100,
+            };
+            if !value.is_null()
+                && let Some(fields) = self.fields(value, &path, &["on", "percent"], &[])
+            {
+                if let Some(on) = fields.get("on") {
+                    flag.on = self.bool(on, &fields.path("on")).unwrap_or(false);
+                }
+                if let Some(percent) = fields.get("percent") {
+                    flag.percent = self.percent(percent, &fields.path("percent")).unwrap_or(100);
+                }
+            }
+            flags.push((name, flag));
+        }
+        flags
+    }
+
+    fn percent(&mut self, node: &Node, path: &str) -> Option<u8> {
+        self.integer(node, path, 0, 100)
+            .and_then(|n| u8::try_from(n).ok())
     }
 
     fn name_ok(&mut self, name: &Located<String>, what: Naming) -> bool {
@@ -647,8 +717,8 @@ impl Decoder<'_> {
     }
 
     fn call(&mut self, node: &Node, path: &str) -> Option<RawCall> {
-        let known = ["service", "api", "on_failure", "timeout_ms", "retries"];
-        let fields = self.fields(node, path, &known, &[("flag", NOT_YET_FLAGS)])?;
+        let known = ["service", "api", "on_failure", "timeout_ms", "retries", "flag"];
+        let fields = self.fields(node, path, &known, &[])?;
         let service = match fields.get("service") {
             Some(value) => self.name(value, &fields.path("service"), Naming::Service),
             None => {
@@ -683,6 +753,9 @@ impl Decoder<'_> {
                 .count(value, &fields.path("retries"), 0, 10)
                 .unwrap_or(0);
         }
+        let flag = fields
+            .get("flag")
+            .and_then(|value| self.name(value, &fields.path("flag"), Naming::Flag));
         Some(RawCall {
             path: path.to_owned(),
             service: service?,
@@ -690,6 +763,7 @@ impl Decoder<'_> {
             on_failure,
             timeout,
             retries,
+            flag,
         })
     }
 
@@ -765,7 +839,7 @@ impl Decoder<'_> {
         }
         let hint = did_you_mean(&name.value, StrategyKind::BUILTIN_NAMES);
         let message = format!(
-            "unknown strategy \"{}\"{hint} (built-in strategies: batch, single-piece, random, waves-K, safe; \
+            "unknown strategy \"{}\"{hint} (built-in strategies: batch, single-piece, random, waves-K, safe, dark; \
              an explicit order is a mapping with `name` and `steps`)",
             name.value
         );
@@ -787,9 +861,19 @@ impl Decoder<'_> {
                 name,
                 kind: RawStrategyKind::Builtin(kind),
                 expect: Expect::default(),
+                on_breach: None,
             });
         }
-        let fields = self.fields(node, path, &["name", "steps", "expect"], &[])?;
+        let fields = self.fields(node, path, &["name", "steps", "expect", "on_breach"], &[])?;
+        let on_breach = fields.get("on_breach").and_then(|value| {
+            let path = fields.path("on_breach");
+            let breach = self.breach(value, &path)?;
+            Some(Located {
+                value: breach,
+                path,
+                pos: value.pos,
+            })
+        });
         let name = match fields.get("name") {
             Some(value) => self.name(value, &fields.path("name"), Naming::Strategy),
             None => {
@@ -815,10 +899,15 @@ impl Decoder<'_> {
                 RawStrategyKind::Steps(self.steps(value, &fields.path("steps")))
             }
         };
-        Some(RawStrategy { name, kind, expect })
+        Some(RawStrategy {
+            name,
+            kind,
+            expect,
+            on_breach,
+        })
     }
 
-    fn steps(&mut self, node: &Node, path: &str) -> Vec<Located<Vec<Located<String>>>> {
+    fn steps(&mut self, node: &Node, path: &str) -> Vec<Located<RawStep>> {
         let mut steps = Vec::new();
         let items = self.seq(node, path);
         if items.is_empty() {
@@ -826,42 +915,74 @@ impl Decoder<'_> {
         }
         for (i, item) in items.iter().enumerate() {
             let step_path = index(path, i);
+            let mut step = RawStep::default();
             match &item.value {
-                Value::Seq(services) => {
-                    if services.is_empty() {
+                Value::Seq(parts) => {
+                    if parts.is_empty() {
                         self.problem(&step_path, item.pos, "a step needs at least one service");
                     }
-                    let names = services
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(j, service)| {
-                            self.name(service, &index(&step_path, j), Naming::Service)
-                        })
-                        .collect();
-                    steps.push(Located {
-                        value: names,
-                        path: step_path,
-                        pos: item.pos,
-                    });
+                    // A list step moves services; a mapping inside it changes flags in the
+                    // same step (deploy and release together).
+                    for (j, part) in parts.iter().enumerate() {
+                        let part_path = index(&step_path, j);
+                        if let Value::Map(_) = part.value {
+                            step.flags.extend(self.flag_changes(part, &part_path));
+                        } else if let Some(name) = self.name(part, &part_path, Naming::Service) {
+                            step.services.push(name);
+                        }
+                    }
                 }
-                Value::Map(_) => {
-                    let not_yet = [
-                        ("release", NOT_YET_FLAGS),
-                        ("unrelease", NOT_YET_FLAGS),
-                        ("percent", NOT_YET_FLAGS),
-                    ];
-                    // Every key of a map step is a release step today, so each is reported.
-                    self.fields(item, &step_path, &[], &not_yet);
-                }
+                Value::Map(_) => step.flags = self.flag_changes(item, &step_path),
                 Value::Scalar { text, .. } => {
                     let message = format!(
-                        "a step is a list of services, found \"{text}\"; write [{text}] for a step that deploys only {text}"
+                        "a step is a list of services or a flag change, found \"{text}\"; write [{text}] for a step that deploys only {text}"
                     );
                     self.problem(&step_path, item.pos, message);
                 }
             }
+            steps.push(Located {
+                value: step,
+                path: step_path,
+                pos: item.pos,
+            });
         }
         steps
+    }
+
+    /// A flag step: `{release: F}`, `{unrelease: F}`, `{percent: {F: N, ...}}`, or several
+    /// of them in one mapping.
+    fn flag_changes(&mut self, node: &Node, path: &str) -> Vec<RawFlagChange> {
+        let mut changes = Vec::new();
+        let Some(fields) = self.fields(node, path, &["release", "unrelease", "percent"], &[])
+        else {
+            return changes;
+        };
+        if fields.entries.is_empty() {
+            self.problem(
+                path,
+                node.pos,
+                "a flag step needs `release`, `unrelease` or `percent`",
+            );
+        }
+        for (key, op) in [("release", FlagOp::Release), ("unrelease", FlagOp::Unrelease)] {
+            if let Some(value) = fields.get(key)
+                && let Some(flag) = self.name(value, &fields.path(key), Naming::Flag)
+            {
+                changes.push((flag, op));
+            }
+        }
+        if let Some(value) = fields.get("percent") {
+            for (flag, share) in self.entries(value, &fields.path("percent")) {
+                if !self.name_ok(&flag, Naming::Flag) {
+                    continue;
+                }
+                let share_path = flag.path.clone();
+                if let Some(percent) = self.percent(share, &share_path) {
+                    changes.push((flag, FlagOp::Percent(percent)));
+                }
+            }
+        }
+        changes
     }
 
     fn fault(&mut self, node: &Node, path: &str) -> Option<RawFault> {
@@ -974,24 +1095,21 @@ impl Decoder<'_> {
             gate.max_failed_ratio = self.ratio(value, "gate.max_failed_ratio").unwrap_or(0.0);
         }
         if let Some(value) = fields.get("on_breach") {
-            if value.scalar() == Some("kill-switch") {
-                self.problem(
-                    "gate.on_breach",
-                    value.pos,
-                    format!("`kill-switch` {NOT_YET_FLAGS}"),
-                );
-            } else {
-                let options = [
-                    ("rollback", Breach::Rollback),
-                    ("stop", Breach::Stop),
-                    ("continue", Breach::Continue),
-                ];
-                gate.on_breach = self
-                    .choice(value, "gate.on_breach", &options)
-                    .unwrap_or(Breach::Continue);
-            }
+            gate.on_breach = self
+                .breach(value, "gate.on_breach")
+                .unwrap_or(Breach::Continue);
         }
         Some(gate)
+    }
+
+    fn breach(&mut self, node: &Node, path: &str) -> Option<Breach> {
+        let options = [
+            ("rollback", Breach::Rollback),
+            ("stop", Breach::Stop),
+            ("continue", Breach::Continue),
+            ("kill-switch", Breach::KillSwitch),
+        ];
+        self.choice(node, path, &options)
     }
 
     fn expect(&mut self, node: &Node, path: &str) -> Expect {
@@ -1116,6 +1234,7 @@ enum Naming {
     Version,
     Api,
     Strategy,
+    Flag,
 }
 
 impl Naming {
@@ -1126,6 +1245,7 @@ impl Naming {
             Naming::Version => "version name",
             Naming::Api => "API version",
             Naming::Strategy => "strategy name",
+            Naming::Flag => "flag name",
         }
     }
 
@@ -1137,7 +1257,7 @@ impl Naming {
             return Err("names are at most 63 characters");
         }
         match self {
-            Naming::Scenario | Naming::Service | Naming::Strategy => {
+            Naming::Scenario | Naming::Service | Naming::Strategy | Naming::Flag => {
                 if !name
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')

@@ -12,11 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::problem::{Problems, did_you_mean};
-use super::raw::{Located, RawFaultKind, RawScenario, RawStrategyKind};
+use super::raw::{FlagOp, Located, RawFaultKind, RawFlagChange, RawScenario, RawStep, RawStrategyKind};
 use super::yaml::Pos;
 use crate::model::{
-    self, Call, Change, Deployment, Expect, Fault, FaultKind, Scenario, Service, Strategy,
-    StrategyKind, Version,
+    self, Breach, Call, Change, Deployment, Expect, Fault, FaultKind, Flag, FlagChange, Scenario,
+    Service, StepSpec, Strategy, StrategyKind, Version,
 };
 use crate::topology;
 
@@ -25,10 +25,20 @@ const MAX_CYCLES_REPORTED: usize = 10;
 
 /// Turns decoded raw structs into a `Scenario`, or adds problems and returns `None`.
 pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
+    let flags: Vec<Flag> = raw
+        .flags
+        .iter()
+        .map(|(name, flag)| Flag {
+            name: name.value.clone(),
+            on: flag.on,
+            percent: flag.percent,
+        })
+        .collect();
     let mut checker = Checker {
         problems,
         call_sites: HashMap::new(),
         unresolved: BTreeSet::new(),
+        flags: flags.iter().map(|flag| flag.name.clone()).collect(),
     };
     let services = checker.services(&raw);
     let initial = checker.deployment(&raw.initial, &services, Deployment::default());
@@ -45,7 +55,11 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
     checker.cycles(&services, &initial, &target);
     let changes = model::changes(&initial, &target);
     let strategies = checker.strategies(&raw, &services, &initial, &changes);
-    let faults = checker.faults(&raw, &services, &strategies, changes.len());
+    if let Some(breach) = &raw.gate_on_breach {
+        checker.kill_switch_needs_flags(breach);
+    }
+    let releases = flags.iter().filter(|flag| !flag.on).count();
+    let faults = checker.faults(&raw, &services, &strategies, changes.len(), releases);
 
     let name = raw.name.clone()?;
     if !checker.problems.is_empty() {
@@ -64,6 +78,7 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
         gate: raw.gate,
         expect: raw.expect,
         risk: raw.risk,
+        flags,
     })
 }
 
@@ -76,6 +91,8 @@ struct Checker<'p> {
     /// them is unknown, so later checks that depend on it stay silent instead of adding
     /// a second, misleading problem.
     unresolved: BTreeSet<String>,
+    /// The declared flags, in the order of `flags:`.
+    flags: Vec<String>,
 }
 
 impl Checker<'_> {
@@ -86,6 +103,25 @@ impl Checker<'_> {
             name.pos,
             format!("unknown service \"{}\"{hint}", name.value),
         );
+    }
+
+    /// Reports a flag that `flags:` does not declare; true when it is declared.
+    fn known_flag(&mut self, flag: &Located<String>) -> bool {
+        if self.flags.contains(&flag.value) {
+            return true;
+        }
+        let hint = did_you_mean(&flag.value, self.flags.iter().map(String::as_str));
+        let declared = if self.flags.is_empty() {
+            "the scenario declares no flags; add it under `flags:`".to_owned()
+        } else {
+            format!("declared flags: {}", self.flags.join(", "))
+        };
+        self.problems.push(
+            &flag.path,
+            flag.pos,
+            format!("unknown flag \"{}\"{hint} ({declared})", flag.value),
+        );
+        false
     }
 
     fn services(&mut self, raw: &RawScenario) -> BTreeMap<String, Service> {
@@ -140,6 +176,11 @@ impl Checker<'_> {
                         }
                         Some(_) => {}
                     }
+                    if let Some(flag) = &raw_call.flag
+                        && !self.known_flag(flag)
+                    {
+                        continue;
+                    }
                     self.call_sites.insert(
                         (name.value.clone(), version_name.value.clone(), i),
                         (raw_call.path.clone(), callee.pos),
@@ -150,6 +191,7 @@ impl Checker<'_> {
                         on_failure: raw_call.on_failure,
                         timeout: raw_call.timeout,
                         retries: raw_call.retries,
+                        flag: raw_call.flag.as_ref().map(|flag| flag.value.clone()),
                     });
                 }
                 let version = Version {
@@ -278,6 +320,7 @@ impl Checker<'_> {
                     name: kind.label().to_owned(),
                     kind,
                     expect: expect.clone(),
+                    on_breach: None,
                 })
                 .collect();
         };
@@ -308,27 +351,64 @@ impl Checker<'_> {
                 }
             };
             let expect = expect.overridden_by(&raw_strategy.expect);
+            let on_breach = raw_strategy.on_breach.as_ref().map(|breach| {
+                if raw.gate.is_none() {
+                    self.problems.push(
+                        &breach.path,
+                        breach.pos,
+                        "`on_breach` says what the gate does, and the scenario has no `gate:`",
+                    );
+                }
+                self.kill_switch_needs_flags(breach);
+                breach.value
+            });
             strategies.push(Strategy {
                 name: name.value.clone(),
                 kind,
                 expect,
+                on_breach,
             });
         }
         strategies
     }
 
+    /// A kill switch unreleases flags: without flags it would do nothing.
+    fn kill_switch_needs_flags(&mut self, breach: &Located<Breach>) {
+        if breach.value == Breach::KillSwitch && self.flags.is_empty() {
+            self.problems.push(
+                &breach.path,
+                breach.pos,
+                "`kill-switch` unreleases the flags a rollout released, and the scenario declares no `flags:`; \
+                 use rollback, stop or continue",
+            );
+        }
+    }
+
+    fn flag_changes(&mut self, changes: &[RawFlagChange]) -> Vec<FlagChange> {
+        changes
+            .iter()
+            .filter(|(flag, _)| self.known_flag(flag))
+            .map(|(flag, op)| match op {
+                FlagOp::Release => FlagChange::Release(flag.value.clone()),
+                FlagOp::Unrelease => FlagChange::Unrelease(flag.value.clone()),
+                FlagOp::Percent(percent) => FlagChange::Percent(flag.value.clone(), *percent),
+            })
+            .collect()
+    }
+
     fn steps(
         &mut self,
-        steps: &[Located<Vec<Located<String>>>],
+        steps: &[Located<RawStep>],
         services: &BTreeMap<String, Service>,
         initial: &Deployment,
         changed: &BTreeSet<String>,
-    ) -> Vec<Vec<String>> {
+    ) -> Vec<StepSpec> {
         let mut first_seen: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::new();
         for step in steps {
             let mut moved = Vec::new();
-            for service in &step.value {
+            let flags = self.flag_changes(&step.value.flags);
+            for service in &step.value.services {
                 if !services.contains_key(&service.value) {
                     self.unknown_service(service, services);
                     continue;
@@ -364,7 +444,10 @@ impl Checker<'_> {
                 first_seen.insert(service.value.clone(), step.path.clone());
                 moved.push(service.value.clone());
             }
-            out.push(moved);
+            out.push(StepSpec {
+                services: moved,
+                flags,
+            });
         }
         out
     }
@@ -375,10 +458,14 @@ impl Checker<'_> {
         services: &BTreeMap<String, Service>,
         strategies: &[Strategy],
         n_changes: usize,
+        n_releases: usize,
     ) -> Vec<Fault> {
         let longest = strategies
             .iter()
-            .map(|strategy| (strategy.kind.step_count(n_changes), strategy.name.as_str()))
+            .map(|strategy| {
+                let steps = strategy.kind.step_count(n_changes, n_releases);
+                (steps, strategy.name.as_str())
+            })
             .max_by_key(|(steps, _)| *steps);
         let mut faults = Vec::new();
         for raw_fault in &raw.faults {

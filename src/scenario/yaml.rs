@@ -94,6 +94,17 @@ impl Node {
         }
     }
 
+    /// The value of the plain key `key`, if this is a mapping that has it.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.scalar() == Some(key))
+                .map(|(_, value)| value.as_ref()),
+            _ => None,
+        }
+    }
+
     /// True for an absent value: `~`, `null` or nothing at all (`key:`).
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, quoted: false } if is_null(text))

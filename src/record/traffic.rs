@@ -1,0 +1,146 @@
+//! Calls per edge and requests received per service, per step: what shows that a call
+//! behind a flag that is off was never made.
+//!
+//! A call counts in the step of the entry request it serves (the request carries its
+//! step), like the entry request itself, so a step's edges are the calls its own
+//! requests made. Kept apart from the entry tallies, under its own lock: every hop of
+//! every request counts here.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::eval::Level;
+
+/// The calls made over one edge in one step, and how they ended for the caller.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct EdgeCounts {
+    pub calls: u64,
+    pub ok: u64,
+    pub degraded: u64,
+    pub failed: u64,
+}
+
+/// One step's traffic, by edge name (`caller -> callee api A`) and by service.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StepTraffic {
+    pub edges: BTreeMap<String, EdgeCounts>,
+    /// Requests each service's replicas received (before their own work).
+    pub received: BTreeMap<String, u64>,
+}
+
+/// Filled by every replica and the load generator while a run goes on.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    steps: Mutex<Vec<BTreeMap<Arc<str>, Counted>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    Edge(EdgeCounts),
+    Received(u64),
+}
+
+/// A name the hot path counts under: made once per replica, cloned per count.
+pub type Key = Arc<str>;
+
+/// The key of an edge.
+pub fn edge_key(edge: &str) -> Key {
+    Arc::from(format!("edge:{edge}"))
+}
+
+/// The key of a service's received requests.
+pub fn service_key(service: &str) -> Key {
+    Arc::from(format!("service:{service}"))
+}
+
+impl Traffic {
+    /// A call over `edge` made for a request of `step`, which ended in `outcome`.
+    pub fn called(&self, step: usize, edge: &Key, outcome: Level) {
+        self.with(step, edge, Counted::Edge(EdgeCounts::default()), |counted| {
+            if let Counted::Edge(counts) = counted {
+                counts.calls += 1;
+                match outcome {
+                    Level::Ok => counts.ok += 1,
+                    Level::Degraded => counts.degraded += 1,
+                    Level::Failed => counts.failed += 1,
+                }
+            }
+        });
+    }
+
+    /// A replica of the service behind `service` received a request of `step`.
+    pub fn received(&self, step: usize, service: &Key) {
+        self.with(step, service, Counted::Received(0), |counted| {
+            if let Counted::Received(count) = counted {
+                *count += 1;
+            }
+        });
+    }
+
+    fn with(&self, step: usize, key: &Key, empty: Counted, count: impl FnOnce(&mut Counted)) {
+        let mut steps = crate::lock::lock(&self.steps);
+        // A step number comes from a request; one far past the steps the run can have
+        // would be a corrupt request, not a reason to grow without bound.
+        if step > steps.len() + 1_000_000 {
+            return;
+        }
+        if steps.len() <= step {
+            steps.resize_with(step + 1, BTreeMap::new);
+        }
+        let map = &mut steps[step];
+        if let Some(counted) = map.get_mut(key) {
+            count(counted);
+        } else {
+            let mut counted = empty;
+            count(&mut counted);
+            map.insert(Arc::clone(key), counted);
+        }
+    }
+
+    /// Step `step`'s traffic so far.
+    pub fn step(&self, step: usize) -> StepTraffic {
+        let steps = crate::lock::lock(&self.steps);
+        let mut traffic = StepTraffic::default();
+        for (key, counted) in steps.get(step).into_iter().flatten() {
+            match (counted, key.split_once(':')) {
+                (Counted::Edge(counts), Some((_, edge))) => {
+                    traffic.edges.insert(edge.to_owned(), *counts);
+                }
+                (Counted::Received(count), Some((_, service))) => {
+                    traffic.received.insert(service.to_owned(), *count);
+                }
+                _ => {}
+            }
+        }
+        traffic
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_count_per_step_and_edge_and_receipts_per_service() {
+        let traffic = Traffic::default();
+        let edge = edge_key("web -> reviews api v1");
+        let reviews = service_key("reviews");
+        traffic.called(1, &edge, Level::Ok);
+        traffic.called(1, &edge, Level::Failed);
+        traffic.received(1, &reviews);
+        traffic.called(2, &edge, Level::Degraded);
+        let one = traffic.step(1);
+        assert_eq!(
+            one.edges["web -> reviews api v1"],
+            EdgeCounts {
+                calls: 2,
+                ok: 1,
+                degraded: 0,
+                failed: 1
+            }
+        );
+        assert_eq!(one.received["reviews"], 1);
+        assert_eq!(traffic.step(2).edges["web -> reviews api v1"].degraded, 1);
+        assert_eq!(traffic.step(0), StepTraffic::default());
+    }
+}
