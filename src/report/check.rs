@@ -136,8 +136,10 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
         }
         let settled_label = if step.index == 0 {
             "initial".to_owned()
-        } else {
+        } else if step.flag_changes.is_empty() {
             "settled".to_owned()
+        } else {
+            format!("settled, flags {}", super::flags_cell(&step.flags))
         };
         let settled_label = with_faults(settled_label, &prediction.faults_settled);
         rows.push(state_row(
@@ -479,6 +481,9 @@ pub struct StateJson {
     /// Per service, the versions serving (empty: none ready).
     pub serving: BTreeMap<String, Vec<String>>,
     pub partitions: Vec<String>,
+    /// Per flag: `off`, `on`, or `mixed` (at a percent between 0 and 100, on for some
+    /// requests and off for others).
+    pub flags: BTreeMap<String, &'static str>,
     /// Every broken edge of the state, whether or not it reaches an entrypoint.
     pub broken_edges: Vec<String>,
     pub entrypoints: Vec<PredictionJson>,
@@ -665,6 +670,19 @@ pub fn state_json(graph: &Graph, evaluated: &Evaluated) -> StateJson {
             .cut
             .iter()
             .map(|&(from, to)| format!("{}->{}", graph.services[from], graph.services[to]))
+            .collect(),
+        flags: graph
+            .flags
+            .iter()
+            .enumerate()
+            .map(|(f, name)| {
+                let word = match state.serving[graph.services.len() + f] {
+                    crate::eval::graph::FLAG_OFF => "off",
+                    crate::eval::graph::FLAG_ON => "on",
+                    _ => "mixed",
+                };
+                (name.clone(), word)
+            })
             .collect(),
         broken_edges: {
             let mut edges: Vec<String> = graph

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{changes_cell, conflict_text, list_or_none, path_text, plan_error_text, plural, table};
 use crate::eval::{Graph, Level};
-use crate::model::Scenario;
+use crate::model::{Breach, Scenario};
 use crate::plan::PlanError;
 use crate::record::expect::{Expectation, Measured, Rule};
 use crate::record::run::{Ending, LiveRun, StepKind, StepResult, StrategyRun, Verdict};
@@ -275,10 +275,13 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
             )
         }
     );
+    let with_flags = !scenario.flags.is_empty();
+    let mut header: Vec<String> = ["step", "changes"].map(str::to_owned).to_vec();
+    if with_flags {
+        header.push("flags".to_owned());
+    }
     let mut rows = vec![
         [
-            "step",
-            "changes",
             "ok",
             "degraded",
             "failed",
@@ -290,15 +293,20 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
         .map(str::to_owned)
         .to_vec(),
     ];
+    rows[0].splice(0..0, header);
     for step in &run.steps {
         let p = step.total.percentiles();
         let mut label = step.kind.label();
         if step.gate_breached {
             label.push_str(" gate!");
         }
-        rows.push(vec![
-            label,
-            step_changes(step),
+        let mut row = vec![label, step_changes(step)];
+        if with_flags {
+            row.push(super::flags_cell(&step.flags));
+        }
+        rows.push(row);
+        let row = rows.last_mut().expect("pushed just above");
+        row.extend([
             step.total.ok.to_string(),
             step.total.degraded.to_string(),
             step.total.failed.to_string(),
@@ -309,6 +317,7 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
         ]);
     }
     out.push_str(&table(&rows, "  "));
+    flagged_calls(out, scenario, run);
     if run.graph.entries.len() > 1 {
         per_entrypoint(out, run);
     }
@@ -339,6 +348,23 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
             out,
             "  note: fault \"{}\" never fired: its step did not run",
             scenario.faults[fault]
+        );
+    }
+    if let Some(mitigation) = &run.mitigation {
+        let (what, when) = match mitigation.action {
+            Breach::KillSwitch => ("the kill switch", "switched the flags off"),
+            _ => ("the rollback", "finished"),
+        };
+        let _ = writeln!(
+            out,
+            "  mitigation: {what} {when} {} ms after the breach; {} entry {} failed until then",
+            mitigation.time.as_millis(),
+            mitigation.failed_before,
+            plural(
+                usize::try_from(mitigation.failed_before).unwrap_or(usize::MAX),
+                "request",
+                "requests"
+            )
         );
     }
     match run.ending {
@@ -529,6 +555,42 @@ fn disagreement(graph: &Graph, step: &StepResult) -> String {
     parts.join("; ")
 }
 
+/// One line per call behind a flag: how many calls it carried in each step, so a user
+/// sees that a dark call was never made.
+fn flagged_calls(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
+    for (edge, flag) in flagged_edges(scenario) {
+        let counts: Vec<String> = run
+            .steps
+            .iter()
+            .map(|step| {
+                let calls = step.traffic.edges.get(&edge).map_or(0, |counts| counts.calls);
+                format!("{} {calls}", step.kind.label())
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  calls {edge} (behind {flag}): {}",
+            counts.join(", ")
+        );
+    }
+}
+
+/// Every edge a call behind a flag can take, with its flag, in name order.
+fn flagged_edges(scenario: &Scenario) -> BTreeMap<String, String> {
+    let mut edges = BTreeMap::new();
+    for service in scenario.services.values() {
+        for version in service.versions.values() {
+            for call in &version.calls {
+                if let Some(flag) = &call.flag {
+                    let edge = crate::contract::Edge::new(&service.name, &call.service, &call.api);
+                    edges.insert(edge.to_string(), flag.clone());
+                }
+            }
+        }
+    }
+    edges
+}
+
 fn step_changes(step: &StepResult) -> String {
     match step.kind {
         StepKind::Baseline => "-".to_owned(),
@@ -683,7 +745,31 @@ pub struct StrategyJson {
     pub judged: bool,
     pub expectations: Vec<ExpectationJson>,
     pub faults_never_fired: Vec<String>,
+    /// How a gate breach was mitigated (rollback or kill switch); `null` when none was.
+    pub mitigation: Option<MitigationJson>,
     pub steps: Vec<StepJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MitigationJson {
+    /// `rollback` or `kill_switch`.
+    pub action: &'static str,
+    /// The index of the step whose gate breached.
+    pub breached_step: usize,
+    /// From the gate's decision to the end of the mitigation.
+    pub time_ms: u64,
+    /// Entry requests that failed before the mitigation ended (the breached step's and
+    /// those sent during the mitigation's moves).
+    pub failed_before: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EdgeJson {
+    pub edge: String,
+    pub calls: u64,
+    pub ok: u64,
+    pub degraded: u64,
+    pub failed: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -694,9 +780,18 @@ pub struct StepJson {
     /// The rollout step this is (or undoes); 0 for the baseline.
     pub plan_step: usize,
     pub changes: Vec<super::ChangeJson>,
+    /// The step's flag changes (`release show-reviews`, `show-reviews 10%`).
+    pub flag_changes: Vec<String>,
+    /// Every flag's percent of users once the step's changes are made (0: off).
+    pub flags: BTreeMap<String, u8>,
     pub requests: Requests,
     pub latency_ms: Percentiles,
     pub causes: Vec<CauseJson>,
+    /// The calls each edge carried for the step's entry requests (the load generator's
+    /// edges are `client -> ...`); an edge with no call is left out.
+    pub edges: Vec<EdgeJson>,
+    /// Requests each service's replicas received for the step's entry requests.
+    pub received: BTreeMap<String, u64>,
     pub entrypoints: BTreeMap<String, EntryJson>,
     pub events: Vec<String>,
     pub gate_breached: bool,
@@ -834,6 +929,15 @@ pub fn json(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) -> LiveRep
                 .iter()
                 .map(|&fault| scenario.faults[fault].to_string())
                 .collect(),
+            mitigation: run.mitigation.map(|mitigation| MitigationJson {
+                action: match mitigation.action {
+                    Breach::KillSwitch => "kill_switch",
+                    _ => "rollback",
+                },
+                breached_step: mitigation.breached_step,
+                time_ms: millis(mitigation.time),
+                failed_before: mitigation.failed_before,
+            }),
             steps: run
                 .steps
                 .iter()
@@ -879,6 +983,26 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
         kind,
         plan_step,
         changes: step.changes.iter().map(super::ChangeJson::from).collect(),
+        flag_changes: step.flag_changes.iter().map(ToString::to_string).collect(),
+        flags: step
+            .flags
+            .0
+            .iter()
+            .map(|(name, setting)| (name.clone(), setting.share()))
+            .collect(),
+        edges: step
+            .traffic
+            .edges
+            .iter()
+            .map(|(edge, counts)| EdgeJson {
+                edge: edge.clone(),
+                calls: counts.calls,
+                ok: counts.ok,
+                degraded: counts.degraded,
+                failed: counts.failed,
+            })
+            .collect(),
+        received: step.traffic.received.clone(),
         requests: requests(&step.total),
         latency_ms: step.total.percentiles(),
         causes: step

@@ -57,6 +57,17 @@ pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String 
         list_or_none(changes.iter().map(ToString::to_string))
     );
     let _ = writeln!(out, "  unchanged: {}", list_or_none(unchanged.into_iter()));
+    if !scenario.flags.is_empty() {
+        let flags = scenario.flags.iter().map(|flag| {
+            let state = if flag.on {
+                format!("on for {}%", flag.percent)
+            } else {
+                "off".to_owned()
+            };
+            format!("{} ({state}; {}% once released)", flag.name, flag.percent)
+        });
+        let _ = writeln!(out, "  flags:     {}", list_or_none(flags));
+    }
     if let Some(gate) = &scenario.gate {
         let action = match gate.on_breach {
             Breach::Rollback => "roll back to the initial versions, in reverse order",
