@@ -357,6 +357,16 @@ pub struct StepSpec {
     pub flags: Vec<FlagChange>,
 }
 
+impl StepSpec {
+    /// A step that moves `services` and changes no flag.
+    pub fn deploy<S: AsRef<str>>(services: &[S]) -> StepSpec {
+        StepSpec {
+            services: services.iter().map(|s| s.as_ref().to_owned()).collect(),
+            flags: Vec::new(),
+        }
+    }
+}
+
 /// What a caller does when a call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {

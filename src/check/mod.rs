@@ -230,7 +230,7 @@ pub fn run(scenario: &Scenario, strategies: &[Strategy], seed: u64, pairs: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::with_faults;
+    use crate::eval::{transient, with_faults};
     use crate::model::StrategyKind;
     use crate::report;
 
@@ -268,7 +268,7 @@ target: {{ web: v2, catalog: v2 }}
         let scenario = shop("[v1, v2]", "rolling");
         let graph = Graph::new(&scenario);
         let changes = scenario.changes();
-        let initial = graph.settled(&scenario.initial);
+        let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
         // Both at once: web v2 can meet catalog v1, which lacks api v2.
         let both = transient(&graph, &scenario, &initial, &changes);
         assert_eq!(level_of(&graph, &both), Level::Failed);
@@ -298,7 +298,7 @@ target: {{ web: v2, catalog: v2 }}
             Level::Ok
         );
         assert_eq!(
-            level_of(&graph, &graph.settled(&scenario.target)),
+            level_of(&graph, &graph.settled(&scenario.target, &scenario.target_flags())),
             Level::Ok
         );
     }
@@ -307,7 +307,7 @@ target: {{ web: v2, catalog: v2 }}
     fn transient_states_follow_the_rollout_kind() {
         let scenario = shop("[v1, v2]", "recreate");
         let graph = Graph::new(&scenario);
-        let initial = graph.settled(&scenario.initial);
+        let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
         let catalog = graph.service("catalog").expect("catalog");
         let web = graph.service("web").expect("web");
         let during = transient(&graph, &scenario, &initial, &scenario.changes());
@@ -325,7 +325,7 @@ target: {{ web: v2, catalog: v2 }}
     fn an_optional_dependency_lost_degrades_and_a_partition_of_a_required_one_fails() {
         let scenario = shop("[v1, v2]", "rolling");
         let graph = Graph::new(&scenario);
-        let initial = graph.settled(&scenario.initial);
+        let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
         let killed = with_faults(&graph, &initial, [&FaultKind::Kill("recommend".into())]);
         assert_eq!(level_of(&graph, &killed), Level::Degraded);
         let cut = FaultKind::Partition {
@@ -347,6 +347,7 @@ target: {{ web: v2, catalog: v2 }}
             name: "s".into(),
             kind,
             expect: Expect::default(),
+            on_breach: None,
         };
         let batch = check_strategy(&graph, &scenario, &strategy(StrategyKind::Batch), 0);
         // initial, transient (fails), target.

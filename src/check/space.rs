@@ -190,7 +190,7 @@ target: { web: v2, a: v2, b: v2, c: v1 }
         assert_eq!(evaluation.states, 40);
         // Direct: every subset, and every subset with one unapplied change in transit.
         let changes = scenario.changes();
-        let initial = graph.settled(&scenario.initial);
+        let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
         let (mut failing, mut degraded) = (0, 0);
         let mut tally = |state: &State| match graph.worst(state, &mut Vec::new(), &mut Vec::new()) {
             Level::Failed => failing += 1,

@@ -273,6 +273,7 @@ mod tests {
             name: kind.label().to_owned(),
             kind,
             expect: scenario.expect.clone(),
+            on_breach: None,
         }
     }
 
@@ -318,8 +319,8 @@ faults:
             StrategyKind::Random,
             StrategyKind::Waves(3),
             StrategyKind::Steps(vec![
-                vec!["d".into(), "c".into()],
-                vec!["b".into(), "a".into()],
+                StepSpec::deploy(&["d", "c"]),
+                StepSpec::deploy(&["b", "a"]),
             ]),
         ];
         for kind in kinds {
@@ -371,7 +372,7 @@ faults:
     #[test]
     fn partial_steps_list_what_they_leave_out() {
         let scenario = load(CHAIN);
-        let half = StrategyKind::Steps(vec![vec!["c".into()], vec!["b".into()]]);
+        let half = StrategyKind::Steps(vec![StepSpec::deploy(&["c"]), StepSpec::deploy(&["b"])]);
         let plan = plan_of(&scenario, half, 0);
         assert!(!plan.is_complete());
         let left: Vec<&str> = plan
@@ -448,6 +449,7 @@ target: { web: v2, legacy: none, search: v1 }
             on_failure: OnFailure::Fail,
             timeout: std::time::Duration::from_secs(1),
             retries: 0,
+            flag: None,
         });
         let err = single_piece_order(&scenario).expect_err("a -> b -> c -> a cannot be ordered");
         let PlanError::Cycle { cycle } = err else {
@@ -473,7 +475,7 @@ target: { web: v2, legacy: none, search: v1 }
             StrategyKind::Waves(3),
         ] {
             let plan = plan_of(&scenario, kind.clone(), 0);
-            assert_eq!(kind.step_count(n_changes), plan.last_step(), "{kind:?}");
+            assert_eq!(kind.step_count(n_changes, 0), plan.last_step(), "{kind:?}");
         }
     }
 }

@@ -830,7 +830,7 @@ target: { cart: v2, pricing: v2 }
         assert_eq!(
             found,
             SafeOrder::Found {
-                steps: vec![vec!["pricing".to_owned()], vec!["cart".to_owned()]],
+                steps: vec![StepSpec::deploy(&["pricing"]), StepSpec::deploy(&["cart"])],
                 fewest: true,
             }
         );
@@ -936,7 +936,10 @@ target: { db: v2 }
             let SafeOrder::Found { steps, fewest } = order(&chain(n)) else {
                 panic!("a chain has a safe order");
             };
-            let expected: Vec<Vec<String>> = (0..n).rev().map(|i| vec![format!("s{i}")]).collect();
+            let expected: Vec<StepSpec> = (0..n)
+                .rev()
+                .map(|i| StepSpec::deploy(&[format!("s{i}")]))
+                .collect();
             assert_eq!(steps, expected, "n = {n}");
             assert_eq!(fewest, n <= EXACT_LIMIT);
         }

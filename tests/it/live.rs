@@ -553,6 +553,8 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
             latency: Duration::from_millis(500),
             error_rate: 0.0,
             calls: Vec::new(),
+            recorder: std::sync::Arc::new(deploysim::record::Recorder::new()),
+            received: deploysim::record::traffic::service_key("web"),
             error_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "test")),
         };
         let replica = deploysim::runtime::replica::Replica::start(behaviour)

@@ -374,7 +374,7 @@ fn build(
         .map(|strategy| match strategy {
             StrategySpec::Builtin(name) => StrategyKind::builtin(name)
                 .expect("a built-in name")
-                .step_count(changed.len()),
+                .step_count(changed.len(), 0),
             StrategySpec::Steps(_, steps) => steps.len(),
         })
         .max()
@@ -682,12 +682,12 @@ impl ScenarioSpec {
                 }
                 StrategySpec::Steps(name, steps) => {
                     prop_assert_eq!(&strategy.name, name);
-                    let names: Vec<Vec<String>> = steps
+                    let names: Vec<deploysim::model::StepSpec> = steps
                         .iter()
                         .map(|step| {
-                            step.iter()
-                                .map(|&i| self.services[i].name.clone())
-                                .collect()
+                            let names: Vec<&str> =
+                                step.iter().map(|&i| self.services[i].name.as_str()).collect();
+                            deploysim::model::StepSpec::deploy(&names)
                         })
                         .collect();
                     prop_assert_eq!(&strategy.kind, &StrategyKind::Steps(names));

@@ -99,6 +99,7 @@ fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
             prop_assert!(model.safe(&RefState::settled(&scenario.initial)));
             for step in &steps {
                 let moving: Vec<Change> = step
+                    .services
                     .iter()
                     .map(|service| {
                         changes
