@@ -298,7 +298,10 @@ target: {{ web: v2, catalog: v2 }}
             Level::Ok
         );
         assert_eq!(
-            level_of(&graph, &graph.settled(&scenario.target, &scenario.target_flags())),
+            level_of(
+                &graph,
+                &graph.settled(&scenario.target, &scenario.target_flags())
+            ),
             Level::Ok
         );
     }

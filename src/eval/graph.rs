@@ -206,7 +206,11 @@ impl Graph {
                 ports.len() - 1
             })
         };
-        let flags: Vec<String> = scenario.flags.iter().map(|flag| flag.name.clone()).collect();
+        let flags: Vec<String> = scenario
+            .flags
+            .iter()
+            .map(|flag| flag.name.clone())
+            .collect();
         let flag_slot = |name: &str| {
             flags
                 .iter()
@@ -334,7 +338,8 @@ impl Graph {
 
     /// False when `call` is behind a flag that is off for every request in `state`.
     fn made(call: &Call, state: &State) -> bool {
-        call.flag.is_none_or(|slot| state.serving[slot] & FLAG_ON != 0)
+        call.flag
+            .is_none_or(|slot| state.serving[slot] & FLAG_ON != 0)
     }
 
     /// The worst level of every entrypoint in `state`. `scratch` is reused between calls
@@ -449,11 +454,13 @@ impl Graph {
                 ));
                 if cut {
                     let api = self.ports[call.port].api;
-                    let edge = self.broken(Some(port.service), call.callee, api, Break::Partitioned);
+                    let edge =
+                        self.broken(Some(port.service), call.callee, api, Break::Partitioned);
                     return Some(self.behind(edge, call));
                 }
                 // The callee's own level is what made this call fail or degrade.
-                let below = self.trace(call.port, Some(port.service), reached, state, done, path)?;
+                let below =
+                    self.trace(call.port, Some(port.service), reached, state, done, path)?;
                 // The edge is reached behind the flag nearest to it on the path.
                 return Some(if below.flag.is_none() {
                     self.behind(below, call)

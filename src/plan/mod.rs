@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::seq::SliceRandom;
 
-use crate::model::{Change, Deployment, FlagChange, Flags, Scenario, StepSpec, Strategy, StrategyKind};
+use crate::model::{
+    Change, Deployment, FlagChange, Flags, Scenario, StepSpec, Strategy, StrategyKind,
+};
 use crate::{seed, topology};
 use safe::{Conflict, SafeOrder};
 

@@ -222,7 +222,9 @@ impl Items {
         for &i in group {
             match self.changes.get(i) {
                 Some(change) => spec.services.push(change.service.clone()),
-                None => spec.flags.push(self.releases[i - self.changes.len()].clone()),
+                None => spec
+                    .flags
+                    .push(self.releases[i - self.changes.len()].clone()),
             }
         }
         spec
@@ -833,6 +835,61 @@ target: { cart: v2, pricing: v2 }
                 steps: vec![StepSpec::deploy(&["pricing"]), StepSpec::deploy(&["cart"])],
                 fewest: true,
             }
+        );
+    }
+
+    #[test]
+    fn deploy_dark_then_release_is_a_safe_order_where_releasing_with_the_deploy_is_not() {
+        // web v2 calls reviews, a new service, behind a flag: released in the step that
+        // adds reviews, web v2 calls it before it is ready.
+        let scenario = load(
+            "
+name: dark
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: {}
+      v2: { calls: [ { service: reviews, flag: show-reviews } ] }
+  reviews: { startup_ms: 100, versions: { v1: {} } }
+initial: { web: v1 }
+target: { web: v2, reviews: v1 }
+flags:
+  show-reviews: {}
+",
+        );
+        let graph = Graph::new(&scenario);
+        let SafeOrder::Found { steps, fewest } = plan(&graph, &scenario) else {
+            panic!("deploying dark first is safe");
+        };
+        assert!(fewest);
+        assert_eq!(steps.len(), 2, "{steps:?}");
+        let release = FlagChange::Release("show-reviews".into());
+        assert!(
+            steps.iter().any(|step| step.flags.contains(&release)),
+            "the release is one of the ordered changes: {steps:?}"
+        );
+        // Either reviews and the flag go first (web v1 never calls it), or web deploys dark
+        // first: never web v2 with the flag on before reviews is ready.
+        assert!(
+            !steps[0].services.iter().any(|s| s == "web") || !steps[0].flags.contains(&release),
+            "{steps:?}"
+        );
+        // Releasing in the same step as the deploy fails while reviews starts.
+        let together = crate::check::check_strategy(
+            &graph,
+            &scenario,
+            &crate::model::Strategy {
+                name: "batch".into(),
+                kind: crate::model::StrategyKind::Batch,
+                expect: Default::default(),
+                on_breach: None,
+            },
+            0,
+        );
+        assert!(
+            !together.graceful(),
+            "batch releases with the deploy and fails"
         );
     }
 

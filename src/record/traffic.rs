@@ -56,16 +56,21 @@ pub fn service_key(service: &str) -> Key {
 impl Traffic {
     /// A call over `edge` made for a request of `step`, which ended in `outcome`.
     pub fn called(&self, step: usize, edge: &Key, outcome: Level) {
-        self.with(step, edge, Counted::Edge(EdgeCounts::default()), |counted| {
-            if let Counted::Edge(counts) = counted {
-                counts.calls += 1;
-                match outcome {
-                    Level::Ok => counts.ok += 1,
-                    Level::Degraded => counts.degraded += 1,
-                    Level::Failed => counts.failed += 1,
+        self.with(
+            step,
+            edge,
+            Counted::Edge(EdgeCounts::default()),
+            |counted| {
+                if let Counted::Edge(counts) = counted {
+                    counts.calls += 1;
+                    match outcome {
+                        Level::Ok => counts.ok += 1,
+                        Level::Degraded => counts.degraded += 1,
+                        Level::Failed => counts.failed += 1,
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 
     /// A replica of the service behind `service` received a request of `step`.

@@ -563,15 +563,15 @@ fn flagged_calls(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
             .steps
             .iter()
             .map(|step| {
-                let calls = step.traffic.edges.get(&edge).map_or(0, |counts| counts.calls);
+                let calls = step
+                    .traffic
+                    .edges
+                    .get(&edge)
+                    .map_or(0, |counts| counts.calls);
                 format!("{} {calls}", step.kind.label())
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "  calls {edge} (behind {flag}): {}",
-            counts.join(", ")
-        );
+        let _ = writeln!(out, "  calls {edge} (behind {flag}): {}", counts.join(", "));
     }
 }
 

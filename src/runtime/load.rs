@@ -82,8 +82,10 @@ impl Load {
         let arrivals = entries
             .into_iter()
             .map(|entry| {
-                let users = crate::seed::rng(context.seed, &format!("load.users/{}", entry.service));
-                let key = traffic::edge_key(&Edge::new(CLIENT, &entry.service, &entry.api).to_string());
+                let users =
+                    crate::seed::rng(context.seed, &format!("load.users/{}", entry.service));
+                let key =
+                    traffic::edge_key(&Edge::new(CLIENT, &entry.service, &entry.api).to_string());
                 let generator = Generator {
                     entry,
                     rps: rps.max(1),

@@ -208,7 +208,13 @@ impl Runner<'_> {
     async fn roll(&mut self, plan: &Plan, strategy: &Strategy) -> Result<Ending, StartError> {
         let baseline = self.scenario.load.baseline;
         let started = Instant::now();
-        self.begin(StepKind::Baseline, Vec::new(), Vec::new(), FlagsAt::Start, plan);
+        self.begin(
+            StepKind::Baseline,
+            Vec::new(),
+            Vec::new(),
+            FlagsAt::Start,
+            plan,
+        );
         let waited = self.wait(baseline).await;
         self.close_step(started);
         if !waited {
@@ -290,7 +296,13 @@ impl Runner<'_> {
                             .collect();
                         let back = self.flags.now().back_to(&flags_before[i]);
                         if !self
-                            .step(StepKind::Rollback(step.index), undo, back, FlagsAt::End, plan)
+                            .step(
+                                StepKind::Rollback(step.index),
+                                undo,
+                                back,
+                                FlagsAt::End,
+                                plan,
+                            )
                             .await?
                         {
                             return Ok(Ending::Interrupted);
@@ -575,15 +587,17 @@ impl Runner<'_> {
         let faults_never_fired = (0..self.scenario.faults.len())
             .filter(|&fault| self.scenario.faults[fault].at_step > reached)
             .collect();
-        let mitigation = self.mitigated.and_then(|(action, breached_step, decided, ended)| {
-            let ended = ended?;
-            Some(Mitigation {
-                action,
-                breached_step,
-                time: ended.saturating_duration_since(decided),
-                failed_before: failed_before_mitigation(&steps, breached_step),
-            })
-        });
+        let mitigation = self
+            .mitigated
+            .and_then(|(action, breached_step, decided, ended)| {
+                let ended = ended?;
+                Some(Mitigation {
+                    action,
+                    breached_step,
+                    time: ended.saturating_duration_since(decided),
+                    failed_before: failed_before_mitigation(&steps, breached_step),
+                })
+            });
         StrategyRun {
             mitigation,
             strategy: strategy.clone(),

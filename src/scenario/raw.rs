@@ -561,7 +561,9 @@ impl Decoder<'_> {
                     flag.on = self.bool(on, &fields.path("on")).unwrap_or(false);
                 }
                 if let Some(percent) = fields.get("percent") {
-                    flag.percent = self.percent(percent, &fields.path("percent")).unwrap_or(100);
+                    flag.percent = self
+                        .percent(percent, &fields.path("percent"))
+                        .unwrap_or(100);
                 }
             }
             flags.push((name, flag));
@@ -717,7 +719,14 @@ impl Decoder<'_> {
     }
 
     fn call(&mut self, node: &Node, path: &str) -> Option<RawCall> {
-        let known = ["service", "api", "on_failure", "timeout_ms", "retries", "flag"];
+        let known = [
+            "service",
+            "api",
+            "on_failure",
+            "timeout_ms",
+            "retries",
+            "flag",
+        ];
         let fields = self.fields(node, path, &known, &[])?;
         let service = match fields.get("service") {
             Some(value) => self.name(value, &fields.path("service"), Naming::Service),
@@ -964,7 +973,10 @@ impl Decoder<'_> {
                 "a flag step needs `release`, `unrelease` or `percent`",
             );
         }
-        for (key, op) in [("release", FlagOp::Release), ("unrelease", FlagOp::Unrelease)] {
+        for (key, op) in [
+            ("release", FlagOp::Release),
+            ("unrelease", FlagOp::Unrelease),
+        ] {
             if let Some(value) = fields.get(key)
                 && let Some(flag) = self.name(value, &fields.path(key), Naming::Flag)
             {

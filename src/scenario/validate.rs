@@ -12,7 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::problem::{Problems, did_you_mean};
-use super::raw::{FlagOp, Located, RawFaultKind, RawFlagChange, RawScenario, RawStep, RawStrategyKind};
+use super::raw::{
+    FlagOp, Located, RawFaultKind, RawFlagChange, RawScenario, RawStep, RawStrategyKind,
+};
 use super::yaml::Pos;
 use crate::model::{
     self, Breach, Call, Change, Deployment, Expect, Fault, FaultKind, Flag, FlagChange, Scenario,

@@ -9,6 +9,9 @@ mod cli;
 /// The live run: real servers on loopback, faults, gate, accounting.
 mod live;
 
+/// Flags on real servers: dark calls, percentages, the kill switch.
+mod flags;
+
 /// `check`'s prediction against the live run, on every shipped scenario.
 mod agreement;
 

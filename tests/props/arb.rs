@@ -685,8 +685,10 @@ impl ScenarioSpec {
                     let names: Vec<deploysim::model::StepSpec> = steps
                         .iter()
                         .map(|step| {
-                            let names: Vec<&str> =
-                                step.iter().map(|&i| self.services[i].name.as_str()).collect();
+                            let names: Vec<&str> = step
+                                .iter()
+                                .map(|&i| self.services[i].name.as_str())
+                                .collect();
                             deploysim::model::StepSpec::deploy(&names)
                         })
                         .collect();
