@@ -60,7 +60,7 @@ fn benches(c: &mut Criterion) {
     let scenario = twenty_changes();
     assert_eq!(scenario.changes().len(), 20);
     let graph = Graph::new(&scenario);
-    let initial = graph.settled(&scenario.initial);
+    let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
     let masks: Vec<(usize, u8, u8, u8)> = scenario
         .changes()
         .iter()

@@ -115,7 +115,7 @@ async fn drive_harness(cluster: &Arc<Cluster>, requests: usize) {
             let link = Arc::clone(&link);
             tokio::spawn(async move {
                 for _ in 0..per_worker {
-                    let request = CallRequest {};
+                    let request = CallRequest::default();
                     link.call("v1", request, Duration::from_secs(10), 0)
                         .await
                         .expect("the chain answers");
@@ -173,7 +173,7 @@ async fn drive_raw(client: &SimulatedClient<Channel>, requests: usize) {
             let mut client = client.clone();
             tokio::spawn(async move {
                 for _ in 0..per_worker {
-                    let request = CallRequest {};
+                    let request = CallRequest::default();
                     client.call(request).await.expect("the raw chain answers");
                 }
             })
@@ -192,7 +192,12 @@ async fn open_loop(cluster: &Arc<Cluster>, rps: u32) {
         link: cluster.link(CLIENT, "hop1").expect("entry link"),
     };
     let seconds = 3.0;
-    let load = Load::start(vec![entry], rps, 10_000, Arc::clone(&recorder));
+    let context = deploysim::runtime::load::Context {
+        recorder: Arc::clone(&recorder),
+        flags: Arc::new(deploysim::runtime::flags::FlagBoard::new(Default::default())),
+        seed: 1,
+    };
+    let load = Load::start(vec![entry], rps, 10_000, &context);
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let scheduled = load.finish(Duration::from_secs(10)).await;
     let total = recorder.total(0);

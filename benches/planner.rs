@@ -27,6 +27,7 @@ fn load_and_plan(c: &mut Criterion) {
                 name: kind.label().to_owned(),
                 kind,
                 expect: Default::default(),
+                on_breach: None,
             };
             c.bench_function(
                 &format!("plan/{}/{n_services}-services", strategy.name),

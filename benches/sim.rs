@@ -124,6 +124,7 @@ fn run_strategies(net: Net, scenario: &Arc<Scenario>, only: Option<&str>) -> (u6
             name: name.to_owned(),
             kind: deploysim::model::StrategyKind::builtin(name).expect("a built-in strategy"),
             expect: scenario.expect.clone(),
+            on_breach: None,
         }],
         None => scenario.strategies.clone(),
     };
@@ -162,7 +163,7 @@ fn calls_per_second(net: Net, chain: &Arc<Scenario>) -> f64 {
                 let link = Arc::clone(&link);
                 tokio::spawn(async move {
                     for _ in 0..CHAIN_REQUESTS / IN_FLIGHT {
-                        link.call("v1", CallRequest {}, Duration::from_secs(10), 0)
+                        link.call("v1", CallRequest::default(), Duration::from_secs(10), 0)
                             .await
                             .expect("the chain answers");
                     }

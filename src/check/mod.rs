@@ -12,8 +12,8 @@ pub mod sweep;
 use std::collections::BTreeSet;
 
 use crate::eval::{
-    Graph, Level, Point, State, StepPrediction, predict_step, recreate_startup, step_startup,
-    step_transient,
+    Graph, Level, Point, State, StepMoves, StepPrediction, predict_step, recreate_startup,
+    step_startup, step_transient,
 };
 use crate::model::{Fault, FaultKind, Scenario, Strategy};
 use crate::plan::{Plan, PlanError, safe};
@@ -134,16 +134,13 @@ pub fn check_strategy(
             deployment: &step.deployment,
             flags: &step.flags,
         };
-        let prediction = predict_step(
-            graph,
-            scenario,
+        let moves = StepMoves {
             before,
-            &step.changes,
+            changes: &step.changes,
+            flags_during: &step.flags,
             after,
-            &step.flags,
-            &in_transient,
-            &in_settled,
-        );
+        };
+        let prediction = predict_step(graph, scenario, moves, &in_transient, &in_settled);
         // A fault that starts partway through a part leaves the state without it seen
         // too; both count as states the strategy passes through.
         let mut states = vec![

@@ -135,18 +135,31 @@ pub fn step_transient(
     state
 }
 
+/// One step as the prediction sees it: where it starts, what moves, the flags while it
+/// moves, and where it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct StepMoves<'a> {
+    pub before: Point<'a>,
+    pub changes: &'a [Change],
+    pub flags_during: &'a Flags,
+    pub after: Point<'a>,
+}
+
 /// Predicts one step: from the settled state of `before`, through `changes`, to the
 /// settled state of `after`, with the faults in force during each part.
 pub fn predict_step(
     graph: &Graph,
     scenario: &Scenario,
-    before: Point<'_>,
-    changes: &[Change],
-    after: Point<'_>,
-    flags_during: &Flags,
+    step: StepMoves<'_>,
     faults_transient: &[&FaultKind],
     faults_settled: &[&FaultKind],
 ) -> StepPrediction {
+    let StepMoves {
+        before,
+        changes,
+        flags_during,
+        after,
+    } = step;
     let settled = Evaluated::new(
         graph,
         with_faults(

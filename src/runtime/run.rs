@@ -518,19 +518,22 @@ impl Runner<'_> {
                 let record = records.next().unwrap_or_default();
                 let step_total = record.total.clone().unwrap_or_default();
                 let lag = self.with_overrun(index, record.lag);
-                let predicted = eval::predict_step(
-                    &graph,
-                    &self.scenario,
-                    eval::Point {
+                let moves = eval::StepMoves {
+                    before: eval::Point {
                         deployment: &ran.before,
                         flags: &ran.flags_before,
                     },
-                    &ran.changes,
-                    eval::Point {
+                    changes: &ran.changes,
+                    flags_during: &ran.flags_during,
+                    after: eval::Point {
                         deployment: &ran.after,
                         flags: &ran.flags_after,
                     },
-                    &ran.flags_during,
+                };
+                let predicted = eval::predict_step(
+                    &graph,
+                    &self.scenario,
+                    moves,
                     &faults(&record.faults_transient),
                     &faults(&record.faults_settled),
                 );
