@@ -38,11 +38,12 @@ impl Scenario {
     }
 
     /// The flag releases a complete rollout makes: every flag that is off at the start,
-    /// in the order of `flags:`. The release is complete when every flag is on.
+    /// in the order of `flags:`, but one at 0%, which a release would leave off. The
+    /// release is complete when each of these is on.
     pub fn releases(&self) -> Vec<FlagChange> {
         self.flags
             .iter()
-            .filter(|flag| !flag.on)
+            .filter(|flag| !flag.on && flag.percent > 0)
             .map(|flag| FlagChange::Release(flag.name.clone()))
             .collect()
     }

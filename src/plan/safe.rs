@@ -448,11 +448,13 @@ fn always_required(graph: &Graph, scenario: &Scenario) -> BTreeSet<usize> {
             }
             let mut required: Option<BTreeSet<&str>> = None;
             for version in &graph.versions[s] {
+                // A call behind a flag is not made while the flag is off, so it does not
+                // make its callee required in every state.
                 let calls: BTreeSet<&str> = scenario
                     .version(name, version)
                     .into_iter()
                     .flat_map(|v| &v.calls)
-                    .filter(|call| call.on_failure == OnFailure::Fail)
+                    .filter(|call| call.on_failure == OnFailure::Fail && call.flag.is_none())
                     .map(|call| call.service.as_str())
                     .collect();
                 required = Some(match required {

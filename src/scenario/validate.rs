@@ -60,7 +60,10 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
     if let Some(breach) = &raw.gate_on_breach {
         checker.kill_switch_needs_flags(breach);
     }
-    let releases = flags.iter().filter(|flag| !flag.on).count();
+    let releases = flags
+        .iter()
+        .filter(|flag| !flag.on && flag.percent > 0)
+        .count();
     let faults = checker.faults(&raw, &services, &strategies, changes.len(), releases);
 
     let name = raw.name.clone()?;

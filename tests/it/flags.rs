@@ -234,8 +234,8 @@ fn the_json_report_has_flags_calls_per_edge_and_the_mitigation() {
     let strategy = &json["strategies"][0];
     let steps = strategy["steps"].as_array().expect("steps");
     assert_eq!(steps[1]["flags"]["show-reviews"], 0, "deployed dark");
-    assert_eq!(steps[2]["flags"]["show-reviews"], 1);
-    assert_eq!(steps[2]["flag_changes"][0], "show-reviews 1%");
+    assert_eq!(steps[2]["flags"]["show-reviews"], 5);
+    assert_eq!(steps[2]["flag_changes"][0], "show-reviews 5%");
     let reviews_calls = |step: &serde_json::Value| -> u64 {
         step["edges"]
             .as_array()
@@ -247,7 +247,7 @@ fn the_json_report_has_flags_calls_per_edge_and_the_mitigation() {
     assert_eq!(reviews_calls(&steps[1]), 0);
     assert!(
         reviews_calls(&steps[3]) > reviews_calls(&steps[2]),
-        "10% calls more than 1%"
+        "25% calls more than 5%"
     );
     let client = steps[1]["edges"]
         .as_array()

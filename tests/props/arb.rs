@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use deploysim::model::{OnFailure, Rollout, Scenario, StrategyKind};
+use deploysim::model::{FlagChange, OnFailure, Rollout, Scenario, StrategyKind};
 use deploysim::scenario;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -37,6 +37,8 @@ pub struct Options {
     /// Percent of services that the target moves to another version (a few more are
     /// removed).
     pub churn: u8,
+    /// Up to two feature flags, calls behind them, and flag steps in explicit orders.
+    pub flags: bool,
 }
 
 impl Options {
@@ -48,6 +50,7 @@ impl Options {
         noise: true,
         live: false,
         churn: 55,
+        flags: true,
     };
 
     /// Large releases: 11 or 12 services, nearly all of them changing, so that the safe
@@ -57,6 +60,8 @@ impl Options {
         max_services: 12,
         faults: false,
         churn: 92,
+        // Flags would add releases past what the reference's exhaustive search affords.
+        flags: false,
         ..Options::PURE
     };
 }
@@ -68,6 +73,29 @@ pub struct CallSpec {
     pub degrade: bool,
     pub timeout_ms: Option<u32>,
     pub retries: u32,
+    /// The flag (an index into `ScenarioSpec::flags`) the call is behind.
+    pub flag: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagSpec {
+    pub on: bool,
+    pub percent: u8,
+}
+
+/// A flag change in an explicit order: the flag's index and what happens to it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagStepSpec {
+    Release(usize),
+    Unrelease(usize),
+    Percent(usize, u8),
+}
+
+/// One step of an explicit order: service indices, then flag changes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderStep {
+    pub services: Vec<usize>,
+    pub flags: Vec<FlagStepSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,8 +128,8 @@ pub enum TargetSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StrategySpec {
     Builtin(String),
-    /// Steps of service indices; may stop before the target.
-    Steps(String, Vec<Vec<usize>>),
+    /// Steps of service indices and flag changes; may stop before the target.
+    Steps(String, Vec<OrderStep>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,12 +166,15 @@ pub struct ScenarioSpec {
     pub strategies: Vec<StrategySpec>,
     pub faults: Vec<FaultSpec>,
     pub load: LoadSpec,
+    /// Flag i is named `flag-{i}`.
+    pub flags: Vec<FlagSpec>,
 }
 
 /// The raw numbers a version is made of: how many of the oldest API versions it drops,
-/// its calls (callee, "calls one API version older", degrade, timeout, retries), latency
-/// and error percent.
-type RawVersion = (u8, Vec<(Index, bool, bool, Option<u32>, u32)>, u32, u32);
+/// its calls (callee, "calls one API version older", degrade, timeout, retries, flag),
+/// latency and error percent.
+type RawCall = (Index, bool, bool, Option<u32>, u32, Option<usize>);
+type RawVersion = (u8, Vec<RawCall>, u32, u32);
 /// The raw numbers a service is made of: versions, entrypoint, replicas, startup,
 /// recreate, initial version (not deployed, the first, or another), target.
 type RawService = (
@@ -168,6 +199,7 @@ fn raw_version(options: Options) -> impl Strategy<Value = RawVersion> {
                 proptest::option::weighted(0.3, 1u32..2000)
                     .prop_map(move |timeout| timeout.filter(|_| noise)),
                 if noise { 0u32..3 } else { 0u32..1 },
+                proptest::option::weighted(0.3, 0usize..2),
             ),
             0..=3,
         ),
@@ -209,6 +241,8 @@ pub fn scenario(options: Options) -> impl Strategy<Value = ScenarioSpec> {
                     proptest::collection::vec(any::<u16>(), 12),
                     proptest::collection::vec(proptest::bool::weighted(0.3), 12),
                     proptest::option::weighted(0.3, any::<Index>()),
+                    // Per flag: where its change goes, which change, which percent.
+                    proptest::collection::vec((any::<Index>(), 0u8..5, 1u8..100), 2),
                 ),
                 0..=2,
             ),
@@ -235,15 +269,28 @@ pub fn scenario(options: Options) -> impl Strategy<Value = ScenarioSpec> {
             0u32..=2000,
             proptest::bool::weighted(0.8),
         ),
+        proptest::collection::vec(
+            (
+                proptest::bool::weighted(0.25),
+                prop_oneof![2 => Just(100u8), 1 => Just(0u8), 2 => 1u8..100],
+            ),
+            if options.flags { 0..=2 } else { 0..=0 },
+        ),
     )
-        .prop_map(move |(raw, names, seed, strategies, faults, load)| {
-            build(options, raw, &names, seed, strategies, faults, load)
+        .prop_map(move |(raw, names, seed, strategies, faults, load, flags)| {
+            let flags: Vec<FlagSpec> = flags
+                .into_iter()
+                .map(|(on, percent)| FlagSpec { on, percent })
+                .collect();
+            build(options, raw, &names, seed, strategies, faults, load, flags)
         })
 }
 
-type RawStrategies = (Vec<bool>, usize, Vec<(Vec<u16>, Vec<bool>, Option<Index>)>);
+type RawOrder = (Vec<u16>, Vec<bool>, Option<Index>, Vec<(Index, u8, u8)>);
+type RawStrategies = (Vec<bool>, usize, Vec<RawOrder>);
 type RawFault = (u8, Index, Index, usize, u32, Option<u32>);
 
+#[allow(clippy::too_many_arguments)]
 fn build(
     options: Options,
     raw: Vec<RawService>,
@@ -252,6 +299,7 @@ fn build(
     (builtins, wave, orders): RawStrategies,
     raw_faults: Vec<RawFault>,
     (rps, baseline_ms, step_ms, healthy): (u32, u32, u32, bool),
+    flags: Vec<FlagSpec>,
 ) -> ScenarioSpec {
     let n = raw.len();
     // Version k serves API versions up to its own (v{k+1}), and may drop the oldest ones,
@@ -277,7 +325,7 @@ fn build(
                 calls: if i + 1 < n {
                     calls
                         .iter()
-                        .map(|(callee, older, degrade, timeout, retries)| {
+                        .map(|(callee, older, degrade, timeout, retries, flag)| {
                             let callee = i + 1 + callee.index(n - i - 1);
                             // A newer caller calls a newer API version, when there is one.
                             let level = k
@@ -289,6 +337,7 @@ fn build(
                                 degrade: *degrade,
                                 timeout_ms: *timeout,
                                 retries: *retries,
+                                flag: flag.filter(|_| !flags.is_empty()).map(|f| f % flags.len()),
                             }
                         })
                         .collect()
@@ -340,6 +389,12 @@ fn build(
     let changed: Vec<usize> = (0..n).filter(|&i| target[i] != TargetSpec::Keep).collect();
     let mut strategies = Vec::new();
     let builtin_names = ["batch", "single-piece", "random", "safe", "waves"];
+    // `dark` stands in for batch when there are flags: it is batch with the releases after.
+    let builtin_names = if flags.is_empty() {
+        builtin_names
+    } else {
+        ["dark", "single-piece", "random", "safe", "waves"]
+    };
     for (on, name) in builtins.iter().zip(builtin_names) {
         if *on {
             strategies.push(StrategySpec::Builtin(if name == "waves" {
@@ -349,32 +404,67 @@ fn build(
             }));
         }
     }
-    if !changed.is_empty() {
-        for (k, (keys, breaks, cut)) in orders.iter().enumerate() {
+    if !changed.is_empty() || !flags.is_empty() {
+        for (k, (keys, breaks, cut, flag_ops)) in orders.iter().enumerate() {
             let mut order = changed.clone();
             order.sort_by_key(|&i| (keys[i], i));
-            let mut steps: Vec<Vec<usize>> = Vec::new();
+            let mut steps: Vec<OrderStep> = Vec::new();
             for (position, service) in order.into_iter().enumerate() {
                 if position == 0 || breaks[position] {
-                    steps.push(Vec::new());
+                    steps.push(OrderStep::default());
                 }
-                steps.last_mut().expect("a step was pushed").push(service);
+                steps
+                    .last_mut()
+                    .expect("a step was pushed")
+                    .services
+                    .push(service);
             }
-            if let Some(cut) = cut {
+            if let Some(cut) = cut
+                && !steps.is_empty()
+            {
                 steps.truncate(1 + cut.index(steps.len()));
             }
-            strategies.push(StrategySpec::Steps(format!("order-{k}"), steps));
+            // Each flag: released (or set to a percent) in a step of its own, with a
+            // service step (deploy and release together), unreleased, or left alone.
+            for (f, (at, op, percent)) in flag_ops.iter().enumerate().take(flags.len()) {
+                let change = match op {
+                    0 | 1 => FlagStepSpec::Release(f),
+                    2 => FlagStepSpec::Percent(f, *percent),
+                    3 => FlagStepSpec::Unrelease(f),
+                    _ => continue,
+                };
+                if *op == 1 && !steps.is_empty() {
+                    let at = at.index(steps.len());
+                    steps[at].flags.push(change);
+                } else {
+                    let at = at.index(steps.len() + 1);
+                    steps.insert(
+                        at,
+                        OrderStep {
+                            services: Vec::new(),
+                            flags: vec![change],
+                        },
+                    );
+                }
+            }
+            if !steps.is_empty() {
+                strategies.push(StrategySpec::Steps(format!("order-{k}"), steps));
+            }
         }
     }
     if strategies.is_empty() {
         strategies.push(StrategySpec::Builtin("single-piece".to_owned()));
     }
+    let releases = flags
+        .iter()
+        .filter(|flag| !flag.on && flag.percent > 0)
+        .count();
     let longest = strategies
         .iter()
         .map(|strategy| match strategy {
             StrategySpec::Builtin(name) => StrategyKind::builtin(name)
                 .expect("a built-in name")
-                .step_count(changed.len(), 0),
+                .step_count(changed.len(), releases),
             StrategySpec::Steps(_, steps) => steps.len(),
         })
         .max()
@@ -421,6 +511,7 @@ fn build(
         strategies,
         faults,
         load,
+        flags,
     }
 }
 
@@ -497,6 +588,10 @@ impl ScenarioSpec {
         format!("v{}", index + 1)
     }
 
+    pub fn flag_name(index: usize) -> String {
+        format!("flag-{index}")
+    }
+
     /// The scenario as YAML, in the mix of block and flow styles people write.
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();
@@ -543,6 +638,9 @@ impl ScenarioSpec {
                     if call.retries > 0 {
                         fields.push(format!("retries: {}", call.retries));
                     }
+                    if let Some(flag) = call.flag {
+                        fields.push(format!("flag: {}", Self::flag_name(flag)));
+                    }
                     let _ = writeln!(out, "          - {{ {} }}", fields.join(", "));
                 }
             }
@@ -570,6 +668,18 @@ impl ScenarioSpec {
             "load: {{ rps: {}, baseline_ms: {}, step_ms: {}, max_in_flight: {} }}",
             self.load.rps, self.load.baseline_ms, self.load.step_ms, self.load.max_in_flight
         );
+        if !self.flags.is_empty() {
+            let _ = writeln!(out, "flags:");
+            for (f, flag) in self.flags.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "  {}: {{ on: {}, percent: {} }}",
+                    Self::flag_name(f),
+                    flag.on,
+                    flag.percent
+                );
+            }
+        }
         let _ = writeln!(out, "strategies:");
         for strategy in &self.strategies {
             match strategy {
@@ -580,8 +690,28 @@ impl ScenarioSpec {
                     let steps: Vec<String> = steps
                         .iter()
                         .map(|step| {
-                            let names: Vec<&str> = step.iter().map(|&i| name(i)).collect();
-                            format!("[{}]", names.join(", "))
+                            let flags: Vec<String> = step
+                                .flags
+                                .iter()
+                                .map(|change| match change {
+                                    FlagStepSpec::Release(f) => {
+                                        format!("{{ release: {} }}", Self::flag_name(*f))
+                                    }
+                                    FlagStepSpec::Unrelease(f) => {
+                                        format!("{{ unrelease: {} }}", Self::flag_name(*f))
+                                    }
+                                    FlagStepSpec::Percent(f, n) => {
+                                        format!("{{ percent: {{ {}: {n} }} }}", Self::flag_name(*f))
+                                    }
+                                })
+                                .collect();
+                            if step.services.is_empty() && flags.len() == 1 {
+                                return flags[0].clone();
+                            }
+                            let mut items: Vec<String> =
+                                step.services.iter().map(|&i| name(i).to_owned()).collect();
+                            items.extend(flags);
+                            format!("[{}]", items.join(", "))
                         })
                         .collect();
                     let _ = writeln!(out, "  - name: {label}\n    steps: [{}]", steps.join(", "));
@@ -662,6 +792,7 @@ impl ScenarioSpec {
                         u128::from(call_spec.timeout_ms.unwrap_or(1000))
                     );
                     prop_assert_eq!(call.retries, call_spec.retries);
+                    prop_assert_eq!(call.flag.clone(), call_spec.flag.map(Self::flag_name));
                 }
             }
             let initial = self.initial[i].map(Self::version_name);
@@ -684,17 +815,38 @@ impl ScenarioSpec {
                     prop_assert_eq!(&strategy.name, name);
                     let names: Vec<deploysim::model::StepSpec> = steps
                         .iter()
-                        .map(|step| {
-                            let names: Vec<&str> = step
+                        .map(|step| deploysim::model::StepSpec {
+                            services: step
+                                .services
                                 .iter()
-                                .map(|&i| self.services[i].name.as_str())
-                                .collect();
-                            deploysim::model::StepSpec::deploy(&names)
+                                .map(|&i| self.services[i].name.clone())
+                                .collect(),
+                            flags: step
+                                .flags
+                                .iter()
+                                .map(|change| match change {
+                                    FlagStepSpec::Release(f) => {
+                                        FlagChange::Release(Self::flag_name(*f))
+                                    }
+                                    FlagStepSpec::Unrelease(f) => {
+                                        FlagChange::Unrelease(Self::flag_name(*f))
+                                    }
+                                    FlagStepSpec::Percent(f, n) => {
+                                        FlagChange::Percent(Self::flag_name(*f), *n)
+                                    }
+                                })
+                                .collect(),
                         })
                         .collect();
                     prop_assert_eq!(&strategy.kind, &StrategyKind::Steps(names));
                 }
             }
+        }
+        prop_assert_eq!(loaded.flags.len(), self.flags.len());
+        for (f, (flag, spec)) in loaded.flags.iter().zip(&self.flags).enumerate() {
+            prop_assert_eq!(&flag.name, &Self::flag_name(f));
+            prop_assert_eq!(flag.on, spec.on);
+            prop_assert_eq!(flag.percent, spec.percent);
         }
         prop_assert_eq!(loaded.faults.len(), self.faults.len());
         prop_assert_eq!(loaded.load.rps, self.load.rps);

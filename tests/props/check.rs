@@ -16,10 +16,11 @@ use crate::arb::{self, Options, ScenarioSpec};
 use crate::reference::{Model, RefState};
 
 /// The product's state and the reference's for the same serving versions: `choice` picks,
-/// per service, a subset of its runnable versions (as a bitmask over them).
+/// per service, a subset of its runnable versions (as a bitmask over them), and after
+/// the 12 services, per flag: off, at 50%, or on.
 fn both_states(graph: &Graph, choice: &[u8]) -> (State, RefState) {
     let mut reference = RefState::default();
-    let serving = graph
+    let mut serving: Vec<u8> = graph
         .versions
         .iter()
         .enumerate()
@@ -37,6 +38,13 @@ fn both_states(graph: &Graph, choice: &[u8]) -> (State, RefState) {
             mask
         })
         .collect();
+    for (f, flag) in graph.flags.iter().enumerate() {
+        let share = [0u8, 50, 100][usize::from(choice[12 + f] % 3)];
+        serving.push(deploysim::eval::graph::flag_mask(share));
+        if share > 0 {
+            reference.flags.insert(flag.clone(), share);
+        }
+    }
     (
         State {
             serving,
@@ -96,8 +104,12 @@ fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
         } => {
             let changes = scenario.changes();
             let mut applied: Vec<Change> = Vec::new();
-            prop_assert!(model.safe(&RefState::settled(&scenario.initial)));
+            let mut flags = scenario.initial_flags();
+            prop_assert!(model.safe(&RefState::settled(&scenario.initial).with_flags(&flags)));
             for step in &steps {
+                for change in &step.flags {
+                    flags.apply(change);
+                }
                 let moving: Vec<Change> = step
                     .services
                     .iter()
@@ -110,7 +122,7 @@ fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
                     })
                     .collect();
                 let before = deployment_after(&scenario, &applied);
-                let transient = RefState::transient(&scenario, &before, &moving);
+                let transient = RefState::transient(&scenario, &before, &moving).with_flags(&flags);
                 prop_assert!(
                     model.safe(&transient),
                     "the safe order {:?} fails in the transient state of {:?}: {:?}\n{}",
@@ -120,7 +132,8 @@ fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
                     spec.to_yaml()
                 );
                 applied.extend(moving);
-                let after = RefState::settled(&deployment_after(&scenario, &applied));
+                let after =
+                    RefState::settled(&deployment_after(&scenario, &applied)).with_flags(&flags);
                 prop_assert!(
                     model.safe(&after),
                     "the safe order {:?} fails after {:?}\n{}",
@@ -134,6 +147,7 @@ fn assert_safe_order(spec: &ScenarioSpec) -> Result<(), TestCaseError> {
             let mut expected: Vec<&String> = changes.iter().map(|c| &c.service).collect();
             expected.sort();
             prop_assert_eq!(services, expected, "every change once");
+            prop_assert_eq!(&flags, &scenario.target_flags(), "every flag released");
             let Some(fewest) = fewest else {
                 return Err(TestCaseError::fail("the reference found no safe order"));
             };
@@ -173,7 +187,7 @@ proptest! {
     #[test]
     fn check_levels_agree_with_the_reference_in_random_states(
         spec in arb::scenario(Options::PURE),
-        choice in vec(0u8..8, 12),
+        choice in vec(0u8..8, 14),
         raw_faults in vec((0u8..3, any::<Index>(), any::<Index>()), 0..=3),
     ) {
         let scenario = load(&spec)?;
@@ -214,18 +228,20 @@ proptest! {
             let mut seen = BTreeSet::new();
             let mut before = scenario.initial.clone();
             for (step, predicted) in plan.steps.iter().zip(&checked.steps) {
-                let settled = RefState::settled(&step.deployment);
+                let settled = RefState::settled(&step.deployment).with_flags(&step.flags);
                 prop_assert_eq!(
                     predicted.settled.predictions.iter().map(|p| p.level).collect::<Vec<_>>(),
                     model.levels(&settled),
                     "{} step {} settled\n{}", strategy.name, step.index, spec.to_yaml()
                 );
-                seen.insert(settled);
-                let mut worst = model.levels(&RefState::settled(&step.deployment));
+                let mut worst = model.levels(&settled);
+                seen.insert(settled.classed());
                 if step.changes.is_empty() {
                     prop_assert!(predicted.transient.is_none());
                 } else {
-                    let transient = RefState::transient(&scenario, &before, &step.changes);
+                    // A rollout step's flags switch at its start.
+                    let transient = RefState::transient(&scenario, &before, &step.changes)
+                        .with_flags(&step.flags);
                     let levels = model.levels(&transient);
                     let Some(evaluated) = &predicted.transient else {
                         return Err(TestCaseError::fail("a step with changes has a transient state"));
@@ -238,7 +254,7 @@ proptest! {
                     for (w, l) in worst.iter_mut().zip(levels) {
                         *w = (*w).max(l);
                     }
-                    seen.insert(transient);
+                    seen.insert(transient.classed());
                 }
                 prop_assert_eq!(&predicted.levels, &worst);
                 before = step.deployment.clone();
@@ -259,7 +275,7 @@ proptest! {
         let graph = Graph::new(&scenario);
         let model = Model::new(&scenario);
         let explored = space::explore(&graph, &scenario);
-        let n = scenario.changes().len();
+        let n = scenario.changes().len() + scenario.releases().len();
         prop_assert_eq!(explored.changes, n);
         prop_assert_eq!(&explored.settled_states, &(1u64 << n).to_string());
         let states = model.single_piece_states();
@@ -329,6 +345,8 @@ fn generator_mix() {
     let mut runner = proptest::test_runner::TestRunner::default();
     let mut sizes = std::collections::BTreeMap::new();
     let mut fewest = std::collections::BTreeMap::new();
+    // Flags: scenarios with any, releases, flagged calls, explicit orders with flag steps.
+    let mut flagged = [0usize; 4];
     for _ in 0..256 {
         let spec = arb::scenario(options)
             .new_tree(&mut runner)
@@ -341,8 +359,24 @@ fn generator_mix() {
         *fewest
             .entry(Model::new(&scenario).fewest_safe_steps())
             .or_insert(0) += 1;
+        flagged[0] += usize::from(!scenario.flags.is_empty());
+        flagged[1] += usize::from(!scenario.releases().is_empty());
+        flagged[2] += usize::from(scenario.services.values().any(|service| {
+            service
+                .versions
+                .values()
+                .any(|version| version.calls.iter().any(|call| call.flag.is_some()))
+        }));
+        flagged[3] += usize::from(scenario.strategies.iter().any(|strategy| {
+            matches!(&strategy.kind, deploysim::model::StrategyKind::Steps(steps)
+                if steps.iter().any(|step| !step.flags.is_empty()))
+        }));
     }
     println!("(services, changes): scenarios {sizes:?}\nfewest safe steps: scenarios {fewest:?}");
+    println!(
+        "flags: {} of 256 scenarios have some, {} release one, {} call behind one, {} have flag steps",
+        flagged[0], flagged[1], flagged[2], flagged[3]
+    );
 }
 
 /// How often the constraint method (what `plan` falls back to beyond the exhaustive

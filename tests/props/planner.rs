@@ -119,12 +119,21 @@ fn assert_plan_is_sound(scenario: &Scenario, plan: &Plan) -> Result<(), TestCase
     prop_assert!(plan.steps[0].changes.is_empty(), "step 0 is the baseline");
     prop_assert_eq!(&plan.steps[0].deployment, &scenario.initial);
     let mut deployment = scenario.initial.clone();
+    let mut flags = scenario.initial_flags();
     let mut applied: Vec<&Change> = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         prop_assert_eq!(step.index, i);
         if i > 0 {
-            prop_assert!(!step.changes.is_empty(), "step {} is empty", i);
+            prop_assert!(
+                !step.changes.is_empty() || !step.flag_changes.is_empty(),
+                "step {} is empty",
+                i
+            );
         }
+        for change in &step.flag_changes {
+            flags.apply(change);
+        }
+        prop_assert_eq!(&step.flags, &flags, "the flags after step {}", i);
         for change in &step.changes {
             prop_assert!(
                 changes.contains(change),
@@ -177,10 +186,17 @@ fn assert_plan_is_sound(scenario: &Scenario, plan: &Plan) -> Result<(), TestCase
     Ok(())
 }
 
+/// Each step's items: its services, then its flag changes as text.
 fn services_of(plan: &Plan) -> Vec<Vec<String>> {
     plan.steps[1..]
         .iter()
-        .map(|step| step.changes.iter().map(|c| c.service.clone()).collect())
+        .map(|step| {
+            step.changes
+                .iter()
+                .map(|c| c.service.clone())
+                .chain(step.flag_changes.iter().map(ToString::to_string))
+                .collect()
+        })
         .collect()
 }
 
@@ -195,6 +211,8 @@ proptest! {
     ) {
         let scenario = spec.load().map_err(TestCaseError::fail)?;
         let n = scenario.changes().len();
+        let releases: Vec<String> = scenario.releases().iter().map(ToString::to_string).collect();
+        let r = releases.len();
         let single_piece = plan::single_piece_order(&scenario);
         for strategy in &scenario.strategies {
             let planned = match plan::plan(&scenario, strategy, scenario.seed) {
@@ -212,30 +230,39 @@ proptest! {
             let steps = services_of(&planned);
             // `step_count` is what validation checks fault steps against.
             if strategy.kind == StrategyKind::Safe {
-                prop_assert!(steps.len() <= strategy.kind.step_count(n, 0));
+                prop_assert!(steps.len() <= strategy.kind.step_count(n, r));
             } else {
-                prop_assert_eq!(steps.len(), strategy.kind.step_count(n, 0));
+                prop_assert_eq!(steps.len(), strategy.kind.step_count(n, r));
             }
             match &strategy.kind {
-                StrategyKind::Batch => prop_assert!(steps.len() == usize::from(n > 0)),
+                StrategyKind::Batch => prop_assert!(steps.len() == usize::from(n + r > 0)),
                 StrategyKind::SinglePiece | StrategyKind::Random => {
-                    prop_assert_eq!(steps.len(), n);
+                    prop_assert_eq!(steps.len(), n + r);
                     prop_assert!(steps.iter().all(|step| step.len() == 1));
                 }
                 StrategyKind::Waves(size) => {
-                    prop_assert_eq!(steps.len(), n.div_ceil(*size));
+                    prop_assert_eq!(steps.len(), (n + r).div_ceil(*size));
                     let order: Vec<String> = single_piece
                         .as_ref()
                         .expect("waves planned, so single-piece did")
                         .iter()
                         .map(|c| c.service.clone())
+                        .chain(releases.iter().cloned())
                         .collect();
                     prop_assert_eq!(steps.concat(), order, "waves cut the single-piece order");
                     prop_assert!(steps.iter().all(|step| step.len() <= *size));
                 }
                 StrategyKind::Steps(listed) => {
-                    let mut listed: Vec<Vec<String>> =
-                        listed.iter().map(|step| step.services.clone()).collect();
+                    let mut listed: Vec<Vec<String>> = listed
+                        .iter()
+                        .map(|step| {
+                            step.services
+                                .iter()
+                                .cloned()
+                                .chain(step.flags.iter().map(ToString::to_string))
+                                .collect()
+                        })
+                        .collect();
                     for step in &mut listed {
                         step.sort();
                     }
@@ -245,8 +272,12 @@ proptest! {
                     }
                     prop_assert_eq!(planned_steps, listed);
                 }
-                // The generator draws no flags yet: dark is batch there.
-                StrategyKind::Dark => prop_assert!(steps.len() == usize::from(n > 0)),
+                StrategyKind::Dark => {
+                    // Every service in the first step, flags off; then one release a step.
+                    prop_assert_eq!(steps.len(), usize::from(n > 0) + r);
+                    let released: Vec<String> = steps[usize::from(n > 0)..].concat();
+                    prop_assert_eq!(released, releases.clone());
+                }
                 StrategyKind::Safe => {}
             }
             if !matches!(strategy.kind, StrategyKind::Steps(_)) {
@@ -317,7 +348,12 @@ proptest! {
         prop_assert_eq!(&first, &second);
         let mut services: Vec<String> = services_of(&first).concat();
         services.sort();
-        let mut expected: Vec<String> = scenario.changes().into_iter().map(|c| c.service).collect();
+        let mut expected: Vec<String> = scenario
+            .changes()
+            .into_iter()
+            .map(|c| c.service)
+            .chain(scenario.releases().iter().map(ToString::to_string))
+            .collect();
         expected.sort();
         prop_assert_eq!(services, expected);
         let report = |s: &Scenario| {

@@ -7,11 +7,19 @@
 //! predicts), and how likely each is when every call picks a serving version uniformly
 //! at random, which is what the live run does when old and new replicas serve together.
 //! The brute-force searches (every state, every order) are built on it.
+//!
+//! Flags: a state holds each flag's percent. A request is for one user, so it sees each
+//! flag on or off, the same at every service: the model enumerates every on/off
+//! assignment of the flags a state allows (a flag at 0% is off, at 100% on, between
+//! both), evaluates each with its flagged calls made or skipped, and unites the outcomes
+//! (weighs them by the percents for the odds).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use deploysim::eval::Level;
-use deploysim::model::{Change, Deployment, FaultKind, OnFailure, Rollout, Scenario};
+use deploysim::model::{
+    Change, Deployment, FaultKind, FlagChange, Flags, OnFailure, Rollout, Scenario,
+};
 
 /// A state: the serving versions of each service, and the cut caller -> callee pairs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,6 +29,8 @@ pub struct RefState {
     /// Services that may also have nothing serving at the moment of a call: set only by
     /// [`RefState::blur`], for a request that lives across several states.
     pub may_be_down: BTreeSet<String>,
+    /// The percent of users each flag is on for; a flag left out is off.
+    pub flags: BTreeMap<String, u8>,
 }
 
 impl RefState {
@@ -58,6 +68,51 @@ impl RefState {
         state
     }
 
+    /// This state with `flags` in force.
+    pub fn with_flags(mut self, flags: &Flags) -> RefState {
+        self.flags = flags
+            .0
+            .keys()
+            .map(|name| (name.clone(), flags.share(name)))
+            .filter(|(_, share)| *share > 0)
+            .collect();
+        self
+    }
+
+    /// The state as the product tells states apart: a flag is off, on, or mixed, whatever
+    /// its percent between.
+    pub fn classed(&self) -> RefState {
+        let mut state = self.clone();
+        for share in state.flags.values_mut() {
+            if *share > 0 && *share < 100 {
+                *share = 50;
+            }
+        }
+        state
+    }
+
+    /// Every on/off assignment of the flags a request can meet here, with its chance:
+    /// the set of flags on, and the product of the shares.
+    fn assignments(&self) -> Vec<(BTreeSet<String>, f64)> {
+        let mut all = vec![(BTreeSet::new(), 1.0)];
+        for (flag, &share) in &self.flags {
+            let p = f64::from(share.min(100)) / 100.0;
+            let mut next = Vec::new();
+            for (on, chance) in all {
+                if share > 0 {
+                    let mut with = on.clone();
+                    with.insert(flag.clone());
+                    next.push((with, chance * p));
+                }
+                if share < 100 {
+                    next.push((on, chance * (1.0 - p)));
+                }
+            }
+            all = next;
+        }
+        all
+    }
+
     /// What a request can meet when each of its calls may happen in any of `states`:
     /// per service, every version serving in one of them, and "nothing" if one of them
     /// has nothing.
@@ -72,6 +127,9 @@ impl RefState {
                     .extend(versions.iter().cloned());
             }
             blurred.cut.extend(state.cut.iter().cloned());
+            // A request carries the flags it was sent with, so it never spans a switch;
+            // the states of one step share their flags.
+            blurred.flags.clone_from(&state.flags);
         }
         for state in states {
             for service in blurred.serving.keys() {
@@ -164,10 +222,18 @@ impl<'a> Model<'a> {
             .collect()
     }
 
-    /// What an entry request to `entry` can meet in `state`.
+    /// What an entry request to `entry` can meet in `state`, over every flag
+    /// assignment a user can have there.
     pub fn possible(&self, state: &RefState, entry: &str) -> Possible {
         let api = self.scenario.entry_api(entry);
-        self.call_possible(state, None, entry, &api, &mut HashMap::new())
+        let mut result = Possible::default();
+        for (on, _) in state.assignments() {
+            let mine = self.call_possible(state, &on, None, entry, &api, &mut HashMap::new());
+            result.ok |= mine.ok;
+            result.degraded |= mine.degraded;
+            result.failed |= mine.failed;
+        }
+        result
     }
 
     /// The worst outcome of every entrypoint.
@@ -181,6 +247,7 @@ impl<'a> Model<'a> {
     fn call_possible(
         &self,
         state: &RefState,
+        on: &BTreeSet<String>,
         caller: Option<&str>,
         callee: &str,
         api: &str,
@@ -206,7 +273,7 @@ impl<'a> Model<'a> {
                 .version(callee, version)
                 .expect("a serving version is defined");
             let mine = if definition.provides(api) {
-                self.version_possible(state, callee, version, memo)
+                self.version_possible(state, on, callee, version, memo)
             } else {
                 Possible::FAILED
             };
@@ -223,6 +290,7 @@ impl<'a> Model<'a> {
     fn version_possible(
         &self,
         state: &RefState,
+        on: &BTreeSet<String>,
         service: &str,
         version: &str,
         memo: &mut HashMap<(String, String), Possible>,
@@ -234,7 +302,11 @@ impl<'a> Model<'a> {
         let mut some_can_degrade = false;
         let mut some_can_fail = false;
         for call in &definition.calls {
-            let reached = self.call_possible(state, Some(service), &call.service, &call.api, memo);
+            if call.flag.as_ref().is_some_and(|flag| !on.contains(flag)) {
+                continue;
+            }
+            let reached =
+                self.call_possible(state, on, Some(service), &call.service, &call.api, memo);
             let (ok, degraded, failed) = match call.on_failure {
                 OnFailure::Fail => (reached.ok, reached.degraded, reached.failed),
                 OnFailure::Degrade => (reached.ok, reached.degraded || reached.failed, false),
@@ -251,13 +323,32 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// The odds of an entry request to `entry` in `state`.
+    /// The odds of an entry request to `entry` in `state`: over the flag assignments,
+    /// weighed by their chance (a flag at N% is on for about N% of users).
     pub fn odds(&self, state: &RefState, entry: &str) -> Odds {
         let api = self.scenario.entry_api(entry);
-        self.call_odds(state, None, entry, &api)
+        let mut odds = Odds {
+            ok: 0.0,
+            degraded: 0.0,
+            failed: 0.0,
+        };
+        for (on, chance) in state.assignments() {
+            let mine = self.call_odds(state, &on, None, entry, &api);
+            odds.ok += chance * mine.ok;
+            odds.degraded += chance * mine.degraded;
+            odds.failed += chance * mine.failed;
+        }
+        odds
     }
 
-    fn call_odds(&self, state: &RefState, caller: Option<&str>, callee: &str, api: &str) -> Odds {
+    fn call_odds(
+        &self,
+        state: &RefState,
+        on: &BTreeSet<String>,
+        caller: Option<&str>,
+        callee: &str,
+        api: &str,
+    ) -> Odds {
         if let Some(caller) = caller
             && state.cut.contains(&(caller.to_owned(), callee.to_owned()))
         {
@@ -280,7 +371,10 @@ impl<'a> Model<'a> {
                 let mut no_failure = 1.0;
                 let mut fine = 1.0;
                 for call in &definition.calls {
-                    let reached = self.call_odds(state, Some(callee), &call.service, &call.api);
+                    if call.flag.as_ref().is_some_and(|flag| !on.contains(flag)) {
+                        continue;
+                    }
+                    let reached = self.call_odds(state, on, Some(callee), &call.service, &call.api);
                     if call.on_failure == OnFailure::Fail {
                         no_failure *= 1.0 - reached.failed;
                     }
@@ -308,20 +402,23 @@ impl<'a> Model<'a> {
             .all(|entry| !self.possible(state, entry).failed)
     }
 
-    /// The fewest steps of a safe rollout (every step a set of changes, no entrypoint
-    /// failing in any transient or settled state), by breadth-first search over every
-    /// set of changes applied, trying every group of the rest as the next step. `None`
-    /// when no order is safe. Exponential (3^n transitions): for small n only.
+    /// The fewest steps of a safe rollout (every step a set of changes and flag
+    /// releases, no entrypoint failing in any transient or settled state), by
+    /// breadth-first search over every set applied, trying every group of the rest as
+    /// the next step; a step's flags switch at its start. `None` when no order is safe.
+    /// Exponential (3^n transitions): for small n only.
     pub fn fewest_safe_steps(&self) -> Option<usize> {
         let changes = self.scenario.changes();
-        let n = changes.len();
+        let releases = self.scenario.releases();
+        let n = changes.len() + releases.len();
         let full: u32 = (1u32 << n) - 1;
-        let deployment = |set: u32| self.applied(&changes, set);
+        let point = |set: u32| self.applied(&changes, &releases, set);
         let mut settled_safe: HashMap<u32, bool> = HashMap::new();
         let mut is_settled_safe = |set: u32| {
-            *settled_safe
-                .entry(set)
-                .or_insert_with(|| self.safe(&RefState::settled(&deployment(set))))
+            *settled_safe.entry(set).or_insert_with(|| {
+                let (deployment, flags) = point(set);
+                self.safe(&RefState::settled(&deployment).with_flags(&flags))
+            })
         };
         if !is_settled_safe(0) {
             return None;
@@ -333,7 +430,7 @@ impl<'a> Model<'a> {
                 return Some(distance[&set]);
             }
             let rest = full & !set;
-            let before = deployment(set);
+            let (before, _) = point(set);
             // Every non-empty subset of the rest.
             let mut group = rest;
             while group != 0 {
@@ -345,7 +442,10 @@ impl<'a> Model<'a> {
                         .filter(|(i, _)| group & (1 << i) != 0)
                         .map(|(_, change)| change.clone())
                         .collect();
-                    if self.safe(&RefState::transient(self.scenario, &before, &moving)) {
+                    let (_, flags_after) = point(next);
+                    let during = RefState::transient(self.scenario, &before, &moving)
+                        .with_flags(&flags_after);
+                    if self.safe(&during) {
                         distance.insert(next, distance[&set] + 1);
                         queue.push_back(next);
                     }
@@ -356,35 +456,51 @@ impl<'a> Model<'a> {
         None
     }
 
-    /// The initial deployment with the changes whose bits are set in `set` applied.
-    fn applied(&self, changes: &[Change], set: u32) -> Deployment {
+    /// The initial deployment and flags with the changes (bits 0..) and releases (the
+    /// bits after them) set in `set` applied.
+    fn applied(
+        &self,
+        changes: &[Change],
+        releases: &[FlagChange],
+        set: u32,
+    ) -> (Deployment, Flags) {
         let mut deployment = self.scenario.initial.clone();
+        let mut flags = self.scenario.initial_flags();
         for (i, change) in changes.iter().enumerate() {
             if set & (1 << i) != 0 {
                 deployment.apply(change);
             }
         }
-        deployment
+        for (i, release) in releases.iter().enumerate() {
+            if set & (1 << (changes.len() + i)) != 0 {
+                flags.apply(release);
+            }
+        }
+        (deployment, flags)
     }
 
     /// Every distinct state that one-change-at-a-time rollouts can reach: each set of
     /// changes applied, and each of those with one more change between versions.
+    /// A flag release has no transient state of its own: its switch is instant. States
+    /// are [`RefState::classed`], as the product counts them.
     pub fn single_piece_states(&self) -> BTreeSet<RefState> {
         let changes = self.scenario.changes();
-        let n = changes.len();
+        let releases = self.scenario.releases();
+        let n = changes.len() + releases.len();
         let mut states = BTreeSet::new();
         for set in 0u32..(1 << n) {
-            let deployment = self.applied(&changes, set);
+            let (deployment, flags) = self.applied(&changes, &releases, set);
             for (i, change) in changes.iter().enumerate() {
                 if set & (1 << i) == 0 {
-                    states.insert(RefState::transient(
+                    let during = RefState::transient(
                         self.scenario,
                         &deployment,
                         std::slice::from_ref(change),
-                    ));
+                    );
+                    states.insert(during.with_flags(&flags).classed());
                 }
             }
-            states.insert(RefState::settled(&deployment));
+            states.insert(RefState::settled(&deployment).with_flags(&flags).classed());
         }
         states
     }
