@@ -136,7 +136,7 @@ fn render_plan(
     n_changes: usize,
 ) {
     let n_steps = plan.last_step();
-    let reach = if n_changes == 0 {
+    let reach = if n_changes == 0 && scenario.releases().is_empty() {
         "nothing to roll out: the target is what runs initially".to_owned()
     } else if plan.is_complete() {
         "reaches the target".to_owned()
@@ -146,6 +146,11 @@ fn render_plan(
             plan.not_reached
                 .iter()
                 .map(ToString::to_string)
+                .chain(
+                    plan.flags_left
+                        .iter()
+                        .map(|flag| format!("{flag} unreleased"))
+                )
                 .collect::<Vec<_>>()
                 .join(", ")
         )
@@ -157,10 +162,17 @@ fn render_plan(
     };
     let _ = writeln!(
         out,
-        "strategy {}{kind}: {n_steps} {}, {reach}{}",
+        "strategy {}{kind}: {n_steps} {}, {reach}{}{}",
         plan.strategy,
         plural(n_steps, "step", "steps"),
-        expect_text(&strategy.expect)
+        expect_text(&strategy.expect),
+        match strategy.on_breach {
+            Some(Breach::KillSwitch) => "; on a breach: the kill switch",
+            Some(Breach::Rollback) => "; on a breach: roll back",
+            Some(Breach::Stop) => "; on a breach: stop",
+            Some(Breach::Continue) => "; on a breach: continue",
+            None => "",
+        }
     );
 
     let has_faults = plan.steps.iter().any(|step| !step.faults.is_empty());
@@ -256,6 +268,8 @@ pub struct PlanJson {
     pub error: Option<String>,
     pub steps: Vec<StepJson>,
     pub not_reached: Vec<ChangeJson>,
+    /// Flags the release turns on that the plan leaves off.
+    pub flags_left: Vec<String>,
     pub faults_never_fired: Vec<String>,
 }
 
@@ -263,6 +277,10 @@ pub struct PlanJson {
 pub struct StepJson {
     pub index: usize,
     pub changes: Vec<ChangeJson>,
+    /// The step's flag changes (`release show-reviews`, `show-reviews 25%`).
+    pub flag_changes: Vec<String>,
+    /// Every flag's percent of users after the step (0: off).
+    pub flags: std::collections::BTreeMap<String, u8>,
     /// The version of every deployed service after the step; services not deployed are
     /// absent.
     pub versions: std::collections::BTreeMap<String, String>,
@@ -286,11 +304,19 @@ pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanRep
                     .map(|step| StepJson {
                         index: step.index,
                         changes: step.changes.iter().map(ChangeJson::from).collect(),
+                        flag_changes: step.flag_changes.iter().map(ToString::to_string).collect(),
+                        flags: step
+                            .flags
+                            .0
+                            .iter()
+                            .map(|(name, setting)| (name.clone(), setting.share()))
+                            .collect(),
                         versions: step.deployment.0.clone(),
                         faults: step.faults.iter().map(fault_text).collect(),
                     })
                     .collect(),
                 not_reached: plan.not_reached.iter().map(ChangeJson::from).collect(),
+                flags_left: plan.flags_left.clone(),
                 faults_never_fired: plan.faults_never_fired.iter().map(fault_text).collect(),
             },
             Err(err) => PlanJson {
@@ -300,6 +326,7 @@ pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanRep
                 error: Some(plan_error_text(err)),
                 steps: Vec::new(),
                 not_reached: Vec::new(),
+                flags_left: Vec::new(),
                 faults_never_fired: Vec::new(),
             },
         })
