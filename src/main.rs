@@ -183,7 +183,7 @@ struct PlanArgs {
 #[derive(Debug, Args)]
 struct Selection {
     /// Only this strategy: one of the scenario's, or a built-in (batch, single-piece,
-    /// random, waves-K, safe). Repeatable. Default: the scenario's strategies.
+    /// random, waves-K, safe, dark). Repeatable. Default: the scenario's strategies.
     #[arg(long = "strategy", value_name = "NAME")]
     strategies: Vec<String>,
     /// Seed for every random choice (the random order, error draws), instead of the
@@ -477,7 +477,7 @@ impl live::Progress for TerminalProgress {
             StepKind::Baseline => "baseline".to_owned(),
             StepKind::Rollout(n) => format!("step {n}/{planned}"),
             StepKind::Rollback(n) => format!("rolling back step {n}"),
-            StepKind::KillSwitch => "kill switch".to_owned(),
+            StepKind::KillSwitch(_) => "kill switch".to_owned(),
         };
         eprint!("\r\x1b[2K  running {strategy}: {what}");
     }

@@ -287,7 +287,7 @@ impl Flags {
     /// The changes that take `self` back to `to`, for the flags whose share differs.
     pub fn back_to(&self, to: &Flags) -> Vec<FlagChange> {
         to.0.iter()
-            .filter(|(name, setting)| self.0.get(*name) != Some(setting))
+            .filter(|(name, setting)| self.share(name) != setting.share())
             .map(|(name, setting)| {
                 if setting.on {
                     FlagChange::Percent(name.clone(), setting.percent)
@@ -695,6 +695,13 @@ mod tests {
         );
     }
 
+    fn flags_of(on: bool, percent: u8) -> Flags {
+        Flags(BTreeMap::from([(
+            "f".to_owned(),
+            FlagSetting { on, percent },
+        )]))
+    }
+
     #[test]
     fn release_unrelease_and_percent_change_one_flag() {
         let mut flags = Flags(BTreeMap::from([(
@@ -716,6 +723,12 @@ mod tests {
         assert_eq!(
             flags.back_to(&before),
             vec![FlagChange::Percent("f".into(), 10)]
+        );
+        // Off at another percent is still off: nothing to change back.
+        assert!(
+            flags_of(false, 10)
+                .back_to(&flags_of(false, 100))
+                .is_empty()
         );
         assert_eq!(flags.share("unknown"), 0);
     }

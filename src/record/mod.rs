@@ -81,6 +81,9 @@ pub enum Event {
     /// The gate found more failed requests than `max_failed_ratio` among those of the step
     /// that had answered by the end of its bake time.
     GateBreached { failed: u64, answered: u64 },
+    /// The gate's kill switch found no flag that the rollout had released: nothing to
+    /// switch off, so the rollout stopped.
+    NothingToSwitchOff,
 }
 
 /// What one step (baseline, rollout step or rollback step) recorded.

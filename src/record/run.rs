@@ -20,8 +20,9 @@ pub enum StepKind {
     Rollout(usize),
     /// Undoing rollout step `n`.
     Rollback(usize),
-    /// The gate's kill switch: every flag released so far, unreleased at once.
-    KillSwitch,
+    /// The gate's kill switch after rollout step `n`: every flag the rollout released,
+    /// back to where it was before, at once.
+    KillSwitch(usize),
 }
 
 impl StepKind {
@@ -30,7 +31,7 @@ impl StepKind {
             StepKind::Baseline => "baseline".to_owned(),
             StepKind::Rollout(n) => n.to_string(),
             StepKind::Rollback(n) => format!("rollback {n}"),
-            StepKind::KillSwitch => "kill switch".to_owned(),
+            StepKind::KillSwitch(_) => "kill switch".to_owned(),
         }
     }
 }
@@ -128,12 +129,19 @@ pub struct Mitigation {
     pub action: Breach,
     /// The step (index into the run's steps) whose gate breached.
     pub breached_step: usize,
-    /// From the gate's decision to the end of the mitigation: the kill switch's flip, or
-    /// the last rollback step's moves (the old versions serving, the flags back).
+    /// The step (index into the run's steps) from whose settled part on no entry request
+    /// failed: service restored. `None` when the mitigation never got there.
+    pub restored_in: Option<usize>,
+    /// From the gate's decision to the restoration (the kill switch's flip, or the end of
+    /// the moves of the rollback step that left the failure behind); to the end of the
+    /// mitigation's last moves when service was not restored.
     pub time: Duration,
-    /// Entry requests that failed before the mitigation ended: those of the breached step
-    /// and those sent during the mitigation's moves.
+    /// Entry requests that failed before service was restored: those of the breached
+    /// step and those of the mitigation until then.
     pub failed_before: u64,
+    /// Entry requests of the mitigation that failed after it (0 once restored, unless a
+    /// later step failed again).
+    pub failed_after: u64,
 }
 
 /// One strategy's live run.

@@ -127,19 +127,34 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
         } else {
             step.index.to_string()
         };
+        // Flags are shown on every state in which one is on for someone.
+        let flags_on = |state: &crate::eval::State| {
+            let on: Vec<String> = graph
+                .flags_on(state)
+                .iter()
+                .map(|(name, _)| format!("{name} {}%", step.flags.share(name)))
+                .collect();
+            if on.is_empty() {
+                String::new()
+            } else {
+                format!("; flags {}", on.join(", "))
+            }
+        };
         if let Some(transient) = &prediction.transient {
             let text = with_faults(
-                transient_text(graph, transient, &step.changes),
+                format!(
+                    "{}{}",
+                    transient_text(graph, transient, &step.changes),
+                    flags_on(&transient.state)
+                ),
                 &prediction.faults_transient,
             );
             rows.push(state_row(&columns, &label, &text, transient));
         }
         let settled_label = if step.index == 0 {
-            "initial".to_owned()
-        } else if step.flag_changes.is_empty() {
-            "settled".to_owned()
+            format!("initial{}", flags_on(&prediction.settled.state))
         } else {
-            format!("settled, flags {}", super::flags_cell(&step.flags))
+            format!("settled{}", flags_on(&prediction.settled.state))
         };
         let settled_label = with_faults(settled_label, &prediction.faults_settled);
         rows.push(state_row(
@@ -268,9 +283,23 @@ fn space(out: &mut String, report: &Report, changes: &[Change]) {
         .collect();
     let _ = writeln!(out, "states passed through: {}", counts.join(", "));
     let space = &report.space;
+    let releases = space.changes.saturating_sub(changes.len());
+    let releases = if releases == 0 {
+        String::new()
+    } else {
+        format!(
+            " and {releases} flag {}",
+            plural(releases, "release", "releases")
+        )
+    };
     let _ = write!(
         out,
-        "  one service at a time, in any order, the {} {} can reach {} states ({} settled)",
+        "  one {} at a time, in any order, the {} {}{releases} can reach {} states ({} settled)",
+        if releases.is_empty() {
+            "service"
+        } else {
+            "change"
+        },
         changes.len(),
         plural(changes.len(), "change", "changes"),
         space.single_piece_states,

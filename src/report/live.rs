@@ -172,7 +172,7 @@ fn lag_text(lag: &Lag) -> String {
 fn place(kind: StepKind) -> String {
     match kind {
         StepKind::Rollout(_) => format!("step {}", kind.label()),
-        StepKind::Baseline | StepKind::Rollback(_) | StepKind::KillSwitch => kind.label(),
+        StepKind::Baseline | StepKind::Rollback(_) | StepKind::KillSwitch(_) => kind.label(),
     }
 }
 
@@ -222,6 +222,11 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
         ),
         Event::GateNotJudged => {
             "the gate did not judge this step: the harness fell behind in it".to_owned()
+        }
+        Event::NothingToSwitchOff => {
+            "the kill switch found no flag the rollout had released: nothing to switch off, the rollout stopped; \
+             the breach came from a deploy, which only a rollback undoes"
+                .to_owned()
         }
     }
 }
@@ -351,21 +356,44 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
         );
     }
     if let Some(mitigation) = &run.mitigation {
-        let (what, when) = match mitigation.action {
-            Breach::KillSwitch => ("the kill switch", "switched the flags off"),
-            _ => ("the rollback", "finished"),
+        let what = match mitigation.action {
+            Breach::KillSwitch => "the kill switch",
+            _ => "the rollback",
         };
-        let _ = writeln!(
-            out,
-            "  mitigation: {what} {when} {} ms after the breach; {} entry {} failed until then",
-            mitigation.time.as_millis(),
-            mitigation.failed_before,
-            plural(
-                usize::try_from(mitigation.failed_before).unwrap_or(usize::MAX),
-                "request",
-                "requests"
+        let requests = |n: u64| {
+            format!(
+                "{n} entry {}",
+                plural(
+                    usize::try_from(n).unwrap_or(usize::MAX),
+                    "request",
+                    "requests"
+                )
             )
-        );
+        };
+        let line = match mitigation.restored_in {
+            Some(index) => format!(
+                "{what} restored service {} ms after the breach (no entry request failed from {} on); {} failed until then",
+                mitigation.time.as_millis(),
+                run.steps
+                    .get(index)
+                    .map_or_else(String::new, |step| place(step.kind)),
+                requests(mitigation.failed_before)
+            ),
+            None => format!(
+                "{what} did not restore service: {} failed before its last moves ended ({} ms after the breach), {} after",
+                requests(mitigation.failed_before),
+                mitigation.time.as_millis(),
+                mitigation.failed_after
+            ),
+        };
+        let _ = writeln!(out, "  mitigation: {line}");
+        if mitigation.restored_in.is_some() && mitigation.failed_after > 0 {
+            let _ = writeln!(
+                out,
+                "  note: {} failed later in the mitigation",
+                requests(mitigation.failed_after)
+            );
+        }
     }
     match run.ending {
         Ending::Completed => {}
@@ -535,16 +563,27 @@ fn disagreement(graph: &Graph, step: &StepResult) -> String {
             continue;
         }
         let name = graph.entry_name(entry);
-        let why = step
+        let explaining = step
             .predicted
             .explaining(entry)
-            .filter(|p| p.level != Level::Ok)
+            .filter(|p| p.level != Level::Ok);
+        let why = explaining
             .map(|p| format!(" ({})", path_text(p)))
             .unwrap_or_default();
-        let note = if measured < predicted {
-            "not observed: no request met that state"
-        } else {
-            "worse than the deployment explains: timeouts, overload or an error rate"
+        // Behind a flag at a percent between, the state is met only by that share of users.
+        let sampled = explaining
+            .and_then(|p| p.edge.as_ref())
+            .and_then(|edge| edge.flag.as_ref())
+            .map(|flag| (flag, step.flags.share(flag)))
+            .filter(|(_, share)| (1..100).contains(share));
+        let note = match sampled {
+            Some((flag, share)) if measured < predicted => format!(
+                "not observed: no request was for one of the {share}% of users {flag} is on for"
+            ),
+            _ if measured < predicted => "not observed: no request met that state".to_owned(),
+            _ => {
+                "worse than the deployment explains: timeouts, overload or an error rate".to_owned()
+            }
         };
         parts.push(format!(
             "{name} predicted {}{why}, measured {}; {note}",
@@ -756,11 +795,17 @@ pub struct MitigationJson {
     pub action: &'static str,
     /// The index of the step whose gate breached.
     pub breached_step: usize,
-    /// From the gate's decision to the end of the mitigation.
+    /// The index of the step from whose settled part on no entry request failed;
+    /// `null` when service was not restored.
+    pub restored_step: Option<usize>,
+    /// From the gate's decision to the restoration (to the end of the mitigation's last
+    /// moves when service was not restored).
     pub time_ms: u64,
-    /// Entry requests that failed before the mitigation ended (the breached step's and
-    /// those sent during the mitigation's moves).
+    /// Entry requests that failed before service was restored (the breached step's and
+    /// the mitigation's until then).
     pub failed_before: u64,
+    /// Entry requests of the mitigation that failed after that.
+    pub failed_after: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -935,8 +980,10 @@ pub fn json(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) -> LiveRep
                     _ => "rollback",
                 },
                 breached_step: mitigation.breached_step,
+                restored_step: mitigation.restored_in,
                 time_ms: millis(mitigation.time),
                 failed_before: mitigation.failed_before,
+                failed_after: mitigation.failed_after,
             }),
             steps: run
                 .steps
@@ -976,7 +1023,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
         StepKind::Baseline => ("baseline", 0),
         StepKind::Rollout(n) => ("rollout", n),
         StepKind::Rollback(n) => ("rollback", n),
-        StepKind::KillSwitch => ("kill_switch", 0),
+        StepKind::KillSwitch(n) => ("kill_switch", n),
     };
     StepJson {
         index: step.index,

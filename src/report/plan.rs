@@ -146,11 +146,15 @@ fn render_plan(
             plan.not_reached
                 .iter()
                 .map(ToString::to_string)
-                .chain(
-                    plan.flags_left
-                        .iter()
-                        .map(|flag| format!("{flag} unreleased"))
-                )
+                .chain(plan.flags_left.iter().map(|flag| {
+                    let now = plan.steps.last().map_or(0, |step| step.flags.share(flag));
+                    let released = scenario.target_flags().share(flag);
+                    if now == 0 {
+                        format!("{flag} unreleased")
+                    } else {
+                        format!("{flag} at {now}% ({released}% once released)")
+                    }
+                }))
                 .collect::<Vec<_>>()
                 .join(", ")
         )

@@ -82,6 +82,7 @@ pub async fn run(
         flags: Arc::new(FlagBoard::new(scenario.initial_flags())),
         seed: options.seed,
         mitigated: None,
+        settled_at: Vec::new(),
         recorder,
         interrupt: options.interrupt.clone(),
         fault_clock: watch::channel(0usize).0,
@@ -131,8 +132,12 @@ struct Runner<'a> {
     /// The flags every request reads, changed by steps and the kill switch.
     flags: Arc<FlagBoard>,
     seed: u64,
-    /// The gate's breach: when it was decided, and then when the mitigation ended.
-    mitigated: Option<(Breach, usize, Instant, Option<Instant>)>,
+    /// The gate's breach that a rollback or kill switch answers: the action, the
+    /// breached step and when the gate decided.
+    mitigated: Option<(Breach, usize, Instant)>,
+    /// Per step: when its settled part began (the flip of a step with no service to
+    /// move, the end of the moves otherwise).
+    settled_at: Vec<Option<Instant>>,
     recorder: Arc<Recorder>,
     interrupt: watch::Receiver<bool>,
     /// The rollout step whose fault clocks have started: a fault of step N waits for it.
@@ -257,24 +262,35 @@ impl Runner<'_> {
                 answered: seen.requests(),
             });
             self.breaches.push(index);
-            if matches!(on_breach, Breach::Rollback | Breach::KillSwitch) {
-                self.mitigated = Some((on_breach, index, Instant::now(), None));
-            }
+            let decided = Instant::now();
             match on_breach {
                 Breach::Continue => {}
                 Breach::Stop => return Ok(Ending::Stopped),
                 Breach::KillSwitch => {
+                    // Every flag a step of this run turned on, or up, goes back to where
+                    // it was before the rollout: off, or the share it had.
                     let initial = self.scenario.initial_flags();
                     let now = self.flags.now();
-                    // Every flag a step of this run turned on (or up) goes off.
-                    let off: Vec<FlagChange> = now
+                    let back: Vec<FlagChange> = now
                         .0
                         .iter()
                         .filter(|(name, setting)| setting.share() > initial.share(name))
-                        .map(|(name, _)| FlagChange::Unrelease(name.clone()))
+                        .map(|(name, _)| match initial.0.get(name) {
+                            Some(setting) if setting.share() > 0 => {
+                                FlagChange::Percent(name.clone(), setting.percent)
+                            }
+                            _ => FlagChange::Unrelease(name.clone()),
+                        })
                         .collect();
+                    if back.is_empty() {
+                        // Nothing to switch off: the breach did not come from a flag.
+                        self.recorder.event(Event::NothingToSwitchOff);
+                        return Ok(Ending::Stopped);
+                    }
+                    self.mitigated = Some((on_breach, index, decided));
+                    let kind = StepKind::KillSwitch(plan_step(self.steps[index].kind));
                     if !self
-                        .step(StepKind::KillSwitch, Vec::new(), off, FlagsAt::Start, plan)
+                        .step(kind, Vec::new(), back, FlagsAt::Start, plan)
                         .await?
                     {
                         return Ok(Ending::Interrupted);
@@ -282,6 +298,7 @@ impl Runner<'_> {
                     return Ok(Ending::Switched);
                 }
                 Breach::Rollback => {
+                    self.mitigated = Some((on_breach, index, decided));
                     let mut flags_before: Vec<Flags> = vec![self.scenario.initial_flags()];
                     flags_before.extend(applied.iter().map(|step| step.flags.clone()));
                     for (i, step) in applied.iter().enumerate().rev() {
@@ -336,10 +353,10 @@ impl Runner<'_> {
         self.begin(kind, changes.clone(), flag_changes.clone(), flags_at, plan);
         if flags_at == FlagsAt::Start {
             self.flags.apply(&flag_changes);
-            if kind == StepKind::KillSwitch
-                && let Some((_, _, _, ended)) = &mut self.mitigated
+            if changes.is_empty()
+                && let Some(at) = self.settled_at.last_mut()
             {
-                *ended = Some(Instant::now());
+                *at = Some(Instant::now());
             }
         }
         // The previous step's requests finish in its own states.
@@ -388,13 +405,11 @@ impl Runner<'_> {
                     recorder.set_part(Part::Settled);
                 }))
                 .await?;
-        // A rollback is done when its last step's moves are: each one's end replaces the
-        // one before.
         if completed
-            && matches!(kind, StepKind::Rollback(_))
-            && let Some((_, _, _, ended)) = &mut self.mitigated
+            && !changes.is_empty()
+            && let Some(at) = self.settled_at.last_mut()
         {
-            *ended = Some(Instant::now());
+            *at = Some(Instant::now());
         }
         let baked = completed && self.wait(self.scenario.load.bake - half).await;
         self.close_step(started);
@@ -438,6 +453,7 @@ impl Runner<'_> {
         });
         self.durations.push(Duration::ZERO);
         self.overruns.push(Duration::ZERO);
+        self.settled_at.push(None);
         // A step with no service to move (the baseline, a flag switch) is all settled.
         let part = if kind == StepKind::Baseline || self.steps[index].changes.is_empty() {
             Part::Settled
@@ -590,17 +606,9 @@ impl Runner<'_> {
         let faults_never_fired = (0..self.scenario.faults.len())
             .filter(|&fault| self.scenario.faults[fault].at_step > reached)
             .collect();
-        let mitigation = self
-            .mitigated
-            .and_then(|(action, breached_step, decided, ended)| {
-                let ended = ended?;
-                Some(Mitigation {
-                    action,
-                    breached_step,
-                    time: ended.saturating_duration_since(decided),
-                    failed_before: failed_before_mitigation(&steps, breached_step),
-                })
-            });
+        let mitigation = self.mitigated.map(|(action, breached_step, decided)| {
+            mitigation(&steps, &self.settled_at, action, breached_step, decided)
+        });
         StrategyRun {
             mitigation,
             strategy: strategy.clone(),
@@ -617,28 +625,65 @@ impl Runner<'_> {
     }
 }
 
-/// Entry requests that failed before the mitigation after `breached` ended: the breached
-/// step's, and those sent during the mitigation steps' moves (every part of each but the
-/// last, the last one's transient part). A kill switch has no moves: its step is all
-/// settled and adds nothing.
-fn failed_before_mitigation(steps: &[StepResult], breached: usize) -> u64 {
-    let failed = |step: &StepResult, parts: &[Part]| -> u64 {
+/// The rollout step a run step is, or undoes (0 for the baseline).
+fn plan_step(kind: StepKind) -> usize {
+    match kind {
+        StepKind::Baseline => 0,
+        StepKind::Rollout(n) | StepKind::Rollback(n) | StepKind::KillSwitch(n) => n,
+    }
+}
+
+/// What the mitigation after the breach of step `breached` achieved. Service counts as
+/// restored at the start of the first mitigation step's settled part in which no entry
+/// request failed: for a kill switch, its flip; for a rollback, the end of the moves of
+/// the first rollback step that left the failure behind (the bake times of the rollback
+/// steps before it count, as they would in a real rollback that waits on its health
+/// checks). The failed requests before it: the breached step's, and the mitigation's
+/// until then; after it: the rest of the mitigation's.
+fn mitigation(
+    steps: &[StepResult],
+    settled_at: &[Option<Instant>],
+    action: Breach,
+    breached: usize,
+    decided: Instant,
+) -> Mitigation {
+    let failed = |step: &StepResult, part: Part| -> u64 {
         step.parts
             .values()
-            .flat_map(|counts| parts.iter().map(move |part| counts[part.index()].failed))
+            .map(|counts| counts[part.index()].failed)
             .sum()
     };
-    let after = steps.get(breached + 1..).unwrap_or_default();
-    let during: u64 = after
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            if i + 1 == after.len() {
-                failed(step, &[Part::Transient])
-            } else {
-                failed(step, &[Part::Transient, Part::Settled])
-            }
-        })
-        .sum();
-    steps.get(breached).map_or(0, |step| step.total.failed) + during
+    let mut failed_before = steps.get(breached).map_or(0, |step| step.total.failed);
+    let mut failed_after = 0;
+    let mut restored: Option<(usize, Instant)> = None;
+    for step in steps.iter().skip(breached + 1) {
+        if restored.is_some() {
+            failed_after += step.total.failed;
+            continue;
+        }
+        failed_before += failed(step, Part::Transient);
+        let settled = failed(step, Part::Settled);
+        match settled_at.get(step.index).copied().flatten() {
+            Some(at) if settled == 0 => restored = Some((step.index, at)),
+            _ => failed_before += settled,
+        }
+    }
+    // Not restored: what failed once the last moves had ended counts after them.
+    if restored.is_none()
+        && let Some(last) = steps.get(breached + 1..).and_then(<[StepResult]>::last)
+    {
+        let settled = failed(last, Part::Settled);
+        failed_before -= settled;
+        failed_after = settled;
+    }
+    let last_moves = settled_at.iter().rev().flatten().next().copied();
+    let ended = restored.map(|(_, at)| at).or(last_moves).unwrap_or(decided);
+    Mitigation {
+        action,
+        breached_step: breached,
+        restored_in: restored.map(|(index, _)| index),
+        time: ended.saturating_duration_since(decided),
+        failed_before,
+        failed_after,
+    }
 }

@@ -966,7 +966,8 @@ impl Decoder<'_> {
         else {
             return changes;
         };
-        if fields.entries.is_empty() {
+        // An empty mapping; a mapping with only unknown keys is already reported.
+        if matches!(&node.value, Value::Map(entries) if entries.is_empty()) {
             self.problem(
                 path,
                 node.pos,

@@ -412,6 +412,16 @@ impl Checker<'_> {
         let mut out = Vec::new();
         for step in steps {
             let mut moved = Vec::new();
+            let mut named: BTreeSet<&str> = BTreeSet::new();
+            for (flag, _) in &step.value.flags {
+                if !named.insert(flag.value.as_str()) {
+                    let message = format!(
+                        "flag \"{}\" changes twice in one step; a step sets each flag once",
+                        flag.value
+                    );
+                    self.problems.push(&flag.path, flag.pos, message);
+                }
+            }
             let flags = self.flag_changes(&step.value.flags);
             for service in &step.value.services {
                 if !services.contains_key(&service.value) {

@@ -199,7 +199,7 @@ fn a_kill_switch_mitigates_with_fewer_failed_requests_than_a_rollback() {
     let kill = switched
         .steps
         .iter()
-        .find(|step| step.kind == StepKind::KillSwitch)
+        .find(|step| matches!(step.kind, StepKind::KillSwitch(1)))
         .expect("a kill-switch step");
     assert_eq!(kill.total.failed, 0, "{:?}", kill.total);
     assert_eq!(calls(&switched, kill.index, "web -> reviews api v1"), 0);
@@ -216,6 +216,83 @@ fn a_kill_switch_mitigates_with_fewer_failed_requests_than_a_rollback() {
         by_rollback.failed_before
     );
     assert_eq!(by_switch.failed_before, switched.steps[1].total.failed);
+    assert_eq!(
+        by_switch.restored_in,
+        Some(kill.index),
+        "restored by the switch"
+    );
+    assert_eq!(
+        by_rollback.restored_in,
+        Some(2),
+        "restored once web v1 is back"
+    );
+    assert_eq!(by_switch.failed_after + by_rollback.failed_after, 0);
+}
+
+/// web calls `extra` behind `more`, on for half the users before the rollout; the
+/// rollout raises it to everyone, then deploys an api version that drops what web calls.
+fn raise_then_break(breach: &str) -> Scenario {
+    inline(&format!(
+        "
+name: raise-then-break
+seed: 3
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: {{ calls: [ {{ service: api }}, {{ service: extra, flag: more }} ] }}
+  api:
+    versions: {{ v1: {{}}, v2: {{ provides: [v2] }} }}
+  extra:
+    versions: {{ v1: {{}} }}
+initial: {{ web: v1, api: v1, extra: v1 }}
+target: {{ api: v2 }}
+flags:
+  more: {{ on: true, percent: 50 }}
+load: {{ rps: 300, baseline_ms: 300, step_ms: 300 }}
+gate: {{ max_failed_ratio: 0.05, on_breach: {breach} }}
+strategies:
+  - name: raise-then-break
+    steps: [ {{ percent: {{ more: 100 }} }}, [api] ]
+"
+    ))
+}
+
+#[test]
+fn a_kill_switch_puts_a_flag_that_was_on_back_to_its_share_and_cannot_undo_a_deploy() {
+    let run = run(
+        Net::Sim,
+        &raise_then_break("kill-switch"),
+        "raise-then-break",
+    );
+    // Step 2 breaks api: the breach is the deploy's, and the only flag the rollout
+    // touched goes back to the 50% it had, not off.
+    assert!(run.steps[2].gate_breached);
+    let kill = run.steps.last().expect("a kill-switch step");
+    assert_eq!(kill.kind, StepKind::KillSwitch(2));
+    assert_eq!(kill.flags.share("more"), 50, "{:?}", kill.flag_changes);
+    // It cannot undo the deploy: the failure goes on, and the report says so.
+    let mitigation = run.mitigation.expect("a kill switch was tried");
+    assert_eq!(mitigation.restored_in, None);
+    assert!(mitigation.failed_after > 0);
+}
+
+#[test]
+fn a_kill_switch_with_no_flag_released_stops_and_says_so() {
+    // Break api without touching the flag: there is nothing to switch off.
+    let mut scenario = raise_then_break("kill-switch");
+    scenario.strategies[0].kind =
+        deploysim::model::StrategyKind::Steps(vec![deploysim::model::StepSpec::deploy(&["api"])]);
+    let run = run(Net::Sim, &scenario, "raise-then-break");
+    assert_eq!(run.ending, Ending::Stopped);
+    assert!(run.mitigation.is_none());
+    assert!(
+        run.steps[1]
+            .events
+            .contains(&deploysim::record::Event::NothingToSwitchOff),
+        "{:?}",
+        run.steps[1].events
+    );
 }
 
 #[test]
