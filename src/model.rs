@@ -267,6 +267,14 @@ impl Flags {
         self.0.get(flag).map_or(0, |setting| setting.share())
     }
 
+    /// Every flag's percent of users now (0: off), by name: what the reports show.
+    pub fn shares(&self) -> BTreeMap<String, u8> {
+        self.0
+            .iter()
+            .map(|(name, setting)| (name.clone(), setting.share()))
+            .collect()
+    }
+
     /// Applies one flag change. `release` turns the flag on at its percent, `unrelease`
     /// turns it off and keeps the percent for a later release, `percent` sets the percent
     /// and turns it on.

@@ -1031,12 +1031,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
         plan_step,
         changes: step.changes.iter().map(super::ChangeJson::from).collect(),
         flag_changes: step.flag_changes.iter().map(ToString::to_string).collect(),
-        flags: step
-            .flags
-            .0
-            .iter()
-            .map(|(name, setting)| (name.clone(), setting.share()))
-            .collect(),
+        flags: step.flags.shares(),
         edges: step
             .traffic
             .edges

@@ -309,12 +309,7 @@ pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanRep
                         index: step.index,
                         changes: step.changes.iter().map(ChangeJson::from).collect(),
                         flag_changes: step.flag_changes.iter().map(ToString::to_string).collect(),
-                        flags: step
-                            .flags
-                            .0
-                            .iter()
-                            .map(|(name, setting)| (name.clone(), setting.share()))
-                            .collect(),
+                        flags: step.flags.shares(),
                         versions: step.deployment.0.clone(),
                         faults: step.faults.iter().map(fault_text).collect(),
                     })
