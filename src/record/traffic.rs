@@ -31,58 +31,61 @@ pub struct StepTraffic {
 /// Filled by every replica and the load generator while a run goes on.
 #[derive(Debug, Default)]
 pub struct Traffic {
-    steps: Mutex<Vec<BTreeMap<Arc<str>, Counted>>>,
+    steps: Mutex<Vec<Counting>>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Counted {
-    Edge(EdgeCounts),
-    Received(u64),
+/// One step's counts while the run goes on, under the keys the hot path holds.
+#[derive(Debug, Default)]
+struct Counting {
+    edges: BTreeMap<Key, EdgeCounts>,
+    received: BTreeMap<Key, u64>,
 }
 
-/// A name the hot path counts under: made once per replica, cloned per count.
+/// A name the hot path counts under: made once per replica, cloned only when a step
+/// first sees it.
 pub type Key = Arc<str>;
 
 /// The key of an edge.
 pub fn edge_key(edge: &str) -> Key {
-    Arc::from(format!("edge:{edge}"))
+    Arc::from(edge)
 }
 
 /// The key of a service's received requests.
 pub fn service_key(service: &str) -> Key {
-    Arc::from(format!("service:{service}"))
+    Arc::from(service)
+}
+
+/// The count under `key`, created at its default the first time; looked up first, so
+/// that counting does not clone the key.
+fn entry<'a, T: Default>(map: &'a mut BTreeMap<Key, T>, key: &Key) -> &'a mut T {
+    if !map.contains_key(key) {
+        map.insert(Arc::clone(key), T::default());
+    }
+    map.get_mut(key).expect("the key was inserted just above")
 }
 
 impl Traffic {
     /// A call over `edge` made for a request of `step`, which ended in `outcome`.
     pub fn called(&self, step: usize, edge: &Key, outcome: Level) {
-        self.with(
-            step,
-            edge,
-            Counted::Edge(EdgeCounts::default()),
-            |counted| {
-                if let Counted::Edge(counts) = counted {
-                    counts.calls += 1;
-                    match outcome {
-                        Level::Ok => counts.ok += 1,
-                        Level::Degraded => counts.degraded += 1,
-                        Level::Failed => counts.failed += 1,
-                    }
-                }
-            },
-        );
-    }
-
-    /// A replica of the service behind `service` received a request of `step`.
-    pub fn received(&self, step: usize, service: &Key) {
-        self.with(step, service, Counted::Received(0), |counted| {
-            if let Counted::Received(count) = counted {
-                *count += 1;
+        self.with(step, |counting| {
+            let counts = entry(&mut counting.edges, edge);
+            counts.calls += 1;
+            match outcome {
+                Level::Ok => counts.ok += 1,
+                Level::Degraded => counts.degraded += 1,
+                Level::Failed => counts.failed += 1,
             }
         });
     }
 
-    fn with(&self, step: usize, key: &Key, empty: Counted, count: impl FnOnce(&mut Counted)) {
+    /// A replica of the service behind `service` received a request of `step`.
+    pub fn received(&self, step: usize, service: &Key) {
+        self.with(step, |counting| {
+            *entry(&mut counting.received, service) += 1
+        });
+    }
+
+    fn with(&self, step: usize, count: impl FnOnce(&mut Counting)) {
         let mut steps = crate::lock::lock(&self.steps);
         // A step number comes from a request; one far past the steps the run can have
         // would be a corrupt request, not a reason to grow without bound.
@@ -90,34 +93,29 @@ impl Traffic {
             return;
         }
         if steps.len() <= step {
-            steps.resize_with(step + 1, BTreeMap::new);
+            steps.resize_with(step + 1, Counting::default);
         }
-        let map = &mut steps[step];
-        if let Some(counted) = map.get_mut(key) {
-            count(counted);
-        } else {
-            let mut counted = empty;
-            count(&mut counted);
-            map.insert(Arc::clone(key), counted);
-        }
+        count(&mut steps[step]);
     }
 
     /// Step `step`'s traffic so far.
     pub fn step(&self, step: usize) -> StepTraffic {
         let steps = crate::lock::lock(&self.steps);
-        let mut traffic = StepTraffic::default();
-        for (key, counted) in steps.get(step).into_iter().flatten() {
-            match (counted, key.split_once(':')) {
-                (Counted::Edge(counts), Some((_, edge))) => {
-                    traffic.edges.insert(edge.to_owned(), *counts);
-                }
-                (Counted::Received(count), Some((_, service))) => {
-                    traffic.received.insert(service.to_owned(), *count);
-                }
-                _ => {}
-            }
+        let Some(counting) = steps.get(step) else {
+            return StepTraffic::default();
+        };
+        StepTraffic {
+            edges: counting
+                .edges
+                .iter()
+                .map(|(edge, counts)| (edge.to_string(), *counts))
+                .collect(),
+            received: counting
+                .received
+                .iter()
+                .map(|(service, count)| (service.to_string(), *count))
+                .collect(),
         }
-        traffic
     }
 }
 
