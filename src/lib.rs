@@ -35,6 +35,7 @@ pub mod model;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod risk;
 pub mod runtime;
 pub mod scenario;
 pub mod topology;

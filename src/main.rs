@@ -84,6 +84,17 @@ Examples:
 Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment failed,
 4 inconclusive (the machine fell behind in a row, marked ~), 130 interrupted (Ctrl-C).";
 
+const RISK_EXAMPLES: &str = "\
+Examples:
+  simulate risk scenarios/risk.yaml                     the scenario's risk: section, in sim
+  simulate risk scenarios/risk.yaml --trials 1000 --out report/
+  simulate risk scenarios/risk.yaml --json risk.json    every estimate and every trial's draw
+  simulate scenarios/risk.yaml --trial 17 --net sim     rerun trial 17's defects, step by step
+
+Exit codes: 0 done, 2 invalid scenario, 3 the environment failed (a file cannot be
+written), 130 interrupted (Ctrl-C; the trials finished so far are reported, marked
+partial).";
+
 const GENERATE_EXAMPLES: &str = "\
 Examples:
   simulate generate --services 50 > fleet.yaml          a 50-service fleet
@@ -165,6 +176,15 @@ enum Command {
     /// whose loss fails a request of another entrypoint are single points of failure.
     #[command(after_help = SWEEP_EXAMPLES)]
     Sweep(SweepArgs),
+    /// Compare the strategies' risk over many paired trials with injected defects.
+    ///
+    /// Trial i draws, from the seed and i, which changed versions are defective (errors,
+    /// latency, a dropped API version) and runs every strategy against the same defects
+    /// in virtual time. Reports per strategy the change failure rate, failed requests,
+    /// time to detect and restore, blast radius, suspects, escaped defects and lead time,
+    /// each with a 95% interval, and each one's paired difference against single-piece.
+    #[command(after_help = RISK_EXAMPLES)]
+    Risk(RiskArgs),
     /// Print a realistic generated scenario of N services as YAML on stdout.
     #[command(after_help = GENERATE_EXAMPLES)]
     Generate(GenerateArgs),
@@ -226,6 +246,36 @@ struct SweepArgs {
 }
 
 #[derive(Debug, Args)]
+struct RiskArgs {
+    /// The scenario file (`-` reads it from standard input); its `risk:` section says
+    /// the trials, strategies and defects.
+    scenario: PathBuf,
+    /// Trials, instead of `risk.trials`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    trials: Option<u32>,
+    /// Only this strategy, instead of `risk.strategies` (single-piece is always run too,
+    /// as the reference). Repeatable.
+    #[arg(long = "strategy", value_name = "NAME")]
+    strategies: Vec<String>,
+    /// Seed of every draw, instead of the scenario's `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write every estimate and every trial as JSON to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write report.md (a summary for a pull request) into DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The network: `sim` (virtual time, the default: fast and the same every run) or
+    /// `live` (real servers in real time; for a few trials).
+    #[arg(long, value_enum, default_value_t = NetArg::Sim)]
+    net: NetArg,
+    /// Worker threads (default: one per core). The report does not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    workers: Option<u32>,
+}
+
+#[derive(Debug, Args)]
 struct GenerateArgs {
     /// Number of services, 2 to 10000.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000))]
@@ -242,6 +292,7 @@ fn main() -> ExitCode {
         Some(Command::Plan(args)) => run_plan(&args),
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Sweep(args)) => run_sweep(&args),
+        Some(Command::Risk(args)) => run_risk(&args),
         Some(Command::Generate(args)) => {
             let text = generate::scenario_yaml(args.services as usize, args.seed);
             match print_out(&text) {
@@ -401,6 +452,161 @@ where
         eprintln!("error: {err}{hint}");
         exit::ENVIRONMENT
     })
+}
+
+/// The strategies `simulate risk` compares: `names` (or the scenario's `risk.strategies`),
+/// with single-piece added as the reference when missing.
+fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy>, String> {
+    let mut kinds: Vec<StrategyKind> = if names.is_empty() {
+        scenario.risk.strategies.clone()
+    } else {
+        let mut kinds = Vec::new();
+        for name in names {
+            let kind = StrategyKind::builtin(name).ok_or_else(|| {
+                format!(
+                    "unknown strategy \"{name}\"; simulate risk compares built-ins: batch, single-piece, random, waves-K, safe, dark"
+                )
+            })?;
+            kinds.push(kind);
+        }
+        kinds
+    };
+    if !kinds.contains(&StrategyKind::SinglePiece) {
+        kinds.push(StrategyKind::SinglePiece);
+    }
+    kinds.dedup();
+    Ok(kinds
+        .into_iter()
+        .map(|kind| Strategy {
+            name: match &kind {
+                StrategyKind::Waves(size) => format!("waves-{size}"),
+                other => other.label().to_owned(),
+            },
+            kind,
+            expect: Default::default(),
+            on_breach: None,
+        })
+        .collect())
+}
+
+fn run_risk(args: &RiskArgs) -> u8 {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let scenario = match load(&args.scenario) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    if let Err(code) = check_json_target(args.json.as_deref()) {
+        return code;
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let strategies = match risk_strategies(&scenario, &args.strategies) {
+        Ok(strategies) => strategies,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::INVALID;
+        }
+    };
+    let graph = deploysim::eval::Graph::new(&scenario);
+    let mut plans = Vec::new();
+    for strategy in &strategies {
+        match plan::plan(&scenario, strategy, seed) {
+            Ok(planned) => plans.push((strategy.clone(), planned)),
+            Err(err) => eprintln!(
+                "note: strategy {} is left out: {}",
+                strategy.name,
+                report::plan_error_text(&err)
+            ),
+        }
+    }
+    let states: Vec<usize> = plans
+        .iter()
+        .map(|(strategy, _)| {
+            deploysim::check::check_strategy(&graph, &scenario, strategy, seed).distinct_states
+        })
+        .collect();
+    let trials = args.trials.unwrap_or(scenario.risk.trials);
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        |n| n as usize,
+    );
+    let interrupt = Arc::new(AtomicBool::new(false));
+    watch_ctrl_c(Arc::clone(&interrupt));
+    let options = deploysim::runtime::trials::TrialOptions {
+        trials,
+        seed,
+        net: Net::from(args.net),
+        workers,
+        interrupt: Arc::clone(&interrupt),
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    let started = tokio::time::Instant::now();
+    let progress = |done: u32| {
+        if show_progress {
+            let elapsed = started.elapsed().as_secs_f64();
+            let left = elapsed / f64::from(done) * f64::from(trials.saturating_sub(done));
+            eprint!("\r\x1b[2K  trials {done}/{trials}, about {left:.0} s left");
+        }
+    };
+    let ran = deploysim::runtime::trials::run(&scenario, &plans, &options, &progress);
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let names: Vec<String> = plans.iter().map(|(s, _)| s.name.clone()).collect();
+    let reference = plans
+        .iter()
+        .position(|(s, _)| s.kind == StrategyKind::SinglePiece);
+    let summaries = deploysim::risk::summarise(&names, &states, reference, &ran.trials);
+    let header = report::risk::Header {
+        scenario: &scenario,
+        seed,
+        trials: ran.trials.len(),
+        asked: trials,
+        net: report::live::net_text(Net::from(args.net)),
+    };
+    if let Some(dir) = &args.out {
+        let written = std::fs::create_dir_all(dir).and_then(|()| {
+            std::fs::write(dir.join("report.md"), report::risk::markdown(header, &summaries))
+        });
+        if let Err(err) = written {
+            eprintln!("error: cannot write {}: {err}", dir.join("report.md").display());
+            return exit::ENVIRONMENT;
+        }
+    }
+    if let Err(code) = emit(
+        args.json.as_deref(),
+        || report::risk::text(header, &summaries),
+        || report::risk::json(header, ran.partial, &summaries, &ran.trials),
+    ) {
+        return code;
+    }
+    if ran.partial && interrupt.load(Ordering::SeqCst) {
+        return exit::INTERRUPTED;
+    }
+    exit::OK
+}
+
+/// Sets `flag` on Ctrl-C, from a thread of its own (the trials run on plain threads).
+fn watch_ctrl_c(flag: Arc<std::sync::atomic::AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    });
 }
 
 fn run_sweep(args: &SweepArgs) -> u8 {

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod live;
 pub mod plan;
+pub mod risk;
 pub mod sweep;
 
 use std::fmt::Write as _;

@@ -12,3 +12,4 @@ pub mod pool;
 pub mod replica;
 pub mod run;
 pub mod sweep;
+pub mod trials;

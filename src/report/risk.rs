@@ -1,0 +1,314 @@
+//! `simulate risk`'s report: the terminal tables, the JSON, and the Markdown summary for a
+//! pull request.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{plural, table};
+use crate::model::Scenario;
+use crate::risk::stats::Estimate;
+use crate::risk::{MEASURES, StrategySummary, Trial};
+
+/// The measures the terminal table shows (indices into [`MEASURES`]); the JSON and the
+/// Markdown have every one.
+const SHOWN: [usize; 9] = [0, 1, 3, 4, 5, 6, 8, 9, 10];
+
+/// What a risk run was, for the header.
+#[derive(Debug, Clone, Copy)]
+pub struct Header<'a> {
+    pub scenario: &'a Scenario,
+    pub seed: u64,
+    pub trials: usize,
+    pub asked: u32,
+    pub net: &'static str,
+}
+
+fn cell(measure: usize, estimate: &Estimate) -> String {
+    if estimate.n == 0 {
+        return "-".to_owned();
+    }
+    if MEASURES[measure].rate {
+        format!(
+            "{:.0}% ({:.0}-{:.0})",
+            estimate.value * 100.0,
+            estimate.low * 100.0,
+            estimate.high * 100.0
+        )
+    } else {
+        format!(
+            "{} ({}-{})",
+            number(estimate.value),
+            number(estimate.low.max(0.0)),
+            number(estimate.high)
+        )
+    }
+}
+
+fn difference(measure: usize, estimate: &Estimate) -> String {
+    if estimate.n == 0 {
+        return "-".to_owned();
+    }
+    let scale = if MEASURES[measure].rate { 100.0 } else { 1.0 };
+    let unit = if MEASURES[measure].rate { " pts" } else { "" };
+    let sure = if estimate.excludes_zero() { "" } else { " ~" };
+    let signed = |value: f64| {
+        let text = number(value);
+        if value >= 0.0 { format!("+{text}") } else { text }
+    };
+    format!(
+        "{}{unit} ({} to {}){sure}",
+        signed(estimate.value * scale),
+        signed(estimate.low * scale),
+        signed(estimate.high * scale)
+    )
+}
+
+/// A number as the tables print it: whole above 100, one decimal below.
+fn number(value: f64) -> String {
+    if value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// The one-sentence answer: how the riskiest strategy compares with single-piece on the
+/// change failure rate, and how sure the trials are.
+pub fn answer(summaries: &[StrategySummary]) -> String {
+    let Some(reference) = summaries.iter().find(|s| s.vs_single_piece.is_none()) else {
+        return "no single-piece run to compare with".to_owned();
+    };
+    let others: Vec<&StrategySummary> = summaries
+        .iter()
+        .filter(|s| s.vs_single_piece.is_some())
+        .collect();
+    let Some(worst) = others.iter().max_by(|a, b| {
+        a.estimates[0]
+            .value
+            .partial_cmp(&b.estimates[0].value)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }) else {
+        return format!(
+            "single-piece alone: change failure rate {}",
+            cell(0, &reference.estimates[0])
+        );
+    };
+    let diff = worst
+        .vs_single_piece
+        .as_ref()
+        .map(|d| d[0])
+        .unwrap_or(worst.estimates[0]);
+    let verdict = if !diff.excludes_zero() {
+        "no different from"
+    } else if diff.value > 0.0 {
+        "riskier than"
+    } else {
+        "safer than"
+    };
+    format!(
+        "{} is {verdict} single-piece: change failure rate {:.0}% against {:.0}%, a difference of {} points (95% interval {} to {}) over {} paired {}",
+        worst.name,
+        worst.estimates[0].value * 100.0,
+        reference.estimates[0].value * 100.0,
+        signed(diff.value * 100.0),
+        signed(diff.low * 100.0),
+        signed(diff.high * 100.0),
+        diff.n,
+        plural(usize::try_from(diff.n).unwrap_or(usize::MAX), "trial", "trials")
+    )
+}
+
+fn signed(value: f64) -> String {
+    format!("{value:+.1}")
+}
+
+/// The terminal report.
+pub fn text(header: Header<'_>, summaries: &[StrategySummary]) -> String {
+    let mut out = String::new();
+    let defect = &header.scenario.risk.defect;
+    let _ = writeln!(
+        out,
+        "risk {} (seed {}): {} paired {}{}, {}",
+        header.scenario.name,
+        header.seed,
+        header.trials,
+        plural(header.trials, "trial", "trials"),
+        if header.trials < header.asked as usize {
+            format!(" of {} asked (partial: interrupted)", header.asked)
+        } else {
+            String::new()
+        },
+        header.net
+    );
+    let _ = writeln!(
+        out,
+        "  defects: each changed version defective with probability {}; kinds errors {}, latency {}, drop-api {} (relative)",
+        defect.probability, defect.weight_errors, defect.weight_latency, defect.weight_drop_api
+    );
+    match &header.scenario.gate {
+        Some(gate) => {
+            let _ = writeln!(
+                out,
+                "  detection: the gate, more than {}% failed in a step",
+                gate.max_failed_ratio * 100.0
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  detection: none (no `gate:`): nothing is detected or rolled back; user impact only"
+            );
+        }
+    }
+    out.push('\n');
+    let mut rows = vec![
+        std::iter::once("strategy".to_owned())
+            .chain(SHOWN.iter().map(|&m| MEASURES[m].label.to_owned()))
+            .chain(std::iter::once("states".to_owned()))
+            .collect::<Vec<_>>(),
+    ];
+    for summary in summaries {
+        rows.push(
+            std::iter::once(summary.name.clone())
+                .chain(SHOWN.iter().map(|&m| cell(m, &summary.estimates[m])))
+                .chain(std::iter::once(summary.states.to_string()))
+                .collect(),
+        );
+    }
+    out.push_str(&table(&rows, "  "));
+    let _ = writeln!(
+        out,
+        "  each cell: the estimate and its 95% interval (rates: Wilson; means: Student t, over the trials where the measure applies)"
+    );
+    if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
+        let _ = writeln!(out, "\npaired against single-piece (same defects, same seed)");
+        let mut rows = vec![
+            std::iter::once("strategy".to_owned())
+                .chain(SHOWN.iter().map(|&m| MEASURES[m].label.to_owned()))
+                .collect::<Vec<_>>(),
+        ];
+        for summary in summaries {
+            if let Some(differences) = &summary.vs_single_piece {
+                rows.push(
+                    std::iter::once(summary.name.clone())
+                        .chain(SHOWN.iter().map(|&m| difference(m, &differences[m])))
+                        .collect(),
+                );
+            }
+        }
+        out.push_str(&table(&rows, "  "));
+        let _ = writeln!(
+            out,
+            "  ~ = the interval holds 0: these trials cannot tell the two apart on that measure"
+        );
+    }
+    for summary in summaries.iter().filter(|s| s.unjudged > 0) {
+        let _ = writeln!(
+            out,
+            "  note: {}: {} {} not measured (the machine fell behind)",
+            summary.name,
+            summary.unjudged,
+            plural(summary.unjudged as usize, "trial", "trials")
+        );
+    }
+    let _ = writeln!(out, "\nanswer: {}", answer(summaries));
+    out
+}
+
+/// The Markdown summary for a pull request: the question, the answer, the table.
+pub fn markdown(header: Header<'_>, summaries: &[StrategySummary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Deployment risk: {}\n", header.scenario.name);
+    let _ = writeln!(
+        out,
+        "**Deploy everything at once, or piece by piece?** {} paired trials (seed {}), each \
+         changed version defective with probability {}, every strategy meeting the same \
+         defects.\n",
+        header.trials, header.seed, header.scenario.risk.defect.probability
+    );
+    let _ = writeln!(out, "**Answer:** {}.\n", answer(summaries));
+    let _ = write!(out, "| strategy |");
+    for measure in &MEASURES {
+        let _ = write!(out, " {} |", measure.label);
+    }
+    let _ = writeln!(out, " states |");
+    let _ = writeln!(out, "|---{}|---|", "|---".repeat(MEASURES.len()));
+    for summary in summaries {
+        let _ = write!(out, "| {} |", summary.name);
+        for (m, estimate) in summary.estimates.iter().enumerate() {
+            let _ = write!(out, " {} |", cell(m, estimate));
+        }
+        let _ = writeln!(out, " {} |", summary.states);
+    }
+    let _ = writeln!(
+        out,
+        "\nEach cell: estimate (95% interval). Rates: Wilson; means: Student t over the \
+         trials where the measure applies. Rerun one trial with `simulate risk \
+         SCENARIO --trial N`; every trial's draw is in the JSON."
+    );
+    out
+}
+
+/// `simulate risk --json`.
+#[derive(Debug, Serialize)]
+pub struct RiskReport<'a> {
+    pub scenario: String,
+    pub seed: u64,
+    pub net: &'static str,
+    pub trials_asked: u32,
+    /// Fewer trials than asked ran (Ctrl-C); the numbers are those of the trials that ran.
+    pub partial: bool,
+    pub measures: Vec<&'static str>,
+    pub answer: String,
+    pub strategies: Vec<StrategyJson<'a>>,
+    /// Every trial: its draw and each strategy's outcome (in `strategies` order).
+    pub trials: &'a [Trial],
+}
+
+#[derive(Debug, Serialize)]
+pub struct StrategyJson<'a> {
+    pub name: &'a str,
+    pub states: usize,
+    pub unjudged: u32,
+    /// Per measure key: the estimate and its interval.
+    pub estimates: std::collections::BTreeMap<&'static str, Estimate>,
+    /// Per measure key: this strategy minus single-piece, paired by trial.
+    pub vs_single_piece: Option<std::collections::BTreeMap<&'static str, Estimate>>,
+}
+
+/// Builds the JSON form.
+pub fn json<'a>(
+    header: Header<'_>,
+    partial: bool,
+    summaries: &'a [StrategySummary],
+    trials: &'a [Trial],
+) -> RiskReport<'a> {
+    let keyed = |estimates: &[Estimate]| {
+        MEASURES
+            .iter()
+            .zip(estimates)
+            .map(|(measure, estimate)| (measure.key, *estimate))
+            .collect()
+    };
+    RiskReport {
+        scenario: header.scenario.name.clone(),
+        seed: header.seed,
+        net: header.net,
+        trials_asked: header.asked,
+        partial,
+        measures: MEASURES.iter().map(|m| m.key).collect(),
+        answer: answer(summaries),
+        strategies: summaries
+            .iter()
+            .map(|summary| StrategyJson {
+                name: &summary.name,
+                states: summary.states,
+                unjudged: summary.unjudged,
+                estimates: keyed(&summary.estimates),
+                vs_single_piece: summary.vs_single_piece.as_deref().map(keyed),
+            })
+            .collect(),
+        trials,
+    }
+}

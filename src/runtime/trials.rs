@@ -1,0 +1,146 @@
+//! `simulate risk`'s trials: every strategy in every trial, on every core.
+//!
+//! Workers (one per core by default) take trial numbers from one counter; each trial is
+//! drawn from the seed and its number alone (see `risk::draw`) and runs each strategy in
+//! a simulation of its own, so a trial's result does not depend on which worker ran it or
+//! on how many there are. Results are put back in trial order.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::model::{Scenario, Strategy};
+use crate::plan::Plan;
+use crate::risk::{self, Trial};
+use crate::runtime::host::{self, HostError};
+use crate::runtime::net::Net;
+
+/// How the trials run.
+#[derive(Debug, Clone)]
+pub struct TrialOptions {
+    pub trials: u32,
+    pub seed: u64,
+    pub net: Net,
+    /// Worker threads; at least 1.
+    pub workers: usize,
+    /// Set on Ctrl-C: workers finish the trial in hand and take no other.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// The trials that ran, in trial order.
+#[derive(Debug, Clone)]
+pub struct TrialsRun {
+    pub trials: Vec<Trial>,
+    /// Fewer trials ran than were asked for (Ctrl-C).
+    pub partial: bool,
+}
+
+/// A trial could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    #[error("trial {trial}, strategy {strategy}: {source}")]
+    Host {
+        trial: u32,
+        strategy: String,
+        source: HostError,
+    },
+    #[error("trial {trial}, strategy {strategy}: {message}")]
+    Start {
+        trial: u32,
+        strategy: String,
+        message: String,
+    },
+}
+
+/// Runs `plans` (each strategy planned on the scenario as written: the team does not
+/// know its defects) in every trial. `done` is called with the number of trials finished
+/// after each one, from the worker that finished it.
+pub fn run(
+    scenario: &Scenario,
+    plans: &[(Strategy, Plan)],
+    options: &TrialOptions,
+    done: &(dyn Fn(u32) + Sync),
+) -> Result<TrialsRun, TrialError> {
+    let next = AtomicU32::new(0);
+    let finished = AtomicU32::new(0);
+    let results: Mutex<Vec<Trial>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<TrialError>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..options.workers.max(1) {
+            scope.spawn(|| {
+                loop {
+                    if stop.load(Ordering::SeqCst) || options.interrupt.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let trial = next.fetch_add(1, Ordering::SeqCst);
+                    if trial >= options.trials {
+                        return;
+                    }
+                    match run_trial(scenario, plans, options, trial) {
+                        Ok(result) => {
+                            crate::lock::lock(&results).push(result);
+                            done(finished.fetch_add(1, Ordering::SeqCst) + 1);
+                        }
+                        Err(err) => {
+                            stop.store(true, Ordering::SeqCst);
+                            crate::lock::lock(&failure).get_or_insert(err);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(err) = crate::lock::lock(&failure).take() {
+        return Err(err);
+    }
+    let mut trials = std::mem::take(&mut *crate::lock::lock(&results));
+    trials.sort_by_key(|trial| trial.draw.trial);
+    // A partial run keeps only the trials before the first one missing, so a partial
+    // report is the report of fewer trials, whatever the workers had in hand.
+    let complete = trials
+        .iter()
+        .enumerate()
+        .take_while(|(i, trial)| trial.draw.trial as usize == *i)
+        .count();
+    trials.truncate(complete);
+    Ok(TrialsRun {
+        partial: trials.len() < options.trials as usize,
+        trials,
+    })
+}
+
+/// Trial `trial`: its draw, and each strategy's run on the scenario with its defects.
+pub fn run_trial(
+    scenario: &Scenario,
+    plans: &[(Strategy, Plan)],
+    options: &TrialOptions,
+    trial: u32,
+) -> Result<Trial, TrialError> {
+    let draw = risk::draw(scenario, options.seed, trial);
+    let defective = Arc::new(risk::with_defects(scenario, &draw));
+    let mut outcomes = Vec::with_capacity(plans.len());
+    for (strategy, plan) in plans {
+        let limit = host::sim_limit([host::run_budget(&defective, plan) * 2]);
+        let (shared, owned_strategy, owned_plan) =
+            (Arc::clone(&defective), strategy.clone(), plan.clone());
+        let hosted = host::host(options.net, options.seed, limit, false, move |run_options| {
+            async move {
+                crate::runtime::run::run(shared, &owned_strategy, &owned_plan, &run_options, None)
+                    .await
+            }
+        })
+        .map_err(|source| TrialError::Host {
+            trial,
+            strategy: strategy.name.clone(),
+            source,
+        })?;
+        let (run, _) = hosted.map_err(|err| TrialError::Start {
+            trial,
+            strategy: strategy.name.clone(),
+            message: err.to_string(),
+        })?;
+        outcomes.push(risk::outcome(&run, &draw, &scenario.target));
+    }
+    Ok(Trial { draw, outcomes })
+}
