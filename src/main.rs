@@ -572,10 +572,16 @@ fn run_risk(args: &RiskArgs) -> u8 {
     };
     if let Some(dir) = &args.out {
         let written = std::fs::create_dir_all(dir).and_then(|()| {
-            std::fs::write(dir.join("report.md"), report::risk::markdown(header, &summaries))
+            std::fs::write(
+                dir.join("report.md"),
+                report::risk::markdown(header, &summaries),
+            )
         });
         if let Err(err) = written {
-            eprintln!("error: cannot write {}: {err}", dir.join("report.md").display());
+            eprintln!(
+                "error: cannot write {}: {err}",
+                dir.join("report.md").display()
+            );
             return exit::ENVIRONMENT;
         }
     }

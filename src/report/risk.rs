@@ -54,7 +54,11 @@ fn difference(measure: usize, estimate: &Estimate) -> String {
     let sure = if estimate.excludes_zero() { "" } else { " ~" };
     let signed = |value: f64| {
         let text = number(value);
-        if value >= 0.0 { format!("+{text}") } else { text }
+        if value >= 0.0 {
+            format!("+{text}")
+        } else {
+            text
+        }
     };
     format!(
         "{}{unit} ({} to {}){sure}",
@@ -115,7 +119,11 @@ pub fn answer(summaries: &[StrategySummary]) -> String {
         signed(diff.low * 100.0),
         signed(diff.high * 100.0),
         diff.n,
-        plural(usize::try_from(diff.n).unwrap_or(usize::MAX), "trial", "trials")
+        plural(
+            usize::try_from(diff.n).unwrap_or(usize::MAX),
+            "trial",
+            "trials"
+        )
     )
 }
 
@@ -182,7 +190,10 @@ pub fn text(header: Header<'_>, summaries: &[StrategySummary]) -> String {
         "  each cell: the estimate and its 95% interval (rates: Wilson; means: Student t, over the trials where the measure applies)"
     );
     if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
-        let _ = writeln!(out, "\npaired against single-piece (same defects, same seed)");
+        let _ = writeln!(
+            out,
+            "\npaired against single-piece (same defects, same seed)"
+        );
         let mut rows = vec![
             std::iter::once("strategy".to_owned())
                 .chain(SHOWN.iter().map(|&m| MEASURES[m].label.to_owned()))
@@ -311,4 +322,145 @@ pub fn json<'a>(
             .collect(),
         trials,
     }
+}
+
+/// The page's template: one self-contained file. Its Content-Security-Policy forbids
+/// every request (scripts, styles and images from anywhere but the page), so a page that
+/// tried to load anything would say so in the browser's console.
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>Deployment risk: {{ scenario }}</title>
+<style>
+body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.note { color: #555; font-size: 13px; }
+</style>
+</head>
+<body>
+<h1>Deployment risk: {{ scenario }}</h1>
+<p><strong>Deploy everything at once, or piece by piece?</strong> {{ trials }} paired trials
+(seed {{ seed }}, {{ net }}); each changed version defective with probability
+{{ probability }}; every strategy meets the same defects.</p>
+<p><strong>Answer:</strong> {{ answer }}.</p>
+<h2>Every measure</h2>
+<table>
+<tr><th>strategy</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}<th>states</th></tr>
+{% for row in rows %}<tr><td>{{ row[0] }}</td>{% for cell in row[1] %}<td>{{ cell }}</td>{% endfor %}<td>{{ row[2] }}</td></tr>
+{% endfor %}</table>
+<p class="note">Each cell: the estimate and its 95% interval. Rates: Wilson; means: Student t over the trials where the measure applies.</p>
+{% if paired %}<h2>Paired against single-piece</h2>
+<table>
+<tr><th>strategy</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}</tr>
+{% for row in paired %}<tr><td>{{ row[0] }}</td>{% for cell in row[1] %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+<p class="note">~ = the interval holds 0: these trials cannot tell the two apart on that measure.</p>{% endif %}
+<h2>Each measure with its interval</h2>
+<div class="charts">{% for chart in charts %}{{ chart|safe }}{% endfor %}</div>
+<h2>From one piece to one batch</h2>
+<div class="charts">{{ curve|safe }}</div>
+<h2>One trial, step by step (trial {{ timeline_trial }}: {{ timeline_defects }})</h2>
+<div class="charts">{% for chart in timelines %}{{ chart|safe }}{% endfor %}</div>
+</body>
+</html>
+"#;
+
+/// One strategy's steps in the trial the page shows: (step label, ok, degraded, failed).
+pub type TimelineSteps = Vec<(String, u64, u64, u64)>;
+
+/// The self-contained HTML report, with its charts as inline SVG.
+#[allow(clippy::too_many_arguments)]
+pub fn html(
+    header: Header<'_>,
+    summaries: &[StrategySummary],
+    sizes: &[Option<usize>],
+    timeline_trial: &Trial,
+    timelines: &[(String, TimelineSteps)],
+) -> Result<String, String> {
+    use super::charts;
+    #[derive(Serialize)]
+    struct Row {
+        name: String,
+        cells: Vec<String>,
+        states: usize,
+    }
+    let rows: Vec<Row> = summaries
+        .iter()
+        .map(|summary| Row {
+            name: summary.name.clone(),
+            cells: summary
+                .estimates
+                .iter()
+                .enumerate()
+                .map(|(m, e)| cell(m, e))
+                .collect(),
+            states: summary.states,
+        })
+        .collect();
+    let paired: Vec<Row> = summaries
+        .iter()
+        .filter_map(|summary| {
+            let differences = summary.vs_single_piece.as_ref()?;
+            Some(Row {
+                name: summary.name.clone(),
+                cells: differences
+                    .iter()
+                    .enumerate()
+                    .map(|(m, e)| difference(m, e))
+                    .collect(),
+                states: summary.states,
+            })
+        })
+        .collect();
+    let charts: Vec<String> = SHOWN
+        .iter()
+        .map(|&m| {
+            let rows: Vec<(String, Estimate)> = summaries
+                .iter()
+                .map(|s| (s.name.clone(), s.estimates[m]))
+                .collect();
+            charts::intervals(MEASURES[m].label, &rows, MEASURES[m].rate)
+        })
+        .collect();
+    let points: Vec<(String, f64, Estimate)> = summaries
+        .iter()
+        .zip(sizes)
+        .filter_map(|(s, size)| Some((s.name.clone(), (*size)? as f64, s.estimates[0])))
+        .collect();
+    let defects: Vec<String> = timeline_trial
+        .draw
+        .defects
+        .iter()
+        .map(|(service, kind)| format!("{service} {}", kind.word()))
+        .collect();
+    let context = minijinja::context! {
+        scenario => header.scenario.name.clone(),
+        trials => header.trials,
+        seed => header.seed,
+        net => header.net,
+        probability => header.scenario.risk.defect.probability,
+        answer => answer(summaries),
+        labels => MEASURES.iter().map(|m| m.label).collect::<Vec<_>>(),
+        rows => rows.iter().map(|r| (r.name.clone(), r.cells.clone(), r.states)).collect::<Vec<_>>(),
+        paired => paired.iter().map(|r| (r.name.clone(), r.cells.clone(), r.states)).collect::<Vec<_>>(),
+        charts => charts,
+        curve => charts::curve(&points),
+        timeline_trial => timeline_trial.draw.trial,
+        timeline_defects => if defects.is_empty() { "no defect".to_owned() } else { defects.join(", ") },
+        timelines => timelines
+            .iter()
+            .map(|(name, steps)| charts::timeline(name, steps))
+            .collect::<Vec<_>>(),
+    };
+    let mut env = minijinja::Environment::new();
+    env.add_template("report.html", PAGE)
+        .map_err(|err| err.to_string())?;
+    env.get_template("report.html")
+        .and_then(|template| template.render(context))
+        .map_err(|err| err.to_string())
 }

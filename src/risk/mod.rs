@@ -202,9 +202,9 @@ pub fn outcome(run: &StrategyRun, draw: &Draw, target: &Deployment) -> Outcome {
         .iter()
         .rposition(|step| matches!(step.kind, StepKind::Rollout(_)));
     let completed = run.ending == crate::record::run::Ending::Completed;
-    let restored = run
-        .mitigation
-        .filter(|m| m.restored_in.is_some() && matches!(m.action, Breach::Rollback | Breach::KillSwitch));
+    let restored = run.mitigation.filter(|m| {
+        m.restored_in.is_some() && matches!(m.action, Breach::Rollback | Breach::KillSwitch)
+    });
     Outcome {
         failed: run.total.failed > 0,
         failed_requests: run.total.failed,
@@ -374,10 +374,8 @@ pub fn summarise(
                 estimates,
                 vs_single_piece,
                 states: states.get(s).copied().unwrap_or(0),
-                unjudged: u32::try_from(
-                    trials.iter().filter(|t| !t.outcomes[s].judged).count(),
-                )
-                .unwrap_or(u32::MAX),
+                unjudged: u32::try_from(trials.iter().filter(|t| !t.outcomes[s].judged).count())
+                    .unwrap_or(u32::MAX),
             }
         })
         .collect()
@@ -407,7 +405,11 @@ risk:
         let draws: BTreeSet<Vec<(String, DefectKind)>> = (0..40)
             .map(|trial| draw(&scenario, 1, trial).defects.into_iter().collect())
             .collect();
-        assert!(draws.len() > 10, "40 trials gave {} distinct draws", draws.len());
+        assert!(
+            draws.len() > 10,
+            "40 trials gave {} distinct draws",
+            draws.len()
+        );
     }
 
     #[test]
@@ -433,8 +435,14 @@ risk:
         };
         let defective = with_defects(&scenario, &draw);
         // cart v2 drops v1, the API cart v1 served: its old callers break.
-        assert_eq!(defective.version("cart", "v2").map(|v| v.provides.clone()), Some(vec!["v2".to_owned()]));
-        assert_eq!(defective.version("cart", "v1"), scenario.version("cart", "v1"));
+        assert_eq!(
+            defective.version("cart", "v2").map(|v| v.provides.clone()),
+            Some(vec!["v2".to_owned()])
+        );
+        assert_eq!(
+            defective.version("cart", "v1"),
+            scenario.version("cart", "v1")
+        );
         assert_eq!(
             defective.version("mail", "v2").map(|v| v.latency),
             Some(scenario.risk.defect.add)
@@ -443,6 +451,9 @@ risk:
             defective.version("web", "v2").map(|v| v.error_rate),
             Some(scenario.risk.defect.error_rate)
         );
-        assert_eq!(defective.version("web", "v1"), scenario.version("web", "v1"));
+        assert_eq!(
+            defective.version("web", "v1"),
+            scenario.version("web", "v1")
+        );
     }
 }

@@ -127,7 +127,10 @@ mod tests {
         // 1, 2, 3, 4, 5: mean 3, sd 1.581; t(4) = 2.776 -> half-width 1.963.
         let estimate = mean(&[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(estimate.value, 3.0);
-        assert!((estimate.high - estimate.value - 1.963).abs() < 1e-3, "{estimate:?}");
+        assert!(
+            (estimate.high - estimate.value - 1.963).abs() < 1e-3,
+            "{estimate:?}"
+        );
     }
 
     #[test]
@@ -143,6 +146,9 @@ mod tests {
         assert!((difference.value - 1.0).abs() < 1e-9);
         assert!(difference.excludes_zero(), "{difference:?}");
         let unpaired = mean(&a.iter().flatten().copied().collect::<Vec<_>>());
-        assert!(unpaired.high - unpaired.low > 5.0, "unpaired means are far less sure");
+        assert!(
+            unpaired.high - unpaired.low > 5.0,
+            "unpaired means are far less sure"
+        );
     }
 }

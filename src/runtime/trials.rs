@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::model::{Scenario, Strategy};
 use crate::plan::Plan;
+use crate::record::run::StrategyRun;
 use crate::risk::{self, Trial};
 use crate::runtime::host::{self, HostError};
 use crate::runtime::net::Net;
@@ -110,7 +111,7 @@ pub fn run(
     })
 }
 
-/// Trial `trial`: its draw, and each strategy's run on the scenario with its defects.
+/// Trial `trial`: its draw, and each strategy's outcome on the scenario with its defects.
 pub fn run_trial(
     scenario: &Scenario,
     plans: &[(Strategy, Plan)],
@@ -118,18 +119,39 @@ pub fn run_trial(
     trial: u32,
 ) -> Result<Trial, TrialError> {
     let draw = risk::draw(scenario, options.seed, trial);
-    let defective = Arc::new(risk::with_defects(scenario, &draw));
-    let mut outcomes = Vec::with_capacity(plans.len());
+    let runs = run_draw(scenario, plans, options, &draw)?;
+    let outcomes = runs
+        .iter()
+        .map(|run| risk::outcome(run, &draw, &scenario.target))
+        .collect();
+    Ok(Trial { draw, outcomes })
+}
+
+/// Every strategy's run on the scenario with `draw`'s defects: what a trial measures, and
+/// what `simulate SCENARIO --trial N` and the report's timeline show step by step.
+pub fn run_draw(
+    scenario: &Scenario,
+    plans: &[(Strategy, Plan)],
+    options: &TrialOptions,
+    draw: &risk::Draw,
+) -> Result<Vec<StrategyRun>, TrialError> {
+    let trial = draw.trial;
+    let defective = Arc::new(risk::with_defects(scenario, draw));
+    let mut runs = Vec::with_capacity(plans.len());
     for (strategy, plan) in plans {
         let limit = host::sim_limit([host::run_budget(&defective, plan) * 2]);
         let (shared, owned_strategy, owned_plan) =
             (Arc::clone(&defective), strategy.clone(), plan.clone());
-        let hosted = host::host(options.net, options.seed, limit, false, move |run_options| {
-            async move {
+        let hosted = host::host(
+            options.net,
+            options.seed,
+            limit,
+            false,
+            move |run_options| async move {
                 crate::runtime::run::run(shared, &owned_strategy, &owned_plan, &run_options, None)
                     .await
-            }
-        })
+            },
+        )
         .map_err(|source| TrialError::Host {
             trial,
             strategy: strategy.name.clone(),
@@ -140,7 +162,7 @@ pub fn run_trial(
             strategy: strategy.name.clone(),
             message: err.to_string(),
         })?;
-        outcomes.push(risk::outcome(&run, &draw, &scenario.target));
+        runs.push(run);
     }
-    Ok(Trial { draw, outcomes })
+    Ok(runs)
 }
