@@ -133,6 +133,11 @@ struct RunArgs {
     /// servers over a simulated network in virtual time, deterministic per seed.
     #[arg(long, value_enum, default_value_t = NetArg::Live)]
     net: NetArg,
+    /// Run `simulate risk`'s trial N: the same defects (drawn from the seed and N) in
+    /// the changed versions, step by step. With `--net sim` and the same seed it is the
+    /// trial's run exactly.
+    #[arg(long, value_name = "N")]
+    trial: Option<u32>,
 }
 
 /// `--net`: which network the replicas talk over.
@@ -361,6 +366,16 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
+    // A risk trial's defects go into the scenario before anything is planned: the plan
+    // is the same (a team does not know its defects), the versions it deploys are not.
+    let (scenario, trial_line) = match args.trial {
+        Some(trial) => {
+            let draw = deploysim::risk::draw(&scenario, seed, trial);
+            let line = report::risk::trial_line(&draw, seed);
+            (deploysim::risk::with_defects(&scenario, &draw), line + "\n")
+        }
+        None => (scenario, String::new()),
+    };
     let scenario = Arc::new(scenario);
     let mut plans = Vec::new();
     let mut unplanned = Vec::new();
@@ -406,7 +421,7 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     };
     if let Err(code) = emit(
         args.selection.json.as_deref(),
-        || report::live::text(&scenario, seed, net, &live, args.quiet),
+        || trial_line + &report::live::text(&scenario, seed, net, &live, args.quiet),
         || report::live::json(&scenario, seed, net, &live),
     ) {
         return code;
@@ -455,7 +470,7 @@ where
 }
 
 /// The strategies `simulate risk` compares: `names` (or the scenario's `risk.strategies`),
-/// with single-piece added as the reference when missing.
+/// with single-piece added as the reference and `risk.expect`'s strategy when missing.
 fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy>, String> {
     let mut kinds: Vec<StrategyKind> = if names.is_empty() {
         scenario.risk.strategies.clone()
@@ -471,17 +486,16 @@ fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy
         }
         kinds
     };
-    if !kinds.contains(&StrategyKind::SinglePiece) {
-        kinds.push(StrategyKind::SinglePiece);
+    let expected = risk_expected(scenario, &kinds);
+    for kind in [Some(StrategyKind::SinglePiece), expected].into_iter().flatten() {
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
     }
-    kinds.dedup();
     Ok(kinds
         .into_iter()
         .map(|kind| Strategy {
-            name: match &kind {
-                StrategyKind::Waves(size) => format!("waves-{size}"),
-                other => other.label().to_owned(),
-            },
+            name: deploysim::risk::strategy_name(&kind),
             kind,
             expect: Default::default(),
             on_breach: None,
@@ -489,7 +503,16 @@ fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy
         .collect())
 }
 
+/// The strategy `risk.expect` judges, when it sets a limit.
+fn risk_expected(scenario: &Scenario, compared: &[StrategyKind]) -> Option<StrategyKind> {
+    let expect = &scenario.risk.expect;
+    (!expect.limits.is_empty())
+        .then(|| deploysim::risk::expected_strategy(expect, compared))
+        .flatten()
+}
+
 fn run_risk(args: &RiskArgs) -> u8 {
+    use deploysim::runtime::trials;
     use std::sync::atomic::{AtomicBool, Ordering};
     let scenario = match load(&args.scenario) {
         Ok(scenario) => scenario,
@@ -524,15 +547,15 @@ fn run_risk(args: &RiskArgs) -> u8 {
             deploysim::check::check_strategy(&graph, &scenario, strategy, seed).distinct_states
         })
         .collect();
-    let trials = args.trials.unwrap_or(scenario.risk.trials);
+    let asked = args.trials.unwrap_or(scenario.risk.trials);
     let workers = args.workers.map_or_else(
         || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         |n| n as usize,
     );
     let interrupt = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(Arc::clone(&interrupt));
-    let options = deploysim::runtime::trials::TrialOptions {
-        trials,
+    let options = trials::TrialOptions {
+        trials: asked,
         seed,
         net: Net::from(args.net),
         workers,
@@ -543,11 +566,11 @@ fn run_risk(args: &RiskArgs) -> u8 {
     let progress = |done: u32| {
         if show_progress {
             let elapsed = started.elapsed().as_secs_f64();
-            let left = elapsed / f64::from(done) * f64::from(trials.saturating_sub(done));
-            eprint!("\r\x1b[2K  trials {done}/{trials}, about {left:.0} s left");
+            let left = elapsed / f64::from(done) * f64::from(asked.saturating_sub(done));
+            eprint!("\r\x1b[2K  trials {done}/{asked}, about {left:.0} s left (Ctrl-C stops and reports the trials done)");
         }
     };
-    let ran = deploysim::runtime::trials::run(&scenario, &plans, &options, &progress);
+    let ran = trials::run(&scenario, &plans, &options, &progress);
     if show_progress {
         eprint!("\r\x1b[2K");
     }
@@ -563,39 +586,93 @@ fn run_risk(args: &RiskArgs) -> u8 {
         .iter()
         .position(|(s, _)| s.kind == StrategyKind::SinglePiece);
     let summaries = deploysim::risk::summarise(&names, &states, reference, &ran.trials);
+    let kinds: Vec<StrategyKind> = plans.iter().map(|(s, _)| s.kind.clone()).collect();
+    let expected = risk_expected(&scenario, &scenario.risk.strategies)
+        .filter(|kind| kinds.contains(kind))
+        .or_else(|| risk_expected(&scenario, &kinds));
+    let judged = expected.map_or_else(Vec::new, |kind| {
+        deploysim::risk::judge(
+            &scenario.risk.expect,
+            &deploysim::risk::strategy_name(&kind),
+            &summaries,
+        )
+    });
     let header = report::risk::Header {
         scenario: &scenario,
         seed,
         trials: ran.trials.len(),
-        asked: trials,
+        asked,
         net: report::live::net_text(Net::from(args.net)),
     };
-    if let Some(dir) = &args.out {
-        let written = std::fs::create_dir_all(dir).and_then(|()| {
-            std::fs::write(
-                dir.join("report.md"),
-                report::risk::markdown(header, &summaries),
-            )
-        });
-        if let Err(err) = written {
-            eprintln!(
-                "error: cannot write {}: {err}",
-                dir.join("report.md").display()
-            );
-            return exit::ENVIRONMENT;
-        }
+    let findings = report::risk::Findings {
+        summaries: &summaries,
+        trials: &ran.trials,
+        judged: &judged,
+        partial: ran.partial,
+    };
+    if let Some(dir) = &args.out
+        && let Err(message) = write_risk_pages(dir, header, &findings, &scenario, &plans, &options)
+    {
+        eprintln!("error: {message}");
+        return exit::ENVIRONMENT;
     }
     if let Err(code) = emit(
         args.json.as_deref(),
-        || report::risk::text(header, &summaries),
-        || report::risk::json(header, ran.partial, &summaries, &ran.trials),
+        || report::risk::text(header, &findings),
+        || report::risk::json(header, &findings),
     ) {
         return code;
     }
     if ran.partial && interrupt.load(Ordering::SeqCst) {
         return exit::INTERRUPTED;
     }
+    if judged.iter().any(|j| !j.holds) {
+        return exit::FAILED;
+    }
+    if !judged.is_empty()
+        && summaries
+            .iter()
+            .any(|s| s.unjudged > 0 && judged.iter().any(|j| j.strategy == s.name))
+    {
+        return exit::INCONCLUSIVE;
+    }
     exit::OK
+}
+
+/// `--out DIR`: report.md and report.html, whose timeline reruns one trial (the first
+/// in which a gate tripped, else the first with a defect) step by step.
+fn write_risk_pages(
+    dir: &Path,
+    header: report::risk::Header<'_>,
+    findings: &report::risk::Findings<'_>,
+    scenario: &Scenario,
+    plans: &[(Strategy, plan::Plan)],
+    options: &deploysim::runtime::trials::TrialOptions,
+) -> Result<(), String> {
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text)
+            .map_err(|err| format!("cannot write {}: {err}", dir.join(name).display()))
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    write("report.md", &report::risk::markdown(header, findings))?;
+    let shown = deploysim::risk::timeline_trial(findings.trials);
+    let draw = shown.map_or_else(
+        || deploysim::risk::draw(scenario, options.seed, 0),
+        |trial| trial.draw.clone(),
+    );
+    let runs = deploysim::runtime::trials::run_draw(scenario, plans, options, &draw)
+        .map_err(|err| err.to_string())?;
+    let timelines: Vec<(String, report::risk::TimelineSteps)> = runs
+        .iter()
+        .map(|run| (run.strategy.name.clone(), report::risk::timeline_steps(run)))
+        .collect();
+    let sizes: Vec<f64> = plans
+        .iter()
+        .map(|(_, planned)| deploysim::risk::changes_per_step(planned))
+        .collect();
+    let page = report::risk::html(header, findings, &sizes, &draw, &timelines)?;
+    write("report.html", &page)
 }
 
 /// Sets `flag` on Ctrl-C, from a thread of its own (the trials run on plain threads).

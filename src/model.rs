@@ -629,6 +629,7 @@ pub struct Risk {
     pub trials: u32,
     pub strategies: Vec<StrategyKind>,
     pub defect: Defect,
+    pub expect: RiskExpect,
 }
 
 impl Default for Risk {
@@ -637,8 +638,36 @@ impl Default for Risk {
             trials: 200,
             strategies: vec![StrategyKind::Batch, StrategyKind::SinglePiece],
             defect: Defect::default(),
+            expect: RiskExpect::default(),
         }
     }
+}
+
+/// The keys of `simulate risk`'s measures, in report order: `risk.expect` takes
+/// `max_KEY` for each. (The measures themselves live in `risk`; a unit test there keeps
+/// the two lists one.)
+pub const RISK_MEASURE_KEYS: [&str; 11] = [
+    "change_failure_rate",
+    "failed_requests",
+    "degraded_requests",
+    "time_to_detect_ms",
+    "time_to_restore_ms",
+    "rolled_back",
+    "collateral",
+    "entrypoints_failed",
+    "suspects",
+    "escaped",
+    "lead_time_ms",
+];
+
+/// `risk.expect`: thresholds on one strategy's estimates that decide `simulate risk`'s
+/// exit code, for a pipeline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RiskExpect {
+    /// The strategy the team uses; `None`: the first of `risk.strategies`.
+    pub strategy: Option<StrategyKind>,
+    /// (measure key, largest allowed estimate), in the order written.
+    pub limits: Vec<(String, f64)>,
 }
 
 /// How `simulate risk` draws defective versions.

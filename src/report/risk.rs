@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::{plural, table};
 use crate::model::Scenario;
 use crate::risk::stats::Estimate;
-use crate::risk::{MEASURES, StrategySummary, Trial};
+use crate::record::run::StrategyRun;
+use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
 
 /// The measures the terminal table shows (indices into [`MEASURES`]); the JSON and the
 /// Markdown have every one.
@@ -22,6 +23,58 @@ pub struct Header<'a> {
     pub trials: usize,
     pub asked: u32,
     pub net: &'static str,
+}
+
+/// What the trials found, for every form of the report.
+#[derive(Debug, Clone, Copy)]
+pub struct Findings<'a> {
+    pub summaries: &'a [StrategySummary],
+    pub trials: &'a [Trial],
+    /// `risk.expect`'s limits, judged.
+    pub judged: &'a [Judged],
+    /// Fewer trials ran than were asked for (Ctrl-C).
+    pub partial: bool,
+}
+
+impl Findings<'_> {
+    /// Per strategy, how many trials without any defect failed anyway, when any did:
+    /// (strategy, failed, trials without a defect).
+    fn failed_without_defect(&self) -> Vec<(&str, u32, u32)> {
+        let (clean, failed) = crate::risk::failed_without_defect(self.trials, self.summaries.len());
+        self.summaries
+            .iter()
+            .zip(failed)
+            .filter(|(_, failed)| *failed > 0)
+            .map(|(summary, failed)| (summary.name.as_str(), failed, clean))
+            .collect()
+    }
+}
+
+/// A measure's value as the reports print a limit or an estimate alone.
+fn amount(measure: &str, value: f64) -> String {
+    if measure == "change_failure_rate" {
+        format!("{:.1}%", value * 100.0)
+    } else {
+        number(value)
+    }
+}
+
+fn limit_line(judged: &Judged) -> String {
+    let label = MEASURES
+        .iter()
+        .find(|m| m.key == judged.measure)
+        .map_or(judged.measure, |m| m.label);
+    if judged.estimate.n == 0 {
+        return format!("{label}: no trial had one (holds)");
+    }
+    format!(
+        "{label} {} (95% interval {} to {}), limit {}: {}",
+        amount(judged.measure, judged.estimate.value),
+        amount(judged.measure, judged.estimate.low.max(0.0)),
+        amount(judged.measure, judged.estimate.high),
+        amount(judged.measure, judged.limit),
+        if judged.holds { "holds" } else { "FAILED" }
+    )
 }
 
 fn cell(measure: usize, estimate: &Estimate) -> String {
@@ -132,7 +185,8 @@ fn signed(value: f64) -> String {
 }
 
 /// The terminal report.
-pub fn text(header: Header<'_>, summaries: &[StrategySummary]) -> String {
+pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
+    let summaries = findings.summaries;
     let mut out = String::new();
     let defect = &header.scenario.risk.defect;
     let _ = writeln!(
@@ -223,12 +277,36 @@ pub fn text(header: Header<'_>, summaries: &[StrategySummary]) -> String {
             plural(summary.unjudged as usize, "trial", "trials")
         );
     }
+    for (name, failed, clean) in findings.failed_without_defect() {
+        let _ = writeln!(
+            out,
+            "  note: {name} failed in {failed} of the {clean} {} with no defect: the order itself fails (simulate check shows the states)",
+            plural(clean as usize, "trial", "trials")
+        );
+    }
     let _ = writeln!(out, "\nanswer: {}", answer(summaries));
+    if let Some(first) = findings.judged.first() {
+        let _ = writeln!(out, "\nrisk.expect ({}):", first.strategy);
+        for judged in findings.judged {
+            let _ = writeln!(out, "  {}", limit_line(judged));
+        }
+        let failed = findings.judged.iter().filter(|j| !j.holds).count();
+        let _ = writeln!(
+            out,
+            "verdict: {}",
+            if failed == 0 {
+                "pass (every limit holds)".to_owned()
+            } else {
+                format!("FAIL ({failed} of {} limits exceeded)", findings.judged.len())
+            }
+        );
+    }
     out
 }
 
 /// The Markdown summary for a pull request: the question, the answer, the table.
-pub fn markdown(header: Header<'_>, summaries: &[StrategySummary]) -> String {
+pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
+    let summaries = findings.summaries;
     let mut out = String::new();
     let _ = writeln!(out, "## Deployment risk: {}\n", header.scenario.name);
     let _ = writeln!(
@@ -239,6 +317,19 @@ pub fn markdown(header: Header<'_>, summaries: &[StrategySummary]) -> String {
         header.trials, header.seed, header.scenario.risk.defect.probability
     );
     let _ = writeln!(out, "**Answer:** {}.\n", answer(summaries));
+    for (name, failed, clean) in findings.failed_without_defect() {
+        let _ = writeln!(
+            out,
+            "Note: {name} failed in {failed} of the {clean} trials with no defect: the order itself fails (`simulate check` shows the states).\n"
+        );
+    }
+    if let Some(first) = findings.judged.first() {
+        let _ = writeln!(out, "**risk.expect** ({}):\n", first.strategy);
+        for judged in findings.judged {
+            let _ = writeln!(out, "- {}", limit_line(judged));
+        }
+        out.push('\n');
+    }
     let _ = write!(out, "| strategy |");
     for measure in &MEASURES {
         let _ = write!(out, " {} |", measure.label);
@@ -255,8 +346,8 @@ pub fn markdown(header: Header<'_>, summaries: &[StrategySummary]) -> String {
     let _ = writeln!(
         out,
         "\nEach cell: estimate (95% interval). Rates: Wilson; means: Student t over the \
-         trials where the measure applies. Rerun one trial with `simulate risk \
-         SCENARIO --trial N`; every trial's draw is in the JSON."
+         trials where the measure applies. Rerun one trial step by step with `simulate \
+         SCENARIO --trial N --net sim`; every trial's draw is in the JSON."
     );
     out
 }
@@ -272,6 +363,12 @@ pub struct RiskReport<'a> {
     pub partial: bool,
     pub measures: Vec<&'static str>,
     pub answer: String,
+    /// `risk.expect`'s limits on its strategy, judged (empty without limits).
+    pub expect: &'a [Judged],
+    /// Per strategy (in `strategies` order): trials with no defect that failed anyway.
+    pub failed_without_defect: Vec<u32>,
+    /// Trials in which nothing was defective.
+    pub trials_without_defect: u32,
     pub strategies: Vec<StrategyJson<'a>>,
     /// Every trial: its draw and each strategy's outcome (in `strategies` order).
     pub trials: &'a [Trial],
@@ -289,12 +386,9 @@ pub struct StrategyJson<'a> {
 }
 
 /// Builds the JSON form.
-pub fn json<'a>(
-    header: Header<'_>,
-    partial: bool,
-    summaries: &'a [StrategySummary],
-    trials: &'a [Trial],
-) -> RiskReport<'a> {
+pub fn json<'a>(header: Header<'_>, findings: &Findings<'a>) -> RiskReport<'a> {
+    let summaries = findings.summaries;
+    let (clean, failed) = crate::risk::failed_without_defect(findings.trials, summaries.len());
     let keyed = |estimates: &[Estimate]| {
         MEASURES
             .iter()
@@ -307,9 +401,12 @@ pub fn json<'a>(
         seed: header.seed,
         net: header.net,
         trials_asked: header.asked,
-        partial,
+        partial: findings.partial,
         measures: MEASURES.iter().map(|m| m.key).collect(),
         answer: answer(summaries),
+        expect: findings.judged,
+        failed_without_defect: failed,
+        trials_without_defect: clean,
         strategies: summaries
             .iter()
             .map(|summary| StrategyJson {
@@ -320,7 +417,7 @@ pub fn json<'a>(
                 vs_single_piece: summary.vs_single_piece.as_deref().map(keyed),
             })
             .collect(),
-        trials,
+        trials: findings.trials,
     }
 }
 
@@ -348,6 +445,9 @@ th:first-child, td:first-child { text-align: left; }
 (seed {{ seed }}, {{ net }}); each changed version defective with probability
 {{ probability }}; every strategy meets the same defects.</p>
 <p><strong>Answer:</strong> {{ answer }}.</p>
+{% for note in notes %}<p class="note">{{ note }}</p>{% endfor %}
+{% if expect_strategy %}<h2>risk.expect ({{ expect_strategy }})</h2>
+<ul>{% for line in expect %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
 <h2>Every measure</h2>
 <table>
 <tr><th>strategy</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}<th>states</th></tr>
@@ -373,15 +473,54 @@ th:first-child, td:first-child { text-align: left; }
 /// One strategy's steps in the trial the page shows: (step label, ok, degraded, failed).
 pub type TimelineSteps = Vec<(String, u64, u64, u64)>;
 
+/// What `simulate SCENARIO --trial N` says first: the trial and its defects.
+pub fn trial_line(draw: &Draw, seed: u64) -> String {
+    format!(
+        "risk trial {} (seed {seed}): {}",
+        draw.trial,
+        defects_text(draw)
+    )
+}
+
+/// A draw's defects in words: "cart errors, web latency", or "no defect".
+fn defects_text(draw: &Draw) -> String {
+    if draw.defects.is_empty() {
+        return "no defect".to_owned();
+    }
+    let defects: Vec<String> = draw
+        .defects
+        .iter()
+        .map(|(service, kind)| format!("{service} {}", kind.word()))
+        .collect();
+    format!("defective: {}", defects.join(", "))
+}
+
+/// One run's steps as the timeline chart draws them.
+pub fn timeline_steps(run: &StrategyRun) -> TimelineSteps {
+    run.steps
+        .iter()
+        .map(|step| {
+            (
+                step.kind.label(),
+                step.total.ok,
+                step.total.degraded,
+                step.total.failed,
+            )
+        })
+        .collect()
+}
+
 /// The self-contained HTML report, with its charts as inline SVG.
-#[allow(clippy::too_many_arguments)]
+/// `sizes`: each strategy's changes per step (the curve's x); `shown`: the trial whose
+/// runs `timelines` are.
 pub fn html(
     header: Header<'_>,
-    summaries: &[StrategySummary],
-    sizes: &[Option<usize>],
-    timeline_trial: &Trial,
+    findings: &Findings<'_>,
+    sizes: &[f64],
+    shown: &Draw,
     timelines: &[(String, TimelineSteps)],
 ) -> Result<String, String> {
+    let summaries = findings.summaries;
     use super::charts;
     #[derive(Serialize)]
     struct Row {
@@ -427,17 +566,13 @@ pub fn html(
             charts::intervals(MEASURES[m].label, &rows, MEASURES[m].rate)
         })
         .collect();
-    let points: Vec<(String, f64, Estimate)> = summaries
+    let mut points: Vec<(String, f64, Estimate)> = summaries
         .iter()
         .zip(sizes)
-        .filter_map(|(s, size)| Some((s.name.clone(), (*size)? as f64, s.estimates[0])))
+        .filter(|(_, size)| **size > 0.0)
+        .map(|(s, size)| (s.name.clone(), *size, s.estimates[0]))
         .collect();
-    let defects: Vec<String> = timeline_trial
-        .draw
-        .defects
-        .iter()
-        .map(|(service, kind)| format!("{service} {}", kind.word()))
-        .collect();
+    points.sort_by(|a, b| a.1.total_cmp(&b.1));
     let context = minijinja::context! {
         scenario => header.scenario.name.clone(),
         trials => header.trials,
@@ -450,8 +585,13 @@ pub fn html(
         paired => paired.iter().map(|r| (r.name.clone(), r.cells.clone(), r.states)).collect::<Vec<_>>(),
         charts => charts,
         curve => charts::curve(&points),
-        timeline_trial => timeline_trial.draw.trial,
-        timeline_defects => if defects.is_empty() { "no defect".to_owned() } else { defects.join(", ") },
+        timeline_trial => shown.trial,
+        expect => findings.judged.iter().map(limit_line).collect::<Vec<_>>(),
+        expect_strategy => findings.judged.first().map(|j| j.strategy.clone()),
+        notes => findings.failed_without_defect().iter().map(|(name, failed, clean)| format!(
+            "{name} failed in {failed} of the {clean} trials with no defect: the order itself fails (simulate check shows the states)."
+        )).collect::<Vec<_>>(),
+        timeline_defects => defects_text(shown),
         timelines => timelines
             .iter()
             .map(|(name, steps)| charts::timeline(name, steps))

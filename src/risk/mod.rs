@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::RngExt as _;
 
-use crate::model::{Breach, Deployment, Scenario};
+use crate::model::{Breach, Deployment, RiskExpect, Scenario, StrategyKind};
 use crate::record::run::{StepKind, StrategyRun};
 use crate::seed;
 
@@ -333,6 +333,86 @@ pub struct StrategySummary {
     pub unjudged: u32,
 }
 
+/// The name `simulate risk` gives a built-in strategy: its label, with the wave size.
+pub fn strategy_name(kind: &StrategyKind) -> String {
+    match kind {
+        StrategyKind::Waves(size) => format!("waves-{size}"),
+        other => other.label().to_owned(),
+    }
+}
+
+/// One `risk.expect` limit against what the trials measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Judged {
+    pub strategy: String,
+    pub measure: &'static str,
+    pub limit: f64,
+    pub estimate: stats::Estimate,
+    /// The estimate is at most the limit, or no trial had the measure.
+    pub holds: bool,
+}
+
+/// The strategy `risk.expect` judges: its own `strategy`, or the first one compared.
+pub fn expected_strategy(expect: &RiskExpect, compared: &[StrategyKind]) -> Option<StrategyKind> {
+    expect.strategy.clone().or_else(|| compared.first().cloned())
+}
+
+/// Judges `expect`'s limits on the estimates of `strategy` (by name). A limit is on the
+/// estimate, not on its interval's upper end: more trials narrow the interval, they do
+/// not move the estimate, so a team's limit means the same at 100 trials and at 10,000.
+pub fn judge(expect: &RiskExpect, strategy: &str, summaries: &[StrategySummary]) -> Vec<Judged> {
+    let Some(summary) = summaries.iter().find(|s| s.name == strategy) else {
+        return Vec::new();
+    };
+    expect
+        .limits
+        .iter()
+        .filter_map(|(key, limit)| {
+            let m = MEASURES.iter().position(|measure| measure.key == key)?;
+            let estimate = summary.estimates[m];
+            Some(Judged {
+                strategy: strategy.to_owned(),
+                measure: MEASURES[m].key,
+                limit: *limit,
+                estimate,
+                holds: estimate.n == 0 || estimate.value <= *limit,
+            })
+        })
+        .collect()
+}
+
+/// Per strategy, how many trials with no defect at all still failed an entry request:
+/// failures of the order itself, not of a defect (`simulate check` shows where).
+pub fn failed_without_defect(trials: &[Trial], strategies: usize) -> (u32, Vec<u32>) {
+    let clean: Vec<&Trial> = trials.iter().filter(|t| t.draw.defects.is_empty()).collect();
+    let failed = (0..strategies)
+        .map(|s| {
+            u32::try_from(clean.iter().filter(|t| t.outcomes[s].failed).count()).unwrap_or(u32::MAX)
+        })
+        .collect();
+    (u32::try_from(clean.len()).unwrap_or(u32::MAX), failed)
+}
+
+/// The trial a report shows step by step: the first in which some strategy's gate
+/// tripped, else the first with a defect, else the first.
+pub fn timeline_trial(trials: &[Trial]) -> Option<&Trial> {
+    trials
+        .iter()
+        .find(|t| t.outcomes.iter().any(|o| o.suspects.is_some()))
+        .or_else(|| trials.iter().find(|t| !t.draw.defects.is_empty()))
+        .or_else(|| trials.first())
+}
+
+/// Changes (service moves and flag changes) per rollout step of a plan: the size of its
+/// pieces, from 1 (single-piece) to every change (batch).
+pub fn changes_per_step(plan: &crate::plan::Plan) -> f64 {
+    let steps = plan.steps.iter().skip(1).filter(|s| !s.changes.is_empty() || !s.flag_changes.is_empty());
+    let (count, changes) = steps.fold((0usize, 0usize), |(count, changes), step| {
+        (count + 1, changes + step.changes.len() + step.flag_changes.len())
+    });
+    if count == 0 { 0.0 } else { changes as f64 / count as f64 }
+}
+
 /// Every strategy over the trials. `states` gives each strategy's state count, and
 /// `reference` which strategy (an index) is single-piece.
 pub fn summarise(
@@ -397,6 +477,45 @@ target: { web: v2, cart: v2, mail: v2 }
 risk:
   defect: { probability: 0.5, kinds: { errors: 1, latency: 1, drop-api: 1 } }
 ";
+
+    #[test]
+    fn the_measures_are_the_keys_risk_expect_takes() {
+        let keys: Vec<&str> = MEASURES.iter().map(|m| m.key).collect();
+        assert_eq!(keys, crate::model::RISK_MEASURE_KEYS);
+    }
+
+    fn summary(name: &str, rate: f64) -> StrategySummary {
+        let estimate = stats::Estimate {
+            value: rate,
+            low: 0.0,
+            high: 1.0,
+            n: 10,
+        };
+        StrategySummary {
+            name: name.to_owned(),
+            estimates: vec![estimate; MEASURES.len()],
+            vs_single_piece: None,
+            states: 1,
+            unjudged: 0,
+        }
+    }
+
+    #[test]
+    fn a_limit_holds_up_to_the_estimate_of_the_named_strategy() {
+        let expect = RiskExpect {
+            strategy: None,
+            limits: vec![("change_failure_rate".to_owned(), 0.2)],
+        };
+        let summaries = [summary("batch", 0.5), summary("single-piece", 0.2)];
+        let judged = judge(&expect, "single-piece", &summaries);
+        assert_eq!(judged.len(), 1);
+        assert!(judged[0].holds);
+        assert!(!judge(&expect, "batch", &summaries)[0].holds);
+        assert_eq!(
+            expected_strategy(&expect, &[StrategyKind::Waves(3), StrategyKind::Batch]),
+            Some(StrategyKind::Waves(3))
+        );
+    }
 
     #[test]
     fn a_trial_draws_the_same_defects_every_time_and_trials_differ() {

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use super::problem::{Problems, did_you_mean};
 use super::yaml::{Node, Pos, Value};
-use crate::model::{Breach, Defect, Expect, Gate, Load, OnFailure, Risk, Rollout, StrategyKind};
+use crate::model::{
+    Breach, Defect, Expect, Gate, Load, OnFailure, RISK_MEASURE_KEYS, Risk, RiskExpect, Rollout,
+    StrategyKind,
+};
 
 /// A flag change as written: `release`/`unrelease` name a flag, `percent` a flag and N.
 pub type RawFlagChange = (Located<String>, FlagOp);
@@ -402,6 +405,32 @@ impl Decoder<'_> {
     fn millis(&mut self, node: &Node, path: &str, min: u64) -> Option<Duration> {
         self.integer(node, path, min, MAX_MS)
             .map(Duration::from_millis)
+    }
+
+    /// A finite number of at least 0 (a mean: requests, milliseconds, services).
+    fn amount(&mut self, node: &Node, path: &str) -> Option<f64> {
+        let parsed = match &node.value {
+            Value::Scalar {
+                text,
+                quoted: false,
+            } => text.parse::<f64>().ok().filter(|x| x.is_finite()),
+            _ => None,
+        };
+        match parsed {
+            Some(number) if number >= 0.0 => Some(number),
+            Some(number) => {
+                self.problem(path, node.pos, format!("{number} is out of range: must be at least 0"));
+                None
+            }
+            None => {
+                self.problem(
+                    path,
+                    node.pos,
+                    format!("expected a number of at least 0, found {}", describe(node)),
+                );
+                None
+            }
+        }
     }
 
     fn ratio(&mut self, node: &Node, path: &str) -> Option<f64> {
@@ -1153,8 +1182,8 @@ impl Decoder<'_> {
 
     fn risk(&mut self, node: &Node) -> Risk {
         let mut risk = Risk::default();
-        let Some(fields) = self.fields(node, "risk", &["trials", "strategies", "defect"], &[])
-        else {
+        let known = ["trials", "strategies", "defect", "expect"];
+        let Some(fields) = self.fields(node, "risk", &known, &[]) else {
             return risk;
         };
         if let Some(value) = fields.get("trials") {
@@ -1175,7 +1204,59 @@ impl Decoder<'_> {
         if let Some(value) = fields.get("defect") {
             risk.defect = self.defect(value);
         }
+        if let Some(value) = fields.get("expect") {
+            risk.expect = self.risk_expect(value, &risk.strategies);
+        }
         risk
+    }
+
+    /// `risk.expect`: `strategy` and `max_KEY` for each of the risk measures; a rate
+    /// from 0 to 1, every other measure a number of at least 0.
+    fn risk_expect(&mut self, node: &Node, compared: &[StrategyKind]) -> RiskExpect {
+        let mut expect = RiskExpect::default();
+        let path = "risk.expect";
+        let keys: Vec<String> = std::iter::once("strategy".to_owned())
+            .chain(RISK_MEASURE_KEYS.iter().map(|key| format!("max_{key}")))
+            .collect();
+        let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let Some(fields) = self.fields(node, path, &known, &[]) else {
+            return expect;
+        };
+        if let Some(value) = fields.get("strategy") {
+            let strategy_path = join(path, "strategy");
+            if let Some(name) = self.name(value, &strategy_path, Naming::Strategy) {
+                expect.strategy = self.builtin(&name);
+                let compared_here = |kind: &StrategyKind| {
+                    *kind == StrategyKind::SinglePiece || compared.contains(kind)
+                };
+                if expect.strategy.as_ref().is_some_and(|kind| !compared_here(kind)) {
+                    self.problem(
+                        &strategy_path,
+                        value.pos,
+                        format!(
+                            "\"{}\" is not one of the strategies compared: add it to risk.strategies",
+                            name.value
+                        ),
+                    );
+                }
+            }
+        }
+        for key in RISK_MEASURE_KEYS {
+            let field = format!("max_{key}");
+            let Some(value) = fields.get(field.as_str()) else {
+                continue;
+            };
+            let field_path = join(path, &field);
+            let limit = if key == "change_failure_rate" {
+                self.ratio(value, &field_path)
+            } else {
+                self.amount(value, &field_path)
+            };
+            if let Some(limit) = limit {
+                expect.limits.push((key.to_owned(), limit));
+            }
+        }
+        expect
     }
 
     fn defect(&mut self, node: &Node) -> Defect {
