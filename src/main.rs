@@ -487,7 +487,10 @@ fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy
         kinds
     };
     let expected = risk_expected(scenario, &kinds);
-    for kind in [Some(StrategyKind::SinglePiece), expected].into_iter().flatten() {
+    for kind in [Some(StrategyKind::SinglePiece), expected]
+        .into_iter()
+        .flatten()
+    {
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }
@@ -567,7 +570,9 @@ fn run_risk(args: &RiskArgs) -> u8 {
         if show_progress {
             let elapsed = started.elapsed().as_secs_f64();
             let left = elapsed / f64::from(done) * f64::from(asked.saturating_sub(done));
-            eprint!("\r\x1b[2K  trials {done}/{asked}, about {left:.0} s left (Ctrl-C stops and reports the trials done)");
+            eprint!(
+                "\r\x1b[2K  trials {done}/{asked}, about {left:.0} s left (Ctrl-C stops and reports the trials done)"
+            );
         }
     };
     let ran = trials::run(&scenario, &plans, &options, &progress);

@@ -57,8 +57,11 @@ pub fn intervals(title: &str, rows: &[(String, Estimate)], percent: bool) -> Str
                 }
             })
             .x_label_formatter(&|x| {
+                // A narrow range (escaped defects per trial: 0 to 0.4) needs its decimal.
                 if percent {
                     format!("{x:.0}%")
+                } else if high - low < 5.0 {
+                    format!("{x:.1}")
                 } else {
                     format!("{x:.0}")
                 }

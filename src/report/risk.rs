@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::{plural, table};
 use crate::model::Scenario;
-use crate::risk::stats::Estimate;
 use crate::record::run::StrategyRun;
+use crate::risk::stats::Estimate;
 use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
 
 /// The measures the terminal table shows (indices into [`MEASURES`]); the JSON and the
@@ -297,7 +297,10 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
             if failed == 0 {
                 "pass (every limit holds)".to_owned()
             } else {
-                format!("FAIL ({failed} of {} limits exceeded)", findings.judged.len())
+                format!(
+                    "FAIL ({failed} of {} limits exceeded)",
+                    findings.judged.len()
+                )
             }
         );
     }
@@ -465,6 +468,9 @@ th:first-child, td:first-child { text-align: left; }
 <h2>From one piece to one batch</h2>
 <div class="charts">{{ curve|safe }}</div>
 <h2>One trial, step by step (trial {{ timeline_trial }}: {{ timeline_defects }})</h2>
+<p class="note">Entry requests per step: <span style="color:#3c9650">&#9632; ok</span>
+<span style="color:#d6961e">&#9632; degraded</span> <span style="color:#be2828">&#9632; failed</span>.
+Rerun it with <code>simulate SCENARIO --trial {{ timeline_trial }} --net sim</code>.</p>
 <div class="charts">{% for chart in timelines %}{{ chart|safe }}{% endfor %}</div>
 </body>
 </html>

@@ -17,7 +17,7 @@ use crate::record::run::{StepKind, StrategyRun};
 use crate::seed;
 
 /// What is wrong with a defective version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DefectKind {
     /// Its answers fail at `defect.error_rate`.
@@ -354,7 +354,10 @@ pub struct Judged {
 
 /// The strategy `risk.expect` judges: its own `strategy`, or the first one compared.
 pub fn expected_strategy(expect: &RiskExpect, compared: &[StrategyKind]) -> Option<StrategyKind> {
-    expect.strategy.clone().or_else(|| compared.first().cloned())
+    expect
+        .strategy
+        .clone()
+        .or_else(|| compared.first().cloned())
 }
 
 /// Judges `expect`'s limits on the estimates of `strategy` (by name). A limit is on the
@@ -384,7 +387,10 @@ pub fn judge(expect: &RiskExpect, strategy: &str, summaries: &[StrategySummary])
 /// Per strategy, how many trials with no defect at all still failed an entry request:
 /// failures of the order itself, not of a defect (`simulate check` shows where).
 pub fn failed_without_defect(trials: &[Trial], strategies: usize) -> (u32, Vec<u32>) {
-    let clean: Vec<&Trial> = trials.iter().filter(|t| t.draw.defects.is_empty()).collect();
+    let clean: Vec<&Trial> = trials
+        .iter()
+        .filter(|t| t.draw.defects.is_empty())
+        .collect();
     let failed = (0..strategies)
         .map(|s| {
             u32::try_from(clean.iter().filter(|t| t.outcomes[s].failed).count()).unwrap_or(u32::MAX)
@@ -393,12 +399,18 @@ pub fn failed_without_defect(trials: &[Trial], strategies: usize) -> (u32, Vec<u
     (u32::try_from(clean.len()).unwrap_or(u32::MAX), failed)
 }
 
-/// The trial a report shows step by step: the first in which some strategy's gate
-/// tripped, else the first with a defect, else the first.
+/// The trial a report shows step by step: the first in which every strategy's gate
+/// tripped (a defect caught by all), else the first in which one did, else the first
+/// with a defect, else the first.
 pub fn timeline_trial(trials: &[Trial]) -> Option<&Trial> {
     trials
         .iter()
-        .find(|t| t.outcomes.iter().any(|o| o.suspects.is_some()))
+        .find(|t| !t.draw.defects.is_empty() && t.outcomes.iter().all(|o| o.suspects.is_some()))
+        .or_else(|| {
+            trials
+                .iter()
+                .find(|t| t.outcomes.iter().any(|o| o.suspects.is_some()))
+        })
         .or_else(|| trials.iter().find(|t| !t.draw.defects.is_empty()))
         .or_else(|| trials.first())
 }
@@ -406,11 +418,22 @@ pub fn timeline_trial(trials: &[Trial]) -> Option<&Trial> {
 /// Changes (service moves and flag changes) per rollout step of a plan: the size of its
 /// pieces, from 1 (single-piece) to every change (batch).
 pub fn changes_per_step(plan: &crate::plan::Plan) -> f64 {
-    let steps = plan.steps.iter().skip(1).filter(|s| !s.changes.is_empty() || !s.flag_changes.is_empty());
+    let steps = plan
+        .steps
+        .iter()
+        .skip(1)
+        .filter(|s| !s.changes.is_empty() || !s.flag_changes.is_empty());
     let (count, changes) = steps.fold((0usize, 0usize), |(count, changes), step| {
-        (count + 1, changes + step.changes.len() + step.flag_changes.len())
+        (
+            count + 1,
+            changes + step.changes.len() + step.flag_changes.len(),
+        )
     });
-    if count == 0 { 0.0 } else { changes as f64 / count as f64 }
+    if count == 0 {
+        0.0
+    } else {
+        changes as f64 / count as f64
+    }
 }
 
 /// Every strategy over the trials. `states` gives each strategy's state count, and

@@ -52,8 +52,18 @@ pub fn rate(successes: u64, n: u64) -> Estimate {
     let half = Z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / (1.0 + z2 / n_f);
     Estimate {
         value: p,
-        low: (centre - half).max(0.0),
-        high: (centre + half).min(1.0),
+        // At 0 or n successes the interval's end is 0 or 1 exactly; floating point
+        // would leave 1e-16 off it.
+        low: if successes == 0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        },
+        high: if successes == n {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        },
         n,
     }
 }

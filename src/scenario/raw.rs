@@ -419,7 +419,11 @@ impl Decoder<'_> {
         match parsed {
             Some(number) if number >= 0.0 => Some(number),
             Some(number) => {
-                self.problem(path, node.pos, format!("{number} is out of range: must be at least 0"));
+                self.problem(
+                    path,
+                    node.pos,
+                    format!("{number} is out of range: must be at least 0"),
+                );
                 None
             }
             None => {
@@ -1229,7 +1233,11 @@ impl Decoder<'_> {
                 let compared_here = |kind: &StrategyKind| {
                     *kind == StrategyKind::SinglePiece || compared.contains(kind)
                 };
-                if expect.strategy.as_ref().is_some_and(|kind| !compared_here(kind)) {
+                if expect
+                    .strategy
+                    .as_ref()
+                    .is_some_and(|kind| !compared_here(kind))
+                {
                     self.problem(
                         &strategy_path,
                         value.pos,

@@ -12,6 +12,10 @@ mod live;
 /// Flags on real servers: dark calls, percentages, the kill switch.
 mod flags;
 
+/// `simulate risk`: paired trials with defects, the measures, the reports, the page in a
+/// real browser.
+mod risk;
+
 /// `check`'s prediction against the live run, on every shipped scenario.
 mod agreement;
 
