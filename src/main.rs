@@ -368,13 +368,18 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     };
     // A risk trial's defects go into the scenario before anything is planned: the plan
     // is the same (a team does not know its defects), the versions it deploys are not.
-    let (scenario, trial_line) = match args.trial {
+    let (scenario, trial_line, run_seed) = match args.trial {
         Some(trial) => {
             let draw = deploysim::risk::draw(&scenario, seed, trial);
             let line = report::risk::trial_line(&draw, seed);
-            (deploysim::risk::with_defects(&scenario, &draw), line + "\n")
+            let defective = deploysim::risk::with_defects(&scenario, &draw);
+            (
+                defective,
+                line + "\n",
+                deploysim::risk::run_seed(seed, trial),
+            )
         }
-        None => (scenario, String::new()),
+        None => (scenario, String::new(), seed),
     };
     let scenario = Arc::new(scenario);
     let mut plans = Vec::new();
@@ -398,18 +403,25 @@ fn run_live(path: &Path, args: &RunArgs) -> u8 {
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
     let limit = sim_limit(plans.iter().map(|(_, plan)| run_budget(&scenario, plan)));
-    let outcome = on_runtime(seed, net, limit, show_progress, move |options| async move {
-        let progress = TerminalProgress;
-        let shown: Option<&dyn live::Progress> = if show_progress { Some(&progress) } else { None };
-        let mut runs = Vec::new();
-        for (strategy, plan) in &plans {
-            runs.push(live::run(Arc::clone(&shared), strategy, plan, &options, shown).await?);
-            if *options.interrupt.borrow() {
-                break;
+    let outcome = on_runtime(
+        run_seed,
+        net,
+        limit,
+        show_progress,
+        move |options| async move {
+            let progress = TerminalProgress;
+            let shown: Option<&dyn live::Progress> =
+                if show_progress { Some(&progress) } else { None };
+            let mut runs = Vec::new();
+            for (strategy, plan) in &plans {
+                runs.push(live::run(Arc::clone(&shared), strategy, plan, &options, shown).await?);
+                if *options.interrupt.borrow() {
+                    break;
+                }
             }
-        }
-        Ok(runs)
-    });
+            Ok(runs)
+        },
+    );
     let (runs, interrupted) = match outcome {
         Ok(outcome) => outcome,
         Err(code) => return code,

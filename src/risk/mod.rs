@@ -79,6 +79,13 @@ pub fn draw(scenario: &Scenario, seed: u64, trial: u32) -> Draw {
     Draw { trial, defects }
 }
 
+/// The seed of trial `trial`'s runs (load arrivals, users, error draws, replica picks):
+/// the same for every strategy of the trial, so they meet the same load, and another for
+/// each trial, so the trials sample that randomness too, not only the defects.
+pub fn run_seed(seed: u64, trial: u32) -> u64 {
+    seed::derive(seed, &format!("risk.run/{trial}"))
+}
+
 /// The scenario as trial `draw` runs it: each defective service's target version with
 /// its defect. A drop-api defect removes the first API version that both the service's
 /// initial and target versions provide (the contract the new version breaks); a new

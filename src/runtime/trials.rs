@@ -144,7 +144,7 @@ pub fn run_draw(
             (Arc::clone(&defective), strategy.clone(), plan.clone());
         let hosted = host::host(
             options.net,
-            options.seed,
+            risk::run_seed(options.seed, trial),
             limit,
             false,
             move |run_options| async move {
