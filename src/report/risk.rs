@@ -81,6 +81,9 @@ fn cell(measure: usize, estimate: &Estimate) -> String {
     if estimate.n == 0 {
         return "-".to_owned();
     }
+    if estimate.n == 1 && !MEASURES[measure].rate {
+        return format!("{} (1 trial)", number(estimate.value));
+    }
     if MEASURES[measure].rate {
         format!(
             "{:.0}% ({:.0}-{:.0})",
@@ -104,6 +107,9 @@ fn difference(measure: usize, estimate: &Estimate) -> String {
     }
     let scale = if MEASURES[measure].rate { 100.0 } else { 1.0 };
     let unit = if MEASURES[measure].rate { " pts" } else { "" };
+    if estimate.n == 1 {
+        return format!("{:+.1}{unit} (1 trial) ~", estimate.value * scale);
+    }
     let sure = if estimate.excludes_zero() { "" } else { " ~" };
     let signed = |value: f64| {
         let text = number(value);

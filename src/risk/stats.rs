@@ -26,9 +26,10 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// True when the interval leaves 0 out: the sign is known at 95%.
+    /// True when the interval leaves 0 out: the sign is known at 95%. One trial gives
+    /// no interval, so it never knows the sign.
     pub fn excludes_zero(&self) -> bool {
-        self.low > 0.0 || self.high < 0.0
+        self.n >= 2 && (self.low > 0.0 || self.high < 0.0)
     }
 }
 
@@ -68,8 +69,9 @@ pub fn rate(successes: u64, n: u64) -> Estimate {
     }
 }
 
-/// The mean of `values`, with a Student-t interval (a point when all are equal or there is
-/// one value; empty input gives 0 over 0 trials).
+/// The mean of `values`, with a Student-t interval (a point when all are equal; one value
+/// has no interval, and the reports say "1 trial" instead; empty input gives 0 over 0
+/// trials).
 pub fn mean(values: &[f64]) -> Estimate {
     let n = values.len();
     if n == 0 {
