@@ -481,11 +481,18 @@ where
     })
 }
 
-/// The strategies `simulate risk` compares: `names` (or the scenario's `risk.strategies`),
-/// with single-piece added as the reference and `risk.expect`'s strategy when missing.
+/// The strategies `simulate risk` compares: `names` (or the scenario's `risk.strategies`,
+/// and `dark` when the release turns a flag on), with single-piece added as the reference
+/// and `risk.expect`'s strategy when missing.
 fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy>, String> {
     let mut kinds: Vec<StrategyKind> = if names.is_empty() {
-        scenario.risk.strategies.clone()
+        let mut kinds = scenario.risk.strategies.clone();
+        // With a release to make, deploying dark and releasing after is the strategy
+        // flags exist for: it is compared too.
+        if !scenario.releases().is_empty() && !kinds.contains(&StrategyKind::Dark) {
+            kinds.push(StrategyKind::Dark);
+        }
+        kinds
     } else {
         let mut kinds = Vec::new();
         for name in names {

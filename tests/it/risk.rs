@@ -475,3 +475,29 @@ fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
         .collect();
     (info.width, info.height, pixels)
 }
+
+#[test]
+fn ctrl_c_stops_after_the_trials_in_flight_and_reports_them_as_partial() {
+    let dir = TempDir::new("risk-interrupt");
+    let path = write(&dir, "chain.yaml", &chain(0.3, "errors: 1"));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args(["risk", &path, "--trials", "100000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn simulate");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("simulate ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("of 100000 asked (partial: interrupted)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("answer:"), "the trials done are reported: {stdout}");
+}
