@@ -45,6 +45,7 @@ Examples:
   simulate check scenarios/partial.yaml                 every state predicted, the safe order, no server
   simulate check scenarios/breaking.yaml                why no order is safe, and the fix
   simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
+  simulate risk scenarios/risk.yaml                     batch vs single-piece over trials with defects
   simulate plan scenarios/partial.yaml                  every strategy's steps (a dry run)
   simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
   simulate plan scenarios/partial.yaml --strategy random --seed 7
@@ -91,9 +92,10 @@ Examples:
   simulate risk scenarios/risk.yaml --json risk.json    every estimate and every trial's draw
   simulate scenarios/risk.yaml --trial 17 --net sim     rerun trial 17's defects, step by step
 
-Exit codes: 0 done, 2 invalid scenario, 3 the environment failed (a file cannot be
-written), 130 interrupted (Ctrl-C; the trials finished so far are reported, marked
-partial).";
+Exit codes: 0 done (every risk.expect limit holds), 1 a risk.expect limit failed, 2 invalid
+scenario, 3 the environment failed (a file cannot be written), 4 a trial of the judged
+strategy was not measured (--net live only), 130 interrupted (Ctrl-C; the trials
+finished so far are reported, marked partial).";
 
 const GENERATE_EXAMPLES: &str = "\
 Examples:
@@ -268,7 +270,8 @@ struct RiskArgs {
     /// Also write every estimate and every trial as JSON to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Write report.md (a summary for a pull request) into DIR.
+    /// Write report.md (a summary for a pull request) and report.html (one
+    /// self-contained page with charts) into DIR, created if missing.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// The network: `sim` (virtual time, the default: fast and the same every run) or

@@ -492,6 +492,13 @@ fn help_shows_examples_and_exit_codes() {
     assert!(run.stdout.contains("simulate scenarios/partial.yaml"));
     assert!(run.stdout.contains("Exit codes"));
     assert!(run.stdout.contains("130 interrupted"));
+    let risk = simulate(&["risk", "--help"]);
+    assert_eq!(risk.code, 0);
+    assert!(
+        risk.stdout
+            .contains("simulate risk scenarios/risk.yaml --trials 1000 --out report/")
+    );
+    assert!(risk.stdout.contains("1 a risk.expect limit failed"));
 }
 
 #[test]

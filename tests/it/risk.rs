@@ -499,5 +499,8 @@ fn ctrl_c_stops_after_the_trials_in_flight_and_reports_them_as_partial() {
         stdout.contains("of 100000 asked (partial: interrupted)"),
         "{stdout}"
     );
-    assert!(stdout.contains("answer:"), "the trials done are reported: {stdout}");
+    assert!(
+        stdout.contains("answer:"),
+        "the trials done are reported: {stdout}"
+    );
 }
