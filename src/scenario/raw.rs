@@ -409,14 +409,7 @@ impl Decoder<'_> {
 
     /// A finite number of at least 0 (a mean: requests, milliseconds, services).
     fn amount(&mut self, node: &Node, path: &str) -> Option<f64> {
-        let parsed = match &node.value {
-            Value::Scalar {
-                text,
-                quoted: false,
-            } => text.parse::<f64>().ok().filter(|x| x.is_finite()),
-            _ => None,
-        };
-        match parsed {
+        match finite(node) {
             Some(number) if number >= 0.0 => Some(number),
             Some(number) => {
                 self.problem(
@@ -438,14 +431,7 @@ impl Decoder<'_> {
     }
 
     fn ratio(&mut self, node: &Node, path: &str) -> Option<f64> {
-        let parsed = match &node.value {
-            Value::Scalar {
-                text,
-                quoted: false,
-            } => text.parse::<f64>().ok().filter(|x| x.is_finite()),
-            _ => None,
-        };
-        let Some(number) = parsed else {
+        let Some(number) = finite(node) else {
             self.problem(
                 path,
                 node.pos,
@@ -1311,6 +1297,17 @@ impl Decoder<'_> {
             }
         }
         defect
+    }
+}
+
+/// A plain (unquoted) scalar that reads as a finite number.
+fn finite(node: &Node) -> Option<f64> {
+    match &node.value {
+        Value::Scalar {
+            text,
+            quoted: false,
+        } => text.parse::<f64>().ok().filter(|x| x.is_finite()),
+        _ => None,
     }
 }
 

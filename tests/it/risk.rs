@@ -336,19 +336,26 @@ fn risk_expect_mistakes_are_located() {
     }
 }
 
-#[test]
-fn out_writes_a_short_markdown_summary_and_a_self_contained_page() {
-    let dir = TempDir::new("risk-out");
+/// `simulate risk scenarios/risk.yaml --trials TRIALS --out DIR/report`: the directory
+/// (removed when dropped) and the report directory.
+fn pages(name: &str, trials: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new(name);
     let out = dir.path().join("report");
     let run = simulate(&[
         "risk",
         "scenarios/risk.yaml",
         "--trials",
-        "30",
+        trials,
         "--out",
         &out.display().to_string(),
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    (dir, out)
+}
+
+#[test]
+fn out_writes_a_short_markdown_summary_and_a_self_contained_page() {
+    let (_dir, out) = pages("risk-out", "30");
     let markdown = std::fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(markdown.lines().count() < 60, "{markdown}");
     assert!(markdown.contains("**Answer:** batch is"), "{markdown}");
@@ -390,17 +397,7 @@ fn the_page_opens_in_a_real_browser_without_errors_or_requests() {
         );
         return;
     };
-    let dir = TempDir::new("risk-browser");
-    let out = dir.path().join("report");
-    let run = simulate(&[
-        "risk",
-        "scenarios/risk.yaml",
-        "--trials",
-        "20",
-        "--out",
-        &out.display().to_string(),
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (dir, out) = pages("risk-browser", "20");
     let shot = dir.path().join("shot.png");
     let output = std::process::Command::new(browser)
         .args([
