@@ -11,9 +11,6 @@ use crate::record::run::StrategyRun;
 use crate::risk::stats::Estimate;
 use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
 
-/// The measures the terminal table shows (indices into [`MEASURES`]); the JSON and the
-/// Markdown have every one.
-const SHOWN: [usize; 9] = [0, 1, 3, 4, 5, 6, 8, 9, 10];
 
 /// What a risk run was, for the header.
 #[derive(Debug, Clone, Copy)]
@@ -260,14 +257,14 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
     out.push('\n');
     let mut rows = vec![
         std::iter::once("strategy".to_owned())
-            .chain(SHOWN.iter().map(|&m| MEASURES[m].label.to_owned()))
+            .chain(MEASURES.iter().map(|m| m.label.to_owned()))
             .chain(std::iter::once("states".to_owned()))
             .collect::<Vec<_>>(),
     ];
     for summary in summaries {
         rows.push(
             std::iter::once(summary.name.clone())
-                .chain(SHOWN.iter().map(|&m| cell(m, &summary.estimates[m])))
+                .chain(summary.estimates.iter().enumerate().map(|(m, e)| cell(m, e)))
                 .chain(std::iter::once(summary.states.to_string()))
                 .collect(),
         );
@@ -284,14 +281,14 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
         );
         let mut rows = vec![
             std::iter::once("strategy".to_owned())
-                .chain(SHOWN.iter().map(|&m| MEASURES[m].label.to_owned()))
+                .chain(MEASURES.iter().map(|m| m.label.to_owned()))
                 .collect::<Vec<_>>(),
         ];
         for summary in summaries {
             if let Some(differences) = &summary.vs_single_piece {
                 rows.push(
                     std::iter::once(summary.name.clone())
-                        .chain(SHOWN.iter().map(|&m| difference(m, &differences[m])))
+                        .chain(differences.iter().enumerate().map(|(m, e)| difference(m, e)))
                         .collect(),
                 );
             }
@@ -596,9 +593,8 @@ pub fn html(
             })
         })
         .collect();
-    let charts: Vec<String> = SHOWN
-        .iter()
-        .map(|&m| {
+    let charts: Vec<String> = (0..MEASURES.len())
+        .map(|m| {
             let rows: Vec<(String, Estimate)> = summaries
                 .iter()
                 .map(|s| (s.name.clone(), s.estimates[m]))
