@@ -11,7 +11,6 @@ use crate::record::run::StrategyRun;
 use crate::risk::stats::Estimate;
 use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
 
-
 /// What a risk run was, for the header.
 #[derive(Debug, Clone, Copy)]
 pub struct Header<'a> {
@@ -264,7 +263,13 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
     for summary in summaries {
         rows.push(
             std::iter::once(summary.name.clone())
-                .chain(summary.estimates.iter().enumerate().map(|(m, e)| cell(m, e)))
+                .chain(
+                    summary
+                        .estimates
+                        .iter()
+                        .enumerate()
+                        .map(|(m, e)| cell(m, e)),
+                )
                 .chain(std::iter::once(summary.states.to_string()))
                 .collect(),
         );
@@ -288,7 +293,12 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
             if let Some(differences) = &summary.vs_single_piece {
                 rows.push(
                     std::iter::once(summary.name.clone())
-                        .chain(differences.iter().enumerate().map(|(m, e)| difference(m, e)))
+                        .chain(
+                            differences
+                                .iter()
+                                .enumerate()
+                                .map(|(m, e)| difference(m, e)),
+                        )
                         .collect(),
                 );
             }
@@ -639,4 +649,91 @@ pub fn html(
     env.get_template("report.html")
         .and_then(|template| template.render(context))
         .map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(value: f64, low: f64, high: f64) -> Estimate {
+        Estimate {
+            value,
+            low,
+            high,
+            n: 100,
+        }
+    }
+
+    /// A strategy whose every measure is `value`, and whose paired differences are `rate`
+    /// (change failure rate) and `failed` (failed requests), when given.
+    fn summary(
+        name: &str,
+        value: f64,
+        differences: Option<(Estimate, Estimate)>,
+    ) -> StrategySummary {
+        StrategySummary {
+            name: name.to_owned(),
+            estimates: vec![estimate(value, value, value); MEASURES.len()],
+            vs_single_piece: differences.map(|(rate, failed)| {
+                let mut all = vec![estimate(0.0, -1.0, 1.0); MEASURES.len()];
+                all[0] = rate;
+                all[1] = failed;
+                all
+            }),
+            states: 3,
+            unjudged: 0,
+        }
+    }
+
+    #[test]
+    fn the_answer_is_batch_against_single_piece_with_its_interval() {
+        let sure = estimate(0.3, 0.2, 0.4);
+        let summaries = [
+            summary("waves-2", 0.9, Some((estimate(0.5, 0.4, 0.6), sure))),
+            summary("batch", 0.6, Some((sure, sure))),
+            summary("single-piece", 0.3, None),
+        ];
+        assert_eq!(
+            answer(&summaries),
+            "batch is riskier than single-piece: change failure rate 60% against 30%, a difference of +30.0 points (95% interval +20.0 to +40.0) over 100 paired trials"
+        );
+    }
+
+    #[test]
+    fn equal_failure_rates_name_the_failed_requests_when_those_differ_surely() {
+        let unsure = estimate(0.0, -0.05, 0.05);
+        let summaries = [
+            summary("batch", 0.5, Some((unsure, estimate(70.0, 60.0, 80.0)))),
+            summary("single-piece", 0.5, None),
+        ];
+        let text = answer(&summaries);
+        assert!(
+            text.starts_with("batch is no different from single-piece"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "; but it fails 70.0 more entry requests per trial (95% interval +60.0 to +80.0)"
+            ),
+            "{text}"
+        );
+        let summaries = [
+            summary("batch", 0.5, Some((unsure, unsure))),
+            summary("single-piece", 0.5, None),
+        ];
+        assert!(!answer(&summaries).contains("but"));
+    }
+
+    #[test]
+    fn a_single_trial_has_no_interval_and_no_known_sign() {
+        let one = Estimate {
+            value: 352.0,
+            low: 352.0,
+            high: 352.0,
+            n: 1,
+        };
+        assert_eq!(cell(10, &one), "352 (1 trial)");
+        assert_eq!(difference(10, &one), "+352.0 (1 trial) ~");
+        assert!(!one.excludes_zero());
+    }
 }
