@@ -509,6 +509,12 @@ fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy
         kinds
     };
     let expected = risk_expected(scenario, &kinds);
+    if let Some(kind) = expected.as_ref().filter(|kind| !kinds.contains(kind)) {
+        eprintln!(
+            "note: {} is compared too: risk.expect judges it",
+            deploysim::risk::strategy_name(kind)
+        );
+    }
     for kind in [Some(StrategyKind::SinglePiece), expected]
         .into_iter()
         .flatten()
@@ -545,6 +551,13 @@ fn run_risk(args: &RiskArgs) -> u8 {
     };
     if let Err(code) = check_json_target(args.json.as_deref()) {
         return code;
+    }
+    // The output directory is made before any trial runs, so a bad --out costs nothing.
+    if let Some(dir) = &args.out
+        && let Err(message) = make_out_dir(dir)
+    {
+        eprintln!("error: {message}");
+        return exit::ENVIRONMENT;
     }
     let seed = args.seed.unwrap_or(scenario.seed);
     let strategies = match risk_strategies(&scenario, &args.strategies) {
@@ -624,8 +637,11 @@ fn run_risk(args: &RiskArgs) -> u8 {
             &summaries,
         )
     });
+    let file = args.scenario.display().to_string();
     let header = report::risk::Header {
         scenario: &scenario,
+        file: &file,
+        strategies: &names,
         seed,
         trials: ran.trials.len(),
         asked,
@@ -666,6 +682,31 @@ fn run_risk(args: &RiskArgs) -> u8 {
     exit::OK
 }
 
+/// `--out DIR`, made (with its parents) when missing; an error says why it cannot be.
+fn make_out_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("--out {}: not a directory", dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|err| {
+        let reason = err.to_string();
+        let reason = reason
+            .split(" (os error")
+            .next()
+            .unwrap_or(&reason)
+            .to_owned();
+        format!(
+            "--out {}: cannot create it: {}",
+            dir.display(),
+            reason.to_lowercase()
+        )
+    })?;
+    // A directory we cannot write to fails here, not after the trials.
+    let probe = dir.join(".simulate-write-probe");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|err| format!("--out {}: cannot write in it: {err}", dir.display()))
+}
+
 /// `--out DIR`: report.md and report.html, whose timeline reruns one trial (the first
 /// in which a gate tripped, else the first with a defect) step by step.
 fn write_risk_pages(
@@ -680,8 +721,6 @@ fn write_risk_pages(
         std::fs::write(dir.join(name), text)
             .map_err(|err| format!("cannot write {}: {err}", dir.join(name).display()))
     };
-    std::fs::create_dir_all(dir)
-        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
     write("report.md", &report::risk::markdown(header, findings))?;
     let shown = deploysim::risk::timeline_trial(findings.trials);
     let draw = shown.map_or_else(

@@ -177,6 +177,7 @@ pub fn timeline(title: &str, steps: &[(String, u64, u64, u64)]) -> String {
                 }
             })
             .y_desc("entry requests")
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .draw();
         for (i, (_, ok, degraded, failed)) in steps.iter().enumerate() {
             let x = i as f64;

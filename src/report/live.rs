@@ -374,9 +374,14 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
             Some(index) => format!(
                 "{what} restored service {} ms after the breach (no entry request failed from {} on); {} failed until then",
                 mitigation.time.as_millis(),
+                // Restoration is the start of a step's settled part: a rollback step's
+                // requests during its moves may still fail.
                 run.steps
                     .get(index)
-                    .map_or_else(String::new, |step| place(step.kind)),
+                    .map_or_else(String::new, |step| match step.kind {
+                        StepKind::Rollback(_) => format!("the end of {}'s moves", place(step.kind)),
+                        kind => place(kind),
+                    }),
                 requests(mitigation.failed_before)
             ),
             None => format!(

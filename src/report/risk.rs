@@ -15,6 +15,10 @@ use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
 #[derive(Debug, Clone, Copy)]
 pub struct Header<'a> {
     pub scenario: &'a Scenario,
+    /// The scenario's file as given, for the rerun commands the reports print.
+    pub file: &'a str,
+    /// The strategies compared, in order.
+    pub strategies: &'a [String],
     pub seed: u64,
     pub trials: usize,
     pub asked: u32,
@@ -71,6 +75,16 @@ fn limit_line(judged: &Judged) -> String {
         amount(judged.measure, judged.limit),
         if judged.holds { "holds" } else { "FAILED" }
     )
+}
+
+/// The verdict of `risk.expect`'s limits, as the reports end with it.
+fn verdict(judged: &[Judged]) -> String {
+    let failed = judged.iter().filter(|j| !j.holds).count();
+    if failed == 0 {
+        "pass (every limit holds)".to_owned()
+    } else {
+        format!("FAIL ({failed} of {} limits exceeded)", judged.len())
+    }
 }
 
 fn cell(measure: usize, estimate: &Estimate) -> String {
@@ -165,7 +179,7 @@ pub fn answer(summaries: &[StrategySummary]) -> String {
         .map(|d| d[0])
         .unwrap_or(worst.estimates[0]);
     let verdict = if !diff.excludes_zero() {
-        "no different from"
+        "not told apart from"
     } else if diff.value > 0.0 {
         "riskier than"
     } else {
@@ -189,16 +203,17 @@ pub fn answer(summaries: &[StrategySummary]) -> String {
 }
 
 /// When the failure rates cannot tell the two apart, the failed requests per trial
-/// often can: "; it fails 70.5 more entry requests per trial (95% interval ...)".
+/// often can: "; but it fails 70.5 more entry requests per trial (95% interval ...)".
 fn failed_requests_clause(strategy: &StrategySummary) -> String {
     let Some(failed) = strategy.vs_single_piece.as_ref().map(|d| d[1]) else {
         return String::new();
     };
-    let rate_sure = strategy
-        .vs_single_piece
-        .as_ref()
-        .is_some_and(|d| d[0].excludes_zero());
-    if rate_sure || !failed.excludes_zero() {
+    // Said when the rates cannot tell the two apart, or when the requests say the
+    // opposite (without a gate, batch fails in more trials but may fail fewer requests).
+    let rate = strategy.vs_single_piece.as_ref().map(|d| d[0]);
+    let rate_agrees =
+        rate.is_some_and(|r| r.excludes_zero() && (r.value > 0.0) == (failed.value > 0.0));
+    if rate_agrees || !failed.excludes_zero() {
         return String::new();
     }
     format!(
@@ -372,7 +387,7 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
         for judged in findings.judged {
             let _ = writeln!(out, "- {}", limit_line(judged));
         }
-        out.push('\n');
+        let _ = writeln!(out, "\n**verdict: {}**\n", verdict(findings.judged));
     }
     let _ = write!(out, "| strategy |");
     for measure in &MEASURES {
@@ -387,11 +402,31 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
         }
         let _ = writeln!(out, " {} |", summary.states);
     }
+    if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
+        let _ = write!(
+            out,
+            "\n**Paired against single-piece** (same defects, same load; `~`: the interval holds 0)\n\n| strategy |"
+        );
+        for measure in &MEASURES {
+            let _ = write!(out, " {} |", measure.label);
+        }
+        let _ = writeln!(out, "\n|---{}", "|---".repeat(MEASURES.len()) + "|");
+        for summary in summaries {
+            if let Some(differences) = &summary.vs_single_piece {
+                let _ = write!(out, "| {} |", summary.name);
+                for (m, estimate) in differences.iter().enumerate() {
+                    let _ = write!(out, " {} |", difference(m, estimate));
+                }
+                out.push('\n');
+            }
+        }
+    }
     let _ = writeln!(
         out,
         "\nEach cell: estimate (95% interval). Rates: Wilson; means: Student t over the \
-         trials where the measure applies. Rerun one trial step by step with `simulate \
-         SCENARIO --trial N --net sim`; every trial's draw is in the JSON."
+         trials where the measure applies. Every trial's draw is in the JSON; rerun trial \
+         N step by step with `{}`.",
+        rerun_command(&header, "N")
     );
     out
 }
@@ -491,7 +526,8 @@ th:first-child, td:first-child { text-align: left; }
 <p><strong>Answer:</strong> {{ answer }}.</p>
 {% for note in notes %}<p class="note">{{ note }}</p>{% endfor %}
 {% if expect_strategy %}<h2>risk.expect ({{ expect_strategy }})</h2>
-<ul>{% for line in expect %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+<ul>{% for line in expect %}<li>{{ line }}</li>{% endfor %}</ul>
+<p><strong>verdict: {{ verdict }}</strong></p>{% endif %}
 <h2>Every measure</h2>
 <table>
 <tr><th>strategy</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}<th>states</th></tr>
@@ -510,8 +546,8 @@ th:first-child, td:first-child { text-align: left; }
 <div class="charts">{{ curve|safe }}</div>
 <h2>One trial, step by step (trial {{ timeline_trial }}: {{ timeline_defects }})</h2>
 <p class="note">Entry requests per step: <span style="color:#3c9650">&#9632; ok</span>
-<span style="color:#d6961e">&#9632; degraded</span> <span style="color:#be2828">&#9632; failed</span>.
-Rerun it with <code>simulate SCENARIO --trial {{ timeline_trial }} --net sim</code>.</p>
+<span style="color:#d6961e">&#9632; degraded</span> <span style="color:#be2828">&#9632; failed</span>.<br>
+Rerun it with <code>{{ rerun }}</code></p>
 <div class="charts">{% for chart in timelines %}{{ chart|safe }}{% endfor %}</div>
 </body>
 </html>
@@ -519,6 +555,19 @@ Rerun it with <code>simulate SCENARIO --trial {{ timeline_trial }} --net sim</co
 
 /// One strategy's steps in the trial the page shows: (step label, ok, degraded, failed).
 pub type TimelineSteps = Vec<(String, u64, u64, u64)>;
+
+/// The command that reruns trial `trial` step by step, to copy and paste.
+pub fn rerun_command(header: &Header<'_>, trial: &str) -> String {
+    let strategies: String = header
+        .strategies
+        .iter()
+        .map(|name| format!(" --strategy {name}"))
+        .collect();
+    format!(
+        "simulate {} --trial {trial} --net sim --seed {}{strategies}",
+        header.file, header.seed
+    )
+}
 
 /// What `simulate SCENARIO --trial N` says first: the trial and its defects.
 pub fn trial_line(draw: &Draw, seed: u64) -> String {
@@ -632,6 +681,8 @@ pub fn html(
         charts => charts,
         curve => charts::curve(&points),
         timeline_trial => shown.trial,
+        rerun => rerun_command(&header, &shown.trial.to_string()),
+        verdict => verdict(findings.judged),
         expect => findings.judged.iter().map(limit_line).collect::<Vec<_>>(),
         expect_strategy => findings.judged.first().map(|j| j.strategy.clone()),
         notes => findings.failed_without_defect().iter().map(|(name, failed, clean)| format!(

@@ -476,7 +476,14 @@ pub fn summarise(
             let vs_single_piece = reference.filter(|r| *r != s).map(|r| {
                 MEASURES
                     .iter()
-                    .map(|measure| stats::paired(&column(s, measure), &column(r, measure)))
+                    .map(|measure| {
+                        let (a, b) = (column(s, measure), column(r, measure));
+                        if measure.rate {
+                            stats::paired_rate(&a, &b)
+                        } else {
+                            stats::paired(&a, &b)
+                        }
+                    })
                     .collect()
             });
             StrategySummary {
