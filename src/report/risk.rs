@@ -117,9 +117,6 @@ fn difference(measure: usize, estimate: &Estimate) -> String {
     }
     let scale = if MEASURES[measure].rate { 100.0 } else { 1.0 };
     let unit = if MEASURES[measure].rate { " pts" } else { "" };
-    if estimate.n == 1 {
-        return format!("{:+.1}{unit} (1 trial) ~", estimate.value * scale);
-    }
     let sure = if estimate.excludes_zero() { "" } else { " ~" };
     let signed = |value: f64| {
         let text = number(value);
@@ -129,6 +126,9 @@ fn difference(measure: usize, estimate: &Estimate) -> String {
             text
         }
     };
+    if estimate.n == 1 {
+        return format!("{}{unit} (1 trial) ~", signed(estimate.value * scale));
+    }
     format!(
         "{}{unit} ({} to {}){sure}",
         signed(estimate.value * scale),
@@ -759,7 +759,7 @@ mod tests {
         ];
         let text = answer(&summaries);
         assert!(
-            text.starts_with("batch is no different from single-piece"),
+            text.starts_with("batch is not told apart from single-piece"),
             "{text}"
         );
         assert!(
@@ -784,7 +784,7 @@ mod tests {
             n: 1,
         };
         assert_eq!(cell(10, &one), "352 (1 trial)");
-        assert_eq!(difference(10, &one), "+352.0 (1 trial) ~");
+        assert_eq!(difference(10, &one), "+352 (1 trial) ~");
         assert!(!one.excludes_zero());
     }
 }

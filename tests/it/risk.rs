@@ -501,3 +501,15 @@ fn ctrl_c_stops_after_the_trials_in_flight_and_reports_them_as_partial() {
         "the trials done are reported: {stdout}"
     );
 }
+
+#[test]
+fn a_bad_out_directory_is_refused_before_any_trial_runs() {
+    let dir = TempDir::new("risk-bad-out");
+    let path = write(&dir, "chain.yaml", &chain(0.3, "errors: 1"));
+    let file = write(&dir, "a-file", "");
+    // A million trials would take minutes: the error must come first.
+    let run = simulate(&["risk", &path, "--trials", "1000000", "--out", &file]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("not a directory"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
