@@ -65,7 +65,9 @@ fn limit_line(judged: &Judged) -> String {
         .find(|m| m.key == judged.measure)
         .map_or(judged.measure, |m| m.label);
     if judged.estimate.n == 0 {
-        return format!("{label}: no trial had one (holds)");
+        return format!(
+            "{label}: not measured, no trial had one (holds; without a gate nothing is detected or restored)"
+        );
     }
     format!(
         "{label} {} (95% interval {} to {}), limit {}: {}",

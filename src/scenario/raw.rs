@@ -865,6 +865,19 @@ impl Decoder<'_> {
         if let Some(kind) = StrategyKind::builtin(&name.value) {
             return Some(kind);
         }
+        if name
+            .value
+            .strip_prefix("waves-")
+            .and_then(|size| size.parse::<usize>().ok())
+            == Some(0)
+        {
+            self.problem(
+                &name.path,
+                name.pos,
+                "waves-0 has no services per step: K in waves-K must be at least 1",
+            );
+            return None;
+        }
         let hint = did_you_mean(&name.value, StrategyKind::BUILTIN_NAMES);
         let message = format!(
             "unknown strategy \"{}\"{hint} (built-in strategies: batch, single-piece, random, waves-K, safe, dark; \

@@ -811,6 +811,14 @@ strategies:
     }
 
     #[test]
+    fn waves_of_zero_services_say_what_k_must_be() {
+        let found = problems(&format!("{MINIMAL}strategies: [waves-0, batch]\n"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "strategies[0]");
+        assert!(found[0].2.contains("must be at least 1"), "{found:?}");
+    }
+
+    #[test]
     fn bounded_numbers_and_names() {
         let found = problems(
             "
