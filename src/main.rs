@@ -486,8 +486,11 @@ where
 
 /// The strategies `simulate risk` compares: `names` (or the scenario's `risk.strategies`,
 /// and `dark` when the release turns a flag on), with single-piece added as the reference
-/// and `risk.expect`'s strategy when missing.
-fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy>, String> {
+/// and `risk.expect`'s strategy when missing; with that strategy, when a limit is set.
+fn risk_strategies(
+    scenario: &Scenario,
+    names: &[String],
+) -> Result<(Vec<Strategy>, Option<StrategyKind>), String> {
     let mut kinds: Vec<StrategyKind> = if names.is_empty() {
         let mut kinds = scenario.risk.strategies.clone();
         // With a release to make, deploying dark and releasing after is the strategy
@@ -515,7 +518,7 @@ fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy
             deploysim::risk::strategy_name(kind)
         );
     }
-    for kind in [Some(StrategyKind::SinglePiece), expected]
+    for kind in [Some(StrategyKind::SinglePiece), expected.clone()]
         .into_iter()
         .flatten()
     {
@@ -523,7 +526,7 @@ fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy
             kinds.push(kind);
         }
     }
-    Ok(kinds
+    let strategies = kinds
         .into_iter()
         .map(|kind| Strategy {
             name: deploysim::risk::strategy_name(&kind),
@@ -531,7 +534,8 @@ fn risk_strategies(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy
             expect: Default::default(),
             on_breach: None,
         })
-        .collect())
+        .collect();
+    Ok((strategies, expected))
 }
 
 /// The strategy `risk.expect` judges, when it sets a limit.
@@ -560,8 +564,8 @@ fn run_risk(args: &RiskArgs) -> u8 {
         return exit::ENVIRONMENT;
     }
     let seed = args.seed.unwrap_or(scenario.seed);
-    let strategies = match risk_strategies(&scenario, &args.strategies) {
-        Ok(strategies) => strategies,
+    let (strategies, expected) = match risk_strategies(&scenario, &args.strategies) {
+        Ok(chosen) => chosen,
         Err(message) => {
             eprintln!("error: {message}");
             return exit::INVALID;
@@ -578,6 +582,16 @@ fn run_risk(args: &RiskArgs) -> u8 {
                 report::plan_error_text(&err)
             ),
         }
+    }
+    if let Some(kind) = expected
+        .as_ref()
+        .filter(|kind| !plans.iter().any(|(s, _)| s.kind == **kind))
+    {
+        eprintln!(
+            "error: risk.expect judges {}, which cannot be planned (see the note above)",
+            deploysim::risk::strategy_name(kind)
+        );
+        return exit::FAILED;
     }
     let states: Vec<usize> = plans
         .iter()
@@ -626,10 +640,6 @@ fn run_risk(args: &RiskArgs) -> u8 {
         .iter()
         .position(|(s, _)| s.kind == StrategyKind::SinglePiece);
     let summaries = deploysim::risk::summarise(&names, &states, reference, &ran.trials);
-    let kinds: Vec<StrategyKind> = plans.iter().map(|(s, _)| s.kind.clone()).collect();
-    let expected = risk_expected(&scenario, &scenario.risk.strategies)
-        .filter(|kind| kinds.contains(kind))
-        .or_else(|| risk_expected(&scenario, &kinds));
     let judged = expected.map_or_else(Vec::new, |kind| {
         deploysim::risk::judge(
             &scenario.risk.expect,
