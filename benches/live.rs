@@ -116,7 +116,7 @@ async fn drive_harness(cluster: &Arc<Cluster>, requests: usize) {
             tokio::spawn(async move {
                 for _ in 0..per_worker {
                     let request = CallRequest::default();
-                    link.call("v1", request, Duration::from_secs(10), 0)
+                    link.call("v1", None, request, Duration::from_secs(10), 0)
                         .await
                         .expect("the chain answers");
                 }
@@ -190,6 +190,8 @@ async fn open_loop(cluster: &Arc<Cluster>, rps: u32) {
         service: "hop1".to_owned(),
         api: "v1".to_owned(),
         link: cluster.link(CLIENT, "hop1").expect("entry link"),
+        rps,
+        mix: vec![(None, 1)],
     };
     let seconds = 3.0;
     let context = deploysim::runtime::load::Context {
@@ -197,7 +199,7 @@ async fn open_loop(cluster: &Arc<Cluster>, rps: u32) {
         flags: Arc::new(deploysim::runtime::flags::FlagBoard::new(Default::default())),
         seed: 1,
     };
-    let load = Load::start(vec![entry], rps, 10_000, &context);
+    let load = Load::start(vec![entry], 10_000, &context);
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let scheduled = load.finish(Duration::from_secs(10)).await;
     let total = recorder.total(0);

@@ -30,8 +30,13 @@ pub const PACKAGE: &str = "deploysim.v1";
 /// version simply has no route for it and the real gRPC stack answers UNIMPLEMENTED.
 /// Service and API names are validated to `[a-z0-9][a-z0-9_-]*` / `[A-Za-z0-9._-]+`, so
 /// they never contain a `/`.
-pub fn method_path(service: &str, api: &str) -> String {
-    format!("/{PACKAGE}.{service}.{api}/Call")
+///
+/// A named method is its own gRPC method of that service (`/deploysim.v1.cart.v1/checkout`),
+/// so a build without it answers UNIMPLEMENTED from the routing too; the default method
+/// is `Call` (method names start with a lowercase letter or are otherwise checked not to
+/// be `Call`).
+pub fn method_path(service: &str, api: &str, method: Option<&str>) -> String {
+    format!("/{PACKAGE}.{service}.{api}/{}", method.unwrap_or("Call"))
 }
 
 /// The caller name of the load generator in edges and causes: `client -> web api v1`.
@@ -46,13 +51,24 @@ impl Edge {
             caller: caller.to_owned(),
             callee: callee.to_owned(),
             api: api.to_owned(),
+            method: String::new(),
         }
+    }
+
+    /// This edge, to the callee's method `method` (`None`: the default one).
+    pub fn to_method(mut self, method: Option<&str>) -> Edge {
+        self.method = method.unwrap_or_default().to_owned();
+        self
     }
 }
 
 impl std::fmt::Display for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} -> {} api {}", self.caller, self.callee, self.api)
+        write!(f, "{} -> {} api {}", self.caller, self.callee, self.api)?;
+        if !self.method.is_empty() {
+            write!(f, " method {}", self.method)?;
+        }
+        Ok(())
     }
 }
 
@@ -272,10 +288,17 @@ mod tests {
     #[test]
     fn each_api_version_has_its_own_path() {
         assert_eq!(
-            method_path("catalog", "v2"),
+            method_path("catalog", "v2", None),
             "/deploysim.v1.catalog.v2/Call"
         );
-        assert_ne!(method_path("catalog", "v1"), method_path("catalog", "v2"));
+        assert_ne!(
+            method_path("catalog", "v1", None),
+            method_path("catalog", "v2", None)
+        );
+        assert_eq!(
+            method_path("cart", "v1", Some("checkout")),
+            "/deploysim.v1.cart.v1/checkout"
+        );
     }
 
     #[test]
@@ -287,6 +310,7 @@ mod tests {
                     caller: "web".into(),
                     callee: "recommend".into(),
                     api: "v1".into(),
+                    method: String::new(),
                 }),
                 code: tonic::Code::Unavailable as i32,
                 message: "no ready replica".into(),

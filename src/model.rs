@@ -205,18 +205,72 @@ pub struct Version {
     pub name: String,
     /// API versions this build serves.
     pub provides: Vec<String>,
-    /// Own work per request.
+    /// Own work per request of the default method.
     pub latency: Duration,
-    /// Share of requests that fail on their own, 0..=1.
+    /// Share of requests of the default method that fail on their own, 0..=1.
     pub error_rate: f64,
-    /// Downstream calls made for every request, in order.
+    /// Downstream calls made for every request of the default method, in order.
     pub calls: Vec<Call>,
+    /// Named methods, served on every API version the build provides, each with its own
+    /// work and calls. A call names one with `method`; without it, a call reaches the
+    /// default method above.
+    pub methods: BTreeMap<String, Method>,
 }
 
 impl Version {
     pub fn provides(&self, api: &str) -> bool {
         self.provides.iter().any(|provided| provided == api)
     }
+
+    /// The method a call naming `method` reaches (`None`: the default method), when this
+    /// build serves it.
+    pub fn method(&self, method: Option<&str>) -> Option<MethodRef<'_>> {
+        match method {
+            None => Some(MethodRef {
+                latency: self.latency,
+                error_rate: self.error_rate,
+                calls: &self.calls,
+            }),
+            Some(name) => self.methods.get(name).map(|method| MethodRef {
+                latency: method.latency,
+                error_rate: method.error_rate,
+                calls: &method.calls,
+            }),
+        }
+    }
+
+    /// Every method this build serves: the default one (`None`) first, then the named
+    /// ones by name.
+    pub fn all_methods(&self) -> impl Iterator<Item = (Option<&str>, MethodRef<'_>)> {
+        std::iter::once(None)
+            .chain(self.methods.keys().map(|name| Some(name.as_str())))
+            .filter_map(|name| self.method(name).map(|method| (name, method)))
+    }
+
+    /// Every call any method of this build can make, fallbacks included: the edges of
+    /// the call graph.
+    pub fn every_call(&self) -> impl Iterator<Item = &Call> {
+        self.calls
+            .iter()
+            .chain(self.methods.values().flat_map(|method| &method.calls))
+            .flat_map(Call::chain)
+    }
+}
+
+/// A named method of a version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Method {
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub calls: Vec<Call>,
+}
+
+/// One method of a version, the default one or a named one, as the runtime serves it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MethodRef<'a> {
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub calls: &'a [Call],
 }
 
 /// One downstream call of a version.
@@ -224,6 +278,8 @@ impl Version {
 pub struct Call {
     pub service: String,
     pub api: String,
+    /// The callee's method; `None` is its default method.
+    pub method: Option<String>,
     pub on_failure: OnFailure,
     /// Deadline for this call, retries included.
     pub timeout: Duration,
@@ -231,7 +287,44 @@ pub struct Call {
     pub retries: u32,
     /// The call is made only for requests for which this flag is on.
     pub flag: Option<String>,
+    /// Made only when this call fails and its rule for the code is not `fail`; the
+    /// fallback's own `on_failure` then decides what its failure does.
+    pub fallback: Option<Box<Call>>,
+    /// The caller does not wait: the outcome is counted on the edge, never in the
+    /// caller's answer.
+    pub asynchronous: bool,
 }
+
+impl Call {
+    /// A plain call of `service`'s default method at API `api`: fails its caller on
+    /// failure, one second, no retry, no flag, no fallback.
+    pub fn to(service: &str, api: &str) -> Call {
+        Call {
+            service: service.to_owned(),
+            api: api.to_owned(),
+            method: None,
+            on_failure: OnFailure::FAIL,
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            flag: None,
+            fallback: None,
+            asynchronous: false,
+        }
+    }
+
+    /// This call and its fallbacks, in the order they would be made.
+    pub fn chain(&self) -> impl Iterator<Item = &Call> {
+        std::iter::successors(Some(self), |call| call.fallback.as_deref())
+    }
+
+    /// The method's name for reports: `default` when the call names none.
+    pub fn method_name(&self) -> &str {
+        self.method.as_deref().unwrap_or(DEFAULT_METHOD)
+    }
+}
+
+/// How reports and `load.entrypoints.*.mix` name a version's default method.
+pub const DEFAULT_METHOD: &str = "default";
 
 /// A feature flag as the scenario declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -376,13 +469,127 @@ impl StepSpec {
     }
 }
 
-/// What a caller does when a call fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnFailure {
-    /// The error goes up: the caller's request fails.
+/// What a caller does with a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// The error goes up: the caller's request fails with the call's code.
     Fail,
-    /// The caller answers with a fallback, marked degraded.
+    /// The caller answers with a fallback (or its `fallback:` call's answer), marked
+    /// degraded.
     Degrade,
+    /// The caller swallows the failure and answers normally; the edge still counts it.
+    Ignore,
+}
+
+impl Action {
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Fail => "fail",
+            Action::Degrade => "degrade",
+            Action::Ignore => "ignore",
+        }
+    }
+}
+
+/// The gRPC codes an `on_failure` rule can name: the ones a simulated call can fail
+/// with (UNAVAILABLE: nothing serves, a partition, a killed replica; UNIMPLEMENTED: an API
+/// version or method the build lacks; DEADLINE_EXCEEDED: a timeout; INTERNAL: a
+/// version's own `error_rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailCode {
+    Unavailable,
+    Unimplemented,
+    DeadlineExceeded,
+    Internal,
+}
+
+impl FailCode {
+    pub const ALL: [FailCode; 4] = [
+        FailCode::Unavailable,
+        FailCode::Unimplemented,
+        FailCode::DeadlineExceeded,
+        FailCode::Internal,
+    ];
+
+    /// The canonical gRPC name, as rules write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailCode::Unavailable => "UNAVAILABLE",
+            FailCode::Unimplemented => "UNIMPLEMENTED",
+            FailCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            FailCode::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FailCode> {
+        FailCode::ALL.into_iter().find(|code| code.name() == name)
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a caller does when a call fails: one action, or one per gRPC code with a
+/// default for the rest (`{ UNAVAILABLE: degrade, default: fail }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OnFailure {
+    pub default: Action,
+    /// Per [`FailCode`] (in `FailCode::ALL` order), the action that replaces `default`.
+    pub by_code: [Option<Action>; 4],
+}
+
+impl OnFailure {
+    pub const FAIL: OnFailure = OnFailure::always(Action::Fail);
+    pub const DEGRADE: OnFailure = OnFailure::always(Action::Degrade);
+    pub const IGNORE: OnFailure = OnFailure::always(Action::Ignore);
+
+    pub const fn always(action: Action) -> OnFailure {
+        OnFailure {
+            default: action,
+            by_code: [None; 4],
+        }
+    }
+
+    /// The action for a failure with `code`; `None`: a code no rule names (CANCELLED,
+    /// say), which takes the default.
+    pub fn action(&self, code: Option<FailCode>) -> Action {
+        code.and_then(|code| self.by_code[code.slot()])
+            .unwrap_or(self.default)
+    }
+
+    /// The one action every code gets, when there is one.
+    pub fn single(&self) -> Option<Action> {
+        self.by_code
+            .iter()
+            .all(|action| action.is_none_or(|action| action == self.default))
+            .then_some(self.default)
+    }
+
+    /// True when some failure can fail the caller.
+    pub fn can_fail(&self) -> bool {
+        self.default == Action::Fail || self.by_code.contains(&Some(Action::Fail))
+    }
+
+    /// True when every failure, whatever its code, fails the caller.
+    pub fn always_fails(&self) -> bool {
+        self.single() == Some(Action::Fail)
+    }
+}
+
+impl fmt::Display for OnFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(action) = self.single() {
+            return f.write_str(action.word());
+        }
+        f.write_str("{ ")?;
+        for (code, action) in FailCode::ALL.iter().zip(self.by_code) {
+            if let Some(action) = action {
+                write!(f, "{}: {}, ", code.name(), action.word())?;
+            }
+        }
+        write!(f, "default: {} }}", self.default.word())
+    }
 }
 
 /// Which version of each deployed service runs. A service that is absent is not deployed.
@@ -427,7 +634,7 @@ impl fmt::Display for Change {
 /// Open-loop load settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {
-    /// Arrival rate per entrypoint.
+    /// Arrival rate per entrypoint, for entrypoints `entrypoints` does not set.
     pub rps: u32,
     /// Traffic before the first step.
     pub baseline: Duration,
@@ -435,6 +642,46 @@ pub struct Load {
     pub bake: Duration,
     /// Bound on outstanding requests.
     pub max_in_flight: u32,
+    /// Per entrypoint: its own rate and traffic mix (`load.entrypoints`).
+    pub entrypoints: BTreeMap<String, EntryLoad>,
+}
+
+/// One entrypoint's load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryLoad {
+    /// Arrivals per second; `None`: the top-level `rps`.
+    pub rps: Option<u32>,
+    /// (method, weight): the share of requests each method gets, in proportion to its
+    /// weight; `None` is the default method. Empty: every request to the default method.
+    pub mix: Vec<(Option<String>, u32)>,
+}
+
+impl Load {
+    /// The arrival rate of entrypoint `service`.
+    pub fn rps_of(&self, service: &str) -> u32 {
+        self.entrypoints
+            .get(service)
+            .and_then(|entry| entry.rps)
+            .unwrap_or(self.rps)
+    }
+
+    /// The methods the load calls on `service`, with their weights (at least one, every
+    /// weight above 0): its mix, or the default method alone.
+    pub fn mix_of(&self, service: &str) -> Vec<(Option<String>, u32)> {
+        let mix: Vec<(Option<String>, u32)> = self
+            .entrypoints
+            .get(service)
+            .map(|entry| {
+                entry
+                    .mix
+                    .iter()
+                    .filter(|(_, weight)| *weight > 0)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mix.is_empty() { vec![(None, 1)] } else { mix }
+    }
 }
 
 impl Default for Load {
@@ -444,6 +691,7 @@ impl Default for Load {
             baseline: Duration::from_millis(500),
             bake: Duration::from_millis(500),
             max_in_flight: 1000,
+            entrypoints: BTreeMap::new(),
         }
     }
 }

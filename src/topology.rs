@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Change, Deployment, Scenario, Service};
 
-/// A service at a version: one node of the version call graph.
-pub type ServiceVersion = (String, String);
+/// A service at a version, in one of its methods (`None`: the default one): one node of
+/// the method call graph.
+pub type MethodNode = (String, String, Option<String>);
 
 /// Nodes `0..n` in an order where every edge `a -> b` has `a` before `b`; among the
 /// nodes that are free to go, the smallest index goes first. `Err` holds the nodes that
@@ -120,44 +121,59 @@ pub fn cycles(edges: &[Vec<usize>], limit: usize) -> Vec<Vec<usize>> {
 }
 
 /// Finds call cycles among the versions that can run (`runnable`, see
-/// [`crate::model::runnable_versions`]).
+/// [`crate::model::runnable_versions`]), along methods: a node is a (service, version,
+/// method), so two services that call each other on different methods are no cycle.
 ///
 /// Any mix of initial and target versions can be running at once during some rollout, so
-/// an edge goes from a version to every runnable version of its callee. Each cycle is
-/// reported once, rotated to start at its smallest node; at most `limit` are returned.
-/// It takes the parts of a scenario rather than a `Scenario`, because the loader asks it
-/// before a valid `Scenario` exists.
+/// a call goes from a method to the called method of every runnable version of its callee
+/// that serves it (one that does not answers UNIMPLEMENTED and calls nothing). Fallback
+/// calls are calls too; an asynchronous call is one as well, since its callee's calls
+/// still come back. Each cycle is reported once, rotated to start at its smallest node; at
+/// most `limit` are returned. It takes the parts of a scenario rather than a `Scenario`,
+/// because the loader asks it before a valid `Scenario` exists.
 pub fn version_cycles(
     services: &BTreeMap<String, Service>,
     runnable: &BTreeMap<&str, Vec<&str>>,
     limit: usize,
-) -> Vec<Vec<ServiceVersion>> {
-    let nodes: Vec<(&str, &str)> = runnable
-        .iter()
-        .flat_map(|(service, versions)| versions.iter().map(move |version| (*service, *version)))
-        .collect();
-    let index: BTreeMap<(&str, &str), usize> = nodes
+) -> Vec<Vec<MethodNode>> {
+    let mut nodes: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    for (service, versions) in runnable {
+        for version in versions {
+            let Some(definition) = services
+                .get(*service)
+                .and_then(|service| service.versions.get(*version))
+            else {
+                continue;
+            };
+            for (method, _) in definition.all_methods() {
+                nodes.push((service, version, method));
+            }
+        }
+    }
+    let index: BTreeMap<(&str, &str, Option<&str>), usize> = nodes
         .iter()
         .enumerate()
         .map(|(i, node)| (*node, i))
         .collect();
     let edges: Vec<Vec<usize>> = nodes
         .iter()
-        .map(|(service, version)| {
-            let Some(definition) = services
+        .map(|(service, version, method)| {
+            let Some(work) = services
                 .get(*service)
                 .and_then(|service| service.versions.get(*version))
+                .and_then(|definition| definition.method(*method))
             else {
                 return Vec::new();
             };
-            let mut targets: Vec<usize> = definition
+            let mut targets: Vec<usize> = work
                 .calls
                 .iter()
+                .flat_map(crate::model::Call::chain)
                 .flat_map(|call| {
                     let callee_versions = runnable.get(call.service.as_str()).into_iter().flatten();
                     callee_versions.filter_map(|callee_version| {
                         index
-                            .get(&(call.service.as_str(), *callee_version))
+                            .get(&(call.service.as_str(), *callee_version, call.method.as_deref()))
                             .copied()
                     })
                 })
@@ -172,7 +188,10 @@ pub fn version_cycles(
         .map(|cycle| {
             cycle
                 .into_iter()
-                .map(|i| (nodes[i].0.to_owned(), nodes[i].1.to_owned()))
+                .map(|i| {
+                    let (service, version, method) = nodes[i];
+                    (service.to_owned(), version.to_owned(), method.map(str::to_owned))
+                })
                 .collect()
         })
         .collect()
@@ -194,7 +213,7 @@ pub fn reachable(
         let Some(definition) = scenario.version(&current, &current_version) else {
             continue;
         };
-        for call in &definition.calls {
+        for call in definition.every_call() {
             if !seen.insert(call.service.clone()) {
                 continue;
             }
@@ -310,7 +329,7 @@ pub fn callers_first<'a>(scenario: &Scenario, changes: &'a [Change]) -> Vec<&'a 
                 for call in scenario
                     .version(service, version)
                     .into_iter()
-                    .flat_map(|v| &v.calls)
+                    .flat_map(|v| v.every_call())
                 {
                     if seen.insert(call.service.as_str()) {
                         frontier.push(call.service.as_str());

@@ -2,26 +2,33 @@
 //!
 //! A state says, for every service, which of its runnable versions serve (none, one, or
 //! both while it rolls) and which caller -> callee pairs are partitioned. Evaluating a
-//! state predicts, for every entrypoint, the worst outcome any entry request can meet in
-//! it, following the runtime's rules:
+//! state finds, for every entrypoint, the outcomes an entry request can have in it (the
+//! worst is what `check` predicts), following the runtime's rules:
 //! - a call to a service with no serving version fails (UNAVAILABLE);
-//! - a call to an API version that some serving version does not provide fails
+//! - a call to an API version or a method that some serving version does not serve fails
 //!   (UNIMPLEMENTED): a request can land on that version;
 //! - a service with several serving versions makes the calls of each;
-//! - a failed call fails the caller (`fail`) or degrades it (`degrade`); a degraded answer
-//!   degrades the caller;
+//! - calls are made in order, and a call that fails its caller ends the request, so a
+//!   later call's failure code is only possible when every earlier call can succeed;
+//! - a failed call's rule for its code (`on_failure`) decides: `fail` passes the code up,
+//!   `degrade` degrades the caller, `ignore` leaves it ok; under `degrade` or `ignore` a
+//!   `fallback` call is made, and its own outcome (after its own rule) is the call's, a
+//!   fallback that answers giving the rule's level; a degraded answer degrades the caller;
+//! - an asynchronous call never changes its caller's answer;
 //! - a call behind a flag is made only when the flag is on for some request: at a percent
-//!   between 0 and 100 the flag is both on and off (a mixed state, like a rolling step),
-//!   and the worst case is the side where the call is made.
+//!   between 0 and 100 the flag is both on and off (a mixed state, like a rolling step);
+//! - an entrypoint's requests go to every method of its mix.
 //!
-//! Latency, timeouts and error_rate are not modelled: the check is about what is deployed.
+//! Latency, timeouts and error_rate are not modelled (so DEADLINE_EXCEEDED and INTERNAL
+//! never arise here): the check is about what is deployed.
 //!
-//! Invariant: the versions that can run (initial and target) have no call cycle (the
-//! scenario is valid), so the ports, ordered callees first, are evaluated in one pass.
+//! Invariant: the methods of the versions that can run (initial and target) have no call
+//! cycle (the scenario is valid), so the ports, ordered callees first, are evaluated in
+//! one pass.
 
 use std::collections::BTreeMap;
 
-use crate::model::{Change, Deployment, Flags, OnFailure, Scenario};
+use crate::model::{Action, Change, Deployment, FailCode, Flags, Scenario};
 use crate::topology;
 
 /// How an entry request, or a call, ends in the worst case.
@@ -50,6 +57,8 @@ pub enum Break {
     NotServing,
     /// A serving version of the callee does not provide the API.
     NoApi { version: String },
+    /// A serving version of the callee provides the API but not the method.
+    NoMethod { version: String },
     /// The caller is partitioned from the callee.
     Partitioned,
 }
@@ -58,7 +67,7 @@ impl Break {
     /// The gRPC code the runtime gives a call over an edge broken this way.
     pub fn code(&self) -> &'static str {
         match self {
-            Break::NoApi { .. } => "UNIMPLEMENTED",
+            Break::NoApi { .. } | Break::NoMethod { .. } => "UNIMPLEMENTED",
             Break::NotServing | Break::Partitioned => "UNAVAILABLE",
         }
     }
@@ -71,6 +80,8 @@ pub struct BrokenEdge {
     pub caller: Option<String>,
     pub callee: String,
     pub api: String,
+    /// The callee's method; `None`: its default one.
+    pub method: Option<String>,
     pub why: Break,
     /// The flag the call is behind, when it is.
     pub flag: Option<String>,
@@ -85,23 +96,59 @@ pub struct Prediction {
     pub edge: Option<BrokenEdge>,
 }
 
-/// One (service, API) that something calls: the unit of evaluation.
+/// The outcomes a request (or a call) can have, as bits: it can answer ok, answer
+/// degraded, or fail with each code the evaluator knows.
+pub type Outcomes = u8;
+pub const OK: Outcomes = 1;
+pub const DEGRADED: Outcomes = 2;
+pub const UNAVAILABLE: Outcomes = 4;
+pub const UNIMPLEMENTED: Outcomes = 8;
+const FAILED: Outcomes = UNAVAILABLE | UNIMPLEMENTED;
+/// The failure bits with the code each stands for, in [`FailCode`] order.
+const FAIL_BITS: [(Outcomes, FailCode); 2] = [
+    (UNAVAILABLE, FailCode::Unavailable),
+    (UNIMPLEMENTED, FailCode::Unimplemented),
+];
+
+/// The worst of `outcomes`.
+pub fn worst_of(outcomes: Outcomes) -> Level {
+    if outcomes & FAILED != 0 {
+        Level::Failed
+    } else if outcomes & DEGRADED != 0 {
+        Level::Degraded
+    } else {
+        Level::Ok
+    }
+}
+
+/// One (service, API version, method) that something calls: the unit of evaluation.
 #[derive(Debug, Clone)]
 struct Port {
     service: usize,
     api: usize,
-    /// Per runnable version of the service: does it provide the API.
+    /// `None`: the default method.
+    method: Option<String>,
+    /// Per runnable version of the service: does it serve the API and the method.
     provided_by: Vec<bool>,
+    /// Per runnable version: does it serve the API (whatever the method).
+    api_by: Vec<bool>,
+    /// Per runnable version: the method's calls in order (an empty list where the
+    /// version does not serve the port).
+    calls: Vec<Vec<Call>>,
 }
 
-/// A call of one runnable version.
-#[derive(Debug, Clone, Copy)]
+/// A call of one method of one runnable version.
+#[derive(Debug, Clone)]
 struct Call {
     port: usize,
     callee: usize,
-    fail: bool,
+    /// The action per failure code (UNAVAILABLE, UNIMPLEMENTED).
+    actions: [Action; 2],
     /// The slot of the flag the call is behind (see [`State`]).
     flag: Option<usize>,
+    /// The call made when this one fails and its action is not `fail`.
+    fallback: Option<Box<Call>>,
+    asynchronous: bool,
 }
 
 /// A flag's slot value when it is off for every request.
@@ -131,10 +178,13 @@ pub struct Graph {
     ports: Vec<Port>,
     /// Port indices, callees before callers.
     order: Vec<usize>,
-    /// Per service, per runnable version: its calls in order.
-    calls: Vec<Vec<Vec<Call>>>,
-    /// Per entrypoint: (service, port).
+    /// Per service, per runnable version: every call of every method, fallbacks
+    /// included, for the list of broken edges.
+    edges: Vec<Vec<Vec<Call>>>,
+    /// Per entrypoint: (service, port of the first method of its mix).
     pub entries: Vec<(usize, usize)>,
+    /// Per entrypoint: the port of each method its load calls.
+    entry_ports: Vec<Vec<usize>>,
     /// Flag names, in the order of `flags:`; flag `f` is slot `services.len() + f`.
     pub flags: Vec<String>,
 }
@@ -159,95 +209,133 @@ impl Graph {
                     .collect()
             })
             .collect();
+        let definition = |s: usize, v: usize| scenario.version(&services[s], &versions[s][v]);
         let entry_services: Vec<usize> = scenario
             .entrypoints()
             .filter_map(|service| index.get(&service.name).copied())
             .collect();
-        // Every API name that is called, by a runnable version or by the load.
+        // Every port that is called, by a runnable version or by the load.
         let mut apis: Vec<String> = Vec::new();
-        let mut note_api = |name: &str| {
-            if !apis.iter().any(|a| a == name) {
-                apis.push(name.to_owned());
+        let mut port_of: BTreeMap<(usize, String, Option<String>), usize> = BTreeMap::new();
+        let mut wanted: Vec<(usize, String, Option<String>)> = Vec::new();
+        let mut want = |key: (usize, String, Option<String>)| {
+            if !port_of.contains_key(&key) {
+                port_of.insert(key.clone(), wanted.len());
+                wanted.push(key);
             }
         };
-        for (s, name) in services.iter().enumerate() {
-            for version in &versions[s] {
-                for call in scenario
-                    .version(name, version)
-                    .into_iter()
-                    .flat_map(|v| &v.calls)
-                {
-                    note_api(&call.api);
+        for (s, _) in services.iter().enumerate() {
+            for v in 0..versions[s].len() {
+                for call in definition(s, v).into_iter().flat_map(|v| v.every_call()) {
+                    if let Some(&callee) = index.get(&call.service) {
+                        want((callee, call.api.clone(), call.method.clone()));
+                    }
                 }
             }
         }
         for &s in &entry_services {
-            note_api(&scenario.entry_api(&services[s]));
+            for (method, _) in scenario.load.mix_of(&services[s]) {
+                want((s, scenario.entry_api(&services[s]), method));
+            }
+        }
+        for (_, api, _) in &wanted {
+            if !apis.contains(api) {
+                apis.push(api.clone());
+            }
         }
         let api_of = |name: &str| apis.iter().position(|a| a == name).unwrap_or(0);
-        let mut ports: Vec<Port> = Vec::new();
-        let mut port_of: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-        let mut port = |service: usize, api: usize| -> usize {
-            *port_of.entry((service, api)).or_insert_with(|| {
-                let name = &services[service];
-                let provided_by = versions[service]
-                    .iter()
-                    .map(|version| {
-                        scenario
-                            .version(name, version)
-                            .is_some_and(|v| v.provides(&apis[api]))
-                    })
-                    .collect();
-                ports.push(Port {
-                    service,
-                    api,
-                    provided_by,
-                });
-                ports.len() - 1
-            })
-        };
         let flags: Vec<String> = scenario
             .flags
             .iter()
             .map(|flag| flag.name.clone())
             .collect();
-        let flag_slot = |name: &str| {
-            flags
-                .iter()
-                .position(|flag| flag == name)
-                .map(|f| services.len() + f)
-        };
-        let mut calls: Vec<Vec<Vec<Call>>> = Vec::with_capacity(services.len());
-        for (s, name) in services.iter().enumerate() {
-            let mut per_version = Vec::new();
-            for version in &versions[s] {
-                let mut list = Vec::new();
-                if let Some(definition) = scenario.version(name, version) {
-                    for call in &definition.calls {
-                        let Some(&callee) = index.get(&call.service) else {
-                            continue;
-                        };
-                        let api = api_of(&call.api);
-                        list.push(Call {
-                            port: port(callee, api),
-                            callee,
-                            fail: call.on_failure == OnFailure::Fail,
-                            flag: call.flag.as_deref().and_then(flag_slot),
-                        });
-                    }
-                }
-                per_version.push(list);
+        let compile = |call: &crate::model::Call| -> Option<Call> {
+            fn go(
+                call: &crate::model::Call,
+                index: &BTreeMap<String, usize>,
+                port_of: &BTreeMap<(usize, String, Option<String>), usize>,
+                flag_slot: &dyn Fn(&str) -> Option<usize>,
+            ) -> Option<Call> {
+                let callee = *index.get(&call.service)?;
+                let port = *port_of.get(&(callee, call.api.clone(), call.method.clone()))?;
+                let fallback = match &call.fallback {
+                    Some(fallback) => Some(Box::new(go(fallback, index, port_of, flag_slot)?)),
+                    None => None,
+                };
+                Some(Call {
+                    port,
+                    callee,
+                    actions: FAIL_BITS.map(|(_, code)| call.on_failure.action(Some(code))),
+                    flag: call.flag.as_deref().and_then(flag_slot),
+                    fallback,
+                    asynchronous: call.asynchronous,
+                })
             }
-            calls.push(per_version);
-        }
-        let entries: Vec<(usize, usize)> = entry_services
+            let flag_slot = |name: &str| {
+                flags
+                    .iter()
+                    .position(|flag| flag == name)
+                    .map(|f| services.len() + f)
+            };
+            go(call, &index, &port_of, &flag_slot)
+        };
+        let ports: Vec<Port> = wanted
             .iter()
-            .map(|&s| {
-                let api = api_of(&scenario.entry_api(&services[s]));
-                (s, port(s, api))
+            .map(|(s, api, method)| {
+                let mut provided_by = Vec::new();
+                let mut api_by = Vec::new();
+                let mut calls = Vec::new();
+                for v in 0..versions[*s].len() {
+                    let serves = definition(*s, v).filter(|version| version.provides(api));
+                    api_by.push(serves.is_some());
+                    let work = serves.and_then(|version| version.method(method.as_deref()));
+                    provided_by.push(work.is_some());
+                    calls.push(
+                        work.map(|work| work.calls.iter().filter_map(compile).collect())
+                            .unwrap_or_default(),
+                    );
+                }
+                Port {
+                    service: *s,
+                    api: api_of(api),
+                    method: method.clone(),
+                    provided_by,
+                    api_by,
+                    calls,
+                }
             })
             .collect();
-        let order = callees_first(&ports, &calls);
+        let edges: Vec<Vec<Vec<Call>>> = (0..services.len())
+            .map(|s| {
+                (0..versions[s].len())
+                    .map(|v| {
+                        definition(s, v)
+                            .into_iter()
+                            .flat_map(|version| version.all_methods())
+                            .flat_map(|(_, work)| work.calls.iter().filter_map(compile))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let entry_ports: Vec<Vec<usize>> = entry_services
+            .iter()
+            .map(|&s| {
+                let api = scenario.entry_api(&services[s]);
+                scenario
+                    .load
+                    .mix_of(&services[s])
+                    .into_iter()
+                    .filter_map(|(method, _)| port_of.get(&(s, api.clone(), method)).copied())
+                    .collect()
+            })
+            .collect();
+        let entries: Vec<(usize, usize)> = entry_services
+            .iter()
+            .zip(&entry_ports)
+            .map(|(&s, ports)| (s, ports.first().copied().unwrap_or(0)))
+            .collect();
+        let order = callees_first(&ports);
         Graph {
             services,
             index,
@@ -255,8 +343,9 @@ impl Graph {
             apis,
             ports,
             order,
-            calls,
+            edges,
             entries,
+            entry_ports,
             flags,
         }
     }
@@ -273,7 +362,7 @@ impl Graph {
             .collect()
     }
 
-    /// How much work one evaluation is: the number of (service, API) ports.
+    /// How much work one evaluation is: the number of (service, API, method) ports.
     pub fn ports(&self) -> usize {
         self.ports.len()
     }
@@ -344,139 +433,274 @@ impl Graph {
 
     /// The worst level of every entrypoint in `state`. `scratch` is reused between calls
     /// (one slot per port) so that sweeping millions of states allocates nothing.
-    pub fn levels(&self, state: &State, scratch: &mut Vec<Level>, out: &mut Vec<Level>) {
-        scratch.clear();
-        scratch.resize(self.ports.len(), Level::Ok);
-        for &p in &self.order {
-            scratch[p] = self.port_level(p, state, scratch);
-        }
+    pub fn levels(&self, state: &State, scratch: &mut Vec<Outcomes>, out: &mut Vec<Level>) {
+        self.outcomes(state, scratch);
         out.clear();
-        out.extend(self.entries.iter().map(|&(_, port)| scratch[port]));
+        out.extend(
+            self.entry_ports
+                .iter()
+                .map(|ports| worst_of(ports.iter().fold(0, |all, &p| all | scratch[p]))),
+        );
+    }
+
+    /// The outcomes of every port in `state`, into `scratch`.
+    fn outcomes(&self, state: &State, scratch: &mut Vec<Outcomes>) {
+        scratch.clear();
+        scratch.resize(self.ports.len(), OK);
+        for &p in &self.order {
+            scratch[p] = self.port_outcomes(p, state, scratch);
+        }
     }
 
     /// The worst level over every entrypoint.
-    pub fn worst(&self, state: &State, scratch: &mut Vec<Level>, out: &mut Vec<Level>) -> Level {
+    pub fn worst(&self, state: &State, scratch: &mut Vec<Outcomes>, out: &mut Vec<Level>) -> Level {
         self.levels(state, scratch, out);
         out.iter().copied().max().unwrap_or(Level::Ok)
     }
 
-    fn port_level(&self, p: usize, state: &State, done: &[Level]) -> Level {
+    fn port_outcomes(&self, p: usize, state: &State, done: &[Outcomes]) -> Outcomes {
         let port = &self.ports[p];
         let mask = state.serving[port.service];
         if mask == 0 {
-            return Level::Failed;
+            return UNAVAILABLE;
         }
-        let mut worst = Level::Ok;
+        let mut all = 0;
         for (v, provided) in port.provided_by.iter().enumerate() {
             if mask & (1 << v) == 0 {
                 continue;
             }
-            if !provided {
-                return Level::Failed;
+            all |= if *provided {
+                self.method_outcomes(&port.calls[v], port.service, state, done)
+            } else {
+                UNIMPLEMENTED
+            };
+        }
+        all
+    }
+
+    /// The outcomes of one method: each call can end ok, degraded or failing the caller
+    /// (after its rule), independently of the others, and the first call that fails the
+    /// caller ends the method.
+    fn method_outcomes(
+        &self,
+        calls: &[Call],
+        caller: usize,
+        state: &State,
+        done: &[Outcomes],
+    ) -> Outcomes {
+        let mut failures = 0;
+        let mut all_ok = true;
+        let mut reached = true;
+        let mut some_degraded = false;
+        for call in calls {
+            if call.asynchronous || !Self::made(call, state) {
+                continue;
             }
-            for call in &self.calls[port.service][v] {
-                if !Self::made(call, state) {
+            let outcomes = self.call_outcomes(call, caller, state, done);
+            if reached {
+                failures |= outcomes & FAILED;
+            }
+            all_ok &= outcomes & OK != 0;
+            some_degraded |= outcomes & DEGRADED != 0;
+            reached &= outcomes & (OK | DEGRADED) != 0;
+        }
+        let mut all = failures;
+        if all_ok {
+            all |= OK;
+        }
+        if reached && some_degraded {
+            all |= DEGRADED;
+        }
+        all
+    }
+
+    /// What `call`, made by `caller`, can do to its caller, its rule and its fallback
+    /// applied.
+    fn call_outcomes(&self, call: &Call, caller: usize, state: &State, done: &[Outcomes]) -> Outcomes {
+        let reached = if state.cut.contains(&(caller, call.callee)) {
+            UNAVAILABLE
+        } else {
+            done[call.port]
+        };
+        let mut all = reached & (OK | DEGRADED);
+        for (i, (bit, _)) in FAIL_BITS.iter().enumerate() {
+            if reached & bit == 0 {
+                continue;
+            }
+            let handled = match call.actions[i] {
+                Action::Fail => {
+                    all |= bit;
                     continue;
                 }
-                let reached = if state.cut.contains(&(port.service, call.callee)) {
-                    Level::Failed
-                } else {
-                    done[call.port]
-                };
-                let effect = effect(reached, call.fail);
-                if effect == Level::Failed {
-                    return Level::Failed;
+                Action::Degrade => DEGRADED,
+                Action::Ignore => OK,
+            };
+            match &call.fallback {
+                None => all |= handled,
+                Some(fallback) => {
+                    let instead = self.call_outcomes(fallback, caller, state, done);
+                    all |= instead & (FAILED | DEGRADED);
+                    if instead & OK != 0 {
+                        all |= handled;
+                    }
                 }
-                worst = worst.max(effect);
             }
         }
-        worst
+        all
     }
 
     /// Every entrypoint's prediction in `state`, with the path to the edge that causes
     /// its level (the first such edge in call order, over versions in name order).
     pub fn explain(&self, state: &State) -> Vec<Prediction> {
         let mut scratch = Vec::new();
-        let mut levels = Vec::new();
-        self.levels(state, &mut scratch, &mut levels);
-        self.entries
+        self.outcomes(state, &mut scratch);
+        self.entry_ports
             .iter()
-            .zip(levels)
-            .map(|(&(_, port), level)| {
+            .map(|ports| {
+                let level = worst_of(ports.iter().fold(0, |all, &p| all | scratch[p]));
                 let mut path = Vec::new();
                 let edge = if level == Level::Ok {
                     None
                 } else {
-                    self.trace(port, None, level, state, &scratch, &mut path)
+                    ports
+                        .iter()
+                        .find(|&&p| worst_of(scratch[p]) == level)
+                        .and_then(|&p| self.trace(p, None, level, state, &scratch, &mut path))
                 };
                 Prediction { level, path, edge }
             })
             .collect()
     }
 
-    /// Follows the calls from `port` to an edge that explains `level`.
+    /// Follows the calls from `port` to an edge that explains how it can end at `level`.
     fn trace(
         &self,
         p: usize,
         caller: Option<usize>,
         level: Level,
         state: &State,
-        done: &[Level],
+        done: &[Outcomes],
         path: &mut Vec<(String, String)>,
     ) -> Option<BrokenEdge> {
         let port = &self.ports[p];
         let mask = state.serving[port.service];
         if mask == 0 {
-            return Some(self.broken(caller, port.service, port.api, Break::NotServing));
+            return Some(self.broken(caller, p, Break::NotServing));
         }
-        for (v, provided) in port.provided_by.iter().enumerate() {
-            if mask & (1 << v) != 0 && !provided {
-                let version = self.versions[port.service][v].clone();
-                return Some(self.broken(caller, port.service, port.api, Break::NoApi { version }));
+        if level == Level::Failed {
+            for (v, provided) in port.provided_by.iter().enumerate() {
+                if mask & (1 << v) != 0 && !provided {
+                    let why = self.unserved(p, v);
+                    return Some(self.broken(caller, p, why));
+                }
             }
         }
         for v in 0..port.provided_by.len() {
-            if mask & (1 << v) == 0 {
+            if mask & (1 << v) == 0 || !port.provided_by[v] {
                 continue;
             }
-            for call in &self.calls[port.service][v] {
-                if !Self::made(call, state) {
+            for call in &port.calls[v] {
+                if call.asynchronous || !Self::made(call, state) {
                     continue;
                 }
-                let cut = state.cut.contains(&(port.service, call.callee));
-                let reached = if cut { Level::Failed } else { done[call.port] };
-                if effect(reached, call.fail) != level {
+                let outcomes = self.call_outcomes(call, port.service, state, done);
+                let matches = match level {
+                    Level::Failed => outcomes & FAILED != 0,
+                    Level::Degraded => outcomes & DEGRADED != 0,
+                    Level::Ok => false,
+                };
+                if !matches {
                     continue;
                 }
                 path.push((
                     self.services[port.service].clone(),
                     self.versions[port.service][v].clone(),
                 ));
-                if cut {
-                    let api = self.ports[call.port].api;
-                    let edge =
-                        self.broken(Some(port.service), call.callee, api, Break::Partitioned);
-                    return Some(self.behind(edge, call));
-                }
-                // The callee's own level is what made this call fail or degrade.
-                let below =
-                    self.trace(call.port, Some(port.service), reached, state, done, path)?;
-                // The edge is reached behind the flag nearest to it on the path.
-                return Some(if below.flag.is_none() {
-                    self.behind(below, call)
-                } else {
-                    below
-                });
+                return self.trace_call(call, port.service, level, state, done, path);
             }
         }
         None
     }
 
-    fn broken(&self, caller: Option<usize>, callee: usize, api: usize, why: Break) -> BrokenEdge {
+    /// Why `call` (made by `caller`) can end at `level`: its own edge, the callee's
+    /// answer, or its fallback.
+    fn trace_call(
+        &self,
+        call: &Call,
+        caller: usize,
+        level: Level,
+        state: &State,
+        done: &[Outcomes],
+        path: &mut Vec<(String, String)>,
+    ) -> Option<BrokenEdge> {
+        let cut = state.cut.contains(&(caller, call.callee));
+        let reached = if cut { UNAVAILABLE } else { done[call.port] };
+        let failed_with = |action: Action| {
+            FAIL_BITS
+                .iter()
+                .enumerate()
+                .any(|(i, (bit, _))| reached & bit != 0 && call.actions[i] == action)
+        };
+        // The callee's own failure explains the level when the rule passes it up
+        // (failed), or when the rule degrades without a fallback, or with a fallback
+        // that answered (degraded).
+        let fallback_outcomes = call
+            .fallback
+            .as_deref()
+            .map(|fallback| self.call_outcomes(fallback, caller, state, done));
+        let own_failure = match level {
+            Level::Failed => failed_with(Action::Fail),
+            Level::Degraded => {
+                reached & DEGRADED == 0
+                    && failed_with(Action::Degrade)
+                    && fallback_outcomes.is_none_or(|outcomes| outcomes & OK != 0)
+            }
+            Level::Ok => false,
+        };
+        if level == Level::Degraded && reached & DEGRADED != 0 {
+            let below = self.trace(call.port, Some(caller), Level::Degraded, state, done, path)?;
+            return Some(self.nearest_flag(below, call));
+        }
+        if own_failure {
+            if cut {
+                let edge = self.broken(Some(caller), call.port, Break::Partitioned);
+                return Some(self.behind(edge, call));
+            }
+            let below = self.trace(call.port, Some(caller), Level::Failed, state, done, path)?;
+            return Some(self.nearest_flag(below, call));
+        }
+        let fallback = call.fallback.as_deref()?;
+        let below = self.trace_call(fallback, caller, level, state, done, path)?;
+        Some(self.nearest_flag(below, call))
+    }
+
+    /// `below`, named as behind `call`'s flag unless a flag nearer to the edge is named.
+    fn nearest_flag(&self, below: BrokenEdge, call: &Call) -> BrokenEdge {
+        if below.flag.is_none() {
+            self.behind(below, call)
+        } else {
+            below
+        }
+    }
+
+    /// Why runnable version `v` of port `p`'s service does not serve it.
+    fn unserved(&self, p: usize, v: usize) -> Break {
+        let port = &self.ports[p];
+        let version = self.versions[port.service][v].clone();
+        if port.api_by[v] {
+            Break::NoMethod { version }
+        } else {
+            Break::NoApi { version }
+        }
+    }
+
+    fn broken(&self, caller: Option<usize>, p: usize, why: Break) -> BrokenEdge {
+        let port = &self.ports[p];
         BrokenEdge {
             caller: caller.map(|c| self.services[c].clone()),
-            callee: self.services[callee].clone(),
-            api: self.apis[api].clone(),
+            callee: self.services[port.service].clone(),
+            api: self.apis[port.api].clone(),
+            method: port.method.clone(),
             why,
             flag: None,
         }
@@ -501,41 +725,45 @@ impl Graph {
     }
 
     /// Every broken edge of `state`, with the caller's version: a serving version's call
-    /// to a service with no serving version, to an API that some serving version lacks,
-    /// or across a partition; whether or not its failure reaches an entrypoint.
+    /// (fallbacks and asynchronous calls included) to a service with no serving version,
+    /// to an API or method that some serving version lacks, or across a partition;
+    /// whether or not its failure reaches an entrypoint.
     pub fn broken_edges(&self, state: &State) -> Vec<(String, BrokenEdge)> {
         let mut found = Vec::new();
-        for (s, versions) in self.calls.iter().enumerate() {
+        for (s, versions) in self.edges.iter().enumerate() {
             for (v, calls) in versions.iter().enumerate() {
                 if state.serving[s] & (1 << v) == 0 {
                     continue;
                 }
-                for call in calls {
-                    if !Self::made(call, state) {
+                for top in calls {
+                    if !Self::made(top, state) {
                         continue;
                     }
-                    let port = &self.ports[call.port];
-                    let mask = state.serving[call.callee];
-                    let why = if state.cut.contains(&(s, call.callee)) {
-                        Some(Break::Partitioned)
-                    } else if mask == 0 {
-                        Some(Break::NotServing)
-                    } else {
-                        port.provided_by
-                            .iter()
-                            .enumerate()
-                            .find(|(w, provided)| mask & (1 << w) != 0 && !**provided)
-                            .map(|(w, _)| Break::NoApi {
-                                version: self.versions[call.callee][w].clone(),
-                            })
-                    };
-                    if let Some(why) = why {
-                        let edge = self.broken(Some(s), call.callee, port.api, why);
-                        found.push((self.versions[s][v].clone(), self.behind(edge, call)));
+                    let chain = std::iter::successors(Some(top), |call| call.fallback.as_deref());
+                    for call in chain {
+                        let port = &self.ports[call.port];
+                        let mask = state.serving[call.callee];
+                        let why = if state.cut.contains(&(s, call.callee)) {
+                            Some(Break::Partitioned)
+                        } else if mask == 0 {
+                            Some(Break::NotServing)
+                        } else {
+                            port.provided_by
+                                .iter()
+                                .enumerate()
+                                .find(|(w, provided)| mask & (1 << w) != 0 && !**provided)
+                                .map(|(w, _)| self.unserved(call.port, w))
+                        };
+                        if let Some(why) = why {
+                            let edge = self.broken(Some(s), call.port, why);
+                            found.push((self.versions[s][v].clone(), self.behind(edge, top)));
+                        }
                     }
                 }
             }
         }
+        found.sort();
+        found.dedup();
         found
     }
 }
@@ -549,26 +777,18 @@ pub fn flag_mask(share: u8) -> u8 {
     }
 }
 
-/// What a call that reached `reached` does to its caller: a failed required call fails
-/// it, a failed optional call or a degraded answer degrades it.
-fn effect(reached: Level, fail: bool) -> Level {
-    match (reached, fail) {
-        (Level::Failed, true) => Level::Failed,
-        (Level::Failed, false) | (Level::Degraded, _) => Level::Degraded,
-        (Level::Ok, _) => Level::Ok,
-    }
-}
-
-/// Ports ordered so that every port comes after the ports its service's versions call:
-/// the reverse of a topological order of the calls between ports. The versions that can
-/// run have no call cycle (module invariant); were there one, its ports would go last.
-fn callees_first(ports: &[Port], calls: &[Vec<Vec<Call>>]) -> Vec<usize> {
+/// Ports ordered so that every port comes after the ports its versions call: the
+/// reverse of a topological order of the calls between ports. The methods that can run
+/// have no call cycle (module invariant); were there one, its ports would go last.
+fn callees_first(ports: &[Port]) -> Vec<usize> {
     let edges: Vec<Vec<usize>> = ports
         .iter()
         .map(|port| {
-            let mut called: Vec<usize> = calls[port.service]
+            let mut called: Vec<usize> = port
+                .calls
                 .iter()
                 .flatten()
+                .flat_map(|call| std::iter::successors(Some(call), |call| call.fallback.as_deref()))
                 .map(|call| call.port)
                 .collect();
             called.sort_unstable();

@@ -262,7 +262,7 @@ pub fn single_piece_order(scenario: &Scenario) -> Result<Vec<Change>, PlanError>
 mod tests {
 
     use super::*;
-    use crate::model::{Call, OnFailure};
+    use crate::model::Call;
 
     use crate::scenario::inline as load;
 
@@ -445,14 +445,7 @@ target: { web: v2, legacy: none, search: v1 }
             .get_mut("c")
             .and_then(|c| c.versions.get_mut("v2"))
             .expect("c v2 exists");
-        c2.calls.push(Call {
-            service: "a".into(),
-            api: "v1".into(),
-            on_failure: OnFailure::Fail,
-            timeout: std::time::Duration::from_secs(1),
-            retries: 0,
-            flag: None,
-        });
+        c2.calls.push(Call::to("a", "v1"));
         let err = single_piece_order(&scenario).expect_err("a -> b -> c -> a cannot be ordered");
         let PlanError::Cycle { cycle } = err else {
             panic!("expected a cycle, got {err}");

@@ -31,7 +31,7 @@ use crate::topology;
 
 use crate::eval::graph::{Graph, Level, State, flag_mask};
 use crate::eval::{BrokenEdge, Evaluated, transient};
-use crate::model::{Change, FlagChange, Move, OnFailure, Scenario, StepSpec};
+use crate::model::{Change, FlagChange, Move, Scenario, StepSpec};
 
 /// Up to this many changes the search is exhaustive (3^n transitions at most)...
 pub const EXACT_LIMIT: usize = 12;
@@ -450,13 +450,31 @@ fn always_required(graph: &Graph, scenario: &Scenario) -> BTreeSet<usize> {
             for version in &graph.versions[s] {
                 // A call behind a flag is not made while the flag is off, so it does not
                 // make its callee required in every state.
-                let calls: BTreeSet<&str> = scenario
+                // With methods, a callee is required only when every method requires it
+                // (the mix decides which methods are called; this errs towards "not
+                // always required", which only leaves more to the search).
+                let mut calls: Option<BTreeSet<&str>> = None;
+                for (_, work) in scenario
                     .version(name, version)
                     .into_iter()
-                    .flat_map(|v| &v.calls)
-                    .filter(|call| call.on_failure == OnFailure::Fail && call.flag.is_none())
-                    .map(|call| call.service.as_str())
-                    .collect();
+                    .flat_map(|v| v.all_methods())
+                {
+                    let mine: BTreeSet<&str> = work
+                        .calls
+                        .iter()
+                        .filter(|call| {
+                            call.on_failure.always_fails()
+                                && call.flag.is_none()
+                                && !call.asynchronous
+                        })
+                        .map(|call| call.service.as_str())
+                        .collect();
+                    calls = Some(match calls {
+                        None => mine,
+                        Some(so_far) => so_far.intersection(&mine).copied().collect(),
+                    });
+                }
+                let calls = calls.unwrap_or_default();
                 required = Some(match required {
                     None => calls,
                     Some(so_far) => so_far.intersection(&calls).copied().collect(),
@@ -494,9 +512,12 @@ fn critical(graph: &Graph, scenario: &Scenario) -> BTreeSet<(String, String)> {
                 for call in scenario
                     .version(name, version)
                     .into_iter()
-                    .flat_map(|v| &v.calls)
+                    .flat_map(|v| v.every_call())
                 {
-                    if call.on_failure == OnFailure::Fail && critical.insert(call.service.clone()) {
+                    if call.on_failure.can_fail()
+                        && !call.asynchronous
+                        && critical.insert(call.service.clone())
+                    {
                         grew = true;
                     }
                 }
@@ -559,8 +580,11 @@ fn constraints(
                 let Some(definition) = caller.versions.get(version) else {
                     continue;
                 };
-                for call in &definition.calls {
-                    if call.service != callee.service || call.on_failure != OnFailure::Fail {
+                for call in definition.every_call() {
+                    if call.service != callee.service
+                        || !call.on_failure.can_fail()
+                        || call.asynchronous
+                    {
                         continue;
                     }
                     let old_has = provides(&callee.service, callee.from.as_deref(), &call.api);

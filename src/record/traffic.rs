@@ -26,12 +26,25 @@ pub struct StepTraffic {
     pub edges: BTreeMap<String, EdgeCounts>,
     /// Requests each service's replicas received (before their own work).
     pub received: BTreeMap<String, u64>,
+    /// Asynchronous calls of the step's requests: started, dropped (a replica's backlog
+    /// was full), and the most in flight at once when one started (the backlog).
+    pub asynchronous: Backlog,
+}
+
+/// One step's asynchronous calls.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Backlog {
+    pub started: u64,
+    pub dropped: u64,
+    pub peak: u64,
 }
 
 /// Filled by every replica and the load generator while a run goes on.
 #[derive(Debug, Default)]
 pub struct Traffic {
     steps: Mutex<Vec<Counting>>,
+    /// Asynchronous calls in flight now, over every replica.
+    async_in_flight: std::sync::atomic::AtomicU64,
 }
 
 /// One step's counts while the run goes on, under the keys the hot path holds.
@@ -39,6 +52,7 @@ pub struct Traffic {
 struct Counting {
     edges: BTreeMap<Key, EdgeCounts>,
     received: BTreeMap<Key, u64>,
+    asynchronous: Backlog,
 }
 
 /// A name the hot path counts under: made once per replica, cloned only when a step
@@ -85,6 +99,30 @@ impl Traffic {
         });
     }
 
+    /// An asynchronous call of a request of `step` started.
+    pub fn async_started(&self, step: usize) {
+        use std::sync::atomic::Ordering;
+        let now = self.async_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.with(step, |counting| {
+            counting.asynchronous.started += 1;
+            counting.asynchronous.peak = counting.asynchronous.peak.max(now);
+        });
+    }
+
+    /// An asynchronous call ended (its outcome is counted on its edge).
+    pub fn async_finished(&self, _step: usize) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .async_in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// An asynchronous call of a request of `step` was dropped: its replica's backlog
+    /// was full.
+    pub fn async_dropped(&self, step: usize) {
+        self.with(step, |counting| counting.asynchronous.dropped += 1);
+    }
+
     fn with(&self, step: usize, count: impl FnOnce(&mut Counting)) {
         let mut steps = crate::lock::lock(&self.steps);
         // A step number comes from a request; one far past the steps the run can have
@@ -115,6 +153,7 @@ impl Traffic {
                 .iter()
                 .map(|(service, count)| (service.to_string(), *count))
                 .collect(),
+            asynchronous: counting.asynchronous,
         }
     }
 }

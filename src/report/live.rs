@@ -624,9 +624,10 @@ fn flagged_edges(scenario: &Scenario) -> BTreeMap<String, String> {
     let mut edges = BTreeMap::new();
     for service in scenario.services.values() {
         for version in service.versions.values() {
-            for call in &version.calls {
+            for call in version.every_call() {
                 if let Some(flag) = &call.flag {
-                    let edge = crate::contract::Edge::new(&service.name, &call.service, &call.api);
+                    let edge = crate::contract::Edge::new(&service.name, &call.service, &call.api)
+                        .to_method(call.method.as_deref());
                     edges.insert(edge.to_string(), flag.clone());
                 }
             }

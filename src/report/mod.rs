@@ -140,8 +140,13 @@ impl From<&Change> for ChangeJson {
 /// `web -> catalog api v2`, as the live report names edges; the load generator calls as
 /// `client`.
 pub fn edge_text(edge: &BrokenEdge) -> String {
+    let method = edge
+        .method
+        .as_deref()
+        .map(|method| format!(" method {method}"))
+        .unwrap_or_default();
     format!(
-        "{} -> {} api {}",
+        "{} -> {} api {}{method}",
         edge.caller.as_deref().unwrap_or(CLIENT),
         edge.callee,
         edge.api
@@ -158,6 +163,11 @@ pub fn why_text(edge: &BrokenEdge) -> String {
                 edge.callee, edge.api
             )
         }
+        Break::NoMethod { version } => format!(
+            "{} {version} has no method {}",
+            edge.callee,
+            edge.method.as_deref().unwrap_or(crate::model::DEFAULT_METHOD)
+        ),
         Break::Partitioned => format!("partitioned from {}", edge.callee),
     }
 }

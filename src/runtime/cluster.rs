@@ -30,11 +30,11 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::contract::CLIENT;
-use crate::model::{Change, Move, Scenario};
+use crate::model::{Call, Change, Move, Scenario};
 use crate::record::traffic;
 use crate::record::{Event, Recorder};
 use crate::runtime::pool::{Link, Member, Pool};
-use crate::runtime::replica::{Behaviour, Replica};
+use crate::runtime::replica::{Behaviour, Outgoing, Replica, Work};
 use crate::seed;
 
 /// How long a replica that leaves rotation may take to finish its in-flight calls.
@@ -112,7 +112,7 @@ impl Cluster {
                 link(CLIENT, &service.name);
             }
             for version in service.versions.values() {
-                for call in &version.calls {
+                for call in version.every_call() {
                     link(&service.name, &call.service);
                 }
             }
@@ -443,13 +443,17 @@ impl Cluster {
             *count += 1;
             *count
         };
-        let calls = build
-            .calls
-            .iter()
-            .filter_map(|call| {
-                let edge = crate::contract::Edge::new(service, &call.service, &call.api);
-                self.link(service, &call.service)
-                    .map(|link| (call.clone(), link, traffic::edge_key(&edge.to_string())))
+        let methods = build
+            .all_methods()
+            .map(|(method, work)| Work {
+                method: method.map(str::to_owned),
+                latency: work.latency,
+                error_rate: work.error_rate,
+                calls: work
+                    .calls
+                    .iter()
+                    .filter_map(|call| self.outgoing(service, call))
+                    .collect(),
             })
             .collect();
         let behaviour = Behaviour {
@@ -457,15 +461,14 @@ impl Cluster {
             version: version.to_owned(),
             replica: id,
             provides: build.provides.clone(),
-            latency: build.latency,
-            error_rate: build.error_rate,
-            calls,
+            methods,
             recorder: Arc::clone(&self.recorder),
             received: traffic::service_key(service),
             error_draws: std::sync::Mutex::new(seed::rng(
                 self.seed,
                 &format!("errors/{service}/{version}/{nth}"),
             )),
+            background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
         };
         Replica::start(behaviour)
             .await
@@ -474,6 +477,22 @@ impl Cluster {
                 version: version.to_owned(),
                 source,
             })
+    }
+
+    /// `call` of `service` with its link, edge key and fallback chain.
+    fn outgoing(&self, service: &str, call: &Call) -> Option<Outgoing> {
+        let edge = crate::contract::Edge::new(service, &call.service, &call.api)
+            .to_method(call.method.as_deref());
+        let fallback = match &call.fallback {
+            Some(fallback) => Some(Box::new(self.outgoing(service, fallback)?)),
+            None => None,
+        };
+        Some(Outgoing {
+            call: call.clone(),
+            link: self.link(service, &call.service)?,
+            key: traffic::edge_key(&edge.to_string()),
+            fallback,
+        })
     }
 
     fn slot(&self, service: &str) -> &Mutex<Slot> {

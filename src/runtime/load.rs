@@ -58,6 +58,11 @@ pub struct Entry {
     /// The API version the load calls.
     pub api: String,
     pub link: Arc<Link>,
+    /// Arrivals per second.
+    pub rps: u32,
+    /// (method, weight): each arrival calls one method, drawn in proportion to the
+    /// weights (`None`: the default method). At least one entry, every weight above 0.
+    pub mix: Vec<(Option<String>, u32)>,
 }
 
 /// The running load generator.
@@ -72,8 +77,8 @@ pub struct Load {
 }
 
 impl Load {
-    /// Starts sending `rps` requests per second to each entry.
-    pub fn start(entries: Vec<Entry>, rps: u32, max_in_flight: u32, context: &Context) -> Load {
+    /// Starts sending each entry's `rps` requests per second.
+    pub fn start(entries: Vec<Entry>, max_in_flight: u32, context: &Context) -> Load {
         let (stop, _) = watch::channel(false);
         let (give_up, _) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(max_in_flight as usize));
@@ -84,15 +89,25 @@ impl Load {
             .map(|entry| {
                 let users =
                     crate::seed::rng(context.seed, &format!("load.users/{}", entry.service));
-                let key =
-                    traffic::edge_key(&Edge::new(CLIENT, &entry.service, &entry.api).to_string());
+                let keys = entry
+                    .mix
+                    .iter()
+                    .map(|(method, _)| {
+                        let edge = Edge::new(CLIENT, &entry.service, &entry.api)
+                            .to_method(method.as_deref());
+                        traffic::edge_key(&edge.to_string())
+                    })
+                    .collect();
+                let mix_draws =
+                    crate::seed::rng(context.seed, &format!("load.mix/{}", entry.service));
                 let generator = Generator {
+                    rps: entry.rps.max(1),
                     entry,
-                    rps: rps.max(1),
+                    mix_draws,
                     recorder: Arc::clone(&context.recorder),
                     flags: Arc::clone(&context.flags),
                     users,
-                    key,
+                    keys,
                     permits: Arc::clone(&permits),
                     stop: stop.subscribe(),
                     give_up: give_up.subscribe(),
@@ -140,8 +155,11 @@ struct Generator {
     flags: Arc<FlagBoard>,
     /// The seeded stream users are drawn from, one per entrypoint.
     users: ChaCha8Rng,
-    /// The key the entry edge's calls are counted under.
-    key: Key,
+    /// The method of each arrival is drawn from this stream, one per entrypoint (only
+    /// when the mix has more than one method, so a scenario without a mix draws as before).
+    mix_draws: ChaCha8Rng,
+    /// The key each method's entry edge is counted under, in mix order.
+    keys: Vec<Key>,
     permits: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     give_up: watch::Receiver<bool>,
@@ -174,14 +192,33 @@ impl Generator {
         }
     }
 
+    /// The index in the mix of the next arrival's method.
+    fn pick_method(&mut self) -> usize {
+        let mix = &self.entry.mix;
+        if mix.len() <= 1 {
+            return 0;
+        }
+        let total: u64 = mix.iter().map(|(_, weight)| u64::from(*weight)).sum();
+        let mut draw = self.mix_draws.random_range(0..total.max(1));
+        for (i, (_, weight)) in mix.iter().enumerate() {
+            if draw < u64::from(*weight) {
+                return i;
+            }
+            draw -= u64::from(*weight);
+        }
+        mix.len() - 1
+    }
+
     /// Sends the request scheduled at `intended`, at `now`.
     fn send(&mut self, intended: Instant, now: Instant) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         // Drawn for every arrival, sent or refused, so the users of later arrivals do not
         // depend on how many were refused.
         let user = self.users.random_range(0..USERS);
+        let m = self.pick_method();
         let entry = &self.entry;
-        let edge = Edge::new(CLIENT, &entry.service, &entry.api);
+        let method = entry.mix[m].0.clone();
+        let edge = Edge::new(CLIENT, &entry.service, &entry.api).to_method(method.as_deref());
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
         let late = now.saturating_duration_since(intended);
         let at = self.recorder.sent(&entry.service, permit.is_some(), late);
@@ -197,7 +234,7 @@ impl Generator {
         };
         let recorder = Arc::clone(&self.recorder);
         let entry = entry.clone();
-        let key = Arc::clone(&self.key);
+        let key = Arc::clone(&self.keys[m]);
         let mut give_up = self.give_up.clone();
         let request = CallRequest {
             user,
@@ -205,7 +242,9 @@ impl Generator {
             step: u32::try_from(at.step).unwrap_or(u32::MAX),
         };
         tokio::spawn(async move {
-            let call = entry.link.call(&entry.api, request, ENTRY_DEADLINE, 0);
+            let call = entry
+                .link
+                .call(&entry.api, method.as_deref(), request, ENTRY_DEADLINE, 0);
             let (outcome, causes) = tokio::select! {
                 biased;
                 result = call => match result {

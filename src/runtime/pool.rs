@@ -182,19 +182,20 @@ impl Link {
         }
     }
 
-    /// Calls API `api` of the callee with `budget` for the whole call, retries included;
+    /// Calls method `method` (`None`: the default one) of API `api` of the callee with `budget` for the whole call, retries included;
     /// an attempt that fails with UNAVAILABLE is retried up to `retries` times on the next
     /// replica drawn while the budget lasts.
     pub async fn call(
         &self,
         api: &str,
+        method: Option<&str>,
         mut request: CallRequest,
         budget: Duration,
         retries: u32,
     ) -> Result<CallReply, Failure> {
-        let edge = || self.edge(api);
+        let edge = || self.edge(api, method);
         let deadline = Instant::now() + budget;
-        let path = PathAndQuery::try_from(contract::method_path(&self.callee, api))
+        let path = PathAndQuery::try_from(contract::method_path(&self.callee, api, method))
             .map_err(|err| Failure::at(edge(), Code::Internal, err.to_string()))?;
         let mut attempt = 0;
         loop {
@@ -204,7 +205,7 @@ impl Link {
             } else {
                 std::mem::take(&mut request)
             };
-            let result = self.attempt(api, &path, this, deadline).await;
+            let result = self.attempt(api, method, &path, this, deadline).await;
             match result {
                 Err(failure) if failure.code == Code::Unavailable && attempt < retries => {
                     if Instant::now() >= deadline {
@@ -217,18 +218,19 @@ impl Link {
         }
     }
 
-    fn edge(&self, api: &str) -> Edge {
-        Edge::new(&self.caller, &self.callee, api)
+    fn edge(&self, api: &str, method: Option<&str>) -> Edge {
+        Edge::new(&self.caller, &self.callee, api).to_method(method)
     }
 
     async fn attempt(
         &self,
         api: &str,
+        method: Option<&str>,
         path: &PathAndQuery,
         request: CallRequest,
         deadline: Instant,
     ) -> Result<CallReply, Failure> {
-        let edge = || self.edge(api);
+        let edge = || self.edge(api, method);
         if self.partitions.load(Ordering::SeqCst) > 0 {
             return Err(Failure::at(
                 edge(),

@@ -1,12 +1,16 @@
 //! One replica of one service version: a real tonic server on 127.0.0.1 whose routes are
-//! the API versions the build provides, and whose handler does what the scenario says
-//! (own latency, own error rate, downstream calls in order, a call behind a flag only
-//! when the flag is on for the request's user).
+//! the (API version, method) pairs the build serves, and whose handler does what the
+//! scenario says for the method (own latency, own error rate, downstream calls in order,
+//! a call behind a flag only when the flag is on for the request's user, a failed call
+//! handled by its rule for the code, a fallback call made only when the rule handles the
+//! failure, an asynchronous call started and not waited for).
 //!
-//! A path that the build does not provide has no route, so the caller gets UNIMPLEMENTED
+//! A path that the build does not serve has no route, so the caller gets UNIMPLEMENTED
 //! from tonic's own fallback, not from a check of ours.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -15,7 +19,7 @@ use std::time::Duration;
 use rand::RngExt as _;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
 use tonic::server::{Grpc, UnaryService};
@@ -25,7 +29,7 @@ use tonic_prost::ProstCodec;
 
 use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 use crate::eval::Level;
-use crate::model::{Call, OnFailure, flag_on};
+use crate::model::{Action, Call, FailCode, flag_on};
 use crate::record::Recorder;
 use crate::record::traffic::Key;
 use crate::runtime::net;
@@ -38,17 +42,42 @@ pub struct Behaviour {
     pub version: String,
     pub replica: u32,
     pub provides: Vec<String>,
-    pub latency: Duration,
-    pub error_rate: f64,
-    /// The version's calls, in order, each with the link it goes over and the key its
-    /// calls are counted under.
-    pub calls: Vec<(Call, Arc<Link>, Key)>,
+    /// Each method the build serves: the default one first.
+    pub methods: Vec<Work>,
     /// Where calls and received requests are counted.
     pub recorder: Arc<Recorder>,
     /// The key this service's received requests are counted under.
     pub received: Key,
     /// This replica's own stream for `error_rate`, derived from the run's seed.
     pub error_draws: Mutex<ChaCha8Rng>,
+    /// Asynchronous calls in flight, bounded by [`MAX_ASYNC`]; aborted when the
+    /// behaviour is dropped with its server.
+    pub background: Mutex<JoinSet<()>>,
+}
+
+/// At most this many asynchronous calls of one replica are in flight; one more is
+/// dropped (counted as failed on its edge and in the step's backlog), as a full queue
+/// would drop it.
+pub const MAX_ASYNC: usize = 256;
+
+/// One method of a build: its own work and calls.
+#[derive(Debug)]
+pub struct Work {
+    /// `None`: the default method.
+    pub method: Option<String>,
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub calls: Vec<Outgoing>,
+}
+
+/// One call of a method, with the link it goes over, the key its calls are counted
+/// under, and its fallback.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub call: Call,
+    pub link: Arc<Link>,
+    pub key: Key,
+    pub fallback: Option<Box<Outgoing>>,
 }
 
 /// A running replica: it owns its server. `stop` and `kill` end it; a replica dropped
@@ -78,14 +107,23 @@ impl Replica {
         let version = behaviour.version.clone();
         let provides = behaviour.provides.clone();
         let service_name = behaviour.service.clone();
-        let handler = Handler {
-            behaviour: Arc::new(behaviour),
-            killed: killed.subscribe(),
-        };
+        let behaviour = Arc::new(behaviour);
+        let methods: Vec<Option<String>> = behaviour
+            .methods
+            .iter()
+            .map(|work| work.method.clone())
+            .collect();
         let mut router = Routes::default().into_axum_router();
         for api in &provides {
-            router =
-                router.route_service(&contract::method_path(&service_name, api), handler.clone());
+            for (m, method) in methods.iter().enumerate() {
+                let handler = Handler {
+                    behaviour: Arc::clone(&behaviour),
+                    method: m,
+                    killed: killed.subscribe(),
+                };
+                let path = contract::method_path(&service_name, api, method.as_deref());
+                router = router.route_service(&path, handler);
+            }
         }
         let connections = Arc::new(Mutex::new(Vec::new()));
         let incoming = accept_loop(listener, Arc::clone(&connections));
@@ -177,6 +215,8 @@ fn accept_loop(
 #[derive(Debug, Clone)]
 struct Handler {
     behaviour: Arc<Behaviour>,
+    /// The index of the method this route serves in `behaviour.methods`.
+    method: usize,
     killed: watch::Receiver<bool>,
 }
 
@@ -208,11 +248,12 @@ impl UnaryService<CallRequest> for Handler {
 
     fn call(&mut self, request: Request<CallRequest>) -> Self::Future {
         let behaviour = Arc::clone(&self.behaviour);
+        let method = self.method;
         let mut killed = self.killed.clone();
         Box::pin(async move {
             let deadline = contract::grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
             let request = request.into_inner();
-            let work = behaviour.serve(deadline, &request);
+            let work = behaviour.serve(method, deadline, &request);
             let bounded = async {
                 match deadline {
                     // The caller stops waiting at its deadline; so does the work, so a
@@ -235,74 +276,200 @@ impl UnaryService<CallRequest> for Handler {
 impl Behaviour {
     async fn serve(
         &self,
+        method: usize,
         deadline: Option<Instant>,
         request: &CallRequest,
     ) -> Result<CallReply, Status> {
+        let work = &self.methods[method];
         let step = request.step as usize;
         self.recorder.traffic.received(step, &self.received);
-        if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
+        if !work.latency.is_zero() {
+            tokio::time::sleep(work.latency).await;
         }
-        if self.error_rate > 0.0 && self.draw_error() {
+        if work.error_rate > 0.0 && self.draw_error(work.error_rate) {
             return Err(Status::internal(format!(
                 "{} {} failed on its own (error_rate {})",
-                self.service, self.version, self.error_rate
+                self.service, self.version, work.error_rate
             )));
         }
         let mut reply = CallReply {
             degraded: false,
             causes: Vec::new(),
         };
-        for (call, link, key) in &self.calls {
+        for outgoing in &work.calls {
+            let call = &outgoing.call;
             if let Some(flag) = &call.flag {
                 let percent = request.flags.get(flag).copied().unwrap_or(0);
                 if !flag_on(flag, request.user, percent) {
                     continue;
                 }
             }
-            let budget = match deadline {
-                Some(deadline) => call
-                    .timeout
-                    .min(deadline.saturating_duration_since(Instant::now())),
-                None => call.timeout,
-            };
-            let downstream = request.clone();
-            let outcome = if budget.is_zero() {
-                Err(Failure::at(
-                    Edge::new(&self.service, &call.service, &call.api),
-                    Code::DeadlineExceeded,
-                    "no time left for the call",
-                ))
-            } else {
-                link.call(&call.api, downstream, budget, call.retries).await
-            };
-            let level = match &outcome {
-                Ok(answer) if answer.degraded => Level::Degraded,
-                Ok(_) => Level::Ok,
-                Err(_) => Level::Failed,
-            };
-            self.recorder.traffic.called(step, key, level);
-            match outcome {
-                Ok(answer) => {
-                    if answer.degraded {
+            if call.asynchronous {
+                self.start_async(outgoing, request.clone());
+                continue;
+            }
+            match self.handled(outgoing, deadline, request).await {
+                Handled::Answered { degraded, causes } => {
+                    if degraded {
                         reply.degraded = true;
-                        contract::merge_causes(&mut reply.causes, answer.causes);
+                        contract::merge_causes(&mut reply.causes, causes);
                     }
                 }
-                Err(failure) => match call.on_failure {
-                    OnFailure::Degrade => {
-                        reply.degraded = true;
-                        contract::merge_causes(&mut reply.causes, failure.causes);
-                    }
-                    OnFailure::Fail => return Err(failure.into_status()),
-                },
+                Handled::Failed(failure) => return Err(failure.into_status()),
             }
         }
         Ok(reply)
     }
 
-    fn draw_error(&self) -> bool {
+    /// Makes one call and applies its rule: the failure passes up (`fail`), or is
+    /// handled, after the fallback when there is one (`degrade`, `ignore`). Boxed, as a
+    /// fallback is handled the same way (chains are as long as the scenario wrote them).
+    fn handled<'a>(
+        &'a self,
+        outgoing: &'a Outgoing,
+        deadline: Option<Instant>,
+        request: &'a CallRequest,
+    ) -> Pin<Box<dyn Future<Output = Handled> + Send + 'a>> {
+        Box::pin(async move {
+            let call = &outgoing.call;
+            let failure = match self.made(outgoing, deadline, request).await {
+                Ok(answer) => {
+                    return Handled::Answered {
+                        degraded: answer.degraded,
+                        causes: answer.causes,
+                    };
+                }
+                Err(failure) => failure,
+            };
+            let degraded = match call.on_failure.action(fail_code(failure.code)) {
+                Action::Fail => return Handled::Failed(failure),
+                Action::Degrade => true,
+                Action::Ignore => false,
+            };
+            let mut causes = if degraded { failure.causes } else { Vec::new() };
+            let Some(fallback) = &outgoing.fallback else {
+                return Handled::Answered { degraded, causes };
+            };
+            match self.handled(fallback, deadline, request).await {
+                Handled::Answered {
+                    degraded: fallback_degraded,
+                    causes: more,
+                } => {
+                    contract::merge_causes(&mut causes, more);
+                    Handled::Answered {
+                        degraded: degraded || fallback_degraded,
+                        causes,
+                    }
+                }
+                failed => failed,
+            }
+        })
+    }
+
+    /// Makes one call within the request's deadline and counts it on its edge.
+    async fn made(
+        &self,
+        outgoing: &Outgoing,
+        deadline: Option<Instant>,
+        request: &CallRequest,
+    ) -> Result<CallReply, Failure> {
+        let call = &outgoing.call;
+        let budget = match deadline {
+            Some(deadline) => call
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now())),
+            None => call.timeout,
+        };
+        let outcome = if budget.is_zero() {
+            Err(Failure::at(
+                Edge::new(&self.service, &call.service, &call.api)
+                    .to_method(call.method.as_deref()),
+                Code::DeadlineExceeded,
+                "no time left for the call",
+            ))
+        } else {
+            outgoing
+                .link
+                .call(
+                    &call.api,
+                    call.method.as_deref(),
+                    request.clone(),
+                    budget,
+                    call.retries,
+                )
+                .await
+        };
+        let level = match &outcome {
+            Ok(answer) if answer.degraded => Level::Degraded,
+            Ok(_) => Level::Ok,
+            Err(_) => Level::Failed,
+        };
+        self.recorder
+            .traffic
+            .called(request.step as usize, &outgoing.key, level);
+        outcome
+    }
+
+    /// Starts an asynchronous call: the request goes on without it. Its own timeout
+    /// bounds it (the caller's deadline does not: nobody waits); at most [`MAX_ASYNC`]
+    /// are in flight, past that it is dropped and counted as failed.
+    fn start_async(&self, outgoing: &Outgoing, request: CallRequest) {
+        let step = request.step as usize;
+        let traffic = &self.recorder.traffic;
+        let mut background = crate::lock::lock(&self.background);
+        while background.try_join_next().is_some() {}
+        if background.len() >= MAX_ASYNC {
+            traffic.called(step, &outgoing.key, Level::Failed);
+            traffic.async_dropped(step);
+            return;
+        }
+        let call = outgoing.call.clone();
+        let link = Arc::clone(&outgoing.link);
+        let key = Arc::clone(&outgoing.key);
+        let recorder = Arc::clone(&self.recorder);
+        recorder.traffic.async_started(step);
+        background.spawn(async move {
+            let outcome = link
+                .call(
+                    &call.api,
+                    call.method.as_deref(),
+                    request,
+                    call.timeout,
+                    call.retries,
+                )
+                .await;
+            let level = match outcome {
+                Ok(answer) if answer.degraded => Level::Degraded,
+                Ok(_) => Level::Ok,
+                Err(_) => Level::Failed,
+            };
+            recorder.traffic.called(step, &key, level);
+            recorder.traffic.async_finished(step);
+        });
+    }
+
+    fn draw_error(&self, error_rate: f64) -> bool {
         let mut rng = crate::lock::lock(&self.error_draws);
-        rng.random_bool(self.error_rate.clamp(0.0, 1.0))
+        rng.random_bool(error_rate.clamp(0.0, 1.0))
+    }
+}
+
+/// How one call ended for its caller, its rule applied.
+enum Handled {
+    Answered {
+        degraded: bool,
+        causes: Vec<contract::Cause>,
+    },
+    Failed(Failure),
+}
+
+/// The rule code of a normalized gRPC code; `None` for codes no rule names.
+fn fail_code(code: Code) -> Option<FailCode> {
+    match code {
+        Code::Unavailable => Some(FailCode::Unavailable),
+        Code::Unimplemented => Some(FailCode::Unimplemented),
+        Code::DeadlineExceeded => Some(FailCode::DeadlineExceeded),
+        Code::Internal => Some(FailCode::Internal),
+        _ => None,
     }
 }

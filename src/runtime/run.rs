@@ -198,6 +198,8 @@ impl Runner<'_> {
                     service: service.name.clone(),
                     api: self.scenario.entry_api(&service.name),
                     link,
+                    rps: self.scenario.load.rps_of(&service.name),
+                    mix: self.scenario.load.mix_of(&service.name),
                 })
             })
             .collect();
@@ -207,7 +209,7 @@ impl Runner<'_> {
             flags: Arc::clone(&self.flags),
             seed: self.seed,
         };
-        Load::start(entries, load.rps, load.max_in_flight, &context)
+        Load::start(entries, load.max_in_flight, &context)
     }
 
     async fn roll(&mut self, plan: &Plan, strategy: &Strategy) -> Result<Ending, StartError> {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::problem::{Problems, did_you_mean};
 use super::yaml::{Node, Pos, Value};
 use crate::model::{
-    Breach, Defect, Expect, Gate, Load, OnFailure, RISK_MEASURE_KEYS, Risk, RiskExpect, Rollout,
-    StrategyKind,
+    Action, Breach, DEFAULT_METHOD, Defect, Expect, FailCode, Gate, Load, OnFailure,
+    RISK_MEASURE_KEYS, Risk, RiskExpect, Rollout, StrategyKind,
 };
 
 /// A flag change as written: `release`/`unrelease` name a flag, `percent` a flag and N.
@@ -45,6 +45,7 @@ pub struct RawScenario {
     pub initial: Vec<(Located<String>, Located<Option<String>>)>,
     pub target: Vec<(Located<String>, Located<Option<String>>)>,
     pub load: Load,
+    pub entry_loads: Vec<RawEntryLoad>,
     /// `None` when the key is absent: the defaults apply.
     pub strategies: Option<(Vec<RawStrategy>, Pos)>,
     pub faults: Vec<RawFault>,
@@ -77,6 +78,22 @@ pub struct RawVersion {
     pub latency: Duration,
     pub error_rate: f64,
     pub calls: Vec<RawCall>,
+    pub methods: Vec<(Located<String>, RawMethod)>,
+}
+
+#[derive(Debug, Default)]
+pub struct RawMethod {
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub calls: Vec<RawCall>,
+}
+
+/// One entrypoint's `load.entrypoints` entry: its rate and its mix of methods.
+#[derive(Debug)]
+pub struct RawEntryLoad {
+    pub service: Located<String>,
+    pub rps: Option<u32>,
+    pub mix: Vec<(Located<String>, u32)>,
 }
 
 #[derive(Debug)]
@@ -84,10 +101,15 @@ pub struct RawCall {
     pub path: String,
     pub service: Located<String>,
     pub api: Located<String>,
+    pub method: Option<Located<String>>,
     pub on_failure: OnFailure,
     pub timeout: Duration,
     pub retries: u32,
     pub flag: Option<Located<String>>,
+    pub fallback: Option<Box<RawCall>>,
+    pub asynchronous: bool,
+    /// `on_failure` was written (a fallback list gives the others `degrade`).
+    pub explicit_on_failure: bool,
 }
 
 #[derive(Debug)]
@@ -527,7 +549,7 @@ impl Decoder<'_> {
             raw.target = self.deployment(node, "target");
         }
         if let Some(node) = fields.get("load") {
-            raw.load = self.load(node);
+            raw.load = self.load(node, &mut raw.entry_loads);
         }
         if let Some(node) = fields.get("strategies") {
             raw.strategies = Some((self.strategies(node), node.pos));
@@ -682,6 +704,7 @@ impl Decoder<'_> {
             latency: Duration::ZERO,
             error_rate: 0.0,
             calls: Vec::new(),
+            methods: Vec::new(),
         };
         // `v1: {}` and a bare `v1:` are both a version with every default.
         if node.is_null() {
@@ -692,7 +715,7 @@ impl Decoder<'_> {
             });
             return Some(version);
         }
-        let known = ["provides", "latency_ms", "error_rate", "calls"];
+        let known = ["provides", "latency_ms", "error_rate", "calls", "methods"];
         let fields = self.fields(node, path, &known, &[])?;
         match fields.get("provides") {
             Some(value) => {
@@ -718,33 +741,64 @@ impl Decoder<'_> {
                 pos: node.pos,
             }),
         }
-        if let Some(value) = fields.get("latency_ms") {
-            version.latency = self
-                .millis(value, &fields.path("latency_ms"), 0)
-                .unwrap_or_default();
-        }
-        if let Some(value) = fields.get("error_rate") {
-            version.error_rate = self.ratio(value, &fields.path("error_rate")).unwrap_or(0.0);
-        }
-        if let Some(value) = fields.get("calls") {
-            let calls_path = fields.path("calls");
-            for (i, item) in self.seq(value, &calls_path).iter().enumerate() {
-                if let Some(call) = self.call(item, &index(&calls_path, i)) {
-                    version.calls.push(call);
+        let work = self.work(&fields);
+        version.latency = work.latency;
+        version.error_rate = work.error_rate;
+        version.calls = work.calls;
+        if let Some(value) = fields.get("methods") {
+            for (name, method) in self.entries(value, &fields.path("methods")) {
+                if !self.name_ok(&name, Naming::Method) {
+                    continue;
+                }
+                let method_path = name.path.clone();
+                let known = ["latency_ms", "error_rate", "calls"];
+                if method.is_null() {
+                    version.methods.push((name, RawMethod::default()));
+                } else if let Some(fields) = self.fields(method, &method_path, &known, &[]) {
+                    let work = self.work(&fields);
+                    version.methods.push((name, work));
                 }
             }
         }
         Some(version)
     }
 
-    fn call(&mut self, node: &Node, path: &str) -> Option<RawCall> {
+    /// What a method does (the default one: a version's own keys): `latency_ms`,
+    /// `error_rate` and `calls`.
+    fn work(&mut self, fields: &Fields<'_>) -> RawMethod {
+        let mut work = RawMethod::default();
+        if let Some(value) = fields.get("latency_ms") {
+            work.latency = self
+                .millis(value, &fields.path("latency_ms"), 0)
+                .unwrap_or_default();
+        }
+        if let Some(value) = fields.get("error_rate") {
+            work.error_rate = self.ratio(value, &fields.path("error_rate")).unwrap_or(0.0);
+        }
+        if let Some(value) = fields.get("calls") {
+            let calls_path = fields.path("calls");
+            for (i, item) in self.seq(value, &calls_path).iter().enumerate() {
+                if let Some(call) = self.call(item, &index(&calls_path, i), false) {
+                    work.calls.push(call);
+                }
+            }
+        }
+        work
+    }
+
+    /// One call; `in_fallback` for a call made only when another one failed, which may
+    /// not be behind a flag or asynchronous (it is part of the call it stands in for).
+    fn call(&mut self, node: &Node, path: &str, in_fallback: bool) -> Option<RawCall> {
         let known = [
             "service",
             "api",
+            "method",
             "on_failure",
             "timeout_ms",
             "retries",
             "flag",
+            "fallback",
+            "async",
         ];
         let fields = self.fields(node, path, &known, &[])?;
         let service = match fields.get("service") {
@@ -762,12 +816,23 @@ impl Decoder<'_> {
                 pos: node.pos,
             }),
         };
-        let mut on_failure = OnFailure::Fail;
+        let method = fields
+            .get("method")
+            .and_then(|value| self.name(value, &fields.path("method"), Naming::Method));
+        let fallback = fields
+            .get("fallback")
+            .and_then(|value| self.fallback(value, &fields.path("fallback")));
+        // A call with a fallback handles its failures by default: that is what the
+        // fallback is for.
+        let mut on_failure = if fallback.is_some() {
+            OnFailure::DEGRADE
+        } else {
+            OnFailure::FAIL
+        };
         if let Some(value) = fields.get("on_failure") {
-            let options = [("fail", OnFailure::Fail), ("degrade", OnFailure::Degrade)];
             on_failure = self
-                .choice(value, &fields.path("on_failure"), &options)
-                .unwrap_or(OnFailure::Fail);
+                .on_failure(value, &fields.path("on_failure"))
+                .unwrap_or(on_failure);
         }
         let mut timeout = Duration::from_millis(1000);
         if let Some(value) = fields.get("timeout_ms") {
@@ -784,15 +849,113 @@ impl Decoder<'_> {
         let flag = fields
             .get("flag")
             .and_then(|value| self.name(value, &fields.path("flag"), Naming::Flag));
+        let mut asynchronous = false;
+        if let Some(value) = fields.get("async") {
+            asynchronous = self.bool(value, &fields.path("async")).unwrap_or(false);
+        }
+        if in_fallback {
+            for (key, set) in [("flag", flag.is_some()), ("async", asynchronous)] {
+                if set && let Some(value) = fields.get(key) {
+                    self.problem(
+                        &fields.path(key),
+                        value.pos,
+                        format!(
+                            "a fallback cannot have `{key}`: it is made exactly when the call it stands in for fails"
+                        ),
+                    );
+                }
+            }
+        }
+        if asynchronous && let (Some(_), Some(value)) = (&fallback, fields.get("fallback")) {
+            self.problem(
+                &fields.path("fallback"),
+                value.pos,
+                "an asynchronous call cannot have a fallback: nobody waits for its failure",
+            );
+        }
         Some(RawCall {
             path: path.to_owned(),
             service: service?,
             api: api?,
+            method,
             on_failure,
             timeout,
             retries,
             flag,
+            fallback: fallback.map(Box::new),
+            asynchronous,
+            explicit_on_failure: fields.get("on_failure").is_some(),
         })
+    }
+
+    /// `fallback:`: one call, or a list of calls, each the fallback of the one before.
+    fn fallback(&mut self, node: &Node, path: &str) -> Option<RawCall> {
+        if matches!(node.value, Value::Map(_)) {
+            return self.call(node, path, true);
+        }
+        let items = self.seq(node, path);
+        if items.is_empty() {
+            // A scalar was reported by `seq`; an empty list or nothing is reported here.
+            if node.is_null() || matches!(node.value, Value::Seq(_)) {
+                self.problem(path, node.pos, "expected a call or a list of calls, found nothing");
+            }
+            return None;
+        }
+        let mut chain: Vec<RawCall> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let item_path = index(path, i);
+            if let Some(call) = self.call(item, &item_path, true) {
+                if call.fallback.is_some() {
+                    self.problem(
+                        &join(&item_path, "fallback"),
+                        item.pos,
+                        "a call in a fallback list cannot have its own `fallback`: the next item is its fallback",
+                    );
+                }
+                chain.push(call);
+            }
+        }
+        // [a, b, c]: b is a's fallback, c is b's; each but the last handles its failure.
+        let mut next: Option<RawCall> = None;
+        while let Some(mut call) = chain.pop() {
+            if let Some(after) = next.take() {
+                if !call.explicit_on_failure {
+                    call.on_failure = OnFailure::DEGRADE;
+                }
+                call.fallback = Some(Box::new(after));
+            }
+            next = Some(call);
+        }
+        next
+    }
+
+    /// `on_failure`: `fail`, `degrade` or `ignore`, or a mapping from gRPC code names
+    /// (and `default`) to one of those.
+    fn on_failure(&mut self, node: &Node, path: &str) -> Option<OnFailure> {
+        let actions = [
+            ("fail", Action::Fail),
+            ("degrade", Action::Degrade),
+            ("ignore", Action::Ignore),
+        ];
+        if !matches!(node.value, Value::Map(_)) {
+            return self.choice(node, path, &actions).map(OnFailure::always);
+        }
+        let mut known: Vec<&str> = FailCode::ALL.iter().map(|code| code.name()).collect();
+        known.push("default");
+        let fields = self.fields(node, path, &known, &[])?;
+        let mut rule = OnFailure::FAIL;
+        let mut clean = true;
+        for (name, _, value) in &fields.entries {
+            let Some(action) = self.choice(value, &fields.path(name), &actions) else {
+                clean = false;
+                continue;
+            };
+            match FailCode::from_name(name) {
+                Some(code) => rule.by_code[code as usize] = Some(action),
+                None => rule.default = action,
+            }
+        }
+        clean.then_some(rule)
     }
 
     /// `initial` and `target`: service name to version, where `none` means not deployed.
@@ -823,12 +986,48 @@ impl Decoder<'_> {
         out
     }
 
-    fn load(&mut self, node: &Node) -> Load {
+    fn load(&mut self, node: &Node, entry_loads: &mut Vec<RawEntryLoad>) -> Load {
         let mut load = Load::default();
-        let known = ["rps", "baseline_ms", "step_ms", "max_in_flight"];
+        let known = ["rps", "baseline_ms", "step_ms", "max_in_flight", "entrypoints"];
         let Some(fields) = self.fields(node, "load", &known, &[]) else {
             return load;
         };
+        if let Some(value) = fields.get("entrypoints") {
+            for (service, entry) in self.entries(value, "load.entrypoints") {
+                if !self.name_ok(&service, Naming::Service) {
+                    continue;
+                }
+                let path = service.path.clone();
+                let mut raw = RawEntryLoad {
+                    service,
+                    rps: None,
+                    mix: Vec::new(),
+                };
+                if let Some(fields) = self.fields(entry, &path, &["rps", "mix"], &[]) {
+                    if let Some(value) = fields.get("rps") {
+                        raw.rps = self.count(value, &fields.path("rps"), 1, 100_000);
+                    }
+                    if let Some(value) = fields.get("mix") {
+                        let mix_path = fields.path("mix");
+                        for (method, weight) in self.entries(value, &mix_path) {
+                            let weight = self.count(weight, &method.path, 0, 1_000_000);
+                            if method.value != DEFAULT_METHOD
+                                && !self.name_ok(&method, Naming::Method)
+                            {
+                                continue;
+                            }
+                            if let Some(weight) = weight {
+                                raw.mix.push((method, weight));
+                            }
+                        }
+                        if !raw.mix.is_empty() && raw.mix.iter().all(|(_, weight)| *weight == 0) {
+                            self.problem(&mix_path, value.pos, "every weight is 0: no request would be sent");
+                        }
+                    }
+                }
+                entry_loads.push(raw);
+            }
+        }
         if let Some(value) = fields.get("rps") {
             load.rps = self
                 .count(value, "load.rps", 1, 100_000)
@@ -1347,6 +1546,7 @@ enum Naming {
     Api,
     Strategy,
     Flag,
+    Method,
 }
 
 impl Naming {
@@ -1358,6 +1558,7 @@ impl Naming {
             Naming::Api => "API version",
             Naming::Strategy => "strategy name",
             Naming::Flag => "flag name",
+            Naming::Method => "method name",
         }
     }
 
@@ -1380,6 +1581,7 @@ impl Naming {
                     return Err("it must start and end with a letter or digit");
                 }
             }
+            Naming::Method => {}
             Naming::Version | Naming::Api => {
                 if !name
                     .chars()
@@ -1391,6 +1593,20 @@ impl Naming {
                     return Err("it must start with a letter or digit");
                 }
             }
+        }
+        if let Naming::Method = self {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+            {
+                return Err("use letters, digits, '_' and '-'");
+            }
+            if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                return Err("it must start with a letter");
+            }
+        }
+        if matches!(self, Naming::Method) && name == "default" {
+            return Err("\"default\" names a version's own calls (no `method:` needed)");
         }
         if matches!(self, Naming::Version) && name == "none" {
             return Err("\"none\" means not deployed in `initial` and `target`");

@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::problem::{Problems, did_you_mean};
 use super::raw::{
-    FlagOp, Located, RawFaultKind, RawFlagChange, RawScenario, RawStep, RawStrategyKind,
+    FlagOp, Located, RawCall, RawFaultKind, RawFlagChange, RawScenario, RawStep, RawStrategyKind,
 };
 use super::yaml::Pos;
 use crate::model::{
-    self, Breach, Call, Change, Deployment, Expect, Fault, FaultKind, Flag, FlagChange, Scenario,
-    Service, StepSpec, Strategy, StrategyKind, Version,
+    self, Breach, Call, Change, Deployment, EntryLoad, Expect, Fault, FaultKind, Flag, FlagChange,
+    Method, Scenario, Service, StepSpec, Strategy, StrategyKind, Version,
 };
 use crate::topology;
 
@@ -55,6 +55,8 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
     }
 
     checker.cycles(&services, &initial, &target);
+    let mut load = raw.load.clone();
+    load.entrypoints = checker.entry_loads(&raw, &services);
     let changes = model::changes(&initial, &target);
     let strategies = checker.strategies(&raw, &services, &initial, &changes);
     if let Some(breach) = &raw.gate_on_breach {
@@ -77,7 +79,7 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
         services,
         initial,
         target,
-        load: raw.load,
+        load,
         strategies,
         faults,
         gate: raw.gate,
@@ -87,11 +89,21 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
     })
 }
 
+/// What the services define, for checking calls: API versions and method names per
+/// service (over all its versions).
+struct Known {
+    apis: BTreeMap<String, BTreeSet<String>>,
+    methods: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Where a method's calls are written: (service, version, method).
+type CallSite = (String, String, Option<String>);
+
 struct Checker<'p> {
     problems: &'p mut Problems,
     /// Where each call was written, by (service, version, call index), so that graph
     /// problems found on the model can point back at the YAML.
-    call_sites: HashMap<(String, String, usize), (String, Pos)>,
+    call_sites: HashMap<(String, String, Option<String>, usize), (String, Pos)>,
     /// Services whose `initial` or `target` entry was invalid. What the rollout does to
     /// them is unknown, so later checks that depend on it stay silent instead of adding
     /// a second, misleading problem.
@@ -131,73 +143,58 @@ impl Checker<'_> {
 
     fn services(&mut self, raw: &RawScenario) -> BTreeMap<String, Service> {
         // First pass: what exists, so that calls can be checked against it.
-        let apis: BTreeMap<&str, BTreeSet<&str>> = raw
-            .services
-            .iter()
-            .map(|(name, service)| {
-                let provided = service
-                    .versions
-                    .iter()
-                    .flat_map(|(_, v)| v.provides.iter().map(|api| api.value.as_str()));
-                (name.value.as_str(), provided.collect())
-            })
-            .collect();
+        let known = Known {
+            apis: raw
+                .services
+                .iter()
+                .map(|(name, service)| {
+                    let provided = service
+                        .versions
+                        .iter()
+                        .flat_map(|(_, v)| v.provides.iter().map(|api| api.value.clone()));
+                    (name.value.clone(), provided.collect())
+                })
+                .collect(),
+            methods: raw
+                .services
+                .iter()
+                .map(|(name, service)| {
+                    let methods = service
+                        .versions
+                        .iter()
+                        .flat_map(|(_, v)| v.methods.iter().map(|(m, _)| m.value.clone()));
+                    (name.value.clone(), methods.collect())
+                })
+                .collect(),
+        };
 
         let mut services = BTreeMap::new();
         for (name, raw_service) in &raw.services {
             let mut versions = BTreeMap::new();
             for (version_name, raw_version) in &raw_service.versions {
-                let mut calls = Vec::new();
-                for (i, raw_call) in raw_version.calls.iter().enumerate() {
-                    let callee = &raw_call.service;
-                    match apis.get(callee.value.as_str()) {
-                        None => {
-                            let hint = did_you_mean(&callee.value, apis.keys().copied());
-                            let message = format!("unknown service \"{}\"{hint}", callee.value);
-                            self.problems.push(&callee.path, callee.pos, message);
-                            continue;
-                        }
-                        // A callee without a single valid version is already reported
-                        // where it is defined; "provided: none" would only repeat that.
-                        Some(provided)
-                            if !provided.is_empty()
-                                && !provided.contains(raw_call.api.value.as_str()) =>
-                        {
-                            let api = &raw_call.api;
-                            let hint = did_you_mean(&api.value, provided.iter().copied());
-                            let listed: Vec<&str> = provided.iter().copied().collect();
-                            let message = format!(
-                                "no version of \"{}\" provides API version \"{}\"{hint} (provided: {})",
-                                callee.value,
-                                api.value,
-                                if listed.is_empty() {
-                                    "none".to_owned()
-                                } else {
-                                    listed.join(", ")
-                                }
-                            );
-                            self.problems.push(&api.path, api.pos, message);
-                            continue;
-                        }
-                        Some(_) => {}
-                    }
-                    if let Some(flag) = &raw_call.flag
-                        && !self.known_flag(flag)
-                    {
-                        continue;
-                    }
-                    self.call_sites.insert(
-                        (name.value.clone(), version_name.value.clone(), i),
-                        (raw_call.path.clone(), callee.pos),
+                let site = |method: Option<&str>| {
+                    (
+                        name.value.clone(),
+                        version_name.value.clone(),
+                        method.map(str::to_owned),
+                    )
+                };
+                let calls = self.calls(&raw_version.calls, &known, site(None));
+                let mut methods = BTreeMap::new();
+                for (method_name, raw_method) in &raw_version.methods {
+                    let calls = self.calls(
+                        &raw_method.calls,
+                        &known,
+                        site(Some(&method_name.value)),
                     );
-                    calls.push(Call {
-                        service: callee.value.clone(),
-                        api: raw_call.api.value.clone(),
-                        on_failure: raw_call.on_failure,
-                        timeout: raw_call.timeout,
-                        retries: raw_call.retries,
-                        flag: raw_call.flag.as_ref().map(|flag| flag.value.clone()),
-                    });
+                    methods.insert(
+                        method_name.value.clone(),
+                        Method {
+                            latency: raw_method.latency,
+                            error_rate: raw_method.error_rate,
+                            calls,
+                        },
+                    );
                 }
                 let version = Version {
                     name: version_name.value.clone(),
@@ -209,6 +206,7 @@ impl Checker<'_> {
                     latency: raw_version.latency,
                     error_rate: raw_version.error_rate,
                     calls,
+                    methods,
                 };
                 versions.insert(version_name.value.clone(), version);
             }
@@ -223,6 +221,97 @@ impl Checker<'_> {
             services.insert(name.value.clone(), service);
         }
         services
+    }
+
+    /// The calls of one method, checked; `site` is (service, version, method), under
+    /// which each call's location is kept for the cycle check.
+    fn calls(&mut self, raw_calls: &[RawCall], known: &Known, site: CallSite) -> Vec<Call> {
+        let mut calls = Vec::new();
+        for (i, raw_call) in raw_calls.iter().enumerate() {
+            if let Some(call) = self.call(raw_call, known) {
+                self.call_sites.insert(
+                    (site.0.clone(), site.1.clone(), site.2.clone(), i),
+                    (raw_call.path.clone(), raw_call.service.pos),
+                );
+                calls.push(call);
+            }
+        }
+        calls
+    }
+
+    /// One call and its fallbacks, checked against what exists.
+    fn call(&mut self, raw_call: &RawCall, known: &Known) -> Option<Call> {
+        let callee = &raw_call.service;
+        // Checked first, so that every problem of the chain is reported.
+        let fallback = raw_call
+            .fallback
+            .as_deref()
+            .map(|fallback| self.call(fallback, known));
+        let Some(provided) = known.apis.get(&callee.value) else {
+            let hint = did_you_mean(&callee.value, known.apis.keys().map(String::as_str));
+            let message = format!("unknown service \"{}\"{hint}", callee.value);
+            self.problems.push(&callee.path, callee.pos, message);
+            return None;
+        };
+        // A callee without a single valid version is already reported where it is
+        // defined; "provided: none" would only repeat that.
+        if !provided.is_empty() && !provided.contains(&raw_call.api.value) {
+            let api = &raw_call.api;
+            let hint = did_you_mean(&api.value, provided.iter().map(String::as_str));
+            let listed: Vec<&str> = provided.iter().map(String::as_str).collect();
+            let message = format!(
+                "no version of \"{}\" provides API version \"{}\"{hint} (provided: {})",
+                callee.value,
+                api.value,
+                listed.join(", ")
+            );
+            self.problems.push(&api.path, api.pos, message);
+            return None;
+        }
+        if let Some(method) = &raw_call.method {
+            let methods = known.methods.get(&callee.value);
+            if !methods.is_some_and(|methods| methods.contains(&method.value)) {
+                let listed: Vec<&str> = methods
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                let hint = did_you_mean(&method.value, listed.iter().copied());
+                let message = format!(
+                    "no version of \"{}\" has method \"{}\"{hint} (methods: {})",
+                    callee.value,
+                    method.value,
+                    if listed.is_empty() {
+                        "none; list them under a version's `methods:`".to_owned()
+                    } else {
+                        listed.join(", ")
+                    }
+                );
+                self.problems.push(&method.path, method.pos, message);
+                return None;
+            }
+        }
+        if let Some(flag) = &raw_call.flag
+            && !self.known_flag(flag)
+        {
+            return None;
+        }
+        let fallback = match fallback {
+            Some(None) => return None,
+            Some(Some(call)) => Some(Box::new(call)),
+            None => None,
+        };
+        Some(Call {
+            service: callee.value.clone(),
+            api: raw_call.api.value.clone(),
+            method: raw_call.method.as_ref().map(|method| method.value.clone()),
+            on_failure: raw_call.on_failure,
+            timeout: raw_call.timeout,
+            retries: raw_call.retries,
+            flag: raw_call.flag.as_ref().map(|flag| flag.value.clone()),
+            fallback,
+            asynchronous: raw_call.asynchronous,
+        })
     }
 
     /// `initial` (starting from nothing) or `target` (starting from `initial`).
@@ -266,7 +355,77 @@ impl Checker<'_> {
         deployment
     }
 
-    /// Reports call cycles among the versions that can run.
+    /// `load.entrypoints`: each must name an entrypoint, each mix key one of its methods.
+    fn entry_loads(
+        &mut self,
+        raw: &RawScenario,
+        services: &BTreeMap<String, Service>,
+    ) -> BTreeMap<String, EntryLoad> {
+        let mut loads = BTreeMap::new();
+        for entry in &raw.entry_loads {
+            let Some(service) = services.get(&entry.service.value) else {
+                self.unknown_service(&entry.service, services);
+                continue;
+            };
+            if !service.entrypoint {
+                let entrypoints: Vec<&str> = services
+                    .values()
+                    .filter(|service| service.entrypoint)
+                    .map(|service| service.name.as_str())
+                    .collect();
+                self.problems.push(
+                    &entry.service.path,
+                    entry.service.pos,
+                    format!(
+                        "\"{}\" is not an entrypoint (entrypoints: {}); load is sent only to entrypoints",
+                        entry.service.value,
+                        entrypoints.join(", ")
+                    ),
+                );
+                continue;
+            }
+            let methods: BTreeSet<&str> = service
+                .versions
+                .values()
+                .flat_map(|version| version.methods.keys().map(String::as_str))
+                .collect();
+            let mut mix = Vec::new();
+            for (method, weight) in &entry.mix {
+                if method.value == model::DEFAULT_METHOD {
+                    mix.push((None, *weight));
+                    continue;
+                }
+                if !methods.contains(method.value.as_str()) {
+                    let hint = did_you_mean(&method.value, methods.iter().copied());
+                    let listed: Vec<&str> = std::iter::once(model::DEFAULT_METHOD)
+                        .chain(methods.iter().copied())
+                        .collect();
+                    self.problems.push(
+                        &method.path,
+                        method.pos,
+                        format!(
+                            "\"{}\" has no method \"{}\"{hint} (methods: {})",
+                            service.name,
+                            method.value,
+                            listed.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                mix.push((Some(method.value.clone()), *weight));
+            }
+            loads.insert(
+                service.name.clone(),
+                EntryLoad {
+                    rps: entry.rps,
+                    mix,
+                },
+            );
+        }
+        loads
+    }
+
+    /// Reports call cycles among the methods of the versions that can run.
     fn cycles(
         &mut self,
         services: &BTreeMap<String, Service>,
@@ -276,27 +435,31 @@ impl Checker<'_> {
         let runnable = model::runnable_versions(initial, target);
         let cycles = topology::version_cycles(services, &runnable, MAX_CYCLES_REPORTED);
         for cycle in &cycles {
-            let (service, version) = &cycle[0];
+            let (service, version, method) = &cycle[0];
             let next = &cycle.get(1).unwrap_or(&cycle[0]).0;
             let call_index = services
                 .get(service)
                 .and_then(|definition| definition.versions.get(version))
-                .and_then(|definition| {
-                    definition
-                        .calls
+                .and_then(|definition| definition.method(method.as_deref()))
+                .and_then(|work| {
+                    work.calls
                         .iter()
-                        .position(|call| &call.service == next)
+                        .position(|call| call.chain().any(|call| &call.service == next))
                 })
                 .unwrap_or(0);
             let Some((path, pos)) = self
                 .call_sites
-                .get(&(service.clone(), version.clone(), call_index))
+                .get(&(service.clone(), version.clone(), method.clone(), call_index))
                 .cloned()
             else {
                 continue;
             };
-            let mut names: Vec<String> = cycle.iter().map(|(s, v)| format!("{s} {v}")).collect();
-            names.push(format!("{service} {version}"));
+            let node = |(service, version, method): &topology::MethodNode| match method {
+                Some(method) => format!("{service} {version} method {method}"),
+                None => format!("{service} {version}"),
+            };
+            let mut names: Vec<String> = cycle.iter().map(node).collect();
+            names.push(node(&cycle[0]));
             let message = format!(
                 "call cycle: {} (a request would call itself until its deadline; break the loop)",
                 names.join(" -> ")
@@ -591,7 +754,7 @@ initial: { web: v1, db: v1 }
                 call.timeout,
                 call.retries
             ),
-            ("v1", OnFailure::Fail, Duration::from_secs(1), 0)
+            ("v1", OnFailure::FAIL, Duration::from_secs(1), 0)
         );
         assert_eq!(scenario.services["db"].versions["v1"].provides, vec!["v1"]);
         let kinds: Vec<&StrategyKind> = scenario.strategies.iter().map(|s| &s.kind).collect();

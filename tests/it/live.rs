@@ -550,12 +550,16 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
             version: "v1".to_owned(),
             replica: 1,
             provides: vec!["v1".to_owned()],
-            latency: Duration::from_millis(500),
-            error_rate: 0.0,
-            calls: Vec::new(),
+            methods: vec![deploysim::runtime::replica::Work {
+                method: None,
+                latency: Duration::from_millis(500),
+                error_rate: 0.0,
+                calls: Vec::new(),
+            }],
             recorder: std::sync::Arc::new(deploysim::record::Recorder::new()),
             received: deploysim::record::traffic::service_key("web"),
             error_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "test")),
+            background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
         };
         let replica = deploysim::runtime::replica::Replica::start(behaviour)
             .await
@@ -569,7 +573,7 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
         let call = tokio::spawn(async move {
             let mut grpc = tonic::client::Grpc::new(channel);
             grpc.ready().await.expect("ready");
-            let path = deploysim::contract::method_path("web", "v1")
+            let path = deploysim::contract::method_path("web", "v1", None)
                 .parse()
                 .expect("a gRPC path");
             grpc.unary(

@@ -9,7 +9,9 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use deploysim::model::{FlagChange, OnFailure, Rollout, Scenario, StrategyKind};
+use deploysim::model::{
+    Action, Call, FailCode, FlagChange, OnFailure, Rollout, Scenario, StrategyKind,
+};
 use deploysim::scenario;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -70,11 +72,38 @@ impl Options {
 pub struct CallSpec {
     pub callee: usize,
     pub api: String,
-    pub degrade: bool,
+    /// The callee's method (`m1`, `m2`), when the callee has methods.
+    pub method: Option<String>,
+    pub on_failure: OnFailure,
     pub timeout_ms: Option<u32>,
     pub retries: u32,
     /// The flag (an index into `ScenarioSpec::flags`) the call is behind.
     pub flag: Option<usize>,
+    pub fallback: Option<Box<CallSpec>>,
+    pub asynchronous: bool,
+}
+
+/// The rules the generator draws from, by a number 0..10: mostly the plain ones, and
+/// per-code rules both ways.
+fn rule(n: u8) -> OnFailure {
+    let by = |code: FailCode, action: Action, default: Action| {
+        let mut rule = OnFailure::always(default);
+        rule.by_code[code as usize] = Some(action);
+        rule
+    };
+    match n {
+        0..=3 => OnFailure::FAIL,
+        4 | 5 => OnFailure::DEGRADE,
+        6 => OnFailure::IGNORE,
+        7 => by(FailCode::Unavailable, Action::Degrade, Action::Fail),
+        8 => by(FailCode::Unimplemented, Action::Ignore, Action::Fail),
+        _ => by(FailCode::Unavailable, Action::Fail, Action::Degrade),
+    }
+}
+
+/// A rule as YAML.
+fn rule_yaml(rule: &OnFailure) -> String {
+    rule.to_string()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +131,9 @@ pub struct OrderStep {
 pub struct VersionSpec {
     pub provides: Vec<String>,
     pub calls: Vec<CallSpec>,
+    /// Named methods, each with the indices of `calls` it makes (the default method
+    /// makes them all).
+    pub methods: Vec<(String, Vec<usize>)>,
     pub latency_ms: u32,
     /// Percent.
     pub error_percent: u32,
@@ -171,9 +203,12 @@ pub struct ScenarioSpec {
 }
 
 /// The raw numbers a version is made of: how many of the oldest API versions it drops,
-/// its calls (callee, "calls one API version older", degrade, timeout, retries, flag),
-/// latency and error percent.
-type RawCall = (Index, bool, bool, Option<u32>, u32, Option<usize>);
+/// its calls ((callee, "calls one API version older", rule, timeout, retries, flag),
+/// (fallback callee and rule, asynchronous, method)), latency and error percent.
+type RawCall = (
+    (Index, bool, u8, Option<u32>, u32, Option<usize>),
+    (Option<(Index, u8)>, bool, Option<u8>),
+);
 type RawVersion = (u8, Vec<RawCall>, u32, u32);
 /// The raw numbers a service is made of: versions, entrypoint, replicas, startup,
 /// recreate, initial version (not deployed, the first, or another), target.
@@ -193,13 +228,20 @@ fn raw_version(options: Options) -> impl Strategy<Value = RawVersion> {
         prop_oneof![3 => Just(0u8), 1 => 1u8..3],
         proptest::collection::vec(
             (
-                any::<Index>(),
-                proptest::bool::weighted(0.3),
-                proptest::bool::weighted(0.4),
-                proptest::option::weighted(0.3, 1u32..2000)
-                    .prop_map(move |timeout| timeout.filter(|_| noise)),
-                if noise { 0u32..3 } else { 0u32..1 },
-                proptest::option::weighted(0.3, 0usize..2),
+                (
+                    any::<Index>(),
+                    proptest::bool::weighted(0.3),
+                    0u8..10,
+                    proptest::option::weighted(0.3, 1u32..2000)
+                        .prop_map(move |timeout| timeout.filter(|_| noise)),
+                    if noise { 0u32..3 } else { 0u32..1 },
+                    proptest::option::weighted(0.3, 0usize..2),
+                ),
+                (
+                    proptest::option::weighted(0.2, (any::<Index>(), 0u8..10)),
+                    proptest::bool::weighted(0.1),
+                    proptest::option::weighted(0.4, 0u8..2),
+                ),
             ),
             0..=3,
         ),
@@ -311,6 +353,11 @@ fn build(
             .collect()
     };
     let offered: Vec<usize> = raw.iter().map(|(versions, ..)| versions.len()).collect();
+    // About a quarter of the services have methods, chosen from the seed (so the
+    // strategy's shape, and the regressions saved with it, stay as they were).
+    let with_methods: Vec<bool> = (0..n)
+        .map(|i| (seed.rotate_right((i as u32 * 7) % 64) & 3) == 0)
+        .collect();
     let mut services = Vec::new();
     let mut initial = Vec::new();
     let mut target = Vec::new();
@@ -320,32 +367,69 @@ fn build(
         let versions: Vec<VersionSpec> = versions
             .iter()
             .enumerate()
-            .map(|(k, (dropped, calls, latency, error))| VersionSpec {
-                provides: provides_of(k, *dropped),
-                calls: if i + 1 < n {
+            .map(|(k, (dropped, calls, latency, error))| {
+                let calls: Vec<CallSpec> = if i + 1 < n {
                     calls
                         .iter()
-                        .map(|(callee, older, degrade, timeout, retries, flag)| {
+                        .map(|((callee, older, on_failure, timeout, retries, flag), (fallback, asynchronous, method))| {
                             let callee = i + 1 + callee.index(n - i - 1);
                             // A newer caller calls a newer API version, when there is one.
                             let level = k
                                 .saturating_sub(usize::from(*older))
                                 .min(offered[callee] - 1);
+                            let method = method
+                                .filter(|_| with_methods[callee])
+                                .map(|m| format!("m{}", m + 1));
+                            let fallback = fallback.filter(|_| !*asynchronous).map(|(other, rule_of)| {
+                                Box::new(CallSpec {
+                                    callee: i + 1 + other.index(n - i - 1),
+                                    api: "v1".to_owned(),
+                                    method: None,
+                                    on_failure: rule(rule_of),
+                                    timeout_ms: None,
+                                    retries: 0,
+                                    flag: None,
+                                    fallback: None,
+                                    asynchronous: false,
+                                })
+                            });
                             CallSpec {
                                 callee,
                                 api: APIS[level].to_owned(),
-                                degrade: *degrade,
+                                method,
+                                on_failure: rule(*on_failure),
                                 timeout_ms: *timeout,
                                 retries: *retries,
                                 flag: flag.filter(|_| !flags.is_empty()).map(|f| f % flags.len()),
+                                fallback,
+                                asynchronous: *asynchronous,
                             }
                         })
                         .collect()
                 } else {
                     Vec::new()
-                },
-                latency_ms: *latency,
-                error_percent: *error,
+                };
+                // Version k of a service with methods has m1 (the even calls) and, from
+                // the second version on, m2 (the odd ones): an older build lacks m2.
+                let methods = if with_methods[i] {
+                    let pick = |parity: usize| -> Vec<usize> {
+                        (0..calls.len()).filter(|c| c % 2 == parity).collect()
+                    };
+                    let mut methods = vec![("m1".to_owned(), pick(0))];
+                    if k >= 1 {
+                        methods.push(("m2".to_owned(), pick(1)));
+                    }
+                    methods
+                } else {
+                    Vec::new()
+                };
+                VersionSpec {
+                    provides: provides_of(k, *dropped),
+                    calls,
+                    methods,
+                    latency_ms: *latency,
+                    error_percent: *error,
+                }
             })
             .collect();
         let count = versions.len();
@@ -563,7 +647,14 @@ fn make_healthy(
                     meets.push(ends[c].1);
                 }
                 if meets.iter().any(Option::is_none) {
-                    call.degrade = true;
+                    call.on_failure = OnFailure::DEGRADE;
+                }
+                // A first build lacks m2; a fallback is made only when the call failed.
+                if meets.contains(&Some(0)) && call.method.as_deref() == Some("m2") {
+                    call.method = Some("m1".to_owned());
+                }
+                if let Some(fallback) = &mut call.fallback {
+                    fallback.on_failure = OnFailure::DEGRADE;
                 }
                 let serving: Vec<&Vec<String>> =
                     meets.iter().flatten().map(|&v| &provides[c][v]).collect();
@@ -576,7 +667,7 @@ fn make_healthy(
                     .find(|api| serving.iter().all(|apis| apis.iter().any(|a| a == *api)));
                 match common {
                     Some(api) => call.api = (*api).to_owned(),
-                    None => call.degrade = true,
+                    None => call.on_failure = OnFailure::DEGRADE,
                 }
             }
         }
@@ -593,6 +684,34 @@ impl ScenarioSpec {
     }
 
     /// The scenario as YAML, in the mix of block and flow styles people write.
+    /// One call as a YAML flow mapping.
+    fn call_yaml(&self, call: &CallSpec) -> String {
+        let mut fields = vec![
+            format!("service: {}", self.services[call.callee].name),
+            format!("api: {}", call.api),
+        ];
+        if let Some(method) = &call.method {
+            fields.push(format!("method: {method}"));
+        }
+        fields.push(format!("on_failure: {}", rule_yaml(&call.on_failure)));
+        if let Some(timeout) = call.timeout_ms {
+            fields.push(format!("timeout_ms: {timeout}"));
+        }
+        if call.retries > 0 {
+            fields.push(format!("retries: {}", call.retries));
+        }
+        if let Some(flag) = call.flag {
+            fields.push(format!("flag: {}", Self::flag_name(flag)));
+        }
+        if let Some(fallback) = &call.fallback {
+            fields.push(format!("fallback: {}", self.call_yaml(fallback)));
+        }
+        if call.asynchronous {
+            fields.push("async: true".to_owned());
+        }
+        format!("{{ {} }}", fields.join(", "))
+    }
+
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();
         let name = |i: usize| self.services[i].name.as_str();
@@ -620,28 +739,20 @@ impl ScenarioSpec {
                     let rate = f64::from(version.error_percent) / 100.0;
                     let _ = writeln!(out, "        error_rate: {rate}");
                 }
-                if version.calls.is_empty() {
+                if version.calls.is_empty() && version.methods.is_empty() {
                     continue;
                 }
                 let _ = writeln!(out, "        calls:");
                 for call in &version.calls {
-                    let mut fields = vec![
-                        format!("service: {}", name(call.callee)),
-                        format!("api: {}", call.api),
-                    ];
-                    if call.degrade {
-                        fields.push("on_failure: degrade".to_owned());
+                    let _ = writeln!(out, "          - {}", self.call_yaml(call));
+                }
+                if !version.methods.is_empty() {
+                    let _ = writeln!(out, "        methods:");
+                    for (method, calls) in &version.methods {
+                        let calls: Vec<String> =
+                            calls.iter().map(|&c| self.call_yaml(&version.calls[c])).collect();
+                        let _ = writeln!(out, "          {method}: {{ calls: [{}] }}", calls.join(", "));
                     }
-                    if let Some(timeout) = call.timeout_ms {
-                        fields.push(format!("timeout_ms: {timeout}"));
-                    }
-                    if call.retries > 0 {
-                        fields.push(format!("retries: {}", call.retries));
-                    }
-                    if let Some(flag) = call.flag {
-                        fields.push(format!("flag: {}", Self::flag_name(flag)));
-                    }
-                    let _ = writeln!(out, "          - {{ {} }}", fields.join(", "));
                 }
             }
         }
@@ -663,9 +774,23 @@ impl ScenarioSpec {
             })
             .collect();
         let _ = writeln!(out, "target: {{ {} }}", target.join(", "));
+        // Entrypoints with methods send a third of their requests to m1.
+        let mixes: Vec<String> = self
+            .services
+            .iter()
+            .filter(|service| {
+                service.entrypoint && service.versions.iter().any(|v| !v.methods.is_empty())
+            })
+            .map(|service| format!("{}: {{ mix: {{ default: 2, m1: 1 }} }}", service.name))
+            .collect();
+        let entrypoints = if mixes.is_empty() {
+            String::new()
+        } else {
+            format!(", entrypoints: {{ {} }}", mixes.join(", "))
+        };
         let _ = writeln!(
             out,
-            "load: {{ rps: {}, baseline_ms: {}, step_ms: {}, max_in_flight: {} }}",
+            "load: {{ rps: {}, baseline_ms: {}, step_ms: {}, max_in_flight: {}{entrypoints} }}",
             self.load.rps, self.load.baseline_ms, self.load.step_ms, self.load.max_in_flight
         );
         if !self.flags.is_empty() {
@@ -750,6 +875,25 @@ impl ScenarioSpec {
             .map_err(|err| format!("{err}\n--- the generated YAML ---\n{yaml}"))
     }
 
+    fn assert_call(&self, call: &Call, spec: &CallSpec) -> Result<(), TestCaseError> {
+        prop_assert_eq!(&call.service, &self.services[spec.callee].name);
+        prop_assert_eq!(&call.api, &spec.api);
+        prop_assert_eq!(&call.method, &spec.method);
+        prop_assert_eq!(call.on_failure, spec.on_failure);
+        prop_assert_eq!(
+            call.timeout.as_millis(),
+            u128::from(spec.timeout_ms.unwrap_or(1000))
+        );
+        prop_assert_eq!(call.retries, spec.retries);
+        prop_assert_eq!(call.flag.clone(), spec.flag.map(Self::flag_name));
+        prop_assert_eq!(call.asynchronous, spec.asynchronous);
+        prop_assert_eq!(call.fallback.is_some(), spec.fallback.is_some());
+        if let (Some(call), Some(spec)) = (&call.fallback, &spec.fallback) {
+            self.assert_call(call, spec)?;
+        }
+        Ok(())
+    }
+
     /// Checks that `loaded` says what the spec says, key by key.
     pub fn assert_loaded_as_written(&self, loaded: &Scenario) -> Result<(), TestCaseError> {
         prop_assert_eq!(loaded.seed, self.seed);
@@ -779,20 +923,15 @@ impl ScenarioSpec {
                 );
                 prop_assert_eq!(version.calls.len(), version_spec.calls.len());
                 for (call, call_spec) in version.calls.iter().zip(&version_spec.calls) {
-                    prop_assert_eq!(&call.service, &self.services[call_spec.callee].name);
-                    prop_assert_eq!(&call.api, &call_spec.api);
-                    let on_failure = if call_spec.degrade {
-                        OnFailure::Degrade
-                    } else {
-                        OnFailure::Fail
-                    };
-                    prop_assert_eq!(call.on_failure, on_failure);
-                    prop_assert_eq!(
-                        call.timeout.as_millis(),
-                        u128::from(call_spec.timeout_ms.unwrap_or(1000))
-                    );
-                    prop_assert_eq!(call.retries, call_spec.retries);
-                    prop_assert_eq!(call.flag.clone(), call_spec.flag.map(Self::flag_name));
+                    self.assert_call(call, call_spec)?;
+                }
+                prop_assert_eq!(version.methods.len(), version_spec.methods.len());
+                for (name, calls) in &version_spec.methods {
+                    let method = &version.methods[name];
+                    prop_assert_eq!(method.calls.len(), calls.len());
+                    for (call, &c) in method.calls.iter().zip(calls) {
+                        self.assert_call(call, &version_spec.calls[c])?;
+                    }
                 }
             }
             let initial = self.initial[i].map(Self::version_name);

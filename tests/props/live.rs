@@ -205,7 +205,7 @@ fn measures_what_the_check_predicts(
             let counts = parts[1];
             prop_assert!(counts.sent > 0, "{}: the settled part had requests", label);
             let mixed =
-                u8::from(possible.ok) + u8::from(possible.degraded) + u8::from(possible.failed) > 1;
+                u8::from(possible.ok) + u8::from(possible.degraded) + u8::from(possible.failed()) > 1;
             if mixed {
                 // The worst outcome is met when the flag's users are enough of the
                 // settled half's requests (as for the transient part below).
@@ -230,7 +230,7 @@ fn measures_what_the_check_predicts(
             let exact = if mixed {
                 (counts.ok == 0 || possible.ok)
                     && (counts.degraded == 0 || possible.degraded)
-                    && (counts.failed == 0 || possible.failed)
+                    && (counts.failed == 0 || possible.failed())
             } else {
                 match expected {
                     Level::Ok => counts.ok == counts.sent,

@@ -18,8 +18,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use deploysim::eval::Level;
 use deploysim::model::{
-    Change, Deployment, FaultKind, FlagChange, Flags, OnFailure, Rollout, Scenario,
+    Action, Call, Change, Deployment, FailCode, FaultKind, FlagChange, Flags, Rollout, Scenario,
 };
+
+/// What a walk has already found, per (service, API version, method) called.
+type Memo<T> = HashMap<(String, String, Option<String>), T>;
 
 /// A state: the serving versions of each service, and the cut caller -> callee pairs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,23 +156,45 @@ impl RefState {
     }
 }
 
-/// Which outcomes a request can have.
+/// Which outcomes a request can have: answered ok, answered degraded, failed with
+/// UNAVAILABLE, failed with UNIMPLEMENTED (the only codes a state decides).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Possible {
     pub ok: bool,
     pub degraded: bool,
-    pub failed: bool,
+    pub unavailable: bool,
+    pub unimplemented: bool,
 }
 
 impl Possible {
-    const FAILED: Possible = Possible {
+    const UNAVAILABLE: Possible = Possible {
         ok: false,
         degraded: false,
-        failed: true,
+        unavailable: true,
+        unimplemented: false,
+    };
+    const UNIMPLEMENTED: Possible = Possible {
+        ok: false,
+        degraded: false,
+        unavailable: false,
+        unimplemented: true,
     };
 
+    pub fn failed(self) -> bool {
+        self.unavailable || self.unimplemented
+    }
+
+    fn union(self, other: Possible) -> Possible {
+        Possible {
+            ok: self.ok || other.ok,
+            degraded: self.degraded || other.degraded,
+            unavailable: self.unavailable || other.unavailable,
+            unimplemented: self.unimplemented || other.unimplemented,
+        }
+    }
+
     pub fn worst(self) -> Level {
-        if self.failed {
+        if self.failed() {
             Level::Failed
         } else if self.degraded {
             Level::Degraded
@@ -180,29 +205,52 @@ impl Possible {
 }
 
 /// How likely each outcome is, when every call picks a serving version at random.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Odds {
     pub ok: f64,
     pub degraded: f64,
-    pub failed: f64,
+    pub unavailable: f64,
+    pub unimplemented: f64,
 }
 
 impl Odds {
-    const FAILED: Odds = Odds {
+    const UNAVAILABLE: Odds = Odds {
         ok: 0.0,
         degraded: 0.0,
-        failed: 1.0,
+        unavailable: 1.0,
+        unimplemented: 0.0,
     };
+    const UNIMPLEMENTED: Odds = Odds {
+        ok: 0.0,
+        degraded: 0.0,
+        unavailable: 0.0,
+        unimplemented: 1.0,
+    };
+
+    pub fn failed(&self) -> f64 {
+        self.unavailable + self.unimplemented
+    }
+
+    /// `self` plus `weight` times `other`.
+    fn add(&mut self, weight: f64, other: Odds) {
+        self.ok += weight * other.ok;
+        self.degraded += weight * other.degraded;
+        self.unavailable += weight * other.unavailable;
+        self.unimplemented += weight * other.unimplemented;
+    }
 
     /// The chance that a request ends at `level` or worse.
     pub fn at_least(&self, level: Level) -> f64 {
         match level {
             Level::Ok => 1.0,
-            Level::Degraded => self.degraded + self.failed,
-            Level::Failed => self.failed,
+            Level::Degraded => self.degraded + self.failed(),
+            Level::Failed => self.failed(),
         }
     }
 }
+
+/// The two failure codes a state decides, with the rule code each is.
+const CODES: [FailCode; 2] = [FailCode::Unavailable, FailCode::Unimplemented];
 
 /// The model of one scenario.
 pub struct Model<'a> {
@@ -223,15 +271,16 @@ impl<'a> Model<'a> {
     }
 
     /// What an entry request to `entry` can meet in `state`, over every flag
-    /// assignment a user can have there.
+    /// assignment a user can have there and every method of its mix.
     pub fn possible(&self, state: &RefState, entry: &str) -> Possible {
         let api = self.scenario.entry_api(entry);
         let mut result = Possible::default();
         for (on, _) in state.assignments() {
-            let mine = self.call_possible(state, &on, None, entry, &api, &mut HashMap::new());
-            result.ok |= mine.ok;
-            result.degraded |= mine.degraded;
-            result.failed |= mine.failed;
+            for (method, _) in self.scenario.load.mix_of(entry) {
+                let target = (entry, api.as_str(), method.as_deref());
+                let mine = self.reach_possible(state, &on, None, target, &mut HashMap::new());
+                result = result.union(mine);
+            }
         }
         result
     }
@@ -244,162 +293,246 @@ impl<'a> Model<'a> {
             .collect()
     }
 
-    fn call_possible(
+    /// What a call from `caller` to (callee, api, method) can meet, before its rule.
+    fn reach_possible(
         &self,
         state: &RefState,
         on: &BTreeSet<String>,
         caller: Option<&str>,
-        callee: &str,
-        api: &str,
-        memo: &mut HashMap<(String, String), Possible>,
+        (callee, api, method): (&str, &str, Option<&str>),
+        memo: &mut Memo<Possible>,
     ) -> Possible {
         if let Some(caller) = caller
             && state.cut.contains(&(caller.to_owned(), callee.to_owned()))
         {
-            return Possible::FAILED;
+            return Possible::UNAVAILABLE;
         }
-        let key = (callee.to_owned(), api.to_owned());
+        let key = (callee.to_owned(), api.to_owned(), method.map(str::to_owned));
         if let Some(known) = memo.get(&key) {
             return *known;
         }
         let mut result = Possible::default();
         let serving = state.serving.get(callee).cloned().unwrap_or_default();
         if serving.is_empty() || state.may_be_down.contains(callee) {
-            result = Possible::FAILED;
+            result = Possible::UNAVAILABLE;
         }
         for version in &serving {
             let definition = self
                 .scenario
                 .version(callee, version)
                 .expect("a serving version is defined");
-            let mine = if definition.provides(api) {
-                self.version_possible(state, on, callee, version, memo)
-            } else {
-                Possible::FAILED
+            let mine = match definition.method(method).filter(|_| definition.provides(api)) {
+                Some(work) => self.method_possible(state, on, callee, work.calls, memo),
+                None => Possible::UNIMPLEMENTED,
             };
-            result.ok |= mine.ok;
-            result.degraded |= mine.degraded;
-            result.failed |= mine.failed;
+            result = result.union(mine);
         }
         memo.insert(key, result);
         result
     }
 
-    /// Every call picks its callee's version on its own, so the outcomes of a version
-    /// are the combinations of its calls' outcomes.
-    fn version_possible(
+    /// Every call picks its callee's version on its own, so the outcomes of a method
+    /// are the combinations of its calls' outcomes; the first call that fails the caller
+    /// ends the method, so a later call's code needs every earlier call to be able to
+    /// pass.
+    fn method_possible(
         &self,
         state: &RefState,
         on: &BTreeSet<String>,
         service: &str,
-        version: &str,
-        memo: &mut HashMap<(String, String), Possible>,
+        calls: &[Call],
+        memo: &mut Memo<Possible>,
     ) -> Possible {
-        let definition = self.scenario.version(service, version).expect("defined");
-        // After on_failure: can each call end fine, degraded, or fail the caller?
+        let mut result = Possible::default();
         let mut all_can_be_ok = true;
-        let mut all_can_avoid_failing = true;
+        let mut reached = true;
         let mut some_can_degrade = false;
-        let mut some_can_fail = false;
-        for call in &definition.calls {
-            if call.flag.as_ref().is_some_and(|flag| !on.contains(flag)) {
+        for call in calls {
+            if call.asynchronous || call.flag.as_ref().is_some_and(|flag| !on.contains(flag)) {
                 continue;
             }
-            let reached =
-                self.call_possible(state, on, Some(service), &call.service, &call.api, memo);
-            let (ok, degraded, failed) = match call.on_failure {
-                OnFailure::Fail => (reached.ok, reached.degraded, reached.failed),
-                OnFailure::Degrade => (reached.ok, reached.degraded || reached.failed, false),
+            let mine = self.call_possible(state, on, service, call, memo);
+            if reached {
+                result.unavailable |= mine.unavailable;
+                result.unimplemented |= mine.unimplemented;
+            }
+            all_can_be_ok &= mine.ok;
+            some_can_degrade |= mine.degraded;
+            reached &= mine.ok || mine.degraded;
+        }
+        result.ok = all_can_be_ok;
+        result.degraded = reached && some_can_degrade;
+        result
+    }
+
+    /// What `call` can do to its caller, after its rule and its fallback.
+    fn call_possible(
+        &self,
+        state: &RefState,
+        on: &BTreeSet<String>,
+        service: &str,
+        call: &Call,
+        memo: &mut Memo<Possible>,
+    ) -> Possible {
+        let target = (call.service.as_str(), call.api.as_str(), call.method.as_deref());
+        let reached = self.reach_possible(state, on, Some(service), target, memo);
+        let mut result = Possible {
+            ok: reached.ok,
+            degraded: reached.degraded,
+            ..Possible::default()
+        };
+        for (code, failed) in CODES.into_iter().zip([reached.unavailable, reached.unimplemented]) {
+            if !failed {
+                continue;
+            }
+            let handled = match call.on_failure.action(Some(code)) {
+                Action::Fail => {
+                    match code {
+                        FailCode::Unimplemented => result.unimplemented = true,
+                        _ => result.unavailable = true,
+                    }
+                    continue;
+                }
+                Action::Degrade => Possible {
+                    degraded: true,
+                    ..Possible::default()
+                },
+                Action::Ignore => Possible {
+                    ok: true,
+                    ..Possible::default()
+                },
             };
-            all_can_be_ok &= ok;
-            all_can_avoid_failing &= ok || degraded;
-            some_can_degrade |= degraded;
-            some_can_fail |= failed;
+            match &call.fallback {
+                None => result = result.union(handled),
+                Some(fallback) => {
+                    let instead = self.call_possible(state, on, service, fallback, memo);
+                    result = result.union(Possible { ok: false, ..instead });
+                    if instead.ok {
+                        result = result.union(handled);
+                    }
+                }
+            }
         }
-        Possible {
-            ok: all_can_be_ok,
-            degraded: all_can_avoid_failing && some_can_degrade,
-            failed: some_can_fail,
-        }
+        result
     }
 
     /// The odds of an entry request to `entry` in `state`: over the flag assignments,
-    /// weighed by their chance (a flag at N% is on for about N% of users).
+    /// weighed by their chance (a flag at N% is on for about N% of users), and over the
+    /// methods of its mix, weighed by their weights.
     pub fn odds(&self, state: &RefState, entry: &str) -> Odds {
         let api = self.scenario.entry_api(entry);
-        let mut odds = Odds {
-            ok: 0.0,
-            degraded: 0.0,
-            failed: 0.0,
-        };
+        let mix = self.scenario.load.mix_of(entry);
+        let total: f64 = mix.iter().map(|(_, weight)| f64::from(*weight)).sum();
+        let mut odds = Odds::default();
         for (on, chance) in state.assignments() {
-            let mine = self.call_odds(state, &on, None, entry, &api);
-            odds.ok += chance * mine.ok;
-            odds.degraded += chance * mine.degraded;
-            odds.failed += chance * mine.failed;
+            for (method, weight) in &mix {
+                let target = (entry, api.as_str(), method.as_deref());
+                let mine = self.reach_odds(state, &on, None, target);
+                odds.add(chance * f64::from(*weight) / total, mine);
+            }
         }
         odds
     }
 
-    fn call_odds(
+    fn reach_odds(
         &self,
         state: &RefState,
         on: &BTreeSet<String>,
         caller: Option<&str>,
-        callee: &str,
-        api: &str,
+        (callee, api, method): (&str, &str, Option<&str>),
     ) -> Odds {
         if let Some(caller) = caller
             && state.cut.contains(&(caller.to_owned(), callee.to_owned()))
         {
-            return Odds::FAILED;
+            return Odds::UNAVAILABLE;
         }
         let Some(serving) = state.serving.get(callee).filter(|s| !s.is_empty()) else {
-            return Odds::FAILED;
+            return Odds::UNAVAILABLE;
         };
         let share = 1.0 / serving.len() as f64;
-        let mut odds = Odds {
-            ok: 0.0,
-            degraded: 0.0,
-            failed: 0.0,
-        };
+        let mut odds = Odds::default();
         for version in serving {
             let definition = self.scenario.version(callee, version).expect("defined");
-            let mine = if definition.provides(api) {
-                // Calls are independent: the request fails if any failing call fails, and
-                // is fine only if every call is.
-                let mut no_failure = 1.0;
-                let mut fine = 1.0;
-                for call in &definition.calls {
-                    if call.flag.as_ref().is_some_and(|flag| !on.contains(flag)) {
-                        continue;
-                    }
-                    let reached = self.call_odds(state, on, Some(callee), &call.service, &call.api);
-                    if call.on_failure == OnFailure::Fail {
-                        no_failure *= 1.0 - reached.failed;
-                    }
-                    fine *= reached.ok;
-                }
-                Odds {
-                    ok: fine,
-                    degraded: (no_failure - fine).max(0.0),
-                    failed: 1.0 - no_failure,
-                }
-            } else {
-                Odds::FAILED
+            let mine = match definition.method(method).filter(|_| definition.provides(api)) {
+                Some(work) => self.method_odds(state, on, callee, work.calls),
+                None => Odds::UNIMPLEMENTED,
             };
-            odds.ok += share * mine.ok;
-            odds.degraded += share * mine.degraded;
-            odds.failed += share * mine.failed;
+            odds.add(share, mine);
         }
         odds
+    }
+
+    /// Calls are independent; the method fails at the first call that fails it, with
+    /// that call's code, and is fine only if every call is.
+    fn method_odds(
+        &self,
+        state: &RefState,
+        on: &BTreeSet<String>,
+        service: &str,
+        calls: &[Call],
+    ) -> Odds {
+        let mut no_failure_yet = 1.0;
+        let mut fine = 1.0;
+        let mut result = Odds::default();
+        for call in calls {
+            if call.asynchronous || call.flag.as_ref().is_some_and(|flag| !on.contains(flag)) {
+                continue;
+            }
+            let mine = self.call_odds(state, on, service, call);
+            result.unavailable += no_failure_yet * mine.unavailable;
+            result.unimplemented += no_failure_yet * mine.unimplemented;
+            no_failure_yet *= 1.0 - mine.failed();
+            fine *= mine.ok;
+        }
+        result.ok = fine;
+        result.degraded = (no_failure_yet - fine).max(0.0);
+        result
+    }
+
+    /// The odds of what `call` does to its caller, after its rule and its fallback.
+    fn call_odds(&self, state: &RefState, on: &BTreeSet<String>, service: &str, call: &Call) -> Odds {
+        let target = (call.service.as_str(), call.api.as_str(), call.method.as_deref());
+        let reached = self.reach_odds(state, on, Some(service), target);
+        let mut result = Odds {
+            ok: reached.ok,
+            degraded: reached.degraded,
+            ..Odds::default()
+        };
+        for (code, chance) in CODES.into_iter().zip([reached.unavailable, reached.unimplemented]) {
+            let handled = match call.on_failure.action(Some(code)) {
+                Action::Fail => {
+                    match code {
+                        FailCode::Unimplemented => result.unimplemented += chance,
+                        _ => result.unavailable += chance,
+                    }
+                    continue;
+                }
+                Action::Degrade => Level::Degraded,
+                Action::Ignore => Level::Ok,
+            };
+            let answered = match &call.fallback {
+                None => 1.0,
+                Some(fallback) => {
+                    let instead = self.call_odds(state, on, service, fallback);
+                    result.degraded += chance * instead.degraded;
+                    result.unavailable += chance * instead.unavailable;
+                    result.unimplemented += chance * instead.unimplemented;
+                    instead.ok
+                }
+            };
+            match handled {
+                Level::Ok => result.ok += chance * answered,
+                _ => result.degraded += chance * answered,
+            }
+        }
+        result
     }
 
     /// True when no entrypoint can fail in `state`.
     pub fn safe(&self, state: &RefState) -> bool {
         self.entries()
             .iter()
-            .all(|entry| !self.possible(state, entry).failed)
+            .all(|entry| !self.possible(state, entry).failed())
     }
 
     /// The fewest steps of a safe rollout (every step a set of changes and flag
