@@ -468,6 +468,9 @@ mod tests {
         // counted in the step before the next begins (and summarised with it) or in the
         // next one: never in a step already summarised.
         let recorder = std::sync::Arc::new(Recorder::new());
+        // Step 0 exists before the first request, as in a run (the baseline begins
+        // before the load starts).
+        recorder.begin(0, Part::Transient);
         let sender = {
             let recorder = std::sync::Arc::clone(&recorder);
             std::thread::spawn(move || {
