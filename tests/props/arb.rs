@@ -377,8 +377,10 @@ fn build(
                             let level = k
                                 .saturating_sub(usize::from(*older))
                                 .min(offered[callee] - 1);
+                            // m2 exists only where the callee has a second version.
                             let method = method
                                 .filter(|_| with_methods[callee])
+                                .map(|m| if offered[callee] > 1 { m } else { 0 })
                                 .map(|m| format!("m{}", m + 1));
                             let fallback = fallback.filter(|_| !*asynchronous).map(|(other, rule_of)| {
                                 Box::new(CallSpec {

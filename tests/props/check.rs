@@ -242,7 +242,15 @@ proptest! {
                     // A rollout step's flags switch at its start.
                     let transient = RefState::transient(&scenario, &before, &step.changes)
                         .with_flags(&step.flags);
-                    let levels = model.levels(&transient);
+                    // The part's prediction also covers recreated services whose old
+                    // replicas still answer at its start.
+                    let mut levels = model.levels(&transient);
+                    for state in RefState::transients(&scenario, &before, &step.changes) {
+                        let state = state.with_flags(&step.flags);
+                        for (level, during) in levels.iter_mut().zip(model.levels(&state)) {
+                            *level = (*level).max(during);
+                        }
+                    }
                     let Some(evaluated) = &predicted.transient else {
                         return Err(TestCaseError::fail("a step with changes has a transient state"));
                     };

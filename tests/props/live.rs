@@ -174,8 +174,11 @@ fn measures_what_the_check_predicts(
         // The prediction the live report prints for the step is the reference's.
         let mut reference_levels = model.levels(&settled);
         if !step.changes.is_empty() {
-            for (level, during) in reference_levels.iter_mut().zip(model.levels(&transient)) {
-                *level = (*level).max(during);
+            for state in RefState::transients(&scenario, &before, &step.changes) {
+                let state = state.with_flags(&step.flags);
+                for (level, during) in reference_levels.iter_mut().zip(model.levels(&state)) {
+                    *level = (*level).max(during);
+                }
             }
         }
         prop_assert_eq!(

@@ -71,6 +71,36 @@ impl RefState {
         state
     }
 
+    /// Every state the transient part of a step can be in: [`RefState::transient`], and
+    /// that state with any of the recreated services still serving its old version (its
+    /// old replicas answer until they stop, at the start of the part).
+    pub fn transients(scenario: &Scenario, before: &Deployment, changes: &[Change]) -> Vec<RefState> {
+        let base = RefState::transient(scenario, before, changes);
+        let recreated: Vec<&Change> = changes
+            .iter()
+            .filter(|change| {
+                change.from.is_some()
+                    && change.to.is_some()
+                    && scenario.services[&change.service].rollout == Rollout::Recreate
+            })
+            .collect();
+        (0..1u32 << recreated.len())
+            .map(|set| {
+                let mut state = base.clone();
+                for (i, change) in recreated.iter().enumerate() {
+                    if set & (1 << i) != 0
+                        && let Some(old) = &change.from
+                    {
+                        state
+                            .serving
+                            .insert(change.service.clone(), BTreeSet::from([old.clone()]));
+                    }
+                }
+                state
+            })
+            .collect()
+    }
+
     /// This state with `flags` in force.
     pub fn with_flags(mut self, flags: &Flags) -> RefState {
         self.flags = flags
