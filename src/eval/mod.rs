@@ -47,6 +47,11 @@ pub struct StepPrediction {
     pub settled: Evaluated,
     /// Per entrypoint: the worst level over the step's states.
     pub levels: Vec<Level>,
+    /// Per entrypoint: the worst level a run is sure to meet: `levels`, but for the
+    /// moment at the start of the transient part when a recreated service's old
+    /// replicas may still answer (a run may or may not send a request into it). A
+    /// measurement between `floor` and `levels` agrees with the prediction.
+    pub floor: Vec<Level>,
     /// The faults in force in the transient and in the settled part.
     pub faults_transient: Vec<FaultKind>,
     pub faults_settled: Vec<FaultKind>,
@@ -55,6 +60,14 @@ pub struct StepPrediction {
 impl StepPrediction {
     pub fn worst(&self) -> Level {
         self.levels.iter().copied().max().unwrap_or(Level::Ok)
+    }
+
+    /// True when `measured` is what entrypoint `entry` could end at in this step.
+    pub fn allows(&self, entry: usize, measured: Level) -> bool {
+        let (Some(&floor), Some(&ceiling)) = (self.floor.get(entry), self.levels.get(entry)) else {
+            return false;
+        };
+        (floor..=ceiling).contains(&measured)
     }
 
     /// The state that explains the step's worst level for `entry`.
@@ -174,6 +187,7 @@ pub fn predict_step(
             graph,
             with_faults(graph, &state, faults_transient.iter().copied()),
         );
+        let sure: Vec<Level> = evaluated.predictions.iter().map(|p| p.level).collect();
         // A recreated service's old replicas still answer the first requests of the
         // part, until they stop. With rules by code, an old build's answer
         // (UNIMPLEMENTED, say) can be worse than none (UNAVAILABLE), so the part's
@@ -210,21 +224,33 @@ pub fn predict_step(
                 }
             }
         }
-        evaluated
+        (evaluated, sure)
     });
-    let levels = (0..graph.entries.len())
-        .map(|entry| {
-            let settled_level = settled.predictions[entry].level;
-            transient.as_ref().map_or(settled_level, |t| {
-                t.predictions[entry].level.max(settled_level)
-            })
+    let settled_levels = settled.predictions.iter().map(|p| p.level);
+    let levels = settled_levels
+        .clone()
+        .enumerate()
+        .map(|(entry, level)| {
+            transient
+                .as_ref()
+                .map_or(level, |(t, _)| t.predictions[entry].level.max(level))
         })
         .collect();
+    let floor = settled_levels
+        .enumerate()
+        .map(|(entry, level)| {
+            transient
+                .as_ref()
+                .map_or(level, |(_, sure)| sure[entry].max(level))
+        })
+        .collect();
+    let transient = transient.map(|(evaluated, _)| evaluated);
     let owned = |faults: &[&FaultKind]| faults.iter().map(|&f| f.clone()).collect();
     StepPrediction {
         transient,
         settled,
         levels,
+        floor,
         faults_transient: if changes.is_empty() {
             Vec::new()
         } else {

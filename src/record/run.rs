@@ -78,13 +78,14 @@ impl StepResult {
         self.lag.kept_up()
     }
 
-    /// True when every entrypoint's measured outcome is the predicted one.
+    /// True when every entrypoint's measured outcome is one the prediction allows (the
+    /// predicted level, or, where a moment of the step may or may not be met, a level
+    /// between what is sure and the worst).
     pub fn agrees(&self) -> bool {
-        self.predicted
-            .levels
+        self.measured
             .iter()
-            .zip(&self.measured)
-            .all(|(predicted, measured)| measured.is_none_or(|m| m == *predicted))
+            .enumerate()
+            .all(|(entry, measured)| measured.is_none_or(|m| self.predicted.allows(entry, m)))
     }
 }
 

@@ -16,6 +16,10 @@ mod flags;
 /// real browser.
 mod risk;
 
+/// Models of real applications: swallowed failures, fallbacks, rules by code,
+/// asynchronous calls, methods and mixes, held to outcomes written by hand.
+mod models;
+
 /// `check`'s prediction against the live run, on every shipped scenario.
 mod agreement;
 
