@@ -163,9 +163,15 @@ fn calls_per_second(net: Net, chain: &Arc<Scenario>) -> f64 {
                 let link = Arc::clone(&link);
                 tokio::spawn(async move {
                     for _ in 0..CHAIN_REQUESTS / IN_FLIGHT {
-                        link.call("v1", None, CallRequest::default(), Duration::from_secs(10), 0)
-                            .await
-                            .expect("the chain answers");
+                        link.call(
+                            "v1",
+                            None,
+                            CallRequest::default(),
+                            Duration::from_secs(10),
+                            0,
+                        )
+                        .await
+                        .expect("the chain answers");
                     }
                 })
             })

@@ -21,6 +21,9 @@
 //!   the one verdict.
 //! - [`report`]: the only place results become sentences, tables and JSON.
 //!
+//! - [`import`]: `simulate import`: a scenario to edit from Kubernetes manifests or a
+//!   tracing system's dependency list.
+//!
 //! Beside the flow: [`contract`] (the protobuf messages and each API version's gRPC
 //! path), [`seed`] (one seed, a stream per purpose) and [`generate`] (realistic scenarios
 //! of any size). `src/main.rs` is the `simulate` command line.
@@ -31,6 +34,7 @@
 
 pub mod check;
 pub mod eval;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod record;

@@ -97,6 +97,14 @@ scenario, 3 the environment failed (a file cannot be written), 4 a trial of the 
 strategy was not measured (--net live only), 130 interrupted (Ctrl-C; the trials
 finished so far are reported, marked partial).";
 
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  simulate import k8s/ > shop.yaml                      every manifest in k8s/
+  simulate import deployments.yaml services.yaml --name shop --out shop.yaml
+  simulate import dependencies.json > traced.yaml       Jaeger's /api/dependencies answer
+
+Exit codes: 0 written, 2 unreadable or unusable input, 3 the output cannot be written.";
+
 const GENERATE_EXAMPLES: &str = "\
 Examples:
   simulate generate --services 50 > fleet.yaml          a 50-service fleet
@@ -195,6 +203,17 @@ enum Command {
     /// Print a realistic generated scenario of N services as YAML on stdout.
     #[command(after_help = GENERATE_EXAMPLES)]
     Generate(GenerateArgs),
+    /// Write a scenario to edit from Kubernetes manifests or a tracing dependency list.
+    ///
+    /// From manifests: one service per Service, backed by the Deployment (StatefulSet,
+    /// DaemonSet) its selector matches, calling the Services its containers' environment
+    /// values and arguments name as hosts; replicas, `Recreate` and readiness delays carry
+    /// over; LoadBalancer, NodePort and Ingress backends are the entrypoints. From
+    /// Jaeger's dependency JSON (`[{parent, child, callCount}]`): one call per pair. Every
+    /// value says in a comment where it came from; the release (`target:`) and what each
+    /// failure does are left to you.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +303,20 @@ struct RiskArgs {
 }
 
 #[derive(Debug, Args)]
+struct ImportArgs {
+    /// Manifest files, or directories of them (every .yaml and .yml inside, in name
+    /// order); or one JSON file of Jaeger dependencies.
+    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    inputs: Vec<PathBuf>,
+    /// The scenario's name (default: the first input's file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Write the scenario to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct GenerateArgs {
     /// Number of services, 2 to 10000.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000))]
@@ -301,6 +334,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Sweep(args)) => run_sweep(&args),
         Some(Command::Risk(args)) => run_risk(&args),
+        Some(Command::Import(args)) => run_import(&args),
         Some(Command::Generate(args)) => {
             let text = generate::scenario_yaml(args.services as usize, args.seed);
             match print_out(&text) {
@@ -980,6 +1014,125 @@ fn terminal_width() -> Option<usize> {
 
 /// Writes `text` to stdout. A reader that went away (`simulate generate | head -1`) is not
 /// an error: the command has nothing more to say to it.
+/// `simulate import`: reads the inputs, writes the scenario, and checks that it loads.
+fn run_import(args: &ImportArgs) -> u8 {
+    const MAX_INPUT: u64 = 8 * 1024 * 1024;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for input in &args.inputs {
+        if input.is_dir() {
+            let mut inside: Vec<PathBuf> = match std::fs::read_dir(input) {
+                Ok(entries) => entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| {
+                        path.extension()
+                            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+                    })
+                    .collect(),
+                Err(err) => {
+                    eprintln!("error: {}: {err}", input.display());
+                    return exit::INVALID;
+                }
+            };
+            inside.sort();
+            files.extend(inside);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for file in &files {
+        let shown = file.display().to_string();
+        let too_big = std::fs::metadata(file).is_ok_and(|meta| meta.len() > MAX_INPUT);
+        if too_big {
+            eprintln!("error: {shown}: larger than 8 MiB");
+            return exit::INVALID;
+        }
+        match std::fs::read_to_string(file) {
+            Ok(text) => texts.push((shown, text)),
+            Err(err) => {
+                eprintln!("error: {shown}: {err}");
+                return exit::INVALID;
+            }
+        }
+    }
+    if texts.is_empty() {
+        eprintln!(
+            "error: no .yaml or .yml file in {}",
+            args.inputs[0].display()
+        );
+        return exit::INVALID;
+    }
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.inputs[0].file_stem().map_or_else(
+            || "imported".to_owned(),
+            |stem| stem.to_string_lossy().into_owned(),
+        )
+    });
+    let json = texts
+        .iter()
+        .any(|(file, text)| file.ends_with(".json") || text.trim_start().starts_with(['[', '{']));
+    let imported = if json {
+        if texts.len() > 1 {
+            eprintln!("error: a dependency list is imported alone (one JSON file)");
+            return exit::INVALID;
+        }
+        deploysim::import::from_dependencies(&name, &texts[0].0, &texts[0].1)
+    } else {
+        deploysim::import::from_manifests(&name, &texts)
+    };
+    let yaml = match imported {
+        Ok(yaml) => yaml,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::INVALID;
+        }
+    };
+    // What import writes must load; were it not to, that is a bug to report, not a file
+    // to hand over.
+    let shown = args
+        .out
+        .as_ref()
+        .map_or_else(|| PathBuf::from("imported.yaml"), Clone::clone);
+    let scenario = match scenario::parse_str(&yaml, &shown) {
+        Ok(scenario) => scenario,
+        Err(err) => {
+            eprintln!(
+                "error: the imported scenario does not load (a bug, please report it):\n{err}"
+            );
+            return exit::ENVIRONMENT;
+        }
+    };
+    let written = match &args.out {
+        Some(path) => std::fs::write(path, &yaml)
+            .map_err(|err| format!("cannot write {}: {err}", path.display())),
+        None => print_out(&yaml),
+    };
+    if let Err(message) = written {
+        eprintln!("error: {message}");
+        return exit::ENVIRONMENT;
+    }
+    let calls: usize = scenario
+        .services
+        .values()
+        .flat_map(|service| service.versions.values())
+        .map(|version| version.calls.len())
+        .sum();
+    let entrypoints: Vec<&str> = scenario
+        .entrypoints()
+        .map(|service| service.name.as_str())
+        .collect();
+    eprintln!(
+        "imported {} services, {calls} calls, entrypoints: {}; next: write the release (target:), then simulate check {}",
+        scenario.services.len(),
+        entrypoints.join(", "),
+        args.out
+            .as_ref()
+            .map_or_else(|| "FILE".to_owned(), |path| path.display().to_string())
+    );
+    exit::OK
+}
+
 fn print_out(text: &str) -> Result<(), String> {
     let mut stdout = std::io::stdout().lock();
     match stdout

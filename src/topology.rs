@@ -173,7 +173,11 @@ pub fn version_cycles(
                     let callee_versions = runnable.get(call.service.as_str()).into_iter().flatten();
                     callee_versions.filter_map(|callee_version| {
                         index
-                            .get(&(call.service.as_str(), *callee_version, call.method.as_deref()))
+                            .get(&(
+                                call.service.as_str(),
+                                *callee_version,
+                                call.method.as_deref(),
+                            ))
                             .copied()
                     })
                 })
@@ -190,7 +194,11 @@ pub fn version_cycles(
                 .into_iter()
                 .map(|i| {
                     let (service, version, method) = nodes[i];
-                    (service.to_owned(), version.to_owned(), method.map(str::to_owned))
+                    (
+                        service.to_owned(),
+                        version.to_owned(),
+                        method.map(str::to_owned),
+                    )
                 })
                 .collect()
         })

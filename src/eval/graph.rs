@@ -516,7 +516,13 @@ impl Graph {
 
     /// What `call`, made by `caller`, can do to its caller, its rule and its fallback
     /// applied.
-    fn call_outcomes(&self, call: &Call, caller: usize, state: &State, done: &[Outcomes]) -> Outcomes {
+    fn call_outcomes(
+        &self,
+        call: &Call,
+        caller: usize,
+        state: &State,
+        done: &[Outcomes],
+    ) -> Outcomes {
         let reached = if state.cut.contains(&(caller, call.callee)) {
             UNAVAILABLE
         } else {

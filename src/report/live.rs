@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{changes_cell, conflict_text, list_or_none, path_text, plan_error_text, plural, table};
+use super::{changes_cell, conflict_text, path_text, plan_error_text, plural, table};
 use crate::eval::{Graph, Level};
 use crate::model::{Breach, Scenario};
 use crate::plan::PlanError;
@@ -24,18 +24,13 @@ const TOP_CAUSES: usize = 3;
 pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: bool) -> String {
     let runs = &live.runs;
     let mut out = String::new();
-    let entrypoints: Vec<String> = scenario
-        .entrypoints()
-        .map(|service| format!("{} api {}", service.name, scenario.entry_api(&service.name)))
-        .collect();
     let _ = writeln!(
         out,
-        "scenario {} (seed {seed}): {} services {}, {} rps open-loop to {}",
+        "scenario {} (seed {seed}): {} services {}, {}",
         scenario.name,
         scenario.services.len(),
         net_text(net),
-        scenario.load.rps,
-        list_or_none(entrypoints.into_iter())
+        super::load_text(scenario)
     );
     if !quiet {
         for run in runs {
@@ -122,14 +117,15 @@ fn limit_of(net: Net) -> &'static str {
 fn advice(scenario: &Scenario, net: Net) -> String {
     if net == Net::Sim {
         return format!(
-            "raise load.max_in_flight (now {}) or lower load.rps (now {} per entrypoint): \
+            "raise load.max_in_flight (now {}) or lower {}: \
              in virtual time only arrivals refused because that many requests were \
              outstanding leave a step unmeasured",
-            scenario.load.max_in_flight, scenario.load.rps
+            scenario.load.max_in_flight,
+            super::rates_text(scenario)
         );
     }
     let entrypoints = scenario.entrypoints().count();
-    let mut advice = format!("lower load.rps (now {} per entrypoint)", scenario.load.rps);
+    let mut advice = format!("lower {}", super::rates_text(scenario));
     if entrypoints > 1 {
         let _ = write!(advice, ", use fewer entrypoints (now {entrypoints})");
     }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::contract::CLIENT;
 use crate::eval::{Break, BrokenEdge, Prediction};
-use crate::model::{Change, FlagChange, Flags, StepSpec};
+use crate::model::{Change, FlagChange, Flags, Scenario, StepSpec};
 use crate::plan::PlanError;
 use crate::plan::safe::{Conflict, Passed, Reason};
 
@@ -137,6 +137,59 @@ impl From<&Change> for ChangeJson {
     }
 }
 
+/// The load as a header says it: `100 rps open-loop to web api v1`, or, with rates and
+/// mixes per entrypoint, `open-loop: web api v1 at 500 rps (browse 60%, checkout 40%),
+/// mobile api v1 at 100 rps`.
+pub fn load_text(scenario: &Scenario) -> String {
+    let plain = scenario.load.entrypoints.is_empty();
+    let entrypoints: Vec<String> = scenario
+        .entrypoints()
+        .map(|service| {
+            let name = &service.name;
+            let mut text = format!("{name} api {}", scenario.entry_api(name));
+            if !plain {
+                let _ = write!(text, " at {} rps", scenario.load.rps_of(name));
+                let mix = scenario.load.mix_of(name);
+                if mix.len() > 1 || mix[0].0.is_some() {
+                    let total: u32 = mix.iter().map(|(_, weight)| weight).sum();
+                    let shares: Vec<String> = mix
+                        .iter()
+                        .map(|(method, weight)| {
+                            let method = method.as_deref().unwrap_or(crate::model::DEFAULT_METHOD);
+                            let percent = f64::from(*weight) * 100.0 / f64::from(total.max(1));
+                            format!("{method} {percent:.0}%")
+                        })
+                        .collect();
+                    let _ = write!(text, " ({})", shares.join(", "));
+                }
+            }
+            text
+        })
+        .collect();
+    if plain {
+        format!(
+            "{} rps open-loop to {}",
+            scenario.load.rps,
+            list_or_none(entrypoints.into_iter())
+        )
+    } else {
+        format!("open-loop: {}", list_or_none(entrypoints.into_iter()))
+    }
+}
+
+/// The rates to lower, for advice: `load.rps (now 100 per entrypoint)`, or each
+/// entrypoint's.
+pub fn rates_text(scenario: &Scenario) -> String {
+    if scenario.load.entrypoints.is_empty() {
+        return format!("load.rps (now {} per entrypoint)", scenario.load.rps);
+    }
+    let rates: Vec<String> = scenario
+        .entrypoints()
+        .map(|service| format!("{} {}", service.name, scenario.load.rps_of(&service.name)))
+        .collect();
+    format!("the rates (now {} rps)", rates.join(", "))
+}
+
 /// `web -> catalog api v2`, as the live report names edges; the load generator calls as
 /// `client`.
 pub fn edge_text(edge: &BrokenEdge) -> String {
@@ -166,7 +219,9 @@ pub fn why_text(edge: &BrokenEdge) -> String {
         Break::NoMethod { version } => format!(
             "{} {version} has no method {}",
             edge.callee,
-            edge.method.as_deref().unwrap_or(crate::model::DEFAULT_METHOD)
+            edge.method
+                .as_deref()
+                .unwrap_or(crate::model::DEFAULT_METHOD)
         ),
         Break::Partitioned => format!("partitioned from {}", edge.callee),
     }

@@ -24,7 +24,7 @@ pub fn text(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "sweep {} (seed {seed}): each service{} missing in turn from the initial versions, {} ms at {} rps per entrypoint, {}",
+        "sweep {} (seed {seed}): each service{} missing in turn from the initial versions, {} ms at {}, {}",
         scenario.name,
         if rows.iter().any(|row| row.missing.len() > 1) {
             " and each pair"
@@ -32,7 +32,11 @@ pub fn text(
             ""
         },
         scenario.load.baseline.as_millis(),
-        scenario.load.rps,
+        if scenario.load.entrypoints.is_empty() {
+            format!("{} rps per entrypoint", scenario.load.rps)
+        } else {
+            super::load_text(scenario).replacen("open-loop: ", "", 1)
+        },
         super::live::net_text(net)
     );
     let mut table_rows = vec![
@@ -103,8 +107,8 @@ pub fn text(
             "  ~ marks a row the harness fell behind in ({unmeasured} of {}): not measured, left out of the single points of failure; {}",
             rows.len(),
             match net {
-                Net::Live => "lower `load.rps` or run fewer entrypoints",
-                Net::Sim => "arrivals were refused: raise `load.max_in_flight` or lower `load.rps`",
+                Net::Live => "lower the rates or run fewer entrypoints",
+                Net::Sim => "arrivals were refused: raise `load.max_in_flight` or lower the rates",
             }
         );
     }

@@ -897,7 +897,11 @@ impl Decoder<'_> {
         if items.is_empty() {
             // A scalar was reported by `seq`; an empty list or nothing is reported here.
             if node.is_null() || matches!(node.value, Value::Seq(_)) {
-                self.problem(path, node.pos, "expected a call or a list of calls, found nothing");
+                self.problem(
+                    path,
+                    node.pos,
+                    "expected a call or a list of calls, found nothing",
+                );
             }
             return None;
         }
@@ -988,7 +992,13 @@ impl Decoder<'_> {
 
     fn load(&mut self, node: &Node, entry_loads: &mut Vec<RawEntryLoad>) -> Load {
         let mut load = Load::default();
-        let known = ["rps", "baseline_ms", "step_ms", "max_in_flight", "entrypoints"];
+        let known = [
+            "rps",
+            "baseline_ms",
+            "step_ms",
+            "max_in_flight",
+            "entrypoints",
+        ];
         let Some(fields) = self.fields(node, "load", &known, &[]) else {
             return load;
         };
@@ -1021,7 +1031,11 @@ impl Decoder<'_> {
                             }
                         }
                         if !raw.mix.is_empty() && raw.mix.iter().all(|(_, weight)| *weight == 0) {
-                            self.problem(&mix_path, value.pos, "every weight is 0: no request would be sent");
+                            self.problem(
+                                &mix_path,
+                                value.pos,
+                                "every weight is 0: no request would be sent",
+                            );
                         }
                     }
                 }

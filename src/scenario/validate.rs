@@ -103,7 +103,7 @@ struct Checker<'p> {
     problems: &'p mut Problems,
     /// Where each call was written, by (service, version, call index), so that graph
     /// problems found on the model can point back at the YAML.
-    call_sites: HashMap<(String, String, Option<String>, usize), (String, Pos)>,
+    call_sites: HashMap<(CallSite, usize), (String, Pos)>,
     /// Services whose `initial` or `target` entry was invalid. What the rollout does to
     /// them is unknown, so later checks that depend on it stay silent instead of adding
     /// a second, misleading problem.
@@ -182,11 +182,8 @@ impl Checker<'_> {
                 let calls = self.calls(&raw_version.calls, &known, site(None));
                 let mut methods = BTreeMap::new();
                 for (method_name, raw_method) in &raw_version.methods {
-                    let calls = self.calls(
-                        &raw_method.calls,
-                        &known,
-                        site(Some(&method_name.value)),
-                    );
+                    let calls =
+                        self.calls(&raw_method.calls, &known, site(Some(&method_name.value)));
                     methods.insert(
                         method_name.value.clone(),
                         Method {
@@ -230,7 +227,7 @@ impl Checker<'_> {
         for (i, raw_call) in raw_calls.iter().enumerate() {
             if let Some(call) = self.call(raw_call, known) {
                 self.call_sites.insert(
-                    (site.0.clone(), site.1.clone(), site.2.clone(), i),
+                    (site.clone(), i),
                     (raw_call.path.clone(), raw_call.service.pos),
                 );
                 calls.push(call);
@@ -271,11 +268,7 @@ impl Checker<'_> {
         if let Some(method) = &raw_call.method {
             let methods = known.methods.get(&callee.value);
             if !methods.is_some_and(|methods| methods.contains(&method.value)) {
-                let listed: Vec<&str> = methods
-                    .into_iter()
-                    .flatten()
-                    .map(String::as_str)
-                    .collect();
+                let listed: Vec<&str> = methods.into_iter().flatten().map(String::as_str).collect();
                 let hint = did_you_mean(&method.value, listed.iter().copied());
                 let message = format!(
                     "no version of \"{}\" has method \"{}\"{hint} (methods: {})",
@@ -449,7 +442,10 @@ impl Checker<'_> {
                 .unwrap_or(0);
             let Some((path, pos)) = self
                 .call_sites
-                .get(&(service.clone(), version.clone(), method.clone(), call_index))
+                .get(&(
+                    (service.clone(), version.clone(), method.clone()),
+                    call_index,
+                ))
                 .cloned()
             else {
                 continue;

@@ -211,9 +211,24 @@ enum Open {
 
 /// Parses `text` into a single located document.
 pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
+    let mut documents = parse_documents(text, false)?;
+    match documents.pop() {
+        Some(node) if !node.is_null() => Ok(node),
+        _ => Err(TreeError::Empty),
+    }
+}
+
+/// Parses every document of a stream (`---` between them, as Kubernetes manifests
+/// come), each a located tree, with the same budgets over the whole stream. Empty
+/// documents are left out.
+pub fn parse_stream(text: &str) -> Result<Vec<Rc<Node>>, TreeError> {
+    parse_documents(text, true)
+}
+
+fn parse_documents(text: &str, many: bool) -> Result<Vec<Rc<Node>>, TreeError> {
     let mut stack: Vec<Open> = Vec::new();
     let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
-    let mut root: Option<Rc<Node>> = None;
+    let mut roots: Vec<Rc<Node>> = Vec::new();
     let mut documents = 0usize;
     let mut total_nodes = 0usize;
 
@@ -224,7 +239,7 @@ pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
             Event::DocumentStart(_) => {
                 documents += 1;
-                if documents > 1 {
+                if documents > 1 && !many {
                     return Err(TreeError::MultipleDocuments { pos });
                 }
                 None
@@ -325,7 +340,11 @@ pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
             anchors.insert(anchor, Rc::clone(&node));
         }
         match stack.last_mut() {
-            None => root = Some(node),
+            None => {
+                if !node.is_null() {
+                    roots.push(node);
+                }
+            }
             Some(Open::Seq { items, size, .. }) => {
                 *size = size.saturating_add(node.expanded_size);
                 items.push(node);
@@ -344,10 +363,7 @@ pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
             }
         }
     }
-    match root {
-        Some(node) if !node.is_null() => Ok(node),
-        _ => Err(TreeError::Empty),
-    }
+    Ok(roots)
 }
 
 #[cfg(test)]

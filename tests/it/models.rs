@@ -101,7 +101,11 @@ fn check_predicts_every_single_and_pair_written_by_hand() {
             pairs_listed.push((missing[0].to_owned(), missing[1].to_owned()));
         }
     }
-    assert_eq!(rows.len() - pairs_listed.len(), SINGLES.len(), "one row per service");
+    assert_eq!(
+        rows.len() - pairs_listed.len(),
+        SINGLES.len(),
+        "one row per service"
+    );
     // Exactly the pairs worse than either single are listed: the two written above.
     let worse: Vec<(String, String)> = WORSE_PAIRS
         .iter()
@@ -137,8 +141,14 @@ fn sweep_matches_the_tables(net: &str, pairs: bool) {
     for row in rows {
         let missing = names(row);
         let want = expected(&missing);
-        assert_eq!(row["predicted"]["web"], want, "{missing:?} predicted ({net})");
-        assert_eq!(row["measured"]["web"], want, "{missing:?} measured ({net}): {row}");
+        assert_eq!(
+            row["predicted"]["web"], want,
+            "{missing:?} predicted ({net})"
+        );
+        assert_eq!(
+            row["measured"]["web"], want,
+            "{missing:?} measured ({net}): {row}"
+        );
         assert_eq!(row["agrees"], true, "{row}");
     }
     assert_eq!(json["reference"]["requests"]["failed"], 0);
@@ -184,21 +194,35 @@ fn edges(step: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
         .as_array()
         .expect("edges")
         .iter()
-        .map(|edge| (edge["edge"].as_str().expect("name").to_owned(), edge.clone()))
+        .map(|edge| {
+            (
+                edge["edge"].as_str().expect("name").to_owned(),
+                edge.clone(),
+            )
+        })
         .collect()
 }
 
 #[test]
 fn swallowed_and_asynchronous_failures_are_counted_on_their_edges_only() {
-    let json = run_with("faults: [ { missing: stats }, { missing: events } ]\n", "safe");
+    let json = run_with(
+        "faults: [ { missing: stats }, { missing: events } ]\n",
+        "safe",
+    );
     let baseline = &json["strategies"][0]["steps"][0];
     let requests = &baseline["requests"];
     assert_eq!(requests["failed"], 0, "{baseline}");
-    assert_eq!(requests["degraded"], 0, "nothing missing is waited for: {baseline}");
+    assert_eq!(
+        requests["degraded"], 0,
+        "nothing missing is waited for: {baseline}"
+    );
     let edges = edges(baseline);
     let stats = &edges["web -> stats api v1"];
     assert!(stats["calls"].as_u64().unwrap_or(0) > 0);
-    assert_eq!(stats["failed"], stats["calls"], "every stats call failed: {stats}");
+    assert_eq!(
+        stats["failed"], stats["calls"],
+        "every stats call failed: {stats}"
+    );
     let events = &edges["web -> events api v1"];
     assert_eq!(events["failed"], events["calls"], "{events}");
     // The mix: 60% browse, 40% checkout, each its own edge from the load generator.
@@ -224,7 +248,10 @@ fn a_fallback_is_called_only_when_its_call_fails() {
     let healthy = run_with("", "safe");
     let baseline = &healthy["strategies"][0]["steps"][0];
     let edges_ok = edges(baseline);
-    assert!(!edges_ok.contains_key("cart -> store-secondary api v1"), "{edges_ok:?}");
+    assert!(
+        !edges_ok.contains_key("cart -> store-secondary api v1"),
+        "{edges_ok:?}"
+    );
     assert!(!edges_ok.contains_key("web -> toprated api v1"));
     let json = run_with("faults: [ { missing: store-primary } ]\n", "safe");
     let baseline = &json["strategies"][0]["steps"][0];
@@ -232,7 +259,10 @@ fn a_fallback_is_called_only_when_its_call_fails() {
     let primary = &edges["cart -> store-primary api v1"];
     let secondary = &edges["cart -> store-secondary api v1"];
     assert_eq!(primary["failed"], primary["calls"]);
-    assert_eq!(secondary["calls"], primary["calls"], "one fallback per failure");
+    assert_eq!(
+        secondary["calls"], primary["calls"],
+        "one fallback per failure"
+    );
     assert_eq!(secondary["ok"], secondary["calls"]);
     // Checkout is degraded (the secondary answered), browse untouched.
     assert_eq!(baseline["requests"]["failed"], 0);

@@ -371,42 +371,50 @@ fn build(
                 let calls: Vec<CallSpec> = if i + 1 < n {
                     calls
                         .iter()
-                        .map(|((callee, older, on_failure, timeout, retries, flag), (fallback, asynchronous, method))| {
-                            let callee = i + 1 + callee.index(n - i - 1);
-                            // A newer caller calls a newer API version, when there is one.
-                            let level = k
-                                .saturating_sub(usize::from(*older))
-                                .min(offered[callee] - 1);
-                            // m2 exists only where the callee has a second version.
-                            let method = method
-                                .filter(|_| with_methods[callee])
-                                .map(|m| if offered[callee] > 1 { m } else { 0 })
-                                .map(|m| format!("m{}", m + 1));
-                            let fallback = fallback.filter(|_| !*asynchronous).map(|(other, rule_of)| {
-                                Box::new(CallSpec {
-                                    callee: i + 1 + other.index(n - i - 1),
-                                    api: "v1".to_owned(),
-                                    method: None,
-                                    on_failure: rule(rule_of),
-                                    timeout_ms: None,
-                                    retries: 0,
-                                    flag: None,
-                                    fallback: None,
-                                    asynchronous: false,
-                                })
-                            });
-                            CallSpec {
-                                callee,
-                                api: APIS[level].to_owned(),
-                                method,
-                                on_failure: rule(*on_failure),
-                                timeout_ms: *timeout,
-                                retries: *retries,
-                                flag: flag.filter(|_| !flags.is_empty()).map(|f| f % flags.len()),
-                                fallback,
-                                asynchronous: *asynchronous,
-                            }
-                        })
+                        .map(
+                            |(
+                                (callee, older, on_failure, timeout, retries, flag),
+                                (fallback, asynchronous, method),
+                            )| {
+                                let callee = i + 1 + callee.index(n - i - 1);
+                                // A newer caller calls a newer API version, when there is one.
+                                let level = k
+                                    .saturating_sub(usize::from(*older))
+                                    .min(offered[callee] - 1);
+                                // m2 exists only where the callee has a second version.
+                                let method = method
+                                    .filter(|_| with_methods[callee])
+                                    .map(|m| if offered[callee] > 1 { m } else { 0 })
+                                    .map(|m| format!("m{}", m + 1));
+                                let fallback =
+                                    fallback.filter(|_| !*asynchronous).map(|(other, rule_of)| {
+                                        Box::new(CallSpec {
+                                            callee: i + 1 + other.index(n - i - 1),
+                                            api: "v1".to_owned(),
+                                            method: None,
+                                            on_failure: rule(rule_of),
+                                            timeout_ms: None,
+                                            retries: 0,
+                                            flag: None,
+                                            fallback: None,
+                                            asynchronous: false,
+                                        })
+                                    });
+                                CallSpec {
+                                    callee,
+                                    api: APIS[level].to_owned(),
+                                    method,
+                                    on_failure: rule(*on_failure),
+                                    timeout_ms: *timeout,
+                                    retries: *retries,
+                                    flag: flag
+                                        .filter(|_| !flags.is_empty())
+                                        .map(|f| f % flags.len()),
+                                    fallback,
+                                    asynchronous: *asynchronous,
+                                }
+                            },
+                        )
                         .collect()
                 } else {
                     Vec::new()
@@ -751,9 +759,15 @@ impl ScenarioSpec {
                 if !version.methods.is_empty() {
                     let _ = writeln!(out, "        methods:");
                     for (method, calls) in &version.methods {
-                        let calls: Vec<String> =
-                            calls.iter().map(|&c| self.call_yaml(&version.calls[c])).collect();
-                        let _ = writeln!(out, "          {method}: {{ calls: [{}] }}", calls.join(", "));
+                        let calls: Vec<String> = calls
+                            .iter()
+                            .map(|&c| self.call_yaml(&version.calls[c]))
+                            .collect();
+                        let _ = writeln!(
+                            out,
+                            "          {method}: {{ calls: [{}] }}",
+                            calls.join(", ")
+                        );
                     }
                 }
             }

@@ -208,7 +208,8 @@ fn measures_what_the_check_predicts(
             let counts = parts[1];
             prop_assert!(counts.sent > 0, "{}: the settled part had requests", label);
             let mixed =
-                u8::from(possible.ok) + u8::from(possible.degraded) + u8::from(possible.failed()) > 1;
+                u8::from(possible.ok) + u8::from(possible.degraded) + u8::from(possible.failed())
+                    > 1;
             if mixed {
                 // The worst outcome is met when the flag's users are enough of the
                 // settled half's requests (as for the transient part below).

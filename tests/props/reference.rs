@@ -74,7 +74,11 @@ impl RefState {
     /// Every state the transient part of a step can be in: [`RefState::transient`], and
     /// that state with any of the recreated services still serving its old version (its
     /// old replicas answer until they stop, at the start of the part).
-    pub fn transients(scenario: &Scenario, before: &Deployment, changes: &[Change]) -> Vec<RefState> {
+    pub fn transients(
+        scenario: &Scenario,
+        before: &Deployment,
+        changes: &[Change],
+    ) -> Vec<RefState> {
         let base = RefState::transient(scenario, before, changes);
         let recreated: Vec<&Change> = changes
             .iter()
@@ -351,7 +355,10 @@ impl<'a> Model<'a> {
                 .scenario
                 .version(callee, version)
                 .expect("a serving version is defined");
-            let mine = match definition.method(method).filter(|_| definition.provides(api)) {
+            let mine = match definition
+                .method(method)
+                .filter(|_| definition.provides(api))
+            {
                 Some(work) => self.method_possible(state, on, callee, work.calls, memo),
                 None => Possible::UNIMPLEMENTED,
             };
@@ -404,14 +411,21 @@ impl<'a> Model<'a> {
         call: &Call,
         memo: &mut Memo<Possible>,
     ) -> Possible {
-        let target = (call.service.as_str(), call.api.as_str(), call.method.as_deref());
+        let target = (
+            call.service.as_str(),
+            call.api.as_str(),
+            call.method.as_deref(),
+        );
         let reached = self.reach_possible(state, on, Some(service), target, memo);
         let mut result = Possible {
             ok: reached.ok,
             degraded: reached.degraded,
             ..Possible::default()
         };
-        for (code, failed) in CODES.into_iter().zip([reached.unavailable, reached.unimplemented]) {
+        for (code, failed) in CODES
+            .into_iter()
+            .zip([reached.unavailable, reached.unimplemented])
+        {
             if !failed {
                 continue;
             }
@@ -436,7 +450,10 @@ impl<'a> Model<'a> {
                 None => result = result.union(handled),
                 Some(fallback) => {
                     let instead = self.call_possible(state, on, service, fallback, memo);
-                    result = result.union(Possible { ok: false, ..instead });
+                    result = result.union(Possible {
+                        ok: false,
+                        ..instead
+                    });
                     if instead.ok {
                         result = result.union(handled);
                     }
@@ -483,7 +500,10 @@ impl<'a> Model<'a> {
         let mut odds = Odds::default();
         for version in serving {
             let definition = self.scenario.version(callee, version).expect("defined");
-            let mine = match definition.method(method).filter(|_| definition.provides(api)) {
+            let mine = match definition
+                .method(method)
+                .filter(|_| definition.provides(api))
+            {
                 Some(work) => self.method_odds(state, on, callee, work.calls),
                 None => Odds::UNIMPLEMENTED,
             };
@@ -520,15 +540,28 @@ impl<'a> Model<'a> {
     }
 
     /// The odds of what `call` does to its caller, after its rule and its fallback.
-    fn call_odds(&self, state: &RefState, on: &BTreeSet<String>, service: &str, call: &Call) -> Odds {
-        let target = (call.service.as_str(), call.api.as_str(), call.method.as_deref());
+    fn call_odds(
+        &self,
+        state: &RefState,
+        on: &BTreeSet<String>,
+        service: &str,
+        call: &Call,
+    ) -> Odds {
+        let target = (
+            call.service.as_str(),
+            call.api.as_str(),
+            call.method.as_deref(),
+        );
         let reached = self.reach_odds(state, on, Some(service), target);
         let mut result = Odds {
             ok: reached.ok,
             degraded: reached.degraded,
             ..Odds::default()
         };
-        for (code, chance) in CODES.into_iter().zip([reached.unavailable, reached.unimplemented]) {
+        for (code, chance) in CODES
+            .into_iter()
+            .zip([reached.unavailable, reached.unimplemented])
+        {
             let handled = match call.on_failure.action(Some(code)) {
                 Action::Fail => {
                     match code {
