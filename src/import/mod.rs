@@ -50,6 +50,8 @@ struct Service {
     entrypoint: Option<String>,
     /// Callee and why.
     calls: Vec<(String, String)>,
+    /// How many calls a trace saw per callee; a cycle loses its least-used call.
+    counts: BTreeMap<String, u64>,
     /// Calls left out, as comments: callee and why.
     left_out: Vec<(String, String)>,
 }
@@ -340,6 +342,7 @@ pub fn from_dependencies(name: &str, file: &str, text: &str) -> Result<String, I
         if let Some(service) = topology.services.get_mut(&parent)
             && !service.calls.iter().any(|(callee, _)| callee == &child)
         {
+            service.counts.insert(child.clone(), count);
             service
                 .calls
                 .push((child, format!("{count} calls in the trace window")));
@@ -370,8 +373,26 @@ fn finish(topology: &mut Topology) {
         let Some(cycle) = topology::cycles(&edges, 1).into_iter().next() else {
             break;
         };
-        let from = &names[cycle[cycle.len() - 1]];
-        let to = names[cycle[0]].clone();
+        // The cycle's least-used call goes (ties: the last one, so without counts it is
+        // the call back to the first node).
+        let steps: Vec<(usize, usize)> = (0..cycle.len())
+            .map(|k| (cycle[k], cycle[(k + 1) % cycle.len()]))
+            .collect();
+        let weight = |&(a, b): &(usize, usize)| {
+            topology.services[&names[a]]
+                .counts
+                .get(&names[b])
+                .copied()
+                .unwrap_or(u64::MAX)
+        };
+        let lightest = steps.iter().map(weight).min().unwrap_or(u64::MAX);
+        let &(a, b) = steps
+            .iter()
+            .rev()
+            .find(|step| weight(step) == lightest)
+            .expect("a cycle has a step");
+        let from = &names[a];
+        let to = names[b].clone();
         let mut path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
         path.push(&names[cycle[0]]);
         let why = format!(

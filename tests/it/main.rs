@@ -20,6 +20,9 @@ mod risk;
 /// asynchronous calls, methods and mixes, held to outcomes written by hand.
 mod models;
 
+/// `simulate import`: scenarios from Kubernetes manifests and tracing dependency lists.
+mod import;
+
 /// `check`'s prediction against the live run, on every shipped scenario.
 mod agreement;
 
