@@ -110,9 +110,20 @@ pub fn with_defects(scenario: &Scenario, draw: &Draw) -> Scenario {
         else {
             continue;
         };
+        // A defect is in the build, so every method of it has it.
         match kind {
-            DefectKind::Errors => version.error_rate = version.error_rate.max(defect.error_rate),
-            DefectKind::Latency => version.latency += defect.add,
+            DefectKind::Errors => {
+                version.error_rate = version.error_rate.max(defect.error_rate);
+                for method in version.methods.values_mut() {
+                    method.error_rate = method.error_rate.max(defect.error_rate);
+                }
+            }
+            DefectKind::Latency => {
+                version.latency += defect.add;
+                for method in version.methods.values_mut() {
+                    method.latency += defect.add;
+                }
+            }
             DefectKind::DropApi => {
                 let dropped = version
                     .provides
@@ -611,5 +622,40 @@ risk:
             defective.version("web", "v1"),
             scenario.version("web", "v1")
         );
+    }
+
+    #[test]
+    fn a_defect_is_in_every_method_of_the_build() {
+        let scenario = load(
+            "
+name: methods
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { methods: { browse: {} } }
+      v2: { methods: { browse: { latency_ms: 1 } } }
+initial: { web: v1 }
+target: { web: v2 }
+",
+        );
+        for (kind, check) in [
+            (DefectKind::Errors, "errors"),
+            (DefectKind::Latency, "latency"),
+        ] {
+            let draw = Draw {
+                trial: 0,
+                defects: BTreeMap::from([("web".to_owned(), kind)]),
+            };
+            let defective = with_defects(&scenario, &draw);
+            let browse = &defective.version("web", "v2").expect("v2").methods["browse"];
+            match check {
+                "errors" => assert_eq!(browse.error_rate, scenario.risk.defect.error_rate),
+                _ => assert_eq!(
+                    browse.latency,
+                    std::time::Duration::from_millis(1) + scenario.risk.defect.add
+                ),
+            }
+        }
     }
 }

@@ -65,7 +65,10 @@ fn manifests_give_one_service_per_kubernetes_service_with_the_calls_its_env_name
         "in the order the env names them"
     );
     assert_eq!(callees(&scenario, "cartservice"), vec!["redis-cart"]);
-    assert_eq!(callees(&scenario, "recommendationservice"), vec!["productcatalogservice"]);
+    assert_eq!(
+        callees(&scenario, "recommendationservice"),
+        vec!["productcatalogservice"]
+    );
     assert_eq!(callees(&scenario, "frontend").len(), 7);
     let frontend = &scenario.services["frontend"];
     assert_eq!(frontend.replicas, 2);
@@ -76,8 +79,14 @@ fn manifests_give_one_service_per_kubernetes_service_with_the_calls_its_env_name
         deploysim::model::Rollout::Recreate
     );
     // Where each value came from, and what was left out.
-    assert!(text.contains("# env REDIS_ADDR = redis-cart:6379"), "{text}");
-    assert!(text.contains("entrypoint: true   # Service frontend-external is type LoadBalancer"), "{text}");
+    assert!(
+        text.contains("# env REDIS_ADDR = redis-cart:6379"),
+        "{text}"
+    );
+    assert!(
+        text.contains("entrypoint: true   # Service frontend-external is type LoadBalancer"),
+        "{text}"
+    );
     assert!(text.contains("Deployment loadgenerator"), "{text}");
     assert!(text.contains("# target: "), "{text}");
     // The import is a scenario to start from: check runs on it.
@@ -92,11 +101,19 @@ fn manifests_give_one_service_per_kubernetes_service_with_the_calls_its_env_name
         path.to_str().expect("utf-8 path"),
     ]);
     assert_eq!(written.code, 0, "{}", written.stderr);
-    assert!(written.stderr.contains("imported 11 services"), "{}", written.stderr);
+    assert!(
+        written.stderr.contains("imported 11 services"),
+        "{}",
+        written.stderr
+    );
     let check = simulate(&["check", path.to_str().expect("utf-8 path")]);
     assert_eq!(check.code, 0, "{}", check.stdout);
     assert!(check.stdout.contains("check shop"), "{}", check.stdout);
-    assert!(check.stdout.contains("single points of failure"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("single points of failure"),
+        "{}",
+        check.stdout
+    );
 }
 
 #[test]
@@ -113,17 +130,31 @@ fn a_dependency_list_gives_a_call_per_pair_and_breaks_cycles_in_a_comment() {
         "the busiest first"
     );
     // rate -> search (3 calls) closes search -> rate -> search: it is the one left out.
-    assert_eq!(callees(&scenario, "search"), vec!["geo", "rate"], "ties by name");
-    assert_eq!(callees(&scenario, "rate"), vec!["memcached-rate", "mongodb-rate"]);
+    assert_eq!(
+        callees(&scenario, "search"),
+        vec!["geo", "rate"],
+        "ties by name"
+    );
+    assert_eq!(
+        callees(&scenario, "rate"),
+        vec!["memcached-rate", "mongodb-rate"]
+    );
     assert!(
         text.contains("# - { service: search }   # left out: closes the cycle"),
         "{text}"
     );
     // A name that is no DNS label is made one, and the original is kept in a comment.
     assert!(scenario.services.contains_key("rate-cache-warmer"));
-    assert!(text.contains("\"Rate_Cache_Warmer\" in the dependency list"), "{text}");
+    assert!(
+        text.contains("\"Rate_Cache_Warmer\" in the dependency list"),
+        "{text}"
+    );
     let entrypoints: Vec<&str> = scenario.entrypoints().map(|s| s.name.as_str()).collect();
-    assert_eq!(entrypoints, vec!["frontend", "rate-cache-warmer"], "nobody's child");
+    assert_eq!(
+        entrypoints,
+        vec!["frontend", "rate-cache-warmer"],
+        "nobody's child"
+    );
 }
 
 #[test]
@@ -137,13 +168,26 @@ fn inputs_it_cannot_use_are_refused_with_the_reason() {
     .expect("write");
     let run = simulate(&["import", no_service.to_str().expect("utf-8 path")]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no Kubernetes Service found"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no Kubernetes Service found"),
+        "{}",
+        run.stderr
+    );
     let bad_json = dir.path().join("deps.json");
     std::fs::write(&bad_json, "[{\"parent\": \"a\"}]").expect("write");
     let run = simulate(&["import", bad_json.to_str().expect("utf-8 path")]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("expected string keys `parent` and `child`"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("expected string keys `parent` and `child`"),
+        "{}",
+        run.stderr
+    );
     let missing = simulate(&["import", "no/such/file.yaml"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("no/such/file.yaml"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no/such/file.yaml"),
+        "{}",
+        missing.stderr
+    );
 }
