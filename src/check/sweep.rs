@@ -13,6 +13,10 @@ pub struct Row {
     pub missing: Vec<usize>,
     pub initial: Vec<Level>,
     pub target: Vec<Level>,
+    /// Per entrypoint, per method of its mix (`Graph::entry_methods`): the level with the
+    /// initial and with the target versions.
+    pub initial_methods: Vec<Vec<Level>>,
+    pub target_methods: Vec<Vec<Level>>,
 }
 
 impl Row {
@@ -85,14 +89,17 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
                 state.serving[s] = 0;
             }
             graph.levels(&state, &mut scratch, &mut levels);
-            levels.clone()
+            let methods = graph.method_levels(&state, &mut scratch);
+            (levels.clone(), methods)
         };
-        let at_initial = evaluate(&initial);
-        let at_target = evaluate(&target);
+        let (at_initial, initial_methods) = evaluate(&initial);
+        let (at_target, target_methods) = evaluate(&target);
         Row {
             missing,
             initial: at_initial,
             target: at_target,
+            initial_methods,
+            target_methods,
         }
     };
     let intact = row(Vec::new());

@@ -185,6 +185,9 @@ pub struct Graph {
     pub entries: Vec<(usize, usize)>,
     /// Per entrypoint: the port of each method its load calls.
     entry_ports: Vec<Vec<usize>>,
+    /// Per entrypoint: the name of each method of its mix (`default` for its own calls),
+    /// in `entry_ports` order.
+    pub entry_methods: Vec<Vec<String>>,
     /// Flag names, in the order of `flags:`; flag `f` is slot `services.len() + f`.
     pub flags: Vec<String>,
 }
@@ -330,6 +333,21 @@ impl Graph {
                     .collect()
             })
             .collect();
+        let entry_methods: Vec<Vec<String>> = entry_services
+            .iter()
+            .map(|&s| {
+                let api = scenario.entry_api(&services[s]);
+                scenario
+                    .load
+                    .mix_of(&services[s])
+                    .into_iter()
+                    .filter(|(method, _)| port_of.contains_key(&(s, api.clone(), method.clone())))
+                    .map(|(method, _)| {
+                        method.unwrap_or_else(|| crate::model::DEFAULT_METHOD.to_owned())
+                    })
+                    .collect()
+            })
+            .collect();
         let entries: Vec<(usize, usize)> = entry_services
             .iter()
             .zip(&entry_ports)
@@ -346,6 +364,7 @@ impl Graph {
             edges,
             entries,
             entry_ports,
+            entry_methods,
             flags,
         }
     }
@@ -441,6 +460,16 @@ impl Graph {
                 .iter()
                 .map(|ports| worst_of(ports.iter().fold(0, |all, &p| all | scratch[p]))),
         );
+    }
+
+    /// The worst level of each method of each entrypoint's mix in `state` (in
+    /// `entry_methods` order).
+    pub fn method_levels(&self, state: &State, scratch: &mut Vec<Outcomes>) -> Vec<Vec<Level>> {
+        self.outcomes(state, scratch);
+        self.entry_ports
+            .iter()
+            .map(|ports| ports.iter().map(|&p| worst_of(scratch[p])).collect())
+            .collect()
     }
 
     /// The outcomes of every port in `state`, into `scratch`.

@@ -37,6 +37,9 @@ impl std::fmt::Display for ImportError {
     }
 }
 
+/// A call as imported: the callee, and where it was read.
+type Imported = (String, String);
+
 /// One service of the topology being written.
 #[derive(Debug, Clone, Default)]
 struct Service {
@@ -54,6 +57,9 @@ struct Service {
     counts: BTreeMap<String, u64>,
     /// Calls left out, as comments: callee and why.
     left_out: Vec<(String, String)>,
+    /// More workloads behind the same Service (Bookinfo's reviews-v1, -v2, -v3): more
+    /// versions, not deployed at the start: (name, where from, calls).
+    more_versions: Vec<(String, String, Vec<Imported>)>,
 }
 
 /// What an import found, before it is YAML.
@@ -87,9 +93,22 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
             objects.extend(items.into_iter().map(|item| (file.clone(), item)));
         }
     }
+    let mut config_maps: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (_, object) in &objects {
+        if kind(object) == Some("ConfigMap")
+            && let Some(name) = object
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Node::scalar)
+        {
+            let data = object.get("data").map(string_map).unwrap_or_default();
+            config_maps.insert(name.to_owned(), data);
+        }
+    }
     let mut workloads: Vec<Workload> = Vec::new();
     let mut services: Vec<K8sService> = Vec::new();
     let mut ingress_backends: BTreeSet<String> = BTreeSet::new();
+    let mut unresolved: Vec<String> = Vec::new();
     for (file, object) in &objects {
         let Some(object_name) = object
             .get("metadata")
@@ -100,7 +119,11 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
         };
         match kind(object) {
             Some(kind @ ("Deployment" | "StatefulSet" | "DaemonSet")) => {
-                workloads.push(Workload::read(kind, object_name, file, object));
+                let workload = Workload::read(kind, object_name, file, object, &config_maps);
+                unresolved.extend(workload.unresolved.iter().map(|what| {
+                    format!("{kind} {object_name}: {what} not found in the manifests, not read")
+                }));
+                workloads.push(workload);
             }
             Some("Service") => services.push(K8sService::read(object_name, file, object)),
             Some("Ingress") => collect_backends(object, &mut ingress_backends),
@@ -113,56 +136,82 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
             message: "no Kubernetes Service found: a scenario service is a Service (with the Deployment behind it)".to_owned(),
         });
     }
-    let mut topology = Topology::default();
-    // Which workload each Service selects.
-    let backing: Vec<Option<usize>> = services
+    let mut topology = Topology {
+        notes: unresolved,
+        ..Topology::default()
+    };
+    // Which workloads each Service selects.
+    let backing: Vec<Vec<usize>> = services
         .iter()
         .map(|service| {
-            workloads.iter().position(|w| {
-                !service.selector.is_empty()
-                    && service
-                        .selector
-                        .iter()
-                        .all(|(k, v)| w.labels.get(k) == Some(v))
-            })
+            (0..workloads.len())
+                .filter(|&w| {
+                    !service.selector.is_empty()
+                        && service
+                            .selector
+                            .iter()
+                            .all(|(k, v)| workloads[w].labels.get(k) == Some(v))
+                })
+                .collect()
         })
         .collect();
-    let named_by_someone = |name: &str| {
-        workloads
-            .iter()
-            .any(|w| w.strings.iter().any(|(_, text)| names_host(text, name)))
+    let named_by_someone = |service: &K8sService| {
+        workloads.iter().any(|w| {
+            w.strings
+                .iter()
+                .any(|(whence, text)| names_host(whence, text, service))
+        })
     };
     // A workload behind several Services (`frontend` and `frontend-external`) is one
     // service, named after the Service its callers name (else a ClusterIP one).
     let mut primary: BTreeMap<usize, usize> = BTreeMap::new();
     for (i, backed_by) in backing.iter().enumerate() {
-        let Some(w) = *backed_by else { continue };
-        let better = |current: usize| {
-            let rank = |j: usize| (!named_by_someone(&services[j].name), services[j].exposed);
-            rank(i) < rank(current)
-        };
-        match primary.get(&w) {
-            Some(&current) if !better(current) => {}
-            _ => {
-                primary.insert(w, i);
+        for &w in backed_by {
+            let better = |current: usize| {
+                let rank = |j: usize| (!named_by_someone(&services[j]), services[j].exposed);
+                rank(i) < rank(current)
+            };
+            match primary.get(&w) {
+                Some(&current) if !better(current) => {}
+                _ => {
+                    primary.insert(w, i);
+                }
             }
         }
     }
     // Every Service name a caller may use, to the scenario service it reaches.
-    let mut reaches: Vec<(String, String)> = Vec::new();
+    let mut reaches: Vec<(usize, String)> = Vec::new();
     for (i, service) in services.iter().enumerate() {
-        let target = match backing[i] {
-            Some(w) => services[primary[&w]].name.clone(),
+        let target = match backing[i].first() {
+            Some(w) => services[primary[w]].name.clone(),
             None => service.name.clone(),
         };
-        reaches.push((service.name.clone(), sanitize(&target)));
+        reaches.push((i, sanitize(&target)));
     }
-    // Longer names first, so `redis-cart` is matched before `cart` would be.
-    reaches.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
     let mut backed: BTreeSet<usize> = BTreeSet::new();
+    let calls_of = |own: &str, workload: &Workload| -> Vec<(String, String)> {
+        let mut calls: Vec<(String, String)> = Vec::new();
+        // In the order the container names them.
+        for (whence, text) in &workload.strings {
+            for (callee, target) in &reaches {
+                if target != own
+                    && names_host(whence, text, &services[*callee])
+                    && !calls.iter().any(|(known, _)| known == target)
+                {
+                    calls.push((target.clone(), format!("{whence} = {}", redact(text))));
+                }
+            }
+        }
+        calls
+    };
     for (i, service) in services.iter().enumerate() {
-        if let Some(w) = backing[i]
-            && primary[&w] != i
+        let mine: Vec<usize> = backing[i]
+            .iter()
+            .copied()
+            .filter(|w| primary[w] == i)
+            .collect();
+        if let Some(&w) = backing[i].first()
+            && mine.is_empty()
         {
             let main = &services[primary[&w]].name;
             topology.notes.push(format!(
@@ -195,16 +244,30 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
         } else if ingress_backends.contains(&service.name) {
             entry.entrypoint = Some("an Ingress backend".to_owned());
         }
-        if let Some(w) = backing[i] {
+        let own = sanitize(&service.name);
+        // Several workloads behind one Service are versions of it, named by their
+        // `version` label where they have one (their images often share a tag).
+        let names = version_names(&mine.iter().map(|&w| &workloads[w]).collect::<Vec<_>>());
+        for (k, &w) in mine.iter().enumerate() {
             backed.insert(w);
             let workload = &workloads[w];
-            let own = sanitize(&service.name);
+            let (version, origin) = names[k].clone();
+            if k > 0 {
+                let origin = format!(
+                    "{} {} (also behind Service {}); {origin}",
+                    workload.kind, workload.name, service.name
+                );
+                entry
+                    .more_versions
+                    .push((version, origin, calls_of(&own, workload)));
+                continue;
+            }
             entry.origin = format!(
                 "Service {} -> {} {}",
                 service.name, workload.kind, workload.name
             );
-            entry.version = workload.version.clone();
-            entry.version_origin = workload.version_origin.clone();
+            entry.version = version;
+            entry.version_origin = origin;
             entry.replicas = workload
                 .replicas
                 .filter(|&n| n != 1)
@@ -216,21 +279,22 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
             entry.recreate = workload
                 .recreate
                 .then(|| "strategy.type: Recreate".to_owned());
-            // In the order the container names them.
-            for (whence, text) in &workload.strings {
-                for (host, target) in &reaches {
-                    if target != &own
-                        && names_host(text, host)
-                        && !entry.calls.iter().any(|(callee, _)| callee == target)
-                    {
-                        entry
-                            .calls
-                            .push((target.clone(), format!("{whence} = {text}")));
-                    }
-                }
-            }
+            entry.calls = calls_of(&own, workload);
         }
-        topology.services.insert(sanitize(&service.name), entry);
+        if mine.len() > 1 {
+            let others: Vec<&str> = mine[1..]
+                .iter()
+                .map(|&w| workloads[w].name.as_str())
+                .collect();
+            topology.notes.push(format!(
+                "Service {} selects {} workloads: {} is the initial version, {} more versions (not deployed; a target can name them)",
+                service.name,
+                mine.len(),
+                workloads[mine[0]].name,
+                others.join(", ")
+            ));
+        }
+        topology.services.insert(own, entry);
     }
     for (w, workload) in workloads.iter().enumerate() {
         if backed.contains(&w) {
@@ -238,13 +302,13 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
         }
         let calls: Vec<&String> = services
             .iter()
-            .map(|service| &service.name)
             .filter(|callee| {
                 workload
                     .strings
                     .iter()
-                    .any(|(_, text)| names_host(text, callee))
+                    .any(|(whence, text)| names_host(whence, text, callee))
             })
+            .map(|service| &service.name)
             .collect();
         let what = if calls.is_empty() {
             "no Service selects it and it names none: left out".to_owned()
@@ -299,13 +363,28 @@ pub fn from_dependencies(name: &str, file: &str, text: &str) -> Result<String, I
                 "item {i}: expected string keys `parent` and `child`"
             )));
         };
+        if parent.trim().is_empty() || child.trim().is_empty() {
+            return Err(error(format!(
+                "item {i}: `parent` and `child` must not be empty"
+            )));
+        }
         let count = item
             .get("callCount")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
         let (p, c) = (sanitize(parent), sanitize(child));
-        originals.insert(p.clone(), parent.to_owned());
-        originals.insert(c.clone(), child.to_owned());
+        for (name, original) in [(&p, parent), (&c, child)] {
+            if let Some(known) = originals.get(name.as_str())
+                && known != original
+            {
+                let note = format!("\"{known}\" and \"{original}\" are both {name}: one service");
+                if !topology.notes.contains(&note) {
+                    topology.notes.push(note);
+                }
+                continue;
+            }
+            originals.insert(name.clone(), original.to_owned());
+        }
         if p == c {
             topology
                 .notes
@@ -343,9 +422,13 @@ pub fn from_dependencies(name: &str, file: &str, text: &str) -> Result<String, I
             && !service.calls.iter().any(|(callee, _)| callee == &child)
         {
             service.counts.insert(child.clone(), count);
-            service
-                .calls
-                .push((child, format!("{count} calls in the trace window")));
+            service.calls.push((
+                child,
+                format!(
+                    "{count} call{} in the trace window",
+                    if count == 1 { "" } else { "s" }
+                ),
+            ));
         }
     }
     finish(&mut topology);
@@ -498,6 +581,21 @@ fn render(name: &str, source: &str, topology: &Topology) -> String {
                 "          # - {{ service: {callee} }}   # left out: {why}"
             );
         }
+        for (version, origin, calls) in &service.more_versions {
+            let _ = writeln!(out, "      {version}:   # {origin}");
+            if calls.is_empty() {
+                let _ = writeln!(out, "        calls: []");
+            } else {
+                let _ = writeln!(out, "        calls:");
+            }
+            for (callee, why) in calls {
+                let _ = writeln!(
+                    out,
+                    "          - {{ service: {callee} }}   # {}",
+                    one_line(why)
+                );
+            }
+        }
     }
     let _ = writeln!(out, "\ninitial:");
     for (service_name, service) in &topology.services {
@@ -525,10 +623,18 @@ struct Workload {
     version_origin: String,
     /// (where, text) of every env value, argument and command of its containers.
     strings: Vec<(String, String)>,
+    /// ConfigMap references it makes that the manifests do not hold.
+    unresolved: Vec<String>,
 }
 
 impl Workload {
-    fn read(kind: &str, name: &str, file: &str, object: &Node) -> Workload {
+    fn read(
+        kind: &str,
+        name: &str,
+        file: &str,
+        object: &Node,
+        config_maps: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Workload {
         let spec = object.get("spec");
         let template = spec.and_then(|s| s.get("template"));
         let labels = template
@@ -575,6 +681,7 @@ impl Workload {
             ),
         };
         let mut strings = Vec::new();
+        let mut unresolved = Vec::new();
         for container in &containers {
             if let Some(Node {
                 value: Value::Seq(env),
@@ -582,11 +689,50 @@ impl Workload {
             }) = container.get("env")
             {
                 for var in env {
-                    if let (Some(key), Some(value)) = (
-                        var.get("name").and_then(Node::scalar),
-                        var.get("value").and_then(Node::scalar),
-                    ) {
+                    let Some(key) = var.get("name").and_then(Node::scalar) else {
+                        continue;
+                    };
+                    if let Some(value) = var.get("value").and_then(Node::scalar) {
                         strings.push((format!("env {key}"), value.to_owned()));
+                    } else if let Some(reference) = var
+                        .get("valueFrom")
+                        .and_then(|from| from.get("configMapKeyRef"))
+                    {
+                        let map = reference
+                            .get("name")
+                            .and_then(Node::scalar)
+                            .unwrap_or_default();
+                        let item = reference
+                            .get("key")
+                            .and_then(Node::scalar)
+                            .unwrap_or_default();
+                        match config_maps.get(map).and_then(|data| data.get(item)) {
+                            Some(value) => strings
+                                .push((format!("env {key} (ConfigMap {map})"), value.clone())),
+                            None => unresolved.push(format!("ConfigMap {map} key {item}")),
+                        }
+                    }
+                }
+            }
+            if let Some(Node {
+                value: Value::Seq(sources),
+                ..
+            }) = container.get("envFrom")
+            {
+                for source in sources {
+                    let Some(map) = source
+                        .get("configMapRef")
+                        .and_then(|r| r.get("name"))
+                        .and_then(Node::scalar)
+                    else {
+                        continue;
+                    };
+                    match config_maps.get(map) {
+                        Some(data) => strings.extend(
+                            data.iter()
+                                .map(|(k, v)| (format!("env {k} (ConfigMap {map})"), v.clone())),
+                        ),
+                        None => unresolved.push(format!("ConfigMap {map}")),
                     }
                 }
             }
@@ -613,6 +759,7 @@ impl Workload {
             version,
             version_origin,
             strings,
+            unresolved,
         }
     }
 }
@@ -621,6 +768,8 @@ impl Workload {
 #[derive(Debug, Clone)]
 struct K8sService {
     name: String,
+    /// `metadata.namespace`, else `default`: a host `name.NAMESPACE...` reaches it.
+    namespace: String,
     file: String,
     selector: BTreeMap<String, String>,
     kind: String,
@@ -634,8 +783,14 @@ impl K8sService {
             .and_then(|s| s.get("type"))
             .and_then(Node::scalar)
             .unwrap_or("ClusterIP");
+        let namespace = object
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Node::scalar)
+            .unwrap_or("default");
         K8sService {
             name: name.to_owned(),
+            namespace: namespace.to_owned(),
             file: file.to_owned(),
             selector: spec
                 .and_then(|s| s.get("selector"))
@@ -685,14 +840,104 @@ fn string_map(node: &Node) -> BTreeMap<String, String> {
     }
 }
 
-/// True when `text` names `host` as a host: not as part of a longer name.
-fn names_host(text: &str, host: &str) -> bool {
-    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    text.match_indices(host).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + host.len()..].chars().next();
-        before.is_none_or(|c| !is_name(c) && c != '.') && after.is_none_or(|c| !is_name(c))
+/// The hosts a value names: of each word (split at spaces, commas and semicolons; the
+/// part after a `=` of `--addr=host:port`), the host of its authority: after a scheme's
+/// `://`, after credentials' `@`, before a port, a path or a query. So
+/// `jdbc:mysql://u:p@cart-db:3306/db?user=cart` names `cart-db` only, and
+/// `kafka://broker:9092/orders` names `broker`. A bare word (no scheme, port or dot)
+/// counts only in an environment variable whose name says it holds an address
+/// (`REDIS_HOST=redis`), never in arguments (`QUEUE_NAME=orders` names no host).
+fn hosts<'t>(whence: &str, text: &'t str) -> Vec<&'t str> {
+    let address_var = whence.starts_with("env ")
+        && [
+            "HOST", "ADDR", "URL", "URI", "ENDPOINT", "SERVICE", "SERVER", "BROKER", "DSN",
+        ]
+        .iter()
+        .any(|word| whence.to_ascii_uppercase().contains(word));
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter_map(|word| {
+            let word = word.trim_matches(|c| c == '"' || c == '\'');
+            let word = word.rsplit_once('=').map_or(word, |(_, value)| value);
+            let (rest, scheme) = match word.split_once("://") {
+                Some((_, rest)) => (rest, true),
+                None => (word, false),
+            };
+            let authority = rest.split(['/', '?', '#']).next()?;
+            let authority = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, !port.is_empty()),
+                None => (authority, false),
+            };
+            let bare = !scheme && !port && !host.contains('.');
+            (!host.is_empty() && (!bare || address_var)).then_some(host)
+        })
+        .collect()
+}
+
+/// True when the value `text` (from `whence`) names `service` as a host: its name, or its
+/// name in its own namespace (`cart.shop`, `cart.shop.svc.cluster.local`).
+fn names_host(whence: &str, text: &str, service: &K8sService) -> bool {
+    hosts(whence, text).into_iter().any(|host| {
+        let mut labels = host.split('.');
+        labels.next() == Some(service.name.as_str())
+            && labels
+                .next()
+                .is_none_or(|namespace| namespace == service.namespace || namespace == "svc")
     })
+}
+
+/// Hides credentials in a URL (`postgres://user:secret@db` -> `postgres://***@db`), for
+/// the comments an import writes.
+fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', ' ', '?', '#']).unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(user_end) => {
+                out.push_str("***");
+                rest = &tail[user_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Version names for the workloads behind one Service: their image tags when there is
+/// one workload; with several, each one's `version` label, else its tag, else its name,
+/// made unique. (name, where it came from)
+fn version_names(workloads: &[&Workload]) -> Vec<(String, String)> {
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 63
+            && name != "none"
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for workload in workloads {
+        let label = workload
+            .labels
+            .get("version")
+            .filter(|label| workloads.len() > 1 && valid(label));
+        let (mut name, origin) = match label {
+            Some(label) => (label.clone(), format!("label version: {label}")),
+            None => (workload.version.clone(), workload.version_origin.clone()),
+        };
+        if out.iter().any(|(taken, _)| *taken == name) {
+            name = sanitize(&workload.name);
+        }
+        out.push((name, origin));
+    }
+    out
 }
 
 /// A usable version from an image reference's tag: `v0.8.0` from `.../frontend:v0.8.0`
@@ -753,24 +998,69 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn service(name: &str) -> K8sService {
+        K8sService {
+            name: name.to_owned(),
+            namespace: "shop".to_owned(),
+            file: String::new(),
+            selector: BTreeMap::new(),
+            kind: "ClusterIP".to_owned(),
+            exposed: false,
+        }
+    }
+
     #[test]
-    fn a_host_is_named_only_as_a_whole_name() {
-        assert!(names_host(
+    fn a_host_is_named_only_in_the_host_part_of_a_value() {
+        let named = |whence: &str, text: &str, name: &str| names_host(whence, text, &service(name));
+        let env = "env PRODUCT_CATALOG_SERVICE_ADDR";
+        assert!(named(
+            env,
             "productcatalogservice:3550",
             "productcatalogservice"
         ));
-        assert!(names_host("http://cart/api", "cart"));
-        assert!(names_host("redis-cart:6379", "redis-cart"));
+        assert!(named(env, "http://cart/api", "cart"));
+        assert!(named(env, "redis-cart:6379", "redis-cart"));
         assert!(
-            !names_host("redis-cart:6379", "cart"),
+            !named(env, "redis-cart:6379", "cart"),
             "part of a longer name"
         );
-        assert!(!names_host("cartservice:7070", "cart"));
         assert!(
-            !names_host("api.cart.example.com", "cart"),
-            "a subdomain of another host"
+            !named(env, "api.cart.example.com", "cart"),
+            "another domain"
         );
-        assert!(names_host("mongodb://user-db:27017/users", "user-db"));
+        assert!(named(env, "mongodb://user-db:27017/users", "user-db"));
+        assert!(!named(env, "https://example.com/cart", "cart"), "a path");
+        assert!(
+            !named(env, "jdbc:mysql://cart-db:3306/db?user=cart", "cart"),
+            "a query"
+        );
+        assert!(!named(env, "kafka://broker:9092/orders", "orders"));
+        assert!(
+            named(env, "cart.shop.svc.cluster.local:80", "cart"),
+            "its namespace"
+        );
+        assert!(
+            !named(env, "cart.other.svc.cluster.local:80", "cart"),
+            "another namespace"
+        );
+        assert!(
+            named("env REDIS_HOST", "redis", "redis"),
+            "a bare host in an address variable"
+        );
+        assert!(
+            !named("env QUEUE_NAME", "orders", "orders"),
+            "a bare word elsewhere"
+        );
+        assert!(named("args", "--cart-addr=cart:7070", "cart"));
+    }
+
+    #[test]
+    fn credentials_are_hidden() {
+        assert_eq!(
+            redact("postgresql://admin:secret@accounts-db:5432/db"),
+            "postgresql://***@accounts-db:5432/db"
+        );
+        assert_eq!(redact("http://cart/api"), "http://cart/api");
     }
 
     #[test]

@@ -459,14 +459,38 @@ fn sweep_row(graph: &Graph, columns: &EntryColumns, row: &Row) -> Vec<String> {
     let mut cells = vec![missing.join(" + ")];
     columns.cells(&mut cells, |entry| {
         let (initial, target) = (row.initial[entry], row.target[entry]);
-        let cell = if initial == target {
+        let mut cell = if initial == target {
             level_word(initial).to_owned()
         } else {
             format!("{} / {}", level_word(initial), level_word(target))
         };
-        (cell, initial.max(target))
+        let worst = initial.max(target);
+        let methods = worst_methods(graph, entry, row, worst);
+        if !methods.is_empty() {
+            let _ = write!(cell, " ({})", methods.join(", "));
+        }
+        (cell, worst)
     });
     cells
+}
+
+/// The methods of `entry`'s mix that end at `worst` in `row` (initial or target), when
+/// some of its methods do not: which part of the traffic the loss hits.
+fn worst_methods(graph: &Graph, entry: usize, row: &Row, worst: Level) -> Vec<String> {
+    let names = &graph.entry_methods[entry];
+    if names.len() < 2 || worst == Level::Ok {
+        return Vec::new();
+    }
+    let at = |m: usize| row.initial_methods[entry][m].max(row.target_methods[entry][m]);
+    let hit: Vec<String> = (0..names.len())
+        .filter(|&m| at(m) == worst)
+        .map(|m| names[m].clone())
+        .collect();
+    if hit.len() == names.len() {
+        Vec::new()
+    } else {
+        hit
+    }
 }
 
 /// `simulate check --json`.
@@ -570,6 +594,10 @@ pub struct SweepRowJson {
     pub missing: Vec<String>,
     pub initial: BTreeMap<String, Level>,
     pub target: BTreeMap<String, Level>,
+    /// Per entrypoint with a mix of several methods: each method's worst level (over
+    /// the initial and the target versions).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub methods: BTreeMap<String, BTreeMap<String, Level>>,
 }
 
 pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
@@ -639,6 +667,21 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
                     .collect(),
                 initial: by_entry(&row.initial),
                 target: by_entry(&row.target),
+                methods: (0..graph.entries.len())
+                    .filter(|&entry| graph.entry_methods[entry].len() > 1)
+                    .map(|entry| {
+                        let levels = graph.entry_methods[entry]
+                            .iter()
+                            .enumerate()
+                            .map(|(m, name)| {
+                                let level =
+                                    row.initial_methods[entry][m].max(row.target_methods[entry][m]);
+                                (name.clone(), level)
+                            })
+                            .collect();
+                        (graph.entry_name(entry).to_owned(), levels)
+                    })
+                    .collect(),
             })
             .collect(),
         pairs_skipped: report.sweep.pairs_skipped,

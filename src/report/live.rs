@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{changes_cell, conflict_text, path_text, plan_error_text, plural, table};
+use crate::contract::CLIENT;
 use crate::eval::{Graph, Level};
 use crate::model::{Breach, Scenario};
 use crate::plan::PlanError;
@@ -320,6 +321,15 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
     out.push_str(&table(&rows, "  "));
     flagged_calls(out, scenario, run);
     async_calls(out, scenario, run);
+    per_method(out, scenario, run);
+    let unseen = unseen_failures(run.steps.iter());
+    if !unseen.is_empty() {
+        let _ = writeln!(
+            out,
+            "  failed calls no request saw (ignored, handled by a fallback's success, or asynchronous): {}",
+            unseen.join(", ")
+        );
+    }
     if run.graph.entries.len() > 1 {
         per_entrypoint(out, run);
     }
@@ -640,14 +650,87 @@ fn async_calls(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
                 String::new()
             };
             format!(
-                "{} {} (peak {}{dropped})",
+                "{} {} (at most {} in flight{dropped})",
                 step.kind.label(),
                 backlog.started,
                 backlog.peak
             )
         })
         .collect();
-    let _ = writeln!(out, "  async calls started: {}", counts.join(", "));
+    let _ = writeln!(
+        out,
+        "  asynchronous calls started per step: {} (their failures are on their edges)",
+        counts.join(", ")
+    );
+}
+
+/// One line per entrypoint with a mix of several methods: each method's entry requests
+/// over the run and how many failed, from the load generator's edges (an entry request's
+/// outcome is its edge's): which part of the traffic a failure hits.
+fn per_method(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
+    for (entry, methods) in run.graph.entry_methods.iter().enumerate() {
+        if methods.len() < 2 {
+            continue;
+        }
+        let name = run.graph.entry_name(entry);
+        let api = scenario.entry_api(name);
+        let cells: Vec<String> = methods
+            .iter()
+            .map(|method| {
+                let edge = crate::contract::Edge::new(CLIENT, name, &api)
+                    .to_method((method != crate::model::DEFAULT_METHOD).then_some(method.as_str()))
+                    .to_string();
+                let (calls, failed, degraded) = run
+                    .steps
+                    .iter()
+                    .filter_map(|step| step.traffic.edges.get(&edge))
+                    .fold((0, 0, 0), |(c, f, d), counts| {
+                        (c + counts.calls, f + counts.failed, d + counts.degraded)
+                    });
+                let mut cell = format!("{method} {calls}");
+                if failed > 0 {
+                    let _ = write!(cell, ", {failed} failed ({})", share(failed, calls));
+                }
+                if degraded > 0 {
+                    let _ = write!(cell, ", {degraded} degraded ({})", share(degraded, calls));
+                }
+                cell
+            })
+            .collect();
+        let _ = writeln!(out, "  {name} by method: {}", cells.join("; "));
+    }
+}
+
+/// `12.5%` of `part` in `whole`.
+fn share(part: u64, whole: u64) -> String {
+    format!("{:.1}%", part as f64 * 100.0 / whole.max(1) as f64)
+}
+
+/// Edges whose calls failed in `steps` but that no entry request names as a cause:
+/// failures swallowed (`ignore`), a primary whose fallback answered under `ignore`, or
+/// asynchronous calls. `edge N of M calls`, in name order.
+pub(crate) fn unseen_failures<'a>(
+    steps: impl Iterator<Item = &'a StepResult> + Clone,
+) -> Vec<String> {
+    let seen: std::collections::BTreeSet<&str> = steps
+        .clone()
+        .flat_map(|step| step.total.causes.keys())
+        .map(|cause| cause.edge.as_str())
+        .collect();
+    let mut failed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for step in steps {
+        for (edge, counts) in &step.traffic.edges {
+            if counts.failed > 0 && !seen.contains(edge.as_str()) {
+                let total = failed.entry(edge.as_str()).or_default();
+                total.0 += counts.failed;
+                total.1 += counts.calls;
+            }
+        }
+    }
+    failed
+        .into_iter()
+        .map(|(edge, (failed, calls))| format!("{edge} {failed} of {calls} calls"))
+        .collect()
 }
 
 /// Every edge a call behind a flag can take, with its flag, in name order.

@@ -70,12 +70,18 @@ pub fn text(
         } else if !step.agrees() {
             predicted.push_str(" !");
         }
-        let causes: Vec<String> = total
+        let mut causes: Vec<String> = total
             .top_causes()
             .into_iter()
             .take(2)
             .map(|(key, count)| format!("{}: {} x{}", key.edge, key.code, count.total()))
             .collect();
+        // Failures no entry request saw (swallowed, asynchronous) would leave an `ok` row
+        // looking untouched.
+        let unseen = super::live::unseen_failures(std::iter::once(step));
+        if !unseen.is_empty() {
+            causes.push(format!("unseen: {}", unseen.join(", ")));
+        }
         let missing = if row.missing.is_empty() {
             "(nothing)".to_owned()
         } else {
@@ -93,6 +99,19 @@ pub fn text(
         ]);
     }
     out.push_str(&table(&table_rows, "  "));
+    let worse = worse_pairs(rows);
+    if rows.iter().any(|row| row.missing.len() == 2) {
+        let _ = writeln!(
+            out,
+            "  pairs worse than either service missing alone (measured, {}): {}",
+            worse.len(),
+            if worse.is_empty() {
+                "none".to_owned()
+            } else {
+                worse.join(", ")
+            }
+        );
+    }
     let spof = single_points_of_failure(rows);
     let _ = writeln!(
         out,
@@ -128,6 +147,25 @@ pub fn text(
         );
     }
     out
+}
+
+/// The measured pairs whose worst outcome is worse than that of either service missing
+/// alone (rows the machine kept up with only): what fallbacks make possible.
+fn worse_pairs(rows: &[SweepRow]) -> Vec<String> {
+    let worst = |row: &SweepRow| row.run.steps[0].measured.iter().flatten().copied().max();
+    let single = |name: &str| {
+        rows.iter()
+            .find(|row| row.missing.len() == 1 && row.missing[0] == name && row.kept_up())
+            .and_then(worst)
+    };
+    rows.iter()
+        .filter(|row| row.missing.len() == 2 && row.kept_up())
+        .filter(|row| {
+            let alone = single(&row.missing[0]).max(single(&row.missing[1]));
+            worst(row) > alone
+        })
+        .map(|row| row.missing.join(" + "))
+        .collect()
 }
 
 /// Services whose loss alone failed a request of an entrypoint other than themselves
@@ -176,6 +214,9 @@ pub struct SweepJson {
     /// One row per missing service (or pair).
     pub rows: Vec<RowJson>,
     pub single_points_of_failure: Vec<String>,
+    /// Pairs (`a + b`) whose measured worst outcome is worse than either service's alone;
+    /// empty without `--pairs`.
+    pub worse_pairs: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -215,6 +256,7 @@ pub fn json(
             .map(|row| row_json(scenario, row))
             .collect(),
         single_points_of_failure: single_points_of_failure(rows),
+        worse_pairs: worse_pairs(rows),
     }
 }
 

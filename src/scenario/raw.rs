@@ -866,6 +866,23 @@ impl Decoder<'_> {
                 }
             }
         }
+        // Keys that could never take effect are mistakes, not settings to ignore.
+        if let (Some(_), Some(value)) = (&fallback, fields.get("on_failure"))
+            && on_failure.always_fails()
+        {
+            self.problem(
+                &fields.path("on_failure"),
+                value.pos,
+                "with `fail` for every code the fallback is never made: use `degrade` (or a rule per code that handles some codes)",
+            );
+        }
+        if let (true, Some(value)) = (asynchronous, fields.get("on_failure")) {
+            self.problem(
+                &fields.path("on_failure"),
+                value.pos,
+                "an asynchronous call's failure never reaches its caller, so `on_failure` has no effect: remove it",
+            );
+        }
         if asynchronous && let (Some(_), Some(value)) = (&fallback, fields.get("fallback")) {
             self.problem(
                 &fields.path("fallback"),
@@ -897,10 +914,15 @@ impl Decoder<'_> {
         if items.is_empty() {
             // A scalar was reported by `seq`; an empty list or nothing is reported here.
             if node.is_null() || matches!(node.value, Value::Seq(_)) {
+                let found = if node.is_null() {
+                    "nothing"
+                } else {
+                    "an empty list"
+                };
                 self.problem(
                     path,
                     node.pos,
-                    "expected a call or a list of calls, found nothing",
+                    format!("expected a call or a list of calls, found {found}"),
                 );
             }
             return None;
@@ -1029,6 +1051,13 @@ impl Decoder<'_> {
                             if let Some(weight) = weight {
                                 raw.mix.push((method, weight));
                             }
+                        }
+                        if matches!(&value.value, Value::Map(entries) if entries.is_empty()) {
+                            self.problem(
+                                &mix_path,
+                                value.pos,
+                                "an empty mix sends nothing: name each method with its weight",
+                            );
                         }
                         if !raw.mix.is_empty() && raw.mix.iter().all(|(_, weight)| *weight == 0) {
                             self.problem(

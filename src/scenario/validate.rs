@@ -415,6 +415,35 @@ impl Checker<'_> {
                 },
             );
         }
+        // An entrypoint with methods but no mix would send every request to its default
+        // method, and the methods would never see the load: say how it splits.
+        for (name, raw_service) in &raw.services {
+            let Some(service) = services.get(&name.value) else {
+                continue;
+            };
+            let methods: BTreeSet<&str> = service
+                .versions
+                .values()
+                .flat_map(|version| version.methods.keys().map(String::as_str))
+                .collect();
+            let mixed = loads
+                .get(&service.name)
+                .is_some_and(|load: &EntryLoad| !load.mix.is_empty());
+            if raw_service.entrypoint && !methods.is_empty() && !mixed {
+                let listed: Vec<&str> = methods.iter().copied().collect();
+                self.problems.push(
+                    &name.path,
+                    name.pos,
+                    format!(
+                        "entrypoint \"{}\" has methods ({}) but no traffic mix: add load.entrypoints.{}.mix, e.g. {{ {}: 1 }} (`default: 1` for its own calls)",
+                        service.name,
+                        listed.join(", "),
+                        service.name,
+                        listed[0]
+                    ),
+                );
+            }
+        }
         loads
     }
 
@@ -863,6 +892,41 @@ services:
 initial: { a: v1, b: v1 }
 ";
         assert!(load(yaml).is_ok());
+    }
+
+    #[test]
+    fn services_calling_each_other_on_different_methods_are_no_cycle() {
+        // TrainTicket's seat and travel services: seat's `reserve` asks travel, travel's
+        // `book` asks seat's `count`, which calls nothing.
+        let valid = "
+name: trains
+services:
+  travel:
+    entrypoint: true
+    versions:
+      v1: { methods: { book: { calls: [ { service: seat, method: count } ] }, left: {} } }
+  seat:
+    versions:
+      v1:
+        methods:
+          reserve: { calls: [ { service: travel, method: left } ] }
+          count: {}
+initial: { travel: v1, seat: v1 }
+load: { entrypoints: { travel: { mix: { book: 1 } } } }
+";
+        assert!(problems(valid).is_empty(), "{:?}", problems(valid));
+        // The same along one method is a cycle, named with its methods.
+        let looping = valid.replace("method: left", "method: book").replace(
+            "book: { calls: [ { service: seat, method: count } ] }",
+            "book: { calls: [ { service: seat, method: reserve } ] }",
+        );
+        let found = problems(&looping);
+        assert!(
+            found.iter().any(|p| p
+                .2
+                .contains("call cycle: seat v1 method reserve -> travel v1 method book -> seat v1 method reserve")),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -117,8 +117,31 @@ fn check_predicts_every_single_and_pair_written_by_hand() {
         sweep["single_points_of_failure"],
         serde_json::json!(["cart", "catalog"])
     );
-    // Text: the pairs are shown with the singles.
+    // Which part of the traffic a loss hits: browse survives the cart being gone,
+    // checkout does not, and the other way round for the catalog.
+    let row = |name: &str| {
+        rows.iter()
+            .find(|row| names(row) == [name])
+            .unwrap_or_else(|| panic!("a row for {name}"))
+    };
+    assert_eq!(
+        row("cart")["methods"]["web"],
+        serde_json::json!({ "browse": "ok", "checkout": "failed" })
+    );
+    assert_eq!(
+        row("catalog")["methods"]["web"],
+        serde_json::json!({ "browse": "failed", "checkout": "ok" })
+    );
+    // Text: the pairs are shown with the singles, and the methods a loss hits.
     let text = simulate(&["check", SCENARIO, "--pairs"]);
+    for line in [
+        "cart                             FAILED (checkout)",
+        "catalog                          FAILED (browse)",
+        "recs                             degraded (browse)",
+        "payments + payments-backup       FAILED (checkout)",
+    ] {
+        assert!(text.stdout.contains(line), "{line}\n{}", text.stdout);
+    }
     assert!(
         text.stdout
             .contains("--pairs: 66 pairs swept; 2 worse than either service missing alone"),
@@ -156,6 +179,15 @@ fn sweep_matches_the_tables(net: &str, pairs: bool) {
         json["single_points_of_failure"],
         serde_json::json!(["cart", "catalog"])
     );
+    if pairs {
+        assert_eq!(
+            json["worse_pairs"],
+            serde_json::json!([
+                "payments + payments-backup",
+                "store-primary + store-secondary"
+            ])
+        );
+    }
 }
 
 #[test]
@@ -244,6 +276,56 @@ fn swallowed_and_asynchronous_failures_are_counted_on_their_edges_only() {
 }
 
 #[test]
+fn the_text_says_which_method_fails_and_what_no_request_saw() {
+    let dir = TempDir::new("models-text");
+    let text = std::fs::read_to_string(crate::support::root().join(SCENARIO))
+        .expect("the scenario")
+        + "faults: [ { missing: stats } ]\n";
+    let path = dir.path().join("variant.yaml");
+    std::fs::write(&path, text).expect("write");
+    let run = simulate(&[
+        path.to_str().expect("utf-8 path"),
+        "--strategy",
+        "batch",
+        "--net",
+        "sim",
+    ]);
+    // batch: checkout fails on UNIMPLEMENTED while web v2 meets payments v1; browse never.
+    let by_method = run
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("web by method: "))
+        .unwrap_or_else(|| panic!("a by-method line\n{}", run.stdout));
+    assert!(
+        by_method.contains("checkout") && by_method.contains("failed ("),
+        "{by_method}"
+    );
+    let browse = by_method
+        .split("; ")
+        .find(|cell| cell.contains("browse"))
+        .expect("browse");
+    assert!(!browse.contains("failed"), "{by_method}");
+    assert!(
+        run.stdout.contains("failed calls no request saw")
+            && run.stdout.contains("web -> stats api v1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("asynchronous calls started per step"),
+        "{}",
+        run.stdout
+    );
+    let sweep = simulate(&["sweep", SCENARIO, "--net", "sim"]);
+    let stats = sweep
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("stats "))
+        .expect("a stats row");
+    assert!(stats.contains("unseen: web -> stats api v1"), "{stats}");
+}
+
+#[test]
 fn a_fallback_is_called_only_when_its_call_fails() {
     let healthy = run_with("", "safe");
     let baseline = &healthy["strategies"][0]["steps"][0];
@@ -314,8 +396,11 @@ services:
           - { service: db, async: true, fallback: { service: db } }
           - { service: db, fallback: { service: db, async: true } }
           - { service: db, fallback: [] }
+          - { service: db, on_failure: fail, fallback: { service: db } }
+          - { service: db, async: true, on_failure: degrade }
         methods:
           default: {}
+          browse: {}
   db:
     versions:
       v1: { methods: { get: {} } }
@@ -334,8 +419,11 @@ load:
         "calls[1].method: no version of \"db\" has method \"lookup\"",
         "calls[2].fallback: an asynchronous call cannot have a fallback",
         "calls[3].fallback.async: a fallback cannot have `async`",
-        "calls[4].fallback: expected a call or a list of calls, found nothing",
+        "calls[4].fallback: expected a call or a list of calls, found an empty list",
         "methods.default: invalid method name \"default\"",
+        "calls[5].on_failure: with `fail` for every code the fallback is never made",
+        "calls[6].on_failure: an asynchronous call's failure never reaches its caller",
+        "web: entrypoint \"web\" has methods",
         "load.entrypoints.db: \"db\" is not an entrypoint",
         "load.entrypoints.web.mix.search: \"web\" has no method \"search\"",
     ] {

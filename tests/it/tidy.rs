@@ -57,7 +57,9 @@ fn readme_commands_name_files_that_exist() {
 #[test]
 fn the_pure_modules_use_no_network_clock_or_runtime() {
     let mut files = Vec::new();
-    for dir in ["scenario", "eval", "plan", "import", "check", "record", "risk"] {
+    for dir in [
+        "scenario", "eval", "plan", "import", "check", "record", "risk",
+    ] {
         rust_files(&root().join("src").join(dir), &mut files);
     }
     for name in ["model.rs", "topology.rs", "seed.rs", "generate.rs"] {

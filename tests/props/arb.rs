@@ -388,17 +388,27 @@ fn build(
                                     .map(|m| format!("m{}", m + 1));
                                 let fallback =
                                     fallback.filter(|_| !*asynchronous).map(|(other, rule_of)| {
-                                        Box::new(CallSpec {
-                                            callee: i + 1 + other.index(n - i - 1),
-                                            api: "v1".to_owned(),
-                                            method: None,
-                                            on_failure: rule(rule_of),
-                                            timeout_ms: None,
-                                            retries: 0,
-                                            flag: None,
-                                            fallback: None,
-                                            asynchronous: false,
-                                        })
+                                        let plain =
+                                            |callee: usize, on_failure: OnFailure| CallSpec {
+                                                callee,
+                                                api: "v1".to_owned(),
+                                                method: None,
+                                                on_failure,
+                                                timeout_ms: None,
+                                                retries: 0,
+                                                flag: None,
+                                                fallback: None,
+                                                asynchronous: false,
+                                            };
+                                        let first = other.index(n - i - 1);
+                                        let mut fallback = plain(i + 1 + first, rule(rule_of));
+                                        // A third of the fallbacks have one of their own: a chain.
+                                        if rule_of % 3 == 0 {
+                                            let second = i + 1 + (first + 1) % (n - i - 1);
+                                            fallback.fallback =
+                                                Some(Box::new(plain(second, rule(rule_of / 2))));
+                                        }
+                                        Box::new(fallback)
                                     });
                                 CallSpec {
                                     callee,
