@@ -857,7 +857,11 @@ fn hosts<'t>(whence: &str, text: &'t str) -> Vec<&'t str> {
     text.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter_map(|word| {
             let word = word.trim_matches(|c| c == '"' || c == '\'');
-            let word = word.rsplit_once('=').map_or(word, |(_, value)| value);
+            // `--addr=host:port`, but not the `=` of a URL's query.
+            let word = match word.split_once('=') {
+                Some((key, value)) if !key.contains([':', '/']) => value,
+                _ => word,
+            };
             let (rest, scheme) = match word.split_once("://") {
                 Some((_, rest)) => (rest, true),
                 None => (word, false),

@@ -637,6 +637,7 @@ services:
       v2: { methods: { browse: { latency_ms: 1 } } }
 initial: { web: v1 }
 target: { web: v2 }
+load: { entrypoints: { web: { mix: { browse: 1 } } } }
 ",
         );
         for (kind, check) in [
