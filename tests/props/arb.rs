@@ -402,19 +402,32 @@ fn build(
                                             };
                                         let first = other.index(n - i - 1);
                                         let mut fallback = plain(i + 1 + first, rule(rule_of));
-                                        // A third of the fallbacks have one of their own: a chain.
+                                        // A third of the fallbacks have one of their own: a
+                                        // chain (whose first link then handles failures).
                                         if rule_of % 3 == 0 {
                                             let second = i + 1 + (first + 1) % (n - i - 1);
                                             fallback.fallback =
                                                 Some(Box::new(plain(second, rule(rule_of / 2))));
+                                            if fallback.on_failure.always_fails() {
+                                                fallback.on_failure = OnFailure::DEGRADE;
+                                            }
                                         }
                                         Box::new(fallback)
                                     });
+                                // A rule that fails on every code makes no fallback, and
+                                // an asynchronous call takes no rule: neither is written.
+                                let on_failure = if *asynchronous {
+                                    OnFailure::FAIL
+                                } else if fallback.is_some() && rule(*on_failure).always_fails() {
+                                    OnFailure::DEGRADE
+                                } else {
+                                    rule(*on_failure)
+                                };
                                 CallSpec {
                                     callee,
                                     api: APIS[level].to_owned(),
                                     method,
-                                    on_failure: rule(*on_failure),
+                                    on_failure,
                                     timeout_ms: *timeout,
                                     retries: *retries,
                                     flag: flag
@@ -666,6 +679,10 @@ fn make_healthy(
                 if ends[i].1 == Some(k) {
                     meets.push(ends[c].1);
                 }
+                // An asynchronous call's failure never reaches its caller.
+                if call.asynchronous {
+                    continue;
+                }
                 if meets.iter().any(Option::is_none) {
                     call.on_failure = OnFailure::DEGRADE;
                 }
@@ -713,7 +730,9 @@ impl ScenarioSpec {
         if let Some(method) = &call.method {
             fields.push(format!("method: {method}"));
         }
-        fields.push(format!("on_failure: {}", rule_yaml(&call.on_failure)));
+        if !call.asynchronous {
+            fields.push(format!("on_failure: {}", rule_yaml(&call.on_failure)));
+        }
         if let Some(timeout) = call.timeout_ms {
             fields.push(format!("timeout_ms: {timeout}"));
         }
