@@ -33,8 +33,7 @@ pub const PACKAGE: &str = "deploysim.v1";
 ///
 /// A named method is its own gRPC method of that service (`/deploysim.v1.cart.v1/checkout`),
 /// so a build without it answers UNIMPLEMENTED from the routing too; the default method
-/// is `Call` (method names start with a lowercase letter or are otherwise checked not to
-/// be `Call`).
+/// is `Call`, a name the loader reserves, so the two never share a path.
 pub fn method_path(service: &str, api: &str, method: Option<&str>) -> String {
     format!("/{PACKAGE}.{service}.{api}/{}", method.unwrap_or("Call"))
 }

@@ -558,6 +558,9 @@ impl Graph {
             done[call.port]
         };
         let mut all = reached & (OK | DEGRADED);
+        // The fallback's outcomes do not depend on why this call failed: computed once,
+        // so a chain costs its length, not two to the power of it.
+        let mut instead: Option<Outcomes> = None;
         for (i, (bit, _)) in FAIL_BITS.iter().enumerate() {
             if reached & bit == 0 {
                 continue;
@@ -573,7 +576,8 @@ impl Graph {
             match &call.fallback {
                 None => all |= handled,
                 Some(fallback) => {
-                    let instead = self.call_outcomes(fallback, caller, state, done);
+                    let instead = *instead
+                        .get_or_insert_with(|| self.call_outcomes(fallback, caller, state, done));
                     all |= instead & (FAILED | DEGRADED);
                     if instead & OK != 0 {
                         all |= handled;

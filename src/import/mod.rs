@@ -539,14 +539,14 @@ fn render(name: &str, source: &str, topology: &Topology) -> String {
         "# Then: simulate check FILE, simulate sweep FILE --pairs --net sim."
     );
     for note in &topology.notes {
-        let _ = writeln!(out, "# Note: {note}");
+        let _ = writeln!(out, "# Note: {}", one_line(note));
     }
     let _ = writeln!(out, "\nname: {}", sanitize(name));
     let _ = writeln!(out, "\nservices:");
     for (service_name, service) in &topology.services {
-        let _ = writeln!(out, "  {service_name}:   # {}", service.origin);
+        let _ = writeln!(out, "  {service_name}:   # {}", one_line(&service.origin));
         if let Some(why) = &service.entrypoint {
-            let _ = writeln!(out, "    entrypoint: true   # {why}");
+            let _ = writeln!(out, "    entrypoint: true   # {}", one_line(why));
         }
         if let Some((replicas, why)) = &service.replicas {
             let _ = writeln!(out, "    replicas: {}   # {why}", (*replicas).clamp(1, 64));
@@ -561,7 +561,8 @@ fn render(name: &str, source: &str, topology: &Topology) -> String {
         let _ = writeln!(
             out,
             "      {}:   # {}",
-            service.version, service.version_origin
+            service.version,
+            one_line(&service.version_origin)
         );
         if service.calls.is_empty() && service.left_out.is_empty() {
             let _ = writeln!(out, "        calls: []");
@@ -578,11 +579,12 @@ fn render(name: &str, source: &str, topology: &Topology) -> String {
         for (callee, why) in &service.left_out {
             let _ = writeln!(
                 out,
-                "          # - {{ service: {callee} }}   # left out: {why}"
+                "          # - {{ service: {callee} }}   # left out: {}",
+                one_line(why)
             );
         }
         for (version, origin, calls) in &service.more_versions {
-            let _ = writeln!(out, "      {version}:   # {origin}");
+            let _ = writeln!(out, "      {version}:   # {}", one_line(origin));
             if calls.is_empty() {
                 let _ = writeln!(out, "        calls: []");
             } else {

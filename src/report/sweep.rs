@@ -161,8 +161,11 @@ fn worse_pairs(rows: &[SweepRow]) -> Vec<String> {
     rows.iter()
         .filter(|row| row.missing.len() == 2 && row.kept_up())
         .filter(|row| {
-            let alone = single(&row.missing[0]).max(single(&row.missing[1]));
-            worst(row) > alone
+            // Only when both services were measured alone.
+            match (single(&row.missing[0]), single(&row.missing[1]), worst(row)) {
+                (Some(a), Some(b), Some(both)) => both > a.max(b),
+                _ => false,
+            }
         })
         .map(|row| row.missing.join(" + "))
         .collect()

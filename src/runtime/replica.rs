@@ -429,6 +429,14 @@ impl Behaviour {
         let recorder = Arc::clone(&self.recorder);
         recorder.traffic.async_started(step);
         background.spawn(async move {
+            // Counts the call as failed if the task is aborted (its replica stopped or
+            // was killed) before it ends, and leaves the in-flight count either way.
+            let mut guard = AsyncCall {
+                recorder: Arc::clone(&recorder),
+                step,
+                key: Arc::clone(&key),
+                counted: false,
+            };
             let outcome = link
                 .call(
                     &call.api,
@@ -444,13 +452,33 @@ impl Behaviour {
                 Err(_) => Level::Failed,
             };
             recorder.traffic.called(step, &key, level);
-            recorder.traffic.async_finished(step);
+            guard.counted = true;
         });
     }
 
     fn draw_error(&self, error_rate: f64) -> bool {
         let mut rng = crate::lock::lock(&self.error_draws);
         rng.random_bool(error_rate.clamp(0.0, 1.0))
+    }
+}
+
+/// An asynchronous call in flight: its end is counted when it drops, whether the call
+/// finished (its outcome already counted) or its task was aborted (counted as failed).
+struct AsyncCall {
+    recorder: Arc<Recorder>,
+    step: usize,
+    key: Key,
+    counted: bool,
+}
+
+impl Drop for AsyncCall {
+    fn drop(&mut self) {
+        if !self.counted {
+            self.recorder
+                .traffic
+                .called(self.step, &self.key, Level::Failed);
+        }
+        self.recorder.traffic.async_finished(self.step);
     }
 }
 

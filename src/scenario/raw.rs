@@ -151,6 +151,9 @@ pub enum RawFaultKind {
     },
 }
 
+/// The most calls a `fallback:` list may chain (each is a level of every walk of it).
+const MAX_FALLBACKS: usize = 16;
+
 /// The longest time any `*_ms` key may take: one hour. Runs are bounded.
 const MAX_MS: u64 = 3_600_000;
 
@@ -927,10 +930,32 @@ impl Decoder<'_> {
             }
             return None;
         }
+        if items.len() > MAX_FALLBACKS {
+            self.problem(
+                path,
+                node.pos,
+                format!(
+                    "a fallback list has at most {MAX_FALLBACKS} calls (this one has {})",
+                    items.len()
+                ),
+            );
+            return None;
+        }
         let mut chain: Vec<RawCall> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let item_path = index(path, i);
             if let Some(call) = self.call(item, &item_path, true) {
+                if i + 1 < items.len()
+                    && call.explicit_on_failure
+                    && call.on_failure.always_fails()
+                    && let Some(value) = item.get("on_failure")
+                {
+                    self.problem(
+                        &join(&item_path, "on_failure"),
+                        value.pos,
+                        "with `fail` for every code the next call of the list is never made: use `degrade`, or end the list here",
+                    );
+                }
                 if call.fallback.is_some() {
                     self.problem(
                         &join(&item_path, "fallback"),
@@ -1650,6 +1675,9 @@ impl Naming {
         }
         if matches!(self, Naming::Method) && name == "default" {
             return Err("\"default\" names a version's own calls (no `method:` needed)");
+        }
+        if matches!(self, Naming::Method) && name == "Call" {
+            return Err("\"Call\" is the gRPC method of a version's own calls");
         }
         if matches!(self, Naming::Version) && name == "none" {
             return Err("\"none\" means not deployed in `initial` and `target`");

@@ -400,6 +400,7 @@ services:
           - { service: db, async: true, on_failure: degrade }
         methods:
           default: {}
+          Call: {}
           browse: {}
   db:
     versions:
@@ -421,6 +422,7 @@ load:
         "calls[3].fallback.async: a fallback cannot have `async`",
         "calls[4].fallback: expected a call or a list of calls, found an empty list",
         "methods.default: invalid method name \"default\"",
+        "methods.Call: invalid method name \"Call\"",
         "calls[5].on_failure: with `fail` for every code the fallback is never made",
         "calls[6].on_failure: an asynchronous call's failure never reaches its caller",
         "web: entrypoint \"web\" has methods",
@@ -429,4 +431,45 @@ load:
     ] {
         assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
     }
+}
+
+#[test]
+fn a_fallback_list_is_bounded_and_each_link_must_hand_over() {
+    let dir = TempDir::new("models-chain");
+    let path = dir.path().join("chain.yaml");
+    let long: Vec<&str> = std::iter::repeat_n("{ service: db }", 17).collect();
+    std::fs::write(
+        &path,
+        format!(
+            "name: chain
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        calls:
+          - {{ service: db, fallback: [{}] }}
+          - {{ service: db, fallback: [ {{ service: db, on_failure: fail }}, {{ service: db }} ] }}
+  db: {{ versions: {{ v1: {{}} }} }}
+initial: {{ web: v1, db: v1 }}
+",
+            long.join(", ")
+        ),
+    )
+    .expect("write");
+    let run = simulate(&["check", path.to_str().expect("utf-8 path")]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("calls[0].fallback: a fallback list has at most 16 calls (this one has 17)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "calls[1].fallback[0].on_failure: with `fail` for every code the next call of the list is never made"
+        ),
+        "{}",
+        run.stderr
+    );
 }

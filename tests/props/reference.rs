@@ -449,6 +449,7 @@ impl<'a> Model<'a> {
             match &call.fallback {
                 None => result = result.union(handled),
                 Some(fallback) => {
+                    // Recomputed per code: the reference stays simple (chains are short).
                     let instead = self.call_possible(state, on, service, fallback, memo);
                     result = result.union(Possible {
                         ok: false,
