@@ -321,7 +321,8 @@ impl Graph {
                     .collect()
             })
             .collect();
-        let entry_ports: Vec<Vec<usize>> = entry_services
+        // Per entrypoint, each method of its mix: its port and its name.
+        let (entry_ports, entry_methods): (Vec<Vec<usize>>, Vec<Vec<String>>) = entry_services
             .iter()
             .map(|&s| {
                 let api = scenario.entry_api(&services[s]);
@@ -329,25 +330,15 @@ impl Graph {
                     .load
                     .mix_of(&services[s])
                     .into_iter()
-                    .filter_map(|(method, _)| port_of.get(&(s, api.clone(), method)).copied())
-                    .collect()
-            })
-            .collect();
-        let entry_methods: Vec<Vec<String>> = entry_services
-            .iter()
-            .map(|&s| {
-                let api = scenario.entry_api(&services[s]);
-                scenario
-                    .load
-                    .mix_of(&services[s])
-                    .into_iter()
-                    .filter(|(method, _)| port_of.contains_key(&(s, api.clone(), method.clone())))
-                    .map(|(method, _)| {
-                        method.unwrap_or_else(|| crate::model::DEFAULT_METHOD.to_owned())
+                    .filter_map(|(method, _)| {
+                        let port = *port_of.get(&(s, api.clone(), method.clone()))?;
+                        let name =
+                            method.unwrap_or_else(|| crate::model::DEFAULT_METHOD.to_owned());
+                        Some((port, name))
                     })
-                    .collect()
+                    .unzip::<usize, String, Vec<usize>, Vec<String>>()
             })
-            .collect();
+            .unzip();
         let entries: Vec<(usize, usize)> = entry_services
             .iter()
             .zip(&entry_ports)

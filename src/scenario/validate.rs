@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::problem::{Problems, did_you_mean};
 use super::raw::{
     FlagOp, Located, RawCall, RawFaultKind, RawFlagChange, RawScenario, RawStep, RawStrategyKind,
+    RawVersion,
 };
 use super::yaml::Pos;
 use crate::model::{
@@ -143,29 +144,18 @@ impl Checker<'_> {
 
     fn services(&mut self, raw: &RawScenario) -> BTreeMap<String, Service> {
         // First pass: what exists, so that calls can be checked against it.
+        let per_service = |names: fn(&RawVersion) -> Vec<String>| {
+            raw.services
+                .iter()
+                .map(|(name, service)| {
+                    let all = service.versions.iter().flat_map(|(_, v)| names(v));
+                    (name.value.clone(), all.collect())
+                })
+                .collect()
+        };
         let known = Known {
-            apis: raw
-                .services
-                .iter()
-                .map(|(name, service)| {
-                    let provided = service
-                        .versions
-                        .iter()
-                        .flat_map(|(_, v)| v.provides.iter().map(|api| api.value.clone()));
-                    (name.value.clone(), provided.collect())
-                })
-                .collect(),
-            methods: raw
-                .services
-                .iter()
-                .map(|(name, service)| {
-                    let methods = service
-                        .versions
-                        .iter()
-                        .flat_map(|(_, v)| v.methods.iter().map(|(m, _)| m.value.clone()));
-                    (name.value.clone(), methods.collect())
-                })
-                .collect(),
+            apis: per_service(|v| v.provides.iter().map(|api| api.value.clone()).collect()),
+            methods: per_service(|v| v.methods.iter().map(|(m, _)| m.value.clone()).collect()),
         };
 
         let mut services = BTreeMap::new();
