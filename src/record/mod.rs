@@ -300,9 +300,10 @@ impl Recorder {
         let at = self.position();
         if let Some(record) = inner.steps.get_mut(at.step) {
             parts_of(&mut record.parts, entry)[at.part.index()].sent += 1;
-            if dispatched {
-                record.in_flight += 1;
-            }
+            // Counted in flight until `record`, refused ones too: a step is summarised
+            // only when nothing of it is in flight, so a refusal recorded just after the
+            // next step began still lands in its step's total.
+            record.in_flight += 1;
             let lag = &mut record.lag;
             lag.arrivals += 1;
             if !dispatched {
@@ -316,8 +317,8 @@ impl Recorder {
         at
     }
 
-    /// Records one request sent at `at`. `latency` is `Some` for a request that was
-    /// dispatched (it leaves the in-flight count) and `None` for one never sent.
+    /// Records one request sent at `at` (it leaves the in-flight count). `latency` is
+    /// `Some` for a request that was dispatched and `None` for one never sent.
     pub fn record(
         &self,
         at: Position,
@@ -328,9 +329,7 @@ impl Recorder {
     ) {
         let mut inner = self.lock();
         if let Some(record) = inner.steps.get_mut(at.step) {
-            if latency.is_some() {
-                record.in_flight = record.in_flight.saturating_sub(1);
-            }
+            record.in_flight = record.in_flight.saturating_sub(1);
             let counts = &mut parts_of(&mut record.parts, entry)[at.part.index()];
             match outcome {
                 Level::Ok => counts.ok += 1,
@@ -468,9 +467,6 @@ mod tests {
         // counted in the step before the next begins (and summarised with it) or in the
         // next one: never in a step already summarised.
         let recorder = std::sync::Arc::new(Recorder::new());
-        // Step 0 exists before the first request, as in a run (the baseline begins
-        // before the load starts).
-        recorder.begin(0, Part::Transient);
         let sender = {
             let recorder = std::sync::Arc::clone(&recorder);
             std::thread::spawn(move || {
