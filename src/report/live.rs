@@ -322,11 +322,11 @@ fn strategy_table(out: &mut String, scenario: &Scenario, net: Net, run: &Strateg
     flagged_calls(out, scenario, run);
     async_calls(out, scenario, run);
     per_method(out, scenario, run);
-    let unseen = unseen_failures(run.steps.iter());
+    let unseen = unseen_failures(scenario, run.steps.iter());
     if !unseen.is_empty() {
         let _ = writeln!(
             out,
-            "  failed calls no request saw (ignored, handled by a fallback's success, or asynchronous): {}",
+            "  failed calls no request saw (ignored or asynchronous): {}",
             unseen.join(", ")
         );
     }
@@ -706,21 +706,35 @@ fn share(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole.max(1) as f64)
 }
 
-/// Edges whose calls failed in `steps` but that no entry request names as a cause:
-/// failures swallowed (`ignore`), a primary whose fallback answered under `ignore`, or
-/// asynchronous calls. `edge N of M calls`, in name order.
+/// Edges whose failures no entry request sees, by construction: calls that are
+/// asynchronous or whose rule ignores some code (a failure passed up or degrading a
+/// request is named in the request's causes instead). `edge N of M calls` for those that
+/// failed in `steps`, in name order.
 pub(crate) fn unseen_failures<'a>(
-    steps: impl Iterator<Item = &'a StepResult> + Clone,
+    scenario: &Scenario,
+    steps: impl Iterator<Item = &'a StepResult>,
 ) -> Vec<String> {
-    let seen: std::collections::BTreeSet<&str> = steps
-        .clone()
-        .flat_map(|step| step.total.causes.keys())
-        .map(|cause| cause.edge.as_str())
-        .collect();
+    let mut quiet: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for service in scenario.services.values() {
+        for version in service.versions.values() {
+            for call in version.every_call() {
+                let ignores = call.on_failure.default == crate::model::Action::Ignore
+                    || call
+                        .on_failure
+                        .by_code
+                        .contains(&Some(crate::model::Action::Ignore));
+                if call.asynchronous || ignores {
+                    let edge = crate::contract::Edge::new(&service.name, &call.service, &call.api)
+                        .to_method(call.method.as_deref());
+                    quiet.insert(edge.to_string());
+                }
+            }
+        }
+    }
     let mut failed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for step in steps {
         for (edge, counts) in &step.traffic.edges {
-            if counts.failed > 0 && !seen.contains(edge.as_str()) {
+            if counts.failed > 0 && quiet.contains(edge) {
                 let total = failed.entry(edge.as_str()).or_default();
                 total.0 += counts.failed;
                 total.1 += counts.calls;

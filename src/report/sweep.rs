@@ -78,7 +78,7 @@ pub fn text(
             .collect();
         // Failures no entry request saw (swallowed, asynchronous) would leave an `ok` row
         // looking untouched.
-        let unseen = super::live::unseen_failures(std::iter::once(step));
+        let unseen = super::live::unseen_failures(scenario, std::iter::once(step));
         if !unseen.is_empty() {
             causes.push(format!("unseen: {}", unseen.join(", ")));
         }

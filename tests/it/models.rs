@@ -305,11 +305,17 @@ fn the_text_says_which_method_fails_and_what_no_request_saw() {
         .find(|cell| cell.contains("browse"))
         .expect("browse");
     assert!(!browse.contains("failed"), "{by_method}");
+    let unseen = run
+        .stdout
+        .lines()
+        .find(|line| line.contains("failed calls no request saw"))
+        .unwrap_or_else(|| panic!("an unseen-failures line\n{}", run.stdout));
+    assert!(unseen.contains("web -> stats api v1"), "{unseen}");
+    // Failures that failed or degraded requests are in the causes, not here: not the
+    // load generator's edge, not payments (UNIMPLEMENTED fails checkout).
     assert!(
-        run.stdout.contains("failed calls no request saw")
-            && run.stdout.contains("web -> stats api v1"),
-        "{}",
-        run.stdout
+        !unseen.contains("client ->") && !unseen.contains("payments"),
+        "{unseen}"
     );
     assert!(
         run.stdout.contains("asynchronous calls started per step"),
