@@ -190,6 +190,16 @@ pub struct Service {
     pub versions: BTreeMap<String, Version>,
 }
 
+impl Service {
+    /// The named methods of any of its versions, by name.
+    pub fn method_names(&self) -> std::collections::BTreeSet<&str> {
+        self.versions
+            .values()
+            .flat_map(|version| version.methods.keys().map(String::as_str))
+            .collect()
+    }
+}
+
 /// How a service moves from one version to another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rollout {

@@ -367,11 +367,7 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            let methods: BTreeSet<&str> = service
-                .versions
-                .values()
-                .flat_map(|version| version.methods.keys().map(String::as_str))
-                .collect();
+            let methods = service.method_names();
             let mut mix = Vec::new();
             for (method, weight) in &entry.mix {
                 if method.value == model::DEFAULT_METHOD {
@@ -411,11 +407,7 @@ impl Checker<'_> {
             let Some(service) = services.get(&name.value) else {
                 continue;
             };
-            let methods: BTreeSet<&str> = service
-                .versions
-                .values()
-                .flat_map(|version| version.methods.keys().map(String::as_str))
-                .collect();
+            let methods = service.method_names();
             let mixed = loads
                 .get(&service.name)
                 .is_some_and(|load: &EntryLoad| !load.mix.is_empty());
