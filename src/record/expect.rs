@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::model::Expect;
-use crate::record::run::StepKind;
+use crate::record::StepKind;
 use crate::record::tally::Tally;
 
 /// One key of `expect`, with its bound.

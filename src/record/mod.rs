@@ -5,7 +5,7 @@
 //! it was sent), so a step's in-flight count reaches zero once all its requests answered.
 
 pub mod expect;
-pub mod run;
+pub mod result;
 pub mod tally;
 pub mod traffic;
 
@@ -16,6 +16,30 @@ use std::time::Duration;
 
 use crate::eval::Level;
 use tally::{CauseKey, Tally};
+
+/// What a step of the live run was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Baseline,
+    /// Rollout step `n` of the plan.
+    Rollout(usize),
+    /// Undoing rollout step `n`.
+    Rollback(usize),
+    /// The gate's kill switch after rollout step `n`: every flag the rollout released,
+    /// back to where it was before, at once.
+    KillSwitch(usize),
+}
+
+impl StepKind {
+    pub fn label(&self) -> String {
+        match self {
+            StepKind::Baseline => "baseline".to_owned(),
+            StepKind::Rollout(n) => n.to_string(),
+            StepKind::Rollback(n) => format!("rollback {n}"),
+            StepKind::KillSwitch(_) => "kill switch".to_owned(),
+        }
+    }
+}
 
 /// Which part of a step is running: the transient state (and the preparation before it),
 /// or the settled state after it. The baseline is all settled.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{plural, table};
 use crate::model::Scenario;
-use crate::record::run::StrategyRun;
+use crate::record::result::StrategyRun;
 use crate::risk::stats::Estimate;
 use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
 

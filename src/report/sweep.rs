@@ -10,7 +10,7 @@ use super::{list_or_none, table};
 use crate::check::sweep::{EntryLoss, is_single_point_of_failure};
 use crate::eval::Level;
 use crate::model::Scenario;
-use crate::record::run::SweepRow;
+use crate::record::result::SweepRow;
 use crate::record::tally::Percentiles;
 use crate::runtime::net::Net;
 

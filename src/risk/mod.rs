@@ -13,7 +13,8 @@ use std::time::Duration;
 use rand::RngExt as _;
 
 use crate::model::{Breach, Deployment, RiskExpect, Scenario, StrategyKind};
-use crate::record::run::{StepKind, StrategyRun};
+use crate::record::StepKind;
+use crate::record::result::StrategyRun;
 use crate::seed;
 
 /// What is wrong with a defective version.
@@ -219,7 +220,7 @@ pub fn outcome(run: &StrategyRun, draw: &Draw, target: &Deployment) -> Outcome {
         .steps
         .iter()
         .rposition(|step| matches!(step.kind, StepKind::Rollout(_)));
-    let completed = run.ending == crate::record::run::Ending::Completed;
+    let completed = run.ending == crate::record::result::Ending::Completed;
     let restored = run.mitigation.filter(|m| {
         m.restored_in.is_some() && matches!(m.action, Breach::Rollback | Breach::KillSwitch)
     });

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::model::{Expect, Scenario, Strategy, StrategyKind};
 use crate::plan::{Plan, Step};
-use crate::record::run::SweepRow;
+use crate::record::result::SweepRow;
 use crate::runtime::cluster::StartError;
 use crate::runtime::run::{Options, Progress, run};
 

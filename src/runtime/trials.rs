@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::model::{Scenario, Strategy};
 use crate::plan::Plan;
-use crate::record::run::StrategyRun;
+use crate::record::result::StrategyRun;
 use crate::risk::{self, Trial};
 use crate::runtime::host::{self, HostError};
 use crate::runtime::net::Net;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploysim::eval::Level;
-use deploysim::record::run::StrategyRun;
+use deploysim::record::result::StrategyRun;
 use deploysim::{plan, scenario};
 
 use deploysim::runtime::net::Net;

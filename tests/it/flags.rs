@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploysim::model::{Breach, Scenario};
-use deploysim::record::run::{Ending, StepKind, StrategyRun};
+use deploysim::record::StepKind;
+use deploysim::record::result::{Ending, StrategyRun};
 use deploysim::runtime::net::Net;
 use deploysim::scenario;
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use deploysim::eval::Level;
 use deploysim::model::Scenario;
 use deploysim::record::Event;
-use deploysim::record::run::{Ending, StepKind, StrategyRun};
+use deploysim::record::StepKind;
+use deploysim::record::result::{Ending, StrategyRun};
 use deploysim::scenario;
 
 use deploysim::runtime::net::Net;

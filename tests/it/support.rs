@@ -74,7 +74,7 @@ pub fn run_on(
     net: deploysim::runtime::net::Net,
     scenario: &std::sync::Arc<deploysim::model::Scenario>,
     strategy: &deploysim::model::Strategy,
-) -> deploysim::record::run::StrategyRun {
+) -> deploysim::record::result::StrategyRun {
     let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
     let limit = deploysim::runtime::host::sim_limit([deploysim::runtime::host::run_budget(
         scenario, &plan,

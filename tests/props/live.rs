@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use deploysim::eval::Level;
 use deploysim::model::{Scenario, Strategy};
-use deploysim::record::run::{StepKind, StrategyRun};
+use deploysim::record::StepKind;
+use deploysim::record::result::StrategyRun;
 use deploysim::runtime::net::Net;
 use proptest::prelude::*;
 
@@ -83,7 +84,7 @@ fn note(text: impl FnOnce() -> String) {
 
 /// The measured level of a part, from its counts.
 fn level_of(counts: &deploysim::record::Counts) -> Option<Level> {
-    deploysim::record::run::worst_level(counts.ok, counts.degraded, counts.failed)
+    deploysim::record::result::worst_level(counts.ok, counts.degraded, counts.failed)
 }
 
 /// Small fleets with nothing random but the version picks: what the check models.
@@ -356,7 +357,7 @@ proptest! {
         spec.load.max_in_flight = max_in_flight;
         let scenario = spec.load().map_err(TestCaseError::fail)?;
         let report = |run: StrategyRun| {
-            let live = deploysim::record::run::LiveRun { runs: vec![run], ..Default::default() };
+            let live = deploysim::record::result::LiveRun { runs: vec![run], ..Default::default() };
             serde_json::to_string(&deploysim::report::live::json(&scenario, scenario.seed, Net::Sim, &live))
                 .expect("the report serialises")
         };

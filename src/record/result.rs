@@ -10,31 +10,7 @@ use crate::plan::PlanError;
 use crate::record::expect::Expectation;
 use crate::record::tally::Tally;
 use crate::record::traffic::StepTraffic;
-use crate::record::{Event, Lag, Parts};
-
-/// What a step of the live run was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
-    Baseline,
-    /// Rollout step `n` of the plan.
-    Rollout(usize),
-    /// Undoing rollout step `n`.
-    Rollback(usize),
-    /// The gate's kill switch after rollout step `n`: every flag the rollout released,
-    /// back to where it was before, at once.
-    KillSwitch(usize),
-}
-
-impl StepKind {
-    pub fn label(&self) -> String {
-        match self {
-            StepKind::Baseline => "baseline".to_owned(),
-            StepKind::Rollout(n) => n.to_string(),
-            StepKind::Rollback(n) => format!("rollback {n}"),
-            StepKind::KillSwitch(_) => "kill switch".to_owned(),
-        }
-    }
-}
+use crate::record::{Event, Lag, Parts, StepKind};
 
 /// One step as measured.
 #[derive(Debug, Clone)]
