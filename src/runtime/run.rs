@@ -83,14 +83,10 @@ pub async fn run(
         flags: Arc::new(FlagBoard::new(scenario.initial_flags())),
         seed: options.seed,
         mitigated: None,
-        settled_at: Vec::new(),
         recorder,
         interrupt: options.interrupt.clone(),
         fault_clock: watch::channel(0usize).0,
         steps: Vec::new(),
-        durations: Vec::new(),
-        overruns: Vec::new(),
-        breaches: Vec::new(),
         strategy: strategy.name.clone(),
         progress,
     };
@@ -99,14 +95,28 @@ pub async fn run(
     let running = cluster.running().await;
     cluster.shutdown().await;
     let (ending, scheduled) = result?;
-    let mut run = runner.finish(strategy, ending, started.elapsed());
-    run.scheduled = scheduled;
-    run.running = running;
-    Ok(run)
+    let ended = Ended {
+        ending,
+        duration: started.elapsed(),
+        scheduled,
+        running,
+    };
+    Ok(runner.finish(strategy, ended))
 }
 
-/// A step as it was run: what it was, its changes, and the deployment and flags before,
-/// during its moves, and after.
+/// How a run ended, as `finish` needs it to build the whole result.
+struct Ended {
+    ending: Ending,
+    duration: Duration,
+    /// Entry requests the load generator scheduled.
+    scheduled: u64,
+    /// The version of every replica still running when the rollout ended, per service.
+    running: BTreeMap<String, Vec<String>>,
+}
+
+/// A step as it was run: what it was, its changes, the deployment and flags before,
+/// during its moves, and after, and what the runner itself saw of it. One record per
+/// step, so nothing about a step lives in a vector of its own that must stay in step.
 struct Ran {
     kind: StepKind,
     changes: Vec<Change>,
@@ -116,6 +126,16 @@ struct Ran {
     flags_before: Flags,
     flags_during: Flags,
     flags_after: Flags,
+    /// From the start of the step to the end of its bake time (or its interruption).
+    duration: Duration,
+    /// How much longer than asked the runner's own timed waits took (startup, bake):
+    /// time the machine, not the services, added.
+    overrun: Duration,
+    /// When its settled part began: the flip of a step with no service to move, the end
+    /// of the moves otherwise; `None` while it has not.
+    settled_at: Option<Instant>,
+    /// The gate was checked after this step and breached.
+    gate_breached: bool,
 }
 
 /// When a step's flag changes are made.
@@ -136,9 +156,6 @@ struct Runner<'a> {
     /// The gate's breach that a rollback or kill switch answers: the action, the
     /// breached step and when the gate decided.
     mitigated: Option<(Breach, usize, Instant)>,
-    /// Per step: when its settled part began (the flip of a step with no service to
-    /// move, the end of the moves otherwise).
-    settled_at: Vec<Option<Instant>>,
     recorder: Arc<Recorder>,
     interrupt: watch::Receiver<bool>,
     /// The rollout step whose fault clocks have started: a fault of step N waits for it.
@@ -146,11 +163,6 @@ struct Runner<'a> {
     /// never meets a request counted in step N - 1.
     fault_clock: watch::Sender<usize>,
     steps: Vec<Ran>,
-    durations: Vec<Duration>,
-    /// Per step: how much longer than asked the runner's own timed waits took (startup,
-    /// bake): time the machine, not the services, added.
-    overruns: Vec<Duration>,
-    breaches: Vec<usize>,
     strategy: String,
     progress: Option<&'a dyn Progress>,
 }
@@ -264,75 +276,86 @@ impl Runner<'_> {
                 failed: seen.failed,
                 answered: seen.requests(),
             });
-            self.breaches.push(index);
+            self.steps[index].gate_breached = true;
             let decided = Instant::now();
             match on_breach {
                 Breach::Continue => {}
                 Breach::Stop => return Ok(Ending::Stopped),
-                Breach::KillSwitch => {
-                    // Every flag a step of this run turned on, or up, goes back to where
-                    // it was before the rollout: off, or the share it had.
-                    let initial = self.scenario.initial_flags();
-                    let now = self.flags.now();
-                    let back: Vec<FlagChange> = now
-                        .0
-                        .iter()
-                        .filter(|(name, setting)| setting.share() > initial.share(name))
-                        .map(|(name, _)| match initial.0.get(name) {
-                            Some(setting) if setting.share() > 0 => {
-                                FlagChange::Percent(name.clone(), setting.percent)
-                            }
-                            _ => FlagChange::Unrelease(name.clone()),
-                        })
-                        .collect();
-                    if back.is_empty() {
-                        // Nothing to switch off: the breach did not come from a flag.
-                        self.recorder.event(Event::NothingToSwitchOff);
-                        return Ok(Ending::Stopped);
-                    }
-                    self.mitigated = Some((on_breach, index, decided));
-                    let kind = StepKind::KillSwitch(plan_step(self.steps[index].kind));
-                    if !self
-                        .step(kind, Vec::new(), back, FlagsAt::Start, plan)
-                        .await?
-                    {
-                        return Ok(Ending::Interrupted);
-                    }
-                    return Ok(Ending::Switched);
-                }
-                Breach::Rollback => {
-                    self.mitigated = Some((on_breach, index, decided));
-                    let mut flags_before: Vec<Flags> = vec![self.scenario.initial_flags()];
-                    flags_before.extend(applied.iter().map(|step| step.flags.clone()));
-                    for (i, step) in applied.iter().enumerate().rev() {
-                        let undo: Vec<Change> = step
-                            .changes
-                            .iter()
-                            .map(|change| Change {
-                                service: change.service.clone(),
-                                from: change.to.clone(),
-                                to: change.from.clone(),
-                            })
-                            .collect();
-                        let back = self.flags.now().back_to(&flags_before[i]);
-                        if !self
-                            .step(
-                                StepKind::Rollback(step.index),
-                                undo,
-                                back,
-                                FlagsAt::End,
-                                plan,
-                            )
-                            .await?
-                        {
-                            return Ok(Ending::Interrupted);
-                        }
-                    }
-                    return Ok(Ending::RolledBack);
-                }
+                Breach::KillSwitch => return self.kill_switch(index, decided, plan).await,
+                Breach::Rollback => return self.rollback(&applied, index, decided, plan).await,
             }
         }
         Ok(Ending::Completed)
+    }
+
+    /// The gate's kill switch after the breach of step `breached`: every flag a step of
+    /// this run turned on, or up, goes back to where it was before the rollout (off, or
+    /// the share it had), in a step of its own; then the rollout stops.
+    async fn kill_switch(
+        &mut self,
+        breached: usize,
+        decided: Instant,
+        plan: &Plan,
+    ) -> Result<Ending, StartError> {
+        let initial = self.scenario.initial_flags();
+        let now = self.flags.now();
+        let back: Vec<FlagChange> = now
+            .0
+            .iter()
+            .filter(|(name, setting)| setting.share() > initial.share(name))
+            .map(|(name, _)| match initial.0.get(name) {
+                Some(setting) if setting.share() > 0 => {
+                    FlagChange::Percent(name.clone(), setting.percent)
+                }
+                _ => FlagChange::Unrelease(name.clone()),
+            })
+            .collect();
+        if back.is_empty() {
+            // Nothing to switch off: the breach did not come from a flag.
+            self.recorder.event(Event::NothingToSwitchOff);
+            return Ok(Ending::Stopped);
+        }
+        self.mitigated = Some((Breach::KillSwitch, breached, decided));
+        let kind = StepKind::KillSwitch(plan_step(self.steps[breached].kind));
+        let switched = self
+            .step(kind, Vec::new(), back, FlagsAt::Start, plan)
+            .await?;
+        Ok(if switched {
+            Ending::Switched
+        } else {
+            Ending::Interrupted
+        })
+    }
+
+    /// The rollback after the breach of step `breached`: each applied step undone,
+    /// newest first, its services moved back and then its flags returned.
+    async fn rollback(
+        &mut self,
+        applied: &[&crate::plan::Step],
+        breached: usize,
+        decided: Instant,
+        plan: &Plan,
+    ) -> Result<Ending, StartError> {
+        self.mitigated = Some((Breach::Rollback, breached, decided));
+        let mut flags_before: Vec<Flags> = vec![self.scenario.initial_flags()];
+        flags_before.extend(applied.iter().map(|step| step.flags.clone()));
+        for (i, step) in applied.iter().enumerate().rev() {
+            let undo: Vec<Change> = step
+                .changes
+                .iter()
+                .map(|change| Change {
+                    service: change.service.clone(),
+                    from: change.to.clone(),
+                    to: change.from.clone(),
+                })
+                .collect();
+            let back = self.flags.now().back_to(&flags_before[i]);
+            let kind = StepKind::Rollback(step.index);
+            if !self.step(kind, undo, back, FlagsAt::End, plan).await? {
+                return Ok(Ending::Interrupted);
+            }
+        }
+        Ok(Ending::RolledBack)
     }
 
     /// Runs one step through its three moves (see the module documentation). False when
@@ -356,10 +379,8 @@ impl Runner<'_> {
         self.begin(kind, changes.clone(), flag_changes.clone(), flags_at, plan);
         if flags_at == FlagsAt::Start {
             self.flags.apply(&flag_changes);
-            if changes.is_empty()
-                && let Some(at) = self.settled_at.last_mut()
-            {
-                *at = Some(Instant::now());
+            if changes.is_empty() {
+                self.settled_now();
             }
         }
         // The previous step's requests finish in its own states.
@@ -408,11 +429,8 @@ impl Runner<'_> {
                     recorder.set_part(Part::Settled);
                 }))
                 .await?;
-        if completed
-            && !changes.is_empty()
-            && let Some(at) = self.settled_at.last_mut()
-        {
-            *at = Some(Instant::now());
+        if completed && !changes.is_empty() {
+            self.settled_now();
         }
         let baked = completed && self.wait(self.scenario.load.bake - half).await;
         self.close_step(started);
@@ -453,10 +471,11 @@ impl Runner<'_> {
             flags_before,
             flags_during,
             flags_after,
+            duration: Duration::ZERO,
+            overrun: Duration::ZERO,
+            settled_at: None,
+            gate_breached: false,
         });
-        self.durations.push(Duration::ZERO);
-        self.overruns.push(Duration::ZERO);
-        self.settled_at.push(None);
         // A step with no service to move (the baseline, a flag switch) is all settled.
         let part = if kind == StepKind::Baseline || self.steps[index].changes.is_empty() {
             Part::Settled
@@ -472,13 +491,20 @@ impl Runner<'_> {
     /// Step `index`'s lag as the load generator recorded it, with the runner's own
     /// overrun of its waits.
     fn with_overrun(&self, index: usize, mut lag: crate::record::Lag) -> crate::record::Lag {
-        lag.overrun = self.overruns.get(index).copied().unwrap_or_default();
+        lag.overrun = self.steps.get(index).map(|ran| ran.overrun).unwrap_or_default();
         lag
     }
 
     fn close_step(&mut self, started: Instant) {
-        if let Some(last) = self.durations.last_mut() {
-            *last = started.elapsed();
+        if let Some(last) = self.steps.last_mut() {
+            last.duration = started.elapsed();
+        }
+    }
+
+    /// The current step's settled part begins now.
+    fn settled_now(&mut self) {
+        if let Some(last) = self.steps.last_mut() {
+            last.settled_at = Some(Instant::now());
         }
     }
 
@@ -501,8 +527,8 @@ impl Runner<'_> {
     async fn wait(&mut self, duration: Duration) -> bool {
         let due = Instant::now() + duration;
         let waited = self.wait_untimed(duration).await;
-        if waited && let Some(overrun) = self.overruns.last_mut() {
-            *overrun += Instant::now().saturating_duration_since(due);
+        if waited && let Some(last) = self.steps.last_mut() {
+            last.overrun += Instant::now().saturating_duration_since(due);
         }
         waited
     }
@@ -518,16 +544,11 @@ impl Runner<'_> {
         }
     }
 
-    fn finish(&self, strategy: &Strategy, ending: Ending, duration: Duration) -> StrategyRun {
+    /// The whole result of the run: every step measured and predicted, the
+    /// expectations judged, the mitigation, and how it ended.
+    fn finish(&self, strategy: &Strategy, ended: Ended) -> StrategyRun {
         let (records, total) = self.recorder.take();
         let graph = Graph::new(&self.scenario);
-        let faults =
-            |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
-                indices
-                    .iter()
-                    .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
-                    .collect()
-            };
         let mut records = records.into_iter();
         let steps: Vec<StepResult> = self
             .steps
@@ -535,54 +556,7 @@ impl Runner<'_> {
             .enumerate()
             .map(|(index, ran)| {
                 let record = records.next().unwrap_or_default();
-                let step_total = record.total.clone().unwrap_or_default();
-                let lag = self.with_overrun(index, record.lag);
-                let moves = eval::StepMoves {
-                    before: eval::Point {
-                        deployment: &ran.before,
-                        flags: &ran.flags_before,
-                    },
-                    changes: &ran.changes,
-                    flags_during: &ran.flags_during,
-                    after: eval::Point {
-                        deployment: &ran.after,
-                        flags: &ran.flags_after,
-                    },
-                };
-                let predicted = eval::predict_step(
-                    &graph,
-                    &self.scenario,
-                    moves,
-                    &faults(&record.faults_transient),
-                    &faults(&record.faults_settled),
-                );
-                let measured = graph
-                    .entries
-                    .iter()
-                    .map(|&(service, _)| {
-                        record
-                            .by_entry
-                            .get(&graph.services[service])
-                            .and_then(measured_level)
-                    })
-                    .collect();
-                StepResult {
-                    index,
-                    kind: ran.kind,
-                    changes: ran.changes.clone(),
-                    flag_changes: ran.flag_changes.clone(),
-                    flags: ran.flags_after.clone(),
-                    traffic: self.recorder.traffic.step(index),
-                    by_entry: record.by_entry,
-                    parts: record.parts,
-                    total: step_total,
-                    events: record.events,
-                    gate_breached: self.breaches.contains(&index),
-                    duration: self.durations.get(index).copied().unwrap_or_default(),
-                    predicted,
-                    measured,
-                    lag,
-                }
+                self.step_result(&graph, index, ran, record)
             })
             .collect();
         let failed_steps: Vec<StepKind> = steps
@@ -592,12 +566,96 @@ impl Runner<'_> {
             .collect();
         // A run that was interrupted, or that the machine could not keep up with, is not
         // judged: it neither passes nor fails.
-        let judged = ending != Ending::Interrupted && steps.iter().all(StepResult::kept_up);
+        let judged = ended.ending != Ending::Interrupted && steps.iter().all(StepResult::kept_up);
         let expectations = if judged {
             expect::judge(&strategy.expect, &total, &failed_steps)
         } else {
             Vec::new()
         };
+        let settled_at: Vec<Option<Instant>> = self.steps.iter().map(|ran| ran.settled_at).collect();
+        let mitigation = self.mitigated.map(|(action, breached_step, decided)| {
+            mitigation(&steps, &settled_at, action, breached_step, decided)
+        });
+        StrategyRun {
+            mitigation,
+            strategy: strategy.clone(),
+            faults_never_fired: self.faults_never_fired(&steps),
+            steps,
+            ending: ended.ending,
+            total,
+            expectations,
+            duration: ended.duration,
+            scheduled: ended.scheduled,
+            running: ended.running,
+            graph,
+        }
+    }
+
+    /// Step `index` as measured (`record`) and as `check` predicts it with the faults
+    /// that were in force in each of its parts.
+    fn step_result(
+        &self,
+        graph: &Graph,
+        index: usize,
+        ran: &Ran,
+        record: crate::record::StepRecord,
+    ) -> StepResult {
+        let faults = |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
+            indices
+                .iter()
+                .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
+                .collect()
+        };
+        let moves = eval::StepMoves {
+            before: eval::Point {
+                deployment: &ran.before,
+                flags: &ran.flags_before,
+            },
+            changes: &ran.changes,
+            flags_during: &ran.flags_during,
+            after: eval::Point {
+                deployment: &ran.after,
+                flags: &ran.flags_after,
+            },
+        };
+        let predicted = eval::predict_step(
+            graph,
+            &self.scenario,
+            moves,
+            &faults(&record.faults_transient),
+            &faults(&record.faults_settled),
+        );
+        let measured = graph
+            .entries
+            .iter()
+            .map(|&(service, _)| {
+                record
+                    .by_entry
+                    .get(&graph.services[service])
+                    .and_then(measured_level)
+            })
+            .collect();
+        StepResult {
+            index,
+            kind: ran.kind,
+            changes: ran.changes.clone(),
+            flag_changes: ran.flag_changes.clone(),
+            flags: ran.flags_after.clone(),
+            traffic: self.recorder.traffic.step(index),
+            by_entry: record.by_entry,
+            parts: record.parts,
+            total: record.total.unwrap_or_default(),
+            events: record.events,
+            gate_breached: ran.gate_breached,
+            duration: ran.duration,
+            predicted,
+            measured,
+            lag: self.with_overrun(index, record.lag),
+        }
+    }
+
+    /// Faults (indices into the scenario's) whose step the run never reached.
+    fn faults_never_fired(&self, steps: &[StepResult]) -> Vec<usize> {
         let reached = steps
             .iter()
             .filter_map(|step| match step.kind {
@@ -606,25 +664,9 @@ impl Runner<'_> {
             })
             .max()
             .unwrap_or(0);
-        let faults_never_fired = (0..self.scenario.faults.len())
+        (0..self.scenario.faults.len())
             .filter(|&fault| self.scenario.faults[fault].at_step > reached)
-            .collect();
-        let mitigation = self.mitigated.map(|(action, breached_step, decided)| {
-            mitigation(&steps, &self.settled_at, action, breached_step, decided)
-        });
-        StrategyRun {
-            mitigation,
-            strategy: strategy.clone(),
-            steps,
-            ending,
-            total,
-            expectations,
-            duration,
-            faults_never_fired,
-            scheduled: 0,
-            running: BTreeMap::new(),
-            graph,
-        }
+            .collect()
     }
 }
 
