@@ -13,8 +13,6 @@
 // clock (virtual in sim) is not the one that counts.
 #![allow(clippy::disallowed_types)]
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use deploysim::model::{Scenario, Strategy};
@@ -99,6 +97,6 @@ fn options(scenario: &Scenario, count: u32, workers: usize) -> TrialOptions {
         seed: scenario.seed,
         net: Net::Sim,
         workers,
-        interrupt: Arc::new(AtomicBool::new(false)),
+        interrupt: deploysim::runtime::interrupt::Interrupt::never(),
     }
 }

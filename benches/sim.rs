@@ -110,9 +110,15 @@ fn on<T: 'static, Fut>(net: Net, limit: Duration, work: impl FnOnce(Options) -> 
 where
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
-    let (value, _) = host(net, 1, limit, false, work)
-        .expect("the host starts")
-        .expect("the servers start");
+    let (value, _) = host(
+        net,
+        1,
+        limit,
+        &deploysim::runtime::interrupt::Interrupt::never(),
+        work,
+    )
+    .expect("the host starts")
+    .expect("the servers start");
     value
 }
 

@@ -70,6 +70,27 @@ struct Topology {
     notes: Vec<String>,
 }
 
+/// A scenario written from `files` (name, text): one JSON dependency list (a file named
+/// `.json`, or whose text starts with `[` or `{`), or Kubernetes manifests.
+pub fn import(name: &str, files: &[(String, String)]) -> Result<String, ImportError> {
+    let json: Vec<&(String, String)> = files
+        .iter()
+        .filter(|(file, text)| file.ends_with(".json") || text.trim_start().starts_with(['[', '{']))
+        .collect();
+    match (json.as_slice(), files) {
+        ([], _) => from_manifests(name, files),
+        ([(file, text)], [_]) => from_dependencies(name, file, text),
+        _ => Err(ImportError {
+            source: json
+                .iter()
+                .map(|(file, _)| file.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            message: "a dependency list is imported alone (one JSON file)".to_owned(),
+        }),
+    }
+}
+
 /// A scenario written from Kubernetes manifests: `files` are (name, text), each a YAML
 /// stream of objects (`List`s are opened).
 pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, ImportError> {

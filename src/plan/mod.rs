@@ -5,6 +5,9 @@
 //! subset of the changes, each once, and says which it leaves out.
 
 pub mod safe;
+mod select;
+
+pub use select::{UnknownStrategy, select};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -423,6 +423,41 @@ pub fn plan_error_text(error: &PlanError) -> String {
     }
 }
 
+/// "Too many open files" on Linux and macOS.
+const EMFILE: i32 = 24;
+
+/// A replica that could not start, with what to do when the process ran out of file
+/// descriptors.
+pub fn start_error_text(err: &crate::runtime::cluster::StartError) -> String {
+    let hint = if err.source.raw_os_error() == Some(EMFILE) {
+        "; every replica needs a few file descriptors: raise the limit (ulimit -n)"
+    } else {
+        ""
+    };
+    format!("{err}{hint}")
+}
+
+/// What `simulate import` says once it has written `scenario` (to `out`, or stdout):
+/// what it found, and what to do next.
+pub fn import_summary(scenario: &Scenario, out: Option<&std::path::Path>) -> String {
+    let calls: usize = scenario
+        .services
+        .values()
+        .flat_map(|service| service.versions.values())
+        .map(|version| version.calls.len())
+        .sum();
+    let entrypoints: Vec<&str> = scenario
+        .entrypoints()
+        .map(|service| service.name.as_str())
+        .collect();
+    format!(
+        "imported {} services, {calls} calls, entrypoints: {}; next: write the release (target:), then simulate check {}",
+        scenario.services.len(),
+        entrypoints.join(", "),
+        out.map_or_else(|| "FILE".to_owned(), |path| path.display().to_string())
+    )
+}
+
 /// `text` with every line longer than `width` characters wrapped at spaces, so a report
 /// fits a terminal. A continuation line starts under the last column the line had
 /// reached (under a table's last cell), or a few spaces in from the line's own indent.

@@ -594,7 +594,7 @@ fn defects_text(draw: &Draw) -> String {
 }
 
 /// One run's steps as the timeline chart draws them.
-pub fn timeline_steps(run: &StrategyRun) -> TimelineSteps {
+fn timeline_steps(run: &StrategyRun) -> TimelineSteps {
     run.steps
         .iter()
         .map(|step| {
@@ -608,10 +608,41 @@ pub fn timeline_steps(run: &StrategyRun) -> TimelineSteps {
         .collect()
 }
 
+/// The line the terminal shows while trials run: how many are done, and how long the
+/// rest will take at the pace so far.
+pub fn progress_text(done: u32, asked: u32, elapsed: std::time::Duration) -> String {
+    let left =
+        elapsed.as_secs_f64() / f64::from(done.max(1)) * f64::from(asked.saturating_sub(done));
+    format!(
+        "trials {done}/{asked}, about {left:.0} s left (Ctrl-C stops and reports the trials done)"
+    )
+}
+
+/// The self-contained HTML report of the trials: `plans` are the compared strategies'
+/// (their pieces' size is the curve's x), `runs` each strategy's run of trial `shown`,
+/// drawn as the timeline.
+pub fn page(
+    header: Header<'_>,
+    findings: &Findings<'_>,
+    plans: &[(crate::model::Strategy, crate::plan::Plan)],
+    shown: &Draw,
+    runs: &[StrategyRun],
+) -> Result<String, String> {
+    let timelines: Vec<(String, TimelineSteps)> = runs
+        .iter()
+        .map(|run| (run.strategy.name.clone(), timeline_steps(run)))
+        .collect();
+    let sizes: Vec<f64> = plans
+        .iter()
+        .map(|(_, planned)| crate::risk::changes_per_step(planned))
+        .collect();
+    html(header, findings, &sizes, shown, &timelines)
+}
+
 /// The self-contained HTML report, with its charts as inline SVG.
 /// `sizes`: each strategy's changes per step (the curve's x); `shown`: the trial whose
 /// runs `timelines` are.
-pub fn html(
+fn html(
     header: Header<'_>,
     findings: &Findings<'_>,
     sizes: &[f64],

@@ -5,6 +5,7 @@
 //! scenario's seed and i, and every strategy meets the same defects, the same load and the
 //! same seed. A difference between two strategies in one trial belongs to the strategies.
 
+pub mod policy;
 pub mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};

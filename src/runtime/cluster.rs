@@ -332,9 +332,17 @@ impl Cluster {
         }
     }
 
-    pub fn partition(&self, from: &str, to: &str, partitioned: bool) {
+    /// Calls from `from` to `to` fail as unreachable until the matching `repair`.
+    pub fn partition(&self, from: &str, to: &str) {
         if let Some(link) = self.link(from, to) {
-            link.set_partitioned(partitioned);
+            link.partition();
+        }
+    }
+
+    /// Ends one `partition` of `from` from `to` (windows may overlap).
+    pub fn repair(&self, from: &str, to: &str) {
+        if let Some(link) = self.link(from, to) {
+            link.repair();
         }
     }
 

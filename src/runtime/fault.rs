@@ -30,7 +30,7 @@ pub async fn run(
     match &fault.kind {
         FaultKind::Kill(service) => cluster.kill(service).await,
         FaultKind::Missing(service) => cluster.undeploy(service).await,
-        FaultKind::Partition { from, to } => cluster.partition(from, to, true),
+        FaultKind::Partition { from, to } => cluster.partition(from, to),
     }
     let Some(duration) = fault.duration else {
         return;
@@ -43,7 +43,7 @@ pub async fn run(
                 return;
             }
         }
-        FaultKind::Partition { from, to } => cluster.partition(from, to, false),
+        FaultKind::Partition { from, to } => cluster.repair(from, to),
     }
     recorder.fault_ended(index, Ok(()));
 }

@@ -1,15 +1,14 @@
 //! Where a run happens: on a multi-threaded tokio runtime over the OS's loopback (live),
 //! or inside a turmoil simulation on a virtual clock (sim). Either way the same future
-//! runs, with Ctrl-C wired to [`Options::interrupt`].
+//! runs, with Ctrl-C read through [`Options::interrupt`].
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::cluster::{DRAIN_LIMIT, StartError};
+use super::interrupt::Interrupt;
 use super::load::ENTRY_DEADLINE;
 use super::net::{self, Net};
 use super::run::{Options, PREVIOUS_STEP_LIMIT};
@@ -40,13 +39,12 @@ pub enum HostError {
 }
 
 /// Runs `work` on `net`, with `seed` for the simulation's own random choices and `limit`
-/// on its virtual time. `watch_ctrl_c` wires Ctrl-C to the run's interrupt (tests leave
-/// it off).
+/// on its virtual time; `interrupt` stops it (`Interrupt::never()` in tests).
 pub fn host<T, F, Fut>(
     net: Net,
     seed: u64,
     limit: Duration,
-    watch_ctrl_c: bool,
+    interrupt: &Interrupt,
     work: F,
 ) -> Result<Outcome<T>, HostError>
 where
@@ -55,12 +53,12 @@ where
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
     match net {
-        Net::Live => on_live(seed, watch_ctrl_c, work),
-        Net::Sim => on_sim(seed, limit, watch_ctrl_c, work),
+        Net::Live => on_live(seed, interrupt, work),
+        Net::Sim => on_sim(seed, limit, interrupt, work),
     }
 }
 
-fn on_live<T, F, Fut>(seed: u64, watch_ctrl_c: bool, work: F) -> Result<Outcome<T>, HostError>
+fn on_live<T, F, Fut>(seed: u64, interrupt: &Interrupt, work: F) -> Result<Outcome<T>, HostError>
 where
     F: FnOnce(Options) -> Fut,
     Fut: Future<Output = Result<T, StartError>>,
@@ -70,21 +68,12 @@ where
         .build()
         .map_err(HostError::Runtime)?;
     let outcome = runtime.block_on(async {
-        let (interrupt_tx, interrupt) = watch::channel(false);
-        if watch_ctrl_c {
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = interrupt_tx.send(true);
-                }
-            });
-        }
         let options = Options {
             seed,
             interrupt: interrupt.clone(),
         };
         let result = work(options).await;
-        let interrupted = *interrupt.borrow();
-        result.map(|value| (value, interrupted))
+        result.map(|value| (value, interrupt.is_set()))
     });
     // Replicas and connections still open in the runtime close with it.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -94,11 +83,12 @@ where
 /// The run inside a turmoil simulation: one simulated host runs everything (replicas,
 /// load, runner) on a virtual clock that turmoil moves a tick at a time, its random
 /// choices seeded from `seed`. Ctrl-C is watched from a thread of its own, outside the
-/// simulation, which has no signal driver; only a Ctrl-C can make two runs differ.
+/// simulation, which has no signal driver (`Interrupt`); only a Ctrl-C can make two runs
+/// differ.
 fn on_sim<T, F, Fut>(
     seed: u64,
     limit: Duration,
-    watch_ctrl_c: bool,
+    interrupt: &Interrupt,
     work: F,
 ) -> Result<Outcome<T>, HostError>
 where
@@ -106,20 +96,7 @@ where
     F: FnOnce(Options) -> Fut + 'static,
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
-    let (interrupt_tx, interrupt) = watch::channel(false);
-    if watch_ctrl_c {
-        let watcher = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(HostError::Runtime)?;
-        std::thread::spawn(move || {
-            watcher.block_on(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = interrupt_tx.send(true);
-                }
-            });
-        });
-    }
+    let interrupt = interrupt.clone();
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .tick_duration(net::SIM_TICK)
@@ -137,7 +114,7 @@ where
     // first await, reaches the real network.
     sim.client("deploysim", async move {
         let value = work(options).await;
-        let interrupted = *interrupt.borrow();
+        let interrupted = interrupt.is_set();
         *out.borrow_mut() = Some(value.map(|value| (value, interrupted)));
         Ok(())
     });

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod fault;
 pub mod flags;
 pub mod host;
+pub mod interrupt;
 pub mod load;
 pub mod net;
 pub mod pool;

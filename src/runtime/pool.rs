@@ -171,15 +171,18 @@ impl Link {
         }
     }
 
-    pub fn set_partitioned(&self, partitioned: bool) {
-        if partitioned {
-            self.partitions.fetch_add(1, Ordering::SeqCst);
-        } else {
-            // Saturating: a heal never underflows even if windows are misordered.
-            let _ = self
-                .partitions
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        }
+    /// Partitions the caller from the callee: attempts fail as unreachable until every
+    /// partition in force is repaired.
+    pub fn partition(&self) {
+        self.partitions.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Repairs one partition. Saturating: a repair never underflows even if windows are
+    /// misordered.
+    pub fn repair(&self) {
+        let _ = self
+            .partitions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     /// Calls method `method` (`None`: the default one) of API `api` of the callee with `budget` for the whole call, retries included;

@@ -30,13 +30,14 @@ use crate::eval;
 use crate::eval::Graph;
 use crate::model::{Breach, Change, Deployment, FlagChange, Flags, Scenario, Strategy};
 use crate::plan::Plan;
-use crate::record::expect;
 use crate::record::StepKind;
+use crate::record::expect;
 use crate::record::result::{Ending, Mitigation, StepResult, StrategyRun, measured_level};
 use crate::record::{Event, Part, Recorder};
 use crate::runtime::cluster::{Cluster, StartError};
 use crate::runtime::fault;
 use crate::runtime::flags::FlagBoard;
+use crate::runtime::interrupt::Interrupt;
 use crate::runtime::load::{Entry, Load};
 
 /// How long the end of a run waits for the entry requests still in flight, after an
@@ -50,8 +51,8 @@ pub const PREVIOUS_STEP_LIMIT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub seed: u64,
-    /// Turns true on Ctrl-C; the run stops, measures what ran and returns.
-    pub interrupt: watch::Receiver<bool>,
+    /// Set on Ctrl-C; the run stops, measures what ran and returns.
+    pub interrupt: Interrupt,
 }
 
 /// Something that wants to hear about progress (the terminal, when it is one).
@@ -157,7 +158,7 @@ struct Runner<'a> {
     /// breached step and when the gate decided.
     mitigated: Option<(Breach, usize, Instant)>,
     recorder: Arc<Recorder>,
-    interrupt: watch::Receiver<bool>,
+    interrupt: Interrupt,
     /// The rollout step whose fault clocks have started: a fault of step N waits for it.
     /// It moves once the step before has finished its requests, so a fault of step N
     /// never meets a request counted in step N - 1.
@@ -491,7 +492,11 @@ impl Runner<'_> {
     /// Step `index`'s lag as the load generator recorded it, with the runner's own
     /// overrun of its waits.
     fn with_overrun(&self, index: usize, mut lag: crate::record::Lag) -> crate::record::Lag {
-        lag.overrun = self.steps.get(index).map(|ran| ran.overrun).unwrap_or_default();
+        lag.overrun = self
+            .steps
+            .get(index)
+            .map(|ran| ran.overrun)
+            .unwrap_or_default();
         lag
     }
 
@@ -513,10 +518,9 @@ impl Runner<'_> {
         &self,
         action: impl std::future::Future<Output = Result<(), StartError>>,
     ) -> Result<bool, StartError> {
-        let mut interrupt = self.interrupt.clone();
         tokio::select! {
             biased;
-            _ = interrupt.wait_for(|stop| *stop) => Ok(false),
+            () = self.interrupt.wait() => Ok(false),
             result = action => result.map(|()| true),
         }
     }
@@ -536,10 +540,9 @@ impl Runner<'_> {
     /// Sleeps `duration` unless interrupted first; false when interrupted. For polling
     /// loops, whose wake-ups are not part of the step's plan.
     async fn wait_untimed(&self, duration: Duration) -> bool {
-        let mut interrupt = self.interrupt.clone();
         tokio::select! {
             biased;
-            _ = interrupt.wait_for(|stop| *stop) => false,
+            () = self.interrupt.wait() => false,
             () = tokio::time::sleep(duration) => true,
         }
     }
@@ -572,7 +575,8 @@ impl Runner<'_> {
         } else {
             Vec::new()
         };
-        let settled_at: Vec<Option<Instant>> = self.steps.iter().map(|ran| ran.settled_at).collect();
+        let settled_at: Vec<Option<Instant>> =
+            self.steps.iter().map(|ran| ran.settled_at).collect();
         let mitigation = self.mitigated.map(|(action, breached_step, decided)| {
             mitigation(&steps, &settled_at, action, breached_step, decided)
         });
@@ -600,12 +604,13 @@ impl Runner<'_> {
         ran: &Ran,
         record: crate::record::StepRecord,
     ) -> StepResult {
-        let faults = |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
-            indices
-                .iter()
-                .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
-                .collect()
-        };
+        let faults =
+            |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
+                indices
+                    .iter()
+                    .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
+                    .collect()
+            };
         let moves = eval::StepMoves {
             before: eval::Point {
                 deployment: &ran.before,

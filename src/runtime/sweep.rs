@@ -9,6 +9,22 @@ use crate::record::result::SweepRow;
 use crate::runtime::cluster::StartError;
 use crate::runtime::run::{Options, Progress, run};
 
+/// A live sweep runs at most this many rows (each on fresh servers, for the baseline
+/// time): a bound on its run time.
+pub const MAX_ROWS: usize = 1_000;
+
+/// The rows a sweep runs: the reference row (nothing missing), then one per deployed
+/// service, and with `pairs` one per pair.
+pub fn rows(scenario: &Scenario, pairs: bool) -> usize {
+    let deployed = scenario.initial.0.len();
+    let pair_rows = if pairs {
+        deployed * deployed.saturating_sub(1) / 2
+    } else {
+        0
+    };
+    1 + deployed + pair_rows
+}
+
 /// `simulate sweep`: the initial deployment under load for `load.baseline_ms`, first with
 /// nothing missing (the reference the single points of failure are judged against), then
 /// once per deployed service with that service missing for the whole time (and, with
@@ -31,7 +47,7 @@ pub async fn sweep(
     }
     let mut rows = Vec::new();
     for missing in sets {
-        if *options.interrupt.borrow() {
+        if options.interrupt.is_set() {
             break;
         }
         // Missing means never started: the services are left out of the initial

@@ -13,6 +13,7 @@ use crate::plan::Plan;
 use crate::record::result::StrategyRun;
 use crate::risk::{self, Trial};
 use crate::runtime::host::{self, HostError};
+use crate::runtime::interrupt::Interrupt;
 use crate::runtime::net::Net;
 
 /// How the trials run.
@@ -24,7 +25,7 @@ pub struct TrialOptions {
     /// Worker threads; at least 1.
     pub workers: usize,
     /// Set on Ctrl-C: workers finish the trial in hand and take no other.
-    pub interrupt: Arc<AtomicBool>,
+    pub interrupt: Interrupt,
 }
 
 /// The trials that ran, in trial order.
@@ -70,7 +71,7 @@ pub fn run(
         for _ in 0..options.workers.max(1) {
             scope.spawn(|| {
                 loop {
-                    if stop.load(Ordering::SeqCst) || options.interrupt.load(Ordering::SeqCst) {
+                    if stop.load(Ordering::SeqCst) || options.interrupt.is_set() {
                         return;
                     }
                     let trial = next.fetch_add(1, Ordering::SeqCst);
@@ -127,6 +128,22 @@ pub fn run_trial(
     Ok(Trial { draw, outcomes })
 }
 
+/// The trial a report shows step by step (see [`risk::timeline_trial`]; trial 0's draw
+/// when no trial ran), and every strategy's run of it.
+pub fn timeline(
+    scenario: &Scenario,
+    plans: &[(Strategy, Plan)],
+    options: &TrialOptions,
+    trials: &[Trial],
+) -> Result<(risk::Draw, Vec<StrategyRun>), TrialError> {
+    let draw = risk::timeline_trial(trials).map_or_else(
+        || risk::draw(scenario, options.seed, 0),
+        |trial| trial.draw.clone(),
+    );
+    let runs = run_draw(scenario, plans, options, &draw)?;
+    Ok((draw, runs))
+}
+
 /// Every strategy's run on the scenario with `draw`'s defects: what a trial measures, and
 /// what `simulate SCENARIO --trial N` and the report's timeline show step by step.
 pub fn run_draw(
@@ -146,7 +163,7 @@ pub fn run_draw(
             options.net,
             risk::run_seed(options.seed, trial),
             limit,
-            false,
+            &Interrupt::never(),
             move |run_options| async move {
                 crate::runtime::run::run(shared, &owned_strategy, &owned_plan, &run_options, None)
                     .await

@@ -2,8 +2,6 @@
 //! simulated network (virtual time: the same numbers on every machine).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use deploysim::model::{Scenario, Strategy, StrategyKind};
 use deploysim::risk::{self, DefectKind, Draw};
@@ -117,7 +115,7 @@ fn one_defect_batch_rolls_back_every_change_and_single_piece_only_the_culprit() 
         seed: scenario.seed,
         net: Net::Sim,
         workers: 1,
-        interrupt: Arc::new(AtomicBool::new(false)),
+        interrupt: deploysim::runtime::interrupt::Interrupt::never(),
     };
     let runs = trials::run_draw(&scenario, &plans, &options, &draw).expect("runs");
     let batch = risk::outcome(&runs[0], &draw, &scenario.target);

@@ -81,11 +81,16 @@ pub fn run_on(
     )]);
     let (scenario, strategy) = (std::sync::Arc::clone(scenario), strategy.clone());
     let seed = scenario.seed;
-    let (run, _interrupted) =
-        deploysim::runtime::host::host(net, seed, limit, false, move |options| async move {
+    let (run, _interrupted) = deploysim::runtime::host::host(
+        net,
+        seed,
+        limit,
+        &deploysim::runtime::interrupt::Interrupt::never(),
+        move |options| async move {
             deploysim::runtime::run::run(scenario, &strategy, &plan, &options, None).await
-        })
-        .expect("the host starts")
-        .expect("the run starts its servers");
+        },
+    )
+    .expect("the host starts")
+    .expect("the run starts its servers");
     run
 }

@@ -66,12 +66,17 @@ pub fn run_planned_on(
         deploysim::runtime::host::sim_limit([deploysim::runtime::host::run_budget(scenario, plan)]);
     let (scenario, strategy, plan) = (Arc::clone(scenario), strategy.clone(), plan.clone());
     let seed = scenario.seed;
-    let (run, _interrupted) =
-        deploysim::runtime::host::host(net, seed, limit, false, move |options| async move {
+    let (run, _interrupted) = deploysim::runtime::host::host(
+        net,
+        seed,
+        limit,
+        &deploysim::runtime::interrupt::Interrupt::never(),
+        move |options| async move {
             deploysim::runtime::run::run(scenario, &strategy, &plan, &options, None).await
-        })
-        .expect("the host starts")
-        .expect("the run starts its servers");
+        },
+    )
+    .expect("the host starts")
+    .expect("the run starts its servers");
     run
 }
 

@@ -1,0 +1,298 @@
+//! The command line's arguments: every command and flag, with its help and examples
+//! (clap's derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use deploysim::runtime::net::Net;
+
+const EXAMPLES: &str = "\
+Examples:
+  simulate scenarios/partial.yaml                       run every strategy live and compare
+  simulate scenarios/partial.yaml --strategy batch --strategy single-piece --json run.json
+  simulate scenarios/faults.yaml --quiet                only the comparison and the verdict
+  simulate scenarios/partial.yaml --net sim             virtual time, the same every run
+  simulate check scenarios/partial.yaml                 every state predicted, the safe order, no server
+  simulate check scenarios/breaking.yaml                why no order is safe, and the fix
+  simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
+  simulate risk scenarios/risk.yaml                     batch vs single-piece over trials with defects
+  simulate plan scenarios/partial.yaml                  every strategy's steps (a dry run)
+  simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
+  simulate plan scenarios/partial.yaml --strategy random --seed 7
+  simulate generate --services 500 --seed 1 > big.yaml  a realistic 500-service scenario
+
+Exit codes: 0 ok, 1 an expectation failed or a strategy cannot be planned, 2 invalid
+scenario or command line, 3 the environment failed, 4 inconclusive (the machine could not
+keep up with the load: arrivals sent late or refused, waits overrun; the live run neither
+passes nor fails), 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  simulate plan scenarios/partial.yaml                  every strategy's steps
+  simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
+  simulate plan scenarios/partial.yaml --strategy random --seed 7
+  simulate plan scenarios/partial.yaml --strategy waves-2
+
+Exit codes: 0 planned, 1 no safe order for --strategy safe, 2 invalid scenario or strategy,
+3 the JSON file cannot be written.";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  simulate check scenarios/partial.yaml                 every state predicted, the safe order
+  simulate check scenarios/breaking.yaml                why no order is safe, and the fix
+  simulate check scenarios/partial.yaml --pairs         also two services missing at once
+  simulate check scenarios/partial.yaml --strategy batch --json check.json
+
+Exit codes: 0 every graceful expectation holds in the prediction, 1 one does not,
+2 invalid scenario, 3 the JSON file cannot be written.";
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
+  simulate sweep scenarios/partial.yaml --pairs --json sweep.json
+  simulate sweep scenarios/partial.yaml --net sim       the sweep in virtual time
+
+Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment failed,
+4 inconclusive (the machine fell behind in a row, marked ~), 130 interrupted (Ctrl-C).";
+
+const RISK_EXAMPLES: &str = "\
+Examples:
+  simulate risk scenarios/risk.yaml                     the scenario's risk: section, in sim
+  simulate risk scenarios/risk.yaml --trials 1000 --out report/
+  simulate risk scenarios/risk.yaml --json risk.json    every estimate and every trial's draw
+  simulate scenarios/risk.yaml --trial 17 --net sim     rerun trial 17's defects, step by step
+
+Exit codes: 0 done (every risk.expect limit holds), 1 a risk.expect limit failed, 2 invalid
+scenario, 3 the environment failed (a file cannot be written), 4 a trial of the judged
+strategy was not measured (--net live only), 130 interrupted (Ctrl-C; the trials
+finished so far are reported, marked partial).";
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  simulate import k8s/ > shop.yaml                      every manifest in k8s/
+  simulate import deployments.yaml services.yaml --name shop --out shop.yaml
+  simulate import dependencies.json > traced.yaml       Jaeger's /api/dependencies answer
+
+Exit codes: 0 written, 2 unreadable or unusable input, 3 the output cannot be written.";
+
+const GENERATE_EXAMPLES: &str = "\
+Examples:
+  simulate generate --services 50 > fleet.yaml          a 50-service fleet
+  simulate generate --services 500 --seed 1 > big.yaml  the same text for the same seed
+
+Exit codes: 0 written, 2 invalid command line, 3 stdout cannot be written.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "simulate",
+    version,
+    about = "Rolls gRPC service versions out in the orders under test and reports what each order does",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Option<Command>,
+    #[command(flatten)]
+    pub(super) run: RunArgs,
+}
+
+/// The live run: `simulate SCENARIO`.
+#[derive(Debug, Args)]
+pub(super) struct RunArgs {
+    /// The scenario file to run live: every service starts as real gRPC servers on
+    /// 127.0.0.1 and each strategy rolls out under load, from the initial versions.
+    pub(super) scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub(super) selection: Selection,
+    /// Print only the comparison and the verdict; no per-step tables, no progress.
+    #[arg(long)]
+    pub(super) quiet: bool,
+    /// The network: `live`, real servers on 127.0.0.1 in real time, or `sim`, the same
+    /// servers over a simulated network in virtual time, deterministic per seed.
+    #[arg(long, value_enum, default_value_t = NetArg::Live)]
+    pub(super) net: NetArg,
+    /// Run `simulate risk`'s trial N: the same defects (drawn from the seed and N) in
+    /// the changed versions, step by step. With `--net sim` and the same seed it is the
+    /// trial's run exactly.
+    #[arg(long, value_name = "N")]
+    pub(super) trial: Option<u32>,
+}
+
+/// `--net`: which network the replicas talk over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum NetArg {
+    Live,
+    Sim,
+}
+
+impl From<NetArg> for Net {
+    fn from(net: NetArg) -> Net {
+        match net {
+            NetArg::Live => Net::Live,
+            NetArg::Sim => Net::Sim,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Print each strategy's steps and the version of every service after each step.
+    ///
+    /// A dry run, like `terraform plan`: nothing is started. The scenario is fully
+    /// validated first, so `plan` is also the way to check a scenario file.
+    #[command(after_help = PLAN_EXAMPLES)]
+    Plan(PlanArgs),
+    /// Predict every state each strategy passes through, without starting a server.
+    ///
+    /// Transient states count: while a service rolls, its old and new versions both
+    /// answer. Prints each state's predicted outcome per entrypoint and the edge that
+    /// causes it, the number of states, the safe order (fewest steps, no failing state) or
+    /// why none exists, and the missing-dependency sweep. Exits 1 when a strategy's
+    /// `graceful` expectation does not hold in the prediction.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Run the initial versions under load with each service missing in turn, live.
+    ///
+    /// Each row starts fresh servers, undeploys the service (or, with --pairs, two
+    /// services) for the whole `load.baseline_ms`, and measures how much of the load is
+    /// still served (ok or degraded), next to `simulate check`'s prediction. Services
+    /// whose loss fails a request of another entrypoint are single points of failure.
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Sweep(SweepArgs),
+    /// Compare the strategies' risk over many paired trials with injected defects.
+    ///
+    /// Trial i draws, from the seed and i, which changed versions are defective (errors,
+    /// latency, a dropped API version) and runs every strategy against the same defects
+    /// in virtual time. Reports per strategy the change failure rate, failed requests,
+    /// time to detect and restore, blast radius, suspects, escaped defects and lead time,
+    /// each with a 95% interval, and each one's paired difference against single-piece.
+    #[command(after_help = RISK_EXAMPLES)]
+    Risk(RiskArgs),
+    /// Print a realistic generated scenario of N services as YAML on stdout.
+    #[command(after_help = GENERATE_EXAMPLES)]
+    Generate(GenerateArgs),
+    /// Write a scenario to edit from Kubernetes manifests or a tracing dependency list.
+    ///
+    /// From manifests: one service per Service, backed by the Deployment (StatefulSet,
+    /// DaemonSet) its selector matches, calling the Services its containers' environment
+    /// values and arguments name as hosts; replicas, `Recreate` and readiness delays carry
+    /// over; LoadBalancer, NodePort and Ingress backends are the entrypoints. From
+    /// Jaeger's dependency JSON (`[{parent, child, callCount}]`): one call per pair. Every
+    /// value says in a comment where it came from; the release (`target:`) and what each
+    /// failure does are left to you.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PlanArgs {
+    /// The scenario file (`-` reads it from standard input).
+    pub(super) scenario: PathBuf,
+    #[command(flatten)]
+    pub(super) selection: Selection,
+}
+
+/// Which strategies, which seed, and where the JSON goes: the same for every command that
+/// runs strategies.
+#[derive(Debug, Args)]
+pub(super) struct Selection {
+    /// Only this strategy: one of the scenario's, or a built-in (batch, single-piece,
+    /// random, waves-K, safe, dark). Repeatable. Default: the scenario's strategies.
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub(super) strategies: Vec<String>,
+    /// Seed for every random choice (the random order, error draws), instead of the
+    /// scenario's `seed`.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Also write the output as JSON to FILE (`-` for stdout, which replaces the tables).
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CheckArgs {
+    /// The scenario file (`-` reads it from standard input).
+    pub(super) scenario: PathBuf,
+    #[command(flatten)]
+    pub(super) selection: Selection,
+    /// Also sweep every pair of services missing at once (rows only for pairs worse than
+    /// either service alone).
+    #[arg(long)]
+    pub(super) pairs: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SweepArgs {
+    /// The scenario file (`-` reads it from standard input).
+    pub(super) scenario: PathBuf,
+    /// Also every pair of services missing at once (n x (n-1) / 2 more rows).
+    #[arg(long)]
+    pub(super) pairs: bool,
+    /// Seed for every random choice, instead of the scenario's `seed`.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Also write the sweep as JSON to FILE (`-` for stdout, which replaces the table).
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<PathBuf>,
+    /// The network: `live` (real time) or `sim` (virtual time, deterministic per seed).
+    #[arg(long, value_enum, default_value_t = NetArg::Live)]
+    pub(super) net: NetArg,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RiskArgs {
+    /// The scenario file (`-` reads it from standard input); its `risk:` section says
+    /// the trials, strategies and defects.
+    pub(super) scenario: PathBuf,
+    /// Trials, instead of `risk.trials`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(super) trials: Option<u32>,
+    /// Only this strategy, instead of `risk.strategies` (single-piece is always run too,
+    /// as the reference). Repeatable.
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub(super) strategies: Vec<String>,
+    /// Seed of every draw, instead of the scenario's `seed`.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Also write every estimate and every trial as JSON to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<PathBuf>,
+    /// Write report.md (a summary for a pull request) and report.html (one
+    /// self-contained page with charts) into DIR, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub(super) out: Option<PathBuf>,
+    /// The network: `sim` (virtual time, the default: fast and the same every run) or
+    /// `live` (real servers in real time; for a few trials).
+    #[arg(long, value_enum, default_value_t = NetArg::Sim)]
+    pub(super) net: NetArg,
+    /// Worker threads (default: one per core). The report does not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(super) workers: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ImportArgs {
+    /// Manifest files, or directories of them (every .yaml and .yml inside, in name
+    /// order); or one JSON file of Jaeger dependencies.
+    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    pub(super) inputs: Vec<PathBuf>,
+    /// The scenario's name (default: the first input's file name).
+    #[arg(long)]
+    pub(super) name: Option<String>,
+    /// Write the scenario to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub(super) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct GenerateArgs {
+    /// Number of services, 2 to 10000.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub(super) services: u32,
+    /// Seed of the generator; the same seed gives the same scenario.
+    #[arg(long, default_value_t = 0)]
+    pub(super) seed: u64,
+}

@@ -1,0 +1,26 @@
+//! `simulate check SCENARIO`: every state of every strategy predicted, no server.
+
+use deploysim::report;
+
+use super::args::CheckArgs;
+use super::{exit, output};
+
+pub(super) fn run(args: &CheckArgs) -> u8 {
+    let (scenario, seed, strategies) = match super::prepare(&args.scenario, &args.selection) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    let report = deploysim::check::run(&scenario, &strategies, seed, args.pairs);
+    if let Err(code) = output::emit(
+        args.selection.json.as_deref(),
+        || report::check::text(&scenario, seed, &report),
+        || report::check::json(&scenario, seed, &report),
+    ) {
+        return code;
+    }
+    if report.passed() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}

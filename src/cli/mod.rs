@@ -1,0 +1,140 @@
+//! `simulate`: the command line. Parses arguments, calls the library, prints through
+//! `output`, and maps outcomes to exit codes. One file per command; nothing here decides
+//! what a run means (the library does, where tests reach it without the binary).
+
+mod args;
+mod check;
+mod generate;
+mod import;
+mod output;
+mod plan;
+mod progress;
+mod risk;
+mod run;
+mod sweep;
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser as _;
+
+use deploysim::model::{Scenario, Strategy};
+use deploysim::runtime::cluster::StartError;
+use deploysim::runtime::host;
+use deploysim::runtime::interrupt::Interrupt;
+use deploysim::runtime::net::Net;
+use deploysim::runtime::run::Options;
+use deploysim::scenario;
+
+use args::{Cli, Command, Selection};
+
+/// Exit codes, as the product contract fixes them.
+pub mod exit {
+    /// Every expectation held.
+    pub const OK: u8 = 0;
+    /// An expectation failed; the report says which.
+    pub const FAILED: u8 = 1;
+    /// The scenario or the command line is invalid.
+    pub const INVALID: u8 = 2;
+    /// The environment failed (cannot write a file, cannot bind).
+    pub const ENVIRONMENT: u8 = 3;
+    /// The machine, not the services, limited the live run (arrivals sent late, waits
+    /// overrun): the measurement is not valid, so it neither passes nor fails.
+    pub const INCONCLUSIVE: u8 = 4;
+    /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// Parses the command line and runs the command; the exit code is the contract's.
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Some(Command::Plan(args)) => plan::run(&args),
+        Some(Command::Check(args)) => check::run(&args),
+        Some(Command::Sweep(args)) => sweep::run(&args),
+        Some(Command::Risk(args)) => risk::run(&args),
+        Some(Command::Import(args)) => import::run(&args),
+        Some(Command::Generate(args)) => generate::run(&args),
+        None => match &cli.run.scenario {
+            Some(path) => run::run(path, &cli.run),
+            None => {
+                output::error(
+                    "no scenario given\n\nUsage: simulate SCENARIO | simulate check SCENARIO | simulate sweep SCENARIO | simulate plan SCENARIO | simulate generate --services N\n\nFor more information, try '--help'.",
+                );
+                exit::INVALID
+            }
+        },
+    };
+    ExitCode::from(code)
+}
+
+/// Diagnostics (replica server errors and the like) go to stderr when `DEPLOYSIM_LOG` is
+/// set to a level: error, warn, info, debug or trace. The report never depends on them.
+fn init_logging() {
+    let Some(level) = std::env::var_os("DEPLOYSIM_LOG") else {
+        return;
+    };
+    let level = match level.to_str().unwrap_or_default() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// The scenario at `path`, or the exit code of the problems already reported.
+fn load(path: &Path) -> Result<Scenario, u8> {
+    scenario::load(path).map_err(|err| {
+        output::report_error(&err);
+        exit::INVALID
+    })
+}
+
+/// The scenario, the seed and the strategies a command runs, or the exit code of the
+/// error already reported.
+fn prepare(path: &Path, selection: &Selection) -> Result<(Scenario, u64, Vec<Strategy>), u8> {
+    let scenario = load(path)?;
+    let seed = selection.seed.unwrap_or(scenario.seed);
+    let strategies = deploysim::plan::select(&scenario, &selection.strategies).map_err(|err| {
+        output::error(&err.to_string());
+        exit::INVALID
+    })?;
+    output::check_json_target(selection.json.as_deref())?;
+    Ok((scenario, seed, strategies))
+}
+
+/// Runs `work` on `net` with Ctrl-C as its interrupt. Returns its result and whether
+/// Ctrl-C was pressed, or the exit code of an environment failure, already reported.
+/// The progress line, if any, is cleared before anything else is printed.
+fn hosted<T, F, Fut>(
+    seed: u64,
+    net: Net,
+    limit: Duration,
+    progress: &progress::Line,
+    work: F,
+) -> Result<(T, bool), u8>
+where
+    T: 'static,
+    F: FnOnce(Options) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<T, StartError>> + 'static,
+{
+    let outcome = host::host(net, seed, limit, &Interrupt::on_ctrl_c(), work);
+    progress.clear();
+    let outcome = outcome.map_err(|err| {
+        output::error(&err.to_string());
+        exit::ENVIRONMENT
+    })?;
+    outcome.map_err(|err| {
+        output::error(&deploysim::report::start_error_text(&err));
+        exit::ENVIRONMENT
+    })
+}

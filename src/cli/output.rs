@@ -1,0 +1,151 @@
+//! Everything the command line writes: reports on stdout (fitted to the terminal's
+//! width), JSON to a file or stdout, and errors and notes on stderr. The progress line
+//! has its own file (`progress`).
+
+use std::fmt::Display;
+use std::io::Write as _;
+use std::path::Path;
+
+use super::exit;
+
+/// `error: MESSAGE` on stderr.
+pub(super) fn error(message: &str) {
+    eprintln!("error: {message}");
+}
+
+/// `note: MESSAGE` on stderr.
+pub(super) fn note(message: &str) {
+    eprintln!("note: {message}");
+}
+
+/// An error that formats itself whole (a scenario's problems, with their snippets).
+pub(super) fn report_error(err: &impl Display) {
+    eprintln!("{err}");
+}
+
+/// A line on stderr that is neither an error nor a note (import's summary).
+pub(super) fn say(message: &str) {
+    eprintln!("{message}");
+}
+
+/// Prints a command's report: the text on stdout, unless the JSON goes there (`--json -`),
+/// and the JSON to its file. Err is the exit code of a JSON file that cannot be written,
+/// already reported.
+pub(super) fn emit<J: serde::Serialize>(
+    json: Option<&Path>,
+    text: impl FnOnce() -> String,
+    report: impl FnOnce() -> J,
+) -> Result<(), u8> {
+    let written = if json == Some(Path::new("-")) {
+        Ok(())
+    } else {
+        let text = text();
+        match terminal_width() {
+            Some(width) => print_out(&deploysim::report::fit(&text, width)),
+            None => print_out(&text),
+        }
+    };
+    let written = written.and_then(|()| match json {
+        Some(json_path) => write_json(json_path, &report()),
+        None => Ok(()),
+    });
+    written.map_err(|message| {
+        error(&message);
+        exit::ENVIRONMENT
+    })
+}
+
+/// The width reports are fitted to: `COLUMNS` when set, else the terminal's when stdout
+/// is one. Output to a file or a pipe keeps its full lines, for grep and diff.
+fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+    {
+        return Some(columns);
+    }
+    terminal_size::terminal_size_of(std::io::stdout()).map(|(width, _)| usize::from(width.0))
+}
+
+/// Writes `text` to stdout. A reader that went away (`simulate generate | head -1`) is not
+/// an error: the command has nothing more to say to it.
+pub(super) fn print_out(text: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {err}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes `text` to `path`.
+pub(super) fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
+
+fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String> {
+    let text =
+        serde_json::to_string_pretty(report).map_err(|err| format!("cannot encode JSON: {err}"))?;
+    if path == Path::new("-") {
+        return print_out(&(text + "\n"));
+    }
+    write_file(path, &(text + "\n"))
+}
+
+/// Fails early, before anything runs, when the JSON report could not be written at the
+/// end: a long run should not end in "cannot write". An existing file is opened for
+/// appending, not truncated, so the old report stays until the new one replaces it; for a
+/// new file, its directory must exist.
+pub(super) fn check_json_target(json: Option<&Path>) -> Result<(), u8> {
+    let Some(path) = json.filter(|path| *path != Path::new("-")) else {
+        return Ok(());
+    };
+    // Nothing is created here: a run that stops on a later error leaves no empty file.
+    let problem = if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .err()
+            .map(|err| err.to_string())
+    } else {
+        let parent = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.exists() {
+            Some(format!("{} does not exist", parent.display()))
+        } else {
+            (!parent.is_dir()).then(|| format!("{} is not a directory", parent.display()))
+        }
+    };
+    match problem {
+        Some(problem) => {
+            error(&format!("cannot write {}: {problem}", path.display()));
+            Err(exit::ENVIRONMENT)
+        }
+        None => Ok(()),
+    }
+}
+
+/// `--out DIR`, made (with its parents) when missing; an error says why it cannot be.
+pub(super) fn make_out_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("--out {}: not a directory", dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|err| {
+        format!(
+            "--out {}: cannot create it: {}",
+            dir.display(),
+            deploysim::scenario::input::io_reason(&err)
+        )
+    })?;
+    // A directory we cannot write to fails here, not after the trials.
+    let probe = dir.join(".simulate-write-probe");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|err| format!("--out {}: cannot write in it: {err}", dir.display()))
+}

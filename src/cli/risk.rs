@@ -1,0 +1,154 @@
+//! `simulate risk SCENARIO`: the compared strategies over seeded trials with defects.
+
+use std::path::Path;
+
+use deploysim::model::Scenario;
+use deploysim::report;
+use deploysim::risk::policy::{self, Assessment, Compared, Conclusion, Planned};
+use deploysim::risk::strategy_name;
+use deploysim::runtime::interrupt::Interrupt;
+use deploysim::runtime::net::Net;
+use deploysim::runtime::trials::{self, TrialOptions};
+
+use super::args::RiskArgs;
+use super::{exit, output, progress};
+
+pub(super) fn run(args: &RiskArgs) -> u8 {
+    let scenario = match super::load(&args.scenario) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    if let Err(code) = output::check_json_target(args.json.as_deref()) {
+        return code;
+    }
+    // The output directory is made before any trial runs, so a bad --out costs nothing.
+    if let Some(dir) = &args.out
+        && let Err(message) = output::make_out_dir(dir)
+    {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let compared = match policy::compared(&scenario, &args.strategies) {
+        Ok(compared) => compared,
+        Err(err) => {
+            output::error(&err.to_string());
+            return exit::INVALID;
+        }
+    };
+    let planned = match planned(&scenario, &compared, seed) {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
+    let asked = args.trials.unwrap_or(scenario.risk.trials);
+    let options = TrialOptions {
+        trials: asked,
+        seed,
+        net: Net::from(args.net),
+        workers: args.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            |n| n as usize,
+        ),
+        interrupt: Interrupt::on_ctrl_c(),
+    };
+    let line = progress::Line::unless_quiet(false);
+    let started = tokio::time::Instant::now();
+    let ran = trials::run(&scenario, &planned.plans, &options, &|done: u32| {
+        line.show(&report::risk::progress_text(done, asked, started.elapsed()));
+    });
+    line.clear();
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(err) => {
+            output::error(&err.to_string());
+            return exit::ENVIRONMENT;
+        }
+    };
+    let assessment = policy::assess(&scenario, &compared, &planned, &ran.trials);
+    let file = args.scenario.display().to_string();
+    let header = report::risk::Header {
+        scenario: &scenario,
+        file: &file,
+        strategies: &assessment.names,
+        seed,
+        trials: ran.trials.len(),
+        asked,
+        net: report::live::net_text(options.net),
+    };
+    let findings = report::risk::Findings {
+        summaries: &assessment.summaries,
+        trials: &ran.trials,
+        judged: &assessment.judged,
+        partial: ran.partial,
+    };
+    if let Some(dir) = &args.out
+        && let Err(message) = write_pages(dir, header, &findings, &scenario, &planned, &options)
+    {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    if let Err(code) = output::emit(
+        args.json.as_deref(),
+        || report::risk::text(header, &findings),
+        || report::risk::json(header, &findings),
+    ) {
+        return code;
+    }
+    exit_code(&assessment, ran.partial, options.interrupt.is_set())
+}
+
+/// Plans the compared strategies, noting those left out; the exit code when the strategy
+/// `risk.expect` judges cannot be planned.
+fn planned(scenario: &Scenario, compared: &Compared, seed: u64) -> Result<Planned, u8> {
+    if let Some(kind) = compared.judged.as_ref().filter(|_| compared.judged_added) {
+        output::note(&format!(
+            "{} is compared too: risk.expect judges it",
+            strategy_name(kind)
+        ));
+    }
+    let planned = policy::plan(scenario, compared, seed);
+    for (strategy, err) in &planned.left_out {
+        output::note(&format!(
+            "strategy {} is left out: {}",
+            strategy.name,
+            report::plan_error_text(err)
+        ));
+    }
+    if let Some(kind) = &planned.judged_unplanned {
+        output::error(&format!(
+            "risk.expect judges {}, which cannot be planned (see the note above)",
+            strategy_name(kind)
+        ));
+        return Err(exit::FAILED);
+    }
+    Ok(planned)
+}
+
+fn exit_code(assessment: &Assessment, partial: bool, interrupted: bool) -> u8 {
+    match assessment.conclusion(partial, interrupted) {
+        Conclusion::Holds => exit::OK,
+        Conclusion::Fails => exit::FAILED,
+        Conclusion::Unjudged => exit::INCONCLUSIVE,
+        Conclusion::Interrupted => exit::INTERRUPTED,
+    }
+}
+
+/// `--out DIR`: report.md and report.html, whose timeline reruns one trial (the first
+/// in which a gate tripped, else the first with a defect) step by step.
+fn write_pages(
+    dir: &Path,
+    header: report::risk::Header<'_>,
+    findings: &report::risk::Findings<'_>,
+    scenario: &Scenario,
+    planned: &Planned,
+    options: &TrialOptions,
+) -> Result<(), String> {
+    output::write_file(
+        &dir.join("report.md"),
+        &report::risk::markdown(header, findings),
+    )?;
+    let (draw, runs) = trials::timeline(scenario, &planned.plans, options, findings.trials)
+        .map_err(|err| err.to_string())?;
+    let page = report::risk::page(header, findings, &planned.plans, &draw, &runs)?;
+    output::write_file(&dir.join("report.html"), &page)
+}

@@ -1,0 +1,87 @@
+//! `simulate SCENARIO`: the live run of every strategy (or a risk trial's, `--trial N`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use deploysim::plan::{self, PlanError};
+use deploysim::record::result::{LiveRun, Unplanned, Verdict};
+use deploysim::report;
+use deploysim::runtime::host::{run_budget, sim_limit};
+use deploysim::runtime::net::Net;
+use deploysim::runtime::run::{self as live, Progress};
+
+use super::args::RunArgs;
+use super::{exit, output, progress};
+
+pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
+    let (scenario, seed, strategies) = match super::prepare(path, &args.selection) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    // A risk trial's defects go into the scenario before anything is planned: the plan
+    // is the same (a team does not know its defects), the versions it deploys are not.
+    let (scenario, trial_line, run_seed) = match args.trial {
+        Some(trial) => {
+            let trial = deploysim::risk::policy::trial(&scenario, seed, trial);
+            let line = report::risk::trial_line(&trial.draw, seed) + "\n";
+            (trial.scenario, line, trial.run_seed)
+        }
+        None => (scenario, String::new(), seed),
+    };
+    let scenario = Arc::new(scenario);
+    let mut plans = Vec::new();
+    let mut unplanned = Vec::new();
+    for strategy in &strategies {
+        match plan::plan(&scenario, strategy, seed) {
+            Ok(plan) => plans.push((strategy.clone(), plan)),
+            // The scenario is valid; what the strategy asks for cannot be done safely. The
+            // other strategies still run; the report says why this one did not.
+            Err(error @ PlanError::NoSafeOrder { .. }) => unplanned.push(Unplanned {
+                strategy: strategy.clone(),
+                error,
+            }),
+            Err(err) => {
+                output::error(&format!("strategy {}: {err}", strategy.name));
+                return exit::INVALID;
+            }
+        }
+    }
+    let line = progress::Line::unless_quiet(args.quiet);
+    let shared = Arc::clone(&scenario);
+    let net = Net::from(args.net);
+    let limit = sim_limit(plans.iter().map(|(_, plan)| run_budget(&scenario, plan)));
+    let outcome = super::hosted(run_seed, net, limit, &line, move |options| async move {
+        let steps = line.steps();
+        let shown = steps.as_ref().map(|steps| steps as &dyn Progress);
+        let mut runs = Vec::new();
+        for (strategy, plan) in &plans {
+            runs.push(live::run(Arc::clone(&shared), strategy, plan, &options, shown).await?);
+            if options.interrupt.is_set() {
+                break;
+            }
+        }
+        Ok(runs)
+    });
+    let (runs, interrupted) = match outcome {
+        Ok(outcome) => outcome,
+        Err(code) => return code,
+    };
+    let live = LiveRun {
+        runs,
+        unplanned,
+        interrupted,
+    };
+    if let Err(code) = output::emit(
+        args.selection.json.as_deref(),
+        || trial_line + &report::live::text(&scenario, seed, net, &live, args.quiet),
+        || report::live::json(&scenario, seed, net, &live),
+    ) {
+        return code;
+    }
+    match Verdict::of(&live) {
+        Verdict::Pass => exit::OK,
+        Verdict::Fail(_) => exit::FAILED,
+        Verdict::Inconclusive(_) => exit::INCONCLUSIVE,
+        Verdict::Interrupted => exit::INTERRUPTED,
+    }
+}

@@ -1,0 +1,62 @@
+//! `simulate sweep SCENARIO`: each service (or pair) missing in turn, under load.
+
+use std::sync::Arc;
+
+use deploysim::report;
+use deploysim::runtime::host::{row_budget, sim_limit};
+use deploysim::runtime::net::Net;
+use deploysim::runtime::run::Progress;
+use deploysim::runtime::sweep::{self, MAX_ROWS};
+
+use super::args::SweepArgs;
+use super::{exit, output, progress};
+
+pub(super) fn run(args: &SweepArgs) -> u8 {
+    let scenario = match super::load(&args.scenario) {
+        Ok(scenario) => Arc::new(scenario),
+        Err(code) => return code,
+    };
+    if let Err(code) = output::check_json_target(args.json.as_deref()) {
+        return code;
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let rows = sweep::rows(&scenario, args.pairs);
+    if rows > MAX_ROWS {
+        output::error(&format!(
+            "the sweep would run {rows} rows of {} ms each, more than the limit of {MAX_ROWS}; \
+             `simulate check{} {}` sweeps without servers in milliseconds",
+            scenario.load.baseline.as_millis(),
+            if args.pairs { " --pairs" } else { "" },
+            args.scenario.display()
+        ));
+        return exit::INVALID;
+    }
+    let line = progress::Line::unless_quiet(false);
+    let shared = Arc::clone(&scenario);
+    let net = Net::from(args.net);
+    let pairs = args.pairs;
+    let limit = sim_limit(std::iter::repeat_n(row_budget(&scenario), rows));
+    let outcome = super::hosted(seed, net, limit, &line, move |options| async move {
+        let steps = line.steps();
+        let shown = steps.as_ref().map(|steps| steps as &dyn Progress);
+        sweep::sweep(shared, pairs, &options, shown).await
+    });
+    let (rows, interrupted) = match outcome {
+        Ok(outcome) => outcome,
+        Err(code) => return code,
+    };
+    if let Err(code) = output::emit(
+        args.json.as_deref(),
+        || report::sweep::text(&scenario, seed, net, &rows, interrupted),
+        || report::sweep::json(&scenario, seed, net, &rows, interrupted),
+    ) {
+        return code;
+    }
+    if interrupted {
+        exit::INTERRUPTED
+    } else if rows.iter().any(|row| !row.kept_up()) {
+        exit::INCONCLUSIVE
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,128 @@
+//! Every file the program reads goes through here: one bounded reader, so that a device,
+//! a FIFO or an endless pipe costs at most [`MAX_FILE_BYTES`] to refuse, and one walk of
+//! the directories `simulate import` is given.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The largest input accepted. A generated 10,000-service scenario is about 2 MiB; a
+/// large cluster's manifests a few MiB; anything far larger is a mistake, and reading it
+/// would cost memory for nothing.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// An input that could not be read, and why (lowercase, without the OS's error number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct InputError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// How `-` is named in messages.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// The text at `path`, `-` for standard input. The size is checked on what is read, not
+/// on what the file system says: `/dev/zero`, a FIFO and `<(command)` report a length of
+/// 0.
+pub fn read_text(path: &Path) -> Result<String, InputError> {
+    if path == Path::new("-") {
+        return read_from(std::io::stdin().lock(), Path::new(STDIN_NAME));
+    }
+    let error = |reason: String| InputError {
+        path: path.to_owned(),
+        reason,
+    };
+    let metadata = std::fs::metadata(path).map_err(|err| error(io_reason(&err)))?;
+    if metadata.is_dir() {
+        return Err(error("it is a directory, not a file".into()));
+    }
+    let file = std::fs::File::open(path).map_err(|err| error(io_reason(&err)))?;
+    read_from(file, path)
+}
+
+/// Reads `source` (named `path` in messages) through the bound.
+pub fn read_from(source: impl Read, path: &Path) -> Result<String, InputError> {
+    let error = |reason: String| InputError {
+        path: path.to_owned(),
+        reason,
+    };
+    // Read at most one byte past the cap, so a huge file (or an endless one such as
+    // /dev/zero) costs no more than the cap to refuse.
+    let mut bytes = Vec::new();
+    source
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| error(io_reason(&err)))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(error(format!(
+            "it is larger than the {} MiB limit",
+            MAX_FILE_BYTES / 1024 / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        error(format!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            err.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// The files `simulate import` reads: each one named, and in each directory named the
+/// regular files ending in `.yaml` or `.yml`, in name order. Anything else in
+/// a directory (a FIFO, a device or a link to one, a socket) is skipped and listed: it
+/// could block or never end, and nobody keeps manifests there.
+#[derive(Debug, Default)]
+pub struct ImportFiles {
+    pub files: Vec<PathBuf>,
+    /// (path, why) of what a directory held and was not read.
+    pub skipped: Vec<(PathBuf, &'static str)>,
+}
+
+pub fn import_files(inputs: &[PathBuf]) -> Result<ImportFiles, InputError> {
+    let mut found = ImportFiles::default();
+    for input in inputs {
+        if input == Path::new("-") || !input.is_dir() {
+            found.files.push(input.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(input).map_err(|err| InputError {
+            path: input.clone(),
+            reason: io_reason(&err),
+        })?;
+        let mut inside: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            })
+            .collect();
+        inside.sort();
+        for path in inside {
+            // `metadata` follows links: a link to a regular file is read, a link to a
+            // device is not.
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => found.files.push(path),
+                Ok(meta) if meta.is_dir() => found.skipped.push((path, "a directory")),
+                Ok(_) => found
+                    .skipped
+                    .push((path, "not a regular file (a FIFO, a device or a socket)")),
+                Err(_) => found.skipped.push((path, "unreadable (a broken link?)")),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The OS error without Rust's "(os error 2)" suffix, lowercase as the house style has it.
+pub fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => {
+            let text = err.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            text.to_lowercase()
+        }
+    }
+}
