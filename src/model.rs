@@ -32,6 +32,18 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// Every call any version of any service can make (fallbacks included), with the
+    /// name of the service that makes it.
+    pub fn every_call(&self) -> impl Iterator<Item = (&str, &Call)> {
+        self.services.values().flat_map(|service| {
+            service
+                .versions
+                .values()
+                .flat_map(Version::every_call)
+                .map(move |call| (service.name.as_str(), call))
+        })
+    }
+
     /// The changes a complete rollout makes, one per service, ordered by service name.
     pub fn changes(&self) -> Vec<Change> {
         changes(&self.initial, &self.target)

@@ -40,16 +40,6 @@ pub enum Level {
     Failed,
 }
 
-impl Level {
-    pub fn word(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Degraded => "degraded",
-            Level::Failed => "failed",
-        }
-    }
-}
-
 /// Why an edge is broken.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Break {

@@ -1,15 +1,18 @@
 //! What a live run measured, as data: each step's requests and prediction, how the run
 //! ended, its expectations, and the one verdict over every strategy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::contract::{CLIENT, Edge};
 use crate::eval::{Graph, Level, StepPrediction};
-use crate::model::{Breach, Change, FlagChange, Flags, Strategy};
+use crate::model::{
+    Action, Breach, Call, Change, DEFAULT_METHOD, FlagChange, Flags, Scenario, Strategy,
+};
 use crate::plan::PlanError;
 use crate::record::expect::Expectation;
 use crate::record::tally::Tally;
-use crate::record::traffic::StepTraffic;
+use crate::record::traffic::{EdgeCounts, StepTraffic};
 use crate::record::{Event, Lag, Parts, StepKind};
 
 /// One step as measured.
@@ -239,5 +242,95 @@ impl SweepRow {
     /// Whether the machine kept up with the row's load, so that it measured the services.
     pub fn kept_up(&self) -> bool {
         self.run.kept_up()
+    }
+}
+
+/// A call whose failures no entry request sees (it is asynchronous, or its rule ignores
+/// some code), with how many of its calls failed over some steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnseenFailures {
+    pub edge: String,
+    pub failed: u64,
+    pub calls: u64,
+}
+
+/// Edges whose failures no entry request sees, by construction: calls that are
+/// asynchronous or whose rule ignores some code (a failure passed up or degrading a
+/// request is named in the request's causes instead); those that failed in `steps`, in
+/// name order.
+pub fn unseen_failures<'a>(
+    scenario: &Scenario,
+    steps: impl Iterator<Item = &'a StepResult>,
+) -> Vec<UnseenFailures> {
+    let mut quiet: BTreeSet<String> = BTreeSet::new();
+    for (caller, call) in scenario.every_call() {
+        let ignores = call.on_failure.default == Action::Ignore
+            || call.on_failure.by_code.contains(&Some(Action::Ignore));
+        if call.asynchronous || ignores {
+            quiet.insert(call_edge(caller, call));
+        }
+    }
+    let mut failed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for step in steps {
+        for (edge, counts) in &step.traffic.edges {
+            if counts.failed > 0 && quiet.contains(edge) {
+                let total = failed.entry(edge.as_str()).or_default();
+                total.0 += counts.failed;
+                total.1 += counts.calls;
+            }
+        }
+    }
+    failed
+        .into_iter()
+        .map(|(edge, (failed, calls))| UnseenFailures {
+            edge: edge.to_owned(),
+            failed,
+            calls,
+        })
+        .collect()
+}
+
+/// Every edge a call behind a flag can take, with its flag, in name order.
+pub fn flagged_edges(scenario: &Scenario) -> BTreeMap<String, String> {
+    scenario
+        .every_call()
+        .filter_map(|(caller, call)| Some((call_edge(caller, call), call.flag.clone()?)))
+        .collect()
+}
+
+/// The name of the edge a call of `caller` takes, as traffic counts it.
+fn call_edge(caller: &str, call: &Call) -> String {
+    Edge::new(caller, &call.service, &call.api)
+        .to_method(call.method.as_deref())
+        .to_string()
+}
+
+impl StrategyRun {
+    /// Each method of entrypoint `entry` (an index into the graph's entries) with the
+    /// entry requests sent for it over the run, from the load generator's edges (an entry
+    /// request's outcome is its edge's).
+    pub fn by_method(&self, scenario: &Scenario, entry: usize) -> Vec<(String, EdgeCounts)> {
+        let name = self.graph.entry_name(entry);
+        let api = scenario.entry_api(name);
+        self.graph.entry_methods[entry]
+            .iter()
+            .map(|method| {
+                let edge = Edge::new(CLIENT, name, &api)
+                    .to_method((method != DEFAULT_METHOD).then_some(method.as_str()))
+                    .to_string();
+                let mut total = EdgeCounts::default();
+                for counts in self
+                    .steps
+                    .iter()
+                    .filter_map(|step| step.traffic.edges.get(&edge))
+                {
+                    total.calls += counts.calls;
+                    total.ok += counts.ok;
+                    total.degraded += counts.degraded;
+                    total.failed += counts.failed;
+                }
+                (method.clone(), total)
+            })
+            .collect()
     }
 }

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{
-    broken_edge_text, conflict_text, edge_text, list_or_none, path_text, plan_error_text, plural,
-    table, why_text,
+    broken_edge_text, conflict_text, edge_text, held_word, level_cell, list_or_none, path_text,
+    plan_error_text, plural, table, why_text,
 };
 
 /// The sweep table shows every service up to this many; beyond, only the services whose
@@ -167,10 +167,6 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
     out.push_str(&table(&rows, "  "));
 }
 
-fn held_word(held: bool) -> &'static str {
-    if held { "held" } else { "FAILED" }
-}
-
 /// `transient: catalog v1+v2, web v1+v2` (and the faults in force, if any).
 fn transient_text(graph: &Graph, transient: &Evaluated, changes: &[Change]) -> String {
     let moving: Vec<String> = changes
@@ -254,7 +250,7 @@ fn state_row(
     let mut row = vec![label.to_owned(), state_text.to_owned()];
     columns.cells(&mut row, |entry| {
         let level = evaluated.predictions[entry].level;
-        (level_word(level).to_owned(), level)
+        (level_cell(level).to_owned(), level)
     });
     let why = evaluated
         .predictions
@@ -265,14 +261,6 @@ fn state_row(
         .unwrap_or_default();
     row.push(why);
     row
-}
-
-fn level_word(level: Level) -> &'static str {
-    match level {
-        Level::Ok => "ok",
-        Level::Degraded => "degraded",
-        Level::Failed => "FAILED",
-    }
 }
 
 fn space(out: &mut String, report: &Report, changes: &[Change]) {
@@ -460,9 +448,9 @@ fn sweep_row(graph: &Graph, columns: &EntryColumns, row: &Row) -> Vec<String> {
     columns.cells(&mut cells, |entry| {
         let (initial, target) = (row.initial[entry], row.target[entry]);
         let mut cell = if initial == target {
-            level_word(initial).to_owned()
+            level_cell(initial).to_owned()
         } else {
-            format!("{} / {}", level_word(initial), level_word(target))
+            format!("{} / {}", level_cell(initial), level_cell(target))
         };
         let worst = initial.max(target);
         let methods = worst_methods(graph, entry, row, worst);

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::contract::CLIENT;
-use crate::eval::{Break, BrokenEdge, Prediction};
+use crate::eval::{Break, BrokenEdge, Level, Prediction};
 use crate::model::{Change, FlagChange, Flags, Scenario, StepSpec};
 use crate::plan::PlanError;
 use crate::plan::safe::{Conflict, Passed, Reason};
@@ -72,6 +72,28 @@ fn behind(edge: &BrokenEdge) -> String {
         .as_ref()
         .map(|flag| format!(", behind {flag}"))
         .unwrap_or_default()
+}
+
+/// A level as sentences say it: `ok`, `degraded`, `failed`.
+pub(crate) fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Ok => "ok",
+        Level::Degraded => "degraded",
+        Level::Failed => "failed",
+    }
+}
+
+/// A level in a table cell, where a failure should catch the eye: `FAILED`.
+pub(crate) fn level_cell(level: Level) -> &'static str {
+    match level {
+        Level::Failed => "FAILED",
+        other => level_word(other),
+    }
+}
+
+/// Whether an expectation held, as a report line says it: `held` or `FAILED`.
+pub(crate) fn held_word(held: bool) -> &'static str {
+    if held { "held" } else { "FAILED" }
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.

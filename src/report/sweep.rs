@@ -64,7 +64,7 @@ pub fn text(
                 (total.ok + total.degraded) as f64 * 100.0 / total.requests() as f64
             )
         };
-        let mut predicted = step.predicted.worst().word().to_owned();
+        let mut predicted = super::level_word(step.predicted.worst()).to_owned();
         if !step.kept_up() {
             predicted.push_str(" ~");
         } else if !step.agrees() {
@@ -78,9 +78,9 @@ pub fn text(
             .collect();
         // Failures no entry request saw (swallowed, asynchronous) would leave an `ok` row
         // looking untouched.
-        let unseen = super::live::unseen_failures(scenario, std::iter::once(step));
+        let unseen = crate::record::result::unseen_failures(scenario, std::iter::once(step));
         if !unseen.is_empty() {
-            causes.push(format!("unseen: {}", unseen.join(", ")));
+            causes.push(format!("unseen: {}", super::live::unseen_text(&unseen)));
         }
         let missing = if row.missing.is_empty() {
             "(nothing)".to_owned()

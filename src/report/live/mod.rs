@@ -1,0 +1,265 @@
+//! The live run's report: a table per strategy with the sections under it
+//! (`sections`), a comparison, the verdict, and the JSON form of the same data (`json`).
+
+mod json;
+mod sections;
+
+use std::fmt::Write as _;
+
+use super::{conflict_text, plural};
+use crate::model::Scenario;
+use crate::plan::PlanError;
+use crate::record::result::{LiveRun, Unplanned, Verdict};
+use crate::record::{Event, Lag, StepKind};
+use crate::runtime::net::Net;
+
+pub(crate) use json::step_json;
+pub use json::{
+    CauseJson, EdgeJson, EntryJson, ExpectationJson, LagJson, LiveReport, MitigationJson,
+    NotPlannedJson, Requests, StepJson, StrategyJson, json,
+};
+pub(crate) use sections::unseen_text;
+
+/// Per-strategy tables, then the comparison and the verdict. `quiet` leaves out the
+/// per-strategy tables.
+pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "scenario {} (seed {seed}): {} services {}, {}",
+        scenario.name,
+        scenario.services.len(),
+        net_text(net),
+        super::load_text(scenario)
+    );
+    if !quiet {
+        for run in &live.runs {
+            out.push('\n');
+            sections::strategy(&mut out, scenario, net, run);
+        }
+    }
+    for unplanned in &live.unplanned {
+        out.push('\n');
+        not_run(&mut out, unplanned);
+    }
+    out.push('\n');
+    sections::comparison(&mut out, &live.runs);
+    out.push('\n');
+    verdict_line(&mut out, scenario, seed, net, live);
+    out
+}
+
+/// A strategy that was not run: why it cannot be planned, and the fix when one is known.
+fn not_run(out: &mut String, unplanned: &Unplanned) {
+    let _ = writeln!(
+        out,
+        "strategy {}: not run: {}",
+        unplanned.strategy.name, unplanned.error
+    );
+    if let PlanError::NoSafeOrder { conflicts, .. } = &unplanned.error {
+        for (summary, fix) in conflicts.iter().map(conflict_text) {
+            let _ = writeln!(out, "  conflict: {summary}");
+            if let Some(fix) = fix {
+                let _ = writeln!(out, "  fix: {fix}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  `simulate check` shows every state of every order and what makes one safe"
+    );
+}
+
+/// The last line: the verdict over every strategy, and how to rerun a run that failed.
+fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) {
+    let strategies = live.runs.len() + live.unplanned.len();
+    let strategies_word = plural(strategies, "strategy", "strategies");
+    let _ = match Verdict::of(live) {
+        Verdict::Interrupted => {
+            writeln!(out, "interrupted: the report covers what ran before Ctrl-C")
+        }
+        Verdict::Pass => writeln!(
+            out,
+            "verdict: pass ({strategies} {strategies_word}, every expectation held)"
+        ),
+        Verdict::Fail(failed) => writeln!(
+            out,
+            "verdict: fail ({} of {strategies} {strategies_word} did not meet expectations: {}); rerun with {}",
+            failed.len(),
+            failed.join(", "),
+            rerun(seed, net)
+        ),
+        Verdict::Inconclusive(unmeasured) => writeln!(
+            out,
+            "verdict: inconclusive ({}, not the services, limited {} of {strategies} {strategies_word}: {}); \
+             neither pass nor fail: {}; rerun with {}",
+            limit_of(net),
+            unmeasured.len(),
+            unmeasured.join(", "),
+            advice(scenario, net),
+            rerun(seed, net)
+        ),
+    };
+}
+
+/// What kept a step from being measured: live, the machine (late arrivals, overrun waits,
+/// refusals); in virtual time nothing is late, so only `load.max_in_flight` refusing
+/// arrivals can.
+fn limit_of(net: Net) -> &'static str {
+    match net {
+        Net::Live => "the machine",
+        Net::Sim => "load.max_in_flight",
+    }
+}
+
+/// What makes a run that the harness could not keep up with measurable.
+fn advice(scenario: &Scenario, net: Net) -> String {
+    if net == Net::Sim {
+        return format!(
+            "raise load.max_in_flight (now {}) or lower {}: \
+             in virtual time only arrivals refused because that many requests were \
+             outstanding leave a step unmeasured",
+            scenario.load.max_in_flight,
+            super::rates_text(scenario)
+        );
+    }
+    let entrypoints = scenario.entrypoints().count();
+    let mut advice = format!("lower {}", super::rates_text(scenario));
+    if entrypoints > 1 {
+        let _ = write!(advice, ", use fewer entrypoints (now {entrypoints})");
+    }
+    let _ = write!(
+        advice,
+        ", raise load.max_in_flight if requests were refused (now {}), or run on a machine with more cores",
+        scenario.load.max_in_flight
+    );
+    advice
+}
+
+/// Why a step was not measured: how far the harness fell behind.
+fn lag_text(lag: &Lag) -> String {
+    let mut parts = Vec::new();
+    if lag.late_arrivals > 0 {
+        parts.push(format!(
+            "{} of {} arrivals were sent more than {} ms late (the latest {} ms late)",
+            lag.late_arrivals,
+            lag.arrivals,
+            Lag::LATE_ARRIVAL.as_millis(),
+            lag.max_arrival_late.as_millis()
+        ));
+    }
+    if lag.refused > 0 {
+        parts.push(format!(
+            "{} of {} arrivals were refused because load.max_in_flight requests were outstanding",
+            lag.refused, lag.arrivals
+        ));
+    }
+    if lag.overrun > Lag::MAX_OVERRUN {
+        parts.push(format!(
+            "its timed waits ended {} ms later than asked",
+            lag.overrun.as_millis()
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Where in a run a step is, as a sentence says it: `baseline`, `step 2`, `rollback 2`.
+fn place(kind: StepKind) -> String {
+    match kind {
+        StepKind::Rollout(_) => format!("step {}", kind.label()),
+        StepKind::Baseline | StepKind::Rollback(_) | StepKind::KillSwitch(_) => kind.label(),
+    }
+}
+
+/// Where the replicas ran, as the first line says it.
+pub fn net_text(net: Net) -> &'static str {
+    match net {
+        Net::Live => "live on 127.0.0.1",
+        Net::Sim => "on a simulated network in virtual time (--net sim)",
+    }
+}
+
+/// The options that rerun the same run.
+pub fn rerun(seed: u64, net: Net) -> String {
+    match net {
+        Net::Live => format!("--seed {seed}"),
+        Net::Sim => format!("--seed {seed} --net sim"),
+    }
+}
+
+/// An event as the report says it: `kill recommend started`.
+pub fn event_text(scenario: &Scenario, event: &Event) -> String {
+    let fault = |index: &usize| {
+        scenario
+            .faults
+            .get(*index)
+            .map_or_else(|| format!("fault {index}"), |fault| fault.kind.to_string())
+    };
+    match event {
+        Event::FaultStarted(index) => format!("{} started", fault(index)),
+        Event::FaultEnded(index) => format!("{} ended", fault(index)),
+        Event::FaultNotEnded {
+            fault: index,
+            error,
+        } => {
+            format!("{} could not end: {error}", fault(index))
+        }
+        Event::DrainTimedOut { service, replica } => format!(
+            "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
+        ),
+        Event::GateBreached { failed, answered } => format!(
+            "the gate was breached: {failed} of the {answered} requests answered by the end of the bake time failed ({}), more than max_failed_ratio {}",
+            percent(*failed as f64 / (*answered).max(1) as f64),
+            scenario
+                .gate
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |gate| percent(gate.max_failed_ratio))
+        ),
+        Event::GateNotJudged => {
+            "the gate did not judge this step: the harness fell behind in it".to_owned()
+        }
+        Event::NothingToSwitchOff => {
+            "the kill switch found no flag the rollout had released: nothing to switch off, the rollout stopped; \
+             the breach came from a deploy, which only a rollback undoes"
+                .to_owned()
+        }
+    }
+}
+
+/// The JSON word of a verdict: `pass`, `fail` (an interrupted run is not a pass) or
+/// `inconclusive`.
+pub fn verdict_word(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail(_) | Verdict::Interrupted => "fail",
+        Verdict::Inconclusive(_) => "inconclusive",
+    }
+}
+
+/// A latency in milliseconds as a table shows it: whole above 100, one decimal below.
+fn format_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else {
+        format!("{ms:.1}")
+    }
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+/// `12.5%` of a ratio.
+fn percent(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}
+
+/// `12.5%` of `part` in `whole`.
+fn share(part: u64, whole: u64) -> String {
+    format!("{:.1}%", part as f64 * 100.0 / whole.max(1) as f64)
+}
+
+/// A duration in whole milliseconds, as the JSON gives durations.
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
