@@ -1,0 +1,153 @@
+//! What must hold: `expect` (per run and per strategy), and `risk` with its defects and
+//! limits.
+
+use super::{Decoder, Naming, index, join};
+use crate::model::{Defect, Expect, RISK_MEASURE_KEYS, Risk, RiskExpect, StrategyKind};
+use crate::scenario::yaml::Node;
+
+impl Decoder<'_> {
+    pub(super) fn expect(&mut self, node: &Node, path: &str) -> Expect {
+        let mut expect = Expect::default();
+        let known = [
+            "graceful",
+            "max_failed_ratio",
+            "max_degraded_ratio",
+            "p99_ms",
+        ];
+        let Some(fields) = self.fields(node, path, &known, &[]) else {
+            return expect;
+        };
+        expect.graceful = self.opt(&fields, "graceful", |d, node, path| d.bool(node, path));
+        expect.max_failed_ratio = self.opt(&fields, "max_failed_ratio", |d, node, path| {
+            d.ratio(node, path)
+        });
+        expect.max_degraded_ratio = self.opt(&fields, "max_degraded_ratio", |d, node, path| {
+            d.ratio(node, path)
+        });
+        expect.p99 = self.opt(&fields, "p99_ms", |d, node, path| d.millis(node, path, 1));
+        expect
+    }
+
+    pub(super) fn risk(&mut self, node: &Node) -> Risk {
+        let mut risk = Risk::default();
+        let known = ["trials", "strategies", "defect", "expect"];
+        let Some(fields) = self.fields(node, "risk", &known, &[]) else {
+            return risk;
+        };
+        risk.trials = self
+            .opt(&fields, "trials", |d, node, path| {
+                d.count(node, path, 1, 1_000_000)
+            })
+            .unwrap_or(risk.trials);
+        if let Some(value) = fields.get("strategies") {
+            let mut kinds = Vec::new();
+            for (i, item) in self.seq(value, "risk.strategies").iter().enumerate() {
+                let item_path = index("risk.strategies", i);
+                if let Some(name) = self.name(item, &item_path, Naming::Strategy) {
+                    kinds.extend(self.builtin(&name));
+                }
+            }
+            risk.strategies = kinds;
+        }
+        if let Some(value) = fields.get("defect") {
+            risk.defect = self.defect(value);
+        }
+        if let Some(value) = fields.get("expect") {
+            risk.expect = self.risk_expect(value, &risk.strategies);
+        }
+        risk
+    }
+
+    /// `risk.expect`: `strategy` and `max_KEY` for each of the risk measures; a rate
+    /// from 0 to 1, every other measure a number of at least 0.
+    pub(super) fn risk_expect(&mut self, node: &Node, compared: &[StrategyKind]) -> RiskExpect {
+        let mut expect = RiskExpect::default();
+        let path = "risk.expect";
+        let keys: Vec<String> = std::iter::once("strategy".to_owned())
+            .chain(RISK_MEASURE_KEYS.iter().map(|key| format!("max_{key}")))
+            .collect();
+        let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let Some(fields) = self.fields(node, path, &known, &[]) else {
+            return expect;
+        };
+        if let Some(value) = fields.get("strategy") {
+            let strategy_path = join(path, "strategy");
+            if let Some(name) = self.name(value, &strategy_path, Naming::Strategy) {
+                expect.strategy = self.builtin(&name);
+                let compared_here = |kind: &StrategyKind| {
+                    *kind == StrategyKind::SinglePiece || compared.contains(kind)
+                };
+                if expect
+                    .strategy
+                    .as_ref()
+                    .is_some_and(|kind| !compared_here(kind))
+                {
+                    self.problem(
+                        &strategy_path,
+                        value.pos,
+                        format!(
+                            "\"{}\" is not one of the strategies compared: add it to risk.strategies",
+                            name.value
+                        ),
+                    );
+                }
+            }
+        }
+        for key in RISK_MEASURE_KEYS {
+            let field = format!("max_{key}");
+            let Some(value) = fields.get(field.as_str()) else {
+                continue;
+            };
+            let field_path = join(path, &field);
+            let limit = if key == "change_failure_rate" {
+                self.ratio(value, &field_path)
+            } else {
+                self.amount(value, &field_path)
+            };
+            if let Some(limit) = limit {
+                expect.limits.push((key.to_owned(), limit));
+            }
+        }
+        expect
+    }
+
+    pub(super) fn defect(&mut self, node: &Node) -> Defect {
+        let mut defect = Defect::default();
+        let known = ["probability", "kinds", "error_rate", "add_ms"];
+        let Some(fields) = self.fields(node, "risk.defect", &known, &[]) else {
+            return defect;
+        };
+        defect.probability = self
+            .opt(&fields, "probability", |d, node, path| d.ratio(node, path))
+            .unwrap_or(defect.probability);
+        defect.error_rate = self
+            .opt(&fields, "error_rate", |d, node, path| d.ratio(node, path))
+            .unwrap_or(defect.error_rate);
+        defect.add = self
+            .opt(&fields, "add_ms", |d, node, path| d.millis(node, path, 0))
+            .unwrap_or(defect.add);
+        if let Some(value) = fields.get("kinds") {
+            let kinds_path = "risk.defect.kinds";
+            if let Some(kinds) =
+                self.fields(value, kinds_path, &["errors", "latency", "drop-api"], &[])
+            {
+                let mut weight = |key: &str| {
+                    kinds
+                        .get(key)
+                        .map(|w| self.ratio(w, &join(kinds_path, key)).unwrap_or(0.0))
+                };
+                defect.weight_errors = weight("errors").unwrap_or(0.0);
+                defect.weight_latency = weight("latency").unwrap_or(0.0);
+                defect.weight_drop_api = weight("drop-api").unwrap_or(0.0);
+                if defect.weight_errors + defect.weight_latency + defect.weight_drop_api <= 0.0 {
+                    self.problem(
+                        kinds_path,
+                        value.pos,
+                        "at least one defect kind needs a weight above 0",
+                    );
+                }
+            }
+        }
+        defect
+    }
+}

@@ -1,0 +1,131 @@
+//! Faults (kill, missing, partition) with their timing, and the gate.
+
+use super::{Decoder, Fields, Located, Naming, RawFault, RawFaultKind};
+use crate::model::{Breach, Gate};
+use crate::scenario::yaml::Node;
+
+/// Keys that the format reserves for features that are not built yet, and why.
+const NOT_YET_FAULT: &str =
+    "is not supported yet: this version injects kill, missing and partition faults";
+
+impl Decoder<'_> {
+    pub(super) fn fault(&mut self, node: &Node, path: &str) -> Option<RawFault> {
+        let known = [
+            "kill",
+            "missing",
+            "partition",
+            "at_step",
+            "after_ms",
+            "for_ms",
+        ];
+        let not_yet = [
+            ("latency", NOT_YET_FAULT),
+            ("errors", NOT_YET_FAULT),
+            ("crash", NOT_YET_FAULT),
+        ];
+        let fields = self.fields(node, path, &known, &not_yet)?;
+        let mut kinds = self.fault_kinds(&fields);
+        let at_step = self.at_step(&fields, node);
+        let after = self.opt(&fields, "after_ms", |d, node, path| d.millis(node, path, 0));
+        let duration = self.opt(&fields, "for_ms", |d, node, path| d.millis(node, path, 1));
+        if kinds.is_empty() && not_yet.iter().any(|(key, _)| node.has_key(key)) {
+            // Already reported as not supported yet; "needs one of" would only repeat it.
+            return None;
+        }
+        if kinds.len() != 1 {
+            let message = if kinds.is_empty() {
+                "a fault needs one of `kill`, `missing` or `partition`"
+            } else {
+                "a fault has exactly one of `kill`, `missing` or `partition`; write one fault per list item"
+            };
+            self.problem(path, node.pos, message);
+            return None;
+        }
+        Some(RawFault {
+            kind: kinds.pop().flatten()?,
+            at_step,
+            after: after.unwrap_or_default(),
+            duration,
+        })
+    }
+
+    /// Each fault kind key written (one is right), `None` for one whose value is bad.
+    fn fault_kinds(&mut self, fields: &Fields<'_>) -> Vec<Option<RawFaultKind>> {
+        let mut kinds = Vec::new();
+        let service = |d: &mut Self, node: &Node, path: &str| d.name(node, path, Naming::Service);
+        if fields.get("kill").is_some() {
+            kinds.push(self.opt(fields, "kill", service).map(RawFaultKind::Kill));
+        }
+        if fields.get("missing").is_some() {
+            kinds.push(
+                self.opt(fields, "missing", service)
+                    .map(RawFaultKind::Missing),
+            );
+        }
+        if fields.get("partition").is_some() {
+            kinds.push(self.opt(fields, "partition", |d, node, path| d.partition(node, path)));
+        }
+        kinds
+    }
+
+    /// `partition: {from, to}`.
+    fn partition(&mut self, node: &Node, path: &str) -> Option<RawFaultKind> {
+        let ends = self.fields(node, path, &["from", "to"], &[])?;
+        let service = |d: &mut Self, node: &Node, path: &str| d.name(node, path, Naming::Service);
+        let from = self.opt(&ends, "from", service);
+        let to = self.opt(&ends, "to", service);
+        if ends.get("from").is_none() || ends.get("to").is_none() {
+            self.problem(path, node.pos, "a partition needs both `from` and `to`");
+        }
+        Some(RawFaultKind::Partition {
+            from: from?,
+            to: to?,
+        })
+    }
+
+    /// `at_step`, 0 when it is not written. A bad value is reported, and step 0 stands
+    /// in for it so that the fault's services are still checked.
+    fn at_step(&mut self, fields: &Fields<'_>, node: &Node) -> Located<usize> {
+        let step_path = fields.path("at_step");
+        let Some(value) = fields.get("at_step") else {
+            return Located {
+                value: 0,
+                path: step_path,
+                pos: node.pos,
+            };
+        };
+        let step = self
+            .integer(value, &step_path, 0, 1_000_000)
+            .and_then(|n| usize::try_from(n).ok());
+        Located {
+            value: step.unwrap_or(0),
+            path: step_path,
+            pos: value.pos,
+        }
+    }
+
+    pub(super) fn gate(&mut self, node: &Node) -> Option<Gate> {
+        let fields = self.fields(node, "gate", &["max_failed_ratio", "on_breach"], &[])?;
+        let mut gate = Gate {
+            max_failed_ratio: 0.0,
+            on_breach: Breach::Continue,
+        };
+        if let Some(value) = fields.get("max_failed_ratio") {
+            gate.max_failed_ratio = self.ratio(value, "gate.max_failed_ratio").unwrap_or(0.0);
+        }
+        gate.on_breach = self
+            .opt(&fields, "on_breach", |d, node, path| d.breach(node, path))
+            .unwrap_or(Breach::Continue);
+        Some(gate)
+    }
+
+    pub(super) fn breach(&mut self, node: &Node, path: &str) -> Option<Breach> {
+        let options = [
+            ("rollback", Breach::Rollback),
+            ("stop", Breach::Stop),
+            ("continue", Breach::Continue),
+            ("kill-switch", Breach::KillSwitch),
+        ];
+        self.choice(node, path, &options)
+    }
+}
