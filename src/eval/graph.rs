@@ -182,8 +182,24 @@ pub struct Graph {
     pub flags: Vec<String>,
 }
 
-impl Graph {
-    pub fn new(scenario: &Scenario) -> Graph {
+/// The key of a port: (service, API version, method).
+type PortKey = (usize, String, Option<String>);
+
+/// What `Graph::new` builds its passes on: the scenario's names as indices.
+struct Compiler<'a> {
+    scenario: &'a Scenario,
+    services: Vec<String>,
+    index: BTreeMap<String, usize>,
+    versions: Vec<Vec<String>>,
+    flags: Vec<String>,
+    /// Every port that is called, in the order first called, with its index.
+    wanted: Vec<PortKey>,
+    port_of: BTreeMap<PortKey, usize>,
+}
+
+impl<'a> Compiler<'a> {
+    /// The services, each one's runnable versions, and the flags, as indices.
+    fn new(scenario: &'a Scenario) -> Compiler<'a> {
         let services: Vec<String> = scenario.services.keys().cloned().collect();
         let index: BTreeMap<String, usize> = services
             .iter()
@@ -202,90 +218,119 @@ impl Graph {
                     .collect()
             })
             .collect();
-        let definition = |s: usize, v: usize| scenario.version(&services[s], &versions[s][v]);
-        let entry_services: Vec<usize> = scenario
-            .entrypoints()
-            .filter_map(|service| index.get(&service.name).copied())
-            .collect();
-        // Every port that is called, by a runnable version or by the load.
-        let mut apis: Vec<String> = Vec::new();
-        let mut port_of: BTreeMap<(usize, String, Option<String>), usize> = BTreeMap::new();
-        let mut wanted: Vec<(usize, String, Option<String>)> = Vec::new();
-        let mut want = |key: (usize, String, Option<String>)| {
-            if !port_of.contains_key(&key) {
-                port_of.insert(key.clone(), wanted.len());
-                wanted.push(key);
-            }
-        };
-        for (s, _) in services.iter().enumerate() {
-            for v in 0..versions[s].len() {
-                for call in definition(s, v).into_iter().flat_map(|v| v.every_call()) {
-                    if let Some(&callee) = index.get(&call.service) {
-                        want((callee, call.api.clone(), call.method.clone()));
-                    }
-                }
-            }
-        }
-        for &s in &entry_services {
-            for (method, _) in scenario.load.mix_of(&services[s]) {
-                want((s, scenario.entry_api(&services[s]), method));
-            }
-        }
-        for (_, api, _) in &wanted {
-            if !apis.contains(api) {
-                apis.push(api.clone());
-            }
-        }
-        let api_of = |name: &str| apis.iter().position(|a| a == name).unwrap_or(0);
-        let flags: Vec<String> = scenario
+        let flags = scenario
             .flags
             .iter()
             .map(|flag| flag.name.clone())
             .collect();
-        let compile = |call: &crate::model::Call| -> Option<Call> {
-            fn go(
-                call: &crate::model::Call,
-                index: &BTreeMap<String, usize>,
-                port_of: &BTreeMap<(usize, String, Option<String>), usize>,
-                flag_slot: &dyn Fn(&str) -> Option<usize>,
-            ) -> Option<Call> {
-                let callee = *index.get(&call.service)?;
-                let port = *port_of.get(&(callee, call.api.clone(), call.method.clone()))?;
-                let fallback = match &call.fallback {
-                    Some(fallback) => Some(Box::new(go(fallback, index, port_of, flag_slot)?)),
-                    None => None,
-                };
-                Some(Call {
-                    port,
-                    callee,
-                    actions: FAIL_BITS.map(|(_, code)| call.on_failure.action(Some(code))),
-                    flag: call.flag.as_deref().and_then(flag_slot),
-                    fallback,
-                    asynchronous: call.asynchronous,
-                })
+        Compiler {
+            scenario,
+            services,
+            index,
+            versions,
+            flags,
+            wanted: Vec::new(),
+            port_of: BTreeMap::new(),
+        }
+    }
+
+    fn definition(&self, s: usize, v: usize) -> Option<&'a crate::model::Version> {
+        self.scenario
+            .version(&self.services[s], &self.versions[s][v])
+    }
+
+    fn entry_services(&self) -> Vec<usize> {
+        self.scenario
+            .entrypoints()
+            .filter_map(|service| self.index.get(&service.name).copied())
+            .collect()
+    }
+
+    fn want(&mut self, key: PortKey) {
+        if !self.port_of.contains_key(&key) {
+            self.port_of.insert(key.clone(), self.wanted.len());
+            self.wanted.push(key);
+        }
+    }
+
+    /// Pass 1: every port that is called, by a runnable version or by the load.
+    fn want_ports(&mut self) {
+        for s in 0..self.services.len() {
+            for v in 0..self.versions[s].len() {
+                let calls: Vec<PortKey> = self
+                    .definition(s, v)
+                    .into_iter()
+                    .flat_map(|v| v.every_call())
+                    .filter_map(|call| {
+                        let callee = *self.index.get(&call.service)?;
+                        Some((callee, call.api.clone(), call.method.clone()))
+                    })
+                    .collect();
+                for key in calls {
+                    self.want(key);
+                }
             }
-            let flag_slot = |name: &str| {
-                flags
-                    .iter()
-                    .position(|flag| flag == name)
-                    .map(|f| services.len() + f)
-            };
-            go(call, &index, &port_of, &flag_slot)
+        }
+        for s in self.entry_services() {
+            let api = self.scenario.entry_api(&self.services[s]);
+            for (method, _) in self.scenario.load.mix_of(&self.services[s]) {
+                self.want((s, api.clone(), method));
+            }
+        }
+    }
+
+    /// A call as ports and slots; `None` when it reaches no port (its callee is not
+    /// runnable).
+    fn compile(&self, call: &crate::model::Call) -> Option<Call> {
+        let callee = *self.index.get(&call.service)?;
+        let port = *self
+            .port_of
+            .get(&(callee, call.api.clone(), call.method.clone()))?;
+        let fallback = match &call.fallback {
+            Some(fallback) => Some(Box::new(self.compile(fallback)?)),
+            None => None,
         };
-        let ports: Vec<Port> = wanted
+        let flag = call.flag.as_deref().and_then(|name| {
+            self.flags
+                .iter()
+                .position(|flag| flag == name)
+                .map(|f| self.services.len() + f)
+        });
+        Some(Call {
+            port,
+            callee,
+            actions: FAIL_BITS.map(|(_, code)| call.on_failure.action(Some(code))),
+            flag,
+            fallback,
+            asynchronous: call.asynchronous,
+        })
+    }
+
+    /// Pass 2: each port with, per runnable version, whether it serves the port and the
+    /// calls it makes there.
+    fn ports(&self, apis: &[String]) -> Vec<Port> {
+        let api_of = |name: &str| apis.iter().position(|a| a == name).unwrap_or(0);
+        self.wanted
             .iter()
             .map(|(s, api, method)| {
                 let mut provided_by = Vec::new();
                 let mut api_by = Vec::new();
                 let mut calls = Vec::new();
-                for v in 0..versions[*s].len() {
-                    let serves = definition(*s, v).filter(|version| version.provides(api));
+                for v in 0..self.versions[*s].len() {
+                    let serves = self
+                        .definition(*s, v)
+                        .filter(|version| version.provides(api));
                     api_by.push(serves.is_some());
                     let work = serves.and_then(|version| version.method(method.as_deref()));
                     provided_by.push(work.is_some());
                     calls.push(
-                        work.map(|work| work.calls.iter().filter_map(compile).collect())
-                            .unwrap_or_default(),
+                        work.map(|work| {
+                            work.calls
+                                .iter()
+                                .filter_map(|call| self.compile(call))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                     );
                 }
                 Port {
@@ -297,44 +342,77 @@ impl Graph {
                     calls,
                 }
             })
-            .collect();
-        let edges: Vec<Vec<Vec<Call>>> = (0..services.len())
+            .collect()
+    }
+
+    /// Pass 3: per service and runnable version, every call of every method.
+    fn edges(&self) -> Vec<Vec<Vec<Call>>> {
+        (0..self.services.len())
             .map(|s| {
-                (0..versions[s].len())
+                (0..self.versions[s].len())
                     .map(|v| {
-                        definition(s, v)
+                        self.definition(s, v)
                             .into_iter()
                             .flat_map(|version| version.all_methods())
-                            .flat_map(|(_, work)| work.calls.iter().filter_map(compile))
+                            .flat_map(|(_, work)| {
+                                work.calls.iter().filter_map(|call| self.compile(call))
+                            })
                             .collect()
                     })
                     .collect()
             })
-            .collect();
-        // Per entrypoint, each method of its mix: its port and its name.
-        let (entry_ports, entry_methods): (Vec<Vec<usize>>, Vec<Vec<String>>) = entry_services
+            .collect()
+    }
+
+    /// Pass 4: per entrypoint, each method of its mix: its port and its name.
+    fn entry_ports(&self, entry_services: &[usize]) -> (Vec<Vec<usize>>, Vec<Vec<String>>) {
+        entry_services
             .iter()
             .map(|&s| {
-                let api = scenario.entry_api(&services[s]);
-                scenario
+                let api = self.scenario.entry_api(&self.services[s]);
+                self.scenario
                     .load
-                    .mix_of(&services[s])
+                    .mix_of(&self.services[s])
                     .into_iter()
                     .filter_map(|(method, _)| {
-                        let port = *port_of.get(&(s, api.clone(), method.clone()))?;
+                        let port = *self.port_of.get(&(s, api.clone(), method.clone()))?;
                         let name =
                             method.unwrap_or_else(|| crate::model::DEFAULT_METHOD.to_owned());
                         Some((port, name))
                     })
                     .unzip::<usize, String, Vec<usize>, Vec<String>>()
             })
-            .unzip();
+            .unzip()
+    }
+}
+
+impl Graph {
+    pub fn new(scenario: &Scenario) -> Graph {
+        let mut compiler = Compiler::new(scenario);
+        compiler.want_ports();
+        let mut apis: Vec<String> = Vec::new();
+        for (_, api, _) in &compiler.wanted {
+            if !apis.contains(api) {
+                apis.push(api.clone());
+            }
+        }
+        let ports = compiler.ports(&apis);
+        let edges = compiler.edges();
+        let entry_services = compiler.entry_services();
+        let (entry_ports, entry_methods) = compiler.entry_ports(&entry_services);
         let entries: Vec<(usize, usize)> = entry_services
             .iter()
             .zip(&entry_ports)
             .map(|(&s, ports)| (s, ports.first().copied().unwrap_or(0)))
             .collect();
         let order = callees_first(&ports);
+        let Compiler {
+            services,
+            index,
+            versions,
+            flags,
+            ..
+        } = compiler;
         Graph {
             services,
             index,

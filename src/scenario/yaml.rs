@@ -226,30 +226,58 @@ pub fn parse_stream(text: &str) -> Result<Vec<Rc<Node>>, TreeError> {
 }
 
 fn parse_documents(text: &str, many: bool) -> Result<Vec<Rc<Node>>, TreeError> {
-    let mut stack: Vec<Open> = Vec::new();
-    let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
-    let mut roots: Vec<Rc<Node>> = Vec::new();
-    let mut documents = 0usize;
-    let mut total_nodes = 0usize;
-
+    let mut builder = Builder {
+        many,
+        ..Builder::default()
+    };
     for item in Parser::new_from_str(text) {
         let (event, span) = item?;
         let pos = Pos::from_span(span);
-        let finished: Option<(Rc<Node>, usize)> = match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+        if let Some((node, anchor)) = builder.event(event, pos)? {
+            builder.attach(node, anchor, pos)?;
+        }
+    }
+    Ok(builder.roots)
+}
+
+/// The tree being built from the parser's events: the collections still open, the
+/// anchors seen, the documents finished, and the budget spent.
+#[derive(Default)]
+struct Builder {
+    /// More than one document is allowed (a stream).
+    many: bool,
+    stack: Vec<Open>,
+    anchors: HashMap<usize, Rc<Node>>,
+    roots: Vec<Rc<Node>>,
+    documents: usize,
+    /// Nodes so far, aliases counted at their whole expansion.
+    total_nodes: usize,
+}
+
+impl Builder {
+    /// What one event finishes: a node (a scalar, an alias, a closed collection) with its
+    /// anchor (0 for none), or nothing (a collection opened, a document started).
+    fn event(
+        &mut self,
+        event: Event<'_>,
+        pos: Pos,
+    ) -> Result<Option<(Rc<Node>, usize)>, TreeError> {
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(None),
             Event::DocumentStart(_) => {
-                documents += 1;
-                if documents > 1 && !many {
+                self.documents += 1;
+                if self.documents > 1 && !self.many {
                     return Err(TreeError::MultipleDocuments { pos });
                 }
-                None
+                Ok(None)
             }
             Event::Alias(id) => {
-                let node = anchors
+                let node = self
+                    .anchors
                     .get(&id)
                     .cloned()
                     .ok_or(TreeError::UnknownAnchor { pos })?;
-                Some((node, 0))
+                Ok(Some((node, 0)))
             }
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = !matches!(style, ScalarStyle::Plain);
@@ -261,88 +289,88 @@ fn parse_documents(text: &str, many: bool) -> Result<Vec<Rc<Node>>, TreeError> {
                     pos,
                     expanded_size: 1,
                 });
-                Some((node, anchor))
+                Ok(Some((node, anchor)))
             }
-            Event::SequenceStart(anchor, _tag) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(TreeError::Depth { pos });
-                }
-                stack.push(Open::Seq {
+            Event::SequenceStart(anchor, _tag) => self.open(
+                Open::Seq {
                     pos,
                     anchor,
                     items: Vec::new(),
                     size: 1,
-                });
-                None
-            }
-            Event::MappingStart(anchor, _tag) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(TreeError::Depth { pos });
-                }
-                stack.push(Open::Map {
+                },
+                pos,
+            ),
+            Event::MappingStart(anchor, _tag) => self.open(
+                Open::Map {
                     pos,
                     anchor,
                     entries: Vec::new(),
                     pending_key: None,
                     size: 1,
-                });
-                None
-            }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Open::Seq {
-                    pos,
-                    anchor,
-                    items,
-                    size,
-                }) => Some((
-                    Rc::new(Node {
-                        value: Value::Seq(items),
-                        pos,
-                        expanded_size: size,
-                    }),
-                    anchor,
-                )),
-                Some(Open::Map {
-                    pos,
-                    anchor,
-                    entries,
-                    size,
-                    ..
-                }) => Some((
-                    Rc::new(Node {
-                        value: Value::Map(entries),
-                        pos,
-                        expanded_size: size,
-                    }),
-                    anchor,
-                )),
-                // The parser only emits balanced events; an unbalanced end is treated as
-                // malformed input rather than trusted.
-                None => {
-                    return Err(TreeError::Syntax {
-                        pos,
-                        message: "unbalanced end of collection".into(),
-                    });
-                }
-            },
-        };
+                },
+                pos,
+            ),
+            Event::SequenceEnd | Event::MappingEnd => self.close(pos).map(Some),
+        }
+    }
 
-        let Some((node, anchor)) = finished else {
-            continue;
+    fn open(&mut self, open: Open, pos: Pos) -> Result<Option<(Rc<Node>, usize)>, TreeError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(TreeError::Depth { pos });
+        }
+        self.stack.push(open);
+        Ok(None)
+    }
+
+    /// The collection that ends here, as a node with its anchor.
+    fn close(&mut self, pos: Pos) -> Result<(Rc<Node>, usize), TreeError> {
+        let (value, pos, anchor, size) = match self.stack.pop() {
+            Some(Open::Seq {
+                pos,
+                anchor,
+                items,
+                size,
+            }) => (Value::Seq(items), pos, anchor, size),
+            Some(Open::Map {
+                pos,
+                anchor,
+                entries,
+                size,
+                ..
+            }) => (Value::Map(entries), pos, anchor, size),
+            // The parser only emits balanced events; an unbalanced end is treated as
+            // malformed input rather than trusted.
+            None => {
+                return Err(TreeError::Syntax {
+                    pos,
+                    message: "unbalanced end of collection".into(),
+                });
+            }
         };
+        let node = Rc::new(Node {
+            value,
+            pos,
+            expanded_size: size,
+        });
+        Ok((node, anchor))
+    }
+
+    /// Puts a finished node where it belongs: a document's root, a list's next item, or a
+    /// mapping's next key or value.
+    fn attach(&mut self, node: Rc<Node>, anchor: usize, pos: Pos) -> Result<(), TreeError> {
         // Aliases count their whole expansion, so a file that would expand to billions of
         // nodes stops here although it shares them in memory.
-        total_nodes = total_nodes.saturating_add(node.expanded_size);
-        if total_nodes > MAX_NODES {
+        self.total_nodes = self.total_nodes.saturating_add(node.expanded_size);
+        if self.total_nodes > MAX_NODES {
             return Err(TreeError::TooManyNodes { pos });
         }
         if anchor != 0 {
-            anchors.insert(anchor, Rc::clone(&node));
+            self.anchors.insert(anchor, Rc::clone(&node));
         }
-        match stack.last_mut() {
+        match self.stack.last_mut() {
             None => {
                 if !node.is_null() {
-                    roots.push(node);
+                    self.roots.push(node);
                 }
             }
             Some(Open::Seq { items, size, .. }) => {
@@ -362,8 +390,8 @@ fn parse_documents(text: &str, many: bool) -> Result<Vec<Rc<Node>>, TreeError> {
                 }
             }
         }
+        Ok(())
     }
-    Ok(roots)
 }
 
 #[cfg(test)]
