@@ -111,31 +111,41 @@ fn group(items: impl IntoIterator<Item = Item>) -> (Vec<Change>, Vec<FlagChange>
 /// one step with the flags still off and then releases them one per step, and `safe`
 /// orders them with the services.
 pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan, PlanError> {
+    let groups = groups(scenario, &strategy.kind, seed)?;
+    Ok(assemble(scenario, strategy, groups))
+}
+
+/// The changes and flag changes of one step.
+type Group = (Vec<Change>, Vec<FlagChange>);
+
+/// Each step's changes, in order, as the strategy kind orders them.
+fn groups(scenario: &Scenario, kind: &StrategyKind, seed: u64) -> Result<Vec<Group>, PlanError> {
     let changes = scenario.changes();
-    let releases = scenario.releases();
     let by_service: BTreeMap<&str, &Change> = changes
         .iter()
         .map(|change| (change.service.as_str(), change))
         .collect();
-    let release_items = || releases.iter().cloned().map(Item::Flag);
-    let one_per_step = |items: Vec<Item>| -> Vec<(Vec<Change>, Vec<FlagChange>)> {
-        items.into_iter().map(|item| group([item])).collect()
+    let releases = || scenario.releases().into_iter().map(Item::Flag);
+    let everything = || -> Vec<Item> {
+        changes
+            .iter()
+            .cloned()
+            .map(Item::Service)
+            .chain(releases())
+            .collect()
     };
+    let one_per_step =
+        |items: Vec<Item>| -> Vec<Group> { items.into_iter().map(|item| group([item])).collect() };
     let single_piece = || -> Result<Vec<Item>, PlanError> {
         Ok(single_piece_order(scenario)?
             .into_iter()
             .map(Item::Service)
-            .chain(release_items())
+            .chain(releases())
             .collect())
     };
-    let groups: Vec<(Vec<Change>, Vec<FlagChange>)> = match &strategy.kind {
+    Ok(match kind {
         StrategyKind::Batch => {
-            let all: Vec<Item> = changes
-                .iter()
-                .cloned()
-                .map(Item::Service)
-                .chain(release_items())
-                .collect();
+            let all = everything();
             if all.is_empty() {
                 Vec::new()
             } else {
@@ -148,12 +158,7 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
             .map(|chunk| group(chunk.iter().cloned()))
             .collect(),
         StrategyKind::Random => {
-            let mut order: Vec<Item> = changes
-                .iter()
-                .cloned()
-                .map(Item::Service)
-                .chain(release_items())
-                .collect();
+            let mut order = everything();
             order.shuffle(&mut seed::rng(seed, "plan.random"));
             one_per_step(order)
         }
@@ -161,7 +166,7 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
             let deploy = (!changes.is_empty()).then(|| (changes.clone(), Vec::new()));
             deploy
                 .into_iter()
-                .chain(one_per_step(release_items().collect()))
+                .chain(one_per_step(releases().collect()))
                 .collect()
         }
         StrategyKind::Steps(steps) => groups_of(steps, &by_service),
@@ -174,19 +179,22 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
                 }
             }
         }
-    };
+    })
+}
 
+/// The plan of `groups`: the baseline, then a step per group with what runs after it;
+/// what it never reaches; each fault attached to its step.
+fn assemble(scenario: &Scenario, strategy: &Strategy, groups: Vec<Group>) -> Plan {
     let applied: BTreeSet<&str> = groups
         .iter()
         .flat_map(|(changes, _)| changes)
         .map(|change| change.service.as_str())
         .collect();
-    let not_reached = changes
-        .iter()
+    let not_reached = scenario
+        .changes()
+        .into_iter()
         .filter(|change| !applied.contains(change.service.as_str()))
-        .cloned()
         .collect();
-
     let mut deployment = scenario.initial.clone();
     let mut flags = scenario.initial_flags();
     let mut steps = vec![Step {
@@ -213,8 +221,8 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
             faults: Vec::new(),
         });
     }
-    let target_flags = scenario.target_flags();
-    let flags_left = target_flags
+    let flags_left = scenario
+        .target_flags()
         .0
         .iter()
         .filter(|(name, setting)| setting.share() > flags.share(name))
@@ -227,14 +235,14 @@ pub fn plan(scenario: &Scenario, strategy: &Strategy, seed: u64) -> Result<Plan,
             None => faults_never_fired.push(fault_index),
         }
     }
-    Ok(Plan {
+    Plan {
         strategy: strategy.name.clone(),
         kind: strategy.kind.clone(),
         steps,
         not_reached,
         flags_left,
         faults_never_fired,
-    })
+    }
 }
 
 /// The changes of each step, from explicit steps.

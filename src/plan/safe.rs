@@ -548,136 +548,177 @@ fn constraints(
 ) -> (Vec<Constraint>, Vec<Conflict>) {
     let critical = critical(graph, scenario);
     let always = always_required(graph, scenario);
-    let position: BTreeMap<&str, usize> = changes
-        .iter()
-        .enumerate()
-        .map(|(i, change)| (change.service.as_str(), i))
-        .collect();
-    let provides = |service: &str, version: Option<&str>, api: &str| {
-        version
-            .and_then(|v| scenario.version(service, v))
-            .is_some_and(|v| v.provides(api))
+    let mut found = Constraints {
+        scenario,
+        changes,
+        position: changes
+            .iter()
+            .enumerate()
+            .map(|(i, change)| (change.service.as_str(), i))
+            .collect(),
+        found: BTreeSet::new(),
     };
-    let mut found: BTreeSet<Constraint> = BTreeSet::new();
     let mut windows = Vec::new();
     for (y, callee) in changes.iter().enumerate() {
-        let recreate = scenario.move_of(callee) == Move::Recreate;
-        // Who calls the changing service, at which version, required.
-        // Per caller, its versions that require the service (for recreate windows).
-        let mut window_callers: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
-        for (caller_name, caller) in &scenario.services {
-            let s = match graph.service(caller_name) {
-                Some(s) => s,
-                None => continue,
-            };
-            let caller_change = position
-                .get(caller_name.as_str())
-                .map(|&x| (x, &changes[x]));
-            for version in &graph.versions[s] {
-                if !critical.contains(&(caller_name.clone(), version.clone())) {
-                    continue;
-                }
-                let Some(definition) = caller.versions.get(version) else {
-                    continue;
-                };
-                for call in definition.every_call() {
-                    if call.service != callee.service
-                        || !call.on_failure.can_fail()
-                        || call.asynchronous
-                    {
-                        continue;
-                    }
-                    let old_has = provides(&callee.service, callee.from.as_deref(), &call.api);
-                    let new_has = provides(&callee.service, callee.to.as_deref(), &call.api);
-                    if recreate {
-                        window_callers
-                            .entry(s)
-                            .or_default()
-                            .insert(version.as_str());
-                    }
-                    let Some((x, change)) = caller_change else {
-                        continue;
-                    };
-                    let is_old = change.from.as_deref() == Some(version.as_str());
-                    let is_new = change.to.as_deref() == Some(version.as_str());
-                    if is_new && !old_has && new_has {
-                        found.insert(Constraint {
-                            before: y,
-                            after: x,
-                            reason: Reason::CallsNewApi {
-                                caller: caller_name.clone(),
-                                version: version.clone(),
-                                callee: callee.service.clone(),
-                                api: call.api.clone(),
-                                callee_from: callee.from.clone(),
-                            },
-                        });
-                    }
-                    if is_old && old_has && !new_has {
-                        found.insert(Constraint {
-                            before: x,
-                            after: y,
-                            reason: match &callee.to {
-                                Some(to) => Reason::DropsApi {
-                                    callee: callee.service.clone(),
-                                    to: to.clone(),
-                                    api: call.api.clone(),
-                                    caller: caller_name.clone(),
-                                    version: version.clone(),
-                                },
-                                None => Reason::Removed {
-                                    callee: callee.service.clone(),
-                                    caller: caller_name.clone(),
-                                    version: version.clone(),
-                                },
-                            },
-                        });
-                    }
-                    let recreated = || Reason::Recreated {
-                        callee: callee.service.clone(),
-                        caller: caller_name.clone(),
-                        version: version.clone(),
-                    };
-                    if recreate && is_old {
-                        found.insert(Constraint {
-                            before: x,
-                            after: y,
-                            reason: recreated(),
-                        });
-                    }
-                    if recreate && is_new {
-                        found.insert(Constraint {
-                            before: y,
-                            after: x,
-                            reason: recreated(),
-                        });
-                    }
-                }
-            }
+        for (caller, version, call) in required_calls(graph, scenario, &critical, &callee.service) {
+            found.call(y, caller, version, call);
         }
-        // A recreate window cannot be ordered away when the service is always required
-        // (see `always_required`); name the callers that make it so.
-        if recreate
-            && graph
-                .service(&callee.service)
-                .is_some_and(|y| always.contains(&y))
-        {
-            let blocked: Vec<String> = window_callers
-                .iter()
-                .filter(|(s, versions)| {
-                    always.contains(s) && versions.len() >= graph.versions[**s].len()
-                })
-                .map(|(s, _)| graph.services[*s].clone())
-                .collect();
-            if !blocked.is_empty() {
-                windows.push(Conflict::RecreateWindow {
-                    service: callee.service.clone(),
-                    callers: blocked,
-                });
-            }
+        if let Some(window) = recreate_window(graph, scenario, &critical, &always, callee) {
+            windows.push(window);
         }
     }
-    (found.into_iter().collect(), windows)
+    (found.found.into_iter().collect(), windows)
+}
+
+/// Every call that can fail its caller, of a critical runnable version, to `callee`:
+/// (caller, version, call).
+fn required_calls<'a>(
+    graph: &'a Graph,
+    scenario: &'a Scenario,
+    critical: &'a BTreeSet<(String, String)>,
+    callee: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str, &'a crate::model::Call)> + 'a {
+    scenario
+        .services
+        .iter()
+        .flat_map(move |(caller_name, caller)| {
+            let versions = graph
+                .service(caller_name)
+                .map(|s| graph.versions[s].as_slice())
+                .unwrap_or_default();
+            versions
+                .iter()
+                .filter(move |version| {
+                    critical.contains(&(caller_name.clone(), (*version).clone()))
+                })
+                .filter_map(move |version| Some((version, caller.versions.get(version)?)))
+                .flat_map(move |(version, definition)| {
+                    definition
+                        .every_call()
+                        .filter(move |call| {
+                            call.service == callee
+                                && call.on_failure.can_fail()
+                                && !call.asynchronous
+                        })
+                        .map(move |call| (caller_name.as_str(), version.as_str(), call))
+                })
+        })
+}
+
+/// The ordering constraints found so far among the changes.
+struct Constraints<'a> {
+    scenario: &'a Scenario,
+    changes: &'a [Change],
+    /// Each changed service's index in `changes`.
+    position: BTreeMap<&'a str, usize>,
+    found: BTreeSet<Constraint>,
+}
+
+impl Constraints<'_> {
+    fn provides(&self, service: &str, version: Option<&str>, api: &str) -> bool {
+        version
+            .and_then(|v| self.scenario.version(service, v))
+            .is_some_and(|v| v.provides(api))
+    }
+
+    /// What one required call of `caller` `version` to changed service `y` asks of the
+    /// order: a caller's new version that needs the callee's new API moves after it; an
+    /// old version that needs an API the callee drops (or a callee removed) moves before
+    /// it; a recreated callee needs its old callers gone first and its new callers after.
+    fn call(&mut self, y: usize, caller: &str, version: &str, call: &crate::model::Call) {
+        let callee = &self.changes[y];
+        let Some(&x) = self.position.get(caller) else {
+            return;
+        };
+        let change = &self.changes[x];
+        let old_has = self.provides(&callee.service, callee.from.as_deref(), &call.api);
+        let new_has = self.provides(&callee.service, callee.to.as_deref(), &call.api);
+        let recreate = self.scenario.move_of(callee) == Move::Recreate;
+        let is_old = change.from.as_deref() == Some(version);
+        let is_new = change.to.as_deref() == Some(version);
+        let mut add = |before: usize, after: usize, reason: Reason| {
+            self.found.insert(Constraint {
+                before,
+                after,
+                reason,
+            });
+        };
+        if is_new && !old_has && new_has {
+            add(
+                y,
+                x,
+                Reason::CallsNewApi {
+                    caller: caller.to_owned(),
+                    version: version.to_owned(),
+                    callee: callee.service.clone(),
+                    api: call.api.clone(),
+                    callee_from: callee.from.clone(),
+                },
+            );
+        }
+        if is_old && old_has && !new_has {
+            let reason = match &callee.to {
+                Some(to) => Reason::DropsApi {
+                    callee: callee.service.clone(),
+                    to: to.clone(),
+                    api: call.api.clone(),
+                    caller: caller.to_owned(),
+                    version: version.to_owned(),
+                },
+                None => Reason::Removed {
+                    callee: callee.service.clone(),
+                    caller: caller.to_owned(),
+                    version: version.to_owned(),
+                },
+            };
+            add(x, y, reason);
+        }
+        let recreated = || Reason::Recreated {
+            callee: callee.service.clone(),
+            caller: caller.to_owned(),
+            version: version.to_owned(),
+        };
+        if recreate && is_old {
+            add(x, y, recreated());
+        }
+        if recreate && is_new {
+            add(y, x, recreated());
+        }
+    }
+}
+
+/// A recreate window cannot be ordered away when the service is always required (see
+/// `always_required`): the conflict, naming the callers that make it so.
+fn recreate_window(
+    graph: &Graph,
+    scenario: &Scenario,
+    critical: &BTreeSet<(String, String)>,
+    always: &BTreeSet<usize>,
+    callee: &Change,
+) -> Option<Conflict> {
+    let recreate = scenario.move_of(callee) == Move::Recreate;
+    let required = graph
+        .service(&callee.service)
+        .is_some_and(|y| always.contains(&y));
+    if !recreate || !required {
+        return None;
+    }
+    // Per caller, its versions that require the service.
+    let mut window_callers: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
+    for (caller, version, _) in required_calls(graph, scenario, critical, &callee.service) {
+        if let Some(s) = graph.service(caller) {
+            window_callers.entry(s).or_default().insert(version);
+        }
+    }
+    let blocked: Vec<String> = window_callers
+        .iter()
+        .filter(|(s, versions)| always.contains(s) && versions.len() >= graph.versions[**s].len())
+        .map(|(s, _)| graph.services[*s].clone())
+        .collect();
+    (!blocked.is_empty()).then(|| Conflict::RecreateWindow {
+        service: callee.service.clone(),
+        callers: blocked,
+    })
 }
 
 /// Steps as few as the constraints allow: each change goes one step after the latest of
