@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 
 use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
 
 use crate::seed;
 
@@ -25,25 +26,7 @@ pub const MAX_SERVICES: usize = 10_000;
 pub fn scenario_yaml(n_services: usize, seed_value: u64) -> String {
     let n = n_services.clamp(MIN_SERVICES, MAX_SERVICES);
     let mut rng = seed::rng(seed_value, "generate");
-    // Tier sizes: one entrypoint per 25 services, the rest split across the other tiers.
-    let n_edge = (n / 25).max(1);
-    let rest = n - n_edge;
-    let n_api = rest / 3;
-    let n_domain = rest / 3;
-    let n_store = rest - n_api - n_domain;
-    let sizes = [n_edge, n_api, n_domain, n_store];
-    let width = n.to_string().len();
-    let names: Vec<Vec<String>> = TIERS
-        .iter()
-        .zip(sizes)
-        .map(|(tier, size)| (0..size).map(|i| format!("{tier}-{i:0width$}")).collect())
-        .collect();
-
-    let changed: Vec<Vec<bool>> = sizes
-        .iter()
-        .map(|size| (0..*size).map(|_| rng.random_bool(0.3)).collect())
-        .collect();
-
+    let fleet = Fleet::new(n, &mut rng);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -56,70 +39,21 @@ pub fn scenario_yaml(n_services: usize, seed_value: u64) -> String {
     let mut target = Vec::new();
     // Per tier and service: its callees, to count the calls an entry request makes.
     let mut calls_of: Vec<Vec<Vec<(usize, usize)>>> = Vec::new();
-    for (tier, tier_names) in names.iter().enumerate() {
+    for (tier, tier_names) in fleet.names.iter().enumerate() {
         calls_of.push(Vec::new());
         for (i, name) in tier_names.iter().enumerate() {
-            // Callees: one to three services of the next non-empty deeper tiers.
-            let mut callees: Vec<(usize, usize)> = Vec::new();
-            if let Some(next) = (tier + 1..TIERS.len()).find(|t| sizes[*t] > 0) {
-                let n_calls = rng.random_range(1..=3usize).min(sizes[next]);
-                while callees.len() < n_calls {
-                    let deeper =
-                        if next + 1 < TIERS.len() && sizes[next + 1] > 0 && rng.random_bool(0.2) {
-                            next + 1
-                        } else {
-                            next
-                        };
-                    let pick = (deeper, rng.random_range(0..sizes[deeper]));
-                    if !callees.contains(&pick) {
-                        callees.push(pick);
-                    }
-                }
-            }
-            calls_of[tier].push(callees.clone());
+            // The draws are made in this order for every service (callees, which of them
+            // degrade, latency), so a seed gives the same fleet release after release.
+            let callees = fleet.callees(tier, &mut rng);
             let degrade: Vec<bool> = callees
                 .iter()
                 .enumerate()
                 .map(|(k, _)| k > 0 && rng.random_bool(0.4))
                 .collect();
             let latency_ms = rng.random_range(0..=3u32);
-            let _ = writeln!(out, "  {name}:");
-            if tier == 0 {
-                let _ = writeln!(out, "    entrypoint: true");
-                let _ = writeln!(out, "    replicas: 2");
-            }
-            let _ = writeln!(out, "    versions:");
-            let call_list = |new_api: bool| -> String {
-                let calls: Vec<String> = callees
-                    .iter()
-                    .zip(&degrade)
-                    .map(|((t, c), degrade)| {
-                        let api = if new_api && changed[*t][*c] {
-                            ", api: v2"
-                        } else {
-                            ""
-                        };
-                        let on_failure = if *degrade {
-                            ", on_failure: degrade"
-                        } else {
-                            ""
-                        };
-                        format!("{{ service: {}{api}{on_failure} }}", names[*t][*c])
-                    })
-                    .collect();
-                format!("[{}]", calls.join(", "))
-            };
-            let _ = writeln!(
-                out,
-                "      v1: {{ latency_ms: {latency_ms}, calls: {} }}",
-                call_list(false)
-            );
-            if changed[tier][i] {
-                let _ = writeln!(
-                    out,
-                    "      v2: {{ provides: [v1, v2], latency_ms: {latency_ms}, calls: {} }}",
-                    call_list(true)
-                );
+            fleet.write_service(&mut out, (tier, i), &callees, &degrade, latency_ms);
+            calls_of[tier].push(callees);
+            if fleet.changed[tier][i] {
                 target.push(format!("{name}: v2"));
             }
             initial.push(format!("{name}: v1"));
@@ -139,15 +73,126 @@ pub fn scenario_yaml(n_services: usize, seed_value: u64) -> String {
     // Single-piece ships providers first, and every changed provider keeps the API its
     // old callers call, so no state of it fails; batch, random and waves can put a new
     // caller next to an old provider, so they carry no expectation.
-    let _ = writeln!(out, "strategies:");
-    let _ = writeln!(out, "  - batch");
-    let _ = writeln!(
-        out,
-        "  - {{ name: single-piece, expect: {{ graceful: true }} }}"
-    );
-    let _ = writeln!(out, "  - random");
-    let _ = writeln!(out, "  - waves-5");
+    out.push_str(STRATEGIES);
     out
+}
+
+/// The strategies of every generated scenario.
+const STRATEGIES: &str = "\
+strategies:
+  - batch
+  - { name: single-piece, expect: { graceful: true } }
+  - random
+  - waves-5
+";
+
+/// A generated fleet's shape: the services of each tier, and which of them change.
+struct Fleet {
+    sizes: [usize; 4],
+    /// Per tier, its services' names.
+    names: Vec<Vec<String>>,
+    /// Per tier and service: whether the release gives it a v2.
+    changed: Vec<Vec<bool>>,
+}
+
+impl Fleet {
+    fn new(n: usize, rng: &mut ChaCha8Rng) -> Fleet {
+        // Tier sizes: one entrypoint per 25 services, the rest split across the other
+        // tiers.
+        let n_edge = (n / 25).max(1);
+        let rest = n - n_edge;
+        let n_api = rest / 3;
+        let n_domain = rest / 3;
+        let n_store = rest - n_api - n_domain;
+        let sizes = [n_edge, n_api, n_domain, n_store];
+        let width = n.to_string().len();
+        let names = TIERS
+            .iter()
+            .zip(sizes)
+            .map(|(tier, size)| (0..size).map(|i| format!("{tier}-{i:0width$}")).collect())
+            .collect();
+        let changed = sizes
+            .iter()
+            .map(|size| (0..*size).map(|_| rng.random_bool(0.3)).collect())
+            .collect();
+        Fleet {
+            sizes,
+            names,
+            changed,
+        }
+    }
+
+    /// A service's callees: one to three services of the next non-empty deeper tiers.
+    fn callees(&self, tier: usize, rng: &mut ChaCha8Rng) -> Vec<(usize, usize)> {
+        let sizes = self.sizes;
+        let mut callees: Vec<(usize, usize)> = Vec::new();
+        let Some(next) = (tier + 1..TIERS.len()).find(|t| sizes[*t] > 0) else {
+            return callees;
+        };
+        let n_calls = rng.random_range(1..=3usize).min(sizes[next]);
+        while callees.len() < n_calls {
+            let deeper = if next + 1 < TIERS.len() && sizes[next + 1] > 0 && rng.random_bool(0.2) {
+                next + 1
+            } else {
+                next
+            };
+            let pick = (deeper, rng.random_range(0..sizes[deeper]));
+            if !callees.contains(&pick) {
+                callees.push(pick);
+            }
+        }
+        callees
+    }
+
+    /// Service `(tier, i)`'s YAML: v1, and v2 when it changes (calling its changed
+    /// callees' new API).
+    fn write_service(
+        &self,
+        out: &mut String,
+        (tier, i): (usize, usize),
+        callees: &[(usize, usize)],
+        degrade: &[bool],
+        latency_ms: u32,
+    ) {
+        let _ = writeln!(out, "  {}:", self.names[tier][i]);
+        if tier == 0 {
+            let _ = writeln!(out, "    entrypoint: true");
+            let _ = writeln!(out, "    replicas: 2");
+        }
+        let _ = writeln!(out, "    versions:");
+        let call_list = |new_api: bool| -> String {
+            let calls: Vec<String> = callees
+                .iter()
+                .zip(degrade)
+                .map(|((t, c), degrade)| {
+                    let api = if new_api && self.changed[*t][*c] {
+                        ", api: v2"
+                    } else {
+                        ""
+                    };
+                    let on_failure = if *degrade {
+                        ", on_failure: degrade"
+                    } else {
+                        ""
+                    };
+                    format!("{{ service: {}{api}{on_failure} }}", self.names[*t][*c])
+                })
+                .collect();
+            format!("[{}]", calls.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "      v1: {{ latency_ms: {latency_ms}, calls: {} }}",
+            call_list(false)
+        );
+        if self.changed[tier][i] {
+            let _ = writeln!(
+                out,
+                "      v2: {{ provides: [v1, v2], latency_ms: {latency_ms}, calls: {} }}",
+                call_list(true)
+            );
+        }
+    }
 }
 
 /// At most this many gRPC calls per second, over the whole fleet, at the generated load.

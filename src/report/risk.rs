@@ -235,6 +235,20 @@ fn signed(value: f64) -> String {
 pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
     let summaries = findings.summaries;
     let mut out = String::new();
+    heading(&mut out, &header);
+    out.push('\n');
+    estimates_table(&mut out, summaries);
+    if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
+        paired_table(&mut out, summaries);
+    }
+    notes(&mut out, findings);
+    let _ = writeln!(out, "\nanswer: {}", answer(summaries));
+    limits(&mut out, findings.judged);
+    out
+}
+
+/// What was run: the trials, the defects drawn, and what detects them.
+fn heading(out: &mut String, header: &Header<'_>) {
     let defect = &header.scenario.risk.defect;
     let _ = writeln!(
         out,
@@ -255,22 +269,21 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
         "  defects: each changed version defective with probability {}; kinds errors {}, latency {}, drop-api {} (relative)",
         defect.probability, defect.weight_errors, defect.weight_latency, defect.weight_drop_api
     );
-    match &header.scenario.gate {
-        Some(gate) => {
-            let _ = writeln!(
-                out,
-                "  detection: the gate, more than {}% failed in a step",
-                gate.max_failed_ratio * 100.0
-            );
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "  detection: none (no `gate:`): nothing is detected or rolled back; user impact only"
-            );
-        }
-    }
-    out.push('\n');
+    let _ = match &header.scenario.gate {
+        Some(gate) => writeln!(
+            out,
+            "  detection: the gate, more than {}% failed in a step",
+            gate.max_failed_ratio * 100.0
+        ),
+        None => writeln!(
+            out,
+            "  detection: none (no `gate:`): nothing is detected or rolled back; user impact only"
+        ),
+    };
+}
+
+/// Each strategy's estimate of every measure, with its interval.
+fn estimates_table(out: &mut String, summaries: &[StrategySummary]) {
     let mut rows = vec![
         std::iter::once("strategy".to_owned())
             .chain(MEASURES.iter().map(|m| m.label.to_owned()))
@@ -296,37 +309,43 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
         out,
         "  each cell: the estimate and its 95% interval (rates: Wilson; means: Student t, over the trials where the measure applies)"
     );
-    if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
-        let _ = writeln!(
-            out,
-            "\npaired against single-piece (same defects, same seed)"
-        );
-        let mut rows = vec![
-            std::iter::once("strategy".to_owned())
-                .chain(MEASURES.iter().map(|m| m.label.to_owned()))
-                .collect::<Vec<_>>(),
-        ];
-        for summary in summaries {
-            if let Some(differences) = &summary.vs_single_piece {
-                rows.push(
-                    std::iter::once(summary.name.clone())
-                        .chain(
-                            differences
-                                .iter()
-                                .enumerate()
-                                .map(|(m, e)| difference(m, e)),
-                        )
-                        .collect(),
-                );
-            }
+}
+
+/// Each strategy minus single-piece, paired by trial.
+fn paired_table(out: &mut String, summaries: &[StrategySummary]) {
+    let _ = writeln!(
+        out,
+        "\npaired against single-piece (same defects, same seed)"
+    );
+    let mut rows = vec![
+        std::iter::once("strategy".to_owned())
+            .chain(MEASURES.iter().map(|m| m.label.to_owned()))
+            .collect::<Vec<_>>(),
+    ];
+    for summary in summaries {
+        if let Some(differences) = &summary.vs_single_piece {
+            rows.push(
+                std::iter::once(summary.name.clone())
+                    .chain(
+                        differences
+                            .iter()
+                            .enumerate()
+                            .map(|(m, e)| difference(m, e)),
+                    )
+                    .collect(),
+            );
         }
-        out.push_str(&table(&rows, "  "));
-        let _ = writeln!(
-            out,
-            "  ~ = the interval holds 0: these trials cannot tell the two apart on that measure"
-        );
     }
-    for summary in summaries.iter().filter(|s| s.unjudged > 0) {
+    out.push_str(&table(&rows, "  "));
+    let _ = writeln!(
+        out,
+        "  ~ = the interval holds 0: these trials cannot tell the two apart on that measure"
+    );
+}
+
+/// Trials not measured, and strategies that failed without a defect.
+fn notes(out: &mut String, findings: &Findings<'_>) {
+    for summary in findings.summaries.iter().filter(|s| s.unjudged > 0) {
         let _ = writeln!(
             out,
             "  note: {}: {} {} not measured (the machine fell behind)",
@@ -342,27 +361,27 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
             plural(clean as usize, "trial", "trials")
         );
     }
-    let _ = writeln!(out, "\nanswer: {}", answer(summaries));
-    if let Some(first) = findings.judged.first() {
-        let _ = writeln!(out, "\nrisk.expect ({}):", first.strategy);
-        for judged in findings.judged {
-            let _ = writeln!(out, "  {}", limit_line(judged));
-        }
-        let failed = findings.judged.iter().filter(|j| !j.holds).count();
-        let _ = writeln!(
-            out,
-            "verdict: {}",
-            if failed == 0 {
-                "pass (every limit holds)".to_owned()
-            } else {
-                format!(
-                    "FAIL ({failed} of {} limits exceeded)",
-                    findings.judged.len()
-                )
-            }
-        );
+}
+
+/// `risk.expect`'s limits, each judged, and the verdict.
+fn limits(out: &mut String, judged: &[Judged]) {
+    let Some(first) = judged.first() else {
+        return;
+    };
+    let _ = writeln!(out, "\nrisk.expect ({}):", first.strategy);
+    for limit in judged {
+        let _ = writeln!(out, "  {}", limit_line(limit));
     }
-    out
+    let failed = judged.iter().filter(|j| !j.holds).count();
+    let _ = writeln!(
+        out,
+        "verdict: {}",
+        if failed == 0 {
+            "pass (every limit holds)".to_owned()
+        } else {
+            format!("FAIL ({failed} of {} limits exceeded)", judged.len())
+        }
+    );
 }
 
 /// The Markdown summary for a pull request: the question, the answer, the table.

@@ -53,52 +53,69 @@ pub fn text(
         .map(str::to_owned)
         .to_vec(),
     ];
-    for row in rows {
-        let step = &row.run.steps[0];
-        let total = &step.total;
-        let served = if total.requests() == 0 {
-            "-".to_owned()
-        } else {
-            format!(
-                "{:.1}%",
-                (total.ok + total.degraded) as f64 * 100.0 / total.requests() as f64
-            )
-        };
-        let mut predicted = super::level_word(step.predicted.worst()).to_owned();
-        if !step.kept_up() {
-            predicted.push_str(" ~");
-        } else if !step.agrees() {
-            predicted.push_str(" !");
-        }
-        let mut causes: Vec<String> = total
-            .top_causes()
-            .into_iter()
-            .take(2)
-            .map(|(key, count)| format!("{}: {} x{}", key.edge, key.code, count.total()))
-            .collect();
-        // Failures no entry request saw (swallowed, asynchronous) would leave an `ok` row
-        // looking untouched.
-        let unseen = crate::record::result::unseen_failures(scenario, std::iter::once(step));
-        if !unseen.is_empty() {
-            causes.push(format!("unseen: {}", super::live::unseen_text(&unseen)));
-        }
-        let missing = if row.missing.is_empty() {
-            "(nothing)".to_owned()
-        } else {
-            row.missing.join(" + ")
-        };
-        table_rows.push(vec![
-            missing,
-            total.requests().to_string(),
-            total.ok.to_string(),
-            total.degraded.to_string(),
-            total.failed.to_string(),
-            served,
-            predicted,
-            causes.join("; "),
-        ]);
-    }
+    table_rows.extend(rows.iter().map(|row| table_row(scenario, row)));
     out.push_str(&table(&table_rows, "  "));
+    findings(&mut out, net, rows);
+    if interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: the report covers the rows that ran before Ctrl-C"
+        );
+    }
+    out
+}
+
+/// One row of the sweep's table: what was missing, the requests by outcome, the share
+/// served, the prediction and the top causes.
+fn table_row(scenario: &Scenario, row: &SweepRow) -> Vec<String> {
+    let step = &row.run.steps[0];
+    let total = &step.total;
+    let served = if total.requests() == 0 {
+        "-".to_owned()
+    } else {
+        format!(
+            "{:.1}%",
+            (total.ok + total.degraded) as f64 * 100.0 / total.requests() as f64
+        )
+    };
+    let mut predicted = super::level_word(step.predicted.worst()).to_owned();
+    if !step.kept_up() {
+        predicted.push_str(" ~");
+    } else if !step.agrees() {
+        predicted.push_str(" !");
+    }
+    let mut causes: Vec<String> = total
+        .top_causes()
+        .into_iter()
+        .take(2)
+        .map(|(key, count)| format!("{}: {} x{}", key.edge, key.code, count.total()))
+        .collect();
+    // Failures no entry request saw (swallowed, asynchronous) would leave an `ok` row
+    // looking untouched.
+    let unseen = crate::record::result::unseen_failures(scenario, std::iter::once(step));
+    if !unseen.is_empty() {
+        causes.push(format!("unseen: {}", super::live::unseen_text(&unseen)));
+    }
+    let missing = if row.missing.is_empty() {
+        "(nothing)".to_owned()
+    } else {
+        row.missing.join(" + ")
+    };
+    vec![
+        missing,
+        total.requests().to_string(),
+        total.ok.to_string(),
+        total.degraded.to_string(),
+        total.failed.to_string(),
+        served,
+        predicted,
+        causes.join("; "),
+    ]
+}
+
+/// The lines under the table: pairs worse than their singles, the single points of
+/// failure, and what the `~` and `!` marks mean when a row has one.
+fn findings(out: &mut String, net: Net, rows: &[SweepRow]) {
     let worse = worse_pairs(rows);
     if rows.iter().any(|row| row.missing.len() == 2) {
         let _ = writeln!(
@@ -140,13 +157,6 @@ pub fn text(
             "  ! marks a row where the measurement differs from `simulate check`'s prediction"
         );
     }
-    if interrupted {
-        let _ = writeln!(
-            out,
-            "interrupted: the report covers the rows that ran before Ctrl-C"
-        );
-    }
-    out
 }
 
 /// The measured pairs whose worst outcome is worse than that of either service missing
