@@ -122,49 +122,61 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
     header.push("why".to_owned());
     let mut rows = vec![header];
     for (step, prediction) in plan.steps.iter().zip(&check.steps) {
-        let label = if step.index == 0 {
-            "baseline".to_owned()
-        } else {
-            step.index.to_string()
-        };
-        // Flags are shown on every state in which one is on for someone.
-        let flags_on = |state: &crate::eval::State| {
-            let on: Vec<String> = graph
-                .flags_on(state)
-                .iter()
-                .map(|(name, _)| format!("{name} {}%", step.flags.share(name)))
-                .collect();
-            if on.is_empty() {
-                String::new()
-            } else {
-                format!("; flags {}", on.join(", "))
-            }
-        };
-        if let Some(transient) = &prediction.transient {
-            let text = with_faults(
-                format!(
-                    "{}{}",
-                    transient_text(graph, transient, &step.changes),
-                    flags_on(&transient.state)
-                ),
-                &prediction.faults_transient,
-            );
-            rows.push(state_row(&columns, &label, &text, transient));
-        }
-        let settled_label = if step.index == 0 {
-            format!("initial{}", flags_on(&prediction.settled.state))
-        } else {
-            format!("settled{}", flags_on(&prediction.settled.state))
-        };
-        let settled_label = with_faults(settled_label, &prediction.faults_settled);
-        rows.push(state_row(
-            &columns,
-            &label,
-            &settled_label,
-            &prediction.settled,
-        ));
+        step_rows(&mut rows, graph, &columns, step, prediction);
     }
     out.push_str(&table(&rows, "  "));
+}
+
+/// A step's rows: its transient state (when it has one) and its settled state, each with
+/// the flags on and the faults in force.
+fn step_rows(
+    rows: &mut Vec<Vec<String>>,
+    graph: &Graph,
+    columns: &EntryColumns,
+    step: &crate::plan::Step,
+    prediction: &StepPrediction,
+) {
+    let label = if step.index == 0 {
+        "baseline".to_owned()
+    } else {
+        step.index.to_string()
+    };
+    // Flags are shown on every state in which one is on for someone.
+    let flags_on = |state: &crate::eval::State| {
+        let on: Vec<String> = graph
+            .flags_on(state)
+            .iter()
+            .map(|(name, _)| format!("{name} {}%", step.flags.share(name)))
+            .collect();
+        if on.is_empty() {
+            String::new()
+        } else {
+            format!("; flags {}", on.join(", "))
+        }
+    };
+    if let Some(transient) = &prediction.transient {
+        let text = with_faults(
+            format!(
+                "{}{}",
+                transient_text(graph, transient, &step.changes),
+                flags_on(&transient.state)
+            ),
+            &prediction.faults_transient,
+        );
+        rows.push(state_row(&columns, &label, &text, transient));
+    }
+    let settled_label = if step.index == 0 {
+        format!("initial{}", flags_on(&prediction.settled.state))
+    } else {
+        format!("settled{}", flags_on(&prediction.settled.state))
+    };
+    let settled_label = with_faults(settled_label, &prediction.faults_settled);
+    rows.push(state_row(
+        &columns,
+        &label,
+        &settled_label,
+        &prediction.settled,
+    ));
 }
 
 /// `transient: catalog v1+v2, web v1+v2` (and the faults in force, if any).
@@ -625,7 +637,20 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
                 .unwrap_or_default(),
         })
         .collect();
-    let safe_order = match &report.safe {
+    CheckJson {
+        scenario: scenario.name.clone(),
+        seed,
+        verdict: if report.passed() { "pass" } else { "fail" },
+        entrypoints: entries.clone(),
+        strategies,
+        space: report.space.clone(),
+        safe_order: safe_json(&report.safe),
+        sweep: sweep_json(report, &by_entry),
+    }
+}
+
+fn safe_json(safe: &SafeOrder) -> SafeJson {
+    match safe {
         SafeOrder::Found { steps, fewest } => SafeJson {
             found: true,
             fewest: *fewest,
@@ -640,8 +665,17 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
             steps: Vec::new(),
             conflicts: conflicts.iter().map(ConflictJson::from).collect(),
         },
-    };
-    let sweep = SweepJson {
+    }
+}
+
+/// The sweep's rows, each entrypoint's level (and each method's, for a mix of several)
+/// with the services missing.
+fn sweep_json(
+    report: &Report,
+    by_entry: &dyn Fn(&[Level]) -> BTreeMap<String, Level>,
+) -> SweepJson {
+    let graph = &report.graph;
+    SweepJson {
         rows: report
             .sweep
             .singles
@@ -680,16 +714,6 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
             .iter()
             .map(|&s| graph.services[s].clone())
             .collect(),
-    };
-    CheckJson {
-        scenario: scenario.name.clone(),
-        seed,
-        verdict: if report.passed() { "pass" } else { "fail" },
-        entrypoints: entries.clone(),
-        strategies,
-        space: report.space.clone(),
-        safe_order,
-        sweep,
     }
 }
 

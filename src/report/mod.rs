@@ -287,6 +287,74 @@ pub fn broken_edge_text(caller_version: &str, edge: &BrokenEdge) -> String {
     )
 }
 
+/// A state every order (or the initial or target state) passes through that fails an
+/// entrypoint; for a settled state, every call it strands, and the two ways out.
+fn failing_state_text(
+    state: Passed,
+    entrypoint: Option<&str>,
+    edge: Option<&BrokenEdge>,
+    broken: &[(String, BrokenEdge)],
+) -> (String, Option<String>) {
+    let which = match state {
+        Passed::Initial => "the initial state",
+        Passed::Target => "the target state",
+        Passed::EveryOrder => "every order passes through a state that",
+        Passed::EveryOrderTried => "every order tried passes through a state that",
+    };
+    let summary = match (entrypoint, edge) {
+        (Some(entry), Some(edge)) => format!(
+            "{which} fails {entry}: {}: {} ({})",
+            edge_text(edge),
+            edge.why.code(),
+            why_text(edge)
+        ),
+        (Some(entry), None) => format!("{which} fails {entry}"),
+        (None, _) => format!("{which} fails"),
+    };
+    // A settled state the rollout must reach strands every caller whose call breaks in
+    // it; name them all, with the two ways out.
+    if !matches!(state, Passed::Initial | Passed::Target) || broken.is_empty() {
+        return (summary, None);
+    }
+    let stranded: Vec<String> = broken
+        .iter()
+        .map(|(version, edge)| broken_edge_text(version, edge))
+        .collect();
+    let callers: Vec<&str> = broken
+        .iter()
+        .filter_map(|(_, edge)| edge.caller.as_deref())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let dropped: Vec<String> = broken
+        .iter()
+        .filter(|(_, edge)| matches!(edge.why, Break::NoApi { .. }))
+        .map(|(_, edge)| format!("{} api {}", edge.callee, edge.api))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let summary = format!(
+        "{summary}; it strands {} {}: {}",
+        stranded.len(),
+        plural(stranded.len(), "call", "calls"),
+        stranded.join("; ")
+    );
+    let fix = if dropped.is_empty() {
+        format!(
+            "move the stranded callers ({}) in the release, or keep what they call deployed",
+            callers.join(", ")
+        )
+    } else {
+        format!(
+            "move the stranded callers ({}) to versions that no longer call it, in the release; \
+             or keep the old API ({}) in the providers' new versions",
+            callers.join(", "),
+            dropped.join(", ")
+        )
+    };
+    (summary, Some(fix))
+}
+
 /// A conflict of the safe-order planner as the reports say it: what is wrong, and the
 /// fix when one is known.
 pub fn conflict_text(conflict: &Conflict) -> (String, Option<String>) {
@@ -296,66 +364,7 @@ pub fn conflict_text(conflict: &Conflict) -> (String, Option<String>) {
             entrypoint,
             edge,
             broken,
-        } => {
-            let which = match state {
-                Passed::Initial => "the initial state",
-                Passed::Target => "the target state",
-                Passed::EveryOrder => "every order passes through a state that",
-                Passed::EveryOrderTried => "every order tried passes through a state that",
-            };
-            let summary = match (entrypoint, edge) {
-                (Some(entry), Some(edge)) => format!(
-                    "{which} fails {entry}: {}: {} ({})",
-                    edge_text(edge),
-                    edge.why.code(),
-                    why_text(edge)
-                ),
-                (Some(entry), None) => format!("{which} fails {entry}"),
-                (None, _) => format!("{which} fails"),
-            };
-            // A settled state the rollout must reach strands every caller whose call
-            // breaks in it; name them all, with the two ways out.
-            if matches!(state, Passed::Initial | Passed::Target) && !broken.is_empty() {
-                let stranded: Vec<String> = broken
-                    .iter()
-                    .map(|(version, edge)| broken_edge_text(version, edge))
-                    .collect();
-                let callers: Vec<&str> = broken
-                    .iter()
-                    .filter_map(|(_, edge)| edge.caller.as_deref())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let dropped: Vec<String> = broken
-                    .iter()
-                    .filter(|(_, edge)| matches!(edge.why, Break::NoApi { .. }))
-                    .map(|(_, edge)| format!("{} api {}", edge.callee, edge.api))
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let summary = format!(
-                    "{summary}; it strands {} {}: {}",
-                    stranded.len(),
-                    plural(stranded.len(), "call", "calls"),
-                    stranded.join("; ")
-                );
-                let fix = if dropped.is_empty() {
-                    format!(
-                        "move the stranded callers ({}) in the release, or keep what they call deployed",
-                        callers.join(", ")
-                    )
-                } else {
-                    format!(
-                        "move the stranded callers ({}) to versions that no longer call it, in the release; \
-                         or keep the old API ({}) in the providers' new versions",
-                        callers.join(", "),
-                        dropped.join(", ")
-                    )
-                };
-                return (summary, Some(fix));
-            }
-            (summary, None)
-        }
+        } => failing_state_text(*state, entrypoint.as_deref(), edge.as_ref(), broken),
         Conflict::RecreateWindow { service, callers } => (
             format!(
                 "{service} uses rollout: recreate: while its new replicas start no replica is ready, and {} {} it in every version that can run",

@@ -23,6 +23,52 @@ pub type PlanOutcome = (Strategy, Result<Plan, PlanError>);
 pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String {
     let mut out = String::new();
     let changes = scenario.changes();
+    let changed: BTreeSet<&str> = changes
+        .iter()
+        .map(|change| change.service.as_str())
+        .collect();
+    header(&mut out, scenario, seed, &changes, &changed);
+    let columns: Vec<&str> = if changed.len() <= MAX_VERSION_COLUMNS {
+        changed.iter().copied().collect()
+    } else {
+        Vec::new()
+    };
+    for (strategy, outcome) in outcomes {
+        out.push('\n');
+        match outcome {
+            Ok(plan) => render_plan(&mut out, scenario, strategy, plan, &columns, changes.len()),
+            Err(err) => {
+                let _ = writeln!(
+                    out,
+                    "strategy {}: cannot plan: {}",
+                    strategy.name,
+                    plan_error_text(err)
+                );
+            }
+        }
+    }
+    if !columns.is_empty() {
+        let _ = writeln!(out, "\n* = moved in this step; - = not deployed");
+    }
+    if columns.is_empty() && !changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} changed services are too many for version columns; `--json FILE` has every version after every step",
+            changed.len()
+        );
+    }
+    out
+}
+
+/// The scenario's line, and what every strategy shares: the changes, the services left
+/// as they are, the flags, the gate, and the recreate windows.
+fn header(
+    out: &mut String,
+    scenario: &Scenario,
+    seed: u64,
+    changes: &[crate::model::Change],
+    changed: &BTreeSet<&str>,
+) {
     let n_entrypoints = scenario.entrypoints().count();
     let entry_names = list_or_none(scenario.entrypoints().map(|service| service.name.clone()));
     let _ = writeln!(
@@ -36,10 +82,6 @@ pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String 
         changes.len(),
         plural(changes.len(), "change", "changes"),
     );
-    let changed: BTreeSet<&str> = changes
-        .iter()
-        .map(|change| change.service.as_str())
-        .collect();
     let unchanged: Vec<String> = scenario
         .services
         .keys()
@@ -81,50 +123,30 @@ pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String 
             gate.max_failed_ratio * 100.0
         );
     }
-    for change in &changes {
+    for change in changes {
         let Some(service) = scenario.services.get(&change.service) else {
             continue;
         };
         if scenario.move_of(change) == Move::Recreate {
-            let _ = writeln!(
-                out,
-                "  note:      {} rolls out with recreate: it has no ready replica for at least {} ms while it moves",
-                service.name,
-                service.startup.as_millis()
-            );
+            let _ = writeln!(out, "  note:      {}", recreate_note(service));
         }
     }
+}
 
-    let columns: Vec<&str> = if changed.len() <= MAX_VERSION_COLUMNS {
-        changed.iter().copied().collect()
+/// What a recreate costs: a window with no ready replica, as long as its startup.
+fn recreate_note(service: &crate::model::Service) -> String {
+    let window = if service.startup.is_zero() {
+        "while its new replicas start (startup_ms is 0: a short window, but a window)".to_owned()
     } else {
-        Vec::new()
+        format!(
+            "for at least {} ms while it moves",
+            service.startup.as_millis()
+        )
     };
-    for (strategy, outcome) in outcomes {
-        out.push('\n');
-        match outcome {
-            Ok(plan) => render_plan(&mut out, scenario, strategy, plan, &columns, changes.len()),
-            Err(err) => {
-                let _ = writeln!(
-                    out,
-                    "strategy {}: cannot plan: {}",
-                    strategy.name,
-                    plan_error_text(err)
-                );
-            }
-        }
-    }
-    if !columns.is_empty() {
-        let _ = writeln!(out, "\n* = moved in this step; - = not deployed");
-    }
-    if columns.is_empty() && !changed.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n{} changed services are too many for version columns; `--json FILE` has every version after every step",
-            changed.len()
-        );
-    }
-    out
+    format!(
+        "{} rolls out with recreate: it has no ready replica {window}",
+        service.name
+    )
 }
 
 fn render_plan(
@@ -179,6 +201,25 @@ fn render_plan(
         }
     );
 
+    out.push_str(&table(&step_rows(scenario, plan, columns, n_changes), "  "));
+    for fault_index in &plan.faults_never_fired {
+        let fault = &scenario.faults[*fault_index];
+        let _ = writeln!(
+            out,
+            "  note: fault {} ({fault}) starts at step {}, after this strategy's last step: it never fires here",
+            fault_index, fault.at_step
+        );
+    }
+}
+
+/// The plan's table: per step its changes, the version of each changed service (or how
+/// many have moved), and the faults starting in it.
+fn step_rows(
+    scenario: &Scenario,
+    plan: &Plan,
+    columns: &[&str],
+    n_changes: usize,
+) -> Vec<Vec<String>> {
     let has_faults = plan.steps.iter().any(|step| !step.faults.is_empty());
     let mut header = vec!["step".to_owned(), "changes".to_owned()];
     header.extend(columns.iter().map(|name| (*name).to_owned()));
@@ -218,15 +259,7 @@ fn render_plan(
         }
         rows.push(row);
     }
-    out.push_str(&table(&rows, "  "));
-    for fault_index in &plan.faults_never_fired {
-        let fault = &scenario.faults[*fault_index];
-        let _ = writeln!(
-            out,
-            "  note: fault {} ({fault}) starts at step {}, after this strategy's last step: it never fires here",
-            fault_index, fault.at_step
-        );
-    }
+    rows
 }
 
 fn expect_text(expect: &Expect) -> String {
