@@ -435,107 +435,101 @@ fn always_required(graph: &Graph, scenario: &Scenario) -> BTreeSet<usize> {
     let stays = |name: &str| {
         scenario.initial.version(name).is_some() && scenario.target.version(name).is_some()
     };
-    let mut always: BTreeSet<usize> = scenario
+    let seeds = scenario
         .entrypoints()
         .filter(|service| stays(&service.name))
-        .filter_map(|service| graph.service(&service.name))
-        .collect();
-    loop {
-        let mut grew = false;
-        for (s, name) in graph.services.iter().enumerate() {
-            if !always.contains(&s) || !stays(name) {
-                continue;
-            }
-            let mut required: Option<BTreeSet<&str>> = None;
-            for version in &graph.versions[s] {
-                // A call behind a flag is not made while the flag is off, so it does not
-                // make its callee required in every state.
-                // With methods, a callee is required only when every method requires it
-                // (the mix decides which methods are called; this errs towards "not
-                // always required", which only leaves more to the search).
-                let mut calls: Option<BTreeSet<&str>> = None;
-                for (_, work) in scenario
-                    .version(name, version)
-                    .into_iter()
-                    .flat_map(|v| v.all_methods())
-                {
-                    let mine: BTreeSet<&str> = work
-                        .calls
-                        .iter()
-                        .filter(|call| {
-                            call.on_failure.always_fails()
-                                && call.flag.is_none()
-                                && !call.asynchronous
-                        })
-                        .map(|call| call.service.as_str())
-                        .collect();
-                    calls = Some(match calls {
-                        None => mine,
-                        Some(so_far) => so_far.intersection(&mine).copied().collect(),
-                    });
-                }
-                let calls = calls.unwrap_or_default();
-                required = Some(match required {
-                    None => calls,
-                    Some(so_far) => so_far.intersection(&calls).copied().collect(),
+        .filter_map(|service| graph.service(&service.name));
+    reach(seeds, |s| {
+        let name = &graph.services[s];
+        if !stays(name) {
+            return Vec::new();
+        }
+        let mut required: Option<BTreeSet<&str>> = None;
+        for version in &graph.versions[s] {
+            // A call behind a flag is not made while the flag is off, so it does not make
+            // its callee required in every state. With methods, a callee is required only
+            // when every method requires it (the mix decides which methods are called;
+            // this errs towards "not always required", which only leaves more to the
+            // search).
+            let mut calls: Option<BTreeSet<&str>> = None;
+            for (_, work) in scenario
+                .version(name, version)
+                .into_iter()
+                .flat_map(|v| v.all_methods())
+            {
+                let mine: BTreeSet<&str> = work
+                    .calls
+                    .iter()
+                    .filter(|call| {
+                        call.on_failure.always_fails() && call.flag.is_none() && !call.asynchronous
+                    })
+                    .map(|call| call.service.as_str())
+                    .collect();
+                calls = Some(match calls {
+                    None => mine,
+                    Some(so_far) => so_far.intersection(&mine).copied().collect(),
                 });
             }
-            for callee in required.unwrap_or_default() {
-                if let Some(c) = graph.service(callee)
-                    && always.insert(c)
-                {
-                    grew = true;
-                }
-            }
+            let calls = calls.unwrap_or_default();
+            required = Some(match required {
+                None => calls,
+                Some(so_far) => so_far.intersection(&calls).copied().collect(),
+            });
         }
-        if !grew {
-            return always;
+        required
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|callee| graph.service(callee))
+            .collect()
+    })
+}
+
+/// Every service reached from `seeds` by following `next` (a worklist: each service is
+/// expanded once).
+fn reach(
+    seeds: impl IntoIterator<Item = usize>,
+    next: impl Fn(usize) -> Vec<usize>,
+) -> BTreeSet<usize> {
+    let mut reached: BTreeSet<usize> = BTreeSet::new();
+    let mut work: Vec<usize> = Vec::new();
+    for seed in seeds {
+        if reached.insert(seed) {
+            work.push(seed);
         }
     }
+    while let Some(s) = work.pop() {
+        for t in next(s) {
+            if reached.insert(t) {
+                work.push(t);
+            }
+        }
+    }
+    reached
 }
 
 /// For each (service, version) that can run: could its failure fail an entrypoint? True
 /// for entrypoints, and for versions called with `fail` by such a version of any caller
 /// (over every runnable version, so this errs towards caution).
 fn critical(graph: &Graph, scenario: &Scenario) -> BTreeSet<(String, String)> {
-    let mut critical: BTreeSet<String> = scenario
+    let seeds = scenario
         .entrypoints()
-        .map(|service| service.name.clone())
-        .collect();
-    loop {
-        let mut grew = false;
-        for (s, name) in graph.services.iter().enumerate() {
-            if !critical.contains(name) {
-                continue;
-            }
-            for version in &graph.versions[s] {
-                for call in scenario
-                    .version(name, version)
-                    .into_iter()
-                    .flat_map(|v| v.every_call())
-                {
-                    if call.on_failure.can_fail()
-                        && !call.asynchronous
-                        && critical.insert(call.service.clone())
-                    {
-                        grew = true;
-                    }
-                }
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
-    graph
-        .services
-        .iter()
-        .enumerate()
-        .filter(|(_, name)| critical.contains(*name))
-        .flat_map(|(s, name)| {
+        .filter_map(|service| graph.service(&service.name));
+    let critical = reach(seeds, |s| {
+        let name = &graph.services[s];
+        graph.versions[s]
+            .iter()
+            .filter_map(|version| scenario.version(name, version))
+            .flat_map(|v| v.every_call())
+            .filter(|call| call.on_failure.can_fail() && !call.asynchronous)
+            .filter_map(|call| graph.service(&call.service))
+            .collect()
+    });
+    critical
+        .into_iter()
+        .flat_map(|s| {
             graph.versions[s]
                 .iter()
-                .map(move |v| (name.clone(), v.clone()))
+                .map(move |v| (graph.services[s].clone(), v.clone()))
         })
         .collect()
 }

@@ -41,6 +41,12 @@ impl StepKind {
     }
 }
 
+/// A duration in whole milliseconds, as measures and reports count them (saturating: a
+/// run is bounded far below that).
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Which part of a step is running: the transient state (and the preparation before it),
 /// or the settled state after it. The baseline is all settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

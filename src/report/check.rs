@@ -11,15 +11,17 @@ use super::{
     plan_error_text, plural, table, why_text,
 };
 
-/// The sweep table shows every service up to this many; beyond, only the services whose
-/// loss hurts an entrypoint, this many at most (the JSON has every row).
-const MAX_SWEEP_ROWS: usize = 40;
 use crate::check::sweep::Row;
 use crate::check::{Report, StrategyCheck};
 use crate::eval::graph::{Graph, Level, Prediction};
 use crate::eval::{Evaluated, StepPrediction};
 use crate::model::{Change, FaultKind, Scenario};
 use crate::plan::safe::{Conflict, SafeOrder};
+
+/// The sweep table shows every service up to this many; beyond, only the services whose
+/// loss hurts an entrypoint, this many at most (the JSON has every row). Not to be
+/// confused with the live sweep's bound on the rows it runs (`runtime::sweep::MAX_ROWS`).
+const MAX_SWEEP_TABLE_ROWS: usize = 40;
 
 /// At most this many entrypoints get a column of their own; the rest are summed up.
 const MAX_ENTRY_COLUMNS: usize = 4;
@@ -390,13 +392,13 @@ fn sweep(out: &mut String, graph: &Graph, report: &Report) {
     columns.header(&mut header);
     let mut rows = vec![header];
     let all: Vec<&Row> = sweep.singles.iter().chain(&sweep.pairs).collect();
-    let shown: Vec<&Row> = if all.len() <= MAX_SWEEP_ROWS {
+    let shown: Vec<&Row> = if all.len() <= MAX_SWEEP_TABLE_ROWS {
         all.clone()
     } else {
         all.iter()
             .copied()
             .filter(|row| row.worst() != Level::Ok)
-            .take(MAX_SWEEP_ROWS)
+            .take(MAX_SWEEP_TABLE_ROWS)
             .collect()
     };
     for row in &shown {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use rand::RngExt as _;
 
 use crate::model::{Breach, Deployment, RiskExpect, Scenario, StrategyKind};
-use crate::record::StepKind;
 use crate::record::result::StrategyRun;
+use crate::record::{StepKind, millis};
 use crate::seed;
 
 /// What is wrong with a defective version.
@@ -168,10 +168,6 @@ pub struct Outcome {
     pub lead_time_ms: Option<u64>,
     /// The run was measured: the machine kept up and it was not interrupted.
     pub judged: bool,
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Reads a trial's measures off its run; `target` is what a complete rollout deploys.

@@ -4,6 +4,17 @@ use std::path::Path;
 
 use crate::support::root;
 
+/// The code files under `dir`: every `.rs` file but unit tests kept in a `tests.rs` of
+/// their own, which may reach anywhere (`rust_files` has them too).
+fn code_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let mut all = Vec::new();
+    rust_files(dir, &mut all);
+    out.extend(
+        all.into_iter()
+            .filter(|path| path.file_name().is_none_or(|name| name != "tests.rs")),
+    );
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("readable directory") {
         let path = entry.expect("directory entry").path();
@@ -206,7 +217,7 @@ fn layering_problems(
 fn modules_import_only_from_lower_layers() {
     let src = root().join("src");
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    code_files(&src, &mut files);
     let mut modules: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
         std::collections::BTreeMap::new();
     for path in &files {
@@ -264,6 +275,331 @@ fn the_layering_check_finds_a_circle_and_a_wrong_way_import() {
             .any(|p| p.starts_with("import circle: check -> plan -> check")),
         "{problems:?}"
     );
+}
+
+/// A file's module path: `src/record/expect.rs` is `record::expect`, `src/record/mod.rs`
+/// is `record`; the binary's files (main.rs, cli/) live under `bin`.
+fn module_path(relative: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let file = parts.pop().unwrap_or_default();
+    let stem = file.trim_end_matches(".rs");
+    if stem != "mod" && stem != "lib" {
+        parts.push(stem.to_owned());
+    }
+    if parts
+        .first()
+        .is_some_and(|first| first == "main" || first == "cli")
+    {
+        parts.retain(|part| part != "main");
+        parts.insert(0, "bin".to_owned());
+    }
+    parts
+}
+
+/// The paths `code` names from the crate root, resolved against `own` (its module path):
+/// `crate::`, `super::` and, in the
+/// binary, `deploysim::` paths, with `{a, b::c}` groups expanded. Comments are skipped.
+fn named_paths(own: &[String], code: &str) -> Vec<Vec<String>> {
+    let code: String = code
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let bin = own.first().is_some_and(|first| first == "bin");
+    let mut found = Vec::new();
+    let chars: Vec<char> = code.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let rest: String = chars[i..chars.len().min(i + 12)].iter().collect();
+        let starts = ["crate::", "super::", "deploysim::"]
+            .into_iter()
+            .find(|start| rest.starts_with(start));
+        let boundary = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        let Some(start) = starts.filter(|_| boundary) else {
+            i += 1;
+            continue;
+        };
+        // The base the path starts from.
+        let mut base: Vec<String> = match start {
+            "crate::" if bin => vec!["bin".to_owned()],
+            "crate::" | "deploysim::" => Vec::new(),
+            // `super` is the module that contains this one, whether this one is a
+            // file or a folder's mod.rs.
+            _ => own[..own.len().saturating_sub(1)].to_vec(),
+        };
+        i += start.len();
+        // Further `super::`s climb on.
+        while chars[i..].iter().collect::<String>().starts_with("super::") {
+            base.pop();
+            i += "super::".len();
+        }
+        let (paths, end) = expand(&chars, i);
+        for path in paths {
+            let mut full = base.clone();
+            full.extend(path);
+            found.push(full);
+        }
+        i = end;
+    }
+    found
+}
+
+/// The paths written at `chars[i..]`: `a::b::C`, or `a::{b, c::d}`; and where they end.
+fn expand(chars: &[char], mut i: usize) -> (Vec<Vec<String>>, usize) {
+    let mut prefix: Vec<String> = Vec::new();
+    loop {
+        let word: String = chars[i..]
+            .iter()
+            .take_while(|c| c.is_alphanumeric() || **c == '_')
+            .collect();
+        if !word.is_empty() {
+            i += word.chars().count();
+            prefix.push(word);
+            if chars[i..].iter().collect::<String>().starts_with("::") {
+                i += 2;
+                continue;
+            }
+            return (vec![prefix], i);
+        }
+        if chars.get(i) == Some(&'{') {
+            i += 1;
+            let mut paths = Vec::new();
+            loop {
+                while chars.get(i).is_some_and(|c| c.is_whitespace() || *c == ',') {
+                    i += 1;
+                }
+                if chars.get(i).is_none_or(|c| *c == '}') {
+                    return (paths, i + 1);
+                }
+                let (inner, end) = expand(chars, i);
+                if end == i {
+                    i += 1;
+                    continue;
+                }
+                for path in inner {
+                    let mut full = prefix.clone();
+                    full.extend(path);
+                    paths.push(full);
+                }
+                i = end;
+            }
+        }
+        return (vec![prefix], i);
+    }
+}
+
+/// Every import circle between the files of one folder, at any depth: within each folder,
+/// a child (a file, or a subfolder with everything in it) depends on a sibling when some
+/// file inside it names something inside the sibling. `files` maps each file's module
+/// path to the paths it names (see `named_paths`).
+fn folder_circles(
+    files: &std::collections::BTreeMap<Vec<String>, Vec<Vec<String>>>,
+) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let modules: BTreeSet<&Vec<String>> = files.keys().collect();
+    // The module a named path is in: its longest prefix that is a module.
+    let resolve = |path: &[String]| -> Option<Vec<String>> {
+        (0..=path.len())
+            .rev()
+            .map(|n| path[..n].to_vec())
+            .find(|prefix| modules.contains(prefix))
+    };
+    // Per folder, the edges between its children.
+    let mut graphs: BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (own, named) in files {
+        for path in named {
+            let Some(target) = resolve(path) else {
+                continue;
+            };
+            let common = own.iter().zip(&target).take_while(|(a, b)| a == b).count();
+            // Only two different children of one folder make an edge; a file naming its
+            // own folder's mod.rs, or a child of its own, is not a sibling's import.
+            if common < own.len() && common < target.len() {
+                graphs
+                    .entry(own[..common].to_vec())
+                    .or_default()
+                    .entry(own[common].clone())
+                    .or_default()
+                    .insert(target[common].clone());
+            }
+        }
+    }
+    let mut circles = Vec::new();
+    for (folder, graph) in &graphs {
+        for circle in circles_in(graph) {
+            let at = if folder.is_empty() {
+                "src".to_owned()
+            } else {
+                folder.join("::")
+            };
+            circles.push(format!("import circle in {at}: {}", circle.join(" -> ")));
+        }
+    }
+    circles
+}
+
+/// The circles of a directed graph, each once (from its smallest name).
+fn circles_in(
+    graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Vec<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        found: &mut std::collections::BTreeSet<Vec<String>>,
+    ) {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut circle = path[at..].to_vec();
+            // The same circle found from another node is the same circle.
+            let smallest = (0..circle.len()).min_by_key(|&k| &circle[k]).unwrap_or(0);
+            circle.rotate_left(smallest);
+            circle.push(circle[0].clone());
+            found.insert(circle);
+            return;
+        }
+        if path.len() > graph.len() {
+            return;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            visit(next, graph, path, found);
+        }
+        path.pop();
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for node in graph.keys() {
+        visit(node, graph, &mut Vec::new(), &mut found);
+    }
+    found.into_iter().collect()
+}
+
+#[test]
+fn no_folder_has_an_import_circle_at_any_depth() {
+    let src = root().join("src");
+    let mut paths = Vec::new();
+    code_files(&src, &mut paths);
+    let mut files = std::collections::BTreeMap::new();
+    for path in &paths {
+        let relative = path.strip_prefix(&src).expect("under src");
+        let own = module_path(relative);
+        let text = std::fs::read_to_string(path).expect("readable");
+        // Unit tests may reach anywhere; only the code above them is a dependency.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        files.insert(own.clone(), named_paths(&own, code));
+    }
+    assert!(
+        files.contains_key(&vec!["record".to_owned(), "expect".to_owned()])
+            && files.contains_key(&vec!["bin".to_owned(), "cli".to_owned()]),
+        "the module paths are wrong: {:?}",
+        files.keys().collect::<Vec<_>>()
+    );
+    let circles = folder_circles(&files);
+    assert!(circles.is_empty(), "{circles:#?}");
+}
+
+#[test]
+fn the_circle_check_finds_a_circle_planted_deep_in_a_folder() {
+    let own = |path: &str| -> Vec<String> { path.split("::").map(str::to_owned).collect() };
+    let mut files = std::collections::BTreeMap::new();
+    // report::live::{json, sections} import each other through `super::`, two levels
+    // down; report::live (the folder) naming its children is not a circle, nor is a
+    // child naming its folder.
+    files.insert(
+        own("report::live::json"),
+        named_paths(&own("report::live::json"), "use super::sections::table;"),
+    );
+    files.insert(
+        own("report::live::sections"),
+        named_paths(
+            &own("report::live::sections"),
+            "use super::{json::{StepJson, json}, text};\nlet x = crate::record::millis(d); // crate::report",
+        ),
+    );
+    files.insert(
+        own("report::live"),
+        named_paths(&own("report::live"), "use self::json; use super::table;"),
+    );
+    files.insert(own("report"), Vec::new());
+    files.insert(own("record"), Vec::new());
+    assert!(
+        files[&own("report::live::sections")].contains(&own("report::live::json::StepJson")),
+        "{:?}",
+        files[&own("report::live::sections")]
+    );
+    assert_eq!(
+        folder_circles(&files),
+        ["import circle in report::live: json -> sections -> json"]
+    );
+}
+
+/// Every module of the library is on the crate map in lib.rs's `//!` lines.
+#[test]
+fn the_crate_map_names_every_module() {
+    let lib = std::fs::read_to_string(root().join("src/lib.rs")).expect("lib.rs");
+    let map: String = lib
+        .lines()
+        .filter(|line| line.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let missing: Vec<&str> = lib
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let name = line
+                .strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("mod "))?;
+            Some(name.trim_end_matches(';'))
+        })
+        .filter(|name| !map.contains(&format!("[`{name}`]")) && !map.contains(&format!("`{name}`")))
+        .collect();
+    assert!(missing.is_empty(), "lib.rs's crate map misses {missing:?}");
+}
+
+/// Every purpose a random stream is drawn for is listed in seed.rs, where users look
+/// when a recorded seed must reproduce.
+#[test]
+fn every_seed_purpose_is_listed_in_seed_rs() {
+    let seed_doc: String = std::fs::read_to_string(root().join("src/seed.rs"))
+        .expect("seed.rs")
+        .lines()
+        .filter(|line| line.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut purposes = std::collections::BTreeSet::new();
+    for path in &files {
+        let text: String = std::fs::read_to_string(path)
+            .expect("readable")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for call in ["seed::rng(", "seed::derive("] {
+            for after in text.split(call).skip(1) {
+                // The purpose: the first string literal among the arguments, up to its
+                // first `/` or `{`.
+                let Some(literal) = after.split('"').nth(1) else {
+                    continue;
+                };
+                let purpose = literal.split(['/', '{']).next().unwrap_or_default();
+                if !purpose.is_empty() {
+                    purposes.insert(purpose.to_owned());
+                }
+            }
+        }
+    }
+    assert!(
+        purposes.len() >= 8,
+        "found only {purposes:?}: the scan is broken"
+    );
+    let unlisted: Vec<&String> = purposes
+        .iter()
+        .filter(|purpose| !seed_doc.contains(&format!("`{purpose}")))
+        .collect();
+    assert!(unlisted.is_empty(), "seed.rs does not list {unlisted:?}");
 }
 
 /// Every `select!` of the crate is `biased`: an unbiased one picks its first branch with

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{event_text, millis, place, verdict_word};
+use super::{event_text, place, verdict_word};
 use crate::eval::{Graph, Level};
 use crate::model::{Breach, Scenario};
 use crate::plan::PlanError;
 use crate::record::StepKind;
 use crate::record::expect::{Expectation, Measured, Rule};
+use crate::record::millis;
 use crate::record::result::{Ending, LiveRun, StepResult, Verdict};
 use crate::record::tally::{Percentiles, Tally};
 use crate::report::plan_error_text;

@@ -258,8 +258,3 @@ fn percent(ratio: f64) -> String {
 fn share(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole.max(1) as f64)
 }
-
-/// A duration in whole milliseconds, as the JSON gives durations.
-fn millis(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
