@@ -165,7 +165,7 @@ fn step_rows(
             ),
             &prediction.faults_transient,
         );
-        rows.push(state_row(&columns, &label, &text, transient));
+        rows.push(state_row(columns, &label, &text, transient));
     }
     let settled_label = if step.index == 0 {
         format!("initial{}", flags_on(&prediction.settled.state))
@@ -174,7 +174,7 @@ fn step_rows(
     };
     let settled_label = with_faults(settled_label, &prediction.faults_settled);
     rows.push(state_row(
-        &columns,
+        columns,
         &label,
         &settled_label,
         &prediction.settled,

@@ -176,15 +176,17 @@ impl Decoder<'_> {
     /// What a method does (the default one: a version's own keys): `latency_ms`,
     /// `error_rate` and `calls`.
     pub(super) fn work(&mut self, fields: &Fields<'_>) -> RawMethod {
-        let mut work = RawMethod::default();
-        work.latency = self
-            .opt(&fields, "latency_ms", |d, node, path| {
-                d.millis(node, path, 0)
-            })
-            .unwrap_or_default();
-        if let Some(value) = fields.get("error_rate") {
-            work.error_rate = self.ratio(value, &fields.path("error_rate")).unwrap_or(0.0);
-        }
+        let mut work = RawMethod {
+            latency: self
+                .opt(fields, "latency_ms", |d, node, path| {
+                    d.millis(node, path, 0)
+                })
+                .unwrap_or_default(),
+            error_rate: self
+                .opt(fields, "error_rate", |d, node, path| d.ratio(node, path))
+                .unwrap_or(0.0),
+            calls: Vec::new(),
+        };
         if let Some(value) = fields.get("calls") {
             let calls_path = fields.path("calls");
             for (i, item) in self.seq(value, &calls_path).iter().enumerate() {
