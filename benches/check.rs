@@ -77,7 +77,14 @@ fn benches(c: &mut Criterion) {
         b.iter(|| space::evaluate_all(black_box(&graph), &initial, &masks, false));
     });
     group.bench_function("whole-check/20-changes", |b| {
-        b.iter(|| check::run(black_box(&scenario), &scenario.strategies, 0, false));
+        b.iter(|| {
+            check::run(
+                black_box(&scenario),
+                &scenario.strategies,
+                0,
+                deploysim::check::sweep::Missing::Singles,
+            )
+        });
     });
     let fleet_yaml = generate::scenario_yaml(200, 1);
     let fleet = scenario::parse_str(&fleet_yaml, Path::new("fleet.yaml")).expect("valid");
@@ -89,7 +96,14 @@ fn benches(c: &mut Criterion) {
         },
     );
     group.bench_function("whole-check/200-services", |b| {
-        b.iter(|| check::run(black_box(&fleet), &fleet.strategies, 0, false));
+        b.iter(|| {
+            check::run(
+                black_box(&fleet),
+                &fleet.strategies,
+                0,
+                deploysim::check::sweep::Missing::Singles,
+            )
+        });
     });
     group.finish();
 }

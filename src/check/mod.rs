@@ -205,8 +205,13 @@ impl Report {
 }
 
 /// Runs the whole check: every strategy's states, the state space, the safe order and the
-/// sweep (`pairs`: also two services missing at once).
-pub fn run(scenario: &Scenario, strategies: &[Strategy], seed: u64, pairs: bool) -> Report {
+/// sweep (`missing`: each service alone, or also each pair).
+pub fn run(
+    scenario: &Scenario,
+    strategies: &[Strategy],
+    seed: u64,
+    missing: sweep::Missing,
+) -> Report {
     let graph = Graph::new(scenario);
     let checks = strategies
         .iter()
@@ -214,7 +219,7 @@ pub fn run(scenario: &Scenario, strategies: &[Strategy], seed: u64, pairs: bool)
         .collect();
     let space = space::explore(&graph, scenario);
     let safe = safe::plan(&graph, scenario);
-    let sweep = sweep::sweep(&graph, scenario, pairs);
+    let sweep = sweep::sweep(&graph, scenario, missing);
     Report {
         graph,
         strategies: checks,

@@ -70,11 +70,31 @@ pub fn is_single_point_of_failure<'a>(
         .any(|entry| entry.entrypoint != lost && entry.fails_with && !entry.fails_without)
 }
 
+/// What a sweep takes away: each service alone, or also each pair of services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Singles,
+    /// Each service alone, and each pair.
+    Pairs,
+}
+
+impl Missing {
+    /// `--pairs` on the command line.
+    pub fn with_pairs(pairs: bool) -> Missing {
+        if pairs {
+            Missing::Pairs
+        } else {
+            Missing::Singles
+        }
+    }
+}
+
 /// At most this many pairs are evaluated (about 1,000 deployed services), which bounds the
 /// time `--pairs` takes.
 pub const MAX_PAIRS: usize = 500_000;
 
-pub fn sweep(graph: &Graph, scenario: &Scenario, pairs: bool) -> Sweep {
+pub fn sweep(graph: &Graph, scenario: &Scenario, missing: Missing) -> Sweep {
+    let pairs = missing == Missing::Pairs;
     let initial = graph.settled(&scenario.initial, &scenario.initial_flags());
     let target = graph.settled(&scenario.target, &scenario.target_flags());
     let deployed: Vec<usize> = (0..graph.services.len())
@@ -172,7 +192,7 @@ target: {}
 ",
         );
         let graph = Graph::new(&scenario);
-        let result = sweep(&graph, &scenario, true);
+        let result = sweep(&graph, &scenario, Missing::Pairs);
         let names: Vec<&str> = result
             .single_points_of_failure
             .iter()
@@ -213,7 +233,7 @@ target: { cart: v2 }
 ",
         );
         let graph = Graph::new(&scenario);
-        let result = sweep(&graph, &scenario, false);
+        let result = sweep(&graph, &scenario, Missing::Singles);
         let names: Vec<&str> = result
             .single_points_of_failure
             .iter()

@@ -10,7 +10,12 @@ pub(super) fn run(args: &CheckArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    let report = deploysim::check::run(&scenario, &strategies, seed, args.pairs);
+    let report = deploysim::check::run(
+        &scenario,
+        &strategies,
+        seed,
+        deploysim::check::sweep::Missing::with_pairs(args.pairs),
+    );
     if let Err(code) = output::emit(
         args.selection.json.as_deref(),
         || report::check::text(&scenario, seed, &report),

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use deploysim::model::Scenario;
 use deploysim::report;
-use deploysim::risk::policy::{self, Assessment, Compared, Conclusion, Planned};
+use deploysim::risk::policy::{self, Assessment, Compared, Conclusion, Planned, Ran};
 use deploysim::risk::strategy_name;
 use deploysim::runtime::interrupt::Interrupt;
 use deploysim::runtime::net::Net;
@@ -94,7 +94,12 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
     ) {
         return code;
     }
-    exit_code(&assessment, ran.partial, options.interrupt.is_set())
+    let how = if ran.partial && options.interrupt.is_set() {
+        Ran::Interrupted
+    } else {
+        Ran::Complete
+    };
+    exit_code(&assessment, how)
 }
 
 /// Plans the compared strategies, noting those left out; the exit code when the strategy
@@ -124,8 +129,8 @@ fn planned(scenario: &Scenario, compared: &Compared, seed: u64) -> Result<Planne
     Ok(planned)
 }
 
-fn exit_code(assessment: &Assessment, partial: bool, interrupted: bool) -> u8 {
-    match assessment.conclusion(partial, interrupted) {
+fn exit_code(assessment: &Assessment, ran: Ran) -> u8 {
+    match assessment.conclusion(ran) {
         Conclusion::Holds => exit::OK,
         Conclusion::Fails => exit::FAILED,
         Conclusion::Unjudged => exit::INCONCLUSIVE,

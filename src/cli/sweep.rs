@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use deploysim::check::sweep::Missing;
 use deploysim::report;
 use deploysim::runtime::host::{row_budget, sim_limit};
 use deploysim::runtime::net::Net;
@@ -20,7 +21,8 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
         return code;
     }
     let seed = args.seed.unwrap_or(scenario.seed);
-    let rows = sweep::rows(&scenario, args.pairs);
+    let missing = Missing::with_pairs(args.pairs);
+    let rows = sweep::rows(&scenario, missing);
     if rows > MAX_ROWS {
         output::error(&format!(
             "the sweep would run {rows} rows of {} ms each, more than the limit of {MAX_ROWS}; \
@@ -34,12 +36,11 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
     let line = progress::Line::unless_quiet(false);
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
-    let pairs = args.pairs;
     let limit = sim_limit(std::iter::repeat_n(row_budget(&scenario), rows));
     let outcome = super::hosted(seed, net, limit, &line, move |options| async move {
         let steps = line.steps();
         let shown = steps.as_ref().map(|steps| steps as &dyn Progress);
-        sweep::sweep(shared, pairs, &options, shown).await
+        sweep::sweep(shared, missing, &options, shown).await
     });
     let (rows, interrupted) = match outcome {
         Ok(outcome) => outcome,

@@ -65,6 +65,15 @@ impl Part {
     }
 }
 
+/// What became of an entry request the load generator sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// It went out to the service.
+    Dispatched,
+    /// `load.max_in_flight` requests were outstanding: it was refused at once.
+    Refused,
+}
+
 /// Where the run was when a request was sent: the step and the part of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -320,12 +329,12 @@ impl Recorder {
         }
     }
 
-    /// A request of `entry` is sent now, `late` after its scheduled time: `dispatched`
-    /// when it goes out to the service, not when it is refused at once (`overload`).
+    /// A request of `entry` is sent now, `late` after its scheduled time: dispatched to
+    /// the service, or refused at once (`overload`).
     /// Returns the position it counts in, where it must be recorded once. The position
     /// is read under the lock that [`Recorder::begin`] takes, so a step is never
     /// summarised between reading its position and counting a request in it.
-    pub fn sent(&self, entry: &str, dispatched: bool, late: Duration) -> Position {
+    pub fn sent(&self, entry: &str, sent: Sent, late: Duration) -> Position {
         let mut inner = self.lock();
         let at = self.position();
         if let Some(record) = inner.steps.get_mut(at.step) {
@@ -336,7 +345,7 @@ impl Recorder {
             record.in_flight += 1;
             let lag = &mut record.lag;
             lag.arrivals += 1;
-            if !dispatched {
+            if sent == Sent::Refused {
                 lag.refused += 1;
             }
             if late > Lag::LATE_ARRIVAL {
@@ -501,7 +510,7 @@ mod tests {
             let recorder = std::sync::Arc::clone(&recorder);
             std::thread::spawn(move || {
                 for _ in 0..20_000 {
-                    let at = recorder.sent("web", false, Duration::ZERO);
+                    let at = recorder.sent("web", Sent::Refused, Duration::ZERO);
                     recorder.record(at, "web", Level::Failed, &[], None);
                 }
             })
@@ -549,9 +558,9 @@ mod tests {
     #[test]
     fn in_flight_counts_every_request_until_recorded() {
         let recorder = Recorder::new();
-        let at = recorder.sent("web", true, Duration::ZERO);
-        recorder.sent("web", true, Duration::ZERO);
-        recorder.sent("web", false, Duration::ZERO);
+        let at = recorder.sent("web", Sent::Dispatched, Duration::ZERO);
+        recorder.sent("web", Sent::Dispatched, Duration::ZERO);
+        recorder.sent("web", Sent::Refused, Duration::ZERO);
         recorder.record(at, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
         assert_eq!(recorder.in_flight(0), 2);
         // A refused request counts until it is recorded (just after it was refused), so
@@ -567,9 +576,9 @@ mod tests {
     fn each_request_counts_in_the_part_of_the_step_it_was_sent_in() {
         let recorder = Recorder::new();
         recorder.begin(1, Part::Transient);
-        let early = recorder.sent("web", true, Duration::ZERO);
+        let early = recorder.sent("web", Sent::Dispatched, Duration::ZERO);
         recorder.set_part(Part::Settled);
-        let late = recorder.sent("web", true, Duration::ZERO);
+        let late = recorder.sent("web", Sent::Dispatched, Duration::ZERO);
         assert_eq!(
             late,
             Position {

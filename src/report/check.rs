@@ -828,7 +828,12 @@ target: { db: v2 }
 strategies: [batch]
 ",
         );
-        let report = crate::check::run(&scenario, &scenario.strategies, 0, false);
+        let report = crate::check::run(
+            &scenario,
+            &scenario.strategies,
+            0,
+            crate::check::sweep::Missing::Singles,
+        );
         let text = text(&scenario, 0, &report);
         let header = text
             .lines()

@@ -135,6 +135,15 @@ pub struct Assessment {
     pub judged: Vec<Judged>,
 }
 
+/// How the trials ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Every trial asked for ran.
+    Complete,
+    /// Ctrl-C stopped them before every trial ran.
+    Interrupted,
+}
+
 /// How a risk run concludes, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conclusion {
@@ -176,9 +185,9 @@ pub fn assess(
 }
 
 impl Assessment {
-    /// The conclusion of a run whose trials were `partial`, `interrupted` or not.
-    pub fn conclusion(&self, partial: bool, interrupted: bool) -> Conclusion {
-        if partial && interrupted {
+    /// The conclusion of a run whose trials ran as `ran` says.
+    pub fn conclusion(&self, ran: Ran) -> Conclusion {
+        if ran == Ran::Interrupted {
             return Conclusion::Interrupted;
         }
         if self.judged.iter().any(|j| !j.holds) {
@@ -260,13 +269,16 @@ risk:
         assert!(planned.judged_unplanned.is_none());
         let assessment = assess(&scenario, &compared, &planned, &[]);
         assert_eq!(
-            assessment.conclusion(false, false),
+            assessment.conclusion(Ran::Complete),
             Conclusion::Holds,
             "no trial, no measure"
         );
-        assert_eq!(assessment.conclusion(true, true), Conclusion::Interrupted);
+        assert_eq!(
+            assessment.conclusion(Ran::Interrupted),
+            Conclusion::Interrupted
+        );
         let mut failing = assessment.clone();
         failing.judged.iter_mut().for_each(|j| j.holds = false);
-        assert_eq!(failing.conclusion(false, false), Conclusion::Fails);
+        assert_eq!(failing.conclusion(Ran::Complete), Conclusion::Fails);
     }
 }

@@ -24,9 +24,9 @@ use tokio::time::Instant;
 
 use crate::contract::{CLIENT, CallRequest, Edge};
 use crate::eval::Level;
-use crate::record::Recorder;
 use crate::record::tally::{CauseKey, reason};
 use crate::record::traffic::{self, Key};
+use crate::record::{Recorder, Sent};
 use crate::runtime::flags::FlagBoard;
 use crate::runtime::pool::Link;
 use rand::RngExt as _;
@@ -221,7 +221,12 @@ impl Generator {
         let edge = Edge::new(CLIENT, &entry.service, &entry.api).to_method(method.as_deref());
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
         let late = now.saturating_duration_since(intended);
-        let at = self.recorder.sent(&entry.service, permit.is_some(), late);
+        let sent = if permit.is_some() {
+            Sent::Dispatched
+        } else {
+            Sent::Refused
+        };
+        let at = self.recorder.sent(&entry.service, sent, late);
         let Some(permit) = permit else {
             // Never sent: recorded at once, with no latency and nothing in flight.
             let cause = CauseKey {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::check::sweep::Missing;
 use crate::model::{Expect, Scenario, Strategy, StrategyKind};
 use crate::plan::{Plan, Step};
 use crate::record::result::SweepRow;
@@ -15,9 +16,9 @@ pub const MAX_ROWS: usize = 1_000;
 
 /// The rows a sweep runs: the reference row (nothing missing), then one per deployed
 /// service, and with `pairs` one per pair.
-pub fn rows(scenario: &Scenario, pairs: bool) -> usize {
+pub fn rows(scenario: &Scenario, missing: Missing) -> usize {
     let deployed = scenario.initial.0.len();
-    let pair_rows = if pairs {
+    let pair_rows = if missing == Missing::Pairs {
         deployed * deployed.saturating_sub(1) / 2
     } else {
         0
@@ -31,14 +32,14 @@ pub fn rows(scenario: &Scenario, pairs: bool) -> usize {
 /// `pairs`, once per pair of services). Each row runs on fresh servers, like a strategy.
 pub async fn sweep(
     scenario: Arc<Scenario>,
-    pairs: bool,
+    missing: Missing,
     options: &Options,
     progress: Option<&dyn Progress>,
 ) -> Result<Vec<SweepRow>, StartError> {
     let deployed: Vec<String> = scenario.initial.0.keys().cloned().collect();
     let mut sets: Vec<Vec<String>> = vec![Vec::new()];
     sets.extend(deployed.iter().map(|s| vec![s.clone()]));
-    if pairs {
+    if missing == Missing::Pairs {
         for (i, a) in deployed.iter().enumerate() {
             for b in &deployed[i + 1..] {
                 sets.push(vec![a.clone(), b.clone()]);

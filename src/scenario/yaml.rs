@@ -211,7 +211,7 @@ enum Open {
 
 /// Parses `text` into a single located document.
 pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
-    let mut documents = parse_documents(text, false)?;
+    let mut documents = parse_documents(text, Documents::One)?;
     match documents.pop() {
         Some(node) if !node.is_null() => Ok(node),
         _ => Err(TreeError::Empty),
@@ -222,12 +222,22 @@ pub fn parse(text: &str) -> Result<Rc<Node>, TreeError> {
 /// come), each a located tree, with the same budgets over the whole stream. Empty
 /// documents are left out.
 pub fn parse_stream(text: &str) -> Result<Vec<Rc<Node>>, TreeError> {
-    parse_documents(text, true)
+    parse_documents(text, Documents::Stream)
 }
 
-fn parse_documents(text: &str, many: bool) -> Result<Vec<Rc<Node>>, TreeError> {
+/// How many documents a text may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Documents {
+    /// A scenario: one.
+    #[default]
+    One,
+    /// A stream of manifests: any number, `---` between them.
+    Stream,
+}
+
+fn parse_documents(text: &str, documents: Documents) -> Result<Vec<Rc<Node>>, TreeError> {
     let mut builder = Builder {
-        many,
+        allowed: documents,
         ..Builder::default()
     };
     for item in Parser::new_from_str(text) {
@@ -244,8 +254,8 @@ fn parse_documents(text: &str, many: bool) -> Result<Vec<Rc<Node>>, TreeError> {
 /// anchors seen, the documents finished, and the budget spent.
 #[derive(Default)]
 struct Builder {
-    /// More than one document is allowed (a stream).
-    many: bool,
+    /// How many documents the text may hold.
+    allowed: Documents,
     stack: Vec<Open>,
     anchors: HashMap<usize, Rc<Node>>,
     roots: Vec<Rc<Node>>,
@@ -266,7 +276,7 @@ impl Builder {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(None),
             Event::DocumentStart(_) => {
                 self.documents += 1;
-                if self.documents > 1 && !self.many {
+                if self.documents > 1 && self.allowed == Documents::One {
                     return Err(TreeError::MultipleDocuments { pos });
                 }
                 Ok(None)

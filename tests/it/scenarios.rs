@@ -207,7 +207,12 @@ fn generated_scenarios_hold_their_own_expectations_at_a_load_two_cores_carry() {
         let yaml = deploysim::generate::scenario_yaml(services, seed);
         let scenario = scenario::parse_str(&yaml, Path::new("generated.yaml"))
             .expect("generated scenarios are valid");
-        let report = deploysim::check::run(&scenario, &scenario.strategies, seed, false);
+        let report = deploysim::check::run(
+            &scenario,
+            &scenario.strategies,
+            seed,
+            deploysim::check::sweep::Missing::Singles,
+        );
         assert!(
             report.passed(),
             "{services} services, seed {seed}: the check breaks {:?}",

@@ -312,7 +312,12 @@ fn assert_sane(text: &str) -> Result<(), TestCaseError> {
             for strategy in &loaded.strategies {
                 let _ = deploysim::plan::plan(&loaded, strategy, loaded.seed);
             }
-            let report = deploysim::check::run(&loaded, &loaded.strategies, loaded.seed, false);
+            let report = deploysim::check::run(
+                &loaded,
+                &loaded.strategies,
+                loaded.seed,
+                deploysim::check::sweep::Missing::Singles,
+            );
             prop_assert_eq!(report.strategies.len(), loaded.strategies.len());
         }
         Err(error) => {

@@ -357,7 +357,7 @@ proptest! {
         expected.sort();
         prop_assert_eq!(services, expected);
         let report = |s: &Scenario| {
-            let checked = deploysim::check::run(s, &s.strategies, s.seed, false);
+            let checked = deploysim::check::run(s, &s.strategies, s.seed, deploysim::check::sweep::Missing::Singles);
             format!("{:?} {:?} {:?}", checked.strategies, checked.safe, checked.space)
         };
         prop_assert_eq!(report(&scenario), report(&again));

@@ -12,6 +12,15 @@ use crate::scenario::yaml::{Node, Pos, Value};
 /// The most calls a `fallback:` list may chain (each is a level of every walk of it).
 const MAX_FALLBACKS: usize = 16;
 
+/// What a call is to its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// A call of a method.
+    Own,
+    /// The fallback of another call.
+    Fallback,
+}
+
 /// What a call's keys make of it, for the keys that could never take effect.
 struct Shape {
     fallback: bool,
@@ -190,7 +199,7 @@ impl Decoder<'_> {
         if let Some(value) = fields.get("calls") {
             let calls_path = fields.path("calls");
             for (i, item) in self.seq(value, &calls_path).iter().enumerate() {
-                if let Some(call) = self.call(item, &index(&calls_path, i), false) {
+                if let Some(call) = self.call(item, &index(&calls_path, i), Role::Own) {
                     work.calls.push(call);
                 }
             }
@@ -198,9 +207,10 @@ impl Decoder<'_> {
         work
     }
 
-    /// One call; `in_fallback` for a call made only when another one failed, which may
-    /// not be behind a flag or asynchronous (it is part of the call it stands in for).
-    pub(super) fn call(&mut self, node: &Node, path: &str, in_fallback: bool) -> Option<RawCall> {
+    /// One call: a call of its own, or a fallback, made only when another one failed,
+    /// which may not be behind a flag or asynchronous (it is part of the call it stands
+    /// in for).
+    pub(super) fn call(&mut self, node: &Node, path: &str, role: Role) -> Option<RawCall> {
         let known = [
             "service",
             "api",
@@ -268,7 +278,7 @@ impl Decoder<'_> {
             fails_always: explicit_on_failure && on_failure.always_fails(),
             flag: flag.is_some(),
             asynchronous,
-            in_fallback,
+            in_fallback: role == Role::Fallback,
         };
         self.no_effect(&fields, &shape);
         Some(RawCall {
@@ -334,7 +344,7 @@ impl Decoder<'_> {
     /// `fallback:`: one call, or a list of calls, each the fallback of the one before.
     pub(super) fn fallback(&mut self, node: &Node, path: &str) -> Option<RawCall> {
         if matches!(node.value, Value::Map(_)) {
-            return self.call(node, path, true);
+            return self.call(node, path, Role::Fallback);
         }
         let items = self.seq(node, path);
         if items.is_empty() {
@@ -367,7 +377,7 @@ impl Decoder<'_> {
         let mut chain: Vec<RawCall> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let item_path = index(path, i);
-            if let Some(call) = self.call(item, &item_path, true) {
+            if let Some(call) = self.call(item, &item_path, Role::Fallback) {
                 if i + 1 < items.len()
                     && call.explicit_on_failure
                     && call.on_failure.always_fails()
