@@ -114,8 +114,8 @@ const ACCOUNTING: Options = Options {
     flags: true,
 };
 
-proptest! {
-    #![proptest_config(crate::live(10))]
+crate::property! {
+    #![config(crate::live(10))]
 
     /// Property 4: per step, per part, per entrypoint, the live run measures the
     /// reference's prediction (which property 3 ties to the product's check).
@@ -332,8 +332,8 @@ fn measures_what_the_check_predicts(
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(crate::sim(64))]
+crate::property! {
+    #![config(crate::sim(64))]
 
     /// Property 4 in virtual time: many more cases than live, each deterministic, so a
     /// shrunk case replays exactly.
@@ -346,8 +346,8 @@ proptest! {
     }
 }
 
-proptest! {
-    #![proptest_config(crate::sim(24))]
+crate::property! {
+    #![config(crate::sim(24))]
 
     /// Property 6 for whole runs: in virtual time, the same scenario and seed give the
     /// same report, byte for byte, under random faults, latency, errors, timeouts, retries
@@ -478,8 +478,8 @@ fn counts_every_request_once(
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(crate::sim(24))]
+crate::property! {
+    #![config(crate::sim(24))]
 
     /// Property 5 in virtual time.
     #[test]

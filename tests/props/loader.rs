@@ -413,8 +413,8 @@ proptest! {
     }
 }
 
-proptest! {
-    #![proptest_config(crate::live(24))]
+crate::property! {
+    #![config(crate::live(24))]
 
     /// Through the binary: a mutated scenario exits 0 or 1 (`plan` ran) or 2 (invalid,
     /// with located errors), never 101 (a panic) or a signal.
