@@ -167,17 +167,12 @@ fn calls_per_second(net: Net, chain: &Arc<Scenario>) -> f64 {
         let workers: Vec<_> = (0..IN_FLIGHT)
             .map(|_| {
                 let link = Arc::clone(&link);
+                let target = link.target("v1", None);
                 tokio::spawn(async move {
                     for _ in 0..CHAIN_REQUESTS / IN_FLIGHT {
-                        link.call(
-                            "v1",
-                            None,
-                            CallRequest::default(),
-                            Duration::from_secs(10),
-                            0,
-                        )
-                        .await
-                        .expect("the chain answers");
+                        link.call(&target, CallRequest::default(), Duration::from_secs(10), 0)
+                            .await
+                            .expect("the chain answers");
                     }
                 })
             })

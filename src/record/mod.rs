@@ -263,7 +263,18 @@ impl Default for Recorder {
 }
 
 impl Recorder {
+    /// The most steps a recorder made by [`Recorder::new`] counts traffic for: enough
+    /// for the benches and tests that drive a cluster by hand.
+    pub const DEFAULT_STEPS: usize = 64;
+
+    /// A recorder for a run of at most [`Recorder::DEFAULT_STEPS`] steps.
     pub fn new() -> Recorder {
+        Recorder::for_steps(Self::DEFAULT_STEPS)
+    }
+
+    /// A recorder for a run whose steps are numbered below `steps`: traffic naming
+    /// another step is stray (see [`traffic::Traffic::stray`]).
+    pub fn for_steps(steps: usize) -> Recorder {
         Recorder {
             // Step 0 (the baseline), settled, as `inner.part` says.
             current: AtomicUsize::new(Part::Settled.index()),
@@ -273,7 +284,7 @@ impl Recorder {
                 active: BTreeSet::new(),
                 run_total: Tally::default(),
             }),
-            traffic: traffic::Traffic::default(),
+            traffic: traffic::Traffic::new(steps),
         }
     }
 

@@ -3,10 +3,17 @@
 //!
 //! A call counts in the step of the entry request it serves (the request carries its
 //! step), like the entry request itself, so a step's edges are the calls its own
-//! requests made. Kept apart from the entry tallies, under its own lock: every hop of
-//! every request counts here.
+//! requests made.
+//!
+//! Every hop of every request counts here, so the hot path is short: each edge and each
+//! service has a counter of its own, registered once by name when a replica or the load
+//! generator is built and then held by it ([`Key`]); a count is one lock of that
+//! counter alone (no lookup by name, no lock shared by every edge). A step number comes
+//! from a request, and any local process can send one: a step past the run's last is
+//! refused and counted ([`Traffic::stray`]), so a stray request cannot grow memory.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::eval::Level;
@@ -18,6 +25,17 @@ pub struct EdgeCounts {
     pub ok: u64,
     pub degraded: u64,
     pub failed: u64,
+}
+
+impl EdgeCounts {
+    fn count(&mut self, outcome: Level) {
+        self.calls += 1;
+        match outcome {
+            Level::Ok => self.ok += 1,
+            Level::Degraded => self.degraded += 1,
+            Level::Failed => self.failed += 1,
+        }
+    }
 }
 
 /// One step's traffic, by edge name (`caller -> callee api A`) and by service.
@@ -39,79 +57,125 @@ pub struct Backlog {
     pub peak: u64,
 }
 
-/// Filled by every replica and the load generator while a run goes on.
-#[derive(Debug, Default)]
-pub struct Traffic {
-    steps: Mutex<Vec<Counting>>,
-    /// Asynchronous calls in flight now, over every replica.
-    async_in_flight: std::sync::atomic::AtomicU64,
+/// One counter's values, per step, grown as steps are met (up to the run's bound).
+#[derive(Debug)]
+pub struct Counter<T> {
+    steps: Mutex<Vec<T>>,
 }
 
-/// One step's counts while the run goes on, under the keys the hot path holds.
-#[derive(Debug, Default)]
-struct Counting {
-    edges: BTreeMap<Key, EdgeCounts>,
-    received: BTreeMap<Key, u64>,
-    asynchronous: Backlog,
-}
-
-/// A name the hot path counts under: made once per replica, cloned only when a step
-/// first sees it.
-pub type Key = Arc<str>;
-
-/// The key of an edge.
-pub fn edge_key(edge: &str) -> Key {
-    Arc::from(edge)
-}
-
-/// The key of a service's received requests.
-pub fn service_key(service: &str) -> Key {
-    Arc::from(service)
-}
-
-/// The count under `key`, created at its default the first time; looked up first, so
-/// that counting does not clone the key.
-fn entry<'a, T: Default>(map: &'a mut BTreeMap<Key, T>, key: &Key) -> &'a mut T {
-    if !map.contains_key(key) {
-        map.insert(Arc::clone(key), T::default());
+impl<T: Default + Clone> Counter<T> {
+    fn new() -> Counter<T> {
+        Counter {
+            steps: Mutex::new(Vec::new()),
+        }
     }
-    map.get_mut(key).expect("the key was inserted just above")
+
+    /// Changes step `step`'s value (the caller checked the bound).
+    fn with(&self, step: usize, change: impl FnOnce(&mut T)) {
+        let mut steps = crate::lock::lock(&self.steps);
+        if steps.len() <= step {
+            steps.resize(step + 1, T::default());
+        }
+        change(&mut steps[step]);
+    }
+
+    fn get(&self, step: usize) -> Option<T> {
+        crate::lock::lock(&self.steps).get(step).cloned()
+    }
+}
+
+/// What the hot path holds to count one edge's calls or one service's requests.
+pub type Key<T> = Arc<Counter<T>>;
+
+/// An edge's counter.
+pub type EdgeKey = Key<EdgeCounts>;
+
+/// A service's counter of requests received.
+pub type ServiceKey = Key<u64>;
+
+/// Filled by every replica and the load generator while a run goes on.
+#[derive(Debug)]
+pub struct Traffic {
+    /// Steps are numbered below this; a request naming another is stray.
+    steps: usize,
+    edges: Mutex<BTreeMap<String, EdgeKey>>,
+    services: Mutex<BTreeMap<String, ServiceKey>>,
+    asynchronous: Counter<Backlog>,
+    /// Asynchronous calls in flight now, over every replica.
+    async_in_flight: AtomicU64,
+    /// Counts refused because their request named a step past the run's last.
+    stray: AtomicU64,
 }
 
 impl Traffic {
+    /// Traffic of a run whose steps are numbered below `steps`.
+    pub fn new(steps: usize) -> Traffic {
+        Traffic {
+            steps,
+            edges: Mutex::new(BTreeMap::new()),
+            services: Mutex::new(BTreeMap::new()),
+            asynchronous: Counter::new(),
+            async_in_flight: AtomicU64::new(0),
+            stray: AtomicU64::new(0),
+        }
+    }
+
+    /// The counter of the edge named `edge`, made on first use.
+    pub fn edge(&self, edge: &str) -> EdgeKey {
+        let mut edges = crate::lock::lock(&self.edges);
+        Arc::clone(
+            edges
+                .entry(edge.to_owned())
+                .or_insert_with(|| Arc::new(Counter::new())),
+        )
+    }
+
+    /// The counter of the requests service `service` receives, made on first use.
+    pub fn service(&self, service: &str) -> ServiceKey {
+        let mut services = crate::lock::lock(&self.services);
+        Arc::clone(
+            services
+                .entry(service.to_owned())
+                .or_insert_with(|| Arc::new(Counter::new())),
+        )
+    }
+
+    /// Whether `step` is one of the run's; a stray one is counted and refused.
+    fn accepts(&self, step: usize) -> bool {
+        let accepted = step < self.steps;
+        if !accepted {
+            self.stray.fetch_add(1, Ordering::Relaxed);
+        }
+        accepted
+    }
+
     /// A call over `edge` made for a request of `step`, which ended in `outcome`.
-    pub fn called(&self, step: usize, edge: &Key, outcome: Level) {
-        self.with(step, |counting| {
-            let counts = entry(&mut counting.edges, edge);
-            counts.calls += 1;
-            match outcome {
-                Level::Ok => counts.ok += 1,
-                Level::Degraded => counts.degraded += 1,
-                Level::Failed => counts.failed += 1,
-            }
-        });
+    pub fn called(&self, step: usize, edge: &EdgeKey, outcome: Level) {
+        if self.accepts(step) {
+            edge.with(step, |counts| counts.count(outcome));
+        }
     }
 
     /// A replica of the service behind `service` received a request of `step`.
-    pub fn received(&self, step: usize, service: &Key) {
-        self.with(step, |counting| {
-            *entry(&mut counting.received, service) += 1
-        });
+    pub fn received(&self, step: usize, service: &ServiceKey) {
+        if self.accepts(step) {
+            service.with(step, |count| *count += 1);
+        }
     }
 
     /// An asynchronous call of a request of `step` started.
     pub fn async_started(&self, step: usize) {
-        use std::sync::atomic::Ordering;
         let now = self.async_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        self.with(step, |counting| {
-            counting.asynchronous.started += 1;
-            counting.asynchronous.peak = counting.asynchronous.peak.max(now);
-        });
+        if self.accepts(step) {
+            self.asynchronous.with(step, |backlog| {
+                backlog.started += 1;
+                backlog.peak = backlog.peak.max(now);
+            });
+        }
     }
 
     /// An asynchronous call ended (its outcome is counted on its edge).
-    pub fn async_finished(&self, _step: usize) {
-        use std::sync::atomic::Ordering;
+    pub fn async_finished(&self) {
         let _ = self
             .async_in_flight
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -120,40 +184,37 @@ impl Traffic {
     /// An asynchronous call of a request of `step` was dropped: its replica's backlog
     /// was full.
     pub fn async_dropped(&self, step: usize) {
-        self.with(step, |counting| counting.asynchronous.dropped += 1);
+        if self.accepts(step) {
+            self.asynchronous.with(step, |backlog| backlog.dropped += 1);
+        }
     }
 
-    fn with(&self, step: usize, count: impl FnOnce(&mut Counting)) {
-        let mut steps = crate::lock::lock(&self.steps);
-        // A step number comes from a request; one far past the steps the run can have
-        // would be a corrupt request, not a reason to grow without bound.
-        if step > steps.len() + 1_000_000 {
-            return;
-        }
-        if steps.len() <= step {
-            steps.resize_with(step + 1, Counting::default);
-        }
-        count(&mut steps[step]);
+    /// Counts refused so far because their request named a step past the run's last:
+    /// requests no load of the run sent.
+    pub fn stray(&self) -> u64 {
+        self.stray.load(Ordering::Relaxed)
     }
 
-    /// Step `step`'s traffic so far.
+    /// Step `step`'s traffic so far: every edge and service with a count in it.
     pub fn step(&self, step: usize) -> StepTraffic {
-        let steps = crate::lock::lock(&self.steps);
-        let Some(counting) = steps.get(step) else {
-            return StepTraffic::default();
-        };
+        let edges = crate::lock::lock(&self.edges)
+            .iter()
+            .filter_map(|(edge, counter)| {
+                let counts = counter.get(step).filter(|counts| counts.calls > 0)?;
+                Some((edge.clone(), counts))
+            })
+            .collect();
+        let received = crate::lock::lock(&self.services)
+            .iter()
+            .filter_map(|(service, counter)| {
+                let count = counter.get(step).filter(|count| *count > 0)?;
+                Some((service.clone(), count))
+            })
+            .collect();
         StepTraffic {
-            edges: counting
-                .edges
-                .iter()
-                .map(|(edge, counts)| (edge.to_string(), *counts))
-                .collect(),
-            received: counting
-                .received
-                .iter()
-                .map(|(service, count)| (service.to_string(), *count))
-                .collect(),
-            asynchronous: counting.asynchronous,
+            edges,
+            received,
+            asynchronous: self.asynchronous.get(step).unwrap_or_default(),
         }
     }
 }
@@ -164,11 +225,11 @@ mod tests {
 
     #[test]
     fn calls_count_per_step_and_edge_and_receipts_per_service() {
-        let traffic = Traffic::default();
-        let edge = edge_key("web -> reviews api v1");
-        let reviews = service_key("reviews");
+        let traffic = Traffic::new(10);
+        let edge = traffic.edge("web -> reviews api v1");
+        let reviews = traffic.service("reviews");
         traffic.called(1, &edge, Level::Ok);
-        traffic.called(1, &edge, Level::Failed);
+        traffic.called(1, &traffic.edge("web -> reviews api v1"), Level::Failed);
         traffic.received(1, &reviews);
         traffic.called(2, &edge, Level::Degraded);
         let one = traffic.step(1);
@@ -184,5 +245,26 @@ mod tests {
         assert_eq!(one.received["reviews"], 1);
         assert_eq!(traffic.step(2).edges["web -> reviews api v1"].degraded, 1);
         assert_eq!(traffic.step(0), StepTraffic::default());
+    }
+
+    #[test]
+    fn a_step_past_the_last_is_refused_and_counted_not_grown() {
+        let traffic = Traffic::new(3);
+        let edge = traffic.edge("web -> cart api v1");
+        let cart = traffic.service("cart");
+        traffic.called(2, &edge, Level::Ok);
+        for step in [3, 1_000_000, u32::MAX as usize] {
+            traffic.called(step, &edge, Level::Ok);
+            traffic.received(step, &cart);
+            traffic.async_dropped(step);
+        }
+        assert_eq!(traffic.stray(), 9);
+        assert_eq!(
+            crate::lock::lock(&edge.steps).len(),
+            3,
+            "nothing grew past the bound"
+        );
+        assert_eq!(crate::lock::lock(&cart.steps).len(), 0);
+        assert_eq!(traffic.step(2).edges["web -> cart api v1"].calls, 1);
     }
 }

@@ -31,7 +31,6 @@ use tokio::sync::Mutex;
 
 use crate::contract::CLIENT;
 use crate::model::{Call, Change, Move, Scenario};
-use crate::record::traffic;
 use crate::record::{Event, Recorder};
 use crate::runtime::pool::{Link, Member, Pool};
 use crate::runtime::replica::{Behaviour, Outgoing, Replica, Work};
@@ -471,7 +470,7 @@ impl Cluster {
             provides: build.provides.clone(),
             methods,
             recorder: Arc::clone(&self.recorder),
-            received: traffic::service_key(service),
+            received: self.recorder.traffic.service(service),
             error_draws: std::sync::Mutex::new(seed::rng(
                 self.seed,
                 &format!("errors/{service}/{version}/{nth}"),
@@ -495,10 +494,12 @@ impl Cluster {
             Some(fallback) => Some(Box::new(self.outgoing(service, fallback)?)),
             None => None,
         };
+        let link = self.link(service, &call.service)?;
         Some(Outgoing {
             call: call.clone(),
-            link: self.link(service, &call.service)?,
-            key: traffic::edge_key(&edge.to_string()),
+            target: Arc::new(link.target(&call.api, call.method.as_deref())),
+            link,
+            key: self.recorder.traffic.edge(&edge.to_string()),
             fallback,
         })
     }

@@ -25,10 +25,10 @@ use tokio::time::Instant;
 use crate::contract::{CLIENT, CallRequest, Edge};
 use crate::eval::Level;
 use crate::record::tally::{CauseKey, reason};
-use crate::record::traffic::{self, Key};
+use crate::record::traffic::EdgeKey;
 use crate::record::{Recorder, Sent};
 use crate::runtime::flags::FlagBoard;
-use crate::runtime::pool::Link;
+use crate::runtime::pool::{Link, Target};
 use rand::RngExt as _;
 use rand_chacha::ChaCha8Rng;
 
@@ -89,13 +89,18 @@ impl Load {
             .map(|entry| {
                 let users =
                     crate::seed::rng(context.seed, &format!("load.users/{}", entry.service));
-                let keys = entry
+                let methods = entry
                     .mix
                     .iter()
                     .map(|(method, _)| {
                         let edge = Edge::new(CLIENT, &entry.service, &entry.api)
-                            .to_method(method.as_deref());
-                        traffic::edge_key(&edge.to_string())
+                            .to_method(method.as_deref())
+                            .to_string();
+                        EntryMethod {
+                            key: context.recorder.traffic.edge(&edge),
+                            target: Arc::new(entry.link.target(&entry.api, method.as_deref())),
+                            edge,
+                        }
                     })
                     .collect();
                 let mix_draws =
@@ -107,7 +112,7 @@ impl Load {
                     recorder: Arc::clone(&context.recorder),
                     flags: Arc::clone(&context.flags),
                     users,
-                    keys,
+                    methods,
                     permits: Arc::clone(&permits),
                     stop: stop.subscribe(),
                     give_up: give_up.subscribe(),
@@ -158,12 +163,22 @@ struct Generator {
     /// The method of each arrival is drawn from this stream, one per entrypoint (only
     /// when the mix has more than one method, so a scenario without a mix draws as before).
     mix_draws: ChaCha8Rng,
-    /// The key each method's entry edge is counted under, in mix order.
-    keys: Vec<Key>,
+    /// Each method of the mix, in mix order, made once for every arrival.
+    methods: Vec<EntryMethod>,
     permits: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     give_up: watch::Receiver<bool>,
     requests: Arc<AtomicU64>,
+}
+
+/// One method of an entrypoint's mix, as every arrival for it uses it.
+#[derive(Debug)]
+struct EntryMethod {
+    /// The counter of its entry edge.
+    key: EdgeKey,
+    target: Arc<Target>,
+    /// Its entry edge's name, for the causes of requests the generator fails itself.
+    edge: String,
 }
 
 impl Generator {
@@ -217,8 +232,6 @@ impl Generator {
         let user = self.users.random_range(0..USERS);
         let m = self.pick_method();
         let entry = &self.entry;
-        let method = entry.mix[m].0.clone();
-        let edge = Edge::new(CLIENT, &entry.service, &entry.api).to_method(method.as_deref());
         let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
         let late = now.saturating_duration_since(intended);
         let sent = if permit.is_some() {
@@ -230,7 +243,7 @@ impl Generator {
         let Some(permit) = permit else {
             // Never sent: recorded at once, with no latency and nothing in flight.
             let cause = CauseKey {
-                edge: edge.to_string(),
+                edge: self.methods[m].edge.clone(),
                 code: reason::OVERLOAD.to_owned(),
             };
             self.recorder
@@ -239,7 +252,9 @@ impl Generator {
         };
         let recorder = Arc::clone(&self.recorder);
         let entry = entry.clone();
-        let key = Arc::clone(&self.keys[m]);
+        let key = Arc::clone(&self.methods[m].key);
+        let target = Arc::clone(&self.methods[m].target);
+        let edge = self.methods[m].edge.clone();
         let mut give_up = self.give_up.clone();
         let request = CallRequest {
             user,
@@ -247,9 +262,7 @@ impl Generator {
             step: u32::try_from(at.step).unwrap_or(u32::MAX),
         };
         tokio::spawn(async move {
-            let call = entry
-                .link
-                .call(&entry.api, method.as_deref(), request, ENTRY_DEADLINE, 0);
+            let call = entry.link.call(&target, request, ENTRY_DEADLINE, 0);
             let (outcome, causes) = tokio::select! {
                 biased;
                 result = call => match result {
@@ -265,7 +278,7 @@ impl Generator {
                 },
                 _ = give_up.wait_for(|give_up| *give_up) => (
                     Level::Failed,
-                    vec![CauseKey { edge: edge.to_string(), code: reason::SHUTDOWN.to_owned() }],
+                    vec![CauseKey { edge, code: reason::SHUTDOWN.to_owned() }],
                 ),
             };
             recorder.traffic.called(at.step, &key, outcome);

@@ -145,6 +145,17 @@ impl Pool {
     }
 }
 
+/// A method of a callee's API, as a link calls it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub api: String,
+    /// `None`: the default method.
+    pub method: Option<String>,
+    /// Its gRPC path; service, API and method names are validated, so this holds a path
+    /// (an error is reported as the call's failure, not a panic).
+    path: Result<PathAndQuery, String>,
+}
+
 /// A caller's client to one callee service.
 #[derive(Debug)]
 pub struct Link {
@@ -185,21 +196,34 @@ impl Link {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
-    /// Calls method `method` (`None`: the default one) of API `api` of the callee with `budget` for the whole call, retries included;
-    /// an attempt that fails with UNAVAILABLE is retried up to `retries` times on the next
-    /// replica drawn while the budget lasts.
+    /// What a caller calls over this link: method `method` (`None`: the default one) of
+    /// API `api` of the callee, with its gRPC path made once (not per call).
+    pub fn target(&self, api: &str, method: Option<&str>) -> Target {
+        Target {
+            api: api.to_owned(),
+            method: method.map(str::to_owned),
+            path: PathAndQuery::try_from(contract::method_path(&self.callee, api, method))
+                .map_err(|err| err.to_string()),
+        }
+    }
+
+    /// Calls `target` with `budget` for the whole call, retries included; an attempt that
+    /// fails with UNAVAILABLE is retried up to `retries` times on the next replica drawn
+    /// while the budget lasts.
     pub async fn call(
         &self,
-        api: &str,
-        method: Option<&str>,
+        target: &Target,
         mut request: CallRequest,
         budget: Duration,
         retries: u32,
     ) -> Result<CallReply, Failure> {
+        let (api, method) = (target.api.as_str(), target.method.as_deref());
         let edge = || self.edge(api, method);
         let deadline = Instant::now() + budget;
-        let path = PathAndQuery::try_from(contract::method_path(&self.callee, api, method))
-            .map_err(|err| Failure::at(edge(), Code::Internal, err.to_string()))?;
+        let path = match &target.path {
+            Ok(path) => path,
+            Err(err) => return Err(Failure::at(edge(), Code::Internal, err.to_string())),
+        };
         let mut attempt = 0;
         loop {
             // A retry sends the same request again; the clone is paid only by retries.
@@ -208,7 +232,7 @@ impl Link {
             } else {
                 std::mem::take(&mut request)
             };
-            let result = self.attempt(api, method, &path, this, deadline).await;
+            let result = self.attempt(api, method, path, this, deadline).await;
             match result {
                 Err(failure) if failure.code == Code::Unavailable && attempt < retries => {
                     if Instant::now() >= deadline {

@@ -31,9 +31,9 @@ use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 use crate::eval::Level;
 use crate::model::{Action, Call, FailCode, flag_on};
 use crate::record::Recorder;
-use crate::record::traffic::Key;
+use crate::record::traffic::{EdgeKey, ServiceKey};
 use crate::runtime::net;
-use crate::runtime::pool::Link;
+use crate::runtime::pool::{Link, Target};
 
 /// What a replica does for every request, fixed for its lifetime.
 #[derive(Debug)]
@@ -46,8 +46,8 @@ pub struct Behaviour {
     pub methods: Vec<Work>,
     /// Where calls and received requests are counted.
     pub recorder: Arc<Recorder>,
-    /// The key this service's received requests are counted under.
-    pub received: Key,
+    /// The counter of this service's received requests.
+    pub received: ServiceKey,
     /// This replica's own stream for `error_rate`, derived from the run's seed.
     pub error_draws: Mutex<ChaCha8Rng>,
     /// Asynchronous calls in flight, bounded by [`MAX_ASYNC`]; aborted when the
@@ -70,13 +70,14 @@ pub struct Work {
     pub calls: Vec<Outgoing>,
 }
 
-/// One call of a method, with the link it goes over, the key its calls are counted
-/// under, and its fallback.
+/// One call of a method, with the link it goes over, what it calls there, the counter
+/// its calls are counted on, and its fallback.
 #[derive(Debug)]
 pub struct Outgoing {
     pub call: Call,
     pub link: Arc<Link>,
-    pub key: Key,
+    pub target: Arc<Target>,
+    pub key: EdgeKey,
     pub fallback: Option<Box<Outgoing>>,
 }
 
@@ -253,21 +254,16 @@ impl UnaryService<CallRequest> for Handler {
         Box::pin(async move {
             let deadline = contract::grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
             let request = request.into_inner();
+            // The caller stops waiting at its deadline; so does the work, so a slow chain
+            // never piles up abandoned requests. tonic's server already drops the handler
+            // at the deadline its `grpc-timeout` header gives (its GrpcTimeout layer), so
+            // no timer of ours is armed here: the deadline is only read, for the calls'
+            // budgets.
             let work = behaviour.serve(method, deadline, &request);
-            let bounded = async {
-                match deadline {
-                    // The caller stops waiting at its deadline; so does the work, so a
-                    // slow chain never piles up abandoned requests.
-                    Some(deadline) => tokio::time::timeout_at(deadline, work)
-                        .await
-                        .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
-                    None => work.await,
-                }
-            };
             tokio::select! {
                 biased;
                 _ = killed.wait_for(|killed| *killed) => Err(Status::unavailable("replica killed")),
-                result = bounded => result.map(Response::new),
+                result = work => result.map(Response::new),
             }
         })
     }
@@ -322,48 +318,57 @@ impl Behaviour {
     }
 
     /// Makes one call and applies its rule: the failure passes up (`fail`), or is
-    /// handled, after the fallback when there is one (`degrade`, `ignore`). Boxed, as a
-    /// fallback is handled the same way (chains are as long as the scenario wrote them).
-    fn handled<'a>(
+    /// handled, after the fallback when there is one (`degrade`, `ignore`). A fallback is
+    /// handled the same way, through a box (chains are as long as the scenario wrote
+    /// them); a call without one, the common case, costs no allocation here.
+    async fn handled(
+        &self,
+        outgoing: &Outgoing,
+        deadline: Option<Instant>,
+        request: &CallRequest,
+    ) -> Handled {
+        let call = &outgoing.call;
+        let failure = match self.made(outgoing, deadline, request).await {
+            Ok(answer) => {
+                return Handled::Answered {
+                    degraded: answer.degraded,
+                    causes: answer.causes,
+                };
+            }
+            Err(failure) => failure,
+        };
+        let degraded = match call.on_failure.action(fail_code(failure.code)) {
+            Action::Fail => return Handled::Failed(failure),
+            Action::Degrade => true,
+            Action::Ignore => false,
+        };
+        let mut causes = if degraded { failure.causes } else { Vec::new() };
+        let Some(fallback) = &outgoing.fallback else {
+            return Handled::Answered { degraded, causes };
+        };
+        match self.handled_boxed(fallback, deadline, request).await {
+            Handled::Answered {
+                degraded: fallback_degraded,
+                causes: more,
+            } => {
+                contract::merge_causes(&mut causes, more);
+                Handled::Answered {
+                    degraded: degraded || fallback_degraded,
+                    causes,
+                }
+            }
+            failed => failed,
+        }
+    }
+
+    /// [`Behaviour::handled`] of a fallback, boxed: the recursion needs a known size.
+    fn handled_boxed<'a>(
         &'a self,
         outgoing: &'a Outgoing,
         deadline: Option<Instant>,
         request: &'a CallRequest,
     ) -> Pin<Box<dyn Future<Output = Handled> + Send + 'a>> {
-        Box::pin(async move {
-            let call = &outgoing.call;
-            let failure = match self.made(outgoing, deadline, request).await {
-                Ok(answer) => {
-                    return Handled::Answered {
-                        degraded: answer.degraded,
-                        causes: answer.causes,
-                    };
-                }
-                Err(failure) => failure,
-            };
-            let degraded = match call.on_failure.action(fail_code(failure.code)) {
-                Action::Fail => return Handled::Failed(failure),
-                Action::Degrade => true,
-                Action::Ignore => false,
-            };
-            let mut causes = if degraded { failure.causes } else { Vec::new() };
-            let Some(fallback) = &outgoing.fallback else {
-                return Handled::Answered { degraded, causes };
-            };
-            match self.handled(fallback, deadline, request).await {
-                Handled::Answered {
-                    degraded: fallback_degraded,
-                    causes: more,
-                } => {
-                    contract::merge_causes(&mut causes, more);
-                    Handled::Answered {
-                        degraded: degraded || fallback_degraded,
-                        causes,
-                    }
-                }
-                failed => failed,
-            }
-        })
+        Box::pin(self.handled(outgoing, deadline, request))
     }
 
     /// Makes one call within the request's deadline and counts it on its edge.
@@ -390,13 +395,7 @@ impl Behaviour {
         } else {
             outgoing
                 .link
-                .call(
-                    &call.api,
-                    call.method.as_deref(),
-                    request.clone(),
-                    budget,
-                    call.retries,
-                )
+                .call(&outgoing.target, request.clone(), budget, call.retries)
                 .await
         };
         let level = match &outcome {
@@ -423,7 +422,8 @@ impl Behaviour {
             traffic.async_dropped(step);
             return;
         }
-        let call = outgoing.call.clone();
+        let (timeout, retries) = (outgoing.call.timeout, outgoing.call.retries);
+        let target = Arc::clone(&outgoing.target);
         let link = Arc::clone(&outgoing.link);
         let key = Arc::clone(&outgoing.key);
         let recorder = Arc::clone(&self.recorder);
@@ -437,15 +437,7 @@ impl Behaviour {
                 key: Arc::clone(&key),
                 counted: false,
             };
-            let outcome = link
-                .call(
-                    &call.api,
-                    call.method.as_deref(),
-                    request,
-                    call.timeout,
-                    call.retries,
-                )
-                .await;
+            let outcome = link.call(&target, request, timeout, retries).await;
             let level = match outcome {
                 Ok(answer) if answer.degraded => Level::Degraded,
                 Ok(_) => Level::Ok,
@@ -467,7 +459,7 @@ impl Behaviour {
 struct AsyncCall {
     recorder: Arc<Recorder>,
     step: usize,
-    key: Key,
+    key: EdgeKey,
     counted: bool,
 }
 
@@ -478,7 +470,7 @@ impl Drop for AsyncCall {
                 .traffic
                 .called(self.step, &self.key, Level::Failed);
         }
-        self.recorder.traffic.async_finished(self.step);
+        self.recorder.traffic.async_finished();
     }
 }
 

@@ -68,7 +68,9 @@ pub async fn run(
     options: &Options,
     progress: Option<&dyn Progress>,
 ) -> Result<StrategyRun, StartError> {
-    let recorder = Arc::new(Recorder::new());
+    // Steps: the baseline, each rollout step, and at most as many rollback steps (or the
+    // kill switch) after them.
+    let recorder = Arc::new(Recorder::for_steps(2 * plan.steps.len() + 1));
     let cluster = Arc::new(Cluster::new(
         Arc::clone(&scenario),
         options.seed,

@@ -546,6 +546,7 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        let recorder = std::sync::Arc::new(deploysim::record::Recorder::new());
         let behaviour = deploysim::runtime::replica::Behaviour {
             service: "web".to_owned(),
             version: "v1".to_owned(),
@@ -557,8 +558,8 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
                 error_rate: 0.0,
                 calls: Vec::new(),
             }],
-            recorder: std::sync::Arc::new(deploysim::record::Recorder::new()),
-            received: deploysim::record::traffic::service_key("web"),
+            received: recorder.traffic.service("web"),
+            recorder,
             error_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "test")),
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
         };
