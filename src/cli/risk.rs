@@ -40,30 +40,12 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         Ok(planned) => planned,
         Err(code) => return code,
     };
-    let asked = args.trials.unwrap_or(scenario.risk.trials);
-    let options = TrialOptions {
-        trials: asked,
-        seed,
-        net: Net::from(args.net),
-        workers: args.workers.map_or_else(
-            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            |n| n as usize,
-        ),
-        interrupt: Interrupt::on_ctrl_c(),
-    };
-    let line = progress::Line::unless_quiet(false);
-    let started = tokio::time::Instant::now();
-    let ran = trials::run(&scenario, &planned.plans, &options, &|done: u32| {
-        line.show(&report::risk::progress_text(done, asked, started.elapsed()));
-    });
-    line.clear();
-    let ran = match ran {
+    let options = trial_options(args, &scenario, seed);
+    let ran = match run_trials(&scenario, &planned, &options) {
         Ok(ran) => ran,
-        Err(err) => {
-            output::error(&err.to_string());
-            return exit::ENVIRONMENT;
-        }
+        Err(code) => return code,
     };
+    let asked = options.trials;
     let assessment = policy::assess(&scenario, &compared, &planned, &ran.trials);
     let file = args.scenario.display().to_string();
     let header = report::risk::Header {
@@ -100,6 +82,42 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         Ran::Complete
     };
     exit_code(&assessment, how)
+}
+
+fn trial_options(args: &RiskArgs, scenario: &Scenario, seed: u64) -> TrialOptions {
+    TrialOptions {
+        trials: args.trials.unwrap_or(scenario.risk.trials),
+        seed,
+        net: Net::from(args.net),
+        workers: args.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            |n| n as usize,
+        ),
+        interrupt: Interrupt::on_ctrl_c(),
+    }
+}
+
+/// Runs the trials with the progress line, or the exit code of a trial that could not
+/// run, already reported.
+fn run_trials(
+    scenario: &Scenario,
+    planned: &Planned,
+    options: &TrialOptions,
+) -> Result<trials::TrialsRun, u8> {
+    let line = progress::Line::unless_quiet(false);
+    let started = tokio::time::Instant::now();
+    let ran = trials::run(scenario, &planned.plans, options, &|done: u32| {
+        line.show(&report::risk::progress_text(
+            done,
+            options.trials,
+            started.elapsed(),
+        ));
+    });
+    line.clear();
+    ran.map_err(|err| {
+        output::error(&err.to_string());
+        exit::ENVIRONMENT
+    })
 }
 
 /// Plans the compared strategies, noting those left out; the exit code when the strategy

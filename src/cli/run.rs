@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use deploysim::plan::{self, PlanError};
+use deploysim::model::{Scenario, Strategy};
+use deploysim::plan::{self, Plan, PlanError};
 use deploysim::record::result::{LiveRun, Unplanned, Verdict};
 use deploysim::report;
 use deploysim::runtime::host::{run_budget, sim_limit};
@@ -29,23 +30,10 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         None => (scenario, String::new(), seed),
     };
     let scenario = Arc::new(scenario);
-    let mut plans = Vec::new();
-    let mut unplanned = Vec::new();
-    for strategy in &strategies {
-        match plan::plan(&scenario, strategy, seed) {
-            Ok(plan) => plans.push((strategy.clone(), plan)),
-            // The scenario is valid; what the strategy asks for cannot be done safely. The
-            // other strategies still run; the report says why this one did not.
-            Err(error @ PlanError::NoSafeOrder { .. }) => unplanned.push(Unplanned {
-                strategy: strategy.clone(),
-                error,
-            }),
-            Err(err) => {
-                output::error(&format!("strategy {}: {err}", strategy.name));
-                return exit::INVALID;
-            }
-        }
-    }
+    let (plans, unplanned) = match plans(&scenario, &strategies, seed) {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
     let line = progress::Line::unless_quiet(args.quiet);
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
@@ -84,4 +72,30 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         Verdict::Inconclusive(_) => exit::INCONCLUSIVE,
         Verdict::Interrupted => exit::INTERRUPTED,
     }
+}
+
+/// Each strategy's plan; a strategy that cannot be planned safely is not run (the report
+/// says why) while the others are. An error that makes the request invalid is reported,
+/// and its exit code returned.
+fn plans(
+    scenario: &Scenario,
+    strategies: &[Strategy],
+    seed: u64,
+) -> Result<(Vec<(Strategy, Plan)>, Vec<Unplanned>), u8> {
+    let mut plans = Vec::new();
+    let mut unplanned = Vec::new();
+    for strategy in strategies {
+        match plan::plan(scenario, strategy, seed) {
+            Ok(plan) => plans.push((strategy.clone(), plan)),
+            Err(error @ PlanError::NoSafeOrder { .. }) => unplanned.push(Unplanned {
+                strategy: strategy.clone(),
+                error,
+            }),
+            Err(err) => {
+                output::error(&format!("strategy {}: {err}", strategy.name));
+                return Err(exit::INVALID);
+            }
+        }
+    }
+    Ok((plans, unplanned))
 }

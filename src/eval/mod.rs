@@ -183,48 +183,7 @@ pub fn predict_step(
     );
     let transient = (!changes.is_empty()).then(|| {
         let state = step_transient(graph, scenario, before, changes, flags_during);
-        let mut evaluated = Evaluated::new(
-            graph,
-            with_faults(graph, &state, faults_transient.iter().copied()),
-        );
-        let sure: Vec<Level> = evaluated.predictions.iter().map(|p| p.level).collect();
-        // A recreated service's old replicas still answer the first requests of the
-        // part, until they stop. With rules by code, an old build's answer
-        // (UNIMPLEMENTED, say) can be worse than none (UNAVAILABLE), so the part's
-        // prediction is the worst over each recreated service serving its old version
-        // or nothing (every combination, up to 2^6; past that, all old or all none).
-        let recreated: Vec<(usize, u8)> = changes
-            .iter()
-            .filter(|change| scenario.move_of(change) == Move::Recreate)
-            .filter_map(|change| {
-                let s = graph.service(&change.service)?;
-                Some((s, graph.mask(s, change.from.as_deref())))
-            })
-            .collect();
-        let combinations: Vec<u32> = if recreated.len() <= 6 {
-            (1..1u32 << recreated.len()).collect()
-        } else {
-            vec![u32::MAX]
-        };
-        for combination in combinations {
-            let mut start = state.clone();
-            for (i, &(s, old)) in recreated.iter().enumerate() {
-                if combination & (1 << i.min(31)) != 0 {
-                    start.serving[s] = old;
-                }
-            }
-            let start = graph.explain(&with_faults(
-                graph,
-                &start,
-                faults_transient.iter().copied(),
-            ));
-            for (mine, theirs) in evaluated.predictions.iter_mut().zip(start) {
-                if theirs.level > mine.level {
-                    *mine = theirs;
-                }
-            }
-        }
-        (evaluated, sure)
+        transient_prediction(graph, scenario, &state, changes, faults_transient)
     });
     let settled_levels = settled.predictions.iter().map(|p| p.level);
     let levels = settled_levels
@@ -258,6 +217,53 @@ pub fn predict_step(
         },
         faults_settled: owned(faults_settled),
     }
+}
+
+/// A step's transient part, predicted: the worst each entrypoint can meet in `state`
+/// (with the faults in force) or while a recreated service's old replicas still answer;
+/// and the levels that are sure (those of `state` alone).
+fn transient_prediction(
+    graph: &Graph,
+    scenario: &Scenario,
+    state: &State,
+    changes: &[Change],
+    faults: &[&FaultKind],
+) -> (Evaluated, Vec<Level>) {
+    let mut evaluated = Evaluated::new(graph, with_faults(graph, state, faults.iter().copied()));
+    let sure: Vec<Level> = evaluated.predictions.iter().map(|p| p.level).collect();
+    // A recreated service's old replicas still answer the first requests of the part,
+    // until they stop. With rules by code, an old build's answer (UNIMPLEMENTED, say) can
+    // be worse than none (UNAVAILABLE), so the part's prediction is the worst over each
+    // recreated service serving its old version or nothing (every combination, up to
+    // 2^6; past that, all old or all none).
+    let recreated: Vec<(usize, u8)> = changes
+        .iter()
+        .filter(|change| scenario.move_of(change) == Move::Recreate)
+        .filter_map(|change| {
+            let s = graph.service(&change.service)?;
+            Some((s, graph.mask(s, change.from.as_deref())))
+        })
+        .collect();
+    let combinations: Vec<u32> = if recreated.len() <= 6 {
+        (1..1u32 << recreated.len()).collect()
+    } else {
+        vec![u32::MAX]
+    };
+    for combination in combinations {
+        let mut start = state.clone();
+        for (i, &(s, old)) in recreated.iter().enumerate() {
+            if combination & (1 << i.min(31)) != 0 {
+                start.serving[s] = old;
+            }
+        }
+        let start = graph.explain(&with_faults(graph, &start, faults.iter().copied()));
+        for (mine, theirs) in evaluated.predictions.iter_mut().zip(start) {
+            if theirs.level > mine.level {
+                *mine = theirs;
+            }
+        }
+    }
+    (evaluated, sure)
 }
 
 /// How long a step waits for its new replicas before its transient state begins: the
