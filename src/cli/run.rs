@@ -74,6 +74,9 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
     }
 }
 
+/// The strategies that will run, with their plans, and those that will not.
+type Planned = (Vec<(Strategy, Plan)>, Vec<Unplanned>);
+
 /// Each strategy's plan; a strategy that cannot be planned safely is not run (the report
 /// says why) while the others are. An error that makes the request invalid is reported,
 /// and its exit code returned.
@@ -81,7 +84,7 @@ fn plans(
     scenario: &Scenario,
     strategies: &[Strategy],
     seed: u64,
-) -> Result<(Vec<(Strategy, Plan)>, Vec<Unplanned>), u8> {
+) -> Result<Planned, u8> {
     let mut plans = Vec::new();
     let mut unplanned = Vec::new();
     for strategy in strategies {
