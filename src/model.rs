@@ -679,6 +679,9 @@ pub struct EntryLoad {
 }
 
 impl Load {
+    /// The largest `max_in_flight` a scenario may set.
+    pub const MAX_IN_FLIGHT: u32 = 100_000;
+
     /// The arrival rate of entrypoint `service`.
     pub fn rps_of(&self, service: &str) -> u32 {
         self.entrypoints

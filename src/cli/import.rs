@@ -16,6 +16,19 @@ pub(super) fn run(args: &ImportArgs) -> u8 {
             return exit::INVALID;
         }
     };
+    if let Some(out) = &args.out
+        && let Some(input) = found
+            .files
+            .iter()
+            .find(|file| deploysim::file::same_file(out, file))
+    {
+        output::error(&format!(
+            "--out {}: that is an input ({}); write the scenario to another file",
+            out.display(),
+            input.display()
+        ));
+        return exit::INVALID;
+    }
     for (path, why) in &found.skipped {
         output::note(&format!("{}: skipped: {why}", path.display()));
     }

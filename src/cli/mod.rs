@@ -108,7 +108,7 @@ fn prepare(path: &Path, selection: &Selection) -> Result<(Scenario, u64, Vec<Str
         output::error(&err.to_string());
         exit::INVALID
     })?;
-    output::check_json_target(selection.json.as_deref())?;
+    output::check_json_target(selection.json.as_deref(), path)?;
     Ok((scenario, seed, strategies))
 }
 

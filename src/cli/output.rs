@@ -6,6 +6,8 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::path::Path;
 
+use deploysim::file::{self, Place};
+
 use super::exit;
 
 /// `error: MESSAGE` on stderr.
@@ -82,9 +84,20 @@ pub(super) fn print_out(text: &str) -> Result<(), String> {
     }
 }
 
-/// Writes `text` to `path`.
+/// Writes `text` to `path`, a file the user named (see `deploysim::file`).
 pub(super) fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|err| format!("cannot write {}: {err}", path.display()))
+    write_in(path, text, Place::Named)
+}
+
+/// Writes `text` to `path` as `place` says who named it.
+pub(super) fn write_in(path: &Path, text: &str, place: Place) -> Result<(), String> {
+    file::write(path, text.as_bytes(), place).map_err(|err| {
+        format!(
+            "cannot write {}: {}",
+            path.display(),
+            deploysim::scenario::input::io_reason(&err)
+        )
+    })
 }
 
 fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String> {
@@ -97,38 +110,28 @@ fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String>
 }
 
 /// Fails early, before anything runs, when the JSON report could not be written at the
-/// end: a long run should not end in "cannot write". An existing file is opened for
-/// appending, not truncated, so the old report stays until the new one replaces it; for a
-/// new file, its directory must exist.
-pub(super) fn check_json_target(json: Option<&Path>) -> Result<(), u8> {
+/// end: a long run should not end in "cannot write". Nothing is created or truncated
+/// here (a run that stops on a later error leaves no empty file). A JSON file that is the
+/// scenario being read is refused: the report would overwrite its own input.
+pub(super) fn check_json_target(json: Option<&Path>, scenario: &Path) -> Result<(), u8> {
     let Some(path) = json.filter(|path| *path != Path::new("-")) else {
         return Ok(());
     };
-    // Nothing is created here: a run that stops on a later error leaves no empty file.
-    let problem = if path.exists() {
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .err()
-            .map(|err| err.to_string())
-    } else {
-        let parent = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.exists() {
-            Some(format!("{} does not exist", parent.display()))
-        } else {
-            (!parent.is_dir()).then(|| format!("{} is not a directory", parent.display()))
-        }
-    };
-    match problem {
-        Some(problem) => {
-            error(&format!("cannot write {}: {problem}", path.display()));
-            Err(exit::ENVIRONMENT)
-        }
-        None => Ok(()),
+    if file::same_file(path, scenario) {
+        error(&format!(
+            "--json {}: that is the scenario being read; write the report to another file",
+            path.display()
+        ));
+        return Err(exit::INVALID);
     }
+    file::probe(path).map_err(|err| {
+        error(&format!(
+            "cannot write {}: {}",
+            path.display(),
+            deploysim::scenario::input::io_reason(&err)
+        ));
+        exit::ENVIRONMENT
+    })
 }
 
 /// `--out DIR`, made (with its parents) when missing; an error says why it cannot be.
@@ -143,9 +146,13 @@ pub(super) fn make_out_dir(dir: &Path) -> Result<(), String> {
             deploysim::scenario::input::io_reason(&err)
         )
     })?;
-    // A directory we cannot write to fails here, not after the trials.
-    let probe = dir.join(".simulate-write-probe");
-    std::fs::write(&probe, b"")
-        .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|err| format!("--out {}: cannot write in it: {err}", dir.display()))
+    // A directory we cannot write to fails here, not after the trials. The probe is a
+    // fresh file, never one that exists (nor a link planted under a known name).
+    file::probe_dir(dir).map_err(|err| {
+        format!(
+            "--out {}: cannot write in it: {}",
+            dir.display(),
+            deploysim::scenario::input::io_reason(&err)
+        )
+    })
 }

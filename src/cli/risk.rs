@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use deploysim::file::Place;
 use deploysim::model::Scenario;
 use deploysim::report;
 use deploysim::risk::policy::{self, Assessment, Compared, Conclusion, Planned, Ran};
@@ -18,7 +19,7 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         Ok(scenario) => scenario,
         Err(code) => return code,
     };
-    if let Err(code) = output::check_json_target(args.json.as_deref()) {
+    if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
         return code;
     }
     // The output directory is made before any trial runs, so a bad --out costs nothing.
@@ -166,12 +167,21 @@ fn write_pages(
     planned: &Planned,
     options: &TrialOptions,
 ) -> Result<(), String> {
-    output::write_file(
+    for name in ["report.md", "report.html"] {
+        if deploysim::file::same_file(&dir.join(name), Path::new(header.file)) {
+            return Err(format!(
+                "--out {}: its {name} is the scenario being read",
+                dir.display()
+            ));
+        }
+    }
+    output::write_in(
         &dir.join("report.md"),
         &report::risk::markdown(header, findings),
+        Place::InDir,
     )?;
     let (draw, runs) = trials::timeline(scenario, &planned.plans, options, findings.trials)
         .map_err(|err| err.to_string())?;
     let page = report::risk::page(header, findings, &planned.plans, &draw, &runs)?;
-    output::write_file(&dir.join("report.html"), &page)
+    output::write_in(&dir.join("report.html"), &page, Place::InDir)
 }

@@ -80,11 +80,7 @@ type Planned = (Vec<(Strategy, Plan)>, Vec<Unplanned>);
 /// Each strategy's plan; a strategy that cannot be planned safely is not run (the report
 /// says why) while the others are. An error that makes the request invalid is reported,
 /// and its exit code returned.
-fn plans(
-    scenario: &Scenario,
-    strategies: &[Strategy],
-    seed: u64,
-) -> Result<Planned, u8> {
+fn plans(scenario: &Scenario, strategies: &[Strategy], seed: u64) -> Result<Planned, u8> {
     let mut plans = Vec::new();
     let mut unplanned = Vec::new();
     for strategy in strategies {

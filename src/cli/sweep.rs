@@ -17,7 +17,7 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
         Ok(scenario) => Arc::new(scenario),
         Err(code) => return code,
     };
-    if let Err(code) = output::check_json_target(args.json.as_deref()) {
+    if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
         return code;
     }
     let seed = args.seed.unwrap_or(scenario.seed);

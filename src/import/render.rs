@@ -26,19 +26,20 @@ pub(super) fn render(name: &str, source: &str, topology: &Topology) -> String {
     for note in &topology.notes {
         let _ = writeln!(out, "# Note: {}", one_line(note));
     }
-    let _ = writeln!(out, "\nname: {}", sanitize(name));
+    let _ = writeln!(out, "\nname: {}", word(&sanitize(name)));
     let _ = writeln!(out, "\nservices:");
     for (service_name, service) in &topology.services {
         render_service(&mut out, service_name, service);
     }
     let _ = writeln!(out, "\ninitial:");
     for (service_name, service) in &topology.services {
-        let _ = writeln!(out, "  {service_name}: {}", service.version);
+        let _ = writeln!(out, "  {}: {}", word(service_name), word(&service.version));
     }
     let example = topology.services.keys().next().cloned().unwrap_or_default();
     let _ = writeln!(
         out,
-        "\n# target: {{ {example}: v2 }}   # the release: what it changes"
+        "\n# target: {{ {}: v2 }}   # the release: what it changes",
+        word(&example)
     );
     out
 }
@@ -46,7 +47,7 @@ pub(super) fn render(name: &str, source: &str, topology: &Topology) -> String {
 /// One service: its settings, its initial version with its calls (and those left out),
 /// and its other versions.
 fn render_service(out: &mut String, name: &str, service: &Service) {
-    let _ = writeln!(out, "  {name}:   # {}", one_line(&service.origin));
+    let _ = writeln!(out, "  {}:   # {}", word(name), one_line(&service.origin));
     if let Some(why) = &service.entrypoint {
         let _ = writeln!(out, "    entrypoint: true   # {}", one_line(why));
     }
@@ -63,12 +64,12 @@ fn render_service(out: &mut String, name: &str, service: &Service) {
     let _ = writeln!(
         out,
         "      {}:   # {}",
-        service.version,
+        word(&service.version),
         one_line(&service.version_origin)
     );
     render_calls(out, &service.calls, &service.left_out);
     for (version, origin, calls) in &service.more_versions {
-        let _ = writeln!(out, "      {version}:   # {}", one_line(origin));
+        let _ = writeln!(out, "      {}:   # {}", word(version), one_line(origin));
         render_calls(out, calls, &[]);
     }
 }
@@ -83,16 +84,36 @@ fn render_calls(out: &mut String, calls: &[Imported], left_out: &[Imported]) {
     for (callee, why) in calls {
         let _ = writeln!(
             out,
-            "          - {{ service: {callee} }}   # {}",
+            "          - {{ service: {} }}   # {}",
+            word(callee),
             one_line(why)
         );
     }
     for (callee, why) in left_out {
         let _ = writeln!(
             out,
-            "          # - {{ service: {callee} }}   # left out: {}",
+            "          # - {{ service: {} }}   # left out: {}",
+            word(callee),
             one_line(why)
         );
+    }
+}
+
+/// A name as a YAML scalar that reads back as that name: plain when YAML reads it as
+/// text, double-quoted when it would read as something else (`null`, `~`, `true`, `no`,
+/// a number). Names here are made of letters, digits, '.', '_' and '-', so quoting
+/// needs no escapes.
+fn word(name: &str) -> String {
+    let special = matches!(
+        name.to_ascii_lowercase().as_str(),
+        "" | "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+    );
+    let numeric = name.parse::<f64>().is_ok()
+        || name.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
+    if special || numeric {
+        format!("\"{name}\"")
+    } else {
+        name.to_owned()
     }
 }
 

@@ -145,6 +145,9 @@ pub struct StrategyRun {
     pub graph: Graph,
     /// How a gate breach was mitigated (rollback or kill switch), when one was.
     pub mitigation: Option<Mitigation>,
+    /// Traffic counts refused because their request named a step the run never had: a
+    /// request no load of the run sent (a local process calling a replica).
+    pub stray: u64,
 }
 
 impl StrategyRun {

@@ -454,6 +454,40 @@ pub fn plan_error_text(error: &PlanError) -> String {
     }
 }
 
+/// `text` as one word of a POSIX shell command: as it is when it holds only characters
+/// no shell treats specially, else single-quoted (a `'` inside as `'\''`), so a copied
+/// command runs on the file it names.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// `text` as a Markdown code span: fenced by one more backtick than the longest run of
+/// them inside, padded with a space where it starts or ends with one, so no text can
+/// close the span early.
+pub fn code_span(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
 /// "Too many open files" on Linux and macOS.
 const EMFILE: i32 = 24;
 
@@ -560,6 +594,17 @@ mod tests {
         assert_eq!(fit("short\n", 40), "short\n");
         let joined: Vec<&str> = fitted.split_whitespace().collect();
         assert_eq!(joined.len(), 21, "no word is lost: {fitted}");
+    }
+
+    #[test]
+    fn a_path_is_quoted_for_the_shell_and_fenced_for_markdown() {
+        assert_eq!(shell_word("scenarios/risk.yaml"), "scenarios/risk.yaml");
+        assert_eq!(shell_word("my risk.yaml"), "'my risk.yaml'");
+        assert_eq!(shell_word("a'b;rm -rf ~"), "'a'\\''b;rm -rf ~'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(code_span("simulate x.yaml"), "`simulate x.yaml`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x``"), "``` `x`` ```");
     }
 
     #[test]

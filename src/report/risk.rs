@@ -446,8 +446,8 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
         out,
         "\nEach cell: estimate (95% interval). Rates: Wilson; means: Student t over the \
          trials where the measure applies. Every trial's draw is in the JSON; rerun trial \
-         N step by step with `{}`.",
-        rerun_command(&header, "N")
+         N step by step with {}.",
+        super::code_span(&rerun_command(&header, "N"))
     );
     out
 }
@@ -586,7 +586,8 @@ pub fn rerun_command(header: &Header<'_>, trial: &str) -> String {
         .collect();
     format!(
         "simulate {} --trial {trial} --net sim --seed {}{strategies}",
-        header.file, header.seed
+        super::shell_word(header.file),
+        header.seed
     )
 }
 

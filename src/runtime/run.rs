@@ -593,6 +593,7 @@ impl Runner<'_> {
             duration: ended.duration,
             scheduled: ended.scheduled,
             running: ended.running,
+            stray: self.recorder.traffic.stray(),
             graph,
         }
     }

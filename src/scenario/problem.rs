@@ -59,11 +59,12 @@ impl ScenarioError {
 }
 
 fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> String {
+    let message = shown(&error.to_string(), MAX_SHOWN);
     match error.pos() {
         Some(pos) => {
             let mut out = format!(
-                "{}:{}:{}: error: {error}",
-                path.display(),
+                "{}:{}:{}: error: {message}",
+                shown(&path.display().to_string(), MAX_SHOWN),
                 pos.line,
                 pos.col
             );
@@ -73,11 +74,60 @@ fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> Strin
                 error,
                 TreeError::TooManyNodes { .. } | TreeError::Depth { .. }
             ) {
-                push_snippet(&mut out, source_text, pos);
+                let lines = Lines::of(source_text);
+                push_snippet(&mut out, lines.get(pos.line), pos);
             }
             out
         }
-        None => format!("{}: error: {error}", path.display()),
+        None => format!(
+            "{}: error: {message}",
+            shown(&path.display().to_string(), MAX_SHOWN)
+        ),
+    }
+}
+
+/// Messages, key paths and file names are cut at this many characters: a value of a
+/// megabyte echoed whole would bury every other problem.
+const MAX_SHOWN: usize = 300;
+
+/// `text` as a terminal should show it: control characters (an escape sequence in a key
+/// could set the terminal's title or write to the clipboard) as `\u{1b}`, and cut at
+/// `max` characters with `...`.
+pub fn shown(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 16));
+    for (i, c) in text.chars().enumerate() {
+        if i >= max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The source's lines, found once: a problem's snippet is a lookup, so rendering n
+/// problems costs O(n + lines), not O(n x lines).
+struct Lines<'a> {
+    lines: Vec<&'a str>,
+}
+
+impl<'a> Lines<'a> {
+    fn of(text: &'a str) -> Lines<'a> {
+        Lines {
+            lines: yaml_lines(text).collect(),
+        }
+    }
+
+    /// Line `number` (from 1).
+    fn get(&self, number: usize) -> Option<&'a str> {
+        number
+            .checked_sub(1)
+            .and_then(|i| self.lines.get(i))
+            .copied()
     }
 }
 
@@ -86,23 +136,21 @@ fn render_tree_error(path: &Path, source_text: &str, error: &TreeError) -> Strin
 /// editors and CI annotators recognise.
 fn render_problems(path: &Path, source_text: &str, problems: &[Problem]) -> String {
     let mut out = String::new();
+    let lines = Lines::of(source_text);
+    let file = shown(&path.display().to_string(), MAX_SHOWN);
     for problem in problems {
-        let location = format!(
-            "{}:{}:{}",
-            path.display(),
-            problem.pos.line,
-            problem.pos.col
-        );
+        let location = format!("{file}:{}:{}", problem.pos.line, problem.pos.col);
+        let message = shown(&problem.message, MAX_SHOWN);
         if problem.path.is_empty() {
-            let _ = write!(out, "{location}: error: {}", problem.message);
+            let _ = write!(out, "{location}: error: {message}");
         } else {
             let _ = write!(
                 out,
-                "{location}: error: {}: {}",
-                problem.path, problem.message
+                "{location}: error: {}: {message}",
+                shown(&problem.path, MAX_SHOWN)
             );
         }
-        push_snippet(&mut out, source_text, problem.pos);
+        push_snippet(&mut out, lines.get(problem.pos.line), problem.pos);
         out.push('\n');
     }
     let noun = if problems.len() == 1 {
@@ -138,12 +186,14 @@ pub fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-fn push_snippet(out: &mut String, source_text: &str, pos: Pos) {
-    let Some(line) = yaml_lines(source_text).nth(pos.line.saturating_sub(1)) else {
+fn push_snippet(out: &mut String, line: Option<&str>, pos: Pos) {
+    let Some(line) = line else {
         return;
     };
-    // Long lines (minified YAML) would flood the terminal; the location alone says enough.
-    if line.chars().count() > 200 {
+    // Long lines (minified YAML) would flood the terminal; the location alone says
+    // enough. A line holding control characters is not echoed either: they would reach
+    // the terminal raw, and escaped they would move the caret off its column.
+    if line.chars().count() > 200 || line.chars().any(|c| c.is_control() && c != '\t') {
         return;
     }
     let gutter = pos.line.to_string().len();

@@ -134,6 +134,8 @@ pub enum TreeError {
     },
     TooManyNodes {
         pos: Pos,
+        /// The document used aliases: their expansion counts, and may be what grew.
+        aliased: bool,
     },
     UnknownAnchor {
         pos: Pos,
@@ -155,9 +157,13 @@ impl std::fmt::Display for TreeError {
                 )
             }
             TreeError::Depth { .. } => write!(f, "nesting deeper than {MAX_DEPTH} levels"),
-            TreeError::TooManyNodes { .. } => write!(
+            TreeError::TooManyNodes { aliased: true, .. } => write!(
                 f,
                 "the document expands to more than {MAX_NODES} nodes (a YAML alias bomb?); refusing to load it"
+            ),
+            TreeError::TooManyNodes { aliased: false, .. } => write!(
+                f,
+                "the document has more than {MAX_NODES} nodes, more than any scenario needs; refusing to load it"
             ),
             TreeError::UnknownAnchor { .. } => write!(f, "alias to an anchor that is not defined"),
         }
@@ -171,7 +177,7 @@ impl TreeError {
             TreeError::Syntax { pos, .. }
             | TreeError::MultipleDocuments { pos }
             | TreeError::Depth { pos }
-            | TreeError::TooManyNodes { pos }
+            | TreeError::TooManyNodes { pos, .. }
             | TreeError::UnknownAnchor { pos } => Some(*pos),
             TreeError::Empty => None,
         }
@@ -262,6 +268,8 @@ struct Builder {
     documents: usize,
     /// Nodes so far, aliases counted at their whole expansion.
     total_nodes: usize,
+    /// An alias was met.
+    aliased: bool,
 }
 
 impl Builder {
@@ -282,6 +290,7 @@ impl Builder {
                 Ok(None)
             }
             Event::Alias(id) => {
+                self.aliased = true;
                 let node = self
                     .anchors
                     .get(&id)
@@ -372,7 +381,10 @@ impl Builder {
         // nodes stops here although it shares them in memory.
         self.total_nodes = self.total_nodes.saturating_add(node.expanded_size);
         if self.total_nodes > MAX_NODES {
-            return Err(TreeError::TooManyNodes { pos });
+            return Err(TreeError::TooManyNodes {
+                pos,
+                aliased: self.aliased,
+            });
         }
         if anchor != 0 {
             self.anchors.insert(anchor, Rc::clone(&node));

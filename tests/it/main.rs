@@ -23,6 +23,10 @@ mod models;
 /// `simulate import`: scenarios from Kubernetes manifests and tracing dependency lists.
 mod import;
 
+/// Hostile input: bounded reads, misread names, secrets, planted links, stray requests,
+/// and what a user sees of hostile text in a scenario.
+mod hostile;
+
 /// `check`'s prediction against the live run, on every shipped scenario.
 mod agreement;
 

@@ -59,6 +59,9 @@ pub struct StrategyJson {
     pub faults_never_fired: Vec<String>,
     /// How a gate breach was mitigated (rollback or kill switch); `null` when none was.
     pub mitigation: Option<MitigationJson>,
+    /// Traffic counts refused because their request named a step the run never had (a
+    /// request from outside the run); requests naming a real step are counted.
+    pub stray_counts: u64,
     pub steps: Vec<StepJson>,
 }
 
@@ -250,6 +253,7 @@ pub fn json(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) -> LiveRep
                 .iter()
                 .map(|&fault| scenario.faults[fault].to_string())
                 .collect(),
+            stray_counts: run.stray,
             mitigation: run.mitigation.map(|mitigation| MitigationJson {
                 action: match mitigation.action {
                     Breach::KillSwitch => "kill_switch",

@@ -7,7 +7,7 @@ mod sections;
 use std::fmt::Write as _;
 
 use super::{conflict_text, plural};
-use crate::model::Scenario;
+use crate::model::{Load, Scenario};
 use crate::plan::PlanError;
 use crate::record::result::{LiveRun, Unplanned, Verdict};
 use crate::record::{Event, Lag, StepKind};
@@ -112,14 +112,20 @@ fn limit_of(net: Net) -> &'static str {
     }
 }
 
-/// What makes a run that the harness could not keep up with measurable.
+/// What makes a run that the harness could not keep up with measurable. Raising
+/// `load.max_in_flight` is advised only while it can still be raised.
 fn advice(scenario: &Scenario, net: Net) -> String {
+    let in_flight = scenario.load.max_in_flight;
+    let can_raise = in_flight < Load::MAX_IN_FLIGHT;
     if net == Net::Sim {
+        let raise = if can_raise {
+            format!("raise load.max_in_flight (now {in_flight}) or lower ")
+        } else {
+            format!("lower (load.max_in_flight is at its maximum, {in_flight}) ")
+        };
         return format!(
-            "raise load.max_in_flight (now {}) or lower {}: \
-             in virtual time only arrivals refused because that many requests were \
+            "{raise}{}: in virtual time only arrivals refused because that many requests were \
              outstanding leave a step unmeasured",
-            scenario.load.max_in_flight,
             super::rates_text(scenario)
         );
     }
@@ -128,11 +134,13 @@ fn advice(scenario: &Scenario, net: Net) -> String {
     if entrypoints > 1 {
         let _ = write!(advice, ", use fewer entrypoints (now {entrypoints})");
     }
-    let _ = write!(
-        advice,
-        ", raise load.max_in_flight if requests were refused (now {}), or run on a machine with more cores",
-        scenario.load.max_in_flight
-    );
+    if can_raise {
+        let _ = write!(
+            advice,
+            ", raise load.max_in_flight if requests were refused (now {in_flight})"
+        );
+    }
+    advice.push_str(", or run on a machine with more cores");
     advice
 }
 
@@ -257,4 +265,29 @@ fn percent(ratio: f64) -> String {
 /// `12.5%` of `part` in `whole`.
 fn share(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raising_max_in_flight_is_advised_only_below_its_maximum() {
+        let mut scenario = crate::scenario::inline(
+            "name: s\nservices:\n  web: { entrypoint: true, versions: { v1: {} } }\ninitial: { web: v1 }\n",
+        );
+        for net in [Net::Live, Net::Sim] {
+            let said = advice(&scenario, net);
+            assert!(
+                said.contains("raise load.max_in_flight") && said.contains("(now 1000)"),
+                "{said}"
+            );
+        }
+        scenario.load.max_in_flight = Load::MAX_IN_FLIGHT;
+        for net in [Net::Live, Net::Sim] {
+            let said = advice(&scenario, net);
+            assert!(!said.contains("raise"), "{said}");
+            assert!(said.contains("lower"), "{said}");
+        }
+    }
 }

@@ -32,6 +32,13 @@ pub(super) fn strategy(out: &mut String, scenario: &Scenario, net: Net, run: &St
     disagreements(out, run);
     events(out, scenario, run);
     never_fired(out, scenario, run);
+    if run.stray > 0 {
+        let _ = writeln!(
+            out,
+            "  note: {} traffic counts named a step this run never had (requests from outside the run?): not counted",
+            run.stray
+        );
+    }
     if let Some(mitigation) = &run.mitigation {
         mitigation_lines(out, run, mitigation);
     }

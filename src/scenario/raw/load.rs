@@ -40,7 +40,7 @@ impl Decoder<'_> {
             .unwrap_or(load.bake);
         load.max_in_flight = self
             .opt(&fields, "max_in_flight", |d, node, path| {
-                d.count(node, path, 1, 100_000)
+                d.count(node, path, 1, Load::MAX_IN_FLIGHT)
             })
             .unwrap_or(load.max_in_flight);
         load

@@ -2,6 +2,7 @@
 //! whole number in a range, a duration, a ratio, a choice. Each reports a bad value
 //! (with what was expected and what was found) and returns `None`.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -63,12 +64,16 @@ impl Decoder<'_> {
         path: &str,
     ) -> Vec<(Located<String>, &'n Node)> {
         let mut out: Vec<(Located<String>, &Node)> = Vec::new();
+        // The line each name was first set on: found by hash, so a mapping of a hundred
+        // thousand services (or aliases of one) is checked in linear time.
+        let mut first_line: HashMap<&str, usize> = HashMap::new();
         for (name, key, value) in self.named_entries(node, path).unwrap_or_default() {
             let key_path = join(path, name);
-            if let Some((first, _)) = out.iter().find(|(seen, _)| seen.value == name) {
-                self.duplicate(&key_path, key, name, first.pos.line);
+            if let Some(&line) = first_line.get(name) {
+                self.duplicate(&key_path, key, name, line);
                 continue;
             }
+            first_line.insert(name, key.pos.line);
             out.push((
                 Located {
                     value: name.to_owned(),
@@ -221,11 +226,7 @@ impl Decoder<'_> {
             return None;
         };
         if number < i128::from(min) || number > i128::from(max) {
-            let range = if max == u64::MAX {
-                format!("at least {min}")
-            } else {
-                format!("from {min} to {max}")
-            };
+            let range = format!("from {min} to {max}");
             self.problem(
                 path,
                 node.pos,
