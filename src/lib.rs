@@ -29,7 +29,7 @@
 //!
 //! Beside the flow: [`contract`] (the protobuf messages and each API version's gRPC
 //! path), [`seed`] (one seed, a stream per purpose), [`generate`] (realistic scenarios
-//! of any size), [`file`] (writing output files without following a planted link or
+//! of any size), [`output`] (writing output files without following a planted link or
 //! truncating in place) and `lock` (locking that survives a poisoned lock). The `simulate`
 //! binary's command line is `src/cli/`, outside the library.
 //!
@@ -51,7 +51,7 @@ pub mod scenario;
 pub mod topology;
 
 pub mod contract;
-pub mod file;
 pub mod generate;
 mod lock;
+pub mod output;
 pub mod seed;

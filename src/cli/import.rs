@@ -9,46 +9,10 @@ use super::args::ImportArgs;
 use super::{exit, output};
 
 pub(super) fn run(args: &ImportArgs) -> u8 {
-    let found = match input::import_files(&args.inputs) {
-        Ok(found) => found,
-        Err(err) => {
-            output::error(&err.to_string());
-            return exit::INVALID;
-        }
+    let texts = match read_inputs(args) {
+        Ok(texts) => texts,
+        Err(code) => return code,
     };
-    if let Some(out) = &args.out
-        && let Some(input) = found
-            .files
-            .iter()
-            .find(|file| deploysim::file::same_file(out, file))
-    {
-        output::error(&format!(
-            "--out {}: that is an input ({}); write the scenario to another file",
-            out.display(),
-            input.display()
-        ));
-        return exit::INVALID;
-    }
-    for (path, why) in &found.skipped {
-        output::note(&format!("{}: skipped: {why}", path.display()));
-    }
-    let mut texts: Vec<(String, String)> = Vec::new();
-    for file in &found.files {
-        match input::read_text(file) {
-            Ok(text) => texts.push((shown(file), text)),
-            Err(err) => {
-                output::error(&err.to_string());
-                return exit::INVALID;
-            }
-        }
-    }
-    if texts.is_empty() {
-        output::error(&format!(
-            "no .yaml or .yml file in {}",
-            args.inputs[0].display()
-        ));
-        return exit::INVALID;
-    }
     let name = args.name.clone().unwrap_or_else(|| {
         args.inputs[0].file_stem().map_or_else(
             || "imported".to_owned(),
@@ -90,6 +54,47 @@ pub(super) fn run(args: &ImportArgs) -> u8 {
         args.out.as_deref(),
     ));
     exit::OK
+}
+
+/// Every input's text, named as the scenario's comments will name it; or the exit code
+/// of what could not be read (or would be overwritten), already reported.
+fn read_inputs(args: &ImportArgs) -> Result<Vec<(String, String)>, u8> {
+    let found = input::import_files(&args.inputs).map_err(|err| {
+        output::error(&err.to_string());
+        exit::INVALID
+    })?;
+    if let Some(out) = &args.out
+        && let Some(input) = found
+            .files
+            .iter()
+            .find(|file| deploysim::output::same_file(out, file))
+    {
+        output::error(&format!(
+            "--out {}: that is an input ({}); write the scenario to another file",
+            out.display(),
+            input.display()
+        ));
+        return Err(exit::INVALID);
+    }
+    for (path, why) in &found.skipped {
+        output::note(&format!("{}: skipped: {why}", path.display()));
+    }
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for file in &found.files {
+        let text = input::read_text(file).map_err(|err| {
+            output::error(&err.to_string());
+            exit::INVALID
+        })?;
+        texts.push((shown(file), text));
+    }
+    if texts.is_empty() {
+        output::error(&format!(
+            "no .yaml or .yml file in {}",
+            args.inputs[0].display()
+        ));
+        return Err(exit::INVALID);
+    }
+    Ok(texts)
 }
 
 /// How an input is named in the scenario's comments and in messages.

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::path::Path;
 
-use deploysim::file::{self, Place};
+use deploysim::output::{self as files, Place};
 
 use super::exit;
 
@@ -84,14 +84,14 @@ pub(super) fn print_out(text: &str) -> Result<(), String> {
     }
 }
 
-/// Writes `text` to `path`, a file the user named (see `deploysim::file`).
+/// Writes `text` to `path`, a file the user named (see `deploysim::output`).
 pub(super) fn write_file(path: &Path, text: &str) -> Result<(), String> {
     write_in(path, text, Place::Named)
 }
 
 /// Writes `text` to `path` as `place` says who named it.
 pub(super) fn write_in(path: &Path, text: &str, place: Place) -> Result<(), String> {
-    file::write(path, text.as_bytes(), place).map_err(|err| {
+    files::write(path, text.as_bytes(), place).map_err(|err| {
         format!(
             "cannot write {}: {}",
             path.display(),
@@ -117,14 +117,14 @@ pub(super) fn check_json_target(json: Option<&Path>, scenario: &Path) -> Result<
     let Some(path) = json.filter(|path| *path != Path::new("-")) else {
         return Ok(());
     };
-    if file::same_file(path, scenario) {
+    if files::same_file(path, scenario) {
         error(&format!(
             "--json {}: that is the scenario being read; write the report to another file",
             path.display()
         ));
         return Err(exit::INVALID);
     }
-    file::probe(path).map_err(|err| {
+    files::probe(path).map_err(|err| {
         error(&format!(
             "cannot write {}: {}",
             path.display(),
@@ -148,7 +148,7 @@ pub(super) fn make_out_dir(dir: &Path) -> Result<(), String> {
     })?;
     // A directory we cannot write to fails here, not after the trials. The probe is a
     // fresh file, never one that exists (nor a link planted under a known name).
-    file::probe_dir(dir).map_err(|err| {
+    files::probe_dir(dir).map_err(|err| {
         format!(
             "--out {}: cannot write in it: {}",
             dir.display(),

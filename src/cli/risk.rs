@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use deploysim::file::Place;
 use deploysim::model::Scenario;
+use deploysim::output::Place;
 use deploysim::report;
 use deploysim::risk::policy::{self, Assessment, Compared, Conclusion, Planned, Ran};
 use deploysim::risk::strategy_name;
@@ -168,7 +168,7 @@ fn write_pages(
     options: &TrialOptions,
 ) -> Result<(), String> {
     for name in ["report.md", "report.html"] {
-        if deploysim::file::same_file(&dir.join(name), Path::new(header.file)) {
+        if deploysim::output::same_file(&dir.join(name), Path::new(header.file)) {
             return Err(format!(
                 "--out {}: its {name} is the scenario being read",
                 dir.display()

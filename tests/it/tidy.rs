@@ -101,7 +101,7 @@ fn the_pure_modules_use_no_network_clock_or_runtime() {
 /// own (ARCHITECTURE.md draws the same table). A new top-level module must be added here.
 const LAYERS: [(&str, usize); 19] = [
     ("model", 0),
-    ("file", 0),
+    ("output", 0),
     ("seed", 0),
     ("contract", 0),
     ("lock", 0),
