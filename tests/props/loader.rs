@@ -342,6 +342,13 @@ fn assert_sane(text: &str) -> Result<(), TestCaseError> {
                 !problems.is_empty(),
                 "an error lists its problems: {rendered}"
             );
+            prop_assert!(
+                !rendered
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "a control character from the input reaches the terminal: {:?}",
+                rendered
+            );
             for problem in &problems {
                 if empty {
                     continue;
@@ -353,10 +360,12 @@ fn assert_sane(text: &str) -> Result<(), TestCaseError> {
                     lines,
                     rendered
                 );
-                // A problem on a short line of the text shows that line under it.
+                // A problem on a short line of the text shows that line under it, unless
+                // the line holds a control character, which must not reach a terminal.
                 let shown = deploysim::scenario::problem::yaml_lines(text)
                     .nth(problem.pos.line - 1)
-                    .filter(|line| line.chars().count() <= 200);
+                    .filter(|line| line.chars().count() <= 200)
+                    .filter(|line| !line.chars().any(|c| c.is_control() && c != '\t'));
                 if let Some(line) = shown {
                     let excerpt = format!("{} | {line}", problem.pos.line);
                     prop_assert!(
