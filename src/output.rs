@@ -30,36 +30,53 @@ pub enum Place {
 
 /// Writes `bytes` to `path`.
 pub fn write(path: &Path, bytes: &[u8], place: Place) -> std::io::Result<()> {
+    write_with(path, place, |out| out.write_all(bytes))
+}
+
+/// Writes to `path` what `fill` writes into the stream it is given (buffered): a large
+/// report goes out as it is produced, never held whole in memory.
+pub fn write_with(
+    path: &Path,
+    place: Place,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if place == Place::InDir {
-        return replace(path, bytes);
+        return replace(path, fill);
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => Err(std::io::Error::other("it is a directory")),
         // A link, a device, a FIFO: what the user named is written to as it is.
-        Ok(meta) if !meta.is_file() => write_through(path, bytes),
-        _ => replace(path, bytes),
+        Ok(meta) if !meta.is_file() => write_through(path, fill),
+        _ => replace(path, fill),
     }
 }
 
-/// Writes `bytes` to whatever `path` opens (following a link): a stream, or a file the
-/// user deliberately linked.
-fn write_through(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes to whatever `path` opens (following a link): a stream, or a file the user
+/// deliberately linked.
+fn write_through(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let is_file = std::fs::metadata(path).is_ok_and(|meta| meta.is_file());
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .truncate(is_file)
         .open(path)?;
-    file.write_all(bytes)?;
-    file.flush()
+    let mut out = std::io::BufWriter::new(file);
+    fill(&mut out)?;
+    out.flush()
 }
 
-/// Replaces `path` with a new file holding `bytes`: written beside it under a fresh name,
-/// then renamed over it.
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let (fresh, mut file) = fresh_file(parent(path), path.file_name())?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.flush())
+/// Replaces `path` with a new file holding what `fill` writes: written beside it under
+/// a fresh name, then renamed over it.
+fn replace(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let (fresh, file) = fresh_file(parent(path), path.file_name())?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = fill(&mut out)
+        .and_then(|()| out.flush())
         .and_then(|()| std::fs::rename(&fresh, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&fresh);

@@ -121,41 +121,32 @@ pub fn check_strategy(
     let mut steps = Vec::new();
     let mut seen: BTreeSet<State> = BTreeSet::new();
     let mut failing = 0;
-    let mut previous = (scenario.initial.clone(), scenario.initial_flags());
-    for (step, &(t_start, t_end, end)) in planned.steps.iter().zip(&spans) {
+    // Where each step starts: the settled state after the step before, moved on by each
+    // step's changes (one running state, not one built from a deployment per step).
+    let mut before = graph.settled(&scenario.initial, &scenario.initial_flags());
+    let mut walk = planned.walk(scenario);
+    for &(t_start, t_end, end) in &spans {
+        let Some((step, _, flags)) = walk.next() else {
+            break;
+        };
+        let after = graph.moved(&before, &step.changes, flags);
         let begin = step_starts[step.index];
         let in_transient = faults_during(scenario, &step_starts, begin, t_end.max(t_start));
         let in_settled = faults_during(scenario, &step_starts, t_end.max(begin), end);
-        let before = Point {
-            deployment: &previous.0,
-            flags: &previous.1,
-        };
-        let after = Point {
-            deployment: &step.deployment,
-            flags: &step.flags,
-        };
+        let start = Point { state: &before };
         let moves = StepMoves {
-            before,
+            before: start,
             changes: &step.changes,
-            flags_during: &step.flags,
-            after,
+            flags_during: flags,
+            after: Point { state: &after },
         };
         let prediction = predict_step(graph, scenario, moves, &in_transient, &in_settled);
         // A fault that starts partway through a part leaves the state without it seen
         // too; both count as states the strategy passes through.
-        let mut states = vec![
-            prediction.settled.state.clone(),
-            graph.settled(&step.deployment, &step.flags),
-        ];
+        let mut states = vec![prediction.settled.state.clone(), after.clone()];
         if let Some(t) = &prediction.transient {
             states.push(t.state.clone());
-            states.push(step_transient(
-                graph,
-                scenario,
-                before,
-                &step.changes,
-                &step.flags,
-            ));
+            states.push(step_transient(graph, scenario, start, &step.changes, flags));
         }
         let mut scratch = Vec::new();
         let mut levels = Vec::new();
@@ -166,7 +157,7 @@ pub fn check_strategy(
                 failing += 1;
             }
         }
-        previous = (step.deployment.clone(), step.flags.clone());
+        before = after;
         steps.push(prediction);
     }
     StrategyCheck {

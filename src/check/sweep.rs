@@ -13,13 +13,24 @@ pub struct Row {
     pub missing: Vec<usize>,
     pub initial: Vec<Level>,
     pub target: Vec<Level>,
-    /// Per entrypoint, per method of its mix (`Graph::entry_methods`): the level with the
-    /// initial and with the target versions.
-    pub initial_methods: Vec<Vec<Level>>,
-    pub target_methods: Vec<Vec<Level>>,
+    /// Per entrypoint with more than one method in its mix (`Graph::entry_methods`), in
+    /// entrypoint order: each method's worst level over the initial and the target
+    /// versions. Entrypoints with one method are left out: a row per service times an
+    /// entry per entrypoint would grow with the square of a large fleet.
+    pub methods: Vec<(usize, Vec<Level>)>,
 }
 
 impl Row {
+    /// The worst level of method `m` of entrypoint `entry` (`Ok` for an entrypoint with
+    /// one method, whose level is the entrypoint's).
+    pub fn method_level(&self, entry: usize, m: usize) -> Level {
+        self.methods
+            .iter()
+            .find(|(e, _)| *e == entry)
+            .and_then(|(_, levels)| levels.get(m).copied())
+            .unwrap_or(Level::Ok)
+    }
+
     pub fn worst(&self) -> Level {
         self.initial
             .iter()
@@ -114,12 +125,25 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, missing: Missing) -> Sweep {
         };
         let (at_initial, initial_methods) = evaluate(&initial);
         let (at_target, target_methods) = evaluate(&target);
+        let methods = initial_methods
+            .into_iter()
+            .zip(target_methods)
+            .enumerate()
+            .filter(|(_, (at_initial, _))| at_initial.len() > 1)
+            .map(|(entry, (at_initial, at_target))| {
+                let worst = at_initial
+                    .iter()
+                    .zip(&at_target)
+                    .map(|(a, b)| (*a).max(*b))
+                    .collect();
+                (entry, worst)
+            })
+            .collect();
         Row {
             missing,
             initial: at_initial,
             target: at_target,
-            initial_methods,
-            target_methods,
+            methods,
         }
     };
     let intact = row(Vec::new());
@@ -141,6 +165,9 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, missing: Missing) -> Sweep {
         })
         .map(|r| r.missing[0])
         .collect();
+    // Each single's worst level, by service: a pair looks up its two singles.
+    let single_worst: std::collections::BTreeMap<usize, Level> =
+        singles.iter().map(|r| (r.missing[0], r.worst())).collect();
     let mut pair_rows = Vec::new();
     let n_pairs = deployed.len() * deployed.len().saturating_sub(1) / 2;
     let pairs_skipped = (pairs && n_pairs > MAX_PAIRS).then_some(n_pairs);
@@ -148,12 +175,8 @@ pub fn sweep(graph: &Graph, scenario: &Scenario, missing: Missing) -> Sweep {
         for (i, &a) in deployed.iter().enumerate() {
             for &b in &deployed[i + 1..] {
                 let joint = row(vec![a, b]);
-                let alone = singles[i].worst().max(
-                    singles
-                        .iter()
-                        .find(|r| r.missing[0] == b)
-                        .map_or(Level::Ok, Row::worst),
-                );
+                let alone =
+                    single_worst[&a].max(single_worst.get(&b).copied().unwrap_or(Level::Ok));
                 if joint.worst() > alone {
                     pair_rows.push(joint);
                 }

@@ -33,6 +33,7 @@ Examples:
   simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
   simulate plan scenarios/partial.yaml --strategy random --seed 7
   simulate plan scenarios/partial.yaml --strategy waves-2
+  simulate plan scenarios/partial.yaml --json plan.json --full   every version after every step
 
 Exit codes: 0 planned, 1 no safe order for --strategy safe, 2 invalid scenario or strategy,
 3 the JSON file cannot be written.";
@@ -193,6 +194,11 @@ pub(super) struct PlanArgs {
     pub(super) scenario: PathBuf,
     #[command(flatten)]
     pub(super) selection: Selection,
+    /// With --json: also the version of every deployed service after each step (by
+    /// default each step gives what it changes, so the file grows with the release, not
+    /// with the fleet times the steps).
+    #[arg(long)]
+    pub(super) full: bool,
 }
 
 /// Which strategies, which seed, and where the JSON goes: the same for every command that

@@ -101,12 +101,28 @@ pub(super) fn write_in(path: &Path, text: &str, place: Place) -> Result<(), Stri
 }
 
 fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String> {
-    let text =
-        serde_json::to_string_pretty(report).map_err(|err| format!("cannot encode JSON: {err}"))?;
+    // Serialized straight into the output, as it goes: a large report is never held whole.
+    let fill = |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
+    };
     if path == Path::new("-") {
-        return print_out(&(text + "\n"));
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        return match fill(&mut out).and_then(|()| out.flush()) {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(format!("cannot write to stdout: {err}"))
+            }
+            _ => Ok(()),
+        };
     }
-    write_file(path, &(text + "\n"))
+    files::write_with(path, Place::Named, fill).map_err(|err| {
+        format!(
+            "cannot write {}: {}",
+            path.display(),
+            deploysim::scenario::input::io_reason(&err)
+        )
+    })
 }
 
 /// Fails early, before anything runs, when the JSON report could not be written at the

@@ -18,7 +18,14 @@ pub(super) fn run(args: &PlanArgs) -> u8 {
     if let Err(code) = output::emit(
         args.selection.json.as_deref(),
         || report::plan::text(&scenario, seed, &outcomes),
-        || report::plan::json(&scenario, seed, &outcomes),
+        || {
+            let detail = if args.full {
+                report::plan::Detail::Full
+            } else {
+                report::plan::Detail::Changes
+            };
+            report::plan::json(&scenario, seed, &outcomes, detail)
+        },
     ) {
         return code;
     }

@@ -83,7 +83,9 @@ pub struct Prediction {
     pub level: Level,
     /// From the entrypoint down: (service, version) of each hop before the broken edge.
     pub path: Vec<(String, String)>,
-    pub edge: Option<BrokenEdge>,
+    /// Boxed: a prediction is kept per entrypoint and state, and most have no broken
+    /// edge, so its weight is paid only where there is one.
+    pub edge: Option<Box<BrokenEdge>>,
 }
 
 /// The outcomes a request (or a call) can have, as bits: it can answer ok, answer
@@ -480,6 +482,20 @@ impl Graph {
         }
     }
 
+    /// The settled state after `changes` from the settled `state`, with `flags`: each
+    /// changed service serving its new version. O(changes) after a copy, where
+    /// [`Graph::settled`] looks every service up.
+    pub fn moved(&self, state: &State, changes: &[crate::model::Change], flags: &Flags) -> State {
+        let mut next = state.clone();
+        for change in changes {
+            if let Some(s) = self.service(&change.service) {
+                next.serving[s] = self.mask(s, change.to.as_deref());
+            }
+        }
+        self.set_flags(&mut next, flags);
+        next
+    }
+
     /// `state` with its flag slots set from `flags`.
     pub fn set_flags(&self, state: &mut State, flags: &Flags) {
         for (f, flag) in self.flags.iter().enumerate() {
@@ -664,6 +680,7 @@ impl Graph {
                         .iter()
                         .find(|&&p| worst_of(scratch[p]) == level)
                         .and_then(|&p| self.trace(p, None, level, state, &scratch, &mut path))
+                        .map(Box::new)
                 };
                 Prediction { level, path, edge }
             })

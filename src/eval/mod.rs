@@ -15,15 +15,17 @@ pub mod graph;
 
 use std::time::Duration;
 
-use crate::model::{Change, Deployment, FaultKind, Flags, Move, Scenario};
+use crate::model::{Change, FaultKind, Flags, Move, Scenario};
 
 pub use graph::{Break, BrokenEdge, Graph, Level, Prediction, State};
 
-/// A settled point of a rollout: the versions that run and the flags.
+/// A settled point of a rollout: its state (the versions that run and the flags).
+/// Callers keep it as they walk a plan, moving it on by each step's changes
+/// ([`Graph::moved`]) rather than building it from a deployment, which costs a lookup
+/// per service.
 #[derive(Debug, Clone, Copy)]
 pub struct Point<'a> {
-    pub deployment: &'a Deployment,
-    pub flags: &'a Flags,
+    pub state: &'a State,
 }
 
 /// A state evaluated: each entrypoint's prediction, in `Graph::entries` order.
@@ -138,12 +140,7 @@ pub fn step_transient(
     changes: &[Change],
     flags: &Flags,
 ) -> State {
-    let mut state = transient(
-        graph,
-        scenario,
-        &graph.settled(before.deployment, before.flags),
-        changes,
-    );
+    let mut state = transient(graph, scenario, before.state, changes);
     graph.set_flags(&mut state, flags);
     state
 }
@@ -175,11 +172,7 @@ pub fn predict_step(
     } = step;
     let settled = Evaluated::new(
         graph,
-        with_faults(
-            graph,
-            &graph.settled(after.deployment, after.flags),
-            faults_settled.iter().copied(),
-        ),
+        with_faults(graph, after.state, faults_settled.iter().copied()),
     );
     let transient = (!changes.is_empty()).then(|| {
         let state = step_transient(graph, scenario, before, changes, flags_during);

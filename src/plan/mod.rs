@@ -45,21 +45,63 @@ impl Plan {
     pub fn last_step(&self) -> usize {
         self.steps.len() - 1
     }
+
+    /// Walks the plan from `scenario`'s initial state (see [`Walk`]).
+    pub fn walk(&self, scenario: &Scenario) -> Walk<'_> {
+        Walk {
+            steps: self.steps.iter(),
+            deployment: scenario.initial.clone(),
+            flags: scenario.initial_flags(),
+        }
+    }
+
+    /// The deployment and flags after the plan's last step.
+    pub fn end_state(&self, scenario: &Scenario) -> (Deployment, Flags) {
+        let mut walk = self.walk(scenario);
+        while walk.next().is_some() {}
+        walk.into_state()
+    }
 }
 
-/// One step: the changes it makes, and what runs once it is done.
+/// One step: what it changes. What runs after it is derived when asked ([`Plan::walk`]),
+/// not stored: a step of a 10,000-service fleet holds its one change, not the fleet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub index: usize,
     pub changes: Vec<Change>,
     /// Flag changes, made at the start of the step (a release is one switch, not a move).
     pub flag_changes: Vec<FlagChange>,
-    /// The version of every deployed service after this step.
-    pub deployment: Deployment,
-    /// Every flag's state after this step.
-    pub flags: Flags,
     /// Faults (indices into `Scenario::faults`) whose `at_step` is this step.
     pub faults: Vec<usize>,
+}
+
+/// A walk through a plan from the initial state: each step in turn with the deployment
+/// and flags after it, kept as one running state (O(services) however many steps).
+#[derive(Debug)]
+pub struct Walk<'a> {
+    steps: std::slice::Iter<'a, Step>,
+    deployment: Deployment,
+    flags: Flags,
+}
+
+impl<'a> Walk<'a> {
+    /// The next step and what runs after it; the baseline (step 0) first.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<(&'a Step, &Deployment, &Flags)> {
+        let step = self.steps.next()?;
+        for change in &step.changes {
+            self.deployment.apply(change);
+        }
+        for change in &step.flag_changes {
+            self.flags.apply(change);
+        }
+        Some((step, &self.deployment, &self.flags))
+    }
+
+    /// The deployment and flags after the last step walked.
+    pub fn into_state(self) -> (Deployment, Flags) {
+        (self.deployment, self.flags)
+    }
 }
 
 /// Why a strategy cannot be planned.
@@ -195,20 +237,14 @@ fn assemble(scenario: &Scenario, strategy: &Strategy, groups: Vec<Group>) -> Pla
         .into_iter()
         .filter(|change| !applied.contains(change.service.as_str()))
         .collect();
-    let mut deployment = scenario.initial.clone();
     let mut flags = scenario.initial_flags();
     let mut steps = vec![Step {
         index: 0,
         changes: Vec::new(),
         flag_changes: Vec::new(),
-        deployment: deployment.clone(),
-        flags: flags.clone(),
         faults: Vec::new(),
     }];
     for (i, (changes, flag_changes)) in groups.into_iter().enumerate() {
-        for change in &changes {
-            deployment.apply(change);
-        }
         for change in &flag_changes {
             flags.apply(change);
         }
@@ -216,8 +252,6 @@ fn assemble(scenario: &Scenario, strategy: &Strategy, groups: Vec<Group>) -> Pla
             index: i + 1,
             changes,
             flag_changes,
-            deployment: deployment.clone(),
-            flags: flags.clone(),
             faults: Vec::new(),
         });
     }
@@ -290,6 +324,17 @@ mod tests {
         }
     }
 
+    /// The deployment after step `k`, from a walk.
+    fn after(scenario: &Scenario, plan: &Plan, k: usize) -> Deployment {
+        let mut walk = plan.walk(scenario);
+        for _ in 0..k {
+            walk.next();
+        }
+        walk.next()
+            .map(|(_, deployment, _)| deployment.clone())
+            .expect("a step")
+    }
+
     fn order(plan: &Plan) -> Vec<Vec<&str>> {
         plan.steps[1..]
             .iter()
@@ -342,12 +387,8 @@ faults:
             applied.sort_unstable();
             assert_eq!(applied, vec!["a", "b", "c", "d"], "{kind:?}");
             assert!(plan.is_complete(), "{kind:?}");
-            assert_eq!(
-                plan.steps.last().map(|s| &s.deployment),
-                Some(&scenario.target),
-                "{kind:?}"
-            );
-            assert_eq!(plan.steps[0].deployment, scenario.initial, "{kind:?}");
+            assert_eq!(plan.end_state(&scenario).0, scenario.target, "{kind:?}");
+            assert_eq!(after(&scenario, &plan, 0), scenario.initial, "{kind:?}");
         }
     }
 
@@ -394,7 +435,7 @@ faults:
             .map(|c| c.service.as_str())
             .collect();
         assert_eq!(left, vec!["a", "d"]);
-        assert_eq!(plan.steps[2].deployment.version("a"), Some("v1"));
+        assert_eq!(after(&scenario, &plan, 2).version("a"), Some("v1"));
     }
 
     #[test]
@@ -444,7 +485,7 @@ target: { web: v2, legacy: none, search: v1 }
             order(&plan),
             vec![vec!["search"], vec!["web"], vec!["legacy"]]
         );
-        assert_eq!(plan.steps[3].deployment.version("legacy"), None);
+        assert_eq!(after(&scenario, &plan, 3).version("legacy"), None);
     }
 
     #[test]

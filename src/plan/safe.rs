@@ -553,25 +553,38 @@ fn constraints(
         found: BTreeSet::new(),
     };
     let mut windows = Vec::new();
+    // Every required call, indexed by callee once: each change looks up its callers
+    // instead of scanning every call of the fleet (linear, not changes x calls).
+    let mut by_callee: BTreeMap<&str, Vec<RequiredCall<'_>>> = BTreeMap::new();
+    for required in required_calls(graph, scenario, &critical) {
+        by_callee
+            .entry(required.2.service.as_str())
+            .or_default()
+            .push(required);
+    }
     for (y, callee) in changes.iter().enumerate() {
-        for (caller, version, call) in required_calls(graph, scenario, &critical, &callee.service) {
+        let callers = by_callee
+            .get(callee.service.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        for &(caller, version, call) in callers {
             found.call(y, caller, version, call);
         }
-        if let Some(window) = recreate_window(graph, scenario, &critical, &always, callee) {
+        if let Some(window) = recreate_window(graph, scenario, &always, callee, callers) {
             windows.push(window);
         }
     }
     (found.found.into_iter().collect(), windows)
 }
 
-/// Every call that can fail its caller, of a critical runnable version, to `callee`:
-/// (caller, version, call).
+/// A call that can fail its caller: (caller, version, call).
+type RequiredCall<'a> = (&'a str, &'a str, &'a crate::model::Call);
+
+/// Every call that can fail its caller, of a critical runnable version.
 fn required_calls<'a>(
     graph: &'a Graph,
     scenario: &'a Scenario,
     critical: &'a BTreeSet<(String, String)>,
-    callee: &'a str,
-) -> impl Iterator<Item = (&'a str, &'a str, &'a crate::model::Call)> + 'a {
+) -> impl Iterator<Item = RequiredCall<'a>> + 'a {
     scenario
         .services
         .iter()
@@ -589,11 +602,7 @@ fn required_calls<'a>(
                 .flat_map(move |(version, definition)| {
                     definition
                         .every_call()
-                        .filter(move |call| {
-                            call.service == callee
-                                && call.on_failure.can_fail()
-                                && !call.asynchronous
-                        })
+                        .filter(|call| call.on_failure.can_fail() && !call.asynchronous)
                         .map(move |call| (caller_name.as_str(), version.as_str(), call))
                 })
         })
@@ -686,9 +695,9 @@ impl Constraints<'_> {
 fn recreate_window(
     graph: &Graph,
     scenario: &Scenario,
-    critical: &BTreeSet<(String, String)>,
     always: &BTreeSet<usize>,
     callee: &Change,
+    callers: &[RequiredCall<'_>],
 ) -> Option<Conflict> {
     let recreate = scenario.move_of(callee) == Move::Recreate;
     let required = graph
@@ -699,7 +708,7 @@ fn recreate_window(
     }
     // Per caller, its versions that require the service.
     let mut window_callers: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
-    for (caller, version, _) in required_calls(graph, scenario, critical, &callee.service) {
+    for &(caller, version, _) in callers {
         if let Some(s) = graph.service(caller) {
             window_callers.entry(s).or_default().insert(version);
         }
@@ -830,7 +839,7 @@ fn state_conflict(graph: &Graph, evaluated: &Evaluated, state: Passed) -> Confli
     Conflict::FailingState {
         state,
         entrypoint: failing.map(|(entry, _)| graph.entry_name(entry).to_owned()),
-        edge: failing.and_then(|(_, prediction)| prediction.edge.clone()),
+        edge: failing.and_then(|(_, prediction)| prediction.edge.as_deref().cloned()),
         broken,
     }
 }

@@ -43,7 +43,7 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
     );
     for check in &report.strategies {
         out.push('\n');
-        strategy(&mut out, graph, check);
+        strategy(&mut out, scenario, graph, check);
     }
     out.push('\n');
     space(&mut out, report, &changes);
@@ -68,7 +68,7 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
     out
 }
 
-fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
+fn strategy(out: &mut String, scenario: &Scenario, graph: &Graph, check: &StrategyCheck) {
     let name = &check.strategy.name;
     let plan = match &check.plan {
         Ok(plan) => plan,
@@ -123,8 +123,12 @@ fn strategy(out: &mut String, graph: &Graph, check: &StrategyCheck) {
     columns.header(&mut header);
     header.push("why".to_owned());
     let mut rows = vec![header];
-    for (step, prediction) in plan.steps.iter().zip(&check.steps) {
-        step_rows(&mut rows, graph, &columns, step, prediction);
+    let mut walk = plan.walk(scenario);
+    for prediction in &check.steps {
+        let Some((step, _, flags)) = walk.next() else {
+            break;
+        };
+        step_rows(&mut rows, graph, &columns, (step, flags), prediction);
     }
     out.push_str(&table(&rows, "  "));
 }
@@ -135,7 +139,7 @@ fn step_rows(
     rows: &mut Vec<Vec<String>>,
     graph: &Graph,
     columns: &EntryColumns,
-    step: &crate::plan::Step,
+    (step, flags): (&crate::plan::Step, &crate::model::Flags),
     prediction: &StepPrediction,
 ) {
     let label = if step.index == 0 {
@@ -148,7 +152,7 @@ fn step_rows(
         let on: Vec<String> = graph
             .flags_on(state)
             .iter()
-            .map(|(name, _)| format!("{name} {}%", step.flags.share(name)))
+            .map(|(name, _)| format!("{name} {}%", flags.share(name)))
             .collect();
         if on.is_empty() {
             String::new()
@@ -483,7 +487,7 @@ fn worst_methods(graph: &Graph, entry: usize, row: &Row, worst: Level) -> Vec<St
     if names.len() < 2 || worst == Level::Ok {
         return Vec::new();
     }
-    let at = |m: usize| row.initial_methods[entry][m].max(row.target_methods[entry][m]);
+    let at = |m: usize| row.method_level(entry, m);
     let hit: Vec<String> = (0..names.len())
         .filter(|&m| at(m) == worst)
         .map(|m| names[m].clone())
@@ -497,19 +501,19 @@ fn worst_methods(graph: &Graph, entry: usize, row: &Row, worst: Level) -> Vec<St
 
 /// `simulate check --json`.
 #[derive(Debug, Serialize)]
-pub struct CheckJson {
+pub struct CheckJson<'a> {
     pub scenario: String,
     pub seed: u64,
     pub verdict: &'static str,
     pub entrypoints: Vec<String>,
-    pub strategies: Vec<StrategyJson>,
+    pub strategies: Vec<StrategyJson<'a>>,
     pub space: crate::check::space::Space,
     pub safe_order: SafeJson,
-    pub sweep: SweepJson,
+    pub sweep: SweepJson<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct StrategyJson {
+pub struct StrategyJson<'a> {
     pub name: String,
     pub kind: String,
     pub error: Option<String>,
@@ -518,7 +522,49 @@ pub struct StrategyJson {
     pub expectation_held: Option<bool>,
     pub distinct_states: usize,
     pub failing_states: usize,
-    pub steps: Vec<StepJson>,
+    /// Each step as [`StepJson`], made one at a time as it is serialized: a strategy of
+    /// thousands of steps is never held as JSON values whole.
+    pub steps: StepsJson<'a>,
+}
+
+/// A strategy's steps, serialized on the fly.
+#[derive(Debug)]
+pub struct StepsJson<'a> {
+    scenario: &'a Scenario,
+    graph: &'a Graph,
+    check: &'a StrategyCheck,
+}
+
+impl Serialize for StepsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let Ok(plan) = &self.check.plan else {
+            return serializer.serialize_seq(Some(0))?.end();
+        };
+        let entries = self.graph.entry_names();
+        let by_entry = |levels: &[Level]| -> BTreeMap<String, Level> {
+            entries
+                .iter()
+                .cloned()
+                .zip(levels.iter().copied())
+                .collect()
+        };
+        let mut seq = serializer.serialize_seq(Some(self.check.steps.len()))?;
+        let mut walk = plan.walk(self.scenario);
+        for prediction in &self.check.steps {
+            let Some((step, _, _)) = walk.next() else {
+                break;
+            };
+            seq.serialize_element(&step_json(
+                self.graph,
+                &by_entry,
+                step.index,
+                &step.changes,
+                prediction,
+            ))?;
+        }
+        seq.end()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -533,7 +579,8 @@ pub struct StepJson {
 
 #[derive(Debug, Serialize)]
 pub struct StateJson {
-    /// Per service, the versions serving (empty: none ready).
+    /// Per service the step moves, and per service with no ready replica: the versions
+    /// serving (empty: none ready). Services that stay as they were are left out.
     pub serving: BTreeMap<String, Vec<String>>,
     pub partitions: Vec<String>,
     /// Per flag: `off`, `on`, or `mixed` (at a percent between 0 and 100, on for some
@@ -541,6 +588,7 @@ pub struct StateJson {
     pub flags: BTreeMap<String, &'static str>,
     /// Every broken edge of the state, whether or not it reaches an entrypoint.
     pub broken_edges: Vec<String>,
+    /// The entrypoints that are not ok in the state, with why.
     pub entrypoints: Vec<PredictionJson>,
 }
 
@@ -581,8 +629,12 @@ impl From<&Conflict> for ConflictJson {
 }
 
 #[derive(Debug, Serialize)]
-pub struct SweepJson {
-    pub rows: Vec<SweepRowJson>,
+pub struct SweepJson<'a> {
+    /// Each row: `missing`, `initial` and `target` (entrypoint -> level), and
+    /// `methods` (entrypoint -> method -> level) for entrypoints with a mix of several.
+    /// Written as it is serialized, from the rows themselves: a fleet's thousands of rows
+    /// times its entrypoints are never held as strings.
+    pub rows: RowsJson<'a>,
     /// The number of pairs when `--pairs` was asked for but skipped for their number.
     pub pairs_skipped: Option<usize>,
     /// The number of pairs swept when `--pairs` was asked for (rows are only the pairs
@@ -591,27 +643,82 @@ pub struct SweepJson {
     pub single_points_of_failure: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct SweepRowJson {
-    pub missing: Vec<String>,
-    pub initial: BTreeMap<String, Level>,
-    pub target: BTreeMap<String, Level>,
-    /// Per entrypoint with a mix of several methods: each method's worst level (over
-    /// the initial and the target versions).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub methods: BTreeMap<String, BTreeMap<String, Level>>,
+/// The sweep's rows, serialized on the fly.
+#[derive(Debug)]
+pub struct RowsJson<'a> {
+    graph: &'a Graph,
+    rows: Vec<&'a Row>,
 }
 
-pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
+impl Serialize for RowsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
+        for row in &self.rows {
+            seq.serialize_element(&RowJson {
+                graph: self.graph,
+                row,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct RowJson<'a> {
+    graph: &'a Graph,
+    row: &'a Row,
+}
+
+impl Serialize for RowJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let graph = self.graph;
+        let missing: Vec<&str> = self
+            .row
+            .missing
+            .iter()
+            .map(|&s| graph.services[s].as_str())
+            .collect();
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("missing", &missing)?;
+        map.serialize_entry("initial", &LevelsJson(graph, &self.row.initial))?;
+        map.serialize_entry("target", &LevelsJson(graph, &self.row.target))?;
+        if !self.row.methods.is_empty() {
+            let methods: BTreeMap<&str, BTreeMap<&str, Level>> = self
+                .row
+                .methods
+                .iter()
+                .map(|(entry, levels)| {
+                    let names = graph.entry_methods[*entry].iter().map(String::as_str);
+                    (
+                        graph.entry_name(*entry),
+                        names.zip(levels.iter().copied()).collect(),
+                    )
+                })
+                .collect();
+            map.serialize_entry("methods", &methods)?;
+        }
+        map.end()
+    }
+}
+
+/// Each entrypoint's level, by name.
+struct LevelsJson<'a>(&'a Graph, &'a [Level]);
+
+impl Serialize for LevelsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // In name order, as a map of names would be.
+        let mut entries: Vec<(&str, Level)> = (0..self.1.len())
+            .map(|e| (self.0.entry_name(e), self.1[e]))
+            .collect();
+        entries.sort_unstable_by_key(|(name, _)| *name);
+        serializer.collect_map(entries)
+    }
+}
+
+pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJson<'a> {
     let graph = &report.graph;
     let entries = graph.entry_names();
-    let by_entry = |levels: &[Level]| -> BTreeMap<String, Level> {
-        entries
-            .iter()
-            .cloned()
-            .zip(levels.iter().copied())
-            .collect()
-    };
     let strategies = report
         .strategies
         .iter()
@@ -624,30 +731,22 @@ pub fn json(scenario: &Scenario, seed: u64, report: &Report) -> CheckJson {
             expectation_held: check.expectation_held(),
             distinct_states: check.distinct_states,
             failing_states: check.failing_states,
-            steps: check
-                .plan
-                .as_ref()
-                .map(|plan| {
-                    plan.steps
-                        .iter()
-                        .zip(&check.steps)
-                        .map(|(step, prediction)| {
-                            step_json(graph, &by_entry, step.index, &step.changes, prediction)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            steps: StepsJson {
+                scenario,
+                graph,
+                check,
+            },
         })
         .collect();
     CheckJson {
         scenario: scenario.name.clone(),
         seed,
         verdict: if report.passed() { "pass" } else { "fail" },
-        entrypoints: entries.clone(),
+        entrypoints: entries,
         strategies,
         space: report.space.clone(),
         safe_order: safe_json(&report.safe),
-        sweep: sweep_json(report, &by_entry),
+        sweep: sweep_json(report),
     }
 }
 
@@ -672,42 +771,18 @@ fn safe_json(safe: &SafeOrder) -> SafeJson {
 
 /// The sweep's rows, each entrypoint's level (and each method's, for a mix of several)
 /// with the services missing.
-fn sweep_json(
-    report: &Report,
-    by_entry: &dyn Fn(&[Level]) -> BTreeMap<String, Level>,
-) -> SweepJson {
+fn sweep_json(report: &Report) -> SweepJson<'_> {
     let graph = &report.graph;
     SweepJson {
-        rows: report
-            .sweep
-            .singles
-            .iter()
-            .chain(&report.sweep.pairs)
-            .map(|row| SweepRowJson {
-                missing: row
-                    .missing
-                    .iter()
-                    .map(|&s| graph.services[s].clone())
-                    .collect(),
-                initial: by_entry(&row.initial),
-                target: by_entry(&row.target),
-                methods: (0..graph.entries.len())
-                    .filter(|&entry| graph.entry_methods[entry].len() > 1)
-                    .map(|entry| {
-                        let levels = graph.entry_methods[entry]
-                            .iter()
-                            .enumerate()
-                            .map(|(m, name)| {
-                                let level =
-                                    row.initial_methods[entry][m].max(row.target_methods[entry][m]);
-                                (name.clone(), level)
-                            })
-                            .collect();
-                        (graph.entry_name(entry).to_owned(), levels)
-                    })
-                    .collect(),
-            })
-            .collect(),
+        rows: RowsJson {
+            graph,
+            rows: report
+                .sweep
+                .singles
+                .iter()
+                .chain(&report.sweep.pairs)
+                .collect(),
+        },
         pairs_skipped: report.sweep.pairs_skipped,
         pairs_swept: report.sweep.pairs_swept,
         single_points_of_failure: report
@@ -730,18 +805,30 @@ fn step_json(
         index,
         changes: changes.iter().map(super::ChangeJson::from).collect(),
         levels: by_entry(&prediction.levels),
-        transient: prediction.transient.as_ref().map(|t| state_json(graph, t)),
-        settled: state_json(graph, &prediction.settled),
+        transient: prediction
+            .transient
+            .as_ref()
+            .map(|t| state_json(graph, t, changes)),
+        settled: state_json(graph, &prediction.settled, changes),
     }
 }
 
-pub fn state_json(graph: &Graph, evaluated: &Evaluated) -> StateJson {
+/// A state as JSON. It names the services `changes` moves and every service with no
+/// ready replica (what a state is about), not the whole fleet; and the entrypoints that
+/// are not ok (each one's level is in the step's `levels`): so the JSON grows with the
+/// changes and the failures, not with the fleet times the steps.
+pub fn state_json(graph: &Graph, evaluated: &Evaluated, changes: &[Change]) -> StateJson {
     let state = &evaluated.state;
+    let moved: std::collections::BTreeSet<&str> = changes
+        .iter()
+        .map(|change| change.service.as_str())
+        .collect();
     StateJson {
         serving: graph
             .services
             .iter()
             .enumerate()
+            .filter(|(s, name)| state.serving[*s] == 0 || moved.contains(name.as_str()))
             .map(|(s, name)| {
                 let versions = graph.versions[s]
                     .iter()
@@ -784,6 +871,7 @@ pub fn state_json(graph: &Graph, evaluated: &Evaluated) -> StateJson {
             .predictions
             .iter()
             .zip(&graph.entries)
+            .filter(|(prediction, _)| prediction.level != Level::Ok)
             .map(|(prediction, &(entry, _))| prediction_json(&graph.services[entry], prediction))
             .collect(),
     }
@@ -798,9 +886,9 @@ fn prediction_json(entry: &str, prediction: &Prediction) -> PredictionJson {
             .iter()
             .map(|(service, version)| format!("{service} {version}"))
             .collect(),
-        edge: prediction.edge.as_ref().map(edge_text),
+        edge: prediction.edge.as_deref().map(edge_text),
         code: prediction.edge.as_ref().map(|edge| edge.why.code()),
-        why: prediction.edge.as_ref().map(why_text),
+        why: prediction.edge.as_deref().map(why_text),
     }
 }
 

@@ -158,6 +158,7 @@ fn render_plan(
     n_changes: usize,
 ) {
     let n_steps = plan.last_step();
+    let (_, end_flags) = plan.end_state(scenario);
     let reach = if n_changes == 0 && scenario.releases().is_empty() {
         "nothing to roll out: the target is what runs initially".to_owned()
     } else if plan.is_complete() {
@@ -169,7 +170,7 @@ fn render_plan(
                 .iter()
                 .map(ToString::to_string)
                 .chain(plan.flags_left.iter().map(|flag| {
-                    let now = plan.steps.last().map_or(0, |step| step.flags.share(flag));
+                    let now = end_flags.share(flag);
                     let released = scenario.target_flags().share(flag);
                     if now == 0 {
                         format!("{flag} unreleased")
@@ -231,14 +232,15 @@ fn step_rows(
     }
     let mut rows = vec![header];
     let mut moved = 0usize;
-    for step in &plan.steps {
+    let mut walk = plan.walk(scenario);
+    while let Some((step, deployment, _)) = walk.next() {
         moved += step.changes.len();
         let mut row = vec![
             step.index.to_string(),
             changes_cell(&step.changes, &step.flag_changes, step.index),
         ];
         for service in columns {
-            let version = step.deployment.version(service).unwrap_or("-");
+            let version = deployment.version(service).unwrap_or("-");
             let marker = if step.changes.iter().any(|change| change.service == *service) {
                 "*"
             } else {
@@ -318,14 +320,30 @@ pub struct StepJson {
     pub flag_changes: Vec<String>,
     /// Every flag's percent of users after the step (0: off).
     pub flags: std::collections::BTreeMap<String, u8>,
-    /// The version of every deployed service after the step; services not deployed are
-    /// absent.
-    pub versions: std::collections::BTreeMap<String, String>,
+    /// With `--full` only: the version of every deployed service after the step
+    /// (services not deployed are absent). Left out by default, so the JSON grows with
+    /// the changes, not with the fleet times the steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<std::collections::BTreeMap<String, String>>,
     pub faults: Vec<String>,
 }
 
+/// How much `simulate plan --json` says of each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// What each step changes.
+    Changes,
+    /// And the version of every deployed service after each step (`--full`).
+    Full,
+}
+
 /// Builds the JSON form of `simulate plan`.
-pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanReport {
+pub fn json(
+    scenario: &Scenario,
+    seed: u64,
+    outcomes: &[PlanOutcome],
+    detail: Detail,
+) -> PlanReport {
     let fault_text = |i: &usize| scenario.faults[*i].to_string();
     let strategies = outcomes
         .iter()
@@ -335,18 +353,7 @@ pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanRep
                 kind: Some(plan.kind.label().to_owned()),
                 complete: plan.is_complete(),
                 error: None,
-                steps: plan
-                    .steps
-                    .iter()
-                    .map(|step| StepJson {
-                        index: step.index,
-                        changes: step.changes.iter().map(ChangeJson::from).collect(),
-                        flag_changes: step.flag_changes.iter().map(ToString::to_string).collect(),
-                        flags: step.flags.shares(),
-                        versions: step.deployment.0.clone(),
-                        faults: step.faults.iter().map(fault_text).collect(),
-                    })
-                    .collect(),
+                steps: steps_json(scenario, plan, detail),
                 not_reached: plan.not_reached.iter().map(ChangeJson::from).collect(),
                 flags_left: plan.flags_left.clone(),
                 faults_never_fired: plan.faults_never_fired.iter().map(fault_text).collect(),
@@ -369,4 +376,23 @@ pub fn json(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> PlanRep
         changes: scenario.changes().iter().map(ChangeJson::from).collect(),
         strategies,
     }
+}
+
+/// Each step of `plan` as JSON, walking it once for the flags (and, with `Full`, the
+/// versions) after each.
+fn steps_json(scenario: &Scenario, plan: &Plan, detail: Detail) -> Vec<StepJson> {
+    let fault_text = |i: &usize| scenario.faults[*i].to_string();
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    let mut walk = plan.walk(scenario);
+    while let Some((step, deployment, flags)) = walk.next() {
+        steps.push(StepJson {
+            index: step.index,
+            changes: step.changes.iter().map(ChangeJson::from).collect(),
+            flag_changes: step.flag_changes.iter().map(ToString::to_string).collect(),
+            flags: flags.shares(),
+            versions: (detail == Detail::Full).then(|| deployment.0.clone()),
+            faults: step.faults.iter().map(fault_text).collect(),
+        });
+    }
+    steps
 }

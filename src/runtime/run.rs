@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::eval;
 use crate::eval::Graph;
-use crate::model::{Breach, Change, Deployment, FlagChange, Flags, Scenario, Strategy};
+use crate::model::{Breach, Change, FlagChange, Flags, Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::StepKind;
 use crate::record::expect;
@@ -117,15 +117,15 @@ struct Ended {
     running: BTreeMap<String, Vec<String>>,
 }
 
-/// A step as it was run: what it was, its changes, the deployment and flags before,
-/// during its moves, and after, and what the runner itself saw of it. One record per
-/// step, so nothing about a step lives in a vector of its own that must stay in step.
+/// A step as it was run: what it was, its changes, the flags before, during its moves,
+/// and after, and what the runner itself saw of it. One record per step, so nothing
+/// about a step lives in a vector of its own that must stay in step. The deployments
+/// before and after are not kept (a fleet's worth per step): `finish` replays them from
+/// the changes.
 struct Ran {
     kind: StepKind,
     changes: Vec<Change>,
     flag_changes: Vec<FlagChange>,
-    before: Deployment,
-    after: Deployment,
     flags_before: Flags,
     flags_during: Flags,
     flags_after: Flags,
@@ -340,8 +340,15 @@ impl Runner<'_> {
         plan: &Plan,
     ) -> Result<Ending, StartError> {
         self.mitigated = Some((Breach::Rollback, breached, decided));
-        let mut flags_before: Vec<Flags> = vec![self.scenario.initial_flags()];
-        flags_before.extend(applied.iter().map(|step| step.flags.clone()));
+        // The flags before each applied step (flags are few: a copy per step is cheap).
+        let mut flags = self.scenario.initial_flags();
+        let mut flags_before: Vec<Flags> = vec![flags.clone()];
+        for step in applied {
+            for change in &step.flag_changes {
+                flags.apply(change);
+            }
+            flags_before.push(flags.clone());
+        }
         for (i, step) in applied.iter().enumerate().rev() {
             let undo: Vec<Change> = step
                 .changes
@@ -448,14 +455,10 @@ impl Runner<'_> {
         flags_at: FlagsAt,
         plan: &Plan,
     ) {
-        let (before, flags_before) = self.steps.last().map_or_else(
-            || (self.scenario.initial.clone(), self.scenario.initial_flags()),
-            |ran| (ran.after.clone(), ran.flags_after.clone()),
+        let flags_before = self.steps.last().map_or_else(
+            || self.scenario.initial_flags(),
+            |ran| ran.flags_after.clone(),
         );
-        let mut after = before.clone();
-        for change in &changes {
-            after.apply(change);
-        }
         let mut flags_after = flags_before.clone();
         for change in &flag_changes {
             flags_after.apply(change);
@@ -469,8 +472,6 @@ impl Runner<'_> {
             kind,
             changes,
             flag_changes,
-            before,
-            after,
             flags_before,
             flags_during,
             flags_after,
@@ -555,15 +556,17 @@ impl Runner<'_> {
         let (records, total) = self.recorder.take();
         let graph = Graph::new(&self.scenario);
         let mut records = records.into_iter();
-        let steps: Vec<StepResult> = self
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(index, ran)| {
-                let record = records.next().unwrap_or_default();
-                self.step_result(&graph, index, ran, record)
-            })
-            .collect();
+        // The settled states before and after each step, moved on by its changes from
+        // the initial one: one running state, not a deployment kept per step.
+        let mut before = graph.settled(&self.scenario.initial, &self.scenario.initial_flags());
+        let mut steps: Vec<StepResult> = Vec::with_capacity(self.steps.len());
+        for (index, ran) in self.steps.iter().enumerate() {
+            graph.set_flags(&mut before, &ran.flags_before);
+            let after = graph.moved(&before, &ran.changes, &ran.flags_after);
+            let record = records.next().unwrap_or_default();
+            steps.push(self.step_result(&graph, index, ran, (&before, &after), record));
+            before = after;
+        }
         let failed_steps: Vec<StepKind> = steps
             .iter()
             .filter(|step| step.total.failed > 0)
@@ -605,6 +608,7 @@ impl Runner<'_> {
         graph: &Graph,
         index: usize,
         ran: &Ran,
+        (before, after): (&eval::State, &eval::State),
         record: crate::record::StepRecord,
     ) -> StepResult {
         let faults =
@@ -615,16 +619,10 @@ impl Runner<'_> {
                     .collect()
             };
         let moves = eval::StepMoves {
-            before: eval::Point {
-                deployment: &ran.before,
-                flags: &ran.flags_before,
-            },
+            before: eval::Point { state: before },
             changes: &ran.changes,
             flags_during: &ran.flags_during,
-            after: eval::Point {
-                deployment: &ran.after,
-                flags: &ran.flags_after,
-            },
+            after: eval::Point { state: after },
         };
         let predicted = eval::predict_step(
             graph,

@@ -79,8 +79,6 @@ pub async fn sweep(
                 index: 0,
                 changes: Vec::new(),
                 flag_changes: Vec::new(),
-                deployment: variant.initial.clone(),
-                flags: variant.initial_flags(),
                 faults: Vec::new(),
             }],
             not_reached: Vec::new(),

@@ -77,6 +77,23 @@ fn json_plan_parses_and_carries_the_fixed_fields() {
     assert_eq!(steps.len(), 4, "baseline and three steps");
     assert_eq!(steps[0]["index"], 0);
     assert_eq!(steps[1]["changes"][0]["service"], "catalog");
+    assert!(
+        steps[3].get("versions").is_none(),
+        "each step says what it changes, not the whole fleet"
+    );
+    // With --full, every deployed service's version after every step.
+    let full = simulate(&[
+        "plan",
+        "scenarios/partial.yaml",
+        "--strategy",
+        "single-piece",
+        "--json",
+        "-",
+        "--full",
+    ]);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    let json: serde_json::Value = serde_json::from_str(&full.stdout).expect("valid JSON");
+    let steps = &json["strategies"][0]["steps"];
     assert_eq!(steps[3]["versions"]["web"], "v2");
     assert_eq!(
         steps[3]["versions"]["cart"], "v1",

@@ -21,11 +21,30 @@ fn every_shipped_scenario_loads_and_every_strategy_plans() {
         for strategy in &scenario.strategies {
             let plan = plan::plan(&scenario, strategy, scenario.seed)
                 .unwrap_or_else(|err| panic!("{} / {}: {err}", file.display(), strategy.name));
-            if plan.is_complete() {
-                let last = &plan.steps[plan.last_step()].deployment;
+            // The deployment after each step is derived by the plan's walk; replayed
+            // here from the steps' changes on a plain map, the two agree at every step.
+            let mut replayed = scenario.initial.0.clone();
+            let mut walk = plan.walk(&scenario);
+            while let Some((step, derived, _)) = walk.next() {
+                for change in &step.changes {
+                    match &change.to {
+                        Some(version) => replayed.insert(change.service.clone(), version.clone()),
+                        None => replayed.remove(&change.service),
+                    };
+                }
                 assert_eq!(
-                    last,
-                    &scenario.target,
+                    derived.0,
+                    replayed,
+                    "{} / {} after step {}",
+                    file.display(),
+                    strategy.name,
+                    step.index
+                );
+            }
+            if plan.is_complete() {
+                assert_eq!(
+                    replayed,
+                    scenario.target.0,
                     "{} / {} ends at the target",
                     file.display(),
                     strategy.name

@@ -227,8 +227,11 @@ proptest! {
             let Ok(plan) = &checked.plan else { continue };
             let mut seen = BTreeSet::new();
             let mut before = scenario.initial.clone();
-            for (step, predicted) in plan.steps.iter().zip(&checked.steps) {
-                let settled = RefState::settled(&step.deployment).with_flags(&step.flags);
+            let mut walk = plan.walk(&scenario);
+            for predicted in &checked.steps {
+                let Some((step, deployment, flags)) = walk.next() else { break };
+                let (deployment, flags) = (deployment.clone(), flags.clone());
+                let settled = RefState::settled(&deployment).with_flags(&flags);
                 prop_assert_eq!(
                     predicted.settled.predictions.iter().map(|p| p.level).collect::<Vec<_>>(),
                     model.levels(&settled),
@@ -241,12 +244,12 @@ proptest! {
                 } else {
                     // A rollout step's flags switch at its start.
                     let transient = RefState::transient(&scenario, &before, &step.changes)
-                        .with_flags(&step.flags);
+                        .with_flags(&flags);
                     // The part's prediction also covers recreated services whose old
                     // replicas still answer at its start.
                     let mut levels = model.levels(&transient);
                     for state in RefState::transients(&scenario, &before, &step.changes) {
-                        let state = state.with_flags(&step.flags);
+                        let state = state.with_flags(&flags);
                         for (level, during) in levels.iter_mut().zip(model.levels(&state)) {
                             *level = (*level).max(during);
                         }
@@ -265,7 +268,7 @@ proptest! {
                     seen.insert(transient.classed());
                 }
                 prop_assert_eq!(&predicted.levels, &worst);
-                before = step.deployment.clone();
+                before = deployment;
             }
             let failing = seen.iter().filter(|state| !model.safe(state)).count();
             prop_assert_eq!(checked.distinct_states, seen.len(), "{}\n{}", strategy.name, spec.to_yaml());
