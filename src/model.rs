@@ -597,6 +597,11 @@ impl OnFailure {
     pub fn always_fails(&self) -> bool {
         self.single() == Some(Action::Fail)
     }
+
+    /// True when some failure is swallowed (`ignore`): no request hears of it.
+    pub fn ignores_some(&self) -> bool {
+        self.default == Action::Ignore || self.by_code.contains(&Some(Action::Ignore))
+    }
 }
 
 impl fmt::Display for OnFailure {

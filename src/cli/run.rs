@@ -66,7 +66,7 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
     ) {
         return code;
     }
-    match Verdict::of(&live) {
+    match Verdict::of(&live.summary()) {
         Verdict::Pass => exit::OK,
         Verdict::Fail(_) => exit::FAILED,
         Verdict::Inconclusive(_) => exit::INCONCLUSIVE,

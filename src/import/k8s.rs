@@ -10,7 +10,7 @@
 //! (`Selection`), then one scenario service per Service (`Manifests::service`) and a
 //! note per workload no Service selects.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use super::{ImportError, Imported, Service, Topology, sanitize};
@@ -35,9 +35,9 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
     for i in 0..manifests.services.len() {
         manifests.service(i, &selection, &mut topology, &mut backed);
     }
-    for (w, workload) in manifests.workloads.iter().enumerate() {
+    for w in 0..manifests.workloads.len() {
         if !backed.contains(&w) {
-            topology.notes.push(manifests.unselected(workload));
+            topology.notes.push(manifests.unselected(w));
         }
     }
     super::finish(&mut topology);
@@ -82,6 +82,12 @@ struct Manifests {
     ingress_backends: BTreeSet<String>,
     /// Notes on ConfigMap references the manifests do not hold.
     unresolved: Vec<String>,
+    /// Per workload, per string (in `Workload::strings` order): the Services (by index,
+    /// ascending) the string names as a host. Found once, through an index of Service
+    /// names, so a cluster of thousands of Services is read in near-linear time.
+    named: Vec<Vec<Vec<usize>>>,
+    /// Per Service: some workload names it.
+    named_by_someone: Vec<bool>,
 }
 
 /// Which workloads each Service selects, and which Service each workload is imported as.
@@ -132,33 +138,66 @@ impl Manifests {
                 _ => {}
             }
         }
+        manifests.find_names();
         manifests
     }
 
-    /// True when some workload's values name `service` as a host.
-    fn named_by_someone(&self, service: &K8sService) -> bool {
-        self.workloads.iter().any(|w| {
-            w.strings
-                .iter()
-                .any(|(whence, text)| names_host(whence, text, service))
-        })
+    /// Which Services each workload's strings name (see `named`).
+    fn find_names(&mut self) {
+        let services = &self.services;
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, service) in services.iter().enumerate() {
+            by_name.entry(service.name.as_str()).or_default().push(i);
+        }
+        let mut named_by_someone = vec![false; services.len()];
+        let named = self
+            .workloads
+            .iter()
+            .map(|workload| {
+                workload
+                    .strings
+                    .iter()
+                    .map(|(whence, text)| {
+                        let mut found: Vec<usize> = hosts(whence, text)
+                            .into_iter()
+                            .flat_map(|host| {
+                                let first = host.split('.').next().unwrap_or_default();
+                                by_name
+                                    .get(first)
+                                    .into_iter()
+                                    .flatten()
+                                    .copied()
+                                    .filter(move |&i| host_names(host, &services[i]))
+                            })
+                            .collect();
+                        found.sort_unstable();
+                        found.dedup();
+                        for &i in &found {
+                            named_by_someone[i] = true;
+                        }
+                        found
+                    })
+                    .collect()
+            })
+            .collect();
+        self.named = named;
+        self.named_by_someone = named_by_someone;
     }
 
     /// The calls of `workload` (imported as `own`): each Service its values name, in the
     /// order the container names them, once.
-    fn calls_of(&self, selection: &Selection, own: &str, workload: &Workload) -> Vec<Imported> {
+    fn calls_of(&self, selection: &Selection, own: &str, w: usize) -> Vec<Imported> {
+        let workload = &self.workloads[w];
         let mut calls: Vec<Imported> = Vec::new();
-        for (whence, text) in &workload.strings {
-            for (callee, target) in &selection.reaches {
-                if target != own
-                    && names_host(whence, text, &self.services[*callee])
-                    && !calls.iter().any(|(known, _)| known == target)
-                {
+        for ((whence, _), named) in workload.strings.iter().zip(&self.named[w]) {
+            for &callee in named {
+                let target = &selection.reaches[callee].1;
+                if target != own && !calls.iter().any(|(known, _)| known == target) {
                     // Only where the call was read and whom it names: never the value,
                     // which may hold credentials in any of a dozen forms.
                     calls.push((
                         target.clone(),
-                        format!("{whence} names {}", self.services[*callee].name),
+                        format!("{whence} names {}", self.services[callee].name),
                     ));
                 }
             }
@@ -209,7 +248,7 @@ impl Manifests {
             backed.insert(w);
             let workload = &self.workloads[w];
             let (version, origin) = names[k].clone();
-            let calls = self.calls_of(selection, &own, workload);
+            let calls = self.calls_of(selection, &own, w);
             if k == 0 {
                 first_version(&mut entry, service, workload, version, origin, calls);
             } else {
@@ -258,17 +297,12 @@ impl Manifests {
     }
 
     /// The note on a workload no Service selects: left out, as a client when it calls.
-    fn unselected(&self, workload: &Workload) -> String {
-        let calls: Vec<&str> = self
-            .services
-            .iter()
-            .filter(|callee| {
-                workload
-                    .strings
-                    .iter()
-                    .any(|(whence, text)| names_host(whence, text, callee))
-            })
-            .map(|service| service.name.as_str())
+    fn unselected(&self, w: usize) -> String {
+        let workload = &self.workloads[w];
+        let named: BTreeSet<usize> = self.named[w].iter().flatten().copied().collect();
+        let calls: Vec<&str> = named
+            .into_iter()
+            .map(|i| self.services[i].name.as_str())
             .collect();
         let what = if calls.is_empty() {
             "no Service selects it and it names none: left out".to_owned()
@@ -319,16 +353,30 @@ impl Selection {
     fn of(manifests: &Manifests) -> Selection {
         let services = &manifests.services;
         let workloads = &manifests.workloads;
+        // Workloads by label: a selector looks up the workloads with its first label and
+        // keeps those with the others, instead of testing every workload.
+        let mut by_label: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        for (w, workload) in workloads.iter().enumerate() {
+            for (key, value) in &workload.labels {
+                by_label.entry((key, value)).or_default().push(w);
+            }
+        }
         let backing: Vec<Vec<usize>> = services
             .iter()
             .map(|service| {
-                (0..workloads.len())
+                let Some((key, value)) = service.selector.iter().next() else {
+                    return Vec::new();
+                };
+                by_label
+                    .get(&(key.as_str(), value.as_str()))
+                    .into_iter()
+                    .flatten()
+                    .copied()
                     .filter(|&w| {
-                        !service.selector.is_empty()
-                            && service
-                                .selector
-                                .iter()
-                                .all(|(k, v)| workloads[w].labels.get(k) == Some(v))
+                        service
+                            .selector
+                            .iter()
+                            .all(|(k, v)| workloads[w].labels.get(k) == Some(v))
                     })
                     .collect()
             })
@@ -338,12 +386,7 @@ impl Selection {
         let mut primary: BTreeMap<usize, usize> = BTreeMap::new();
         for (i, backed_by) in backing.iter().enumerate() {
             for &w in backed_by {
-                let rank = |j: usize| {
-                    (
-                        !manifests.named_by_someone(&services[j]),
-                        services[j].exposed,
-                    )
-                };
+                let rank = |j: usize| (!manifests.named_by_someone[j], services[j].exposed);
                 match primary.get(&w) {
                     Some(&current) if rank(i) >= rank(current) => {}
                     _ => {
@@ -687,16 +730,22 @@ fn hosts<'t>(whence: &str, text: &'t str) -> Vec<&'t str> {
         .collect()
 }
 
-/// True when the value `text` (from `whence`) names `service` as a host: its name, or its
-/// name in its own namespace (`cart.shop`, `cart.shop.svc.cluster.local`).
+/// True when the value `text` (from `whence`) names `service` as a host.
+#[cfg(test)]
 fn names_host(whence: &str, text: &str, service: &K8sService) -> bool {
-    hosts(whence, text).into_iter().any(|host| {
-        let mut labels = host.split('.');
-        labels.next() == Some(service.name.as_str())
-            && labels
-                .next()
-                .is_none_or(|namespace| namespace == service.namespace || namespace == "svc")
-    })
+    hosts(whence, text)
+        .into_iter()
+        .any(|host| host_names(host, service))
+}
+
+/// True when `host` names `service`: its name, or its name in its own namespace
+/// (`cart.shop`, `cart.shop.svc.cluster.local`).
+fn host_names(host: &str, service: &K8sService) -> bool {
+    let mut labels = host.split('.');
+    labels.next() == Some(service.name.as_str())
+        && labels
+            .next()
+            .is_none_or(|namespace| namespace == service.namespace || namespace == "svc")
 }
 
 /// Version names for the workloads behind one Service: their image tags when there is

@@ -22,7 +22,7 @@ mod jaeger;
 mod k8s;
 mod render;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::topology;
 
@@ -96,29 +96,29 @@ pub fn import(name: &str, files: &[(String, String)]) -> Result<String, ImportEr
     }
 }
 
-/// Fills the entrypoints when the sources named none (the services nobody calls), and
-/// comments out every call that closes a cycle.
-fn finish(topology: &mut Topology) {
-    let names: Vec<String> = topology.services.keys().cloned().collect();
-    let index = |name: &str| names.iter().position(|n| n == name);
-    // Every cycle found loses its last call, until none is left (each round removes one
-    // call, so this ends).
-    loop {
-        let edges: Vec<Vec<usize>> = names
-            .iter()
-            .map(|name| {
-                topology.services[name]
-                    .calls
-                    .iter()
-                    .filter_map(|(callee, _)| index(callee))
-                    .collect()
-            })
-            .collect();
-        let Some(cycle) = topology::cycles(&edges, 1).into_iter().next() else {
-            break;
-        };
-        // The cycle's least-used call goes (ties: the last one, so without counts it is
-        // the call back to the first node).
+/// Comments out calls until no call cycle is left: each cycle found loses its
+/// least-used call (ties: the last one, so without counts it is the call back to the
+/// first node). The graph is indexed once and kept up to date as calls go, so each round
+/// costs one search for a cycle, not a rebuild: a list of thousands of services and tens
+/// of thousands of calls breaks its cycles in seconds.
+fn break_cycles(topology: &mut Topology, names: &[String]) {
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    let mut edges: Vec<Vec<usize>> = names
+        .iter()
+        .map(|name| {
+            topology.services[name]
+                .calls
+                .iter()
+                .filter_map(|(callee, _)| index.get(callee.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    // Each round removes one call, so this ends.
+    while let Some(cycle) = topology::cycles(&edges, 1).into_iter().next() {
         let steps: Vec<(usize, usize)> = (0..cycle.len())
             .map(|k| (cycle[k], cycle[(k + 1) % cycle.len()]))
             .collect();
@@ -130,23 +130,29 @@ fn finish(topology: &mut Topology) {
                 .unwrap_or(u64::MAX)
         };
         let lightest = steps.iter().map(weight).min().unwrap_or(u64::MAX);
-        let &(a, b) = steps
-            .iter()
-            .rev()
-            .find(|step| weight(step) == lightest)
-            .expect("a cycle has a step");
-        let from = &names[a];
-        let to = names[b].clone();
+        let Some(&(a, b)) = steps.iter().rev().find(|step| weight(step) == lightest) else {
+            break;
+        };
         let mut path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
         path.push(&names[cycle[0]]);
         let why = format!(
             "closes the cycle {}; split the callee into methods, or drop it",
             path.join(" -> ")
         );
-        let service = topology.services.get_mut(from).expect("a named service");
-        service.calls.retain(|(callee, _)| callee != &to);
-        service.left_out.push((to, why));
+        edges[a].retain(|&callee| callee != b);
+        let to = names[b].clone();
+        if let Some(service) = topology.services.get_mut(&names[a]) {
+            service.calls.retain(|(callee, _)| callee != &to);
+            service.left_out.push((to, why));
+        }
     }
+}
+
+/// Fills the entrypoints when the sources named none (the services nobody calls), and
+/// comments out every call that closes a cycle.
+fn finish(topology: &mut Topology) {
+    let names: Vec<String> = topology.services.keys().cloned().collect();
+    break_cycles(topology, &names);
     if !topology.services.values().any(|s| s.entrypoint.is_some()) {
         let called: BTreeSet<String> = topology
             .services

@@ -275,6 +275,13 @@ impl Recorder {
     /// A recorder for a run whose steps are numbered below `steps`: traffic naming
     /// another step is stray (see [`traffic::Traffic::stray`]).
     pub fn for_steps(steps: usize) -> Recorder {
+        Recorder::for_run(steps, 0)
+    }
+
+    /// A recorder for a run of `steps` steps whose traffic has `counters` edges and
+    /// services: each keeps its counts per step when that fits
+    /// [`traffic::MAX_STEP_COUNTS`] (see [`traffic::Traffic::for_run`]).
+    pub fn for_run(steps: usize, counters: usize) -> Recorder {
         Recorder {
             // Step 0 (the baseline), settled, as `inner.part` says.
             current: AtomicUsize::new(Part::Settled.index()),
@@ -284,7 +291,7 @@ impl Recorder {
                 active: BTreeSet::new(),
                 run_total: Tally::default(),
             }),
-            traffic: traffic::Traffic::new(steps),
+            traffic: traffic::Traffic::for_run(steps, counters),
         }
     }
 

@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use crate::contract::{CLIENT, Edge};
 use crate::eval::{Graph, Level, StepPrediction};
-use crate::model::{
-    Action, Breach, Call, Change, DEFAULT_METHOD, FlagChange, Flags, Scenario, Strategy,
-};
+use crate::model::{Breach, Call, Change, DEFAULT_METHOD, FlagChange, Flags, Scenario, Strategy};
 use crate::plan::PlanError;
 use crate::record::expect::Expectation;
 use crate::record::tally::Tally;
-use crate::record::traffic::{EdgeCounts, StepTraffic};
+use crate::record::traffic::{EdgeCounts, StepTraffic, TrafficTotals};
 use crate::record::{Event, Lag, Parts, StepKind};
 
 /// One step as measured.
@@ -148,6 +146,11 @@ pub struct StrategyRun {
     /// Traffic counts refused because their request named a step the run never had: a
     /// request no load of the run sent (a local process calling a replica).
     pub stray: u64,
+    /// Every edge's calls and every service's requests over the whole run.
+    pub traffic: TrafficTotals,
+    /// Whether every edge's counts are in each step's traffic, or (a fleet too large for
+    /// that) only the entry, flagged, ignoring and asynchronous calls'.
+    pub every_step_traffic: bool,
 }
 
 impl StrategyRun {
@@ -205,15 +208,88 @@ pub struct LiveRun {
     pub interrupted: bool,
 }
 
+impl LiveRun {
+    /// What the comparison and the verdict need of the run.
+    pub fn summary(&self) -> LiveSummary {
+        LiveSummary {
+            runs: self.runs.iter().map(StrategyRun::summary).collect(),
+            unplanned: self.unplanned.clone(),
+            interrupted: self.interrupted,
+        }
+    }
+}
+
+/// One strategy's run as the comparison and the verdict see it: its totals and what was
+/// judged, without its steps. A run of a large fleet is summarised as soon as its steps
+/// are reported, so the runs of every strategy are never held at once.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub strategy: Strategy,
+    pub total: Tally,
+    pub ending: Ending,
+    pub duration: Duration,
+    pub expectations: Vec<Expectation>,
+    /// Steps whose measurement differs from the prediction (the machine kept up).
+    pub differing: Vec<StepKind>,
+    /// Steps the machine fell behind in: not measured.
+    pub unmeasured: Vec<StepKind>,
+}
+
+impl RunSummary {
+    pub fn graceful(&self) -> bool {
+        self.total.failed == 0
+    }
+
+    /// See [`StrategyRun::judged`].
+    pub fn judged(&self) -> bool {
+        self.ending != Ending::Interrupted && self.unmeasured.is_empty()
+    }
+
+    /// See [`StrategyRun::passed`].
+    pub fn passed(&self) -> bool {
+        self.judged() && self.expectations.iter().all(|expectation| expectation.held)
+    }
+}
+
+impl StrategyRun {
+    /// The run without its steps.
+    pub fn summary(&self) -> RunSummary {
+        let kinds = |keep: &dyn Fn(&StepResult) -> bool| -> Vec<StepKind> {
+            self.steps
+                .iter()
+                .filter(|step| keep(step))
+                .map(|step| step.kind)
+                .collect()
+        };
+        RunSummary {
+            strategy: self.strategy.clone(),
+            total: self.total.clone(),
+            ending: self.ending,
+            duration: self.duration,
+            expectations: self.expectations.clone(),
+            differing: kinds(&|step| step.kept_up() && !step.agrees()),
+            unmeasured: kinds(&|step| !step.kept_up()),
+        }
+    }
+}
+
+/// A live run of every strategy, summarised: what the comparison and the verdict read.
+#[derive(Debug, Clone, Default)]
+pub struct LiveSummary {
+    pub runs: Vec<RunSummary>,
+    pub unplanned: Vec<Unplanned>,
+    pub interrupted: bool,
+}
+
 impl Verdict {
     /// The verdict of a live run. A strategy that cannot be planned fails: what it asks
     /// for cannot be shipped safely.
-    pub fn of(live: &LiveRun) -> Verdict {
+    pub fn of(live: &LiveSummary) -> Verdict {
         let runs = &live.runs;
         if live.interrupted {
             return Verdict::Interrupted;
         }
-        let names = |keep: &dyn Fn(&StrategyRun) -> bool| -> Vec<String> {
+        let names = |keep: &dyn Fn(&RunSummary) -> bool| -> Vec<String> {
             runs.iter()
                 .filter(|run| keep(run))
                 .map(|run| run.strategy.name.clone())
@@ -267,9 +343,7 @@ pub fn unseen_failures<'a>(
 ) -> Vec<UnseenFailures> {
     let mut quiet: BTreeSet<String> = BTreeSet::new();
     for (caller, call) in scenario.every_call() {
-        let ignores = call.on_failure.default == Action::Ignore
-            || call.on_failure.by_code.contains(&Some(Action::Ignore));
-        if call.asynchronous || ignores {
+        if call.asynchronous || call.on_failure.ignores_some() {
             quiet.insert(call_edge(caller, call));
         }
     }

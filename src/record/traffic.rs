@@ -57,30 +57,49 @@ pub struct Backlog {
     pub peak: u64,
 }
 
-/// One counter's values, per step, grown as steps are met (up to the run's bound).
+/// One counter's values over the run, and per step (grown as steps are met, up to the
+/// run's bound) when it keeps a history.
 #[derive(Debug)]
 pub struct Counter<T> {
-    steps: Mutex<Vec<T>>,
+    /// Per step; `None` for a counter that keeps only its total (see [`History`]).
+    steps: Option<Mutex<Vec<T>>>,
+    total: Mutex<T>,
+}
+
+/// Whether a counter keeps its values per step or only its total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    PerStep,
+    TotalOnly,
 }
 
 impl<T: Default + Clone> Counter<T> {
-    fn new() -> Counter<T> {
+    fn new(history: History) -> Counter<T> {
         Counter {
-            steps: Mutex::new(Vec::new()),
+            steps: (history == History::PerStep).then(|| Mutex::new(Vec::new())),
+            total: Mutex::new(T::default()),
         }
     }
 
-    /// Changes step `step`'s value (the caller checked the bound).
-    fn with(&self, step: usize, change: impl FnOnce(&mut T)) {
-        let mut steps = crate::lock::lock(&self.steps);
-        if steps.len() <= step {
-            steps.resize(step + 1, T::default());
+    /// Counts in step `step` (the caller checked the bound) and in the total.
+    fn with(&self, step: usize, change: impl Fn(&mut T)) {
+        if let Some(steps) = &self.steps {
+            let mut steps = crate::lock::lock(steps);
+            if steps.len() <= step {
+                steps.resize(step + 1, T::default());
+            }
+            change(&mut steps[step]);
         }
-        change(&mut steps[step]);
+        change(&mut crate::lock::lock(&self.total));
     }
 
     fn get(&self, step: usize) -> Option<T> {
-        crate::lock::lock(&self.steps).get(step).cloned()
+        let steps = self.steps.as_ref()?;
+        crate::lock::lock(steps).get(step).cloned()
+    }
+
+    fn total(&self) -> T {
+        crate::lock::lock(&self.total).clone()
     }
 }
 
@@ -93,11 +112,26 @@ pub type EdgeKey = Key<EdgeCounts>;
 /// A service's counter of requests received.
 pub type ServiceKey = Key<u64>;
 
+/// Every edge's and service's counts over a whole run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TrafficTotals {
+    pub edges: BTreeMap<String, EdgeCounts>,
+    pub received: BTreeMap<String, u64>,
+}
+
+/// At most this many (edge or service) x step counts are kept per step. A 10,000-service
+/// fleet has tens of thousands of edges and thousands of steps: past this, only the edges
+/// the report reads per step (entry, flagged, ignoring and asynchronous calls) keep a
+/// history, every other edge and service its run total (2,000,000 counts: 64 MB).
+pub const MAX_STEP_COUNTS: usize = 2_000_000;
+
 /// Filled by every replica and the load generator while a run goes on.
 #[derive(Debug)]
 pub struct Traffic {
     /// Steps are numbered below this; a request naming another is stray.
     steps: usize,
+    /// Whether every counter keeps a history per step, or only the tracked ones.
+    every_step: History,
     edges: Mutex<BTreeMap<String, EdgeKey>>,
     services: Mutex<BTreeMap<String, ServiceKey>>,
     asynchronous: Counter<Backlog>,
@@ -108,25 +142,54 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    /// Traffic of a run whose steps are numbered below `steps`.
+    /// Traffic of a run whose steps are numbered below `steps`, every counter kept per
+    /// step.
     pub fn new(steps: usize) -> Traffic {
+        Traffic::for_run(steps, 0)
+    }
+
+    /// Traffic of a run of `steps` steps over `counters` edges and services: per step for
+    /// every counter when that fits [`MAX_STEP_COUNTS`], else for the tracked ones only.
+    pub fn for_run(steps: usize, counters: usize) -> Traffic {
+        let every_step = if counters.saturating_mul(steps) <= MAX_STEP_COUNTS {
+            History::PerStep
+        } else {
+            History::TotalOnly
+        };
         Traffic {
             steps,
+            every_step,
             edges: Mutex::new(BTreeMap::new()),
             services: Mutex::new(BTreeMap::new()),
-            asynchronous: Counter::new(),
+            asynchronous: Counter::new(History::PerStep),
             async_in_flight: AtomicU64::new(0),
             stray: AtomicU64::new(0),
         }
     }
 
-    /// The counter of the edge named `edge`, made on first use.
+    /// Whether every edge and service keeps its counts per step.
+    pub fn every_step(&self) -> bool {
+        self.every_step == History::PerStep
+    }
+
+    /// The counter of the edge named `edge`, made on first use, per step as the run's
+    /// size allows.
     pub fn edge(&self, edge: &str) -> EdgeKey {
+        self.edge_with(edge, self.every_step)
+    }
+
+    /// The counter of an edge the report reads per step whatever the fleet's size (an
+    /// entry edge, a flagged, ignoring or asynchronous call).
+    pub fn tracked_edge(&self, edge: &str) -> EdgeKey {
+        self.edge_with(edge, History::PerStep)
+    }
+
+    fn edge_with(&self, edge: &str, history: History) -> EdgeKey {
         let mut edges = crate::lock::lock(&self.edges);
         Arc::clone(
             edges
                 .entry(edge.to_owned())
-                .or_insert_with(|| Arc::new(Counter::new())),
+                .or_insert_with(|| Arc::new(Counter::new(history))),
         )
     }
 
@@ -136,8 +199,24 @@ impl Traffic {
         Arc::clone(
             services
                 .entry(service.to_owned())
-                .or_insert_with(|| Arc::new(Counter::new())),
+                .or_insert_with(|| Arc::new(Counter::new(self.every_step))),
         )
+    }
+
+    /// Every edge's and service's counts over the run so far.
+    pub fn totals(&self) -> TrafficTotals {
+        TrafficTotals {
+            edges: crate::lock::lock(&self.edges)
+                .iter()
+                .map(|(edge, counter)| (edge.clone(), counter.total()))
+                .filter(|(_, counts)| counts.calls > 0)
+                .collect(),
+            received: crate::lock::lock(&self.services)
+                .iter()
+                .map(|(service, counter)| (service.clone(), counter.total()))
+                .filter(|(_, count)| *count > 0)
+                .collect(),
+        }
     }
 
     /// Whether `step` is one of the run's; a stray one is counted and refused.
@@ -259,12 +338,31 @@ mod tests {
             traffic.async_dropped(step);
         }
         assert_eq!(traffic.stray(), 9);
-        assert_eq!(
-            crate::lock::lock(&edge.steps).len(),
-            3,
-            "nothing grew past the bound"
-        );
-        assert_eq!(crate::lock::lock(&cart.steps).len(), 0);
+        let steps = |counter: &EdgeKey| {
+            counter
+                .steps
+                .as_ref()
+                .map_or(0, |steps| crate::lock::lock(steps).len())
+        };
+        assert_eq!(steps(&edge), 3, "nothing grew past the bound");
+        assert_eq!(traffic.totals().received.get("cart"), None);
         assert_eq!(traffic.step(2).edges["web -> cart api v1"].calls, 1);
+    }
+
+    #[test]
+    fn past_the_budget_only_tracked_edges_keep_a_history_and_every_edge_its_total() {
+        let traffic = Traffic::for_run(1_000, MAX_STEP_COUNTS);
+        assert!(!traffic.every_step());
+        let entry = traffic.tracked_edge("client -> web api v1");
+        let inner = traffic.edge("web -> cart api v1");
+        for step in [1, 2, 2] {
+            traffic.called(step, &entry, Level::Ok);
+            traffic.called(step, &inner, Level::Failed);
+        }
+        assert_eq!(traffic.step(2).edges["client -> web api v1"].calls, 2);
+        assert!(!traffic.step(2).edges.contains_key("web -> cart api v1"));
+        let totals = traffic.totals();
+        assert_eq!(totals.edges["web -> cart api v1"].failed, 3);
+        assert_eq!(totals.edges["client -> web api v1"].calls, 3);
     }
 }

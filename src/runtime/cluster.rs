@@ -499,7 +499,12 @@ impl Cluster {
             call: call.clone(),
             target: Arc::new(link.target(&call.api, call.method.as_deref())),
             link,
-            key: self.recorder.traffic.edge(&edge.to_string()),
+            key: if call.flag.is_some() || call.asynchronous || call.on_failure.ignores_some() {
+                // The report reads these edges step by step, whatever the fleet's size.
+                self.recorder.traffic.tracked_edge(&edge.to_string())
+            } else {
+                self.recorder.traffic.edge(&edge.to_string())
+            },
             fallback,
         })
     }

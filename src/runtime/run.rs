@@ -69,8 +69,10 @@ pub async fn run(
     progress: Option<&dyn Progress>,
 ) -> Result<StrategyRun, StartError> {
     // Steps: the baseline, each rollout step, and at most as many rollback steps (or the
-    // kill switch) after them.
-    let recorder = Arc::new(Recorder::for_steps(2 * plan.steps.len() + 1));
+    // kill switch) after them. Counters: an edge per call of any version, one per
+    // service, one per entrypoint's edge.
+    let counters = scenario.every_call().count() + 2 * scenario.services.len();
+    let recorder = Arc::new(Recorder::for_run(2 * plan.steps.len() + 1, counters));
     let cluster = Arc::new(Cluster::new(
         Arc::clone(&scenario),
         options.seed,
@@ -597,6 +599,8 @@ impl Runner<'_> {
             scheduled: ended.scheduled,
             running: ended.running,
             stray: self.recorder.traffic.stray(),
+            traffic: self.recorder.traffic.totals(),
+            every_step_traffic: self.recorder.traffic.every_step(),
             graph,
         }
     }

@@ -11,7 +11,7 @@ use crate::plan::PlanError;
 use crate::record::StepKind;
 use crate::record::expect::{Expectation, Measured, Rule};
 use crate::record::millis;
-use crate::record::result::{Ending, LiveRun, StepResult, Verdict};
+use crate::record::result::{Ending, LiveRun, LiveSummary, StepResult, StrategyRun, Verdict};
 use crate::record::tally::{Percentiles, Tally};
 use crate::report::plan_error_text;
 use crate::runtime::net::Net;
@@ -62,6 +62,14 @@ pub struct StrategyJson {
     /// Traffic counts refused because their request named a step the run never had (a
     /// request from outside the run); requests naming a real step are counted.
     pub stray_counts: u64,
+    /// Every edge's calls over the whole run (`client -> ...` for entry requests).
+    pub edge_totals: Vec<EdgeJson>,
+    /// Requests each service's replicas received over the whole run.
+    pub received_totals: BTreeMap<String, u64>,
+    /// Which edges each step's `edges` (and `received`) lists: `every`, or, for a fleet
+    /// too large to keep every edge per step, `tracked` (entry, flagged, ignoring and
+    /// asynchronous calls; every edge is in `edge_totals`).
+    pub edges_per_step: &'static str,
     pub steps: Vec<StepJson>,
 }
 
@@ -226,73 +234,122 @@ pub(crate) fn requests(tally: &Tally) -> Requests {
 
 /// Builds the JSON form of the live report.
 pub fn json(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) -> LiveReport {
-    let strategies = live
-        .runs
-        .iter()
-        .map(|run| StrategyJson {
-            name: run.strategy.name.clone(),
-            kind: run.strategy.kind.label().to_owned(),
-            graceful: run.graceful(),
-            rolled_back: run.ending == Ending::RolledBack,
-            ending: match run.ending {
-                Ending::Completed => "completed",
-                Ending::RolledBack => "rolled_back",
-                Ending::Stopped => "stopped",
-                Ending::Switched => "kill_switch",
-                Ending::Interrupted => "interrupted",
-            },
-            duration_ms: millis(run.duration),
-            scheduled: run.scheduled,
-            requests: requests(&run.total),
-            latency_ms: run.total.percentiles(),
-            running_after: run.running.clone(),
-            judged: run.judged(),
-            expectations: run.expectations.iter().map(ExpectationJson::from).collect(),
-            faults_never_fired: run
-                .faults_never_fired
-                .iter()
-                .map(|&fault| scenario.faults[fault].to_string())
-                .collect(),
-            stray_counts: run.stray,
-            mitigation: run.mitigation.map(|mitigation| MitigationJson {
-                action: match mitigation.action {
-                    Breach::KillSwitch => "kill_switch",
-                    _ => "rollback",
-                },
-                breached_step: mitigation.breached_step,
-                restored_step: mitigation.restored_in,
-                time_ms: millis(mitigation.time),
-                failed_before: mitigation.failed_before,
-                failed_after: mitigation.failed_after,
-            }),
-            steps: run
-                .steps
-                .iter()
-                .map(|step| step_json(scenario, &run.graph, step))
-                .collect(),
-        })
-        .collect();
+    let summary = live.summary();
     LiveReport {
         scenario: scenario.name.clone(),
         seed,
         net: net.word(),
-        verdict: verdict_word(&Verdict::of(live)),
+        verdict: verdict_word(&Verdict::of(&summary)),
         interrupted: live.interrupted,
-        strategies,
-        not_planned: live
-            .unplanned
+        strategies: live
+            .runs
             .iter()
-            .map(|unplanned| NotPlannedJson {
-                name: unplanned.strategy.name.clone(),
-                error: plan_error_text(&unplanned.error),
-                conflicts: match &unplanned.error {
-                    PlanError::NoSafeOrder { conflicts, .. } => conflicts
-                        .iter()
-                        .map(crate::report::check::ConflictJson::from)
-                        .collect(),
-                    PlanError::Cycle { .. } => Vec::new(),
-                },
-            })
+            .map(|run| strategy_json(scenario, run))
+            .collect(),
+        not_planned: not_planned(&live.unplanned),
+    }
+}
+
+/// The fields of the JSON report before `strategies`, for a report written as each
+/// strategy ends (the same fields as [`LiveReport`]'s).
+pub fn json_head(
+    scenario: &Scenario,
+    seed: u64,
+    net: Net,
+) -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("scenario", serde_json::Value::from(scenario.name.clone())),
+        ("seed", serde_json::Value::from(seed)),
+        ("net", serde_json::Value::from(net.word())),
+    ]
+}
+
+/// The fields of the JSON report after `strategies`.
+pub fn json_tail(live: &LiveSummary) -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            "not_planned",
+            serde_json::to_value(not_planned(&live.unplanned)).unwrap_or_default(),
+        ),
+        ("interrupted", serde_json::Value::from(live.interrupted)),
+        (
+            "verdict",
+            serde_json::Value::from(verdict_word(&Verdict::of(live))),
+        ),
+    ]
+}
+
+fn not_planned(unplanned: &[crate::record::result::Unplanned]) -> Vec<NotPlannedJson> {
+    unplanned
+        .iter()
+        .map(|unplanned| NotPlannedJson {
+            name: unplanned.strategy.name.clone(),
+            error: plan_error_text(&unplanned.error),
+            conflicts: match &unplanned.error {
+                PlanError::NoSafeOrder { conflicts, .. } => conflicts
+                    .iter()
+                    .map(crate::report::check::ConflictJson::from)
+                    .collect(),
+                PlanError::Cycle { .. } => Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// One strategy's run as JSON.
+pub fn strategy_json(scenario: &Scenario, run: &StrategyRun) -> StrategyJson {
+    StrategyJson {
+        name: run.strategy.name.clone(),
+        kind: run.strategy.kind.label().to_owned(),
+        graceful: run.graceful(),
+        rolled_back: run.ending == Ending::RolledBack,
+        ending: match run.ending {
+            Ending::Completed => "completed",
+            Ending::RolledBack => "rolled_back",
+            Ending::Stopped => "stopped",
+            Ending::Switched => "kill_switch",
+            Ending::Interrupted => "interrupted",
+        },
+        duration_ms: millis(run.duration),
+        scheduled: run.scheduled,
+        requests: requests(&run.total),
+        latency_ms: run.total.percentiles(),
+        running_after: run.running.clone(),
+        judged: run.judged(),
+        expectations: run.expectations.iter().map(ExpectationJson::from).collect(),
+        faults_never_fired: run
+            .faults_never_fired
+            .iter()
+            .map(|&fault| scenario.faults[fault].to_string())
+            .collect(),
+        stray_counts: run.stray,
+        edge_totals: run
+            .traffic
+            .edges
+            .iter()
+            .map(|(edge, counts)| edge_json(edge, counts))
+            .collect(),
+        received_totals: run.traffic.received.clone(),
+        edges_per_step: if run.every_step_traffic {
+            "every"
+        } else {
+            "tracked"
+        },
+        mitigation: run.mitigation.map(|mitigation| MitigationJson {
+            action: match mitigation.action {
+                Breach::KillSwitch => "kill_switch",
+                _ => "rollback",
+            },
+            breached_step: mitigation.breached_step,
+            restored_step: mitigation.restored_in,
+            time_ms: millis(mitigation.time),
+            failed_before: mitigation.failed_before,
+            failed_after: mitigation.failed_after,
+        }),
+        steps: run
+            .steps
+            .iter()
+            .map(|step| step_json(scenario, &run.graph, step))
             .collect(),
     }
 }
@@ -320,13 +377,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
             .traffic
             .edges
             .iter()
-            .map(|(edge, counts)| EdgeJson {
-                edge: edge.clone(),
-                calls: counts.calls,
-                ok: counts.ok,
-                degraded: counts.degraded,
-                failed: counts.failed,
-            })
+            .map(|(edge, counts)| edge_json(edge, counts))
             .collect(),
         received: step.traffic.received.clone(),
         asynchronous: step.traffic.asynchronous,
@@ -386,6 +437,16 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
             overrun_ms: millis(step.lag.overrun),
             kept_up: step.kept_up(),
         },
+    }
+}
+
+fn edge_json(edge: &str, counts: &crate::record::traffic::EdgeCounts) -> EdgeJson {
+    EdgeJson {
+        edge: edge.to_owned(),
+        calls: counts.calls,
+        ok: counts.ok,
+        degraded: counts.degraded,
+        failed: counts.failed,
     }
 }
 

@@ -9,35 +9,52 @@ use std::fmt::Write as _;
 use super::{conflict_text, plural};
 use crate::model::{Load, Scenario};
 use crate::plan::PlanError;
-use crate::record::result::{LiveRun, Unplanned, Verdict};
+use crate::record::result::{LiveRun, LiveSummary, StrategyRun, Unplanned, Verdict};
 use crate::record::{Event, Lag, StepKind};
 use crate::runtime::net::Net;
 
 pub(crate) use json::step_json;
 pub use json::{
     CauseJson, EdgeJson, EntryJson, ExpectationJson, LagJson, LiveReport, MitigationJson,
-    NotPlannedJson, Requests, StepJson, StrategyJson, json,
+    NotPlannedJson, Requests, StepJson, StrategyJson, json, json_head, json_tail, strategy_json,
 };
 pub(crate) use sections::unseen_text;
 
 /// Per-strategy tables, then the comparison and the verdict. `quiet` leaves out the
-/// per-strategy tables.
+/// per-strategy tables. (The command line renders the same pieces as each strategy
+/// ends: [`header`], [`section`], [`footer`].)
 pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: bool) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "scenario {} (seed {seed}): {} services {}, {}",
+    let mut out = header(scenario, seed, net);
+    if !quiet {
+        for run in &live.runs {
+            out.push_str(&section(scenario, net, run));
+        }
+    }
+    out.push_str(&footer(scenario, seed, net, &live.summary()));
+    out
+}
+
+/// The report's first line: the scenario, where it runs, and its load.
+pub fn header(scenario: &Scenario, seed: u64, net: Net) -> String {
+    format!(
+        "scenario {} (seed {seed}): {} services {}, {}\n",
         scenario.name,
         scenario.services.len(),
         net_text(net),
         super::load_text(scenario)
-    );
-    if !quiet {
-        for run in &live.runs {
-            out.push('\n');
-            sections::strategy(&mut out, scenario, net, run);
-        }
-    }
+    )
+}
+
+/// One strategy's part of the report: its table and the sections under it.
+pub fn section(scenario: &Scenario, net: Net, run: &StrategyRun) -> String {
+    let mut out = String::from("\n");
+    sections::strategy(&mut out, scenario, net, run);
+    out
+}
+
+/// The report's end: the strategies not run, the comparison and the verdict.
+pub fn footer(scenario: &Scenario, seed: u64, net: Net, live: &LiveSummary) -> String {
+    let mut out = String::new();
     for unplanned in &live.unplanned {
         out.push('\n');
         not_run(&mut out, unplanned);
@@ -71,7 +88,7 @@ fn not_run(out: &mut String, unplanned: &Unplanned) {
 }
 
 /// The last line: the verdict over every strategy, and how to rerun a run that failed.
-fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) {
+fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live: &LiveSummary) {
     let strategies = live.runs.len() + live.unplanned.len();
     let strategies_word = plural(strategies, "strategy", "strategies");
     let _ = match Verdict::of(live) {

@@ -10,7 +10,7 @@ use super::{
 use crate::eval::{Graph, Level};
 use crate::model::{Breach, Scenario};
 use crate::record::StepKind;
-use crate::record::result::{self, Ending, Mitigation, StepResult, StrategyRun};
+use crate::record::result::{self, Ending, Mitigation, RunSummary, StepResult, StrategyRun};
 use crate::record::tally::Tally;
 use crate::report::{changes_cell, held_word, level_word, path_text, plural, table};
 use crate::runtime::net::Net;
@@ -32,6 +32,12 @@ pub(super) fn strategy(out: &mut String, scenario: &Scenario, net: Net, run: &St
     disagreements(out, run);
     events(out, scenario, run);
     never_fired(out, scenario, run);
+    if !run.every_step_traffic {
+        let _ = writeln!(
+            out,
+            "  note: a fleet this large keeps per-step call counts only for entry, flagged, ignoring and asynchronous calls; every edge's run total is in the JSON (edge_totals)"
+        );
+    }
     if run.stray > 0 {
         let _ = writeln!(
             out,
@@ -550,7 +556,7 @@ fn top_causes(tally: &Tally) -> String {
     shown.join("; ")
 }
 
-pub(super) fn comparison(out: &mut String, runs: &[StrategyRun]) {
+pub(super) fn comparison(out: &mut String, runs: &[RunSummary]) {
     let _ = writeln!(out, "comparison");
     let mut rows = vec![
         [
@@ -603,16 +609,11 @@ pub(super) fn comparison(out: &mut String, runs: &[StrategyRun]) {
 }
 
 /// `agrees`, or the steps where the measurement differs from the prediction.
-fn agreement(run: &StrategyRun) -> String {
-    let labels = |keep: &dyn Fn(&StepResult) -> bool| -> Vec<String> {
-        run.steps
-            .iter()
-            .filter(|step| keep(step))
-            .map(|step| step.kind.label())
-            .collect()
-    };
-    let unmeasured = labels(&|step| !step.kept_up());
-    let differing = labels(&|step| step.kept_up() && !step.agrees());
+fn agreement(run: &RunSummary) -> String {
+    let labels =
+        |kinds: &[StepKind]| -> Vec<String> { kinds.iter().map(StepKind::label).collect() };
+    let unmeasured = labels(&run.unmeasured);
+    let differing = labels(&run.differing);
     let mut said = Vec::new();
     if !differing.is_empty() {
         said.push(format!("differs: {}", differing.join(", ")));
