@@ -61,15 +61,28 @@ pub struct StepPrediction {
 
 impl StepPrediction {
     pub fn worst(&self) -> Level {
-        self.levels.iter().copied().max().unwrap_or(Level::Ok)
+        worst(&self.levels)
     }
 
     /// True when `measured` is what entrypoint `entry` could end at in this step.
     pub fn allows(&self, entry: usize, measured: Level) -> bool {
-        let (Some(&floor), Some(&ceiling)) = (self.floor.get(entry), self.levels.get(entry)) else {
-            return false;
-        };
-        (floor..=ceiling).contains(&measured)
+        allows(&self.floor, &self.levels, entry, measured)
+    }
+
+    /// What a run keeps of the prediction: the levels, and the explaining prediction of
+    /// each entrypoint `keep` names (those whose measurement it does not allow). The
+    /// states stay here: a run of thousands of steps over thousands of services cannot
+    /// keep two per step.
+    pub fn into_levels(self, keep: impl Fn(usize) -> bool) -> StepLevels {
+        let explained = (0..self.levels.len())
+            .filter(|&entry| keep(entry))
+            .filter_map(|entry| Some((entry, self.explaining(entry)?.clone())))
+            .collect();
+        StepLevels {
+            levels: self.levels,
+            floor: self.floor,
+            explained,
+        }
     }
 
     /// The state that explains the step's worst level for `entry`.
@@ -81,6 +94,40 @@ impl StepPrediction {
             .map(|evaluated| &evaluated.predictions[entry])
             .find(|prediction| prediction.level == level)
     }
+}
+
+/// A step's prediction as a run's report keeps it (see [`StepPrediction::into_levels`]).
+#[derive(Debug, Clone, Default)]
+pub struct StepLevels {
+    /// Per entrypoint: the worst level over the step's states.
+    pub levels: Vec<Level>,
+    /// Per entrypoint: the worst level a run is sure to meet (see [`StepPrediction`]).
+    pub floor: Vec<Level>,
+    /// Per entrypoint kept: the state's prediction that explains its level.
+    pub explained: std::collections::BTreeMap<usize, Prediction>,
+}
+
+impl StepLevels {
+    pub fn worst(&self) -> Level {
+        worst(&self.levels)
+    }
+
+    /// True when `measured` is what entrypoint `entry` could end at in this step.
+    pub fn allows(&self, entry: usize, measured: Level) -> bool {
+        allows(&self.floor, &self.levels, entry, measured)
+    }
+}
+
+fn worst(levels: &[Level]) -> Level {
+    levels.iter().copied().max().unwrap_or(Level::Ok)
+}
+
+/// A measurement agrees anywhere from the sure level to the worst.
+fn allows(floor: &[Level], levels: &[Level], entry: usize, measured: Level) -> bool {
+    let (Some(&floor), Some(&ceiling)) = (floor.get(entry), levels.get(entry)) else {
+        return false;
+    };
+    (floor..=ceiling).contains(&measured)
 }
 
 /// The transient state of a step: `before` with each changed service between versions.

@@ -9,7 +9,7 @@ pub mod result;
 pub mod tally;
 pub mod traffic;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -145,6 +145,38 @@ pub struct StepRecord {
     /// How late the load generator sent the step's arrivals (the runner adds its own
     /// overrun when the run ends).
     pub lag: Lag,
+    /// The entrypoints (bit i: the recorder's entrypoint i) whose requests in this step
+    /// were all ok, when a fleet too large to keep a tally per entrypoint and step folded
+    /// them into [`Recorder::take`]'s per-entrypoint totals; they are then in neither
+    /// `by_entry` nor `parts`.
+    pub all_ok: Vec<u64>,
+}
+
+impl StepRecord {
+    /// Whether entrypoint `entry` (an index into the recorder's entrypoints) answered
+    /// every request of the step ok, its tally folded away.
+    pub fn all_ok(&self, entry: usize) -> bool {
+        self.all_ok
+            .get(entry / 64)
+            .is_some_and(|word| word & (1 << (entry % 64)) != 0)
+    }
+}
+
+/// The most per-entrypoint tallies a run keeps step by step (entrypoints x steps): a
+/// 1,000-service fleet's single-piece run fits; past it (a 10,000-service fleet has
+/// hundreds of entrypoints and thousands of steps, which would take gigabytes), a step
+/// keeps the tallies of the entrypoints that had a failed or degraded request, and the
+/// all-ok ones are folded into one total per entrypoint.
+pub const MAX_STEP_TALLIES: usize = 200_000;
+
+/// An entrypoint's requests over the steps in which every one of them was ok, folded
+/// together (see [`MAX_STEP_TALLIES`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Folded {
+    /// Requests, all ok.
+    pub ok: u64,
+    /// The worst p99 latency of one of those steps, in milliseconds.
+    pub worst_p99: f64,
 }
 
 /// How far the harness fell behind in a step: what tells the machine's limits from the
@@ -206,6 +238,11 @@ struct Inner {
     active: BTreeSet<usize>,
     /// Every request of the run, merged from each step as it is summarised.
     run_total: Tally,
+    /// The run's entrypoints, and each one's index, when all-ok tallies are folded.
+    entries: Vec<String>,
+    entry_index: HashMap<String, usize>,
+    /// Per entrypoint, its folded all-ok steps; empty when every tally is kept.
+    folded: Vec<Folded>,
 }
 
 impl Inner {
@@ -231,6 +268,33 @@ impl Inner {
         self.run_total.merge(&total);
         total.summarise();
         record.total = Some(total);
+        if !self.folded.is_empty() {
+            Self::fold(record, &self.entry_index, &mut self.folded);
+        }
+    }
+
+    /// Moves the step's all-ok tallies into the per-entrypoint totals, leaving a bit.
+    fn fold(record: &mut StepRecord, index: &HashMap<String, usize>, folded: &mut [Folded]) {
+        let all_ok: Vec<(String, usize)> = record
+            .by_entry
+            .iter()
+            .filter(|(_, tally)| tally.failed == 0 && tally.degraded == 0 && tally.ok > 0)
+            .filter_map(|(name, _)| Some((name.clone(), *index.get(name)?)))
+            .collect();
+        for (name, entry) in all_ok {
+            let Some(tally) = record.by_entry.remove(&name) else {
+                continue;
+            };
+            record.parts.remove(&name);
+            let words = entry / 64 + 1;
+            if record.all_ok.len() < words {
+                record.all_ok.resize(words, 0);
+            }
+            record.all_ok[entry / 64] |= 1 << (entry % 64);
+            let total = &mut folded[entry];
+            total.ok += tally.ok;
+            total.worst_p99 = total.worst_p99.max(tally.percentiles().p99);
+        }
     }
 }
 
@@ -275,13 +339,34 @@ impl Recorder {
     /// A recorder for a run whose steps are numbered below `steps`: traffic naming
     /// another step is stray (see [`traffic::Traffic::stray`]).
     pub fn for_steps(steps: usize) -> Recorder {
-        Recorder::for_run(steps, 0)
+        Recorder::for_run(steps, 0, Vec::new())
     }
 
     /// A recorder for a run of `steps` steps whose traffic has `counters` edges and
     /// services: each keeps its counts per step when that fits
-    /// [`traffic::MAX_STEP_COUNTS`] (see [`traffic::Traffic::for_run`]).
-    pub fn for_run(steps: usize, counters: usize) -> Recorder {
+    /// [`traffic::MAX_STEP_COUNTS`] (see [`traffic::Traffic::for_run`]); and whose
+    /// `entries` keep a tally per step when that fits [`MAX_STEP_TALLIES`].
+    pub fn for_run(steps: usize, counters: usize, entries: Vec<String>) -> Recorder {
+        Recorder::with_limit(steps, counters, entries, MAX_STEP_TALLIES)
+    }
+
+    /// [`Recorder::for_run`] with another limit on the tallies kept per step.
+    pub fn with_limit(
+        steps: usize,
+        counters: usize,
+        entries: Vec<String>,
+        max_step_tallies: usize,
+    ) -> Recorder {
+        let fold = entries.len().saturating_mul(steps) > max_step_tallies;
+        let entry_index = if fold {
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.clone(), i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         Recorder {
             // Step 0 (the baseline), settled, as `inner.part` says.
             current: AtomicUsize::new(Part::Settled.index()),
@@ -290,6 +375,13 @@ impl Recorder {
                 part: Part::Settled,
                 active: BTreeSet::new(),
                 run_total: Tally::default(),
+                folded: if fold {
+                    vec![Folded::default(); entries.len()]
+                } else {
+                    Vec::new()
+                },
+                entries,
+                entry_index,
             }),
             traffic: traffic::Traffic::for_run(steps, counters),
         }
@@ -473,21 +565,40 @@ impl Recorder {
 
     /// Every step's record, each summarised (with its `total` set), and every request of
     /// the run merged and summarised. Called once the load has finished.
-    pub fn take(&self) -> (Vec<StepRecord>, Tally) {
+    pub fn take(&self) -> Taken {
         let mut inner = self.lock();
         for index in 0..inner.steps.len() {
             if inner.steps[index].total.is_none() {
                 inner.summarise(index);
             }
         }
-        let mut run_total = std::mem::take(&mut inner.run_total);
-        run_total.summarise();
-        (std::mem::take(&mut inner.steps), run_total)
+        let mut total = std::mem::take(&mut inner.run_total);
+        total.summarise();
+        let folded = std::mem::take(&mut inner.folded);
+        Taken {
+            steps: std::mem::take(&mut inner.steps),
+            total,
+            folded: inner.entries.iter().cloned().zip(folded).collect(),
+            entries: std::mem::take(&mut inner.entries),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         crate::lock::lock(&self.inner)
     }
+}
+
+/// What a run recorded, taken once its load has finished.
+#[derive(Debug)]
+pub struct Taken {
+    pub steps: Vec<StepRecord>,
+    /// Every request of the run.
+    pub total: Tally,
+    /// The run's entrypoints, as [`StepRecord::all_ok`] numbers them.
+    pub entries: Vec<String>,
+    /// Per entrypoint, the steps whose requests were all ok, when they were folded
+    /// (empty when every step kept every tally).
+    pub folded: BTreeMap<String, Folded>,
 }
 
 #[cfg(test)]
@@ -537,7 +648,8 @@ mod tests {
             recorder.begin(step, Part::Transient);
         }
         sender.join().expect("the sender does not panic");
-        let (steps, total) = recorder.take();
+        let taken = recorder.take();
+        let (steps, total) = (taken.steps, taken.total);
         let counted: u64 = steps
             .iter()
             .map(|step| step.total.as_ref().map_or(0, Tally::requests))
@@ -555,7 +667,7 @@ mod tests {
         recorder.fault_ended(0, Ok(()));
         recorder.fault_started(1);
         recorder.begin(2, Part::Transient);
-        let (steps, _) = recorder.take();
+        let steps = recorder.take().steps;
         assert_eq!(steps[1].faults_transient, BTreeSet::from([0]));
         assert_eq!(steps[1].faults_settled, BTreeSet::from([0, 1]));
         assert_eq!(
@@ -614,7 +726,7 @@ mod tests {
             Some(Duration::from_millis(1)),
         );
         recorder.record(late, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
-        let (steps, _) = recorder.take();
+        let steps = recorder.take().steps;
         let parts = steps[1].parts["web"];
         assert_eq!(
             parts[0],
@@ -634,5 +746,44 @@ mod tests {
                 failed: 0
             }
         );
+    }
+
+    #[test]
+    fn a_large_fleet_folds_all_ok_tallies_and_keeps_the_ones_that_suffered() {
+        let entries = vec!["api".to_owned(), "web".to_owned()];
+        // Two entrypoints x three steps is over a limit of 5: tallies fold.
+        let recorder = Recorder::with_limit(3, 0, entries, 5);
+        let request = |entry: &str, level: Level, ms: u64| {
+            let at = recorder.sent(entry, Sent::Dispatched, Duration::ZERO);
+            recorder.record(at, entry, level, &[], Some(Duration::from_millis(ms)));
+        };
+        request("web", Level::Ok, 10);
+        request("api", Level::Ok, 1);
+        recorder.begin(1, Part::Settled);
+        request("web", Level::Ok, 30);
+        request("api", Level::Failed, 1);
+        let taken = recorder.take();
+        let (baseline, step) = (&taken.steps[0], &taken.steps[1]);
+        assert!(baseline.all_ok(0) && baseline.all_ok(1));
+        assert!(baseline.by_entry.is_empty() && baseline.parts.is_empty());
+        assert!(step.all_ok(1) && !step.all_ok(0));
+        assert_eq!(step.by_entry["api"].failed, 1);
+        assert_eq!(step.parts["api"][1].failed, 1);
+        assert_eq!(taken.folded["web"].ok, 2);
+        assert!((taken.folded["web"].worst_p99 - 30.0).abs() < 0.5);
+        assert_eq!(taken.folded["api"].ok, 1);
+        // The step totals and the run's still count every request.
+        assert_eq!(step.total.as_ref().map(Tally::requests), Some(2));
+        assert_eq!(taken.total.requests(), 4);
+    }
+
+    #[test]
+    fn a_fleet_under_the_limit_keeps_every_tally() {
+        let recorder = Recorder::with_limit(3, 0, vec!["web".to_owned()], 5);
+        let at = recorder.sent("web", Sent::Dispatched, Duration::ZERO);
+        recorder.record(at, "web", Level::Ok, &[], Some(Duration::from_millis(1)));
+        let taken = recorder.take();
+        assert_eq!(taken.steps[0].by_entry["web"].ok, 1);
+        assert!(!taken.steps[0].all_ok(0) && taken.folded.is_empty());
     }
 }

@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::contract::{CLIENT, Edge};
-use crate::eval::{Graph, Level, StepPrediction};
+use crate::eval::{Graph, Level, StepLevels};
 use crate::model::{Breach, Call, Change, DEFAULT_METHOD, FlagChange, Flags, Scenario, Strategy};
 use crate::plan::PlanError;
 use crate::record::expect::Expectation;
 use crate::record::tally::Tally;
 use crate::record::traffic::{EdgeCounts, StepTraffic, TrafficTotals};
-use crate::record::{Event, Lag, Parts, StepKind};
+use crate::record::{Event, Folded, Lag, Parts, StepKind};
 
 /// One step as measured.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct StepResult {
     /// Wall time from the start of the step to the end of its bake time.
     pub duration: Duration,
     /// What `check` predicts for the step, with the faults that were in force.
-    pub predicted: StepPrediction,
+    pub predicted: StepLevels,
     /// Per entrypoint (in `Graph::entries` order): the worst outcome measured, `None`
     /// when no request of that entrypoint was sent in the step.
     pub measured: Vec<Option<Level>>,
@@ -149,11 +149,61 @@ pub struct StrategyRun {
     /// Every edge's calls and every service's requests over the whole run.
     pub traffic: TrafficTotals,
     /// Whether every edge's counts are in each step's traffic, or (a fleet too large for
-    /// that) only the entry, flagged, ignoring and asynchronous calls'.
+    /// that) only the flagged, ignoring and asynchronous calls'.
     pub every_step_traffic: bool,
+    /// Per entrypoint, the steps whose requests were all ok, when a fleet too large to
+    /// keep a tally per entrypoint and step folded them (they are then not in the steps'
+    /// `by_entry`); empty otherwise.
+    pub folded: BTreeMap<String, Folded>,
+}
+
+/// One entrypoint's requests over a whole run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryTotal {
+    pub name: String,
+    pub ok: u64,
+    pub degraded: u64,
+    pub failed: u64,
+    /// The worst p99 latency of one step, in milliseconds.
+    pub worst_p99: f64,
+    /// The first step with a failed request of this entrypoint.
+    pub first_failed: Option<StepKind>,
 }
 
 impl StrategyRun {
+    /// Each entrypoint (in the graph's order) over the whole run: its steps' tallies and
+    /// the steps folded away as all ok.
+    pub fn entry_totals(&self) -> Vec<EntryTotal> {
+        self.graph
+            .entry_names()
+            .into_iter()
+            .map(|name| {
+                let folded = self.folded.get(&name).copied().unwrap_or_default();
+                let mut entry = EntryTotal {
+                    name,
+                    ok: folded.ok,
+                    degraded: 0,
+                    failed: 0,
+                    worst_p99: folded.worst_p99,
+                    first_failed: None,
+                };
+                for step in &self.steps {
+                    let Some(tally) = step.by_entry.get(&entry.name) else {
+                        continue;
+                    };
+                    entry.ok += tally.ok;
+                    entry.degraded += tally.degraded;
+                    entry.failed += tally.failed;
+                    entry.worst_p99 = entry.worst_p99.max(tally.percentiles().p99);
+                    if tally.failed > 0 && entry.first_failed.is_none() {
+                        entry.first_failed = Some(step.kind);
+                    }
+                }
+                entry
+            })
+            .collect()
+    }
+
     pub fn graceful(&self) -> bool {
         self.total.failed == 0
     }
@@ -395,17 +445,7 @@ impl StrategyRun {
                 let edge = Edge::new(CLIENT, name, &api)
                     .to_method((method != DEFAULT_METHOD).then_some(method.as_str()))
                     .to_string();
-                let mut total = EdgeCounts::default();
-                for counts in self
-                    .steps
-                    .iter()
-                    .filter_map(|step| step.traffic.edges.get(&edge))
-                {
-                    total.calls += counts.calls;
-                    total.ok += counts.ok;
-                    total.degraded += counts.degraded;
-                    total.failed += counts.failed;
-                }
+                let total = self.traffic.edges.get(&edge).copied().unwrap_or_default();
                 (method.clone(), total)
             })
             .collect()

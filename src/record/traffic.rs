@@ -121,7 +121,7 @@ pub struct TrafficTotals {
 
 /// At most this many (edge or service) x step counts are kept per step. A 10,000-service
 /// fleet has tens of thousands of edges and thousands of steps: past this, only the edges
-/// the report reads per step (entry, flagged, ignoring and asynchronous calls) keep a
+/// the report reads per step (flagged, ignoring and asynchronous calls) keep a
 /// history, every other edge and service its run total (2,000,000 counts: 64 MB).
 pub const MAX_STEP_COUNTS: usize = 2_000_000;
 

@@ -97,7 +97,7 @@ impl Load {
                             .to_method(method.as_deref())
                             .to_string();
                         EntryMethod {
-                            key: context.recorder.traffic.tracked_edge(&edge),
+                            key: context.recorder.traffic.edge(&edge),
                             target: Arc::new(entry.link.target(&entry.api, method.as_deref())),
                             edge,
                         }

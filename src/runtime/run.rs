@@ -19,7 +19,7 @@
 //! then one step per rollback of an applied rollout step, newest first (or the kill
 //! switch).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::eval;
-use crate::eval::Graph;
+use crate::eval::{Graph, Level};
 use crate::model::{Breach, Change, FlagChange, Flags, Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::StepKind;
@@ -72,7 +72,12 @@ pub async fn run(
     // kill switch) after them. Counters: an edge per call of any version, one per
     // service, one per entrypoint's edge.
     let counters = scenario.every_call().count() + 2 * scenario.services.len();
-    let recorder = Arc::new(Recorder::for_run(2 * plan.steps.len() + 1, counters));
+    let entries = scenario.entrypoints().map(|s| s.name.clone()).collect();
+    let recorder = Arc::new(Recorder::for_run(
+        2 * plan.steps.len() + 1,
+        counters,
+        entries,
+    ));
     let cluster = Arc::new(Cluster::new(
         Arc::clone(&scenario),
         options.seed,
@@ -555,9 +560,23 @@ impl Runner<'_> {
     /// The whole result of the run: every step measured and predicted, the
     /// expectations judged, the mitigation, and how it ended.
     fn finish(&self, strategy: &Strategy, ended: Ended) -> StrategyRun {
-        let (records, total) = self.recorder.take();
+        let taken = self.recorder.take();
+        let total = taken.total;
         let graph = Graph::new(&self.scenario);
-        let mut records = records.into_iter();
+        // Where all-ok tallies were folded, a step's bit per entrypoint says it was
+        // measured ok: the recorder's entrypoint number of each of the graph's.
+        let folded_index: HashMap<&str, usize> = taken
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), i))
+            .collect();
+        let recorded_as: Vec<Option<usize>> = graph
+            .entries
+            .iter()
+            .map(|&(service, _)| folded_index.get(graph.services[service].as_str()).copied())
+            .collect();
+        let mut records = taken.steps.into_iter();
         // The settled states before and after each step, moved on by its changes from
         // the initial one: one running state, not a deployment kept per step.
         let mut before = graph.settled(&self.scenario.initial, &self.scenario.initial_flags());
@@ -566,7 +585,8 @@ impl Runner<'_> {
             graph.set_flags(&mut before, &ran.flags_before);
             let after = graph.moved(&before, &ran.changes, &ran.flags_after);
             let record = records.next().unwrap_or_default();
-            steps.push(self.step_result(&graph, index, ran, (&before, &after), record));
+            let measured = measured(&graph, &record, &recorded_as);
+            steps.push(self.step_result(&graph, index, ran, (&before, &after), record, measured));
             before = after;
         }
         let failed_steps: Vec<StepKind> = steps
@@ -601,6 +621,7 @@ impl Runner<'_> {
             stray: self.recorder.traffic.stray(),
             traffic: self.recorder.traffic.totals(),
             every_step_traffic: self.recorder.traffic.every_step(),
+            folded: taken.folded,
             graph,
         }
     }
@@ -614,6 +635,7 @@ impl Runner<'_> {
         ran: &Ran,
         (before, after): (&eval::State, &eval::State),
         record: crate::record::StepRecord,
+        measured: Vec<Option<Level>>,
     ) -> StepResult {
         let faults =
             |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
@@ -635,16 +657,14 @@ impl Runner<'_> {
             &faults(&record.faults_transient),
             &faults(&record.faults_settled),
         );
-        let measured = graph
-            .entries
+        // The explanation is kept only where the measurement differs: the report reads
+        // it there, and nowhere else.
+        let differs: Vec<bool> = measured
             .iter()
-            .map(|&(service, _)| {
-                record
-                    .by_entry
-                    .get(&graph.services[service])
-                    .and_then(measured_level)
-            })
+            .enumerate()
+            .map(|(entry, level)| level.is_some_and(|level| !predicted.allows(entry, level)))
             .collect();
+        let predicted = predicted.into_levels(|entry| differs[entry]);
         StepResult {
             index,
             kind: ran.kind,
@@ -686,6 +706,28 @@ fn plan_step(kind: StepKind) -> usize {
         StepKind::Baseline => 0,
         StepKind::Rollout(n) | StepKind::Rollback(n) | StepKind::KillSwitch(n) => n,
     }
+}
+
+/// Per entrypoint of the graph: the worst outcome measured in the step, from its tally,
+/// or ok where its all-ok tally was folded (`recorded_as`: the recorder's number of
+/// each entrypoint); `None` when no request of it was sent.
+fn measured(
+    graph: &Graph,
+    record: &crate::record::StepRecord,
+    recorded_as: &[Option<usize>],
+) -> Vec<Option<Level>> {
+    graph
+        .entries
+        .iter()
+        .zip(recorded_as)
+        .map(|(&(service, _), &recorded)| {
+            record
+                .by_entry
+                .get(&graph.services[service])
+                .and_then(measured_level)
+                .or_else(|| recorded.filter(|&i| record.all_ok(i)).map(|_| Level::Ok))
+        })
+        .collect()
 }
 
 /// What the mitigation after the breach of step `breached` achieved. Service counts as

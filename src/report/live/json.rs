@@ -67,10 +67,26 @@ pub struct StrategyJson {
     /// Requests each service's replicas received over the whole run.
     pub received_totals: BTreeMap<String, u64>,
     /// Which edges each step's `edges` (and `received`) lists: `every`, or, for a fleet
-    /// too large to keep every edge per step, `tracked` (entry, flagged, ignoring and
+    /// too large to keep every edge per step, `tracked` (flagged, ignoring and
     /// asynchronous calls; every edge is in `edge_totals`).
     pub edges_per_step: &'static str,
+    /// Each entrypoint over the whole run.
+    pub entrypoint_totals: Vec<EntryTotalJson>,
+    /// Which entrypoints each step's `entrypoints` lists: `every`, or, for a fleet too
+    /// large to keep a tally per entrypoint and step, `not_ok` (those with a failed or
+    /// degraded request; the others are in `entrypoint_totals`).
+    pub entrypoints_per_step: &'static str,
     pub steps: Vec<StepJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntryTotalJson {
+    pub name: String,
+    pub requests: Requests,
+    /// The worst p99 latency of one step.
+    pub worst_p99_ms: f64,
+    /// The step (`baseline`, a step number, `rollback N`) of its first failed request.
+    pub first_failed: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -334,6 +350,26 @@ pub fn strategy_json(scenario: &Scenario, run: &StrategyRun) -> StrategyJson {
             "every"
         } else {
             "tracked"
+        },
+        entrypoint_totals: run
+            .entry_totals()
+            .into_iter()
+            .map(|entry| EntryTotalJson {
+                requests: Requests {
+                    sent: entry.ok + entry.degraded + entry.failed,
+                    ok: entry.ok,
+                    degraded: entry.degraded,
+                    failed: entry.failed,
+                },
+                worst_p99_ms: entry.worst_p99,
+                first_failed: entry.first_failed.map(|kind| kind.label()),
+                name: entry.name,
+            })
+            .collect(),
+        entrypoints_per_step: if run.folded.is_empty() {
+            "every"
+        } else {
+            "not_ok"
         },
         mitigation: run.mitigation.map(|mitigation| MitigationJson {
             action: match mitigation.action {

@@ -35,7 +35,13 @@ pub(super) fn strategy(out: &mut String, scenario: &Scenario, net: Net, run: &St
     if !run.every_step_traffic {
         let _ = writeln!(
             out,
-            "  note: a fleet this large keeps per-step call counts only for entry, flagged, ignoring and asynchronous calls; every edge's run total is in the JSON (edge_totals)"
+            "  note: a fleet this large keeps per-step call counts only for flagged, ignoring and asynchronous calls; every edge's run total is in the JSON (edge_totals)"
+        );
+    }
+    if !run.folded.is_empty() {
+        let _ = writeln!(
+            out,
+            "  note: a fleet this large keeps a step's per-entrypoint tallies only where a request failed or degraded; the JSON has every entrypoint's run total (entrypoint_totals)"
         );
     }
     if run.stray > 0 {
@@ -304,42 +310,7 @@ const MAX_ENTRY_ROWS: usize = 12;
 /// Each entrypoint over the whole run, the ones that failed first, then the degraded:
 /// where a fleet with many entrypoints hurt, which the step table merges away.
 fn per_entrypoint(out: &mut String, run: &StrategyRun) {
-    struct Entry {
-        name: String,
-        ok: u64,
-        degraded: u64,
-        failed: u64,
-        worst_p99: f64,
-        first_failed: Option<String>,
-    }
-    let mut entries: Vec<Entry> = run
-        .graph
-        .entry_names()
-        .into_iter()
-        .map(|name| {
-            let mut entry = Entry {
-                name,
-                ok: 0,
-                degraded: 0,
-                failed: 0,
-                worst_p99: 0.0,
-                first_failed: None,
-            };
-            for step in &run.steps {
-                let Some(tally) = step.by_entry.get(&entry.name) else {
-                    continue;
-                };
-                entry.ok += tally.ok;
-                entry.degraded += tally.degraded;
-                entry.failed += tally.failed;
-                entry.worst_p99 = entry.worst_p99.max(tally.percentiles().p99);
-                if tally.failed > 0 && entry.first_failed.is_none() {
-                    entry.first_failed = Some(place(step.kind));
-                }
-            }
-            entry
-        })
-        .collect();
+    let mut entries = run.entry_totals();
     entries.sort_by(|a, b| {
         (b.failed, b.degraded)
             .cmp(&(a.failed, a.degraded))
@@ -367,10 +338,7 @@ fn per_entrypoint(out: &mut String, run: &StrategyRun) {
             entry.degraded.to_string(),
             entry.failed.to_string(),
             format_ms(entry.worst_p99),
-            entry
-                .first_failed
-                .as_deref()
-                .map_or_else(|| "-".to_owned(), str::to_owned),
+            entry.first_failed.map_or_else(|| "-".to_owned(), place),
         ]);
     }
     out.push_str(&table(&rows, "    "));
@@ -415,7 +383,8 @@ fn disagreement(graph: &Graph, step: &StepResult) -> String {
         let name = graph.entry_name(entry);
         let explaining = step
             .predicted
-            .explaining(entry)
+            .explained
+            .get(&entry)
             .filter(|p| p.level != Level::Ok);
         let why = explaining
             .map(|p| format!(" ({})", path_text(p)))
