@@ -281,10 +281,18 @@ pub(super) struct RiskArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct ImportArgs {
-    /// Manifest files, or directories of them (every .yaml and .yml inside, in name
-    /// order); or one JSON file of Jaeger dependencies.
+    /// Manifest files, or directories of them (every .yaml and .yml inside, folders
+    /// within included, in path order); and JSON files of Jaeger dependencies, alone or
+    /// with manifests (the manifests give the services, the lists add the calls).
     #[arg(required = true, value_name = "FILE_OR_DIR")]
     pub(super) inputs: Vec<PathBuf>,
+    /// A dependency list's name for a service of the manifests, when the matching rules
+    /// do not pair them (repeatable): `--map nginx-web-server=nginx-thrift`.
+    #[arg(long = "map", value_name = "NAME=SERVICE", value_parser = parse_pair)]
+    pub(super) map: Vec<(String, String)>,
+    /// An entrypoint, named by hand (repeatable): these and only these.
+    #[arg(long = "entrypoint", value_name = "NAME")]
+    pub(super) entrypoints: Vec<String>,
     /// The scenario's name (default: the first input's file name).
     #[arg(long)]
     pub(super) name: Option<String>,
@@ -301,4 +309,14 @@ pub(super) struct GenerateArgs {
     /// Seed of the generator; the same seed gives the same scenario.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
+}
+
+/// `NAME=SERVICE`, both non-empty.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, service)) if !name.trim().is_empty() && !service.trim().is_empty() => {
+            Ok((name.trim().to_owned(), service.trim().to_owned()))
+        }
+        _ => Err(format!("expected NAME=SERVICE, got `{text}`")),
+    }
 }

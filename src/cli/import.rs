@@ -19,8 +19,12 @@ pub(super) fn run(args: &ImportArgs) -> u8 {
             |stem| stem.to_string_lossy().into_owned(),
         )
     });
-    let yaml = match deploysim::import::import(&name, &texts) {
-        Ok(yaml) => yaml,
+    let options = deploysim::import::Options {
+        names: args.map.clone(),
+        entrypoints: args.entrypoints.clone(),
+    };
+    let imported = match deploysim::import::import(&name, &texts, &options) {
+        Ok(imported) => imported,
         Err(err) => {
             output::error(&err.to_string());
             return exit::INVALID;
@@ -32,7 +36,8 @@ pub(super) fn run(args: &ImportArgs) -> u8 {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("imported.yaml"));
-    let scenario = match scenario::parse_str(&yaml, &written_as) {
+    let yaml = &imported.yaml;
+    let scenario = match scenario::parse_str(yaml, &written_as) {
         Ok(scenario) => scenario,
         Err(err) => {
             output::error(&format!(
@@ -42,8 +47,8 @@ pub(super) fn run(args: &ImportArgs) -> u8 {
         }
     };
     let written = match &args.out {
-        Some(path) => output::write_file(path, &yaml),
-        None => output::print_out(&yaml),
+        Some(path) => output::write_file(path, yaml),
+        None => output::print_out(yaml),
     };
     if let Err(message) = written {
         output::error(&message);
@@ -51,6 +56,7 @@ pub(super) fn run(args: &ImportArgs) -> u8 {
     }
     output::say(&deploysim::report::import_summary(
         &scenario,
+        &imported,
         args.out.as_deref(),
     ));
     exit::OK

@@ -1,36 +1,48 @@
 //! A tracing system's dependency list to a topology: Jaeger's
 //! `[{parent, child, callCount}]` (or `{"data": [...]}`, as its API answers), one call
 //! per pair, the busiest first; the entrypoints are the services that are nobody's child.
+//! Several lists merge into one graph. `callCount` orders a service's calls (the busiest
+//! first) and picks the call a cycle loses (the least used); it is not a traffic mix.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ImportError, Service, Topology, sanitize};
+use super::{ImportError, Service, Topology};
+use crate::import::sanitize;
 
-/// A scenario written from a tracing system's dependency list (Jaeger's JSON).
-pub fn from_dependencies(name: &str, file: &str, text: &str) -> Result<String, ImportError> {
+/// The topology of one or more dependency lists (file, text), merged: every service
+/// they name, every call between two of them.
+pub(super) fn topology(lists: &[&(String, String)]) -> Result<Topology, ImportError> {
+    let mut merged = Read::default();
+    for (file, text) in lists {
+        let read = read_list(file, text)?;
+        merged.pairs.extend(read.pairs);
+        for (name, original) in read.originals {
+            merged.originals.entry(name).or_insert(original);
+        }
+        merged.notes.extend(read.notes);
+    }
+    let mut topology = Topology {
+        notes: merged.notes,
+        ..Topology::default()
+    };
+    add_services(&merged.pairs, &merged.originals, &mut topology);
+    add_calls(merged.pairs, &mut topology, "the trace window");
+    Ok(topology)
+}
+
+/// What one dependency list (Jaeger's JSON) says.
+pub(super) fn read_list(file: &str, text: &str) -> Result<Read, ImportError> {
     let error = |message: String| ImportError {
         source: file.to_owned(),
         message,
     };
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|err| error(format!("not JSON: {err}")))?;
-    let read = read(list(&value).map_err(error)?).map_err(error)?;
-    let mut topology = Topology {
-        notes: read.notes,
-        ..Topology::default()
-    };
-    add_services(&read.pairs, &read.originals, &mut topology);
-    add_calls(read.pairs, &mut topology);
-    super::finish(&mut topology);
-    Ok(super::render::render(
-        name,
-        "a tracing dependency list",
-        &topology,
-    ))
+    read(list(&value).map_err(error)?).map_err(error)
 }
 
 /// One call as the list gives it: (parent, child, callCount), names sanitized.
-type Pair = (String, String, u64);
+pub(super) type Pair = (String, String, u64);
 
 /// The list of pairs, from either shape Jaeger gives.
 fn list(value: &serde_json::Value) -> Result<&Vec<serde_json::Value>, String> {
@@ -47,13 +59,14 @@ fn list(value: &serde_json::Value) -> Result<&Vec<serde_json::Value>, String> {
 }
 
 /// What a dependency list says.
-struct Read {
+#[derive(Debug, Default)]
+pub(super) struct Read {
     /// Every pair between two distinct services.
-    pairs: Vec<Pair>,
+    pub(super) pairs: Vec<Pair>,
     /// Each service's name as the list spells it, by the name it became.
-    originals: BTreeMap<String, String>,
+    pub(super) originals: BTreeMap<String, String>,
     /// Names that collide, and self-calls left out.
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
 }
 
 fn read(list: &[serde_json::Value]) -> Result<Read, String> {
@@ -126,8 +139,10 @@ fn add_services(pairs: &[Pair], originals: &BTreeMap<String, String>, topology: 
     }
 }
 
-/// The calls, the busiest first, as a request would make them first in the trace.
-fn add_calls(mut edges: Vec<Pair>, topology: &mut Topology) {
+/// The calls, the busiest first, as a request would make them first in the trace; after
+/// the calls a service already has (from its manifests), and never twice. `whence` says
+/// where the counts were seen.
+pub(super) fn add_calls(mut edges: Vec<Pair>, topology: &mut Topology, whence: &str) {
     edges.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
     for (parent, child, count) in edges {
         if let Some(service) = topology.services.get_mut(&parent)
@@ -137,7 +152,7 @@ fn add_calls(mut edges: Vec<Pair>, topology: &mut Topology) {
             service.calls.push((
                 child,
                 format!(
-                    "{count} call{} in the trace window",
+                    "{count} call{} in {whence}",
                     if count == 1 { "" } else { "s" }
                 ),
             ));

@@ -13,13 +13,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
-use super::{ImportError, Imported, Service, Topology, sanitize};
+use super::{Call, ImportError, Service, Topology, sanitize};
 use crate::scenario::yaml::{self, Node, Value};
 
-/// A scenario written from Kubernetes manifests: `files` are (name, text), each a YAML
-/// stream of objects (`List`s are opened).
-pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, ImportError> {
-    let manifests = Manifests::read(&objects(files)?);
+/// The topology of Kubernetes manifests: `files` are (name, text), each a YAML stream of
+/// objects (`List`s are opened).
+pub(super) fn topology(files: &[&(String, String)]) -> Result<Topology, ImportError> {
+    let (objects, mut notes) = objects(files)?;
+    let manifests = Manifests::read(&objects);
     if manifests.services.is_empty() {
         return Err(ImportError {
             source: files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", "),
@@ -27,8 +28,11 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
         });
     }
     let selection = Selection::of(&manifests);
+    notes.extend(manifests.unresolved.iter().cloned());
+    notes.extend(manifests.dangling());
+    notes.extend(manifests.skipped());
     let mut topology = Topology {
-        notes: manifests.unresolved.clone(),
+        notes,
         ..Topology::default()
     };
     let mut backed: BTreeSet<usize> = BTreeSet::new();
@@ -40,19 +44,26 @@ pub fn from_manifests(name: &str, files: &[(String, String)]) -> Result<String, 
             topology.notes.push(manifests.unselected(w));
         }
     }
-    super::finish(&mut topology);
-    Ok(super::render::render(
-        name,
-        "Kubernetes manifests",
-        &topology,
-    ))
+    Ok(topology)
 }
 
 /// Every object of every file, with the file it came from; a `List`'s items are objects
-/// of their own.
-fn objects(files: &[(String, String)]) -> Result<Vec<(String, Rc<Node>)>, ImportError> {
+/// of their own. An object met again in a later file (the same kind, namespace and
+/// name: Bookinfo ships its Deployments in several variants of one file) is read once,
+/// from the first, and the notes say so.
+fn objects(
+    files: &[&(String, String)],
+) -> Result<(Vec<(String, Rc<Node>)>, Vec<String>), ImportError> {
     let mut objects: Vec<(String, Rc<Node>)> = Vec::new();
+    let mut seen: HashMap<(String, String, String), String> = HashMap::new();
+    let mut repeated: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for (file, text) in files {
+        if text.contains("{{") && text.contains("}}") {
+            return Err(ImportError {
+                source: file.clone(),
+                message: "a Helm template (it holds `{{ ... }}`): render it first, with `helm template RELEASE CHART > manifests.yaml`, and import that".to_owned(),
+            });
+        }
         let documents = yaml::parse_stream(text).map_err(|err| ImportError {
             source: file.clone(),
             message: err.to_string(),
@@ -68,10 +79,58 @@ fn objects(files: &[(String, String)]) -> Result<Vec<(String, Rc<Node>)>, Import
                 ) => items.clone(),
                 _ => vec![document],
             };
-            objects.extend(items.into_iter().map(|item| (file.clone(), item)));
+            for item in items {
+                let key = (
+                    kind(&item).unwrap_or_default().to_owned(),
+                    namespace(&item).to_owned(),
+                    object_name(&item).unwrap_or_default().to_owned(),
+                );
+                if key.2.is_empty() {
+                    objects.push((file.clone(), item));
+                    continue;
+                }
+                match seen.get(&key) {
+                    Some(first) => repeated
+                        .entry((first.clone(), file.clone()))
+                        .or_default()
+                        .push(format!("{} {}", key.0, key.2)),
+                    None => {
+                        seen.insert(key, file.clone());
+                        objects.push((file.clone(), item));
+                    }
+                }
+            }
         }
     }
-    Ok(objects)
+    let notes = repeated
+        .into_iter()
+        .map(|((first, again), names)| {
+            format!(
+                "{again} repeats {} of {first} ({}): read once, from {first}",
+                count(names.len(), "object"),
+                names.join(", ")
+            )
+        })
+        .collect();
+    Ok((objects, notes))
+}
+
+/// `n thing` or `n things`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// An object's namespace (`default` when it names none).
+fn namespace(object: &Node) -> &str {
+    object
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Node::scalar)
+        .unwrap_or("default")
 }
 
 /// What the manifests hold, as far as the scenario needs it.
@@ -88,6 +147,10 @@ struct Manifests {
     named: Vec<Vec<Vec<usize>>>,
     /// Per Service: some workload names it.
     named_by_someone: Vec<bool>,
+    /// Objects of kinds an import does not read, by kind: how many.
+    skipped: BTreeMap<String, usize>,
+    /// Per workload: hosts its address variables name that no Service has, with where.
+    dangling: Vec<Vec<(String, String)>>,
 }
 
 /// Which workloads each Service selects, and which Service each workload is imported as.
@@ -135,7 +198,8 @@ impl Manifests {
                         .push(K8sService::read(object_name, file, object))
                 }
                 Some("Ingress") => collect_backends(object, &mut manifests.ingress_backends),
-                _ => {}
+                Some("ConfigMap") | None => {}
+                Some(other) => *manifests.skipped.entry(other.to_owned()).or_default() += 1,
             }
         }
         manifests.find_names();
@@ -150,6 +214,31 @@ impl Manifests {
             by_name.entry(service.name.as_str()).or_default().push(i);
         }
         let mut named_by_someone = vec![false; services.len()];
+        let mut dangling: Vec<Vec<(String, String)>> = Vec::new();
+        for workload in &self.workloads {
+            let mut missing = Vec::new();
+            for (whence, text) in &workload.strings {
+                if !address_variable(whence) {
+                    continue;
+                }
+                // Only a value that is an address and nothing else (`cart:7070`): a
+                // value with more in it may hold credentials, which are never echoed.
+                let Some(host) = bare_address(text) else {
+                    continue;
+                };
+                let first = host.split('.').next().unwrap_or_default();
+                let internal = !host.contains('.') || host.contains(".svc");
+                if internal
+                    && first != "localhost"
+                    && !by_name.contains_key(first)
+                    && !missing.iter().any(|(h, _)| h == host)
+                {
+                    missing.push((host.to_owned(), whence.clone()));
+                }
+            }
+            dangling.push(missing);
+        }
+        self.dangling = dangling;
         let named = self
             .workloads
             .iter()
@@ -184,11 +273,44 @@ impl Manifests {
         self.named_by_someone = named_by_someone;
     }
 
+    /// A note per callee named in a workload's address variables that no Service of the
+    /// manifests has (Online Boutique's `SHOPPING_ASSISTANT_SERVICE_ADDR`).
+    fn dangling(&self) -> Vec<String> {
+        self.workloads
+            .iter()
+            .zip(&self.dangling)
+            .flat_map(|(workload, missing)| {
+                missing.iter().map(move |(host, whence)| {
+                    format!(
+                        "{} {}: {whence} names {host}, which no Service in the manifests has: no call (an external service, or a manifest not given?)",
+                        workload.kind, workload.name
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// A note on the objects of kinds an import does not read, and what to do instead.
+    fn skipped(&self) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|(kind, &n)| {
+                let why = match kind.as_str() {
+                    "NetworkPolicy" => "allowed is not called: the calls it allows are not calls; give a dependency list for those",
+                    "VirtualService" | "DestinationRule" | "Gateway" => "Istio routing: the scenario's versions and target say what serves",
+                    "Kustomization" => "run `kubectl kustomize DIR > manifests.yaml` first and import that",
+                    _ => "not a workload, a Service or an Ingress",
+                };
+                format!("skipped {}: {why}", count(n, kind))
+            })
+            .collect()
+    }
+
     /// The calls of `workload` (imported as `own`): each Service its values name, in the
     /// order the container names them, once.
-    fn calls_of(&self, selection: &Selection, own: &str, w: usize) -> Vec<Imported> {
+    fn calls_of(&self, selection: &Selection, own: &str, w: usize) -> Vec<Call> {
         let workload = &self.workloads[w];
-        let mut calls: Vec<Imported> = Vec::new();
+        let mut calls: Vec<Call> = Vec::new();
         for ((whence, _), named) in workload.strings.iter().zip(&self.named[w]) {
             for &callee in named {
                 let target = &selection.reaches[callee].1;
@@ -247,6 +369,12 @@ impl Manifests {
         for (k, &w) in mine.iter().enumerate() {
             backed.insert(w);
             let workload = &self.workloads[w];
+            topology.alias(&workload.name, &own, &format!("{} name", workload.kind));
+            for key in ["app", "app.kubernetes.io/name", "name", "service"] {
+                if let Some(value) = workload.labels.get(key) {
+                    topology.alias(value, &own, &format!("label {key}"));
+                }
+            }
             let (version, origin) = names[k].clone();
             let calls = self.calls_of(selection, &own, w);
             if k == 0 {
@@ -278,6 +406,11 @@ impl Manifests {
     /// A Service that selects the pods of `main`, another Service: one service, `main`,
     /// which is an entrypoint when this Service exposes it.
     fn alias(&self, service: &K8sService, main: &str, topology: &mut Topology) {
+        topology.alias(
+            &service.name,
+            &sanitize(main),
+            "the name of a Service in front of it",
+        );
         topology.notes.push(format!(
             "Service {} selects the same pods as {main}: one service, {main}",
             service.name
@@ -327,7 +460,7 @@ fn first_version(
     workload: &Workload,
     version: String,
     origin: String,
-    calls: Vec<Imported>,
+    calls: Vec<Call>,
 ) {
     entry.origin = format!(
         "Service {} -> {} {}",
@@ -633,11 +766,7 @@ impl K8sService {
             .and_then(|s| s.get("type"))
             .and_then(Node::scalar)
             .unwrap_or("ClusterIP");
-        let namespace = object
-            .get("metadata")
-            .and_then(|m| m.get("namespace"))
-            .and_then(Node::scalar)
-            .unwrap_or("default");
+        let namespace = namespace(object);
         K8sService {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
@@ -698,12 +827,7 @@ fn string_map(node: &Node) -> BTreeMap<String, String> {
 /// counts only in an environment variable whose name says it holds an address
 /// (`REDIS_HOST=redis`), never in arguments (`QUEUE_NAME=orders` names no host).
 fn hosts<'t>(whence: &str, text: &'t str) -> Vec<&'t str> {
-    let address_var = whence.starts_with("env ")
-        && [
-            "HOST", "ADDR", "URL", "URI", "ENDPOINT", "SERVICE", "SERVER", "BROKER", "DSN",
-        ]
-        .iter()
-        .any(|word| whence.to_ascii_uppercase().contains(word));
+    let address_var = address_variable(whence);
     text.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter_map(|word| {
             let word = word.trim_matches(|c| c == '"' || c == '\'');
@@ -728,6 +852,35 @@ fn hosts<'t>(whence: &str, text: &'t str) -> Vec<&'t str> {
             (!host.is_empty() && (!bare || address_var)).then_some(host)
         })
         .collect()
+}
+
+/// The host of a value that is a cluster address and nothing else: `name` or `name:port`
+/// (`name` lowercase DNS labels, the first starting with a letter, `port` digits).
+fn bare_address(text: &str) -> Option<&str> {
+    let text = text.trim();
+    let (host, port) = text.split_once(':').unwrap_or((text, "0"));
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let starts_with_letter = host.starts_with(|c: char| c.is_ascii_lowercase());
+    (starts_with_letter
+        && host.split('.').all(label)
+        && !port.is_empty()
+        && port.chars().all(|c| c.is_ascii_digit()))
+    .then_some(host)
+}
+
+/// True when `whence` is an environment variable whose name says it holds an address.
+fn address_variable(whence: &str) -> bool {
+    whence.starts_with("env ")
+        && [
+            "HOST", "ADDR", "URL", "URI", "ENDPOINT", "SERVICE", "SERVER", "BROKER", "DSN",
+        ]
+        .iter()
+        .any(|word| whence.to_ascii_uppercase().contains(word))
 }
 
 /// True when the value `text` (from `whence`) names `service` as a host.

@@ -18,16 +18,15 @@
 //! cycles only along methods) is written as a comment, not as a call, so the output
 //! always loads. The command line reads the files; nothing here does IO.
 
+mod entry;
 mod jaeger;
 mod k8s;
+mod merge;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::topology;
-
-pub use jaeger::from_dependencies;
-pub use k8s::from_manifests;
 
 /// Why an input could not be imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +42,7 @@ impl std::fmt::Display for ImportError {
 }
 
 /// A call as imported: the callee, and where it was read.
-type Imported = (String, String);
+type Call = (String, String);
 
 /// One service of the topology being written.
 #[derive(Debug, Clone, Default)]
@@ -57,14 +56,14 @@ struct Service {
     recreate: Option<String>,
     entrypoint: Option<String>,
     /// Callee and why.
-    calls: Vec<(String, String)>,
+    calls: Vec<Call>,
     /// How many calls a trace saw per callee; a cycle loses its least-used call.
     counts: BTreeMap<String, u64>,
     /// Calls left out, as comments: callee and why.
     left_out: Vec<(String, String)>,
     /// More workloads behind the same Service (Bookinfo's reviews-v1, -v2, -v3): more
     /// versions, not deployed at the start: (name, where from, calls).
-    more_versions: Vec<(String, String, Vec<Imported>)>,
+    more_versions: Vec<(String, String, Vec<Call>)>,
 }
 
 /// What an import found, before it is YAML.
@@ -73,27 +72,136 @@ struct Topology {
     services: BTreeMap<String, Service>,
     /// Lines for the header: what was left out and why.
     notes: Vec<String>,
+    /// Other names a service goes by in the manifests (its workloads' names, their `app`
+    /// labels, the Services that alias it), sanitized: the service, and which name it is.
+    aliases: BTreeMap<String, (String, String)>,
 }
 
-/// A scenario written from `files` (name, text): one JSON dependency list (a file named
-/// `.json`, or whose text starts with `[` or `{`), or Kubernetes manifests.
-pub fn import(name: &str, files: &[(String, String)]) -> Result<String, ImportError> {
-    let json: Vec<&(String, String)> = files
-        .iter()
-        .filter(|(file, text)| file.ends_with(".json") || text.trim_start().starts_with(['[', '{']))
-        .collect();
-    match (json.as_slice(), files) {
-        ([], _) => from_manifests(name, files),
-        ([(file, text)], [_]) => from_dependencies(name, file, text),
-        _ => Err(ImportError {
-            source: json
-                .iter()
-                .map(|(file, _)| file.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            message: "a dependency list is imported alone (one JSON file)".to_owned(),
-        }),
+impl Topology {
+    /// `name` (sanitized) also names `service`; the first service to claim a name keeps it.
+    fn alias(&mut self, name: &str, service: &str, how: &str) {
+        let name = sanitize(name);
+        if name != service {
+            self.aliases
+                .entry(name)
+                .or_insert_with(|| (service.to_owned(), how.to_owned()));
+        }
     }
+}
+
+/// What the user tells an import beside its files.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// (name in a dependency list, service of the manifests): names the matching rules
+    /// would not pair, paired by hand (`--map nginx-web-server=nginx-thrift`).
+    pub names: Vec<(String, String)>,
+    /// The entrypoints, named by hand (`--entrypoint`): they and only they.
+    pub entrypoints: Vec<String>,
+}
+
+/// An import: the scenario's YAML, and what its summary says.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub yaml: String,
+    /// Each entrypoint and the rule that chose it.
+    pub entrypoints: Vec<(String, String)>,
+    /// Services with no call in or out: calls the sources could not see.
+    pub isolated: Vec<String>,
+    /// Names of a dependency list that matched no manifest: services of their own.
+    pub unmatched: Vec<String>,
+    /// Calls read from the manifests, and added from dependency lists.
+    pub calls_from_manifests: usize,
+    pub calls_from_lists: usize,
+}
+
+/// A scenario written from `files` (name, text): Kubernetes manifests, dependency lists
+/// (a file named `.json`, or one not named `.yaml`/`.yml` whose text starts with `[` or
+/// `{`), or both: the manifests give the services, the lists add the calls.
+pub fn import(
+    name: &str,
+    files: &[(String, String)],
+    options: &Options,
+) -> Result<Imported, ImportError> {
+    let (lists, manifests): (Vec<&(String, String)>, Vec<&(String, String)>) = files
+        .iter()
+        .partition(|(file, text)| is_dependency_list(file, text));
+    let (mut topology, source, unmatched, from_manifests) = if manifests.is_empty() {
+        let topology = jaeger::topology(&lists)?;
+        (topology, "a tracing dependency list", Vec::new(), 0)
+    } else {
+        let mut topology = k8s::topology(&manifests)?;
+        let before = count_calls(&topology);
+        let mut unmatched = Vec::new();
+        for (file, text) in &lists {
+            let read = jaeger::read_list(file, text)?;
+            unmatched.extend(merge::calls(&mut topology, read, file, &options.names)?);
+        }
+        let source = if lists.is_empty() {
+            "Kubernetes manifests"
+        } else {
+            "Kubernetes manifests and a dependency list"
+        };
+        (topology, source, unmatched, before)
+    };
+    break_cycles_of(&mut topology);
+    // A cycle may have cost a call of either kind; the lists' share is what is left.
+    let from_manifests = from_manifests.min(count_calls(&topology));
+    let from_lists = count_calls(&topology) - from_manifests;
+    entry::choose(&mut topology, &options.entrypoints)?;
+    let isolated = isolated(&topology);
+    if !isolated.is_empty() {
+        topology.notes.push(format!(
+            "{} no call in or out ({}): calls made in code are invisible to manifests; give a dependency list (simulate import DIR deps.json) or add them",
+            if isolated.len() == 1 { "1 service has".to_owned() } else { format!("{} services have", isolated.len()) },
+            isolated.join(", ")
+        ));
+    }
+    let entrypoints = topology
+        .services
+        .iter()
+        .filter_map(|(name, service)| Some((name.clone(), service.entrypoint.clone()?)))
+        .collect();
+    Ok(Imported {
+        yaml: render::render(name, source, &topology),
+        entrypoints,
+        isolated,
+        unmatched,
+        calls_from_manifests: from_manifests,
+        calls_from_lists: from_lists,
+    })
+}
+
+/// Whether an input is a dependency list rather than manifests: named `.json`, or not
+/// named as YAML and starting like JSON (a Helm template starts with `{{` too, and is
+/// named `.yaml`).
+fn is_dependency_list(file: &str, text: &str) -> bool {
+    file.ends_with(".json")
+        || (!file.ends_with(".yaml")
+            && !file.ends_with(".yml")
+            && text.trim_start().starts_with(['[', '{'])
+            && !text.trim_start().starts_with("{{"))
+}
+
+fn count_calls(topology: &Topology) -> usize {
+    topology.services.values().map(|s| s.calls.len()).sum()
+}
+
+/// Services no call reaches and that call nothing.
+fn isolated(topology: &Topology) -> Vec<String> {
+    if topology.services.len() < 2 {
+        return Vec::new();
+    }
+    let called: BTreeSet<&str> = topology
+        .services
+        .values()
+        .flat_map(|s| s.calls.iter().map(|(c, _)| c.as_str()))
+        .collect();
+    topology
+        .services
+        .iter()
+        .filter(|(name, service)| service.calls.is_empty() && !called.contains(name.as_str()))
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// Comments out calls until no call cycle is left: each cycle found loses its
@@ -148,33 +256,10 @@ fn break_cycles(topology: &mut Topology, names: &[String]) {
     }
 }
 
-/// Fills the entrypoints when the sources named none (the services nobody calls), and
-/// comments out every call that closes a cycle.
-fn finish(topology: &mut Topology) {
+/// Comments out every call that closes a cycle.
+fn break_cycles_of(topology: &mut Topology) {
     let names: Vec<String> = topology.services.keys().cloned().collect();
     break_cycles(topology, &names);
-    if !topology.services.values().any(|s| s.entrypoint.is_some()) {
-        let called: BTreeSet<String> = topology
-            .services
-            .values()
-            .flat_map(|s| s.calls.iter().map(|(c, _)| c.clone()))
-            .collect();
-        let mut roots: Vec<String> = names
-            .iter()
-            .filter(|n| !called.contains(*n))
-            .cloned()
-            .collect();
-        if roots.is_empty() {
-            roots.extend(names.first().cloned());
-        }
-        for root in roots {
-            if let Some(service) = topology.services.get_mut(&root) {
-                service.entrypoint = Some(
-                    "nothing calls it (no LoadBalancer, NodePort or Ingress found)".to_owned(),
-                );
-            }
-        }
-    }
 }
 
 /// A name as the scenario format takes it: lowercase letters, digits and '-', at most 63

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Imported, Service, Topology, sanitize};
+use super::{Call, Service, Topology, sanitize};
 
 /// What to write next, at the top of every imported scenario.
 const NEXT: &str = "\
@@ -24,7 +24,7 @@ pub(super) fn render(name: &str, source: &str, topology: &Topology) -> String {
     );
     out.push_str(NEXT);
     for note in &topology.notes {
-        let _ = writeln!(out, "# Note: {}", one_line(note));
+        wrapped(&mut out, &format!("Note: {}", one_line(note)));
     }
     let _ = writeln!(out, "\nname: {}", word(&sanitize(name)));
     let _ = writeln!(out, "\nservices:");
@@ -75,7 +75,7 @@ fn render_service(out: &mut String, name: &str, service: &Service) {
 }
 
 /// A version's `calls:`, each with why it is there; the calls left out as comments.
-fn render_calls(out: &mut String, calls: &[Imported], left_out: &[Imported]) {
+fn render_calls(out: &mut String, calls: &[Call], left_out: &[Call]) {
     if calls.is_empty() && left_out.is_empty() {
         let _ = writeln!(out, "        calls: []");
         return;
@@ -117,16 +117,24 @@ fn word(name: &str) -> String {
     }
 }
 
-/// A comment's text on one line: control characters become spaces, and a long text is
-/// cut at 100 characters.
+/// A comment's text on one line: control characters become spaces. Never cut: a note's
+/// advice is at its end.
 fn one_line(text: &str) -> String {
-    let line: String = text
-        .chars()
+    text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if line.chars().count() > 100 {
-        format!("{}...", line.chars().take(100).collect::<String>())
-    } else {
-        line
+        .collect()
+}
+
+/// A header comment, wrapped at spaces to about 90 columns, continued with `#   `.
+fn wrapped(out: &mut String, text: &str) {
+    let mut line = String::from("#");
+    for word in text.split(' ').filter(|word| !word.is_empty()) {
+        if line.len() > 4 && line.len() + 1 + word.len() > 90 {
+            let _ = writeln!(out, "{line}");
+            line = String::from("#  ");
+        }
+        line.push(' ');
+        line.push_str(word);
     }
+    let _ = writeln!(out, "{line}");
 }

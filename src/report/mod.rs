@@ -504,23 +504,68 @@ pub fn start_error_text(err: &crate::runtime::cluster::StartError) -> String {
 
 /// What `simulate import` says once it has written `scenario` (to `out`, or stdout):
 /// what it found, and what to do next.
-pub fn import_summary(scenario: &Scenario, out: Option<&std::path::Path>) -> String {
+pub fn import_summary(
+    scenario: &Scenario,
+    imported: &crate::import::Imported,
+    out: Option<&std::path::Path>,
+) -> String {
     let calls: usize = scenario
         .services
         .values()
         .flat_map(|service| service.versions.values())
         .map(|version| version.calls.len())
         .sum();
-    let entrypoints: Vec<&str> = scenario
-        .entrypoints()
-        .map(|service| service.name.as_str())
-        .collect();
-    format!(
-        "imported {} services, {calls} calls, entrypoints: {}; next: write the release (target:), then simulate check {}",
+    let mut text = format!(
+        "imported {} services, {}",
         scenario.services.len(),
-        entrypoints.join(", "),
+        count_of(calls, "call")
+    );
+    if imported.calls_from_lists > 0 && imported.calls_from_manifests > 0 {
+        let _ = write!(
+            text,
+            " ({} from the manifests, {} from dependency lists)",
+            imported.calls_from_manifests, imported.calls_from_lists
+        );
+    }
+    text.push('\n');
+    for (name, why) in &imported.entrypoints {
+        let _ = writeln!(text, "  entrypoint {name}: {why}");
+    }
+    if !imported.isolated.is_empty() {
+        let _ = writeln!(
+            text,
+            "  warning: {} no call in or out: {}; calls made in code are invisible to manifests: give a dependency list (simulate import DIR deps.json) or add them",
+            if imported.isolated.len() == 1 {
+                "1 service has".to_owned()
+            } else {
+                format!("{} services have", imported.isolated.len())
+            },
+            imported.isolated.join(", ")
+        );
+    }
+    if !imported.unmatched.is_empty() {
+        let _ = writeln!(
+            text,
+            "  {} of a dependency list matched no manifest, each a service of its own: {} (--map NAME=SERVICE pairs one)",
+            count_of(imported.unmatched.len(), "name"),
+            imported.unmatched.join(", ")
+        );
+    }
+    let _ = write!(
+        text,
+        "next: read the notes at the top of the file, write the release (target:), then simulate check {}",
         out.map_or_else(|| "FILE".to_owned(), |path| path.display().to_string())
-    )
+    );
+    text
+}
+
+/// `1 call`, `2 calls`.
+fn count_of(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
 
 /// `text` with every line longer than `width` characters wrapped at spaces, so a report

@@ -67,8 +67,9 @@ pub fn read_from(source: impl Read, path: &Path) -> Result<String, InputError> {
     })
 }
 
-/// The files `simulate import` reads: each one named, and in each directory named the
-/// regular files ending in `.yaml` or `.yml`, in name order. Anything else in
+/// The files `simulate import` reads: each one named, and in each directory named (and
+/// the folders inside it) the regular files ending in `.yaml` or `.yml`, in
+/// path order. Anything else in
 /// a directory (a FIFO, a device or a link to one, a socket) is skipped and listed: it
 /// could block or never end, and nobody keeps manifests there.
 #[derive(Debug, Default)]
@@ -85,33 +86,56 @@ pub fn import_files(inputs: &[PathBuf]) -> Result<ImportFiles, InputError> {
             found.files.push(input.clone());
             continue;
         }
-        let entries = std::fs::read_dir(input).map_err(|err| InputError {
-            path: input.clone(),
-            reason: io_reason(&err),
-        })?;
-        let mut inside: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| {
-                path.extension()
-                    .is_some_and(|ext| ext == "yaml" || ext == "yml")
-            })
-            .collect();
-        inside.sort();
-        for path in inside {
-            // `metadata` follows links: a link to a regular file is read, a link to a
-            // device is not.
-            match std::fs::metadata(&path) {
-                Ok(meta) if meta.is_file() => found.files.push(path),
-                Ok(meta) if meta.is_dir() => found.skipped.push((path, "a directory")),
-                Ok(_) => found
-                    .skipped
-                    .push((path, "not a regular file (a FIFO, a device or a socket)")),
-                Err(_) => found.skipped.push((path, "unreadable (a broken link?)")),
-            }
-        }
+        walk(input, 0, &mut found)?;
     }
     Ok(found)
+}
+
+/// How deep `import` looks into folders within a named directory (Helm charts and
+/// per-service folders are a few levels deep; a link loop is not followed forever).
+pub const MAX_IMPORT_DEPTH: usize = 8;
+
+/// The manifests of `dir` and of the folders inside it, in path order; hidden folders
+/// (`.git`) are not entered.
+fn walk(dir: &Path, depth: usize, found: &mut ImportFiles) -> Result<(), InputError> {
+    let entries = std::fs::read_dir(dir).map_err(|err| InputError {
+        path: dir.to_path_buf(),
+        reason: io_reason(&err),
+    })?;
+    let mut inside: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    inside.sort();
+    for path in inside {
+        let hidden = path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+        let manifest = path
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml");
+        // `metadata` follows links: a link to a regular file is read, a link to a
+        // device is not.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() && !hidden => {
+                if depth + 1 >= MAX_IMPORT_DEPTH {
+                    found
+                        .skipped
+                        .push((path, "a folder too deep inside the directory"));
+                } else {
+                    walk(&path, depth + 1, found)?;
+                }
+            }
+            Ok(_) if !manifest => {}
+            Ok(meta) if meta.is_file() => found.files.push(path),
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => found
+                .skipped
+                .push((path, "not a regular file (a FIFO, a device or a socket)")),
+            Err(_) => found.skipped.push((path, "unreadable (a broken link?)")),
+        }
+    }
+    Ok(())
 }
 
 /// The OS error without Rust's "(os error 2)" suffix, lowercase as the house style has it.
