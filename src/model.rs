@@ -4,7 +4,7 @@
 //! it names exists, no reachable call chain loops, every number is in range. Code that
 //! consumes it may rely on that and never re-checks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -29,9 +29,50 @@ pub struct Scenario {
     pub risk: Risk,
     /// Feature flags, in the order of `flags:` (the order `dark` releases them in).
     pub flags: Vec<Flag>,
+    /// What the loader noticed that is valid but likely not meant (services no
+    /// entrypoint reaches): shown once by the commands that judge, never failing them.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something valid in a scenario that is likely not what its author meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// Deployed services that no call from any entrypoint reaches, through any version:
+    /// their failures reach no request, so nothing can judge them.
+    Unreachable(Vec<String>),
 }
 
 impl Scenario {
+    /// Services deployed at the start or the end that no entrypoint reaches through the
+    /// calls (fallbacks included) of any of their versions, in name order.
+    pub fn unreachable(&self) -> Vec<String> {
+        let mut reached: BTreeSet<&str> = BTreeSet::new();
+        let mut frontier: Vec<&str> = self.entrypoints().map(|s| s.name.as_str()).collect();
+        while let Some(name) = frontier.pop() {
+            if !reached.insert(name) {
+                continue;
+            }
+            let Some(service) = self.services.get(name) else {
+                continue;
+            };
+            for version in service.versions.values() {
+                for call in version.every_call() {
+                    if !reached.contains(call.service.as_str()) {
+                        frontier.push(&call.service);
+                    }
+                }
+            }
+        }
+        self.services
+            .keys()
+            .filter(|name| {
+                !reached.contains(name.as_str())
+                    && (self.initial.version(name).is_some() || self.target.version(name).is_some())
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Every call any version of any service can make (fallbacks included), with the
     /// name of the service that makes it.
     pub fn every_call(&self) -> impl Iterator<Item = (&str, &Call)> {

@@ -66,12 +66,18 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
     ) {
         return code;
     }
-    match Verdict::of(&live.summary()) {
+    let code = match Verdict::of(&live.summary()) {
         Verdict::Pass => exit::OK,
         Verdict::Fail(_) => exit::FAILED,
         Verdict::Inconclusive(_) => exit::INCONCLUSIVE,
         Verdict::Interrupted => exit::INTERRUPTED,
+    };
+    if live.interrupted {
+        // The process ends now: a large fleet's results are left to it rather than
+        // freed one by one, so Ctrl-C is answered within a second.
+        std::mem::forget(live);
     }
+    code
 }
 
 /// The strategies that will run, with their plans, and those that will not.

@@ -160,7 +160,7 @@ pub struct State {
 }
 
 /// The scenario, compiled.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Graph {
     pub services: Vec<String>,
     index: BTreeMap<String, usize>,

@@ -31,6 +31,9 @@ pub(super) fn topology(files: &[&(String, String)]) -> Result<Topology, ImportEr
     notes.extend(manifests.unresolved.iter().cloned());
     notes.extend(manifests.dangling());
     notes.extend(manifests.skipped());
+    if manifests.labelled_versions() {
+        notes.push("versions: each workload's `version` label (the manifests label versions), else its image tag".to_owned());
+    }
     let mut topology = Topology {
         notes,
         ..Topology::default()
@@ -44,6 +47,7 @@ pub(super) fn topology(files: &[&(String, String)]) -> Result<Topology, ImportEr
             topology.notes.push(manifests.unselected(w));
         }
     }
+    topology.notes.extend(manifests.candidate_calls(&selection));
     Ok(topology)
 }
 
@@ -115,6 +119,42 @@ fn objects(
     Ok((objects, notes))
 }
 
+/// A NetworkPolicy: its name, the labels of the pods it guards, and the pod selectors of
+/// its ingress rules' `from`.
+fn policy(
+    name: &str,
+    object: &Node,
+) -> (
+    String,
+    BTreeMap<String, String>,
+    Vec<BTreeMap<String, String>>,
+) {
+    let spec = object.get("spec");
+    let labels = |node: Option<&Node>| {
+        node.and_then(|n| n.get("matchLabels"))
+            .map(string_map)
+            .unwrap_or_default()
+    };
+    let to = labels(spec.and_then(|s| s.get("podSelector")));
+    let mut from = Vec::new();
+    if let Some(Node {
+        value: Value::Seq(rules),
+        ..
+    }) = spec.and_then(|s| s.get("ingress"))
+    {
+        for rule in rules {
+            if let Some(Node {
+                value: Value::Seq(peers),
+                ..
+            }) = rule.get("from")
+            {
+                from.extend(peers.iter().map(|peer| labels(peer.get("podSelector"))));
+            }
+        }
+    }
+    (name.to_owned(), to, from)
+}
+
 /// `n thing` or `n things`.
 fn count(n: usize, thing: &str) -> String {
     if n == 1 {
@@ -149,6 +189,13 @@ struct Manifests {
     named_by_someone: Vec<bool>,
     /// Objects of kinds an import does not read, by kind: how many.
     skipped: BTreeMap<String, usize>,
+    /// Per NetworkPolicy: its name, the pods it admits calls to, and the selectors of
+    /// the pods it admits calls from.
+    policies: Vec<(
+        String,
+        BTreeMap<String, String>,
+        Vec<BTreeMap<String, String>>,
+    )>,
     /// Per workload: hosts its address variables name that no Service has, with where.
     dangling: Vec<Vec<(String, String)>>,
 }
@@ -198,6 +245,13 @@ impl Manifests {
                         .push(K8sService::read(object_name, file, object))
                 }
                 Some("Ingress") => collect_backends(object, &mut manifests.ingress_backends),
+                Some("NetworkPolicy") => {
+                    *manifests
+                        .skipped
+                        .entry("NetworkPolicy".to_owned())
+                        .or_default() += 1;
+                    manifests.policies.push(policy(object_name, object));
+                }
                 Some("ConfigMap") | None => {}
                 Some(other) => *manifests.skipped.entry(other.to_owned()).or_default() += 1,
             }
@@ -273,6 +327,14 @@ impl Manifests {
         self.named_by_someone = named_by_someone;
     }
 
+    /// Whether any workload carries a `version` label: then versions come from that label
+    /// wherever there is one, across the whole app.
+    fn labelled_versions(&self) -> bool {
+        self.workloads
+            .iter()
+            .any(|workload| workload.labels.contains_key("version"))
+    }
+
     /// A note per callee named in a workload's address variables that no Service of the
     /// manifests has (Online Boutique's `SHOPPING_ASSISTANT_SERVICE_ADDR`).
     fn dangling(&self) -> Vec<String> {
@@ -284,6 +346,50 @@ impl Manifests {
                     format!(
                         "{} {}: {whence} names {host}, which no Service in the manifests has: no call (an external service, or a manifest not given?)",
                         workload.kind, workload.name
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The workloads whose labels `selector` matches (an empty selector matches none:
+    /// a policy over every pod names no caller).
+    fn selected(&self, selector: &BTreeMap<String, String>) -> Vec<usize> {
+        if selector.is_empty() {
+            return Vec::new();
+        }
+        (0..self.workloads.len())
+            .filter(|&w| {
+                selector
+                    .iter()
+                    .all(|(k, v)| self.workloads[w].labels.get(k) == Some(v))
+            })
+            .collect()
+    }
+
+    /// The calls each NetworkPolicy allows, as notes: candidates, not calls (allowed is
+    /// not called).
+    fn candidate_calls(&self, selection: &Selection) -> Vec<String> {
+        let service_of = |w: usize| -> Option<String> {
+            let &i = selection.primary.get(&w)?;
+            Some(selection.reaches[i].1.clone())
+        };
+        self.policies
+            .iter()
+            .filter_map(|(name, to, from)| {
+                let callees: BTreeSet<String> =
+                    self.selected(to).into_iter().filter_map(service_of).collect();
+                let callers: BTreeSet<String> = from
+                    .iter()
+                    .flat_map(|selector| self.selected(selector))
+                    .filter_map(service_of)
+                    .filter(|caller| !callees.contains(caller))
+                    .collect();
+                (!callees.is_empty() && !callers.is_empty()).then(|| {
+                    format!(
+                        "NetworkPolicy {name} allows {} to call {}: candidate calls, not added (allowed is not called); add those a request makes",
+                        callers.into_iter().collect::<Vec<_>>().join(", "),
+                        callees.into_iter().collect::<Vec<_>>().join(", ")
                     )
                 })
             })
@@ -365,7 +471,10 @@ impl Manifests {
         }
         // Several workloads behind one Service are versions of it, named by their
         // `version` label where they have one (their images often share a tag).
-        let names = version_names(&mine.iter().map(|&w| &self.workloads[w]).collect::<Vec<_>>());
+        let names = version_names(
+            &mine.iter().map(|&w| &self.workloads[w]).collect::<Vec<_>>(),
+            self.labelled_versions(),
+        );
         for (k, &w) in mine.iter().enumerate() {
             backed.insert(w);
             let workload = &self.workloads[w];
@@ -901,10 +1010,11 @@ fn host_names(host: &str, service: &K8sService) -> bool {
             .is_none_or(|namespace| namespace == service.namespace || namespace == "svc")
 }
 
-/// Version names for the workloads behind one Service: their image tags when there is
-/// one workload; with several, each one's `version` label, else its tag, else its name,
-/// made unique. (name, where it came from)
-fn version_names(workloads: &[&Workload]) -> Vec<(String, String)> {
+/// Version names for the workloads behind one Service: each one's `version` label when
+/// there are several or when the manifests label versions anywhere (`labelled`: one rule
+/// for the whole app, so Bookinfo's productpage is `v1` like its reviews, not its image
+/// tag), else its image tag, else its name, made unique. (name, where it came from)
+fn version_names(workloads: &[&Workload], labelled: bool) -> Vec<(String, String)> {
     let valid = |name: &str| {
         !name.is_empty()
             && name.len() <= 63
@@ -919,7 +1029,7 @@ fn version_names(workloads: &[&Workload]) -> Vec<(String, String)> {
         let label = workload
             .labels
             .get("version")
-            .filter(|label| workloads.len() > 1 && valid(label));
+            .filter(|label| (labelled || workloads.len() > 1) && valid(label));
         let (mut name, origin) = match label {
             Some(label) => (label.clone(), format!("label version: {label}")),
             None => (workload.version.clone(), workload.version_origin.clone()),
@@ -1007,6 +1117,32 @@ mod tests {
             "a bare word elsewhere"
         );
         assert!(named("args", "--cart-addr=cart:7070", "cart"));
+    }
+
+    #[test]
+    fn one_rule_names_the_versions_of_the_whole_app() {
+        let workload = |name: &str, label: Option<&str>| Workload {
+            kind: "Deployment".to_owned(),
+            name: name.to_owned(),
+            file: "app.yaml".to_owned(),
+            labels: label
+                .map(|l| BTreeMap::from([("version".to_owned(), l.to_owned())]))
+                .unwrap_or_default(),
+            replicas: None,
+            recreate: false,
+            startup_ms: None,
+            version: "1.20.2".to_owned(),
+            version_origin: "image tag".to_owned(),
+            strings: Vec::new(),
+            unresolved: Vec::new(),
+        };
+        let productpage = workload("productpage-v1", Some("v1"));
+        // Alone behind its Service, it takes its label when the app labels versions...
+        assert_eq!(version_names(&[&productpage], true)[0].0, "v1");
+        // ...and its image tag when nothing in the app does.
+        assert_eq!(version_names(&[&productpage], false)[0].0, "1.20.2");
+        let untagged = workload("details-v1", None);
+        assert_eq!(version_names(&[&untagged], true)[0].0, "1.20.2");
     }
 
     #[test]

@@ -477,6 +477,8 @@ impl Recorder {
         latency: Option<Duration>,
     ) {
         let mut inner = self.lock();
+        // A fleet large enough to fold its tallies also keeps coarser histograms.
+        let coarse = !inner.folded.is_empty();
         if let Some(record) = inner.steps.get_mut(at.step) {
             record.in_flight = record.in_flight.saturating_sub(1);
             let counts = &mut parts_of(&mut record.parts, entry)[at.part.index()];
@@ -488,9 +490,29 @@ impl Recorder {
             record
                 .by_entry
                 .entry(entry.to_owned())
-                .or_default()
+                .or_insert_with(|| {
+                    if coarse {
+                        Tally::coarse()
+                    } else {
+                        Tally::default()
+                    }
+                })
                 .record(outcome, causes, latency);
         }
+    }
+
+    /// The faults (indices into the scenario's) in force at some time of step `index`'s
+    /// transient part and of its settled part; final once a later step has begun.
+    pub fn faults(&self, index: usize) -> (BTreeSet<usize>, BTreeSet<usize>) {
+        self.lock()
+            .steps
+            .get(index)
+            .map_or_else(Default::default, |record| {
+                (
+                    record.faults_transient.clone(),
+                    record.faults_settled.clone(),
+                )
+            })
     }
 
     /// Requests of `step` still in flight.

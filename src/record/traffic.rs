@@ -133,6 +133,9 @@ pub struct Traffic {
     /// Whether every counter keeps a history per step, or only the tracked ones.
     every_step: History,
     edges: Mutex<BTreeMap<String, EdgeKey>>,
+    /// The edges that keep their counts per step (every edge, or only the tracked ones),
+    /// so that a step's traffic is read without visiting every edge of a large fleet.
+    per_step_edges: Mutex<BTreeMap<String, EdgeKey>>,
     services: Mutex<BTreeMap<String, ServiceKey>>,
     asynchronous: Counter<Backlog>,
     /// Asynchronous calls in flight now, over every replica.
@@ -160,6 +163,7 @@ impl Traffic {
             steps,
             every_step,
             edges: Mutex::new(BTreeMap::new()),
+            per_step_edges: Mutex::new(BTreeMap::new()),
             services: Mutex::new(BTreeMap::new()),
             asynchronous: Counter::new(History::PerStep),
             async_in_flight: AtomicU64::new(0),
@@ -186,11 +190,15 @@ impl Traffic {
 
     fn edge_with(&self, edge: &str, history: History) -> EdgeKey {
         let mut edges = crate::lock::lock(&self.edges);
-        Arc::clone(
-            edges
-                .entry(edge.to_owned())
-                .or_insert_with(|| Arc::new(Counter::new(history))),
-        )
+        if let Some(key) = edges.get(edge) {
+            return Arc::clone(key);
+        }
+        let key = Arc::new(Counter::new(history));
+        edges.insert(edge.to_owned(), Arc::clone(&key));
+        if history == History::PerStep {
+            crate::lock::lock(&self.per_step_edges).insert(edge.to_owned(), Arc::clone(&key));
+        }
+        key
     }
 
     /// The counter of the requests service `service` receives, made on first use.
@@ -276,20 +284,25 @@ impl Traffic {
 
     /// Step `step`'s traffic so far: every edge and service with a count in it.
     pub fn step(&self, step: usize) -> StepTraffic {
-        let edges = crate::lock::lock(&self.edges)
+        let edges = crate::lock::lock(&self.per_step_edges)
             .iter()
             .filter_map(|(edge, counter)| {
                 let counts = counter.get(step).filter(|counts| counts.calls > 0)?;
                 Some((edge.clone(), counts))
             })
             .collect();
-        let received = crate::lock::lock(&self.services)
-            .iter()
-            .filter_map(|(service, counter)| {
-                let count = counter.get(step).filter(|count| *count > 0)?;
-                Some((service.clone(), count))
-            })
-            .collect();
+        // Services keep their counts per step only when every counter does.
+        let received = if self.every_step == History::PerStep {
+            crate::lock::lock(&self.services)
+                .iter()
+                .filter_map(|(service, counter)| {
+                    let count = counter.get(step).filter(|count| *count > 0)?;
+                    Some((service.clone(), count))
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         StepTraffic {
             edges,
             received,

@@ -41,6 +41,7 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
         plural(entries.len(), "entrypoint", "entrypoints"),
         entries.join(", ")
     );
+    out.push_str(&super::warning_lines(scenario));
     for check in &report.strategies {
         out.push('\n');
         strategy(&mut out, scenario, graph, check);
@@ -510,6 +511,9 @@ pub struct CheckJson<'a> {
     pub space: crate::check::space::Space,
     pub safe_order: SafeJson,
     pub sweep: SweepJson<'a>,
+    /// What the scenario holds that is valid but likely not meant (services no
+    /// entrypoint reaches); a warning never changes the verdict.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -747,6 +751,7 @@ pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJ
         space: report.space.clone(),
         safe_order: safe_json(&report.safe),
         sweep: sweep_json(report),
+        warnings: scenario.warnings.iter().map(super::warning_text).collect(),
     }
 }
 

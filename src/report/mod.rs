@@ -559,6 +559,38 @@ pub fn import_summary(
     text
 }
 
+/// The scenario's warnings, a line each (`warning: ...`), for the top of a report; empty
+/// when it has none.
+pub fn warning_lines(scenario: &Scenario) -> String {
+    scenario
+        .warnings
+        .iter()
+        .map(|warning| format!("warning: {}\n", warning_text(warning)))
+        .collect()
+}
+
+/// A warning as a sentence.
+pub fn warning_text(warning: &crate::model::Warning) -> String {
+    match warning {
+        crate::model::Warning::Unreachable(services) => {
+            const SHOWN: usize = 20;
+            let mut names = services
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if services.len() > SHOWN {
+                let _ = write!(names, " and {} more", services.len() - SHOWN);
+            }
+            format!(
+                "no entrypoint reaches {} ({names}): no request meets their failures, so nothing here judges them; add the calls that reach them, or make one an entrypoint",
+                count_of(services.len(), "service")
+            )
+        }
+    }
+}
+
 /// `1 call`, `2 calls`.
 fn count_of(n: usize, thing: &str) -> String {
     if n == 1 {

@@ -371,6 +371,22 @@ impl Cluster {
         futures_util::future::join_all(stops).await;
     }
 
+    /// Leaves every replica to the runtime's end, untouched: for a run that was
+    /// interrupted, whose user wants the report now. Resetting a 10,000-service fleet's
+    /// connections wakes every one of their tasks (most of a second); left alone, they
+    /// sleep until the runtime that owns them is dropped with its tasks, which is
+    /// moments later (the run's host ends with the command). Each replica's handle is
+    /// forgotten, not dropped: dropping it would reset it.
+    pub async fn abandon_all(&self) {
+        for (service, slot) in &self.slots {
+            let mut slot = slot.lock().await;
+            self.pool(service).clear();
+            for replica in Self::take_all(&mut slot) {
+                std::mem::forget(replica);
+            }
+        }
+    }
+
     /// Every replica of the slot, in rotation or not; the caller stops or kills them.
     fn take_all(slot: &mut Slot) -> Vec<Replica> {
         let mut all: Vec<Replica> = slot.ready.drain(..).collect();

@@ -97,6 +97,7 @@ where
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
     let interrupt = interrupt.clone();
+    let watched = interrupt.clone();
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .tick_duration(net::SIM_TICK)
@@ -125,8 +126,14 @@ where
             HostError::Simulation(err.to_string())
         });
     }
-    // Replicas and connections still open in the simulation close with it.
-    drop(sim);
+    // Replicas and connections still open in the simulation close with it; after an
+    // interrupt, the simulation (a large fleet's hundreds of megabytes, most of a second
+    // to free) is left to the process's end, which comes right after the report.
+    if watched.is_set() {
+        std::mem::forget(sim);
+    } else {
+        drop(sim);
+    }
     let outcome = result.borrow_mut().take();
     outcome.ok_or_else(|| HostError::Simulation("it ended before the run did".to_owned()))
 }

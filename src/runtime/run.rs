@@ -41,8 +41,9 @@ use crate::runtime::interrupt::Interrupt;
 use crate::runtime::load::{Entry, Load};
 
 /// How long the end of a run waits for the entry requests still in flight, after an
-/// interrupt (a user who pressed Ctrl-C wants the report now).
-const INTERRUPT_DRAIN: Duration = Duration::from_secs(1);
+/// interrupt (a user who pressed Ctrl-C wants the report now; the interrupted step is
+/// not judged, and the requests given up are counted as such).
+const INTERRUPT_DRAIN: Duration = Duration::from_millis(100);
 
 /// How long a step waits, at its start, for the requests of the step before to answer.
 pub const PREVIOUS_STEP_LIMIT: Duration = Duration::from_secs(1);
@@ -87,7 +88,11 @@ pub async fn run(
         cluster.shutdown().await;
         return Err(err);
     }
+    let graph = Graph::new(&scenario);
+    let settled = graph.settled(&scenario.initial, &scenario.initial_flags());
     let mut runner = Runner {
+        graph,
+        settled,
         scenario: Arc::clone(&scenario),
         cluster: Arc::clone(&cluster),
         flags: Arc::new(FlagBoard::new(scenario.initial_flags())),
@@ -103,7 +108,13 @@ pub async fn run(
     let started = Instant::now();
     let result = runner.execute(plan, strategy).await;
     let running = cluster.running().await;
-    cluster.shutdown().await;
+    // A user who pressed Ctrl-C wants the report now: the servers are left to the
+    // runtime's end rather than drained (the load has given up their requests already).
+    if options.interrupt.is_set() {
+        cluster.abandon_all().await;
+    } else {
+        cluster.shutdown().await;
+    }
     let (ending, scheduled) = result?;
     let ended = Ended {
         ending,
@@ -146,6 +157,8 @@ struct Ran {
     settled_at: Option<Instant>,
     /// The gate was checked after this step and breached.
     gate_breached: bool,
+    /// What `check` predicts for the step, once it has ended.
+    predicted: Option<eval::StepLevels>,
 }
 
 /// When a step's flag changes are made.
@@ -158,6 +171,12 @@ enum FlagsAt {
 }
 
 struct Runner<'a> {
+    /// The scenario compiled, for each step's prediction.
+    graph: Graph,
+    /// The settled state before the first step not predicted yet: steps are predicted
+    /// as they end (`predict_ended`), so that a run's end, or its interruption, has at
+    /// most one step left to predict.
+    settled: eval::State,
     scenario: Arc<Scenario>,
     cluster: Arc<Cluster>,
     /// The flags every request reads, changed by steps and the kill switch.
@@ -486,6 +505,7 @@ impl Runner<'_> {
             overrun: Duration::ZERO,
             settled_at: None,
             gate_breached: false,
+            predicted: None,
         });
         // A step with no service to move (the baseline, a flag switch) is all settled.
         let part = if kind == StepKind::Baseline || self.steps[index].changes.is_empty() {
@@ -494,6 +514,7 @@ impl Runner<'_> {
             Part::Transient
         };
         self.recorder.begin(index, part);
+        self.predict_ended(index);
         if let Some(progress) = self.progress {
             progress.step_started(&self.strategy, kind, plan.last_step());
         }
@@ -559,10 +580,13 @@ impl Runner<'_> {
 
     /// The whole result of the run: every step measured and predicted, the
     /// expectations judged, the mitigation, and how it ended.
-    fn finish(&self, strategy: &Strategy, ended: Ended) -> StrategyRun {
+    fn finish(&mut self, strategy: &Strategy, ended: Ended) -> StrategyRun {
+        // The last steps first, while the recorder still holds their faults.
+        self.predict_ended(self.steps.len());
         let taken = self.recorder.take();
         let total = taken.total;
-        let graph = Graph::new(&self.scenario);
+        // Every step is predicted: the run's result takes the compiled scenario.
+        let graph = std::mem::take(&mut self.graph);
         // Where all-ok tallies were folded, a step's bit per entrypoint says it was
         // measured ok: the recorder's entrypoint number of each of the graph's.
         let folded_index: HashMap<&str, usize> = taken
@@ -577,17 +601,11 @@ impl Runner<'_> {
             .map(|&(service, _)| folded_index.get(graph.services[service].as_str()).copied())
             .collect();
         let mut records = taken.steps.into_iter();
-        // The settled states before and after each step, moved on by its changes from
-        // the initial one: one running state, not a deployment kept per step.
-        let mut before = graph.settled(&self.scenario.initial, &self.scenario.initial_flags());
         let mut steps: Vec<StepResult> = Vec::with_capacity(self.steps.len());
-        for (index, ran) in self.steps.iter().enumerate() {
-            graph.set_flags(&mut before, &ran.flags_before);
-            let after = graph.moved(&before, &ran.changes, &ran.flags_after);
+        for index in 0..self.steps.len() {
             let record = records.next().unwrap_or_default();
             let measured = measured(&graph, &record, &recorded_as);
-            steps.push(self.step_result(&graph, index, ran, (&before, &after), record, measured));
-            before = after;
+            steps.push(self.step_result(index, record, measured));
         }
         let failed_steps: Vec<StepKind> = steps
             .iter()
@@ -626,45 +644,61 @@ impl Runner<'_> {
         }
     }
 
-    /// Step `index` as measured (`record`) and as `check` predicts it with the faults
-    /// that were in force in each of its parts.
-    fn step_result(
-        &self,
-        graph: &Graph,
-        index: usize,
-        ran: &Ran,
-        (before, after): (&eval::State, &eval::State),
-        record: crate::record::StepRecord,
-        measured: Vec<Option<Level>>,
-    ) -> StepResult {
-        let faults =
-            |indices: &std::collections::BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
+    /// Predicts every step before `end` not predicted yet, each with the faults that
+    /// were in force in each of its parts (final once a later step has begun), moving
+    /// the settled state on by its changes: one running state, not one per step. Each
+    /// keeps the explanation of every entrypoint it does not predict ok, which is where
+    /// a measurement can differ from it.
+    fn predict_ended(&mut self, end: usize) {
+        let first = self
+            .steps
+            .iter()
+            .take_while(|ran| ran.predicted.is_some())
+            .count();
+        for index in first..end.min(self.steps.len()) {
+            let (transient, settled) = self.recorder.faults(index);
+            let faults = |indices: &std::collections::BTreeSet<usize>| {
                 indices
                     .iter()
                     .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
-                    .collect()
+                    .collect::<Vec<&crate::model::FaultKind>>()
             };
-        let moves = eval::StepMoves {
-            before: eval::Point { state: before },
-            changes: &ran.changes,
-            flags_during: &ran.flags_during,
-            after: eval::Point { state: after },
-        };
-        let predicted = eval::predict_step(
-            graph,
-            &self.scenario,
-            moves,
-            &faults(&record.faults_transient),
-            &faults(&record.faults_settled),
-        );
-        // The explanation is kept only where the measurement differs: the report reads
-        // it there, and nowhere else.
-        let differs: Vec<bool> = measured
-            .iter()
-            .enumerate()
-            .map(|(entry, level)| level.is_some_and(|level| !predicted.allows(entry, level)))
-            .collect();
-        let predicted = predicted.into_levels(|entry| differs[entry]);
+            let ran = &self.steps[index];
+            self.graph.set_flags(&mut self.settled, &ran.flags_before);
+            let after = self
+                .graph
+                .moved(&self.settled, &ran.changes, &ran.flags_after);
+            let moves = eval::StepMoves {
+                before: eval::Point {
+                    state: &self.settled,
+                },
+                changes: &ran.changes,
+                flags_during: &ran.flags_during,
+                after: eval::Point { state: &after },
+            };
+            let predicted = eval::predict_step(
+                &self.graph,
+                &self.scenario,
+                moves,
+                &faults(&transient),
+                &faults(&settled),
+            );
+            let levels = predicted.levels.clone();
+            let predicted = predicted.into_levels(|entry| levels[entry] != Level::Ok);
+            self.steps[index].predicted = Some(predicted);
+            self.settled = after;
+        }
+    }
+
+    /// Step `index` as measured (`record`) and as predicted.
+    fn step_result(
+        &mut self,
+        index: usize,
+        record: crate::record::StepRecord,
+        measured: Vec<Option<Level>>,
+    ) -> StepResult {
+        let lag = self.with_overrun(index, record.lag);
+        let ran = &mut self.steps[index];
         StepResult {
             index,
             kind: ran.kind,
@@ -678,9 +712,9 @@ impl Runner<'_> {
             events: record.events,
             gate_breached: ran.gate_breached,
             duration: ran.duration,
-            predicted,
+            predicted: ran.predicted.take().unwrap_or_default(),
             measured,
-            lag: self.with_overrun(index, record.lag),
+            lag,
         }
     }
 

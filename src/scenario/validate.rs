@@ -73,7 +73,7 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
     if !checker.problems.is_empty() {
         return None;
     }
-    Some(Scenario {
+    let mut scenario = Scenario {
         name,
         description: raw.description,
         seed: raw.seed,
@@ -87,7 +87,15 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
         expect: raw.expect,
         risk: raw.risk,
         flags,
-    })
+        warnings: Vec::new(),
+    };
+    let unreachable = scenario.unreachable();
+    if !unreachable.is_empty() {
+        scenario
+            .warnings
+            .push(model::Warning::Unreachable(unreachable));
+    }
+    Some(scenario)
 }
 
 /// What the services define, for checking calls: API versions and method names per

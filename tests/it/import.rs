@@ -263,7 +263,11 @@ fn manifests_and_a_dependency_list_merge_into_every_call() {
         summary.contains("entrypoint frontend: type: LoadBalancer"),
         "{summary}"
     );
-    assert!(text.replace("\n#   ", " ").contains("exposed but calling nothing"), "{text}");
+    assert!(
+        text.replace("\n#   ", " ")
+            .contains("exposed but calling nothing"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -315,7 +319,26 @@ fn services_with_no_calls_are_named_and_entrypoints_can_be_named_by_hand() {
         summary.contains("calls made in code are invisible to manifests"),
         "{summary}"
     );
-    assert!(text.replace("\n#   ", " ").contains("give a dependency list"), "{text}");
+    assert!(
+        text.replace("\n#   ", " ")
+            .contains("give a dependency list"),
+        "{text}"
+    );
+    // `check` names what no entrypoint reaches, once, without failing for it.
+    let out = TempDir::new("import-isolated-out");
+    let written = out.path().join("imported.yaml");
+    std::fs::write(&written, &text).expect("write");
+    let check = simulate(&["check", written.to_str().expect("utf-8")]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert_eq!(
+        check
+            .stdout
+            .matches("warning: no entrypoint reaches 2 services (carts, orders)")
+            .count(),
+        1,
+        "{}",
+        check.stdout
+    );
     let (_, scenario, summary) = import_with_summary(&[
         dir.path().to_str().expect("utf-8"),
         "--entrypoint",
@@ -365,7 +388,7 @@ fn what_it_cannot_read_is_said_a_dangling_callee_a_network_policy_and_a_helm_tem
             ),
         ],
     ) + &workload("cart", "ClusterIP", &[])
-        + "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: cart }\nspec: { podSelector: { matchLabels: { app: cart } } }\n";
+        + "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: cart }\nspec:\n  podSelector: { matchLabels: { app: cart } }\n  ingress: [ { from: [ { podSelector: { matchLabels: { app: frontend } } } ] } ]\n";
     std::fs::write(dir.path().join("app.yaml"), manifests).expect("write");
     let (text, scenario, _) = import_with_summary(&[dir.path().to_str().expect("utf-8")]);
     // The notes wrap over comment lines; read them whole.
@@ -377,6 +400,12 @@ fn what_it_cannot_read_is_said_a_dangling_callee_a_network_policy_and_a_helm_tem
     );
     assert!(
         text.contains("skipped 1 NetworkPolicy: allowed is not called"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "NetworkPolicy cart allows frontend to call cart: candidate calls, not added"
+        ),
         "{text}"
     );
     // Notes are whole: the advice at their end is not cut.

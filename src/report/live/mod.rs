@@ -37,11 +37,12 @@ pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: boo
 /// The report's first line: the scenario, where it runs, and its load.
 pub fn header(scenario: &Scenario, seed: u64, net: Net) -> String {
     format!(
-        "scenario {} (seed {seed}): {} services {}, {}\n",
+        "scenario {} (seed {seed}): {} services {}, {}\n{}",
         scenario.name,
         scenario.services.len(),
         net_text(net),
-        super::load_text(scenario)
+        super::load_text(scenario),
+        super::warning_lines(scenario)
     )
 }
 
