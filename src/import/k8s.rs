@@ -55,10 +55,8 @@ pub(super) fn topology(files: &[&(String, String)]) -> Result<Topology, ImportEr
 /// of their own. An object met again in a later file (the same kind, namespace and
 /// name: Bookinfo ships its Deployments in several variants of one file) is read once,
 /// from the first, and the notes say so.
-fn objects(
-    files: &[&(String, String)],
-) -> Result<(Vec<(String, Rc<Node>)>, Vec<String>), ImportError> {
-    let mut objects: Vec<(String, Rc<Node>)> = Vec::new();
+fn objects(files: &[&(String, String)]) -> Result<(Vec<Object>, Vec<String>), ImportError> {
+    let mut objects: Vec<Object> = Vec::new();
     let mut seen: HashMap<(String, String, String), String> = HashMap::new();
     let mut repeated: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for (file, text) in files {
@@ -119,16 +117,18 @@ fn objects(
     Ok((objects, notes))
 }
 
+/// An object of the manifests, with the file it came from.
+type Object = (String, Rc<Node>);
+
+/// Labels, or a selector's labels to match.
+type Labels = BTreeMap<String, String>;
+
 /// A NetworkPolicy: its name, the labels of the pods it guards, and the pod selectors of
 /// its ingress rules' `from`.
-fn policy(
-    name: &str,
-    object: &Node,
-) -> (
-    String,
-    BTreeMap<String, String>,
-    Vec<BTreeMap<String, String>>,
-) {
+type Policy = (String, Labels, Vec<Labels>);
+
+/// A NetworkPolicy, read.
+fn policy(name: &str, object: &Node) -> Policy {
     let spec = object.get("spec");
     let labels = |node: Option<&Node>| {
         node.and_then(|n| n.get("matchLabels"))
@@ -191,11 +191,7 @@ struct Manifests {
     skipped: BTreeMap<String, usize>,
     /// Per NetworkPolicy: its name, the pods it admits calls to, and the selectors of
     /// the pods it admits calls from.
-    policies: Vec<(
-        String,
-        BTreeMap<String, String>,
-        Vec<BTreeMap<String, String>>,
-    )>,
+    policies: Vec<Policy>,
     /// Per workload: hosts its address variables name that no Service has, with where.
     dangling: Vec<Vec<(String, String)>>,
 }

@@ -41,6 +41,9 @@ impl std::fmt::Display for ImportError {
     }
 }
 
+/// An input: its name and its text.
+type Input = (String, String);
+
 /// A call as imported: the callee, and where it was read.
 type Call = (String, String);
 
@@ -122,7 +125,7 @@ pub fn import(
     files: &[(String, String)],
     options: &Options,
 ) -> Result<Imported, ImportError> {
-    let (lists, manifests): (Vec<&(String, String)>, Vec<&(String, String)>) = files
+    let (lists, manifests): (Vec<&Input>, Vec<&Input>) = files
         .iter()
         .partition(|(file, text)| is_dependency_list(file, text));
     let (mut topology, source, unmatched, from_manifests) = if manifests.is_empty() {

@@ -19,7 +19,7 @@
 //! then one step per rollback of an applied rollout step, newest first (or the kill
 //! switch).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -602,10 +602,34 @@ impl Runner<'_> {
             .collect();
         let mut records = taken.steps.into_iter();
         let mut steps: Vec<StepResult> = Vec::with_capacity(self.steps.len());
+        // The states are walked again (cheap: each step moves its changes) so that a
+        // step whose measurement differs gets the prediction's explanation; kept for
+        // every step during the run, explanations would grow with steps x entrypoints.
+        let mut before = graph.settled(&self.scenario.initial, &self.scenario.initial_flags());
         for index in 0..self.steps.len() {
             let record = records.next().unwrap_or_default();
             let measured = measured(&graph, &record, &recorded_as);
+            let ran = &self.steps[index];
+            graph.set_flags(&mut before, &ran.flags_before);
+            let after = graph.moved(&before, &ran.changes, &ran.flags_after);
+            let differs: Vec<bool> = measured
+                .iter()
+                .enumerate()
+                .map(|(entry, level)| {
+                    level.is_some_and(|level| {
+                        !ran.predicted
+                            .as_ref()
+                            .is_some_and(|p| p.allows(entry, level))
+                    })
+                })
+                .collect();
+            if differs.contains(&true) {
+                let faults = (&record.faults_transient, &record.faults_settled);
+                let predicted = predict(&graph, &self.scenario, ran, (&before, &after), faults);
+                self.steps[index].predicted = Some(predicted.into_levels(|entry| differs[entry]));
+            }
             steps.push(self.step_result(index, record, measured));
+            before = after;
         }
         let failed_steps: Vec<StepKind> = steps
             .iter()
@@ -646,9 +670,8 @@ impl Runner<'_> {
 
     /// Predicts every step before `end` not predicted yet, each with the faults that
     /// were in force in each of its parts (final once a later step has begun), moving
-    /// the settled state on by its changes: one running state, not one per step. Each
-    /// keeps the explanation of every entrypoint it does not predict ok, which is where
-    /// a measurement can differ from it.
+    /// the settled state on by its changes: one running state, not one per step. Only
+    /// the levels are kept; `finish` explains the steps whose measurement differs.
     fn predict_ended(&mut self, end: usize) {
         let first = self
             .steps
@@ -657,35 +680,19 @@ impl Runner<'_> {
             .count();
         for index in first..end.min(self.steps.len()) {
             let (transient, settled) = self.recorder.faults(index);
-            let faults = |indices: &std::collections::BTreeSet<usize>| {
-                indices
-                    .iter()
-                    .filter_map(|&i| self.scenario.faults.get(i).map(|fault| &fault.kind))
-                    .collect::<Vec<&crate::model::FaultKind>>()
-            };
             let ran = &self.steps[index];
             self.graph.set_flags(&mut self.settled, &ran.flags_before);
             let after = self
                 .graph
                 .moved(&self.settled, &ran.changes, &ran.flags_after);
-            let moves = eval::StepMoves {
-                before: eval::Point {
-                    state: &self.settled,
-                },
-                changes: &ran.changes,
-                flags_during: &ran.flags_during,
-                after: eval::Point { state: &after },
-            };
-            let predicted = eval::predict_step(
+            let predicted = predict(
                 &self.graph,
                 &self.scenario,
-                moves,
-                &faults(&transient),
-                &faults(&settled),
+                ran,
+                (&self.settled, &after),
+                (&transient, &settled),
             );
-            let levels = predicted.levels.clone();
-            let predicted = predicted.into_levels(|entry| levels[entry] != Level::Ok);
-            self.steps[index].predicted = Some(predicted);
+            self.steps[index].predicted = Some(predicted.into_levels(|_| false));
             self.settled = after;
         }
     }
@@ -740,6 +747,30 @@ fn plan_step(kind: StepKind) -> usize {
         StepKind::Baseline => 0,
         StepKind::Rollout(n) | StepKind::Rollback(n) | StepKind::KillSwitch(n) => n,
     }
+}
+
+/// `check`'s prediction of a step that ran from `before` to `after`, with the faults
+/// (indices into the scenario's) in force in its transient and its settled part.
+fn predict(
+    graph: &Graph,
+    scenario: &Scenario,
+    ran: &Ran,
+    (before, after): (&eval::State, &eval::State),
+    (transient, settled): (&BTreeSet<usize>, &BTreeSet<usize>),
+) -> eval::StepPrediction {
+    let faults = |indices: &BTreeSet<usize>| {
+        indices
+            .iter()
+            .filter_map(|&i| scenario.faults.get(i).map(|fault| &fault.kind))
+            .collect::<Vec<&crate::model::FaultKind>>()
+    };
+    let moves = eval::StepMoves {
+        before: eval::Point { state: before },
+        changes: &ran.changes,
+        flags_during: &ran.flags_during,
+        after: eval::Point { state: after },
+    };
+    eval::predict_step(graph, scenario, moves, &faults(transient), &faults(settled))
 }
 
 /// Per entrypoint of the graph: the worst outcome measured in the step, from its tally,

@@ -225,13 +225,17 @@ fn manifests_and_a_dependency_list_merge_into_every_call() {
         + &workload("cart", "ClusterIP", &[])
         + &workload("catalog", "ClusterIP", &[])
         + &workload("nginx-thrift", "ClusterIP", &[])
-        + &workload("jaeger-agent", "NodePort", &[]);
+        + &workload("jaeger-agent", "NodePort", &[])
+        // A Service whose name differs from its Deployment's, which the trace uses.
+        + "apiVersion: v1\nkind: Service\nmetadata: { name: user-svc }\nspec: { selector: { app: user } }\n---\n\
+           apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: user-service }\nspec:\n  template:\n    metadata: { labels: { app: user } }\n    spec: { containers: [ { name: c, image: example/user:v1 } ] }\n";
     std::fs::write(dir.path().join("app.yaml"), manifests).expect("write");
     let deps = r#"[
         {"parent": "frontend", "child": "cart", "callCount": 40},
         {"parent": "frontend", "child": "catalog", "callCount": 90},
         {"parent": "nginx-web-server", "child": "frontend", "callCount": 100},
-        {"parent": "cart", "child": "redis", "callCount": 40}
+        {"parent": "cart", "child": "redis", "callCount": 40},
+        {"parent": "frontend", "child": "user-service", "callCount": 5}
     ]"#;
     let list = dir.path().join("deps.json");
     std::fs::write(&list, deps).expect("write");
@@ -241,7 +245,17 @@ fn manifests_and_a_dependency_list_merge_into_every_call() {
         "--map",
         "nginx-web-server=nginx-thrift",
     ]);
-    assert_eq!(callees(&scenario, "frontend"), vec!["cart", "catalog"]);
+    // The manifests' call first, then the trace's, the busiest first; `user-service`
+    // is the Deployment behind Service user-svc.
+    assert_eq!(
+        callees(&scenario, "frontend"),
+        vec!["cart", "catalog", "user-svc"]
+    );
+    assert!(
+        text.replace("\n#   ", " ")
+            .contains("\"user-service\" is user-svc (its Deployment name)"),
+        "{text}"
+    );
     assert_eq!(callees(&scenario, "nginx-thrift"), vec!["frontend"]);
     assert_eq!(callees(&scenario, "cart"), vec!["redis"]);
     // A trace service with no manifest is a service of its own, and said so.
@@ -252,7 +266,7 @@ fn manifests_and_a_dependency_list_merge_into_every_call() {
     );
     assert!(text.contains("no manifest matches it"), "{text}");
     assert!(
-        summary.contains("1 from the manifests, 3 from dependency lists"),
+        summary.contains("1 from the manifests, 4 from dependency lists"),
         "{summary}"
     );
     // The agent behind a NodePort calls nothing while the frontend calls others: not an
