@@ -1,16 +1,17 @@
 //! `simulate import` (pure): a scenario to edit, written from what a team already has.
 //!
-//! Two sources:
-//! - Kubernetes manifests ([`from_manifests`]): one service per `Service`, backed by the
-//!   Deployment, StatefulSet or DaemonSet its selector matches; its callees are the other
-//!   Services that its containers' environment values, arguments and commands name as a
-//!   host (`productcatalogservice:3550`, `http://cart/`); replicas, `Recreate` and the
-//!   readiness delay carry over; entrypoints are the Services of type LoadBalancer or
-//!   NodePort and the backends of Ingresses (else the Services nothing calls).
-//! - A tracing system's dependency list ([`from_dependencies`]): Jaeger's
-//!   `[{parent, child, callCount}]` (or `{"data": [...]}`, as its API answers), one call
-//!   per pair, the busiest first; the entrypoints are the services that are nobody's
-//!   child.
+//! Two sources, alone or merged ([`import`]):
+//! - Kubernetes manifests (`k8s`): one service per `Service`, backed by the Deployment,
+//!   StatefulSet or DaemonSet its selector matches; its callees are the other Services
+//!   that its containers' environment values, arguments and commands name as a host
+//!   (`productcatalogservice:3550`, `http://cart/`); replicas, `Recreate` and the
+//!   readiness delay carry over.
+//! - A tracing system's dependency list (`jaeger`): Jaeger's `[{parent, child,
+//!   callCount}]` (or `{"data": [...]}`, as its API answers), one call per pair, the
+//!   busiest first. With manifests, the lists add calls to their services (`merge`).
+//!
+//! Entrypoints are chosen by a stated rule, or named (`entry`); what the sources could
+//! not show is said in notes and in the summary.
 //!
 //! The result is YAML with a comment on every value saying where it came from, and a
 //! note at the top on what to write next (the release, and what each failure does). A
