@@ -8,14 +8,8 @@ use deploysim::model::Scenario;
 use crate::support::{TempDir, simulate};
 
 fn import(args: &[&str]) -> (String, Scenario) {
-    let mut all = vec!["import"];
-    all.extend_from_slice(args);
-    let run = simulate(&all);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let scenario =
-        deploysim::scenario::parse_str(&run.stdout, std::path::Path::new("imported.yaml"))
-            .unwrap_or_else(|err| panic!("the import loads: {err}\n{}", run.stdout));
-    (run.stdout, scenario)
+    let (text, scenario, _) = import_with_summary(args);
+    (text, scenario)
 }
 
 fn callees(scenario: &Scenario, service: &str) -> Vec<String> {
