@@ -28,6 +28,7 @@ fn load_and_plan(c: &mut Criterion) {
                 kind,
                 expect: Default::default(),
                 on_breach: None,
+                listed: false,
             };
             c.bench_function(
                 &format!("plan/{}/{n_services}-services", strategy.name),

@@ -36,6 +36,7 @@ fn main() {
                 kind: kind.clone(),
                 expect: Default::default(),
                 on_breach: None,
+                listed: false,
             };
             let planned = plan::plan(&scenario, &strategy, scenario.seed).expect("plans");
             (strategy, planned)

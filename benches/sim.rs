@@ -131,6 +131,7 @@ fn run_strategies(net: Net, scenario: &Arc<Scenario>, only: Option<&str>) -> (u6
             kind: deploysim::model::StrategyKind::builtin(name).expect("a built-in strategy"),
             expect: scenario.expect.clone(),
             on_breach: None,
+            listed: false,
         }],
         None => scenario.strategies.clone(),
     };

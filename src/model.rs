@@ -776,6 +776,10 @@ pub struct Strategy {
     pub expect: Expect,
     /// What the gate does on a breach in this strategy, over the gate's own `on_breach`.
     pub on_breach: Option<Breach>,
+    /// Asked for by name: listed in the scenario's `strategies` (or `risk.strategies`), or
+    /// named with `--strategy`. A listed strategy that cannot be planned fails the
+    /// verdict; a default one (the scenario lists none) is only reported.
+    pub listed: bool,
 }
 
 /// How a strategy orders the changes.
@@ -947,6 +951,9 @@ impl Expect {
 pub struct Risk {
     pub trials: u32,
     pub strategies: Vec<StrategyKind>,
+    /// `risk.strategies` was written (not the default): its strategies are listed (see
+    /// [`Strategy::listed`]).
+    pub strategies_listed: bool,
     pub defect: Defect,
     pub expect: RiskExpect,
 }
@@ -956,6 +963,7 @@ impl Default for Risk {
         Risk {
             trials: 200,
             strategies: vec![StrategyKind::Batch, StrategyKind::SinglePiece],
+            strategies_listed: false,
             defect: Defect::default(),
             expect: RiskExpect::default(),
         }

@@ -17,6 +17,7 @@ use crate::eval::{
 };
 use crate::model::{Fault, FaultKind, Scenario, Strategy};
 use crate::plan::{Plan, PlanError, safe};
+use crate::record::result::Verdict;
 
 /// The check of one strategy.
 #[derive(Debug, Clone)]
@@ -29,6 +30,54 @@ pub struct StrategyCheck {
     pub distinct_states: usize,
     /// Of those, the states in which some entrypoint fails.
     pub failing_states: usize,
+    /// Calls whose failure no request hears of (asynchronous, or `ignore` for the code),
+    /// broken in some state of the plan: they fail every time they are made there.
+    pub swallowed: Vec<Swallowed>,
+}
+
+/// At most this many states are named per swallowed call; the count covers the rest.
+pub const MAX_SWALLOWED_STATES_NAMED: usize = 6;
+
+/// A swallowed call broken in some states of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swallowed {
+    /// The caller's version.
+    pub version: String,
+    pub edge: crate::eval::graph::BrokenEdge,
+    /// The first states in which every call over it fails (`2 settled`, `baseline`).
+    pub states: Vec<String>,
+    /// Every state in which every call over it fails.
+    pub count: usize,
+    /// States in which only the calls that reach a version lacking the API fail.
+    pub sometimes: usize,
+}
+
+/// Adds the swallowed broken calls of `state` (labelled `label`) to `found`.
+fn note_swallowed(
+    graph: &Graph,
+    state: &State,
+    label: &str,
+    found: &mut std::collections::BTreeMap<(String, crate::eval::graph::BrokenEdge), Swallowed>,
+) {
+    for (version, edge, always) in graph.swallowed_broken(state) {
+        let entry = found
+            .entry((version.clone(), edge.clone()))
+            .or_insert_with(|| Swallowed {
+                version,
+                edge,
+                states: Vec::new(),
+                count: 0,
+                sometimes: 0,
+            });
+        if !always {
+            entry.sometimes += 1;
+        } else if entry.states.last().map(String::as_str) != Some(label) {
+            entry.count += 1;
+            if entry.states.len() < MAX_SWALLOWED_STATES_NAMED {
+                entry.states.push(label.to_owned());
+            }
+        }
+    }
 }
 
 impl StrategyCheck {
@@ -112,8 +161,10 @@ pub fn check_strategy(
             steps: Vec::new(),
             distinct_states: 0,
             failing_states: 0,
+            swallowed: Vec::new(),
         };
     };
+    let mut swallowed = std::collections::BTreeMap::new();
     let spans = timeline(scenario, planned);
     let step_starts: Vec<u128> = std::iter::once(0)
         .chain(spans.iter().map(|(_, _, end)| *end))
@@ -141,6 +192,16 @@ pub fn check_strategy(
             after: Point { state: &after },
         };
         let prediction = predict_step(graph, scenario, moves, &in_transient, &in_settled);
+        if let Some(t) = &prediction.transient {
+            let label = format!("{} transient", step.index);
+            note_swallowed(graph, &t.state, &label, &mut swallowed);
+        }
+        let label = if step.index == 0 {
+            "baseline".to_owned()
+        } else {
+            format!("{} settled", step.index)
+        };
+        note_swallowed(graph, &prediction.settled.state, &label, &mut swallowed);
         // A fault that starts partway through a part leaves the state without it seen
         // too; both count as states the strategy passes through.
         let mut states = vec![prediction.settled.state.clone(), after.clone()];
@@ -166,6 +227,7 @@ pub fn check_strategy(
         steps,
         distinct_states: seen.len(),
         failing_states: failing,
+        swallowed: swallowed.into_values().collect(),
     }
 }
 
@@ -180,18 +242,35 @@ pub struct Report {
 }
 
 impl Report {
-    /// The check's verdict: the strategies whose `expect.graceful` the prediction breaks.
+    /// The strategies that fail the check: those whose `expect.graceful` the prediction
+    /// breaks, and those asked for by name that cannot be planned (a default strategy
+    /// that cannot be planned is reported, not failed).
     pub fn failed(&self) -> Vec<&str> {
         self.strategies
             .iter()
-            .filter(|check| check.expectation_held() == Some(false))
+            .filter(|check| match &check.plan {
+                Err(_) => check.strategy.listed,
+                Ok(_) => check.expectation_held() == Some(false),
+            })
             .map(|check| check.strategy.name.as_str())
             .collect()
     }
 
-    /// True when every strategy's `expect.graceful` holds for the prediction.
-    pub fn passed(&self) -> bool {
-        self.failed().is_empty()
+    /// The strategies the check judged: planned, with a `graceful` expectation (the one
+    /// the prediction can decide).
+    pub fn judged(&self) -> Vec<&str> {
+        self.strategies
+            .iter()
+            .filter(|check| check.plan.is_ok() && check.strategy.expect.graceful.is_some())
+            .map(|check| check.strategy.name.as_str())
+            .collect()
+    }
+
+    /// The check's verdict: fail when a strategy fails (see [`Report::failed`]), nothing
+    /// judged when no strategy has a `graceful` expectation, else pass.
+    pub fn verdict(&self) -> Verdict {
+        let failed: Vec<String> = self.failed().into_iter().map(str::to_owned).collect();
+        Verdict::from_parts(failed, Vec::new(), !self.judged().is_empty())
     }
 }
 
@@ -344,6 +423,7 @@ target: {{ web: v2, catalog: v2 }}
             kind,
             expect: Expect::default(),
             on_breach: None,
+            listed: false,
         };
         let batch = check_strategy(&graph, &scenario, &strategy(StrategyKind::Batch), 0);
         // initial, transient (fails), target.

@@ -108,6 +108,8 @@ pub(super) struct RunArgs {
     pub(super) scenario: Option<PathBuf>,
     #[command(flatten)]
     pub(super) selection: Selection,
+    #[command(flatten)]
+    pub(super) expect: ExpectArg,
     /// Print only the comparison and the verdict; no per-step tables, no progress.
     #[arg(long)]
     pub(super) quiet: bool,
@@ -218,12 +220,30 @@ pub(super) struct Selection {
     pub(super) json: Option<PathBuf>,
 }
 
+/// `--expect`: an expectation for the strategies that have none of their own.
+#[derive(Debug, Args)]
+pub(super) struct ExpectArg {
+    /// Give every strategy without an `expect` of its own this expectation, so that a
+    /// pipeline can gate on any scenario: `graceful` (no entry request may fail; degraded
+    /// is allowed). Without it, a strategy with no expectation is not judged.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub(super) expect: Option<ExpectWhat>,
+}
+
+/// What `--expect` can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum ExpectWhat {
+    Graceful,
+}
+
 #[derive(Debug, Args)]
 pub(super) struct CheckArgs {
     /// The scenario file (`-` reads it from standard input).
     pub(super) scenario: PathBuf,
     #[command(flatten)]
     pub(super) selection: Selection,
+    #[command(flatten)]
+    pub(super) expect: ExpectArg,
     /// Also sweep every pair of services missing at once (rows only for pairs worse than
     /// either service alone).
     #[arg(long)]

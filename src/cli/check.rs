@@ -1,5 +1,6 @@
 //! `simulate check SCENARIO`: every state of every strategy predicted, no server.
 
+use deploysim::record::result::Verdict;
 use deploysim::report;
 
 use super::args::CheckArgs;
@@ -10,6 +11,7 @@ pub(super) fn run(args: &CheckArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
+    let strategies = super::with_expect(strategies, &args.expect);
     let report = deploysim::check::run(
         &scenario,
         &strategies,
@@ -23,9 +25,8 @@ pub(super) fn run(args: &CheckArgs) -> u8 {
     ) {
         return code;
     }
-    if report.passed() {
-        exit::OK
-    } else {
-        exit::FAILED
+    match report.verdict() {
+        Verdict::Fail(_) => exit::FAILED,
+        _ => exit::OK,
     }
 }

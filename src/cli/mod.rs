@@ -28,7 +28,7 @@ use deploysim::runtime::net::Net;
 use deploysim::runtime::run::Options;
 use deploysim::scenario;
 
-use args::{Cli, Command, Selection};
+use args::{Cli, Command, ExpectArg, ExpectWhat, Selection};
 
 /// Exit codes, as the product contract fixes them.
 pub mod exit {
@@ -110,6 +110,16 @@ fn prepare(path: &Path, selection: &Selection) -> Result<(Scenario, u64, Vec<Str
     })?;
     output::check_json_target(selection.json.as_deref(), path)?;
     Ok((scenario, seed, strategies))
+}
+
+/// The strategies with `--expect` given to those without an expectation of their own.
+fn with_expect(mut strategies: Vec<Strategy>, arg: &ExpectArg) -> Vec<Strategy> {
+    if let Some(ExpectWhat::Graceful) = arg.expect {
+        for strategy in strategies.iter_mut().filter(|s| s.expect.is_empty()) {
+            strategy.expect.graceful = Some(true);
+        }
+    }
+    strategies
 }
 
 /// Runs `work` on `net` with Ctrl-C as its interrupt. Returns its result and whether

@@ -1,6 +1,6 @@
 //! `simulate plan SCENARIO`: each strategy's steps, a dry run.
 
-use deploysim::plan::{self, PlanError};
+use deploysim::plan;
 use deploysim::report::{self, plan::PlanOutcome};
 
 use super::args::PlanArgs;
@@ -29,17 +29,11 @@ pub(super) fn run(args: &PlanArgs) -> u8 {
     ) {
         return code;
     }
-    // A strategy asked for on the command line that cannot be planned is an invalid
-    // request; the scenario's own strategies were checked when it was loaded.
+    // A strategy the scenario lists or the user names that cannot be planned fails, as
+    // in every command; a default one is reported, not failed.
     if outcomes
         .iter()
-        .any(|(_, outcome)| matches!(outcome, Err(PlanError::Cycle { .. })))
-    {
-        return exit::INVALID;
-    }
-    if outcomes
-        .iter()
-        .any(|(_, outcome)| matches!(outcome, Err(PlanError::NoSafeOrder { .. })))
+        .any(|(strategy, outcome)| strategy.listed && outcome.is_err())
     {
         return exit::FAILED;
     }

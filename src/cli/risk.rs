@@ -62,6 +62,7 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         summaries: &assessment.summaries,
         trials: &ran.trials,
         judged: &assessment.judged,
+        unplanned: &assessment.unplanned,
         partial: ran.partial,
     };
     if let Some(dir) = &args.out
@@ -132,8 +133,13 @@ fn planned(scenario: &Scenario, compared: &Compared, seed: u64) -> Result<Planne
     }
     let planned = policy::plan(scenario, compared, seed);
     for (strategy, err) in &planned.left_out {
+        let listed = if strategy.listed {
+            " (it is asked for by name: the verdict fails)"
+        } else {
+            ""
+        };
         output::note(&format!(
-            "strategy {} is left out: {}",
+            "strategy {} is left out: {}{listed}",
             strategy.name,
             report::plan_error_text(err)
         ));
@@ -150,7 +156,7 @@ fn planned(scenario: &Scenario, compared: &Compared, seed: u64) -> Result<Planne
 
 fn exit_code(assessment: &Assessment, ran: Ran) -> u8 {
     match assessment.conclusion(ran) {
-        Conclusion::Holds => exit::OK,
+        Conclusion::Holds | Conclusion::NothingJudged => exit::OK,
         Conclusion::Fails => exit::FAILED,
         Conclusion::Unjudged => exit::INCONCLUSIVE,
         Conclusion::Interrupted => exit::INTERRUPTED,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use deploysim::model::{Scenario, Strategy};
-use deploysim::plan::{self, Plan, PlanError};
+use deploysim::plan::{self, Plan};
 use deploysim::record::result::{LiveRun, Unplanned, Verdict};
 use deploysim::report;
 use deploysim::runtime::host::{run_budget, sim_limit};
@@ -19,6 +19,7 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
+    let strategies = super::with_expect(strategies, &args.expect);
     // A risk trial's defects go into the scenario before anything is planned: the plan
     // is the same (a team does not know its defects), the versions it deploys are not.
     let (scenario, trial_line, run_seed) = match args.trial {
@@ -30,10 +31,7 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         None => (scenario, String::new(), seed),
     };
     let scenario = Arc::new(scenario);
-    let (plans, unplanned) = match plans(&scenario, &strategies, seed) {
-        Ok(planned) => planned,
-        Err(code) => return code,
-    };
+    let (plans, unplanned) = plans(&scenario, &strategies, seed);
     let line = progress::Line::unless_quiet(args.quiet);
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
@@ -66,11 +64,12 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
     ) {
         return code;
     }
-    let code = match Verdict::of(&live.summary()) {
+    let code = match Verdict::of(&live.summary(&scenario)) {
         Verdict::Pass => exit::OK,
         Verdict::Fail(_) => exit::FAILED,
         Verdict::Inconclusive(_) => exit::INCONCLUSIVE,
         Verdict::Interrupted => exit::INTERRUPTED,
+        Verdict::NothingJudged => exit::OK,
     };
     if live.interrupted {
         // The process ends now: a large fleet's results are left to it rather than
@@ -83,24 +82,19 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
 /// The strategies that will run, with their plans, and those that will not.
 type Planned = (Vec<(Strategy, Plan)>, Vec<Unplanned>);
 
-/// Each strategy's plan; a strategy that cannot be planned safely is not run (the report
-/// says why) while the others are. An error that makes the request invalid is reported,
-/// and its exit code returned.
-fn plans(scenario: &Scenario, strategies: &[Strategy], seed: u64) -> Result<Planned, u8> {
+/// Each strategy's plan; a strategy that cannot be planned is not run (the report says
+/// why, and the verdict fails when it was asked for by name) while the others are.
+fn plans(scenario: &Scenario, strategies: &[Strategy], seed: u64) -> Planned {
     let mut plans = Vec::new();
     let mut unplanned = Vec::new();
     for strategy in strategies {
         match plan::plan(scenario, strategy, seed) {
             Ok(plan) => plans.push((strategy.clone(), plan)),
-            Err(error @ PlanError::NoSafeOrder { .. }) => unplanned.push(Unplanned {
+            Err(error) => unplanned.push(Unplanned {
                 strategy: strategy.clone(),
                 error,
             }),
-            Err(err) => {
-                output::error(&format!("strategy {}: {err}", strategy.name));
-                return Err(exit::INVALID);
-            }
         }
     }
-    Ok((plans, unplanned))
+    (plans, unplanned)
 }

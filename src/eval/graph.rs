@@ -173,6 +173,8 @@ pub struct Graph {
     /// Per service, per runnable version: every call of every method, fallbacks
     /// included, for the list of broken edges.
     edges: Vec<Vec<Vec<Call>>>,
+    /// Some call is asynchronous or ignores a failure (see [`Graph::swallowed_broken`]).
+    any_swallowing: bool,
     /// Per entrypoint: (service, port of the first method of its mix).
     pub entries: Vec<(usize, usize)>,
     /// Per entrypoint: the port of each method its load calls.
@@ -400,6 +402,10 @@ impl Graph {
         }
         let ports = compiler.ports(&apis);
         let edges = compiler.edges();
+        let any_swallowing = edges.iter().flatten().flatten().any(|top| {
+            std::iter::successors(Some(top), |call| call.fallback.as_deref())
+                .any(|call| call.asynchronous || call.actions.contains(&Action::Ignore))
+        });
         let entry_services = compiler.entry_services();
         let (entry_ports, entry_methods) = compiler.entry_ports(&entry_services);
         let entries: Vec<(usize, usize)> = entry_services
@@ -423,6 +429,7 @@ impl Graph {
             ports,
             order,
             edges,
+            any_swallowing,
             entries,
             entry_ports,
             entry_methods,
@@ -844,6 +851,35 @@ impl Graph {
     /// to an API or method that some serving version lacks, or across a partition;
     /// whether or not its failure reaches an entrypoint.
     pub fn broken_edges(&self, state: &State) -> Vec<(String, BrokenEdge)> {
+        let mut found: Vec<(String, BrokenEdge)> = self
+            .broken_where(state, |_, _| true)
+            .into_iter()
+            .map(|(version, edge, _)| (version, edge))
+            .collect();
+        found.dedup();
+        found
+    }
+
+    /// The broken edges of `state` whose failure no request hears of: asynchronous calls,
+    /// and calls whose rule ignores the code the break gives. Only versions with such a
+    /// call are looked at, so that a large fleet's states are walked cheaply. The flag
+    /// says whether every call over the edge fails (no serving version of the callee
+    /// answers it), not only those that reach a version lacking the API.
+    pub fn swallowed_broken(&self, state: &State) -> Vec<(String, BrokenEdge, bool)> {
+        if !self.any_swallowing {
+            return Vec::new();
+        }
+        self.broken_where(state, |call, why| {
+            let slot = usize::from(why.code() == "UNIMPLEMENTED");
+            call.asynchronous || call.actions[slot] == Action::Ignore
+        })
+    }
+
+    fn broken_where(
+        &self,
+        state: &State,
+        keep: impl Fn(&Call, &Break) -> bool,
+    ) -> Vec<(String, BrokenEdge, bool)> {
         let mut found = Vec::new();
         for (s, versions) in self.edges.iter().enumerate() {
             for (v, calls) in versions.iter().enumerate() {
@@ -869,9 +905,18 @@ impl Graph {
                                 .find(|(w, provided)| mask & (1 << w) != 0 && !**provided)
                                 .map(|(w, _)| self.unserved(call.port, w))
                         };
-                        if let Some(why) = why {
+                        if let Some(why) = why.filter(|why| keep(call, why)) {
+                            let always = mask == 0
+                                || state.cut.contains(&(s, call.callee))
+                                || (0..port.provided_by.len()).all(|w| {
+                                    mask & (1 << w) == 0 || !port.provided_by[w]
+                                });
                             let edge = self.broken(Some(s), call.port, why);
-                            found.push((self.versions[s][v].clone(), self.behind(edge, top)));
+                            found.push((
+                                self.versions[s][v].clone(),
+                                self.behind(edge, top),
+                                always,
+                            ));
                         }
                     }
                 }

@@ -321,6 +321,7 @@ mod tests {
             kind,
             expect: scenario.expect.clone(),
             on_breach: None,
+            listed: false,
         }
     }
 

@@ -39,8 +39,12 @@ pub fn select(scenario: &Scenario, names: &[String]) -> Result<Vec<Strategy>, Un
 }
 
 fn named(scenario: &Scenario, name: &str) -> Result<Strategy, UnknownStrategy> {
+    // Named on the command line: listed, whether the scenario lists it or not.
     if let Some(strategy) = scenario.strategies.iter().find(|s| s.name == name) {
-        return Ok(strategy.clone());
+        return Ok(Strategy {
+            listed: true,
+            ..strategy.clone()
+        });
     }
     if let Some(kind) = StrategyKind::builtin(name) {
         return Ok(Strategy {
@@ -48,6 +52,7 @@ fn named(scenario: &Scenario, name: &str) -> Result<Strategy, UnknownStrategy> {
             kind,
             expect: scenario.expect.clone(),
             on_breach: None,
+            listed: true,
         });
     }
     let own: Vec<String> = scenario.strategies.iter().map(|s| s.name.clone()).collect();

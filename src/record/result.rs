@@ -239,6 +239,36 @@ pub enum Verdict {
     Inconclusive(Vec<String>),
     /// Ctrl-C stopped the run: expectations of a run that did not finish are not judged.
     Interrupted,
+    /// No strategy had an expectation, and none asked for by name failed to plan: what
+    /// failed is reported, but nothing was judged (exit 0, JSON `none`; never a pass).
+    NothingJudged,
+}
+
+impl Verdict {
+    /// The verdict over strategies, given which failed, which could not be measured and
+    /// whether any had an expectation to judge.
+    pub fn from_parts(failed: Vec<String>, unmeasured: Vec<String>, any_expected: bool) -> Verdict {
+        if !failed.is_empty() {
+            Verdict::Fail(failed)
+        } else if !unmeasured.is_empty() {
+            Verdict::Inconclusive(unmeasured)
+        } else if !any_expected {
+            Verdict::NothingJudged
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// The JSON word: `pass`, `fail` (an interrupted run is not a pass), `inconclusive`
+    /// or `none` (nothing was judged).
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail(_) | Verdict::Interrupted => "fail",
+            Verdict::Inconclusive(_) => "inconclusive",
+            Verdict::NothingJudged => "none",
+        }
+    }
 }
 
 /// A strategy the live run did not run: it cannot be planned (no safe order exists, or
@@ -260,9 +290,9 @@ pub struct LiveRun {
 
 impl LiveRun {
     /// What the comparison and the verdict need of the run.
-    pub fn summary(&self) -> LiveSummary {
+    pub fn summary(&self, scenario: &Scenario) -> LiveSummary {
         LiveSummary {
-            runs: self.runs.iter().map(StrategyRun::summary).collect(),
+            runs: self.runs.iter().map(|run| run.summary(scenario)).collect(),
             unplanned: self.unplanned.clone(),
             interrupted: self.interrupted,
         }
@@ -283,6 +313,9 @@ pub struct RunSummary {
     pub differing: Vec<StepKind>,
     /// Steps the machine fell behind in: not measured.
     pub unmeasured: Vec<StepKind>,
+    /// Calls whose failures no entry request heard of (asynchronous, or ignored), with
+    /// how many failed over the run.
+    pub swallowed: Vec<UnseenFailures>,
 }
 
 impl RunSummary {
@@ -303,7 +336,7 @@ impl RunSummary {
 
 impl StrategyRun {
     /// The run without its steps.
-    pub fn summary(&self) -> RunSummary {
+    pub fn summary(&self, scenario: &Scenario) -> RunSummary {
         let kinds = |keep: &dyn Fn(&StepResult) -> bool| -> Vec<StepKind> {
             self.steps
                 .iter()
@@ -319,6 +352,10 @@ impl StrategyRun {
             expectations: self.expectations.clone(),
             differing: kinds(&|step| step.kept_up() && !step.agrees()),
             unmeasured: kinds(&|step| !step.kept_up()),
+            swallowed: unseen_in(
+                scenario,
+                self.traffic.edges.iter().map(|(e, c)| (e.as_str(), c)),
+            ),
         }
     }
 }
@@ -332,8 +369,8 @@ pub struct LiveSummary {
 }
 
 impl Verdict {
-    /// The verdict of a live run. A strategy that cannot be planned fails: what it asks
-    /// for cannot be shipped safely.
+    /// The verdict of a live run. A strategy asked for by name that cannot be planned
+    /// fails: what it asks for cannot be shipped safely; a default one is only reported.
     pub fn of(live: &LiveSummary) -> Verdict {
         let runs = &live.runs;
         if live.interrupted {
@@ -347,15 +384,15 @@ impl Verdict {
         };
         // A failure measured while the machine kept up is real whatever the others did.
         let mut failed = names(&|run| run.judged() && !run.passed());
-        failed.extend(live.unplanned.iter().map(|u| u.strategy.name.clone()));
+        failed.extend(
+            live.unplanned
+                .iter()
+                .filter(|u| u.strategy.listed)
+                .map(|u| u.strategy.name.clone()),
+        );
         let unmeasured = names(&|run| !run.judged());
-        if !failed.is_empty() {
-            Verdict::Fail(failed)
-        } else if !unmeasured.is_empty() {
-            Verdict::Inconclusive(unmeasured)
-        } else {
-            Verdict::Pass
-        }
+        let any_expected = runs.iter().any(|run| !run.strategy.expect.is_empty());
+        Verdict::from_parts(failed, unmeasured, any_expected)
     }
 }
 
@@ -391,20 +428,32 @@ pub fn unseen_failures<'a>(
     scenario: &Scenario,
     steps: impl Iterator<Item = &'a StepResult>,
 ) -> Vec<UnseenFailures> {
+    unseen_in(
+        scenario,
+        steps.flat_map(|step| step.traffic.edges.iter().map(|(e, c)| (e.as_str(), c))),
+    )
+}
+
+/// [`unseen_failures`] over edge counts, each edge's counted once or over several steps.
+pub fn unseen_in<'a>(
+    scenario: &Scenario,
+    edges: impl Iterator<Item = (&'a str, &'a EdgeCounts)>,
+) -> Vec<UnseenFailures> {
     let mut quiet: BTreeSet<String> = BTreeSet::new();
     for (caller, call) in scenario.every_call() {
         if call.asynchronous || call.on_failure.ignores_some() {
             quiet.insert(call_edge(caller, call));
         }
     }
+    if quiet.is_empty() {
+        return Vec::new();
+    }
     let mut failed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for step in steps {
-        for (edge, counts) in &step.traffic.edges {
-            if counts.failed > 0 && quiet.contains(edge) {
-                let total = failed.entry(edge.as_str()).or_default();
-                total.0 += counts.failed;
-                total.1 += counts.calls;
-            }
+    for (edge, counts) in edges {
+        if counts.failed > 0 && quiet.contains(edge) {
+            let total = failed.entry(edge).or_default();
+            total.0 += counts.failed;
+            total.1 += counts.calls;
         }
     }
     failed

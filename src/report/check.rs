@@ -17,6 +17,7 @@ use crate::eval::graph::{Graph, Level, Prediction};
 use crate::eval::{Evaluated, StepPrediction};
 use crate::model::{Change, FaultKind, Scenario};
 use crate::plan::safe::{Conflict, SafeOrder};
+use crate::record::result::Verdict;
 
 /// The sweep table shows every service up to this many; beyond, only the services whose
 /// loss hurts an entrypoint, this many at most (the JSON has every row). Not to be
@@ -53,20 +54,77 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
     out.push('\n');
     sweep(&mut out, graph, report);
     out.push('\n');
-    let failed = report.failed();
-    if failed.is_empty() {
-        let _ = writeln!(
+    verdict(&mut out, report);
+    out
+}
+
+/// The last line: what the check judged and how it came out.
+fn verdict(out: &mut String, report: &Report) {
+    let unplanned: Vec<&str> = report
+        .strategies
+        .iter()
+        .filter(|check| check.plan.is_err() && check.strategy.listed)
+        .map(|check| check.strategy.name.as_str())
+        .collect();
+    let unjudged: Vec<&str> = report
+        .strategies
+        .iter()
+        .filter(|check| check.plan.is_ok() && check.strategy.expect.graceful.is_none())
+        .map(|check| check.strategy.name.as_str())
+        .collect();
+    let _ = match report.verdict() {
+        Verdict::NothingJudged => {
+            let failing: Vec<&str> = report
+                .strategies
+                .iter()
+                .filter(|check| check.plan.is_ok() && !check.graceful())
+                .map(|check| check.strategy.name.as_str())
+                .collect();
+            let seen = if failing.is_empty() {
+                "no state fails an entrypoint".to_owned()
+            } else {
+                format!(
+                    "{} {} through a state that fails an entrypoint",
+                    failing.join(", "),
+                    plural(failing.len(), "passes", "pass")
+                )
+            };
+            writeln!(
+                out,
+                "verdict: nothing judged: no expectation set (no strategy expects `graceful`); {seen}; \
+                 add `expect: {{ graceful: true }}` to the scenario or run with --expect graceful to judge"
+            )
+        }
+        Verdict::Fail(failed) => {
+            let breaks: Vec<&String> = failed
+                .iter()
+                .filter(|name| !unplanned.contains(&name.as_str()))
+                .collect();
+            let mut why = Vec::new();
+            if !breaks.is_empty() {
+                why.push(format!(
+                    "the prediction breaks the graceful expectation of {}",
+                    breaks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if !unplanned.is_empty() {
+                why.push(format!(
+                    "{} cannot be planned (see above)",
+                    unplanned.join(", ")
+                ));
+            }
+            writeln!(out, "verdict: fail ({})", why.join("; "))
+        }
+        _ if unjudged.is_empty() => writeln!(
             out,
             "verdict: pass (every strategy's graceful expectation holds in every state)"
-        );
-    } else {
-        let _ = writeln!(
+        ),
+        _ => writeln!(
             out,
-            "verdict: fail (the prediction breaks the graceful expectation of {})",
-            failed.join(", ")
-        );
-    }
-    out
+            "verdict: pass (every graceful expectation holds in every state; nothing judged for {}: no expectation set)",
+            unjudged.join(", ")
+        ),
+    };
 }
 
 fn strategy(out: &mut String, scenario: &Scenario, graph: &Graph, check: &StrategyCheck) {
@@ -132,6 +190,48 @@ fn strategy(out: &mut String, scenario: &Scenario, graph: &Graph, check: &Strate
         step_rows(&mut rows, graph, &columns, (step, flags), prediction);
     }
     out.push_str(&table(&rows, "  "));
+    for swallowed in &check.swallowed {
+        let _ = writeln!(out, "  swallowed: {}", swallowed_text(swallowed));
+    }
+}
+
+/// `checkout v1 -> email api v1: UNIMPLEMENTED (...): every call fails in 2 states: 1
+/// settled, 2 transient; no request hears of it`.
+pub fn swallowed_text(swallowed: &crate::check::Swallowed) -> String {
+    let mut said = Vec::new();
+    if swallowed.count > 0 {
+        let more = swallowed.count - swallowed.states.len();
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        said.push(format!(
+            "every call fails in {} {}: {}{more}",
+            swallowed.count,
+            plural(swallowed.count, "state", "states"),
+            swallowed.states.join(", "),
+        ));
+    }
+    if swallowed.sometimes > 0 {
+        let n = swallowed.sometimes;
+        said.push(if swallowed.count > 0 {
+            format!(
+                "and the calls that reach a version without it in {n} more {}",
+                plural(n, "state", "states")
+            )
+        } else {
+            format!(
+                "the calls that reach a version without it fail in {n} {}",
+                plural(n, "state", "states")
+            )
+        });
+    }
+    format!(
+        "{}: {}; no request hears of it",
+        broken_edge_text(&swallowed.version, &swallowed.edge),
+        said.join(", ")
+    )
 }
 
 /// A step's rows: its transient state (when it has one) and its settled state, each with
@@ -526,6 +626,10 @@ pub struct StrategyJson<'a> {
     pub expectation_held: Option<bool>,
     pub distinct_states: usize,
     pub failing_states: usize,
+    /// Calls whose failure no request hears of (asynchronous, or `ignore` for the code),
+    /// broken in some state: each as `swallowed_text` words it, with at most
+    /// six states named.
+    pub swallowed: Vec<String>,
     /// Each step as [`StepJson`], made one at a time as it is serialized: a strategy of
     /// thousands of steps is never held as JSON values whole.
     pub steps: StepsJson<'a>,
@@ -735,6 +839,7 @@ pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJ
             expectation_held: check.expectation_held(),
             distinct_states: check.distinct_states,
             failing_states: check.failing_states,
+            swallowed: check.swallowed.iter().map(swallowed_text).collect(),
             steps: StepsJson {
                 scenario,
                 graph,
@@ -745,7 +850,7 @@ pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJ
     CheckJson {
         scenario: scenario.name.clone(),
         seed,
-        verdict: if report.passed() { "pass" } else { "fail" },
+        verdict: report.verdict().word(),
         entrypoints: entries,
         strategies,
         space: report.space.clone(),

@@ -32,6 +32,8 @@ pub struct Findings<'a> {
     pub trials: &'a [Trial],
     /// `risk.expect`'s limits, judged.
     pub judged: &'a [Judged],
+    /// Strategies asked for by name that cannot be planned: each fails the verdict.
+    pub unplanned: &'a [String],
     /// Fewer trials ran than were asked for (Ctrl-C).
     pub partial: bool,
 }
@@ -79,13 +81,57 @@ fn limit_line(judged: &Judged) -> String {
     )
 }
 
-/// The verdict of `risk.expect`'s limits, as the reports end with it.
-fn verdict(judged: &[Judged]) -> String {
-    let failed = judged.iter().filter(|j| !j.holds).count();
-    if failed == 0 {
-        "pass (every limit holds)".to_owned()
+/// The verdict, as the reports end with it: `risk.expect`'s limits and the strategies
+/// asked for that cannot be planned; "nothing judged" without a limit.
+fn verdict(findings: &Findings<'_>) -> String {
+    let failed = findings.judged.iter().filter(|j| !j.holds).count();
+    let mut why = Vec::new();
+    if failed > 0 {
+        why.push(format!(
+            "{failed} of {} {} exceeded",
+            findings.judged.len(),
+            plural(findings.judged.len(), "limit", "limits")
+        ));
+    }
+    if !findings.unplanned.is_empty() {
+        why.push(format!(
+            "{} cannot be planned",
+            findings.unplanned.join(", ")
+        ));
+    }
+    let partial = if findings.partial {
+        " (partial: interrupted; nothing is judged on part of the trials)"
     } else {
-        format!("FAIL ({failed} of {} limits exceeded)", judged.len())
+        ""
+    };
+    if findings.partial {
+        format!("not judged{partial}")
+    } else if !why.is_empty() {
+        format!("FAIL ({})", why.join("; "))
+    } else if findings.judged.is_empty() {
+        "nothing judged: no expectation set (add risk.expect, for example \
+         `max_change_failure_rate: 0.1`, to judge)"
+            .to_owned()
+    } else {
+        "pass (every limit holds)".to_owned()
+    }
+}
+
+/// The JSON word of the verdict (see [`verdict`]).
+fn verdict_word(findings: &Findings<'_>) -> &'static str {
+    let unmeasured = findings.summaries.iter().any(|s| {
+        s.unjudged > 0 && findings.judged.iter().any(|j| j.strategy == s.name)
+    });
+    if findings.partial {
+        "fail"
+    } else if !findings.unplanned.is_empty() || findings.judged.iter().any(|j| !j.holds) {
+        "fail"
+    } else if unmeasured {
+        "inconclusive"
+    } else if findings.judged.is_empty() {
+        "none"
+    } else {
+        "pass"
     }
 }
 
@@ -243,7 +289,7 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
     }
     notes(&mut out, findings);
     let _ = writeln!(out, "\nanswer: {}", answer(summaries));
-    limits(&mut out, findings.judged);
+    limits(&mut out, findings);
     out
 }
 
@@ -364,24 +410,16 @@ fn notes(out: &mut String, findings: &Findings<'_>) {
 }
 
 /// `risk.expect`'s limits, each judged, and the verdict.
-fn limits(out: &mut String, judged: &[Judged]) {
-    let Some(first) = judged.first() else {
-        return;
-    };
-    let _ = writeln!(out, "\nrisk.expect ({}):", first.strategy);
-    for limit in judged {
-        let _ = writeln!(out, "  {}", limit_line(limit));
-    }
-    let failed = judged.iter().filter(|j| !j.holds).count();
-    let _ = writeln!(
-        out,
-        "verdict: {}",
-        if failed == 0 {
-            "pass (every limit holds)".to_owned()
-        } else {
-            format!("FAIL ({failed} of {} limits exceeded)", judged.len())
+fn limits(out: &mut String, findings: &Findings<'_>) {
+    if let Some(first) = findings.judged.first() {
+        let _ = writeln!(out, "\nrisk.expect ({}):", first.strategy);
+        for limit in findings.judged {
+            let _ = writeln!(out, "  {}", limit_line(limit));
         }
-    );
+    } else {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "verdict: {}", verdict(findings));
 }
 
 /// The Markdown summary for a pull request: the question, the answer, the table.
@@ -408,8 +446,9 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
         for judged in findings.judged {
             let _ = writeln!(out, "- {}", limit_line(judged));
         }
-        let _ = writeln!(out, "\n**verdict: {}**\n", verdict(findings.judged));
+        out.push('\n');
     }
+    let _ = writeln!(out, "**verdict: {}**\n", verdict(findings));
     let _ = write!(out, "| strategy |");
     for measure in &MEASURES {
         let _ = write!(out, " {} |", measure.label);
@@ -463,6 +502,11 @@ pub struct RiskReport<'a> {
     pub partial: bool,
     pub measures: Vec<&'static str>,
     pub answer: String,
+    /// `pass`, `fail` (a limit failed, a strategy asked for cannot be planned, or the
+    /// trials were interrupted), `inconclusive` or `none` (no `risk.expect`).
+    pub verdict: &'static str,
+    /// Strategies asked for by name that cannot be planned.
+    pub not_planned: &'a [String],
     /// `risk.expect`'s limits on its strategy, judged (empty without limits).
     pub expect: &'a [Judged],
     /// Per strategy (in `strategies` order): trials with no defect that failed anyway.
@@ -504,6 +548,8 @@ pub fn json<'a>(header: Header<'_>, findings: &Findings<'a>) -> RiskReport<'a> {
         partial: findings.partial,
         measures: MEASURES.iter().map(|m| m.key).collect(),
         answer: answer(summaries),
+        verdict: verdict_word(findings),
+        not_planned: findings.unplanned,
         expect: findings.judged,
         failed_without_defect: failed,
         trials_without_defect: clean,
@@ -547,8 +593,8 @@ th:first-child, td:first-child { text-align: left; }
 <p><strong>Answer:</strong> {{ answer }}.</p>
 {% for note in notes %}<p class="note">{{ note }}</p>{% endfor %}
 {% if expect_strategy %}<h2>risk.expect ({{ expect_strategy }})</h2>
-<ul>{% for line in expect %}<li>{{ line }}</li>{% endfor %}</ul>
-<p><strong>verdict: {{ verdict }}</strong></p>{% endif %}
+<ul>{% for line in expect %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+<p><strong>verdict: {{ verdict }}</strong></p>
 <h2>Every measure</h2>
 <table>
 <tr><th>strategy</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}<th>states</th></tr>
@@ -735,7 +781,7 @@ fn html(
         curve => charts::curve(&points),
         timeline_trial => shown.trial,
         rerun => rerun_command(&header, &shown.trial.to_string()),
-        verdict => verdict(findings.judged),
+        verdict => verdict(findings),
         expect => findings.judged.iter().map(limit_line).collect::<Vec<_>>(),
         expect_strategy => findings.judged.first().map(|j| j.strategy.clone()),
         notes => findings.failed_without_defect().iter().map(|(name, failed, clean)| format!(

@@ -59,10 +59,20 @@ pub fn compared(scenario: &Scenario, names: &[String]) -> Result<Compared, Unkno
             kinds.push(kind);
         }
     }
+    // Named on the command line or in `risk.strategies`: listed. Single-piece (the
+    // reference), dark and the judged strategy, added here, are not.
+    let listed: Vec<StrategyKind> = if !names.is_empty() {
+        names.iter().filter_map(|n| StrategyKind::builtin(n)).collect()
+    } else if scenario.risk.strategies_listed {
+        scenario.risk.strategies.clone()
+    } else {
+        Vec::new()
+    };
     let strategies = kinds
         .into_iter()
         .map(|kind| Strategy {
             name: super::strategy_name(&kind),
+            listed: listed.contains(&kind),
             kind,
             expect: Default::default(),
             on_breach: None,
@@ -133,6 +143,9 @@ pub struct Assessment {
     pub summaries: Vec<StrategySummary>,
     /// Every `risk.expect` limit, judged on its strategy.
     pub judged: Vec<Judged>,
+    /// Strategies asked for by name (in `risk.strategies` or with `--strategy`) that
+    /// cannot be planned: each fails the verdict.
+    pub unplanned: Vec<String>,
 }
 
 /// How the trials ran.
@@ -147,9 +160,11 @@ pub enum Ran {
 /// How a risk run concludes, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conclusion {
-    /// Every limit holds (or none is set).
+    /// Every limit holds.
     Holds,
-    /// A limit failed.
+    /// No limit is set (`risk.expect`), and every strategy asked for was planned.
+    NothingJudged,
+    /// A limit failed, or a strategy asked for by name cannot be planned.
     Fails,
     /// A trial of the judged strategy was not measured: the limits are not judged.
     Unjudged,
@@ -177,10 +192,17 @@ pub fn assess(
             &summaries,
         )
     });
+    let unplanned = planned
+        .left_out
+        .iter()
+        .filter(|(strategy, _)| strategy.listed)
+        .map(|(strategy, _)| strategy.name.clone())
+        .collect();
     Assessment {
         names,
         summaries,
         judged,
+        unplanned,
     }
 }
 
@@ -190,7 +212,7 @@ impl Assessment {
         if ran == Ran::Interrupted {
             return Conclusion::Interrupted;
         }
-        if self.judged.iter().any(|j| !j.holds) {
+        if !self.unplanned.is_empty() || self.judged.iter().any(|j| !j.holds) {
             return Conclusion::Fails;
         }
         let unmeasured = self
@@ -199,6 +221,8 @@ impl Assessment {
             .any(|s| s.unjudged > 0 && self.judged.iter().any(|j| j.strategy == s.name));
         if unmeasured {
             Conclusion::Unjudged
+        } else if self.judged.is_empty() {
+            Conclusion::NothingJudged
         } else {
             Conclusion::Holds
         }
@@ -271,7 +295,7 @@ risk:
         assert_eq!(
             assessment.conclusion(Ran::Complete),
             Conclusion::Holds,
-            "no trial, no measure"
+            "no trial, no measure: a limit on a measure no trial had holds"
         );
         assert_eq!(
             assessment.conclusion(Ran::Interrupted),

@@ -70,6 +70,7 @@ pub async fn sweep(
             kind: StrategyKind::Batch,
             expect: Expect::default(),
             on_breach: None,
+            listed: false,
         };
         // The baseline alone: nothing is rolled out.
         let plan = Plan {

@@ -504,6 +504,7 @@ impl Checker<'_> {
                     kind,
                     expect: expect.clone(),
                     on_breach: None,
+                    listed: false,
                 })
                 .collect();
         };
@@ -550,6 +551,7 @@ impl Checker<'_> {
                 kind,
                 expect,
                 on_breach,
+                listed: true,
             });
         }
         strategies

@@ -62,6 +62,7 @@ fn builtin(kind: StrategyKind) -> Strategy {
         kind,
         expect: Default::default(),
         on_breach: None,
+        listed: false,
     }
 }
 

@@ -349,6 +349,7 @@ proptest! {
             kind: StrategyKind::Random,
             expect: Default::default(),
             on_breach: None,
+            listed: false,
         };
         let first = plan::plan(&scenario, &random, other_seed).expect("random always plans");
         let second = plan::plan(&scenario, &random, other_seed).expect("random always plans");

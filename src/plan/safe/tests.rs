@@ -107,6 +107,7 @@ flags:
             kind: crate::model::StrategyKind::Batch,
             expect: Default::default(),
             on_breach: None,
+            listed: false,
         },
         0,
     );

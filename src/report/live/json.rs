@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{event_text, place, verdict_word};
+use super::{event_text, place};
 use crate::eval::{Graph, Level};
 use crate::model::{Breach, Scenario};
 use crate::plan::PlanError;
@@ -41,7 +41,9 @@ pub struct NotPlannedJson {
 pub struct StrategyJson {
     pub name: String,
     pub kind: String,
-    pub graceful: bool,
+    /// `false` as soon as an entry request failed; `true` for a finished, measured run in
+    /// which none did; `null` when the run was interrupted or not measured and none failed.
+    pub graceful: Option<bool>,
     pub rolled_back: bool,
     /// completed, rolled_back, stopped or interrupted.
     pub ending: &'static str,
@@ -250,12 +252,12 @@ pub(crate) fn requests(tally: &Tally) -> Requests {
 
 /// Builds the JSON form of the live report.
 pub fn json(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun) -> LiveReport {
-    let summary = live.summary();
+    let summary = live.summary(scenario);
     LiveReport {
         scenario: scenario.name.clone(),
         seed,
         net: net.word(),
-        verdict: verdict_word(&Verdict::of(&summary)),
+        verdict: Verdict::of(&summary).word(),
         interrupted: live.interrupted,
         strategies: live
             .runs
@@ -290,7 +292,7 @@ pub fn json_tail(live: &LiveSummary) -> Vec<(&'static str, serde_json::Value)> {
         ("interrupted", serde_json::Value::from(live.interrupted)),
         (
             "verdict",
-            serde_json::Value::from(verdict_word(&Verdict::of(live))),
+            serde_json::Value::from(Verdict::of(live).word()),
         ),
     ]
 }
@@ -317,7 +319,11 @@ pub fn strategy_json(scenario: &Scenario, run: &StrategyRun) -> StrategyJson {
     StrategyJson {
         name: run.strategy.name.clone(),
         kind: run.strategy.kind.label().to_owned(),
-        graceful: run.graceful(),
+        graceful: if !run.graceful() {
+            Some(false)
+        } else {
+            run.judged().then_some(true)
+        },
         rolled_back: run.ending == Ending::RolledBack,
         ending: match run.ending {
             Ending::Completed => "completed",

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::{conflict_text, plural};
 use crate::model::{Load, Scenario};
 use crate::plan::PlanError;
-use crate::record::result::{LiveRun, LiveSummary, StrategyRun, Unplanned, Verdict};
+use crate::record::result::{LiveRun, LiveSummary, RunSummary, StrategyRun, Unplanned, Verdict};
 use crate::record::{Event, Lag, StepKind};
 use crate::runtime::net::Net;
 
@@ -30,7 +30,7 @@ pub fn text(scenario: &Scenario, seed: u64, net: Net, live: &LiveRun, quiet: boo
             out.push_str(&section(scenario, net, run));
         }
     }
-    out.push_str(&footer(scenario, seed, net, &live.summary()));
+    out.push_str(&footer(scenario, seed, net, &live.summary(scenario)));
     out
 }
 
@@ -92,13 +92,38 @@ fn not_run(out: &mut String, unplanned: &Unplanned) {
 fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live: &LiveSummary) {
     let strategies = live.runs.len() + live.unplanned.len();
     let strategies_word = plural(strategies, "strategy", "strategies");
+    let unexpected: Vec<&str> = live
+        .runs
+        .iter()
+        .filter(|run| run.strategy.expect.is_empty())
+        .map(|run| run.strategy.name.as_str())
+        .collect();
     let _ = match Verdict::of(live) {
         Verdict::Interrupted => {
-            writeln!(out, "interrupted: the report covers what ran before Ctrl-C")
+            writeln!(
+                out,
+                "interrupted: the report covers what ran before Ctrl-C; nothing was judged"
+            )
         }
+        Verdict::Pass if unexpected.is_empty() => writeln!(
+            out,
+            "verdict: pass ({strategies} {strategies_word}, every expectation held){}",
+            swallowed_clause(&live.runs)
+        ),
         Verdict::Pass => writeln!(
             out,
-            "verdict: pass ({strategies} {strategies_word}, every expectation held)"
+            "verdict: pass ({} of {strategies} {strategies_word} judged, every expectation held; \
+             nothing judged for {}: no expectation set){}",
+            strategies - unexpected.len(),
+            unexpected.join(", "),
+            swallowed_clause(&live.runs)
+        ),
+        Verdict::NothingJudged => writeln!(
+            out,
+            "verdict: nothing judged: no expectation set ({strategies} {strategies_word}); {}{}; \
+             add `expect:` to the scenario or run with --expect graceful to judge",
+            failed_anyway(&live.runs),
+            swallowed_clause(&live.runs)
         ),
         Verdict::Fail(failed) => writeln!(
             out,
@@ -118,6 +143,47 @@ fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live
             rerun(seed, net)
         ),
     };
+}
+
+/// `; but calls failed unheard in batch, single-piece (swallowed, above)` when a call
+/// whose failures no request hears of failed: graceful, yet something broke.
+fn swallowed_clause(runs: &[RunSummary]) -> String {
+    let names: Vec<&str> = runs
+        .iter()
+        .filter(|run| !run.swallowed.is_empty())
+        .map(|run| run.strategy.name.as_str())
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; but calls failed unheard in {} (swallowed, above)",
+            names.join(", ")
+        )
+    }
+}
+
+/// What failed in runs nobody judged: `batch lost 12 of 1,550 requests (0.8%)`, per
+/// strategy, or that nothing failed.
+fn failed_anyway(runs: &[RunSummary]) -> String {
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|run| run.total.failed > 0)
+        .map(|run| {
+            format!(
+                "{} {} of {} requests ({})",
+                run.strategy.name,
+                run.total.failed,
+                run.total.requests(),
+                percent(run.total.failed_ratio())
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        "no entry request failed".to_owned()
+    } else {
+        format!("failed anyway: {}", failed.join(", "))
+    }
 }
 
 /// What kept a step from being measured: live, the machine (late arrivals, overrun waits,
@@ -249,16 +315,6 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
              the breach came from a deploy, which only a rollback undoes"
                 .to_owned()
         }
-    }
-}
-
-/// The JSON word of a verdict: `pass`, `fail` (an interrupted run is not a pass) or
-/// `inconclusive`.
-pub fn verdict_word(verdict: &Verdict) -> &'static str {
-    match verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail(_) | Verdict::Interrupted => "fail",
-        Verdict::Inconclusive(_) => "inconclusive",
     }
 }
 

@@ -548,7 +548,7 @@ pub(super) fn comparison(out: &mut String, runs: &[RunSummary]) {
         let total = &run.total;
         rows.push(vec![
             run.strategy.name.clone(),
-            yes_no(run.graceful()).to_owned(),
+            graceful_cell(run).to_owned(),
             total.requests().to_string(),
             total.ok.to_string(),
             format!("{} ({})", total.degraded, percent(total.degraded_ratio())),
@@ -560,7 +560,7 @@ pub(super) fn comparison(out: &mut String, runs: &[RunSummary]) {
             if !run.judged() {
                 "not judged".to_owned()
             } else if run.expectations.is_empty() {
-                "none".to_owned()
+                "nothing judged".to_owned()
             } else if run.passed() {
                 "held".to_owned()
             } else {
@@ -575,6 +575,46 @@ pub(super) fn comparison(out: &mut String, runs: &[RunSummary]) {
         ]);
     }
     out.push_str(&table(&rows, "  "));
+    for run in runs {
+        for swallowed in &run.swallowed {
+            let _ = writeln!(
+                out,
+                "  swallowed in {}: {}: {} of calls failed ({} of {}); no entry request heard of it",
+                run.strategy.name,
+                swallowed.edge,
+                whole_percent(swallowed.failed, swallowed.calls),
+                swallowed.failed,
+                swallowed.calls
+            );
+        }
+    }
+}
+
+/// `99%` of `part` in `whole`, never rounded to 0% or 100% unless it is.
+fn whole_percent(part: u64, whole: u64) -> String {
+    let whole = whole.max(1);
+    let pct = part as f64 * 100.0 / whole as f64;
+    let shown = if part > 0 && pct < 1.0 {
+        "<1".to_owned()
+    } else if part < whole && pct > 99.0 {
+        "99".to_owned()
+    } else {
+        format!("{pct:.0}")
+    };
+    format!("{shown}%")
+}
+
+/// Whether no entry request failed: `no` as soon as one did; `yes` only for a run that
+/// finished and was measured (an interrupted run, or one the machine could not keep up
+/// with, has not shown that nothing fails: `unknown`).
+fn graceful_cell(run: &RunSummary) -> &'static str {
+    if !run.graceful() {
+        "no"
+    } else if run.judged() {
+        "yes"
+    } else {
+        "unknown"
+    }
 }
 
 /// `agrees`, or the steps where the measurement differs from the prediction.

@@ -48,6 +48,7 @@ impl Decoder<'_> {
                 }
             }
             risk.strategies = kinds;
+            risk.strategies_listed = true;
         }
         if let Some(value) = fields.get("defect") {
             risk.defect = self.defect(value);
