@@ -55,3 +55,4 @@ pub mod generate;
 mod lock;
 pub mod output;
 pub mod seed;
+pub mod verdict;

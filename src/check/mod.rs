@@ -17,7 +17,7 @@ use crate::eval::{
 };
 use crate::model::{Fault, FaultKind, Scenario, Strategy};
 use crate::plan::{Plan, PlanError, safe};
-use crate::record::result::Verdict;
+use crate::verdict::Verdict;
 
 /// The check of one strategy.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 //! the deployment after the last step equals `Scenario::target`. A partial plan applies a
 //! subset of the changes, each once, and says which it leaves out.
 
+pub mod cost;
 pub mod safe;
 mod select;
 

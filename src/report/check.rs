@@ -17,7 +17,7 @@ use crate::eval::graph::{Graph, Level, Prediction};
 use crate::eval::{Evaluated, StepPrediction};
 use crate::model::{Change, FaultKind, Scenario};
 use crate::plan::safe::{Conflict, SafeOrder};
-use crate::record::result::Verdict;
+use crate::verdict::Verdict;
 
 /// The sweep table shows every service up to this many; beyond, only the services whose
 /// loss hurts an entrypoint, this many at most (the JSON has every row). Not to be

@@ -130,6 +130,61 @@ pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 
 /// A comma-separated list, cut after `MAX_LIST_SHOWN` items so that a large fleet's header
 /// stays readable; the JSON output always has every item.
+/// A duration as a person reads it: `850 ms`, `41.5 s`, `9 min 12 s`, `2 h 5 min`.
+pub fn duration_text(duration: std::time::Duration) -> String {
+    let ms = duration.as_millis();
+    let secs = duration.as_secs();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if secs < 60 {
+        format!("{:.1} s", duration.as_secs_f64())
+    } else if secs < 3600 {
+        format!("{} min {} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {} min", secs / 3600, secs % 3600 / 60)
+    }
+}
+
+/// A count with thousands separated: `3,301,200`.
+pub fn count_text(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// What a run will cost, said before it starts: `cost: 3 strategies, 12.5 s of virtual
+/// time, about 5,000 entry requests at 400 rps`, and what drives the time when readiness
+/// delays do.
+pub fn cost_text(what: &str, cost: &crate::plan::cost::Cost, scenario: &Scenario, net: crate::runtime::net::Net) -> String {
+    let clock = match net {
+        crate::runtime::net::Net::Live => "real time",
+        crate::runtime::net::Net::Sim => "virtual time",
+    };
+    let mut text = format!(
+        "cost: {what}: {} of {clock}, about {} entry requests at {} rps",
+        duration_text(cost.time),
+        count_text(cost.requests),
+        crate::plan::cost::total_rps(scenario)
+    );
+    if let Some((service, delay)) = &cost.slowest
+        && cost.startup_share() >= 0.25
+    {
+        let _ = write!(
+            text,
+            "; {:.0}% of that time is waiting for new replicas to be ready (startup_ms; the longest: {service}, {})",
+            cost.startup_share() * 100.0,
+            duration_text(*delay)
+        );
+    }
+    text
+}
+
 pub(crate) fn list_or_none(items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
     if items.is_empty() {

@@ -232,8 +232,9 @@ fn generated_scenarios_hold_their_own_expectations_at_a_load_two_cores_carry() {
             seed,
             deploysim::check::sweep::Missing::Singles,
         );
-        assert!(
-            report.passed(),
+        assert_eq!(
+            report.verdict(),
+            deploysim::record::result::Verdict::Pass,
             "{services} services, seed {seed}: the check breaks {:?}",
             report.failed()
         );
