@@ -9,78 +9,119 @@ use deploysim::runtime::net::Net;
 
 const EXAMPLES: &str = "\
 Examples:
-  simulate scenarios/partial.yaml                       run every strategy live and compare
-  simulate scenarios/partial.yaml --strategy batch --strategy single-piece --json run.json
-  simulate scenarios/faults.yaml --quiet                only the comparison and the verdict
-  simulate scenarios/partial.yaml --net sim             virtual time, the same every run
-  simulate check scenarios/partial.yaml                 every state predicted, the safe order, no server
-  simulate check scenarios/breaking.yaml                why no order is safe, and the fix
-  simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
-  simulate risk scenarios/risk.yaml                     batch vs single-piece over trials with defects
-  simulate plan scenarios/partial.yaml                  every strategy's steps (a dry run)
-  simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
-  simulate plan scenarios/partial.yaml --strategy random --seed 7
-  simulate generate --services 500 --seed 1 > big.yaml  a realistic 500-service scenario
+  # Run every strategy live and compare
+  simulate scenarios/partial.yaml
+  # Two strategies, and the report as JSON too
+  simulate scenarios/partial.yaml --strategy batch --strategy single-piece \\
+      --json run.json
+  # Only the comparison and the verdict
+  simulate scenarios/faults.yaml --quiet
+  # Virtual time, the same every run
+  simulate scenarios/partial.yaml --net sim
+  # Gate a pipeline on a scenario without `expect:`
+  simulate scenarios/online-boutique.yaml --net sim --expect graceful
+  # Every state predicted, the safe order, no server
+  simulate check scenarios/partial.yaml
+  # Why no order is safe, and the fix
+  simulate check scenarios/breaking.yaml
+  # Each service missing in turn, under load
+  simulate sweep scenarios/partial.yaml
+  # Batch vs single-piece over trials with defects
+  simulate risk scenarios/risk.yaml
+  # Every strategy's steps (a dry run)
+  simulate plan scenarios/partial.yaml
+  # A realistic 500-service scenario
+  simulate generate --services 500 --seed 1 > big.yaml
 
-Exit codes: 0 ok, 1 an expectation failed or a strategy cannot be planned, 2 invalid
-scenario or command line, 3 the environment failed, 4 inconclusive (the machine could not
-keep up with the load: arrivals sent late or refused, waits overrun; the live run neither
-passes nor fails), 130 interrupted (Ctrl-C). The scenario format is documented in docs/scenario.md.";
+Exit codes: 0 every expectation held (or none was set: the report says \"nothing judged\"),
+1 an expectation failed or a strategy the scenario lists (or --strategy names) cannot be
+planned, 2 invalid scenario or command line, 3 the environment failed, 4 inconclusive (the
+machine could not keep up with the load: arrivals sent late or refused, waits overrun; the
+live run neither passes nor fails), 130 interrupted (Ctrl-C). The scenario format is
+documented in docs/scenario.md.";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
-  simulate plan scenarios/partial.yaml                  every strategy's steps
+  # Every strategy's steps
+  simulate plan scenarios/partial.yaml
+  # One strategy, as JSON
   simulate plan scenarios/partial.yaml --strategy single-piece --json plan.json
+  # The random order of seed 7
   simulate plan scenarios/partial.yaml --strategy random --seed 7
+  # Two services per step
   simulate plan scenarios/partial.yaml --strategy waves-2
-  simulate plan scenarios/partial.yaml --json plan.json --full   every version after every step
+  # Every version after every step
+  simulate plan scenarios/partial.yaml --json plan.json --full
 
-Exit codes: 0 planned, 1 no safe order for --strategy safe, 2 invalid scenario or strategy,
-3 the JSON file cannot be written.";
+Exit codes: 0 planned (a default strategy that cannot be planned is reported), 1 a
+strategy the scenario lists or --strategy names cannot be planned, 2 invalid scenario or
+strategy, 3 the JSON file cannot be written.";
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
-  simulate check scenarios/partial.yaml                 every state predicted, the safe order
-  simulate check scenarios/breaking.yaml                why no order is safe, and the fix
-  simulate check scenarios/partial.yaml --pairs         also two services missing at once
+  # Every state predicted, the safe order
+  simulate check scenarios/partial.yaml
+  # Why no order is safe, and the fix
+  simulate check scenarios/breaking.yaml
+  # Also two services missing at once
+  simulate check scenarios/partial.yaml --pairs
+  # Judge a scenario without `expect:` as if every strategy expected graceful
+  simulate check scenarios/online-boutique.yaml --expect graceful
+  # One strategy, as JSON
   simulate check scenarios/partial.yaml --strategy batch --json check.json
+  # Only each strategy's line and the verdict
+  simulate check scenarios/partial.yaml --quiet
 
-Exit codes: 0 every graceful expectation holds in the prediction, 1 one does not,
-2 invalid scenario, 3 the JSON file cannot be written.";
+Exit codes: 0 every graceful expectation holds in the prediction (or none is set: the
+report says \"nothing judged\"), 1 one does not, or a strategy the scenario lists (or
+--strategy names) cannot be planned, 2 invalid scenario, 3 the JSON file cannot be
+written.";
 
 const SWEEP_EXAMPLES: &str = "\
 Examples:
-  simulate sweep scenarios/partial.yaml                 each service missing in turn, under load
+  # Each service missing in turn, under load
+  simulate sweep scenarios/partial.yaml
+  # Each pair too, as JSON
   simulate sweep scenarios/partial.yaml --pairs --json sweep.json
-  simulate sweep scenarios/partial.yaml --net sim       the sweep in virtual time
+  # The sweep in virtual time
+  simulate sweep scenarios/partial.yaml --net sim
 
 Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment failed,
 4 inconclusive (the machine fell behind in a row, marked ~), 130 interrupted (Ctrl-C).";
 
 const RISK_EXAMPLES: &str = "\
 Examples:
-  simulate risk scenarios/risk.yaml                     the scenario's risk: section, in sim
+  # The scenario's risk: section, in virtual time
+  simulate risk scenarios/risk.yaml
+  # 1000 trials, with report.md and report.html in report/
   simulate risk scenarios/risk.yaml --trials 1000 --out report/
-  simulate risk scenarios/risk.yaml --json risk.json    every estimate and every trial's draw
-  simulate scenarios/risk.yaml --trial 17 --net sim     rerun trial 17's defects, step by step
+  # Every estimate and every trial's draw
+  simulate risk scenarios/risk.yaml --json risk.json
+  # Rerun trial 17's defects, step by step
+  simulate scenarios/risk.yaml --trial 17 --net sim
 
-Exit codes: 0 done (every risk.expect limit holds), 1 a risk.expect limit failed, 2 invalid
-scenario, 3 the environment failed (a file cannot be written), 4 a trial of the judged
+Exit codes: 0 done (every risk.expect limit holds, or none is set: the report says
+\"nothing judged\"), 1 a risk.expect limit failed or a strategy risk.strategies (or
+--strategy) names cannot be planned, 2 invalid scenario, 3 the environment failed (a file cannot be written), 4 a trial of the judged
 strategy was not measured (--net live only), 130 interrupted (Ctrl-C; the trials
 finished so far are reported, marked partial).";
 
 const IMPORT_EXAMPLES: &str = "\
 Examples:
-  simulate import k8s/ > shop.yaml                      every manifest in k8s/
+  # Every manifest in k8s/
+  simulate import k8s/ > shop.yaml
   simulate import deployments.yaml services.yaml --name shop --out shop.yaml
-  simulate import dependencies.json > traced.yaml       Jaeger's /api/dependencies answer
+  # Jaeger's /api/dependencies answer
+  simulate import dependencies.json > traced.yaml
 
 Exit codes: 0 written, 2 unreadable or unusable input, 3 the output cannot be written.";
 
 const GENERATE_EXAMPLES: &str = "\
 Examples:
-  simulate generate --services 50 > fleet.yaml          a 50-service fleet
-  simulate generate --services 500 --seed 1 > big.yaml  the same text for the same seed
+  # A 50-service fleet
+  simulate generate --services 50 > fleet.yaml
+  # The same text for the same seed
+  simulate generate --services 500 --seed 1 > big.yaml
 
 Exit codes: 0 written, 2 invalid command line, 3 stdout cannot be written.";
 
@@ -110,7 +151,8 @@ pub(super) struct RunArgs {
     pub(super) selection: Selection,
     #[command(flatten)]
     pub(super) expect: ExpectArg,
-    /// Print only the comparison and the verdict; no per-step tables, no progress.
+    /// Print only the comparison and the verdict: no per-step tables; and nothing on
+    /// stderr but errors: no progress, no cost.
     #[arg(long)]
     pub(super) quiet: bool,
     /// The network: `live`, real servers on 127.0.0.1 in real time, or `sim`, the same
@@ -248,6 +290,10 @@ pub(super) struct CheckArgs {
     /// either service alone).
     #[arg(long)]
     pub(super) pairs: bool,
+    /// Print only the conclusion (no tables), and nothing on stderr but errors: no
+    /// progress, no notes.
+    #[arg(long)]
+    pub(super) quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +312,10 @@ pub(super) struct SweepArgs {
     /// The network: `live` (real time) or `sim` (virtual time, deterministic per seed).
     #[arg(long, value_enum, default_value_t = NetArg::Live)]
     pub(super) net: NetArg,
+    /// Print only the conclusion (no tables), and nothing on stderr but errors: no
+    /// progress, no notes.
+    #[arg(long)]
+    pub(super) quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +347,10 @@ pub(super) struct RiskArgs {
     /// Worker threads (default: one per core). The report does not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(super) workers: Option<u32>,
+    /// Print only the conclusion (no tables), and nothing on stderr but errors: no
+    /// progress, no notes.
+    #[arg(long)]
+    pub(super) quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,7 @@ pub(super) fn run(args: &CheckArgs) -> u8 {
     );
     if let Err(code) = output::emit(
         args.selection.json.as_deref(),
-        || report::check::text(&scenario, seed, &report),
+        || report::check::text(&scenario, seed, &report, args.quiet),
         || report::check::json(&scenario, seed, &report),
     ) {
         return code;

@@ -50,6 +50,10 @@ pub mod exit {
 /// Parses the command line and runs the command; the exit code is the contract's.
 pub fn main() -> ExitCode {
     init_logging();
+    if let Some(message) = misspelt_command(std::env::args_os().skip(1)) {
+        output::error(&message);
+        return ExitCode::from(exit::INVALID);
+    }
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Plan(args)) => plan::run(&args),
@@ -71,6 +75,27 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The commands, for suggestions.
+const COMMANDS: [&str; 6] = ["plan", "check", "sweep", "risk", "import", "generate"];
+
+/// `simulate chek x.yaml`: a first word that is no command and no file, close to a
+/// command's name, is a misspelt command (clap would take it for the scenario and
+/// complain about the next word instead).
+fn misspelt_command(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    let first = args.next()?;
+    let word = first.to_str()?;
+    if word.starts_with('-') || COMMANDS.contains(&word) || Path::new(word).exists() {
+        return None;
+    }
+    let hint = deploysim::scenario::problem::did_you_mean(word, COMMANDS);
+    (!hint.is_empty()).then(|| {
+        format!(
+            "unknown command \"{word}\"{hint} (the commands: {}; a scenario file runs live)",
+            COMMANDS.join(", ")
+        )
+    })
+}
+
 /// Diagnostics (replica server errors and the like) go to stderr when `DEPLOYSIM_LOG` is
 /// set to a level: error, warn, info, debug or trace. The report never depends on them.
 fn init_logging() {
@@ -90,6 +115,10 @@ fn init_logging() {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
+
+/// A run that takes at least this long (nominally) says what it will cost before it
+/// starts; a shorter one just runs.
+const COST_WORTH_SAYING: Duration = Duration::from_secs(10);
 
 /// The scenario at `path`, or the exit code of the problems already reported.
 fn load(path: &Path) -> Result<Scenario, u8> {

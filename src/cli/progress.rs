@@ -1,6 +1,12 @@
 //! The progress line: one line on stderr, rewritten in place while a long run goes on,
 //! only when stderr is a terminal (never in a pipe or a log), cleared before anything
 //! else is printed. The one place that writes terminal control sequences.
+//!
+//! Hand-drawn rather than indicatif's: indicatif redraws from its own ticker on
+//! `std::time` (a second clock, and a second writer on stderr beside the error lines),
+//! while the commands only need one line rewritten when something happens (a trial
+//! ends, a step starts) and cleared before the report; the text itself (elapsed, rate,
+//! time left in minutes and seconds) comes from `report`, where it is unit-tested.
 
 use std::io::IsTerminal as _;
 

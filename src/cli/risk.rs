@@ -37,12 +37,27 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let planned = match planned(&scenario, &compared, seed) {
+    let planned = match planned(&scenario, &compared, seed, args.quiet) {
         Ok(planned) => planned,
         Err(code) => return code,
     };
     let options = trial_options(args, &scenario, seed);
-    let ran = match run_trials(&scenario, &planned, &options) {
+    if !args.quiet {
+        let per_trial =
+            deploysim::plan::cost::Cost::of(&scenario, planned.plans.iter().map(|(_, p)| p));
+        let what = format!(
+            "{} trials x {} strategies",
+            options.trials,
+            planned.plans.len()
+        );
+        output::note(&report::cost_text(
+            &what,
+            &per_trial.times(options.trials),
+            &scenario,
+            options.net,
+        ));
+    }
+    let ran = match run_trials(&scenario, &planned, &options, args.quiet) {
         Ok(ran) => ran,
         Err(code) => return code,
     };
@@ -73,7 +88,7 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
     }
     if let Err(code) = output::emit(
         args.json.as_deref(),
-        || report::risk::text(header, &findings),
+        || report::risk::text(header, &findings, args.quiet),
         || report::risk::json(header, &findings),
     ) {
         return code;
@@ -105,8 +120,9 @@ fn run_trials(
     scenario: &Scenario,
     planned: &Planned,
     options: &TrialOptions,
+    quiet: bool,
 ) -> Result<trials::TrialsRun, u8> {
-    let line = progress::Line::unless_quiet(false);
+    let line = progress::Line::unless_quiet(quiet);
     let started = tokio::time::Instant::now();
     let ran = trials::run(scenario, &planned.plans, options, &|done: u32| {
         line.show(&report::risk::progress_text(
@@ -124,9 +140,19 @@ fn run_trials(
 
 /// Plans the compared strategies, noting those left out; the exit code when the strategy
 /// `risk.expect` judges cannot be planned.
-fn planned(scenario: &Scenario, compared: &Compared, seed: u64) -> Result<Planned, u8> {
+fn planned(
+    scenario: &Scenario,
+    compared: &Compared,
+    seed: u64,
+    quiet: bool,
+) -> Result<Planned, u8> {
+    let note = |message: &str| {
+        if !quiet {
+            output::note(message);
+        }
+    };
     if let Some(kind) = compared.judged.as_ref().filter(|_| compared.judged_added) {
-        output::note(&format!(
+        note(&format!(
             "{} is compared too: risk.expect judges it",
             strategy_name(kind)
         ));
@@ -138,7 +164,7 @@ fn planned(scenario: &Scenario, compared: &Compared, seed: u64) -> Result<Planne
         } else {
             ""
         };
-        output::note(&format!(
+        note(&format!(
             "strategy {} is left out: {}{listed}",
             strategy.name,
             report::plan_error_text(err)

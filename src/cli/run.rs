@@ -32,6 +32,24 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
     };
     let scenario = Arc::new(scenario);
     let (plans, unplanned) = plans(&scenario, &strategies, seed);
+    let cost = deploysim::plan::cost::Cost::of(&scenario, plans.iter().map(|(_, plan)| plan));
+    if !args.quiet && cost.time >= super::COST_WORTH_SAYING {
+        let what = format!(
+            "{} {}",
+            plans.len(),
+            if plans.len() == 1 {
+                "strategy"
+            } else {
+                "strategies"
+            }
+        );
+        output::note(&report::cost_text(
+            &what,
+            &cost,
+            &scenario,
+            Net::from(args.net),
+        ));
+    }
     let line = progress::Line::unless_quiet(args.quiet);
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);

@@ -33,7 +33,23 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
         ));
         return exit::INVALID;
     }
-    let line = progress::Line::unless_quiet(false);
+    if !args.quiet {
+        let row = deploysim::plan::cost::Cost {
+            time: scenario.load.baseline,
+            requests: (scenario.load.baseline.as_secs_f64()
+                * f64::from(deploysim::plan::cost::total_rps(&scenario)))
+            .round() as u64,
+            ..Default::default()
+        };
+        let what = format!("{rows} {}", if rows == 1 { "row" } else { "rows" });
+        output::note(&report::cost_text(
+            &what,
+            &row.times(rows as u32),
+            &scenario,
+            Net::from(args.net),
+        ));
+    }
+    let line = progress::Line::unless_quiet(args.quiet);
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
     let limit = sim_limit(std::iter::repeat_n(row_budget(&scenario), rows));
@@ -48,7 +64,7 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
     };
     if let Err(code) = output::emit(
         args.json.as_deref(),
-        || report::sweep::text(&scenario, seed, net, &rows, interrupted),
+        || report::sweep::text(&scenario, seed, net, &rows, interrupted, args.quiet),
         || report::sweep::json(&scenario, seed, net, &rows, interrupted),
     ) {
         return code;

@@ -908,9 +908,8 @@ impl Graph {
                         if let Some(why) = why.filter(|why| keep(call, why)) {
                             let always = mask == 0
                                 || state.cut.contains(&(s, call.callee))
-                                || (0..port.provided_by.len()).all(|w| {
-                                    mask & (1 << w) == 0 || !port.provided_by[w]
-                                });
+                                || (0..port.provided_by.len())
+                                    .all(|w| mask & (1 << w) == 0 || !port.provided_by[w]);
                             let edge = self.broken(Some(s), call.port, why);
                             found.push((
                                 self.versions[s][v].clone(),

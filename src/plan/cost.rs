@@ -40,8 +40,7 @@ impl Cost {
                 cost.time += startup + scenario.load.bake;
                 for change in &step.changes {
                     let delay = scenario.services[&change.service].startup;
-                    if !delay.is_zero() && cost.slowest.as_ref().is_none_or(|(_, d)| delay > *d)
-                    {
+                    if !delay.is_zero() && cost.slowest.as_ref().is_none_or(|(_, d)| delay > *d) {
                         cost.slowest = Some((change.service.clone(), delay));
                     }
                 }
@@ -110,7 +109,10 @@ load: { rps: 10, baseline_ms: 1000, step_ms: 500 }
         assert_eq!(cost.time, Duration::from_millis(5000));
         assert_eq!(cost.startup, Duration::from_millis(3000));
         assert_eq!(cost.requests, 50);
-        assert_eq!(cost.slowest, Some(("slow".to_owned(), Duration::from_secs(3))));
+        assert_eq!(
+            cost.slowest,
+            Some(("slow".to_owned(), Duration::from_secs(3)))
+        );
         assert!((cost.startup_share() - 0.6).abs() < 1e-9);
         assert_eq!(cost.times(200).requests, 10_000);
     }

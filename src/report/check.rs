@@ -27,7 +27,9 @@ const MAX_SWEEP_TABLE_ROWS: usize = 40;
 /// At most this many entrypoints get a column of their own; the rest are summed up.
 const MAX_ENTRY_COLUMNS: usize = 4;
 
-pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
+/// The check's report; `quiet` keeps each strategy's summary line (and the calls it
+/// swallows) and the verdict.
+pub fn text(scenario: &Scenario, seed: u64, report: &Report, quiet: bool) -> String {
     let graph = &report.graph;
     let mut out = String::new();
     let entries: Vec<String> = graph.entry_names();
@@ -44,16 +46,20 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report) -> String {
     );
     out.push_str(&super::warning_lines(scenario));
     for check in &report.strategies {
-        out.push('\n');
-        strategy(&mut out, scenario, graph, check);
+        if !quiet {
+            out.push('\n');
+        }
+        strategy(&mut out, scenario, graph, check, quiet);
     }
     out.push('\n');
-    space(&mut out, report, &changes);
-    out.push('\n');
-    safe(&mut out, &report.safe);
-    out.push('\n');
-    sweep(&mut out, graph, report);
-    out.push('\n');
+    if !quiet {
+        space(&mut out, report, &changes);
+        out.push('\n');
+        safe(&mut out, &report.safe);
+        out.push('\n');
+        sweep(&mut out, graph, report);
+        out.push('\n');
+    }
     verdict(&mut out, report);
     out
 }
@@ -104,7 +110,11 @@ fn verdict(out: &mut String, report: &Report) {
             if !breaks.is_empty() {
                 why.push(format!(
                     "the prediction breaks the graceful expectation of {}",
-                    breaks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    breaks
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             if !unplanned.is_empty() {
@@ -127,7 +137,13 @@ fn verdict(out: &mut String, report: &Report) {
     };
 }
 
-fn strategy(out: &mut String, scenario: &Scenario, graph: &Graph, check: &StrategyCheck) {
+fn strategy(
+    out: &mut String,
+    scenario: &Scenario,
+    graph: &Graph,
+    check: &StrategyCheck,
+    quiet: bool,
+) {
     let name = &check.strategy.name;
     let plan = match &check.plan {
         Ok(plan) => plan,
@@ -167,6 +183,14 @@ fn strategy(out: &mut String, scenario: &Scenario, graph: &Graph, check: &Strate
             "(NOT graceful)"
         }
     );
+    if quiet {
+        swallowed_lines(out, check);
+        return;
+    }
+    if quiet {
+        swallowed_lines(out, check);
+        return;
+    }
     let worst: Vec<Level> = (0..graph.entries.len())
         .map(|entry| {
             check
@@ -190,6 +214,10 @@ fn strategy(out: &mut String, scenario: &Scenario, graph: &Graph, check: &Strate
         step_rows(&mut rows, graph, &columns, (step, flags), prediction);
     }
     out.push_str(&table(&rows, "  "));
+    swallowed_lines(out, check);
+}
+
+fn swallowed_lines(out: &mut String, check: &StrategyCheck) {
     for swallowed in &check.swallowed {
         let _ = writeln!(out, "  swallowed: {}", swallowed_text(swallowed));
     }

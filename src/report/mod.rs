@@ -161,7 +161,12 @@ pub fn count_text(n: u64) -> String {
 /// What a run will cost, said before it starts: `cost: 3 strategies, 12.5 s of virtual
 /// time, about 5,000 entry requests at 400 rps`, and what drives the time when readiness
 /// delays do.
-pub fn cost_text(what: &str, cost: &crate::plan::cost::Cost, scenario: &Scenario, net: crate::runtime::net::Net) -> String {
+pub fn cost_text(
+    what: &str,
+    cost: &crate::plan::cost::Cost,
+    scenario: &Scenario,
+    net: crate::runtime::net::Net,
+) -> String {
     let clock = match net {
         crate::runtime::net::Net::Live => "real time",
         crate::runtime::net::Net::Sim => "virtual time",

@@ -119,9 +119,10 @@ fn verdict(findings: &Findings<'_>) -> String {
 
 /// The JSON word of the verdict (see [`verdict`]).
 fn verdict_word(findings: &Findings<'_>) -> &'static str {
-    let unmeasured = findings.summaries.iter().any(|s| {
-        s.unjudged > 0 && findings.judged.iter().any(|j| j.strategy == s.name)
-    });
+    let unmeasured = findings
+        .summaries
+        .iter()
+        .any(|s| s.unjudged > 0 && findings.judged.iter().any(|j| j.strategy == s.name));
     if findings.partial {
         "fail"
     } else if !findings.unplanned.is_empty() || findings.judged.iter().any(|j| !j.holds) {
@@ -278,16 +279,19 @@ fn signed(value: f64) -> String {
 }
 
 /// The terminal report.
-pub fn text(header: Header<'_>, findings: &Findings<'_>) -> String {
+/// The terminal report; `quiet` keeps the heading, the answer and the verdict.
+pub fn text(header: Header<'_>, findings: &Findings<'_>, quiet: bool) -> String {
     let summaries = findings.summaries;
     let mut out = String::new();
     heading(&mut out, &header);
-    out.push('\n');
-    estimates_table(&mut out, summaries);
-    if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
-        paired_table(&mut out, summaries);
+    if !quiet {
+        out.push('\n');
+        estimates_table(&mut out, summaries);
+        if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
+            paired_table(&mut out, summaries);
+        }
+        notes(&mut out, findings);
     }
-    notes(&mut out, findings);
     let _ = writeln!(out, "\nanswer: {}", answer(summaries));
     limits(&mut out, findings);
     out
@@ -677,11 +681,29 @@ fn timeline_steps(run: &StrategyRun) -> TimelineSteps {
 /// The line the terminal shows while trials run: how many are done, and how long the
 /// rest will take at the pace so far.
 pub fn progress_text(done: u32, asked: u32, elapsed: std::time::Duration) -> String {
-    let left =
-        elapsed.as_secs_f64() / f64::from(done.max(1)) * f64::from(asked.saturating_sub(done));
-    format!(
-        "trials {done}/{asked}, about {left:.0} s left (Ctrl-C stops and reports the trials done)"
-    )
+    let percent = f64::from(done) * 100.0 / f64::from(asked.max(1));
+    let mut text = format!(
+        "trials {done}/{asked} ({percent:.0}%), {} elapsed",
+        super::duration_text(elapsed)
+    );
+    if done > 0 && !elapsed.is_zero() {
+        let rate = f64::from(done) / elapsed.as_secs_f64();
+        let left = std::time::Duration::from_secs_f64(
+            elapsed.as_secs_f64() / f64::from(done) * f64::from(asked.saturating_sub(done)),
+        );
+        let _ = write!(
+            text,
+            ", {} trials/s, about {} left",
+            if rate >= 10.0 {
+                format!("{rate:.0}")
+            } else {
+                format!("{rate:.1}")
+            },
+            super::duration_text(left)
+        );
+    }
+    text.push_str(" (Ctrl-C stops and reports the trials done)");
+    text
 }
 
 /// The self-contained HTML report of the trials: `plans` are the compared strategies'

@@ -20,6 +20,7 @@ pub fn text(
     net: Net,
     rows: &[SweepRow],
     interrupted: bool,
+    quiet: bool,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -54,7 +55,9 @@ pub fn text(
         .to_vec(),
     ];
     table_rows.extend(rows.iter().map(|row| table_row(scenario, row)));
-    out.push_str(&table(&table_rows, "  "));
+    if !quiet {
+        out.push_str(&table(&table_rows, "  "));
+    }
     findings(&mut out, net, rows);
     if interrupted {
         let _ = writeln!(

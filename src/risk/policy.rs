@@ -62,7 +62,10 @@ pub fn compared(scenario: &Scenario, names: &[String]) -> Result<Compared, Unkno
     // Named on the command line or in `risk.strategies`: listed. Single-piece (the
     // reference), dark and the judged strategy, added here, are not.
     let listed: Vec<StrategyKind> = if !names.is_empty() {
-        names.iter().filter_map(|n| StrategyKind::builtin(n)).collect()
+        names
+            .iter()
+            .filter_map(|n| StrategyKind::builtin(n))
+            .collect()
     } else if scenario.risk.strategies_listed {
         scenario.risk.strategies.clone()
     } else {

@@ -290,10 +290,7 @@ pub fn json_tail(live: &LiveSummary) -> Vec<(&'static str, serde_json::Value)> {
             serde_json::to_value(not_planned(&live.unplanned)).unwrap_or_default(),
         ),
         ("interrupted", serde_json::Value::from(live.interrupted)),
-        (
-            "verdict",
-            serde_json::Value::from(Verdict::of(live).word()),
-        ),
+        ("verdict", serde_json::Value::from(Verdict::of(live).word())),
     ]
 }
 
