@@ -28,7 +28,8 @@
 //! - [`report`]: the only place results become sentences, tables and JSON.
 //!
 //! Beside the flow: [`contract`] (the protobuf messages and each API version's gRPC
-//! path), [`seed`] (one seed, a stream per purpose), [`generate`] (realistic scenarios
+//! path), [`seed`] (one seed, a stream per purpose), [`verdict`] (the one verdict every
+//! command ends with), [`generate`] (realistic scenarios
 //! of any size), [`output`] (writing output files without following a planted link or
 //! truncating in place) and `lock` (locking that survives a poisoned lock). The `simulate`
 //! binary's command line is `src/cli/`, outside the library.

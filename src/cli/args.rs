@@ -110,6 +110,7 @@ const IMPORT_EXAMPLES: &str = "\
 Examples:
   # Every manifest in k8s/
   simulate import k8s/ > shop.yaml
+  # Two files, the scenario named shop, written to shop.yaml
   simulate import deployments.yaml services.yaml --name shop --out shop.yaml
   # Jaeger's /api/dependencies answer
   simulate import dependencies.json > traced.yaml

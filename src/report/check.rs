@@ -429,7 +429,7 @@ fn space(out: &mut String, report: &Report, changes: &[Change]) {
     };
     let _ = write!(
         out,
-        "  one {} at a time, in any order, the {} {}{releases} can reach {} states ({} settled)",
+        "  one {} at a time, in any order, the {} {}{releases} can reach {} {} ({} settled)",
         if releases.is_empty() {
             "service"
         } else {
@@ -438,6 +438,11 @@ fn space(out: &mut String, report: &Report, changes: &[Change]) {
         changes.len(),
         plural(changes.len(), "change", "changes"),
         space.single_piece_states,
+        if space.single_piece_states == "1" {
+            "state"
+        } else {
+            "states"
+        },
         space.settled_states
     );
     match &space.evaluated {
@@ -1060,7 +1065,7 @@ strategies: [batch]
             0,
             crate::check::sweep::Missing::Singles,
         );
-        let text = text(&scenario, 0, &report);
+        let text = text(&scenario, 0, &report, false);
         let header = text
             .lines()
             .find(|line| line.trim_start().starts_with("step "))

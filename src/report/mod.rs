@@ -449,8 +449,8 @@ pub fn conflict_text(conflict: &Conflict) -> (String, Option<String>) {
                 .collect();
             let fix = fix.as_ref().map(|fix| {
                 format!(
-                    "expand, then contract: first ship a {service} version that provides api {api} and api {new_apis}; \
-                     then roll the callers forward; then ship the {service} version that drops api {api}",
+                    "expand, then contract: first ship a version of {service} that provides api {api} and api {new_apis}; \
+                     then roll the callers forward; then ship the version of {service} that drops api {api}",
                     service = fix.service,
                     api = fix.api,
                     new_apis = fix.new_apis.join(", ")
@@ -653,11 +653,8 @@ pub fn warning_text(warning: &crate::model::Warning) -> String {
 
 /// `1 call`, `2 calls`.
 fn count_of(n: usize, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
+    let many = format!("{thing}s");
+    format!("{n} {}", plural(n, thing, &many))
 }
 
 /// `text` with every line longer than `width` characters wrapped at spaces, so a report

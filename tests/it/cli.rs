@@ -736,15 +736,31 @@ fn every_command_shows_examples_in_its_help() {
         &["check", "--help"],
         &["plan", "--help"],
         &["sweep", "--help"],
+        &["risk", "--help"],
+        &["import", "--help"],
         &["generate", "--help"],
     ] {
         let run = simulate(command);
         assert_eq!(run.code, 0, "{command:?}: {}", run.stderr);
         assert!(
-            run.stdout.contains("Examples:\n  simulate "),
+            run.stdout.contains("Examples:\n  # "),
             "{command:?} shows no examples:\n{}",
             run.stdout
         );
+        // Each example is its own line under its comment, short enough that no terminal
+        // of 80 columns wraps it mid-phrase.
+        let examples = run.stdout.split("Examples:\n").nth(1).expect("examples");
+        for line in examples.lines().take_while(|line| !line.is_empty()) {
+            assert!(
+                line.chars().count() <= 80,
+                "{command:?}: an example line of {} columns: {line}",
+                line.chars().count()
+            );
+            assert!(
+                line.starts_with("  # ") || line.starts_with("  simulate ") || line.starts_with("      --"),
+                "{command:?}: not an example or its comment: {line}"
+            );
+        }
     }
     let bare = simulate(&[]);
     assert_eq!(bare.code, 2);

@@ -159,7 +159,15 @@ fn unseen(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
 pub(crate) fn unseen_text(unseen: &[result::UnseenFailures]) -> String {
     unseen
         .iter()
-        .map(|u| format!("{} {} of {} calls", u.edge, u.failed, u.calls))
+        .map(|u| {
+            format!(
+                "{} {} of {} {}",
+                u.edge,
+                u.failed,
+                u.calls,
+                super::plural(u.calls as usize, "call", "calls")
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
