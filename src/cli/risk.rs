@@ -19,6 +19,14 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         Ok(scenario) => scenario,
         Err(code) => return code,
     };
+    if scenario.changes().is_empty() && scenario.releases().is_empty() {
+        output::error(&format!(
+            "{}: simulate risk compares rollouts, and this scenario rolls nothing out (its `target:` \
+             changes no service and releases no flag); write the release under `target:`",
+            args.scenario.display()
+        ));
+        return exit::INVALID;
+    }
     if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
         return code;
     }

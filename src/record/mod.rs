@@ -120,6 +120,16 @@ pub enum Event {
     /// The gate found more failed requests than `max_failed_ratio` among those of the step
     /// that had answered by the end of its bake time.
     GateBreached { failed: u64, answered: u64 },
+    /// The gate let the step pass although some of its requests failed: so many, among
+    /// those answered by the end of the bake time, no more than `max_failed_ratio`. Said
+    /// so that a report shows what the gate saw, not only when it tripped.
+    GatePassed {
+        failed: u64,
+        answered: u64,
+        /// The step's wait for its new replicas to be ready (`startup_ms`), whose
+        /// requests count in the ratio too.
+        startup: std::time::Duration,
+    },
     /// The gate's kill switch found no flag that the rollout had released: nothing to
     /// switch off, so the rollout stopped.
     NothingToSwitchOff,

@@ -298,7 +298,7 @@ fn step_rows(
             ),
             &prediction.faults_transient,
         );
-        rows.push(state_row(columns, &label, &text, transient));
+        push_wrapped(rows, state_row(columns, &label, &text, transient));
     }
     let settled_label = if step.index == 0 {
         format!("initial{}", flags_on(&prediction.settled.state))
@@ -306,12 +306,10 @@ fn step_rows(
         format!("settled{}", flags_on(&prediction.settled.state))
     };
     let settled_label = with_faults(settled_label, &prediction.faults_settled);
-    rows.push(state_row(
-        columns,
-        &label,
-        &settled_label,
-        &prediction.settled,
-    ));
+    push_wrapped(
+        rows,
+        state_row(columns, &label, &settled_label, &prediction.settled),
+    );
 }
 
 /// `transient: catalog v1+v2, web v1+v2` (and the faults in force, if any).
@@ -386,6 +384,50 @@ impl EntryColumns {
             (f, d) => format!("{f} FAILED, {d} degraded"),
         });
     }
+}
+
+/// The widest a state cell grows before it continues on the rows below: a state of a
+/// large step names every moving service, and one such cell would otherwise pad every
+/// row of the table to its width.
+const MAX_STATE_CELL: usize = 60;
+
+/// Pushes `row`, its state cell (the second) cut at `, ` and `; ` into pieces of at most
+/// [`MAX_STATE_CELL`] characters, each piece after the first on a row of its own.
+fn push_wrapped(rows: &mut Vec<Vec<String>>, mut row: Vec<String>) {
+    let pieces = wrap_cell(&row[1], MAX_STATE_CELL);
+    let width = row.len();
+    row[1] = pieces[0].clone();
+    rows.push(row);
+    for piece in &pieces[1..] {
+        let mut more = vec![String::new(); width];
+        more[1] = format!("  {piece}");
+        rows.push(more);
+    }
+}
+
+/// `text` cut after `, ` or `; ` into pieces of at most `width` characters (a single
+/// part longer than that stays whole).
+fn wrap_cell(text: &str, width: usize) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    let mut rest = text;
+    while !rest.is_empty() {
+        let cut = rest
+            .find([',', ';'])
+            .map_or(rest.len(), |i| (i + 2).min(rest.len()));
+        let (part, tail) = rest.split_at(cut);
+        let current = pieces.last_mut().expect("never empty");
+        if !current.is_empty() && current.chars().count() + part.trim_end().chars().count() > width
+        {
+            pieces.push(part.to_owned());
+        } else {
+            current.push_str(part);
+        }
+        rest = tail;
+    }
+    pieces
+        .into_iter()
+        .map(|p| p.trim_end().to_owned())
+        .collect()
 }
 
 fn state_row(
@@ -468,6 +510,12 @@ fn space(out: &mut String, report: &Report, changes: &[Change]) {
 
 fn safe(out: &mut String, order: &SafeOrder) {
     match order {
+        SafeOrder::Found { steps, .. } if steps.is_empty() => {
+            let _ = writeln!(
+                out,
+                "safe order: nothing to roll out (`target:` changes no service and releases no flag)"
+            );
+        }
         SafeOrder::Found { steps, fewest } => {
             let shown: Vec<String> = steps
                 .iter()
@@ -479,11 +527,7 @@ fn safe(out: &mut String, order: &SafeOrder) {
                 steps.len(),
                 plural(steps.len(), "step", "steps"),
                 if *fewest { " (fewest possible)" } else { "" },
-                if shown.is_empty() {
-                    "nothing to roll out".to_owned()
-                } else {
-                    shown.join(" -> ")
-                }
+                shown.join(" -> ")
             );
             let _ = writeln!(out, "  run it live with --strategy safe");
         }

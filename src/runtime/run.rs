@@ -299,6 +299,14 @@ impl Runner<'_> {
             // still in flight count in the step's report later, not here.
             let seen = self.recorder.total(index);
             if seen.failed_ratio() <= gate.max_failed_ratio {
+                if seen.failed > 0 {
+                    self.recorder.event(Event::GatePassed {
+                        failed: seen.failed,
+                        answered: seen.requests(),
+                        startup: crate::eval::step_startup(&self.scenario, &step.changes)
+                            + crate::eval::recreate_startup(&self.scenario, &step.changes),
+                    });
+                }
                 continue;
             }
             self.recorder.event(Event::GateBreached {

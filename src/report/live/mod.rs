@@ -307,6 +307,30 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |gate| percent(gate.max_failed_ratio))
         ),
+        Event::GatePassed {
+            failed,
+            answered,
+            startup,
+        } => {
+            let limit = scenario
+                .gate
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |gate| percent(gate.max_failed_ratio));
+            let diluted = if *startup > scenario.load.bake {
+                format!(
+                    "; its requests include the step's {} wait for new replicas to be ready, longer than its {} bake time, \
+                     which dilutes the failures after the switch",
+                    super::duration_text(*startup),
+                    super::duration_text(scenario.load.bake)
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "the gate let the step pass: {failed} of the {answered} requests answered by the end of the bake time failed ({}), within max_failed_ratio {limit}{diluted}",
+                percent(*failed as f64 / (*answered).max(1) as f64),
+            )
+        }
         Event::GateNotJudged => {
             "the gate did not judge this step: the harness fell behind in it".to_owned()
         }
