@@ -9,14 +9,47 @@ use crate::risk::stats::Estimate;
 const WIDTH: u32 = 560;
 const ROW: u32 = 34;
 const BLUE: RGBColor = RGBColor(46, 93, 168);
-const GREY: RGBColor = RGBColor(120, 120, 120);
 const AMBER: RGBColor = RGBColor(214, 150, 30);
 const RED: RGBColor = RGBColor(190, 40, 40);
 const GREEN: RGBColor = RGBColor(60, 150, 80);
 
+/// How a measure's numbers read on an axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A share, drawn as a percent.
+    Percent,
+    /// A time in milliseconds, drawn in ms or, past a second, in s.
+    Millis,
+    /// A plain number (a count, a mean).
+    Number,
+}
+
+/// An axis tick as a person reads it: the shortest form of the value at three decimals
+/// at most, so that ticks half a unit apart read `0.5`, `1`, `1.5`, never `0 1 1 2`.
+fn tick(value: f64) -> String {
+    let rounded = (value * 1000.0).round() / 1000.0;
+    if rounded == 0.0 {
+        "0".to_owned()
+    } else {
+        format!("{rounded}")
+    }
+}
+
 /// One horizontal interval per strategy: the estimate as a dot, the 95% interval as a bar.
-pub fn intervals(title: &str, rows: &[(String, Estimate)], percent: bool) -> String {
-    let scale = if percent { 100.0 } else { 1.0 };
+pub fn intervals(title: &str, rows: &[(String, Estimate)], unit: Unit) -> String {
+    let largest = rows
+        .iter()
+        .filter(|(_, e)| e.n > 0)
+        .map(|(_, e)| e.high.abs().max(e.value.abs()))
+        .fold(0.0_f64, f64::max);
+    let (scale, title) = match unit {
+        Unit::Percent => (100.0, title.to_owned()),
+        Unit::Millis if largest >= 1000.0 => (0.001, format!("{title} (s)")),
+        Unit::Millis => (1.0, format!("{title} (ms)")),
+        Unit::Number => (1.0, title.to_owned()),
+    };
+    let percent = unit == Unit::Percent;
+    let title = title.as_str();
     let known: Vec<&(String, Estimate)> = rows.iter().filter(|(_, e)| e.n > 0).collect();
     let high = known
         .iter()
@@ -56,14 +89,12 @@ pub fn intervals(title: &str, rows: &[(String, Estimate)], percent: bool) -> Str
                     String::new()
                 }
             })
+            .x_labels(6)
             .x_label_formatter(&|x| {
-                // A narrow range (escaped defects per trial: 0 to 0.4) needs its decimal.
                 if percent {
-                    format!("{x:.0}%")
-                } else if high - low < 5.0 {
-                    format!("{x:.1}")
+                    format!("{}%", tick(*x))
                 } else {
-                    format!("{x:.0}")
+                    tick(*x)
                 }
             })
             .draw();
@@ -88,7 +119,8 @@ pub fn intervals(title: &str, rows: &[(String, Estimate)], percent: bool) -> Str
 }
 
 /// The change failure rate against the number of changes per step: single-piece (1),
-/// waves-K (K), batch (all), each with its interval, joined by a line.
+/// waves-K (K), batch (all), each a labelled point with its interval. No line joins them:
+/// they are different strategies, not one series.
 pub fn curve(points: &[(String, f64, Estimate)]) -> String {
     let mut svg = String::new();
     {
@@ -112,12 +144,9 @@ pub fn curve(points: &[(String, f64, Estimate)]) -> String {
             .configure_mesh()
             .x_desc("changes per step")
             .y_desc("% of trials")
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
             .draw();
-        let line: Vec<(f64, f64)> = points
-            .iter()
-            .map(|(_, x, e)| (*x, e.value * 100.0))
-            .collect();
-        let _ = chart.draw_series(LineSeries::new(line, GREY.stroke_width(2)));
         for (name, x, estimate) in points {
             let _ = chart.draw_series(std::iter::once(PathElement::new(
                 vec![(*x, estimate.low * 100.0), (*x, estimate.high * 100.0)],
@@ -177,7 +206,7 @@ pub fn timeline(title: &str, steps: &[(String, u64, u64, u64)]) -> String {
                 }
             })
             .y_desc("entry requests")
-            .y_label_formatter(&|y| format!("{y:.0}"))
+            .y_label_formatter(&|y| tick(*y))
             .draw();
         for (i, (_, ok, degraded, failed)) in steps.iter().enumerate() {
             let x = i as f64;
@@ -210,6 +239,13 @@ fn svg_error(title: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ticks_half_a_unit_apart_read_apart() {
+        let ticks: Vec<String> = [0.0, 0.5, 1.0, 1.5, 2.0, 2.25].map(tick).to_vec();
+        assert_eq!(ticks, ["0", "0.5", "1", "1.5", "2", "2.25"]);
+        assert_eq!(tick(-0.0001), "0");
+    }
+
     fn estimate(value: f64) -> Estimate {
         Estimate {
             value,
@@ -227,7 +263,7 @@ mod tests {
                 ("batch".into(), estimate(0.4)),
                 ("single-piece".into(), estimate(0.1)),
             ],
-            true,
+            Unit::Percent,
         );
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
         assert!(svg.contains("batch") && svg.contains("single-piece"));
@@ -236,7 +272,8 @@ mod tests {
             ("single-piece".into(), 1.0, estimate(0.1)),
             ("batch".into(), 4.0, estimate(0.4)),
         ]);
-        assert!(curve.contains("<polyline") || curve.contains("<path"));
+        assert!(curve.contains("<circle") && curve.contains("batch"));
+        assert!(!curve.contains("<polyline"), "no line joins different strategies");
         let steps = timeline(
             "batch",
             &[("baseline".into(), 10, 0, 0), ("1".into(), 4, 1, 5)],

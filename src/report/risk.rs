@@ -56,9 +56,54 @@ impl Findings<'_> {
 fn amount(measure: &str, value: f64) -> String {
     if measure == "change_failure_rate" {
         format!("{:.1}%", value * 100.0)
+    } else if MEASURES.iter().any(|m| m.key == measure && m.millis) {
+        let (value, unit, decimals) = time_scale(value.abs(), value);
+        format!("{value:.decimals$} {unit}")
     } else {
         number(value)
     }
+}
+
+/// A time of `ms` milliseconds in the unit a person reads it in, given the largest
+/// magnitude it is shown next to: (the time in that unit, the unit, its decimals).
+fn time_scale(largest: f64, ms: f64) -> (f64, &'static str, usize) {
+    if largest >= 1000.0 {
+        (ms / 1000.0, "s", 1)
+    } else if largest >= 100.0 {
+        (ms, "ms", 0)
+    } else {
+        (ms, "ms", 1)
+    }
+}
+
+/// A time and its interval: `15.6 s (15.58-15.64)`, `850 ms (820-880)`. The interval
+/// gets as many more decimals (up to two) as it takes for its ends to differ.
+fn time_cell(value: f64, low: f64, high: f64, signed: bool) -> String {
+    let largest = value.abs().max(low.abs()).max(high.abs());
+    let (shown, unit, decimals) = time_scale(largest, value);
+    let scale = if unit == "s" { 1000.0 } else { 1.0 };
+    let (low, high) = (low / scale, high / scale);
+    let mut places = decimals;
+    while places < decimals + 2
+        && high > low
+        && format!("{low:.places$}") == format!("{high:.places$}")
+    {
+        places += 1;
+    }
+    let sign = |v: f64, places: usize| {
+        if signed && v >= 0.0 {
+            format!("+{v:.places$}")
+        } else {
+            format!("{v:.places$}")
+        }
+    };
+    let between = if signed { " to " } else { "-" };
+    format!(
+        "{} {unit} ({}{between}{})",
+        sign(shown, decimals),
+        sign(low, places),
+        sign(high, places)
+    )
 }
 
 fn limit_line(judged: &Judged) -> String {
@@ -141,7 +186,10 @@ fn cell(measure: usize, estimate: &Estimate) -> String {
         return "-".to_owned();
     }
     if estimate.n == 1 && !MEASURES[measure].rate {
-        return format!("{} (1 trial)", number(estimate.value));
+        return format!("{} (1 trial)", amount(MEASURES[measure].key, estimate.value));
+    }
+    if MEASURES[measure].millis {
+        return time_cell(estimate.value, estimate.low.max(0.0), estimate.high, false);
     }
     if MEASURES[measure].rate {
         format!(
@@ -176,7 +224,23 @@ fn difference(measure: usize, estimate: &Estimate) -> String {
         }
     };
     if estimate.n == 1 {
-        return format!("{}{unit} (1 trial) ~", signed(estimate.value * scale));
+        let value = if MEASURES[measure].millis {
+            let shown = amount(MEASURES[measure].key, estimate.value);
+            if estimate.value >= 0.0 {
+                format!("+{shown}")
+            } else {
+                shown
+            }
+        } else {
+            signed(estimate.value * scale)
+        };
+        return format!("{value}{unit} (1 trial) ~");
+    }
+    if MEASURES[measure].millis {
+        return format!(
+            "{}{sure}",
+            time_cell(estimate.value, estimate.low, estimate.high, true)
+        );
     }
     format!(
         "{}{unit} ({} to {}){sure}",
@@ -193,6 +257,100 @@ fn number(value: f64) -> String {
     } else {
         format!("{value:.1}")
     }
+}
+
+/// The index of a measure in [`MEASURES`].
+fn measure_index(key: &str) -> usize {
+    MEASURES
+        .iter()
+        .position(|m| m.key == key)
+        .expect("a measure of MEASURES")
+}
+
+/// The recommendation, in one sentence, from the paired differences against
+/// single-piece: a strategy that surely fails fewer changes; else the fastest (shortest
+/// lead time, surely shorter than single-piece's) of those not surely riskier; else
+/// single-piece when every other is surely riskier; else that the trials cannot tell.
+pub fn recommendation(summaries: &[StrategySummary]) -> String {
+    let cfr = measure_index("change_failure_rate");
+    let lead = measure_index("lead_time_ms");
+    let Some(reference) = summaries.iter().find(|s| s.vs_single_piece.is_none()) else {
+        return "no recommendation: single-piece, the reference, did not run".to_owned();
+    };
+    let diff = |s: &StrategySummary, m: usize| s.vs_single_piece.as_ref().map(|d| d[m]);
+    let others: Vec<&StrategySummary> = summaries
+        .iter()
+        .filter(|s| s.vs_single_piece.is_some())
+        .collect();
+    if others.is_empty() {
+        return "no recommendation: only single-piece ran".to_owned();
+    }
+    let rate = |s: &StrategySummary| format!("{:.0}%", s.estimates[cfr].value * 100.0);
+    let surely_safer = others
+        .iter()
+        .filter(|s| diff(s, cfr).is_some_and(|d| d.excludes_zero() && d.value < 0.0))
+        .min_by(|a, b| a.estimates[cfr].value.total_cmp(&b.estimates[cfr].value));
+    if let Some(best) = surely_safer {
+        return format!(
+            "use {}: it fails fewer changes than single-piece ({} against {}, surely: the 95% interval of the paired difference excludes zero)",
+            best.name,
+            rate(best),
+            rate(reference)
+        );
+    }
+    let not_riskier: Vec<&&StrategySummary> = others
+        .iter()
+        .filter(|s| diff(s, cfr).is_some_and(|d| !(d.excludes_zero() && d.value > 0.0)))
+        .collect();
+    let faster = not_riskier
+        .iter()
+        .filter(|s| diff(s, lead).is_some_and(|d| d.n > 1 && d.excludes_zero() && d.value < 0.0))
+        .min_by(|a, b| a.estimates[lead].value.total_cmp(&b.estimates[lead].value));
+    if let Some(best) = faster {
+        let (mine, theirs) = (best.estimates[lead].value, reference.estimates[lead].value);
+        return format!(
+            "use {}: its change failure rate cannot be told apart from single-piece's ({} against {}), and it ships {:.0}% faster (lead time {} against {}, surely shorter)",
+            best.name,
+            rate(best),
+            rate(reference),
+            (1.0 - mine / theirs.max(f64::MIN_POSITIVE)) * 100.0,
+            amount("lead_time_ms", mine),
+            amount("lead_time_ms", theirs)
+        );
+    }
+    if not_riskier.is_empty() {
+        return format!(
+            "use single-piece: every other strategy compared fails surely more changes ({} for single-piece)",
+            rate(reference)
+        );
+    }
+    let names = |list: &[&&StrategySummary]| -> String {
+        list.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let undecided: Vec<&&StrategySummary> = not_riskier
+        .iter()
+        .copied()
+        .filter(|s| diff(s, lead).is_none_or(|d| d.n <= 1 || !d.excludes_zero()))
+        .collect();
+    if undecided.is_empty() {
+        let rest = if others.len() > not_riskier.len() {
+            "; the others fail surely more changes"
+        } else {
+            ""
+        };
+        return format!(
+            "use single-piece: {} cannot be told apart from it on change failure rate but {} surely slower{rest}",
+            names(&not_riskier),
+            if not_riskier.len() == 1 { "ships" } else { "ship" }
+        );
+    }
+    format!(
+        "the trials cannot tell single-piece from {} on change failure rate or lead time: run more trials (--trials) before choosing",
+        names(&undecided)
+    )
 }
 
 /// The one-sentence answer: how batch (or else the riskiest strategy) compares with
@@ -293,6 +451,7 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>, quiet: bool) -> String 
         notes(&mut out, findings);
     }
     let _ = writeln!(out, "\nanswer: {}", answer(summaries));
+    let _ = writeln!(out, "recommendation: {}", recommendation(summaries));
     limits(&mut out, findings);
     out
 }
@@ -426,6 +585,17 @@ fn limits(out: &mut String, findings: &Findings<'_>) {
     let _ = writeln!(out, "verdict: {}", verdict(findings));
 }
 
+/// `Partial: Ctrl-C stopped the trials after 37 of 200...`, when fewer trials ran than
+/// were asked for.
+fn partial_line(header: &Header<'_>, findings: &Findings<'_>) -> Option<String> {
+    findings.partial.then(|| {
+        format!(
+            "Partial: Ctrl-C stopped the trials after {} of the {} asked; every number covers those trials only, and nothing is judged",
+            header.trials, header.asked
+        )
+    })
+}
+
 /// The Markdown summary for a pull request: the question, the answer, the table.
 pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
     let summaries = findings.summaries;
@@ -438,7 +608,15 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
          defects.\n",
         header.trials, header.seed, header.scenario.risk.defect.probability
     );
+    if let Some(partial) = partial_line(&header, findings) {
+        let _ = writeln!(out, "**{partial}**\n");
+    }
     let _ = writeln!(out, "**Answer:** {}.\n", answer(summaries));
+    let _ = writeln!(
+        out,
+        "**Recommendation:** {}.\n",
+        recommendation(summaries)
+    );
     for (name, failed, clean) in findings.failed_without_defect() {
         let _ = writeln!(
             out,
@@ -485,6 +663,11 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
             }
         }
     }
+    let _ = writeln!(out, "\n<details><summary>What each measure is</summary>\n");
+    for measure in &MEASURES {
+        let _ = writeln!(out, "- **{}**: {}", measure.label, measure.definition);
+    }
+    let _ = writeln!(out, "\n</details>");
     let _ = writeln!(
         out,
         "\nEach cell: estimate (95% interval). Rates: Wilson; means: Student t over the \
@@ -506,6 +689,8 @@ pub struct RiskReport<'a> {
     pub partial: bool,
     pub measures: Vec<&'static str>,
     pub answer: String,
+    /// Which strategy the paired differences favour, and why, in one sentence.
+    pub recommendation: String,
     /// `pass`, `fail` (a limit failed, a strategy asked for cannot be planned, or the
     /// trials were interrupted), `inconclusive` or `none` (no `risk.expect`).
     pub verdict: &'static str,
@@ -552,6 +737,7 @@ pub fn json<'a>(header: Header<'_>, findings: &Findings<'a>) -> RiskReport<'a> {
         partial: findings.partial,
         measures: MEASURES.iter().map(|m| m.key).collect(),
         answer: answer(summaries),
+        recommendation: recommendation(summaries),
         verdict: verdict_word(findings),
         not_planned: findings.unplanned,
         expect: findings.judged,
@@ -587,6 +773,9 @@ th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 .note { color: #555; font-size: 13px; }
+.partial { background: #fdecea; border: 1px solid #be2828; padding: 6px 10px; }
+dl.definitions dt { font-weight: bold; margin-top: 4px; }
+dl.definitions dd { margin-left: 1.5em; color: #333; }
 </style>
 </head>
 <body>
@@ -594,7 +783,9 @@ th:first-child, td:first-child { text-align: left; }
 <p><strong>Deploy everything at once, or piece by piece?</strong> {{ trials }} paired trials
 (seed {{ seed }}, {{ net }}); each changed version defective with probability
 {{ probability }}; every strategy meets the same defects.</p>
+{% if partial %}<p class="partial"><strong>{{ partial }}.</strong></p>{% endif %}
 <p><strong>Answer:</strong> {{ answer }}.</p>
+<p class="recommendation"><strong>Recommendation:</strong> {{ recommendation }}.</p>
 {% for note in notes %}<p class="note">{{ note }}</p>{% endfor %}
 {% if expect_strategy %}<h2>risk.expect ({{ expect_strategy }})</h2>
 <ul>{% for line in expect %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
@@ -605,6 +796,8 @@ th:first-child, td:first-child { text-align: left; }
 {% for row in rows %}<tr><td>{{ row[0] }}</td>{% for cell in row[1] %}<td>{{ cell }}</td>{% endfor %}<td>{{ row[2] }}</td></tr>
 {% endfor %}</table>
 <p class="note">Each cell: the estimate and its 95% interval. Rates: Wilson; means: Student t over the trials where the measure applies.</p>
+<h2>What each measure is</h2>
+<dl class="definitions">{% for d in definitions %}<dt>{{ d[0] }}</dt><dd>{{ d[1] }}</dd>{% endfor %}</dl>
 {% if paired %}<h2>Paired against single-piece</h2>
 <table>
 <tr><th>strategy</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}</tr>
@@ -779,7 +972,14 @@ fn html(
                 .iter()
                 .map(|s| (s.name.clone(), s.estimates[m]))
                 .collect();
-            charts::intervals(MEASURES[m].label, &rows, MEASURES[m].rate)
+            let unit = if MEASURES[m].rate {
+                charts::Unit::Percent
+            } else if MEASURES[m].millis {
+                charts::Unit::Millis
+            } else {
+                charts::Unit::Number
+            };
+            charts::intervals(MEASURES[m].label, &rows, unit)
         })
         .collect();
     let mut points: Vec<(String, f64, Estimate)> = summaries
@@ -796,6 +996,9 @@ fn html(
         net => header.net,
         probability => header.scenario.risk.defect.probability,
         answer => answer(summaries),
+        recommendation => recommendation(summaries),
+        partial => partial_line(&header, findings),
+        definitions => MEASURES.iter().map(|m| (m.label, m.definition)).collect::<Vec<_>>(),
         labels => MEASURES.iter().map(|m| m.label).collect::<Vec<_>>(),
         rows => rows.iter().map(|r| (r.name.clone(), r.cells.clone(), r.states)).collect::<Vec<_>>(),
         paired => paired.iter().map(|r| (r.name.clone(), r.cells.clone(), r.states)).collect::<Vec<_>>(),

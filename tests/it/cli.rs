@@ -757,7 +757,9 @@ fn every_command_shows_examples_in_its_help() {
                 line.chars().count()
             );
             assert!(
-                line.starts_with("  # ") || line.starts_with("  simulate ") || line.starts_with("      --"),
+                line.starts_with("  # ")
+                    || line.starts_with("  simulate ")
+                    || line.starts_with("      --"),
                 "{command:?}: not an example or its comment: {line}"
             );
         }
