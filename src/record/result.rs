@@ -456,3 +456,57 @@ impl StrategyRun {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StrategyKind;
+
+    fn unplanned(listed: bool) -> Unplanned {
+        Unplanned {
+            strategy: Strategy {
+                name: "safe".into(),
+                kind: StrategyKind::Safe,
+                expect: Default::default(),
+                on_breach: None,
+                listed,
+            },
+            error: PlanError::NoSafeOrder {
+                conflicts: Vec::new(),
+                proven: true,
+            },
+        }
+    }
+
+    #[test]
+    fn a_strategy_that_cannot_be_planned_fails_only_when_it_was_asked_for() {
+        let summary = |listed| LiveSummary {
+            runs: Vec::new(),
+            unplanned: vec![unplanned(listed)],
+            interrupted: false,
+        };
+        assert_eq!(
+            Verdict::of(&summary(true)),
+            Verdict::Fail(vec!["safe".to_owned()])
+        );
+        assert_eq!(Verdict::of(&summary(false)), Verdict::NothingJudged);
+        assert_eq!(Verdict::NothingJudged.word(), "none");
+    }
+
+    #[test]
+    fn the_verdict_is_pass_only_when_something_was_judged() {
+        assert_eq!(
+            Verdict::from_parts(Vec::new(), Vec::new(), false),
+            Verdict::NothingJudged
+        );
+        assert_eq!(
+            Verdict::from_parts(Vec::new(), Vec::new(), true),
+            Verdict::Pass
+        );
+        assert_eq!(
+            Verdict::from_parts(Vec::new(), vec!["batch".into()], false),
+            Verdict::Inconclusive(vec!["batch".into()]),
+            "a measurement the machine limited is never a pass nor nothing"
+        );
+    }
+}

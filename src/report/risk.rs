@@ -186,7 +186,10 @@ fn cell(measure: usize, estimate: &Estimate) -> String {
         return "-".to_owned();
     }
     if estimate.n == 1 && !MEASURES[measure].rate {
-        return format!("{} (1 trial)", amount(MEASURES[measure].key, estimate.value));
+        return format!(
+            "{} (1 trial)",
+            amount(MEASURES[measure].key, estimate.value)
+        );
     }
     if MEASURES[measure].millis {
         return time_cell(estimate.value, estimate.low.max(0.0), estimate.high, false);
@@ -344,7 +347,11 @@ pub fn recommendation(summaries: &[StrategySummary]) -> String {
         return format!(
             "use single-piece: {} cannot be told apart from it on change failure rate but {} surely slower{rest}",
             names(&not_riskier),
-            if not_riskier.len() == 1 { "ships" } else { "ship" }
+            if not_riskier.len() == 1 {
+                "ships"
+            } else {
+                "ship"
+            }
         );
     }
     format!(
@@ -612,11 +619,7 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
         let _ = writeln!(out, "**{partial}**\n");
     }
     let _ = writeln!(out, "**Answer:** {}.\n", answer(summaries));
-    let _ = writeln!(
-        out,
-        "**Recommendation:** {}.\n",
-        recommendation(summaries)
-    );
+    let _ = writeln!(out, "**Recommendation:** {}.\n", recommendation(summaries));
     for (name, failed, clean) in findings.failed_without_defect() {
         let _ = writeln!(
             out,
@@ -1107,8 +1110,111 @@ mod tests {
             high: 352.0,
             n: 1,
         };
-        assert_eq!(cell(10, &one), "352 (1 trial)");
-        assert_eq!(difference(10, &one), "+352 (1 trial) ~");
+        assert_eq!(cell(10, &one), "352 ms (1 trial)");
+        assert_eq!(difference(10, &one), "+352 ms (1 trial) ~");
+        assert_eq!(cell(1, &one), "352 (1 trial)");
         assert!(!one.excludes_zero());
+    }
+
+    /// A strategy with a change failure rate and a lead time (ms), and its paired
+    /// differences on both against single-piece, when given.
+    fn paced(
+        name: &str,
+        rate: f64,
+        lead: f64,
+        vs: Option<(Estimate, Estimate)>,
+    ) -> StrategySummary {
+        let cfr = measure_index("change_failure_rate");
+        let lead_at = measure_index("lead_time_ms");
+        let mut strategy = summary(name, 0.0, None);
+        strategy.estimates[cfr] = estimate(rate, rate, rate);
+        strategy.estimates[lead_at] = estimate(lead, lead, lead);
+        strategy.vs_single_piece = vs.map(|(d_rate, d_lead)| {
+            let mut all = vec![estimate(0.0, -1.0, 1.0); MEASURES.len()];
+            all[cfr] = d_rate;
+            all[lead_at] = d_lead;
+            all
+        });
+        strategy
+    }
+
+    #[test]
+    fn the_recommendation_follows_the_paired_differences() {
+        let unsure = estimate(0.0, -0.04, 0.04);
+        let riskier = estimate(0.5, 0.4, 0.6);
+        let reference = paced("single-piece", 0.45, 15_600.0, None);
+        // As safe and surely faster: recommended, with how much faster.
+        let safe = paced(
+            "safe",
+            0.45,
+            8_600.0,
+            Some((unsure, estimate(-7_000.0, -7_200.0, -6_800.0))),
+        );
+        let batch = paced(
+            "batch",
+            0.95,
+            350.0,
+            Some((riskier, estimate(-15_000.0, -15_100.0, -14_900.0))),
+        );
+        let text = recommendation(&[batch.clone(), safe.clone(), reference.clone()]);
+        assert_eq!(
+            text,
+            "use safe: its change failure rate cannot be told apart from single-piece's (45% against 45%), and it ships 45% faster (lead time 8.6 s against 15.6 s, surely shorter)"
+        );
+        // Surely safer wins outright.
+        let careful = paced(
+            "waves-2",
+            0.2,
+            20_000.0,
+            Some((estimate(-0.25, -0.3, -0.2), unsure)),
+        );
+        assert!(
+            recommendation(&[careful, safe.clone(), reference.clone()])
+                .starts_with("use waves-2: it fails fewer changes"),
+        );
+        // Every other strategy surely riskier: single-piece.
+        assert!(
+            recommendation(&[batch, reference.clone()])
+                .starts_with("use single-piece: every other strategy")
+        );
+        // Too few trials to tell.
+        let unclear = paced(
+            "waves-3",
+            0.45,
+            15_000.0,
+            Some((unsure, estimate(-600.0, -2_000.0, 800.0))),
+        );
+        assert_eq!(
+            recommendation(&[unclear, reference]),
+            "the trials cannot tell single-piece from waves-3 on change failure rate or lead time: run more trials (--trials) before choosing"
+        );
+    }
+
+    #[test]
+    fn times_read_in_seconds_or_milliseconds_with_an_interval_that_tells_its_ends_apart() {
+        assert_eq!(
+            time_cell(15_611.0, 15_580.0, 15_643.0, false),
+            "15.6 s (15.58-15.64)"
+        );
+        assert_eq!(time_cell(850.0, 820.0, 880.0, false), "850 ms (820-880)");
+        assert_eq!(
+            time_cell(-675.0, -876.0, -474.0, true),
+            "-675 ms (-876 to -474)"
+        );
+        assert_eq!(amount("lead_time_ms", 2_500.0), "2.5 s");
+        assert_eq!(amount("failed_requests", 2_500.0), "2500");
+    }
+
+    #[test]
+    fn progress_says_elapsed_rate_and_time_left_in_minutes_and_seconds() {
+        let text = progress_text(37, 200, std::time::Duration::from_secs(41));
+        assert_eq!(
+            text,
+            "trials 37/200 (18%), 41.0 s elapsed, 0.9 trials/s, about 3 min 0 s left (Ctrl-C stops and reports the trials done)"
+        );
+        assert!(
+            progress_text(0, 200, std::time::Duration::ZERO)
+                .starts_with("trials 0/200 (0%), 0 ms elapsed (")
+        );
     }
 }

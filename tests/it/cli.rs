@@ -499,6 +499,10 @@ fn ctrl_c_stops_the_run_reports_what_ran_and_exits_130() {
         "{stdout}"
     );
     assert!(!stdout.contains("expect graceful: held"), "{stdout}");
+    // Nor does it read "graceful yes": no failure seen is not no failure.
+    let comparison = stdout.split("comparison\n").nth(1).expect("a comparison");
+    let row = comparison.lines().nth(1).expect("a strategy's row");
+    assert_eq!(row.split_whitespace().nth(1), Some("unknown"), "{row}");
 }
 
 #[test]

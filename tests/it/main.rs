@@ -27,6 +27,10 @@ mod import;
 /// and what a user sees of hostile text in a scenario.
 mod hostile;
 
+/// What every command concludes and how it says it: nothing judged, `--expect`,
+/// unplannable strategies, swallowed failures, `--quiet`, the report edges.
+mod verdicts;
+
 /// `check`'s prediction against the live run, on every shipped scenario.
 mod agreement;
 

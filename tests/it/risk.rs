@@ -477,7 +477,8 @@ fn ctrl_c_stops_after_the_trials_in_flight_and_reports_them_as_partial() {
     let dir = TempDir::new("risk-interrupt");
     let path = write(&dir, "chain.yaml", &chain(0.3, "errors: 1"));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_simulate"))
-        .args(["risk", &path, "--trials", "100000"])
+        .args(["risk", &path, "--trials", "100000", "--out"])
+        .arg(dir.path().join("report"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -499,6 +500,154 @@ fn ctrl_c_stops_after_the_trials_in_flight_and_reports_them_as_partial() {
         stdout.contains("answer:"),
         "the trials done are reported: {stdout}"
     );
+    // The pages say they are partial, the page as a browser renders it too.
+    let markdown = std::fs::read_to_string(dir.path().join("report/report.md")).expect("report.md");
+    assert!(
+        markdown.contains("**Partial: Ctrl-C stopped the trials after "),
+        "{markdown}"
+    );
+    if let Some(text) = rendered_text(&dir, &dir.path().join("report/report.html")) {
+        assert!(
+            text.contains("Partial: Ctrl-C stopped the trials after ")
+                && text.contains("of the 100000 asked"),
+            "{text}"
+        );
+        assert!(text.contains("verdict: not judged"), "{text}");
+    }
+}
+
+/// The headless browser on PATH, or `None` when DEPLOYSIM_NO_BROWSER=1 says to go without
+/// one (the test fails without a browser otherwise).
+fn browser() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|name| {
+            std::process::Command::new(name)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("DEPLOYSIM_NO_BROWSER").is_some(),
+            "no chromium on PATH: install it (apt-get install chromium) or set DEPLOYSIM_NO_BROWSER=1"
+        );
+    }
+    found
+}
+
+/// The page at `html` as headless Chromium renders it (`--dump-dom`: the DOM after the
+/// browser parsed it), or `None` without a browser on purpose.
+fn rendered_dom(dir: &TempDir, html: &std::path::Path) -> Option<String> {
+    let browser = browser()?;
+    let output = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("dom-profile").display()
+        ))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The rendered page's text: its DOM without tags, whitespace folded.
+fn rendered_text(dir: &TempDir, html: &std::path::Path) -> Option<String> {
+    let dom = rendered_dom(dir, html)?;
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in dom.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The texts of an SVG's `<text>` elements, in order.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|part| {
+            let body = part.split_once('>')?.1;
+            Some(body.split("</text>").next()?.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_rendered_page_recommends_defines_its_measures_and_reads_its_ticks() {
+    let (dir, out) = pages("risk-dom", "40");
+    let html = out.join("report.html");
+    let Some(dom) = rendered_dom(&dir, &html) else {
+        return;
+    };
+    let text = rendered_text(&dir, &html).expect("rendered");
+    // A recommendation naming a strategy, from the paired differences.
+    let recommendation = text
+        .split("Recommendation: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no recommendation: {text}"));
+    assert!(
+        recommendation.starts_with("use waves-3: ")
+            || recommendation.starts_with("use single-piece: "),
+        "{}",
+        &recommendation[..200.min(recommendation.len())]
+    );
+    // Every measure defined, by its label.
+    for measure in deploysim::risk::MEASURES {
+        assert!(
+            dom.contains(&format!("<dt>{}</dt><dd>", measure.label)),
+            "{} is not defined on the page",
+            measure.label
+        );
+    }
+    // Times read as times: seconds or milliseconds, never bare thousands of ms.
+    assert!(text.contains(" s ("), "{text}");
+    assert!(!text.contains("time to detect ms"), "{text}");
+    // Each chart's axis: its number ticks increase, none repeated (`0 0 1 2 2` is not a
+    // scale).
+    let charts: Vec<&str> = dom.split("<svg").skip(1).collect();
+    assert!(charts.len() >= 12, "{} charts", charts.len());
+    for chart in &charts[..12] {
+        let ticks: Vec<f64> = svg_texts(chart)
+            .iter()
+            .filter_map(|t| t.trim_end_matches('%').parse::<f64>().ok())
+            .collect();
+        assert!(ticks.len() >= 3, "{:?}", svg_texts(chart));
+        for pair in ticks.windows(2) {
+            assert!(pair[0] != pair[1], "a tick repeats: {:?}", svg_texts(chart));
+        }
+    }
+    // The curve: strategies as points, not one line through them (axes, ticks and
+    // interval bars are lines of two points).
+    for line in charts[11].split("points=\"").skip(1) {
+        let points = line.split('"').next().unwrap_or_default();
+        assert!(
+            points.split_whitespace().count() <= 2,
+            "a line through the strategies: {points}"
+        );
+    }
 }
 
 #[test]
