@@ -44,15 +44,37 @@ impl Line {
         }
     }
 
-    /// The line as the live run's progress, or `None` when it is not shown.
-    pub(super) fn steps(&self) -> Option<Steps> {
-        self.shown.then_some(Steps(*self))
+    /// The line as the progress of `parts` strategies (the live run) or rows (the
+    /// sweep), or `None` when it is not shown.
+    pub(super) fn steps(&self, parts: usize, part: &'static str) -> Option<Steps> {
+        self.shown.then(|| Steps {
+            line: *self,
+            parts,
+            part,
+            started: Wall::now(),
+            seen: std::sync::Mutex::new((0, String::new(), Wall::now())),
+        })
     }
 }
 
-/// The live run's and the sweep's progress: the strategy and step running.
+/// The user's wall clock: what the progress line's elapsed time and time left measure.
+/// It is std's on purpose: in `--net sim` tokio's clock is the simulation's, and a
+/// person waits in wall time. Nothing it reads changes what a run measures.
+#[allow(clippy::disallowed_types)]
+type Wall = std::time::Instant;
+
+/// The live run's and the sweep's progress: which strategy (or row) of how many, the
+/// step running, the time elapsed and, from the pace so far, the time left.
 #[derive(Debug)]
-pub(super) struct Steps(Line);
+pub(super) struct Steps {
+    line: Line,
+    parts: usize,
+    /// `strategy` or `row`.
+    part: &'static str,
+    started: Wall,
+    /// How many strategies (rows) have started, the name of the last, and when it did.
+    seen: std::sync::Mutex<(usize, String, Wall)>,
+}
 
 impl Progress for Steps {
     fn step_started(&self, strategy: &str, kind: StepKind, planned: usize) {
@@ -62,6 +84,38 @@ impl Progress for Steps {
             StepKind::Rollback(n) => format!("rolling back step {n}"),
             StepKind::KillSwitch(_) => "kill switch".to_owned(),
         };
-        self.0.show(&format!("running {strategy}: {what}"));
+        let (part, part_started) = {
+            // A poisoned lock still holds a count worth showing.
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.1 != strategy {
+                seen.0 += 1;
+                seen.1 = strategy.to_owned();
+                seen.2 = Wall::now();
+            }
+            (seen.0, seen.2)
+        };
+        let elapsed = self.started.elapsed();
+        let mut text = format!(
+            "{} {part}/{} {strategy}: {what}, {} elapsed",
+            self.part,
+            self.parts,
+            deploysim::report::duration_text(elapsed)
+        );
+        // The pace of the parts finished so far gives the time left: the parts still to
+        // start, and what the one running has left of its share.
+        if part > 1 && self.parts > 1 {
+            let done = part_started.duration_since(self.started).as_secs_f64();
+            let per_part = done / (part - 1) as f64;
+            let current = part_started.elapsed().as_secs_f64();
+            let left = (per_part * (self.parts + 1 - part) as f64 - current).max(0.0);
+            text.push_str(&format!(
+                ", about {} left",
+                deploysim::report::duration_text(std::time::Duration::from_secs_f64(left))
+            ));
+        }
+        self.line.show(&text);
     }
 }

@@ -55,7 +55,7 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
     let net = Net::from(args.net);
     let limit = sim_limit(plans.iter().map(|(_, plan)| run_budget(&scenario, plan)));
     let outcome = super::hosted(run_seed, net, limit, &line, move |options| async move {
-        let steps = line.steps();
+        let steps = line.steps(plans.len(), "strategy");
         let shown = steps.as_ref().map(|steps| steps as &dyn Progress);
         let mut runs = Vec::new();
         for (strategy, plan) in &plans {

@@ -53,8 +53,9 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
     let shared = Arc::clone(&scenario);
     let net = Net::from(args.net);
     let limit = sim_limit(std::iter::repeat_n(row_budget(&scenario), rows));
+    let total_rows = rows;
     let outcome = super::hosted(seed, net, limit, &line, move |options| async move {
-        let steps = line.steps();
+        let steps = line.steps(total_rows, "row");
         let shown = steps.as_ref().map(|steps| steps as &dyn Progress);
         sweep::sweep(shared, missing, &options, shown).await
     });

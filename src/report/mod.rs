@@ -150,7 +150,7 @@ pub fn count_text(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -716,6 +716,19 @@ fn fit_line(out: &mut String, line: &str, width: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_counts_read_as_a_person_says_them() {
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(duration_text(ms(850)), "850 ms");
+        assert_eq!(duration_text(ms(41_500)), "41.5 s");
+        assert_eq!(duration_text(ms(3_801_000)), "1 h 3 min");
+        assert_eq!(duration_text(ms(552_000)), "9 min 12 s");
+        assert_eq!(count_text(3_301_200), "3,301,200");
+        assert_eq!(count_text(999), "999");
+        assert_eq!(count_of(1, "call"), "1 call");
+        assert_eq!(count_of(2, "call"), "2 calls");
+    }
 
     #[test]
     fn long_lines_wrap_under_their_last_column() {

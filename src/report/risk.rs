@@ -168,9 +168,12 @@ fn verdict_word(findings: &Findings<'_>) -> &'static str {
         .summaries
         .iter()
         .any(|s| s.unjudged > 0 && findings.judged.iter().any(|j| j.strategy == s.name));
-    if findings.partial {
-        "fail"
-    } else if !findings.unplanned.is_empty() || findings.judged.iter().any(|j| !j.holds) {
+    // A partial run did not finish: as in the live run, it has not shown that anything
+    // passes.
+    if findings.partial
+        || !findings.unplanned.is_empty()
+        || findings.judged.iter().any(|j| !j.holds)
+    {
         "fail"
     } else if unmeasured {
         "inconclusive"
