@@ -435,5 +435,39 @@ target: {{ web: v2, catalog: v2 }}
         assert_eq!(single.steps[1].worst(), Level::Ok);
     }
 
+    #[test]
+    fn a_call_behind_a_partial_flag_is_also_skipped_so_a_degraded_answer_gets_through() {
+        // mail degrades without search's m2, and fails on the flagged call: for the 19% of
+        // requests the flag is off for, mail answers degraded, which gateway passes on
+        // (its rule ignores only failures).
+        let scenario = load(
+            "
+name: partial-flag
+services:
+  gateway:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: mail, on_failure: ignore } ] }
+  mail:
+    versions:
+      v1:
+        calls:
+          - { service: search, method: m2, on_failure: degrade }
+          - { service: search, method: m2, flag: f }
+  search:
+    versions:
+      v1: { methods: { m1: {} } }
+      v2: { methods: { m1: {}, m2: {} } }
+initial: { gateway: v1, mail: v1, search: v2 }
+target: { search: v1 }
+flags:
+  f: { on: true, percent: 81 }
+",
+        );
+        let graph = Graph::new(&scenario);
+        let state = graph.settled(&scenario.target, &scenario.target_flags());
+        assert_eq!(level_of(&graph, &state), Level::Degraded);
+    }
+
     use crate::model::Expect;
 }
