@@ -24,6 +24,8 @@ impl Verdict {
     /// The verdict over strategies, given which failed, which could not be measured and
     /// whether any had an expectation to judge.
     pub fn from_parts(failed: Vec<String>, unmeasured: Vec<String>, any_expected: bool) -> Verdict {
+        // A run the machine limited is inconclusive even with nothing expected: its
+        // numbers, which the report still shows, are not a measurement (exit 4).
         if !failed.is_empty() {
             Verdict::Fail(failed)
         } else if !unmeasured.is_empty() {

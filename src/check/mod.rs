@@ -44,7 +44,8 @@ pub struct Swallowed {
     /// The caller's version.
     pub version: String,
     pub edge: crate::eval::graph::BrokenEdge,
-    /// The first states in which every call over it fails (`2 settled`, `baseline`).
+    /// The first states in which every call over it fails (`after step 1`, `during step
+    /// 2`, `at the baseline`).
     pub states: Vec<String>,
     /// Every state in which every call over it fails.
     pub count: usize,
@@ -193,13 +194,13 @@ pub fn check_strategy(
         };
         let prediction = predict_step(graph, scenario, moves, &in_transient, &in_settled);
         if let Some(t) = &prediction.transient {
-            let label = format!("{} transient", step.index);
+            let label = format!("during step {}", step.index);
             note_swallowed(graph, &t.state, &label, &mut swallowed);
         }
         let label = if step.index == 0 {
-            "baseline".to_owned()
+            "at the baseline".to_owned()
         } else {
-            format!("{} settled", step.index)
+            format!("after step {}", step.index)
         };
         note_swallowed(graph, &prediction.settled.state, &label, &mut swallowed);
         // A fault that starts partway through a part leaves the state without it seen

@@ -33,12 +33,13 @@ Examples:
   # A realistic 500-service scenario
   simulate generate --services 500 --seed 1 > big.yaml
 
-Exit codes: 0 every expectation held (or none was set: the report says \"nothing judged\"),
-1 an expectation failed or a strategy the scenario lists (or --strategy names) cannot be
-planned, 2 invalid scenario or command line, 3 the environment failed, 4 inconclusive (the
-machine could not keep up with the load: arrivals sent late or refused, waits overrun; the
-live run neither passes nor fails), 130 interrupted (Ctrl-C). The scenario format is
-documented in docs/scenario.md.";
+Exit codes: 0 every expectation held (or none was set: the report says
+\"nothing judged\"), 1 an expectation failed or a strategy the scenario lists
+(or --strategy names) cannot be planned, 2 invalid scenario or command line, 3
+the environment failed, 4 inconclusive (the machine could not keep up with the
+load: arrivals sent late or refused, waits overrun; the live run neither
+passes nor fails), 130 interrupted (Ctrl-C). The scenario format is documented
+in docs/scenario.md.";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
@@ -53,9 +54,9 @@ Examples:
   # Every version after every step
   simulate plan scenarios/partial.yaml --json plan.json --full
 
-Exit codes: 0 planned (a default strategy that cannot be planned is reported), 1 a
-strategy the scenario lists or --strategy names cannot be planned, 2 invalid scenario or
-strategy, 3 the JSON file cannot be written.";
+Exit codes: 0 planned (a default strategy that cannot be planned is reported),
+1 a strategy the scenario lists or --strategy names cannot be planned, 2
+invalid scenario or strategy, 3 the JSON file cannot be written.";
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
@@ -72,10 +73,10 @@ Examples:
   # Only each strategy's line and the verdict
   simulate check scenarios/partial.yaml --quiet
 
-Exit codes: 0 every graceful expectation holds in the prediction (or none is set: the
-report says \"nothing judged\"), 1 one does not, or a strategy the scenario lists (or
---strategy names) cannot be planned, 2 invalid scenario, 3 the JSON file cannot be
-written.";
+Exit codes: 0 every graceful expectation holds in the prediction (or none is
+set: the report says \"nothing judged\"), 1 one does not, or a strategy the
+scenario lists (or --strategy names) cannot be planned, 2 invalid scenario, 3
+the JSON file cannot be written.";
 
 const SWEEP_EXAMPLES: &str = "\
 Examples:
@@ -86,8 +87,9 @@ Examples:
   # The sweep in virtual time
   simulate sweep scenarios/partial.yaml --net sim
 
-Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment failed,
-4 inconclusive (the machine fell behind in a row, marked ~), 130 interrupted (Ctrl-C).";
+Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment
+failed, 4 inconclusive (the machine fell behind in a row, marked ~), 130
+interrupted (Ctrl-C).";
 
 const RISK_EXAMPLES: &str = "\
 Examples:
@@ -100,11 +102,12 @@ Examples:
   # Rerun trial 17's defects, step by step
   simulate scenarios/risk.yaml --trial 17 --net sim
 
-Exit codes: 0 done (every risk.expect limit holds, or none is set: the report says
-\"nothing judged\"), 1 a risk.expect limit failed or a strategy risk.strategies (or
---strategy) names cannot be planned, 2 invalid scenario, 3 the environment failed (a file cannot be written), 4 a trial of the judged
-strategy was not measured (--net live only), 130 interrupted (Ctrl-C; the trials
-finished so far are reported, marked partial).";
+Exit codes: 0 done (every risk.expect limit holds, or none is set: the report
+says \"nothing judged\"), 1 a risk.expect limit failed or a strategy
+risk.strategies (or --strategy) names cannot be planned, 2 invalid scenario, 3
+the environment failed (a file cannot be written), 4 a trial of the judged
+strategy was not measured (--net live only), 130 interrupted (Ctrl-C; the
+trials finished so far are reported, marked partial).";
 
 const IMPORT_EXAMPLES: &str = "\
 Examples:
@@ -115,7 +118,8 @@ Examples:
   # Jaeger's /api/dependencies answer
   simulate import dependencies.json > traced.yaml
 
-Exit codes: 0 written, 2 unreadable or unusable input, 3 the output cannot be written.";
+Exit codes: 0 written, 2 unreadable or unusable input, 3 the output cannot be
+written.";
 
 const GENERATE_EXAMPLES: &str = "\
 Examples:

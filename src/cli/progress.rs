@@ -30,9 +30,18 @@ impl Line {
         }
     }
 
-    /// Replaces the line with `text`.
+    /// Replaces the line with `text`, cut to the terminal's width: a line that wrapped
+    /// would leave its first rows behind at every redraw.
     pub(super) fn show(&self, text: &str) {
         if self.shown {
+            let width = terminal_size::terminal_size_of(std::io::stderr())
+                .map_or(80, |(width, _)| usize::from(width.0));
+            let room = width.saturating_sub(3).max(10);
+            let text: String = if text.chars().count() > room {
+                text.chars().take(room - 1).chain(['…']).collect()
+            } else {
+                text.to_owned()
+            };
             eprint!("{CLEAR}  {text}");
         }
     }

@@ -53,10 +53,16 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
     if !args.quiet {
         let per_trial =
             deploysim::plan::cost::Cost::of(&scenario, planned.plans.iter().map(|(_, p)| p));
+        let n = planned.plans.len();
         let what = format!(
-            "{} trials x {} strategies",
+            "{} {} x {n} {}",
             options.trials,
-            planned.plans.len()
+            if options.trials == 1 {
+                "trial"
+            } else {
+                "trials"
+            },
+            if n == 1 { "strategy" } else { "strategies" }
         );
         output::note(&report::cost_text(
             &what,
@@ -178,12 +184,12 @@ fn planned(
             report::plan_error_text(err)
         ));
     }
+    // The others still run: the report says what they measured, and the verdict fails.
     if let Some(kind) = &planned.judged_unplanned {
         output::error(&format!(
-            "risk.expect judges {}, which cannot be planned (see the note above)",
+            "risk.expect judges {}, which cannot be planned (see the note above): the verdict fails",
             strategy_name(kind)
         ));
-        return Err(exit::FAILED);
     }
     Ok(planned)
 }

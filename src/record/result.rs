@@ -369,7 +369,7 @@ impl SweepRow {
 
 /// A call whose failures no entry request sees (it is asynchronous, or its rule ignores
 /// some code), with how many of its calls failed over some steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UnseenFailures {
     pub edge: String,
     pub failed: u64,
@@ -404,9 +404,10 @@ pub fn unseen_in<'a>(
     if quiet.is_empty() {
         return Vec::new();
     }
+    // Every call of a quiet edge counts in its share, the steps without a failure too.
     let mut failed: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (edge, counts) in edges {
-        if counts.failed > 0 && quiet.contains(edge) {
+        if quiet.contains(edge) {
             let total = failed.entry(edge).or_default();
             total.0 += counts.failed;
             total.1 += counts.calls;
@@ -414,6 +415,7 @@ pub fn unseen_in<'a>(
     }
     failed
         .into_iter()
+        .filter(|(_, (failed, _))| *failed > 0)
         .map(|(edge, (failed, calls))| UnseenFailures {
             edge: edge.to_owned(),
             failed,
@@ -504,9 +506,14 @@ mod tests {
             Verdict::Pass
         );
         assert_eq!(
+            Verdict::from_parts(Vec::new(), vec!["batch".into()], true),
+            Verdict::Inconclusive(vec!["batch".into()]),
+            "a measurement the machine limited is never a pass"
+        );
+        assert_eq!(
             Verdict::from_parts(Vec::new(), vec!["batch".into()], false),
             Verdict::Inconclusive(vec!["batch".into()]),
-            "a measurement the machine limited is never a pass nor nothing"
+            "nor, with nothing expected, nothing judged: the numbers are not a measurement"
         );
     }
 }

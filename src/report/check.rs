@@ -95,10 +95,20 @@ fn verdict(out: &mut String, report: &Report) {
                     plural(failing.len(), "passes", "pass")
                 )
             };
+            // Some strategies may expect other keys (max_failed_ratio, p99_ms), which
+            // only a run measures; the check judges `graceful` alone.
+            let others = report
+                .strategies
+                .iter()
+                .any(|check| !check.strategy.expect.is_empty());
+            let why = if others {
+                "no strategy expects `graceful`, the one expectation a check judges"
+            } else {
+                "no expectation set"
+            };
             writeln!(
                 out,
-                "verdict: nothing judged: no expectation set (no strategy expects `graceful`); {seen}; \
-                 add `expect: {{ graceful: true }}` to the scenario or run with --expect graceful to judge"
+                "verdict: nothing judged: {why}; {seen}; to judge, set expect: {{ graceful: true }} or pass --expect graceful"
             )
         }
         Verdict::Fail(failed) => {
@@ -127,11 +137,11 @@ fn verdict(out: &mut String, report: &Report) {
         }
         _ if unjudged.is_empty() => writeln!(
             out,
-            "verdict: pass (every strategy's graceful expectation holds in every state)"
+            "verdict: pass (every strategy's graceful expectation holds in the prediction)"
         ),
         _ => writeln!(
             out,
-            "verdict: pass (every graceful expectation holds in every state; nothing judged for {}: no expectation set)",
+            "verdict: pass (every graceful expectation holds in the prediction; nothing judged for {}: no `graceful` expectation)",
             unjudged.join(", ")
         ),
     };
@@ -187,10 +197,6 @@ fn strategy(
         swallowed_lines(out, check);
         return;
     }
-    if quiet {
-        swallowed_lines(out, check);
-        return;
-    }
     let worst: Vec<Level> = (0..graph.entries.len())
         .map(|entry| {
             check
@@ -223,8 +229,8 @@ fn swallowed_lines(out: &mut String, check: &StrategyCheck) {
     }
 }
 
-/// `checkout v1 -> email api v1: UNIMPLEMENTED (...): every call fails in 2 states: 1
-/// settled, 2 transient; no request hears of it`.
+/// `checkout v1 -> email api v1: UNIMPLEMENTED (...); no request hears of it: every call
+/// fails in 2 states (after step 1, during step 2)`.
 pub fn swallowed_text(swallowed: &crate::check::Swallowed) -> String {
     let mut said = Vec::new();
     if swallowed.count > 0 {
@@ -235,7 +241,7 @@ pub fn swallowed_text(swallowed: &crate::check::Swallowed) -> String {
             String::new()
         };
         said.push(format!(
-            "every call fails in {} {}: {}{more}",
+            "every call fails in {} {} ({}{more})",
             swallowed.count,
             plural(swallowed.count, "state", "states"),
             swallowed.states.join(", "),
@@ -243,22 +249,16 @@ pub fn swallowed_text(swallowed: &crate::check::Swallowed) -> String {
     }
     if swallowed.sometimes > 0 {
         let n = swallowed.sometimes;
-        said.push(if swallowed.count > 0 {
-            format!(
-                "and the calls that reach a version without it in {n} more {}",
-                plural(n, "state", "states")
-            )
-        } else {
-            format!(
-                "the calls that reach a version without it fail in {n} {}",
-                plural(n, "state", "states")
-            )
-        });
+        said.push(format!(
+            "calls reaching a version without it fail in {n}{} {}",
+            if swallowed.count > 0 { " more" } else { "" },
+            plural(n, "state", "states")
+        ));
     }
     format!(
-        "{}: {}; no request hears of it",
+        "{}; no request hears of it: {}",
         broken_edge_text(&swallowed.version, &swallowed.edge),
-        said.join(", ")
+        said.join("; ")
     )
 }
 
@@ -456,9 +456,14 @@ fn space(out: &mut String, report: &Report, changes: &[Change]) {
     let counts: Vec<String> = report
         .strategies
         .iter()
+        .filter(|check| check.plan.is_ok())
         .map(|check| format!("{} {}", check.strategy.name, check.distinct_states))
         .collect();
-    let _ = writeln!(out, "states passed through: {}", counts.join(", "));
+    let _ = writeln!(
+        out,
+        "states passed through: {}",
+        list_or_none(counts.into_iter())
+    );
     let space = &report.space;
     let releases = space.changes.saturating_sub(changes.len());
     let releases = if releases == 0 {

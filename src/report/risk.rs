@@ -76,8 +76,9 @@ fn time_scale(largest: f64, ms: f64) -> (f64, &'static str, usize) {
     }
 }
 
-/// A time and its interval: `15.6 s (15.58-15.64)`, `850 ms (820-880)`. The interval
-/// gets as many more decimals (up to two) as it takes for its ends to differ.
+/// A time and its interval: `15.61 s (15.58-15.64)`, `850 ms (820-880)`. The interval
+/// (and the estimate with it) gets as many more decimals (up to two) as it takes for its
+/// ends to differ.
 fn time_cell(value: f64, low: f64, high: f64, signed: bool) -> String {
     let largest = value.abs().max(low.abs()).max(high.abs());
     let (shown, unit, decimals) = time_scale(largest, value);
@@ -98,9 +99,10 @@ fn time_cell(value: f64, low: f64, high: f64, signed: bool) -> String {
         }
     };
     let between = if signed { " to " } else { "-" };
+    // The estimate gets the interval's decimals, so it never reads outside it.
     format!(
         "{} {unit} ({}{between}{})",
-        sign(shown, decimals),
+        sign(shown, places),
         sign(low, places),
         sign(high, places)
     )
@@ -152,7 +154,7 @@ fn verdict(findings: &Findings<'_>) -> String {
     if findings.partial {
         format!("not judged{partial}")
     } else if !why.is_empty() {
-        format!("FAIL ({})", why.join("; "))
+        format!("fail ({})", why.join("; "))
     } else if findings.judged.is_empty() {
         "nothing judged: no expectation set (add risk.expect, for example \
          `max_change_failure_rate: 0.1`, to judge)"
@@ -265,6 +267,14 @@ fn number(value: f64) -> String {
     }
 }
 
+/// Single-piece's summary, the reference every paired difference is taken against;
+/// `None` when it could not be planned (then no strategy has a paired difference).
+fn reference_of(summaries: &[StrategySummary]) -> Option<&StrategySummary> {
+    summaries
+        .iter()
+        .find(|s| s.vs_single_piece.is_none() && s.name == "single-piece")
+}
+
 /// The index of a measure in [`MEASURES`].
 fn measure_index(key: &str) -> usize {
     MEASURES
@@ -277,19 +287,24 @@ fn measure_index(key: &str) -> usize {
 /// single-piece: a strategy that surely fails fewer changes; else the fastest (shortest
 /// lead time, surely shorter than single-piece's) of those not surely riskier; else
 /// single-piece when every other is surely riskier; else that the trials cannot tell.
-pub fn recommendation(summaries: &[StrategySummary]) -> String {
+pub fn recommendation(summaries: &[StrategySummary], fails_alone: &[&str]) -> String {
     let cfr = measure_index("change_failure_rate");
     let lead = measure_index("lead_time_ms");
-    let Some(reference) = summaries.iter().find(|s| s.vs_single_piece.is_none()) else {
-        return "no recommendation: single-piece, the reference, did not run".to_owned();
+    let Some(reference) = reference_of(summaries) else {
+        return "no recommendation: single-piece, the reference, could not be planned".to_owned();
     };
     let diff = |s: &StrategySummary, m: usize| s.vs_single_piece.as_ref().map(|d| d[m]);
+    // A strategy whose order fails with no defect at all is never recommended, however
+    // its numbers compare: it ships a failure every time.
     let others: Vec<&StrategySummary> = summaries
         .iter()
-        .filter(|s| s.vs_single_piece.is_some())
+        .filter(|s| s.vs_single_piece.is_some() && !fails_alone.contains(&s.name.as_str()))
         .collect();
+    if fails_alone.contains(&reference.name.as_str()) && others.is_empty() {
+        return "none: every strategy compared fails on its own order, with no defect (simulate check shows the states that fail, and the safe order if one exists)".to_owned();
+    }
     if others.is_empty() {
-        return "no recommendation: only single-piece ran".to_owned();
+        return "use single-piece: no other strategy compared ships without failing on its own order".to_owned();
     }
     let rate = |s: &StrategySummary| format!("{:.0}%", s.estimates[cfr].value * 100.0);
     let surely_safer = others
@@ -315,7 +330,7 @@ pub fn recommendation(summaries: &[StrategySummary]) -> String {
     if let Some(best) = faster {
         let (mine, theirs) = (best.estimates[lead].value, reference.estimates[lead].value);
         return format!(
-            "use {}: its change failure rate cannot be told apart from single-piece's ({} against {}), and it ships {:.0}% faster (lead time {} against {}, surely shorter)",
+            "use {}: its change failure rate cannot be told apart from single-piece's ({} against {}), and its lead time is {:.0}% shorter ({} against {}, surely)",
             best.name,
             rate(best),
             rate(reference),
@@ -326,7 +341,7 @@ pub fn recommendation(summaries: &[StrategySummary]) -> String {
     }
     if not_riskier.is_empty() {
         return format!(
-            "use single-piece: every other strategy compared fails surely more changes ({} for single-piece)",
+            "use single-piece: every other strategy compared surely fails more changes ({} for single-piece)",
             rate(reference)
         );
     }
@@ -363,10 +378,17 @@ pub fn recommendation(summaries: &[StrategySummary]) -> String {
     )
 }
 
+/// The recommendation of `findings`' trials (see [`recommendation`]).
+fn recommend(findings: &Findings<'_>) -> String {
+    let fails_alone = findings.failed_without_defect();
+    let names: Vec<&str> = fails_alone.iter().map(|(name, ..)| *name).collect();
+    recommendation(findings.summaries, &names)
+}
+
 /// The one-sentence answer: how batch (or else the riskiest strategy) compares with
 /// single-piece on the change failure rate, and how sure the trials are.
 pub fn answer(summaries: &[StrategySummary]) -> String {
-    let Some(reference) = summaries.iter().find(|s| s.vs_single_piece.is_none()) else {
+    let Some(reference) = reference_of(summaries) else {
         return "no single-piece run to compare with".to_owned();
     };
     let others: Vec<&StrategySummary> = summaries
@@ -461,7 +483,7 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>, quiet: bool) -> String 
         notes(&mut out, findings);
     }
     let _ = writeln!(out, "\nanswer: {}", answer(summaries));
-    let _ = writeln!(out, "recommendation: {}", recommendation(summaries));
+    let _ = writeln!(out, "recommendation: {}", recommend(findings));
     limits(&mut out, findings);
     out
 }
@@ -595,6 +617,9 @@ fn limits(out: &mut String, findings: &Findings<'_>) {
     let _ = writeln!(out, "verdict: {}", verdict(findings));
 }
 
+/// What the tables' last column counts.
+const STATES_DEFINITION: &str = "distinct states the strategy passes through, transient ones included: the version combinations a request can meet (simulate check shows each)";
+
 /// `Partial: Ctrl-C stopped the trials after 37 of 200...`, when fewer trials ran than
 /// were asked for.
 fn partial_line(header: &Header<'_>, findings: &Findings<'_>) -> Option<String> {
@@ -622,7 +647,7 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
         let _ = writeln!(out, "**{partial}**\n");
     }
     let _ = writeln!(out, "**Answer:** {}.\n", answer(summaries));
-    let _ = writeln!(out, "**Recommendation:** {}.\n", recommendation(summaries));
+    let _ = writeln!(out, "**Recommendation:** {}.\n", recommend(findings));
     for (name, failed, clean) in findings.failed_without_defect() {
         let _ = writeln!(
             out,
@@ -673,6 +698,7 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
     for measure in &MEASURES {
         let _ = writeln!(out, "- **{}**: {}", measure.label, measure.definition);
     }
+    let _ = writeln!(out, "- **states**: {STATES_DEFINITION}");
     let _ = writeln!(out, "\n</details>");
     let _ = writeln!(
         out,
@@ -743,7 +769,7 @@ pub fn json<'a>(header: Header<'_>, findings: &Findings<'a>) -> RiskReport<'a> {
         partial: findings.partial,
         measures: MEASURES.iter().map(|m| m.key).collect(),
         answer: answer(summaries),
-        recommendation: recommendation(summaries),
+        recommendation: recommend(findings),
         verdict: verdict_word(findings),
         not_planned: findings.unplanned,
         expect: findings.judged,
@@ -1002,9 +1028,13 @@ fn html(
         net => header.net,
         probability => header.scenario.risk.defect.probability,
         answer => answer(summaries),
-        recommendation => recommendation(summaries),
+        recommendation => recommend(findings),
         partial => partial_line(&header, findings),
-        definitions => MEASURES.iter().map(|m| (m.label, m.definition)).collect::<Vec<_>>(),
+        definitions => MEASURES
+            .iter()
+            .map(|m| (m.label, m.definition))
+            .chain([("states", STATES_DEFINITION)])
+            .collect::<Vec<_>>(),
         labels => MEASURES.iter().map(|m| m.label).collect::<Vec<_>>(),
         rows => rows.iter().map(|r| (r.name.clone(), r.cells.clone(), r.states)).collect::<Vec<_>>(),
         paired => paired.iter().map(|r| (r.name.clone(), r.cells.clone(), r.states)).collect::<Vec<_>>(),
@@ -1159,10 +1189,15 @@ mod tests {
             350.0,
             Some((riskier, estimate(-15_000.0, -15_100.0, -14_900.0))),
         );
-        let text = recommendation(&[batch.clone(), safe.clone(), reference.clone()]);
+        let text = recommendation(&[batch.clone(), safe.clone(), reference.clone()], &[]);
         assert_eq!(
             text,
-            "use safe: its change failure rate cannot be told apart from single-piece's (45% against 45%), and it ships 45% faster (lead time 8.6 s against 15.6 s, surely shorter)"
+            "use safe: its change failure rate cannot be told apart from single-piece's (45% against 45%), and its lead time is 45% shorter (8.6 s against 15.6 s, surely)"
+        );
+        // A strategy whose order fails with no defect is never recommended.
+        assert!(
+            recommendation(&[safe.clone(), reference.clone()], &["safe"])
+                .starts_with("use single-piece: no other strategy")
         );
         // Surely safer wins outright.
         let careful = paced(
@@ -1172,12 +1207,12 @@ mod tests {
             Some((estimate(-0.25, -0.3, -0.2), unsure)),
         );
         assert!(
-            recommendation(&[careful, safe.clone(), reference.clone()])
+            recommendation(&[careful, safe.clone(), reference.clone()], &[])
                 .starts_with("use waves-2: it fails fewer changes"),
         );
         // Every other strategy surely riskier: single-piece.
         assert!(
-            recommendation(&[batch, reference.clone()])
+            recommendation(&[batch, reference.clone()], &[])
                 .starts_with("use single-piece: every other strategy")
         );
         // Too few trials to tell.
@@ -1188,7 +1223,7 @@ mod tests {
             Some((unsure, estimate(-600.0, -2_000.0, 800.0))),
         );
         assert_eq!(
-            recommendation(&[unclear, reference]),
+            recommendation(&[unclear, reference], &[]),
             "the trials cannot tell single-piece from waves-3 on change failure rate or lead time: run more trials (--trials) before choosing"
         );
     }
@@ -1197,7 +1232,7 @@ mod tests {
     fn times_read_in_seconds_or_milliseconds_with_an_interval_that_tells_its_ends_apart() {
         assert_eq!(
             time_cell(15_611.0, 15_580.0, 15_643.0, false),
-            "15.6 s (15.58-15.64)"
+            "15.61 s (15.58-15.64)"
         );
         assert_eq!(time_cell(850.0, 820.0, 880.0, false), "850 ms (820-880)");
         assert_eq!(

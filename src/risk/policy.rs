@@ -195,10 +195,12 @@ pub fn assess(
             &summaries,
         )
     });
+    // Asked for: named in `risk.strategies` or with `--strategy`, or judged by
+    // `risk.expect`.
     let unplanned = planned
         .left_out
         .iter()
-        .filter(|(strategy, _)| strategy.listed)
+        .filter(|(strategy, _)| strategy.listed || compared.judged.as_ref() == Some(&strategy.kind))
         .map(|(strategy, _)| strategy.name.clone())
         .collect();
     Assessment {

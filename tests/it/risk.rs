@@ -305,7 +305,7 @@ fn risk_expect_decides_the_exit_code() {
     assert!(run.stdout.contains("collateral"), "{}", run.stdout);
     assert!(
         run.stdout
-            .contains("verdict: FAIL (1 of 2 limits exceeded)"),
+            .contains("verdict: fail (1 of 2 limits exceeded)"),
         "{}",
         run.stdout
     );

@@ -206,8 +206,8 @@ fn failures_swallowed_by_ignore_are_in_sight_though_the_run_is_graceful() {
     assert_eq!(check.code, 0, "{}", check.stdout);
     assert!(
         check.stdout.contains(
-            "  swallowed: checkout v1 -> email api v1: UNIMPLEMENTED (email v2 does not provide api v1): \
-             every call fails in 2 states: 1 settled, 2 transient"
+            "  swallowed: checkout v1 -> email api v1: UNIMPLEMENTED (email v2 does not provide api v1); \
+             no request hears of it: every call fails in 2 states (after step 1, during step 2)"
         ),
         "{}",
         check.stdout
@@ -234,6 +234,25 @@ fn failures_swallowed_by_ignore_are_in_sight_though_the_run_is_graceful() {
         "{}",
         run.stdout
     );
+    // The same count in the step's section and in the comparison, and in the JSON.
+    let (failed, calls) = line
+        .split('(')
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|counts| counts.split_once(" of "))
+        .unwrap_or_else(|| panic!("counts: {line}"));
+    assert!(
+        run.stdout.contains(&format!(
+            "checkout -> email api v1 {failed} of {calls} calls"
+        )),
+        "{}",
+        run.stdout
+    );
+    let report = json(&simulate(&[&path, "--net", "sim", "--json", "-"]));
+    let strategy = &report["strategies"][0];
+    assert_eq!(strategy["verdict"], "pass");
+    assert_eq!(strategy["swallowed"][0]["edge"], "checkout -> email api v1");
+    assert_eq!(strategy["swallowed"][0]["failed"].to_string(), failed);
 }
 
 #[test]

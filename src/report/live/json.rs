@@ -57,7 +57,14 @@ pub struct StrategyJson {
     /// False when the run was interrupted or the machine fell behind in a step: then
     /// `expectations` is empty and the strategy neither passes nor fails.
     pub judged: bool,
+    /// This strategy's verdict: `pass`, `fail` (an expectation failed, or the run was
+    /// interrupted), `inconclusive` (not measured) or `none` (no expectation: nothing
+    /// judged, whatever happened).
+    pub verdict: &'static str,
     pub expectations: Vec<ExpectationJson>,
+    /// Calls whose failures no entry request heard of (`ignore`, `async`) that failed:
+    /// per edge, the calls that failed of all its calls over the run.
+    pub swallowed: Vec<crate::record::result::UnseenFailures>,
     pub faults_never_fired: Vec<String>,
     /// How a gate breach was mitigated (rollback or kill switch); `null` when none was.
     pub mitigation: Option<MitigationJson>,
@@ -335,6 +342,24 @@ pub fn strategy_json(scenario: &Scenario, run: &StrategyRun) -> StrategyJson {
         latency_ms: run.total.percentiles(),
         running_after: run.running.clone(),
         judged: run.judged(),
+        verdict: if run.ending == Ending::Interrupted {
+            "fail"
+        } else if !run.kept_up() {
+            "inconclusive"
+        } else if run.expectations.is_empty() {
+            "none"
+        } else if run.passed() {
+            "pass"
+        } else {
+            "fail"
+        },
+        swallowed: crate::record::result::unseen_in(
+            scenario,
+            run.traffic
+                .edges
+                .iter()
+                .map(|(edge, counts)| (edge.as_str(), counts)),
+        ),
         expectations: run.expectations.iter().map(ExpectationJson::from).collect(),
         faults_never_fired: run
             .faults_never_fired

@@ -60,8 +60,10 @@ pub fn footer(scenario: &Scenario, seed: u64, net: Net, live: &LiveSummary) -> S
         out.push('\n');
         not_run(&mut out, unplanned);
     }
-    out.push('\n');
-    sections::comparison(&mut out, &live.runs);
+    if !live.runs.is_empty() {
+        out.push('\n');
+        sections::comparison(&mut out, &live.runs);
+    }
     out.push('\n');
     verdict_line(&mut out, scenario, seed, net, live);
     out
@@ -90,7 +92,8 @@ fn not_run(out: &mut String, unplanned: &Unplanned) {
 
 /// The last line: the verdict over every strategy, and how to rerun a run that failed.
 fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live: &LiveSummary) {
-    let strategies = live.runs.len() + live.unplanned.len();
+    // Strategies that ran: one that could not be planned is reported above on its own.
+    let strategies = live.runs.len();
     let strategies_word = plural(strategies, "strategy", "strategies");
     let unexpected: Vec<&str> = live
         .runs
@@ -121,17 +124,38 @@ fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live
         Verdict::NothingJudged => writeln!(
             out,
             "verdict: nothing judged: no expectation set ({strategies} {strategies_word}); {}{}; \
-             add `expect:` to the scenario or run with --expect graceful to judge",
+             to judge, set expect: in the scenario or pass --expect graceful",
             failed_anyway(&live.runs),
             swallowed_clause(&live.runs)
         ),
-        Verdict::Fail(failed) => writeln!(
-            out,
-            "verdict: fail ({} of {strategies} {strategies_word} did not meet expectations: {}); rerun with {}",
-            failed.len(),
-            failed.join(", "),
-            rerun(seed, net)
-        ),
+        Verdict::Fail(failed) => {
+            let (unplanned, ran): (Vec<&String>, Vec<&String>) = failed
+                .iter()
+                .partition(|name| live.unplanned.iter().any(|u| &u.strategy.name == *name));
+            let mut why = Vec::new();
+            if !ran.is_empty() {
+                why.push(format!(
+                    "{} of {} {} run did not meet expectations: {}",
+                    ran.len(),
+                    live.runs.len(),
+                    plural(live.runs.len(), "strategy", "strategies"),
+                    join(&ran)
+                ));
+            }
+            if !unplanned.is_empty() {
+                why.push(format!(
+                    "{} {} asked for and cannot be planned (see above)",
+                    join(&unplanned),
+                    if unplanned.len() == 1 { "was" } else { "were" }
+                ));
+            }
+            let rerun = if ran.is_empty() {
+                String::new()
+            } else {
+                format!("; rerun with {}", rerun(seed, net))
+            };
+            writeln!(out, "verdict: fail ({}){rerun}", why.join("; "))
+        }
         Verdict::Inconclusive(unmeasured) => writeln!(
             out,
             "verdict: inconclusive ({}, not the services, limited {} of {strategies} {strategies_word}: {}); \
@@ -143,6 +167,14 @@ fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live
             rerun(seed, net)
         ),
     };
+}
+
+fn join(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|name| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `; but calls failed unheard in batch, single-piece (swallowed, above)` when a call

@@ -79,6 +79,12 @@ fn summary_line(out: &mut String, net: Net, run: &StrategyRun) {
             run.total.failed,
             run.total.requests()
         )
+    } else if run.graceful() && run.ending == Ending::Interrupted {
+        format!(
+            "interrupted before it could show it is graceful ({} of {} degraded, none failed so far)",
+            run.total.degraded,
+            run.total.requests()
+        )
     } else if run.graceful() {
         format!(
             "graceful ({} of {} degraded)",
