@@ -57,6 +57,20 @@ pub fn text(scenario: &Scenario, seed: u64, outcomes: &[PlanOutcome]) -> String 
             changed.len()
         );
     }
+    // Plan judges one thing: whether what was asked for can be planned.
+    let unplanned: Vec<&str> = outcomes
+        .iter()
+        .filter(|(strategy, outcome)| strategy.listed && outcome.is_err())
+        .map(|(strategy, _)| strategy.name.as_str())
+        .collect();
+    if !unplanned.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nverdict: fail ({} {} asked for and cannot be planned; `simulate check` shows why and what would make an order safe)",
+            unplanned.join(", "),
+            if unplanned.len() == 1 { "was" } else { "were" }
+        );
+    }
     out
 }
 

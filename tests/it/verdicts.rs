@@ -133,6 +133,12 @@ fn a_strategy_asked_for_by_name_that_cannot_be_planned_fails_every_command() {
     let scenario = "scenarios/breaking.yaml";
     let plan = simulate(&["plan", scenario, "--strategy", "safe"]);
     assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("verdict: fail (safe was asked for and cannot be planned;"),
+        "{}",
+        plan.stdout
+    );
     let check = simulate(&["check", scenario, "--strategy", "safe"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
     assert!(
