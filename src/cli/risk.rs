@@ -87,11 +87,17 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         asked,
         net: report::live::net_text(options.net),
     };
+    let left_out: Vec<(String, String)> = planned
+        .left_out
+        .iter()
+        .map(|(strategy, err)| (strategy.name.clone(), report::plan_error_text(err)))
+        .collect();
     let findings = report::risk::Findings {
         summaries: &assessment.summaries,
         trials: &ran.trials,
         judged: &assessment.judged,
         unplanned: &assessment.unplanned,
+        left_out: &left_out,
         partial: ran.partial,
     };
     if let Some(dir) = &args.out

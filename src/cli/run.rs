@@ -74,6 +74,7 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         runs,
         unplanned,
         interrupted,
+        expect_graceful: args.expect.expect.is_some(),
     };
     if let Err(code) = output::emit(
         args.selection.json.as_deref(),

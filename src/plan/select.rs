@@ -7,7 +7,8 @@ use crate::scenario::problem::did_you_mean;
 /// A strategy named on the command line that is neither the scenario's nor a built-in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown strategy \"{name}\"{hint}; this scenario has: {}; built-in: batch, single-piece, random, waves-K, safe, dark",
+    "unknown strategy \"{name}\"{}this scenario has: {}; built-in: batch, single-piece, random, waves-K, safe, dark",
+    if hint.is_empty() { ". ".to_owned() } else { format!("{hint} ") },
     own.join(", ")
 )]
 pub struct UnknownStrategy {
@@ -98,7 +99,7 @@ expect: { graceful: true }
         let err = select(&scenario, &["single_piece".to_owned()]).expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "unknown strategy \"single_piece\"; did you mean \"single-piece\"?; this scenario has: batch, mine; built-in: batch, single-piece, random, waves-K, safe, dark"
+            "unknown strategy \"single_piece\"; did you mean \"single-piece\"? this scenario has: batch, mine; built-in: batch, single-piece, random, waves-K, safe, dark"
         );
     }
 }

@@ -242,6 +242,8 @@ pub struct LiveRun {
     pub runs: Vec<StrategyRun>,
     pub unplanned: Vec<Unplanned>,
     pub interrupted: bool,
+    /// `--expect graceful` gave strategies their expectation: the rerun hint repeats it.
+    pub expect_graceful: bool,
 }
 
 impl LiveRun {
@@ -251,6 +253,7 @@ impl LiveRun {
             runs: self.runs.iter().map(|run| run.summary(scenario)).collect(),
             unplanned: self.unplanned.clone(),
             interrupted: self.interrupted,
+            expect_graceful: self.expect_graceful,
         }
     }
 }
@@ -322,6 +325,8 @@ pub struct LiveSummary {
     pub runs: Vec<RunSummary>,
     pub unplanned: Vec<Unplanned>,
     pub interrupted: bool,
+    /// See [`LiveRun::expect_graceful`].
+    pub expect_graceful: bool,
 }
 
 impl Verdict {
@@ -486,6 +491,7 @@ mod tests {
             runs: Vec::new(),
             unplanned: vec![unplanned(listed)],
             interrupted: false,
+            expect_graceful: false,
         };
         assert_eq!(
             Verdict::of(&summary(true)),

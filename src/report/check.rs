@@ -108,7 +108,7 @@ fn verdict(out: &mut String, report: &Report) {
             };
             writeln!(
                 out,
-                "verdict: nothing judged: {why}; {seen}; to judge, set expect: {{ graceful: true }} or pass --expect graceful"
+                "verdict: nothing judged: {why}; {seen}; to judge, add `expect: {{ graceful: true }}` to the scenario or pass --expect graceful"
             )
         }
         Verdict::Fail(failed) => {
@@ -129,7 +129,7 @@ fn verdict(out: &mut String, report: &Report) {
             }
             if !unplanned.is_empty() {
                 why.push(format!(
-                    "{} cannot be planned (see above)",
+                    "{} cannot be planned, see above",
                     unplanned.join(", ")
                 ));
             }
@@ -241,7 +241,7 @@ pub fn swallowed_text(swallowed: &crate::check::Swallowed) -> String {
             String::new()
         };
         said.push(format!(
-            "every call fails in {} {} ({}{more})",
+            "all its calls fail in {} {} ({}{more})",
             swallowed.count,
             plural(swallowed.count, "state", "states"),
             swallowed.states.join(", "),

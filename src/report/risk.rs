@@ -34,6 +34,9 @@ pub struct Findings<'a> {
     pub judged: &'a [Judged],
     /// Strategies asked for by name that cannot be planned: each fails the verdict.
     pub unplanned: &'a [String],
+    /// Every strategy left out because it cannot be planned, with why (the plan error
+    /// as the reports word it).
+    pub left_out: &'a [(String, String)],
     /// Fewer trials ran than were asked for (Ctrl-C).
     pub partial: bool,
 }
@@ -418,14 +421,14 @@ pub fn answer(summaries: &[StrategySummary]) -> String {
         .map(|d| d[0])
         .unwrap_or(worst.estimates[0]);
     let verdict = if !diff.excludes_zero() {
-        "not told apart from"
+        "cannot be told apart from"
     } else if diff.value > 0.0 {
-        "riskier than"
+        "is riskier than"
     } else {
-        "safer than"
+        "is safer than"
     };
     format!(
-        "{} is {verdict} single-piece: change failure rate {:.0}% against {:.0}%, a difference of {} points (95% interval {} to {}) over {} paired {}",
+        "{} {verdict} single-piece: change failure rate {:.0}% against {:.0}%, a difference of {} points (95% interval {} to {}) over {} paired {}",
         worst.name,
         worst.estimates[0].value * 100.0,
         reference.estimates[0].value * 100.0,
@@ -474,6 +477,9 @@ pub fn text(header: Header<'_>, findings: &Findings<'_>, quiet: bool) -> String 
     let summaries = findings.summaries;
     let mut out = String::new();
     heading(&mut out, &header);
+    for (name, why) in findings.left_out {
+        let _ = writeln!(out, "  not compared: {name} cannot be planned: {why}");
+    }
     if !quiet {
         out.push('\n');
         estimates_table(&mut out, summaries);
@@ -580,7 +586,7 @@ fn paired_table(out: &mut String, summaries: &[StrategySummary]) {
     out.push_str(&table(&rows, "  "));
     let _ = writeln!(
         out,
-        "  ~ = the interval holds 0: these trials cannot tell the two apart on that measure"
+        "  ~ = the interval holds 0: these trials cannot tell the two apart on that measure; a difference is over the trials where both have the measure, so it need not equal the difference of the means above"
     );
 }
 
@@ -646,6 +652,9 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
     if let Some(partial) = partial_line(&header, findings) {
         let _ = writeln!(out, "**{partial}**\n");
     }
+    for (name, why) in findings.left_out {
+        let _ = writeln!(out, "Not compared: {name} cannot be planned: {why}.\n");
+    }
     let _ = writeln!(out, "**Answer:** {}.\n", answer(summaries));
     let _ = writeln!(out, "**Recommendation:** {}.\n", recommend(findings));
     for (name, failed, clean) in findings.failed_without_defect() {
@@ -678,7 +687,7 @@ pub fn markdown(header: Header<'_>, findings: &Findings<'_>) -> String {
     if summaries.iter().any(|s| s.vs_single_piece.is_some()) {
         let _ = write!(
             out,
-            "\n**Paired against single-piece** (same defects, same load; `~`: the interval holds 0)\n\n| strategy |"
+            "\n**Paired against single-piece** (same defects, same load; `~`: the interval holds 0; each difference is over the trials where both have the measure)\n\n| strategy |"
         );
         for measure in &MEASURES {
             let _ = write!(out, " {} |", measure.label);
@@ -816,6 +825,7 @@ dl.definitions dd { margin-left: 1.5em; color: #333; }
 (seed {{ seed }}, {{ net }}); each changed version defective with probability
 {{ probability }}; every strategy meets the same defects.</p>
 {% if partial %}<p class="partial"><strong>{{ partial }}.</strong></p>{% endif %}
+{% for line in left_out %}<p class="note">Not compared: {{ line }}.</p>{% endfor %}
 <p><strong>Answer:</strong> {{ answer }}.</p>
 <p class="recommendation"><strong>Recommendation:</strong> {{ recommendation }}.</p>
 {% for note in notes %}<p class="note">{{ note }}</p>{% endfor %}
@@ -835,7 +845,7 @@ dl.definitions dd { margin-left: 1.5em; color: #333; }
 <tr><th>strategy</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}</tr>
 {% for row in paired %}<tr><td>{{ row[0] }}</td>{% for cell in row[1] %}<td>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}</table>
-<p class="note">~ = the interval holds 0: these trials cannot tell the two apart on that measure.</p>{% endif %}
+<p class="note">~ = the interval holds 0: these trials cannot tell the two apart on that measure. A difference is over the trials where both strategies have the measure, so it need not equal the difference of the means above.</p>{% endif %}
 <h2>Each measure with its interval</h2>
 <div class="charts">{% for chart in charts %}{{ chart|safe }}{% endfor %}</div>
 <h2>From one piece to one batch</h2>
@@ -911,7 +921,7 @@ pub fn progress_text(done: u32, asked: u32, elapsed: std::time::Duration) -> Str
         "trials {done}/{asked} ({percent:.0}%), {} elapsed",
         super::duration_text(elapsed)
     );
-    if done > 0 && !elapsed.is_zero() {
+    if done > 0 && done < asked && !elapsed.is_zero() {
         let rate = f64::from(done) / elapsed.as_secs_f64();
         let left = std::time::Duration::from_secs_f64(
             elapsed.as_secs_f64() / f64::from(done) * f64::from(asked.saturating_sub(done)),
@@ -927,7 +937,7 @@ pub fn progress_text(done: u32, asked: u32, elapsed: std::time::Duration) -> Str
             super::duration_text(left)
         );
     }
-    text.push_str(" (Ctrl-C stops and reports the trials done)");
+    text.push_str("; Ctrl-C reports the trials done");
     text
 }
 
@@ -1029,6 +1039,11 @@ fn html(
         probability => header.scenario.risk.defect.probability,
         answer => answer(summaries),
         recommendation => recommend(findings),
+        left_out => findings
+            .left_out
+            .iter()
+            .map(|(name, why)| format!("{name} cannot be planned: {why}"))
+            .collect::<Vec<_>>(),
         partial => partial_line(&header, findings),
         definitions => MEASURES
             .iter()
@@ -1119,7 +1134,7 @@ mod tests {
         ];
         let text = answer(&summaries);
         assert!(
-            text.starts_with("batch is not told apart from single-piece"),
+            text.starts_with("batch cannot be told apart from single-piece"),
             "{text}"
         );
         assert!(
@@ -1248,11 +1263,11 @@ mod tests {
         let text = progress_text(37, 200, std::time::Duration::from_secs(41));
         assert_eq!(
             text,
-            "trials 37/200 (18%), 41.0 s elapsed, 0.9 trials/s, about 3 min 0 s left (Ctrl-C stops and reports the trials done)"
+            "trials 37/200 (18%), 41.0 s elapsed, 0.9 trials/s, about 3 min 0 s left; Ctrl-C reports the trials done"
         );
         assert!(
             progress_text(0, 200, std::time::Duration::ZERO)
-                .starts_with("trials 0/200 (0%), 0 ms elapsed (")
+                .starts_with("trials 0/200 (0%), 0 ms elapsed; Ctrl-C")
         );
     }
 }

@@ -35,6 +35,17 @@ pub struct Compared {
 pub fn compared(scenario: &Scenario, names: &[String]) -> Result<Compared, UnknownRiskStrategy> {
     let mut kinds: Vec<StrategyKind> = if names.is_empty() {
         let mut kinds = scenario.risk.strategies.clone();
+        // Without `risk.strategies`, the built-ins the scenario lists (`safe`, `waves-3`)
+        // are compared too: they are what the team considers shipping with.
+        if !scenario.risk.strategies_listed {
+            for strategy in scenario.strategies.iter().filter(|s| s.listed) {
+                if !matches!(strategy.kind, StrategyKind::Steps(_))
+                    && !kinds.contains(&strategy.kind)
+                {
+                    kinds.push(strategy.kind.clone());
+                }
+            }
+        }
         // With a release to make, deploying dark and releasing after is the strategy
         // flags exist for: it is compared too.
         if !scenario.releases().is_empty() && !kinds.contains(&StrategyKind::Dark) {
@@ -69,7 +80,12 @@ pub fn compared(scenario: &Scenario, names: &[String]) -> Result<Compared, Unkno
     } else if scenario.risk.strategies_listed {
         scenario.risk.strategies.clone()
     } else {
-        Vec::new()
+        scenario
+            .strategies
+            .iter()
+            .filter(|s| s.listed)
+            .map(|s| s.kind.clone())
+            .collect()
     };
     let strategies = kinds
         .into_iter()

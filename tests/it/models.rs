@@ -308,7 +308,9 @@ fn the_text_says_which_method_fails_and_what_no_request_saw() {
     let unseen = run
         .stdout
         .lines()
-        .find(|line| line.contains("failed calls no request saw"))
+        .find(|line| {
+            line.contains("swallowed (ignored or asynchronous; no entry request heard of it)")
+        })
         .unwrap_or_else(|| panic!("an unseen-failures line\n{}", run.stdout));
     assert!(unseen.contains("web -> stats api v1"), "{unseen}");
     // Failures that failed or degraded requests are in the causes, not here: not the

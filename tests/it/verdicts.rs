@@ -144,7 +144,7 @@ fn a_strategy_asked_for_by_name_that_cannot_be_planned_fails_every_command() {
     assert!(
         check
             .stdout
-            .contains("verdict: fail (safe cannot be planned (see above))"),
+            .contains("verdict: fail (safe cannot be planned, see above)"),
         "{}",
         check.stdout
     );
@@ -213,7 +213,7 @@ fn failures_swallowed_by_ignore_are_in_sight_though_the_run_is_graceful() {
     assert!(
         check.stdout.contains(
             "  swallowed: checkout v1 -> email api v1: UNIMPLEMENTED (email v2 does not provide api v1); \
-             no request hears of it: every call fails in 2 states (after step 1, during step 2)"
+             no request hears of it: all its calls fail in 2 states (after step 1, during step 2)"
         ),
         "{}",
         check.stdout
@@ -235,7 +235,7 @@ fn failures_swallowed_by_ignore_are_in_sight_though_the_run_is_graceful() {
     assert!(percent > 20.0, "{line}");
     assert!(
         run.stdout.contains(
-            "verdict: pass (1 strategy, every expectation held); but calls failed unheard in single-piece (swallowed, above)"
+            "verdict: pass (1 strategy, every expectation held); calls failed with no request hearing of it in single-piece (swallowed, above)"
         ),
         "{}",
         run.stdout

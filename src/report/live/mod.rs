@@ -124,7 +124,7 @@ fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live
         Verdict::NothingJudged => writeln!(
             out,
             "verdict: nothing judged: no expectation set ({strategies} {strategies_word}); {}{}; \
-             to judge, set expect: in the scenario or pass --expect graceful",
+             to judge, add `expect: {{ graceful: true }}` to the scenario or pass --expect graceful",
             failed_anyway(&live.runs),
             swallowed_clause(&live.runs)
         ),
@@ -144,7 +144,7 @@ fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live
             }
             if !unplanned.is_empty() {
                 why.push(format!(
-                    "{} {} asked for and cannot be planned (see above)",
+                    "{} {} asked for and cannot be planned, see above",
                     join(&unplanned),
                     if unplanned.len() == 1 { "was" } else { "were" }
                 ));
@@ -152,7 +152,7 @@ fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live
             let rerun = if ran.is_empty() {
                 String::new()
             } else {
-                format!("; rerun with {}", rerun(seed, net))
+                format!("; rerun with {}{}", rerun(seed, net), expect_flag(live))
             };
             writeln!(out, "verdict: fail ({}){rerun}", why.join("; "))
         }
@@ -164,9 +164,18 @@ fn verdict_line(out: &mut String, scenario: &Scenario, seed: u64, net: Net, live
             unmeasured.len(),
             unmeasured.join(", "),
             advice(scenario, net),
-            rerun(seed, net)
+            rerun(seed, net) + expect_flag(live)
         ),
     };
+}
+
+/// ` --expect graceful` when the run's expectations came from it, for the rerun hint.
+fn expect_flag(live: &LiveSummary) -> &'static str {
+    if live.expect_graceful {
+        " --expect graceful"
+    } else {
+        ""
+    }
 }
 
 fn join(names: &[&String]) -> String {
@@ -177,7 +186,7 @@ fn join(names: &[&String]) -> String {
         .join(", ")
 }
 
-/// `; but calls failed unheard in batch, single-piece (swallowed, above)` when a call
+/// `; calls failed with no request hearing of it in batch (swallowed, above)` when a call
 /// whose failures no request hears of failed: graceful, yet something broke.
 fn swallowed_clause(runs: &[RunSummary]) -> String {
     let names: Vec<&str> = runs
@@ -189,7 +198,7 @@ fn swallowed_clause(runs: &[RunSummary]) -> String {
         String::new()
     } else {
         format!(
-            "; but calls failed unheard in {} (swallowed, above)",
+            "; calls failed with no request hearing of it in {} (swallowed, above)",
             names.join(", ")
         )
     }

@@ -85,6 +85,11 @@ fn summary_line(out: &mut String, net: Net, run: &StrategyRun) {
             run.total.degraded,
             run.total.requests()
         )
+    } else if run.graceful() && run.total.degraded == 0 {
+        format!(
+            "graceful (none of {} failed or degraded)",
+            run.total.requests()
+        )
     } else if run.graceful() {
         format!(
             "graceful ({} of {} degraded)",
@@ -155,7 +160,7 @@ fn unseen(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
     if !unseen.is_empty() {
         let _ = writeln!(
             out,
-            "  failed calls no request saw (ignored or asynchronous): {}",
+            "  swallowed (ignored or asynchronous; no entry request heard of it): {}",
             unseen_text(&unseen)
         );
     }
