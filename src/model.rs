@@ -874,6 +874,23 @@ pub enum FaultKind {
     Missing(String),
     /// Calls from `from` to `to` fail as unreachable.
     Partition { from: String, to: String },
+    /// Every answer of the service comes `add` later, plus a seeded uniform draw in
+    /// `[0, jitter]`.
+    Latency {
+        service: String,
+        add: Duration,
+        jitter: Duration,
+    },
+    /// That share of the service's answers (in parts per million, so that a fault
+    /// compares exactly) fail with `code`.
+    Errors {
+        service: String,
+        per_million: u32,
+        code: FailCode,
+    },
+    /// A black-holed service: its replicas take requests and never answer, so a
+    /// caller fails only at its deadline (DEADLINE_EXCEEDED).
+    Hang(String),
 }
 
 impl fmt::Display for FaultKind {
@@ -882,6 +899,28 @@ impl fmt::Display for FaultKind {
             FaultKind::Kill(service) => write!(f, "kill {service}"),
             FaultKind::Missing(service) => write!(f, "missing {service}"),
             FaultKind::Partition { from, to } => write!(f, "partition {from}->{to}"),
+            FaultKind::Latency {
+                service,
+                add,
+                jitter,
+            } => {
+                write!(f, "latency {service} +{}ms", add.as_millis())?;
+                if !jitter.is_zero() {
+                    write!(f, " (jitter {}ms)", jitter.as_millis())?;
+                }
+                Ok(())
+            }
+            FaultKind::Errors {
+                service,
+                per_million,
+                code,
+            } => write!(
+                f,
+                "errors {service} {}% {}",
+                f64::from(*per_million) / 10_000.0,
+                code.name()
+            ),
+            FaultKind::Hang(service) => write!(f, "hang {service}"),
         }
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! - `plan.random`: the `random` strategy's order;
 //! - `errors/SERVICE/VERSION/N`: replica N's `error_rate` draws;
+//! - `faults/SERVICE`: the jitter of `latency` faults and the draws of `errors` faults on
+//!   SERVICE, shared by its replicas;
 //! - `pick/CALLER/CALLEE`: each caller's replica picks;
 //! - `load.users/ENTRY`: the user each entry request is for (flags at a percent);
 //! - `load.mix/ENTRY`: the method each entry request calls, from the mix;

@@ -34,6 +34,7 @@ use crate::model::{Call, Change, Move, Scenario};
 use crate::record::{Event, Recorder};
 use crate::runtime::pool::{Link, Member, Pool};
 use crate::runtime::replica::{Behaviour, Outgoing, Replica, Work};
+use crate::runtime::trouble::Trouble;
 use crate::seed;
 
 /// How long a replica that leaves rotation may take to finish its in-flight calls.
@@ -88,6 +89,9 @@ pub struct Cluster {
     next_replica: AtomicU32,
     /// Replica numbers per service, for the seeds of their error draws.
     started: StdMutex<BTreeMap<String, u32>>,
+    /// Per service, the latency, errors and hang faults in force (shared with its
+    /// replicas).
+    troubles: BTreeMap<String, Arc<Trouble>>,
 }
 
 impl Cluster {
@@ -121,6 +125,14 @@ impl Cluster {
             .keys()
             .map(|name| (name.clone(), Mutex::new(Slot::default())))
             .collect();
+        let troubles = scenario
+            .services
+            .keys()
+            .map(|name| {
+                let draws = seed::rng(seed, &format!("faults/{name}"));
+                (name.clone(), Arc::new(Trouble::new(draws)))
+            })
+            .collect();
         Cluster {
             scenario,
             seed,
@@ -128,9 +140,15 @@ impl Cluster {
             pools,
             links,
             slots,
+            troubles,
             next_replica: AtomicU32::new(1),
             started: StdMutex::new(BTreeMap::new()),
         }
+    }
+
+    /// `service`'s latency, errors and hang faults in force.
+    pub fn trouble(&self, service: &str) -> Option<Arc<Trouble>> {
+        self.troubles.get(service).cloned()
     }
 
     pub fn link(&self, caller: &str, callee: &str) -> Option<Arc<Link>> {
@@ -492,6 +510,7 @@ impl Cluster {
                 &format!("errors/{service}/{version}/{nth}"),
             )),
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
+            trouble: Arc::clone(&self.troubles[service]),
         };
         Replica::start(behaviour)
             .await

@@ -31,6 +31,13 @@ pub async fn run(
         FaultKind::Kill(service) => cluster.kill(service).await,
         FaultKind::Missing(service) => cluster.undeploy(service).await,
         FaultKind::Partition { from, to } => cluster.partition(from, to),
+        FaultKind::Latency { service, .. }
+        | FaultKind::Errors { service, .. }
+        | FaultKind::Hang(service) => {
+            if let Some(trouble) = cluster.trouble(service) {
+                trouble.begin(index, &fault.kind);
+            }
+        }
     }
     let Some(duration) = fault.duration else {
         return;
@@ -44,6 +51,13 @@ pub async fn run(
             }
         }
         FaultKind::Partition { from, to } => cluster.repair(from, to),
+        FaultKind::Latency { service, .. }
+        | FaultKind::Errors { service, .. }
+        | FaultKind::Hang(service) => {
+            if let Some(trouble) = cluster.trouble(service) {
+                trouble.end(index);
+            }
+        }
     }
     recorder.fault_ended(index, Ok(()));
 }

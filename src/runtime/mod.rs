@@ -14,3 +14,4 @@ pub mod replica;
 pub mod run;
 pub mod sweep;
 pub mod trials;
+pub mod trouble;

@@ -53,6 +53,8 @@ pub struct Behaviour {
     /// Asynchronous calls in flight, bounded by [`MAX_ASYNC`]; aborted when the
     /// behaviour is dropped with its server.
     pub background: Mutex<JoinSet<()>>,
+    /// The service's latency, errors and hang faults in force.
+    pub trouble: Arc<crate::runtime::trouble::Trouble>,
 }
 
 /// At most this many asynchronous calls of one replica are in flight; one more is
@@ -252,6 +254,16 @@ fn within_deadline(left: Duration) -> Duration {
     left.saturating_sub(reserve)
 }
 
+/// The tonic code of a failure code.
+fn status_code(code: FailCode) -> Code {
+    match code {
+        FailCode::Unavailable => Code::Unavailable,
+        FailCode::Unimplemented => Code::Unimplemented,
+        FailCode::DeadlineExceeded => Code::DeadlineExceeded,
+        FailCode::Internal => Code::Internal,
+    }
+}
+
 impl UnaryService<CallRequest> for Handler {
     type Response = CallReply;
     type Future = BoxFuture<Response<CallReply>, Status>;
@@ -288,6 +300,22 @@ impl Behaviour {
         let work = &self.methods[method];
         let step = request.step as usize;
         self.recorder.traffic.received(step, &self.received);
+        let met = self.trouble.meet();
+        if met.hang {
+            // A black hole: the request is taken and never answered. tonic drops this
+            // handler at the caller's deadline (its `grpc-timeout`), a kill or the end of
+            // the run does otherwise, so nothing waits here past what is bounded.
+            std::future::pending::<()>().await;
+        }
+        if !met.delay.is_zero() {
+            tokio::time::sleep(met.delay).await;
+        }
+        if let Some(code) = met.fail {
+            return Err(Status::new(
+                status_code(code),
+                format!("{} {} failed: an errors fault", self.service, self.version),
+            ));
+        }
         if !work.latency.is_zero() {
             tokio::time::sleep(work.latency).await;
         }

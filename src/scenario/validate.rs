@@ -693,6 +693,34 @@ impl Checker<'_> {
                         to: to.value.clone(),
                     }
                 }
+                RawFaultKind::Latency {
+                    service,
+                    add,
+                    jitter,
+                } => {
+                    known(self, service);
+                    FaultKind::Latency {
+                        service: service.value.clone(),
+                        add: *add,
+                        jitter: *jitter,
+                    }
+                }
+                RawFaultKind::Errors {
+                    service,
+                    rate,
+                    code,
+                } => {
+                    known(self, service);
+                    FaultKind::Errors {
+                        service: service.value.clone(),
+                        per_million: (rate * 1_000_000.0).round() as u32,
+                        code: *code,
+                    }
+                }
+                RawFaultKind::Hang(service) => {
+                    known(self, service);
+                    FaultKind::Hang(service.value.clone())
+                }
             };
             if let Some((last_step, strategy)) = longest {
                 let at_step = &raw_fault.at_step;

@@ -562,6 +562,9 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
             recorder,
             error_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "test")),
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
+            trouble: std::sync::Arc::new(deploysim::runtime::trouble::Trouble::new(
+                deploysim::seed::rng(1, "faults"),
+            )),
         };
         let replica = deploysim::runtime::replica::Replica::start(behaviour)
             .await

@@ -9,6 +9,9 @@ mod cli;
 /// The live run: real servers on loopback, faults, gate, accounting.
 mod live;
 
+/// Faults that are not "gone": latency, errors and hang on real servers.
+mod faults;
+
 /// Flags on real servers: dark calls, percentages, the kill switch.
 mod flags;
 

@@ -1,12 +1,15 @@
-//! Faults (kill, missing, partition) with their timing, and the gate.
+//! Faults (kill, missing, partition, latency, errors, hang) with their timing, and the
+//! gate.
 
 use super::{Decoder, Fields, Located, Naming, RawFault, RawFaultKind};
-use crate::model::{Breach, Gate};
+use crate::model::{Breach, FailCode, Gate};
 use crate::scenario::yaml::Node;
 
 /// Keys that the format reserves for features that are not built yet, and why.
-const NOT_YET_FAULT: &str =
-    "is not supported yet: this version injects kill, missing and partition faults";
+const NOT_YET_FAULT: &str = "is not supported yet: this version injects kill, missing, partition, latency, errors and hang faults";
+
+/// The fault kinds, as the messages list them.
+const KINDS: &str = "`kill`, `missing`, `partition`, `latency`, `errors` or `hang`";
 
 impl Decoder<'_> {
     pub(super) fn fault(&mut self, node: &Node, path: &str) -> Option<RawFault> {
@@ -14,15 +17,14 @@ impl Decoder<'_> {
             "kill",
             "missing",
             "partition",
+            "latency",
+            "errors",
+            "hang",
             "at_step",
             "after_ms",
             "for_ms",
         ];
-        let not_yet = [
-            ("latency", NOT_YET_FAULT),
-            ("errors", NOT_YET_FAULT),
-            ("crash", NOT_YET_FAULT),
-        ];
+        let not_yet = [("crash", NOT_YET_FAULT)];
         let fields = self.fields(node, path, &known, &not_yet)?;
         let mut kinds = self.fault_kinds(&fields);
         let at_step = self.at_step(&fields, node);
@@ -34,9 +36,9 @@ impl Decoder<'_> {
         }
         if kinds.len() != 1 {
             let message = if kinds.is_empty() {
-                "a fault needs one of `kill`, `missing` or `partition`"
+                format!("a fault needs one of {KINDS}")
             } else {
-                "a fault has exactly one of `kill`, `missing` or `partition`; write one fault per list item"
+                format!("a fault has exactly one of {KINDS}; write one fault per list item")
             };
             self.problem(path, node.pos, message);
             return None;
@@ -65,7 +67,69 @@ impl Decoder<'_> {
         if fields.get("partition").is_some() {
             kinds.push(self.opt(fields, "partition", |d, node, path| d.partition(node, path)));
         }
+        if fields.get("latency").is_some() {
+            kinds.push(self.opt(fields, "latency", |d, node, path| d.latency(node, path)));
+        }
+        if fields.get("errors").is_some() {
+            kinds.push(self.opt(fields, "errors", |d, node, path| d.errors(node, path)));
+        }
+        if fields.get("hang").is_some() {
+            kinds.push(self.opt(fields, "hang", service).map(RawFaultKind::Hang));
+        }
         kinds
+    }
+
+    /// `latency: {service, add_ms, jitter_ms}`.
+    fn latency(&mut self, node: &Node, path: &str) -> Option<RawFaultKind> {
+        let fields = self.fields(node, path, &["service", "add_ms", "jitter_ms"], &[])?;
+        let service = self.opt(&fields, "service", |d, node, path| {
+            d.name(node, path, Naming::Service)
+        });
+        let add = self.opt(&fields, "add_ms", |d, node, path| d.millis(node, path, 1));
+        let jitter = self.opt(&fields, "jitter_ms", |d, node, path| {
+            d.millis(node, path, 0)
+        });
+        if fields.get("service").is_none() || fields.get("add_ms").is_none() {
+            self.problem(
+                path,
+                node.pos,
+                "a latency fault needs `service` and `add_ms`",
+            );
+        }
+        Some(RawFaultKind::Latency {
+            service: service?,
+            add: add?,
+            jitter: jitter.unwrap_or_default(),
+        })
+    }
+
+    /// `errors: {service, rate, code}`; the code defaults to INTERNAL, as a version's
+    /// own `error_rate` fails.
+    fn errors(&mut self, node: &Node, path: &str) -> Option<RawFaultKind> {
+        let fields = self.fields(node, path, &["service", "rate", "code"], &[])?;
+        let service = self.opt(&fields, "service", |d, node, path| {
+            d.name(node, path, Naming::Service)
+        });
+        let rate = self.opt(&fields, "rate", |d, node, path| d.ratio(node, path));
+        let codes: Vec<(&str, FailCode)> = FailCode::ALL
+            .iter()
+            .map(|code| (code.name(), *code))
+            .collect();
+        let code = self.opt(&fields, "code", |d, node, path| {
+            d.choice(node, path, &codes)
+        });
+        if fields.get("service").is_none() || fields.get("rate").is_none() {
+            self.problem(path, node.pos, "an errors fault needs `service` and `rate`");
+        }
+        Some(RawFaultKind::Errors {
+            service: service?,
+            rate: rate?,
+            code: if fields.get("code").is_some() {
+                code?
+            } else {
+                FailCode::Internal
+            },
+        })
     }
 
     /// `partition: {from, to}`.

@@ -162,6 +162,17 @@ pub enum RawFaultKind {
         from: Located<String>,
         to: Located<String>,
     },
+    Latency {
+        service: Located<String>,
+        add: std::time::Duration,
+        jitter: std::time::Duration,
+    },
+    Errors {
+        service: Located<String>,
+        rate: f64,
+        code: crate::model::FailCode,
+    },
+    Hang(Located<String>),
 }
 
 /// Decodes the tree. Problems go to `problems`; the result holds what decoded cleanly.
