@@ -186,6 +186,9 @@ impl RefState {
             FaultKind::Partition { from, to } => {
                 self.cut.insert((from.clone(), to.clone()));
             }
+            // Time and error rates are outside the state (the contract's check is about
+            // what is deployed); the generator draws none of these.
+            FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Hang(_) => {}
         }
     }
 }
