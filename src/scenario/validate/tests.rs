@@ -245,7 +245,7 @@ faults:
   - {{ kill: dbb }}
   - {{ partition: {{ from: web, to: web }} }}
   - {{ missing: db, at_step: 1 }}
-  - {{ latency: {{ service: db, add_ms: 5 }} }}
+  - {{ crash: {{ service: db, every_ms: 5 }} }}
   - {{ kill: wbe, at_step: -1 }}
 "
     );
@@ -258,7 +258,7 @@ faults:
             "faults[0].kill",
             "faults[1].partition.to",
             "faults[2].at_step",
-            "faults[3].latency",
+            "faults[3].crash",
             // A bad step does not hide the fault's other problems.
             "faults[4].kill",
             "faults[4].at_step",
