@@ -45,6 +45,24 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report, quiet: bool) -> Str
         entries.join(", ")
     );
     out.push_str(&super::warning_lines(scenario));
+    let unmodelled: Vec<String> = scenario
+        .faults
+        .iter()
+        .filter(|fault| {
+            matches!(
+                fault.kind,
+                FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Hang(_)
+            )
+        })
+        .map(|fault| fault.kind.to_string())
+        .collect();
+    if !unmodelled.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: not predicted here: {} (time and error rates are not modelled; the run measures them)",
+            unmodelled.join(", ")
+        );
+    }
     for check in &report.strategies {
         if !quiet {
             out.push('\n');
