@@ -140,6 +140,9 @@ pub struct StrategyRun {
     pub scheduled: u64,
     /// The version of every replica still running when the rollout ended, per service.
     pub running: BTreeMap<String, Vec<String>>,
+    /// The rollout steps the plan has (after the baseline); a run the gate stopped, or
+    /// Ctrl-C, ran fewer.
+    pub planned_steps: usize,
     /// The scenario compiled for predictions; names the entrypoints of `measured`.
     pub graph: Graph,
     /// How a gate breach was mitigated (rollback or kill switch), when one was.

@@ -121,6 +121,7 @@ pub async fn run(
         duration: started.elapsed(),
         scheduled,
         running,
+        planned_steps: plan.last_step(),
     };
     Ok(runner.finish(strategy, ended))
 }
@@ -133,6 +134,8 @@ struct Ended {
     scheduled: u64,
     /// The version of every replica still running when the rollout ended, per service.
     running: BTreeMap<String, Vec<String>>,
+    /// The rollout steps the plan has (after the baseline).
+    planned_steps: usize,
 }
 
 /// A step as it was run: what it was, its changes, the flags before, during its moves,
@@ -668,6 +671,7 @@ impl Runner<'_> {
             duration: ended.duration,
             scheduled: ended.scheduled,
             running: ended.running,
+            planned_steps: ended.planned_steps,
             stray: self.recorder.traffic.stray(),
             traffic: self.recorder.traffic.totals(),
             every_step_traffic: self.recorder.traffic.every_step(),

@@ -454,3 +454,33 @@ fn risk_says_what_its_trials_will_cost_before_they_run() {
         "{cost}"
     );
 }
+
+#[test]
+fn a_run_the_gate_stopped_says_how_many_of_its_steps_ran() {
+    let dir = TempDir::new("verdict-stopped");
+    let path = write(
+        &dir,
+        "stopped.yaml",
+        "
+name: stopped
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: api } ] }
+  api: { versions: { v1: {}, v2: { error_rate: 0.5 } } }
+  db: { versions: { v1: {}, v2: {} } }
+initial: { web: v1, api: v1, db: v1 }
+target: { api: v2, db: v2 }
+gate: { max_failed_ratio: 0.01, on_breach: stop }
+strategies: [single-piece]
+",
+    );
+    let run = simulate(&[&path, "--net", "sim"]);
+    assert!(
+        run.stdout
+            .contains("strategy single-piece: 1 of 2 steps in "),
+        "{}",
+        run.stdout
+    );
+}

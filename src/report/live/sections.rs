@@ -103,11 +103,17 @@ fn summary_line(out: &mut String, net: Net, run: &StrategyRun) {
             run.total.requests()
         )
     };
+    // Steps run, and of how many when the run stopped short of its plan.
+    let of = if planned < run.planned_steps {
+        format!("{planned} of {}", run.planned_steps)
+    } else {
+        planned.to_string()
+    };
     let _ = writeln!(
         out,
-        "strategy {}{kind}: {planned} {} in {:.1} s; {outcome}",
+        "strategy {}{kind}: {of} {} in {:.1} s; {outcome}",
         run.strategy.name,
-        plural(planned, "step", "steps"),
+        plural(run.planned_steps.max(planned), "step", "steps"),
         run.duration.as_secs_f64(),
     );
 }
