@@ -30,6 +30,26 @@ impl FlagBoard {
         }
     }
 
+    /// Makes `changes` and runs `then` (a new step's start) in one switch: the load
+    /// generator reads the flags and a request's step together ([`FlagBoard::context_with`]),
+    /// so no request is counted in a step with the flags of another. `then` must be short:
+    /// requests wait for it.
+    pub fn apply_then<R>(&self, changes: &[FlagChange], then: impl FnOnce() -> R) -> R {
+        let mut flags = crate::lock::lock(&self.flags);
+        for change in changes {
+            flags.apply(change);
+        }
+        then()
+    }
+
+    /// What an entry request carries ([`FlagBoard::context`]), read together with
+    /// `read` (the step it is counted in).
+    pub fn context_with<R>(&self, read: impl FnOnce() -> R) -> (HashMap<String, u32>, R) {
+        let flags = crate::lock::lock(&self.flags);
+        let read = read();
+        (context_of(&flags), read)
+    }
+
     /// Every flag's state now.
     pub fn now(&self) -> Flags {
         crate::lock::lock(&self.flags).clone()
@@ -38,11 +58,16 @@ impl FlagBoard {
     /// The percent of users each flag is on for now, leaving out the flags that are off:
     /// what an entry request carries.
     pub fn context(&self) -> HashMap<String, u32> {
-        crate::lock::lock(&self.flags)
-            .0
-            .iter()
-            .filter(|(_, setting)| setting.share() > 0)
-            .map(|(name, setting)| (name.clone(), u32::from(setting.share())))
-            .collect()
+        context_of(&crate::lock::lock(&self.flags))
     }
+}
+
+/// The percent of users each flag is on for, leaving out the flags that are off.
+fn context_of(flags: &Flags) -> HashMap<String, u32> {
+    flags
+        .0
+        .iter()
+        .filter(|(_, setting)| setting.share() > 0)
+        .map(|(name, setting)| (name.clone(), u32::from(setting.share())))
+        .collect()
 }

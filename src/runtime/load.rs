@@ -239,7 +239,11 @@ impl Generator {
         } else {
             Sent::Refused
         };
-        let at = self.recorder.sent(&entry.service, sent, late);
+        // The flags and the step together: a step that flips flags at its start does
+        // both in one switch (`FlagBoard::apply_then`).
+        let (flags, at) = self
+            .flags
+            .context_with(|| self.recorder.sent(&entry.service, sent, late));
         let Some(permit) = permit else {
             // Never sent: recorded at once, with no latency and nothing in flight.
             let cause = CauseKey {
@@ -258,7 +262,7 @@ impl Generator {
         let mut give_up = self.give_up.clone();
         let request = CallRequest {
             user,
-            flags: self.flags.context(),
+            flags,
             step: u32::try_from(at.step).unwrap_or(u32::MAX),
         };
         tokio::spawn(async move {

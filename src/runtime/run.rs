@@ -424,11 +424,8 @@ impl Runner<'_> {
         };
         let previous = self.steps.len().saturating_sub(1);
         self.begin(kind, changes.clone(), flag_changes.clone(), flags_at, plan);
-        if flags_at == FlagsAt::Start {
-            self.flags.apply(&flag_changes);
-            if changes.is_empty() {
-                self.settled_now();
-            }
+        if flags_at == FlagsAt::Start && changes.is_empty() {
+            self.settled_now();
         }
         // The previous step's requests finish in its own states.
         let give_up = Instant::now() + PREVIOUS_STEP_LIMIT;
@@ -524,7 +521,15 @@ impl Runner<'_> {
         } else {
             Part::Transient
         };
-        self.recorder.begin(index, part);
+        // A step whose flags change at its start flips them in the same switch as it
+        // begins: a request is counted in this step exactly when it carries its flags.
+        if flags_at == FlagsAt::Start {
+            let changes = self.steps[index].flag_changes.clone();
+            let board = Arc::clone(&self.flags);
+            board.apply_then(&changes, || self.recorder.begin(index, part));
+        } else {
+            self.recorder.begin(index, part);
+        }
         self.predict_ended(index);
         if let Some(progress) = self.progress {
             progress.step_started(&self.strategy, kind, plan.last_step());
