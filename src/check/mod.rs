@@ -257,6 +257,16 @@ impl Report {
             .collect()
     }
 
+    /// The strategies asked for by name (listed, or named with `--strategy`) that cannot
+    /// be planned.
+    pub fn unplanned(&self) -> Vec<&str> {
+        self.strategies
+            .iter()
+            .filter(|check| check.plan.is_err() && check.strategy.listed)
+            .map(|check| check.strategy.name.as_str())
+            .collect()
+    }
+
     /// The strategies the check judged: planned, with a `graceful` expectation (the one
     /// the prediction can decide).
     pub fn judged(&self) -> Vec<&str> {

@@ -5,11 +5,12 @@ use std::path::Path;
 use deploysim::model::Scenario;
 use deploysim::output::Place;
 use deploysim::report;
-use deploysim::risk::policy::{self, Assessment, Compared, Conclusion, Planned, Ran};
+use deploysim::risk::policy::{self, Compared, Planned, Ran};
 use deploysim::risk::strategy_name;
 use deploysim::runtime::interrupt::Interrupt;
 use deploysim::runtime::net::Net;
 use deploysim::runtime::trials::{self, TrialOptions};
+use deploysim::verdict::Verdict;
 
 use super::args::RiskArgs;
 use super::{exit, output, progress};
@@ -57,12 +58,8 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         let what = format!(
             "{} {} x {n} {}",
             options.trials,
-            if options.trials == 1 {
-                "trial"
-            } else {
-                "trials"
-            },
-            if n == 1 { "strategy" } else { "strategies" }
+            report::plural(options.trials as usize, "trial", "trials"),
+            report::plural(n, "strategy", "strategies")
         );
         output::note(&report::cost_text(
             &what,
@@ -92,6 +89,12 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         .iter()
         .map(|(strategy, err)| (strategy.name.clone(), report::plan_error_text(err)))
         .collect();
+    let how = if ran.partial && options.interrupt.is_set() {
+        Ran::Interrupted
+    } else {
+        Ran::Complete
+    };
+    let verdict = assessment.verdict(how);
     let findings = report::risk::Findings {
         summaries: &assessment.summaries,
         trials: &ran.trials,
@@ -99,6 +102,7 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         unplanned: &assessment.unplanned,
         left_out: &left_out,
         partial: ran.partial,
+        verdict: &verdict,
     };
     if let Some(dir) = &args.out
         && let Err(message) = write_pages(dir, header, &findings, &scenario, &planned, &options)
@@ -113,12 +117,7 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
     ) {
         return code;
     }
-    let how = if ran.partial && options.interrupt.is_set() {
-        Ran::Interrupted
-    } else {
-        Ran::Complete
-    };
-    exit_code(&assessment, how)
+    exit_code(&verdict)
 }
 
 fn trial_options(args: &RiskArgs, scenario: &Scenario, seed: u64) -> TrialOptions {
@@ -200,12 +199,12 @@ fn planned(
     Ok(planned)
 }
 
-fn exit_code(assessment: &Assessment, ran: Ran) -> u8 {
-    match assessment.conclusion(ran) {
-        Conclusion::Holds | Conclusion::NothingJudged => exit::OK,
-        Conclusion::Fails => exit::FAILED,
-        Conclusion::Unjudged => exit::INCONCLUSIVE,
-        Conclusion::Interrupted => exit::INTERRUPTED,
+fn exit_code(verdict: &Verdict) -> u8 {
+    match verdict {
+        Verdict::Pass | Verdict::NothingJudged => exit::OK,
+        Verdict::Fail(_) => exit::FAILED,
+        Verdict::Inconclusive(_) => exit::INCONCLUSIVE,
+        Verdict::Interrupted => exit::INTERRUPTED,
     }
 }
 

@@ -37,11 +37,7 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         let what = format!(
             "{} {}",
             plans.len(),
-            if plans.len() == 1 {
-                "strategy"
-            } else {
-                "strategies"
-            }
+            report::plural(plans.len(), "strategy", "strategies")
         );
         output::note(&report::cost_text(
             &what,

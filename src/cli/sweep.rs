@@ -34,14 +34,8 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
         return exit::INVALID;
     }
     if !args.quiet {
-        let row = deploysim::plan::cost::Cost {
-            time: scenario.load.baseline,
-            requests: (scenario.load.baseline.as_secs_f64()
-                * f64::from(deploysim::plan::cost::total_rps(&scenario)))
-            .round() as u64,
-            ..Default::default()
-        };
-        let what = format!("{rows} {}", if rows == 1 { "row" } else { "rows" });
+        let row = deploysim::plan::cost::Cost::of_baseline(&scenario);
+        let what = format!("{rows} {}", report::plural(rows, "row", "rows"));
         output::note(&report::cost_text(
             &what,
             &row.times(rows as u32),

@@ -864,13 +864,12 @@ impl Graph {
     /// to an API or method that some serving version lacks, or across a partition;
     /// whether or not its failure reaches an entrypoint.
     pub fn broken_edges(&self, state: &State) -> Vec<(String, BrokenEdge)> {
-        let mut found: Vec<(String, BrokenEdge)> = self
-            .broken_where(state, |_, _| true)
+        // Sorted and without repeats already: whether every call fails follows from the
+        // edge itself.
+        self.broken_where(state, |_, _| true)
             .into_iter()
             .map(|(version, edge, _)| (version, edge))
-            .collect();
-        found.dedup();
-        found
+            .collect()
     }
 
     /// The broken edges of `state` whose failure no request hears of: asynchronous calls,

@@ -46,8 +46,17 @@ impl Cost {
                 }
             }
         }
-        cost.requests = (cost.time.as_secs_f64() * f64::from(total_rps(scenario))).round() as u64;
+        cost.requests = requests_over(scenario, cost.time);
         cost
+    }
+
+    /// The cost of one baseline alone: what one row of a sweep runs.
+    pub fn of_baseline(scenario: &Scenario) -> Cost {
+        Cost {
+            time: scenario.load.baseline,
+            requests: requests_over(scenario, scenario.load.baseline),
+            ..Cost::default()
+        }
     }
 
     /// This cost `times` over (trials).
@@ -68,6 +77,11 @@ impl Cost {
             self.startup.as_secs_f64() / self.time.as_secs_f64()
         }
     }
+}
+
+/// Entry requests the load sends over `time`.
+fn requests_over(scenario: &Scenario, time: Duration) -> u64 {
+    (time.as_secs_f64() * f64::from(total_rps(scenario))).round() as u64
 }
 
 /// Entry requests per second over every entrypoint.

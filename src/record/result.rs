@@ -218,6 +218,25 @@ impl StrategyRun {
         self.judged() && self.expectations.iter().all(|expectation| expectation.held)
     }
 
+    /// This strategy's own verdict, by the rule of the whole run's ([`Verdict::of`]).
+    pub fn verdict(&self) -> Verdict {
+        if self.ending == Ending::Interrupted {
+            return Verdict::Interrupted;
+        }
+        let name = |yes: bool| {
+            if yes {
+                vec![self.strategy.name.clone()]
+            } else {
+                Vec::new()
+            }
+        };
+        Verdict::from_parts(
+            name(self.judged() && !self.passed()),
+            name(!self.judged()),
+            !self.strategy.expect.is_empty(),
+        )
+    }
+
     /// Whether the machine kept up with every step of the run.
     pub fn kept_up(&self) -> bool {
         self.steps.iter().all(StepResult::kept_up)

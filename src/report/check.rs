@@ -84,12 +84,7 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report, quiet: bool) -> Str
 
 /// The last line: what the check judged and how it came out.
 fn verdict(out: &mut String, report: &Report) {
-    let unplanned: Vec<&str> = report
-        .strategies
-        .iter()
-        .filter(|check| check.plan.is_err() && check.strategy.listed)
-        .map(|check| check.strategy.name.as_str())
-        .collect();
+    let unplanned = report.unplanned();
     let unjudged: Vec<&str> = report
         .strategies
         .iter()

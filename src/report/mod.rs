@@ -124,7 +124,7 @@ pub fn table(rows: &[Vec<String>], indent: &str) -> String {
     out
 }
 
-pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 

@@ -10,6 +10,7 @@ use crate::model::Scenario;
 use crate::record::result::StrategyRun;
 use crate::risk::stats::Estimate;
 use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
+use crate::verdict::Verdict;
 
 /// What a risk run was, for the header.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +40,8 @@ pub struct Findings<'a> {
     pub left_out: &'a [(String, String)],
     /// Fewer trials ran than were asked for (Ctrl-C).
     pub partial: bool,
+    /// The verdict (`policy::Assessment::verdict`), which the exit code follows too.
+    pub verdict: &'a Verdict,
 }
 
 impl Findings<'_> {
@@ -149,43 +152,21 @@ fn verdict(findings: &Findings<'_>) -> String {
             findings.unplanned.join(", ")
         ));
     }
-    let partial = if findings.partial {
-        " (partial: interrupted; nothing is judged on part of the trials)"
-    } else {
-        ""
-    };
-    if findings.partial {
-        format!("not judged{partial}")
-    } else if !why.is_empty() {
-        format!("fail ({})", why.join("; "))
-    } else if findings.judged.is_empty() {
-        "nothing judged: no expectation set (add risk.expect, for example \
+    match findings.verdict {
+        Verdict::Interrupted => {
+            "not judged (partial: interrupted; nothing is judged on part of the trials)".to_owned()
+        }
+        Verdict::Fail(_) => format!("fail ({})", why.join("; ")),
+        Verdict::Inconclusive(unmeasured) => format!(
+            "inconclusive (a trial of {} was not measured: the machine fell behind; neither pass nor fail)",
+            unmeasured.join(", ")
+        ),
+        Verdict::NothingJudged => {
+            "nothing judged: no expectation set (add risk.expect, for example \
          `max_change_failure_rate: 0.1`, to judge)"
-            .to_owned()
-    } else {
-        "pass (every limit holds)".to_owned()
-    }
-}
-
-/// The JSON word of the verdict (see [`verdict`]).
-fn verdict_word(findings: &Findings<'_>) -> &'static str {
-    let unmeasured = findings
-        .summaries
-        .iter()
-        .any(|s| s.unjudged > 0 && findings.judged.iter().any(|j| j.strategy == s.name));
-    // A partial run did not finish: as in the live run, it has not shown that anything
-    // passes.
-    if findings.partial
-        || !findings.unplanned.is_empty()
-        || findings.judged.iter().any(|j| !j.holds)
-    {
-        "fail"
-    } else if unmeasured {
-        "inconclusive"
-    } else if findings.judged.is_empty() {
-        "none"
-    } else {
-        "pass"
+                .to_owned()
+        }
+        Verdict::Pass => "pass (every limit holds)".to_owned(),
     }
 }
 
@@ -779,7 +760,7 @@ pub fn json<'a>(header: Header<'_>, findings: &Findings<'a>) -> RiskReport<'a> {
         measures: MEASURES.iter().map(|m| m.key).collect(),
         answer: answer(summaries),
         recommendation: recommend(findings),
-        verdict: verdict_word(findings),
+        verdict: findings.verdict.word(),
         not_planned: findings.unplanned,
         expect: findings.judged,
         failed_without_defect: failed,

@@ -7,6 +7,7 @@ use crate::check;
 use crate::eval::Graph;
 use crate::model::{Scenario, Strategy, StrategyKind};
 use crate::plan::{self, Plan, PlanError};
+use crate::verdict::Verdict;
 
 use super::{Draw, Judged, StrategySummary, Trial};
 
@@ -176,21 +177,6 @@ pub enum Ran {
     Interrupted,
 }
 
-/// How a risk run concludes, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conclusion {
-    /// Every limit holds.
-    Holds,
-    /// No limit is set (`risk.expect`), and every strategy asked for was planned.
-    NothingJudged,
-    /// A limit failed, or a strategy asked for by name cannot be planned.
-    Fails,
-    /// A trial of the judged strategy was not measured: the limits are not judged.
-    Unjudged,
-    /// Ctrl-C stopped the trials.
-    Interrupted,
-}
-
 /// Summarises `trials` of `planned` and judges the scenario's `risk.expect`.
 pub fn assess(
     scenario: &Scenario,
@@ -228,25 +214,26 @@ pub fn assess(
 }
 
 impl Assessment {
-    /// The conclusion of a run whose trials ran as `ran` says.
-    pub fn conclusion(&self, ran: Ran) -> Conclusion {
+    /// The verdict of a run whose trials ran as `ran` says: fail when a limit failed or
+    /// a strategy asked for cannot be planned; inconclusive when a trial of the judged
+    /// strategy was not measured; nothing judged without a limit.
+    pub fn verdict(&self, ran: Ran) -> Verdict {
         if ran == Ran::Interrupted {
-            return Conclusion::Interrupted;
+            return Verdict::Interrupted;
         }
-        if !self.unplanned.is_empty() || self.judged.iter().any(|j| !j.holds) {
-            return Conclusion::Fails;
+        let mut failed = self.unplanned.clone();
+        for limit in self.judged.iter().filter(|j| !j.holds) {
+            if !failed.contains(&limit.strategy) {
+                failed.push(limit.strategy.clone());
+            }
         }
         let unmeasured = self
             .summaries
             .iter()
-            .any(|s| s.unjudged > 0 && self.judged.iter().any(|j| j.strategy == s.name));
-        if unmeasured {
-            Conclusion::Unjudged
-        } else if self.judged.is_empty() {
-            Conclusion::NothingJudged
-        } else {
-            Conclusion::Holds
-        }
+            .filter(|s| s.unjudged > 0 && self.judged.iter().any(|j| j.strategy == s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        Verdict::from_parts(failed, unmeasured, !self.judged.is_empty())
     }
 }
 
@@ -314,16 +301,16 @@ risk:
         assert!(planned.judged_unplanned.is_none());
         let assessment = assess(&scenario, &compared, &planned, &[]);
         assert_eq!(
-            assessment.conclusion(Ran::Complete),
-            Conclusion::Holds,
+            assessment.verdict(Ran::Complete),
+            Verdict::Pass,
             "no trial, no measure: a limit on a measure no trial had holds"
         );
-        assert_eq!(
-            assessment.conclusion(Ran::Interrupted),
-            Conclusion::Interrupted
-        );
+        assert_eq!(assessment.verdict(Ran::Interrupted), Verdict::Interrupted);
         let mut failing = assessment.clone();
         failing.judged.iter_mut().for_each(|j| j.holds = false);
-        assert_eq!(failing.conclusion(Ran::Complete), Conclusion::Fails);
+        assert_eq!(
+            failing.verdict(Ran::Complete),
+            Verdict::Fail(vec!["waves-2".to_owned()])
+        );
     }
 }

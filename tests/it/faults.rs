@@ -1,15 +1,15 @@
 //! Faults that are not "gone": a slow service (`latency`), one that fails a share of its
 //! answers (`errors`), and a black hole (`hang`), on real servers in virtual time.
 
-use crate::support::{TempDir, simulate};
+use crate::support::{TempDir, simulate, write};
 
 /// web calls api (required, `api_timeout_ms`) and recs (optional, 100 ms); `faults` is
 /// the scenario's fault list, as YAML lines.
 fn shop(dir: &TempDir, api_timeout_ms: u32, faults: &str) -> String {
-    let path = dir.path().join("shop.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    write(
+        dir,
+        "shop.yaml",
+        &format!(
             "
 name: shop
 services:
@@ -30,8 +30,6 @@ faults:
 "
         ),
     )
-    .expect("write scenario");
-    path.display().to_string()
 }
 
 /// The baseline step of `simulate PATH --net sim --json -`.

@@ -8,7 +8,7 @@ use deploysim::risk::{self, DefectKind, Draw};
 use deploysim::runtime::net::Net;
 use deploysim::runtime::trials::{self, TrialOptions};
 
-use crate::support::{TempDir, root, simulate};
+use crate::support::{TempDir, root, simulate, write};
 
 /// A chain of four services, every change compatible in any order (nothing fails
 /// without a defect), and a gate that rolls back. `{probability}` and `{kinds}` are the
@@ -48,12 +48,6 @@ risk:
   defect: {{ probability: {probability}, kinds: {{ {kinds} }}, error_rate: 0.8 }}
 "
     )
-}
-
-fn write(dir: &TempDir, name: &str, text: &str) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).expect("write scenario");
-    path.display().to_string()
 }
 
 fn builtin(kind: StrategyKind) -> Strategy {
@@ -381,19 +375,7 @@ fn out_writes_a_short_markdown_summary_and_a_self_contained_page() {
 /// fails, unless DEPLOYSIM_NO_BROWSER=1 says so on purpose.
 #[test]
 fn the_page_opens_in_a_real_browser_without_errors_or_requests() {
-    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|name| {
-            std::process::Command::new(name)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-    else {
-        assert!(
-            std::env::var_os("DEPLOYSIM_NO_BROWSER").is_some(),
-            "no chromium on PATH: install it (apt-get install chromium) or set DEPLOYSIM_NO_BROWSER=1"
-        );
+    let Some(browser) = browser() else {
         return;
     };
     let (dir, out) = pages("risk-browser", "20");

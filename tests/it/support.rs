@@ -45,6 +45,13 @@ pub fn simulate(args: &[&str]) -> Run {
     }
 }
 
+/// Writes `text` as `name` in `dir`; returns its path.
+pub fn write(dir: &TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write scenario");
+    path.display().to_string()
+}
+
 /// A fresh directory for one test's files, removed when dropped.
 pub struct TempDir(PathBuf);
 

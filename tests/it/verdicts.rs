@@ -3,14 +3,7 @@
 //! swallowed by `ignore` in sight, the report edges a user met, `--quiet` everywhere, and
 //! a misspelt command.
 
-use crate::support::{Run, TempDir, simulate};
-
-/// Writes `text` as `name` in `dir`; returns its path.
-fn write(dir: &TempDir, name: &str, text: &str) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).expect("write scenario");
-    path.display().to_string()
-}
+use crate::support::{Run, TempDir, simulate, write};
 
 /// The JSON `--json -` printed.
 fn json(run: &Run) -> serde_json::Value {

@@ -342,17 +342,7 @@ pub fn strategy_json(scenario: &Scenario, run: &StrategyRun) -> StrategyJson {
         latency_ms: run.total.percentiles(),
         running_after: run.running.clone(),
         judged: run.judged(),
-        verdict: if run.ending == Ending::Interrupted {
-            "fail"
-        } else if !run.kept_up() {
-            "inconclusive"
-        } else if run.expectations.is_empty() {
-            "none"
-        } else if run.passed() {
-            "pass"
-        } else {
-            "fail"
-        },
+        verdict: run.verdict().word(),
         swallowed: crate::record::result::unseen_in(
             scenario,
             run.traffic
