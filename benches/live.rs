@@ -124,7 +124,7 @@ async fn drive_harness(cluster: &Arc<Cluster>, requests: usize) {
             tokio::spawn(async move {
                 for _ in 0..per_worker {
                     let request = CallRequest::default();
-                    link.call(&target, request, Duration::from_secs(10), 0)
+                    link.call(&target, request, Duration::from_secs(10))
                         .await
                         .expect("the chain answers");
                 }

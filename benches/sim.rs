@@ -171,7 +171,7 @@ fn calls_per_second(net: Net, chain: &Arc<Scenario>) -> f64 {
                 let target = link.target("v1", None);
                 tokio::spawn(async move {
                     for _ in 0..CHAIN_REQUESTS / IN_FLIGHT {
-                        link.call(&target, CallRequest::default(), Duration::from_secs(10), 0)
+                        link.call(&target, CallRequest::default(), Duration::from_secs(10))
                             .await
                             .expect("the chain answers");
                     }

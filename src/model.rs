@@ -278,6 +278,8 @@ pub struct Version {
     /// work and calls. A call names one with `method`; without it, a call reaches the
     /// default method above.
     pub methods: BTreeMap<String, Method>,
+    /// Workers and queue per replica; `None`: any number of requests at once.
+    pub capacity: Option<Capacity>,
 }
 
 impl Version {
@@ -346,7 +348,7 @@ pub struct Call {
     pub on_failure: OnFailure,
     /// Deadline for this call, retries included.
     pub timeout: Duration,
-    /// Extra attempts on UNAVAILABLE.
+    /// Extra attempts on a code of `protect.retry_on` (UNAVAILABLE unless the call says).
     pub retries: u32,
     /// The call is made only for requests for which this flag is on.
     pub flag: Option<String>,
@@ -356,6 +358,10 @@ pub struct Call {
     /// The caller does not wait: the outcome is counted on the edge, never in the
     /// caller's answer.
     pub asynchronous: bool,
+    /// How the caller protects itself on this call: per-try timeout, retried codes,
+    /// backoff, retry budget, circuit breaker, bulkhead. The default is none of them,
+    /// which is what a call meant before they existed.
+    pub protect: Protect,
 }
 
 impl Call {
@@ -372,6 +378,7 @@ impl Call {
             flag: None,
             fallback: None,
             asynchronous: false,
+            protect: Protect::default(),
         }
     }
 
@@ -384,6 +391,88 @@ impl Call {
     pub fn method_name(&self) -> &str {
         self.method.as_deref().unwrap_or(DEFAULT_METHOD)
     }
+}
+
+/// How a caller protects itself on one call. Each protection is off unless the scenario
+/// sets it, so a call without `protect` keys behaves as before they existed: one deadline
+/// for the whole call, retries on UNAVAILABLE at once, no budget, no breaker, no bulkhead.
+/// The runtime applies them in one place (`runtime::protect`), in a fixed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protect {
+    /// The bound of each attempt (Envoy's `per_try_timeout`); `None`: the whole call's
+    /// deadline.
+    pub per_try_timeout: Option<Duration>,
+    /// The codes an attempt is retried on, in [`FailCode::ALL`] order.
+    pub retry_on: Vec<FailCode>,
+    /// The wait before each retry; `None`: retry at once.
+    pub backoff: Option<Backoff>,
+    /// A retry budget shared by every request of the call; `None`: no budget.
+    pub budget: Option<RetryBudget>,
+    /// A circuit breaker on the call; `None`: none.
+    pub breaker: Option<Breaker>,
+    /// At most this many of the call's calls in flight at once, per caller replica.
+    pub bulkhead: Option<u32>,
+}
+
+impl Default for Protect {
+    fn default() -> Protect {
+        Protect {
+            per_try_timeout: None,
+            retry_on: vec![FailCode::Unavailable],
+            backoff: None,
+            budget: None,
+            breaker: None,
+            bulkhead: None,
+        }
+    }
+}
+
+impl Protect {
+    /// Whether an attempt that failed with `code` may be retried.
+    pub fn retries_on(&self, code: FailCode) -> bool {
+        self.retry_on.contains(&code)
+    }
+}
+
+/// Exponential backoff with full jitter (gRPC's retry policy, AWS's "full jitter"): the
+/// wait before retry n is drawn uniformly from 0 to min(`max`, `base` x 2^(n-1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+/// A retry budget as linkerd and Envoy keep one: retries may add `percent` % to the
+/// calls made over the last 10 seconds, plus `min_per_s` retries per second whatever
+/// the traffic (tower's `TpsBudget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudget {
+    pub percent: u32,
+    pub min_per_s: u32,
+}
+
+/// A circuit breaker (resilience4j's shape): over the last `window` attempts, once at
+/// least `min_calls` were made, a failure share of `failure_percent` % or more opens it;
+/// open, every attempt fails at once with UNAVAILABLE for `open`; then `probes` attempts
+/// go through half-open: all succeed and it closes, one fails and it opens again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    pub failure_percent: u32,
+    pub window: u32,
+    pub min_calls: u32,
+    pub open: Duration,
+    pub probes: u32,
+}
+
+/// How many requests one replica of a version works on at once and how many more wait.
+/// A worker is held for the whole handler, downstream calls included (a
+/// thread-per-request server: what makes a slow callee hurt its callers); past the
+/// workers a request waits in a FIFO queue; past the queue it is refused at once with
+/// RESOURCE_EXHAUSTED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub workers: u32,
+    pub queue: u32,
 }
 
 /// How reports and `load.entrypoints.*.mix` name a version's default method.
@@ -557,21 +646,24 @@ impl Action {
 /// The gRPC codes an `on_failure` rule can name: the ones a simulated call can fail
 /// with (UNAVAILABLE: nothing serves, a partition, a killed replica; UNIMPLEMENTED: an API
 /// version or method the build lacks; DEADLINE_EXCEEDED: a timeout; INTERNAL: a
-/// version's own `error_rate`).
+/// version's own `error_rate`; RESOURCE_EXHAUSTED: a replica whose workers and queue are
+/// full).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FailCode {
     Unavailable,
     Unimplemented,
     DeadlineExceeded,
     Internal,
+    ResourceExhausted,
 }
 
 impl FailCode {
-    pub const ALL: [FailCode; 4] = [
+    pub const ALL: [FailCode; 5] = [
         FailCode::Unavailable,
         FailCode::Unimplemented,
         FailCode::DeadlineExceeded,
         FailCode::Internal,
+        FailCode::ResourceExhausted,
     ];
 
     /// The canonical gRPC name, as rules write it.
@@ -581,6 +673,7 @@ impl FailCode {
             FailCode::Unimplemented => "UNIMPLEMENTED",
             FailCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
             FailCode::Internal => "INTERNAL",
+            FailCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
         }
     }
 
@@ -599,7 +692,7 @@ impl FailCode {
 pub struct OnFailure {
     pub default: Action,
     /// Per [`FailCode`] (in `FailCode::ALL` order), the action that replaces `default`.
-    pub by_code: [Option<Action>; 4],
+    pub by_code: [Option<Action>; 5],
 }
 
 impl OnFailure {
@@ -610,7 +703,7 @@ impl OnFailure {
     pub const fn always(action: Action) -> OnFailure {
         OnFailure {
             default: action,
-            by_code: [None; 4],
+            by_code: [None; 5],
         }
     }
 

@@ -4,6 +4,7 @@
 //!
 //! - `plan.random`: the `random` strategy's order;
 //! - `errors/SERVICE/VERSION/N`: replica N's `error_rate` draws;
+//! - `backoff/SERVICE/VERSION/N`: replica N's backoff jitter, shared by its calls;
 //! - `faults/SERVICE`: the jitter of `latency` faults and the draws of `errors` faults on
 //!   SERVICE, shared by its replicas;
 //! - `pick/CALLER/CALLEE`: each caller's replica picks;

@@ -18,23 +18,99 @@ use std::sync::{Arc, Mutex};
 
 use crate::eval::Level;
 
-/// The calls made over one edge in one step, and how they ended for the caller.
+/// The calls made over one edge in one step, how they ended for the caller, and what
+/// the caller's protections did on them (all zero on a call without any).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct EdgeCounts {
     pub calls: u64,
     pub ok: u64,
     pub degraded: u64,
     pub failed: u64,
+    #[serde(flatten)]
+    pub tries: Tries,
+}
+
+/// What a caller's protections did on one call, or on an edge's calls added up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Tries {
+    /// Attempts sent to a replica of the callee (0: the call never reached it): the
+    /// load the edge put on the callee.
+    pub attempts: u64,
+    /// Of the attempts, retries.
+    pub retries: u64,
+    /// Retries the retry budget refused (the call then failed with its last code).
+    pub retries_refused: u64,
+    /// Attempts an open circuit breaker failed at once.
+    pub breaker_fast_failed: u64,
+    /// Breakers (one per caller replica) that opened, and that closed again.
+    pub breaker_opened: u64,
+    pub breaker_closed: u64,
+    /// Calls a full bulkhead refused.
+    pub bulkhead_refused: u64,
+}
+
+impl Tries {
+    /// One call's single attempt, without any protection acting.
+    pub const ONE: Tries = Tries {
+        attempts: 1,
+        retries: 0,
+        retries_refused: 0,
+        breaker_fast_failed: 0,
+        breaker_opened: 0,
+        breaker_closed: 0,
+        bulkhead_refused: 0,
+    };
+
+    fn add(&mut self, other: &Tries) {
+        self.attempts += other.attempts;
+        self.retries += other.retries;
+        self.retries_refused += other.retries_refused;
+        self.breaker_fast_failed += other.breaker_fast_failed;
+        self.breaker_opened += other.breaker_opened;
+        self.breaker_closed += other.breaker_closed;
+        self.bulkhead_refused += other.bulkhead_refused;
+    }
 }
 
 impl EdgeCounts {
-    fn count(&mut self, outcome: Level) {
+    fn count(&mut self, outcome: Level, tries: &Tries) {
         self.calls += 1;
         match outcome {
             Level::Ok => self.ok += 1,
             Level::Degraded => self.degraded += 1,
             Level::Failed => self.failed += 1,
         }
+        self.tries.add(tries);
+    }
+
+    /// Whether a protection acted on some of these calls (a retry counts).
+    pub fn protected(&self) -> bool {
+        Tries {
+            attempts: 0,
+            ..self.tries
+        } != Tries::default()
+    }
+}
+
+/// How full one service's workers and queue were in a step (services with `capacity`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Pressure {
+    /// Requests refused with RESOURCE_EXHAUSTED: workers busy, queue full.
+    pub refused: u64,
+    /// Requests that waited in the queue past their deadline and were never worked on.
+    pub expired: u64,
+    /// The most workers busy at once in one replica.
+    pub peak_workers: u64,
+    /// The most requests waiting at once in one replica's queue.
+    pub peak_queue: u64,
+}
+
+impl Pressure {
+    fn add(&mut self, other: &Pressure) {
+        self.refused += other.refused;
+        self.expired += other.expired;
+        self.peak_workers = self.peak_workers.max(other.peak_workers);
+        self.peak_queue = self.peak_queue.max(other.peak_queue);
     }
 }
 
@@ -47,6 +123,8 @@ pub struct StepTraffic {
     /// Asynchronous calls of the step's requests: started, dropped (a replica's backlog
     /// was full), and the most in flight at once when one started (the backlog).
     pub asynchronous: Backlog,
+    /// Per service with `capacity`, how full its workers and queue were.
+    pub pressure: BTreeMap<String, Pressure>,
 }
 
 /// One step's asynchronous calls.
@@ -112,11 +190,15 @@ pub type EdgeKey = Key<EdgeCounts>;
 /// A service's counter of requests received.
 pub type ServiceKey = Key<u64>;
 
+/// A service's counter of its workers' and queue's pressure.
+pub type PressureKey = Key<Pressure>;
+
 /// Every edge's and service's counts over a whole run.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TrafficTotals {
     pub edges: BTreeMap<String, EdgeCounts>,
     pub received: BTreeMap<String, u64>,
+    pub pressure: BTreeMap<String, Pressure>,
 }
 
 /// At most this many (edge or service) x step counts are kept per step. A 10,000-service
@@ -137,6 +219,8 @@ pub struct Traffic {
     /// so that a step's traffic is read without visiting every edge of a large fleet.
     per_step_edges: Mutex<BTreeMap<String, EdgeKey>>,
     services: Mutex<BTreeMap<String, ServiceKey>>,
+    /// Services with `capacity` only: few, so always per step.
+    pressure: Mutex<BTreeMap<String, PressureKey>>,
     asynchronous: Counter<Backlog>,
     /// Asynchronous calls in flight now, over every replica.
     async_in_flight: AtomicU64,
@@ -165,6 +249,7 @@ impl Traffic {
             edges: Mutex::new(BTreeMap::new()),
             per_step_edges: Mutex::new(BTreeMap::new()),
             services: Mutex::new(BTreeMap::new()),
+            pressure: Mutex::new(BTreeMap::new()),
             asynchronous: Counter::new(History::PerStep),
             async_in_flight: AtomicU64::new(0),
             stray: AtomicU64::new(0),
@@ -211,6 +296,17 @@ impl Traffic {
         )
     }
 
+    /// The pressure counter of service `service` (one with `capacity`), made on first
+    /// use.
+    pub fn pressure(&self, service: &str) -> PressureKey {
+        let mut pressure = crate::lock::lock(&self.pressure);
+        Arc::clone(
+            pressure
+                .entry(service.to_owned())
+                .or_insert_with(|| Arc::new(Counter::new(History::PerStep))),
+        )
+    }
+
     /// Every edge's and service's counts over the run so far.
     pub fn totals(&self) -> TrafficTotals {
         TrafficTotals {
@@ -224,6 +320,10 @@ impl Traffic {
                 .map(|(service, counter)| (service.clone(), counter.total()))
                 .filter(|(_, count)| *count > 0)
                 .collect(),
+            pressure: crate::lock::lock(&self.pressure)
+                .iter()
+                .map(|(service, counter)| (service.clone(), counter.total()))
+                .collect(),
         }
     }
 
@@ -236,10 +336,25 @@ impl Traffic {
         accepted
     }
 
-    /// A call over `edge` made for a request of `step`, which ended in `outcome`.
+    /// A call over `edge` made for a request of `step` in one attempt, which ended in
+    /// `outcome`.
     pub fn called(&self, step: usize, edge: &EdgeKey, outcome: Level) {
+        self.called_after(step, edge, outcome, &Tries::ONE);
+    }
+
+    /// A call over `edge` made for a request of `step`, which ended in `outcome`;
+    /// `tries`: its attempts and what the caller's protections did on it.
+    pub fn called_after(&self, step: usize, edge: &EdgeKey, outcome: Level, tries: &Tries) {
         if self.accepts(step) {
-            edge.with(step, |counts| counts.count(outcome));
+            edge.with(step, |counts| counts.count(outcome, tries));
+        }
+    }
+
+    /// Adds `change` to a service's pressure in `step`: refusals and expiries add up,
+    /// peaks keep the highest.
+    pub fn pressed(&self, step: usize, key: &PressureKey, change: &Pressure) {
+        if self.accepts(step) {
+            key.with(step, |pressure| pressure.add(change));
         }
     }
 
@@ -303,10 +418,15 @@ impl Traffic {
         } else {
             BTreeMap::new()
         };
+        let pressure = crate::lock::lock(&self.pressure)
+            .iter()
+            .filter_map(|(service, counter)| Some((service.clone(), counter.get(step)?)))
+            .collect();
         StepTraffic {
             edges,
             received,
             asynchronous: self.asynchronous.get(step).unwrap_or_default(),
+            pressure,
         }
     }
 }
@@ -331,7 +451,11 @@ mod tests {
                 calls: 2,
                 ok: 1,
                 degraded: 0,
-                failed: 1
+                failed: 1,
+                tries: Tries {
+                    attempts: 2,
+                    ..Tries::default()
+                },
             }
         );
         assert_eq!(one.received["reviews"], 1);

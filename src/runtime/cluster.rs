@@ -34,7 +34,9 @@ use crate::model::{Call, Change, Move, Scenario};
 use crate::record::{Event, Recorder};
 use crate::runtime::pool::{Link, Member, Pool};
 use crate::runtime::replica::{Behaviour, Outgoing, Replica, Work};
+use crate::runtime::protect::{Guard, Jitter};
 use crate::runtime::trouble::Trouble;
+use crate::runtime::workers::Workers;
 use crate::seed;
 
 /// How long a replica that leaves rotation may take to finish its in-flight calls.
@@ -484,6 +486,11 @@ impl Cluster {
             *count += 1;
             *count
         };
+        // Backoff jitter is seeded like the error draws, one stream per replica.
+        let jitter = Arc::new(std::sync::Mutex::new(seed::rng(
+            self.seed,
+            &format!("backoff/{service}/{version}/{nth}"),
+        )));
         let methods = build
             .all_methods()
             .map(|(method, work)| Work {
@@ -493,7 +500,7 @@ impl Cluster {
                 calls: work
                     .calls
                     .iter()
-                    .filter_map(|call| self.outgoing(service, call))
+                    .filter_map(|call| self.outgoing(service, call, &jitter))
                     .collect(),
             })
             .collect();
@@ -511,6 +518,9 @@ impl Cluster {
             )),
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
             trouble: Arc::clone(&self.troubles[service]),
+            workers: build.capacity.map(|capacity| {
+                Workers::new(capacity, self.recorder.traffic.pressure(service))
+            }),
         };
         Replica::start(behaviour)
             .await
@@ -521,12 +531,13 @@ impl Cluster {
             })
     }
 
-    /// `call` of `service` with its link, edge key and fallback chain.
-    fn outgoing(&self, service: &str, call: &Call) -> Option<Outgoing> {
+    /// `call` of `service` with its link, edge key, protections and fallback chain;
+    /// `jitter`: the replica's stream for backoff draws.
+    fn outgoing(&self, service: &str, call: &Call, jitter: &Jitter) -> Option<Outgoing> {
         let edge = crate::contract::Edge::new(service, &call.service, &call.api)
             .to_method(call.method.as_deref());
         let fallback = match &call.fallback {
-            Some(fallback) => Some(Box::new(self.outgoing(service, fallback)?)),
+            Some(fallback) => Some(Box::new(self.outgoing(service, fallback, jitter)?)),
             None => None,
         };
         let link = self.link(service, &call.service)?;
@@ -541,6 +552,7 @@ impl Cluster {
                 self.recorder.traffic.edge(&edge.to_string())
             },
             fallback,
+            guard: Arc::new(Guard::new(&call.protect, Arc::clone(jitter))),
         })
     }
 

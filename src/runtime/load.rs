@@ -266,7 +266,7 @@ impl Generator {
             step: u32::try_from(at.step).unwrap_or(u32::MAX),
         };
         tokio::spawn(async move {
-            let call = entry.link.call(&target, request, ENTRY_DEADLINE, 0);
+            let call = entry.link.call(&target, request, ENTRY_DEADLINE);
             let (outcome, causes) = tokio::select! {
                 biased;
                 result = call => match result {

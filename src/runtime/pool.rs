@@ -2,9 +2,11 @@
 //! caller keeps per callee.
 //!
 //! A [`Pool`] holds a service's ready replicas; the rollout adds and removes them. A
-//! [`Link`] is a caller's client to one callee: it picks a ready replica at random for
-//! every attempt (from a stream seeded per link), so rolling the callee never restarts
-//! the caller, and a callee with no ready replica fails fast with UNAVAILABLE.
+//! [`Link`] is a caller's client to one callee, shared by its replicas: it makes one
+//! attempt at a time (retries and the other protections are `protect::Guard`'s, one per
+//! caller replica and call), and it picks a ready replica at random for every attempt
+//! (from a stream seeded per link), so rolling the callee never restarts the caller,
+//! and a callee with no ready replica fails fast with UNAVAILABLE.
 //!
 //! Random rather than round-robin: with round-robin at every hop, two links can fall into
 //! step (web's first replica always meeting catalog's first) and a mixed-version
@@ -207,45 +209,38 @@ impl Link {
         }
     }
 
-    /// Calls `target` with `budget` for the whole call, retries included; an attempt that
-    /// fails with UNAVAILABLE is retried up to `retries` times on the next replica drawn
-    /// while the budget lasts.
+    /// One attempt at `target` within `budget` (the load generator's entry requests,
+    /// the benches). A caller's retries and protections are `protect::Guard`'s.
     pub async fn call(
         &self,
         target: &Target,
-        mut request: CallRequest,
+        request: CallRequest,
         budget: Duration,
-        retries: u32,
+    ) -> Result<CallReply, Failure> {
+        self.call_until(target, request, Instant::now() + budget)
+            .await
+    }
+
+    /// One attempt at `target` on a replica drawn now, ending by `deadline`.
+    pub async fn call_until(
+        &self,
+        target: &Target,
+        request: CallRequest,
+        deadline: Instant,
     ) -> Result<CallReply, Failure> {
         let (api, method) = (target.api.as_str(), target.method.as_deref());
-        let edge = || self.edge(api, method);
-        let deadline = Instant::now() + budget;
-        let path = match &target.path {
-            Ok(path) => path,
-            Err(err) => return Err(Failure::at(edge(), Code::Internal, err.to_string())),
-        };
-        let mut attempt = 0;
-        loop {
-            // A retry sends the same request again; the clone is paid only by retries.
-            let this = if attempt < retries {
-                request.clone()
-            } else {
-                std::mem::take(&mut request)
-            };
-            let result = self.attempt(api, method, path, this, deadline).await;
-            match result {
-                Err(failure) if failure.code == Code::Unavailable && attempt < retries => {
-                    if Instant::now() >= deadline {
-                        return Err(failure);
-                    }
-                    attempt += 1;
-                }
-                other => return other,
-            }
+        match &target.path {
+            Ok(path) => self.attempt(api, method, path, request, deadline).await,
+            Err(err) => Err(Failure::at(
+                self.edge(api, method),
+                Code::Internal,
+                err.to_string(),
+            )),
         }
     }
 
-    fn edge(&self, api: &str, method: Option<&str>) -> Edge {
+    /// The edge a call of `method` of API `api` of the callee goes over.
+    pub fn edge(&self, api: &str, method: Option<&str>) -> Edge {
         Edge::new(&self.caller, &self.callee, api).to_method(method)
     }
 

@@ -29,11 +29,14 @@ use tonic_prost::ProstCodec;
 
 use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 use crate::eval::Level;
-use crate::model::{Action, Call, FailCode, flag_on};
+use crate::model::{Action, Call, flag_on};
 use crate::record::Recorder;
 use crate::record::traffic::{EdgeKey, ServiceKey};
 use crate::runtime::net;
 use crate::runtime::pool::{Link, Target};
+use crate::record::traffic::Tries;
+use crate::runtime::protect::{Guard, fail_code, status_code};
+use crate::runtime::workers::Workers;
 
 /// What a replica does for every request, fixed for its lifetime.
 #[derive(Debug)]
@@ -55,6 +58,8 @@ pub struct Behaviour {
     pub background: Mutex<JoinSet<()>>,
     /// The service's latency, errors and hang faults in force.
     pub trouble: Arc<crate::runtime::trouble::Trouble>,
+    /// The version's workers and queue; `None`: any number of requests at once.
+    pub workers: Option<Workers>,
 }
 
 /// At most this many asynchronous calls of one replica are in flight; one more is
@@ -81,6 +86,9 @@ pub struct Outgoing {
     pub target: Arc<Target>,
     pub key: EdgeKey,
     pub fallback: Option<Box<Outgoing>>,
+    /// The call's protections, as this replica holds them (its own breaker, budget
+    /// and bulkhead, as each process of a real service would).
+    pub guard: Arc<Guard>,
 }
 
 /// A running replica: it owns its server. `stop` and `kill` end it; a replica dropped
@@ -254,16 +262,6 @@ fn within_deadline(left: Duration) -> Duration {
     left.saturating_sub(reserve)
 }
 
-/// The tonic code of a failure code.
-fn status_code(code: FailCode) -> Code {
-    match code {
-        FailCode::Unavailable => Code::Unavailable,
-        FailCode::Unimplemented => Code::Unimplemented,
-        FailCode::DeadlineExceeded => Code::DeadlineExceeded,
-        FailCode::Internal => Code::Internal,
-    }
-}
-
 impl UnaryService<CallRequest> for Handler {
     type Response = CallReply;
     type Future = BoxFuture<Response<CallReply>, Status>;
@@ -307,6 +305,16 @@ impl Behaviour {
             // the run does otherwise, so nothing waits here past what is bounded.
             std::future::pending::<()>().await;
         }
+        // A worker is held until this function returns: own work, downstream calls and
+        // fallbacks included.
+        let _worker = match &self.workers {
+            Some(workers) => Some(
+                workers
+                    .take(step, deadline, &self.recorder.traffic, &self.service)
+                    .await?,
+            ),
+            None => None,
+        };
         if !met.delay.is_zero() {
             tokio::time::sleep(met.delay).await;
         }
@@ -422,6 +430,7 @@ impl Behaviour {
             )),
             None => call.timeout,
         };
+        let mut tries = Tries::default();
         let outcome = if budget.is_zero() {
             Err(Failure::at(
                 Edge::new(&self.service, &call.service, &call.api)
@@ -431,18 +440,23 @@ impl Behaviour {
             ))
         } else {
             outgoing
-                .link
-                .call(&outgoing.target, request.clone(), budget, call.retries)
+                .guard
+                .call(
+                    &outgoing.link,
+                    &outgoing.target,
+                    request.clone(),
+                    budget,
+                    call.retries,
+                    &mut tries,
+                )
                 .await
         };
-        let level = match &outcome {
-            Ok(answer) if answer.degraded => Level::Degraded,
-            Ok(_) => Level::Ok,
-            Err(_) => Level::Failed,
-        };
-        self.recorder
-            .traffic
-            .called(request.step as usize, &outgoing.key, level);
+        self.recorder.traffic.called_after(
+            request.step as usize,
+            &outgoing.key,
+            level_of(&outcome),
+            &tries,
+        );
         outcome
     }
 
@@ -462,26 +476,27 @@ impl Behaviour {
         let (timeout, retries) = (outgoing.call.timeout, outgoing.call.retries);
         let target = Arc::clone(&outgoing.target);
         let link = Arc::clone(&outgoing.link);
+        let guard = Arc::clone(&outgoing.guard);
         let key = Arc::clone(&outgoing.key);
         let recorder = Arc::clone(&self.recorder);
         recorder.traffic.async_started(step);
         background.spawn(async move {
             // Counts the call as failed if the task is aborted (its replica stopped or
             // was killed) before it ends, and leaves the in-flight count either way.
-            let mut guard = AsyncCall {
+            let mut counted = AsyncCall {
                 recorder: Arc::clone(&recorder),
                 step,
                 key: Arc::clone(&key),
                 counted: false,
             };
-            let outcome = link.call(&target, request, timeout, retries).await;
-            let level = match outcome {
-                Ok(answer) if answer.degraded => Level::Degraded,
-                Ok(_) => Level::Ok,
-                Err(_) => Level::Failed,
-            };
-            recorder.traffic.called(step, &key, level);
-            guard.counted = true;
+            let mut tries = Tries::default();
+            let outcome = guard
+                .call(&link, &target, request, timeout, retries, &mut tries)
+                .await;
+            recorder
+                .traffic
+                .called_after(step, &key, level_of(&outcome), &tries);
+            counted.counted = true;
         });
     }
 
@@ -520,13 +535,11 @@ enum Handled {
     Failed(Failure),
 }
 
-/// The rule code of a normalized gRPC code; `None` for codes no rule names.
-fn fail_code(code: Code) -> Option<FailCode> {
-    match code {
-        Code::Unavailable => Some(FailCode::Unavailable),
-        Code::Unimplemented => Some(FailCode::Unimplemented),
-        Code::DeadlineExceeded => Some(FailCode::DeadlineExceeded),
-        Code::Internal => Some(FailCode::Internal),
-        _ => None,
+/// How a call ended for its caller, before its rule.
+fn level_of(outcome: &Result<CallReply, Failure>) -> Level {
+    match outcome {
+        Ok(answer) if answer.degraded => Level::Degraded,
+        Ok(_) => Level::Ok,
+        Err(_) => Level::Failed,
     }
 }

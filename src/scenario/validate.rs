@@ -202,6 +202,7 @@ impl Checker<'_> {
                     error_rate: raw_version.error_rate,
                     calls,
                     methods,
+                    capacity: raw_version.capacity,
                 };
                 versions.insert(version_name.value.clone(), version);
             }
@@ -302,6 +303,7 @@ impl Checker<'_> {
             flag: raw_call.flag.as_ref().map(|flag| flag.value.clone()),
             fallback,
             asynchronous: raw_call.asynchronous,
+            protect: raw_call.protect.clone(),
         })
     }
 

@@ -469,6 +469,7 @@ fn a_stray_request_naming_a_far_step_is_refused_and_counted() {
             trouble: std::sync::Arc::new(deploysim::runtime::trouble::Trouble::new(
                 deploysim::seed::rng(1, "faults"),
             )),
+            workers: None,
         };
         let replica = deploysim::runtime::replica::Replica::start(behaviour)
             .await

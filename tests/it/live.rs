@@ -565,6 +565,7 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
             trouble: std::sync::Arc::new(deploysim::runtime::trouble::Trouble::new(
                 deploysim::seed::rng(1, "faults"),
             )),
+            workers: None,
         };
         let replica = deploysim::runtime::replica::Replica::start(behaviour)
             .await

@@ -8,14 +8,16 @@
 
 //!
 //! One file per part of the format: `service` (services, versions, methods, calls),
-//! `strategy` (strategies, steps, flags), `load`, `fault` (faults and the gate) and
-//! `expect` (expectations and risk); `value` holds the readers of one value each (a
+//! `strategy` (strategies, steps, flags), `load`, `fault` (faults and the gate),
+//! `protect` (a version's capacity, a call's protections) and `expect` (expectations
+//! and risk); `value` holds the readers of one value each (a
 //! bool, a count, a ratio, a name...) that every part uses, and `opt`, which reads an
 //! optional key with one of them.
 
 mod expect;
 mod fault;
 mod load;
+mod protect;
 mod service;
 mod strategy;
 mod value;
@@ -92,6 +94,7 @@ pub struct RawVersion {
     pub error_rate: f64,
     pub calls: Vec<RawCall>,
     pub methods: Vec<(Located<String>, RawMethod)>,
+    pub capacity: Option<crate::model::Capacity>,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +126,7 @@ pub struct RawCall {
     pub asynchronous: bool,
     /// `on_failure` was written (a fallback list gives the others `degrade`).
     pub explicit_on_failure: bool,
+    pub protect: crate::model::Protect,
 }
 
 #[derive(Debug)]

@@ -124,6 +124,7 @@ impl Decoder<'_> {
             error_rate: 0.0,
             calls: Vec::new(),
             methods: Vec::new(),
+            capacity: None,
         };
         // `v1: {}` and a bare `v1:` are both a version with every default.
         if node.is_null() {
@@ -134,8 +135,16 @@ impl Decoder<'_> {
             });
             return Some(version);
         }
-        let known = ["provides", "latency_ms", "error_rate", "calls", "methods"];
+        let known = [
+            "provides",
+            "latency_ms",
+            "error_rate",
+            "calls",
+            "methods",
+            "capacity",
+        ];
         let fields = self.fields(node, path, &known, &[])?;
+        version.capacity = self.opt(&fields, "capacity", |d, node, path| d.capacity(node, path));
         match fields.get("provides") {
             Some(value) => {
                 let provides_path = fields.path("provides");
@@ -211,7 +220,7 @@ impl Decoder<'_> {
     /// which may not be behind a flag or asynchronous (it is part of the call it stands
     /// in for).
     pub(super) fn call(&mut self, node: &Node, path: &str, role: Role) -> Option<RawCall> {
-        let known = [
+        let mut known = vec![
             "service",
             "api",
             "method",
@@ -222,6 +231,7 @@ impl Decoder<'_> {
             "fallback",
             "async",
         ];
+        known.extend(super::protect::KEYS);
         let fields = self.fields(node, path, &known, &[])?;
         let service = match fields.get("service") {
             Some(value) => self.name(value, &fields.path("service"), Naming::Service),
@@ -266,6 +276,7 @@ impl Decoder<'_> {
                 d.count(node, path, 0, 10)
             })
             .unwrap_or(0);
+        let protect = self.protect(&fields, timeout, retries);
         let flag = self.opt(&fields, "flag", |d, node, path| {
             d.name(node, path, Naming::Flag)
         });
@@ -293,6 +304,7 @@ impl Decoder<'_> {
             fallback: fallback.map(Box::new),
             asynchronous,
             explicit_on_failure,
+            protect,
         })
     }
 
