@@ -85,6 +85,21 @@ impl Scenario {
         })
     }
 
+    /// Whether some version sets `capacity` or some call a protection beyond plain
+    /// retries: the keys that make cascades possible, whose effects the report then
+    /// shows.
+    pub fn models_cascades(&self) -> bool {
+        let capacity = self
+            .services
+            .values()
+            .flat_map(|service| service.versions.values())
+            .any(|version| version.capacity.is_some());
+        capacity
+            || self
+                .every_call()
+                .any(|(_, call)| call.protect != Protect::default())
+    }
+
     /// The changes a complete rollout makes, one per service, ordered by service name.
     pub fn changes(&self) -> Vec<Change> {
         changes(&self.initial, &self.target)

@@ -212,6 +212,21 @@ impl StrategyRun {
         self.total.failed == 0
     }
 
+    /// Per edge, the attempts it sent per entry request over the run: how much load
+    /// one request sent puts on each callee (retries multiply it; an edge not on every
+    /// request's path is below 1). Empty when no entry request was sent.
+    pub fn amplification(&self) -> BTreeMap<String, f64> {
+        let requests = self.total.ok + self.total.degraded + self.total.failed;
+        if requests == 0 {
+            return BTreeMap::new();
+        }
+        self.traffic
+            .edges
+            .iter()
+            .map(|(edge, counts)| (edge.clone(), counts.tries.attempts as f64 / requests as f64))
+            .collect()
+    }
+
     /// True when the run was judged and every expectation held: a run the machine could
     /// not keep up with, or one that was interrupted, has not passed.
     pub fn passed(&self) -> bool {

@@ -233,8 +233,9 @@ impl Runner<'_> {
         result.map(|ending| (ending, scheduled))
     }
 
+    /// The load generator's bound on outstanding entry requests.
     fn start_load(&self) -> Load {
-        let entries = self
+        let entries: Vec<Entry> = self
             .scenario
             .entrypoints()
             .filter_map(|service| {
@@ -254,7 +255,8 @@ impl Runner<'_> {
             flags: Arc::clone(&self.flags),
             seed: self.seed,
         };
-        Load::start(entries, load.max_in_flight, &context)
+        let rps: u64 = entries.iter().map(|entry| u64::from(entry.rps)).sum();
+        Load::start(entries, in_flight_bound(load.max_in_flight, rps), &context)
     }
 
     async fn roll(&mut self, plan: &Plan, strategy: &Strategy) -> Result<Ending, StartError> {
@@ -864,5 +866,26 @@ fn mitigation(
         time: ended.saturating_duration_since(decided),
         failed_before,
         failed_after,
+    }
+}
+
+/// The load generator's bound on outstanding entry requests. Live, it is
+/// `load.max_in_flight`: past it the machine, not the services, would set the pace, so a
+/// refused request makes its step unmeasured. In `--net sim` no machine limits the
+/// generator (virtual time waits for the work), so the bound follows the scenario
+/// instead: an open loop at `rps` whose requests each end by [`ENTRY_DEADLINE`] has at
+/// most `rps` x deadline of them outstanding, and services overloaded by design (a hang
+/// holding every request until its deadline) show as failed requests, not as an
+/// inconclusive run. It stays bounded: by the rate and the deadline.
+///
+/// [`ENTRY_DEADLINE`]: crate::runtime::load::ENTRY_DEADLINE
+fn in_flight_bound(max_in_flight: u32, rps: u64) -> u32 {
+    match crate::runtime::net::Net::current() {
+        crate::runtime::net::Net::Live => max_in_flight,
+        crate::runtime::net::Net::Sim => {
+            let deadline = crate::runtime::load::ENTRY_DEADLINE.as_secs() + 1;
+            let needed = u32::try_from(rps.saturating_mul(deadline)).unwrap_or(u32::MAX);
+            max_in_flight.max(needed)
+        }
     }
 }

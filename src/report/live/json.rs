@@ -75,6 +75,11 @@ pub struct StrategyJson {
     pub edge_totals: Vec<EdgeJson>,
     /// Requests each service's replicas received over the whole run.
     pub received_totals: BTreeMap<String, u64>,
+    /// Per edge, attempts per entry request over the whole run: the load one request
+    /// puts on each callee (retries multiply it).
+    pub amplification: BTreeMap<String, f64>,
+    /// Per service with `capacity`, its workers' and queue's pressure over the run.
+    pub pressure_totals: BTreeMap<String, crate::record::traffic::Pressure>,
     /// Which edges each step's `edges` (and `received`) lists: `every`, or, for a fleet
     /// too large to keep every edge per step, `tracked` (flagged, ignoring and
     /// asynchronous calls; every edge is in `edge_totals`).
@@ -124,6 +129,11 @@ pub struct EdgeJson {
     pub ok: u64,
     pub degraded: u64,
     pub failed: u64,
+    /// Attempts sent to the callee, retries among them, and what the caller's
+    /// protections did (retries the budget refused, breaker openings, closings and fast
+    /// failures, bulkhead refusals).
+    #[serde(flatten)]
+    pub tries: crate::record::traffic::Tries,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,6 +159,9 @@ pub struct StepJson {
     /// The step's asynchronous calls: started, dropped (a replica's backlog was full)
     /// and the most in flight at once (their outcomes are on their edges).
     pub asynchronous: crate::record::traffic::Backlog,
+    /// Per service with `capacity`: requests refused (RESOURCE_EXHAUSTED) and expired in
+    /// the queue, the most workers busy and requests queued at once in one replica.
+    pub pressure: BTreeMap<String, crate::record::traffic::Pressure>,
     pub entrypoints: BTreeMap<String, EntryJson>,
     pub events: Vec<String>,
     pub gate_breached: bool,
@@ -364,6 +377,12 @@ pub fn strategy_json(scenario: &Scenario, run: &StrategyRun) -> StrategyJson {
             .map(|(edge, counts)| edge_json(edge, counts))
             .collect(),
         received_totals: run.traffic.received.clone(),
+        amplification: run
+            .amplification()
+            .into_iter()
+            .map(|(edge, factor)| (edge, (factor * 1000.0).round() / 1000.0))
+            .collect(),
+        pressure_totals: run.traffic.pressure.clone(),
         edges_per_step: if run.every_step_traffic {
             "every"
         } else {
@@ -435,6 +454,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
             .collect(),
         received: step.traffic.received.clone(),
         asynchronous: step.traffic.asynchronous,
+        pressure: step.traffic.pressure.clone(),
         requests: requests(&step.total),
         latency_ms: step.total.percentiles(),
         causes: step
@@ -501,6 +521,7 @@ fn edge_json(edge: &str, counts: &crate::record::traffic::EdgeCounts) -> EdgeJso
         ok: counts.ok,
         degraded: counts.degraded,
         failed: counts.failed,
+        tries: counts.tries,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The live run's report: a table per strategy with the sections under it
 //! (`sections`), a comparison, the verdict, and the JSON form of the same data (`json`).
 
+mod cascade;
 mod json;
 mod sections;
 

@@ -24,6 +24,7 @@ pub(super) fn strategy(out: &mut String, scenario: &Scenario, net: Net, run: &St
     step_table(out, scenario, run);
     flagged_calls(out, scenario, run);
     async_calls(out, scenario, run);
+    super::cascade::lines(out, scenario, run);
     per_method(out, scenario, run);
     unseen(out, scenario, run);
     if run.graph.entries.len() > 1 {

@@ -1,0 +1,154 @@
+//! What the callers' protections did and how full the workers were, for a scenario that
+//! can cascade (`capacity`, retries, protections) or a run where one acted: the load per
+//! entry request on each edge over the run, then step by step the edges where a
+//! protection acted and the services that refused or dropped requests.
+
+use std::fmt::Write as _;
+
+use crate::model::Scenario;
+use crate::record::result::StrategyRun;
+use crate::record::traffic::{EdgeCounts, Pressure};
+use crate::report::count_text;
+
+/// Edges shown in the amplification line, the highest first; the JSON has every one.
+const AMPLIFIED_SHOWN: usize = 6;
+
+/// Step lines shown per strategy; the JSON has every step's counts.
+const STEP_LINES: usize = 12;
+
+pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
+    let acted = run.traffic.edges.values().any(EdgeCounts::protected)
+        || !run.traffic.pressure.is_empty();
+    if !scenario.models_cascades() && !acted {
+        return;
+    }
+    amplification(out, run);
+    let mut all = Vec::new();
+    for step in &run.steps {
+        let label = super::place(step.kind);
+        let mut step_lines: Vec<String> = step
+            .traffic
+            .edges
+            .iter()
+            .filter(|(_, counts)| counts.protected())
+            .map(|(edge, counts)| format!("{label}: {edge}: {}", tries_text(counts)))
+            .collect();
+        step_lines.extend(
+            step.traffic
+                .pressure
+                .iter()
+                .filter(|(_, pressure)| pressure.refused + pressure.expired > 0)
+                .map(|(service, pressure)| {
+                    format!("{label}: {service}'s workers: {}", pressure_text(pressure))
+                }),
+        );
+        all.extend(step_lines);
+    }
+    if !all.is_empty() {
+        let _ = writeln!(out, "  protections and workers, step by step:");
+    }
+    for line in all.iter().take(STEP_LINES) {
+        let _ = writeln!(out, "    {line}");
+    }
+    let left = all.len().saturating_sub(STEP_LINES);
+    if left > 0 {
+        let _ = writeln!(out, "    ... {left} more step lines in the JSON (steps[].edges, steps[].pressure)");
+    }
+    for (service, pressure) in &run.traffic.pressure {
+        let _ = writeln!(
+            out,
+            "  workers of {service} over the run: at most {} busy and {} queued in one replica{}",
+            pressure.peak_workers,
+            pressure.peak_queue,
+            if pressure.refused + pressure.expired > 0 {
+                format!("; {}", pressure_text(pressure))
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+/// `load per entry request (attempts, over the run): shop -> stock api v1 3.85x, ...`.
+fn amplification(out: &mut String, run: &StrategyRun) {
+    let mut edges: Vec<(String, f64)> = run
+        .amplification()
+        .into_iter()
+        .filter(|(edge, _)| !edge.starts_with(crate::contract::CLIENT))
+        .collect();
+    if edges.is_empty() {
+        return;
+    }
+    edges.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let more = edges.len().saturating_sub(AMPLIFIED_SHOWN);
+    let cells: Vec<String> = edges
+        .iter()
+        .take(AMPLIFIED_SHOWN)
+        .map(|(edge, factor)| format!("{edge} {factor:.2}x"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  attempts per entry request over the run: {}{}",
+        cells.join(", "),
+        if more > 0 {
+            format!(" (and {more} more edges in the JSON: amplification)")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// `3,852 attempts for 1,000 calls (2,852 retries, 40 refused by the budget); breaker
+/// opened 2, closed 1, failed 450 attempts fast; bulkhead refused 12 calls`.
+fn tries_text(counts: &EdgeCounts) -> String {
+    let tries = &counts.tries;
+    let mut parts = vec![format!(
+        "{} attempts for {} calls",
+        count_text(tries.attempts),
+        count_text(counts.calls)
+    )];
+    if tries.retries > 0 || tries.retries_refused > 0 {
+        let mut retried = format!("{} retries", count_text(tries.retries));
+        if tries.retries_refused > 0 {
+            let _ = write!(
+                retried,
+                ", {} refused by the budget",
+                count_text(tries.retries_refused)
+            );
+        }
+        parts.push(retried);
+    }
+    if tries.breaker_opened + tries.breaker_closed + tries.breaker_fast_failed > 0 {
+        parts.push(format!(
+            "breaker opened {}, closed {}, failed {} attempts fast",
+            tries.breaker_opened,
+            tries.breaker_closed,
+            count_text(tries.breaker_fast_failed)
+        ));
+    }
+    if tries.bulkhead_refused > 0 {
+        parts.push(format!(
+            "bulkhead refused {} calls",
+            count_text(tries.bulkhead_refused)
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `320 refused (RESOURCE_EXHAUSTED), 14 expired in the queue`.
+fn pressure_text(pressure: &Pressure) -> String {
+    let mut parts = Vec::new();
+    if pressure.refused > 0 {
+        parts.push(format!(
+            "{} refused (RESOURCE_EXHAUSTED)",
+            count_text(pressure.refused)
+        ));
+    }
+    if pressure.expired > 0 {
+        parts.push(format!(
+            "{} expired in the queue",
+            count_text(pressure.expired)
+        ));
+    }
+    parts.join(", ")
+}
