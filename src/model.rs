@@ -100,6 +100,46 @@ impl Scenario {
                 .any(|(_, call)| call.protect != Protect::default())
     }
 
+    /// What `check` does not predict, as the report names it: the latency, errors and
+    /// hang faults, each version's `capacity`, and each call's protections that act on
+    /// time or load (per-try timeout, breaker, bulkhead, budget, backoff).
+    pub fn unpredicted(&self) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .faults
+            .iter()
+            .filter(|fault| {
+                matches!(
+                    fault.kind,
+                    FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Hang(_)
+                )
+            })
+            .map(|fault| fault.kind.to_string())
+            .collect();
+        for service in self.services.values() {
+            for version in service.versions.values() {
+                if version.capacity.is_some() {
+                    found.push(format!("capacity of {} {}", service.name, version.name));
+                }
+            }
+        }
+        let mut protected: Vec<String> = self
+            .every_call()
+            .filter(|(_, call)| {
+                let protect = &call.protect;
+                protect.per_try_timeout.is_some()
+                    || protect.breaker.is_some()
+                    || protect.bulkhead.is_some()
+                    || protect.budget.is_some()
+                    || protect.backoff.is_some()
+            })
+            .map(|(caller, call)| format!("protections of {caller} -> {}", call.service))
+            .collect();
+        protected.sort();
+        protected.dedup();
+        found.extend(protected);
+        found
+    }
+
     /// The changes a complete rollout makes, one per service, ordered by service name.
     pub fn changes(&self) -> Vec<Change> {
         changes(&self.initial, &self.target)

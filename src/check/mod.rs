@@ -33,6 +33,10 @@ pub struct StrategyCheck {
     /// Calls whose failure no request hears of (asynchronous, or `ignore` for the code),
     /// broken in some state of the plan: they fail every time they are made there.
     pub swallowed: Vec<Swallowed>,
+    /// The scenario has what this check does not predict (capacity, protections,
+    /// latency, errors and hang faults: see [`Scenario::unpredicted`]), so a predicted
+    /// "none fails" does not say the run cannot fail.
+    pub unpredicted: bool,
 }
 
 /// At most this many states are named per swallowed call; the count covers the rest.
@@ -88,12 +92,24 @@ impl StrategyCheck {
     }
 
     /// Whether the strategy's `expect.graceful` holds for the prediction (`None` when it
-    /// does not say).
+    /// does not say, or when it cannot be told here: a failure is expected, none is
+    /// predicted, and the scenario has what the check does not predict, which may be
+    /// what fails it; the live run judges that).
     pub fn expectation_held(&self) -> Option<bool> {
-        self.strategy
-            .expect
-            .graceful
-            .map(|graceful| self.plan.is_ok() && graceful == self.graceful())
+        let graceful = self.strategy.expect.graceful?;
+        if self.left_to_the_run() {
+            return None;
+        }
+        Some(self.plan.is_ok() && graceful == self.graceful())
+    }
+
+    /// True when the strategy expects a failure that only what the check does not
+    /// predict could cause.
+    pub fn left_to_the_run(&self) -> bool {
+        self.strategy.expect.graceful == Some(false)
+            && self.plan.is_ok()
+            && self.graceful()
+            && self.unpredicted
     }
 }
 
@@ -163,6 +179,7 @@ pub fn check_strategy(
             distinct_states: 0,
             failing_states: 0,
             swallowed: Vec::new(),
+            unpredicted: !scenario.unpredicted().is_empty(),
         };
     };
     let mut swallowed = std::collections::BTreeMap::new();
@@ -229,6 +246,7 @@ pub fn check_strategy(
         distinct_states: seen.len(),
         failing_states: failing,
         swallowed: swallowed.into_values().collect(),
+        unpredicted: !scenario.unpredicted().is_empty(),
     }
 }
 
@@ -272,7 +290,7 @@ impl Report {
     pub fn judged(&self) -> Vec<&str> {
         self.strategies
             .iter()
-            .filter(|check| check.plan.is_ok() && check.strategy.expect.graceful.is_some())
+            .filter(|check| check.plan.is_ok() && check.expectation_held().is_some())
             .map(|check| check.strategy.name.as_str())
             .collect()
     }

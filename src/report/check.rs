@@ -45,22 +45,12 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report, quiet: bool) -> Str
         entries.join(", ")
     );
     out.push_str(&super::warning_lines(scenario));
-    let unmodelled: Vec<String> = scenario
-        .faults
-        .iter()
-        .filter(|fault| {
-            matches!(
-                fault.kind,
-                FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Hang(_)
-            )
-        })
-        .map(|fault| fault.kind.to_string())
-        .collect();
-    if !unmodelled.is_empty() {
+    let unpredicted = scenario.unpredicted();
+    if !unpredicted.is_empty() {
         let _ = writeln!(
             out,
-            "note: not predicted here: {} (time and error rates are not modelled; the run measures them)",
-            unmodelled.join(", ")
+            "note: not predicted here: {} (time, capacity and error rates are not modelled; the run measures them)",
+            super::list_or_none(unpredicted.into_iter())
         );
     }
     for check in &report.strategies {
@@ -91,6 +81,21 @@ fn verdict(out: &mut String, report: &Report) {
         .filter(|check| check.plan.is_ok() && check.strategy.expect.graceful.is_none())
         .map(|check| check.strategy.name.as_str())
         .collect();
+    let left: Vec<&str> = report
+        .strategies
+        .iter()
+        .filter(|check| check.left_to_the_run())
+        .map(|check| check.strategy.name.as_str())
+        .collect();
+    let left_clause = if left.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the failure {} {} is left to the run (what fails it is not predicted here)",
+            left.join(", "),
+            plural(left.len(), "expects", "expect")
+        )
+    };
     let _ = match report.verdict() {
         Verdict::NothingJudged => {
             let failing: Vec<&str> = report
@@ -114,15 +119,23 @@ fn verdict(out: &mut String, report: &Report) {
                 .strategies
                 .iter()
                 .any(|check| !check.strategy.expect.is_empty());
-            let why = if others {
-                "no strategy expects `graceful`, the one expectation a check judges"
+            let why = if !left.is_empty() {
+                format!(
+                    "the failure {} {} is left to the run (what fails it is not predicted here)",
+                    left.join(", "),
+                    plural(left.len(), "expects", "expect")
+                )
+            } else if others {
+                "no strategy expects `graceful`, the one expectation a check judges".to_owned()
             } else {
-                "no expectation set"
+                "no expectation set".to_owned()
             };
-            writeln!(
-                out,
-                "verdict: nothing judged: {why}; {seen}; to judge, add `expect: {{ graceful: true }}` to the scenario or pass --expect graceful"
-            )
+            let how = if left.is_empty() {
+                "; to judge, add `expect: { graceful: true }` to the scenario or pass --expect graceful"
+            } else {
+                ""
+            };
+            writeln!(out, "verdict: nothing judged: {why}; {seen}{how}")
         }
         Verdict::Fail(failed) => {
             let breaks: Vec<&String> = failed
@@ -148,13 +161,17 @@ fn verdict(out: &mut String, report: &Report) {
             }
             writeln!(out, "verdict: fail ({})", why.join("; "))
         }
-        _ if unjudged.is_empty() => writeln!(
+        _ if unjudged.is_empty() && left.is_empty() => writeln!(
             out,
             "verdict: pass (every strategy's graceful expectation holds in the prediction)"
         ),
+        _ if unjudged.is_empty() => writeln!(
+            out,
+            "verdict: pass (every graceful expectation judged here holds in the prediction{left_clause})"
+        ),
         _ => writeln!(
             out,
-            "verdict: pass (every graceful expectation holds in the prediction; nothing judged for {}: no `graceful` expectation)",
+            "verdict: pass (every graceful expectation holds in the prediction; nothing judged for {}: no `graceful` expectation{left_clause})",
             unjudged.join(", ")
         ),
     };
@@ -182,6 +199,9 @@ fn strategy(
     let expectation = match (check.strategy.expect.graceful, check.expectation_held()) {
         (Some(true), Some(held)) => format!("; expects graceful: {}", held_word(held)),
         (Some(false), Some(held)) => format!("; expects a failure: {}", held_word(held)),
+        (Some(false), None) if check.left_to_the_run() => {
+            "; expects a failure: left to the run (what fails it is not predicted here)".to_owned()
+        }
         _ => String::new(),
     };
     let steps = plan.last_step();

@@ -128,8 +128,6 @@ pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// A comma-separated list, cut after `MAX_LIST_SHOWN` items so that a large fleet's header
-/// stays readable; the JSON output always has every item.
 /// A duration as a person reads it: `850 ms`, `41.5 s`, `9 min 12 s`, `2 h 5 min`.
 pub fn duration_text(duration: std::time::Duration) -> String {
     let ms = duration.as_millis();
@@ -190,6 +188,8 @@ pub fn cost_text(
     text
 }
 
+/// A comma-separated list, cut after `MAX_LIST_SHOWN` items so that a large fleet's header
+/// stays readable; the JSON output always has every item.
 pub(crate) fn list_or_none(items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
     if items.is_empty() {

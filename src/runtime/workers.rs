@@ -134,3 +134,102 @@ impl Drop for Waiter<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn workers(traffic: &Traffic, workers: u32, queue: u32) -> Arc<Workers> {
+        Arc::new(Workers::new(
+            Capacity { workers, queue },
+            traffic.pressure("api"),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_workers_and_the_queue_exactly_the_rest_are_refused() {
+        let traffic = Arc::new(Traffic::new(1));
+        let (n, m, k) = (3, 2, 4);
+        let pool = workers(&traffic, n, m);
+        let mut held = Vec::new();
+        for _ in 0..n + m + k {
+            let (pool, traffic) = (Arc::clone(&pool), Arc::clone(&traffic));
+            held.push(tokio::spawn(async move {
+                match pool.take(0, None, &traffic, "api").await {
+                    Ok(_worker) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Ok(())
+                    }
+                    Err(status) => Err(status.code()),
+                }
+            }));
+            // Every request arrives before the first is done.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut refused = 0;
+        for task in held {
+            if let Err(code) = task.await.expect("the task ran") {
+                assert_eq!(code, tonic::Code::ResourceExhausted);
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, k);
+        let pressure = traffic.step(0).pressure["api"];
+        assert_eq!(pressure.refused, u64::from(k));
+        assert_eq!(pressure.peak_workers, u64::from(n));
+        assert_eq!(pressure.peak_queue, u64::from(m));
+        assert_eq!(pressure.expired, 0, "the queued ones waited without a deadline");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_reaches_a_worker_past_its_deadline_is_not_worked_on() {
+        let traffic = Arc::new(Traffic::new(1));
+        let pool = workers(&traffic, 1, 1);
+        let first = pool.take(0, None, &traffic, "api").await.expect("a worker");
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let queued = {
+            let (pool, traffic) = (Arc::clone(&pool), Arc::clone(&traffic));
+            tokio::spawn(async move {
+                pool.take(0, Some(deadline), &traffic, "api")
+                    .await
+                    .map(drop)
+                    .map_err(|status| status.code())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        drop(first);
+        let taken = queued.await.expect("the task ran");
+        assert_eq!(taken, Err(tonic::Code::DeadlineExceeded));
+        assert_eq!(traffic.step(0).pressure["api"].expired, 1);
+        // Its worker went back: the next request gets one at once.
+        let next = pool.take(0, None, &traffic, "api").await;
+        assert!(next.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_queue_is_first_in_first_out() {
+        let traffic = Arc::new(Traffic::new(1));
+        let pool = workers(&traffic, 1, 5);
+        let first = pool.take(0, None, &traffic, "api").await.expect("a worker");
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        for i in 0..4 {
+            let (pool, traffic, order) =
+                (Arc::clone(&pool), Arc::clone(&traffic), Arc::clone(&order));
+            waiting.push(tokio::spawn(async move {
+                let _worker = pool.take(0, None, &traffic, "api").await.expect("a worker");
+                crate::lock::lock(&order).push(i);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(first);
+        for task in waiting {
+            task.await.expect("the task ran");
+        }
+        assert_eq!(*crate::lock::lock(&order), vec![0, 1, 2, 3]);
+    }
+}
