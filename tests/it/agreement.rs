@@ -4,7 +4,9 @@
 //! in force). In sim, the same run twice must also give the same report.
 //!
 //! The shipped scenarios have no error_rate and no timeout that latency could hit, so
-//! nothing but what is deployed decides an outcome. Bake times are set so that each
+//! nothing but what is deployed decides an outcome; those that model cascades
+//! (`capacity`, protections, latency and hang faults: what check says it does not
+//! predict) are left out. Bake times are set so that each
 //! transient state holds for 200 ms at 200 rps: about 40 requests, enough to meet every
 //! mixed combination (a 1-in-4 combination is missed with probability 0.75^40 < 1e-5).
 
@@ -21,6 +23,11 @@ use crate::support::{run_on, yaml_files};
 
 fn run_all(net: Net, path: &std::path::Path) -> Vec<StrategyRun> {
     let mut scenario = scenario::load(path).expect("shipped scenarios load");
+    // What check does not predict (capacity, protections, latency, errors and hang
+    // faults) is measured only: the next issue predicts it.
+    if !scenario.unpredicted().is_empty() {
+        return Vec::new();
+    }
     assert!(
         scenario
             .services

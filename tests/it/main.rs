@@ -12,6 +12,10 @@ mod live;
 /// Faults that are not "gone": latency, errors and hang on real servers.
 mod faults;
 
+/// Cascades, measured: capacity, per-try timeouts, retries and their budget, breakers,
+/// bulkheads, in virtual time.
+mod cascades;
+
 /// Flags on real servers: dark calls, percentages, the kill switch.
 mod flags;
 
