@@ -385,7 +385,8 @@ mod tests {
             }),
             ..Protect::default()
         };
-        let guard = Guard::new(&protect, Arc::new(Mutex::new(crate::seed::rng(1, "test"))));
+        let jitter = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        let guard = Guard::new(&protect, Arc::new(Mutex::new(jitter)));
         for _ in 0..200 {
             assert!(guard.backoff(1).unwrap() <= Duration::from_millis(10));
             assert!(guard.backoff(2).unwrap() <= Duration::from_millis(20));

@@ -818,8 +818,10 @@ expect: { graceful: true }
         run.stdout
     );
 
-    // In virtual time nothing is late; only arrivals refused by max_in_flight leave a
-    // step unmeasured, and the advice says so.
+    // In virtual time nothing is late, and no machine limits the load generator: its
+    // bound follows the entry deadline, so 10 requests held 100 ms each at once are all
+    // sent, and the step is measured, however low `max_in_flight` is. Live, the same
+    // scenario is refused as overload (live.rs).
     let refused = dir.path().join("refused.yaml");
     std::fs::write(
         &refused,
@@ -830,17 +832,14 @@ services:
 initial: { web: v1 }
 target: {}
 load: { rps: 100, max_in_flight: 5 }
-strategies: [batch]
+strategies: [ { name: batch, expect: { graceful: true } } ]
 ",
     )
     .expect("write scenario");
     let run = simulate(&[refused.to_str().expect("utf-8 path"), "--net", "sim"]);
-    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout
-            .contains("load.max_in_flight, not the services, limited 1 of 1 strategy")
-            && run.stdout.contains("raise load.max_in_flight (now 5)")
-            && !run.stdout.contains("more cores"),
+        !run.stdout.contains("limited") && run.stdout.contains("verdict: pass"),
         "{}",
         run.stdout
     );

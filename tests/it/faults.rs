@@ -82,7 +82,7 @@ fn a_hung_service_makes_its_callers_wait_for_their_deadline() {
     assert!(
         check
             .stdout
-            .contains("note: not predicted here: hang api (time and error rates are not modelled"),
+            .contains("note: not predicted here: hang api (time, capacity and error rates are not modelled"),
         "{}",
         check.stdout
     );
