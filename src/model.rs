@@ -110,7 +110,10 @@ impl Scenario {
             .filter(|fault| {
                 matches!(
                     fault.kind,
-                    FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Hang(_)
+                    FaultKind::Latency { .. }
+                        | FaultKind::Errors { .. }
+                        | FaultKind::Hang(_)
+                        | FaultKind::Crash { .. }
                 )
             })
             .map(|fault| fault.kind.to_string())
@@ -1039,6 +1042,10 @@ pub enum FaultKind {
     /// A black-holed service: its replicas take requests and never answer, so a
     /// caller fails only at its deadline (DEADLINE_EXCEEDED).
     Hang(String),
+    /// A crash loop: every `every`, one replica of the service dies at once and a new
+    /// one of its version starts, ready after `startup_ms`; the next crash waits for it,
+    /// so with two replicas or more one is always up.
+    Crash { service: String, every: Duration },
 }
 
 impl fmt::Display for FaultKind {
@@ -1069,6 +1076,9 @@ impl fmt::Display for FaultKind {
                 code.name()
             ),
             FaultKind::Hang(service) => write!(f, "hang {service}"),
+            FaultKind::Crash { service, every } => {
+                write!(f, "crash {service} every {}ms", every.as_millis())
+            }
         }
     }
 }

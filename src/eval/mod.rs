@@ -173,9 +173,12 @@ pub fn with_faults<'a>(
                 }
             }
             // Time and error rates are not modelled (the check is about what is
-            // deployed): a slow, failing or hung service still serves here, and the run
-            // marks the steps where its measurement is worse.
-            FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Hang(_) => {}
+            // deployed): a slow, failing, hung or crash-looping service still serves
+            // here, and the run marks the steps where its measurement is worse.
+            FaultKind::Latency { .. }
+            | FaultKind::Errors { .. }
+            | FaultKind::Hang(_)
+            | FaultKind::Crash { .. } => {}
         }
     }
     state

@@ -133,6 +133,9 @@ pub enum Event {
     /// The gate's kill switch found no flag that the rollout had released: nothing to
     /// switch off, so the rollout stopped.
     NothingToSwitchOff,
+    /// A crash loop crashed `count` replicas of `service` in the step, each replaced by
+    /// a new one (one event per service and step, counting).
+    Crashed { service: String, count: u32 },
 }
 
 /// What one step (baseline, rollout step or rollback step) recorded.
@@ -540,6 +543,28 @@ impl Recorder {
         let step = self.current();
         Self::note_active(&mut inner, step);
         Self::note(&mut inner, step, Event::FaultStarted(index));
+    }
+
+    /// A crash loop crashed one replica of `service` and started its replacement:
+    /// counted in the current step's one `Crashed` event for the service.
+    pub fn crashed(&self, service: &str) {
+        let mut inner = self.lock();
+        let step = self.current();
+        let Some(record) = inner.steps.get_mut(step) else {
+            return;
+        };
+        for event in &mut record.events {
+            if let Event::Crashed { service: s, count } = event
+                && s == service
+            {
+                *count += 1;
+                return;
+            }
+        }
+        record.events.push(Event::Crashed {
+            service: service.to_owned(),
+            count: 1,
+        });
     }
 
     /// Fault `index` ended (`Ok`), or its service could not start again (`Err`).

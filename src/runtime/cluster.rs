@@ -324,6 +324,28 @@ impl Cluster {
         }
     }
 
+    /// One crash of a `crash` loop: the oldest ready replica dies at once (its calls in
+    /// flight fail, its connections reset), and a new replica of its version starts in
+    /// its place, ready after `startup_ms`. The slot stays locked meanwhile, so a
+    /// rollout move of the service waits for the replacement, and the next crash too:
+    /// one replica is down at a time. Returns false when nothing was crashed: the
+    /// service is down (a kill or missing window) or has no ready replica.
+    pub async fn crash_one(&self, service: &str) -> Result<bool, StartError> {
+        let mut slot = self.slot(service).lock().await;
+        if slot.down > 0 || slot.ready.is_empty() {
+            return Ok(false);
+        }
+        let victim = slot.ready.remove(0);
+        self.pool(service).remove(victim.id);
+        let version = victim.version.clone();
+        victim.kill();
+        let fresh = self.start_replica(service, &version).await?;
+        tokio::time::sleep(self.startup(service)).await;
+        self.make_ready(service, &fresh);
+        slot.ready.push(fresh);
+        Ok(true)
+    }
+
     /// `missing`: the service is undeployed; its replicas drain and stop.
     pub async fn undeploy(&self, service: &str) {
         let mut slot = self.slot(service).lock().await;

@@ -5,12 +5,14 @@
 //! not count as rollout steps: a fault whose step is never reached never fires.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::model::{Fault, FaultKind};
 use crate::record::Recorder;
-use crate::runtime::cluster::Cluster;
+use crate::runtime::cluster::{Cluster, StartError};
 
 /// Runs one fault (`index` in the scenario's list) to its end. `steps` carries the rollout step that has most recently
 /// started; the task ends when the fault window closes or the sender goes away.
@@ -27,6 +29,11 @@ pub async fn run(
     tokio::time::sleep(fault.after).await;
     // Noted before it acts, so the step it falls in is never predicted without it.
     recorder.fault_started(index);
+    if let FaultKind::Crash { service, every } = &fault.kind {
+        let ended = crash_loop(&cluster, &recorder, service, *every, fault.duration).await;
+        recorder.fault_ended(index, ended.map_err(|err| err.to_string()));
+        return;
+    }
     match &fault.kind {
         FaultKind::Kill(service) => cluster.kill(service).await,
         FaultKind::Missing(service) => cluster.undeploy(service).await,
@@ -38,6 +45,7 @@ pub async fn run(
                 trouble.begin(index, &fault.kind);
             }
         }
+        FaultKind::Crash { .. } => {}
     }
     let Some(duration) = fault.duration else {
         return;
@@ -58,6 +66,33 @@ pub async fn run(
                 trouble.end(index);
             }
         }
+        FaultKind::Crash { .. } => {}
     }
     recorder.fault_ended(index, Ok(()));
+}
+
+/// A crash loop on `service` for `window` (`None`: until the run ends): every `every`,
+/// one replica dies and a new one takes its place. A crash is never cut short by the
+/// end of the window: the window ends between crashes, so no replica stays down.
+async fn crash_loop(
+    cluster: &Cluster,
+    recorder: &Recorder,
+    service: &str,
+    every: Duration,
+    window: Option<Duration>,
+) -> Result<(), StartError> {
+    let end = window.map(|window| Instant::now() + window);
+    loop {
+        let next = Instant::now() + every;
+        if let Some(end) = end
+            && next >= end
+        {
+            tokio::time::sleep_until(end).await;
+            return Ok(());
+        }
+        tokio::time::sleep_until(next).await;
+        if cluster.crash_one(service).await? {
+            recorder.crashed(service);
+        }
+    }
 }

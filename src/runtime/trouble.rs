@@ -102,7 +102,10 @@ impl Trouble {
                     }
                 }
                 FaultKind::Hang(_) => met.hang = true,
-                FaultKind::Kill(_) | FaultKind::Missing(_) | FaultKind::Partition { .. } => {}
+                FaultKind::Kill(_)
+                | FaultKind::Missing(_)
+                | FaultKind::Partition { .. }
+                | FaultKind::Crash { .. } => {}
             }
         }
         met

@@ -723,6 +723,13 @@ impl Checker<'_> {
                     known(self, service);
                     FaultKind::Hang(service.value.clone())
                 }
+                RawFaultKind::Crash { service, every } => {
+                    known(self, service);
+                    FaultKind::Crash {
+                        service: service.value.clone(),
+                        every: *every,
+                    }
+                }
             };
             if let Some((last_step, strategy)) = longest {
                 let at_step = &raw_fault.at_step;

@@ -292,3 +292,68 @@ fn the_retry_storm_scenario_fails_one_order_and_not_the_other() {
     assert!(blind > 2.0 * bounded, "{blind} against {bounded}");
     assert_eq!(report["verdict"], "pass");
 }
+
+/// web calls api (two retries on UNAVAILABLE); api has `replicas` replicas that start in
+/// 50 ms and answer in 7 ms (so that a crash meets calls in flight), and crashes every
+/// 100 ms for the whole 2 s baseline.
+fn crashing(dir: &TempDir, replicas: u32) -> serde_json::Value {
+    report(&write(
+        dir,
+        &format!("crash-{replicas}.yaml"),
+        &format!(
+            "
+name: crash
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: {{ calls: [ {{ service: api, retries: 2 }} ] }}
+  api:
+    replicas: {replicas}
+    startup_ms: 50
+    versions: {{ v1: {{ latency_ms: 7 }} }}
+initial: {{ web: v1, api: v1 }}
+load: {{ rps: 200, baseline_ms: 2000 }}
+strategies: [batch]
+faults:
+  - {{ crash: {{ service: api, every_ms: 100 }}, for_ms: 1900 }}
+"
+        ),
+    ))
+}
+
+/// How many replicas the step's crash events say crashed.
+fn crashes(step: &serde_json::Value) -> u64 {
+    step["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|event| {
+            let text = event.as_str()?;
+            let count = text.strip_suffix(" of api crashed and were replaced")?;
+            count.split(' ').next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+#[test]
+fn a_crash_loop_replaces_one_replica_at_a_time_and_never_takes_them_all_down() {
+    let dir = TempDir::new("cascade-crash");
+    let three = crashing(&dir, 3);
+    let run = &three["strategies"][0];
+    let step = &run["steps"][0];
+    // A crash every 100 ms, each waiting 50 ms for its replacement: 12 or 13 in 1.9 s.
+    let crashed = crashes(step);
+    assert!((11..=13).contains(&crashed), "{}", step["events"]);
+    assert_eq!(run["running_after"]["api"].as_array().map(Vec::len), Some(3));
+    // Two replicas were always ready: a call cut by a crash was retried on one of them.
+    assert_eq!(count(&step["requests"], "failed"), 0, "{step}");
+    let api = edge(step, "web -> api api v1");
+    assert!(count(api, "retries") > 0, "a crash cut some calls: {api}");
+
+    // With one replica, the service is down while its replacement starts.
+    let one = crashing(&dir, 1);
+    let step = &one["strategies"][0]["steps"][0];
+    assert!(crashes(step) >= 11, "{}", step["events"]);
+    assert!(count(&step["requests"], "failed") > 0, "{step}");
+}

@@ -188,7 +188,10 @@ impl RefState {
             }
             // Time and error rates are outside the state (the contract's check is about
             // what is deployed); the generator draws none of these.
-            FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Hang(_) => {}
+            FaultKind::Latency { .. }
+            | FaultKind::Errors { .. }
+            | FaultKind::Hang(_)
+            | FaultKind::Crash { .. } => {}
         }
     }
 }

@@ -338,6 +338,11 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
         } => {
             format!("{} could not end: {error}", fault(index))
         }
+        Event::Crashed { service, count } => format!(
+            "{count} {} of {service} crashed and {} replaced",
+            crate::report::plural(*count as usize, "replica", "replicas"),
+            crate::report::plural(*count as usize, "was", "were")
+        ),
         Event::DrainTimedOut { service, replica } => format!(
             "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
         ),

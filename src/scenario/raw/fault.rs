@@ -1,15 +1,16 @@
-//! Faults (kill, missing, partition, latency, errors, hang) with their timing, and the
-//! gate.
+//! Faults (kill, missing, partition, latency, errors, hang, crash) with their timing,
+//! and the gate.
 
 use super::{Decoder, Fields, Located, Naming, RawFault, RawFaultKind};
 use crate::model::{Breach, FailCode, Gate};
 use crate::scenario::yaml::Node;
 
-/// Keys that the format reserves for features that are not built yet, and why.
-const NOT_YET_FAULT: &str = "is not supported yet: this version injects kill, missing, partition, latency, errors and hang faults";
-
 /// The fault kinds, as the messages list them.
-const KINDS: &str = "`kill`, `missing`, `partition`, `latency`, `errors` or `hang`";
+const KINDS: &str = "`kill`, `missing`, `partition`, `latency`, `errors`, `hang` or `crash`";
+
+/// The shortest `every_ms` of a crash loop: a replica a millisecond is no test of
+/// anything but the harness.
+const MIN_CRASH_EVERY_MS: u64 = 10;
 
 impl Decoder<'_> {
     pub(super) fn fault(&mut self, node: &Node, path: &str) -> Option<RawFault> {
@@ -20,20 +21,16 @@ impl Decoder<'_> {
             "latency",
             "errors",
             "hang",
+            "crash",
             "at_step",
             "after_ms",
             "for_ms",
         ];
-        let not_yet = [("crash", NOT_YET_FAULT)];
-        let fields = self.fields(node, path, &known, &not_yet)?;
+        let fields = self.fields(node, path, &known, &[])?;
         let mut kinds = self.fault_kinds(&fields);
         let at_step = self.at_step(&fields, node);
         let after = self.opt(&fields, "after_ms", |d, node, path| d.millis(node, path, 0));
         let duration = self.opt(&fields, "for_ms", |d, node, path| d.millis(node, path, 1));
-        if kinds.is_empty() && not_yet.iter().any(|(key, _)| node.has_key(key)) {
-            // Already reported as not supported yet; "needs one of" would only repeat it.
-            return None;
-        }
         if kinds.len() != 1 {
             let message = if kinds.is_empty() {
                 format!("a fault needs one of {KINDS}")
@@ -75,6 +72,9 @@ impl Decoder<'_> {
         }
         if fields.get("hang").is_some() {
             kinds.push(self.opt(fields, "hang", service).map(RawFaultKind::Hang));
+        }
+        if fields.get("crash").is_some() {
+            kinds.push(self.opt(fields, "crash", |d, node, path| d.crash(node, path)));
         }
         kinds
     }
@@ -129,6 +129,24 @@ impl Decoder<'_> {
             } else {
                 FailCode::Internal
             },
+        })
+    }
+
+    /// `crash: {service, every_ms}`.
+    fn crash(&mut self, node: &Node, path: &str) -> Option<RawFaultKind> {
+        let fields = self.fields(node, path, &["service", "every_ms"], &[])?;
+        let service = self.opt(&fields, "service", |d, node, path| {
+            d.name(node, path, Naming::Service)
+        });
+        let every = self.opt(&fields, "every_ms", |d, node, path| {
+            d.millis(node, path, MIN_CRASH_EVERY_MS)
+        });
+        if fields.get("service").is_none() || fields.get("every_ms").is_none() {
+            self.problem(path, node.pos, "a crash fault needs `service` and `every_ms`");
+        }
+        Some(RawFaultKind::Crash {
+            service: service?,
+            every: every?,
         })
     }
 

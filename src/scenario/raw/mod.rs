@@ -177,6 +177,10 @@ pub enum RawFaultKind {
         code: crate::model::FailCode,
     },
     Hang(Located<String>),
+    Crash {
+        service: Located<String>,
+        every: std::time::Duration,
+    },
 }
 
 /// Decodes the tree. Problems go to `problems`; the result holds what decoded cleanly.
