@@ -2,7 +2,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::model::{Breach, OnFailure, Rollout, Scenario, StrategyKind};
+use crate::model::{Breach, FailCode, OnFailure, Rollout, Scenario, StrategyKind};
 use crate::scenario::{self, Problem};
 
 fn load(yaml: &str) -> Result<Scenario, Vec<Problem>> {
@@ -258,11 +258,103 @@ faults:
             "faults[0].kill",
             "faults[1].partition.to",
             "faults[2].at_step",
-            "faults[3].crash",
+            "faults[3].crash.every_ms",
             // A bad step does not hide the fault's other problems.
             "faults[4].kill",
             "faults[4].at_step",
         ]
+    );
+}
+
+#[test]
+fn capacity_and_protections_are_read_with_their_defaults_and_their_mistakes_located() {
+    let scenario = load(
+        "
+name: protected
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        capacity: { workers: 4 }
+        calls:
+          - service: db
+            timeout_ms: 500
+            per_try_timeout_ms: 100
+            retries: 2
+            retry_on: [DEADLINE_EXCEEDED, UNAVAILABLE, UNAVAILABLE]
+            backoff: {}
+            retry_budget: {}
+            breaker: { window: 8 }
+            bulkhead: 3
+  db: { versions: { v1: {} } }
+initial: { web: v1, db: v1 }
+",
+    )
+    .expect("valid");
+    let version = &scenario.services["web"].versions["v1"];
+    assert_eq!(
+        version.capacity,
+        Some(crate::model::Capacity {
+            workers: 4,
+            queue: 0
+        })
+    );
+    let protect = &version.calls[0].protect;
+    assert_eq!(protect.per_try_timeout, Some(Duration::from_millis(100)));
+    assert_eq!(
+        protect.retry_on,
+        vec![FailCode::Unavailable, FailCode::DeadlineExceeded]
+    );
+    let backoff = protect.backoff.expect("backoff");
+    assert_eq!((backoff.base, backoff.max), (Duration::from_millis(25), Duration::from_millis(250)));
+    let budget = protect.budget.expect("budget");
+    assert_eq!((budget.percent, budget.min_per_s), (20, 10));
+    let breaker = protect.breaker.expect("breaker");
+    assert_eq!((breaker.window, breaker.min_calls, breaker.failure_percent), (8, 4, 50));
+    assert_eq!(protect.bulkhead, Some(3));
+    // A call without these keys means what it meant before they existed.
+    assert_eq!(
+        scenario.services["web"].versions["v1"].calls[0].protect.retry_on.len(),
+        2
+    );
+
+    let found = problems(
+        "
+name: mistaken
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        capacity: { queue: 4 }
+        calls:
+          - service: db
+            timeout_ms: 500
+            per_try_timeout_ms: 800
+            retry_on: [UNAVAILABLE, TIMEOUT]
+            backoff: { base_ms: 50, max_ms: 10 }
+            breaker: { window: 5, min_calls: 6 }
+            bulkhead: 0
+  db: { versions: { v1: {} } }
+initial: { web: v1, db: v1 }
+",
+    );
+    let paths: Vec<&str> = found.iter().map(|(path, _, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "services.web.versions.v1.capacity",
+            "services.web.versions.v1.calls[0].per_try_timeout_ms",
+            // Without `retries`, a retry setting is a mistake however it is written.
+            "services.web.versions.v1.calls[0].retry_on",
+            "services.web.versions.v1.calls[0].retry_on[1]",
+            "services.web.versions.v1.calls[0].backoff",
+            "services.web.versions.v1.calls[0].backoff.max_ms",
+            "services.web.versions.v1.calls[0].breaker.min_calls",
+            "services.web.versions.v1.calls[0].bulkhead",
+        ],
+        "{found:?}"
     );
 }
 
