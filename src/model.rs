@@ -1203,6 +1203,8 @@ pub struct Defect {
     pub weight_errors: f64,
     pub weight_latency: f64,
     pub weight_drop_api: f64,
+    /// `hang`: 0 unless the scenario weighs it, so older scenarios draw as before.
+    pub weight_hang: f64,
     /// Error rate of an `errors` defect.
     pub error_rate: f64,
     /// Added latency of a `latency` defect.
@@ -1216,6 +1218,7 @@ impl Default for Defect {
             weight_errors: 0.5,
             weight_latency: 0.3,
             weight_drop_api: 0.2,
+            weight_hang: 0.0,
             error_rate: 0.5,
             add: Duration::from_millis(200),
         }

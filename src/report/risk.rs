@@ -494,8 +494,16 @@ fn heading(out: &mut String, header: &Header<'_>) {
     );
     let _ = writeln!(
         out,
-        "  defects: each changed version defective with probability {}; kinds errors {}, latency {}, drop-api {} (relative)",
-        defect.probability, defect.weight_errors, defect.weight_latency, defect.weight_drop_api
+        "  defects: each changed version defective with probability {}; kinds errors {}, latency {}, drop-api {}{} (relative)",
+        defect.probability,
+        defect.weight_errors,
+        defect.weight_latency,
+        defect.weight_drop_api,
+        if defect.weight_hang > 0.0 {
+            format!(", hang {}", defect.weight_hang)
+        } else {
+            String::new()
+        }
     );
     let _ = match &header.scenario.gate {
         Some(gate) => writeln!(

@@ -28,7 +28,14 @@ pub enum DefectKind {
     Latency,
     /// It stops serving an API version its predecessor served (a contract slip).
     DropApi,
+    /// Its handlers never return (a deadlock): callers wait for their deadline, and
+    /// with `capacity` each such request holds a worker of it until then.
+    Hang,
 }
+
+/// How long a hung build's handler takes: the longest `latency_ms` the format allows,
+/// longer than any deadline, so that every caller's deadline ends the wait.
+pub const HANG: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl DefectKind {
     pub fn word(self) -> &'static str {
@@ -36,6 +43,7 @@ impl DefectKind {
             DefectKind::Errors => "errors",
             DefectKind::Latency => "latency",
             DefectKind::DropApi => "drop-api",
+            DefectKind::Hang => "hang",
         }
     }
 }
@@ -58,6 +66,8 @@ pub fn draw(scenario: &Scenario, seed: u64, trial: u32) -> Draw {
         (DefectKind::Errors, defect.weight_errors),
         (DefectKind::Latency, defect.weight_latency),
         (DefectKind::DropApi, defect.weight_drop_api),
+        // Last, so that a scenario without `hang` draws what it drew before it existed.
+        (DefectKind::Hang, defect.weight_hang),
     ];
     let total: f64 = weights.iter().map(|(_, w)| w).sum();
     let mut defects = BTreeMap::new();
@@ -124,6 +134,12 @@ pub fn with_defects(scenario: &Scenario, draw: &Draw) -> Scenario {
                 version.latency += defect.add;
                 for method in version.methods.values_mut() {
                     method.latency += defect.add;
+                }
+            }
+            DefectKind::Hang => {
+                version.latency = HANG;
+                for method in version.methods.values_mut() {
+                    method.latency = HANG;
                 }
             }
             DefectKind::DropApi => {
@@ -645,6 +661,40 @@ risk:
         assert_eq!(
             defective.version("web", "v1"),
             scenario.version("web", "v1")
+        );
+    }
+
+    #[test]
+    fn a_hung_build_never_answers_in_any_method_and_is_drawn_only_when_weighed() {
+        let scenario = load(
+            "
+name: hung
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { methods: { browse: {} } }
+      v2: { methods: { browse: { latency_ms: 1 } } }
+initial: { web: v1 }
+target: { web: v2 }
+load: { entrypoints: { web: { mix: { browse: 1 } } } }
+risk: { defect: { probability: 1, kinds: { hang: 1 } } }
+",
+        );
+        let draw = draw(&scenario, 1, 0);
+        assert_eq!(draw.defects["web"], DefectKind::Hang);
+        let defective = with_defects(&scenario, &draw);
+        let v2 = defective.version("web", "v2").expect("v2");
+        assert_eq!(v2.latency, HANG);
+        assert_eq!(v2.methods["browse"].latency, HANG);
+        // Without a weight for it, no trial of the default kinds is a hang.
+        let mut plain = scenario.clone();
+        plain.risk.defect = crate::model::Defect {
+            probability: 1.0,
+            ..crate::model::Defect::default()
+        };
+        assert!(
+            (0..200).all(|trial| self::draw(&plain, 1, trial).defects["web"] != DefectKind::Hang)
         );
     }
 

@@ -130,7 +130,12 @@ impl Decoder<'_> {
         if let Some(value) = fields.get("kinds") {
             let kinds_path = "risk.defect.kinds";
             if let Some(kinds) =
-                self.fields(value, kinds_path, &["errors", "latency", "drop-api"], &[])
+                self.fields(
+                    value,
+                    kinds_path,
+                    &["errors", "latency", "drop-api", "hang"],
+                    &[],
+                )
             {
                 let mut weight = |key: &str| {
                     kinds
@@ -140,7 +145,12 @@ impl Decoder<'_> {
                 defect.weight_errors = weight("errors").unwrap_or(0.0);
                 defect.weight_latency = weight("latency").unwrap_or(0.0);
                 defect.weight_drop_api = weight("drop-api").unwrap_or(0.0);
-                if defect.weight_errors + defect.weight_latency + defect.weight_drop_api <= 0.0 {
+                defect.weight_hang = weight("hang").unwrap_or(0.0);
+                let total = defect.weight_errors
+                    + defect.weight_latency
+                    + defect.weight_drop_api
+                    + defect.weight_hang;
+                if total <= 0.0 {
                     self.problem(
                         kinds_path,
                         value.pos,
