@@ -41,6 +41,11 @@ pub struct Options {
     pub churn: u8,
     /// Up to two feature flags, calls behind them, and flag steps in explicit orders.
     pub flags: bool,
+    /// Capacities, callers' protections and the faults that are not "gone" (latency,
+    /// errors, hang, crash): what `check` does not predict, so never with the agreement
+    /// properties. Drawn from the seed after the rest, so that the rest of a case (and
+    /// the regressions saved with it) stays as it was.
+    pub cascades: bool,
 }
 
 impl Options {
@@ -53,6 +58,7 @@ impl Options {
         live: false,
         churn: 55,
         flags: true,
+        cascades: false,
     };
 
     /// Large releases: 11 or 12 services, nearly all of them changing, so that the safe
@@ -81,6 +87,18 @@ pub struct CallSpec {
     pub flag: Option<usize>,
     pub fallback: Option<Box<CallSpec>>,
     pub asynchronous: bool,
+    pub protect: Option<ProtectSpec>,
+}
+
+/// A call's protections, as the generator draws them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtectSpec {
+    pub per_try_ms: Option<u32>,
+    /// Retries (when the call has some) also on DEADLINE_EXCEEDED, with a backoff and a
+    /// budget.
+    pub retry_deadlines: bool,
+    pub breaker: bool,
+    pub bulkhead: Option<u32>,
 }
 
 /// The rules the generator draws from, by a number 0..10: mostly the plain ones, and
@@ -137,6 +155,8 @@ pub struct VersionSpec {
     pub latency_ms: u32,
     /// Percent.
     pub error_percent: u32,
+    /// Workers and queue per replica.
+    pub capacity: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +189,13 @@ pub enum FaultKindSpec {
     Kill(usize),
     Missing(usize),
     Partition(usize, usize),
+    /// Added milliseconds.
+    Latency(usize, u32),
+    /// Percent of answers failed, with UNAVAILABLE.
+    Errors(usize, u32),
+    Hang(usize),
+    /// Every this many milliseconds.
+    Crash(usize, u32),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -399,6 +426,7 @@ fn build(
                                                 flag: None,
                                                 fallback: None,
                                                 asynchronous: false,
+                                                protect: None,
                                             };
                                         let first = other.index(n - i - 1);
                                         let mut fallback = plain(i + 1 + first, rule(rule_of));
@@ -435,6 +463,7 @@ fn build(
                                         .map(|f| f % flags.len()),
                                     fallback,
                                     asynchronous: *asynchronous,
+                                    protect: None,
                                 }
                             },
                         )
@@ -462,6 +491,7 @@ fn build(
                     methods,
                     latency_ms: *latency,
                     error_percent: *error,
+                    capacity: None,
                 }
             })
             .collect();
@@ -620,7 +650,7 @@ fn build(
             max_in_flight: 1000,
         }
     };
-    ScenarioSpec {
+    let mut spec = ScenarioSpec {
         seed,
         services,
         initial,
@@ -629,6 +659,65 @@ fn build(
         faults,
         load,
         flags,
+    };
+    if options.cascades {
+        add_cascades(&mut spec, longest);
+    }
+    spec
+}
+
+/// A stream of draws from the seed alone (SplitMix64), for what is added after the
+/// proptest value tree: `below(n)` is uniform in 0..n.
+struct Draws(u64);
+
+impl Draws {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+}
+
+/// Capacities on a quarter of the versions, protections on a third of the calls, and
+/// one fault that is not "gone" in two cases of three, each bounded in time.
+fn add_cascades(spec: &mut ScenarioSpec, longest: usize) {
+    let mut draws = Draws(spec.seed ^ 0x00ca_5cad_e5);
+    for service in &mut spec.services {
+        for version in &mut service.versions {
+            if draws.below(4) == 0 {
+                version.capacity = Some((1 + draws.below(8) as u32, draws.below(5) as u32));
+            }
+            for call in &mut version.calls {
+                if draws.below(3) != 0 {
+                    continue;
+                }
+                let timeout = call.timeout_ms.unwrap_or(1000);
+                call.protect = Some(ProtectSpec {
+                    per_try_ms: (draws.below(2) == 0).then(|| (timeout / 2).max(1)),
+                    retry_deadlines: call.retries > 0 && draws.below(2) == 0,
+                    breaker: draws.below(2) == 0,
+                    bulkhead: (draws.below(2) == 0).then(|| 1 + draws.below(4) as u32),
+                });
+            }
+        }
+    }
+    let n = spec.services.len() as u64;
+    if draws.below(3) != 0 {
+        let service = draws.below(n) as usize;
+        let kind = match draws.below(4) {
+            0 => FaultKindSpec::Latency(service, 20 + draws.below(180) as u32),
+            1 => FaultKindSpec::Errors(service, 10 + draws.below(80) as u32),
+            2 => FaultKindSpec::Hang(service),
+            _ => FaultKindSpec::Crash(service, 50 + draws.below(250) as u32),
+        };
+        spec.faults.push(FaultSpec {
+            kind,
+            at_step: draws.below(longest as u64 + 1) as usize,
+            after_ms: draws.below(200) as u32,
+            for_ms: Some(100 + draws.below(400) as u32),
+        });
     }
 }
 
@@ -748,6 +837,22 @@ impl ScenarioSpec {
         if call.asynchronous {
             fields.push("async: true".to_owned());
         }
+        if let Some(protect) = &call.protect {
+            if let Some(per_try) = protect.per_try_ms {
+                fields.push(format!("per_try_timeout_ms: {per_try}"));
+            }
+            if protect.retry_deadlines {
+                fields.push("retry_on: [UNAVAILABLE, DEADLINE_EXCEEDED]".to_owned());
+                fields.push("backoff: { base_ms: 5 }".to_owned());
+                fields.push("retry_budget: { percent: 20, min_per_s: 5 }".to_owned());
+            }
+            if protect.breaker {
+                fields.push("breaker: { window: 10, open_ms: 100 }".to_owned());
+            }
+            if let Some(bulkhead) = protect.bulkhead {
+                fields.push(format!("bulkhead: {bulkhead}"));
+            }
+        }
         format!("{{ {} }}", fields.join(", "))
     }
 
@@ -777,6 +882,12 @@ impl ScenarioSpec {
                 if version.error_percent > 0 {
                     let rate = f64::from(version.error_percent) / 100.0;
                     let _ = writeln!(out, "        error_rate: {rate}");
+                }
+                if let Some((workers, queue)) = version.capacity {
+                    let _ = writeln!(
+                        out,
+                        "        capacity: {{ workers: {workers}, queue: {queue} }}"
+                    );
                 }
                 if version.calls.is_empty() && version.methods.is_empty() {
                     continue;
@@ -897,6 +1008,18 @@ impl ScenarioSpec {
                     FaultKindSpec::Partition(from, to) => {
                         format!("partition: {{ from: {}, to: {} }}", name(*from), name(*to))
                     }
+                    FaultKindSpec::Latency(s, add) => {
+                        format!("latency: {{ service: {}, add_ms: {add} }}", name(*s))
+                    }
+                    FaultKindSpec::Errors(s, percent) => format!(
+                        "errors: {{ service: {}, rate: {}, code: UNAVAILABLE }}",
+                        name(*s),
+                        f64::from(*percent) / 100.0
+                    ),
+                    FaultKindSpec::Hang(s) => format!("hang: {}", name(*s)),
+                    FaultKindSpec::Crash(s, every) => {
+                        format!("crash: {{ service: {}, every_ms: {every} }}", name(*s))
+                    }
                 };
                 let mut line = format!(
                     "  - {{ {kind}, at_step: {}, after_ms: {}",
@@ -933,6 +1056,21 @@ impl ScenarioSpec {
         prop_assert_eq!(call.flag.clone(), spec.flag.map(Self::flag_name));
         prop_assert_eq!(call.asynchronous, spec.asynchronous);
         prop_assert_eq!(call.fallback.is_some(), spec.fallback.is_some());
+        let protect = &call.protect;
+        match &spec.protect {
+            None => prop_assert_eq!(protect, &deploysim::model::Protect::default()),
+            Some(written) => {
+                prop_assert_eq!(
+                    protect.per_try_timeout.map(|t| t.as_millis()),
+                    written.per_try_ms.map(u128::from)
+                );
+                prop_assert_eq!(protect.retry_on.len(), 1 + usize::from(written.retry_deadlines));
+                prop_assert_eq!(protect.backoff.is_some(), written.retry_deadlines);
+                prop_assert_eq!(protect.budget.is_some(), written.retry_deadlines);
+                prop_assert_eq!(protect.breaker.is_some(), written.breaker);
+                prop_assert_eq!(protect.bulkhead, written.bulkhead);
+            }
+        }
         if let (Some(call), Some(spec)) = (&call.fallback, &spec.fallback) {
             self.assert_call(call, spec)?;
         }
@@ -965,6 +1103,10 @@ impl ScenarioSpec {
                 prop_assert_eq!(
                     version.error_rate,
                     f64::from(version_spec.error_percent) / 100.0
+                );
+                prop_assert_eq!(
+                    version.capacity.map(|c| (c.workers, c.queue)),
+                    version_spec.capacity
                 );
                 prop_assert_eq!(version.calls.len(), version_spec.calls.len());
                 for (call, call_spec) in version.calls.iter().zip(&version_spec.calls) {

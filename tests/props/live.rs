@@ -101,9 +101,11 @@ const AGREEMENT: Options = Options {
     live: true,
     churn: 85,
     flags: true,
+    cascades: false,
 };
 
-/// Everything random: faults, latency, error_rate, timeouts, retries, startup times.
+/// Everything random: faults, latency, error_rate, timeouts, retries, startup times,
+/// capacities, protections, and latency, errors, hang and crash faults.
 const ACCOUNTING: Options = Options {
     min_services: 2,
     max_services: 5,
@@ -112,6 +114,7 @@ const ACCOUNTING: Options = Options {
     live: true,
     churn: 70,
     flags: true,
+    cascades: true,
 };
 
 crate::property! {

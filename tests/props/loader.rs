@@ -416,7 +416,9 @@ proptest! {
 
     /// The generated scenario is valid, and loads as written, key by key.
     #[test]
-    fn generated_scenarios_load_as_written(spec in arb::scenario(Options::PURE)) {
+    fn generated_scenarios_load_as_written(
+        spec in arb::scenario(Options { cascades: true, ..Options::PURE })
+    ) {
         let loaded = spec.load().map_err(TestCaseError::fail)?;
         spec.assert_loaded_as_written(&loaded)?;
     }
