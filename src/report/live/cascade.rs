@@ -26,12 +26,15 @@ pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
     let mut all = Vec::new();
     for step in &run.steps {
         let label = super::place(step.kind);
+        let requests = step.total.requests();
         let mut step_lines: Vec<String> = step
             .traffic
             .edges
             .iter()
             .filter(|(_, counts)| counts.protected())
-            .map(|(edge, counts)| format!("{label}: {edge}: {}", tries_text(counts)))
+            .map(|(edge, counts)| {
+                format!("{label}: {edge}: {}", tries_text(counts, requests))
+            })
             .collect();
         step_lines.extend(
             step.traffic
@@ -98,12 +101,21 @@ fn amplification(out: &mut String, run: &StrategyRun) {
     );
 }
 
-/// `3,852 attempts for 1,000 calls (2,852 retries, 40 refused by the budget); breaker
-/// opened 2, closed 1, failed 450 attempts fast; bulkhead refused 12 calls`.
-fn tries_text(counts: &EdgeCounts) -> String {
+/// `3,852 attempts for 1,000 calls (3.85 per entry request); 2,852 retries, 40 refused
+/// by the budget; breaker opened 2, closed 1, failed 450 attempts fast; bulkhead refused
+/// 12 calls`. `requests`: the step's entry requests.
+fn tries_text(counts: &EdgeCounts, requests: u64) -> String {
     let tries = &counts.tries;
+    let per_request = if requests > 0 {
+        format!(
+            " ({:.2} per entry request)",
+            tries.attempts as f64 / requests as f64
+        )
+    } else {
+        String::new()
+    };
     let mut parts = vec![format!(
-        "{} attempts for {} calls",
+        "{} attempts for {} calls{per_request}",
         count_text(tries.attempts),
         count_text(counts.calls)
     )];
