@@ -33,8 +33,8 @@ use crate::contract::CLIENT;
 use crate::model::{Call, Change, Move, Scenario};
 use crate::record::{Event, Recorder};
 use crate::runtime::pool::{Link, Member, Pool};
-use crate::runtime::replica::{Behaviour, Outgoing, Replica, Work};
 use crate::runtime::protect::{Guard, Jitter};
+use crate::runtime::replica::{Behaviour, Outgoing, Replica, Work};
 use crate::runtime::trouble::Trouble;
 use crate::runtime::workers::Workers;
 use crate::seed;
@@ -540,9 +540,9 @@ impl Cluster {
             )),
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
             trouble: Arc::clone(&self.troubles[service]),
-            workers: build.capacity.map(|capacity| {
-                Workers::new(capacity, self.recorder.traffic.pressure(service))
-            }),
+            workers: build
+                .capacity
+                .map(|capacity| Workers::new(capacity, self.recorder.traffic.pressure(service))),
         };
         Replica::start(behaviour)
             .await

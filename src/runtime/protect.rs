@@ -72,9 +72,7 @@ impl Guard {
                 )
             }),
             breaker: protect.breaker.map(|spec| Mutex::new(Circuit::new(spec))),
-            bulkhead: protect
-                .bulkhead
-                .map(|slots| Semaphore::new(slots as usize)),
+            bulkhead: protect.bulkhead.map(|slots| Semaphore::new(slots as usize)),
             jitter,
         }
     }
@@ -331,13 +329,24 @@ mod tests {
         let now = Instant::now();
         for ok in [true, false, true] {
             assert!(circuit.admit(now));
-            assert_eq!(circuit.record(ok, now), None, "three calls are below min_calls");
+            assert_eq!(
+                circuit.record(ok, now),
+                None,
+                "three calls are below min_calls"
+            );
         }
         assert!(circuit.admit(now));
-        assert_eq!(circuit.record(false, now), Some(State::Open), "2 of 4 failed: 50%");
+        assert_eq!(
+            circuit.record(false, now),
+            Some(State::Open),
+            "2 of 4 failed: 50%"
+        );
         assert!(!circuit.admit(now), "open: fails fast");
         tokio::time::advance(Duration::from_millis(99)).await;
-        assert!(!circuit.admit(Instant::now()), "still open 1 ms before the wait ends");
+        assert!(
+            !circuit.admit(Instant::now()),
+            "still open 1 ms before the wait ends"
+        );
         tokio::time::advance(Duration::from_millis(1)).await;
         let later = Instant::now();
         assert!(circuit.admit(later), "the first probe");

@@ -31,10 +31,10 @@ use crate::contract::{self, CallReply, CallRequest, Edge, Failure};
 use crate::eval::Level;
 use crate::model::{Action, Call, flag_on};
 use crate::record::Recorder;
+use crate::record::traffic::Tries;
 use crate::record::traffic::{EdgeKey, ServiceKey};
 use crate::runtime::net;
 use crate::runtime::pool::{Link, Target};
-use crate::record::traffic::Tries;
 use crate::runtime::protect::{Guard, fail_code, status_code};
 use crate::runtime::workers::Workers;
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tonic::Status;
 
 use crate::model::Capacity;
-use crate::record::traffic::{PressureKey, Pressure, Traffic};
+use crate::record::traffic::{Pressure, PressureKey, Traffic};
 
 /// One replica's workers and queue.
 #[derive(Debug)]
@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(pressure.refused, u64::from(k));
         assert_eq!(pressure.peak_workers, u64::from(n));
         assert_eq!(pressure.peak_queue, u64::from(m));
-        assert_eq!(pressure.expired, 0, "the queued ones waited without a deadline");
+        assert_eq!(
+            pressure.expired, 0,
+            "the queued ones waited without a deadline"
+        );
     }
 
     #[tokio::test(start_paused = true)]

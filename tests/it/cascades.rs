@@ -53,11 +53,19 @@ strategies: [batch]
     let sent = count(&step["requests"], "sent");
     assert!(sent >= 8, "{step}");
     let refused = sent - 5;
-    assert_eq!(count(&step["pressure"]["web"], "refused"), refused, "{step}");
+    assert_eq!(
+        count(&step["pressure"]["web"], "refused"),
+        refused,
+        "{step}"
+    );
     assert_eq!(count(&step["pressure"]["web"], "peak_workers"), 2);
     assert_eq!(count(&step["pressure"]["web"], "peak_queue"), 3);
     assert_eq!(count(&step["requests"], "failed"), refused, "{step}");
-    assert_eq!(count(&step["requests"], "ok"), 5, "the queued ones are served in turn");
+    assert_eq!(
+        count(&step["requests"], "ok"),
+        5,
+        "the queued ones are served in turn"
+    );
     let causes = step["causes"].as_array().expect("causes");
     assert_eq!(causes.len(), 1, "{step}");
     assert_eq!(causes[0]["code"], "RESOURCE_EXHAUSTED");
@@ -266,8 +274,16 @@ faults:
     assert_eq!(count(recs, "breaker_closed"), 1, "{recs}");
     assert!(fast > 50, "{recs}");
     // A fast failure never reached recs: attempts are the calls it did not refuse.
-    assert_eq!(count(recs, "attempts") + fast, count(recs, "calls"), "{recs}");
-    assert_eq!(count(&step["requests"], "failed"), 0, "degraded, never failed");
+    assert_eq!(
+        count(recs, "attempts") + fast,
+        count(recs, "calls"),
+        "{recs}"
+    );
+    assert_eq!(
+        count(&step["requests"], "failed"),
+        0,
+        "degraded, never failed"
+    );
     let text = simulate(&[&path, "--net", "sim"]);
     assert!(
         text.stdout.contains("breaker opened") && text.stdout.contains("closed 1"),
@@ -345,7 +361,10 @@ fn a_crash_loop_replaces_one_replica_at_a_time_and_never_takes_them_all_down() {
     // A crash every 100 ms, each waiting 50 ms for its replacement: 12 or 13 in 1.9 s.
     let crashed = crashes(step);
     assert!((11..=13).contains(&crashed), "{}", step["events"]);
-    assert_eq!(run["running_after"]["api"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        run["running_after"]["api"].as_array().map(Vec::len),
+        Some(3)
+    );
     // Two replicas were always ready: a call cut by a crash was retried on one of them.
     assert_eq!(count(&step["requests"], "failed"), 0, "{step}");
     let api = edge(step, "web -> api api v1");

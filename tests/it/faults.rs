@@ -80,9 +80,9 @@ fn a_hung_service_makes_its_callers_wait_for_their_deadline() {
     // check does not predict a hang, and says so rather than reading "ok" alone.
     let check = simulate(&["check", &path]);
     assert!(
-        check
-            .stdout
-            .contains("note: not predicted here: hang api (time, capacity and error rates are not modelled"),
+        check.stdout.contains(
+            "note: not predicted here: hang api (time, capacity and error rates are not modelled"
+        ),
         "{}",
         check.stdout
     );

@@ -683,7 +683,7 @@ impl Draws {
 /// Capacities on a quarter of the versions, protections on a third of the calls, and
 /// one fault that is not "gone" in two cases of three, each bounded in time.
 fn add_cascades(spec: &mut ScenarioSpec, longest: usize) {
-    let mut draws = Draws(spec.seed ^ 0x00ca_5cad_e5);
+    let mut draws = Draws(spec.seed ^ 0x0000_ca5c_ade5);
     for service in &mut spec.services {
         for version in &mut service.versions {
             if draws.below(4) == 0 {
@@ -1064,7 +1064,10 @@ impl ScenarioSpec {
                     protect.per_try_timeout.map(|t| t.as_millis()),
                     written.per_try_ms.map(u128::from)
                 );
-                prop_assert_eq!(protect.retry_on.len(), 1 + usize::from(written.retry_deadlines));
+                prop_assert_eq!(
+                    protect.retry_on.len(),
+                    1 + usize::from(written.retry_deadlines)
+                );
                 prop_assert_eq!(protect.backoff.is_some(), written.retry_deadlines);
                 prop_assert_eq!(protect.budget.is_some(), written.retry_deadlines);
                 prop_assert_eq!(protect.breaker.is_some(), written.breaker);

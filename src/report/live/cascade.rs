@@ -17,8 +17,8 @@ const AMPLIFIED_SHOWN: usize = 6;
 const STEP_LINES: usize = 12;
 
 pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
-    let acted = run.traffic.edges.values().any(EdgeCounts::protected)
-        || !run.traffic.pressure.is_empty();
+    let acted =
+        run.traffic.edges.values().any(EdgeCounts::protected) || !run.traffic.pressure.is_empty();
     if !scenario.models_cascades() && !acted {
         return;
     }
@@ -32,9 +32,7 @@ pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
             .edges
             .iter()
             .filter(|(_, counts)| counts.protected())
-            .map(|(edge, counts)| {
-                format!("{label}: {edge}: {}", tries_text(counts, requests))
-            })
+            .map(|(edge, counts)| format!("{label}: {edge}: {}", tries_text(counts, requests)))
             .collect();
         step_lines.extend(
             step.traffic
@@ -55,7 +53,10 @@ pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
     }
     let left = all.len().saturating_sub(STEP_LINES);
     if left > 0 {
-        let _ = writeln!(out, "    ... {left} more step lines in the JSON (steps[].edges, steps[].pressure)");
+        let _ = writeln!(
+            out,
+            "    ... {left} more step lines in the JSON (steps[].edges, steps[].pressure)"
+        );
     }
     for (service, pressure) in &run.traffic.pressure {
         let _ = writeln!(

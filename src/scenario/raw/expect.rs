@@ -129,14 +129,12 @@ impl Decoder<'_> {
             .unwrap_or(defect.add);
         if let Some(value) = fields.get("kinds") {
             let kinds_path = "risk.defect.kinds";
-            if let Some(kinds) =
-                self.fields(
-                    value,
-                    kinds_path,
-                    &["errors", "latency", "drop-api", "hang"],
-                    &[],
-                )
-            {
+            if let Some(kinds) = self.fields(
+                value,
+                kinds_path,
+                &["errors", "latency", "drop-api", "hang"],
+                &[],
+            ) {
                 let mut weight = |key: &str| {
                     kinds
                         .get(key)

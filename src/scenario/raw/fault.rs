@@ -142,7 +142,11 @@ impl Decoder<'_> {
             d.millis(node, path, MIN_CRASH_EVERY_MS)
         });
         if fields.get("service").is_none() || fields.get("every_ms").is_none() {
-            self.problem(path, node.pos, "a crash fault needs `service` and `every_ms`");
+            self.problem(
+                path,
+                node.pos,
+                "a crash fault needs `service` and `every_ms`",
+            );
         }
         Some(RawFaultKind::Crash {
             service: service?,

@@ -46,9 +46,13 @@ impl Decoder<'_> {
 
     /// A call's protections, read from its own keys; `timeout` and `retries` are the
     /// call's, to report settings that cannot take effect.
-    pub(super) fn protect(&mut self, fields: &Fields<'_>, timeout: Duration, retries: u32) -> Protect {
-        let mut protect = Protect::default();
-        protect.per_try_timeout = self.opt(fields, "per_try_timeout_ms", |d, node, path| {
+    pub(super) fn protect(
+        &mut self,
+        fields: &Fields<'_>,
+        timeout: Duration,
+        retries: u32,
+    ) -> Protect {
+        let per_try_timeout = self.opt(fields, "per_try_timeout_ms", |d, node, path| {
             let per_try = d.millis(node, path, 1)?;
             if per_try > timeout {
                 d.problem(
@@ -64,17 +68,19 @@ impl Decoder<'_> {
             }
             Some(per_try)
         });
-        if let Some(codes) = self.opt(fields, "retry_on", |d, node, path| d.codes(node, path)) {
-            protect.retry_on = codes;
-        }
-        protect.backoff = self.opt(fields, "backoff", |d, node, path| d.backoff(node, path));
-        protect.budget = self.opt(fields, "retry_budget", |d, node, path| {
-            d.retry_budget(node, path)
-        });
-        protect.breaker = self.opt(fields, "breaker", |d, node, path| d.breaker(node, path));
-        protect.bulkhead = self.opt(fields, "bulkhead", |d, node, path| {
-            d.count(node, path, 1, MAX_SLOTS)
-        });
+        let retry_on = self.opt(fields, "retry_on", |d, node, path| d.codes(node, path));
+        let protect = Protect {
+            per_try_timeout,
+            retry_on: retry_on.unwrap_or_else(|| Protect::default().retry_on),
+            backoff: self.opt(fields, "backoff", |d, node, path| d.backoff(node, path)),
+            budget: self.opt(fields, "retry_budget", |d, node, path| {
+                d.retry_budget(node, path)
+            }),
+            breaker: self.opt(fields, "breaker", |d, node, path| d.breaker(node, path)),
+            bulkhead: self.opt(fields, "bulkhead", |d, node, path| {
+                d.count(node, path, 1, MAX_SLOTS)
+            }),
+        };
         if retries == 0 {
             for key in ["retry_on", "backoff", "retry_budget"] {
                 if let Some(value) = fields.get(key) {
@@ -143,7 +149,9 @@ impl Decoder<'_> {
     fn retry_budget(&mut self, node: &Node, path: &str) -> Option<RetryBudget> {
         let fields = self.fields(node, path, &["percent", "min_per_s"], &[])?;
         let percent = self
-            .opt(&fields, "percent", |d, node, path| d.count(node, path, 0, 1000))
+            .opt(&fields, "percent", |d, node, path| {
+                d.count(node, path, 0, 1000)
+            })
             .unwrap_or(20);
         let min_per_s = self
             .opt(&fields, "min_per_s", |d, node, path| {
@@ -157,7 +165,13 @@ impl Decoder<'_> {
     /// 20 attempts, 10 attempts, 5 s and 3 probes (resilience4j's shape, smaller numbers:
     /// its 100-call window outlasts a short step).
     fn breaker(&mut self, node: &Node, path: &str) -> Option<Breaker> {
-        let known = ["failure_percent", "window", "min_calls", "open_ms", "probes"];
+        let known = [
+            "failure_percent",
+            "window",
+            "min_calls",
+            "open_ms",
+            "probes",
+        ];
         let fields = self.fields(node, path, &known, &[])?;
         let failure_percent = self
             .opt(&fields, "failure_percent", |d, node, path| {
@@ -165,7 +179,9 @@ impl Decoder<'_> {
             })
             .unwrap_or(50);
         let window = self
-            .opt(&fields, "window", |d, node, path| d.count(node, path, 1, 10_000))
+            .opt(&fields, "window", |d, node, path| {
+                d.count(node, path, 1, 10_000)
+            })
             .unwrap_or(20);
         let min_calls = self.opt(&fields, "min_calls", |d, node, path| {
             d.count(node, path, 1, 10_000)
@@ -174,7 +190,9 @@ impl Decoder<'_> {
             .opt(&fields, "open_ms", |d, node, path| d.millis(node, path, 1))
             .unwrap_or(Duration::from_secs(5));
         let probes = self
-            .opt(&fields, "probes", |d, node, path| d.count(node, path, 1, 1000))
+            .opt(&fields, "probes", |d, node, path| {
+                d.count(node, path, 1, 1000)
+            })
             .unwrap_or(3);
         let min_calls = match min_calls {
             Some(min) if min > window => {

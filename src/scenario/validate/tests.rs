@@ -307,15 +307,24 @@ initial: { web: v1, db: v1 }
         vec![FailCode::Unavailable, FailCode::DeadlineExceeded]
     );
     let backoff = protect.backoff.expect("backoff");
-    assert_eq!((backoff.base, backoff.max), (Duration::from_millis(25), Duration::from_millis(250)));
+    assert_eq!(
+        (backoff.base, backoff.max),
+        (Duration::from_millis(25), Duration::from_millis(250))
+    );
     let budget = protect.budget.expect("budget");
     assert_eq!((budget.percent, budget.min_per_s), (20, 10));
     let breaker = protect.breaker.expect("breaker");
-    assert_eq!((breaker.window, breaker.min_calls, breaker.failure_percent), (8, 4, 50));
+    assert_eq!(
+        (breaker.window, breaker.min_calls, breaker.failure_percent),
+        (8, 4, 50)
+    );
     assert_eq!(protect.bulkhead, Some(3));
     // A call without these keys means what it meant before they existed.
     assert_eq!(
-        scenario.services["web"].versions["v1"].calls[0].protect.retry_on.len(),
+        scenario.services["web"].versions["v1"].calls[0]
+            .protect
+            .retry_on
+            .len(),
         2
     );
 
