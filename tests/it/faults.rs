@@ -157,7 +157,7 @@ fn fault_mistakes_are_located() {
         "faults[0].errors.rate",
         "unknown value \"BOGUS\"",
         "faults[1].latency.service",
-        "a fault has exactly one of `kill`, `missing`, `partition`, `latency`, `errors` or `hang`",
+        "a fault has exactly one of `kill`, `missing`, `partition`, `latency`, `errors`, `hang` or `crash`",
     ] {
         assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
     }
