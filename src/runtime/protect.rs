@@ -385,6 +385,126 @@ mod tests {
         assert_eq!(circuit.state(), State::Closed);
     }
 
+    /// A link to a service with no ready replica: every attempt fails at once with
+    /// UNAVAILABLE, without the network.
+    fn gone() -> (Link, Target) {
+        let link = Link::new("web", Arc::new(crate::runtime::pool::Pool::new("db")), 1);
+        let target = link.target("v1", None);
+        (link, target)
+    }
+
+    fn guard(protect: Protect) -> Guard {
+        let jitter = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        Guard::new(&protect, Arc::new(Mutex::new(jitter)))
+    }
+
+    async fn call(guard: &Guard, retries: u32, budget: Duration) -> Tries {
+        let (link, target) = gone();
+        let mut tries = Tries::default();
+        let outcome = guard
+            .call(
+                &link,
+                &target,
+                CallRequest::default(),
+                budget,
+                retries,
+                &mut tries,
+            )
+            .await;
+        assert_eq!(
+            outcome.map(drop).map_err(|f| f.code),
+            Err(Code::Unavailable)
+        );
+        tries
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_protections_a_call_retries_its_codes_at_once_and_no_others() {
+        let plain = guard(Protect::default());
+        let tries = call(&plain, 3, Duration::from_secs(1)).await;
+        assert_eq!((tries.attempts, tries.retries), (4, 3));
+        // UNAVAILABLE is not retried when the call's codes leave it out.
+        let deadlines_only = guard(Protect {
+            retry_on: vec![FailCode::DeadlineExceeded],
+            ..Protect::default()
+        });
+        let tries = call(&deadlines_only, 3, Duration::from_secs(1)).await;
+        assert_eq!((tries.attempts, tries.retries), (1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_lets_retries_add_their_share_and_refuses_the_rest() {
+        let budgeted = guard(Protect {
+            budget: Some(crate::model::RetryBudget {
+                percent: 20,
+                min_per_s: 0,
+            }),
+            ..Protect::default()
+        });
+        let mut total = Tries::default();
+        for _ in 0..100 {
+            let tries = call(&budgeted, 3, Duration::from_secs(1)).await;
+            total.attempts += tries.attempts;
+            total.retries += tries.retries;
+            total.retries_refused += tries.retries_refused;
+        }
+        assert!(total.retries <= 20, "{total:?}");
+        assert!(total.retries >= 15, "{total:?}");
+        assert_eq!(total.attempts, 100 + total.retries);
+        assert!(total.retries_refused >= 80, "{total:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_waits_on_tokio_s_clock_and_never_past_the_deadline() {
+        let backing_off = guard(Protect {
+            backoff: Some(crate::model::Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_millis(100),
+            }),
+            ..Protect::default()
+        });
+        let start = Instant::now();
+        let tries = call(&backing_off, 10, Duration::from_millis(250)).await;
+        let waited = Instant::now() - start;
+        assert!(waited < Duration::from_millis(250), "{waited:?}");
+        assert!(
+            tries.retries < 10,
+            "the deadline cut the retries short: {tries:?}"
+        );
+        assert_eq!(tries.attempts, 1 + tries.retries);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_breaker_fails_attempts_fast_until_its_wait_is_over() {
+        let breaking = guard(Protect {
+            breaker: Some(spec()),
+            ..Protect::default()
+        });
+        let mut total = Tries::default();
+        for _ in 0..10 {
+            let tries = call(&breaking, 0, Duration::from_secs(1)).await;
+            total.attempts += tries.attempts;
+            total.breaker_fast_failed += tries.breaker_fast_failed;
+            total.breaker_opened += tries.breaker_opened;
+        }
+        // Four failed attempts open it; the six calls after fail fast.
+        assert_eq!(
+            (
+                total.attempts,
+                total.breaker_fast_failed,
+                total.breaker_opened
+            ),
+            (4, 6, 1)
+        );
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let probe = call(&breaking, 0, Duration::from_secs(1)).await;
+        assert_eq!(
+            (probe.attempts, probe.breaker_opened),
+            (1, 1),
+            "a failed probe"
+        );
+    }
+
     #[test]
     fn backoff_doubles_up_to_its_cap() {
         let protect = Protect {
@@ -394,8 +514,7 @@ mod tests {
             }),
             ..Protect::default()
         };
-        let jitter = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
-        let guard = Guard::new(&protect, Arc::new(Mutex::new(jitter)));
+        let guard = guard(protect);
         for _ in 0..200 {
             assert!(guard.backoff(1).unwrap() <= Duration::from_millis(10));
             assert!(guard.backoff(2).unwrap() <= Duration::from_millis(20));

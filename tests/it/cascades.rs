@@ -376,3 +376,34 @@ fn a_crash_loop_replaces_one_replica_at_a_time_and_never_takes_them_all_down() {
     assert!(crashes(step) >= 11, "{}", step["events"]);
     assert!(count(&step["requests"], "failed") > 0, "{step}");
 }
+
+#[test]
+fn a_hung_optional_call_fails_the_entrypoint_unless_a_bulkhead_bounds_it() {
+    let hung = report("scenarios/hung-optional.yaml");
+    let run = &hung["strategies"][0];
+    assert!(count(&run["requests"], "failed") > 0, "{}", run["requests"]);
+    assert_eq!(count(&run["pressure_totals"]["shop"], "peak_workers"), 8);
+    assert!(count(&run["pressure_totals"]["shop"], "refused") > 0);
+
+    // The same with `bulkhead: 2` on the call, as the scenario's comment suggests.
+    let dir = TempDir::new("cascade-bulkhead");
+    let text = std::fs::read_to_string(crate::support::root().join("scenarios/hung-optional.yaml"))
+        .expect("the shipped scenario");
+    let bounded = text.replace(
+        "on_failure: degrade, timeout_ms: 1000 }",
+        "on_failure: degrade, timeout_ms: 1000, bulkhead: 2 }",
+    );
+    assert_ne!(bounded, text, "the call is where the test expects it");
+    let report = report(&write(&dir, "bounded.yaml", &bounded));
+    let run = &report["strategies"][0];
+    assert_eq!(count(&run["requests"], "failed"), 0, "{}", run["requests"]);
+    assert!(count(&run["requests"], "degraded") > 0);
+    let pressure = &run["pressure_totals"]["shop"];
+    assert!(count(pressure, "peak_workers") <= 3, "{pressure}");
+    let edges = run["edge_totals"].as_array().expect("edge totals");
+    let recommend = edges
+        .iter()
+        .find(|e| e["edge"] == "shop -> recommend api v1")
+        .expect("shop -> recommend");
+    assert!(count(recommend, "bulkhead_refused") > 0, "{recommend}");
+}
