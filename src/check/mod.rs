@@ -34,7 +34,7 @@ pub struct StrategyCheck {
     /// broken in some state of the plan: they fail every time they are made there.
     pub swallowed: Vec<Swallowed>,
     /// The scenario has what this check does not predict (capacity, protections,
-    /// latency, errors and hang faults: see [`Scenario::unpredicted`]), so a predicted
+    /// latency, errors, hang and crash faults: see [`Scenario::unpredicted`]), so a predicted
     /// "none fails" does not say the run cannot fail.
     pub unpredicted: bool,
 }

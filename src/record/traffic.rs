@@ -99,6 +99,9 @@ pub struct Pressure {
     pub refused: u64,
     /// Requests that waited in the queue past their deadline and were never worked on.
     pub expired: u64,
+    /// Requests whose deadline passed while they held a worker: cut off mid-work (the
+    /// caller had given up), their worker freed then.
+    pub abandoned: u64,
     /// The most workers busy at once in one replica.
     pub peak_workers: u64,
     /// The most requests waiting at once in one replica's queue.
@@ -106,9 +109,15 @@ pub struct Pressure {
 }
 
 impl Pressure {
+    /// Requests the workers did not serve to the end: refused, expired or abandoned.
+    pub fn dropped(&self) -> u64 {
+        self.refused + self.expired + self.abandoned
+    }
+
     fn add(&mut self, other: &Pressure) {
         self.refused += other.refused;
         self.expired += other.expired;
+        self.abandoned += other.abandoned;
         self.peak_workers = self.peak_workers.max(other.peak_workers);
         self.peak_queue = self.peak_queue.max(other.peak_queue);
     }

@@ -729,6 +729,9 @@ pub struct CheckJson<'a> {
     /// What the scenario holds that is valid but likely not meant (services no
     /// entrypoint reaches); a warning never changes the verdict.
     pub warnings: Vec<String>,
+    /// What the check does not predict (capacity, protections, latency, errors, hang
+    /// and crash faults), which the run measures.
+    pub unpredicted: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -738,7 +741,11 @@ pub struct StrategyJson<'a> {
     pub error: Option<String>,
     pub graceful: bool,
     pub expect_graceful: Option<bool>,
+    /// `null` when there is no `graceful` expectation, or when it is left to the run.
     pub expectation_held: Option<bool>,
+    /// The strategy expects a failure that only what the check does not predict could
+    /// cause: the run judges it.
+    pub left_to_the_run: bool,
     pub distinct_states: usize,
     pub failing_states: usize,
     /// Calls whose failure no request hears of (asynchronous, or `ignore` for the code),
@@ -952,6 +959,7 @@ pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJ
             graceful: check.graceful(),
             expect_graceful: check.strategy.expect.graceful,
             expectation_held: check.expectation_held(),
+            left_to_the_run: check.left_to_the_run(),
             distinct_states: check.distinct_states,
             failing_states: check.failing_states,
             swallowed: check.swallowed.iter().map(swallowed_text).collect(),
@@ -972,6 +980,7 @@ pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJ
         safe_order: safe_json(&report.safe),
         sweep: sweep_json(report),
         warnings: scenario.warnings.iter().map(super::warning_text).collect(),
+        unpredicted: scenario.unpredicted(),
     }
 }
 

@@ -328,9 +328,16 @@ impl Cluster {
     /// flight fail, its connections reset), and a new replica of its version starts in
     /// its place, ready after `startup_ms`. The slot stays locked meanwhile, so a
     /// rollout move of the service waits for the replacement, and the next crash too:
-    /// one replica is down at a time. Returns false when nothing was crashed: the
-    /// service is down (a kill or missing window) or has no ready replica.
-    pub async fn crash_one(&self, service: &str) -> Result<bool, StartError> {
+    /// one replica is down at a time. `crashed` is called as the replica dies, so that
+    /// the crash counts in the step it happened in. Returns false when nothing was
+    /// crashed: the service is down (a kill or missing window) or has no ready replica.
+    /// A replacement that cannot start (no port left) leaves the service a replica short
+    /// and ends the loop with the error.
+    pub async fn crash_one(
+        &self,
+        service: &str,
+        crashed: impl FnOnce(),
+    ) -> Result<bool, StartError> {
         let mut slot = self.slot(service).lock().await;
         if slot.down > 0 || slot.ready.is_empty() {
             return Ok(false);
@@ -339,6 +346,7 @@ impl Cluster {
         self.pool(service).remove(victim.id);
         let version = victim.version.clone();
         victim.kill();
+        crashed();
         let fresh = self.start_replica(service, &version).await?;
         tokio::time::sleep(self.startup(service)).await;
         self.make_ready(service, &fresh);
@@ -567,8 +575,13 @@ impl Cluster {
             call: call.clone(),
             target: Arc::new(link.target(&call.api, call.method.as_deref())),
             link,
-            key: if call.flag.is_some() || call.asynchronous || call.on_failure.ignores_some() {
-                // The report reads these edges step by step, whatever the fleet's size.
+            key: if call.flag.is_some()
+                || call.asynchronous
+                || call.on_failure.ignores_some()
+                || call.protect != crate::model::Protect::default()
+            {
+                // The report reads these edges step by step, whatever the fleet's size
+                // (protected calls: what their protections did, per step).
                 self.recorder.traffic.tracked_edge(&edge.to_string())
             } else {
                 self.recorder.traffic.edge(&edge.to_string())

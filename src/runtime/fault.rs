@@ -71,8 +71,9 @@ pub async fn run(
     recorder.fault_ended(index, Ok(()));
 }
 
-/// A crash loop on `service` for `window` (`None`: until the run ends): every `every`,
-/// one replica dies and a new one takes its place. A crash is never cut short by the
+/// A crash loop on `service` for `window` (`None`: until the run ends): a crash every
+/// `every` from the start of the window, or as soon as the previous replacement is ready
+/// when it takes longer (one replica down at a time). A crash is never cut short by the
 /// end of the window: the window ends between crashes, so no replica stays down.
 async fn crash_loop(
     cluster: &Cluster,
@@ -82,8 +83,8 @@ async fn crash_loop(
     window: Option<Duration>,
 ) -> Result<(), StartError> {
     let end = window.map(|window| Instant::now() + window);
+    let mut next = Instant::now() + every;
     loop {
-        let next = Instant::now() + every;
         if let Some(end) = end
             && next >= end
         {
@@ -91,8 +92,9 @@ async fn crash_loop(
             return Ok(());
         }
         tokio::time::sleep_until(next).await;
-        if cluster.crash_one(service).await? {
-            recorder.crashed(service);
-        }
+        cluster
+            .crash_one(service, || recorder.crashed(service))
+            .await?;
+        next = (next + every).max(Instant::now());
     }
 }

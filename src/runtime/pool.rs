@@ -219,23 +219,29 @@ impl Link {
     ) -> Result<CallReply, Failure> {
         self.call_until(target, request, Instant::now() + budget)
             .await
+            .0
     }
 
-    /// One attempt at `target` on a replica drawn now, ending by `deadline`.
+    /// One attempt at `target` on a replica drawn now, ending by `deadline`; and whether
+    /// it was sent to a replica (false: a partition, or no replica was ready, failed it
+    /// before it left the caller).
     pub async fn call_until(
         &self,
         target: &Target,
         request: CallRequest,
         deadline: Instant,
-    ) -> Result<CallReply, Failure> {
+    ) -> (Result<CallReply, Failure>, bool) {
         let (api, method) = (target.api.as_str(), target.method.as_deref());
         match &target.path {
             Ok(path) => self.attempt(api, method, path, request, deadline).await,
-            Err(err) => Err(Failure::at(
-                self.edge(api, method),
-                Code::Internal,
-                err.to_string(),
-            )),
+            Err(err) => (
+                Err(Failure::at(
+                    self.edge(api, method),
+                    Code::Internal,
+                    err.to_string(),
+                )),
+                false,
+            ),
         }
     }
 
@@ -251,29 +257,20 @@ impl Link {
         path: &PathAndQuery,
         request: CallRequest,
         deadline: Instant,
-    ) -> Result<CallReply, Failure> {
+    ) -> (Result<CallReply, Failure>, bool) {
         let edge = || self.edge(api, method);
         if self.partitions.load(Ordering::SeqCst) > 0 {
-            return Err(Failure::at(
-                edge(),
-                Code::Unavailable,
-                format!("{} is partitioned from {}", self.caller, self.callee),
-            ));
+            let why = format!("{} is partitioned from {}", self.caller, self.callee);
+            return (Err(Failure::at(edge(), Code::Unavailable, why)), false);
         }
         let Some((member, _attempt)) = self.pick() else {
-            return Err(Failure::at(
-                edge(),
-                Code::Unavailable,
-                format!("no ready replica of {}", self.callee),
-            ));
+            let why = format!("no ready replica of {}", self.callee);
+            return (Err(Failure::at(edge(), Code::Unavailable, why)), false);
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(Failure::at(
-                edge(),
-                Code::DeadlineExceeded,
-                "deadline exceeded before the call",
-            ));
+            let why = "deadline exceeded before the call";
+            return (Err(Failure::at(edge(), Code::DeadlineExceeded, why)), false);
         }
         let channel = self.channel(&member);
         let mut grpc = tonic::client::Grpc::new(channel);
@@ -293,7 +290,7 @@ impl Link {
         };
         // The outer timeout is what bounds the call: tonic's own only covers the
         // request once it reaches a connection.
-        match tokio::time::timeout_at(deadline, call).await {
+        let result = match tokio::time::timeout_at(deadline, call).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(Failure::from_status(&status, edge())),
             Err(_) => Err(Failure::at(
@@ -301,7 +298,8 @@ impl Link {
                 Code::DeadlineExceeded,
                 "deadline exceeded",
             )),
-        }
+        };
+        (result, true)
     }
 
     /// A ready replica drawn at random, counted as in flight. A member removed between the

@@ -305,9 +305,8 @@ impl Behaviour {
             // the run does otherwise, so nothing waits here past what is bounded.
             std::future::pending::<()>().await;
         }
-        // A worker is held until this function returns: own work, downstream calls and
-        // fallbacks included.
-        let _worker = match &self.workers {
+        // A worker is held for the rest: own work, downstream calls and fallbacks.
+        let held = match &self.workers {
             Some(workers) => Some(
                 workers
                     .take(step, deadline, &self.recorder.traffic, &self.service)
@@ -315,6 +314,22 @@ impl Behaviour {
             ),
             None => None,
         };
+        let answer = self.work(work, met, deadline, request).await;
+        if let Some(held) = held {
+            held.finish();
+        }
+        answer
+    }
+
+    /// A request's work once it has a worker (or needs none): the faults' delay and
+    /// errors, its own latency and error rate, then its calls in order.
+    async fn work(
+        &self,
+        work: &Work,
+        met: crate::runtime::trouble::Met,
+        deadline: Option<Instant>,
+        request: &CallRequest,
+    ) -> Result<CallReply, Status> {
         if !met.delay.is_zero() {
             tokio::time::sleep(met.delay).await;
         }

@@ -869,6 +869,10 @@ fn mitigation(
     }
 }
 
+/// The most entry requests outstanding in `--net sim` (the largest `max_in_flight` a
+/// scenario may set): about 1.3 GiB of requests in flight.
+pub const SIM_MAX_IN_FLIGHT: u32 = 100_000;
+
 /// The load generator's bound on outstanding entry requests. Live, it is
 /// `load.max_in_flight`: past it the machine, not the services, would set the pace, so a
 /// refused request makes its step unmeasured. In `--net sim` no machine limits the
@@ -876,7 +880,9 @@ fn mitigation(
 /// instead: an open loop at `rps` whose requests each end by [`ENTRY_DEADLINE`] has at
 /// most `rps` x deadline of them outstanding, and services overloaded by design (a hang
 /// holding every request until its deadline) show as failed requests, not as an
-/// inconclusive run. It stays bounded: by the rate and the deadline.
+/// inconclusive run. It stays bounded: by the rate and the deadline, and by
+/// [`SIM_MAX_IN_FLIGHT`] (about 13 KiB each), past which a refusal makes the step
+/// unmeasured as it does live.
 ///
 /// [`ENTRY_DEADLINE`]: crate::runtime::load::ENTRY_DEADLINE
 fn in_flight_bound(max_in_flight: u32, rps: u64) -> u32 {
@@ -885,7 +891,7 @@ fn in_flight_bound(max_in_flight: u32, rps: u64) -> u32 {
         crate::runtime::net::Net::Sim => {
             let deadline = crate::runtime::load::ENTRY_DEADLINE.as_secs() + 1;
             let needed = u32::try_from(rps.saturating_mul(deadline)).unwrap_or(u32::MAX);
-            max_in_flight.max(needed)
+            max_in_flight.max(needed.min(SIM_MAX_IN_FLIGHT))
         }
     }
 }

@@ -7,11 +7,14 @@
 //! is refused at once with RESOURCE_EXHAUSTED. A queued request whose deadline passes
 //! is not worked on: tonic drops its handler at the deadline its `grpc-timeout` gives,
 //! which takes it out of the queue; one that reaches a worker with no time left is
-//! dropped there. Both count as expired.
+//! dropped there. Both count as expired. A request whose deadline passes while it holds
+//! a worker is cut off there (its caller gave up) and counts as abandoned. A request a
+//! kill or a crash cuts off counts as neither.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
+
 use tokio::time::Instant;
 use tonic::Status;
 
@@ -40,14 +43,15 @@ impl Workers {
     }
 
     /// A worker for a request of `step` ending at `deadline`, after its turn in the
-    /// queue; the worker is free again when the permit drops.
-    pub async fn take(
-        &self,
+    /// queue; the worker is free again when the returned hold drops (call
+    /// [`Held::finish`] when the work ended on its own).
+    pub async fn take<'a>(
+        &'a self,
         step: usize,
         deadline: Option<Instant>,
-        traffic: &Traffic,
+        traffic: &'a Traffic,
         service: &str,
-    ) -> Result<SemaphorePermit<'_>, Status> {
+    ) -> Result<Held<'a>, Status> {
         let permit = match self.idle.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
@@ -71,6 +75,7 @@ impl Workers {
                     workers: self,
                     traffic,
                     step,
+                    deadline,
                     served: false,
                 };
                 traffic.pressed(
@@ -87,7 +92,7 @@ impl Workers {
                     .acquire()
                     .await
                     .map_err(|_| Status::unavailable(format!("{service} is stopping")))?;
-                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                if past(deadline) {
                     // Expired at the head of the queue: counted by the waiter's drop.
                     return Err(Status::deadline_exceeded(format!(
                         "{service}: waited in the queue past the deadline"
@@ -106,23 +111,71 @@ impl Workers {
                 ..Pressure::default()
             },
         );
-        Ok(permit)
+        Ok(Held {
+            _permit: permit,
+            workers: self,
+            traffic,
+            step,
+            deadline,
+            finished: false,
+        })
     }
 }
 
+/// A worker held by a request. Dropped before [`Held::finish`] after the request's
+/// deadline passed, it counts the request as abandoned.
+#[derive(Debug)]
+pub struct Held<'a> {
+    _permit: SemaphorePermit<'a>,
+    workers: &'a Workers,
+    traffic: &'a Traffic,
+    step: usize,
+    deadline: Option<Instant>,
+    finished: bool,
+}
+
+impl Held<'_> {
+    /// The request's work ended on its own (answered or failed).
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if !self.finished && past(self.deadline) {
+            self.traffic.pressed(
+                self.step,
+                &self.workers.key,
+                &Pressure {
+                    abandoned: 1,
+                    ..Pressure::default()
+                },
+            );
+        }
+    }
+}
+
+/// Whether `deadline` has passed (a request without one never expires).
+fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|deadline| Instant::now() >= deadline)
+}
+
 /// A request waiting in the queue: leaves it when dropped, and counts as expired if it
-/// never got to work (its deadline took it out, or it reached a worker too late).
+/// never got to work because its deadline passed (it took the request out, or the
+/// request reached a worker too late); one a kill cut off is not counted.
 struct Waiter<'a> {
     workers: &'a Workers,
     traffic: &'a Traffic,
     step: usize,
+    deadline: Option<Instant>,
     served: bool,
 }
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         self.workers.waiting.fetch_sub(1, Ordering::SeqCst);
-        if !self.served {
+        if !self.served && past(self.deadline) {
             self.traffic.pressed(
                 self.step,
                 &self.workers.key,
@@ -210,6 +263,23 @@ mod tests {
         // Its worker went back: the next request gets one at once.
         let next = pool.take(0, None, &traffic, "api").await;
         assert!(next.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_cut_off_at_its_deadline_while_working_is_abandoned_not_one_a_kill_cuts() {
+        let traffic = Arc::new(Traffic::new(1));
+        let pool = workers(&traffic, 2, 0);
+        let deadline = Some(Instant::now() + Duration::from_millis(50));
+        let late = pool.take(0, deadline, &traffic, "api").await.expect("a worker");
+        let killed = pool.take(0, deadline, &traffic, "api").await.expect("a worker");
+        // Cut before its deadline (a kill): not the request's own timeout.
+        drop(killed);
+        tokio::time::advance(Duration::from_millis(60)).await;
+        drop(late);
+        let done = pool.take(0, deadline, &traffic, "api").await;
+        assert!(done.is_ok());
+        done.expect("a worker").finish();
+        assert_eq!(traffic.step(0).pressure["api"].abandoned, 1);
     }
 
     #[tokio::test(start_paused = true)]

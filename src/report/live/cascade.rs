@@ -38,7 +38,7 @@ pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
             step.traffic
                 .pressure
                 .iter()
-                .filter(|(_, pressure)| pressure.refused + pressure.expired > 0)
+                .filter(|(_, pressure)| pressure.dropped() > 0)
                 .map(|(service, pressure)| {
                     format!("{label}: {service}'s workers: {}", pressure_text(pressure))
                 }),
@@ -64,7 +64,7 @@ pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
             "  workers of {service} over the run: at most {} busy and {} queued in one replica{}",
             pressure.peak_workers,
             pressure.peak_queue,
-            if pressure.refused + pressure.expired > 0 {
+            if pressure.dropped() > 0 {
                 format!("; {}", pressure_text(pressure))
             } else {
                 String::new()
@@ -161,6 +161,12 @@ fn pressure_text(pressure: &Pressure) -> String {
         parts.push(format!(
             "{} expired in the queue",
             count_text(pressure.expired)
+        ));
+    }
+    if pressure.abandoned > 0 {
+        parts.push(format!(
+            "{} cut off at their deadline while holding a worker",
+            count_text(pressure.abandoned)
         ));
     }
     parts.join(", ")

@@ -69,6 +69,16 @@ impl Decoder<'_> {
             Some(per_try)
         });
         let retry_on = self.opt(fields, "retry_on", |d, node, path| d.codes(node, path));
+        if retries > 0
+            && retry_on.as_ref().is_some_and(Vec::is_empty)
+            && let Some(value) = fields.get("retry_on")
+        {
+            self.problem(
+                &fields.path("retry_on"),
+                value.pos,
+                "an empty `retry_on` retries nothing: list the codes to retry, or remove `retries`",
+            );
+        }
         let protect = Protect {
             per_try_timeout,
             retry_on: retry_on.unwrap_or_else(|| Protect::default().retry_on),
