@@ -11,6 +11,7 @@ pub mod sweep;
 
 use std::collections::BTreeSet;
 
+use crate::eval::demand::Demand;
 use crate::eval::{
     Graph, Level, Point, State, StepMoves, StepPrediction, predict_step, recreate_startup,
     step_startup, step_transient,
@@ -33,6 +34,13 @@ pub struct StrategyCheck {
     /// Calls whose failure no request hears of (asynchronous, or `ignore` for the code),
     /// broken in some state of the plan: they fail every time they are made there.
     pub swallowed: Vec<Swallowed>,
+    /// Per step, the load of its settled part by Little's law (`eval::demand`): only
+    /// for a scenario with something that acts on time or load (what
+    /// [`Scenario::unpredicted`] lists); empty otherwise.
+    pub load: Vec<Demand>,
+    /// How long each step's settled part lasts (half the bake time), and the baseline.
+    pub settled_part: std::time::Duration,
+    pub baseline: std::time::Duration,
     /// The scenario has what this check does not predict (capacity, protections,
     /// latency, errors, hang and crash faults: see [`Scenario::unpredicted`]), so a predicted
     /// "none fails" does not say the run cannot fail.
@@ -85,10 +93,39 @@ fn note_swallowed(
     }
 }
 
+/// A settled part whose decided load prediction serves less than this share of an
+/// entrypoint's requests fails it.
+pub const SERVED_IN_FULL: f64 = 0.995;
+
 impl StrategyCheck {
-    /// True when no state of the strategy fails an entrypoint.
+    /// True when no state of the strategy fails an entrypoint, and the load of no
+    /// settled part is sure (decided) to fail requests.
     pub fn graceful(&self) -> bool {
-        self.plan.is_ok() && self.failing_states == 0
+        self.plan.is_ok() && self.failing_states == 0 && self.overloaded().is_empty()
+    }
+
+    /// How long step `step`'s settled part lasts: the baseline whole (it has no
+    /// transient part), a step half its bake time.
+    pub fn part(&self, step: usize) -> std::time::Duration {
+        if step == 0 {
+            self.baseline
+        } else {
+            self.settled_part
+        }
+    }
+
+    /// The steps whose settled part the load prediction decides fails requests: (step,
+    /// the entrypoint served least, its share).
+    pub fn overloaded(&self) -> Vec<(usize, &str, f64)> {
+        self.load
+            .iter()
+            .enumerate()
+            .filter(|(step, demand)| demand.decided_over(self.part(*step)))
+            .filter_map(|(step, demand)| {
+                let (entry, served) = demand.served.iter().min_by(|a, b| a.1.total_cmp(b.1))?;
+                (*served < SERVED_IN_FULL).then_some((step, entry.as_str(), *served))
+            })
+            .collect()
     }
 
     /// Whether the strategy's `expect.graceful` holds for the prediction (`None` when it
@@ -104,7 +141,7 @@ impl StrategyCheck {
     }
 
     /// True when the strategy expects a failure that only what the check does not
-    /// predict could cause.
+    /// predict could cause (or predicts only as undecided).
     pub fn left_to_the_run(&self) -> bool {
         self.strategy.expect.graceful == Some(false)
             && self.plan.is_ok()
@@ -179,6 +216,9 @@ pub fn check_strategy(
             distinct_states: 0,
             failing_states: 0,
             swallowed: Vec::new(),
+            load: Vec::new(),
+            settled_part: scenario.load.bake / 2,
+            baseline: scenario.load.baseline,
             unpredicted: !scenario.unpredicted().is_empty(),
         };
     };
@@ -194,8 +234,10 @@ pub fn check_strategy(
     // step's changes (one running state, not one built from a deployment per step).
     let mut before = graph.settled(&scenario.initial, &scenario.initial_flags());
     let mut walk = planned.walk(scenario);
+    let timed = !scenario.unpredicted().is_empty();
+    let mut load = Vec::new();
     for &(t_start, t_end, end) in &spans {
-        let Some((step, _, flags)) = walk.next() else {
+        let Some((step, deployment, flags)) = walk.next() else {
             break;
         };
         let after = graph.moved(&before, &step.changes, flags);
@@ -209,6 +251,14 @@ pub fn check_strategy(
             flags_during: flags,
             after: Point { state: &after },
         };
+        if timed {
+            load.push(crate::eval::demand::predict(
+                scenario,
+                deployment,
+                flags,
+                &in_settled,
+            ));
+        }
         let prediction = predict_step(graph, scenario, moves, &in_transient, &in_settled);
         if let Some(t) = &prediction.transient {
             let label = format!("during step {}", step.index);
@@ -246,6 +296,9 @@ pub fn check_strategy(
         distinct_states: seen.len(),
         failing_states: failing,
         swallowed: swallowed.into_values().collect(),
+        load,
+        settled_part: scenario.load.bake / 2,
+        baseline: scenario.load.baseline,
         unpredicted: !scenario.unpredicted().is_empty(),
     }
 }

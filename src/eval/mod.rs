@@ -11,6 +11,7 @@
 //! The live run passes through exactly these states, which is what lets the live report
 //! put the prediction next to the measurement.
 
+pub mod demand;
 pub mod graph;
 
 use std::time::Duration;

@@ -47,9 +47,52 @@ pub struct StepResult {
     pub measured: Vec<Option<Level>>,
     /// How far the harness fell behind in the step.
     pub lag: Lag,
+    /// The load of the step's settled part as `check` predicts it by Little's law (a
+    /// scenario with something that acts on time or load only).
+    pub load: Option<crate::eval::demand::Demand>,
 }
 
+/// How far a settled part's measured share served may be from the decided prediction
+/// and still agree: in virtual time, 0.05 (the queue a step starts with, and the requests
+/// a step's first moments send before it fills, move a share of a few hundred requests
+/// by a few points); live, 0.1, and only where the machine kept up.
+pub const LOAD_BOUND_SIM: f64 = 0.05;
+pub const LOAD_BOUND_LIVE: f64 = 0.1;
+
 impl StepResult {
+    /// Per entrypoint, the share of the settled part's requests answered (ok or
+    /// degraded); `None` where none was sent.
+    pub fn settled_served(&self) -> BTreeMap<String, Option<f64>> {
+        self.parts
+            .iter()
+            .map(|(entry, parts)| {
+                let settled = parts[1];
+                let share = (settled.sent > 0)
+                    .then(|| (settled.ok + settled.degraded) as f64 / settled.sent as f64);
+                (entry.clone(), share)
+            })
+            .collect()
+    }
+
+    /// Whether the settled part's measured shares agree with the decided load
+    /// prediction within `bound`, for a settled part lasting `part`; `None` when there
+    /// is none to hold them to (no load prediction, an undecided one, a part too short
+    /// for it, or nothing measured).
+    pub fn load_agrees(&self, bound: f64, part: std::time::Duration) -> Option<bool> {
+        let load = self.load.as_ref().filter(|load| load.decided_over(part))?;
+        let measured = self.settled_served();
+        let mut compared = false;
+        for (entry, predicted) in &load.served {
+            if let Some(Some(share)) = measured.get(entry) {
+                compared = true;
+                if (share - predicted).abs() > bound {
+                    return Some(false);
+                }
+            }
+        }
+        compared.then_some(true)
+    }
+
     /// Whether the machine kept up with the step (see [`Lag::kept_up`]): only then is
     /// its measurement the services', to compare with the prediction and to judge.
     pub fn kept_up(&self) -> bool {

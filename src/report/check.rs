@@ -49,7 +49,7 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report, quiet: bool) -> Str
     if !unpredicted.is_empty() {
         let _ = writeln!(
             out,
-            "note: not predicted here: {} (time, capacity and error rates are not modelled; the run measures them)",
+            "note: time and load: {}; their load is predicted for the settled part of each step (Little's law), the rest is left to the run",
             super::list_or_none(unpredicted.into_iter())
         );
     }
@@ -205,9 +205,25 @@ fn strategy(
         _ => String::new(),
     };
     let steps = plan.last_step();
+    let overloaded = check.overloaded();
+    let load = if overloaded.is_empty() {
+        String::new()
+    } else {
+        let at: Vec<String> = overloaded
+            .iter()
+            .map(|(step, _, _)| {
+                if *step == 0 {
+                    "the baseline".to_owned()
+                } else {
+                    format!("step {step}")
+                }
+            })
+            .collect();
+        format!("; load fails requests after {}", at.join(", "))
+    };
     let _ = writeln!(
         out,
-        "strategy {name}: {steps} {}, {} distinct {}, {} {}{expectation}",
+        "strategy {name}: {steps} {}, {} distinct {}, {}{load} {}{expectation}",
         plural(steps, "step", "steps"),
         check.distinct_states,
         plural(check.distinct_states, "state", "states"),
@@ -254,6 +270,108 @@ fn strategy(
     }
     out.push_str(&table(&rows, "  "));
     swallowed_lines(out, check);
+    load_lines(out, check);
+}
+
+/// The load prediction of each step's settled part, where it says something: requests
+/// refused or failed by load, or a service too close to its workers to tell.
+fn load_lines(out: &mut String, check: &StrategyCheck) {
+    if check.load.is_empty() {
+        return;
+    }
+    let mut lines = Vec::new();
+    for (step, demand) in check.load.iter().enumerate() {
+        let label = if step == 0 {
+            "baseline".to_owned()
+        } else {
+            format!("step {step}")
+        };
+        let wants = |service: &str| {
+            let load = &demand.services[service];
+            let mut text = format!(
+                "{service} wants {:.1} workers of {} per replica ({:.0} rps x {:.0} ms held",
+                load.wanted,
+                load.workers.unwrap_or_default(),
+                load.rate / f64::from(load.replicas.max(1)),
+                load.hold_ms
+            );
+            if let Some((callee, wait)) = &load.longest_wait {
+                let _ = write!(text, ", {wait:.0} ms of it waiting on {callee}");
+            }
+            text.push(')');
+            text
+        };
+        if !demand.converged {
+            lines.push(format!(
+                "{label}: undecided: the load did not settle in {} rounds",
+                crate::eval::demand::MAX_ITERATIONS
+            ));
+            continue;
+        }
+        if !demand.undecided.is_empty() {
+            let near: Vec<String> = demand.undecided.iter().map(|s| wants(s)).collect();
+            lines.push(format!(
+                "{label}: undecided: {}: within {} to {} of its workers, queueing decides",
+                near.join("; "),
+                crate::eval::demand::UNDECIDED.0,
+                crate::eval::demand::UNDECIDED.1
+            ));
+            continue;
+        }
+        if !demand.decided_over(check.part(step)) {
+            let short: Vec<String> = demand
+                .served
+                .iter()
+                .filter(|(_, served)| **served < crate::check::SERVED_IN_FULL)
+                .map(|(entry, served)| format!("{entry} {:.0}% served", served * 100.0))
+                .collect();
+            if !short.is_empty() {
+                lines.push(format!(
+                    "{label}: undecided ({}): the settled part lasts {} ms, under {} times the {:.0} ms a request holds a worker, so the queue's start decides; a longer step_ms decides it",
+                    short.join(", "),
+                    check.part(step).as_millis(),
+                    crate::eval::demand::SETTLE_HOLDS,
+                    demand.settle_ms
+                ));
+            }
+            continue;
+        }
+        let short: Vec<String> = demand
+            .served
+            .iter()
+            .filter(|(_, served)| **served < crate::check::SERVED_IN_FULL)
+            .map(|(entry, served)| format!("{entry} {:.0}% served", served * 100.0))
+            .collect();
+        if short.is_empty() {
+            continue;
+        }
+        let why: Vec<String> = demand
+            .refusing()
+            .iter()
+            .map(|(service, load)| {
+                format!("{} -> {:.0}% refused", wants(service), load.refused * 100.0)
+            })
+            .collect();
+        let mut line = format!("{label}: {}", short.join(", "));
+        if !why.is_empty() {
+            let _ = write!(line, ": {}", why.join("; "));
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "  load (Little's law, settled part of each step): every request served"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  load (Little's law, settled part of each step; the transient part is left to the run):"
+    );
+    for line in lines {
+        let _ = writeln!(out, "    {line}");
+    }
 }
 
 fn swallowed_lines(out: &mut String, check: &StrategyCheck) {
@@ -734,6 +852,55 @@ pub struct CheckJson<'a> {
     pub unpredicted: Vec<String>,
 }
 
+/// One step's settled load, as `check --json` gives it.
+#[derive(Debug, Serialize)]
+pub struct LoadJson {
+    pub served: BTreeMap<String, f64>,
+    pub decided: bool,
+    pub undecided: Vec<String>,
+    pub services: BTreeMap<String, ServiceLoadJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceLoadJson {
+    pub rate: f64,
+    pub hold_ms: f64,
+    pub workers: Option<u32>,
+    pub workers_wanted: f64,
+    pub refused: f64,
+}
+
+impl From<&crate::eval::demand::Demand> for LoadJson {
+    fn from(demand: &crate::eval::demand::Demand) -> LoadJson {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        LoadJson {
+            served: demand
+                .served
+                .iter()
+                .map(|(entry, share)| (entry.clone(), round(*share)))
+                .collect(),
+            decided: demand.decided(),
+            undecided: demand.undecided.clone(),
+            services: demand
+                .services
+                .iter()
+                .map(|(service, load)| {
+                    (
+                        service.clone(),
+                        ServiceLoadJson {
+                            rate: round(load.rate),
+                            hold_ms: round(load.hold_ms),
+                            workers: load.workers,
+                            workers_wanted: round(load.wanted),
+                            refused: round(load.refused),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct StrategyJson<'a> {
     pub name: String,
@@ -746,6 +913,10 @@ pub struct StrategyJson<'a> {
     /// The strategy expects a failure that only what the check does not predict could
     /// cause: the run judges it.
     pub left_to_the_run: bool,
+    /// Per step, the load of its settled part (a scenario with capacity, protections
+    /// or timed faults only): each entrypoint's share served, whether the prediction is
+    /// decided, and each service's load.
+    pub load: Vec<LoadJson>,
     pub distinct_states: usize,
     pub failing_states: usize,
     /// Calls whose failure no request hears of (asynchronous, or `ignore` for the code),
@@ -960,6 +1131,16 @@ pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJ
             expect_graceful: check.strategy.expect.graceful,
             expectation_held: check.expectation_held(),
             left_to_the_run: check.left_to_the_run(),
+            load: check
+                .load
+                .iter()
+                .enumerate()
+                .map(|(step, demand)| {
+                    let mut json = LoadJson::from(demand);
+                    json.decided = demand.decided_over(check.part(step));
+                    json
+                })
+                .collect(),
             distinct_states: check.distinct_states,
             failing_states: check.failing_states,
             swallowed: check.swallowed.iter().map(swallowed_text).collect(),

@@ -624,8 +624,26 @@ impl Runner<'_> {
         // step whose measurement differs gets the prediction's explanation; kept for
         // every step during the run, explanations would grow with steps x entrypoints.
         let mut before = graph.settled(&self.scenario.initial, &self.scenario.initial_flags());
+        let timed = !self.scenario.unpredicted().is_empty();
+        let mut deployment = self.scenario.initial.clone();
         for index in 0..self.steps.len() {
             let record = records.next().unwrap_or_default();
+            for change in &self.steps[index].changes {
+                deployment.apply(change);
+            }
+            let load = timed.then(|| {
+                let faults: Vec<&crate::model::FaultKind> = record
+                    .faults_settled
+                    .iter()
+                    .filter_map(|&fault| self.scenario.faults.get(fault).map(|f| &f.kind))
+                    .collect();
+                crate::eval::demand::predict(
+                    &self.scenario,
+                    &deployment,
+                    &self.steps[index].flags_after,
+                    &faults,
+                )
+            });
             let measured = measured(&graph, &record, &recorded_as);
             let ran = &self.steps[index];
             graph.set_flags(&mut before, &ran.flags_before);
@@ -646,7 +664,9 @@ impl Runner<'_> {
                 let predicted = predict(&graph, &self.scenario, ran, (&before, &after), faults);
                 self.steps[index].predicted = Some(predicted.into_levels(|entry| differs[entry]));
             }
-            steps.push(self.step_result(index, record, measured));
+            let mut result = self.step_result(index, record, measured);
+            result.load = load;
+            steps.push(result);
             before = after;
         }
         let failed_steps: Vec<StepKind> = steps
@@ -741,6 +761,7 @@ impl Runner<'_> {
             predicted: ran.predicted.take().unwrap_or_default(),
             measured,
             lag,
+            load: None,
         }
     }
 

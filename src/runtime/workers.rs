@@ -270,8 +270,14 @@ mod tests {
         let traffic = Arc::new(Traffic::new(1));
         let pool = workers(&traffic, 2, 0);
         let deadline = Some(Instant::now() + Duration::from_millis(50));
-        let late = pool.take(0, deadline, &traffic, "api").await.expect("a worker");
-        let killed = pool.take(0, deadline, &traffic, "api").await.expect("a worker");
+        let late = pool
+            .take(0, deadline, &traffic, "api")
+            .await
+            .expect("a worker");
+        let killed = pool
+            .take(0, deadline, &traffic, "api")
+            .await
+            .expect("a worker");
         // Cut before its deadline (a kill): not the request's own timeout.
         drop(killed);
         tokio::time::advance(Duration::from_millis(60)).await;

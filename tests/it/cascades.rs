@@ -391,8 +391,8 @@ fn a_hung_optional_call_fails_the_entrypoint_unless_a_bulkhead_bounds_it() {
     let text = std::fs::read_to_string(crate::support::root().join("scenarios/hung-optional.yaml"))
         .expect("the shipped scenario");
     let bounded = text.replace(
-        "on_failure: degrade, timeout_ms: 1000 }",
-        "on_failure: degrade, timeout_ms: 1000, bulkhead: 2 }",
+        "on_failure: degrade, timeout_ms: 500 }",
+        "on_failure: degrade, timeout_ms: 500, bulkhead: 2 }",
     );
     assert_ne!(bounded, text, "the call is where the test expects it");
     let report = report(&write(&dir, "bounded.yaml", &bounded));
@@ -407,4 +407,98 @@ fn a_hung_optional_call_fails_the_entrypoint_unless_a_bulkhead_bounds_it() {
         .find(|e| e["edge"] == "shop -> recommend api v1")
         .expect("shop -> recommend");
     assert!(count(recommend, "bulkhead_refused") > 0, "{recommend}");
+}
+
+/// web (200 rps) needs shop (one replica, 8 workers, a queue of 4); shop calls recs with
+/// `rule` and a 200 ms timeout; `faults` in force for the 3 s baseline.
+fn little(dir: &TempDir, name: &str, rule: &str, faults: &str) -> String {
+    write(
+        dir,
+        &format!("{name}.yaml"),
+        &format!(
+            "
+name: {name}
+services:
+  web:
+    entrypoint: true
+    versions: {{ v1: {{ calls: [ {{ service: shop, timeout_ms: 5000 }} ] }} }}
+  shop:
+    versions:
+      v1:
+        capacity: {{ workers: 8, queue: 4 }}
+        calls: [ {{ service: recs, on_failure: {rule}, timeout_ms: 200 }} ]
+  recs: {{ versions: {{ v1: {{}} }} }}
+initial: {{ web: v1, shop: v1, recs: v1 }}
+load: {{ rps: 200, baseline_ms: 3000 }}
+strategies: [batch]
+faults: [{faults}]
+"
+        ),
+    )
+}
+
+/// `check --json`'s load of the baseline: web's share served, and whether it is decided.
+fn predicted(path: &str) -> (f64, bool) {
+    let run = simulate(&["check", path, "--json", "-"]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let load = &report["strategies"][0]["load"][0];
+    (
+        load["served"]["web"].as_f64().expect("a share"),
+        load["decided"].as_bool().expect("decided"),
+    )
+}
+
+#[test]
+fn check_predicts_the_share_served_by_little_s_law_and_the_sim_run_measures_it() {
+    let dir = TempDir::new("cascade-little");
+    // 200 rps x 200 ms = 40 workers wanted of 8: a fifth served; without the hang,
+    // all; with the call required, none.
+    for (name, rule, faults, expected) in [
+        ("hung", "degrade", "{ hang: recs }", 0.2),
+        ("healthy", "degrade", "", 1.0),
+        ("required", "fail", "{ hang: recs }", 0.0),
+    ] {
+        let path = little(&dir, name, rule, faults);
+        let (share, decided) = predicted(&path);
+        assert!(decided, "{name}");
+        assert!(
+            (share - expected).abs() < 0.005,
+            "{name}: predicted {share}"
+        );
+        let measured = report(&path)["strategies"][0]["steps"][0]["load"]["measured"]["web"]
+            .as_f64()
+            .expect("measured");
+        assert!(
+            (measured - share).abs() <= 0.05,
+            "{name}: predicted {share}, measured {measured}"
+        );
+    }
+}
+
+#[test]
+fn check_judges_the_shipped_cascades_and_the_runs_agree() {
+    for (path, strategy, step) in [
+        ("scenarios/retry-storm.yaml", 0, 1),
+        ("scenarios/hung-optional.yaml", 0, 1),
+    ] {
+        let run = simulate(&["check", path, "--json", "-"]);
+        assert_eq!(run.code, 0, "{path}: {}", run.stdout);
+        let check: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let judged = &check["strategies"][strategy];
+        assert_eq!(judged["expectation_held"], true, "{path}: {judged}");
+        assert_eq!(judged["left_to_the_run"], false);
+        let load = &judged["load"][step];
+        assert_eq!(load["decided"], true, "{path}: {load}");
+        let share = load["served"]["web"].as_f64().expect("share");
+        assert!(share < 0.6, "{path}: {share}");
+        let measured =
+            report(path)["strategies"][strategy]["steps"][step]["load"]["measured"]["web"]
+                .as_f64()
+                .expect("measured");
+        assert!(
+            (measured - share).abs() <= 0.05,
+            "{path}: predicted {share}, measured {measured}"
+        );
+    }
 }

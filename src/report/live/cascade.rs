@@ -6,15 +6,91 @@
 use std::fmt::Write as _;
 
 use crate::model::Scenario;
-use crate::record::result::StrategyRun;
+use crate::record::result::{LOAD_BOUND_LIVE, LOAD_BOUND_SIM, StrategyRun};
 use crate::record::traffic::{EdgeCounts, Pressure};
 use crate::report::count_text;
+use crate::runtime::net::Net;
 
 /// Edges shown in the amplification line, the highest first; the JSON has every one.
 const AMPLIFIED_SHOWN: usize = 6;
 
 /// Step lines shown per strategy; the JSON has every step's counts.
 const STEP_LINES: usize = 12;
+
+/// The load of each step's settled part: the share served `check` predicts by Little's
+/// law against the share measured, per entrypoint; `!` where a decided prediction and
+/// the measurement differ by more than the bound, `~` where the prediction is undecided
+/// (or the machine fell behind).
+pub(super) fn load_lines(out: &mut String, scenario: &Scenario, net: Net, run: &StrategyRun) {
+    if run.steps.iter().all(|step| step.load.is_none()) {
+        return;
+    }
+    let bound = match net {
+        Net::Sim => LOAD_BOUND_SIM,
+        Net::Live => LOAD_BOUND_LIVE,
+    };
+    // A settled part lasts half the bake time; the baseline has none other.
+    let part = |step: &crate::record::result::StepResult| match step.kind {
+        crate::record::StepKind::Baseline => scenario.load.baseline,
+        _ => scenario.load.bake / 2,
+    };
+    let mut cells = Vec::new();
+    for step in &run.steps {
+        let Some(load) = &step.load else {
+            continue;
+        };
+        let measured = step.settled_served();
+        let shares: Vec<String> = load
+            .served
+            .iter()
+            .map(|(entry, predicted)| {
+                let got = measured
+                    .get(entry)
+                    .copied()
+                    .flatten()
+                    .map_or_else(|| "-".to_owned(), |share| format!("{:.0}%", share * 100.0));
+                format!("{entry} {:.0}% / {got}", predicted * 100.0)
+            })
+            .collect();
+        let mark = if !load.decided_over(part(step)) || !step.kept_up() {
+            " ~"
+        } else if step.load_agrees(bound, part(step)) == Some(false) {
+            " !"
+        } else {
+            ""
+        };
+        cells.push(format!(
+            "{} {}{mark}",
+            super::place(step.kind),
+            shares.join(", ")
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "  served in each step's settled part, predicted (Little's law) / measured: {}",
+        cells.join("; ")
+    );
+    if cells.iter().any(|cell| cell.ends_with('~')) {
+        let _ = writeln!(
+            out,
+            "  ~ undecided: a service near its workers, or a settled part shorter than {} times the longest hold, which queueing decides",
+            crate::eval::demand::SETTLE_HOLDS
+        );
+    }
+    let differs = run
+        .steps
+        .iter()
+        .filter(|step| step.kept_up() && step.load_agrees(bound, part(step)) == Some(false))
+        .count();
+    if differs > 0 {
+        let _ = writeln!(
+            out,
+            "  ! {differs} {} measured more than {:.0} points from the load prediction",
+            crate::report::plural(differs, "settled part", "settled parts"),
+            bound * 100.0
+        );
+    }
+}
 
 pub(super) fn lines(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
     let acted =

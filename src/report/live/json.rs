@@ -136,6 +136,17 @@ pub struct EdgeJson {
     pub tries: crate::record::traffic::Tries,
 }
 
+/// One step's settled load, predicted and measured.
+#[derive(Debug, Serialize)]
+pub struct StepLoadJson {
+    pub predicted: BTreeMap<String, f64>,
+    pub measured: BTreeMap<String, Option<f64>>,
+    /// The prediction stands: no service near its workers, and a settled part at least
+    /// five times the longest hold.
+    pub decided: bool,
+    pub undecided: Vec<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct StepJson {
     pub index: usize,
@@ -162,6 +173,10 @@ pub struct StepJson {
     /// Per service with `capacity`: requests refused (RESOURCE_EXHAUSTED) and expired in
     /// the queue, the most workers busy and requests queued at once in one replica.
     pub pressure: BTreeMap<String, crate::record::traffic::Pressure>,
+    /// The settled part's share served per entrypoint, as `check` predicts it by
+    /// Little's law and as measured; `null` for a scenario with nothing that acts on
+    /// time or load.
+    pub load: Option<StepLoadJson>,
     pub entrypoints: BTreeMap<String, EntryJson>,
     pub events: Vec<String>,
     pub gate_breached: bool,
@@ -455,6 +470,23 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
         received: step.traffic.received.clone(),
         asynchronous: step.traffic.asynchronous,
         pressure: step.traffic.pressure.clone(),
+        load: step.load.as_ref().map(|load| StepLoadJson {
+            predicted: load
+                .served
+                .iter()
+                .map(|(entry, share)| (entry.clone(), (share * 1000.0).round() / 1000.0))
+                .collect(),
+            measured: step
+                .settled_served()
+                .into_iter()
+                .map(|(entry, share)| (entry, share.map(|s| (s * 1000.0).round() / 1000.0)))
+                .collect(),
+            decided: load.decided_over(match step.kind {
+                crate::record::StepKind::Baseline => scenario.load.baseline,
+                _ => scenario.load.bake / 2,
+            }),
+            undecided: load.undecided.clone(),
+        }),
         requests: requests(&step.total),
         latency_ms: step.total.percentiles(),
         causes: step

@@ -25,6 +25,7 @@ pub(super) fn strategy(out: &mut String, scenario: &Scenario, net: Net, run: &St
     flagged_calls(out, scenario, run);
     async_calls(out, scenario, run);
     super::cascade::lines(out, scenario, run);
+    super::cascade::load_lines(out, scenario, net, run);
     per_method(out, scenario, run);
     unseen(out, scenario, run);
     if run.graph.entries.len() > 1 {

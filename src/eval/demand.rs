@@ -1,0 +1,814 @@
+//! Demand against capacity in one settled state, by Little's law: how many requests a
+//! second reach each service, how long each holds a worker, how many workers that wants
+//! against how many a version has, and so the share of each entrypoint's requests served.
+//!
+//! The model, in the order it is computed (`docs/check.md`, "Load"):
+//! - A request's *hold* at a service is its own latency (and a `latency` fault's), plus
+//!   what each call keeps it waiting: a callee that answers, its own hold; one that is
+//!   gone, refuses or is partitioned, nothing (it fails fast); one that is hung or
+//!   answers after the per-try timeout, the per-try timeout; times the call's attempts
+//!   (retries on the codes it retries, cut by the deadline and the budget), plus the
+//!   backoffs. An open breaker (a callee failing at least its threshold) fails fast.
+//! - A service's *demand* is the entry rates times each method's share of the mix times
+//!   the attempts made along every path, spread evenly over its replicas (picks are
+//!   random, so live replicas are loaded unevenly around that mean).
+//! - *Workers wanted* per replica = demand x hold. Past the workers, the share refused
+//!   (RESOURCE_EXHAUSTED) is 1 - workers / wanted (the queue only delays); refusals fail
+//!   fast upstream, which shortens the callers' holds and changes their demand, so the
+//!   two are iterated to a fixed point (damped; at most [`MAX_ITERATIONS`]).
+//! - A service whose workers wanted are within [0.8, 1.25] of its workers is
+//!   *undecided*: queueing and chance decide it, not this arithmetic.
+//!
+//! Outcomes are probabilities here, not the outcome sets of `graph`: overload fails a
+//! share of requests. Pure: no clock, no IO.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Action, Call, Deployment, FailCode, FaultKind, Flags, Scenario, flag_on};
+
+/// The most rounds of the fixed point; a state that has not settled by then is said so.
+pub const MAX_ITERATIONS: usize = 200;
+
+/// The band of workers wanted, as a share of the workers, inside which a service is
+/// undecided.
+pub const UNDECIDED: (f64, f64) = (0.8, 1.25);
+
+/// The deadline of an entry request (the load generator's), in milliseconds.
+const ENTRY_DEADLINE_MS: f64 = 10_000.0;
+
+/// The codes in [`FailCode::ALL`] order, as indices of a failure distribution.
+const CODES: usize = FailCode::ALL.len();
+
+/// A failure share per code.
+type Fails = [f64; CODES];
+
+/// What one settled state asks of each service, and what that leaves the entrypoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    /// Per service that receives requests.
+    pub services: BTreeMap<String, ServiceLoad>,
+    /// Per entrypoint: the predicted share of its requests answered (ok or degraded).
+    pub served: BTreeMap<String, f64>,
+    /// Services whose workers wanted are within the [`UNDECIDED`] band of their workers.
+    pub undecided: Vec<String>,
+    /// Whether the fixed point settled within [`MAX_ITERATIONS`].
+    pub converged: bool,
+    /// The longest hold (ms) at a service with workers: how long the queues take to
+    /// forget the state before.
+    pub settle_ms: f64,
+}
+
+/// A settled part shorter than this many times [`Demand::settle_ms`] is undecided: the
+/// requests and queue the part before left behind take about one hold to drain, and a
+/// share measured over less than five holds is theirs as much as the state's.
+pub const SETTLE_HOLDS: f64 = 5.0;
+
+impl Demand {
+    /// Whether the prediction stands: it settled and no service is in the band.
+    pub fn decided(&self) -> bool {
+        self.converged && self.undecided.is_empty()
+    }
+
+    /// Whether the prediction stands for a settled part lasting `part`: decided, and
+    /// long enough for the queues to forget the part before ([`SETTLE_HOLDS`]).
+    pub fn decided_over(&self, part: std::time::Duration) -> bool {
+        self.decided() && part.as_secs_f64() * 1000.0 >= SETTLE_HOLDS * self.settle_ms
+    }
+
+    /// The services that refuse requests, most refused first.
+    pub fn refusing(&self) -> Vec<(&String, &ServiceLoad)> {
+        let mut refusing: Vec<(&String, &ServiceLoad)> = self
+            .services
+            .iter()
+            .filter(|(_, load)| load.refused > 0.0005)
+            .collect();
+        refusing.sort_by(|a, b| b.1.refused.total_cmp(&a.1.refused).then(a.0.cmp(b.0)));
+        refusing
+    }
+}
+
+/// One service's load in a state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceLoad {
+    pub version: String,
+    /// Requests a second reaching the service (every attempt), over all its replicas.
+    pub rate: f64,
+    pub replicas: u32,
+    /// Milliseconds a served request holds a worker, on average.
+    pub hold_ms: f64,
+    /// The version's workers per replica; `None`: no `capacity`.
+    pub workers: Option<u32>,
+    /// Workers wanted per replica if every request were served (rate per replica x hold).
+    pub wanted: f64,
+    /// The share of requests refused with RESOURCE_EXHAUSTED.
+    pub refused: f64,
+    /// The call that keeps a request waiting longest, and how long (ms), when one does.
+    pub longest_wait: Option<(String, f64)>,
+}
+
+/// The demand in the settled state `deployment` with `flags`, `faults` in force.
+pub fn predict(
+    scenario: &Scenario,
+    deployment: &Deployment,
+    flags: &Flags,
+    faults: &[&FaultKind],
+) -> Demand {
+    let model = Model::new(scenario, deployment, flags, faults);
+    let mut refused: BTreeMap<String, f64> = BTreeMap::new();
+    let mut bulkhead: BTreeMap<String, f64> = BTreeMap::new();
+    let mut converged = false;
+    let mut round = Round::default();
+    for _ in 0..MAX_ITERATIONS {
+        round = model.round(&refused, &bulkhead);
+        let mut change: f64 = 0.0;
+        for (service, load) in &round.loads {
+            let Some(workers) = load.workers else {
+                continue;
+            };
+            let target = if load.wanted > f64::from(workers) {
+                1.0 - f64::from(workers) / load.wanted
+            } else {
+                0.0
+            };
+            let old = refused.get(service).copied().unwrap_or(0.0);
+            let new = 0.5 * old + 0.5 * target;
+            change = change.max((new - old).abs());
+            refused.insert(service.clone(), new);
+        }
+        for (edge, (concurrency, slots)) in &round.concurrency {
+            let target = if *concurrency > *slots {
+                1.0 - slots / concurrency
+            } else {
+                0.0
+            };
+            let old = bulkhead.get(edge).copied().unwrap_or(0.0);
+            let new = 0.5 * old + 0.5 * target;
+            change = change.max((new - old).abs());
+            bulkhead.insert(edge.clone(), new);
+        }
+        if change < 1e-5 {
+            converged = true;
+            break;
+        }
+    }
+    let mut services = BTreeMap::new();
+    let mut undecided = Vec::new();
+    let mut settle_ms: f64 = 0.0;
+    for (service, mut load) in round.loads {
+        if load.workers.is_some() && load.rate > 0.0 {
+            settle_ms = settle_ms.max(load.hold_ms);
+        }
+        load.refused = refused.get(&service).copied().unwrap_or(0.0);
+        if let Some(workers) = load.workers {
+            let ratio = load.wanted / f64::from(workers);
+            if (UNDECIDED.0..=UNDECIDED.1).contains(&ratio) {
+                undecided.push(service.clone());
+            }
+        }
+        services.insert(service, load);
+    }
+    Demand {
+        services,
+        served: round.served,
+        undecided,
+        converged,
+        settle_ms,
+    }
+}
+
+/// The state, read once.
+struct Model<'a> {
+    scenario: &'a Scenario,
+    deployment: &'a Deployment,
+    /// Per flag, its percent.
+    flags: BTreeMap<String, u8>,
+    /// Services a kill or missing window takes away.
+    down: Vec<&'a str>,
+    hung: Vec<&'a str>,
+    /// (from, to) partitions.
+    cut: Vec<(&'a str, &'a str)>,
+    /// Per service, added latency (ms, jitter at its mean) and error shares by code.
+    slow: BTreeMap<&'a str, f64>,
+    errors: BTreeMap<&'a str, Fails>,
+}
+
+/// One round of the fixed point: every service's load and every entrypoint's share,
+/// given the refusals of the round before.
+#[derive(Debug, Default)]
+struct Round {
+    loads: BTreeMap<String, ServiceLoad>,
+    served: BTreeMap<String, f64>,
+    /// Per bulkhead (caller -> callee edge): calls in flight per caller replica, and its
+    /// slots.
+    concurrency: BTreeMap<String, (f64, f64)>,
+}
+
+/// What a request at one method does, once served.
+#[derive(Debug, Clone, Default)]
+struct Handling {
+    fails: Fails,
+    hold: f64,
+    /// (callee, method, attempts a second per request served here, bulkhead edge).
+    calls: Vec<(String, Option<String>, f64)>,
+    longest_wait: Option<(String, f64)>,
+}
+
+/// One call as its caller sees it.
+#[derive(Debug, Clone, Default)]
+struct View {
+    fails: Fails,
+    /// Milliseconds the caller waits, attempts and backoffs included.
+    wait: f64,
+    /// Attempts that reach the callee, per call.
+    attempts: f64,
+}
+
+impl<'a> Model<'a> {
+    fn new(
+        scenario: &'a Scenario,
+        deployment: &'a Deployment,
+        flags: &Flags,
+        faults: &[&'a FaultKind],
+    ) -> Model<'a> {
+        let mut model = Model {
+            scenario,
+            deployment,
+            flags: flags.shares(),
+            down: Vec::new(),
+            hung: Vec::new(),
+            cut: Vec::new(),
+            slow: BTreeMap::new(),
+            errors: BTreeMap::new(),
+        };
+        for fault in faults {
+            match *fault {
+                FaultKind::Kill(service) | FaultKind::Missing(service) => {
+                    model.down.push(service);
+                }
+                FaultKind::Partition { from, to } => model.cut.push((from, to)),
+                FaultKind::Hang(service) => model.hung.push(service),
+                FaultKind::Latency {
+                    service,
+                    add,
+                    jitter,
+                } => {
+                    *model.slow.entry(service).or_default() +=
+                        add.as_secs_f64() * 1000.0 + jitter.as_secs_f64() * 500.0;
+                }
+                FaultKind::Errors {
+                    service,
+                    per_million,
+                    code,
+                } => {
+                    let fails = model.errors.entry(service).or_insert([0.0; CODES]);
+                    fails[*code as usize] += f64::from(*per_million) / 1e6;
+                }
+                // A crash loop's cost is a share of calls cut in flight: left to the run.
+                FaultKind::Crash { .. } => {}
+            }
+        }
+        model
+    }
+
+    fn round(&self, refused: &BTreeMap<String, f64>, bulkhead: &BTreeMap<String, f64>) -> Round {
+        let mut memo: BTreeMap<(String, Option<String>), Handling> = BTreeMap::new();
+        let mut round = Round::default();
+        let mut arrivals: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
+        let entries: Vec<&str> = self
+            .scenario
+            .entrypoints()
+            .map(|service| service.name.as_str())
+            .collect();
+        for entry in &entries {
+            let rate = f64::from(self.scenario.load.rps_of(entry));
+            let mix = self.scenario.load.mix_of(entry);
+            let total: f64 = mix.iter().map(|(_, weight)| f64::from(*weight)).sum();
+            let mut served = 0.0;
+            for (method, weight) in &mix {
+                let share = f64::from(*weight) / total.max(1.0);
+                let view = self.attempt(
+                    entry,
+                    method.as_deref(),
+                    ENTRY_DEADLINE_MS,
+                    refused,
+                    bulkhead,
+                    &mut memo,
+                );
+                served += share * (1.0 - view.fails.iter().sum::<f64>()).max(0.0);
+                *arrivals
+                    .entry(((*entry).to_owned(), method.clone()))
+                    .or_default() += rate * share * view.attempts;
+            }
+            round.served.insert((*entry).to_owned(), served);
+        }
+        // Arrivals flow from callers to callees: a method's calls are known once its
+        // handling is, and the call graph of a state has no loop, so repeating the pass
+        // until nothing new arrives visits each path once per depth.
+        let mut order: Vec<(String, Option<String>)> = Vec::new();
+        for key in arrivals.keys() {
+            self.post_order(key, &memo, &mut order, &mut Vec::new());
+        }
+        order.reverse();
+        for key in &order {
+            let arriving = arrivals.get(key).copied().unwrap_or(0.0);
+            let service = &key.0;
+            let served = arriving * (1.0 - refused.get(service).copied().unwrap_or(0.0));
+            let Some(handling) = memo.get(key) else {
+                continue;
+            };
+            for (callee, method, attempts) in &handling.calls {
+                *arrivals
+                    .entry((callee.clone(), method.clone()))
+                    .or_default() += served * attempts;
+            }
+            let version = self
+                .deployment
+                .version(service)
+                .unwrap_or_default()
+                .to_owned();
+            let spec = &self.scenario.services[service];
+            let load = round
+                .loads
+                .entry(service.clone())
+                .or_insert_with(|| ServiceLoad {
+                    version,
+                    rate: 0.0,
+                    replicas: spec.replicas,
+                    hold_ms: 0.0,
+                    workers: self
+                        .scenario
+                        .version(
+                            service,
+                            self.deployment.version(service).unwrap_or_default(),
+                        )
+                        .and_then(|v| v.capacity)
+                        .map(|c| c.workers),
+                    wanted: 0.0,
+                    refused: 0.0,
+                    longest_wait: None,
+                });
+            // The hold is the arrivals' weighted mean over the service's methods.
+            let before = load.rate;
+            load.rate += arriving;
+            if load.rate > 0.0 {
+                load.hold_ms = (load.hold_ms * before + handling.hold * arriving) / load.rate;
+            }
+            if load.longest_wait.is_none() {
+                load.longest_wait = handling.longest_wait.clone();
+            }
+        }
+        for load in round.loads.values_mut() {
+            load.wanted = load.rate / f64::from(load.replicas.max(1)) * load.hold_ms / 1000.0;
+        }
+        // Bulkheads: calls in flight per caller replica on each protected call.
+        let keys: Vec<(String, Option<String>)> = memo.keys().cloned().collect();
+        for key in keys {
+            let service = &key.0;
+            let Some(version) = self
+                .deployment
+                .version(service)
+                .and_then(|v| self.scenario.version(service, v))
+            else {
+                continue;
+            };
+            let Some(method) = version.method(key.1.as_deref()) else {
+                continue;
+            };
+            let arriving = arrivals.get(&key).copied().unwrap_or(0.0)
+                * (1.0 - refused.get(service).copied().unwrap_or(0.0));
+            let replicas = f64::from(self.scenario.services[service].replicas.max(1));
+            for call in method.calls {
+                let Some(slots) = call.protect.bulkhead else {
+                    continue;
+                };
+                let view = self.call_view(service, call, refused, bulkhead, &mut memo);
+                let made = self.flag_share(call);
+                let entry = round
+                    .concurrency
+                    .entry(bulkhead_key(service, call))
+                    .or_insert((0.0, f64::from(slots)));
+                entry.0 += arriving / replicas * made * view.wait / 1000.0;
+            }
+        }
+        round
+    }
+
+    /// `key` and every method it calls, callees first.
+    fn post_order(
+        &self,
+        key: &(String, Option<String>),
+        memo: &BTreeMap<(String, Option<String>), Handling>,
+        order: &mut Vec<(String, Option<String>)>,
+        path: &mut Vec<(String, Option<String>)>,
+    ) {
+        if order.contains(key) || path.contains(key) {
+            return;
+        }
+        path.push(key.clone());
+        if let Some(handling) = memo.get(key) {
+            for (callee, method, _) in &handling.calls {
+                self.post_order(&(callee.clone(), method.clone()), memo, order, path);
+            }
+        }
+        path.pop();
+        order.push(key.clone());
+    }
+
+    /// The share of requests for which `call`'s flag is on (1 without a flag).
+    fn flag_share(&self, call: &Call) -> f64 {
+        match &call.flag {
+            None => 1.0,
+            Some(flag) => {
+                let percent = self.flags.get(flag).copied().unwrap_or(0);
+                // The same hash as the runtime, over a fixed sample of users.
+                let on = (0..1000u64)
+                    .filter(|user| flag_on(flag, *user, u32::from(percent)))
+                    .count();
+                on as f64 / 1000.0
+            }
+        }
+    }
+
+    /// One attempt at `method` of `service` (as an entry request or a call's attempt),
+    /// with `limit` ms to answer in: how it ends for the caller.
+    fn attempt(
+        &self,
+        service: &str,
+        method: Option<&str>,
+        limit: f64,
+        refused: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<String, f64>,
+        memo: &mut BTreeMap<(String, Option<String>), Handling>,
+    ) -> View {
+        let mut view = View::default();
+        let Some(version) = self
+            .deployment
+            .version(service)
+            .filter(|_| !self.down.contains(&service))
+            .and_then(|v| self.scenario.version(service, v))
+        else {
+            view.fails[FailCode::Unavailable as usize] = 1.0;
+            return view;
+        };
+        view.attempts = 1.0;
+        if version.method(method).is_none() {
+            view.fails[FailCode::Unimplemented as usize] = 1.0;
+            return view;
+        }
+        if self.hung.contains(&service) {
+            view.fails[FailCode::DeadlineExceeded as usize] = 1.0;
+            view.wait = limit;
+            return view;
+        }
+        let refuse = refused.get(service).copied().unwrap_or(0.0);
+        let handling = self.handling(service, method, refused, bulkhead, memo);
+        view.fails[FailCode::ResourceExhausted as usize] = refuse;
+        if handling.hold >= limit {
+            view.fails[FailCode::DeadlineExceeded as usize] += 1.0 - refuse;
+            view.wait = (1.0 - refuse) * limit;
+        } else {
+            for (code, share) in handling.fails.iter().enumerate() {
+                view.fails[code] += (1.0 - refuse) * share;
+            }
+            view.wait = (1.0 - refuse) * handling.hold;
+        }
+        view
+    }
+
+    /// What a served request at `method` of `service` does (memoized per round).
+    fn handling(
+        &self,
+        service: &str,
+        method: Option<&str>,
+        refused: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<String, f64>,
+        memo: &mut BTreeMap<(String, Option<String>), Handling>,
+    ) -> Handling {
+        let key = (service.to_owned(), method.map(str::to_owned));
+        if let Some(known) = memo.get(&key) {
+            return known.clone();
+        }
+        // A placeholder breaks a loop a state should not have, rather than recursing.
+        memo.insert(key.clone(), Handling::default());
+        let mut handling = Handling::default();
+        let work = self
+            .deployment
+            .version(service)
+            .and_then(|v| self.scenario.version(service, v))
+            .and_then(|v| v.method(method));
+        if let Some(work) = work {
+            let mut alive = 1.0;
+            if let Some(errors) = self.errors.get(service) {
+                for (code, share) in errors.iter().enumerate() {
+                    handling.fails[code] += alive * share;
+                }
+                alive *= (1.0 - errors.iter().sum::<f64>()).max(0.0);
+            }
+            handling.hold = self.slow.get(service).copied().unwrap_or(0.0)
+                + work.latency.as_secs_f64() * 1000.0;
+            handling.fails[FailCode::Internal as usize] += alive * work.error_rate;
+            alive *= 1.0 - work.error_rate;
+            for call in work.calls {
+                let made = alive * self.flag_share(call);
+                if made <= 0.0 {
+                    continue;
+                }
+                if call.asynchronous {
+                    let view = self.call_view(service, call, refused, bulkhead, memo);
+                    handling.calls.push((
+                        call.service.clone(),
+                        call.method.clone(),
+                        made * view.attempts,
+                    ));
+                    continue;
+                }
+                let lost = self.made(service, call, made, refused, bulkhead, memo, &mut handling);
+                alive -= lost;
+            }
+        }
+        memo.insert(key, handling.clone());
+        handling
+    }
+
+    /// Makes `call` (and its fallbacks) for a share `made` of the requests, adding its
+    /// wait, attempts and failures to `handling`; returns the share it failed.
+    #[allow(clippy::too_many_arguments)]
+    fn made(
+        &self,
+        service: &str,
+        call: &Call,
+        made: f64,
+        refused: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<String, f64>,
+        memo: &mut BTreeMap<(String, Option<String>), Handling>,
+        handling: &mut Handling,
+    ) -> f64 {
+        let view = self.call_view(service, call, refused, bulkhead, memo);
+        handling.hold += made * view.wait;
+        if made * view.wait > handling.longest_wait.as_ref().map_or(0.5, |(_, w)| *w) {
+            handling.longest_wait = Some((call.service.clone(), made * view.wait));
+        }
+        handling.calls.push((
+            call.service.clone(),
+            call.method.clone(),
+            made * view.attempts,
+        ));
+        let mut lost = 0.0;
+        let mut handled = 0.0;
+        for (code, share) in view.fails.iter().enumerate() {
+            let share = made * share;
+            match call.on_failure.action(Some(FailCode::ALL[code])) {
+                Action::Fail => {
+                    handling.fails[code] += share;
+                    lost += share;
+                }
+                Action::Degrade | Action::Ignore => handled += share,
+            }
+        }
+        if let Some(fallback) = &call.fallback
+            && handled > 0.0
+        {
+            lost += self.made(
+                service, fallback, handled, refused, bulkhead, memo, handling,
+            );
+        }
+        lost
+    }
+
+    /// `call` of `service` as the caller sees it: per attempt the callee's answer within
+    /// the per-try limit, then the retries, the budget, the backoffs, the deadline, the
+    /// breaker and the bulkhead.
+    fn call_view(
+        &self,
+        service: &str,
+        call: &Call,
+        refused: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<String, f64>,
+        memo: &mut BTreeMap<(String, Option<String>), Handling>,
+    ) -> View {
+        let protect = &call.protect;
+        let timeout = call.timeout.as_secs_f64() * 1000.0;
+        let limit = protect
+            .per_try_timeout
+            .map_or(timeout, |t| t.as_secs_f64() * 1000.0)
+            .min(timeout);
+        let mut one = if self.cut.contains(&(service, call.service.as_str())) {
+            let mut view = View::default();
+            view.fails[FailCode::Unavailable as usize] = 1.0;
+            view
+        } else {
+            let mut view = self.attempt(
+                &call.service,
+                call.method.as_deref(),
+                limit,
+                refused,
+                bulkhead,
+                memo,
+            );
+            let reaches = self.scenario.services.get(&call.service).is_some_and(|_| {
+                self.deployment
+                    .version(&call.service)
+                    .and_then(|v| self.scenario.version(&call.service, v))
+                    .is_some_and(|v| v.provides(&call.api))
+            });
+            if view.attempts > 0.0 && !reaches {
+                view = View {
+                    attempts: 1.0,
+                    ..View::default()
+                };
+                view.fails[FailCode::Unimplemented as usize] = 1.0;
+            }
+            view
+        };
+        let failing: f64 = one.fails.iter().sum();
+        // An open breaker: a callee failing at least the threshold is failed fast.
+        if let Some(breaker) = protect.breaker
+            && failing * 100.0 >= f64::from(breaker.failure_percent)
+        {
+            let mut view = View::default();
+            view.fails[FailCode::Unavailable as usize] = 1.0;
+            return view;
+        }
+        // Retries: attempt k + 1 is made when the first k failed with a retried code.
+        let retried: f64 = FailCode::ALL
+            .iter()
+            .filter(|code| protect.retries_on(**code))
+            .map(|code| one.fails[*code as usize])
+            .sum();
+        let backoff = protect
+            .backoff
+            .map_or(0.0, |b| b.base.as_secs_f64() * 1000.0 / 2.0);
+        let per_attempt = one.wait + backoff;
+        let by_time = if per_attempt > 0.0 {
+            ((timeout / per_attempt).floor() as u32).saturating_sub(1)
+        } else {
+            call.retries
+        };
+        let retries = call.retries.min(by_time);
+        let mut expected = 0.0;
+        let mut reach = 1.0;
+        for _ in 0..retries {
+            reach *= retried;
+            expected += reach;
+        }
+        if let Some(budget) = protect.budget {
+            expected = expected.min(f64::from(budget.percent) / 100.0);
+        }
+        // The last failure: a retried code fails again with the share no retry saved.
+        let saved = if retried > 0.0 {
+            expected * (1.0 - failing)
+        } else {
+            0.0
+        };
+        let mut fails = one.fails;
+        let scale = if failing > 0.0 {
+            ((failing - saved) / failing).max(0.0)
+        } else {
+            0.0
+        };
+        for share in &mut fails {
+            *share *= scale;
+        }
+        one.wait = one.wait * (1.0 + expected) + backoff * expected;
+        one.attempts *= 1.0 + expected;
+        one.fails = fails;
+        // A full bulkhead fails the excess at once.
+        if protect.bulkhead.is_some() {
+            let full = bulkhead
+                .get(&bulkhead_key(service, call))
+                .copied()
+                .unwrap_or(0.0);
+            for share in &mut one.fails {
+                *share *= 1.0 - full;
+            }
+            one.fails[FailCode::Unavailable as usize] += full;
+            one.wait *= 1.0 - full;
+            one.attempts *= 1.0 - full;
+        }
+        one.wait = one.wait.min(timeout);
+        one
+    }
+}
+
+fn bulkhead_key(service: &str, call: &Call) -> String {
+    format!("{service} -> {} {}", call.service, call.api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// web (200 rps) needs shop (one replica, 8 workers); shop calls recs with `rule`
+    /// and a 200 ms timeout; `faults` in force.
+    fn shop(rule: &str, faults: &str) -> Demand {
+        let yaml = format!(
+            "
+name: shop
+services:
+  web:
+    entrypoint: true
+    versions: {{ v1: {{ calls: [ {{ service: shop, timeout_ms: 5000 }} ] }} }}
+  shop:
+    versions:
+      v1:
+        capacity: {{ workers: 8, queue: 4 }}
+        calls: [ {{ service: recs, on_failure: {rule}, timeout_ms: 200 }} ]
+  recs: {{ versions: {{ v1: {{}} }} }}
+initial: {{ web: v1, shop: v1, recs: v1 }}
+load: {{ rps: 200 }}
+faults: [{faults}]
+"
+        );
+        let scenario =
+            crate::scenario::parse_str(&yaml, std::path::Path::new("shop.yaml")).expect("valid");
+        let faults: Vec<&FaultKind> = scenario.faults.iter().map(|f| &f.kind).collect();
+        predict(
+            &scenario,
+            &scenario.initial,
+            &scenario.initial_flags(),
+            &faults,
+        )
+    }
+
+    #[test]
+    fn a_hung_optional_call_wants_forty_workers_of_eight_and_serves_a_fifth() {
+        let demand = shop("degrade", "{ hang: recs }");
+        let load = &demand.services["shop"];
+        assert!((load.rate - 200.0).abs() < 1e-6, "{load:?}");
+        assert!((load.hold_ms - 200.0).abs() < 1e-6, "{load:?}");
+        assert!((load.wanted - 40.0).abs() < 1e-6, "{load:?}");
+        assert!((load.refused - 0.8).abs() < 1e-3, "{load:?}");
+        assert!((demand.served["web"] - 0.2).abs() < 1e-3, "{demand:?}");
+        assert!(demand.decided());
+        assert_eq!(
+            load.longest_wait.as_ref().map(|(c, _)| c.as_str()),
+            Some("recs")
+        );
+    }
+
+    #[test]
+    fn without_the_fault_nothing_is_refused() {
+        let demand = shop("degrade", "");
+        assert_eq!(demand.services["shop"].refused, 0.0);
+        assert_eq!(demand.served["web"], 1.0);
+        assert!(demand.decided());
+    }
+
+    #[test]
+    fn the_same_call_required_serves_nothing() {
+        let demand = shop("fail", "{ hang: recs }");
+        assert!(demand.served["web"] < 1e-9, "{demand:?}");
+    }
+
+    #[test]
+    fn near_the_workers_a_service_is_undecided() {
+        // 200 rps held 40 ms: 8 workers wanted of 8.
+        let demand = shop("degrade", "{ latency: { service: recs, add_ms: 40 } }");
+        assert_eq!(demand.undecided, vec!["shop".to_owned()]);
+        assert!(!demand.decided());
+    }
+
+    #[test]
+    fn retries_multiply_the_load_and_a_budget_caps_it() {
+        let yaml = |protect: &str| {
+            format!(
+                "
+name: storm
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        calls:
+          - {{ service: db, on_failure: degrade, retries: 3, timeout_ms: 1000{protect} }}
+  db: {{ versions: {{ v1: {{}} }} }}
+initial: {{ web: v1, db: v1 }}
+load: {{ rps: 100 }}
+faults: [ {{ errors: {{ service: db, rate: 1.0, code: UNAVAILABLE }} }} ]
+"
+            )
+        };
+        let predict_of = |protect: &str| {
+            let scenario =
+                crate::scenario::parse_str(&yaml(protect), std::path::Path::new("s.yaml"))
+                    .expect("valid");
+            let faults: Vec<&FaultKind> = scenario.faults.iter().map(|f| &f.kind).collect();
+            predict(
+                &scenario,
+                &scenario.initial,
+                &scenario.initial_flags(),
+                &faults,
+            )
+        };
+        let blind = predict_of("");
+        assert!(
+            (blind.services["db"].rate - 400.0).abs() < 1e-6,
+            "{blind:?}"
+        );
+        let budgeted = predict_of(", retry_budget: { percent: 20, min_per_s: 0 }");
+        assert!(
+            (budgeted.services["db"].rate - 120.0).abs() < 1e-6,
+            "{budgeted:?}"
+        );
+    }
+}
