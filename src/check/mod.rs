@@ -191,6 +191,20 @@ fn faults_during<'a>(
         .collect()
 }
 
+/// Whether some fault starts or ends strictly inside `from..to`: a part whose state
+/// changes midway, whose load no one state predicts.
+fn fault_changes_within(scenario: &Scenario, step_starts: &[u128], from: u128, to: u128) -> bool {
+    scenario.faults.iter().any(|fault| {
+        let Some(&step_start) = step_starts.get(fault.at_step) else {
+            return false;
+        };
+        let start = step_start + fault.after.as_millis();
+        let end = fault.duration.map(|d| start + d.as_millis());
+        let inside = |t: u128| from < t && t < to;
+        inside(start) || end.is_some_and(inside)
+    })
+}
+
 fn fault_overlaps(fault: &Fault, step_starts: &[u128], from: u128, to: u128) -> bool {
     let Some(&step_start) = step_starts.get(fault.at_step) else {
         return false;
@@ -252,12 +266,9 @@ pub fn check_strategy(
             after: Point { state: &after },
         };
         if timed {
-            load.push(crate::eval::demand::predict(
-                scenario,
-                deployment,
-                flags,
-                &in_settled,
-            ));
+            let mut demand = crate::eval::demand::predict(scenario, deployment, flags, &in_settled);
+            demand.partial = fault_changes_within(scenario, &step_starts, t_end.max(begin), end);
+            load.push(demand);
         }
         let prediction = predict_step(graph, scenario, moves, &in_transient, &in_settled);
         if let Some(t) = &prediction.transient {

@@ -12,9 +12,10 @@
 //! - A service's *demand* is the entry rates times each method's share of the mix times
 //!   the attempts made along every path, spread evenly over its replicas (picks are
 //!   random, so live replicas are loaded unevenly around that mean).
-//! - *Workers wanted* per replica = demand x hold. Past the workers, the share refused
-//!   (RESOURCE_EXHAUSTED) is 1 - workers / wanted (the queue only delays); refusals fail
-//!   fast upstream, which shortens the callers' holds and changes their demand, so the
+//! - *Workers wanted* per replica = demand x hold (the offered load, in Erlangs). The
+//!   share refused (RESOURCE_EXHAUSTED) is the blocking probability of a queue with that
+//!   many servers and places ([`blocked`]: past the workers, close to 1 - workers /
+//!   wanted); refusals fail fast upstream, which shortens the callers' holds and changes their demand, so the
 //!   two are iterated to a fixed point (damped; at most [`MAX_ITERATIONS`]).
 //! - A service whose workers wanted are within [0.8, 1.25] of its workers is
 //!   *undecided*: queueing and chance decide it, not this arithmetic.
@@ -32,6 +33,15 @@ pub const MAX_ITERATIONS: usize = 200;
 /// The band of workers wanted, as a share of the workers, inside which a service is
 /// undecided.
 pub const UNDECIDED: (f64, f64) = (0.8, 1.25);
+
+/// How far past its threshold a callee's failure share must be for its breaker to be
+/// taken as open; below the threshold (but above 0) it is undecided.
+const BREAKER_MARGIN: f64 = 0.1;
+
+/// The time an attempt spends on the network, there and back: the simulated network's
+/// 1 ms per message (loopback is faster, so live holds are a little shorter than this
+/// predicts).
+const ROUND_TRIP_MS: f64 = 2.0;
 
 /// The deadline of an entry request (the load generator's), in milliseconds.
 const ENTRY_DEADLINE_MS: f64 = 10_000.0;
@@ -56,6 +66,9 @@ pub struct Demand {
     /// The longest hold (ms) at a service with workers: how long the queues take to
     /// forget the state before.
     pub settle_ms: f64,
+    /// A fault starts or ends within the part (set by the caller, who knows the
+    /// timeline): no one state holds it, so the prediction is undecided.
+    pub partial: bool,
 }
 
 /// A settled part shorter than this many times [`Demand::settle_ms`] is undecided: the
@@ -64,9 +77,10 @@ pub struct Demand {
 pub const SETTLE_HOLDS: f64 = 5.0;
 
 impl Demand {
-    /// Whether the prediction stands: it settled and no service is in the band.
+    /// Whether the prediction stands: it settled, no service is in the band, and no
+    /// fault starts or ends within the part.
     pub fn decided(&self) -> bool {
-        self.converged && self.undecided.is_empty()
+        self.converged && self.undecided.is_empty() && !self.partial
     }
 
     /// Whether the prediction stands for a settled part lasting `part`: decided, and
@@ -125,22 +139,15 @@ pub fn predict(
             let Some(workers) = load.workers else {
                 continue;
             };
-            let target = if load.wanted > f64::from(workers) {
-                1.0 - f64::from(workers) / load.wanted
-            } else {
-                0.0
-            };
+            let queue = model.queue(service);
+            let target = blocked(load.wanted, workers, queue);
             let old = refused.get(service).copied().unwrap_or(0.0);
             let new = 0.5 * old + 0.5 * target;
             change = change.max((new - old).abs());
             refused.insert(service.clone(), new);
         }
         for (edge, (concurrency, slots)) in &round.concurrency {
-            let target = if *concurrency > *slots {
-                1.0 - slots / concurrency
-            } else {
-                0.0
-            };
+            let target = blocked(*concurrency, *slots as u32, 0);
             let old = bulkhead.get(edge).copied().unwrap_or(0.0);
             let new = 0.5 * old + 0.5 * target;
             change = change.max((new - old).abs());
@@ -152,7 +159,14 @@ pub fn predict(
         }
     }
     let mut services = BTreeMap::new();
-    let mut undecided = Vec::new();
+    let mut undecided: Vec<String> = model.near.borrow().iter().cloned().collect();
+    for (edge, (concurrency, slots)) in &round.concurrency {
+        let ratio = concurrency / slots;
+        if (UNDECIDED.0..=UNDECIDED.1).contains(&ratio) || by_chance(*concurrency, *slots as u32, 0)
+        {
+            undecided.push(format!("the bulkhead of {edge}"));
+        }
+    }
     let mut settle_ms: f64 = 0.0;
     for (service, mut load) in round.loads {
         if load.workers.is_some() && load.rate > 0.0 {
@@ -161,7 +175,9 @@ pub fn predict(
         load.refused = refused.get(&service).copied().unwrap_or(0.0);
         if let Some(workers) = load.workers {
             let ratio = load.wanted / f64::from(workers);
-            if (UNDECIDED.0..=UNDECIDED.1).contains(&ratio) {
+            if (UNDECIDED.0..=UNDECIDED.1).contains(&ratio)
+                || by_chance(load.wanted, workers, model.queue(&service))
+            {
                 undecided.push(service.clone());
             }
         }
@@ -173,8 +189,78 @@ pub fn predict(
         undecided,
         converged,
         settle_ms,
+        partial: false,
     }
 }
+
+/// The share of requests a replica with `workers` workers and `queue` places refuses
+/// when `offered` workers' worth of requests arrive (arrival rate x hold): the blocking
+/// probability of an M/M/c/K queue (Erlang's loss formula, extended by the queue),
+/// B x rho^q / (1 + B x (rho + ... + rho^q)) with B Erlang's B for c servers and rho =
+/// offered / c. Random replica picks make the arrivals at a replica close to Poisson.
+/// With thousands of workers it is within a hair of the fluid limit 1 - c / offered,
+/// which is used there instead.
+pub fn blocked(offered: f64, workers: u32, queue: u32) -> f64 {
+    if offered <= 0.0 {
+        return 0.0;
+    }
+    let c = f64::from(workers);
+    if workers > 2_000 {
+        return (1.0 - c / offered).max(0.0);
+    }
+    // Erlang B by its stable recursion: B(n) = a B(n-1) / (n + a B(n-1)).
+    let mut erlang = 1.0;
+    for n in 1..=workers {
+        erlang = offered * erlang / (f64::from(n) + offered * erlang);
+    }
+    let rho = offered / c;
+    let (mut power, mut sum) = (1.0, 0.0);
+    for _ in 0..queue.min(2_000) {
+        power *= rho;
+        sum += power;
+        if !power.is_finite() {
+            return (1.0 - c / offered).max(0.0);
+        }
+    }
+    (erlang * power / (1.0 + erlang * sum)).clamp(0.0, 1.0)
+}
+
+/// Whether the share refused depends on how random the arrivals are: regular arrivals
+/// (one replica, a fixed rate) block as the fluid limit 1 - workers / offered says,
+/// Poisson ones as [`blocked`] does, and where the two differ by more than
+/// [`CHANCE`], the arithmetic cannot say which the run will see.
+fn by_chance(offered: f64, workers: u32, queue: u32) -> bool {
+    let fluid = (1.0 - f64::from(workers) / offered.max(f64::MIN_POSITIVE)).max(0.0);
+    (blocked(offered, workers, queue) - fluid).abs() > CHANCE
+}
+
+/// The chance that one window of `window` attempts, each failing with `failing`, holds
+/// `percent` % failures or more: the binomial tail.
+fn trips(failing: f64, window: u32, percent: u32) -> f64 {
+    let needed = (u64::from(window) * u64::from(percent)).div_ceil(100) as u32;
+    let n = window;
+    let mut tail = 0.0;
+    // C(n, k) p^k (1-p)^(n-k), summed from `needed` to n, in logs for large windows.
+    let ln = |x: f64| x.max(f64::MIN_POSITIVE).ln();
+    let mut ln_choose = 0.0;
+    for k in 0..=n {
+        if k > 0 {
+            ln_choose += ln(f64::from(n - k + 1)) - ln(f64::from(k));
+        }
+        if k >= needed {
+            tail += (ln_choose + f64::from(k) * ln(failing) + f64::from(n - k) * ln(1.0 - failing))
+                .exp();
+        }
+    }
+    if failing <= 0.0 { 0.0 } else { tail.min(1.0) }
+}
+
+/// A breaker whose windows trip with a chance above this (about one trip in a thousand
+/// windows, say a part's worth of them) may open during a part: undecided.
+const TRIP_CHANCE: f64 = 1e-5;
+
+/// See [`by_chance`]: the agreement bound of a run in virtual time.
+const CHANCE: f64 = 0.05;
 
 /// The state, read once.
 struct Model<'a> {
@@ -190,6 +276,9 @@ struct Model<'a> {
     /// Per service, added latency (ms, jitter at its mean) and error shares by code.
     slow: BTreeMap<&'a str, f64>,
     errors: BTreeMap<&'a str, Fails>,
+    /// Breakers whose callee fails too near their threshold for the arithmetic to say
+    /// whether they open (chance decides), found during a round.
+    near: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 /// One round of the fixed point: every service's load and every entrypoint's share,
@@ -239,6 +328,7 @@ impl<'a> Model<'a> {
             cut: Vec::new(),
             slow: BTreeMap::new(),
             errors: BTreeMap::new(),
+            near: std::cell::RefCell::new(std::collections::BTreeSet::new()),
         };
         for fault in faults {
             match *fault {
@@ -271,6 +361,7 @@ impl<'a> Model<'a> {
     }
 
     fn round(&self, refused: &BTreeMap<String, f64>, bulkhead: &BTreeMap<String, f64>) -> Round {
+        self.near.borrow_mut().clear();
         let mut memo: BTreeMap<(String, Option<String>), Handling> = BTreeMap::new();
         let mut round = Round::default();
         let mut arrivals: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
@@ -284,6 +375,18 @@ impl<'a> Model<'a> {
             let mix = self.scenario.load.mix_of(entry);
             let total: f64 = mix.iter().map(|(_, weight)| f64::from(*weight)).sum();
             let mut served = 0.0;
+            // The load calls one API version; a build without it answers UNIMPLEMENTED
+            // from its routing, before any handler or worker.
+            let api = self.scenario.entry_api(entry);
+            let routed = self
+                .deployment
+                .version(entry)
+                .and_then(|v| self.scenario.version(entry, v))
+                .is_none_or(|v| v.provides(&api));
+            if !routed {
+                round.served.insert((*entry).to_owned(), 0.0);
+                continue;
+            }
             for (method, weight) in &mix {
                 let share = f64::from(*weight) / total.max(1.0);
                 let view = self.attempt(
@@ -414,6 +517,15 @@ impl<'a> Model<'a> {
         order.push(key.clone());
     }
 
+    /// The queue places per replica of `service`'s version in this state.
+    fn queue(&self, service: &str) -> u32 {
+        self.deployment
+            .version(service)
+            .and_then(|v| self.scenario.version(service, v))
+            .and_then(|v| v.capacity)
+            .map_or(0, |c| c.queue)
+    }
+
     /// The share of requests for which `call`'s flag is on (1 without a flag).
     fn flag_share(&self, call: &Call) -> f64 {
         match &call.flag {
@@ -453,6 +565,7 @@ impl<'a> Model<'a> {
         view.attempts = 1.0;
         if version.method(method).is_none() {
             view.fails[FailCode::Unimplemented as usize] = 1.0;
+            view.wait = ROUND_TRIP_MS;
             return view;
         }
         if self.hung.contains(&service) {
@@ -463,14 +576,15 @@ impl<'a> Model<'a> {
         let refuse = refused.get(service).copied().unwrap_or(0.0);
         let handling = self.handling(service, method, refused, bulkhead, memo);
         view.fails[FailCode::ResourceExhausted as usize] = refuse;
-        if handling.hold >= limit {
+        let answered = handling.hold + ROUND_TRIP_MS;
+        if answered >= limit {
             view.fails[FailCode::DeadlineExceeded as usize] += 1.0 - refuse;
-            view.wait = (1.0 - refuse) * limit;
+            view.wait = refuse * ROUND_TRIP_MS + (1.0 - refuse) * limit;
         } else {
             for (code, share) in handling.fails.iter().enumerate() {
                 view.fails[code] += (1.0 - refuse) * share;
             }
-            view.wait = (1.0 - refuse) * handling.hold;
+            view.wait = refuse * ROUND_TRIP_MS + (1.0 - refuse) * answered;
         }
         view
     }
@@ -621,13 +735,21 @@ impl<'a> Model<'a> {
             view
         };
         let failing: f64 = one.fails.iter().sum();
-        // An open breaker: a callee failing at least the threshold is failed fast.
-        if let Some(breaker) = protect.breaker
-            && failing * 100.0 >= f64::from(breaker.failure_percent)
-        {
-            let mut view = View::default();
-            view.fails[FailCode::Unavailable as usize] = 1.0;
-            return view;
+        // An open breaker: a callee failing at least the threshold (by a margin) is
+        // failed fast; one failing never leaves it closed; in between, whether a window
+        // of attempts trips it is chance.
+        if let Some(breaker) = protect.breaker {
+            let threshold = f64::from(breaker.failure_percent) / 100.0;
+            if failing >= (threshold + BREAKER_MARGIN).min(1.0) {
+                let mut view = View::default();
+                view.fails[FailCode::Unavailable as usize] = 1.0;
+                return view;
+            }
+            if trips(failing, breaker.window, breaker.failure_percent) > TRIP_CHANCE {
+                self.near
+                    .borrow_mut()
+                    .insert(format!("the breaker of {service} -> {}", call.service));
+            }
         }
         // Retries: attempt k + 1 is made when the first k failed with a retried code.
         let retried: f64 = FailCode::ALL
@@ -749,7 +871,7 @@ faults: [{faults}]
     #[test]
     fn without_the_fault_nothing_is_refused() {
         let demand = shop("degrade", "");
-        assert_eq!(demand.services["shop"].refused, 0.0);
+        assert!(demand.services["shop"].refused < 1e-9);
         assert_eq!(demand.served["web"], 1.0);
         assert!(demand.decided());
     }

@@ -287,7 +287,10 @@ fn load_lines(out: &mut String, check: &StrategyCheck) {
             format!("step {step}")
         };
         let wants = |service: &str| {
-            let load = &demand.services[service];
+            // A breaker or a bulkhead near its threshold is named as it is.
+            let Some(load) = demand.services.get(service).filter(|l| l.workers.is_some()) else {
+                return service.to_owned();
+            };
             let mut text = format!(
                 "{service} wants {:.1} workers of {} per replica ({:.0} rps x {:.0} ms held",
                 load.wanted,
@@ -311,7 +314,7 @@ fn load_lines(out: &mut String, check: &StrategyCheck) {
         if !demand.undecided.is_empty() {
             let near: Vec<String> = demand.undecided.iter().map(|s| wants(s)).collect();
             lines.push(format!(
-                "{label}: undecided: {}: within {} to {} of its workers, queueing decides",
+                "{label}: undecided: {}: within {} to {} of its workers or slots, or failing near its breaker's threshold: chance decides",
                 near.join("; "),
                 crate::eval::demand::UNDECIDED.0,
                 crate::eval::demand::UNDECIDED.1

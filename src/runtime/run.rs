@@ -637,12 +637,27 @@ impl Runner<'_> {
                     .iter()
                     .filter_map(|&fault| self.scenario.faults.get(fault).map(|f| &f.kind))
                     .collect();
-                crate::eval::demand::predict(
+                let mut demand = crate::eval::demand::predict(
                     &self.scenario,
                     &deployment,
                     &self.steps[index].flags_after,
                     &faults,
-                )
+                );
+                // A fault that started after the step's start or ended in it (or a crash
+                // loop, which changes the state every crash) leaves no one state to hold
+                // the part to. (Conservative: one that ended in the transient part counts.)
+                demand.partial = record.events.iter().any(|event| match event {
+                    Event::FaultStarted(fault) => self
+                        .scenario
+                        .faults
+                        .get(*fault)
+                        .is_some_and(|fault| !fault.after.is_zero()),
+                    Event::FaultEnded(_) | Event::Crashed { .. } => true,
+                    _ => false,
+                }) || faults
+                    .iter()
+                    .any(|fault| matches!(fault, crate::model::FaultKind::Crash { .. }));
+                demand
             });
             let measured = measured(&graph, &record, &recorded_as);
             let ran = &self.steps[index];

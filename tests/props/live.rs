@@ -494,3 +494,83 @@ crate::property! {
         counts_every_request_once(Net::Sim, spec, pick, max_in_flight)?;
     }
 }
+
+/// Capacities, protections and the faults that are not "gone", with steps long enough
+/// for queues to settle.
+const LOAD: Options = Options {
+    min_services: 2,
+    max_services: 5,
+    faults: false,
+    noise: false,
+    live: true,
+    churn: 70,
+    flags: true,
+    cascades: true,
+};
+
+/// Property 6 in virtual time: where `check`'s load prediction of a settled part is
+/// decided, the share served measured there is within the bound of the predicted one;
+/// returns (decided, settled parts with traffic).
+fn load_agrees(
+    spec: arb::ScenarioSpec,
+    pick: prop::sample::Index,
+) -> Result<(usize, usize), TestCaseError> {
+    let mut spec = spec;
+    spec.load.baseline_ms = 3000;
+    spec.load.step_ms = 6000;
+    let scenario = spec.load().map_err(TestCaseError::fail)?;
+    let Some((strategy, run)) = run_on(Net::Sim, &scenario, pick) else {
+        return Ok((0, 0));
+    };
+    let (mut decided, mut parts) = (0, 0);
+    for step in &run.steps {
+        let Some(load) = &step.load else {
+            continue;
+        };
+        let part = match step.kind {
+            deploysim::record::StepKind::Baseline => scenario.load.baseline,
+            _ => scenario.load.bake / 2,
+        };
+        parts += 1;
+        if !load.decided_over(part) {
+            continue;
+        }
+        decided += 1;
+        let measured = step.settled_served();
+        for (entry, predicted) in &load.served {
+            if let Some(Some(share)) = measured.get(entry) {
+                prop_assert!(
+                    (share - predicted).abs() <= deploysim::record::result::LOAD_BOUND_SIM,
+                    "{} step {} {}: predicted {:.3}, measured {:.3}\n{:?}\n{}",
+                    strategy.name,
+                    step.kind.label(),
+                    entry,
+                    predicted,
+                    share,
+                    load,
+                    spec.to_yaml()
+                );
+            }
+        }
+    }
+    Ok((decided, parts))
+}
+
+static LOAD_TALLY: std::sync::Mutex<(usize, usize)> = std::sync::Mutex::new((0, 0));
+
+crate::property! {
+    #![config(crate::sim(16))]
+
+    /// Property 6: the load prediction holds where it is decided, in virtual time.
+    #[test]
+    fn the_sim_run_measures_the_load_check_predicts(
+        spec in arb::scenario(LOAD),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let (decided, parts) = load_agrees(spec, pick)?;
+        let mut tally = LOAD_TALLY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tally.0 += decided;
+        tally.1 += parts;
+        note(|| format!("load: {} of {} settled parts decided so far", tally.0, tally.1));
+    }
+}
