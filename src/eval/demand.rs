@@ -841,8 +841,13 @@ load: {{ rps: 200 }}
 faults: [{faults}]
 "
         );
+        of(&yaml)
+    }
+
+    /// The demand of `yaml`'s initial state, with all its faults in force.
+    fn of(yaml: &str) -> Demand {
         let scenario =
-            crate::scenario::parse_str(&yaml, std::path::Path::new("shop.yaml")).expect("valid");
+            crate::scenario::parse_str(yaml, std::path::Path::new("t.yaml")).expect("valid");
         let faults: Vec<&FaultKind> = scenario.faults.iter().map(|f| &f.kind).collect();
         predict(
             &scenario,
@@ -910,18 +915,7 @@ faults: [ {{ errors: {{ service: db, rate: 1.0, code: UNAVAILABLE }} }} ]
 "
             )
         };
-        let predict_of = |protect: &str| {
-            let scenario =
-                crate::scenario::parse_str(&yaml(protect), std::path::Path::new("s.yaml"))
-                    .expect("valid");
-            let faults: Vec<&FaultKind> = scenario.faults.iter().map(|f| &f.kind).collect();
-            predict(
-                &scenario,
-                &scenario.initial,
-                &scenario.initial_flags(),
-                &faults,
-            )
-        };
+        let predict_of = |protect: &str| of(&yaml(protect));
         let blind = predict_of("");
         assert!(
             (blind.services["db"].rate - 400.0).abs() < 1e-6,

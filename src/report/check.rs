@@ -321,13 +321,13 @@ fn load_lines(out: &mut String, check: &StrategyCheck) {
             ));
             continue;
         }
+        let short: Vec<String> = demand
+            .served
+            .iter()
+            .filter(|(_, served)| **served < crate::check::SERVED_IN_FULL)
+            .map(|(entry, served)| format!("{entry} {:.0}% served", served * 100.0))
+            .collect();
         if !demand.decided_over(check.part(step)) {
-            let short: Vec<String> = demand
-                .served
-                .iter()
-                .filter(|(_, served)| **served < crate::check::SERVED_IN_FULL)
-                .map(|(entry, served)| format!("{entry} {:.0}% served", served * 100.0))
-                .collect();
             if !short.is_empty() {
                 lines.push(format!(
                     "{label}: undecided ({}): the settled part lasts {} ms, under {} times the {:.0} ms a request holds a worker, so the queue's start decides; a longer step_ms decides it",
@@ -339,12 +339,6 @@ fn load_lines(out: &mut String, check: &StrategyCheck) {
             }
             continue;
         }
-        let short: Vec<String> = demand
-            .served
-            .iter()
-            .filter(|(_, served)| **served < crate::check::SERVED_IN_FULL)
-            .map(|(entry, served)| format!("{entry} {:.0}% served", served * 100.0))
-            .collect();
         if short.is_empty() {
             continue;
         }
