@@ -767,6 +767,15 @@ impl<'a> Model<'a> {
             call.retries
         };
         let retries = call.retries.min(by_time);
+        // A retry into a service that refuses meets its busy workers again a moment
+        // later: the attempts are not independent, which this arithmetic assumes.
+        if retries > 0 && retried > 0.0 && refused.get(&call.service).copied().unwrap_or(0.0) > 0.01
+        {
+            self.near.borrow_mut().insert(format!(
+                "the retries of {service} -> {} into its refusals",
+                call.service
+            ));
+        }
         let mut expected = 0.0;
         let mut reach = 1.0;
         for _ in 0..retries {
