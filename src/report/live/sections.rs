@@ -200,11 +200,43 @@ fn disagreements(out: &mut String, run: &StrategyRun) {
     {
         let _ = writeln!(
             out,
-            "  ! step {}: {}",
+            "  ! step {}: {}{}",
             step.kind.label(),
-            disagreement(&run.graph, step)
+            disagreement(&run.graph, step),
+            load_explains(step)
         );
     }
+}
+
+/// `; load explains it: the settled part predicted 50% served (measured 54%)`, when the
+/// load prediction of the step's settled part loses requests that the deployment does not.
+fn load_explains(step: &StepResult) -> String {
+    let Some(load) = &step.load else {
+        return String::new();
+    };
+    let measured = step.settled_served();
+    let short: Vec<String> = load
+        .served
+        .iter()
+        .filter(|(_, served)| **served < crate::check::SERVED_IN_FULL)
+        .map(|(entry, served)| {
+            let got = measured
+                .get(entry)
+                .copied()
+                .flatten()
+                .map_or_else(String::new, |share| {
+                    format!(" (measured {:.0}%)", share * 100.0)
+                });
+            format!("{entry} {:.0}% served{got}", served * 100.0)
+        })
+        .collect();
+    if short.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; the load prediction explains it: in the settled part {}",
+        short.join(", ")
+    )
 }
 
 /// Each fault event, under the step it happened in.
