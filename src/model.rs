@@ -876,6 +876,16 @@ pub struct EntryLoad {
 }
 
 impl Load {
+    /// How long the settled part of a step lasts: the baseline whole (it has no
+    /// transient part), a rollout or rollback step the second half of its bake time.
+    pub fn settled_part(&self, baseline: bool) -> Duration {
+        if baseline {
+            self.baseline
+        } else {
+            self.bake / 2
+        }
+    }
+
     /// The largest `max_in_flight` a scenario may set.
     pub const MAX_IN_FLIGHT: u32 = 100_000;
 

@@ -38,9 +38,8 @@ pub struct StrategyCheck {
     /// for a scenario with something that acts on time or load (what
     /// [`Scenario::unpredicted`] lists); empty otherwise.
     pub load: Vec<Demand>,
-    /// How long each step's settled part lasts (half the bake time), and the baseline.
-    pub settled_part: std::time::Duration,
-    pub baseline: std::time::Duration,
+    /// The scenario's baseline and bake time, which set how long each settled part lasts.
+    pub timing: crate::model::Load,
     /// The scenario has what this check does not predict (capacity, protections,
     /// latency, errors, hang and crash faults: see [`Scenario::unpredicted`]), so a predicted
     /// "none fails" does not say the run cannot fail.
@@ -104,14 +103,9 @@ impl StrategyCheck {
         self.plan.is_ok() && self.failing_states == 0 && self.overloaded().is_empty()
     }
 
-    /// How long step `step`'s settled part lasts: the baseline whole (it has no
-    /// transient part), a step half its bake time.
+    /// How long step `step`'s settled part lasts ([`crate::model::Load::settled_part`]).
     pub fn part(&self, step: usize) -> std::time::Duration {
-        if step == 0 {
-            self.baseline
-        } else {
-            self.settled_part
-        }
+        self.timing.settled_part(step == 0)
     }
 
     /// The steps whose settled part the load prediction decides fails requests: (step,
@@ -222,6 +216,9 @@ pub fn check_strategy(
     seed: u64,
 ) -> StrategyCheck {
     let plan = crate::plan::plan(scenario, strategy, seed);
+    // Whether something acts on time or load: then each settled part's load is
+    // predicted too.
+    let timed = !scenario.unpredicted().is_empty();
     let Ok(planned) = &plan else {
         return StrategyCheck {
             strategy: strategy.clone(),
@@ -231,9 +228,8 @@ pub fn check_strategy(
             failing_states: 0,
             swallowed: Vec::new(),
             load: Vec::new(),
-            settled_part: scenario.load.bake / 2,
-            baseline: scenario.load.baseline,
-            unpredicted: !scenario.unpredicted().is_empty(),
+            timing: scenario.load.clone(),
+            unpredicted: timed,
         };
     };
     let mut swallowed = std::collections::BTreeMap::new();
@@ -248,7 +244,6 @@ pub fn check_strategy(
     // step's changes (one running state, not one built from a deployment per step).
     let mut before = graph.settled(&scenario.initial, &scenario.initial_flags());
     let mut walk = planned.walk(scenario);
-    let timed = !scenario.unpredicted().is_empty();
     let mut load = Vec::new();
     for &(t_start, t_end, end) in &spans {
         let Some((step, deployment, flags)) = walk.next() else {
@@ -308,9 +303,8 @@ pub fn check_strategy(
         failing_states: failing,
         swallowed: swallowed.into_values().collect(),
         load,
-        settled_part: scenario.load.bake / 2,
-        baseline: scenario.load.baseline,
-        unpredicted: !scenario.unpredicted().is_empty(),
+        timing: scenario.load.clone(),
+        unpredicted: timed,
     }
 }
 

@@ -43,6 +43,9 @@ const BREAKER_MARGIN: f64 = 0.1;
 /// predicts).
 const ROUND_TRIP_MS: f64 = 2.0;
 
+/// The users over which a flag's share is counted.
+const FLAG_SAMPLE: u64 = 1000;
+
 /// The deadline of an entry request (the load generator's), in milliseconds.
 const ENTRY_DEADLINE_MS: f64 = 10_000.0;
 
@@ -266,8 +269,9 @@ const CHANCE: f64 = 0.05;
 struct Model<'a> {
     scenario: &'a Scenario,
     deployment: &'a Deployment,
-    /// Per flag, its percent.
-    flags: BTreeMap<String, u8>,
+    /// Per flag, the share of users it is on for (the runtime's hash over a fixed
+    /// sample of users, computed once).
+    flags: BTreeMap<String, f64>,
     /// Services a kill or missing window takes away.
     down: Vec<&'a str>,
     hung: Vec<&'a str>,
@@ -297,7 +301,7 @@ struct Round {
 struct Handling {
     fails: Fails,
     hold: f64,
-    /// (callee, method, attempts a second per request served here, bulkhead edge).
+    /// (callee, method, attempts sent to it per request served here).
     calls: Vec<(String, Option<String>, f64)>,
     longest_wait: Option<(String, f64)>,
 }
@@ -322,7 +326,16 @@ impl<'a> Model<'a> {
         let mut model = Model {
             scenario,
             deployment,
-            flags: flags.shares(),
+            flags: flags
+                .shares()
+                .into_iter()
+                .map(|(flag, percent)| {
+                    let on = (0..FLAG_SAMPLE)
+                        .filter(|user| flag_on(&flag, *user, u32::from(percent)))
+                        .count();
+                    (flag, on as f64 / FLAG_SAMPLE as f64)
+                })
+                .collect(),
             down: Vec::new(),
             hung: Vec::new(),
             cut: Vec::new(),
@@ -378,11 +391,7 @@ impl<'a> Model<'a> {
             // The load calls one API version; a build without it answers UNIMPLEMENTED
             // from its routing, before any handler or worker.
             let api = self.scenario.entry_api(entry);
-            let routed = self
-                .deployment
-                .version(entry)
-                .and_then(|v| self.scenario.version(entry, v))
-                .is_none_or(|v| v.provides(&api));
+            let routed = self.deployed(entry).is_none_or(|v| v.provides(&api));
             if !routed {
                 round.served.insert((*entry).to_owned(), 0.0);
                 continue;
@@ -405,11 +414,12 @@ impl<'a> Model<'a> {
             round.served.insert((*entry).to_owned(), served);
         }
         // Arrivals flow from callers to callees: a method's calls are known once its
-        // handling is, and the call graph of a state has no loop, so repeating the pass
-        // until nothing new arrives visits each path once per depth.
+        // handling is, and the call graph of a state has no loop, so one pass in
+        // callers-first order adds every arrival before its method passes them on.
         let mut order: Vec<(String, Option<String>)> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for key in arrivals.keys() {
-            self.post_order(key, &memo, &mut order, &mut Vec::new());
+            post_order(key, &memo, &mut order, &mut seen);
         }
         order.reverse();
         for key in &order {
@@ -439,11 +449,7 @@ impl<'a> Model<'a> {
                     replicas: spec.replicas,
                     hold_ms: 0.0,
                     workers: self
-                        .scenario
-                        .version(
-                            service,
-                            self.deployment.version(service).unwrap_or_default(),
-                        )
+                        .deployed(service)
                         .and_then(|v| v.capacity)
                         .map(|c| c.workers),
                     wanted: 0.0,
@@ -467,14 +473,10 @@ impl<'a> Model<'a> {
         let keys: Vec<(String, Option<String>)> = memo.keys().cloned().collect();
         for key in keys {
             let service = &key.0;
-            let Some(version) = self
-                .deployment
-                .version(service)
-                .and_then(|v| self.scenario.version(service, v))
+            let Some(method) = self
+                .deployed(service)
+                .and_then(|v| v.method(key.1.as_deref()))
             else {
-                continue;
-            };
-            let Some(method) = version.method(key.1.as_deref()) else {
                 continue;
             };
             let arriving = arrivals.get(&key).copied().unwrap_or(0.0)
@@ -496,49 +498,24 @@ impl<'a> Model<'a> {
         round
     }
 
-    /// `key` and every method it calls, callees first.
-    fn post_order(
-        &self,
-        key: &(String, Option<String>),
-        memo: &BTreeMap<(String, Option<String>), Handling>,
-        order: &mut Vec<(String, Option<String>)>,
-        path: &mut Vec<(String, Option<String>)>,
-    ) {
-        if order.contains(key) || path.contains(key) {
-            return;
-        }
-        path.push(key.clone());
-        if let Some(handling) = memo.get(key) {
-            for (callee, method, _) in &handling.calls {
-                self.post_order(&(callee.clone(), method.clone()), memo, order, path);
-            }
-        }
-        path.pop();
-        order.push(key.clone());
-    }
-
     /// The queue places per replica of `service`'s version in this state.
     fn queue(&self, service: &str) -> u32 {
-        self.deployment
-            .version(service)
-            .and_then(|v| self.scenario.version(service, v))
+        self.deployed(service)
             .and_then(|v| v.capacity)
             .map_or(0, |c| c.queue)
     }
 
     /// The share of requests for which `call`'s flag is on (1 without a flag).
     fn flag_share(&self, call: &Call) -> f64 {
-        match &call.flag {
-            None => 1.0,
-            Some(flag) => {
-                let percent = self.flags.get(flag).copied().unwrap_or(0);
-                // The same hash as the runtime, over a fixed sample of users.
-                let on = (0..1000u64)
-                    .filter(|user| flag_on(flag, *user, u32::from(percent)))
-                    .count();
-                on as f64 / 1000.0
-            }
-        }
+        call.flag
+            .as_ref()
+            .map_or(1.0, |flag| self.flags.get(flag).copied().unwrap_or(0.0))
+    }
+
+    /// The version of `service` this state runs, if it runs one.
+    fn deployed(&self, service: &str) -> Option<&'a crate::model::Version> {
+        let version = self.deployment.version(service)?;
+        self.scenario.version(service, version)
     }
 
     /// One attempt at `method` of `service` (as an entry request or a call's attempt),
@@ -554,10 +531,8 @@ impl<'a> Model<'a> {
     ) -> View {
         let mut view = View::default();
         let Some(version) = self
-            .deployment
-            .version(service)
+            .deployed(service)
             .filter(|_| !self.down.contains(&service))
-            .and_then(|v| self.scenario.version(service, v))
         else {
             view.fails[FailCode::Unavailable as usize] = 1.0;
             return view;
@@ -605,11 +580,7 @@ impl<'a> Model<'a> {
         // A placeholder breaks a loop a state should not have, rather than recursing.
         memo.insert(key.clone(), Handling::default());
         let mut handling = Handling::default();
-        let work = self
-            .deployment
-            .version(service)
-            .and_then(|v| self.scenario.version(service, v))
-            .and_then(|v| v.method(method));
+        let work = self.deployed(service).and_then(|v| v.method(method));
         if let Some(work) = work {
             let mut alive = 1.0;
             if let Some(errors) = self.errors.get(service) {
@@ -719,12 +690,9 @@ impl<'a> Model<'a> {
                 bulkhead,
                 memo,
             );
-            let reaches = self.scenario.services.get(&call.service).is_some_and(|_| {
-                self.deployment
-                    .version(&call.service)
-                    .and_then(|v| self.scenario.version(&call.service, v))
-                    .is_some_and(|v| v.provides(&call.api))
-            });
+            let reaches = self
+                .deployed(&call.service)
+                .is_some_and(|v| v.provides(&call.api));
             if view.attempts > 0.0 && !reaches {
                 view = View {
                     attempts: 1.0,
@@ -819,6 +787,25 @@ impl<'a> Model<'a> {
         one.wait = one.wait.min(timeout);
         one
     }
+}
+
+/// Appends `key` and every method it calls to `order`, callees first, each once
+/// (`seen`; a loop a state should not have is cut where it closes).
+fn post_order(
+    key: &(String, Option<String>),
+    memo: &BTreeMap<(String, Option<String>), Handling>,
+    order: &mut Vec<(String, Option<String>)>,
+    seen: &mut std::collections::BTreeSet<(String, Option<String>)>,
+) {
+    if !seen.insert(key.clone()) {
+        return;
+    }
+    if let Some(handling) = memo.get(key) {
+        for (callee, method, _) in &handling.calls {
+            post_order(&(callee.clone(), method.clone()), memo, order, seen);
+        }
+    }
+    order.push(key.clone());
 }
 
 fn bulkhead_key(service: &str, call: &Call) -> String {

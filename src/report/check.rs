@@ -867,8 +867,9 @@ pub struct ServiceLoadJson {
     pub refused: f64,
 }
 
-impl From<&crate::eval::demand::Demand> for LoadJson {
-    fn from(demand: &crate::eval::demand::Demand) -> LoadJson {
+impl LoadJson {
+    /// `demand` of a settled part lasting `part` (which decides whether it stands).
+    fn new(demand: &crate::eval::demand::Demand, part: std::time::Duration) -> LoadJson {
         let round = |x: f64| (x * 1000.0).round() / 1000.0;
         LoadJson {
             served: demand
@@ -876,7 +877,7 @@ impl From<&crate::eval::demand::Demand> for LoadJson {
                 .iter()
                 .map(|(entry, share)| (entry.clone(), round(*share)))
                 .collect(),
-            decided: demand.decided(),
+            decided: demand.decided_over(part),
             undecided: demand.undecided.clone(),
             services: demand
                 .services
@@ -1132,11 +1133,7 @@ pub fn json<'a>(scenario: &'a Scenario, seed: u64, report: &'a Report) -> CheckJ
                 .load
                 .iter()
                 .enumerate()
-                .map(|(step, demand)| {
-                    let mut json = LoadJson::from(demand);
-                    json.decided = demand.decided_over(check.part(step));
-                    json
-                })
+                .map(|(step, demand)| LoadJson::new(demand, check.part(step)))
                 .collect(),
             distinct_states: check.distinct_states,
             failing_states: check.failing_states,

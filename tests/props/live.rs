@@ -527,10 +527,9 @@ fn load_agrees(
         let Some(load) = &step.load else {
             continue;
         };
-        let part = match step.kind {
-            deploysim::record::StepKind::Baseline => scenario.load.baseline,
-            _ => scenario.load.bake / 2,
-        };
+        let part = scenario
+            .load
+            .settled_part(step.kind == deploysim::record::StepKind::Baseline);
         parts += 1;
         if !load.decided_over(part) {
             continue;

@@ -29,10 +29,10 @@ pub(super) fn load_lines(out: &mut String, scenario: &Scenario, net: Net, run: &
         Net::Sim => LOAD_BOUND_SIM,
         Net::Live => LOAD_BOUND_LIVE,
     };
-    // A settled part lasts half the bake time; the baseline has none other.
-    let part = |step: &crate::record::result::StepResult| match step.kind {
-        crate::record::StepKind::Baseline => scenario.load.baseline,
-        _ => scenario.load.bake / 2,
+    let part = |step: &crate::record::result::StepResult| {
+        scenario
+            .load
+            .settled_part(step.kind == crate::record::StepKind::Baseline)
     };
     let mut cells = Vec::new();
     for step in &run.steps {

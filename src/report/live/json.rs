@@ -481,10 +481,11 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
                 .into_iter()
                 .map(|(entry, share)| (entry, share.map(|s| (s * 1000.0).round() / 1000.0)))
                 .collect(),
-            decided: load.decided_over(match step.kind {
-                crate::record::StepKind::Baseline => scenario.load.baseline,
-                _ => scenario.load.bake / 2,
-            }),
+            decided: load.decided_over(
+                scenario
+                    .load
+                    .settled_part(step.kind == crate::record::StepKind::Baseline),
+            ),
             undecided: load.undecided.clone(),
         }),
         requests: requests(&step.total),
