@@ -314,7 +314,7 @@ fn load_lines(out: &mut String, check: &StrategyCheck) {
         if !demand.undecided.is_empty() {
             let near: Vec<String> = demand.undecided.iter().map(|s| wants(s)).collect();
             lines.push(format!(
-                "{label}: undecided: {}: within {} to {} of its workers or slots, or failing near its breaker's threshold: chance decides",
+                "{label}: undecided: {}: within {} to {} of its workers or slots, failing near a breaker's threshold, or served apart by random and regular arrivals: chance decides",
                 near.join("; "),
                 crate::eval::demand::UNDECIDED.0,
                 crate::eval::demand::UNDECIDED.1

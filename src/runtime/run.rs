@@ -555,6 +555,107 @@ impl Runner<'_> {
         }
     }
 
+    /// `check`'s load prediction of step `index`'s settled part, with the faults in
+    /// force there; `partial` where a fault event leaves no one state to hold the part to.
+    ///
+    /// A fault that starts or ends in a step whose services move, on that step's own
+    /// fault clock, early enough that the queues of the state it made have
+    /// [`SETTLE_HOLDS`](crate::eval::demand::SETTLE_HOLDS) holds to drain before the
+    /// settled part (which starts at least half the bake time after the clock), leaves
+    /// the settled part in one state. Any other event does not: one on another step's
+    /// clock (its time here depends on how long the steps between took), one in a step
+    /// that is all settled, or a crash loop in force in the part, which changes the state
+    /// every crash.
+    fn load_prediction(
+        &self,
+        index: usize,
+        deployment: &crate::model::Deployment,
+        record: &crate::record::StepRecord,
+    ) -> crate::eval::demand::Demand {
+        let scenario = &self.scenario;
+        let kinds = |faults: &BTreeSet<usize>| -> Vec<&crate::model::FaultKind> {
+            faults
+                .iter()
+                .filter_map(|&fault| scenario.faults.get(fault).map(|f| &f.kind))
+                .collect()
+        };
+        let ran = &self.steps[index];
+        let mut demand = crate::eval::demand::predict(
+            scenario,
+            deployment,
+            &ran.flags_after,
+            &kinds(&record.faults_settled),
+        );
+        let crashing = kinds(&record.faults_settled)
+            .iter()
+            .any(|fault| matches!(fault, crate::model::FaultKind::Crash { .. }));
+        let events: Vec<(usize, bool)> = record
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                Event::FaultStarted(fault) => Some((*fault, true)),
+                Event::FaultEnded(fault) => Some((*fault, false)),
+                _ => None,
+            })
+            .collect();
+        // A service left one short by a replacement that could not start is a state no
+        // prediction has.
+        let short = record
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::FaultNotEnded { .. }));
+        if crashing || short {
+            demand.partial = true;
+            return demand;
+        }
+        if events.is_empty() {
+            return demand;
+        }
+        // The longest hold of the state the events made, faults of either part in force.
+        let seen: BTreeSet<usize> = record
+            .faults_transient
+            .union(&record.faults_settled)
+            .copied()
+            .collect();
+        let during =
+            crate::eval::demand::predict(scenario, deployment, &ran.flags_after, &kinds(&seen));
+        let drain = std::time::Duration::from_secs_f64(
+            crate::eval::demand::SETTLE_HOLDS * demand.settle_ms.max(during.settle_ms) / 1000.0,
+        );
+        let moves = !ran.changes.is_empty();
+        let half = scenario.load.bake / 2;
+        demand.partial = events.iter().any(|&(fault, started)| {
+            let Some(fault) = scenario.faults.get(fault) else {
+                return true;
+            };
+            let own_clock = match ran.kind {
+                StepKind::Baseline => fault.at_step == 0,
+                StepKind::Rollout(n) => n == fault.at_step,
+                _ => false,
+            };
+            // A fault on from its step's start is in force for the whole step.
+            if started && fault.after.is_zero() && own_clock {
+                return false;
+            }
+            // A crash loop's last replacement may still be starting when its window
+            // closes: the loop ends once it is ready.
+            let replacing = match &fault.kind {
+                crate::model::FaultKind::Crash { service, .. } => scenario
+                    .services
+                    .get(service)
+                    .map_or(Duration::ZERO, |s| s.startup),
+                _ => Duration::ZERO,
+            };
+            let at = if started {
+                Some(fault.after)
+            } else {
+                fault.duration.map(|d| fault.after + d + replacing)
+            };
+            !(moves && own_clock && at.is_some_and(|at| at + drain <= half))
+        });
+        demand
+    }
+
     /// The current step's settled part begins now.
     fn settled_now(&mut self) {
         if let Some(last) = self.steps.last_mut() {
@@ -631,34 +732,7 @@ impl Runner<'_> {
             for change in &self.steps[index].changes {
                 deployment.apply(change);
             }
-            let load = timed.then(|| {
-                let faults: Vec<&crate::model::FaultKind> = record
-                    .faults_settled
-                    .iter()
-                    .filter_map(|&fault| self.scenario.faults.get(fault).map(|f| &f.kind))
-                    .collect();
-                let mut demand = crate::eval::demand::predict(
-                    &self.scenario,
-                    &deployment,
-                    &self.steps[index].flags_after,
-                    &faults,
-                );
-                // A fault that started after the step's start or ended in it (or a crash
-                // loop, which changes the state every crash) leaves no one state to hold
-                // the part to. (Conservative: one that ended in the transient part counts.)
-                demand.partial = record.events.iter().any(|event| match event {
-                    Event::FaultStarted(fault) => self
-                        .scenario
-                        .faults
-                        .get(*fault)
-                        .is_some_and(|fault| !fault.after.is_zero()),
-                    Event::FaultEnded(_) | Event::Crashed { .. } => true,
-                    _ => false,
-                }) || faults
-                    .iter()
-                    .any(|fault| matches!(fault, crate::model::FaultKind::Crash { .. }));
-                demand
-            });
+            let load = timed.then(|| self.load_prediction(index, &deployment, &record));
             let measured = measured(&graph, &record, &recorded_as);
             let ran = &self.steps[index];
             graph.set_flags(&mut before, &ran.flags_before);
