@@ -69,6 +69,9 @@ pub struct Demand {
     /// The longest hold (ms) at a service with workers: how long the queues take to
     /// forget the state before.
     pub settle_ms: f64,
+    /// The longest time (ms) a breaker taken as open needs to open from closed: until
+    /// the failures of its first attempts come back, every call passes it.
+    pub trip_ms: f64,
     /// A fault starts or ends within the part (set by the caller, who knows the
     /// timeline): no one state holds it, so the prediction is undecided.
     pub partial: bool,
@@ -79,6 +82,13 @@ pub struct Demand {
 /// share measured over less than five holds is theirs as much as the state's.
 pub const SETTLE_HOLDS: f64 = 5.0;
 
+/// A settled part shorter than this many times [`Demand::trip_ms`] is undecided. A queue
+/// drains gradually, but a breaker flips: until it opens, every call passes it, so the
+/// part served differs from the state's by up to the share of the part it takes, and 20
+/// trip times keep that under the run's bound of 0.05. (A breaker that opened in the
+/// step's transient part is open already; the rule is kept for every part alike.)
+pub const TRIP_PARTS: f64 = 20.0;
+
 impl Demand {
     /// Whether the prediction stands: it settled, no service is in the band, and no
     /// fault starts or ends within the part.
@@ -86,10 +96,13 @@ impl Demand {
         self.converged && self.undecided.is_empty() && !self.partial
     }
 
-    /// Whether the prediction stands for a settled part lasting `part`: decided, and
-    /// long enough for the queues to forget the part before ([`SETTLE_HOLDS`]).
+    /// Whether the prediction stands for a settled part lasting `part`: decided, long
+    /// enough for the queues to forget the part before ([`SETTLE_HOLDS`]), and long
+    /// enough that a breaker still closed at its start costs no more than the bound
+    /// ([`TRIP_PARTS`]).
     pub fn decided_over(&self, part: std::time::Duration) -> bool {
-        self.decided() && part.as_secs_f64() * 1000.0 >= SETTLE_HOLDS * self.settle_ms
+        let part = part.as_secs_f64() * 1000.0;
+        self.decided() && part >= SETTLE_HOLDS * self.settle_ms && part >= TRIP_PARTS * self.trip_ms
     }
 
     /// The services that refuse requests, most refused first.
@@ -164,7 +177,7 @@ impl Model<'_> {
     /// replica (or bulkhead) refuses.
     fn solve(&self, blocking: fn(f64, u32, u32) -> f64) -> Demand {
         let mut refused: BTreeMap<String, f64> = BTreeMap::new();
-        let mut bulkhead: BTreeMap<String, f64> = BTreeMap::new();
+        let mut bulkhead: BTreeMap<Site, f64> = BTreeMap::new();
         let mut converged = false;
         let mut round = Round::default();
         for _ in 0..MAX_ITERATIONS {
@@ -180,12 +193,12 @@ impl Model<'_> {
                 change = change.max((new - old).abs());
                 refused.insert(service.clone(), new);
             }
-            for (edge, (concurrency, slots)) in &round.concurrency {
+            for (site, (_, concurrency, slots)) in &round.concurrency {
                 let target = blocking(*concurrency, *slots as u32, 0);
-                let old = bulkhead.get(edge).copied().unwrap_or(0.0);
+                let old = bulkhead.get(site).copied().unwrap_or(0.0);
                 let new = 0.5 * old + 0.5 * target;
                 change = change.max((new - old).abs());
-                bulkhead.insert(edge.clone(), new);
+                bulkhead.insert(*site, new);
             }
             if change < 1e-5 {
                 converged = true;
@@ -194,7 +207,7 @@ impl Model<'_> {
         }
         let mut services = BTreeMap::new();
         let mut undecided: Vec<String> = self.near.borrow().iter().cloned().collect();
-        for (edge, (concurrency, slots)) in &round.concurrency {
+        for (edge, concurrency, slots) in round.concurrency.values() {
             if (UNDECIDED.0..=UNDECIDED.1).contains(&(concurrency / slots)) {
                 undecided.push(format!("the bulkhead of {edge}"));
             }
@@ -218,6 +231,7 @@ impl Model<'_> {
             undecided,
             converged,
             settle_ms,
+            trip_ms: self.trip.get(),
             partial: false,
         }
     }
@@ -304,6 +318,8 @@ struct Model<'a> {
     /// Breakers whose callee fails too near their threshold for the arithmetic to say
     /// whether they open (chance decides), found during a round.
     near: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    /// The longest wait of a failing attempt behind a breaker taken as open, in a round.
+    trip: std::cell::Cell<f64>,
 }
 
 /// One round of the fixed point: every service's load and every entrypoint's share,
@@ -312,9 +328,9 @@ struct Model<'a> {
 struct Round {
     loads: BTreeMap<String, ServiceLoad>,
     served: BTreeMap<String, f64>,
-    /// Per bulkhead (caller -> callee edge): calls in flight per caller replica, and its
-    /// slots.
-    concurrency: BTreeMap<String, (f64, f64)>,
+    /// Per bulkhead (a call site; each has its own, as in the runtime): its name
+    /// (caller -> callee), calls offered to it per caller replica, and its slots.
+    concurrency: BTreeMap<Site, (String, f64, f64)>,
 }
 
 /// What a request at one method does, once served.
@@ -324,6 +340,8 @@ struct Handling {
     hold: f64,
     /// (callee, method, attempts sent to it per request served here).
     calls: Vec<(String, Option<String>, f64)>,
+    /// (call site, share of the requests served here that make the call).
+    sites: Vec<(Site, f64)>,
     longest_wait: Option<(String, f64)>,
 }
 
@@ -363,6 +381,7 @@ impl<'a> Model<'a> {
             slow: BTreeMap::new(),
             errors: BTreeMap::new(),
             near: std::cell::RefCell::new(std::collections::BTreeSet::new()),
+            trip: std::cell::Cell::new(0.0),
         };
         for fault in faults {
             match *fault {
@@ -394,8 +413,9 @@ impl<'a> Model<'a> {
         model
     }
 
-    fn round(&self, refused: &BTreeMap<String, f64>, bulkhead: &BTreeMap<String, f64>) -> Round {
+    fn round(&self, refused: &BTreeMap<String, f64>, bulkhead: &BTreeMap<Site, f64>) -> Round {
         self.near.borrow_mut().clear();
+        self.trip.set(0.0);
         let mut memo: BTreeMap<(String, Option<String>), Handling> = BTreeMap::new();
         let mut round = Round::default();
         let mut arrivals: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
@@ -503,17 +523,35 @@ impl<'a> Model<'a> {
             let arriving = arrivals.get(&key).copied().unwrap_or(0.0)
                 * (1.0 - refused.get(service).copied().unwrap_or(0.0));
             let replicas = f64::from(self.scenario.services[service].replicas.max(1));
+            let sites = memo.get(&key).map(|h| h.sites.clone()).unwrap_or_default();
+            let mut guarded: Vec<&Call> = Vec::new();
             for call in method.calls {
-                let Some(slots) = call.protect.bulkhead else {
-                    continue;
-                };
-                let view = self.call_view(service, call, refused, bulkhead, &mut memo);
-                let made = self.flag_share(call);
-                let entry = round
-                    .concurrency
-                    .entry(bulkhead_key(service, call))
-                    .or_insert((0.0, f64::from(slots)));
-                entry.0 += arriving / replicas * made * view.wait / 1000.0;
+                let mut next = Some(call);
+                while let Some(call) = next {
+                    if call.protect.bulkhead.is_some() {
+                        guarded.push(call);
+                    }
+                    next = call.fallback.as_deref();
+                }
+            }
+            for call in guarded {
+                let slots = call.protect.bulkhead.unwrap_or(1);
+                let made: f64 = sites
+                    .iter()
+                    .filter(|(s, _)| *s == site(call))
+                    .map(|(_, made)| made)
+                    .sum();
+                // The offered load: the calls' wait as if the bulkhead refused none
+                // (Erlang's formula takes what is offered, not what is carried).
+                let mut unbounded = bulkhead.clone();
+                unbounded.remove(&site(call));
+                let view = self.call_view(service, call, refused, &unbounded, &mut memo);
+                let entry = round.concurrency.entry(site(call)).or_insert((
+                    format!("{service} -> {}", call.service),
+                    0.0,
+                    f64::from(slots),
+                ));
+                entry.1 += arriving / replicas * made * view.wait / 1000.0;
             }
         }
         round
@@ -547,7 +585,7 @@ impl<'a> Model<'a> {
         method: Option<&str>,
         limit: f64,
         refused: &BTreeMap<String, f64>,
-        bulkhead: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<Site, f64>,
         memo: &mut BTreeMap<(String, Option<String>), Handling>,
     ) -> View {
         let mut view = View::default();
@@ -591,7 +629,7 @@ impl<'a> Model<'a> {
         service: &str,
         method: Option<&str>,
         refused: &BTreeMap<String, f64>,
-        bulkhead: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<Site, f64>,
         memo: &mut BTreeMap<(String, Option<String>), Handling>,
     ) -> Handling {
         let key = (service.to_owned(), method.map(str::to_owned));
@@ -620,6 +658,7 @@ impl<'a> Model<'a> {
                     continue;
                 }
                 if call.asynchronous {
+                    handling.sites.push((site(call), made));
                     let view = self.call_view(service, call, refused, bulkhead, memo);
                     handling.calls.push((
                         call.service.clone(),
@@ -645,10 +684,11 @@ impl<'a> Model<'a> {
         call: &Call,
         made: f64,
         refused: &BTreeMap<String, f64>,
-        bulkhead: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<Site, f64>,
         memo: &mut BTreeMap<(String, Option<String>), Handling>,
         handling: &mut Handling,
     ) -> f64 {
+        handling.sites.push((site(call), made));
         let view = self.call_view(service, call, refused, bulkhead, memo);
         handling.hold += made * view.wait;
         if made * view.wait > handling.longest_wait.as_ref().map_or(0.5, |(_, w)| *w) {
@@ -689,7 +729,7 @@ impl<'a> Model<'a> {
         service: &str,
         call: &Call,
         refused: &BTreeMap<String, f64>,
-        bulkhead: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<Site, f64>,
         memo: &mut BTreeMap<(String, Option<String>), Handling>,
     ) -> View {
         let protect = &call.protect;
@@ -730,6 +770,7 @@ impl<'a> Model<'a> {
         if let Some(breaker) = protect.breaker {
             let threshold = f64::from(breaker.failure_percent) / 100.0;
             if failing >= (threshold + BREAKER_MARGIN).min(1.0) {
+                self.trip.set(self.trip.get().max(one.wait));
                 let mut view = View::default();
                 view.fails[FailCode::Unavailable as usize] = 1.0;
                 return view;
@@ -794,10 +835,7 @@ impl<'a> Model<'a> {
         one.fails = fails;
         // A full bulkhead fails the excess at once.
         if protect.bulkhead.is_some() {
-            let full = bulkhead
-                .get(&bulkhead_key(service, call))
-                .copied()
-                .unwrap_or(0.0);
+            let full = bulkhead.get(&site(call)).copied().unwrap_or(0.0);
             for share in &mut one.fails {
                 *share *= 1.0 - full;
             }
@@ -829,8 +867,12 @@ fn post_order(
     order.push(key.clone());
 }
 
-fn bulkhead_key(service: &str, call: &Call) -> String {
-    format!("{service} -> {} {}", call.service, call.api)
+/// A call site: the address of its [`Call`] in the scenario, the same for the whole of
+/// one prediction. Each call site has a bulkhead of its own, as in the runtime.
+type Site = usize;
+
+fn site(call: &Call) -> Site {
+    std::ptr::from_ref(call) as usize
 }
 
 #[cfg(test)]
@@ -910,6 +952,30 @@ faults: [{faults}]
         let demand = shop("degrade", "{ latency: { service: recs, add_ms: 40 } }");
         assert_eq!(demand.undecided[0], "shop");
         assert!(!demand.decided());
+    }
+
+    #[test]
+    fn a_breaker_on_a_hung_callee_wants_twenty_trips_of_settled_part() {
+        // Until the first 500 ms attempts come back failed, every call passes the
+        // breaker; after, it fails them fast, and the required call fails web.
+        let demand = of("
+name: trip
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        calls: [ { service: api, on_failure: fail, per_try_timeout_ms: 500, breaker: { window: 10, open_ms: 100 } } ]
+  api: { versions: { v1: {} } }
+initial: { web: v1, api: v1 }
+load: { rps: 100 }
+faults: [ { hang: api } ]
+");
+        assert!(demand.served["web"] < 1e-9, "{demand:?}");
+        assert!((demand.trip_ms - 500.0).abs() < 1e-6, "{demand:?}");
+        assert!(demand.decided());
+        assert!(!demand.decided_over(std::time::Duration::from_secs(3)));
+        assert!(demand.decided_over(std::time::Duration::from_secs(10)));
     }
 
     #[test]

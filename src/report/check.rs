@@ -329,12 +329,23 @@ fn load_lines(out: &mut String, check: &StrategyCheck) {
             .collect();
         if !demand.decided_over(check.part(step)) {
             if !short.is_empty() {
+                let part = check.part(step).as_secs_f64() * 1000.0;
+                let why = if part < crate::eval::demand::SETTLE_HOLDS * demand.settle_ms {
+                    format!(
+                        "under {} times the {:.0} ms a request holds a worker, so the queue's start decides",
+                        crate::eval::demand::SETTLE_HOLDS,
+                        demand.settle_ms
+                    )
+                } else {
+                    format!(
+                        "under {} times the {:.0} ms a breaker takes to open, so whether it was open at the start decides",
+                        crate::eval::demand::TRIP_PARTS,
+                        demand.trip_ms
+                    )
+                };
                 lines.push(format!(
-                    "{label}: undecided ({}): the settled part lasts {} ms, under {} times the {:.0} ms a request holds a worker, so the queue's start decides; a longer step_ms decides it",
+                    "{label}: undecided ({}): the settled part lasts {part:.0} ms, {why}; a longer step_ms decides it",
                     short.join(", "),
-                    check.part(step).as_millis(),
-                    crate::eval::demand::SETTLE_HOLDS,
-                    demand.settle_ms
                 ));
             }
             continue;

@@ -620,7 +620,16 @@ impl Runner<'_> {
         let during =
             crate::eval::demand::predict(scenario, deployment, &ran.flags_after, &kinds(&seen));
         let drain = std::time::Duration::from_secs_f64(
-            crate::eval::demand::SETTLE_HOLDS * demand.settle_ms.max(during.settle_ms) / 1000.0,
+            crate::eval::demand::SETTLE_HOLDS
+                * [
+                    demand.settle_ms,
+                    during.settle_ms,
+                    demand.trip_ms,
+                    during.trip_ms,
+                ]
+                .into_iter()
+                .fold(0.0, f64::max)
+                / 1000.0,
         );
         let moves = !ran.changes.is_empty();
         let half = scenario.load.bake / 2;

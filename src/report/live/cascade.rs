@@ -73,8 +73,9 @@ pub(super) fn load_lines(out: &mut String, scenario: &Scenario, net: Net, run: &
     if cells.iter().any(|cell| cell.ends_with('~')) {
         let _ = writeln!(
             out,
-            "  ~ undecided: a service near its workers, or a settled part shorter than {} times the longest hold, which queueing decides",
-            crate::eval::demand::SETTLE_HOLDS
+            "  ~ undecided (chance decides): a service near its workers, arrivals whose randomness matters, a breaker near its threshold, a fault starting or ending in the part, or a part shorter than {} holds or {} breaker trips",
+            crate::eval::demand::SETTLE_HOLDS,
+            crate::eval::demand::TRIP_PARTS
         );
     }
     let differs = run
