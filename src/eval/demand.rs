@@ -510,6 +510,23 @@ impl<'a> Model<'a> {
         for load in round.loads.values_mut() {
             load.wanted = load.rate / f64::from(load.replicas.max(1)) * load.hold_ms / 1000.0;
         }
+        // A request that calls one refusing service twice (two calls, a call and its
+        // fallback, a synchronous and an asynchronous one) meets its busy workers twice
+        // within a few milliseconds: the second attempt's chance depends on the first's,
+        // which this arithmetic takes as independent.
+        for ((service, _), handling) in &memo {
+            let mut visits: BTreeMap<&str, usize> = BTreeMap::new();
+            for (callee, _, attempts) in &handling.calls {
+                if *attempts > 0.0 && refused.get(callee).copied().unwrap_or(0.0) > 0.01 {
+                    *visits.entry(callee.as_str()).or_default() += 1;
+                }
+            }
+            for (callee, _) in visits.into_iter().filter(|(_, n)| *n > 1) {
+                self.near.borrow_mut().insert(format!(
+                    "{service}'s calls to {callee}: more than one per request into its refusals"
+                ));
+            }
+        }
         // Bulkheads: calls in flight per caller replica on each protected call.
         let keys: Vec<(String, Option<String>)> = memo.keys().cloned().collect();
         for key in keys {
