@@ -312,7 +312,20 @@ fn load_lines(out: &mut String, check: &StrategyCheck) {
             continue;
         }
         if !demand.undecided.is_empty() {
-            let near: Vec<String> = demand.undecided.iter().map(|s| wants(s)).collect();
+            // A fleet can have hundreds of reasons per step: the first few, and a count.
+            const SHOWN: usize = 3;
+            let mut near: Vec<String> = demand
+                .undecided
+                .iter()
+                .take(SHOWN)
+                .map(|s| wants(s))
+                .collect();
+            if demand.undecided.len() > SHOWN {
+                near.push(format!(
+                    "{} more (--json lists every one)",
+                    demand.undecided.len() - SHOWN
+                ));
+            }
             lines.push(format!(
                 "{label}: undecided: {}: within {} to {} of its workers or slots, failing near a breaker's threshold, or served apart by random and regular arrivals: chance decides",
                 near.join("; "),
