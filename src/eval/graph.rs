@@ -16,7 +16,9 @@
 //!   fallback that answers giving the rule's level; a degraded answer degrades the caller;
 //! - an asynchronous call never changes its caller's answer;
 //! - a call behind a flag is made only when the flag is on for some request: at a percent
-//!   between 0 and 100 the flag is both on and off (a mixed state, like a rolling step);
+//!   between 0 and 100 the flag is both on and off (a mixed state, like a rolling step),
+//!   but the same for the whole of one request (one user): the state is evaluated once
+//!   per on/off assignment of its mixed flags and the outcomes united;
 //! - an entrypoint's requests go to every method of its mix.
 //!
 //! Latency, timeouts and error_rate are not modelled (so DEADLINE_EXCEEDED and INTERNAL
@@ -142,6 +144,10 @@ struct Call {
     fallback: Option<Box<Call>>,
     asynchronous: bool,
 }
+
+/// The most flags at a partial percent a state is split by, one evaluation per on/off
+/// assignment (2^8 = 256 at most); past it, see [`Graph::assignments`].
+pub const MAX_SPLIT_FLAGS: usize = 8;
 
 /// A flag's slot value when it is off for every request.
 pub const FLAG_OFF: u8 = 1;
@@ -562,13 +568,63 @@ impl Graph {
             .collect()
     }
 
-    /// The outcomes of every port in `state`, into `scratch`.
+    /// The outcomes of every port in `state`, into `scratch`: over every on/off
+    /// assignment of the flags the state holds at a percent between 0 and 100 (see
+    /// [`Graph::assignments`]), united.
     fn outcomes(&self, state: &State, scratch: &mut Vec<Outcomes>) {
+        let assignments = self.assignments(state);
+        if assignments.len() <= 1 {
+            self.outcomes_of(assignments.first().unwrap_or(state), scratch);
+            return;
+        }
+        scratch.clear();
+        scratch.resize(self.ports.len(), 0);
+        let mut one = Vec::with_capacity(self.ports.len());
+        for assignment in &assignments {
+            self.outcomes_of(assignment, &mut one);
+            for (all, these) in scratch.iter_mut().zip(&one) {
+                *all |= these;
+            }
+        }
+    }
+
+    /// The outcomes of every port in `state`, taken as it is, into `scratch`.
+    fn outcomes_of(&self, state: &State, scratch: &mut Vec<Outcomes>) {
         scratch.clear();
         scratch.resize(self.ports.len(), OK);
         for &p in &self.order {
             scratch[p] = self.port_outcomes(p, state, scratch);
         }
+    }
+
+    /// `state` once per on/off assignment of its flags at a percent between 0 and 100,
+    /// each flag on or off for the whole of a request: a request is for one user, who
+    /// sees a flag the same at every service (the contract). Empty when there is no such
+    /// flag (the state is its only assignment). Past [`MAX_SPLIT_FLAGS`] such flags, the
+    /// state is taken whole, each flag both on and off at every call independently: a
+    /// superset of the outcomes (never better than a request can end), said in
+    /// docs/check.md.
+    fn assignments(&self, state: &State) -> Vec<State> {
+        let first = self.services.len();
+        let partial: Vec<usize> = (first..state.serving.len())
+            .filter(|&slot| state.serving[slot] == FLAG_OFF | FLAG_ON)
+            .collect();
+        if partial.is_empty() || partial.len() > MAX_SPLIT_FLAGS {
+            return Vec::new();
+        }
+        (0..1u32 << partial.len())
+            .map(|bits| {
+                let mut one = state.clone();
+                for (i, &slot) in partial.iter().enumerate() {
+                    one.serving[slot] = if bits & (1 << i) != 0 {
+                        FLAG_ON
+                    } else {
+                        FLAG_OFF
+                    };
+                }
+                one
+            })
+            .collect()
     }
 
     /// The worst level over every entrypoint.
@@ -685,21 +741,50 @@ impl Graph {
 
     /// Every entrypoint's prediction in `state`, with the path to the edge that causes
     /// its level (the first such edge in call order, over versions in name order).
+    ///
+    /// With flags at a partial percent, the level is the worst over their on/off
+    /// assignments, and the path is traced in the first assignment that reaches it, so
+    /// that it never mixes a flag on at one service with the same flag off at another.
     pub fn explain(&self, state: &State) -> Vec<Prediction> {
-        let mut scratch = Vec::new();
-        self.outcomes(state, &mut scratch);
+        let mut assignments = self.assignments(state);
+        if assignments.is_empty() {
+            assignments.push(state.clone());
+        }
+        let scratches: Vec<Vec<Outcomes>> = assignments
+            .iter()
+            .map(|assignment| {
+                let mut scratch = Vec::new();
+                self.outcomes_of(assignment, &mut scratch);
+                scratch
+            })
+            .collect();
         self.entry_ports
             .iter()
             .map(|ports| {
-                let level = worst_of(ports.iter().fold(0, |all, &p| all | scratch[p]));
+                let level_in = |scratch: &[Outcomes]| {
+                    worst_of(ports.iter().fold(0, |all, &p| all | scratch[p]))
+                };
+                let level = scratches
+                    .iter()
+                    .map(|scratch| level_in(scratch))
+                    .max()
+                    .unwrap_or(Level::Ok);
                 let mut path = Vec::new();
                 let edge = if level == Level::Ok {
                     None
                 } else {
-                    ports
+                    assignments
                         .iter()
-                        .find(|&&p| worst_of(scratch[p]) == level)
-                        .and_then(|&p| self.trace(p, None, level, state, &scratch, &mut path))
+                        .zip(&scratches)
+                        .find(|(_, scratch)| level_in(scratch) == level)
+                        .and_then(|(assignment, scratch)| {
+                            ports
+                                .iter()
+                                .find(|&&p| worst_of(scratch[p]) == level)
+                                .and_then(|&p| {
+                                    self.trace(p, None, level, assignment, scratch, &mut path)
+                                })
+                        })
                         .map(Box::new)
                 };
                 Prediction { level, path, edge }
