@@ -146,7 +146,8 @@ struct Call {
 }
 
 /// The most flags at a partial percent a state is split by, one evaluation per on/off
-/// assignment (2^8 = 256 at most); past it, each call takes such a flag as both on and off by itself (a superset of the outcomes).
+/// assignment (2^8 = 256 at most); past it, each call takes such a flag as both on and
+/// off by itself (a superset of the outcomes).
 pub const MAX_SPLIT_FLAGS: usize = 8;
 
 /// A flag's slot value when it is off for every request.
