@@ -560,9 +560,7 @@ impl<'a> Model<'a> {
                     .sum();
                 // The offered load: the calls' wait as if the bulkhead refused none
                 // (Erlang's formula takes what is offered, not what is carried).
-                let mut unbounded = bulkhead.clone();
-                unbounded.remove(&site(call));
-                let view = self.call_view(service, call, refused, &unbounded, &mut memo);
+                let view = self.view(service, call, refused, bulkhead, 0.0, &mut memo);
                 let entry = round.concurrency.entry(site(call)).or_insert((
                     format!("{service} -> {}", call.service),
                     0.0,
@@ -749,6 +747,21 @@ impl<'a> Model<'a> {
         bulkhead: &BTreeMap<Site, f64>,
         memo: &mut BTreeMap<(String, Option<String>), Handling>,
     ) -> View {
+        let full = bulkhead.get(&site(call)).copied().unwrap_or(0.0);
+        self.view(service, call, refused, bulkhead, full, memo)
+    }
+
+    /// [`Model::call_view`] with the call's own bulkhead refusing the share `full` (0: as
+    /// if it refused none, which is what the bulkhead is offered).
+    fn view(
+        &self,
+        service: &str,
+        call: &Call,
+        refused: &BTreeMap<String, f64>,
+        bulkhead: &BTreeMap<Site, f64>,
+        full: f64,
+        memo: &mut BTreeMap<(String, Option<String>), Handling>,
+    ) -> View {
         let protect = &call.protect;
         let timeout = call.timeout.as_secs_f64() * 1000.0;
         let limit = protect
@@ -852,7 +865,6 @@ impl<'a> Model<'a> {
         one.fails = fails;
         // A full bulkhead fails the excess at once.
         if protect.bulkhead.is_some() {
-            let full = bulkhead.get(&site(call)).copied().unwrap_or(0.0);
             for share in &mut one.fails {
                 *share *= 1.0 - full;
             }

@@ -571,22 +571,22 @@ impl Graph {
 
     /// The outcomes of every port in `state`, into `scratch`: over every on/off
     /// assignment of the flags the state holds at a percent between 0 and 100 (see
-    /// [`Graph::assignments`]), united.
+    /// [`Graph::for_each_assignment`]), united. A state without such flags is evaluated
+    /// as it is, allocating nothing.
     fn outcomes(&self, state: &State, scratch: &mut Vec<Outcomes>) {
-        let assignments = self.assignments(state);
-        if assignments.len() <= 1 {
-            self.outcomes_of(assignments.first().unwrap_or(state), scratch);
-            return;
-        }
-        scratch.clear();
-        scratch.resize(self.ports.len(), 0);
-        let mut one = Vec::with_capacity(self.ports.len());
-        for assignment in &assignments {
-            self.outcomes_of(assignment, &mut one);
+        let mut first = true;
+        let mut one = Vec::new();
+        self.for_each_assignment(state, |assigned| {
+            if first {
+                self.outcomes_of(assigned, scratch);
+                first = false;
+                return;
+            }
+            self.outcomes_of(assigned, &mut one);
             for (all, these) in scratch.iter_mut().zip(&one) {
                 *all |= these;
             }
-        }
+        });
     }
 
     /// The outcomes of every port in `state`, taken as it is, into `scratch`.
@@ -598,34 +598,32 @@ impl Graph {
         }
     }
 
-    /// `state` once per on/off assignment of its flags at a percent between 0 and 100,
-    /// each flag on or off for the whole of a request: a request is for one user, who
-    /// sees a flag the same at every service (the contract). Empty when there is no such
-    /// flag (the state is its only assignment). Past [`MAX_SPLIT_FLAGS`] such flags, the
-    /// state is taken whole, each flag both on and off at every call independently: a
+    /// Calls `each` with `state` under every on/off assignment of its flags at a percent
+    /// between 0 and 100, each flag on or off for the whole of a request: a request is
+    /// for one user, who sees a flag the same at every service (the contract). A state
+    /// with no such flag is passed as it is, once. Past [`MAX_SPLIT_FLAGS`] such flags,
+    /// it is passed whole too, each flag both on and off at every call independently: a
     /// superset of the outcomes (never better than a request can end), said in
     /// docs/check.md.
-    fn assignments(&self, state: &State) -> Vec<State> {
-        let first = self.services.len();
-        let partial: Vec<usize> = (first..state.serving.len())
+    fn for_each_assignment(&self, state: &State, mut each: impl FnMut(&State)) {
+        let mixed: Vec<usize> = (self.services.len()..state.serving.len())
             .filter(|&slot| state.serving[slot] == FLAG_OFF | FLAG_ON)
             .collect();
-        if partial.is_empty() || partial.len() > MAX_SPLIT_FLAGS {
-            return Vec::new();
+        if mixed.is_empty() || mixed.len() > MAX_SPLIT_FLAGS {
+            each(state);
+            return;
         }
-        (0..1u32 << partial.len())
-            .map(|bits| {
-                let mut one = state.clone();
-                for (i, &slot) in partial.iter().enumerate() {
-                    one.serving[slot] = if bits & (1 << i) != 0 {
-                        FLAG_ON
-                    } else {
-                        FLAG_OFF
-                    };
-                }
-                one
-            })
-            .collect()
+        let mut assigned = state.clone();
+        for bits in 0..1u32 << mixed.len() {
+            for (i, &slot) in mixed.iter().enumerate() {
+                assigned.serving[slot] = if bits & (1 << i) != 0 {
+                    FLAG_ON
+                } else {
+                    FLAG_OFF
+                };
+            }
+            each(&assigned);
+        }
     }
 
     /// The worst level over every entrypoint.
@@ -747,36 +745,29 @@ impl Graph {
     /// assignments, and the path is traced in the first assignment that reaches it, so
     /// that it never mixes a flag on at one service with the same flag off at another.
     pub fn explain(&self, state: &State) -> Vec<Prediction> {
-        let mut assignments = self.assignments(state);
-        if assignments.is_empty() {
-            assignments.push(state.clone());
-        }
-        let scratches: Vec<Vec<Outcomes>> = assignments
-            .iter()
-            .map(|assignment| {
-                let mut scratch = Vec::new();
-                self.outcomes_of(assignment, &mut scratch);
-                scratch
-            })
-            .collect();
+        // Each assignment with its ports' outcomes.
+        let mut runs: Vec<(State, Vec<Outcomes>)> = Vec::new();
+        self.for_each_assignment(state, |assigned| {
+            let mut scratch = Vec::new();
+            self.outcomes_of(assigned, &mut scratch);
+            runs.push((assigned.clone(), scratch));
+        });
         self.entry_ports
             .iter()
             .map(|ports| {
                 let level_in = |scratch: &[Outcomes]| {
                     worst_of(ports.iter().fold(0, |all, &p| all | scratch[p]))
                 };
-                let level = scratches
+                let level = runs
                     .iter()
-                    .map(|scratch| level_in(scratch))
+                    .map(|(_, scratch)| level_in(scratch))
                     .max()
                     .unwrap_or(Level::Ok);
                 let mut path = Vec::new();
                 let edge = if level == Level::Ok {
                     None
                 } else {
-                    assignments
-                        .iter()
-                        .zip(&scratches)
+                    runs.iter()
                         .find(|(_, scratch)| level_in(scratch) == level)
                         .and_then(|(assignment, scratch)| {
                             ports

@@ -580,13 +580,10 @@ impl Runner<'_> {
                 .collect()
         };
         let ran = &self.steps[index];
-        let mut demand = crate::eval::demand::predict(
-            scenario,
-            deployment,
-            &ran.flags_after,
-            &kinds(&record.faults_settled),
-        );
-        let crashing = kinds(&record.faults_settled)
+        let settled = kinds(&record.faults_settled);
+        let mut demand =
+            crate::eval::demand::predict(scenario, deployment, &ran.flags_after, &settled);
+        let crashing = settled
             .iter()
             .any(|fault| matches!(fault, crate::model::FaultKind::Crash { .. }));
         let events: Vec<(usize, bool)> = record
@@ -611,25 +608,23 @@ impl Runner<'_> {
         if events.is_empty() {
             return demand;
         }
-        // The longest hold of the state the events made, faults of either part in force.
-        let seen: BTreeSet<usize> = record
-            .faults_transient
-            .union(&record.faults_settled)
-            .copied()
-            .collect();
-        let during =
-            crate::eval::demand::predict(scenario, deployment, &ran.flags_after, &kinds(&seen));
+        // The longest hold (or breaker trip) of the state the events made, faults of
+        // either part in force: the settled part's own when none was in force only in
+        // the transient part.
+        let longest = |demand: &crate::eval::demand::Demand| demand.settle_ms.max(demand.trip_ms);
+        let mut slowest = longest(&demand);
+        if !record.faults_transient.is_subset(&record.faults_settled) {
+            let seen: BTreeSet<usize> = record
+                .faults_transient
+                .union(&record.faults_settled)
+                .copied()
+                .collect();
+            let during =
+                crate::eval::demand::predict(scenario, deployment, &ran.flags_after, &kinds(&seen));
+            slowest = slowest.max(longest(&during));
+        }
         let drain = std::time::Duration::from_secs_f64(
-            crate::eval::demand::SETTLE_HOLDS
-                * [
-                    demand.settle_ms,
-                    during.settle_ms,
-                    demand.trip_ms,
-                    during.trip_ms,
-                ]
-                .into_iter()
-                .fold(0.0, f64::max)
-                / 1000.0,
+            crate::eval::demand::SETTLE_HOLDS * slowest / 1000.0,
         );
         let moves = !ran.changes.is_empty();
         let half = scenario.load.bake / 2;
