@@ -1,6 +1,8 @@
 //! How fast `simulate check` is: every settled state of a release with 20 changed services
-//! (2^20 states), the whole check of that release, and the safe-order planner on a
-//! generated 200-service fleet. Nothing here starts a server.
+//! (2^20 states), the whole check of that release, the safe-order planner on a
+//! generated 200-service fleet, and the whole check of a generated 1,000-service fleet
+//! with and without a capacity on every version (the load prediction's cost). Nothing
+//! here starts a server.
 //!
 //! Run with `cargo bench --bench check`.
 
@@ -105,6 +107,29 @@ fn benches(c: &mut Criterion) {
             )
         });
     });
+    let large_yaml = generate::scenario_yaml(1000, 1);
+    let plain = scenario::parse_str(&large_yaml, Path::new("fleet.yaml")).expect("valid");
+    let mut loaded = plain.clone();
+    for service in loaded.services.values_mut() {
+        for version in service.versions.values_mut() {
+            version.capacity = Some(deploysim::model::Capacity {
+                workers: 4,
+                queue: 8,
+            });
+        }
+    }
+    for (name, fleet) in [("no-capacity", &plain), ("capacity-everywhere", &loaded)] {
+        group.bench_function(format!("whole-check/1000-services/{name}"), |b| {
+            b.iter(|| {
+                check::run(
+                    black_box(fleet),
+                    &fleet.strategies,
+                    0,
+                    deploysim::check::sweep::Missing::Singles,
+                )
+            });
+        });
+    }
     group.finish();
 }
 

@@ -10,6 +10,9 @@
 //! - `pick/CALLER/CALLEE`: each caller's replica picks;
 //! - `load.users/ENTRY`: the user each entry request is for (flags at a percent);
 //! - `load.mix/ENTRY`: the method each entry request calls, from the mix;
+//! - `load.jitter/ENTRY`: where in its period each entry request is sent;
+//! - `ties/SERVICE/VERSION/N`: in `--net sim`, how many times each request at replica N
+//!   yields before it asks for a worker (the order of one tick's events);
 //! - `risk.trial/I`: trial I's defects;
 //! - `risk.run/I`: the seed of trial I's runs (derived, then a run's own purposes);
 //! - `generate`: `simulate generate`.

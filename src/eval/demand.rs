@@ -8,7 +8,8 @@
 //!   gone, refuses or is partitioned, nothing (it fails fast); one that is hung or
 //!   answers after the per-try timeout, the per-try timeout; times the call's attempts
 //!   (retries on the codes it retries, cut by the deadline and the budget), plus the
-//!   backoffs. An open breaker (a callee failing at least its threshold) fails fast.
+//!   backoffs. An open breaker (a callee failing at least its threshold) fails fast but
+//!   for its half-open probes (`probe_leak`).
 //! - A service's *demand* is the entry rates times each method's share of the mix times
 //!   the attempts made along every path, spread evenly over its replicas (picks are
 //!   random, so live replicas are loaded unevenly around that mean).
@@ -180,9 +181,20 @@ impl Model<'_> {
         let mut bulkhead: BTreeMap<Site, f64> = BTreeMap::new();
         let mut converged = false;
         let mut round = Round::default();
+        self.site_rates.borrow_mut().clear();
         for _ in 0..MAX_ITERATIONS {
             round = self.round(&refused, &bulkhead);
             let mut change: f64 = 0.0;
+            // An open breaker's leak follows its site's rate, which the round found:
+            // the next round uses it, and the fixed point waits for it to settle too.
+            {
+                let mut rates = self.site_rates.borrow_mut();
+                for (site, rate) in &round.site_rates {
+                    let old = rates.get(site).copied().unwrap_or(0.0);
+                    change = change.max((rate - old).abs() / rate.max(old).max(1.0));
+                }
+                rates.clone_from(&round.site_rates);
+            }
             for (service, load) in &round.loads {
                 let Some(workers) = load.workers else {
                     continue;
@@ -320,6 +332,9 @@ struct Model<'a> {
     near: std::cell::RefCell<std::collections::BTreeSet<String>>,
     /// The longest wait of a failing attempt behind a breaker taken as open, in a round.
     trip: std::cell::Cell<f64>,
+    /// Per call site, the calls per second one caller replica makes there, as the round
+    /// before found them: how many attempts an open breaker's half-open probes are out of.
+    site_rates: std::cell::RefCell<BTreeMap<Site, f64>>,
 }
 
 /// One round of the fixed point: every service's load and every entrypoint's share,
@@ -331,6 +346,8 @@ struct Round {
     /// Per bulkhead (a call site; each has its own, as in the runtime): its name
     /// (caller -> callee), calls offered to it per caller replica, and its slots.
     concurrency: BTreeMap<Site, (String, f64, f64)>,
+    /// Per call site, calls per second per caller replica.
+    site_rates: BTreeMap<Site, f64>,
 }
 
 /// What a request at one method does, once served.
@@ -382,6 +399,7 @@ impl<'a> Model<'a> {
             errors: BTreeMap::new(),
             near: std::cell::RefCell::new(std::collections::BTreeSet::new()),
             trip: std::cell::Cell::new(0.0),
+            site_rates: std::cell::RefCell::new(BTreeMap::new()),
         };
         for fault in faults {
             match *fault {
@@ -525,6 +543,15 @@ impl<'a> Model<'a> {
                 self.near.borrow_mut().insert(format!(
                     "{service}'s calls to {callee}: more than one per request into its refusals"
                 ));
+            }
+        }
+        // Calls per second per caller replica at every call site.
+        for (key, handling) in &memo {
+            let arriving = arrivals.get(key).copied().unwrap_or(0.0)
+                * (1.0 - refused.get(&key.0).copied().unwrap_or(0.0));
+            let replicas = f64::from(self.scenario.services[&key.0].replicas.max(1));
+            for (site, made) in &handling.sites {
+                *round.site_rates.entry(*site).or_default() += arriving * made / replicas;
             }
         }
         // Bulkheads: calls in flight per caller replica on each protected call.
@@ -784,9 +811,12 @@ impl<'a> Model<'a> {
             let reaches = self
                 .deployed(&call.service)
                 .is_some_and(|v| v.provides(&call.api));
+            // A build without the API answers UNIMPLEMENTED from its routing: a round
+            // trip for the caller, and no worker or call of the callee's.
             if view.attempts > 0.0 && !reaches {
                 view = View {
-                    attempts: 1.0,
+                    attempts: 0.0,
+                    wait: ROUND_TRIP_MS,
                     ..View::default()
                 };
                 view.fails[FailCode::Unimplemented as usize] = 1.0;
@@ -801,8 +831,14 @@ impl<'a> Model<'a> {
             let threshold = f64::from(breaker.failure_percent) / 100.0;
             if failing >= (threshold + BREAKER_MARGIN).min(1.0) {
                 self.trip.set(self.trip.get().max(one.wait));
-                let mut view = View::default();
-                view.fails[FailCode::Unavailable as usize] = 1.0;
+                let rate = self.site_rates.borrow().get(&site(call)).copied();
+                let leak = probe_leak(breaker, rate.unwrap_or(0.0), one.wait);
+                let mut view = View {
+                    fails: one.fails.map(|share| share * leak),
+                    wait: one.wait * leak,
+                    attempts: one.attempts * leak,
+                };
+                view.fails[FailCode::Unavailable as usize] += 1.0 - leak;
                 return view;
             }
             if trips(failing, breaker.window, breaker.failure_percent) > TRIP_CHANCE {
@@ -875,6 +911,19 @@ impl<'a> Model<'a> {
         one.wait = one.wait.min(timeout);
         one
     }
+}
+
+/// The share of calls an open breaker still lets through, at `rate` calls per second
+/// (one caller replica's, at this call site) to a callee whose failing attempts take
+/// `wait` ms: when its `open` time is over it turns half-open and lets its probes through
+/// one by one, until the first one fails (one wait later) and opens it again. So each
+/// cycle of `open + wait` passes the first call and those that come within that wait, at
+/// most `probes`, out of all the calls of the cycle.
+fn probe_leak(breaker: crate::model::Breaker, rate: f64, wait: f64) -> f64 {
+    let open = breaker.open.as_secs_f64() * 1000.0;
+    let passed = (1.0 + rate * wait / 1000.0).min(f64::from(breaker.probes.max(1)));
+    let cycle = rate * (open + wait) / 1000.0 + 1.0;
+    (passed / cycle).clamp(0.0, 1.0)
 }
 
 /// Appends `key` and every method it calls to `order`, callees first, each once
@@ -964,8 +1013,9 @@ faults: [{faults}]
     #[test]
     fn without_the_fault_nothing_is_refused() {
         let demand = shop("degrade", "");
+        // 0.8 workers wanted of 8: Erlang's formula refuses about one in 10^13.
         assert!(demand.services["shop"].refused < 1e-9);
-        assert_eq!(demand.served["web"], 1.0);
+        assert!(demand.served["web"] > 1.0 - 1e-9, "{demand:?}");
         assert!(demand.decided());
     }
 
@@ -1005,6 +1055,57 @@ faults: [ { hang: api } ]
         assert!(demand.decided());
         assert!(!demand.decided_over(std::time::Duration::from_secs(3)));
         assert!(demand.decided_over(std::time::Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn an_open_breaker_lets_its_half_open_probes_through() {
+        // api lacks v2: every call is UNIMPLEMENTED, a round trip later, and the breaker
+        // is open. Each 100 ms it lets the first call through, and those that come in
+        // the 2 ms before that one fails (250 calls a second: half a call more), out of
+        // 250 x 0.102 + 1 calls: 1.5 / 26.5, which fail web; the rest degrade.
+        let demand = of("
+name: probes
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        calls: [ { service: api, api: v2, on_failure: { UNAVAILABLE: degrade, default: fail }, breaker: { window: 10, open_ms: 100 } } ]
+  api: { versions: { v1: { capacity: { workers: 4, queue: 0 } }, v2: { provides: [v2] } } }
+initial: { web: v1, api: v1 }
+load: { rps: 250 }
+");
+        let leak = 1.5 / 26.5;
+        assert!(
+            (demand.served["web"] - (1.0 - leak)).abs() < 1e-3,
+            "{demand:?}"
+        );
+        // Refused by routing, before a worker: no load on api.
+        assert!(demand.services["api"].rate < 1e-9, "{demand:?}");
+        assert!(
+            (demand.services["web"].hold_ms - 2.0 * leak).abs() < 1e-3,
+            "{demand:?}"
+        );
+    }
+
+    #[test]
+    fn a_call_to_an_api_the_callee_lacks_costs_a_round_trip_and_no_worker() {
+        let demand = of("
+name: lacks
+services:
+  web:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: api, api: v2, on_failure: degrade } ] } }
+  api: { versions: { v1: { capacity: { workers: 1, queue: 0 }, latency_ms: 50 }, v2: { provides: [v2] } } }
+initial: { web: v1, api: v1 }
+load: { rps: 100 }
+");
+        assert!(demand.services["api"].rate < 1e-9, "{demand:?}");
+        assert!(
+            (demand.services["web"].hold_ms - 2.0).abs() < 1e-9,
+            "{demand:?}"
+        );
+        assert_eq!(demand.served["web"], 1.0);
     }
 
     #[test]

@@ -546,6 +546,10 @@ impl Cluster {
                 self.seed,
                 &format!("errors/{service}/{version}/{nth}"),
             )),
+            tie_draws: std::sync::Mutex::new(seed::rng(
+                self.seed,
+                &format!("ties/{service}/{version}/{nth}"),
+            )),
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
             trouble: Arc::clone(&self.troubles[service]),
             workers: build

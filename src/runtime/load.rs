@@ -1,6 +1,12 @@
 //! Open-loop load: entry requests at a fixed rate per entrypoint, whatever the services do.
 //!
-//! Arrivals are scheduled at `start + k / rps`. The generator sleeps until the next one is
+//! Arrival `k` is scheduled at `start + (k + u_k) / rps`, with `u_k` drawn uniformly from
+//! `[0, 1)` from a seeded stream per entrypoint: the rate is exact (one arrival in every
+//! period, so a step of `d` seconds has `rps x d` of them, give or take one), but the
+//! streams of several entrypoints are not locked in phase. Evenly spaced streams of equal
+//! rate would meet a busy service in the same order every period, in virtual time
+//! exactly, so that one entrypoint is refused where another is always served; no fleet's
+//! users arrive that way, and no queueing model predicts it. The generator sleeps until the next one is
 //! due and then sends every request that is due, so a late wake-up sends a burst instead
 //! of dropping requests (the timer has 1 ms resolution). Latency is measured from the
 //! scheduled time, so a stalled service cannot hide its stall (no coordinated omission).
@@ -105,8 +111,11 @@ impl Load {
                     .collect();
                 let mix_draws =
                     crate::seed::rng(context.seed, &format!("load.mix/{}", entry.service));
+                let jitter =
+                    crate::seed::rng(context.seed, &format!("load.jitter/{}", entry.service));
                 let generator = Generator {
                     rps: entry.rps.max(1),
+                    jitter,
                     entry,
                     mix_draws,
                     recorder: Arc::clone(&context.recorder),
@@ -156,6 +165,8 @@ impl Load {
 struct Generator {
     entry: Entry,
     rps: u32,
+    /// Where in its period each arrival falls, drawn in arrival order.
+    jitter: ChaCha8Rng,
     recorder: Arc<Recorder>,
     flags: Arc<FlagBoard>,
     /// The seeded stream users are drawn from, one per entrypoint.
@@ -182,15 +193,21 @@ struct EntryMethod {
 }
 
 impl Generator {
-    fn due(&self, start: Instant, k: u64) -> Instant {
-        let nanos = u128::from(k) * 1_000_000_000 / u128::from(self.rps);
+    /// When arrival `k` is due: its period's start plus a fresh draw within the period.
+    fn due(&mut self, start: Instant, k: u64) -> Instant {
+        let period = 1_000_000_000 / u128::from(self.rps);
+        let within = u128::from(
+            self.jitter
+                .random_range(0..u64::try_from(period).unwrap_or(1)),
+        );
+        let nanos = u128::from(k) * 1_000_000_000 / u128::from(self.rps) + within;
         start + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     async fn run(mut self, start: Instant) {
         let mut k: u64 = 0;
+        let mut next = self.due(start, k);
         loop {
-            let next = self.due(start, k);
             tokio::select! {
                 biased;
                 _ = self.stop.wait_for(|stop| *stop) => return,
@@ -198,11 +215,11 @@ impl Generator {
             }
             let now = Instant::now();
             let mut burst = 0;
-            while self.due(start, k) <= now && burst < MAX_BURST {
-                let due = self.due(start, k);
-                self.send(due, now);
+            while next <= now && burst < MAX_BURST {
+                self.send(next, now);
                 k += 1;
                 burst += 1;
+                next = self.due(start, k);
             }
         }
     }

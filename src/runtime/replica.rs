@@ -60,12 +60,19 @@ pub struct Behaviour {
     pub trouble: Arc<crate::runtime::trouble::Trouble>,
     /// The version's workers and queue; `None`: any number of requests at once.
     pub workers: Option<Workers>,
+    /// In `--net sim`, how many times each request yields before it asks for a worker,
+    /// drawn from this replica's own stream (see `Behaviour::shuffle`).
+    pub tie_draws: Mutex<ChaCha8Rng>,
 }
 
 /// At most this many asynchronous calls of one replica are in flight; one more is
 /// dropped (counted as failed on its edge and in the step's backlog), as a full queue
 /// would drop it.
 pub const MAX_ASYNC: usize = 256;
+
+/// A request in `--net sim` yields up to this many times (less one) before it asks for a
+/// worker: enough to mix the few requests one tick brings to a replica.
+const TIE_YIELDS: u32 = 4;
 
 /// One method of a build: its own work and calls.
 #[derive(Debug)]
@@ -289,6 +296,23 @@ impl UnaryService<CallRequest> for Handler {
 }
 
 impl Behaviour {
+    /// In virtual time, every message of a tick arrives at the same instant and the
+    /// requests are polled in the order of their connections, so when a worker or queue
+    /// place frees up the same caller would always win it (and one entrypoint be refused
+    /// where another is served), and arrivals would always be seen before the same
+    /// tick's finished requests. A request yields a seeded number of times first, which
+    /// puts the same instant's events in a random order, as a real clock would. Live,
+    /// nothing arrives at the same instant: it does nothing.
+    async fn shuffle(&self) {
+        if crate::runtime::net::Net::current() != crate::runtime::net::Net::Sim {
+            return;
+        }
+        let yields = crate::lock::lock(&self.tie_draws).random_range(0..TIE_YIELDS);
+        for _ in 0..yields {
+            tokio::task::yield_now().await;
+        }
+    }
+
     async fn serve(
         &self,
         method: usize,
@@ -307,11 +331,12 @@ impl Behaviour {
         }
         // A worker is held for the rest: own work, downstream calls and fallbacks.
         let held = match &self.workers {
-            Some(workers) => Some(
+            Some(workers) => Some({
+                self.shuffle().await;
                 workers
                     .take(step, deadline, &self.recorder.traffic, &self.service)
-                    .await?,
-            ),
+                    .await?
+            }),
             None => None,
         };
         let answer = self.work(work, met, deadline, request).await;

@@ -400,7 +400,9 @@ fn a_hung_optional_call_fails_the_entrypoint_unless_a_bulkhead_bounds_it() {
     assert_eq!(count(&run["requests"], "failed"), 0, "{}", run["requests"]);
     assert!(count(&run["requests"], "degraded") > 0);
     let pressure = &run["pressure_totals"]["shop"];
-    assert!(count(pressure, "peak_workers") <= 3, "{pressure}");
+    // Two workers held by the bulkhead's hung calls, and the requests passing it in the
+    // same millisecond: arrivals fall anywhere in their period, so two can share a tick.
+    assert!(count(pressure, "peak_workers") <= 4, "{pressure}");
     let edges = run["edge_totals"].as_array().expect("edge totals");
     let recommend = edges
         .iter()
