@@ -430,3 +430,65 @@ fn constraint_method_completeness() {
         "the constraint method's orders are verified"
     );
 }
+
+/// Takes out of `spec` what the reference's load walk leaves to the product alone:
+/// faults, flags on calls, retries, timeouts and protections. Capacities, methods,
+/// mixes, fallbacks, asynchronous calls, latencies and error rates stay.
+fn strip_for_load(spec: &mut ScenarioSpec) {
+    fn strip(call: &mut arb::CallSpec) {
+        call.protect = None;
+        call.retries = 0;
+        call.flag = None;
+        call.timeout_ms = None;
+        if let Some(fallback) = &mut call.fallback {
+            strip(fallback);
+        }
+    }
+    spec.faults.clear();
+    for service in &mut spec.services {
+        for version in &mut service.versions {
+            version.calls.iter_mut().for_each(strip);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::pure())]
+
+    /// Property 3 for load: in the initial and the target state of generated scenarios
+    /// with capacities, the load prediction serves each entrypoint the share the
+    /// reference's plain walk over names finds (tests/props/reference.rs, `load`).
+    #[test]
+    fn the_load_prediction_agrees_with_the_reference_walk(
+        spec in arb::scenario(Options {
+            faults: false,
+            noise: true,
+            flags: false,
+            cascades: true,
+            live: true,
+            ..Options::PURE
+        }),
+    ) {
+        let mut spec = spec;
+        strip_for_load(&mut spec);
+        let scenario = load(&spec)?;
+        let flags = scenario.initial_flags();
+        for deployment in [&scenario.initial, &scenario.target] {
+            let product = deploysim::eval::demand::predict(&scenario, deployment, &flags, &[]);
+            let Some(reference) = crate::reference::load::served(&scenario, deployment) else {
+                continue;
+            };
+            if !product.converged {
+                continue;
+            }
+            for (entry, share) in &reference {
+                let predicted = product.served.get(entry).copied().unwrap_or(f64::NAN);
+                prop_assert!(
+                    (predicted - share).abs() < 1e-4,
+                    "{entry}: predicted {predicted}, reference {share}\n{product:?}\n{}",
+                    spec.to_yaml()
+                );
+            }
+        }
+    }
+}

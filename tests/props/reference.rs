@@ -708,3 +708,168 @@ impl<'a> Model<'a> {
         states
     }
 }
+
+/// Demand against capacity the simple way, for a settled state with capacities but no
+/// faults, flags, retries or protections (what [`strip_for_load`] leaves): every entry
+/// request is walked down its calls over names, each service's offered load summed along
+/// the way, and the refusals iterated to a fixed point. The product computes the same
+/// numbers from memoized handlings, callers-first arrival passes and per-site maps
+/// (src/eval/demand.rs); only the blocking formula, Erlang's, is shared. Returns each
+/// entrypoint's share served, or `None` when the walk did not settle.
+pub mod load {
+    use std::collections::BTreeMap;
+
+    use deploysim::eval::demand::blocked;
+    use deploysim::model::{Action, Deployment, FailCode, Scenario};
+
+    /// A message there and back on the simulated network, as docs/check.md gives it.
+    const ROUND_TRIP_MS: f64 = 2.0;
+
+    /// How one attempt ends, as its caller sees it: a failure share per code, and how
+    /// long the caller waits for it.
+    #[derive(Clone, Copy)]
+    struct Ending {
+        fails: [f64; FailCode::ALL.len()],
+        wait: f64,
+    }
+
+    struct Walk<'a> {
+        scenario: &'a Scenario,
+        deployment: &'a Deployment,
+        refused: &'a BTreeMap<String, f64>,
+        /// Per service: requests per second arriving, and the sum of rate x hold.
+        offered: BTreeMap<String, (f64, f64)>,
+    }
+
+    impl Walk<'_> {
+        /// `rate` attempts a second at `method` of `service`, reached over `api`.
+        fn attempt(&mut self, service: &str, api: &str, method: Option<&str>, rate: f64) -> Ending {
+            let mut ending = Ending {
+                fails: [0.0; FailCode::ALL.len()],
+                wait: 0.0,
+            };
+            let version = self
+                .deployment
+                .version(service)
+                .and_then(|v| self.scenario.version(service, v));
+            let Some(version) = version else {
+                ending.fails[FailCode::Unavailable as usize] = 1.0;
+                return ending;
+            };
+            if !version.provides(api) || version.method(method).is_none() {
+                ending.fails[FailCode::Unimplemented as usize] = 1.0;
+                ending.wait = ROUND_TRIP_MS;
+                return ending;
+            }
+            let work = version.method(method).expect("checked above");
+            let refused = self.refused.get(service).copied().unwrap_or(0.0);
+            let served = rate * (1.0 - refused);
+            // Served: its own latency, its errors, then its calls one after another.
+            let mut hold = work.latency.as_secs_f64() * 1000.0;
+            let mut fails = [0.0; FailCode::ALL.len()];
+            fails[FailCode::Internal as usize] = work.error_rate;
+            let mut alive = 1.0 - work.error_rate;
+            for call in work.calls {
+                if call.asynchronous {
+                    let _ = self.attempt(
+                        &call.service,
+                        &call.api,
+                        call.method.as_deref(),
+                        served * alive,
+                    );
+                    continue;
+                }
+                let mut share = alive;
+                let mut next = Some(call);
+                while let Some(call) = next.take() {
+                    let callee = self.attempt(
+                        &call.service,
+                        &call.api,
+                        call.method.as_deref(),
+                        served * share,
+                    );
+                    hold += share * callee.wait;
+                    let mut handled = 0.0;
+                    for (i, code) in FailCode::ALL.iter().enumerate() {
+                        let failed = share * callee.fails[i];
+                        match call.on_failure.action(Some(*code)) {
+                            Action::Fail => {
+                                fails[i] += failed;
+                                alive -= failed;
+                            }
+                            Action::Degrade | Action::Ignore => handled += failed,
+                        }
+                    }
+                    if call.fallback.is_some() && handled > 0.0 {
+                        share = handled;
+                        next = call.fallback.as_deref();
+                    }
+                }
+            }
+            let entry = self.offered.entry(service.to_owned()).or_default();
+            entry.0 += rate;
+            entry.1 += rate * hold;
+            ending.fails[FailCode::ResourceExhausted as usize] = refused;
+            for (i, share) in fails.iter().enumerate() {
+                ending.fails[i] += (1.0 - refused) * share;
+            }
+            ending.wait = refused * ROUND_TRIP_MS + (1.0 - refused) * (hold + ROUND_TRIP_MS);
+            ending
+        }
+    }
+
+    /// Each entrypoint's share served in `deployment`, or `None` when 400 damped rounds
+    /// did not settle.
+    pub fn served(scenario: &Scenario, deployment: &Deployment) -> Option<BTreeMap<String, f64>> {
+        let mut refused: BTreeMap<String, f64> = BTreeMap::new();
+        for _ in 0..400 {
+            let mut walk = Walk {
+                scenario,
+                deployment,
+                refused: &refused,
+                offered: BTreeMap::new(),
+            };
+            let mut served = BTreeMap::new();
+            for entry in scenario.entrypoints() {
+                let name = entry.name.as_str();
+                let api = scenario.entry_api(name);
+                let mix = scenario.load.mix_of(name);
+                let total: f64 = mix.iter().map(|(_, w)| f64::from(*w)).sum();
+                let rate = f64::from(scenario.load.rps_of(name));
+                let mut share_served = 0.0;
+                for (method, weight) in &mix {
+                    let share = f64::from(*weight) / total;
+                    let ending = walk.attempt(name, &api, method.as_deref(), rate * share);
+                    share_served += share * (1.0 - ending.fails.iter().sum::<f64>()).max(0.0);
+                }
+                served.insert(name.to_owned(), share_served);
+            }
+            let mut change: f64 = 0.0;
+            let offered = std::mem::take(&mut walk.offered);
+            for (service, (rate, held)) in offered {
+                let Some(capacity) = deployment
+                    .version(&service)
+                    .and_then(|v| scenario.version(&service, v))
+                    .and_then(|v| v.capacity)
+                else {
+                    continue;
+                };
+                let hold = if rate > 0.0 { held / rate } else { 0.0 };
+                let replicas = f64::from(scenario.services[&service].replicas.max(1));
+                let target = blocked(
+                    rate / replicas * hold / 1000.0,
+                    capacity.workers,
+                    capacity.queue,
+                );
+                let old = refused.get(&service).copied().unwrap_or(0.0);
+                let new = 0.5 * old + 0.5 * target;
+                change = change.max((new - old).abs());
+                refused.insert(service, new);
+            }
+            if change < 1e-9 {
+                return Some(served);
+            }
+        }
+        None
+    }
+}
