@@ -186,10 +186,13 @@ impl Model<'_> {
             round = self.round(&refused, &bulkhead);
             let mut change: f64 = 0.0;
             // An open breaker's leak follows its site's rate, which the round found:
-            // the next round uses it, and the fixed point waits for it to settle too.
+            // the next round uses it, and the fixed point waits for it to settle too
+            // (only where a breaker was taken as open, so that other states need no
+            // extra round).
             {
                 let mut rates = self.site_rates.borrow_mut();
-                for (site, rate) in &round.site_rates {
+                for site in self.leaking.borrow().iter() {
+                    let rate = round.site_rates.get(site).copied().unwrap_or(0.0);
                     let old = rates.get(site).copied().unwrap_or(0.0);
                     change = change.max((rate - old).abs() / rate.max(old).max(1.0));
                 }
@@ -335,6 +338,8 @@ struct Model<'a> {
     /// Per call site, the calls per second one caller replica makes there, as the round
     /// before found them: how many attempts an open breaker's half-open probes are out of.
     site_rates: std::cell::RefCell<BTreeMap<Site, f64>>,
+    /// The call sites whose breaker a round took as open (their leak reads `site_rates`).
+    leaking: std::cell::RefCell<std::collections::BTreeSet<Site>>,
 }
 
 /// One round of the fixed point: every service's load and every entrypoint's share,
@@ -400,6 +405,7 @@ impl<'a> Model<'a> {
             near: std::cell::RefCell::new(std::collections::BTreeSet::new()),
             trip: std::cell::Cell::new(0.0),
             site_rates: std::cell::RefCell::new(BTreeMap::new()),
+            leaking: std::cell::RefCell::new(std::collections::BTreeSet::new()),
         };
         for fault in faults {
             match *fault {
@@ -433,6 +439,7 @@ impl<'a> Model<'a> {
 
     fn round(&self, refused: &BTreeMap<String, f64>, bulkhead: &BTreeMap<Site, f64>) -> Round {
         self.near.borrow_mut().clear();
+        self.leaking.borrow_mut().clear();
         self.trip.set(0.0);
         let mut memo: BTreeMap<(String, Option<String>), Handling> = BTreeMap::new();
         let mut round = Round::default();
@@ -831,6 +838,7 @@ impl<'a> Model<'a> {
             let threshold = f64::from(breaker.failure_percent) / 100.0;
             if failing >= (threshold + BREAKER_MARGIN).min(1.0) {
                 self.trip.set(self.trip.get().max(one.wait));
+                self.leaking.borrow_mut().insert(site(call));
                 let rate = self.site_rates.borrow().get(&site(call)).copied();
                 let leak = probe_leak(breaker, rate.unwrap_or(0.0), one.wait);
                 let mut view = View {
