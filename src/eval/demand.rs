@@ -196,7 +196,7 @@ impl Model<'_> {
                     let old = rates.get(site).copied().unwrap_or(0.0);
                     change = change.max((rate - old).abs() / rate.max(old).max(1.0));
                 }
-                rates.clone_from(&round.site_rates);
+                *rates = std::mem::take(&mut round.site_rates);
             }
             for (service, load) in &round.loads {
                 let Some(workers) = load.workers else {
@@ -561,47 +561,40 @@ impl<'a> Model<'a> {
                 *round.site_rates.entry(*site).or_default() += arriving * made / replicas;
             }
         }
-        // Bulkheads: calls in flight per caller replica on each protected call.
-        let keys: Vec<(String, Option<String>)> = memo.keys().cloned().collect();
-        for key in keys {
-            let service = &key.0;
+        // Bulkheads: calls in flight per caller replica on each protected call site, its
+        // rate (just found) times the calls' wait.
+        let mut guarded: BTreeMap<Site, (String, &Call)> = BTreeMap::new();
+        for (service, method) in memo.keys() {
             let Some(method) = self
                 .deployed(service)
-                .and_then(|v| v.method(key.1.as_deref()))
+                .and_then(|v| v.method(method.as_deref()))
             else {
                 continue;
             };
-            let arriving = arrivals.get(&key).copied().unwrap_or(0.0)
-                * (1.0 - refused.get(service).copied().unwrap_or(0.0));
-            let replicas = f64::from(self.scenario.services[service].replicas.max(1));
-            let sites = memo.get(&key).map(|h| h.sites.clone()).unwrap_or_default();
-            let mut guarded: Vec<&Call> = Vec::new();
             for call in method.calls {
                 let mut next = Some(call);
                 while let Some(call) = next {
                     if call.protect.bulkhead.is_some() {
-                        guarded.push(call);
+                        guarded.insert(site(call), (service.clone(), call));
                     }
                     next = call.fallback.as_deref();
                 }
             }
-            for call in guarded {
-                let slots = call.protect.bulkhead.unwrap_or(1);
-                let made: f64 = sites
-                    .iter()
-                    .filter(|(s, _)| *s == site(call))
-                    .map(|(_, made)| made)
-                    .sum();
-                // The offered load: the calls' wait as if the bulkhead refused none
-                // (Erlang's formula takes what is offered, not what is carried).
-                let view = self.view(service, call, refused, bulkhead, 0.0, &mut memo);
-                let entry = round.concurrency.entry(site(call)).or_insert((
+        }
+        for (site, (service, call)) in guarded {
+            let slots = call.protect.bulkhead.unwrap_or(1);
+            let rate = round.site_rates.get(&site).copied().unwrap_or(0.0);
+            // The offered load: the calls' wait as if the bulkhead refused none
+            // (Erlang's formula takes what is offered, not what is carried).
+            let view = self.view(&service, call, refused, bulkhead, 0.0, &mut memo);
+            round.concurrency.insert(
+                site,
+                (
                     format!("{service} -> {}", call.service),
-                    0.0,
+                    rate * view.wait / 1000.0,
                     f64::from(slots),
-                ));
-                entry.1 += arriving / replicas * made * view.wait / 1000.0;
-            }
+                ),
+            );
         }
         round
     }
