@@ -414,6 +414,11 @@ fn a_hung_optional_call_fails_the_entrypoint_unless_a_bulkhead_bounds_it() {
 /// web (200 rps) needs shop (one replica, 8 workers, a queue of 4); shop calls recs with
 /// `rule` and a 200 ms timeout; `faults` in force for the 3 s baseline.
 fn little(dir: &TempDir, name: &str, rule: &str, faults: &str) -> String {
+    little_with(dir, name, &format!("on_failure: {rule}"), faults)
+}
+
+/// [`little`] with the whole of shop's call to recs after its service and timeout.
+fn little_with(dir: &TempDir, name: &str, call: &str, faults: &str) -> String {
     write(
         dir,
         &format!("{name}.yaml"),
@@ -428,7 +433,7 @@ services:
     versions:
       v1:
         capacity: {{ workers: 8, queue: 4 }}
-        calls: [ {{ service: recs, on_failure: {rule}, timeout_ms: 200 }} ]
+        calls: [ {{ service: recs, timeout_ms: 200, {call} }} ]
   recs: {{ versions: {{ v1: {{}} }} }}
 initial: {{ web: v1, shop: v1, recs: v1 }}
 load: {{ rps: 200, baseline_ms: 3000 }}
@@ -474,6 +479,53 @@ fn check_predicts_the_share_served_by_little_s_law_and_the_sim_run_measures_it()
         assert!(
             (measured - share).abs() <= 0.05,
             "{name}: predicted {share}, measured {measured}"
+        );
+    }
+}
+
+#[test]
+fn a_retry_budget_caps_the_storm_as_check_predicts_and_the_sim_run_measures() {
+    let dir = TempDir::new("cascade-budget");
+    // recs hangs; each try gets 20 ms and DEADLINE_EXCEEDED is retried 3 times: 4 tries
+    // hold a shop worker 80 ms, 200 rps x 80 ms = 16 workers wanted of 8, about half
+    // served. A budget of 20% lets 1.2 tries through on average: 24 ms, 4.8 workers of
+    // 8, nearly all served (degraded).
+    let retried = "on_failure: degrade, per_try_timeout_ms: 20, retries: 3, \
+                   retry_on: [DEADLINE_EXCEEDED]";
+    for (name, call, low, high, wanted_tries) in [
+        ("blind", retried.to_owned(), 0.4, 0.6, 4.0),
+        (
+            "budgeted",
+            format!("{retried}, retry_budget: {{ percent: 20, min_per_s: 1 }}"),
+            0.95,
+            1.0,
+            1.2,
+        ),
+    ] {
+        let path = little_with(&dir, name, &call, "{ hang: recs }");
+        let (share, decided) = predicted(&path);
+        assert!(decided, "{name}");
+        assert!((low..=high).contains(&share), "{name}: predicted {share}");
+        let report = report(&path);
+        let measured = report["strategies"][0]["steps"][0]["load"]["measured"]["web"]
+            .as_f64()
+            .expect("measured");
+        assert!(
+            (measured - share).abs() <= 0.05,
+            "{name}: predicted {share}, measured {measured}"
+        );
+        let recs = report["strategies"][0]["edge_totals"]
+            .as_array()
+            .expect("edge totals")
+            .iter()
+            .find(|e| e["edge"] == "shop -> recs api v1")
+            .expect("shop -> recs")
+            .clone();
+        let tries = count(&recs, "attempts") as f64 / count(&recs, "calls") as f64;
+        // The budget's floor (1 a second, 10 in reserve) adds a few hundredths.
+        assert!(
+            (tries - wanted_tries).abs() < 0.1,
+            "{name}: {tries} tries a call"
         );
     }
 }

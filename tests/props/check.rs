@@ -431,20 +431,30 @@ fn constraint_method_completeness() {
     );
 }
 
-/// Takes out of `spec` what the reference's load walk leaves to the product alone:
-/// faults, flags on calls, retries, timeouts and protections. Capacities, methods,
-/// mixes, fallbacks, asynchronous calls, latencies and error rates stay.
+/// Takes out of `spec` what the reference's load walk leaves to the product alone: flags
+/// on calls, breakers, bulkheads, retries on DEADLINE_EXCEEDED (which come with a backoff
+/// and a budget) and `crash` faults. Capacities, methods, mixes, fallbacks, asynchronous
+/// calls, latencies, error rates, timeouts, per-try timeouts, retries and the `hang`,
+/// `latency` and `errors` faults stay.
 fn strip_for_load(spec: &mut ScenarioSpec) {
     fn strip(call: &mut arb::CallSpec) {
-        call.protect = None;
-        call.retries = 0;
         call.flag = None;
-        call.timeout_ms = None;
+        call.protect = call
+            .protect
+            .take()
+            .and_then(|protect| protect.per_try_ms)
+            .map(|per_try_ms| arb::ProtectSpec {
+                per_try_ms: Some(per_try_ms),
+                retry_deadlines: false,
+                breaker: false,
+                bulkhead: None,
+            });
         if let Some(fallback) = &mut call.fallback {
             strip(fallback);
         }
     }
-    spec.faults.clear();
+    spec.faults
+        .retain(|fault| !matches!(fault.kind, arb::FaultKindSpec::Crash(..)));
     for service in &mut spec.services {
         for version in &mut service.versions {
             version.calls.iter_mut().for_each(strip);
@@ -473,9 +483,13 @@ proptest! {
         strip_for_load(&mut spec);
         let scenario = load(&spec)?;
         let flags = scenario.initial_flags();
+        // Every fault left is taken as in force for the whole state.
+        let faults: Vec<&deploysim::model::FaultKind> =
+            scenario.faults.iter().map(|fault| &fault.kind).collect();
         for deployment in [&scenario.initial, &scenario.target] {
-            let product = deploysim::eval::demand::predict(&scenario, deployment, &flags, &[]);
-            let Some(reference) = crate::reference::load::served(&scenario, deployment) else {
+            let product = deploysim::eval::demand::predict(&scenario, deployment, &flags, &faults);
+            let Some(reference) = crate::reference::load::served(&scenario, deployment, &faults)
+            else {
                 continue;
             };
             if !product.converged {

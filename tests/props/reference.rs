@@ -709,85 +709,113 @@ impl<'a> Model<'a> {
     }
 }
 
-/// Demand against capacity the simple way, for a settled state with capacities but no
-/// faults, flags, retries or protections (what [`strip_for_load`] leaves): every entry
-/// request is walked down its calls over names, each service's offered load summed along
-/// the way, and the refusals iterated to a fixed point. The product computes the same
-/// numbers from memoized handlings, callers-first arrival passes and per-site maps
-/// (src/eval/demand.rs); only the blocking formula, Erlang's, is shared. Returns each
-/// entrypoint's share served, or `None` when the walk did not settle.
+/// Demand against capacity the simple way, for a settled state with capacities, `hang`,
+/// `latency` and `errors` faults in force, timeouts and retries, but no flags, breakers,
+/// bulkheads, backoffs or budgets (what `strip_for_load` in tests/props/check.rs leaves):
+/// every entry request is walked down its calls over names, each retry an explicit
+/// attempt reached by the share the attempts before it failed with a retried code, each
+/// service's offered load summed along the way, and the refusals iterated to a fixed
+/// point. The product computes the same numbers from memoized handlings, a closed form
+/// for the retries, callers-first arrival passes and per-site maps (src/eval/demand.rs);
+/// only the blocking formula, Erlang's, is shared. Returns each entrypoint's share
+/// served, or `None` when the walk did not settle.
 pub mod load {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use deploysim::eval::demand::blocked;
-    use deploysim::model::{Action, Deployment, FailCode, Scenario};
+    use deploysim::model::{Action, Call, Deployment, FailCode, FaultKind, Scenario};
 
     /// A message there and back on the simulated network, as docs/check.md gives it.
     const ROUND_TRIP_MS: f64 = 2.0;
+    /// The load generator's deadline for an entry request (docs/live.md).
+    const ENTRY_DEADLINE_MS: f64 = 10_000.0;
 
-    /// How one attempt ends, as its caller sees it: a failure share per code, and how
-    /// long the caller waits for it.
+    fn ms(duration: std::time::Duration) -> f64 {
+        duration.as_secs_f64() * 1000.0
+    }
+
+    /// How one attempt (or one call, retries and all) ends, as its caller sees it: a
+    /// failure share per code, and how long the caller waits for it.
     #[derive(Clone, Copy)]
     struct Ending {
         fails: [f64; FailCode::ALL.len()],
         wait: f64,
     }
 
+    impl Ending {
+        fn failing(code: FailCode, wait: f64) -> Ending {
+            let mut fails = [0.0; FailCode::ALL.len()];
+            fails[code as usize] = 1.0;
+            Ending { fails, wait }
+        }
+    }
+
+    /// The faults in force, by service.
+    #[derive(Default)]
+    struct Faults {
+        hung: BTreeSet<String>,
+        /// Milliseconds added to every answer (a latency fault's add plus half its jitter).
+        slow: BTreeMap<String, f64>,
+        /// The code and share of answers an errors fault fails.
+        errors: BTreeMap<String, (FailCode, f64)>,
+    }
+
     struct Walk<'a> {
         scenario: &'a Scenario,
         deployment: &'a Deployment,
+        faults: &'a Faults,
         refused: &'a BTreeMap<String, f64>,
         /// Per service: requests per second arriving, and the sum of rate x hold.
         offered: BTreeMap<String, (f64, f64)>,
     }
 
     impl Walk<'_> {
-        /// `rate` attempts a second at `method` of `service`, reached over `api`.
-        fn attempt(&mut self, service: &str, api: &str, method: Option<&str>, rate: f64) -> Ending {
-            let mut ending = Ending {
-                fails: [0.0; FailCode::ALL.len()],
-                wait: 0.0,
-            };
+        /// `rate` attempts a second at `method` of `service`, reached over `api`, each
+        /// given `limit` ms to answer.
+        fn attempt(
+            &mut self,
+            service: &str,
+            api: &str,
+            method: Option<&str>,
+            rate: f64,
+            limit: f64,
+        ) -> Ending {
             let version = self
                 .deployment
                 .version(service)
                 .and_then(|v| self.scenario.version(service, v));
             let Some(version) = version else {
-                ending.fails[FailCode::Unavailable as usize] = 1.0;
-                return ending;
+                return Ending::failing(FailCode::Unavailable, 0.0);
             };
             if !version.provides(api) || version.method(method).is_none() {
-                ending.fails[FailCode::Unimplemented as usize] = 1.0;
-                ending.wait = ROUND_TRIP_MS;
-                return ending;
+                return Ending::failing(FailCode::Unimplemented, ROUND_TRIP_MS);
+            }
+            if self.faults.hung.contains(service) {
+                return Ending::failing(FailCode::DeadlineExceeded, limit);
             }
             let work = version.method(method).expect("checked above");
             let refused = self.refused.get(service).copied().unwrap_or(0.0);
             let served = rate * (1.0 - refused);
-            // Served: its own latency, its errors, then its calls one after another.
-            let mut hold = work.latency.as_secs_f64() * 1000.0;
+            // Served: the fault's errors, its own latency and errors, then its calls one
+            // after another.
+            let mut hold = ms(work.latency) + self.faults.slow.get(service).copied().unwrap_or(0.0);
             let mut fails = [0.0; FailCode::ALL.len()];
-            fails[FailCode::Internal as usize] = work.error_rate;
-            let mut alive = 1.0 - work.error_rate;
+            let mut alive = 1.0;
+            if let Some((code, share)) = self.faults.errors.get(service) {
+                fails[*code as usize] += share;
+                alive -= share;
+            }
+            fails[FailCode::Internal as usize] += alive * work.error_rate;
+            alive *= 1.0 - work.error_rate;
             for call in work.calls {
                 if call.asynchronous {
-                    let _ = self.attempt(
-                        &call.service,
-                        &call.api,
-                        call.method.as_deref(),
-                        served * alive,
-                    );
+                    let _ = self.call(call, served * alive);
                     continue;
                 }
                 let mut share = alive;
                 let mut next = Some(call);
                 while let Some(call) = next.take() {
-                    let callee = self.attempt(
-                        &call.service,
-                        &call.api,
-                        call.method.as_deref(),
-                        served * share,
-                    );
+                    let callee = self.call(call, served * share);
                     hold += share * callee.wait;
                     let mut handled = 0.0;
                     for (i, code) in FailCode::ALL.iter().enumerate() {
@@ -809,23 +837,109 @@ pub mod load {
             let entry = self.offered.entry(service.to_owned()).or_default();
             entry.0 += rate;
             entry.1 += rate * hold;
+            let mut ending = Ending {
+                fails: [0.0; FailCode::ALL.len()],
+                wait: 0.0,
+            };
             ending.fails[FailCode::ResourceExhausted as usize] = refused;
-            for (i, share) in fails.iter().enumerate() {
-                ending.fails[i] += (1.0 - refused) * share;
+            let answered = hold + ROUND_TRIP_MS;
+            if answered >= limit {
+                ending.fails[FailCode::DeadlineExceeded as usize] += 1.0 - refused;
+                ending.wait = refused * ROUND_TRIP_MS + (1.0 - refused) * limit;
+            } else {
+                for (i, share) in fails.iter().enumerate() {
+                    ending.fails[i] += (1.0 - refused) * share;
+                }
+                ending.wait = refused * ROUND_TRIP_MS + (1.0 - refused) * answered;
             }
-            ending.wait = refused * ROUND_TRIP_MS + (1.0 - refused) * (hold + ROUND_TRIP_MS);
+            ending
+        }
+
+        /// `rate` calls a second of `call`: its attempts one by one, attempt k + 1 made
+        /// for the share whose k attempts all failed with a code the call retries, while
+        /// k + 1 attempts fit in the call's timeout.
+        fn call(&mut self, call: &Call, rate: f64) -> Ending {
+            let timeout = ms(call.timeout);
+            let limit = call
+                .protect
+                .per_try_timeout
+                .map_or(timeout, ms)
+                .min(timeout);
+            let method = call.method.as_deref();
+            // How an attempt ends does not depend on how many are made: learn it with no
+            // load, then put the attempts' load on the callee.
+            let one = self.attempt(&call.service, &call.api, method, 0.0, limit);
+            let fits = |attempts: u32| f64::from(attempts) * one.wait <= timeout;
+            let mut ending = Ending {
+                fails: [0.0; FailCode::ALL.len()],
+                wait: 0.0,
+            };
+            let mut reach = 1.0;
+            let mut attempts = 0.0;
+            for k in 0..=call.retries {
+                attempts += reach;
+                ending.wait += reach * one.wait;
+                let last = k == call.retries || !fits(k + 2);
+                let mut again = 0.0;
+                for (i, code) in FailCode::ALL.iter().enumerate() {
+                    let failed = reach * one.fails[i];
+                    if !last && call.protect.retries_on(*code) {
+                        again += failed;
+                    } else {
+                        ending.fails[i] += failed;
+                    }
+                }
+                if last {
+                    break;
+                }
+                reach = again;
+            }
+            let _ = self.attempt(&call.service, &call.api, method, rate * attempts, limit);
+            ending.wait = ending.wait.min(timeout);
             ending
         }
     }
 
-    /// Each entrypoint's share served in `deployment`, or `None` when 400 damped rounds
+    /// Each entrypoint's share served in `deployment` with `faults` in force (`hang`,
+    /// `latency` and `errors`; others are not walked), or `None` when 400 damped rounds
     /// did not settle.
-    pub fn served(scenario: &Scenario, deployment: &Deployment) -> Option<BTreeMap<String, f64>> {
+    pub fn served(
+        scenario: &Scenario,
+        deployment: &Deployment,
+        faults: &[&FaultKind],
+    ) -> Option<BTreeMap<String, f64>> {
+        let mut walked = Faults::default();
+        for fault in faults {
+            match fault {
+                FaultKind::Hang(service) => {
+                    walked.hung.insert(service.clone());
+                }
+                FaultKind::Latency {
+                    service,
+                    add,
+                    jitter,
+                } => {
+                    *walked.slow.entry(service.clone()).or_default() +=
+                        ms(*add) + ms(*jitter) / 2.0;
+                }
+                FaultKind::Errors {
+                    service,
+                    per_million,
+                    code,
+                } => {
+                    walked
+                        .errors
+                        .insert(service.clone(), (*code, f64::from(*per_million) / 1e6));
+                }
+                _ => {}
+            }
+        }
         let mut refused: BTreeMap<String, f64> = BTreeMap::new();
         for _ in 0..400 {
             let mut walk = Walk {
                 scenario,
                 deployment,
+                faults: &walked,
                 refused: &refused,
                 offered: BTreeMap::new(),
             };
@@ -839,7 +953,13 @@ pub mod load {
                 let mut share_served = 0.0;
                 for (method, weight) in &mix {
                     let share = f64::from(*weight) / total;
-                    let ending = walk.attempt(name, &api, method.as_deref(), rate * share);
+                    let ending = walk.attempt(
+                        name,
+                        &api,
+                        method.as_deref(),
+                        rate * share,
+                        ENTRY_DEADLINE_MS,
+                    );
                     share_served += share * (1.0 - ending.fails.iter().sum::<f64>()).max(0.0);
                 }
                 served.insert(name.to_owned(), share_served);
