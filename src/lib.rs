@@ -39,6 +39,7 @@
 //! `tests/it/tidy.rs` fails on an import against them, and on an import circle between
 //! the files of any folder.
 
+pub mod avail;
 pub mod check;
 pub mod eval;
 pub mod import;
@@ -56,4 +57,5 @@ pub mod generate;
 mod lock;
 pub mod output;
 pub mod seed;
+pub mod stats;
 pub mod verdict;

@@ -569,6 +569,58 @@ impl Graph {
             .collect()
     }
 
+    /// Every method's level in `state` for each on/off assignment of the flags it holds
+    /// at a percent between 0 and 100, with the share of requests that meet it: `each`
+    /// gets (share, levels), the levels flattened in `entry_methods` order, entrypoint
+    /// by entrypoint. A flag at N% is on for N% of users, each flag drawn apart from the
+    /// others, so an assignment's share is the product of its flags' N% or (100 - N)%.
+    /// `percents` gives each flag's percent, in `flags` order. Past
+    /// [`MAX_SPLIT_FLAGS`] such flags, the state is passed once with share 1, each flag
+    /// both on and off at every call (the superset [`Graph::levels`] takes).
+    pub fn weighted_method_levels(
+        &self,
+        state: &State,
+        percents: &[u8],
+        scratch: &mut Vec<Outcomes>,
+        levels: &mut Vec<Level>,
+        mut each: impl FnMut(f64, &[Level]),
+    ) {
+        let mixed: Vec<usize> = (self.services.len()..state.serving.len())
+            .filter(|&slot| state.serving[slot] == FLAG_OFF | FLAG_ON)
+            .collect();
+        let mut emit = |scratch: &[Outcomes], share: f64| {
+            levels.clear();
+            levels.extend(
+                self.entry_ports
+                    .iter()
+                    .flatten()
+                    .map(|&port| worst_of(scratch[port])),
+            );
+            each(share, levels);
+        };
+        if mixed.is_empty() || mixed.len() > MAX_SPLIT_FLAGS {
+            self.outcomes(state, scratch);
+            emit(scratch, 1.0);
+            return;
+        }
+        let mut assigned = state.clone();
+        for bits in 0..1u32 << mixed.len() {
+            let mut share = 1.0;
+            for (i, &slot) in mixed.iter().enumerate() {
+                let on = f64::from(percents[slot - self.services.len()]) / 100.0;
+                if bits & (1 << i) != 0 {
+                    assigned.serving[slot] = FLAG_ON;
+                    share *= on;
+                } else {
+                    assigned.serving[slot] = FLAG_OFF;
+                    share *= 1.0 - on;
+                }
+            }
+            self.outcomes_of(&assigned, scratch);
+            emit(scratch, share);
+        }
+    }
+
     /// The outcomes of every port in `state`, into `scratch`: over every on/off
     /// assignment of the flags the state holds at a percent between 0 and 100 (see
     /// [`Graph::for_each_assignment`]), united. A state without such flags is evaluated

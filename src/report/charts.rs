@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use crate::risk::stats::Estimate;
+use crate::stats::Estimate;
 
 const WIDTH: u32 = 560;
 const ROW: u32 = 34;

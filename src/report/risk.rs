@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::{plural, table};
 use crate::model::Scenario;
 use crate::record::result::StrategyRun;
-use crate::risk::stats::Estimate;
 use crate::risk::{Draw, Judged, MEASURES, StrategySummary, Trial};
+use crate::stats::Estimate;
 use crate::verdict::Verdict;
 
 /// What a risk run was, for the header.

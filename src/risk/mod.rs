@@ -6,7 +6,6 @@
 //! same seed. A difference between two strategies in one trial belongs to the strategies.
 
 pub mod policy;
-pub mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use rand::RngExt as _;
 use crate::model::{Breach, Deployment, RiskExpect, Scenario, StrategyKind};
 use crate::record::result::StrategyRun;
 use crate::record::{StepKind, millis};
-use crate::seed;
+use crate::{seed, stats};
 
 /// What is wrong with a defective version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

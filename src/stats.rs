@@ -1,4 +1,4 @@
-//! Statistics over trials (pure): rates with Wilson score intervals, means with Student-t
+//! Statistics over trials (pure; risk's and availability's): rates with Wilson score intervals, means with Student-t
 //! intervals, and paired differences.
 //!
 //! Why these: a change failure rate is a binomial proportion, often near 0 with a few
