@@ -27,6 +27,9 @@ pub struct Scenario {
     pub gate: Option<Gate>,
     pub expect: Expect,
     pub risk: Risk,
+    /// `availability:`: the failure model `simulate availability` asks by default, and
+    /// its limits.
+    pub availability: Availability,
     /// Feature flags, in the order of `flags:` (the order `dark` releases them in).
     pub flags: Vec<Flag>,
     /// What the loader noticed that is valid but likely not meant (services no
@@ -1151,6 +1154,59 @@ impl Expect {
             p99: overrides.p99.or(self.p99),
         }
     }
+}
+
+/// What fails in `simulate availability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailUnit {
+    /// One replica of a service; a service is down when all of its replicas are.
+    #[default]
+    Replica,
+    /// A whole service.
+    Service,
+}
+
+/// How many units fail at one level of `simulate availability`'s model.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Amount {
+    /// Exactly this many, drawn uniformly without replacement over all units.
+    Kill(u32),
+    /// Each unit independently, with this probability.
+    Each(f64),
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::Kill(k) => write!(f, "K={k}"),
+            Amount::Each(p) => write!(f, "p={p}"),
+        }
+    }
+}
+
+/// `availability:` in a scenario: the failure model `simulate availability` asks when
+/// its command line does not say, and the limits that fail it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Availability {
+    pub unit: FailUnit,
+    /// The levels, in the order written (`kill` first, then `each`).
+    pub levels: Vec<Amount>,
+    /// Services that never fail.
+    pub spare: Vec<String>,
+    /// Count a degraded answer as lost.
+    pub degraded_lost: bool,
+    pub expect: Vec<MinAvailability>,
+}
+
+/// `availability.expect[]`: at `amount`, the share served of `entrypoint` (of the whole
+/// load when `None`) must be at least `min`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinAvailability {
+    pub amount: Amount,
+    pub entrypoint: Option<String>,
+    pub min: f64,
 }
 
 /// Settings of `simulate risk`: strategies compared over seeded trials.

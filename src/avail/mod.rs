@@ -31,14 +31,7 @@ use crate::model::{Deployment, Flags, Scenario};
 use crate::stats::{self, Estimate};
 
 /// What fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unit {
-    /// One replica of a service; a service is down when all of its replicas are.
-    Replica,
-    /// A whole service.
-    Service,
-}
+pub use crate::model::FailUnit as Unit;
 
 /// The default budget of down sets evaluated exactly per level.
 pub const BUDGET: f64 = 1_000_000.0;
@@ -398,6 +391,47 @@ impl Evaluator<'_> {
             entrypoints,
         }
     }
+}
+
+/// One `availability.expect` limit against its row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Judged {
+    pub amount: Amount,
+    /// `None`: the whole load.
+    pub entrypoint: Option<String>,
+    pub min: f64,
+    /// The share served at that level: exact, or the mean of the drawn sets.
+    pub value: f64,
+    pub exact: bool,
+    pub held: bool,
+}
+
+/// Each limit of `limits` judged against `answer`'s row of its level. A limit whose
+/// level or entrypoint `answer` does not have is left out (the command line asked other
+/// levels): the caller says so.
+pub fn judge(answer: &Availability, limits: &[crate::model::MinAvailability]) -> Vec<Judged> {
+    limits
+        .iter()
+        .filter_map(|limit| {
+            let row = answer.rows.iter().find(|row| row.amount == limit.amount)?;
+            let estimate = match &limit.entrypoint {
+                None => row.fleet,
+                Some(name) => {
+                    let e = answer.entrypoints.iter().position(|e| &e.name == name)?;
+                    row.entrypoints[e].0
+                }
+            };
+            Some(Judged {
+                amount: limit.amount,
+                entrypoint: limit.entrypoint.clone(),
+                min: limit.min,
+                value: estimate.value,
+                exact: row.exact,
+                // A share equal to the limit in print but a rounding below it is held.
+                held: estimate.value >= limit.min - 1e-12,
+            })
+        })
+        .collect()
 }
 
 /// The seed purpose of failure set `i` drawn at `amount` (listed in src/seed.rs).

@@ -11,24 +11,7 @@
 
 use rand::RngExt as _;
 
-/// How many units fail at one level of the model.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Amount {
-    /// Exactly this many, drawn uniformly without replacement over all units.
-    Kill(u32),
-    /// Each unit independently, with this probability.
-    Each(f64),
-}
-
-impl std::fmt::Display for Amount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Amount::Kill(k) => write!(f, "K={k}"),
-            Amount::Each(p) => write!(f, "p={p}"),
-        }
-    }
-}
+pub use crate::model::Amount;
 
 /// The units that may fail, grouped by service: `replicas[i]` units of candidate `i`
 /// (1 each when the unit is a whole service).

@@ -91,6 +91,23 @@ Exit codes: 0 measured, 2 invalid scenario or too many rows, 3 the environment
 failed, 4 inconclusive (the machine fell behind in a row, marked ~), 130
 interrupted (Ctrl-C).";
 
+const AVAILABILITY_EXAMPLES: &str = "\
+Examples:
+  # The scenario's availability: section (or K = 1 and 2 replicas down)
+  simulate availability scenarios/online-boutique.yaml
+  # 1 to 3 random replicas down, and each replica down with p = 1% and 5%
+  simulate availability scenarios/online-boutique.yaml --kill 1,2,3 --each 0.01,0.05
+  # Whole services down, the database never, the target versions
+  simulate availability scenarios/partial.yaml --unit service --kill 2 --spare db --target
+  # After step 1 of batch, degraded answers counted as lost, as JSON and Markdown
+  simulate availability scenarios/partial.yaml --after batch:1 --degraded-lost \\
+      --json avail.json --markdown avail.md
+
+Exit codes: 0 answered (every availability.expect limit holds, or none is set:
+the report says \"nothing judged\"), 1 a limit failed, 2 invalid scenario or
+question (capacity in the deployment, more units than there are), 3 the
+environment failed (a file cannot be written).";
+
 const RISK_EXAMPLES: &str = "\
 Examples:
   # The scenario's risk: section, in virtual time
@@ -221,6 +238,17 @@ pub(super) enum Command {
     /// each with a 95% interval, and each one's paired difference against single-piece.
     #[command(after_help = RISK_EXAMPLES)]
     Risk(RiskArgs),
+    /// The share of each entrypoint's traffic still served when random replicas or
+    /// services are down, exactly from the evaluator, without starting a server.
+    ///
+    /// Exactly K units down (drawn uniformly), or each down with probability p; a
+    /// service is down when all its replicas are, and its callers then see UNAVAILABLE.
+    /// Every set of services that can be down is enumerated and weighted by its
+    /// probability when there are at most --budget of them; past it, --samples failure
+    /// sets are drawn from the seed and each share gets a 95% interval. Scenarios whose
+    /// deployment has `capacity` are refused: a dead replica there also loads the others.
+    #[command(after_help = AVAILABILITY_EXAMPLES, visible_alias = "avail")]
+    Availability(AvailabilityArgs),
     /// Print a realistic generated scenario of N services as YAML on stdout.
     #[command(after_help = GENERATE_EXAMPLES)]
     Generate(GenerateArgs),
@@ -356,6 +384,78 @@ pub(super) struct RiskArgs {
     /// progress, no notes.
     #[arg(long)]
     pub(super) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct AvailabilityArgs {
+    /// The scenario file (`-` reads it from standard input).
+    pub(super) scenario: PathBuf,
+    /// Levels of exactly K units down, comma-separated (`--kill 1,2,3`), instead of the
+    /// scenario's `availability.kill`.
+    #[arg(long, value_delimiter = ',', value_name = "K")]
+    pub(super) kill: Vec<u32>,
+    /// Levels of each unit down with probability P, comma-separated (`--each 0.01,0.1`),
+    /// instead of the scenario's `availability.each`.
+    #[arg(long, value_delimiter = ',', value_name = "P")]
+    pub(super) each: Vec<f64>,
+    /// What fails: a replica (default) or a whole service.
+    #[arg(long, value_enum)]
+    pub(super) unit: Option<UnitArg>,
+    /// Services that never fail, comma-separated, instead of `availability.spare`.
+    #[arg(long, value_delimiter = ',', value_name = "SERVICE")]
+    pub(super) spare: Vec<String>,
+    /// Answer for the target versions instead of the initial ones.
+    #[arg(long, conflicts_with = "after")]
+    pub(super) target: bool,
+    /// Answer for what runs once step N of STRATEGY has settled (`--after batch:1`).
+    #[arg(long, value_name = "STRATEGY:N", value_parser = parse_after)]
+    pub(super) after: Option<(String, usize)>,
+    /// Count a degraded answer as lost (as `availability.degraded_lost: true`).
+    #[arg(long)]
+    pub(super) degraded_lost: bool,
+    /// Enumerate at most this many sets of down services per level; past it, draw.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub(super) budget: u64,
+    /// Failure sets drawn per level past the budget.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(2..=10_000_000))]
+    pub(super) samples: u32,
+    /// Seed of the draws, instead of the scenario's `seed`.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Threads (default: every core); the answer does not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(super) workers: Option<u32>,
+    /// Also write the answer as JSON to FILE (`-` for stdout, which replaces the table).
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<PathBuf>,
+    /// Also write a short Markdown summary to FILE (for a pull request or a job summary).
+    #[arg(long, value_name = "FILE")]
+    pub(super) markdown: Option<PathBuf>,
+    /// Print only the heading, the limits and the verdict.
+    #[arg(long)]
+    pub(super) quiet: bool,
+}
+
+/// What fails, on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum UnitArg {
+    Replica,
+    Service,
+}
+
+/// `STRATEGY:N`, N a step number.
+fn parse_after(text: &str) -> Result<(String, usize), String> {
+    let (name, step) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected STRATEGY:N, got `{text}`"))?;
+    let step = step
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| format!("expected a step number after `:`, got `{step}`"))?;
+    if name.trim().is_empty() {
+        return Err(format!("expected STRATEGY:N, got `{text}`"));
+    }
+    Ok((name.trim().to_owned(), step))
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! what a run means (the library does, where tests reach it without the binary).
 
 mod args;
+mod avail;
 mod check;
 mod generate;
 mod import;
@@ -60,6 +61,7 @@ pub fn main() -> ExitCode {
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Sweep(args)) => sweep::run(&args),
         Some(Command::Risk(args)) => risk::run(&args),
+        Some(Command::Availability(args)) => avail::run(&args),
         Some(Command::Import(args)) => import::run(&args),
         Some(Command::Generate(args)) => generate::run(&args),
         None => match &cli.run.scenario {
@@ -76,7 +78,15 @@ pub fn main() -> ExitCode {
 }
 
 /// The commands, for suggestions.
-const COMMANDS: [&str; 6] = ["plan", "check", "sweep", "risk", "import", "generate"];
+const COMMANDS: [&str; 7] = [
+    "plan",
+    "check",
+    "sweep",
+    "risk",
+    "availability",
+    "import",
+    "generate",
+];
 
 /// `simulate chek x.yaml`: a first word that is no command and no file, close to a
 /// command's name, is a misspelt command (clap would take it for the scenario and

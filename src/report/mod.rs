@@ -4,6 +4,7 @@
 //! One file per command (`plan`, `check`, `live`, `sweep`); this file holds the cells and
 //! tables they share.
 
+pub mod avail;
 pub mod charts;
 pub mod check;
 pub mod live;

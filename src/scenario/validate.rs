@@ -68,6 +68,7 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
         .filter(|flag| !flag.on && flag.percent > 0)
         .count();
     let faults = checker.faults(&raw, &services, &strategies, changes.len(), releases);
+    let availability = checker.availability(&raw, &services);
 
     let name = raw.name.clone()?;
     if !checker.problems.is_empty() {
@@ -86,6 +87,7 @@ pub fn validate(raw: RawScenario, problems: &mut Problems) -> Option<Scenario> {
         gate: raw.gate,
         expect: raw.expect,
         risk: raw.risk,
+        availability,
         flags,
         warnings: Vec::new(),
     };
@@ -122,6 +124,59 @@ struct Checker<'p> {
 }
 
 impl Checker<'_> {
+    /// `availability:` with its names checked: spared services exist, a limit's
+    /// entrypoint is one.
+    fn availability(
+        &mut self,
+        raw: &RawScenario,
+        services: &BTreeMap<String, Service>,
+    ) -> model::Availability {
+        let raw = &raw.availability;
+        let mut spare = Vec::new();
+        for name in &raw.spare {
+            if services.contains_key(&name.value) {
+                spare.push(name.value.clone());
+            } else {
+                self.unknown_service(name, services);
+            }
+        }
+        let mut expect = Vec::new();
+        for (amount, entrypoint, min) in &raw.expect {
+            if let Some(entry) = entrypoint {
+                match services.get(&entry.value) {
+                    None => {
+                        self.unknown_service(entry, services);
+                        continue;
+                    }
+                    Some(service) if !service.entrypoint => {
+                        self.problems.push(
+                            &entry.path,
+                            entry.pos,
+                            format!(
+                                "\"{}\" is not an entrypoint; a limit is on an entrypoint's share served, or on the whole load's without `entrypoint`",
+                                entry.value
+                            ),
+                        );
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+            }
+            expect.push(model::MinAvailability {
+                amount: *amount,
+                entrypoint: entrypoint.as_ref().map(|e| e.value.clone()),
+                min: *min,
+            });
+        }
+        model::Availability {
+            unit: raw.unit,
+            levels: raw.levels.clone(),
+            spare,
+            degraded_lost: raw.degraded_lost,
+            expect,
+        }
+    }
+
     fn unknown_service(&mut self, name: &Located<String>, services: &BTreeMap<String, Service>) {
         let hint = did_you_mean(&name.value, services.keys().map(String::as_str));
         self.problems.push(

@@ -13,6 +13,8 @@ mod arb;
 /// What a request can meet in a state, written from the contract for the tests.
 mod reference;
 
+/// 7. Availability under random failures against a brute force over the reference.
+mod avail;
 /// 3. The static check against the reference model.
 mod check;
 /// The case-count knobs do what docs/testing.md says.

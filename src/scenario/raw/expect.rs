@@ -1,8 +1,10 @@
-//! What must hold: `expect` (per run and per strategy), and `risk` with its defects and
-//! limits.
+//! What must hold: `expect` (per run and per strategy), `risk` with its defects and
+//! limits, and `availability` with its failure model and limits.
 
-use super::{Decoder, Naming, index, join};
-use crate::model::{Defect, Expect, RISK_MEASURE_KEYS, Risk, RiskExpect, StrategyKind};
+use super::{Decoder, Naming, RawAvailability, index, join};
+use crate::model::{
+    Amount, Defect, Expect, FailUnit, RISK_MEASURE_KEYS, Risk, RiskExpect, StrategyKind,
+};
 use crate::scenario::yaml::Node;
 
 impl Decoder<'_> {
@@ -26,6 +28,107 @@ impl Decoder<'_> {
         });
         expect.p99 = self.opt(&fields, "p99_ms", |d, node, path| d.millis(node, path, 1));
         expect
+    }
+
+    /// `availability:`: `unit`, the levels (`kill: [K...]`, `each: [P...]`), `spare`,
+    /// `degraded_lost` and `expect: [{ kill | each, entrypoint, min_availability }]`. A
+    /// level an expectation names is asked even when the lists leave it out.
+    pub(super) fn availability(&mut self, node: &Node) -> RawAvailability {
+        let mut raw = RawAvailability::default();
+        let path = "availability";
+        let known = ["unit", "kill", "each", "spare", "degraded_lost", "expect"];
+        let Some(fields) = self.fields(node, path, &known, &[]) else {
+            return raw;
+        };
+        let units = [
+            ("replica", FailUnit::Replica),
+            ("service", FailUnit::Service),
+        ];
+        raw.unit = self
+            .opt(&fields, "unit", |d, node, path| {
+                d.choice(node, path, &units)
+            })
+            .unwrap_or_default();
+        if let Some(value) = fields.get("kill") {
+            for (i, item) in self.seq(value, "availability.kill").iter().enumerate() {
+                let item_path = index("availability.kill", i);
+                if let Some(k) = self.count(item, &item_path, 0, 1_000_000) {
+                    raw.levels.push(Amount::Kill(k));
+                }
+            }
+        }
+        if let Some(value) = fields.get("each") {
+            for (i, item) in self.seq(value, "availability.each").iter().enumerate() {
+                let item_path = index("availability.each", i);
+                if let Some(p) = self.ratio(item, &item_path) {
+                    raw.levels.push(Amount::Each(p));
+                }
+            }
+        }
+        if let Some(value) = fields.get("spare") {
+            for (i, item) in self.seq(value, "availability.spare").iter().enumerate() {
+                let item_path = index("availability.spare", i);
+                raw.spare
+                    .extend(self.name(item, &item_path, Naming::Service));
+            }
+        }
+        raw.degraded_lost = self
+            .opt(&fields, "degraded_lost", |d, node, path| d.bool(node, path))
+            .unwrap_or(false);
+        if let Some(value) = fields.get("expect") {
+            for (i, item) in self.seq(value, "availability.expect").iter().enumerate() {
+                let item_path = index("availability.expect", i);
+                let known = ["kill", "each", "entrypoint", "min_availability"];
+                let Some(limit) = self.fields(item, &item_path, &known, &[]) else {
+                    continue;
+                };
+                if limit.get("min_availability").is_none() {
+                    self.problem(
+                        &item_path,
+                        item.pos,
+                        "missing required key `min_availability` (the least share served, 0 to 1)",
+                    );
+                }
+                let kill = self.opt(&limit, "kill", |d, node, path| {
+                    d.count(node, path, 0, 1_000_000)
+                });
+                let each = self.opt(&limit, "each", |d, node, path| d.ratio(node, path));
+                let amount = match (kill, each, limit.get("kill"), limit.get("each")) {
+                    (Some(k), None, _, None) => Some(Amount::Kill(k)),
+                    (None, Some(p), None, _) => Some(Amount::Each(p)),
+                    (_, _, Some(_), Some(_)) => {
+                        self.problem(
+                            &item_path,
+                            item.pos,
+                            "a limit names one level: `kill: K` or `each: P`, not both",
+                        );
+                        None
+                    }
+                    (None, None, None, None) => {
+                        self.problem(
+                            &item_path,
+                            item.pos,
+                            "a limit names its level: `kill: K` (exactly K units down) or `each: P` (each unit down with probability P)",
+                        );
+                        None
+                    }
+                    _ => None,
+                };
+                let entrypoint = self.opt(&limit, "entrypoint", |d, node, path| {
+                    d.name(node, path, Naming::Service)
+                });
+                let min = self.opt(&limit, "min_availability", |d, node, path| {
+                    d.ratio(node, path)
+                });
+                if let (Some(amount), Some(min)) = (amount, min) {
+                    if !raw.levels.contains(&amount) {
+                        raw.levels.push(amount);
+                    }
+                    raw.expect.push((amount, entrypoint, min));
+                }
+            }
+        }
+        raw
     }
 
     pub(super) fn risk(&mut self, node: &Node) -> Risk {

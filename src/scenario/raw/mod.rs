@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use super::problem::Problems;
 use super::yaml::{Node, Pos};
-use crate::model::{Breach, Expect, Gate, Load, OnFailure, Risk, Rollout, StrategyKind};
+use crate::model::{
+    Amount, Breach, Expect, FailUnit, Gate, Load, OnFailure, Risk, Rollout, StrategyKind,
+};
 
 pub use value::Naming;
 
@@ -69,7 +71,19 @@ pub struct RawScenario {
     pub gate_on_breach: Option<Located<Breach>>,
     pub expect: Expect,
     pub risk: Risk,
+    pub availability: RawAvailability,
     pub flags: Vec<(Located<String>, RawFlag)>,
+}
+
+/// `availability:`, its names still located for the checks against the services.
+#[derive(Debug, Default)]
+pub struct RawAvailability {
+    pub unit: FailUnit,
+    pub levels: Vec<Amount>,
+    pub spare: Vec<Located<String>>,
+    pub degraded_lost: bool,
+    /// (level, entrypoint or the whole load, the least share served).
+    pub expect: Vec<(Amount, Option<Located<String>>, f64)>,
 }
 
 #[derive(Debug)]
@@ -241,6 +255,7 @@ impl Decoder<'_> {
             "risk",
             "expect",
             "flags",
+            "availability",
         ];
         let Some(fields) = self.fields(root, "", &known, &[]) else {
             return raw;
@@ -306,6 +321,9 @@ impl Decoder<'_> {
         }
         if let Some(node) = fields.get("flags") {
             raw.flags = self.flags(node);
+        }
+        if let Some(node) = fields.get("availability") {
+            raw.availability = self.availability(node);
         }
         raw
     }
