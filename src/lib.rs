@@ -17,6 +17,9 @@
 //!   tracing system's dependency list.
 //! - [`check`]: `simulate check`: every state each strategy passes through, the state
 //!   space, the missing-dependency sweep. No server.
+//! - [`avail`]: `simulate availability`: failure sets of random replicas or services,
+//!   folded into sets of services down, enumerated exactly or drawn, each state's share
+//!   served from the evaluator; measured trials held to it.
 //! - [`record`]: what a run measured, as data: the recorder, tallies, traffic, the
 //!   expectations and the one verdict.
 //! - [`risk`]: `simulate risk`: defects drawn per trial, what a trial measured, the
@@ -28,9 +31,9 @@
 //! - [`report`]: the only place results become sentences, tables and JSON.
 //!
 //! Beside the flow: [`contract`] (the protobuf messages and each API version's gRPC
-//! path), [`seed`] (one seed, a stream per purpose), [`verdict`] (the one verdict every
-//! command ends with), [`generate`] (realistic scenarios
-//! of any size), [`output`] (writing output files without following a planted link or
+//! path), [`seed`] (one seed, a stream per purpose), [`stats`] (intervals for rates,
+//! means and paired differences), [`verdict`] (the one verdict every command ends
+//! with), [`generate`] (realistic scenarios of any size), [`output`] (writing output files without following a planted link or
 //! truncating in place) and `lock` (locking that survives a poisoned lock). The `simulate`
 //! binary's command line is `src/cli/`, outside the library.
 //!

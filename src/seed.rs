@@ -15,6 +15,9 @@
 //!   yields before it asks for a worker (the order of one tick's events);
 //! - `risk.trial/I`: trial I's defects;
 //! - `risk.run/I`: the seed of trial I's runs (derived, then a run's own purposes);
+//! - `availability/LEVEL/I`: failure set I drawn at LEVEL (`K=2`, `p=0.1`) by
+//!   `simulate availability`, past its budget and for its measured trial I;
+//! - `availability.run/LEVEL/I`: the seed of measured trial I's run at LEVEL;
 //! - `generate`: `simulate generate`.
 //!
 //! In `--net sim`, turmoil's own choices are seeded with the run's seed too. Fault

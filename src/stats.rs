@@ -1,5 +1,5 @@
-//! Statistics over trials (pure; risk's and availability's): rates with Wilson score intervals, means with Student-t
-//! intervals, and paired differences.
+//! Statistics over trials (pure; `risk`'s and `avail`'s): rates with Wilson score
+//! intervals, means with Student-t intervals, and paired differences.
 //!
 //! Why these: a change failure rate is a binomial proportion, often near 0 with a few
 //! hundred trials, where the normal ("Wald") interval collapses to a point; Wilson's

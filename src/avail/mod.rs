@@ -83,20 +83,78 @@ pub struct Entry {
     pub methods: Vec<(String, f64)>,
 }
 
+/// Shares served: of the whole load, and per entrypoint (in [`Availability::entrypoints`]
+/// order) its own and each method's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Shares {
+    /// Entrypoints weighed by their rates.
+    pub fleet: Estimate,
+    pub entrypoints: Vec<(Estimate, Vec<Estimate>)>,
+}
+
+/// A level's shares from the evaluator.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Predicted {
+    /// Every down set enumerated (a point value), or failure sets drawn (an interval).
+    pub exact: bool,
+    /// Down sets evaluated (exact) or failure sets drawn.
+    pub evaluated: u64,
+    pub shares: Shares,
+}
+
+/// A level's shares measured on servers, set by set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Measured {
+    pub trials: u64,
+    /// Means over the trials, with their 95% intervals.
+    pub shares: Shares,
+    /// Whether each trial was held to the evaluator's prediction for its own set (not
+    /// where the deployment has capacity: there a dead replica loads the others).
+    pub held_to_prediction: bool,
+    /// Trials whose every method measured what the evaluator predicts for their set.
+    pub agreed: u64,
+    /// Where a trial measured something else than the evaluator predicts for its set.
+    pub disagreements: Vec<Disagreement>,
+}
+
+/// A method of a trial that measured other than predicted for its failure set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Disagreement {
+    pub trial: u32,
+    /// The failure set: each service with failed units, and how many.
+    pub failed: Vec<(String, u32)>,
+    pub entrypoint: String,
+    pub method: String,
+    pub predicted: f64,
+    pub measured: f64,
+    pub sent: u64,
+}
+
+/// At most this many disagreements are kept per level (all are counted).
+pub const MAX_DISAGREEMENTS: usize = 20;
+
 /// One level of the model, answered.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Row {
     pub amount: Amount,
     /// Failure sets of the model (a float: it outgrows integers).
     pub failure_sets: f64,
-    /// Down sets evaluated (exact) or failure sets drawn (sampled).
-    pub evaluated: u64,
-    pub exact: bool,
-    /// The whole load's share served, entrypoints weighed by their rates.
-    pub fleet: Estimate,
-    /// Per entrypoint (in [`Availability::entrypoints`] order): its share served, and
-    /// each method's.
-    pub entrypoints: Vec<(Estimate, Vec<Estimate>)>,
+    /// `None` where the deployment has capacity (out of the evaluator's reach).
+    pub predicted: Option<Predicted>,
+    /// `None` unless trials were asked.
+    pub measured: Option<Measured>,
+}
+
+impl Row {
+    /// The shares a limit is judged on: the evaluator's where it has them, else the
+    /// measured ones; and whether they are exact.
+    pub fn judged(&self) -> Option<(&Shares, bool)> {
+        match (&self.predicted, &self.measured) {
+            (Some(predicted), _) => Some((&predicted.shares, predicted.exact)),
+            (None, Some(measured)) => Some((&measured.shares, false)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The answer: the units, the entrypoints and one row per level.
@@ -107,137 +165,173 @@ pub struct Availability {
     pub candidates: Vec<(String, u32)>,
     pub spared: Vec<String>,
     pub degraded_lost: bool,
+    /// Versions of the deployment with a `capacity` (then nothing is predicted).
+    pub capacity: Vec<(String, String)>,
     pub entrypoints: Vec<Entry>,
     pub rows: Vec<Row>,
 }
 
-/// Answers `question` at each of `amounts`.
-pub fn availability(question: &Question, amounts: &[Amount]) -> Result<Availability, Refusal> {
-    let scenario = question.scenario;
-    if let Some(unknown) = question
-        .spared
-        .iter()
-        .find(|name| !scenario.services.contains_key(*name))
-    {
-        return Err(Refusal::UnknownService(unknown.clone()));
-    }
-    let with_capacity: Vec<(String, String)> = scenario
-        .services
-        .keys()
-        .filter_map(|name| {
-            let version = question.deployment.version(name)?;
-            scenario
-                .version(name, version)?
-                .capacity
-                .map(|_| (name.clone(), version.to_owned()))
-        })
-        .collect();
-    if !with_capacity.is_empty() {
-        return Err(Refusal::Capacity(with_capacity));
-    }
-    let graph = Graph::new(scenario);
-    let candidates: Vec<(String, u32)> = scenario
-        .services
-        .iter()
-        .filter(|(name, _)| question.deployment.version(name).is_some())
-        .filter(|(name, _)| !question.spared.contains(name))
-        .map(|(name, service)| {
-            let units = match question.unit {
-                Unit::Replica => service.replicas.max(1),
-                Unit::Service => 1,
-            };
-            (name.clone(), units)
-        })
-        .collect();
-    let units = Units {
-        replicas: candidates.iter().map(|(_, n)| *n).collect(),
-    };
-    for &amount in amounts {
-        match amount {
-            Amount::Kill(k) if k > units.total() => {
-                return Err(Refusal::TooMany {
-                    amount,
-                    units: units.total(),
-                });
-            }
-            Amount::Each(p) if !(0.0..=1.0).contains(&p) => return Err(Refusal::Probability(p)),
-            _ => {}
-        }
-    }
-    let entrypoints: Vec<Entry> = (0..graph.entries.len())
-        .map(|e| {
-            let name = graph.entry_name(e).to_owned();
-            let mix = scenario.load.mix_of(&name);
-            let total: f64 = mix.iter().map(|(_, w)| f64::from(*w)).sum();
-            let methods = graph.entry_methods[e]
-                .iter()
-                .map(|method| {
-                    let weight = mix
-                        .iter()
-                        .find(|(m, _)| m.as_deref().unwrap_or("default") == method)
-                        .map_or(0.0, |(_, w)| f64::from(*w));
-                    (method.clone(), weight / total.max(1.0))
-                })
-                .collect();
-            Entry {
-                rps: scenario.load.rps_of(&name),
-                name,
-                methods,
-            }
-        })
-        .collect();
-    let base = graph.settled(question.deployment, question.flags);
-    let percents: Vec<u8> = graph
-        .flags
-        .iter()
-        .map(|flag| question.flags.share(flag))
-        .collect();
-    let slots: Vec<usize> = candidates
-        .iter()
-        .map(|(name, _)| graph.service(name).expect("a scenario service"))
-        .collect();
-    let evaluator = Evaluator {
-        graph: &graph,
-        base,
-        percents,
-        slots,
-        entrypoints: &entrypoints,
-        degraded_lost: question.degraded_lost,
-    };
-    let rows = amounts
-        .iter()
-        .map(|&amount| evaluator.row(question, &units, amount))
-        .collect();
-    Ok(Availability {
-        unit: question.unit,
-        candidates,
-        spared: question.spared.clone(),
-        degraded_lost: question.degraded_lost,
-        entrypoints,
-        rows,
-    })
+/// What one measured trial counted: per method (flattened, entrypoint by entrypoint, in
+/// [`Availability::entrypoints`] order) the entry requests served and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialCounts {
+    pub trial: u32,
+    /// Per candidate, its failed units.
+    pub failed: Vec<u32>,
+    pub methods: Vec<(u64, u64)>,
 }
 
-/// What one down set's state serves.
-struct Evaluator<'a> {
-    graph: &'a Graph,
+/// A question made ready to answer: the scenario compiled, the units, the entrypoints.
+#[derive(Debug)]
+pub struct Fleet<'a> {
+    question: &'a Question<'a>,
+    graph: Graph,
     base: State,
     percents: Vec<u8>,
     /// The graph's service index of each candidate.
     slots: Vec<usize>,
-    entrypoints: &'a [Entry],
-    degraded_lost: bool,
+    pub candidates: Vec<(String, u32)>,
+    pub units: Units,
+    pub entrypoints: Vec<Entry>,
+    pub capacity: Vec<(String, String)>,
 }
 
-/// Per-thread buffers, so that a million evaluations allocate nothing.
-#[derive(Default)]
-struct Scratch {
-    state: Option<State>,
-    outcomes: Vec<u8>,
-    levels: Vec<Level>,
+/// Answers `question` at each of `amounts` from the evaluator alone (no trials).
+pub fn availability(question: &Question, amounts: &[Amount]) -> Result<Availability, Refusal> {
+    let fleet = Fleet::new(question, amounts)?;
+    if !fleet.capacity.is_empty() {
+        return Err(Refusal::Capacity(fleet.capacity.clone()));
+    }
+    let rows = amounts
+        .iter()
+        .map(|&amount| fleet.row(amount, None))
+        .collect();
+    Ok(fleet.answer(rows))
 }
 
-impl Evaluator<'_> {
+impl<'a> Fleet<'a> {
+    /// Compiles `question`; refuses a spared service the scenario does not have, a level
+    /// with more units than may fail, a probability outside [0, 1].
+    pub fn new(question: &'a Question<'a>, amounts: &[Amount]) -> Result<Fleet<'a>, Refusal> {
+        let scenario = question.scenario;
+        if let Some(unknown) = question
+            .spared
+            .iter()
+            .find(|name| !scenario.services.contains_key(*name))
+        {
+            return Err(Refusal::UnknownService(unknown.clone()));
+        }
+        let capacity: Vec<(String, String)> = scenario
+            .services
+            .keys()
+            .filter_map(|name| {
+                let version = question.deployment.version(name)?;
+                scenario
+                    .version(name, version)?
+                    .capacity
+                    .map(|_| (name.clone(), version.to_owned()))
+            })
+            .collect();
+        let graph = Graph::new(scenario);
+        let candidates: Vec<(String, u32)> = scenario
+            .services
+            .iter()
+            .filter(|(name, _)| question.deployment.version(name).is_some())
+            .filter(|(name, _)| !question.spared.contains(name))
+            .map(|(name, service)| {
+                let units = match question.unit {
+                    Unit::Replica => service.replicas.max(1),
+                    Unit::Service => 1,
+                };
+                (name.clone(), units)
+            })
+            .collect();
+        let units = Units {
+            replicas: candidates.iter().map(|(_, n)| *n).collect(),
+        };
+        for &amount in amounts {
+            match amount {
+                Amount::Kill(k) if k > units.total() => {
+                    return Err(Refusal::TooMany {
+                        amount,
+                        units: units.total(),
+                    });
+                }
+                Amount::Each(p) if !(0.0..=1.0).contains(&p) => {
+                    return Err(Refusal::Probability(p));
+                }
+                _ => {}
+            }
+        }
+        let entrypoints: Vec<Entry> = (0..graph.entries.len())
+            .map(|e| {
+                let name = graph.entry_name(e).to_owned();
+                let mix = scenario.load.mix_of(&name);
+                let total: f64 = mix.iter().map(|(_, w)| f64::from(*w)).sum();
+                let methods = graph.entry_methods[e]
+                    .iter()
+                    .map(|method| {
+                        let weight = mix
+                            .iter()
+                            .find(|(m, _)| m.as_deref().unwrap_or("default") == method)
+                            .map_or(0.0, |(_, w)| f64::from(*w));
+                        (method.clone(), weight / total.max(1.0))
+                    })
+                    .collect();
+                Entry {
+                    rps: scenario.load.rps_of(&name),
+                    name,
+                    methods,
+                }
+            })
+            .collect();
+        let base = graph.settled(question.deployment, question.flags);
+        let percents: Vec<u8> = graph
+            .flags
+            .iter()
+            .map(|flag| question.flags.share(flag))
+            .collect();
+        let slots: Vec<usize> = candidates
+            .iter()
+            .map(|(name, _)| graph.service(name).expect("a scenario service"))
+            .collect();
+        Ok(Fleet {
+            question,
+            graph,
+            base,
+            percents,
+            slots,
+            candidates,
+            units,
+            entrypoints,
+            capacity,
+        })
+    }
+
+    /// The answer made of `rows`.
+    pub fn answer(self, rows: Vec<Row>) -> Availability {
+        Availability {
+            unit: self.question.unit,
+            candidates: self.candidates,
+            spared: self.question.spared.clone(),
+            degraded_lost: self.question.degraded_lost,
+            capacity: self.capacity,
+            entrypoints: self.entrypoints,
+            rows,
+        }
+    }
+
+    /// The row of `amount`: predicted unless the deployment has capacity, with the
+    /// measured trials' shares when there are trials.
+    pub fn row(&self, amount: Amount, trials: Option<&[TrialCounts]>) -> Row {
+        Row {
+            amount,
+            failure_sets: self.units.failure_sets(amount),
+            predicted: self.capacity.is_empty().then(|| self.predicted(amount)),
+            measured: trials.map(|trials| self.measured(trials)),
+        }
+    }
+
     /// The share served of every method (flattened, entrypoint by entrypoint) with the
     /// candidates `down` down, added times `weight` into `into`.
     fn add_served(&self, down: &[usize], weight: f64, scratch: &mut Scratch, into: &mut [f64]) {
@@ -246,7 +340,7 @@ impl Evaluator<'_> {
         for &candidate in down {
             state.serving[self.slots[candidate]] = 0;
         }
-        let degraded_lost = self.degraded_lost;
+        let degraded_lost = self.question.degraded_lost;
         self.graph.weighted_method_levels(
             state,
             &self.percents,
@@ -271,18 +365,22 @@ impl Evaluator<'_> {
         self.entrypoints.iter().map(|e| e.methods.len()).sum()
     }
 
-    /// Per entrypoint its share from the methods' shares `methods`, then the fleet's.
-    fn entry_shares(&self, methods: &[f64]) -> (Vec<f64>, f64) {
+    /// Per entrypoint its share from the methods' shares `methods` (`None`: not measured,
+    /// left out and the others' weights scaled up), then the fleet's.
+    fn entry_shares(&self, methods: &[Option<f64>]) -> (Vec<f64>, f64) {
         let mut next = methods.iter();
         let entries: Vec<f64> = self
             .entrypoints
             .iter()
             .map(|entry| {
-                entry
-                    .methods
-                    .iter()
-                    .map(|(_, share)| share * next.next().copied().unwrap_or(0.0))
-                    .sum()
+                let (mut sum, mut weights) = (0.0, 0.0);
+                for (_, share) in &entry.methods {
+                    if let Some(Some(served)) = next.next() {
+                        sum += share * served;
+                        weights += share;
+                    }
+                }
+                if weights > 0.0 { sum / weights } else { 0.0 }
             })
             .collect();
         let rates: f64 = self.entrypoints.iter().map(|e| f64::from(e.rps)).sum();
@@ -296,10 +394,43 @@ impl Evaluator<'_> {
         (entries, fleet)
     }
 
-    fn row(&self, question: &Question, units: &Units, amount: Amount) -> Row {
-        let failure_sets = units.failure_sets(amount);
-        if units.down_sets(amount) <= question.budget {
-            let sets = units.enumerate(amount);
+    /// Shares as means with intervals over `samples`, each the methods' shares of one
+    /// failure set.
+    fn mean_shares(&self, samples: &[Vec<Option<f64>>]) -> Shares {
+        let estimate = |values: Vec<f64>| {
+            let mut estimate = stats::mean(&values);
+            estimate.low = estimate.low.max(0.0);
+            estimate.high = estimate.high.min(1.0);
+            estimate
+        };
+        let shares: Vec<(Vec<f64>, f64)> = samples.iter().map(|s| self.entry_shares(s)).collect();
+        let mut offset = 0;
+        let entrypoints = self
+            .entrypoints
+            .iter()
+            .enumerate()
+            .map(|(e, entry)| {
+                let methods = (0..entry.methods.len())
+                    .map(|m| estimate(samples.iter().filter_map(|s| s[offset + m]).collect()))
+                    .collect();
+                offset += entry.methods.len();
+                (
+                    estimate(shares.iter().map(|(entries, _)| entries[e]).collect()),
+                    methods,
+                )
+            })
+            .collect();
+        Shares {
+            fleet: estimate(shares.iter().map(|(_, fleet)| *fleet).collect()),
+            entrypoints,
+        }
+    }
+
+    /// The evaluator's shares at `amount`: exact within the budget, else drawn.
+    fn predicted(&self, amount: Amount) -> Predicted {
+        let question = self.question;
+        if self.units.down_sets(amount) <= question.budget {
+            let sets = self.units.enumerate(amount);
             let sums = blocks(sets.len(), question.workers, |range, scratch| {
                 let mut sum = vec![0.0; self.methods()];
                 for (down, weight) in &sets[range] {
@@ -313,7 +444,8 @@ impl Evaluator<'_> {
                     *total += part;
                 }
             }
-            let (entries, fleet) = self.entry_shares(&methods);
+            let measured: Vec<Option<f64>> = methods.iter().copied().map(Some).collect();
+            let (entries, fleet) = self.entry_shares(&measured);
             let exact = |value: f64| Estimate {
                 value,
                 low: value,
@@ -321,76 +453,143 @@ impl Evaluator<'_> {
                 n: sets.len() as u64,
             };
             let mut next = methods.iter();
-            return Row {
-                amount,
-                failure_sets,
-                evaluated: sets.len() as u64,
+            return Predicted {
                 exact: true,
-                fleet: exact(fleet),
-                entrypoints: self
-                    .entrypoints
-                    .iter()
-                    .zip(&entries)
-                    .map(|(entry, share)| {
-                        let methods = entry
-                            .methods
-                            .iter()
-                            .map(|_| exact(next.next().copied().unwrap_or(0.0)))
-                            .collect();
-                        (exact(*share), methods)
-                    })
-                    .collect(),
+                evaluated: sets.len() as u64,
+                shares: Shares {
+                    fleet: exact(fleet),
+                    entrypoints: self
+                        .entrypoints
+                        .iter()
+                        .zip(&entries)
+                        .map(|(entry, share)| {
+                            let methods = entry
+                                .methods
+                                .iter()
+                                .map(|_| exact(next.next().copied().unwrap_or(0.0)))
+                                .collect();
+                            (exact(*share), methods)
+                        })
+                        .collect(),
+                },
             };
         }
-        // Past the budget: draw failure sets, set i from its own stream of the seed.
+        // Past the budget: draw failure sets, set i from its own stream of the seed (the
+        // same set measured trial i runs).
         let samples = question.samples.max(1) as usize;
         let per_sample = blocks(samples, question.workers, |range, scratch| {
             range
                 .map(|i| {
-                    let mut rng = crate::seed::rng(question.seed, &draw_purpose(amount, i));
-                    let down = units.down(&units.draw(amount, &mut rng));
+                    let down = self.units.down(&self.draw(amount, i as u32));
                     let mut served = vec![0.0; self.methods()];
                     self.add_served(&down, 1.0, scratch, &mut served);
-                    served
+                    served.into_iter().map(Some).collect::<Vec<_>>()
                 })
                 .collect::<Vec<_>>()
         });
-        let per_sample: Vec<Vec<f64>> = per_sample.into_iter().flatten().collect();
-        let shares: Vec<(Vec<f64>, f64)> = per_sample
-            .iter()
-            .map(|methods| self.entry_shares(methods))
-            .collect();
-        let estimate = |values: Vec<f64>| {
-            let mut estimate = stats::mean(&values);
-            estimate.low = estimate.low.max(0.0);
-            estimate.high = estimate.high.min(1.0);
-            estimate
-        };
-        let mut offset = 0;
-        let entrypoints = self
-            .entrypoints
-            .iter()
-            .enumerate()
-            .map(|(e, entry)| {
-                let methods = (0..entry.methods.len())
-                    .map(|m| estimate(per_sample.iter().map(|s| s[offset + m]).collect()))
-                    .collect();
-                offset += entry.methods.len();
-                (
-                    estimate(shares.iter().map(|(entries, _)| entries[e]).collect()),
-                    methods,
-                )
-            })
-            .collect();
-        Row {
-            amount,
-            failure_sets,
-            evaluated: samples as u64,
+        let per_sample: Vec<Vec<Option<f64>>> = per_sample.into_iter().flatten().collect();
+        Predicted {
             exact: false,
-            fleet: estimate(shares.iter().map(|(_, fleet)| *fleet).collect()),
-            entrypoints,
+            evaluated: samples as u64,
+            shares: self.mean_shares(&per_sample),
         }
     }
+
+    /// Failure set `i` of `amount`: per candidate, its failed units.
+    pub fn draw(&self, amount: Amount, i: u32) -> Vec<u32> {
+        let mut rng = crate::seed::rng(self.question.seed, &draw_purpose(amount, i));
+        self.units.draw(amount, &mut rng)
+    }
+
+    /// The measured trials' shares, each trial held to the evaluator's prediction for its
+    /// own failure set (where the deployment has no capacity).
+    fn measured(&self, trials: &[TrialCounts]) -> Measured {
+        let samples: Vec<Vec<Option<f64>>> = trials
+            .iter()
+            .map(|trial| {
+                trial
+                    .methods
+                    .iter()
+                    .map(|&(served, sent)| (sent > 0).then(|| served as f64 / sent as f64))
+                    .collect()
+            })
+            .collect();
+        let held = self.capacity.is_empty();
+        let mut agreed = 0;
+        let mut disagreements = Vec::new();
+        let mut scratch = Scratch::default();
+        for trial in trials.iter().filter(|_| held) {
+            let mut predicted = vec![0.0; self.methods()];
+            self.add_served(
+                &self.units.down(&trial.failed),
+                1.0,
+                &mut scratch,
+                &mut predicted,
+            );
+            let mut all = true;
+            let names = self
+                .entrypoints
+                .iter()
+                .flat_map(|e| e.methods.iter().map(move |(m, _)| (&e.name, m)));
+            for ((entry, method), (&p, &(served, sent))) in
+                names.zip(predicted.iter().zip(&trial.methods))
+            {
+                if sent == 0 || agrees(p, served, sent) {
+                    continue;
+                }
+                all = false;
+                if disagreements.len() < MAX_DISAGREEMENTS {
+                    disagreements.push(Disagreement {
+                        trial: trial.trial,
+                        failed: self
+                            .candidates
+                            .iter()
+                            .zip(&trial.failed)
+                            .filter(|(_, f)| **f > 0)
+                            .map(|((name, _), f)| (name.clone(), *f))
+                            .collect(),
+                        entrypoint: entry.clone(),
+                        method: method.clone(),
+                        predicted: p,
+                        measured: served as f64 / sent as f64,
+                        sent,
+                    });
+                }
+            }
+            agreed += u64::from(all);
+        }
+        Measured {
+            trials: trials.len() as u64,
+            shares: self.mean_shares(&samples),
+            held_to_prediction: held,
+            agreed,
+            disagreements,
+        }
+    }
+}
+
+/// Whether `served` of `sent` requests measure a predicted share `p`: exactly where the
+/// prediction is all or nothing (a state decides every request alike), and within four
+/// standard deviations of a binomial draw (plus one request) where a flag at a percent
+/// splits the users.
+pub fn agrees(p: f64, served: u64, sent: u64) -> bool {
+    let n = sent as f64;
+    let measured = served as f64 / n;
+    if p <= 1e-12 {
+        return served == 0;
+    }
+    if p >= 1.0 - 1e-12 {
+        return served == sent;
+    }
+    (measured - p).abs() <= 4.0 * (p * (1.0 - p) / n).sqrt() + 1.0 / n
+}
+
+/// Per-thread buffers, so that a million evaluations allocate nothing.
+#[derive(Default)]
+struct Scratch {
+    state: Option<State>,
+    outcomes: Vec<u8>,
+    levels: Vec<Level>,
 }
 
 /// One `availability.expect` limit against its row.
@@ -400,7 +599,8 @@ pub struct Judged {
     /// `None`: the whole load.
     pub entrypoint: Option<String>,
     pub min: f64,
-    /// The share served at that level: exact, or the mean of the drawn sets.
+    /// The share served at that level: the evaluator's (exact, or the mean of the drawn
+    /// sets), or where it has none (capacity) the measured trials' mean.
     pub value: f64,
     pub exact: bool,
     pub held: bool,
@@ -414,11 +614,12 @@ pub fn judge(answer: &Availability, limits: &[crate::model::MinAvailability]) ->
         .iter()
         .filter_map(|limit| {
             let row = answer.rows.iter().find(|row| row.amount == limit.amount)?;
+            let (shares, exact) = row.judged()?;
             let estimate = match &limit.entrypoint {
-                None => row.fleet,
+                None => shares.fleet,
                 Some(name) => {
                     let e = answer.entrypoints.iter().position(|e| &e.name == name)?;
-                    row.entrypoints[e].0
+                    shares.entrypoints[e].0
                 }
             };
             Some(Judged {
@@ -426,7 +627,7 @@ pub fn judge(answer: &Availability, limits: &[crate::model::MinAvailability]) ->
                 entrypoint: limit.entrypoint.clone(),
                 min: limit.min,
                 value: estimate.value,
-                exact: row.exact,
+                exact,
                 // A share equal to the limit in print but a rounding below it is held.
                 held: estimate.value >= limit.min - 1e-12,
             })
@@ -435,7 +636,7 @@ pub fn judge(answer: &Availability, limits: &[crate::model::MinAvailability]) ->
 }
 
 /// The seed purpose of failure set `i` drawn at `amount` (listed in src/seed.rs).
-pub fn draw_purpose(amount: Amount, i: usize) -> String {
+pub fn draw_purpose(amount: Amount, i: u32) -> String {
     format!("availability/{amount}/{i}")
 }
 
@@ -515,10 +716,11 @@ mod tests {
     fn a_required_service_among_twelve_and_two_kills_serves_45_of_66() {
         // web is served when neither web nor db is among the two: C(10, 2) = 45 of 66.
         let answer = answer(&twelve(), Unit::Service, &[Amount::Kill(2)], 1);
-        let row = &answer.rows[0];
-        assert!(row.exact);
-        assert_eq!(row.evaluated, 66);
-        assert!((row.fleet.value - 45.0 / 66.0).abs() < 1e-12, "{row:?}");
+        let predicted = answer.rows[0].predicted.as_ref().expect("predicted");
+        assert!(predicted.exact);
+        assert_eq!(predicted.evaluated, 66);
+        let fleet = predicted.shares.fleet.value;
+        assert!((fleet - 45.0 / 66.0).abs() < 1e-12, "{predicted:?}");
     }
 
     #[test]
@@ -535,8 +737,9 @@ initial: { web: v1 }
 flags: { new-db: { on: true, percent: 30 } }
 ";
         let answer = answer(yaml, Unit::Service, &[Amount::Kill(0)], 1);
+        let predicted = answer.rows[0].predicted.as_ref().expect("predicted");
         assert!(
-            (answer.rows[0].fleet.value - 0.7).abs() < 1e-12,
+            (predicted.shares.fleet.value - 0.7).abs() < 1e-12,
             "{answer:?}"
         );
     }
@@ -570,10 +773,17 @@ flags: { new-db: { on: true, percent: 30 } }
         )
         .expect("answerable");
         assert_eq!(drawn, one, "the same on one thread or two");
-        let row = &drawn.rows[0];
-        assert!(!row.exact);
-        let value = exact.rows[0].fleet.value;
-        assert!(row.fleet.low <= value && value <= row.fleet.high, "{row:?}");
+        let drawn = drawn.rows[0].predicted.as_ref().expect("predicted");
+        assert!(!drawn.exact);
+        let value = exact.rows[0]
+            .predicted
+            .as_ref()
+            .expect("predicted")
+            .shares
+            .fleet
+            .value;
+        let fleet = drawn.shares.fleet;
+        assert!(fleet.low <= value && value <= fleet.high, "{drawn:?}");
     }
 
     #[test]

@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn draws_fail_exactly_k_units_and_down_only_whole_services() {
         let fleet = units(&[3, 1, 2]);
-        let mut rng = crate::seed::rng(7, "test");
+        let mut rng = crate::seed::rng(7, &crate::avail::draw_purpose(Amount::Kill(3), 0));
         for _ in 0..200 {
             let failed = fleet.draw(Amount::Kill(3), &mut rng);
             assert_eq!(failed.iter().sum::<u32>(), 3);

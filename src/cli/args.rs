@@ -99,14 +99,16 @@ Examples:
   simulate availability scenarios/online-boutique.yaml --kill 1,2,3 --each 0.01,0.05
   # Whole services down, the database never, the target versions
   simulate availability scenarios/partial.yaml --unit service --kill 2 --spare db --target
+  # Each set measured too: 200 failure sets per level on servers, in virtual time
+  simulate availability scenarios/sock-shop.yaml --kill 2 --trials 200
   # After step 1 of batch, degraded answers counted as lost, as JSON and Markdown
   simulate availability scenarios/partial.yaml --after batch:1 --degraded-lost \\
       --json avail.json --markdown avail.md
 
 Exit codes: 0 answered (every availability.expect limit holds, or none is set:
 the report says \"nothing judged\"), 1 a limit failed, 2 invalid scenario or
-question (capacity in the deployment, more units than there are), 3 the
-environment failed (a file cannot be written).";
+question (capacity in the deployment without --trials, more units than there
+are), 3 the environment failed (a file cannot be written), 130 interrupted.";
 
 const RISK_EXAMPLES: &str = "\
 Examples:
@@ -245,8 +247,10 @@ pub(super) enum Command {
     /// service is down when all its replicas are, and its callers then see UNAVAILABLE.
     /// Every set of services that can be down is enumerated and weighted by its
     /// probability when there are at most --budget of them; past it, --samples failure
-    /// sets are drawn from the seed and each share gets a 95% interval. Scenarios whose
-    /// deployment has `capacity` are refused: a dead replica there also loads the others.
+    /// sets are drawn from the seed and each share gets a 95% interval. With --trials,
+    /// failure sets are also measured one by one on servers in virtual time, and each
+    /// trial is held to the evaluator's prediction for its own set. A deployment with
+    /// `capacity` is measured only: a dead replica there also loads the others.
     #[command(after_help = AVAILABILITY_EXAMPLES, visible_alias = "avail")]
     Availability(AvailabilityArgs),
     /// Print a realistic generated scenario of N services as YAML on stdout.
@@ -422,6 +426,10 @@ pub(super) struct AvailabilityArgs {
     /// Seed of the draws, instead of the scenario's `seed`.
     #[arg(long)]
     pub(super) seed: Option<u64>,
+    /// Also measure N failure sets per level on servers in virtual time (set i is the
+    /// i-th drawn), each held to the evaluator's prediction for its set.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+    pub(super) trials: Option<u32>,
     /// Threads (default: every core); the answer does not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(super) workers: Option<u32>,

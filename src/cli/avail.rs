@@ -1,14 +1,15 @@
 //! `simulate availability SCENARIO`: the share of each entrypoint's traffic still served
 //! when random replicas or services are down, from the evaluator. No server.
 
-use deploysim::avail::{self, Amount, Question, Refusal, Unit};
+use deploysim::avail::{self, Amount, Fleet, Question, Refusal, Unit};
 use deploysim::model::{Deployment, Flags, Scenario};
 use deploysim::report;
 use deploysim::report::avail::Header;
+use deploysim::runtime::interrupt::Interrupt;
 use deploysim::verdict::Verdict;
 
 use super::args::{AvailabilityArgs, UnitArg};
-use super::{exit, output};
+use super::{exit, output, progress};
 
 /// The levels asked when neither the command line nor the scenario names one.
 const DEFAULT_LEVELS: [Amount; 2] = [Amount::Kill(1), Amount::Kill(2)];
@@ -70,13 +71,64 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
             |n| n as usize,
         ),
     };
-    let answer = match avail::availability(&question, &levels) {
-        Ok(answer) => answer,
+    let fleet = match Fleet::new(&question, &levels) {
+        Ok(fleet) => fleet,
         Err(refusal) => {
             output::error(&refusal_text(&refusal));
             return exit::INVALID;
         }
     };
+    if !fleet.capacity.is_empty() && args.trials.is_none() {
+        output::error(&format!(
+            "{}; measure it instead: --trials N",
+            refusal_text(&Refusal::Capacity(fleet.capacity.clone()))
+        ));
+        return exit::INVALID;
+    }
+    let mut rows = Vec::new();
+    let mut interrupted = false;
+    let interrupt = Interrupt::on_ctrl_c();
+    for &amount in &levels {
+        let measured = match args.trials {
+            None => None,
+            Some(trials) => {
+                let line = progress::Line::unless_quiet(args.quiet);
+                let started = tokio::time::Instant::now();
+                let ran = deploysim::runtime::avail::measure(
+                    &fleet,
+                    &scenario,
+                    &deployment,
+                    &flags,
+                    amount,
+                    trials,
+                    (seed, question.workers, question.degraded_lost),
+                    &interrupt,
+                    &|done: u32| {
+                        line.show(&format!(
+                            "{amount}: {}",
+                            report::risk::progress_text(done, trials, started.elapsed())
+                        ));
+                    },
+                );
+                line.clear();
+                match ran {
+                    Ok((measured, partial)) => {
+                        interrupted |= partial;
+                        Some(measured)
+                    }
+                    Err(err) => {
+                        output::error(&err.to_string());
+                        return exit::ENVIRONMENT;
+                    }
+                }
+            }
+        };
+        rows.push(fleet.row(amount, measured.as_deref()));
+        if interrupted {
+            break;
+        }
+    }
+    let answer = fleet.answer(rows);
     let judged = avail::judge(&answer, &spec.expect);
     if !args.quiet && judged.len() < spec.expect.len() {
         output::note(&format!(
@@ -107,6 +159,9 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
         || report::avail::json(&header, &answer, &judged),
     ) {
         return code;
+    }
+    if interrupted {
+        return exit::INTERRUPTED;
     }
     match report::avail::verdict(&judged) {
         Verdict::Fail(_) => exit::FAILED,
@@ -167,8 +222,7 @@ fn refusal_text(refusal: &Refusal) -> String {
     match refusal {
         Refusal::Capacity(versions) => format!(
             "{} {} a capacity: a replica that dies there also loads the others, which the \
-             evaluator does not model; measure it under load instead (`simulate sweep`, \
-             `simulate SCENARIO --net sim` with kill faults)",
+             evaluator does not model",
             versions
                 .iter()
                 .map(|(service, version)| format!("{service} {version}"))

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{count_text, table};
-use crate::avail::{Availability, Judged, Unit};
+use crate::avail::{Availability, Judged, Measured, Row, Shares, Unit};
 use crate::model::{Amount, Scenario};
 use crate::stats::Estimate;
 use crate::verdict::Verdict;
@@ -24,7 +24,7 @@ pub struct Header<'a> {
 /// What the model leaves out, said under every report.
 pub const LEFT_OUT: &str = "not modelled: data and caches (a down service loses nothing but its answers), \
 partial outages (a unit is up or down), the load a dead replica moves to the others \
-(scenarios with `capacity` are refused), and the scenario's own timed faults";
+(a deployment with `capacity` is measured, not predicted), and the scenario's own timed faults";
 
 /// The verdict: a limit below its share fails; no limit judged is nothing judged.
 pub fn verdict(judged: &[Judged]) -> Verdict {
@@ -88,6 +88,42 @@ fn unit_words(answer: &Availability) -> String {
     }
 }
 
+/// The evaluator's cell of a level: its whole-load share and how it was found.
+fn predicted_cell(row: &Row) -> String {
+    match &row.predicted {
+        Some(predicted) if predicted.exact => format!(
+            "{} (exact, {} down {})",
+            percent(predicted.shares.fleet.value),
+            count_text(predicted.evaluated),
+            if predicted.evaluated == 1 {
+                "set"
+            } else {
+                "sets"
+            }
+        ),
+        Some(predicted) => format!(
+            "{}, {} drawn",
+            estimate_cell(&predicted.shares.fleet, false),
+            count_text(predicted.evaluated)
+        ),
+        None => "not predicted (capacity)".to_owned(),
+    }
+}
+
+/// The measured cell of a level: its whole-load mean, the trials, and how many agreed.
+fn measured_cell(measured: &Measured) -> String {
+    let agreement = if measured.held_to_prediction {
+        format!(", {} agree", count_text(measured.agreed))
+    } else {
+        String::new()
+    };
+    format!(
+        "{}, {} sets{agreement}",
+        estimate_cell(&measured.shares.fleet, false),
+        count_text(measured.trials)
+    )
+}
+
 /// The terminal report; `quiet` keeps the heading, the limits and the verdict.
 pub fn text(header: &Header, answer: &Availability, judged: &[Judged], quiet: bool) -> String {
     let mut out = String::new();
@@ -109,80 +145,158 @@ pub fn text(header: &Header, answer: &Availability, judged: &[Judged], quiet: bo
             " or degraded"
         }
     );
-    if !quiet {
-        let mut rows = vec![
-            [
-                "level",
-                "failure sets",
-                "evaluated",
-                "whole load",
-                "worst entrypoint",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-        ];
-        for row in &answer.rows {
-            let worst = row
-                .entrypoints
+    if !answer.capacity.is_empty() {
+        let _ = writeln!(
+            out,
+            "  measured only: {} {} a capacity, and a replica that dies there also loads the others",
+            answer
+                .capacity
                 .iter()
-                .zip(&answer.entrypoints)
-                .min_by(|a, b| a.0.0.value.total_cmp(&b.0.0.value))
-                .map_or(String::new(), |((estimate, _), entry)| {
-                    format!("{} {}", entry.name, estimate_cell(estimate, row.exact))
-                });
-            rows.push(vec![
+                .map(|(service, version)| format!("{service} {version}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if answer.capacity.len() == 1 {
+                "has"
+            } else {
+                "have"
+            }
+        );
+    }
+    let measured = answer.rows.iter().any(|row| row.measured.is_some());
+    if !quiet {
+        let mut head = vec!["level", "failure sets", "whole load, predicted"];
+        if measured {
+            head.push("measured in virtual time");
+        }
+        head.push("worst entrypoint");
+        let mut rows = vec![head.into_iter().map(str::to_owned).collect::<Vec<_>>()];
+        for row in &answer.rows {
+            let mut cells = vec![
                 row.amount.to_string(),
                 sets_text(row.failure_sets),
-                if row.exact {
-                    format!("{} down sets (exact)", count_text(row.evaluated))
-                } else {
-                    format!("{} drawn", count_text(row.evaluated))
-                },
-                estimate_cell(&row.fleet, row.exact),
-                worst,
-            ]);
-        }
-        out.push('\n');
-        out.push_str(&table(&rows, "  "));
-        // Per entrypoint (and method, where its mix has several), one column per level.
-        let mut rows = vec![
-            std::iter::once("served".to_owned())
-                .chain(answer.rows.iter().map(|row| row.amount.to_string()))
-                .collect::<Vec<_>>(),
-        ];
-        for (e, entry) in answer.entrypoints.iter().enumerate() {
-            rows.push(
-                std::iter::once(entry.name.clone())
-                    .chain(
-                        answer
-                            .rows
-                            .iter()
-                            .map(|row| estimate_cell(&row.entrypoints[e].0, row.exact)),
-                    )
-                    .collect(),
-            );
-            if entry.methods.len() > 1 {
-                for (m, (method, share)) in entry.methods.iter().enumerate() {
-                    rows.push(
-                        std::iter::once(format!("  {method} ({} of it)", mix_share(*share)))
-                            .chain(
-                                answer
-                                    .rows
-                                    .iter()
-                                    .map(|row| estimate_cell(&row.entrypoints[e].1[m], row.exact)),
-                            )
-                            .collect(),
-                    );
-                }
+                predicted_cell(row),
+            ];
+            if measured {
+                cells.push(row.measured.as_ref().map_or("-".to_owned(), measured_cell));
             }
+            let worst = row.judged().and_then(|(shares, exact)| {
+                shares
+                    .entrypoints
+                    .iter()
+                    .zip(&answer.entrypoints)
+                    .min_by(|a, b| a.0.0.value.total_cmp(&b.0.0.value))
+                    .map(|((estimate, _), entry)| {
+                        format!("{} {}", entry.name, estimate_cell(estimate, exact))
+                    })
+            });
+            cells.push(worst.unwrap_or_default());
+            rows.push(cells);
         }
         out.push('\n');
         out.push_str(&table(&rows, "  "));
+        entry_table(&mut out, answer);
+        disagreements(&mut out, answer);
         let _ = writeln!(out, "\n  {LEFT_OUT}.");
     }
     limits(&mut out, judged);
     let _ = writeln!(out, "verdict: {}", verdict_words(judged));
     out
+}
+
+/// Per entrypoint (and method, where its mix has several), a column per level: the
+/// evaluator's share, and the measured one beside it where trials ran.
+fn entry_table(out: &mut String, answer: &Availability) {
+    let mut head = vec!["served".to_owned()];
+    for row in &answer.rows {
+        if row.predicted.is_some() {
+            head.push(row.amount.to_string());
+        }
+        if row.measured.is_some() {
+            head.push(format!("{} measured", row.amount));
+        }
+    }
+    let mut rows = vec![head];
+    let cells = |e: usize, m: Option<usize>| -> Vec<String> {
+        let pick = |shares: &Shares, exact: bool| {
+            let estimate = match m {
+                None => &shares.entrypoints[e].0,
+                Some(m) => &shares.entrypoints[e].1[m],
+            };
+            estimate_cell(estimate, exact)
+        };
+        answer
+            .rows
+            .iter()
+            .flat_map(|row| {
+                let predicted = row.predicted.as_ref().map(|p| pick(&p.shares, p.exact));
+                let measured = row.measured.as_ref().map(|m| pick(&m.shares, false));
+                predicted.into_iter().chain(measured)
+            })
+            .collect()
+    };
+    for (e, entry) in answer.entrypoints.iter().enumerate() {
+        rows.push(
+            std::iter::once(entry.name.clone())
+                .chain(cells(e, None))
+                .collect(),
+        );
+        if entry.methods.len() > 1 {
+            for (m, (method, share)) in entry.methods.iter().enumerate() {
+                rows.push(
+                    std::iter::once(format!("  {method} ({} of it)", mix_share(*share)))
+                        .chain(cells(e, Some(m)))
+                        .collect(),
+                );
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(&table(&rows, "  "));
+}
+
+/// Trials that measured other than the evaluator predicts for their own set.
+fn disagreements(out: &mut String, answer: &Availability) {
+    for row in &answer.rows {
+        let Some(measured) = &row.measured else {
+            continue;
+        };
+        let disagreeing = measured.trials - measured.agreed;
+        if !measured.held_to_prediction || disagreeing == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n  ! {}: {} of {} measured sets disagree with the evaluator's prediction for their set (the model misses something: error rates, timeouts, overload):",
+            row.amount,
+            count_text(disagreeing),
+            count_text(measured.trials)
+        );
+        for d in &measured.disagreements {
+            let failed: Vec<String> = d
+                .failed
+                .iter()
+                .map(|(service, n)| format!("{service} x{n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "    set {} (down: {}): {} {} predicted {}, measured {} of {} requests",
+                d.trial,
+                failed.join(", "),
+                d.entrypoint,
+                d.method,
+                percent(d.predicted),
+                percent(d.measured),
+                count_text(d.sent)
+            );
+        }
+        if (measured.disagreements.len() as u64) < disagreeing {
+            let _ = writeln!(
+                out,
+                "    (the first {} shown; every one in --json)",
+                measured.disagreements.len()
+            );
+        }
+    }
 }
 
 fn limits(out: &mut String, judged: &[Judged]) {
@@ -227,21 +341,28 @@ pub fn markdown(header: &Header, answer: &Availability, judged: &[Judged]) -> St
         header.seed,
         unit_words(answer)
     );
+    let measured = answer.rows.iter().any(|row| row.measured.is_some());
     let mut head = String::from("| level | whole load |");
     let mut rule = String::from("|---|---|");
+    if measured {
+        head.push_str(" measured |");
+        rule.push_str("---|");
+    }
     for entry in answer.entrypoints.iter().take(6) {
         let _ = write!(head, " {} |", entry.name);
         rule.push_str("---|");
     }
     let _ = writeln!(out, "{head}\n{rule}");
     for row in &answer.rows {
-        let mut line = format!(
-            "| {} | {} |",
-            row.amount,
-            estimate_cell(&row.fleet, row.exact)
-        );
-        for (estimate, _) in row.entrypoints.iter().take(6) {
-            let _ = write!(line, " {} |", estimate_cell(estimate, row.exact));
+        let mut line = format!("| {} | {} |", row.amount, predicted_cell(row));
+        if measured {
+            let cell = row.measured.as_ref().map_or("-".to_owned(), measured_cell);
+            let _ = write!(line, " {cell} |");
+        }
+        if let Some((shares, exact)) = row.judged() {
+            for (estimate, _) in shares.entrypoints.iter().take(6) {
+                let _ = write!(line, " {} |", estimate_cell(estimate, exact));
+            }
         }
         let _ = writeln!(out, "{line}");
     }
@@ -268,6 +389,8 @@ pub struct AvailabilityJson<'a> {
     pub candidates: Vec<CandidateJson<'a>>,
     pub spared: &'a [String],
     pub degraded_lost: bool,
+    /// Versions with a capacity: then nothing is predicted, and only trials answer.
+    pub capacity: Vec<CandidateVersion<'a>>,
     pub levels: Vec<LevelJson<'a>>,
     pub limits: &'a [Judged],
     pub verdict: &'static str,
@@ -281,11 +404,39 @@ pub struct CandidateJson<'a> {
 }
 
 #[derive(Debug, Serialize)]
+pub struct CandidateVersion<'a> {
+    pub service: &'a str,
+    pub version: &'a str,
+}
+
+#[derive(Debug, Serialize)]
 pub struct LevelJson<'a> {
     pub level: Amount,
     pub failure_sets: f64,
-    pub evaluated: u64,
+    pub predicted: Option<PredictedJson<'a>>,
+    pub measured: Option<MeasuredJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictedJson<'a> {
     pub exact: bool,
+    pub evaluated: u64,
+    #[serde(flatten)]
+    pub shares: SharesJson<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeasuredJson<'a> {
+    pub trials: u64,
+    pub held_to_prediction: bool,
+    pub agreed: u64,
+    pub disagreements: &'a [crate::avail::Disagreement],
+    #[serde(flatten)]
+    pub shares: SharesJson<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SharesJson<'a> {
     pub whole_load: Estimate,
     pub entrypoints: Vec<EntryJson<'a>>,
 }
@@ -303,6 +454,32 @@ pub struct MethodJson<'a> {
     pub method: &'a str,
     pub share_of_mix: f64,
     pub served: Estimate,
+}
+
+fn shares_json<'a>(answer: &'a Availability, shares: &Shares) -> SharesJson<'a> {
+    SharesJson {
+        whole_load: shares.fleet,
+        entrypoints: answer
+            .entrypoints
+            .iter()
+            .zip(&shares.entrypoints)
+            .map(|(entry, (served, methods))| EntryJson {
+                entrypoint: &entry.name,
+                rps: entry.rps,
+                served: *served,
+                methods: entry
+                    .methods
+                    .iter()
+                    .zip(methods)
+                    .map(|((method, share), served)| MethodJson {
+                        method,
+                        share_of_mix: *share,
+                        served: *served,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 pub fn json<'a>(
@@ -325,35 +502,29 @@ pub fn json<'a>(
             .collect(),
         spared: &answer.spared,
         degraded_lost: answer.degraded_lost,
+        capacity: answer
+            .capacity
+            .iter()
+            .map(|(service, version)| CandidateVersion { service, version })
+            .collect(),
         levels: answer
             .rows
             .iter()
             .map(|row| LevelJson {
                 level: row.amount,
                 failure_sets: row.failure_sets,
-                evaluated: row.evaluated,
-                exact: row.exact,
-                whole_load: row.fleet,
-                entrypoints: answer
-                    .entrypoints
-                    .iter()
-                    .zip(&row.entrypoints)
-                    .map(|(entry, (served, methods))| EntryJson {
-                        entrypoint: &entry.name,
-                        rps: entry.rps,
-                        served: *served,
-                        methods: entry
-                            .methods
-                            .iter()
-                            .zip(methods)
-                            .map(|((method, share), served)| MethodJson {
-                                method,
-                                share_of_mix: *share,
-                                served: *served,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+                predicted: row.predicted.as_ref().map(|p| PredictedJson {
+                    exact: p.exact,
+                    evaluated: p.evaluated,
+                    shares: shares_json(answer, &p.shares),
+                }),
+                measured: row.measured.as_ref().map(|m| MeasuredJson {
+                    trials: m.trials,
+                    held_to_prediction: m.held_to_prediction,
+                    agreed: m.agreed,
+                    disagreements: &m.disagreements,
+                    shares: shares_json(answer, &m.shares),
+                }),
             })
             .collect(),
         limits: judged,

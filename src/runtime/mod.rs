@@ -2,6 +2,7 @@
 //! over loopback TCP in real time or over a simulated network in virtual time
 //! (`net`, `host`). The only module below `main` that touches the network or the clock.
 
+pub mod avail;
 pub mod cluster;
 pub mod fault;
 pub mod flags;

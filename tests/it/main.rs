@@ -19,6 +19,10 @@ mod cascades;
 /// Flags on real servers: dark calls, percentages, the kill switch.
 mod flags;
 
+/// `simulate availability`: shares served with random replicas or services down, exact
+/// and measured.
+mod avail;
+
 /// `simulate risk`: paired trials with defects, the measures, the reports, the page in a
 /// real browser.
 mod risk;

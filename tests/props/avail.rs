@@ -113,7 +113,9 @@ proptest! {
                 TestCaseError::fail(format!("{refusal:?}"))
             })?;
             for (row, amount) in answer.rows.iter().zip(&amounts) {
-                prop_assert!(row.exact);
+                let predicted = row.predicted.as_ref().expect("no capacity: predicted");
+                prop_assert!(predicted.exact);
+                let shares = &predicted.shares;
                 let entries = answer.entrypoints.len();
                 let mut want = vec![0.0; entries];
                 let mut fleet = 0.0;
@@ -142,13 +144,13 @@ proptest! {
                     }
                 }
                 prop_assert!(
-                    (row.fleet.value - fleet).abs() < 1e-9,
-                    "{amount}: whole load {} against {fleet}\n{}", row.fleet.value, spec.to_yaml()
+                    (shares.fleet.value - fleet).abs() < 1e-9,
+                    "{amount}: whole load {} against {fleet}\n{}", shares.fleet.value, spec.to_yaml()
                 );
                 for (e, entry) in answer.entrypoints.iter().enumerate() {
                     prop_assert!(
-                        (row.entrypoints[e].0.value - want[e]).abs() < 1e-9,
-                        "{amount}: {} {} against {}\n{}", entry.name, row.entrypoints[e].0.value, want[e], spec.to_yaml()
+                        (shares.entrypoints[e].0.value - want[e]).abs() < 1e-9,
+                        "{amount}: {} {} against {}\n{}", entry.name, shares.entrypoints[e].0.value, want[e], spec.to_yaml()
                     );
                 }
             }
