@@ -69,6 +69,34 @@ pub fn rate(successes: u64, n: u64) -> Estimate {
     }
 }
 
+/// The mean of `values`, each a share in [0, 1] (of one failure set's requests served),
+/// with the Wilson score interval of that mean over `values.len()` draws: a share's
+/// variance is at most p(1 - p), a Bernoulli draw's, so the interval is conservative, and
+/// unlike a t-interval it does not shrink to a point when every draw came out alike (200
+/// sets all served fully do not prove that none fails).
+pub fn share(values: &[f64]) -> Estimate {
+    let n = values.len();
+    if n == 0 {
+        return Estimate {
+            value: 0.0,
+            low: 0.0,
+            high: 1.0,
+            n: 0,
+        };
+    }
+    let n_f = n as f64;
+    let p = (values.iter().sum::<f64>() / n_f).clamp(0.0, 1.0);
+    let z2 = Z * Z;
+    let centre = (p + z2 / (2.0 * n_f)) / (1.0 + z2 / n_f);
+    let half = Z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / (1.0 + z2 / n_f);
+    Estimate {
+        value: p,
+        low: (centre - half).clamp(0.0, p),
+        high: (centre + half).clamp(p, 1.0),
+        n: n as u64,
+    }
+}
+
 /// The mean of `values`, with a Student-t interval (a point when all are equal; one value
 /// has no interval, and the reports say "1 trial" instead; empty input gives 0 over 0
 /// trials).

@@ -97,6 +97,10 @@ pub struct Shares {
 pub struct Predicted {
     /// Every down set enumerated (a point value), or failure sets drawn (an interval).
     pub exact: bool,
+    /// Set when the deployment holds more flags at a percent than the evaluator splits
+    /// requests by ([`crate::eval::graph::MAX_SPLIT_FLAGS`]): each call then takes them
+    /// both on and off, and the shares are a lower bound (how many there are).
+    pub lower_bound: Option<usize>,
     /// Down sets evaluated (exact) or failure sets drawn.
     pub evaluated: u64,
     pub shares: Shares,
@@ -109,7 +113,8 @@ pub struct Measured {
     /// Means over the trials, with their 95% intervals.
     pub shares: Shares,
     /// Whether each trial was held to the evaluator's prediction for its own set (not
-    /// where the deployment has capacity: there a dead replica loads the others).
+    /// where the deployment has capacity, since a dead replica there loads the others,
+    /// nor where the prediction is only a lower bound).
     pub held_to_prediction: bool,
     /// Trials whose every method measured what the evaluator predicts for their set.
     pub agreed: u64,
@@ -121,8 +126,8 @@ pub struct Measured {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Disagreement {
     pub trial: u32,
-    /// The failure set: each service with failed units, and how many.
-    pub failed: Vec<(String, u32)>,
+    /// The failure set: each service with failed units, how many, and of how many.
+    pub failed: Vec<(String, u32, u32)>,
     pub entrypoint: String,
     pub method: String,
     pub predicted: f64,
@@ -130,15 +135,17 @@ pub struct Disagreement {
     pub sent: u64,
 }
 
-/// At most this many disagreements are kept per level (all are counted).
+/// At most this many disagreements are listed per level (the sets that disagree are all
+/// counted: `trials - agreed`).
 pub const MAX_DISAGREEMENTS: usize = 20;
 
 /// One level of the model, answered.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Row {
     pub amount: Amount,
-    /// Failure sets of the model (a float: it outgrows integers).
-    pub failure_sets: f64,
+    /// The base-10 logarithm of the number of failure sets of the model (a count that
+    /// outgrows every number type).
+    pub failure_sets_log10: f64,
     /// `None` where the deployment has capacity (out of the evaluator's reach).
     pub predicted: Option<Predicted>,
     /// `None` unless trials were asked.
@@ -147,11 +154,12 @@ pub struct Row {
 
 impl Row {
     /// The shares a limit is judged on: the evaluator's where it has them, else the
-    /// measured ones; and whether they are exact.
-    pub fn judged(&self) -> Option<(&Shares, bool)> {
+    /// measured ones; and where they come from.
+    pub fn judged(&self) -> Option<(&Shares, Source)> {
         match (&self.predicted, &self.measured) {
-            (Some(predicted), _) => Some((&predicted.shares, predicted.exact)),
-            (None, Some(measured)) => Some((&measured.shares, false)),
+            (Some(predicted), _) if predicted.exact => Some((&predicted.shares, Source::Exact)),
+            (Some(predicted), _) => Some((&predicted.shares, Source::Drawn)),
+            (None, Some(measured)) => Some((&measured.shares, Source::Measured)),
             (None, None) => None,
         }
     }
@@ -194,6 +202,8 @@ pub struct Fleet<'a> {
     pub units: Units,
     pub entrypoints: Vec<Entry>,
     pub capacity: Vec<(String, String)>,
+    /// More flags at a percent than the evaluator splits requests by, when there are.
+    pub lower_bound: Option<usize>,
 }
 
 /// Answers `question` at each of `amounts` from the evaluator alone (no trials).
@@ -295,6 +305,8 @@ impl<'a> Fleet<'a> {
             .iter()
             .map(|(name, _)| graph.service(name).expect("a scenario service"))
             .collect();
+        let split = percents.iter().filter(|p| **p > 0 && **p < 100).count();
+        let lower_bound = (split > crate::eval::graph::MAX_SPLIT_FLAGS).then_some(split);
         Ok(Fleet {
             question,
             graph,
@@ -305,6 +317,7 @@ impl<'a> Fleet<'a> {
             units,
             entrypoints,
             capacity,
+            lower_bound,
         })
     }
 
@@ -326,7 +339,7 @@ impl<'a> Fleet<'a> {
     pub fn row(&self, amount: Amount, trials: Option<&[TrialCounts]>) -> Row {
         Row {
             amount,
-            failure_sets: self.units.failure_sets(amount),
+            failure_sets_log10: self.units.failure_sets_log10(amount),
             predicted: self.capacity.is_empty().then(|| self.predicted(amount)),
             measured: trials.map(|trials| self.measured(trials)),
         }
@@ -366,10 +379,11 @@ impl<'a> Fleet<'a> {
     }
 
     /// Per entrypoint its share from the methods' shares `methods` (`None`: not measured,
-    /// left out and the others' weights scaled up), then the fleet's.
-    fn entry_shares(&self, methods: &[Option<f64>]) -> (Vec<f64>, f64) {
+    /// left out and the others' weights scaled up; an entrypoint with none measured is
+    /// `None`), then the whole load's over the entrypoints measured.
+    fn entry_shares(&self, methods: &[Option<f64>]) -> (Vec<Option<f64>>, Option<f64>) {
         let mut next = methods.iter();
-        let entries: Vec<f64> = self
+        let entries: Vec<Option<f64>> = self
             .entrypoints
             .iter()
             .map(|entry| {
@@ -380,30 +394,25 @@ impl<'a> Fleet<'a> {
                         weights += share;
                     }
                 }
-                if weights > 0.0 { sum / weights } else { 0.0 }
+                (weights > 0.0).then(|| sum / weights)
             })
             .collect();
-        let rates: f64 = self.entrypoints.iter().map(|e| f64::from(e.rps)).sum();
-        let fleet = self
-            .entrypoints
-            .iter()
-            .zip(&entries)
-            .map(|(entry, share)| f64::from(entry.rps) * share)
-            .sum::<f64>()
-            / rates.max(1.0);
+        let (mut sum, mut rates) = (0.0, 0.0);
+        for (entry, share) in self.entrypoints.iter().zip(&entries) {
+            if let Some(share) = share {
+                sum += f64::from(entry.rps) * share;
+                rates += f64::from(entry.rps);
+            }
+        }
+        let fleet = (rates > 0.0).then(|| sum / rates);
         (entries, fleet)
     }
 
     /// Shares as means with intervals over `samples`, each the methods' shares of one
-    /// failure set.
+    /// failure set; a share not measured in a sample is left out of its mean.
     fn mean_shares(&self, samples: &[Vec<Option<f64>>]) -> Shares {
-        let estimate = |values: Vec<f64>| {
-            let mut estimate = stats::mean(&values);
-            estimate.low = estimate.low.max(0.0);
-            estimate.high = estimate.high.min(1.0);
-            estimate
-        };
-        let shares: Vec<(Vec<f64>, f64)> = samples.iter().map(|s| self.entry_shares(s)).collect();
+        let shares: Vec<(Vec<Option<f64>>, Option<f64>)> =
+            samples.iter().map(|s| self.entry_shares(s)).collect();
         let mut offset = 0;
         let entrypoints = self
             .entrypoints
@@ -411,17 +420,23 @@ impl<'a> Fleet<'a> {
             .enumerate()
             .map(|(e, entry)| {
                 let methods = (0..entry.methods.len())
-                    .map(|m| estimate(samples.iter().filter_map(|s| s[offset + m]).collect()))
+                    .map(|m| {
+                        let values: Vec<f64> =
+                            samples.iter().filter_map(|s| s[offset + m]).collect();
+                        stats::share(&values)
+                    })
                     .collect();
                 offset += entry.methods.len();
-                (
-                    estimate(shares.iter().map(|(entries, _)| entries[e]).collect()),
-                    methods,
-                )
+                let values: Vec<f64> = shares
+                    .iter()
+                    .filter_map(|(entries, _)| entries[e])
+                    .collect();
+                (stats::share(&values), methods)
             })
             .collect();
+        let values: Vec<f64> = shares.iter().filter_map(|(_, fleet)| *fleet).collect();
         Shares {
-            fleet: estimate(shares.iter().map(|(_, fleet)| *fleet).collect()),
+            fleet: stats::share(&values),
             entrypoints,
         }
     }
@@ -430,34 +445,40 @@ impl<'a> Fleet<'a> {
     fn predicted(&self, amount: Amount) -> Predicted {
         let question = self.question;
         if self.units.down_sets(amount) <= question.budget {
-            let sets = self.units.enumerate(amount);
-            let sums = blocks(sets.len(), question.workers, |range, scratch| {
-                let mut sum = vec![0.0; self.methods()];
-                for (down, weight) in &sets[range] {
-                    self.add_served(down, *weight, scratch, &mut sum);
-                }
-                sum
-            });
+            // Chunk by chunk of the enumeration, block by block within a chunk: the
+            // sums are added in one order whatever the number of workers.
             let mut methods = vec![0.0; self.methods()];
-            for block in sums {
-                for (total, part) in methods.iter_mut().zip(block) {
-                    *total += part;
+            let mut evaluated = 0u64;
+            self.units.enumerate(amount, |chunk| {
+                evaluated += chunk.len() as u64;
+                let sums = blocks(chunk.len(), question.workers, |range, scratch| {
+                    let mut sum = vec![0.0; self.methods()];
+                    for (down, weight) in &chunk[range] {
+                        self.add_served(down, *weight, scratch, &mut sum);
+                    }
+                    sum
+                });
+                for block in sums {
+                    for (total, part) in methods.iter_mut().zip(block) {
+                        *total += part;
+                    }
                 }
-            }
+            });
             let measured: Vec<Option<f64>> = methods.iter().copied().map(Some).collect();
             let (entries, fleet) = self.entry_shares(&measured);
             let exact = |value: f64| Estimate {
                 value,
                 low: value,
                 high: value,
-                n: sets.len() as u64,
+                n: evaluated,
             };
             let mut next = methods.iter();
             return Predicted {
                 exact: true,
-                evaluated: sets.len() as u64,
+                lower_bound: self.lower_bound,
+                evaluated,
                 shares: Shares {
-                    fleet: exact(fleet),
+                    fleet: exact(fleet.unwrap_or(0.0)),
                     entrypoints: self
                         .entrypoints
                         .iter()
@@ -468,7 +489,7 @@ impl<'a> Fleet<'a> {
                                 .iter()
                                 .map(|_| exact(next.next().copied().unwrap_or(0.0)))
                                 .collect();
-                            (exact(*share), methods)
+                            (exact(share.unwrap_or(0.0)), methods)
                         })
                         .collect(),
                 },
@@ -490,6 +511,7 @@ impl<'a> Fleet<'a> {
         let per_sample: Vec<Vec<Option<f64>>> = per_sample.into_iter().flatten().collect();
         Predicted {
             exact: false,
+            lower_bound: self.lower_bound,
             evaluated: samples as u64,
             shares: self.mean_shares(&per_sample),
         }
@@ -514,7 +536,7 @@ impl<'a> Fleet<'a> {
                     .collect()
             })
             .collect();
-        let held = self.capacity.is_empty();
+        let held = self.capacity.is_empty() && self.lower_bound.is_none();
         let mut agreed = 0;
         let mut disagreements = Vec::new();
         let mut scratch = Scratch::default();
@@ -546,7 +568,7 @@ impl<'a> Fleet<'a> {
                             .iter()
                             .zip(&trial.failed)
                             .filter(|(_, f)| **f > 0)
-                            .map(|((name, _), f)| (name.clone(), *f))
+                            .map(|((name, units), f)| (name.clone(), *f, *units))
                             .collect(),
                         entrypoint: entry.clone(),
                         method: method.clone(),
@@ -592,6 +614,18 @@ struct Scratch {
     levels: Vec<Level>,
 }
 
+/// Where a judged share comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Every down set enumerated.
+    Exact,
+    /// The mean over failure sets drawn past the budget.
+    Drawn,
+    /// The mean over the measured trials (no prediction: capacity).
+    Measured,
+}
+
 /// One `availability.expect` limit against its row.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Judged {
@@ -602,7 +636,7 @@ pub struct Judged {
     /// The share served at that level: the evaluator's (exact, or the mean of the drawn
     /// sets), or where it has none (capacity) the measured trials' mean.
     pub value: f64,
-    pub exact: bool,
+    pub source: Source,
     pub held: bool,
 }
 
@@ -614,7 +648,7 @@ pub fn judge(answer: &Availability, limits: &[crate::model::MinAvailability]) ->
         .iter()
         .filter_map(|limit| {
             let row = answer.rows.iter().find(|row| row.amount == limit.amount)?;
-            let (shares, exact) = row.judged()?;
+            let (shares, source) = row.judged()?;
             let estimate = match &limit.entrypoint {
                 None => shares.fleet,
                 Some(name) => {
@@ -627,7 +661,7 @@ pub fn judge(answer: &Availability, limits: &[crate::model::MinAvailability]) ->
                 entrypoint: limit.entrypoint.clone(),
                 min: limit.min,
                 value: estimate.value,
-                exact,
+                source,
                 // A share equal to the limit in print but a rounding below it is held.
                 held: estimate.value >= limit.min - 1e-12,
             })
@@ -680,21 +714,35 @@ fn blocks<T: Send>(
 mod tests {
     use super::*;
 
-    fn answer(yaml: &str, unit: Unit, amounts: &[Amount], workers: usize) -> Availability {
+    fn parse(yaml: &str) -> (Scenario, Flags) {
         let scenario =
             crate::scenario::parse_str(yaml, std::path::Path::new("t.yaml")).expect("valid");
         let flags = scenario.initial_flags();
-        let question = Question {
-            scenario: &scenario,
+        (scenario, flags)
+    }
+
+    /// The initial deployment, replicas as units, the default budget, 2,000 samples.
+    fn question<'a>(scenario: &'a Scenario, flags: &'a Flags) -> Question<'a> {
+        Question {
+            scenario,
             deployment: &scenario.initial,
-            flags: &flags,
-            unit,
+            flags,
+            unit: Unit::Replica,
             spared: Vec::new(),
             degraded_lost: false,
             budget: BUDGET,
             samples: 2000,
             seed: 1,
+            workers: 1,
+        }
+    }
+
+    fn answer(yaml: &str, unit: Unit, amounts: &[Amount], workers: usize) -> Availability {
+        let (scenario, flags) = parse(yaml);
+        let question = Question {
+            unit,
             workers,
+            ..question(&scenario, &flags)
         };
         availability(&question, amounts).expect("answerable")
     }
@@ -748,20 +796,14 @@ flags: { new-db: { on: true, percent: 30 } }
     fn past_the_budget_sets_are_drawn_and_the_interval_holds_the_exact_value() {
         let yaml = twelve();
         let exact = answer(&yaml, Unit::Service, &[Amount::Kill(2)], 2);
-        let scenario =
-            crate::scenario::parse_str(&yaml, std::path::Path::new("t.yaml")).expect("valid");
-        let flags = scenario.initial_flags();
+        let (scenario, flags) = parse(&yaml);
         let question = Question {
-            scenario: &scenario,
-            deployment: &scenario.initial,
-            flags: &flags,
             unit: Unit::Service,
-            spared: Vec::new(),
-            degraded_lost: false,
             budget: 10.0,
             samples: 5000,
             seed: 3,
             workers: 2,
+            ..question(&scenario, &flags)
         };
         let drawn = availability(&question, &[Amount::Kill(2)]).expect("answerable");
         let one = availability(
@@ -796,21 +838,8 @@ services:
     versions: { v1: { capacity: { workers: 2 } } }
 initial: { web: v1 }
 ";
-        let scenario =
-            crate::scenario::parse_str(yaml, std::path::Path::new("t.yaml")).expect("valid");
-        let flags = scenario.initial_flags();
-        let question = Question {
-            scenario: &scenario,
-            deployment: &scenario.initial,
-            flags: &flags,
-            unit: Unit::Replica,
-            spared: Vec::new(),
-            degraded_lost: false,
-            budget: BUDGET,
-            samples: SAMPLES,
-            seed: 1,
-            workers: 1,
-        };
+        let (scenario, flags) = parse(yaml);
+        let question = question(&scenario, &flags);
         assert_eq!(
             availability(&question, &[Amount::Kill(1)]),
             Err(Refusal::Capacity(vec![("web".to_owned(), "v1".to_owned())]))

@@ -97,8 +97,8 @@ Examples:
   simulate availability scenarios/online-boutique.yaml
   # 1 to 3 random replicas down, and each replica down with p = 1% and 5%
   simulate availability scenarios/online-boutique.yaml --kill 1,2,3 --each 0.01,0.05
-  # Whole services down, the database never, the target versions
-  simulate availability scenarios/partial.yaml --unit service --kill 2 --spare db --target
+  # Whole services down, the catalog never, the target versions
+  simulate availability scenarios/partial.yaml --unit service --kill 2 --spare catalog --target
   # Each set measured too: 200 failure sets per level on servers, in virtual time
   simulate availability scenarios/sock-shop.yaml --kill 2 --trials 200
   # After step 1 of batch, degraded answers counted as lost, as JSON and Markdown
@@ -394,12 +394,12 @@ pub(super) struct RiskArgs {
 pub(super) struct AvailabilityArgs {
     /// The scenario file (`-` reads it from standard input).
     pub(super) scenario: PathBuf,
-    /// Levels of exactly K units down, comma-separated (`--kill 1,2,3`), instead of the
-    /// scenario's `availability.kill`.
+    /// Levels of exactly K units down, comma-separated (`--kill 1,2,3`). With --kill or
+    /// --each, the levels asked are these alone, not the scenario's.
     #[arg(long, value_delimiter = ',', value_name = "K")]
     pub(super) kill: Vec<u32>,
-    /// Levels of each unit down with probability P, comma-separated (`--each 0.01,0.1`),
-    /// instead of the scenario's `availability.each`.
+    /// Levels of each unit down with probability P, comma-separated (`--each 0.01,0.1`).
+    /// With --kill or --each, the levels asked are these alone, not the scenario's.
     #[arg(long, value_delimiter = ',', value_name = "P")]
     pub(super) each: Vec<f64>,
     /// What fails: a replica (default) or a whole service.
@@ -414,7 +414,8 @@ pub(super) struct AvailabilityArgs {
     /// Answer for what runs once step N of STRATEGY has settled (`--after batch:1`).
     #[arg(long, value_name = "STRATEGY:N", value_parser = parse_after)]
     pub(super) after: Option<(String, usize)>,
-    /// Count a degraded answer as lost (as `availability.degraded_lost: true`).
+    /// Count a degraded answer as lost (as `availability.degraded_lost: true`, which this
+    /// cannot turn off).
     #[arg(long)]
     pub(super) degraded_lost: bool,
     /// Enumerate at most this many sets of down services per level; past it, draw.

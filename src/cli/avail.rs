@@ -22,6 +22,16 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
     if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
         return code;
     }
+    if let Err(code) = output::check_target("--markdown", args.markdown.as_deref(), &args.scenario)
+    {
+        return code;
+    }
+    if args.json.as_deref() == Some(std::path::Path::new("-"))
+        && args.markdown.as_deref() == Some(std::path::Path::new("-"))
+    {
+        output::error("--json - and --markdown - would both write to stdout; send one to a file");
+        return exit::INVALID;
+    }
     let seed = args.seed.unwrap_or(scenario.seed);
     let (deployment, flags, label) = match deployment(&scenario, args, seed) {
         Ok(found) => found,
@@ -40,6 +50,13 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
     if levels.is_empty() {
         levels.clone_from(&spec.levels);
     }
+    // A level asked twice is answered once, where it was first asked.
+    let mut seen = Vec::new();
+    levels.retain(|level| {
+        let new = !seen.contains(level);
+        seen.push(*level);
+        new
+    });
     if levels.is_empty() {
         levels = DEFAULT_LEVELS.to_vec();
         if !args.quiet {

@@ -130,12 +130,17 @@ fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), String>
 /// here (a run that stops on a later error leaves no empty file). A JSON file that is the
 /// scenario being read is refused: the report would overwrite its own input.
 pub(super) fn check_json_target(json: Option<&Path>, scenario: &Path) -> Result<(), u8> {
-    let Some(path) = json.filter(|path| *path != Path::new("-")) else {
+    check_target("--json", json, scenario)
+}
+
+/// [`check_json_target`] for the file of any option (`flag`, as the user wrote it).
+pub(super) fn check_target(flag: &str, target: Option<&Path>, scenario: &Path) -> Result<(), u8> {
+    let Some(path) = target.filter(|path| *path != Path::new("-")) else {
         return Ok(());
     };
     if files::same_file(path, scenario) {
         error(&format!(
-            "--json {}: that is the scenario being read; write the report to another file",
+            "{flag} {}: that is the scenario being read; write the report to another file",
             path.display()
         ));
         return Err(exit::INVALID);

@@ -145,6 +145,33 @@ fn group(items: impl IntoIterator<Item = Item>) -> (Vec<Change>, Vec<FlagChange>
     (changes, flags)
 }
 
+/// A strategy named `name` whose plan is the baseline alone (step 0, nothing rolled out,
+/// no fault): what the live sweep and availability's trials run, each on a deployment
+/// of their own.
+pub fn baseline_only(name: &str) -> (Strategy, Plan) {
+    let strategy = Strategy {
+        name: name.to_owned(),
+        kind: StrategyKind::Batch,
+        expect: crate::model::Expect::default(),
+        on_breach: None,
+        listed: false,
+    };
+    let plan = Plan {
+        strategy: name.to_owned(),
+        kind: StrategyKind::Batch,
+        steps: vec![Step {
+            index: 0,
+            changes: Vec::new(),
+            flag_changes: Vec::new(),
+            faults: Vec::new(),
+        }],
+        not_reached: Vec::new(),
+        flags_left: Vec::new(),
+        faults_never_fired: Vec::new(),
+    };
+    (strategy, plan)
+}
+
 /// Plans `strategy`. `seed` drives the random order (the scenario's seed unless the user
 /// overrides it).
 ///

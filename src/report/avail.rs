@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{count_text, table};
-use crate::avail::{Availability, Judged, Measured, Row, Shares, Unit};
+use crate::avail::{Availability, Judged, Measured, Row, Shares, Source, Unit};
 use crate::model::{Amount, Scenario};
 use crate::stats::Estimate;
 use crate::verdict::Verdict;
@@ -40,9 +40,33 @@ fn limit_name(amount: Amount, entrypoint: Option<&str>) -> String {
     format!("{amount} {}", entrypoint.unwrap_or("whole load"))
 }
 
-/// A share as a percent, to the hundredth (availability lives in the last nines).
+/// A share as a percent: to the hundredth, and past 99% with as many more decimals as
+/// show two digits of what is lost (availability lives in the last nines), at most 6.
 fn percent(value: f64) -> String {
-    format!("{:.2}%", value * 100.0)
+    let lost = (1.0 - value) * 100.0;
+    // Less than the sixth decimal shows is lost: 100%, to the hundredth like the rest
+    // (a sum of weights drifts a few ulps from 1).
+    let decimals = if value < 0.99 || lost < 5e-7 {
+        2
+    } else {
+        ((-lost.log10()).ceil() as i64 + 1).clamp(2, 6) as usize
+    };
+    format!("{:.*}%", decimals, value * 100.0)
+}
+
+/// `value` as a percent with enough decimals to tell it from `than` (at most 10).
+fn percent_apart(value: f64, than: f64) -> String {
+    let mut text = percent(value);
+    for decimals in 3..=10 {
+        if value == than || text != percent(than) {
+            break;
+        }
+        text = format!("{:.*}%", decimals, value * 100.0);
+        if text != format!("{:.*}%", decimals, than * 100.0) {
+            break;
+        }
+    }
+    text
 }
 
 /// An estimate: exact, or its mean and 95% interval.
@@ -68,12 +92,24 @@ fn mix_share(share: f64) -> String {
     }
 }
 
-/// A count that may outgrow integers: digits with commas, or powers of ten.
-fn sets_text(count: f64) -> String {
-    if count < 1e15 {
-        count_text(count as u64)
+/// A count given by its base-10 logarithm: digits with commas below 10^15, else
+/// `1.23e450`.
+fn sets_text(log10: f64) -> String {
+    if log10 < 15.0 {
+        count_text(10f64.powf(log10).round() as u64)
     } else {
-        format!("{count:.2e}")
+        let exponent = log10.floor();
+        format!("{:.2}e{exponent}", 10f64.powf(log10 - exponent))
+    }
+}
+
+/// A count given by its base-10 logarithm, for the JSON: a number below 10^15 (exact),
+/// else its text (`"1.23e450"`), as state counts too large for 64 bits are.
+fn sets_json(log10: f64) -> serde_json::Value {
+    if log10 < 15.0 {
+        serde_json::Value::from(10f64.powf(log10).round() as u64)
+    } else {
+        serde_json::Value::from(sets_text(log10))
     }
 }
 
@@ -81,8 +117,10 @@ fn unit_words(answer: &Availability) -> String {
     let units: u32 = answer.candidates.iter().map(|(_, n)| n).sum();
     match answer.unit {
         Unit::Replica => format!(
-            "a unit is a replica: {units} replicas of {} services may fail",
-            answer.candidates.len()
+            "a unit is a replica: {units} {} of {} {} may fail",
+            super::plural(units as usize, "replica", "replicas"),
+            answer.candidates.len(),
+            super::plural(answer.candidates.len(), "service", "services")
         ),
         Unit::Service => format!("a unit is a service: {units} may fail"),
     }
@@ -162,6 +200,17 @@ pub fn text(header: &Header, answer: &Availability, judged: &[Judged], quiet: bo
             }
         );
     }
+    if let Some(flags) = answer
+        .rows
+        .iter()
+        .find_map(|row| row.predicted.as_ref().and_then(|p| p.lower_bound))
+    {
+        let _ = writeln!(
+            out,
+            "  a lower bound: {flags} flags are at a percent, past the {} the evaluator splits requests by, so each call takes them both on and off (measured sets are not held to it)",
+            crate::eval::graph::MAX_SPLIT_FLAGS
+        );
+    }
     let measured = answer.rows.iter().any(|row| row.measured.is_some());
     if !quiet {
         let mut head = vec!["level", "failure sets", "whole load, predicted"];
@@ -173,13 +222,14 @@ pub fn text(header: &Header, answer: &Availability, judged: &[Judged], quiet: bo
         for row in &answer.rows {
             let mut cells = vec![
                 row.amount.to_string(),
-                sets_text(row.failure_sets),
+                sets_text(row.failure_sets_log10),
                 predicted_cell(row),
             ];
             if measured {
                 cells.push(row.measured.as_ref().map_or("-".to_owned(), measured_cell));
             }
-            let worst = row.judged().and_then(|(shares, exact)| {
+            let worst = row.judged().and_then(|(shares, source)| {
+                let exact = source == Source::Exact;
                 shares
                     .entrypoints
                     .iter()
@@ -275,11 +325,11 @@ fn disagreements(out: &mut String, answer: &Availability) {
             let failed: Vec<String> = d
                 .failed
                 .iter()
-                .map(|(service, n)| format!("{service} x{n}"))
+                .map(|(service, n, of)| format!("{service} {n} of {of}"))
                 .collect();
             let _ = writeln!(
                 out,
-                "    set {} (down: {}): {} {} predicted {}, measured {} of {} requests",
+                "    set {} (failed: {}): {} {} predicted {}, measured {} of {} requests",
                 d.trial,
                 failed.join(", "),
                 d.entrypoint,
@@ -292,7 +342,7 @@ fn disagreements(out: &mut String, answer: &Availability) {
         if (measured.disagreements.len() as u64) < disagreeing {
             let _ = writeln!(
                 out,
-                "    (the first {} shown; every one in --json)",
+                "    (the first {} listed, here and in the JSON)",
                 measured.disagreements.len()
             );
         }
@@ -310,8 +360,12 @@ fn limits(out: &mut String, judged: &[Judged]) {
             "  {}: at least {}, {} {}: {}",
             limit_name(limit.amount, limit.entrypoint.as_deref()),
             percent(limit.min),
-            if limit.exact { "exactly" } else { "drawn mean" },
-            percent(limit.value),
+            match limit.source {
+                Source::Exact => "exactly",
+                Source::Drawn => "drawn mean",
+                Source::Measured => "measured mean",
+            },
+            percent_apart(limit.value, limit.min),
             super::held_word(limit.held)
         );
     }
@@ -359,7 +413,8 @@ pub fn markdown(header: &Header, answer: &Availability, judged: &[Judged]) -> St
             let cell = row.measured.as_ref().map_or("-".to_owned(), measured_cell);
             let _ = write!(line, " {cell} |");
         }
-        if let Some((shares, exact)) = row.judged() {
+        if let Some((shares, source)) = row.judged() {
+            let exact = source == Source::Exact;
             for (estimate, _) in shares.entrypoints.iter().take(6) {
                 let _ = write!(line, " {} |", estimate_cell(estimate, exact));
             }
@@ -412,7 +467,8 @@ pub struct CandidateVersion<'a> {
 #[derive(Debug, Serialize)]
 pub struct LevelJson<'a> {
     pub level: Amount,
-    pub failure_sets: f64,
+    /// A number below 10^15, else its text (`"1.23e450"`).
+    pub failure_sets: serde_json::Value,
     pub predicted: Option<PredictedJson<'a>>,
     pub measured: Option<MeasuredJson<'a>>,
 }
@@ -420,6 +476,8 @@ pub struct LevelJson<'a> {
 #[derive(Debug, Serialize)]
 pub struct PredictedJson<'a> {
     pub exact: bool,
+    /// How many flags at a percent made the shares a lower bound, when they did.
+    pub lower_bound: Option<usize>,
     pub evaluated: u64,
     #[serde(flatten)]
     pub shares: SharesJson<'a>,
@@ -430,6 +488,9 @@ pub struct MeasuredJson<'a> {
     pub trials: u64,
     pub held_to_prediction: bool,
     pub agreed: u64,
+    /// Sets with a method that measured other than predicted (the first
+    /// `disagreements` of them listed).
+    pub disagreeing: u64,
     pub disagreements: &'a [crate::avail::Disagreement],
     #[serde(flatten)]
     pub shares: SharesJson<'a>,
@@ -512,9 +573,10 @@ pub fn json<'a>(
             .iter()
             .map(|row| LevelJson {
                 level: row.amount,
-                failure_sets: row.failure_sets,
+                failure_sets: sets_json(row.failure_sets_log10),
                 predicted: row.predicted.as_ref().map(|p| PredictedJson {
                     exact: p.exact,
+                    lower_bound: p.lower_bound,
                     evaluated: p.evaluated,
                     shares: shares_json(answer, &p.shares),
                 }),
@@ -522,6 +584,11 @@ pub fn json<'a>(
                     trials: m.trials,
                     held_to_prediction: m.held_to_prediction,
                     agreed: m.agreed,
+                    disagreeing: if m.held_to_prediction {
+                        m.trials - m.agreed
+                    } else {
+                        0
+                    },
                     disagreements: &m.disagreements,
                     shares: shares_json(answer, &m.shares),
                 }),
@@ -530,5 +597,29 @@ pub fn json<'a>(
         limits: judged,
         verdict: verdict(judged).word(),
         not_modelled: LEFT_OUT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_percent_shows_the_nines_that_are_lost_and_a_limit_line_tells_them_apart() {
+        assert_eq!(percent(0.9758), "97.58%");
+        assert_eq!(percent(1.0), "100.00%");
+        assert_eq!(percent(0.999_999_999_999_999_8), "100.00%");
+        assert_eq!(percent(0.9999978), "99.99978%");
+        assert_eq!(percent(0.995), "99.50%");
+        assert_eq!(percent_apart(0.999_999_7, 0.999_999_8), "99.999970%");
+        assert_eq!(percent_apart(0.5, 0.5), "50.00%");
+    }
+
+    #[test]
+    fn counts_past_integers_are_written_as_powers_of_ten() {
+        assert_eq!(sets_text(91f64.log10()), "91");
+        assert_eq!(sets_text(450.0 + 2f64.log10()), "2.00e450");
+        assert_eq!(sets_json(91f64.log10()), serde_json::json!(91));
+        assert_eq!(sets_json(450.0), serde_json::json!("1.00e450"));
     }
 }

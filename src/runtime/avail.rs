@@ -9,12 +9,10 @@
 //! own faults. Trials run on worker threads, each in a simulation of its own seeded by its
 //! level and number, so a trial's counts do not depend on the worker or their number.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::avail::{Fleet, TrialCounts};
-use crate::model::{Amount, Deployment, Expect, Flags, Scenario, Strategy, StrategyKind};
-use crate::plan::{Plan, Step};
+use crate::model::{Amount, Deployment, Flags, Scenario};
 use crate::record::result::StrategyRun;
 use crate::runtime::host;
 use crate::runtime::interrupt::Interrupt;
@@ -36,57 +34,17 @@ pub fn measure(
     interrupt: &Interrupt,
     done: &(dyn Fn(u32) + Sync),
 ) -> Result<(Vec<TrialCounts>, bool), TrialError> {
-    let next = AtomicU32::new(0);
-    let finished = AtomicU32::new(0);
-    let results: Mutex<Vec<TrialCounts>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<TrialError>> = Mutex::new(None);
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
-            scope.spawn(|| {
-                loop {
-                    if stop.load(Ordering::SeqCst) || interrupt.is_set() {
-                        return;
-                    }
-                    let trial = next.fetch_add(1, Ordering::SeqCst);
-                    if trial >= trials {
-                        return;
-                    }
-                    let failed = fleet.draw(amount, trial);
-                    let variant = without(scenario, deployment, flags, fleet, &failed);
-                    match run_one(variant, seed, amount, trial) {
-                        Ok(run) => {
-                            let methods = counts(fleet, scenario, &run, degraded_lost);
-                            crate::lock::lock(&results).push(TrialCounts {
-                                trial,
-                                failed,
-                                methods,
-                            });
-                            done(finished.fetch_add(1, Ordering::SeqCst) + 1);
-                        }
-                        Err(err) => {
-                            stop.store(true, Ordering::SeqCst);
-                            crate::lock::lock(&failure).get_or_insert(err);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(err) = crate::lock::lock(&failure).take() {
-        return Err(err);
-    }
-    let mut measured = std::mem::take(&mut *crate::lock::lock(&results));
-    measured.sort_by_key(|trial| trial.trial);
-    let complete = measured
-        .iter()
-        .enumerate()
-        .take_while(|(i, trial)| trial.trial as usize == *i)
-        .count();
-    measured.truncate(complete);
-    let partial = measured.len() < trials as usize;
-    Ok((measured, partial))
+    crate::runtime::trials::in_order(trials, workers, interrupt, done, |trial| {
+        let failed = fleet.draw(amount, trial);
+        let variant = without(scenario, deployment, flags, fleet, &failed);
+        let run = run_one(variant, seed, amount, trial)?;
+        let methods = counts(fleet, scenario, &run, degraded_lost);
+        Ok(TrialCounts {
+            trial,
+            failed,
+            methods,
+        })
+    })
 }
 
 /// The scenario a trial runs: `deployment` with `flags` as its initial state, each
@@ -131,26 +89,7 @@ fn run_one(
     trial: u32,
 ) -> Result<StrategyRun, TrialError> {
     let name = format!("{amount} set {trial}");
-    let strategy = Strategy {
-        name: name.clone(),
-        kind: StrategyKind::Batch,
-        expect: Expect::default(),
-        on_breach: None,
-        listed: false,
-    };
-    let plan = Plan {
-        strategy: name.clone(),
-        kind: StrategyKind::Batch,
-        steps: vec![Step {
-            index: 0,
-            changes: Vec::new(),
-            flag_changes: Vec::new(),
-            faults: Vec::new(),
-        }],
-        not_reached: Vec::new(),
-        flags_left: Vec::new(),
-        faults_never_fired: Vec::new(),
-    };
+    let (strategy, plan) = crate::plan::baseline_only(&name);
     let variant = Arc::new(variant);
     let limit = host::sim_limit([host::row_budget(&variant)]);
     let run_seed = crate::seed::derive(seed, &format!("availability.run/{amount}/{trial}"));

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use crate::check::sweep::Missing;
-use crate::model::{Expect, Scenario, Strategy, StrategyKind};
-use crate::plan::{Plan, Step};
+use crate::model::Scenario;
 use crate::record::result::SweepRow;
 use crate::runtime::cluster::StartError;
 use crate::runtime::run::{Options, Progress, run};
@@ -65,27 +64,8 @@ pub async fn sweep(
         } else {
             format!("missing {}", missing.join(" + "))
         };
-        let strategy = Strategy {
-            name: name.clone(),
-            kind: StrategyKind::Batch,
-            expect: Expect::default(),
-            on_breach: None,
-            listed: false,
-        };
         // The baseline alone: nothing is rolled out.
-        let plan = Plan {
-            strategy: name,
-            kind: StrategyKind::Batch,
-            steps: vec![Step {
-                index: 0,
-                changes: Vec::new(),
-                flag_changes: Vec::new(),
-                faults: Vec::new(),
-            }],
-            not_reached: Vec::new(),
-            flags_left: Vec::new(),
-            faults_never_fired: Vec::new(),
-        };
+        let (strategy, plan) = crate::plan::baseline_only(&name);
         let run = run(Arc::new(variant), &strategy, &plan, options, progress).await?;
         rows.push(SweepRow { missing, run });
     }

@@ -62,25 +62,47 @@ pub fn run(
     options: &TrialOptions,
     done: &(dyn Fn(u32) + Sync),
 ) -> Result<TrialsRun, TrialError> {
+    let (trials, partial) = in_order(
+        options.trials,
+        options.workers,
+        &options.interrupt,
+        done,
+        |trial| run_trial(scenario, plans, options, trial),
+    )?;
+    Ok(TrialsRun { trials, partial })
+}
+
+/// Runs `work` for each number of 0..count on `workers` threads that take numbers from
+/// one counter, so a result does not depend on which worker made it or on how many there
+/// are. The first error stops every worker once its number in hand is done, and so does
+/// `interrupt`. Returns the results in number order, keeping only those before the first
+/// number missing (a run cut short is the run of fewer), and whether it was cut short.
+pub fn in_order<T: Send, E: Send>(
+    count: u32,
+    workers: usize,
+    interrupt: &Interrupt,
+    done: &(dyn Fn(u32) + Sync),
+    work: impl Fn(u32) -> Result<T, E> + Sync,
+) -> Result<(Vec<T>, bool), E> {
     let next = AtomicU32::new(0);
     let finished = AtomicU32::new(0);
-    let results: Mutex<Vec<Trial>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<TrialError>> = Mutex::new(None);
+    let results: Mutex<Vec<(u32, T)>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<E>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        for _ in 0..options.workers.max(1) {
+        for _ in 0..workers.max(1) {
             scope.spawn(|| {
                 loop {
-                    if stop.load(Ordering::SeqCst) || options.interrupt.is_set() {
+                    if stop.load(Ordering::SeqCst) || interrupt.is_set() {
                         return;
                     }
-                    let trial = next.fetch_add(1, Ordering::SeqCst);
-                    if trial >= options.trials {
+                    let number = next.fetch_add(1, Ordering::SeqCst);
+                    if number >= count {
                         return;
                     }
-                    match run_trial(scenario, plans, options, trial) {
+                    match work(number) {
                         Ok(result) => {
-                            crate::lock::lock(&results).push(result);
+                            crate::lock::lock(&results).push((number, result));
                             done(finished.fetch_add(1, Ordering::SeqCst) + 1);
                         }
                         Err(err) => {
@@ -96,20 +118,19 @@ pub fn run(
     if let Some(err) = crate::lock::lock(&failure).take() {
         return Err(err);
     }
-    let mut trials = std::mem::take(&mut *crate::lock::lock(&results));
-    trials.sort_by_key(|trial| trial.draw.trial);
-    // A partial run keeps only the trials before the first one missing, so a partial
-    // report is the report of fewer trials, whatever the workers had in hand.
-    let complete = trials
+    let mut results = std::mem::take(&mut *crate::lock::lock(&results));
+    results.sort_by_key(|(number, _)| *number);
+    let complete = results
         .iter()
         .enumerate()
-        .take_while(|(i, trial)| trial.draw.trial as usize == *i)
+        .take_while(|(i, (number, _))| *number as usize == *i)
         .count();
-    trials.truncate(complete);
-    Ok(TrialsRun {
-        partial: trials.len() < options.trials as usize,
-        trials,
-    })
+    results.truncate(complete);
+    let partial = results.len() < count as usize;
+    Ok((
+        results.into_iter().map(|(_, result)| result).collect(),
+        partial,
+    ))
 }
 
 /// Trial `trial`: its draw, and each strategy's outcome on the scenario with its defects.

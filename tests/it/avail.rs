@@ -45,7 +45,7 @@ fn replicas_on_the_critical_path_lift_the_shipped_shop_past_its_limit() {
     // service; browse needs web and catalog (2 pairs), checkout 4 services (4 pairs).
     let want = 0.9 * (1.0 - 2.0 / 91.0) + 0.1 * (1.0 - 4.0 / 91.0);
     assert!((whole(&after, 1) - want).abs() < 1e-12, "{after}");
-    assert_eq!(after["levels"][1]["failure_sets"], 91.0);
+    assert_eq!(after["levels"][1]["failure_sets"], 91);
     assert_eq!(after["verdict"], "pass");
 }
 
@@ -147,7 +147,7 @@ load: { rps: 200, baseline_ms: 1000 }
         text.contains("disagree with the evaluator's prediction"),
         "{text}"
     );
-    assert!(text.contains("(down: "), "{text}");
+    assert!(text.contains("(failed: api 1 of 2)"), "{text}");
 }
 
 #[test]
@@ -251,5 +251,83 @@ fn limits_judge_the_levels_asked_and_the_markdown_says_the_verdict() {
             .contains("K=99 asks for more units down than the"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn a_set_in_which_an_entrypoint_got_no_request_is_left_out_of_its_mean() {
+    let dir = TempDir::new("avail-quiet");
+    // One request a second for 100 ms: most sets send nothing at all.
+    let path = write(
+        &dir,
+        "quiet.yaml",
+        "
+name: quiet
+services:
+  web:
+    entrypoint: true
+    versions: { v1: { calls: [ { service: api } ] } }
+  api: { replicas: 2, versions: { v1: {} } }
+initial: { web: v1, api: v1 }
+load: { rps: 1, baseline_ms: 100 }
+",
+    );
+    let (json, _) = answer(&[&path, "--kill", "0", "--trials", "10"]);
+    let measured = &json["levels"][0]["measured"];
+    let served = &measured["whole_load"];
+    assert_eq!(served["value"], 1.0, "nothing is down: {measured}");
+    assert!(served["n"].as_u64() < Some(10), "{served}");
+}
+
+#[test]
+fn the_markdown_never_overwrites_the_scenario_nor_shares_stdout_with_the_json() {
+    let dir = TempDir::new("avail-guard");
+    let path = write(
+        &dir,
+        "shop.yaml",
+        &std::fs::read_to_string("scenarios/availability.yaml").expect("shipped"),
+    );
+    let run = simulate(&["availability", &path, "--markdown", &path]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--markdown"), "{}", run.stderr);
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("kept")
+            .starts_with("# Availability")
+    );
+    let run = simulate(&["availability", &path, "--json", "-", "--markdown", "-"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_level_asked_twice_is_one_row_and_more_flags_than_the_evaluator_splits_give_a_lower_bound() {
+    let (json, _) = answer(&[
+        "scenarios/availability.yaml",
+        "--kill",
+        "1,1",
+        "--each",
+        "0.1,0.10",
+    ]);
+    assert_eq!(
+        json["levels"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        json["levels"]
+    );
+    let dir = TempDir::new("avail-flags");
+    let mut yaml = String::from(
+        "name: flags\nservices:\n  web:\n    entrypoint: true\n    versions: { v1: { calls: [ { service: api, flag: f0 } ] } }\n  api: { versions: { v1: {} } }\ninitial: { web: v1 }\nflags:\n",
+    );
+    for f in 0..9 {
+        yaml.push_str(&format!("  f{f}: {{ on: true, percent: 50 }}\n"));
+    }
+    let path = write(&dir, "flags.yaml", &yaml);
+    let run = simulate(&["availability", &path, "--kill", "0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("a lower bound: 9 flags are at a percent"),
+        "{}",
+        run.stdout
     );
 }
