@@ -99,5 +99,6 @@ fn options(scenario: &Scenario, count: u32, workers: usize) -> TrialOptions {
         net: Net::Sim,
         workers,
         interrupt: deploysim::runtime::interrupt::Interrupt::never(),
+        shard: None,
     }
 }

@@ -110,6 +110,27 @@ the report says \"nothing judged\"), 1 a limit failed, 2 invalid scenario or
 question (capacity in the deployment without --trials, more units than there
 are), 3 the environment failed (a file cannot be written), 130 interrupted.";
 
+const EXPORT_JOB_EXAMPLES: &str = "\
+Examples:
+  # 8 shards of 10,000 trials, from an image you pushed
+  simulate export job scenarios/risk.yaml --shards 8 --trials 10000 \\
+      --image registry.example.com/deploysim:0.1.0 --out job/
+  kubectl apply -f job/
+
+Exit codes: 0 written, 2 invalid scenario or arguments, 3 a file cannot be written.";
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  # Four shards, anywhere (each prints its part between markers), then one report
+  for i in 0 1 2 3; do simulate risk scenarios/risk.yaml --trials 1000 --shard $i/4 --part part-$i.txt; done
+  simulate merge part-*.txt --out report/
+  # From a Kubernetes Indexed Job's pods (docs/cluster.md)
+  kubectl logs -l job-name=deploysim-risk --tail=-1 > parts.log && simulate merge parts.log
+
+Exit codes: as simulate risk's (0 done, 1 a risk.expect limit failed, 4
+inconclusive), and 2 when the parts are not one whole run (a shard missing or
+given twice, parts of another scenario, seed or version), naming the part.";
+
 const RISK_EXAMPLES: &str = "\
 Examples:
   # The scenario's risk: section, in virtual time
@@ -120,6 +141,8 @@ Examples:
   simulate risk scenarios/risk.yaml --json risk.json
   # Rerun trial 17's defects, step by step
   simulate scenarios/risk.yaml --trial 17 --net sim
+  # Shard 2 of 4 of a 10,000-trial run: its part, for `simulate merge`
+  simulate risk scenarios/risk.yaml --trials 10000 --shard 2/4 --part part-2.txt
 
 Exit codes: 0 done (every risk.expect limit holds, or none is set: the report
 says \"nothing judged\"), 1 a risk.expect limit failed or a strategy
@@ -253,6 +276,17 @@ pub(super) enum Command {
     /// `capacity` is measured only: a dead replica there also loads the others.
     #[command(after_help = AVAILABILITY_EXAMPLES, visible_alias = "avail")]
     Availability(AvailabilityArgs),
+    /// Merge the parts of a sharded `simulate risk` run into the report one machine
+    /// would have written (byte for byte in --net sim).
+    ///
+    /// Each part carries the scenario's text, the seed, the trial count and its trials:
+    /// the merge needs nothing else. It refuses parts of different runs, a shard given
+    /// twice, a missing shard and a shard with trials missing, naming each.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
+    /// Write manifests that run a sharded `simulate risk` on a Kubernetes cluster.
+    #[command(subcommand)]
+    Export(ExportWhat),
     /// Print a realistic generated scenario of N services as YAML on stdout.
     #[command(after_help = GENERATE_EXAMPLES)]
     Generate(GenerateArgs),
@@ -386,6 +420,73 @@ pub(super) struct RiskArgs {
     pub(super) workers: Option<u32>,
     /// Print only the conclusion (no tables), and nothing on stderr but errors: no
     /// progress, no notes.
+    #[arg(long)]
+    pub(super) quiet: bool,
+    /// Run only shard I of N (trials i with i mod N = I, I from 0) and write its part
+    /// instead of a report; `simulate merge` makes the report of the parts.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with_all = ["json", "out"])]
+    pub(super) shard: Option<deploysim::risk::part::Shard>,
+    /// Write the shard's part to FILE (default: standard output, between its markers).
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub(super) part: Option<PathBuf>,
+}
+
+fn parse_shard(text: &str) -> Result<deploysim::risk::part::Shard, String> {
+    deploysim::risk::part::Shard::parse(text)
+}
+
+/// What `simulate export` writes.
+#[derive(Debug, Subcommand)]
+pub(super) enum ExportWhat {
+    /// A Kubernetes Indexed Job (and a ConfigMap with the scenario) whose N pods each run
+    /// one shard of `simulate risk` and print its part, for `simulate merge`.
+    ///
+    /// Nothing is applied: the files go to DIR, and the commands to run the Job, gather
+    /// the parts and merge them are printed (docs/cluster.md).
+    #[command(after_help = EXPORT_JOB_EXAMPLES)]
+    Job(ExportJobArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ExportJobArgs {
+    /// The scenario file.
+    pub(super) scenario: PathBuf,
+    /// Shards: the Job's completions and pods at once.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(super) shards: u32,
+    /// Trials of the whole run, instead of `risk.trials`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(super) trials: Option<u32>,
+    /// Seed, instead of the scenario's `seed`.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Only this strategy, as `simulate risk --strategy` (repeatable).
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub(super) strategies: Vec<String>,
+    /// The image with `simulate` on its PATH (built from the Containerfile).
+    #[arg(long, default_value = concat!("localhost/deploysim:", env!("CARGO_PKG_VERSION")))]
+    pub(super) image: String,
+    /// The directory the manifests are written to, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub(super) out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct MergeArgs {
+    /// The parts of one sharded `simulate risk` run: files, or logs that hold parts
+    /// between their markers (`-` reads standard input).
+    #[arg(required = true, value_name = "PART")]
+    pub(super) parts: Vec<PathBuf>,
+    /// Also write every estimate and every trial as JSON to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<PathBuf>,
+    /// Write report.md and report.html into DIR, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub(super) out: Option<PathBuf>,
+    /// Worker threads for the page's one-trial timeline (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(super) workers: Option<u32>,
+    /// Print only the conclusion (no tables), and nothing on stderr but errors.
     #[arg(long)]
     pub(super) quiet: bool,
 }

@@ -5,6 +5,7 @@
 mod args;
 mod avail;
 mod check;
+mod export;
 mod generate;
 mod import;
 mod output;
@@ -62,6 +63,8 @@ pub fn main() -> ExitCode {
         Some(Command::Sweep(args)) => sweep::run(&args),
         Some(Command::Risk(args)) => risk::run(&args),
         Some(Command::Availability(args)) => avail::run(&args),
+        Some(Command::Merge(args)) => risk::merge(&args),
+        Some(Command::Export(what)) => export::run(&what),
         Some(Command::Import(args)) => import::run(&args),
         Some(Command::Generate(args)) => generate::run(&args),
         None => match &cli.run.scenario {
@@ -78,12 +81,14 @@ pub fn main() -> ExitCode {
 }
 
 /// The commands, for suggestions.
-const COMMANDS: [&str; 7] = [
+const COMMANDS: [&str; 9] = [
     "plan",
     "check",
     "sweep",
     "risk",
     "availability",
+    "merge",
+    "export",
     "import",
     "generate",
 ];

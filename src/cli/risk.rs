@@ -5,20 +5,25 @@ use std::path::Path;
 use deploysim::model::Scenario;
 use deploysim::output::Place;
 use deploysim::report;
+use deploysim::risk::part;
 use deploysim::risk::policy::{self, Compared, Planned, Ran};
 use deploysim::risk::strategy_name;
 use deploysim::runtime::interrupt::Interrupt;
 use deploysim::runtime::net::Net;
 use deploysim::runtime::trials::{self, TrialOptions};
+use deploysim::scenario::input::{MAX_PART_BYTES, read_text_within};
 use deploysim::verdict::Verdict;
 
-use super::args::RiskArgs;
+use super::args::{MergeArgs, RiskArgs};
 use super::{exit, output, progress};
 
 pub(super) fn run(args: &RiskArgs) -> u8 {
-    let scenario = match super::load(&args.scenario) {
-        Ok(scenario) => scenario,
-        Err(code) => return code,
+    let (scenario, text) = match deploysim::scenario::load_with_text(&args.scenario) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            output::report_error(&err);
+            return exit::INVALID;
+        }
     };
     if scenario.changes().is_empty() && scenario.releases().is_empty() {
         output::error(&format!(
@@ -55,15 +60,17 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         let per_trial =
             deploysim::plan::cost::Cost::of(&scenario, planned.plans.iter().map(|(_, p)| p));
         let n = planned.plans.len();
+        let mine = options
+            .shard
+            .map_or(options.trials, |shard| shard.len(options.trials));
         let what = format!(
-            "{} {} x {n} {}",
-            options.trials,
-            report::plural(options.trials as usize, "trial", "trials"),
+            "{mine} {} x {n} {}",
+            report::plural(mine as usize, "trial", "trials"),
             report::plural(n, "strategy", "strategies")
         );
         output::note(&report::cost_text(
             &what,
-            &per_trial.times(options.trials),
+            &per_trial.times(mine),
             &scenario,
             options.net,
         ));
@@ -72,14 +79,45 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         Ok(ran) => ran,
         Err(code) => return code,
     };
-    let asked = options.trials;
-    let assessment = policy::assess(&scenario, &compared, &planned, &ran.trials);
+    if let Some(shard) = options.shard {
+        return write_part(args, text, &options, shard, ran);
+    }
     let file = args.scenario.display().to_string();
+    let outputs = Outputs {
+        json: args.json.as_deref(),
+        out: args.out.as_deref(),
+        quiet: args.quiet,
+    };
+    conclude(
+        &outputs, &scenario, &file, &compared, &planned, &options, &ran,
+    )
+}
+
+/// Where a report goes.
+struct Outputs<'a> {
+    json: Option<&'a Path>,
+    out: Option<&'a Path>,
+    quiet: bool,
+}
+
+/// The report of `ran` (a whole run, or merged parts): the terminal text, JSON, pages,
+/// and the exit code.
+fn conclude(
+    outputs: &Outputs,
+    scenario: &Scenario,
+    file: &str,
+    compared: &Compared,
+    planned: &Planned,
+    options: &TrialOptions,
+    ran: &trials::TrialsRun,
+) -> u8 {
+    let asked = options.trials;
+    let assessment = policy::assess(scenario, compared, planned, &ran.trials);
     let header = report::risk::Header {
-        scenario: &scenario,
-        file: &file,
+        scenario,
+        file,
         strategies: &assessment.names,
-        seed,
+        seed: options.seed,
         trials: ran.trials.len(),
         asked,
         net: report::live::net_text(options.net),
@@ -104,20 +142,162 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         partial: ran.partial,
         verdict: &verdict,
     };
-    if let Some(dir) = &args.out
-        && let Err(message) = write_pages(dir, header, &findings, &scenario, &planned, &options)
+    if let Some(dir) = outputs.out
+        && let Err(message) = write_pages(dir, header, &findings, scenario, planned, options)
     {
         output::error(&message);
         return exit::ENVIRONMENT;
     }
     if let Err(code) = output::emit(
-        args.json.as_deref(),
-        || report::risk::text(header, &findings, args.quiet),
+        outputs.json,
+        || report::risk::text(header, &findings, outputs.quiet),
         || report::risk::json(header, &findings),
     ) {
         return code;
     }
     exit_code(&verdict)
+}
+
+/// `--shard I/N`: the shard's part, to `--part FILE` or standard output.
+fn write_part(
+    args: &RiskArgs,
+    text: String,
+    options: &TrialOptions,
+    shard: part::Shard,
+    ran: trials::TrialsRun,
+) -> u8 {
+    let written = part::Part {
+        format: part::FORMAT.to_owned(),
+        format_version: part::FORMAT_VERSION,
+        tool: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario_path: args.scenario.display().to_string(),
+        digest: part::digest(&text),
+        scenario: text,
+        seed: options.seed,
+        trials: options.trials,
+        strategies: args.strategies.clone(),
+        net: net_word(options.net).to_owned(),
+        shard,
+        records: ran.trials,
+    };
+    let text = written.to_text();
+    let result = match &args.part {
+        Some(path) => output::write_file(path, &text),
+        None => output::print_out(&text),
+    };
+    if let Err(message) = result {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    if ran.partial {
+        output::error(&format!(
+            "shard {}/{} was interrupted: its part holds {} of its {} trials, and a merge refuses it",
+            shard.index,
+            shard.count,
+            written.records.len(),
+            shard.len(options.trials)
+        ));
+        return exit::INTERRUPTED;
+    }
+    exit::OK
+}
+
+fn net_word(net: Net) -> &'static str {
+    match net {
+        Net::Sim => "sim",
+        Net::Live => "live",
+    }
+}
+
+/// `simulate merge PARTS...`: the report of a sharded run's parts.
+pub(super) fn merge(args: &MergeArgs) -> u8 {
+    let mut parts = Vec::new();
+    for path in &args.parts {
+        let source = path.display().to_string();
+        let text = match read_text_within(path, MAX_PART_BYTES) {
+            Ok(text) => text,
+            Err(err) => {
+                output::error(&err.to_string());
+                return exit::INVALID;
+            }
+        };
+        match part::read(&source, &text) {
+            Ok(read) => parts.extend(read.into_iter().enumerate().map(|(i, p)| {
+                let name = if i == 0 {
+                    source.clone()
+                } else {
+                    format!("{source} (part {})", i + 1)
+                };
+                (name, p)
+            })),
+            Err(message) => {
+                output::error(&message);
+                return exit::INVALID;
+            }
+        }
+    }
+    let merged = match part::merge(parts) {
+        Ok(merged) => merged,
+        Err(message) => {
+            output::error(&message);
+            return exit::INVALID;
+        }
+    };
+    let file = merged.scenario_path.clone();
+    let scenario = match deploysim::scenario::parse_str(&merged.scenario, Path::new(&file)) {
+        Ok(scenario) => scenario,
+        Err(err) => {
+            output::report_error(&err);
+            return exit::INVALID;
+        }
+    };
+    if let Err(code) = output::check_json_target(args.json.as_deref(), Path::new(&file)) {
+        return code;
+    }
+    if let Some(dir) = &args.out
+        && let Err(message) = output::make_out_dir(dir)
+    {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    let compared = match policy::compared(&scenario, &merged.strategies) {
+        Ok(compared) => compared,
+        Err(err) => {
+            output::error(&err.to_string());
+            return exit::INVALID;
+        }
+    };
+    let planned = match planned(&scenario, &compared, merged.seed, args.quiet) {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
+    let options = TrialOptions {
+        trials: merged.trials.len() as u32,
+        seed: merged.seed,
+        net: if merged.net == "live" {
+            Net::Live
+        } else {
+            Net::Sim
+        },
+        workers: args.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            |n| n as usize,
+        ),
+        interrupt: Interrupt::on_ctrl_c(),
+        shard: None,
+    };
+    let ran = trials::TrialsRun {
+        trials: merged.trials,
+        partial: false,
+    };
+    let outputs = Outputs {
+        json: args.json.as_deref(),
+        out: args.out.as_deref(),
+        quiet: args.quiet,
+    };
+    conclude(
+        &outputs, &scenario, &file, &compared, &planned, &options, &ran,
+    )
 }
 
 fn trial_options(args: &RiskArgs, scenario: &Scenario, seed: u64) -> TrialOptions {
@@ -130,6 +310,7 @@ fn trial_options(args: &RiskArgs, scenario: &Scenario, seed: u64) -> TrialOption
             |n| n as usize,
         ),
         interrupt: Interrupt::on_ctrl_c(),
+        shard: args.shard,
     }
 }
 
@@ -143,12 +324,11 @@ fn run_trials(
 ) -> Result<trials::TrialsRun, u8> {
     let line = progress::Line::unless_quiet(quiet);
     let started = tokio::time::Instant::now();
+    let mine = options
+        .shard
+        .map_or(options.trials, |shard| shard.len(options.trials));
     let ran = trials::run(scenario, &planned.plans, options, &|done: u32| {
-        line.show(&report::risk::progress_text(
-            done,
-            options.trials,
-            started.elapsed(),
-        ));
+        line.show(&report::risk::progress_text(done, mine, started.elapsed()));
     });
     line.clear();
     ran.map_err(|err| {

@@ -5,6 +5,8 @@
 //! scenario's seed and i, and every strategy meets the same defects, the same load and the
 //! same seed. A difference between two strategies in one trial belongs to the strategies.
 
+pub mod job;
+pub mod part;
 pub mod policy;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +20,9 @@ use crate::record::{StepKind, millis};
 use crate::{seed, stats};
 
 /// What is wrong with a defective version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DefectKind {
     /// Its answers fail at `defect.error_rate`.
@@ -49,7 +53,7 @@ impl DefectKind {
 
 /// The defects of one trial: per changed service whose new version is defective, what
 /// is wrong with it. Ordered by service name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Draw {
     pub trial: u32,
     pub defects: BTreeMap<String, DefectKind>,
@@ -157,7 +161,7 @@ pub fn with_defects(scenario: &Scenario, draw: &Draw) -> Scenario {
 }
 
 /// What one strategy's run in one trial measured.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     /// Some entry request failed.
     pub failed: bool,
@@ -258,7 +262,7 @@ pub fn outcome(run: &StrategyRun, draw: &Draw, target: &Deployment) -> Outcome {
 }
 
 /// One trial: its draw and each strategy's outcome, in the order of the strategies.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Trial {
     pub draw: Draw,
     pub outcomes: Vec<Outcome>,

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use crate::model::{Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::result::StrategyRun;
+use crate::risk::part::Shard;
 use crate::risk::{self, Trial};
 use crate::runtime::host::{self, HostError};
 use crate::runtime::interrupt::Interrupt;
@@ -26,6 +27,8 @@ pub struct TrialOptions {
     pub workers: usize,
     /// Set on Ctrl-C: workers finish the trial in hand and take no other.
     pub interrupt: Interrupt,
+    /// Run only this shard's trials (`--shard I/N`).
+    pub shard: Option<Shard>,
 }
 
 /// The trials that ran, in trial order.
@@ -62,12 +65,13 @@ pub fn run(
     options: &TrialOptions,
     done: &(dyn Fn(u32) + Sync),
 ) -> Result<TrialsRun, TrialError> {
+    let shard = options.shard.unwrap_or(Shard { index: 0, count: 1 });
     let (trials, partial) = in_order(
-        options.trials,
+        shard.len(options.trials),
         options.workers,
         &options.interrupt,
         done,
-        |trial| run_trial(scenario, plans, options, trial),
+        |k| run_trial(scenario, plans, options, shard.trial(k)),
     )?;
     Ok(TrialsRun { trials, partial })
 }

@@ -21,6 +21,11 @@ pub use input::MAX_FILE_BYTES;
 /// Reads and validates the scenario at `path`; `-` reads standard input (named
 /// `<stdin>` in messages).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with_text(path).map(|(scenario, _)| scenario)
+}
+
+/// [`load`], and the text the scenario was read from (a sharded run's part carries it).
+pub fn load_with_text(path: &Path) -> Result<(Scenario, String), ScenarioError> {
     if path.is_dir() {
         return Err(ScenarioError::Read {
             path: path.to_owned(),
@@ -36,7 +41,8 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     } else {
         path
     };
-    parse_str(&text, shown)
+    let scenario = parse_str(&text, shown)?;
+    Ok((scenario, text))
 }
 
 /// Validates scenario `text`; `path` is only used in messages.

@@ -23,6 +23,9 @@ mod flags;
 /// and measured.
 mod avail;
 
+/// `simulate risk --shard` and `simulate merge`: shards merged byte for byte.
+mod shards;
+
 /// `simulate risk`: paired trials with defects, the measures, the reports, the page in a
 /// real browser.
 mod risk;

@@ -111,6 +111,7 @@ fn one_defect_batch_rolls_back_every_change_and_single_piece_only_the_culprit() 
         net: Net::Sim,
         workers: 1,
         interrupt: deploysim::runtime::interrupt::Interrupt::never(),
+        shard: None,
     };
     let runs = trials::run_draw(&scenario, &plans, &options, &draw).expect("runs");
     let batch = risk::outcome(&runs[0], &draw, &scenario.target);

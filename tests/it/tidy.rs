@@ -583,9 +583,21 @@ fn every_seed_purpose_is_listed_in_seed_rs() {
             .join(" ");
         for call in ["seed::rng(", "seed::derive("] {
             for after in text.split(call).skip(1) {
-                // The purpose: the first string literal among the arguments, up to its
-                // first `/` or `{`.
-                let Some(literal) = after.split('"').nth(1) else {
+                // The purpose: the first string literal among the arguments (a call whose
+                // purpose comes from a helper has none), up to its first `/` or `{`.
+                let mut depth = 1;
+                let arguments: String = after
+                    .chars()
+                    .take_while(|c| {
+                        match c {
+                            '(' => depth += 1,
+                            ')' => depth -= 1,
+                            _ => {}
+                        }
+                        depth > 0
+                    })
+                    .collect();
+                let Some(literal) = arguments.split('"').nth(1) else {
                     continue;
                 };
                 let purpose = literal.split(['/', '{']).next().unwrap_or_default();

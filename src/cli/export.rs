@@ -1,0 +1,74 @@
+//! `simulate export job SCENARIO`: a sharded risk run as a Kubernetes Indexed Job.
+
+use deploysim::output::Place;
+use deploysim::risk::job::JobSpec;
+
+use super::args::{ExportJobArgs, ExportWhat};
+use super::{exit, output};
+
+pub(super) fn run(what: &ExportWhat) -> u8 {
+    match what {
+        ExportWhat::Job(args) => job(args),
+    }
+}
+
+fn job(args: &ExportJobArgs) -> u8 {
+    let (scenario, text) = match deploysim::scenario::load_with_text(&args.scenario) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            output::report_error(&err);
+            return exit::INVALID;
+        }
+    };
+    if scenario.changes().is_empty() && scenario.releases().is_empty() {
+        output::error(&format!(
+            "{}: simulate risk compares rollouts, and this scenario rolls nothing out",
+            args.scenario.display()
+        ));
+        return exit::INVALID;
+    }
+    // The strategies are checked here, so that no pod fails on a misspelt name.
+    if let Err(err) = deploysim::risk::policy::compared(&scenario, &args.strategies) {
+        output::error(&err.to_string());
+        return exit::INVALID;
+    }
+    let spec = JobSpec {
+        name: &scenario.name,
+        text: &text,
+        shards: args.shards,
+        trials: args.trials.unwrap_or(scenario.risk.trials),
+        seed: args.seed.unwrap_or(scenario.seed),
+        image: &args.image,
+        strategies: &args.strategies,
+    };
+    if let Err(message) = output::make_out_dir(&args.out) {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    for (file, yaml) in spec.manifests() {
+        if let Err(message) = output::write_in(&args.out.join(file), &yaml, Place::InDir) {
+            output::error(&message);
+            return exit::ENVIRONMENT;
+        }
+    }
+    let dir = args.out.display().to_string();
+    let mut text = format!(
+        "wrote {dir}/configmap.yaml and {dir}/job.yaml: {} shards of {} trials (seed {}), image {}\n\
+         run them, gather the parts and merge them:\n",
+        spec.shards, spec.trials, spec.seed, spec.image
+    );
+    for command in spec.commands(&dir) {
+        text.push_str(&format!("  {command}\n"));
+    }
+    text.push_str(&format!(
+        "the merged report names the scenario {} (its path in the pods)\n",
+        deploysim::risk::job::MOUNTED
+    ));
+    match output::print_out(&text) {
+        Ok(()) => exit::OK,
+        Err(message) => {
+            output::error(&message);
+            exit::ENVIRONMENT
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! A sharded `simulate risk` run as a Kubernetes Indexed Job (pure): the manifests that
+//! `simulate export job` writes.
+//!
+//! One Job with `completionMode: Indexed` and as many completions (and pods at once) as
+//! shards; each pod runs `simulate risk --shard $(JOB_COMPLETION_INDEX)/N` on the scenario
+//! mounted from a ConfigMap and prints its part between its markers on standard output,
+//! where `kubectl logs` gathers them for `simulate merge` (docs/cluster.md). No volume is
+//! needed, so nothing has to be shared across nodes.
+
+/// What the Job runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec<'a> {
+    /// The scenario's name (a DNS label: the loader checks it), naming the objects.
+    pub name: &'a str,
+    /// The scenario's text, carried whole in the ConfigMap.
+    pub text: &'a str,
+    pub shards: u32,
+    pub trials: u32,
+    pub seed: u64,
+    /// The image with `simulate` on its PATH (Containerfile, docs/cluster.md).
+    pub image: &'a str,
+    /// `--strategy` names, passed on.
+    pub strategies: &'a [String],
+}
+
+/// Where the scenario is mounted in a pod; the report's heading shows this path.
+pub const MOUNTED: &str = "/scenario/scenario.yaml";
+
+impl JobSpec<'_> {
+    /// The Job's name: `deploysim-risk-NAME`, cut to fit a label value.
+    pub fn job_name(&self) -> String {
+        let mut name = format!("deploysim-risk-{}", self.name);
+        name.truncate(63);
+        name.trim_end_matches('-').to_owned()
+    }
+
+    /// (file name, YAML) of each manifest: the ConfigMap, then the Job.
+    pub fn manifests(&self) -> Vec<(&'static str, String)> {
+        let job = self.job_name();
+        // The text as a JSON string: valid YAML whatever the scenario holds.
+        let text = serde_json::to_string(self.text).expect("a string serializes");
+        let configmap = format!(
+            "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {job}
+  labels:
+    app.kubernetes.io/name: deploysim
+    deploysim/scenario: {name}
+data:
+  scenario.yaml: {text}
+",
+            name = self.name
+        );
+        let mut args = vec![
+            "risk".to_owned(),
+            MOUNTED.to_owned(),
+            "--trials".to_owned(),
+            self.trials.to_string(),
+            "--seed".to_owned(),
+            self.seed.to_string(),
+            "--shard".to_owned(),
+            format!("$(JOB_COMPLETION_INDEX)/{}", self.shards),
+            "--workers".to_owned(),
+            "1".to_owned(),
+            "--quiet".to_owned(),
+        ];
+        for strategy in self.strategies {
+            args.push("--strategy".to_owned());
+            args.push(strategy.clone());
+        }
+        let args: Vec<String> = args
+            .iter()
+            .map(|arg| serde_json::to_string(arg).expect("a string serializes"))
+            .collect();
+        let image = serde_json::to_string(self.image).expect("a string serializes");
+        let job_yaml = format!(
+            "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {job}
+  labels:
+    app.kubernetes.io/name: deploysim
+    deploysim/scenario: {name}
+spec:
+  completionMode: Indexed
+  completions: {shards}
+  parallelism: {shards}
+  backoffLimit: {backoff}
+  ttlSecondsAfterFinished: 86400
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: deploysim
+        deploysim/scenario: {name}
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: risk
+          image: {image}
+          command: [\"simulate\"]
+          args: [{args}]
+          env:
+            - name: JOB_COMPLETION_INDEX
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.annotations['batch.kubernetes.io/job-completion-index']
+          resources:
+            requests: {{ cpu: \"1\", memory: 256Mi }}
+            limits: {{ memory: 1Gi }}
+          volumeMounts:
+            - name: scenario
+              mountPath: /scenario
+              readOnly: true
+      volumes:
+        - name: scenario
+          configMap:
+            name: {job}
+",
+            name = self.name,
+            shards = self.shards,
+            backoff = self.shards.saturating_mul(2).max(2),
+            args = args.join(", "),
+        );
+        vec![("configmap.yaml", configmap), ("job.yaml", job_yaml)]
+    }
+
+    /// The commands that run the Job and merge its parts, for the user.
+    pub fn commands(&self, dir: &str) -> Vec<String> {
+        let job = self.job_name();
+        vec![
+            format!("kubectl apply -f {dir}"),
+            format!("kubectl wait --for=condition=complete job/{job} --timeout=24h"),
+            format!(
+                "kubectl logs -l job-name={job} --tail=-1 --max-log-requests={} > parts.log",
+                self.shards.max(5)
+            ),
+            "simulate merge parts.log --out report/".to_owned(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_pod_runs_its_own_shard_of_the_scenario_it_mounts() {
+        let spec = JobSpec {
+            name: "risk",
+            text: "name: risk\n# a \"quoted\" comment\n",
+            shards: 4,
+            trials: 1000,
+            seed: 7,
+            image: "ghcr.io/example/deploysim:0.1",
+            strategies: &[],
+        };
+        let manifests = spec.manifests();
+        let job = &manifests[1].1;
+        assert!(job.contains("completionMode: Indexed"));
+        assert!(job.contains("completions: 4"));
+        assert!(job.contains("\"$(JOB_COMPLETION_INDEX)/4\""));
+        assert!(
+            manifests[0]
+                .1
+                .contains(r#"scenario.yaml: "name: risk\n# a \"quoted\" comment\n""#)
+        );
+        assert_eq!(spec.job_name(), "deploysim-risk-risk");
+        assert!(spec.commands("job/")[2].contains("job-name=deploysim-risk-risk"));
+    }
+}
