@@ -101,7 +101,7 @@ fn bench(c: &mut Criterion) {
                 asked.deployment,
                 asked.flags,
                 Amount::Kill(2),
-                100,
+                (100, None),
                 (asked.seed, asked.workers, false),
                 &Interrupt::never(),
                 &|_| {},

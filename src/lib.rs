@@ -31,7 +31,8 @@
 //! - [`report`]: the only place results become sentences, tables and JSON.
 //!
 //! Beside the flow: [`contract`] (the protobuf messages and each API version's gRPC
-//! path), [`seed`] (one seed, a stream per purpose), [`stats`] (intervals for rates,
+//! path), [`seed`] (one seed, a stream per purpose), [`shard`] (a run of trials
+//! as shards, their parts and the merge), [`stats`] (intervals for rates,
 //! means and paired differences), [`verdict`] (the one verdict every command ends
 //! with), [`generate`] (realistic scenarios of any size), [`output`] (writing output files without following a planted link or
 //! truncating in place) and `lock` (locking that survives a poisoned lock). The `simulate`
@@ -60,5 +61,6 @@ pub mod generate;
 mod lock;
 pub mod output;
 pub mod seed;
+pub mod shard;
 pub mod stats;
 pub mod verdict;

@@ -1157,7 +1157,7 @@ impl Expect {
 }
 
 /// What fails in `simulate availability`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailUnit {
     /// One replica of a service; a service is down when all of its replicas are.
@@ -1168,7 +1168,7 @@ pub enum FailUnit {
 }
 
 /// How many units fail at one level of `simulate availability`'s model.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Amount {
     /// Exactly this many, drawn uniformly without replacement over all units.

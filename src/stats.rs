@@ -46,25 +46,14 @@ pub fn rate(successes: u64, n: u64) -> Estimate {
             n,
         };
     }
-    let n_f = n as f64;
-    let p = successes as f64 / n_f;
-    let z2 = Z * Z;
-    let centre = (p + z2 / (2.0 * n_f)) / (1.0 + z2 / n_f);
-    let half = Z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / (1.0 + z2 / n_f);
+    let p = successes as f64 / n as f64;
+    let (low, high) = wilson(p, n as f64);
     Estimate {
         value: p,
         // At 0 or n successes the interval's end is 0 or 1 exactly; floating point
         // would leave 1e-16 off it.
-        low: if successes == 0 {
-            0.0
-        } else {
-            (centre - half).max(0.0)
-        },
-        high: if successes == n {
-            1.0
-        } else {
-            (centre + half).min(1.0)
-        },
+        low: if successes == 0 { 0.0 } else { low.max(0.0) },
+        high: if successes == n { 1.0 } else { high.min(1.0) },
         n,
     }
 }
@@ -84,17 +73,22 @@ pub fn share(values: &[f64]) -> Estimate {
             n: 0,
         };
     }
-    let n_f = n as f64;
-    let p = (values.iter().sum::<f64>() / n_f).clamp(0.0, 1.0);
-    let z2 = Z * Z;
-    let centre = (p + z2 / (2.0 * n_f)) / (1.0 + z2 / n_f);
-    let half = Z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / (1.0 + z2 / n_f);
+    let p = (values.iter().sum::<f64>() / n as f64).clamp(0.0, 1.0);
+    let (low, high) = wilson(p, n as f64);
     Estimate {
         value: p,
-        low: (centre - half).clamp(0.0, p),
-        high: (centre + half).clamp(p, 1.0),
+        low: low.clamp(0.0, p),
+        high: high.clamp(p, 1.0),
         n: n as u64,
     }
+}
+
+/// The Wilson score interval's ends for a proportion `p` over `n` draws.
+fn wilson(p: f64, n: f64) -> (f64, f64) {
+    let z2 = Z * Z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+    (centre - half, centre + half)
 }
 
 /// The mean of `values`, with a Student-t interval (a point when all are equal; one value

@@ -20,6 +20,7 @@
 //! a 95% interval. Either way the sums are made in fixed blocks, added in block order, so
 //! the result is the same on one thread or many.
 
+pub mod part;
 pub mod sets;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -181,7 +182,7 @@ pub struct Availability {
 
 /// What one measured trial counted: per method (flattened, entrypoint by entrypoint, in
 /// [`Availability::entrypoints`] order) the entry requests served and sent.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialCounts {
     pub trial: u32,
     /// Per candidate, its failed units.

@@ -276,8 +276,8 @@ pub(super) enum Command {
     /// `capacity` is measured only: a dead replica there also loads the others.
     #[command(after_help = AVAILABILITY_EXAMPLES, visible_alias = "avail")]
     Availability(AvailabilityArgs),
-    /// Merge the parts of a sharded `simulate risk` run into the report one machine
-    /// would have written (byte for byte in --net sim).
+    /// Merge the parts of a sharded `simulate risk` (or `availability --trials`) run into
+    /// the report one machine would have written (byte for byte in --net sim).
     ///
     /// Each part carries the scenario's text, the seed, the trial count and its trials:
     /// the merge needs nothing else. It refuses parts of different runs, a shard given
@@ -425,14 +425,14 @@ pub(super) struct RiskArgs {
     /// Run only shard I of N (trials i with i mod N = I, I from 0) and write its part
     /// instead of a report; `simulate merge` makes the report of the parts.
     #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with_all = ["json", "out"])]
-    pub(super) shard: Option<deploysim::risk::part::Shard>,
+    pub(super) shard: Option<deploysim::shard::Shard>,
     /// Write the shard's part to FILE (default: standard output, between its markers).
     #[arg(long, value_name = "FILE", requires = "shard")]
     pub(super) part: Option<PathBuf>,
 }
 
-fn parse_shard(text: &str) -> Result<deploysim::risk::part::Shard, String> {
-    deploysim::risk::part::Shard::parse(text)
+fn parse_shard(text: &str) -> Result<deploysim::shard::Shard, String> {
+    deploysim::shard::Shard::parse(text)
 }
 
 /// What `simulate export` writes.
@@ -473,16 +473,19 @@ pub(super) struct ExportJobArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct MergeArgs {
-    /// The parts of one sharded `simulate risk` run: files, or logs that hold parts
-    /// between their markers (`-` reads standard input).
+    /// The parts of one sharded `simulate risk` (or `availability --trials`) run: files,
+    /// or logs that hold parts between their markers (`-` reads standard input).
     #[arg(required = true, value_name = "PART")]
     pub(super) parts: Vec<PathBuf>,
     /// Also write every estimate and every trial as JSON to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub(super) json: Option<PathBuf>,
-    /// Write report.md and report.html into DIR, created if missing.
+    /// Risk parts: write report.md and report.html into DIR, created if missing.
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
+    /// Availability parts: also write the Markdown summary to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(super) markdown: Option<PathBuf>,
     /// Worker threads for the page's one-trial timeline (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(super) workers: Option<u32>,
@@ -544,6 +547,14 @@ pub(super) struct AvailabilityArgs {
     /// Print only the heading, the limits and the verdict.
     #[arg(long)]
     pub(super) quiet: bool,
+    /// With --trials: measure only shard I of N (trials i with i mod N = I, I from 0) at
+    /// every level and write its part instead of an answer, for `simulate merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "trials",
+          conflicts_with_all = ["json", "markdown"])]
+    pub(super) shard: Option<deploysim::shard::Shard>,
+    /// Write the shard's part to FILE (default: standard output, between its markers).
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub(super) part: Option<PathBuf>,
 }
 
 /// What fails, on the command line.

@@ -1,22 +1,25 @@
 //! `simulate availability SCENARIO`: the share of each entrypoint's traffic still served
 //! when random replicas or services are down, from the evaluator. No server.
 
-use deploysim::avail::{self, Amount, Fleet, Question, Refusal, Unit};
+use std::path::Path;
+
+use deploysim::avail::{self, Amount, Fleet, Question, Refusal, TrialCounts, Unit, part};
 use deploysim::model::{Deployment, Flags, Scenario};
 use deploysim::report;
 use deploysim::report::avail::Header;
 use deploysim::runtime::interrupt::Interrupt;
+use deploysim::shard::Shard;
 use deploysim::verdict::Verdict;
 
-use super::args::{AvailabilityArgs, UnitArg};
+use super::args::{AvailabilityArgs, MergeArgs, UnitArg};
 use super::{exit, output, progress};
 
 /// The levels asked when neither the command line nor the scenario names one.
 const DEFAULT_LEVELS: [Amount; 2] = [Amount::Kill(1), Amount::Kill(2)];
 
 pub(super) fn run(args: &AvailabilityArgs) -> u8 {
-    let scenario = match super::load(&args.scenario) {
-        Ok(scenario) => scenario,
+    let (scenario, text) = match super::load_with_text(&args.scenario) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
@@ -26,20 +29,38 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
     {
         return code;
     }
-    if args.json.as_deref() == Some(std::path::Path::new("-"))
-        && args.markdown.as_deref() == Some(std::path::Path::new("-"))
+    if args.json.as_deref() == Some(Path::new("-"))
+        && args.markdown.as_deref() == Some(Path::new("-"))
     {
         output::error("--json - and --markdown - would both write to stdout; send one to a file");
         return exit::INVALID;
     }
     let seed = args.seed.unwrap_or(scenario.seed);
-    let (deployment, flags, label) = match deployment(&scenario, args, seed) {
-        Ok(found) => found,
-        Err(message) => {
-            output::error(&message);
-            return exit::INVALID;
-        }
+    let settings = settings(&scenario, args);
+    let outputs = Outputs {
+        json: args.json.as_deref(),
+        markdown: args.markdown.as_deref(),
+        quiet: args.quiet,
     };
+    let trials = match (args.trials, args.shard) {
+        (Some(trials), Some(shard)) => {
+            return write_part(args, &scenario, text, seed, &settings, trials, shard);
+        }
+        (Some(trials), None) => Trials::Run(trials),
+        (None, _) => Trials::None,
+    };
+    conclude(
+        &scenario,
+        seed,
+        &settings,
+        trials,
+        workers(args.workers),
+        &outputs,
+    )
+}
+
+/// The question the command line and the scenario's `availability:` ask together.
+fn settings(scenario: &Scenario, args: &AvailabilityArgs) -> part::Settings {
     let spec = &scenario.availability;
     let mut levels: Vec<Amount> = args
         .kill
@@ -65,10 +86,8 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
             );
         }
     }
-    let question = Question {
-        scenario: &scenario,
-        deployment: &deployment,
-        flags: &flags,
+    part::Settings {
+        levels,
         unit: match args.unit {
             Some(UnitArg::Replica) => Unit::Replica,
             Some(UnitArg::Service) => Unit::Service,
@@ -80,22 +99,89 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
             args.spare.clone()
         },
         degraded_lost: args.degraded_lost || spec.degraded_lost,
+        target: args.target,
+        after: args.after.clone(),
         budget: args.budget as f64,
         samples: args.samples,
+    }
+}
+
+fn workers(asked: Option<u32>) -> usize {
+    asked.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        |n| n as usize,
+    )
+}
+
+/// Where the answer goes.
+struct Outputs<'a> {
+    json: Option<&'a Path>,
+    markdown: Option<&'a Path>,
+    quiet: bool,
+}
+
+/// The measured trials of the answer: none, run here, or merged from shards' parts (per
+/// level, in trial order).
+enum Trials {
+    None,
+    Run(u32),
+    Merged(Vec<Vec<TrialCounts>>),
+}
+
+/// The question made ready: the deployment asked, its flags and its label.
+type Asked = (Deployment, Flags, String);
+
+fn asked(scenario: &Scenario, settings: &part::Settings, seed: u64) -> Result<Asked, u8> {
+    deployment(scenario, settings.target, settings.after.as_ref(), seed).map_err(|message| {
+        output::error(&message);
+        exit::INVALID
+    })
+}
+
+fn question<'a>(
+    scenario: &'a Scenario,
+    (deployment, flags, _): &'a Asked,
+    settings: &part::Settings,
+    seed: u64,
+    workers: usize,
+) -> Question<'a> {
+    Question {
+        scenario,
+        deployment,
+        flags,
+        unit: settings.unit,
+        spared: settings.spared.clone(),
+        degraded_lost: settings.degraded_lost,
+        budget: settings.budget,
+        samples: settings.samples,
         seed,
-        workers: args.workers.map_or_else(
-            || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-            |n| n as usize,
-        ),
+        workers,
+    }
+}
+
+/// The answer, its reports and the exit code: for a run here and for merged parts alike.
+fn conclude(
+    scenario: &Scenario,
+    seed: u64,
+    settings: &part::Settings,
+    trials: Trials,
+    workers: usize,
+    outputs: &Outputs,
+) -> u8 {
+    let asked = match asked(scenario, settings, seed) {
+        Ok(asked) => asked,
+        Err(code) => return code,
     };
-    let fleet = match Fleet::new(&question, &levels) {
+    let question = question(scenario, &asked, settings, seed, workers);
+    let levels = &settings.levels;
+    let fleet = match Fleet::new(&question, levels) {
         Ok(fleet) => fleet,
         Err(refusal) => {
             output::error(&refusal_text(&refusal));
             return exit::INVALID;
         }
     };
-    if !fleet.capacity.is_empty() && args.trials.is_none() {
+    if !fleet.capacity.is_empty() && matches!(trials, Trials::None) {
         output::error(&format!(
             "{}; measure it instead: --trials N",
             refusal_text(&Refusal::Capacity(fleet.capacity.clone()))
@@ -105,38 +191,26 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
     let mut rows = Vec::new();
     let mut interrupted = false;
     let interrupt = Interrupt::on_ctrl_c();
-    for &amount in &levels {
-        let measured = match args.trials {
-            None => None,
-            Some(trials) => {
-                let line = progress::Line::unless_quiet(args.quiet);
-                let started = tokio::time::Instant::now();
-                let ran = deploysim::runtime::avail::measure(
+    for (i, &amount) in levels.iter().enumerate() {
+        let measured = match &trials {
+            Trials::None => None,
+            Trials::Merged(per_level) => per_level.get(i).cloned(),
+            Trials::Run(count) => {
+                match measure(
                     &fleet,
-                    &scenario,
-                    &deployment,
-                    &flags,
+                    &asked,
                     amount,
-                    trials,
-                    (seed, question.workers, question.degraded_lost),
+                    (*count, None),
+                    seed,
+                    &question,
+                    outputs.quiet,
                     &interrupt,
-                    &|done: u32| {
-                        line.show(&format!(
-                            "{amount}: {}",
-                            report::risk::progress_text(done, trials, started.elapsed())
-                        ));
-                    },
-                );
-                line.clear();
-                match ran {
+                ) {
                     Ok((measured, partial)) => {
                         interrupted |= partial;
                         Some(measured)
                     }
-                    Err(err) => {
-                        output::error(&err.to_string());
-                        return exit::ENVIRONMENT;
-                    }
+                    Err(code) => return code,
                 }
             }
         };
@@ -146,19 +220,20 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
         }
     }
     let answer = fleet.answer(rows);
+    let spec = &scenario.availability;
     let judged = avail::judge(&answer, &spec.expect);
-    if !args.quiet && judged.len() < spec.expect.len() {
+    if !outputs.quiet && judged.len() < spec.expect.len() {
         output::note(&format!(
             "{} of availability.expect's limits are at levels not asked here and are not judged",
             spec.expect.len() - judged.len()
         ));
     }
     let header = Header {
-        scenario: &scenario,
+        scenario,
         seed,
-        deployment: &label,
+        deployment: &asked.2,
     };
-    if let Some(path) = &args.markdown {
+    if let Some(path) = outputs.markdown {
         let text = report::avail::markdown(&header, &answer, &judged);
         let written = if path.as_os_str() == "-" {
             output::print_out(&text)
@@ -171,8 +246,8 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
         }
     }
     if let Err(code) = output::emit(
-        args.json.as_deref(),
-        || report::avail::text(&header, &answer, &judged, args.quiet),
+        outputs.json,
+        || report::avail::text(&header, &answer, &judged, outputs.quiet),
         || report::avail::json(&header, &answer, &judged),
     ) {
         return code;
@@ -186,21 +261,175 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
     }
 }
 
+/// The measured trials of one level (a shard's, when one is given), with the progress
+/// line; the exit code of a trial that could not run, already reported.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    fleet: &Fleet,
+    (deployment, flags, _): &Asked,
+    amount: Amount,
+    (trials, shard): (u32, Option<Shard>),
+    seed: u64,
+    question: &Question,
+    quiet: bool,
+    interrupt: &Interrupt,
+) -> Result<(Vec<TrialCounts>, bool), u8> {
+    let line = progress::Line::unless_quiet(quiet);
+    let started = tokio::time::Instant::now();
+    let mine = shard.map_or(trials, |shard| shard.len(trials));
+    let ran = deploysim::runtime::avail::measure(
+        fleet,
+        question.scenario,
+        deployment,
+        flags,
+        amount,
+        (trials, shard),
+        (seed, question.workers, question.degraded_lost),
+        interrupt,
+        &|done: u32| {
+            line.show(&format!(
+                "{amount}: {}",
+                report::risk::progress_text(done, mine, started.elapsed())
+            ));
+        },
+    );
+    line.clear();
+    ran.map_err(|err| {
+        output::error(&err.to_string());
+        exit::ENVIRONMENT
+    })
+}
+
+/// `--trials N --shard I/N`: the shard's trials at every level, written as its part.
+fn write_part(
+    args: &AvailabilityArgs,
+    scenario: &Scenario,
+    text: String,
+    seed: u64,
+    settings: &part::Settings,
+    trials: u32,
+    shard: Shard,
+) -> u8 {
+    let asked = match asked(scenario, settings, seed) {
+        Ok(asked) => asked,
+        Err(code) => return code,
+    };
+    let question = question(scenario, &asked, settings, seed, workers(args.workers));
+    let fleet = match Fleet::new(&question, &settings.levels) {
+        Ok(fleet) => fleet,
+        Err(refusal) => {
+            output::error(&refusal_text(&refusal));
+            return exit::INVALID;
+        }
+    };
+    let interrupt = Interrupt::on_ctrl_c();
+    let mut per_level = Vec::new();
+    for &amount in &settings.levels {
+        match measure(
+            &fleet,
+            &asked,
+            amount,
+            (trials, Some(shard)),
+            seed,
+            &question,
+            args.quiet,
+            &interrupt,
+        ) {
+            // A cut level shows as fewer trials, which `kept` below takes.
+            Ok((measured, _)) => per_level.push(measured),
+            Err(code) => return code,
+        }
+    }
+    // Record k holds trial k of the shard at every level; an interrupted level keeps the
+    // trials every level has.
+    let kept = per_level.iter().map(Vec::len).min().unwrap_or(0);
+    let records = (0..kept)
+        .map(|k| part::LevelsTrial {
+            trial: shard.trial(k as u32),
+            levels: per_level.iter().map(|level| level[k].clone()).collect(),
+        })
+        .collect();
+    let written = part::Part::new(
+        part::FORMAT,
+        &args.scenario.display().to_string(),
+        text,
+        seed,
+        trials,
+        shard,
+        settings.clone(),
+        records,
+    );
+    super::write_part_text(
+        args.part.as_deref(),
+        &written.to_text(),
+        shard,
+        (kept, shard.len(trials)),
+    )
+}
+
+/// `simulate merge` of availability parts: the answer one machine would have given.
+pub(super) fn merge(parts: Vec<(String, part::Part)>, args: &MergeArgs) -> u8 {
+    let merged = match deploysim::shard::merge(parts) {
+        Ok(merged) => merged,
+        Err(message) => {
+            output::error(&message);
+            return exit::INVALID;
+        }
+    };
+    let scenario =
+        match deploysim::scenario::parse_str(&merged.scenario, Path::new(&merged.scenario_path)) {
+            Ok(scenario) => scenario,
+            Err(err) => {
+                output::report_error(&err);
+                return exit::INVALID;
+            }
+        };
+    if let Err(code) =
+        output::check_json_target(args.json.as_deref(), Path::new(&merged.scenario_path))
+    {
+        return code;
+    }
+    let levels = merged.settings.levels.len();
+    let per_level: Vec<Vec<TrialCounts>> = (0..levels)
+        .map(|i| {
+            merged
+                .records
+                .iter()
+                .filter_map(|record| record.levels.get(i).cloned())
+                .collect()
+        })
+        .collect();
+    let outputs = Outputs {
+        json: args.json.as_deref(),
+        markdown: args.markdown.as_deref(),
+        quiet: args.quiet,
+    };
+    conclude(
+        &scenario,
+        merged.seed,
+        &merged.settings,
+        Trials::Merged(per_level),
+        workers(args.workers),
+        &outputs,
+    )
+}
+
 /// The deployment asked (initial, target, or after a strategy's step), its flags and how
 /// the report names it.
 fn deployment(
     scenario: &Scenario,
-    args: &AvailabilityArgs,
+    target: bool,
+    after: Option<&(String, usize)>,
     seed: u64,
 ) -> Result<(Deployment, Flags, String), String> {
-    if args.target {
+    if target {
         return Ok((
             scenario.target.clone(),
             scenario.target_flags(),
             "the target versions".to_owned(),
         ));
     }
-    let Some((name, step)) = &args.after else {
+    let Some((name, step)) = after else {
         return Ok((
             scenario.initial.clone(),
             scenario.initial_flags(),

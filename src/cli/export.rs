@@ -13,12 +13,9 @@ pub(super) fn run(what: &ExportWhat) -> u8 {
 }
 
 fn job(args: &ExportJobArgs) -> u8 {
-    let (scenario, text) = match deploysim::scenario::load_with_text(&args.scenario) {
+    let (scenario, text) = match super::load_with_text(&args.scenario) {
         Ok(loaded) => loaded,
-        Err(err) => {
-            output::report_error(&err);
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     if scenario.changes().is_empty() && scenario.releases().is_empty() {
         output::error(&format!(

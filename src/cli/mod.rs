@@ -135,6 +135,41 @@ fn init_logging() {
 /// starts; a shorter one just runs.
 const COST_WORTH_SAYING: Duration = Duration::from_secs(10);
 
+/// The scenario at `path` and its text (a shard's part carries it), or the exit code of
+/// the problems already reported.
+fn load_with_text(path: &Path) -> Result<(Scenario, String), u8> {
+    scenario::load_with_text(path).map_err(|err| {
+        output::report_error(&err);
+        exit::INVALID
+    })
+}
+
+/// Writes a shard's part (`text`) to `path` or standard output; says so when the shard
+/// was cut short (`kept` of `all` trials). The exit code.
+fn write_part_text(
+    path: Option<&Path>,
+    text: &str,
+    shard: deploysim::shard::Shard,
+    (kept, all): (usize, u32),
+) -> u8 {
+    let result = match path {
+        Some(path) => output::write_file(path, text),
+        None => output::print_out(text),
+    };
+    if let Err(message) = result {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    if kept < all as usize {
+        output::error(&format!(
+            "shard {}/{} was interrupted: its part holds {kept} of its {all} trials, and a merge refuses it",
+            shard.index, shard.count
+        ));
+        return exit::INTERRUPTED;
+    }
+    exit::OK
+}
+
 /// The scenario at `path`, or the exit code of the problems already reported.
 fn load(path: &Path) -> Result<Scenario, u8> {
     scenario::load(path).map_err(|err| {

@@ -12,18 +12,16 @@ use deploysim::runtime::interrupt::Interrupt;
 use deploysim::runtime::net::Net;
 use deploysim::runtime::trials::{self, TrialOptions};
 use deploysim::scenario::input::{MAX_PART_BYTES, read_text_within};
+use deploysim::shard::Shard;
 use deploysim::verdict::Verdict;
 
 use super::args::{MergeArgs, RiskArgs};
 use super::{exit, output, progress};
 
 pub(super) fn run(args: &RiskArgs) -> u8 {
-    let (scenario, text) = match deploysim::scenario::load_with_text(&args.scenario) {
+    let (scenario, text) = match super::load_with_text(&args.scenario) {
         Ok(loaded) => loaded,
-        Err(err) => {
-            output::report_error(&err);
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     if scenario.changes().is_empty() && scenario.releases().is_empty() {
         output::error(&format!(
@@ -163,43 +161,25 @@ fn write_part(
     args: &RiskArgs,
     text: String,
     options: &TrialOptions,
-    shard: part::Shard,
+    shard: Shard,
     ran: trials::TrialsRun,
 ) -> u8 {
-    let written = part::Part {
-        format: part::FORMAT.to_owned(),
-        format_version: part::FORMAT_VERSION,
-        tool: env!("CARGO_PKG_VERSION").to_owned(),
-        scenario_path: args.scenario.display().to_string(),
-        digest: part::digest(&text),
-        scenario: text,
-        seed: options.seed,
-        trials: options.trials,
-        strategies: args.strategies.clone(),
-        net: net_word(options.net).to_owned(),
+    let all = shard.len(options.trials);
+    let kept = ran.trials.len();
+    let written = part::Part::new(
+        part::FORMAT,
+        &args.scenario.display().to_string(),
+        text,
+        options.seed,
+        options.trials,
         shard,
-        records: ran.trials,
-    };
-    let text = written.to_text();
-    let result = match &args.part {
-        Some(path) => output::write_file(path, &text),
-        None => output::print_out(&text),
-    };
-    if let Err(message) = result {
-        output::error(&message);
-        return exit::ENVIRONMENT;
-    }
-    if ran.partial {
-        output::error(&format!(
-            "shard {}/{} was interrupted: its part holds {} of its {} trials, and a merge refuses it",
-            shard.index,
-            shard.count,
-            written.records.len(),
-            shard.len(options.trials)
-        ));
-        return exit::INTERRUPTED;
-    }
-    exit::OK
+        part::Settings {
+            strategies: args.strategies.clone(),
+            net: net_word(options.net).to_owned(),
+        },
+        ran.trials,
+    );
+    super::write_part_text(args.part.as_deref(), &written.to_text(), shard, (kept, all))
 }
 
 fn net_word(net: Net) -> &'static str {
@@ -209,34 +189,80 @@ fn net_word(net: Net) -> &'static str {
     }
 }
 
+/// Every part of every text read by `read`, each named by its file (and its place in it,
+/// after the first); the exit code of a text that holds none, already reported.
+fn read_all<P>(
+    texts: &[(String, String)],
+    read: fn(&str, &str) -> Result<Vec<P>, String>,
+) -> Result<Vec<(String, P)>, u8> {
+    let mut parts = Vec::new();
+    for (source, text) in texts {
+        let read = read(source, text).map_err(|message| {
+            output::error(&message);
+            exit::INVALID
+        })?;
+        parts.extend(read.into_iter().enumerate().map(|(i, part)| {
+            let name = if i == 0 {
+                source.clone()
+            } else {
+                format!("{source} (part {})", i + 1)
+            };
+            (name, part)
+        }));
+    }
+    Ok(parts)
+}
+
 /// `simulate merge PARTS...`: the report of a sharded run's parts.
 pub(super) fn merge(args: &MergeArgs) -> u8 {
-    let mut parts = Vec::new();
+    let mut texts = Vec::new();
     for path in &args.parts {
-        let source = path.display().to_string();
-        let text = match read_text_within(path, MAX_PART_BYTES) {
-            Ok(text) => text,
+        match read_text_within(path, MAX_PART_BYTES) {
+            Ok(text) => texts.push((path.display().to_string(), text)),
             Err(err) => {
                 output::error(&err.to_string());
                 return exit::INVALID;
             }
-        };
-        match part::read(&source, &text) {
-            Ok(read) => parts.extend(read.into_iter().enumerate().map(|(i, p)| {
-                let name = if i == 0 {
-                    source.clone()
-                } else {
-                    format!("{source} (part {})", i + 1)
-                };
-                (name, p)
-            })),
-            Err(message) => {
-                output::error(&message);
-                return exit::INVALID;
-            }
         }
     }
-    let merged = match part::merge(parts) {
+    let kinds: std::collections::BTreeSet<String> = texts
+        .iter()
+        .flat_map(|(_, text)| deploysim::shard::kinds(text))
+        .collect();
+    if kinds.len() > 1 {
+        output::error(&format!(
+            "the parts are of different runs ({}): merge one run's parts at a time",
+            kinds
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(" and ")
+                .to_lowercase()
+        ));
+        return exit::INVALID;
+    }
+    if kinds.contains("AVAILABILITY") {
+        if args.out.is_some() {
+            output::error(
+                "--out is a risk report's; an availability answer takes --json and --markdown",
+            );
+            return exit::INVALID;
+        }
+        return match read_all(&texts, deploysim::avail::part::read) {
+            Ok(parts) => super::avail::merge(parts, args),
+            Err(code) => code,
+        };
+    }
+    if args.markdown.is_some() {
+        output::error(
+            "--markdown is an availability answer's; a risk report's Markdown is report.md under --out",
+        );
+        return exit::INVALID;
+    }
+    let parts = match read_all(&texts, part::read) {
+        Ok(parts) => parts,
+        Err(code) => return code,
+    };
+    let merged = match deploysim::shard::merge(parts) {
         Ok(merged) => merged,
         Err(message) => {
             output::error(&message);
@@ -260,7 +286,7 @@ pub(super) fn merge(args: &MergeArgs) -> u8 {
         output::error(&message);
         return exit::ENVIRONMENT;
     }
-    let compared = match policy::compared(&scenario, &merged.strategies) {
+    let compared = match policy::compared(&scenario, &merged.settings.strategies) {
         Ok(compared) => compared,
         Err(err) => {
             output::error(&err.to_string());
@@ -272,9 +298,9 @@ pub(super) fn merge(args: &MergeArgs) -> u8 {
         Err(code) => return code,
     };
     let options = TrialOptions {
-        trials: merged.trials.len() as u32,
+        trials: merged.trials,
         seed: merged.seed,
-        net: if merged.net == "live" {
+        net: if merged.settings.net == "live" {
             Net::Live
         } else {
             Net::Sim
@@ -287,7 +313,7 @@ pub(super) fn merge(args: &MergeArgs) -> u8 {
         shard: None,
     };
     let ran = trials::TrialsRun {
-        trials: merged.trials,
+        trials: merged.records,
         partial: false,
     };
     let outputs = Outputs {

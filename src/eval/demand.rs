@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 
+use super::graph::MAX_SPLIT_FLAGS;
 use crate::model::{Action, Call, Deployment, FailCode, FaultKind, Flags, Scenario, flag_on};
 
 /// The most rounds of the fixed point; a state that has not settled by then is said so.
@@ -322,6 +323,14 @@ struct Model<'a> {
     /// Per flag, the share of users it is on for (the runtime's hash over a fixed
     /// sample of users, computed once).
     flags: BTreeMap<String, f64>,
+    /// A user sees a flag the same at every call of a request: per on/off assignment of
+    /// the flags some users have and others lack (each such flag's share 0 or 1), the
+    /// share of the sample's users who see it. One entry, the shares themselves, when no
+    /// flag is split or more than [`MAX_SPLIT_FLAGS`] are (each call then takes its flag
+    /// apart from the others).
+    assignments: Vec<(BTreeMap<String, f64>, f64)>,
+    /// The flag shares of the assignment a round is computing.
+    current: std::cell::RefCell<BTreeMap<String, f64>>,
     /// Services a kill or missing window takes away.
     down: Vec<&'a str>,
     hung: Vec<&'a str>,
@@ -342,6 +351,39 @@ struct Model<'a> {
     leaking: std::cell::RefCell<std::collections::BTreeSet<Site>>,
 }
 
+/// Per on/off assignment of the flags that `shares` splits (on for some users, off for
+/// others), the share of the runtime's sample of users who see it, with the split flags'
+/// shares set to 0 or 1. The shares alone when none is split, or more than
+/// [`MAX_SPLIT_FLAGS`] are.
+fn assignments(flags: &Flags, shares: &BTreeMap<String, f64>) -> Vec<(BTreeMap<String, f64>, f64)> {
+    let split: Vec<(&String, u32)> = shares
+        .iter()
+        .filter(|(_, share)| **share > 0.0 && **share < 1.0)
+        .map(|(flag, _)| (flag, u32::from(flags.share(flag))))
+        .collect();
+    if split.is_empty() || split.len() > MAX_SPLIT_FLAGS {
+        return vec![(shares.clone(), 1.0)];
+    }
+    let mut users: BTreeMap<Vec<bool>, u64> = BTreeMap::new();
+    for user in 0..FLAG_SAMPLE {
+        let seen: Vec<bool> = split
+            .iter()
+            .map(|(flag, percent)| flag_on(flag, user, *percent))
+            .collect();
+        *users.entry(seen).or_default() += 1;
+    }
+    users
+        .into_iter()
+        .map(|(seen, count)| {
+            let mut assigned = shares.clone();
+            for ((flag, _), on) in split.iter().zip(seen) {
+                assigned.insert((*flag).clone(), if on { 1.0 } else { 0.0 });
+            }
+            (assigned, count as f64 / FLAG_SAMPLE as f64)
+        })
+        .collect()
+}
+
 /// One round of the fixed point: every service's load and every entrypoint's share,
 /// given the refusals of the round before.
 #[derive(Debug, Default)]
@@ -353,6 +395,49 @@ struct Round {
     concurrency: BTreeMap<Site, (String, f64, f64)>,
     /// Per call site, calls per second per caller replica.
     site_rates: BTreeMap<Site, f64>,
+}
+
+impl Round {
+    /// Adds `one`, a round of the users who share one flag assignment, weighted by their
+    /// `share`: rates and shares add up, holds are weighted by rate ([`Round::finish`]
+    /// divides them).
+    fn add(&mut self, share: f64, one: Round) {
+        for (entry, served) in one.served {
+            *self.served.entry(entry).or_default() += share * served;
+        }
+        for (service, load) in one.loads {
+            let total = self.loads.entry(service).or_insert_with(|| ServiceLoad {
+                rate: 0.0,
+                hold_ms: 0.0,
+                longest_wait: None,
+                ..load.clone()
+            });
+            total.rate += share * load.rate;
+            total.hold_ms += share * load.rate * load.hold_ms;
+            if total.longest_wait.is_none() {
+                total.longest_wait = load.longest_wait;
+            }
+        }
+        for (site, (name, offered, slots)) in one.concurrency {
+            let total = self.concurrency.entry(site).or_insert((name, 0.0, slots));
+            total.1 += share * offered;
+        }
+        for (site, rate) in one.site_rates {
+            *self.site_rates.entry(site).or_default() += share * rate;
+        }
+    }
+
+    /// The holds as means again, and the workers wanted from them.
+    fn finish(&mut self) {
+        for load in self.loads.values_mut() {
+            load.hold_ms = if load.rate > 0.0 {
+                load.hold_ms / load.rate
+            } else {
+                0.0
+            };
+            load.wanted = load.rate / f64::from(load.replicas.max(1)) * load.hold_ms / 1000.0;
+        }
+    }
 }
 
 /// What a request at one method does, once served.
@@ -397,6 +482,8 @@ impl<'a> Model<'a> {
                     (flag, on as f64 / FLAG_SAMPLE as f64)
                 })
                 .collect(),
+            assignments: Vec::new(),
+            current: std::cell::RefCell::new(BTreeMap::new()),
             down: Vec::new(),
             hung: Vec::new(),
             cut: Vec::new(),
@@ -434,13 +521,30 @@ impl<'a> Model<'a> {
                 FaultKind::Crash { .. } => {}
             }
         }
+        model.assignments = assignments(flags, &model.flags);
         model
     }
 
+    /// One round: per flag assignment, weighted by its users' share.
     fn round(&self, refused: &BTreeMap<String, f64>, bulkhead: &BTreeMap<Site, f64>) -> Round {
         self.near.borrow_mut().clear();
         self.leaking.borrow_mut().clear();
         self.trip.set(0.0);
+        let mut total = Round::default();
+        for (flags, share) in &self.assignments {
+            self.current.borrow_mut().clone_from(flags);
+            let one = self.round_with(refused, bulkhead);
+            if self.assignments.len() == 1 {
+                return one;
+            }
+            total.add(*share, one);
+        }
+        total.finish();
+        total
+    }
+
+    /// One round with the flag shares of [`Model::current`].
+    fn round_with(&self, refused: &BTreeMap<String, f64>, bulkhead: &BTreeMap<Site, f64>) -> Round {
         let mut memo: BTreeMap<(String, Option<String>), Handling> = BTreeMap::new();
         let mut round = Round::default();
         let mut arrivals: BTreeMap<(String, Option<String>), f64> = BTreeMap::new();
@@ -608,9 +712,9 @@ impl<'a> Model<'a> {
 
     /// The share of requests for which `call`'s flag is on (1 without a flag).
     fn flag_share(&self, call: &Call) -> f64 {
-        call.flag
-            .as_ref()
-            .map_or(1.0, |flag| self.flags.get(flag).copied().unwrap_or(0.0))
+        call.flag.as_ref().map_or(1.0, |flag| {
+            self.current.borrow().get(flag).copied().unwrap_or(0.0)
+        })
     }
 
     /// The version of `service` this state runs, if it runs one.
@@ -1192,5 +1296,35 @@ faults: [ { errors: { service: recs, rate: 0.5, code: UNAVAILABLE } } ]
             "{demand:?}"
         );
         assert!((demand.served["web"] - 0.85).abs() < 1e-9, "{demand:?}");
+    }
+
+    #[test]
+    fn a_user_sees_a_flag_alike_at_every_call_of_a_request() {
+        // Two calls behind one flag to a service that is not deployed: the users with the
+        // flag on fail at the first, and the second is never theirs to make; the others
+        // make neither. Served: the users with the flag off, not (1 - p)^2.
+        let demand = of("
+name: flagged
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        calls:
+          - { service: db, flag: f }
+          - { service: db, flag: f }
+  db: { versions: { v1: {} } }
+initial: { web: v1 }
+flags: { f: { on: true, percent: 50 } }
+load: { rps: 100 }
+");
+        let on = (0..FLAG_SAMPLE)
+            .filter(|user| flag_on("f", *user, 50))
+            .count() as f64
+            / FLAG_SAMPLE as f64;
+        assert!(
+            (demand.served["web"] - (1.0 - on)).abs() < 1e-9,
+            "{demand:?} {on}"
+        );
     }
 }

@@ -18,10 +18,12 @@ use crate::runtime::host;
 use crate::runtime::interrupt::Interrupt;
 use crate::runtime::net::Net;
 use crate::runtime::trials::TrialError;
+use crate::shard::Shard;
 
-/// Measures `trials` failure sets of `amount` on up to `workers` threads; `done` is
-/// called with the number finished after each. Returns the trials in order, and whether
-/// Ctrl-C cut them short (then only those before the first one missing are kept).
+/// Measures `trials` failure sets of `amount` (only `shard`'s, when there is one) on up
+/// to `workers` threads; `done` is called with the number finished after each. Returns
+/// the trials in order, and whether Ctrl-C cut them short (then only those before the
+/// first one missing are kept).
 #[allow(clippy::too_many_arguments)]
 pub fn measure(
     fleet: &Fleet,
@@ -29,12 +31,14 @@ pub fn measure(
     deployment: &Deployment,
     flags: &Flags,
     amount: Amount,
-    trials: u32,
+    (trials, shard): (u32, Option<Shard>),
     (seed, workers, degraded_lost): (u64, usize, bool),
     interrupt: &Interrupt,
     done: &(dyn Fn(u32) + Sync),
 ) -> Result<(Vec<TrialCounts>, bool), TrialError> {
-    crate::runtime::trials::in_order(trials, workers, interrupt, done, |trial| {
+    let shard = shard.unwrap_or(Shard::WHOLE);
+    crate::runtime::trials::in_order(shard.len(trials), workers, interrupt, done, |k| {
+        let trial = shard.trial(k);
         let failed = fleet.draw(amount, trial);
         let variant = without(scenario, deployment, flags, fleet, &failed);
         let run = run_one(variant, seed, amount, trial)?;

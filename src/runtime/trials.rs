@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use crate::model::{Scenario, Strategy};
 use crate::plan::Plan;
 use crate::record::result::StrategyRun;
-use crate::risk::part::Shard;
 use crate::risk::{self, Trial};
 use crate::runtime::host::{self, HostError};
 use crate::runtime::interrupt::Interrupt;
 use crate::runtime::net::Net;
+use crate::shard::Shard;
 
 /// How the trials run.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub fn run(
     options: &TrialOptions,
     done: &(dyn Fn(u32) + Sync),
 ) -> Result<TrialsRun, TrialError> {
-    let shard = options.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let shard = options.shard.unwrap_or(Shard::WHOLE);
     let (trials, partial) = in_order(
         shard.len(options.trials),
         options.workers,

@@ -185,3 +185,52 @@ fn the_exported_job_validates_against_the_kubernetes_schemas_and_reads_as_snapsh
         _ => panic!("kubernetes-validate must run under CI (.ci/run installs it)"),
     }
 }
+
+#[test]
+fn availability_trials_as_shards_merge_into_the_answer_of_one_machine() {
+    let dir = TempDir::new("shards-availability");
+    let scenario = "scenarios/availability.yaml";
+    let whole = simulate(&[
+        "availability",
+        scenario,
+        "--kill",
+        "1,2",
+        "--trials",
+        "14",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    let mut parts = Vec::new();
+    for index in 0..3 {
+        let path = dir.path().join(format!("avail-{index}.txt"));
+        let path = path.to_str().expect("utf-8 path").to_owned();
+        let shard = format!("{index}/3");
+        let run = simulate(&[
+            "availability",
+            scenario,
+            "--kill",
+            "1,2",
+            "--trials",
+            "14",
+            "--shard",
+            &shard,
+            "--part",
+            &path,
+            "--quiet",
+        ]);
+        assert_eq!(run.code, 0, "shard {shard}: {}", run.stderr);
+        parts.push(path);
+    }
+    let mut args: Vec<&str> = vec!["merge"];
+    args.extend(parts.iter().map(String::as_str));
+    args.extend(["--json", "-"]);
+    let merged = simulate(&args);
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    assert_eq!(merged.stdout, whole.stdout, "the merged JSON differs");
+    // A risk part and an availability part are not one run.
+    let risk = shards(&dir, 1, "5");
+    let mixed = simulate(&["merge", &parts[0], &risk[0]]);
+    assert_eq!(mixed.code, 2, "{}", mixed.stderr);
+    assert!(mixed.stderr.contains("different runs"), "{}", mixed.stderr);
+}
