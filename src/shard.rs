@@ -4,17 +4,22 @@
 //!
 //! Trial i belongs to shard i mod N: every shard gets every N-th trial, so shards of one
 //! run take about the same time whatever the trials cost, and a shard's trials are known
-//! from its index alone. A part carries everything a merge needs and nothing it must
-//! trust: the scenario's text (parsed again, so the merge needs no other file), the path
+//! from its index alone. A part carries everything a merge needs: the scenario's text
+//! (parsed again, so the merge needs no other file), the path
 //! it was read from (the report shows it), the seed, the trial count, the run's own
 //! settings, the tool's version, and each trial's record, whose numbers are integers, so
 //! the merged report's floats are computed from the same inputs as one machine's, in the
-//! same order.
+//! same order. A part is checked for its shape (its shard, its trial numbers, its digest,
+//! records that fit the run), not for its counts, which only running the trial again
+//! could check: merge parts you made.
 
 use std::collections::BTreeMap;
 
 /// The part format's version: a merge refuses parts of another one.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The most trials a run (and so a part) may have: the commands' own bound.
+pub const MAX_TRIALS: u32 = 1_000_000;
 
 /// Shard `index` of `count` (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -189,6 +194,27 @@ where
                 part.format, part.format_version
             ));
         }
+        // A part is checked for its shape, not believed: a hand-edited one is refused
+        // where it no longer adds up (its counts themselves cannot be checked).
+        let shard = part.shard;
+        if shard.count == 0 || shard.index >= shard.count {
+            return Err(format!(
+                "{source}: shard {}/{} is out of range (I runs from 0 to N - 1)",
+                shard.index, shard.count
+            ));
+        }
+        if part.trials > MAX_TRIALS {
+            return Err(format!(
+                "{source}: {} trials, more than the {MAX_TRIALS} a run may have",
+                part.trials
+            ));
+        }
+        if digest(&part.scenario) != part.digest {
+            return Err(format!(
+                "{source}: its scenario's text does not match its digest {} (edited?)",
+                part.digest
+            ));
+        }
         parts.push(part);
     }
     if parts.is_empty() {
@@ -215,7 +241,7 @@ pub struct Merged<S, R> {
 /// hold every shard once, and each shard every one of its trials.
 pub fn merge<S, R>(parts: Vec<(String, Part<S, R>)>) -> Result<Merged<S, R>, String>
 where
-    S: PartialEq + std::fmt::Debug + Clone,
+    S: PartialEq + serde::Serialize + Clone,
     R: Record + Clone,
 {
     let Some((first_source, first)) = parts.first() else {
@@ -245,11 +271,8 @@ where
             );
         }
         if part.settings != first.settings {
-            return differs(
-                "settings",
-                format!("{:?}", part.settings),
-                format!("{:?}", first.settings),
-            );
+            let json = |settings: &S| serde_json::to_string(settings).unwrap_or_default();
+            return differs("settings", json(&part.settings), json(&first.settings));
         }
         if part.shard.count != first.shard.count {
             return differs(
@@ -264,17 +287,29 @@ where
                 part.shard.index, part.shard.count
             ));
         }
-        let want: Vec<u32> = (0..part.shard.len(part.trials))
-            .map(|k| part.shard.trial(k))
-            .collect();
-        let have: Vec<u32> = part.records.iter().map(Record::trial).collect();
-        if have != want {
+        let shard = part.shard;
+        let want = shard.len(part.trials) as usize;
+        if part.records.len() != want {
             return Err(format!(
-                "{source}: shard {}/{} holds {} of its {} trials (interrupted, or not written by simulate): rerun it",
-                part.shard.index,
-                part.shard.count,
-                have.len(),
-                want.len()
+                "{source}: shard {}/{} holds {} of its {want} trials (interrupted?): rerun it",
+                shard.index,
+                shard.count,
+                part.records.len()
+            ));
+        }
+        if let Some((k, record)) = part
+            .records
+            .iter()
+            .enumerate()
+            .find(|(k, record)| record.trial() != shard.trial(*k as u32))
+        {
+            return Err(format!(
+                "{source}: its record {} is of trial {}, where shard {}/{} has trial {} (edited?)",
+                k + 1,
+                record.trial(),
+                shard.index,
+                shard.count,
+                shard.trial(k as u32)
             ));
         }
     }
@@ -379,6 +414,40 @@ mod tests {
         let none: Result<Vec<Part<Vec<String>, Counted>>, String> =
             read(FORMAT, "empty", "nothing here");
         assert!(none.unwrap_err().contains("no part"));
+    }
+
+    #[test]
+    fn a_part_out_of_range_or_edited_is_refused_when_read() {
+        let read_one = |part: &Part<Vec<String>, Counted>| {
+            read::<Vec<String>, Counted>(FORMAT, "p", &part.to_text()).map(|_| ())
+        };
+        let mut beyond = part(1, 2, 10);
+        beyond.shard.index = 3;
+        assert!(
+            read_one(&beyond)
+                .unwrap_err()
+                .contains("shard 3/2 is out of range")
+        );
+        let mut none = part(0, 1, 10);
+        none.shard.count = 0;
+        assert!(read_one(&none).unwrap_err().contains("out of range"));
+        let mut huge = part(0, 1, 10);
+        huge.trials = u32::MAX;
+        assert!(read_one(&huge).unwrap_err().contains("more than the"));
+        let mut edited = part(0, 1, 10);
+        edited.scenario.push_str("seed: 3\n");
+        assert!(
+            read_one(&edited)
+                .unwrap_err()
+                .contains("does not match its digest")
+        );
+        let mut renumbered = part(1, 2, 10);
+        renumbered.records[2].trial = 4;
+        let merged = merge(named(vec![part(0, 2, 10), renumbered])).unwrap_err();
+        assert!(
+            merged.contains("its record 3 is of trial 4, where shard 1/2 has trial 5"),
+            "{merged}"
+        );
     }
 
     #[test]

@@ -125,11 +125,17 @@ Examples:
   for i in 0 1 2 3; do simulate risk scenarios/risk.yaml --trials 1000 --shard $i/4 --part part-$i.txt; done
   simulate merge part-*.txt --out report/
   # From a Kubernetes Indexed Job's pods (docs/cluster.md)
-  kubectl logs -l job-name=deploysim-risk --tail=-1 > parts.log && simulate merge parts.log
+  kubectl logs -l job-name=deploysim-risk-risk --tail=-1 > parts.log && simulate merge parts.log
+  # Availability's measured trials, sharded the same way
+  simulate availability scenarios/availability.yaml --trials 1000 --shard 0/2 --part a0.txt
+  simulate availability scenarios/availability.yaml --trials 1000 --shard 1/2 --part a1.txt
+  simulate merge a0.txt a1.txt --markdown avail.md
 
-Exit codes: as simulate risk's (0 done, 1 a risk.expect limit failed, 4
-inconclusive), and 2 when the parts are not one whole run (a shard missing or
-given twice, parts of another scenario, seed or version), naming the part.";
+Exit codes: as the command that ran the shards (risk: 0 done, 1 a risk.expect
+limit failed, 4 inconclusive; availability: 0 answered, 1 a limit failed), 2 when
+the parts are not one whole run (a shard missing or given twice, parts of another
+scenario, seed, version or kind, an edited part), naming the part, 3 a report
+cannot be written, 130 interrupted.";
 
 const RISK_EXAMPLES: &str = "\
 Examples:

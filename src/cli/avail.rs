@@ -29,6 +29,9 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
     {
         return code;
     }
+    if let Err(code) = output::check_target("--part", args.part.as_deref(), &args.scenario) {
+        return code;
+    }
     if args.json.as_deref() == Some(Path::new("-"))
         && args.markdown.as_deref() == Some(Path::new("-"))
     {
@@ -187,6 +190,20 @@ fn conclude(
             refusal_text(&Refusal::Capacity(fleet.capacity.clone()))
         ));
         return exit::INVALID;
+    }
+    if let Trials::Merged(per_level) = &trials {
+        let methods: usize = fleet.entrypoints.iter().map(|e| e.methods.len()).sum();
+        let misfit = per_level.iter().flatten().find(|counts| {
+            counts.failed.len() != fleet.candidates.len() || counts.methods.len() != methods
+        });
+        if let Some(counts) = misfit {
+            output::error(&format!(
+                "trial {} of the parts does not fit the fleet its scenario runs ({} services may fail, {methods} methods are sent): a part was edited",
+                counts.trial,
+                fleet.candidates.len()
+            ));
+            return exit::INVALID;
+        }
     }
     let mut rows = Vec::new();
     let mut interrupted = false;
@@ -384,12 +401,24 @@ pub(super) fn merge(parts: Vec<(String, part::Part)>, args: &MergeArgs) -> u8 {
                 return exit::INVALID;
             }
         };
-    if let Err(code) =
-        output::check_json_target(args.json.as_deref(), Path::new(&merged.scenario_path))
-    {
-        return code;
+    let settings = &merged.settings;
+    if settings.budget < 1.0 || settings.samples < 2 || settings.levels.is_empty() {
+        output::error(
+            "the parts' settings are out of the command's ranges (budget, samples, levels): a part was edited",
+        );
+        return exit::INVALID;
     }
+
     let levels = merged.settings.levels.len();
+    if let Some(record) = merged.records.iter().find(|record| {
+        record.levels.len() != levels || record.levels.iter().any(|c| c.trial != record.trial)
+    }) {
+        output::error(&format!(
+            "trial {} of the parts does not hold one count per level of its run: a part was edited",
+            record.trial
+        ));
+        return exit::INVALID;
+    }
     let per_level: Vec<Vec<TrialCounts>> = (0..levels)
         .map(|i| {
             merged

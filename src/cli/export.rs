@@ -50,9 +50,14 @@ fn job(args: &ExportJobArgs) -> u8 {
     }
     let dir = args.out.display().to_string();
     let mut text = format!(
-        "wrote {dir}/configmap.yaml and {dir}/job.yaml: {} shards of {} trials (seed {}), image {}\n\
+        "wrote {} and {}: {} shards of {} trials (seed {}), image {}\n\
          run them, gather the parts and merge them:\n",
-        spec.shards, spec.trials, spec.seed, spec.image
+        args.out.join("configmap.yaml").display(),
+        args.out.join("job.yaml").display(),
+        spec.shards,
+        spec.trials,
+        spec.seed,
+        spec.image
     );
     for command in spec.commands(&dir) {
         text.push_str(&format!("  {command}\n"));

@@ -34,6 +34,9 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
     if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
         return code;
     }
+    if let Err(code) = output::check_target("--part", args.part.as_deref(), &args.scenario) {
+        return code;
+    }
     // The output directory is made before any trial runs, so a bad --out costs nothing.
     if let Some(dir) = &args.out
         && let Err(message) = output::make_out_dir(dir)
@@ -156,6 +159,47 @@ fn conclude(
     exit_code(&verdict)
 }
 
+/// `simulate merge`'s outputs never overwrite a part it reads, and `-` is read once.
+fn merge_outputs_apart(args: &MergeArgs) -> Result<(), u8> {
+    let stdin = args.parts.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin > 1 {
+        output::error("`-` (standard input) is named more than once: it can be read once");
+        return Err(exit::INVALID);
+    }
+    if args.json.as_deref() == Some(Path::new("-"))
+        && args.markdown.as_deref() == Some(Path::new("-"))
+    {
+        output::error("--json - and --markdown - would both write to stdout; send one to a file");
+        return Err(exit::INVALID);
+    }
+    let mut outputs: Vec<(&str, std::path::PathBuf)> = Vec::new();
+    if let Some(json) = &args.json {
+        outputs.push(("--json", json.clone()));
+    }
+    if let Some(markdown) = &args.markdown {
+        outputs.push(("--markdown", markdown.clone()));
+    }
+    if let Some(dir) = &args.out {
+        outputs.push(("--out", dir.join("report.md")));
+        outputs.push(("--out", dir.join("report.html")));
+    }
+    for (flag, output_path) in outputs.iter().filter(|(_, p)| p.as_os_str() != "-") {
+        if let Some(part) = args
+            .parts
+            .iter()
+            .find(|part| deploysim::output::same_file(output_path, part))
+        {
+            output::error(&format!(
+                "{flag} {}: that is {}, a part being read; write the report to another file",
+                output_path.display(),
+                part.display()
+            ));
+            return Err(exit::INVALID);
+        }
+    }
+    Ok(())
+}
+
 /// `--shard I/N`: the shard's part, to `--part FILE` or standard output.
 fn write_part(
     args: &RiskArgs,
@@ -215,6 +259,9 @@ fn read_all<P>(
 
 /// `simulate merge PARTS...`: the report of a sharded run's parts.
 pub(super) fn merge(args: &MergeArgs) -> u8 {
+    if let Err(code) = merge_outputs_apart(args) {
+        return code;
+    }
     let mut texts = Vec::new();
     for path in &args.parts {
         match read_text_within(path, MAX_PART_BYTES) {
@@ -225,21 +272,30 @@ pub(super) fn merge(args: &MergeArgs) -> u8 {
             }
         }
     }
-    let kinds: std::collections::BTreeSet<String> = texts
-        .iter()
-        .flat_map(|(_, text)| deploysim::shard::kinds(text))
-        .collect();
+    // Per kind of part, the files that hold one.
+    let mut kinds: std::collections::BTreeMap<String, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for (source, text) in &texts {
+        for kind in deploysim::shard::kinds(text) {
+            let files = kinds.entry(kind.to_lowercase()).or_default();
+            if !files.contains(&source.as_str()) {
+                files.push(source);
+            }
+        }
+    }
     if kinds.len() > 1 {
+        let held: Vec<String> = kinds
+            .iter()
+            .map(|(kind, files)| format!("{kind} parts in {}", files.join(", ")))
+            .collect();
         output::error(&format!(
             "the parts are of different runs ({}): merge one run's parts at a time",
-            kinds
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(" and ")
-                .to_lowercase()
+            held.join("; ")
         ));
         return exit::INVALID;
     }
+    let kinds: std::collections::BTreeSet<String> =
+        kinds.into_keys().map(|kind| kind.to_uppercase()).collect();
     if kinds.contains("AVAILABILITY") {
         if args.out.is_some() {
             output::error(
@@ -277,9 +333,6 @@ pub(super) fn merge(args: &MergeArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    if let Err(code) = output::check_json_target(args.json.as_deref(), Path::new(&file)) {
-        return code;
-    }
     if let Some(dir) = &args.out
         && let Err(message) = output::make_out_dir(dir)
     {
@@ -297,6 +350,24 @@ pub(super) fn merge(args: &MergeArgs) -> u8 {
         Ok(planned) => planned,
         Err(code) => return code,
     };
+    // Each record must fit the run the parts describe: an outcome per strategy compared,
+    // defects of services the scenario has.
+    let strategies = planned.plans.len();
+    if let Some(trial) = merged.records.iter().find(|trial| {
+        trial.outcomes.len() != strategies
+            || trial
+                .draw
+                .defects
+                .keys()
+                .any(|service| !scenario.services.contains_key(service))
+    }) {
+        output::error(&format!(
+            "trial {} of the parts does not fit the run they describe ({} outcomes for {strategies} strategies, or a defect of a service the scenario lacks): a part was edited",
+            trial.draw.trial,
+            trial.outcomes.len()
+        ));
+        return exit::INVALID;
+    }
     let options = TrialOptions {
         trials: merged.trials,
         seed: merged.seed,

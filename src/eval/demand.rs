@@ -352,13 +352,17 @@ struct Model<'a> {
 }
 
 /// Per on/off assignment of the flags that `shares` splits (on for some users, off for
-/// others), the share of the runtime's sample of users who see it, with the split flags'
-/// shares set to 0 or 1. The shares alone when none is split, or more than
+/// others) and some call is behind (`used`), the share of the runtime's sample of users
+/// who see it, with the split flags' shares set to 0 or 1. The shares alone when none is split, or more than
 /// [`MAX_SPLIT_FLAGS`] are.
-fn assignments(flags: &Flags, shares: &BTreeMap<String, f64>) -> Vec<(BTreeMap<String, f64>, f64)> {
+fn assignments(
+    flags: &Flags,
+    shares: &BTreeMap<String, f64>,
+    used: &std::collections::BTreeSet<&str>,
+) -> Vec<(BTreeMap<String, f64>, f64)> {
     let split: Vec<(&String, u32)> = shares
         .iter()
-        .filter(|(_, share)| **share > 0.0 && **share < 1.0)
+        .filter(|(flag, share)| **share > 0.0 && **share < 1.0 && used.contains(flag.as_str()))
         .map(|(flag, _)| (flag, u32::from(flags.share(flag))))
         .collect();
     if split.is_empty() || split.len() > MAX_SPLIT_FLAGS {
@@ -521,7 +525,12 @@ impl<'a> Model<'a> {
                 FaultKind::Crash { .. } => {}
             }
         }
-        model.assignments = assignments(flags, &model.flags);
+        // Only the flags some call is behind split a round: the others change nothing.
+        let used: std::collections::BTreeSet<&str> = scenario
+            .every_call()
+            .filter_map(|(_, call)| call.flag.as_deref())
+            .collect();
+        model.assignments = assignments(flags, &model.flags, &used);
         model
     }
 

@@ -27,18 +27,23 @@ pub struct JobSpec<'a> {
 pub const MOUNTED: &str = "/scenario/scenario.yaml";
 
 impl JobSpec<'_> {
-    /// The Job's name: `deploysim-risk-NAME`, cut to fit a label value.
+    /// The Job's name: `deploysim-risk-NAME`, cut so that each pod's hostname (the name,
+    /// `-` and its index) is still a DNS label of at most 63 characters, which the API
+    /// server requires of an Indexed Job.
     pub fn job_name(&self) -> String {
+        let index_digits = self.shards.saturating_sub(1).max(1).ilog10() as usize + 1;
         let mut name = format!("deploysim-risk-{}", self.name);
-        name.truncate(63);
+        name.truncate(63 - 1 - index_digits);
         name.trim_end_matches('-').to_owned()
     }
 
     /// (file name, YAML) of each manifest: the ConfigMap, then the Job.
     pub fn manifests(&self) -> Vec<(&'static str, String)> {
         let job = self.job_name();
-        // The text as a JSON string: valid YAML whatever the scenario holds.
+        // Strings as JSON strings: valid YAML, and strings, whatever they hold (a
+        // scenario named `yes` or `123` is a string label, not a boolean or a number).
         let text = serde_json::to_string(self.text).expect("a string serializes");
+        let name = serde_json::to_string(self.name).expect("a string serializes");
         let configmap = format!(
             "apiVersion: v1
 kind: ConfigMap
@@ -49,8 +54,7 @@ metadata:
     deploysim/scenario: {name}
 data:
   scenario.yaml: {text}
-",
-            name = self.name
+"
         );
         let mut args = vec![
             "risk".to_owned(),
@@ -117,7 +121,6 @@ spec:
           configMap:
             name: {job}
 ",
-            name = self.name,
             shards = self.shards,
             backoff = self.shards.saturating_mul(2).max(2),
             args = args.join(", "),
@@ -145,6 +148,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_long_name_leaves_room_for_every_pod_s_index() {
+        let name = "a-very-long-scenario-name-that-fills-up-the-dns-label-limit-xx";
+        for shards in [2, 11, 1000] {
+            let spec = JobSpec {
+                name,
+                text: "",
+                shards,
+                trials: 1,
+                seed: 0,
+                image: "i",
+                strategies: &[],
+            };
+            let hostname = format!("{}-{}", spec.job_name(), shards - 1);
+            assert!(hostname.len() <= 63, "{hostname}");
+        }
+    }
+
+    #[test]
     fn each_pod_runs_its_own_shard_of_the_scenario_it_mounts() {
         let spec = JobSpec {
             name: "risk",
@@ -165,6 +186,7 @@ mod tests {
                 .1
                 .contains(r#"scenario.yaml: "name: risk\n# a \"quoted\" comment\n""#)
         );
+        assert!(job.contains("deploysim/scenario: \"risk\""));
         assert_eq!(spec.job_name(), "deploysim-risk-risk");
         assert!(spec.commands("job/")[2].contains("job-name=deploysim-risk-risk"));
     }

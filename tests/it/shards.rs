@@ -234,3 +234,89 @@ fn availability_trials_as_shards_merge_into_the_answer_of_one_machine() {
     assert_eq!(mixed.code, 2, "{}", mixed.stderr);
     assert!(mixed.stderr.contains("different runs"), "{}", mixed.stderr);
 }
+
+#[test]
+fn an_edited_part_or_an_output_over_a_part_is_refused_naming_it() {
+    let dir = TempDir::new("shards-edited");
+    let parts = shards(&dir, 2, "5");
+    // One outcome taken out of a risk trial: the record no longer fits its run.
+    let text = std::fs::read_to_string(&parts[1]).expect("part");
+    let mut json: serde_json::Value =
+        serde_json::from_str(text.lines().nth(1).expect("the part's JSON line")).expect("JSON");
+    json["records"][0]["outcomes"]
+        .as_array_mut()
+        .expect("outcomes")
+        .pop();
+    let lines: Vec<&str> = text.lines().collect();
+    let edited = format!("{}\n{}\n{}\n", lines[0], json, lines[2]);
+    let edited_path = dir.path().join("edited.txt");
+    std::fs::write(&edited_path, edited).expect("written");
+    let run = simulate(&["merge", &parts[0], edited_path.to_str().expect("utf-8")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("a part was edited"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // A shard index past its count.
+    json["shard"]["index"] = serde_json::json!(3);
+    let beyond = format!("{}\n{}\n{}\n", lines[0], json, lines[2]);
+    std::fs::write(&edited_path, beyond).expect("written");
+    let run = simulate(&["merge", &parts[0], edited_path.to_str().expect("utf-8")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("shard 3/2 is out of range"),
+        "{}",
+        run.stderr
+    );
+    // The report is never written over a part being read, nor a part over the scenario.
+    let run = simulate(&["merge", &parts[0], &parts[1], "--json", &parts[0]]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("a part being read"), "{}", run.stderr);
+    let scenario = dir.path().join("risk.yaml");
+    std::fs::copy(SCENARIO, &scenario).expect("copied");
+    let scenario = scenario.to_str().expect("utf-8");
+    let run = simulate(&[
+        "risk", scenario, "--trials", "2", "--shard", "0/1", "--part", scenario,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        std::fs::read_to_string(scenario)
+            .expect("kept")
+            .contains("risk:")
+    );
+}
+
+#[test]
+fn a_long_scenario_name_and_a_name_yaml_reads_as_a_boolean_still_give_a_valid_job() {
+    let dir = TempDir::new("shards-names");
+    let text = std::fs::read_to_string(SCENARIO).expect("shipped");
+    for name in [
+        "a-very-long-scenario-name-that-fills-up-the-dns-label-limit-xx",
+        "yes",
+    ] {
+        let renamed = text.replacen("name: risk", &format!("name: {name}"), 1);
+        let path = crate::support::write(&dir, &format!("{name}.yaml"), &renamed);
+        let out = dir.path().join(format!("job-{name}"));
+        let run = simulate(&[
+            "export",
+            "job",
+            &path,
+            "--shards",
+            "12",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let job = std::fs::read_to_string(out.join("job.yaml")).expect("written");
+        let job_name = job
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("name: deploysim-risk-"))
+            .expect("the job's name");
+        assert!(
+            format!("deploysim-risk-{job_name}-11").len() <= 63,
+            "pod hostnames must be DNS labels: {job_name}"
+        );
+        assert!(
+            job.contains(&format!("deploysim/scenario: \"{name}\"")),
+            "{job}"
+        );
+    }
+}
