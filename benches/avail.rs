@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use deploysim::avail::{self, Amount, Fleet, Question, Unit};
+use deploysim::avail::{self, Amount, Fleet, Question};
 use deploysim::model::Scenario;
 use deploysim::runtime::interrupt::Interrupt;
 use deploysim::{generate, scenario};
@@ -24,16 +24,8 @@ fn question(scenario: &Scenario, flags: &deploysim::model::Flags) -> Question<'s
     let scenario: &'static Scenario = Box::leak(Box::new(scenario.clone()));
     let flags: &'static deploysim::model::Flags = Box::leak(Box::new(flags.clone()));
     Question {
-        scenario,
-        deployment: &scenario.initial,
-        flags,
-        unit: Unit::Replica,
-        spared: Vec::new(),
-        degraded_lost: false,
-        budget: avail::BUDGET,
-        samples: avail::SAMPLES,
-        seed: 1,
         workers: workers(),
+        ..Question::initial(scenario, flags)
     }
 }
 

@@ -61,6 +61,26 @@ pub struct Question<'a> {
     pub workers: usize,
 }
 
+impl<'a> Question<'a> {
+    /// The initial deployment with `flags`, replicas as units, nothing spared, degraded
+    /// answers served, the default budget and samples, seed 1 and one worker: what
+    /// callers then change field by field.
+    pub fn initial(scenario: &'a Scenario, flags: &'a Flags) -> Question<'a> {
+        Question {
+            scenario,
+            deployment: &scenario.initial,
+            flags,
+            unit: Unit::Replica,
+            spared: Vec::new(),
+            degraded_lost: false,
+            budget: BUDGET,
+            samples: SAMPLES,
+            seed: 1,
+            workers: 1,
+        }
+    }
+}
+
 /// Why a question cannot be answered exactly here.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
@@ -725,16 +745,8 @@ mod tests {
     /// The initial deployment, replicas as units, the default budget, 2,000 samples.
     fn question<'a>(scenario: &'a Scenario, flags: &'a Flags) -> Question<'a> {
         Question {
-            scenario,
-            deployment: &scenario.initial,
-            flags,
-            unit: Unit::Replica,
-            spared: Vec::new(),
-            degraded_lost: false,
-            budget: BUDGET,
             samples: 2000,
-            seed: 1,
-            workers: 1,
+            ..Question::initial(scenario, flags)
         }
     }
 

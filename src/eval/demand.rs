@@ -352,21 +352,31 @@ struct Model<'a> {
 }
 
 /// Per on/off assignment of the flags that `shares` splits (on for some users, off for
-/// others) and some call is behind (`used`), the share of the runtime's sample of users
+/// others) and some call of `scenario` is behind, the share of the runtime's sample of users
 /// who see it, with the split flags' shares set to 0 or 1. The shares alone when none is split, or more than
 /// [`MAX_SPLIT_FLAGS`] are.
 fn assignments(
+    scenario: &Scenario,
     flags: &Flags,
     shares: &BTreeMap<String, f64>,
-    used: &std::collections::BTreeSet<&str>,
 ) -> Vec<(BTreeMap<String, f64>, f64)> {
+    let whole = || vec![(shares.clone(), 1.0)];
+    if !shares.values().any(|share| *share > 0.0 && *share < 1.0) {
+        return whole();
+    }
+    // Only the flags some call is behind split a round: the others change nothing. Read
+    // only where some flag is split, so that a state without one pays nothing for it.
+    let used: std::collections::BTreeSet<&str> = scenario
+        .every_call()
+        .filter_map(|(_, call)| call.flag.as_deref())
+        .collect();
     let split: Vec<(&String, u32)> = shares
         .iter()
         .filter(|(flag, share)| **share > 0.0 && **share < 1.0 && used.contains(flag.as_str()))
         .map(|(flag, _)| (flag, u32::from(flags.share(flag))))
         .collect();
     if split.is_empty() || split.len() > MAX_SPLIT_FLAGS {
-        return vec![(shares.clone(), 1.0)];
+        return whole();
     }
     let mut users: BTreeMap<Vec<bool>, u64> = BTreeMap::new();
     for user in 0..FLAG_SAMPLE {
@@ -525,12 +535,7 @@ impl<'a> Model<'a> {
                 FaultKind::Crash { .. } => {}
             }
         }
-        // Only the flags some call is behind split a round: the others change nothing.
-        let used: std::collections::BTreeSet<&str> = scenario
-            .every_call()
-            .filter_map(|(_, call)| call.flag.as_deref())
-            .collect();
-        model.assignments = assignments(flags, &model.flags, &used);
+        model.assignments = assignments(scenario, flags, &model.flags);
         model
     }
 

@@ -56,17 +56,16 @@ fn percent(value: f64) -> String {
 
 /// `value` as a percent with enough decimals to tell it from `than` (at most 10).
 fn percent_apart(value: f64, than: f64) -> String {
-    let mut text = percent(value);
-    for decimals in 3..=10 {
-        if value == than || text != percent(than) {
-            break;
-        }
-        text = format!("{:.*}%", decimals, value * 100.0);
-        if text != format!("{:.*}%", decimals, than * 100.0) {
-            break;
-        }
+    let text = percent(value);
+    if value == than || text != percent(than) {
+        return text;
     }
-    text
+    let at = |decimals: usize, share: f64| format!("{:.*}%", decimals, share * 100.0);
+    (3..10)
+        .map(|decimals| at(decimals, value))
+        .zip((3..10).map(|decimals| at(decimals, than)))
+        .find(|(ours, theirs)| ours != theirs)
+        .map_or_else(|| at(10, value), |(ours, _)| ours)
 }
 
 /// An estimate: exact, or its mean and 95% interval.

@@ -2,7 +2,7 @@
 //! by its probability, replicas folded) is the plain mean over every failure set of
 //! replicas, enumerated one by one, of the reference model's odds.
 
-use deploysim::avail::{self, Amount, Question, Unit};
+use deploysim::avail::{self, Amount, Question};
 use deploysim::model::{Deployment, FaultKind, Flags, Scenario};
 use proptest::prelude::*;
 
@@ -98,16 +98,9 @@ proptest! {
                 amounts.push(Amount::Each(0.3));
             }
             let question = Question {
-                scenario: &scenario,
                 deployment,
-                flags: &flags,
-                unit: Unit::Replica,
-                spared: Vec::new(),
-                degraded_lost: false,
-                budget: avail::BUDGET,
                 samples: 2,
-                seed: 1,
-                workers: 1,
+                ..Question::initial(&scenario, &flags)
             };
             let answer = avail::availability(&question, &amounts).map_err(|refusal| {
                 TestCaseError::fail(format!("{refusal:?}"))
