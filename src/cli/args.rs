@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use deploysim::runtime::net::Net;
 
+pub(super) use super::pipeline::PipelineArgs;
+
 const EXAMPLES: &str = "\
 Examples:
   # Run every strategy live and compare
@@ -204,6 +206,8 @@ pub(super) struct RunArgs {
     pub(super) selection: Selection,
     #[command(flatten)]
     pub(super) expect: ExpectArg,
+    #[command(flatten)]
+    pub(super) pipeline: PipelineArgs,
     /// Print only the comparison and the verdict: no per-step tables; and nothing on
     /// stderr but errors: no progress, no cost.
     #[arg(long)]
@@ -363,6 +367,8 @@ pub(super) struct CheckArgs {
     pub(super) selection: Selection,
     #[command(flatten)]
     pub(super) expect: ExpectArg,
+    #[command(flatten)]
+    pub(super) pipeline: PipelineArgs,
     /// Also sweep every pair of services missing at once (rows only for pairs worse than
     /// either service alone).
     #[arg(long)]
@@ -389,6 +395,8 @@ pub(super) struct SweepArgs {
     /// The network: `live` (real time) or `sim` (virtual time, deterministic per seed).
     #[arg(long, value_enum, default_value_t = NetArg::Live)]
     pub(super) net: NetArg,
+    #[command(flatten)]
+    pub(super) pipeline: PipelineArgs,
     /// Print only the conclusion (no tables), and nothing on stderr but errors: no
     /// progress, no notes.
     #[arg(long)]
@@ -421,6 +429,8 @@ pub(super) struct RiskArgs {
     /// `live` (real servers in real time; for a few trials).
     #[arg(long, value_enum, default_value_t = NetArg::Sim)]
     pub(super) net: NetArg,
+    #[command(flatten)]
+    pub(super) pipeline: PipelineArgs,
     /// Worker threads (default: one per core). The report does not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(super) workers: Option<u32>,
@@ -430,7 +440,8 @@ pub(super) struct RiskArgs {
     pub(super) quiet: bool,
     /// Run only shard I of N (trials i with i mod N = I, I from 0) and write its part
     /// instead of a report; `simulate merge` makes the report of the parts.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with_all = ["json", "out"])]
+    #[arg(long, value_name = "I/N", value_parser = parse_shard,
+          conflicts_with_all = ["json", "out", "junit", "markdown", "step_summary"])]
     pub(super) shard: Option<deploysim::shard::Shard>,
     /// Write the shard's part to FILE (default: standard output, between its markers).
     #[arg(long, value_name = "FILE", requires = "shard")]
@@ -547,16 +558,15 @@ pub(super) struct AvailabilityArgs {
     /// Also write the answer as JSON to FILE (`-` for stdout, which replaces the table).
     #[arg(long, value_name = "FILE")]
     pub(super) json: Option<PathBuf>,
-    /// Also write a short Markdown summary to FILE (for a pull request or a job summary).
-    #[arg(long, value_name = "FILE")]
-    pub(super) markdown: Option<PathBuf>,
+    #[command(flatten)]
+    pub(super) pipeline: PipelineArgs,
     /// Print only the heading, the limits and the verdict.
     #[arg(long)]
     pub(super) quiet: bool,
     /// With --trials: measure only shard I of N (trials i with i mod N = I, I from 0) at
     /// every level and write its part instead of an answer, for `simulate merge`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "trials",
-          conflicts_with_all = ["json", "markdown"])]
+          conflicts_with_all = ["json", "junit", "markdown", "step_summary"])]
     pub(super) shard: Option<deploysim::shard::Shard>,
     /// Write the shard's part to FILE (default: standard output, between its markers).
     #[arg(long, value_name = "FILE", requires = "shard")]

@@ -18,32 +18,35 @@ use super::{exit, output, progress};
 const DEFAULT_LEVELS: [Amount; 2] = [Amount::Kill(1), Amount::Kill(2)];
 
 pub(super) fn run(args: &AvailabilityArgs) -> u8 {
-    let (scenario, text) = match super::load_with_text(&args.scenario) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
+    let (scenario, text) =
+        match super::load_gated(&args.scenario, Some((&args.pipeline, "availability"))) {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
     if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
         return code;
     }
-    if let Err(code) = output::check_target("--markdown", args.markdown.as_deref(), &args.scenario)
+    if let Err(code) = args
+        .pipeline
+        .check_targets(&args.scenario, args.json.as_deref())
     {
         return code;
     }
     if let Err(code) = output::check_target("--part", args.part.as_deref(), &args.scenario) {
         return code;
     }
-    if args.json.as_deref() == Some(Path::new("-"))
-        && args.markdown.as_deref() == Some(Path::new("-"))
-    {
-        output::error("--json - and --markdown - would both write to stdout; send one to a file");
-        return exit::INVALID;
-    }
     let seed = args.seed.unwrap_or(scenario.seed);
     let settings = settings(&scenario, args);
     let outputs = Outputs {
         json: args.json.as_deref(),
-        markdown: args.markdown.as_deref(),
+        markdown: None,
         quiet: args.quiet,
+        gated: Some(Gated {
+            pipeline: &args.pipeline,
+            file: &args.scenario,
+            text: &text,
+            extra: rerun_flags(args),
+        }),
     };
     let trials = match (args.trials, args.shard) {
         (Some(trials), Some(shard)) => {
@@ -119,8 +122,62 @@ fn workers(asked: Option<u32>) -> usize {
 /// Where the answer goes.
 struct Outputs<'a> {
     json: Option<&'a Path>,
+    /// `merge --markdown`: the summary alone, no pipeline.
     markdown: Option<&'a Path>,
     quiet: bool,
+    gated: Option<Gated<'a>>,
+}
+
+/// A run's pipeline outputs (JUnit, summary, annotations), with what they point at.
+struct Gated<'a> {
+    pipeline: &'a super::pipeline::PipelineArgs,
+    file: &'a Path,
+    text: &'a str,
+    /// The flags that ask the same question again.
+    extra: Vec<String>,
+}
+
+/// The flags of `args` that change the answer, for the command that reruns it.
+fn rerun_flags(args: &AvailabilityArgs) -> Vec<String> {
+    let list = |values: Vec<String>| values.join(",");
+    let mut extra = Vec::new();
+    if !args.kill.is_empty() {
+        extra.push(format!(
+            "--kill {}",
+            list(args.kill.iter().map(u32::to_string).collect())
+        ));
+    }
+    if !args.each.is_empty() {
+        extra.push(format!(
+            "--each {}",
+            list(args.each.iter().map(f64::to_string).collect())
+        ));
+    }
+    if let Some(unit) = args.unit {
+        extra.push(format!(
+            "--unit {}",
+            match unit {
+                UnitArg::Replica => "replica",
+                UnitArg::Service => "service",
+            }
+        ));
+    }
+    if !args.spare.is_empty() {
+        extra.push(format!("--spare {}", list(args.spare.clone())));
+    }
+    if args.degraded_lost {
+        extra.push("--degraded-lost".to_owned());
+    }
+    if args.target {
+        extra.push("--target".to_owned());
+    }
+    if let Some((strategy, step)) = &args.after {
+        extra.push(format!("--after {strategy}:{step}"));
+    }
+    if let Some(trials) = args.trials {
+        extra.push(format!("--trials {trials}"));
+    }
+    extra
 }
 
 /// The measured trials of the answer: none, run here, or merged from shards' parts (per
@@ -262,17 +319,53 @@ fn conclude(
             return exit::ENVIRONMENT;
         }
     }
+    let markdown_out = outputs
+        .gated
+        .as_ref()
+        .is_some_and(|gated| gated.pipeline.markdown_on_stdout());
     if let Err(code) = output::emit(
         outputs.json,
-        || report::avail::text(&header, &answer, &judged, outputs.quiet),
+        || {
+            if markdown_out {
+                String::new()
+            } else {
+                report::avail::text(&header, &answer, &judged, outputs.quiet)
+            }
+        },
         || report::avail::json(&header, &answer, &judged),
     ) {
         return code;
     }
+    let verdict = if interrupted {
+        Verdict::Interrupted
+    } else {
+        report::avail::verdict(&judged)
+    };
+    if let Some(gated) = outputs.gated.as_ref().filter(|g| g.pipeline.wanted()) {
+        let positions = deploysim::scenario::positions(gated.text);
+        let rerun = super::pipeline::rerun("availability", gated.file, seed, &gated.extra);
+        let file = super::pipeline::shown(gated.file);
+        let cx = report::gate::cases::Context {
+            file: &file,
+            seed,
+            rerun: &rerun,
+            positions: positions.as_ref(),
+        };
+        let gate = report::gate::cases::availability(scenario, &judged, &verdict, cx);
+        let stdout_taken = outputs.json == Some(Path::new("-")) || markdown_out;
+        let summary = report::avail::markdown(&header, &answer, &judged);
+        if let Err(code) =
+            gated
+                .pipeline
+                .emit(&gate, positions.as_ref(), stdout_taken, Some(summary))
+        {
+            return code;
+        }
+    }
     if interrupted {
         return exit::INTERRUPTED;
     }
-    match report::avail::verdict(&judged) {
+    match verdict {
         Verdict::Fail(_) => exit::FAILED,
         _ => exit::OK,
     }
@@ -432,6 +525,7 @@ pub(super) fn merge(parts: Vec<(String, part::Part)>, args: &MergeArgs) -> u8 {
         json: args.json.as_deref(),
         markdown: args.markdown.as_deref(),
         quiet: args.quiet,
+        gated: None,
     };
     conclude(
         &scenario,

@@ -9,6 +9,7 @@ mod export;
 mod generate;
 mod import;
 mod output;
+mod pipeline;
 mod plan;
 mod progress;
 mod risk;
@@ -138,8 +139,20 @@ const COST_WORTH_SAYING: Duration = Duration::from_secs(10);
 /// The scenario at `path` and its text (a shard's part carries it), or the exit code of
 /// the problems already reported.
 fn load_with_text(path: &Path) -> Result<(Scenario, String), u8> {
+    load_gated(path, None)
+}
+
+/// [`load_with_text`] for a command that reports to a pipeline (`command` names it):
+/// an invalid scenario's problems also become its annotations and JUnit cases.
+fn load_gated(
+    path: &Path,
+    pipeline: Option<(&pipeline::PipelineArgs, &'static str)>,
+) -> Result<(Scenario, String), u8> {
     scenario::load_with_text(path).map_err(|err| {
         output::report_error(&err);
+        if let Some((pipeline, command)) = pipeline {
+            pipeline.invalid(command, path, &err);
+        }
         exit::INVALID
     })
 }
@@ -170,25 +183,24 @@ fn write_part_text(
     exit::OK
 }
 
-/// The scenario at `path`, or the exit code of the problems already reported.
-fn load(path: &Path) -> Result<Scenario, u8> {
-    scenario::load(path).map_err(|err| {
-        output::report_error(&err);
-        exit::INVALID
-    })
-}
-
 /// The scenario, the seed and the strategies a command runs, or the exit code of the
 /// error already reported.
-fn prepare(path: &Path, selection: &Selection) -> Result<(Scenario, u64, Vec<Strategy>), u8> {
-    let scenario = load(path)?;
+fn prepare(
+    path: &Path,
+    selection: &Selection,
+    pipeline: Option<(&pipeline::PipelineArgs, &'static str)>,
+) -> Result<(Scenario, String, u64, Vec<Strategy>), u8> {
+    let (scenario, text) = load_gated(path, pipeline)?;
     let seed = selection.seed.unwrap_or(scenario.seed);
     let strategies = deploysim::plan::select(&scenario, &selection.strategies).map_err(|err| {
         output::error(&err.to_string());
         exit::INVALID
     })?;
     output::check_json_target(selection.json.as_deref(), path)?;
-    Ok((scenario, seed, strategies))
+    if let Some((pipeline, _)) = pipeline {
+        pipeline.check_targets(path, selection.json.as_deref())?;
+    }
+    Ok((scenario, text, seed, strategies))
 }
 
 /// The strategies with `--expect` given to those without an expectation of their own.

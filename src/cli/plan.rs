@@ -7,7 +7,8 @@ use super::args::PlanArgs;
 use super::{exit, output};
 
 pub(super) fn run(args: &PlanArgs) -> u8 {
-    let (scenario, seed, strategies) = match super::prepare(&args.scenario, &args.selection) {
+    let (scenario, _, seed, strategies) = match super::prepare(&args.scenario, &args.selection, None)
+    {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };

@@ -19,7 +19,8 @@ use super::args::{MergeArgs, RiskArgs};
 use super::{exit, output, progress};
 
 pub(super) fn run(args: &RiskArgs) -> u8 {
-    let (scenario, text) = match super::load_with_text(&args.scenario) {
+    let (scenario, text) = match super::load_gated(&args.scenario, Some((&args.pipeline, "risk")))
+    {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -35,6 +36,12 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         return code;
     }
     if let Err(code) = output::check_target("--part", args.part.as_deref(), &args.scenario) {
+        return code;
+    }
+    if let Err(code) = args
+        .pipeline
+        .check_targets(&args.scenario, args.json.as_deref())
+    {
         return code;
     }
     // The output directory is made before any trial runs, so a bad --out costs nothing.
@@ -84,10 +91,25 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         return write_part(args, text, &options, shard, ran);
     }
     let file = args.scenario.display().to_string();
+    let mut extra: Vec<String> = args
+        .strategies
+        .iter()
+        .map(|name| format!("--strategy {}", report::shell_word(name)))
+        .collect();
+    extra.push(format!("--trials {}", options.trials));
+    if args.net == super::args::NetArg::Live {
+        extra.push("--net live".to_owned());
+    }
     let outputs = Outputs {
         json: args.json.as_deref(),
         out: args.out.as_deref(),
         quiet: args.quiet,
+        gated: Some(Gated {
+            pipeline: &args.pipeline,
+            file: &args.scenario,
+            text: &text,
+            extra,
+        }),
     };
     conclude(
         &outputs, &scenario, &file, &compared, &planned, &options, &ran,
@@ -99,6 +121,17 @@ struct Outputs<'a> {
     json: Option<&'a Path>,
     out: Option<&'a Path>,
     quiet: bool,
+    /// A run's pipeline outputs; a merge has none.
+    gated: Option<Gated<'a>>,
+}
+
+/// A run's pipeline outputs (JUnit, summary, annotations), with what they point at.
+struct Gated<'a> {
+    pipeline: &'a super::pipeline::PipelineArgs,
+    file: &'a Path,
+    text: &'a str,
+    /// The flags that run the same trials again.
+    extra: Vec<String>,
 }
 
 /// The report of `ran` (a whole run, or merged parts): the terminal text, JSON, pages,
@@ -149,12 +182,42 @@ fn conclude(
         output::error(&message);
         return exit::ENVIRONMENT;
     }
+    let markdown_out = outputs
+        .gated
+        .as_ref()
+        .is_some_and(|gated| gated.pipeline.markdown_on_stdout());
     if let Err(code) = output::emit(
         outputs.json,
-        || report::risk::text(header, &findings, outputs.quiet),
+        || {
+            if markdown_out {
+                String::new()
+            } else {
+                report::risk::text(header, &findings, outputs.quiet)
+            }
+        },
         || report::risk::json(header, &findings),
     ) {
         return code;
+    }
+    if let Some(gated) = outputs.gated.as_ref().filter(|g| g.pipeline.wanted()) {
+        let positions = deploysim::scenario::positions(gated.text);
+        let rerun = super::pipeline::rerun("risk", gated.file, options.seed, &gated.extra);
+        let file = super::pipeline::shown(gated.file);
+        let cx = report::gate::cases::Context {
+            file: &file,
+            seed: options.seed,
+            rerun: &rerun,
+            positions: positions.as_ref(),
+        };
+        let gate =
+            report::gate::cases::risk(scenario, &assessment, &verdict, ran.trials.len(), cx);
+        let stdout_taken = outputs.json == Some(Path::new("-")) || markdown_out;
+        if let Err(code) = gated
+            .pipeline
+            .emit(&gate, positions.as_ref(), stdout_taken, None)
+        {
+            return code;
+        }
     }
     exit_code(&verdict)
 }
@@ -391,6 +454,7 @@ pub(super) fn merge(args: &MergeArgs) -> u8 {
         json: args.json.as_deref(),
         out: args.out.as_deref(),
         quiet: args.quiet,
+        gated: None,
     };
     conclude(
         &outputs, &scenario, &file, &compared, &planned, &options, &ran,

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use deploysim::model::{Scenario, Strategy};
 use deploysim::plan::{self, Plan};
 use deploysim::record::result::{LiveRun, Unplanned, Verdict};
-use deploysim::report;
+use deploysim::report::{self, gate};
 use deploysim::runtime::host::{run_budget, sim_limit};
 use deploysim::runtime::net::Net;
 use deploysim::runtime::run::{self as live, Progress};
 
 use super::args::RunArgs;
-use super::{exit, output, progress};
+use super::{exit, output, pipeline, progress};
 
 pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
-    let (scenario, seed, strategies) = match super::prepare(path, &args.selection) {
+    let gated = Some((&args.pipeline, "run"));
+    let (scenario, text, seed, strategies) = match super::prepare(path, &args.selection, gated) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -72,12 +73,58 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         interrupted,
         expect_graceful: args.expect.expect.is_some(),
     };
+    let markdown_out = args.pipeline.markdown_on_stdout();
     if let Err(code) = output::emit(
         args.selection.json.as_deref(),
-        || trial_line + &report::live::text(&scenario, seed, net, &live, args.quiet),
+        || {
+            if markdown_out {
+                String::new()
+            } else {
+                trial_line + &report::live::text(&scenario, seed, net, &live, args.quiet)
+            }
+        },
         || report::live::json(&scenario, seed, net, &live),
     ) {
         return code;
+    }
+    if args.pipeline.wanted() {
+        let positions = deploysim::scenario::positions(&text);
+        let mut extra = vec![format!(
+            "--net {}",
+            match args.net {
+                super::args::NetArg::Live => "live",
+                super::args::NetArg::Sim => "sim",
+            }
+        )];
+        extra.extend(
+            args.selection
+                .strategies
+                .iter()
+                .map(|name| format!("--strategy {}", report::shell_word(name))),
+        );
+        if args.expect.expect.is_some() {
+            extra.push("--expect graceful".to_owned());
+        }
+        if let Some(trial) = args.trial {
+            extra.push(format!("--trial {trial}"));
+        }
+        let rerun = pipeline::rerun("", path, seed, &extra);
+        let file = pipeline::shown(path);
+        let cx = gate::cases::Context {
+            file: &file,
+            seed,
+            rerun: &rerun,
+            positions: positions.as_ref(),
+        };
+        let gate = gate::cases::live(&scenario, net, &live, cx);
+        let stdout_taken =
+            args.selection.json.as_deref() == Some(Path::new("-")) || markdown_out;
+        if let Err(code) = args
+            .pipeline
+            .emit(&gate, positions.as_ref(), stdout_taken, None)
+        {
+            return code;
+        }
     }
     let code = match Verdict::of(&live.summary(&scenario)) {
         Verdict::Pass => exit::OK,

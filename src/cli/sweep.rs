@@ -3,21 +3,28 @@
 use std::sync::Arc;
 
 use deploysim::check::sweep::Missing;
-use deploysim::report;
+use deploysim::report::{self, gate};
 use deploysim::runtime::host::{row_budget, sim_limit};
 use deploysim::runtime::net::Net;
 use deploysim::runtime::run::Progress;
 use deploysim::runtime::sweep::{self, MAX_ROWS};
 
 use super::args::SweepArgs;
-use super::{exit, output, progress};
+use super::{exit, output, pipeline, progress};
 
 pub(super) fn run(args: &SweepArgs) -> u8 {
-    let scenario = match super::load(&args.scenario) {
-        Ok(scenario) => Arc::new(scenario),
+    let (scenario, text) = match super::load_gated(&args.scenario, Some((&args.pipeline, "sweep")))
+    {
+        Ok((scenario, text)) => (Arc::new(scenario), text),
         Err(code) => return code,
     };
     if let Err(code) = output::check_json_target(args.json.as_deref(), &args.scenario) {
+        return code;
+    }
+    if let Err(code) = args
+        .pipeline
+        .check_targets(&args.scenario, args.json.as_deref())
+    {
         return code;
     }
     let seed = args.seed.unwrap_or(scenario.seed);
@@ -57,12 +64,49 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
         Ok(outcome) => outcome,
         Err(code) => return code,
     };
+    let markdown_out = args.pipeline.markdown_on_stdout();
     if let Err(code) = output::emit(
         args.json.as_deref(),
-        || report::sweep::text(&scenario, seed, net, &rows, interrupted, args.quiet),
+        || {
+            if markdown_out {
+                String::new()
+            } else {
+                report::sweep::text(&scenario, seed, net, &rows, interrupted, args.quiet)
+            }
+        },
         || report::sweep::json(&scenario, seed, net, &rows, interrupted),
     ) {
         return code;
+    }
+    if args.pipeline.wanted() {
+        let positions = deploysim::scenario::positions(&text);
+        let mut extra = vec![format!(
+            "--net {}",
+            match args.net {
+                super::args::NetArg::Live => "live",
+                super::args::NetArg::Sim => "sim",
+            }
+        )];
+        if args.pairs {
+            extra.push("--pairs".to_owned());
+        }
+        let rerun = pipeline::rerun("sweep", &args.scenario, seed, &extra);
+        let file = pipeline::shown(&args.scenario);
+        let cx = gate::cases::Context {
+            file: &file,
+            seed,
+            rerun: &rerun,
+            positions: positions.as_ref(),
+        };
+        let gate = gate::cases::sweep(&scenario, &rows, interrupted, cx);
+        let stdout_taken =
+            args.json.as_deref() == Some(std::path::Path::new("-")) || markdown_out;
+        if let Err(code) = args
+            .pipeline
+            .emit(&gate, positions.as_ref(), stdout_taken, None)
+        {
+            return code;
+        }
     }
     if interrupted {
         exit::INTERRUPTED

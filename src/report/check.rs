@@ -73,7 +73,7 @@ pub fn text(scenario: &Scenario, seed: u64, report: &Report, quiet: bool) -> Str
 }
 
 /// The last line: what the check judged and how it came out.
-fn verdict(out: &mut String, report: &Report) {
+pub(crate) fn verdict(out: &mut String, report: &Report) {
     let unplanned = report.unplanned();
     let unjudged: Vec<&str> = report
         .strategies

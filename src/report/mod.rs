@@ -7,6 +7,7 @@
 pub mod avail;
 pub mod charts;
 pub mod check;
+pub mod gate;
 pub mod live;
 pub mod plan;
 pub mod risk;

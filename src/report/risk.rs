@@ -59,6 +59,10 @@ impl Findings<'_> {
 }
 
 /// A measure's value as the reports print a limit or an estimate alone.
+pub(crate) fn amount_text(measure: &str, value: f64) -> String {
+    amount(measure, value)
+}
+
 fn amount(measure: &str, value: f64) -> String {
     if measure == "change_failure_rate" {
         format!("{:.1}%", value * 100.0)

@@ -5,6 +5,7 @@
 //! Each stage collects every problem it finds, so a user sees all of them at once.
 
 pub mod input;
+pub mod located;
 pub mod problem;
 mod raw;
 mod validate;
@@ -14,6 +15,7 @@ use std::path::Path;
 
 use crate::model::Scenario;
 
+pub use located::Positions;
 pub use problem::{Problem, ScenarioError};
 
 pub use input::MAX_FILE_BYTES;
@@ -63,6 +65,14 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
             problems: problems.into_sorted(),
         }),
     }
+}
+
+/// Where each key of scenario `text` is, read by the same parser the loader uses (so
+/// the same lines and columns its problems name); `None` when the text is no YAML
+/// tree. Read on demand, by the reports that point at lines: a run that prints none
+/// pays nothing for it.
+pub fn positions(text: &str) -> Option<Positions> {
+    yaml::parse(text).ok().map(|root| Positions::of(&root))
 }
 
 /// A scenario written inline in a unit test; a test scenario that does not load is a bug

@@ -2,7 +2,7 @@
 //! (`sections`), a comparison, the verdict, and the JSON form of the same data (`json`).
 
 mod cascade;
-mod json;
+pub(crate) mod json;
 mod sections;
 
 use std::fmt::Write as _;
@@ -89,6 +89,18 @@ fn not_run(out: &mut String, unplanned: &Unplanned) {
         out,
         "  `simulate check` shows every state of every order and what makes one safe"
     );
+}
+
+/// The verdict line without its `verdict: ` label, for a pipeline's summary.
+pub(crate) fn verdict_sentence(
+    scenario: &Scenario,
+    seed: u64,
+    net: Net,
+    live: &LiveSummary,
+) -> String {
+    let mut out = String::new();
+    verdict_line(&mut out, scenario, seed, net, live);
+    out.trim().trim_start_matches("verdict: ").to_owned()
 }
 
 /// The last line: the verdict over every strategy, and how to rerun a run that failed.
