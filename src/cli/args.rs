@@ -72,6 +72,9 @@ Examples:
   simulate check scenarios/online-boutique.yaml --expect graceful
   # One strategy, as JSON
   simulate check scenarios/partial.yaml --strategy batch --json check.json
+  # A pipeline's gate: JUnit for the test view, a summary for the pull request
+  simulate check scenarios/partial.yaml --expect graceful --junit check.xml \\
+      --markdown summary.md
   # Only each strategy's line and the verdict
   simulate check scenarios/partial.yaml --quiet
 
@@ -311,7 +314,44 @@ pub(super) enum Command {
     /// failure does are left to you.
     #[command(after_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
+    /// Print the JSON Schema (draft 2020-12) of scenario files, for editors and
+    /// validators.
+    ///
+    /// Every key, type, range, default and description the loader knows. What a schema
+    /// cannot say (a call to a service that does not exist, a call cycle, a fault's step
+    /// that no strategy reaches) `simulate check` does. An editor with the YAML language
+    /// server validates and completes a scenario that starts with
+    /// `# yaml-language-server: $schema=PATH`.
+    #[command(after_help = SCHEMA_EXAMPLES)]
+    Schema,
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), for `man`.
+    #[command(after_help = MAN_EXAMPLES)]
+    Man,
 }
+
+#[derive(Debug, Args)]
+pub(super) struct CompletionsArgs {
+    /// The shell.
+    pub(super) shell: clap_complete::Shell,
+}
+
+const SCHEMA_EXAMPLES: &str = "\
+Examples:
+  simulate schema > scenario.schema.json
+  check-jsonschema --schemafile scenario.schema.json scenarios/*.yaml";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  simulate completions bash > ~/.local/share/bash-completion/completions/simulate
+  simulate completions zsh > ~/.zfunc/_simulate      # with fpath+=(~/.zfunc) before compinit
+  simulate completions fish > ~/.config/fish/completions/simulate.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  simulate man > ~/.local/share/man/man1/simulate.1 && man simulate";
 
 #[derive(Debug, Args)]
 pub(super) struct PlanArgs {

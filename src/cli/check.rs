@@ -57,8 +57,8 @@ pub(super) fn run(args: &CheckArgs) -> u8 {
             positions: positions.as_ref(),
         };
         let gate = gate::cases::check(&scenario, &report, cx);
-        let stdout_taken = args.selection.json.as_deref() == Some(std::path::Path::new("-"))
-            || markdown_out;
+        let stdout_taken =
+            args.selection.json.as_deref() == Some(std::path::Path::new("-")) || markdown_out;
         if let Err(code) = args
             .pipeline
             .emit(&gate, positions.as_ref(), stdout_taken, None)

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 
 use deploysim::model::{Scenario, Strategy};
 use deploysim::runtime::cluster::StartError;
@@ -68,6 +68,22 @@ pub fn main() -> ExitCode {
         Some(Command::Export(what)) => export::run(&what),
         Some(Command::Import(args)) => import::run(&args),
         Some(Command::Generate(args)) => generate::run(&args),
+        Some(Command::Schema) => print(scenario::SCHEMA),
+        Some(Command::Completions(args)) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "simulate", &mut script);
+            print(&String::from_utf8_lossy(&script))
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => print(&String::from_utf8_lossy(&page)),
+                Err(err) => {
+                    output::error(&format!("cannot render the manual page: {err}"));
+                    exit::ENVIRONMENT
+                }
+            }
+        }
         None => match &cli.run.scenario {
             Some(path) => run::run(path, &cli.run),
             None => {
@@ -82,7 +98,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The commands, for suggestions.
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 12] = [
     "plan",
     "check",
     "sweep",
@@ -92,7 +108,21 @@ const COMMANDS: [&str; 9] = [
     "export",
     "import",
     "generate",
+    "schema",
+    "completions",
+    "man",
 ];
+
+/// Prints a text the command writes whole (the schema, a completion script, the manual).
+fn print(text: &str) -> u8 {
+    match output::print_out(text) {
+        Ok(()) => exit::OK,
+        Err(message) => {
+            output::error(&message);
+            exit::ENVIRONMENT
+        }
+    }
+}
 
 /// `simulate chek x.yaml`: a first word that is no command and no file, close to a
 /// command's name, is a misspelt command (clap would take it for the scenario and

@@ -7,11 +7,11 @@ use super::args::PlanArgs;
 use super::{exit, output};
 
 pub(super) fn run(args: &PlanArgs) -> u8 {
-    let (scenario, _, seed, strategies) = match super::prepare(&args.scenario, &args.selection, None)
-    {
-        Ok(prepared) => prepared,
-        Err(code) => return code,
-    };
+    let (scenario, _, seed, strategies) =
+        match super::prepare(&args.scenario, &args.selection, None) {
+            Ok(prepared) => prepared,
+            Err(code) => return code,
+        };
     let outcomes: Vec<PlanOutcome> = strategies
         .iter()
         .map(|strategy| (strategy.clone(), plan::plan(&scenario, strategy, seed)))

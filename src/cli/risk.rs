@@ -19,8 +19,7 @@ use super::args::{MergeArgs, RiskArgs};
 use super::{exit, output, progress};
 
 pub(super) fn run(args: &RiskArgs) -> u8 {
-    let (scenario, text) = match super::load_gated(&args.scenario, Some((&args.pipeline, "risk")))
-    {
+    let (scenario, text) = match super::load_gated(&args.scenario, Some((&args.pipeline, "risk"))) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -209,8 +208,7 @@ fn conclude(
             rerun: &rerun,
             positions: positions.as_ref(),
         };
-        let gate =
-            report::gate::cases::risk(scenario, &assessment, &verdict, ran.trials.len(), cx);
+        let gate = report::gate::cases::risk(scenario, &assessment, &verdict, ran.trials.len(), cx);
         let stdout_taken = outputs.json == Some(Path::new("-")) || markdown_out;
         if let Err(code) = gated
             .pipeline

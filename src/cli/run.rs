@@ -117,8 +117,7 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
             positions: positions.as_ref(),
         };
         let gate = gate::cases::live(&scenario, net, &live, cx);
-        let stdout_taken =
-            args.selection.json.as_deref() == Some(Path::new("-")) || markdown_out;
+        let stdout_taken = args.selection.json.as_deref() == Some(Path::new("-")) || markdown_out;
         if let Err(code) = args
             .pipeline
             .emit(&gate, positions.as_ref(), stdout_taken, None)

@@ -99,8 +99,7 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
             positions: positions.as_ref(),
         };
         let gate = gate::cases::sweep(&scenario, &rows, interrupted, cx);
-        let stdout_taken =
-            args.json.as_deref() == Some(std::path::Path::new("-")) || markdown_out;
+        let stdout_taken = args.json.as_deref() == Some(std::path::Path::new("-")) || markdown_out;
         if let Err(code) = args
             .pipeline
             .emit(&gate, positions.as_ref(), stdout_taken, None)

@@ -117,9 +117,7 @@ impl Positions {
                 (entry.scalar.as_deref() == Some(callee)).then_some((entry.pos, call))
             })
             .filter(|(_, call)| {
-                api.is_none_or(|api| {
-                    self.scalar(&format!("{call}.api")).unwrap_or("v1") == api
-                })
+                api.is_none_or(|api| self.scalar(&format!("{call}.api")).unwrap_or("v1") == api)
             })
             .map(|(pos, call)| (pos, call.to_owned()))
             .collect();

@@ -20,6 +20,10 @@ pub use problem::{Problem, ScenarioError};
 
 pub use input::MAX_FILE_BYTES;
 
+/// The JSON Schema (draft 2020-12) of scenario files: `simulate schema` prints it, and
+/// `tests/it/schema.rs` holds its keys to the loader's ([`known_keys`]).
+pub const SCHEMA: &str = include_str!("../../schema/scenario.schema.json");
+
 /// Reads and validates the scenario at `path`; `-` reads standard input (named
 /// `<stdin>` in messages).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -73,6 +77,13 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
 /// pays nothing for it.
 pub fn positions(text: &str) -> Option<Positions> {
     yaml::parse(text).ok().map(|root| Positions::of(&root))
+}
+
+/// The keys the loader knows at each mapping of scenario `text` it reads, by key path
+/// (`services.web.versions.v1` -> `latency_ms`, `calls`, ...); `None` when the text is
+/// no YAML tree. What the JSON Schema of `simulate schema` is held to.
+pub fn known_keys(text: &str) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+    yaml::parse(text).ok().map(|root| raw::known_keys(&root))
 }
 
 /// A scenario written inline in a unit test; a test scenario that does not load is a bug

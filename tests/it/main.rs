@@ -52,5 +52,11 @@ mod agreement;
 /// snapshots of what a user reads.
 mod scenarios;
 
+/// The JSON Schema of scenario files against the loader and a real validator.
+mod schema;
+
+/// Reports for a pipeline (JUnit, Markdown, annotations), completions and the manual.
+mod gate;
+
 /// House rules: module docs on every file, README and CI agree.
 mod tidy;

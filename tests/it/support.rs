@@ -101,3 +101,46 @@ pub fn run_on(
     .expect("the run starts its servers");
     run
 }
+
+/// [`simulate`] with environment variables set (`GITHUB_ACTIONS`, say) and the rest as
+/// the tests run it.
+pub fn simulate_with(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("COLUMNS")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the simulate binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs a tool the tests read outputs with (a Python module from PyPI, a shell), from
+/// the repository root. `None` when it is not installed here, said on stderr; under CI
+/// (`CI=true`), which installs every one of them (.ci/run), a missing tool fails.
+pub fn tool(program: &str, args: &[&str], what: &str) -> Option<Output> {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output();
+    let missing = match &output {
+        Err(_) => true,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).contains("No module named"),
+    };
+    if !missing {
+        return output.ok();
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{what} must run under CI (.ci/run installs it)"
+    );
+    eprintln!("skipped: {what} is not installed here (.ci/run installs it)");
+    None
+}

@@ -6,6 +6,7 @@ use crate::avail;
 use crate::check::{self, StrategyCheck};
 use crate::eval::graph::{BrokenEdge, Level, Prediction};
 use crate::model::Scenario;
+use crate::record::expect::Rule;
 use crate::record::result::{Ending, LiveRun, SweepRow};
 use crate::report::live::json::ExpectationJson;
 use crate::report::{path_text, plan_error_text, plural};
@@ -110,14 +111,12 @@ pub fn check(scenario: &Scenario, report: &check::Report, cx: Context<'_>) -> Ga
     let mut gate = cx.gate("check", &scenario.name, report.verdict());
     let mut headline = String::new();
     crate::report::check::verdict(&mut headline, report);
-    gate.headline = headline
-        .trim()
-        .trim_start_matches("verdict: ")
-        .to_owned();
+    gate.headline = headline.trim().trim_start_matches("verdict: ").to_owned();
     for check in &report.strategies {
         strategy_cases(&mut gate.cases, &report.graph, check, cx);
     }
-    gate.notes.push(("Safe order".to_owned(), safe_text(&report.safe)));
+    gate.notes
+        .push(("Safe order".to_owned(), safe_text(&report.safe)));
     gate
 }
 
@@ -188,7 +187,8 @@ fn strategy_cases(
             format!("; {}", overloaded[0].0)
         }
     );
-    let (status, title, message) = match (check.strategy.expect.graceful, check.expectation_held()) {
+    let (status, title, message) = match (check.strategy.expect.graceful, check.expectation_held())
+    {
         (Some(true), Some(true)) => (
             Status::Passed,
             "graceful",
@@ -270,10 +270,10 @@ fn failing_states(
                 if !seen.insert((entry.clone(), path.clone())) {
                     continue;
                 }
-                let key = prediction
-                    .edge
-                    .as_deref()
-                    .map_or_else(|| format!("services.{entry}"), |edge| cx.edge(prediction, edge));
+                let key = prediction.edge.as_deref().map_or_else(
+                    || format!("services.{entry}"),
+                    |edge| cx.edge(prediction, edge),
+                );
                 let text = if path.is_empty() {
                     format!("{label}: {entry} fails")
                 } else {
@@ -383,11 +383,15 @@ pub fn live(scenario: &Scenario, net: Net, run: &LiveRun, cx: Context<'_>) -> Ga
                 )
             })
             .collect();
-        for expectation in strategy_run.expectations.iter().map(ExpectationJson::from) {
-            let message = format!(
-                "{}; measured: {}",
-                expectation.expected, expectation.actual
-            );
+        for judged in &strategy_run.expectations {
+            let expectation = ExpectationJson::from(judged);
+            // Named as `check` names them, so a pipeline reads one word for one rule.
+            let title = match judged.rule {
+                Rule::Graceful(true) => "graceful".to_owned(),
+                Rule::Graceful(false) => "expects a failure".to_owned(),
+                _ => format!("expect {}", expectation.key),
+            };
+            let message = format!("{}; measured: {}", expectation.expected, expectation.actual);
             let (status, findings) = if expectation.held {
                 (Status::Passed, Vec::new())
             } else {
@@ -399,12 +403,7 @@ pub fn live(scenario: &Scenario, net: Net, run: &LiveRun, cx: Context<'_>) -> Ga
                 findings.extend(causes.iter().cloned());
                 (Status::Failed, findings)
             };
-            gate.cases.push(case(
-                status,
-                format!("expect {}", expectation.key),
-                message,
-                findings,
-            ));
+            gate.cases.push(case(status, title, message, findings));
         }
     }
     for unplanned in &run.unplanned {
@@ -563,7 +562,9 @@ pub fn risk(
         } else if unmeasured {
             (
                 Status::Inconclusive,
-                format!("not judged: some trials were not measured (the machine fell behind); {value}"),
+                format!(
+                    "not judged: some trials were not measured (the machine fell behind); {value}"
+                ),
             )
         } else if estimate.n == 0 {
             (

@@ -8,7 +8,12 @@ fn case(group: &str, status: Status, findings: usize) -> Case {
         message: format!("{group} <&> \"quoted\" | piped"),
         at: "expect".to_owned(),
         findings: (0..findings)
-            .map(|i| Finding::at(format!("services.s{i}"), format!("step {i}: 50% failed\nnext")))
+            .map(|i| {
+                Finding::at(
+                    format!("services.s{i}"),
+                    format!("step {i}: 50% failed\nnext"),
+                )
+            })
             .collect(),
         primary: true,
         blocking: true,
@@ -45,7 +50,11 @@ fn annotations_are_capped_with_a_last_one_that_counts_the_rest() {
     // percent as data.
     // services.s0 is not written: it points at `services`, what holds it.
     assert!(lines[0].contains("file=scenarios/shop%2C v2.yaml,line=2,col=1,"));
-    assert!(lines[0].ends_with("::step 0: 50%25 failed%0Anext"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with("::step 0: 50%25 failed%0Anext"),
+        "{}",
+        lines[0]
+    );
     // services.s1 is written at line 3: the finding points there.
     assert!(lines[1].contains(",line=3,col=3,"), "{}", lines[1]);
 }
@@ -77,7 +86,10 @@ fn the_summary_stays_within_its_lines_however_many_cases() {
     assert!(text.contains("45 more cases"));
     assert!(text.contains("\\| piped"), "pipes are escaped in cells");
     assert!(text.contains("**Safe order**: [a] → [b]"));
-    assert!(text.trim_end().ends_with("Rerun: `simulate check scenarios/shop.yaml --seed 7`"));
+    assert!(
+        text.trim_end()
+            .ends_with("Rerun: `simulate check scenarios/shop.yaml --seed 7`")
+    );
 }
 
 #[test]

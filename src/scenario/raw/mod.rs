@@ -199,12 +199,29 @@ pub enum RawFaultKind {
 
 /// Decodes the tree. Problems go to `problems`; the result holds what decoded cleanly.
 pub fn decode(root: &Node, problems: &mut Problems) -> RawScenario {
-    let mut decoder = Decoder { problems };
+    let mut decoder = Decoder {
+        problems,
+        known: None,
+    };
     decoder.scenario(root)
+}
+
+/// The keys the decoder knows at each mapping of `root` it reads (by its key path): the
+/// loader's own table of keys, which the JSON Schema is held to (`tests/it/schema.rs`).
+pub fn known_keys(root: &Node) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut problems = Problems::default();
+    let mut decoder = Decoder {
+        problems: &mut problems,
+        known: Some(std::collections::BTreeMap::new()),
+    };
+    decoder.scenario(root);
+    decoder.known.unwrap_or_default()
 }
 
 struct Decoder<'p> {
     problems: &'p mut Problems,
+    /// When asked for (`known_keys`), the keys known at each mapping read.
+    known: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// The entries of one mapping, after unknown and duplicate keys were reported.

@@ -31,6 +31,12 @@ impl Decoder<'_> {
             entries: Vec::new(),
             path: path.to_owned(),
         };
+        if let Some(table) = &mut self.known {
+            table.insert(
+                path.to_owned(),
+                known.iter().map(|key| (*key).to_owned()).collect(),
+            );
+        }
         for (name, key, value) in self.named_entries(node, path)? {
             let key_path = join(path, name);
             if let Some((_, reason)) = not_yet.iter().find(|(reserved, _)| *reserved == name) {
