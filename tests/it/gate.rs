@@ -44,8 +44,12 @@ fn junit(path: &std::path::Path) -> Option<Vec<Value>> {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let cases = read["cases"].as_array().unwrap().clone();
+    let read: Value =
+        serde_json::from_slice(&out.stdout).expect("the shape the test wrote or read");
+    let cases = read["cases"]
+        .as_array()
+        .expect("the shape the test wrote or read")
+        .clone();
     // The counts the file declares are the counts of its cases.
     let count = |kind: &str| cases.iter().filter(|c| c["result"] == kind).count();
     assert_eq!(
@@ -65,9 +69,18 @@ fn results(cases: &[Value]) -> Vec<(String, String, String)> {
         .iter()
         .map(|c| {
             (
-                c["classname"].as_str().unwrap().to_owned(),
-                c["name"].as_str().unwrap().to_owned(),
-                c["result"].as_str().unwrap().to_owned(),
+                c["classname"]
+                    .as_str()
+                    .expect("the shape the test wrote or read")
+                    .to_owned(),
+                c["name"]
+                    .as_str()
+                    .expect("the shape the test wrote or read")
+                    .to_owned(),
+                c["result"]
+                    .as_str()
+                    .expect("the shape the test wrote or read")
+                    .to_owned(),
             )
         })
         .collect()
@@ -98,8 +111,13 @@ fn check_junit_fails_each_broken_expectation_and_each_state_that_breaks_it() {
             "failure".into()
         )));
     }
-    let failure = cases.iter().find(|c| c["name"] == "graceful").unwrap();
-    let text = failure["text"].as_str().unwrap();
+    let failure = cases
+        .iter()
+        .find(|c| c["name"] == "graceful")
+        .expect("the shape the test wrote or read");
+    let text = failure["text"]
+        .as_str()
+        .expect("the shape the test wrote or read");
     // What broke and where, the seed and the command to rerun.
     assert!(
         text.contains("scenarios/hotel-reservation.yaml:80:13: during step 1: frontend fails: frontend v1 -> profile v1 -> memcached-profile api v1: UNAVAILABLE"),
@@ -132,7 +150,7 @@ fn nothing_judged_is_skipped_never_passed() {
         assert!(
             case["message"]
                 .as_str()
-                .unwrap()
+                .expect("the shape the test wrote or read")
                 .starts_with("nothing judged"),
             "{case}"
         );
@@ -241,7 +259,8 @@ fn each_command_writes_junit_a_reader_reads() {
 #[test]
 fn a_risk_limit_over_its_estimate_is_a_failure_at_its_line() {
     let dir = TempDir::new("gate-risk-limit");
-    let text = std::fs::read_to_string(root().join("scenarios/risk.yaml")).unwrap()
+    let text = std::fs::read_to_string(root().join("scenarios/risk.yaml"))
+        .expect("the shape the test wrote or read")
         + "  expect: { strategy: batch, max_change_failure_rate: 0.5, max_suspects: 100 }\n";
     let path = write(&dir, "risk.yaml", &text);
     let limit_line = text.lines().count();
@@ -303,7 +322,9 @@ fn annotations(stdout: &str) -> Vec<(String, String, usize, String)> {
         .lines()
         .filter(|line| line.starts_with("::"))
         .map(|line| {
-            let rest = line.strip_prefix("::").unwrap();
+            let rest = line
+                .strip_prefix("::")
+                .expect("the shape the test wrote or read");
             let (level, rest) = rest.split_once(' ').expect("a level");
             let (properties, message) = rest.split_once("::").expect("properties::message");
             let props: std::collections::BTreeMap<&str, &str> = properties
@@ -315,12 +336,19 @@ fn annotations(stdout: &str) -> Vec<(String, String, usize, String)> {
                 ["col", "file", "line", "title"],
                 "{line}"
             );
-            assert!(props["col"].parse::<usize>().unwrap() >= 1);
+            assert!(
+                props["col"]
+                    .parse::<usize>()
+                    .expect("the shape the test wrote or read")
+                    >= 1
+            );
             assert!(!message.contains('\n') && !message.is_empty());
             (
                 level.to_owned(),
                 unescape(props["file"]),
-                props["line"].parse().unwrap(),
+                props["line"]
+                    .parse()
+                    .expect("the shape the test wrote or read"),
                 unescape(message),
             )
         })
@@ -342,7 +370,8 @@ fn in_github_actions_a_broken_state_is_annotated_at_the_call_that_breaks() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let found = annotations(&run.stdout);
     assert!(!found.is_empty(), "{}", run.stdout);
-    let text = std::fs::read_to_string(root().join("scenarios/online-boutique.yaml")).unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/online-boutique.yaml"))
+        .expect("the shape the test wrote or read");
     for (level, file, line, message) in &found {
         assert_eq!(
             (level.as_str(), file.as_str()),
@@ -353,8 +382,11 @@ fn in_github_actions_a_broken_state_is_annotated_at_the_call_that_breaks() {
             .rsplit(" -> ")
             .next()
             .and_then(|last| last.split(" api ").next())
-            .unwrap();
-        let source = text.lines().nth(line - 1).unwrap();
+            .expect("the shape the test wrote or read");
+        let source = text
+            .lines()
+            .nth(line - 1)
+            .expect("the shape the test wrote or read");
         assert!(
             source.contains(&format!("service: {callee}")),
             "line {line} ({source:?}) is not a call to {callee}: {message}"
@@ -429,13 +461,16 @@ fn the_summary_snapshots_of_check_and_of_a_sim_run() {
 fn the_step_summary_is_appended_to_and_needs_github_actions() {
     let dir = TempDir::new("gate-step-summary");
     let summary = dir.path().join("summary.md");
-    std::fs::write(&summary, "earlier step\n").unwrap();
-    let env = [("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())];
+    std::fs::write(&summary, "earlier step\n").expect("the shape the test wrote or read");
+    let env = [(
+        "GITHUB_STEP_SUMMARY",
+        summary.to_str().expect("the shape the test wrote or read"),
+    )];
     for file in ["scenarios/partial.yaml", "scenarios/breaking.yaml"] {
         let run = simulate_with(&["check", file, "--quiet", "--step-summary"], &env);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
-    let text = std::fs::read_to_string(&summary).unwrap();
+    let text = std::fs::read_to_string(&summary).expect("the shape the test wrote or read");
     assert!(text.starts_with("earlier step\n### "));
     assert!(text.contains("deploysim check `partial`: pass"));
     assert!(text.contains("deploysim check `breaking`: pass"));
@@ -512,7 +547,14 @@ fn each_completion_script_loads_in_its_shell_and_offers_every_subcommand() {
                 );
                 out.split(['\'', ':']).collect()
             }
-            _ => out.lines().map(|l| l.split('\t').next().unwrap()).collect(),
+            _ => out
+                .lines()
+                .map(|l| {
+                    l.split('\t')
+                        .next()
+                        .expect("the shape the test wrote or read")
+                })
+                .collect(),
         };
         for command in SUBCOMMANDS {
             assert!(
@@ -535,19 +577,132 @@ fn the_manual_page_is_roff_with_every_subcommand() {
             "{command}"
         );
     }
-    // And man reads it, where man is installed.
-    if let Some(out) = tool("man", &["--version"], "man") {
-        if out.status.success() {
-            let dir = TempDir::new("gate-man");
-            let page = write(&dir, "simulate.1", &run.stdout);
-            let shown = std::process::Command::new("man")
-                .args(["-l", &page])
-                .env("MANPAGER", "cat")
-                .env("COLUMNS", "100")
-                .output()
-                .unwrap();
-            assert!(shown.status.success());
-            assert!(String::from_utf8_lossy(&shown.stdout).contains("SUBCOMMANDS"));
+    // And man reads it, where man is installed (it is optional: no test tool of CI).
+    let man = std::process::Command::new("man").arg("--version").output();
+    if man.is_ok_and(|out| out.status.success()) {
+        let dir = TempDir::new("gate-man");
+        let page = write(&dir, "simulate.1", &run.stdout);
+        let shown = std::process::Command::new("man")
+            .args(["-l", &page])
+            .env("MANPAGER", "cat")
+            .env("COLUMNS", "100")
+            .output()
+            .expect("man runs");
+        assert!(shown.status.success());
+        assert!(String::from_utf8_lossy(&shown.stdout).contains("SUBCOMMANDS"));
+    }
+}
+
+/// What the CI recipe (docs/ci/gate.sh) answers for each shipped scenario, command by
+/// command: some are built to fail (a known-bad release, an availability limit the shop
+/// misses before its fix).
+const RECIPE: [(&str, &[(&str, i32)]); 15] = [
+    ("availability-before", &[("check", 0), ("availability", 1)]),
+    ("availability", &[("check", 0), ("availability", 0)]),
+    ("breaking", &[("check", 0)]),
+    ("dark-launch", &[("check", 0)]),
+    ("expand-contract", &[("check", 0)]),
+    ("fallbacks", &[("check", 1)]),
+    ("faults", &[("check", 0)]),
+    ("hotel-reservation", &[("check", 1)]),
+    ("hung-optional", &[("check", 0)]),
+    ("online-boutique", &[("check", 1)]),
+    ("partial", &[("check", 0)]),
+    ("retry-storm", &[("check", 0)]),
+    ("risk", &[("check", 1), ("risk", 0)]),
+    ("rollback", &[("check", 0)]),
+    ("sock-shop", &[("check", 1)]),
+];
+
+#[test]
+fn the_ci_recipe_gives_each_shipped_scenario_its_expected_exit_codes() {
+    let shipped: Vec<String> = super::support::yaml_files("scenarios")
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .expect("the shape the test wrote or read")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        shipped,
+        RECIPE
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .collect::<Vec<_>>(),
+        "every shipped scenario has its expected exit codes here"
+    );
+    let dir = TempDir::new("gate-recipe");
+    for (name, expected) in RECIPE {
+        let out = std::process::Command::new("bash")
+            .arg("docs/ci/gate.sh")
+            .arg(env!("CARGO_BIN_EXE_simulate"))
+            .arg(dir.path())
+            .arg(format!("scenarios/{name}.yaml"))
+            .current_dir(root())
+            .env("RISK_TRIALS", "20")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .expect("bash runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let codes: Vec<(String, i32)> = stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("gate: exit "))
+            .map(|rest| {
+                let (code, command) = rest
+                    .split_once(": ")
+                    .expect("the shape the test wrote or read");
+                let word = command
+                    .split_whitespace()
+                    .nth(1)
+                    .expect("the shape the test wrote or read")
+                    .to_owned();
+                (
+                    word,
+                    code.parse().expect("the shape the test wrote or read"),
+                )
+            })
+            .collect();
+        let want: Vec<(String, i32)> = expected.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+        assert_eq!(codes, want, "{name}: {stdout}");
+        let worst = expected
+            .iter()
+            .map(|(_, n)| *n)
+            .max()
+            .expect("the shape the test wrote or read");
+        assert_eq!(out.status.code(), Some(worst), "{name}");
+        for (command, _) in expected {
+            assert!(dir.path().join(format!("{command}-{name}.xml")).is_file());
         }
+    }
+}
+
+#[test]
+fn the_documented_workflow_and_gitlab_job_validate_and_run_the_recipe() {
+    for (file, schema) in [
+        ("docs/ci/github-workflow.yml", "vendor.github-workflows"),
+        ("docs/ci/gitlab-ci.yml", "vendor.gitlab-ci"),
+    ] {
+        let text =
+            std::fs::read_to_string(root().join(file)).expect("the shape the test wrote or read");
+        assert!(
+            text.contains("bash docs/ci/gate.sh target/release/simulate reports"),
+            "{file} runs the recipe the tests run"
+        );
+        let Some(out) = tool(
+            "python3",
+            &["-m", "check_jsonschema", "--builtin-schema", schema, file],
+            "check-jsonschema (PyPI)",
+        ) else {
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -20,7 +20,8 @@ fn schema() -> Value {
 fn simulate_schema_prints_the_schema_file_of_draft_2020_12() {
     let run = simulate(&["schema"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let file = std::fs::read_to_string(root().join(SCHEMA_FILE)).unwrap();
+    let file = std::fs::read_to_string(root().join(SCHEMA_FILE))
+        .expect("the shape the test wrote or read");
     assert_eq!(run.stdout, file);
     let schema = schema();
     assert_eq!(
@@ -94,7 +95,7 @@ fn described<'a>(root: &'a Value, path: &str) -> Vec<&'a Value> {
 fn property_names(node: &Value) -> BTreeSet<String> {
     node["properties"]
         .as_object()
-        .unwrap()
+        .expect("the shape the test wrote or read")
         .keys()
         .cloned()
         .collect()
@@ -128,7 +129,7 @@ fn the_schema_knows_the_keys_the_loader_knows_at_every_mapping() {
     let mut matched: BTreeSet<*const Value> = BTreeSet::new();
     let mut mismatches = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
+        let text = std::fs::read_to_string(file).expect("the shape the test wrote or read");
         let table = deploysim::scenario::known_keys(&text).expect("a YAML tree");
         for (path, keys) in table {
             let loader: BTreeSet<String> = keys.into_iter().collect();
@@ -210,8 +211,14 @@ fn validate(files: &[&Path]) -> Option<Vec<(String, bool)>> {
     for file in files {
         let shown = file.display().to_string();
         let out = tool(
-            "check-jsonschema",
-            &["--schemafile", SCHEMA_FILE, &shown],
+            "python3",
+            &[
+                "-m",
+                "check_jsonschema",
+                "--schemafile",
+                SCHEMA_FILE,
+                &shown,
+            ],
             "check-jsonschema (PyPI)",
         )?;
         results.push((shown, out.status.success()));
@@ -241,7 +248,12 @@ fn a_real_validator_passes_every_shipped_scenario_and_rejects_the_listed_mistake
         .collect();
     let fixtures: BTreeSet<String> = yaml_files("scenarios/invalid")
         .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            p.file_name()
+                .expect("the shape the test wrote or read")
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(
         listed
@@ -260,7 +272,7 @@ fn a_real_validator_passes_every_shipped_scenario_and_rejects_the_listed_mistake
     for (names, expected) in [(&REJECTED[..], false), (&BEYOND_A_SCHEMA[..], true)] {
         let files = invalid(names);
         let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
-        for (file, valid) in validate(&paths).unwrap() {
+        for (file, valid) in validate(&paths).expect("the shape the test wrote or read") {
             assert_eq!(
                 valid,
                 expected,
@@ -278,7 +290,7 @@ fn a_real_validator_passes_every_shipped_scenario_and_rejects_the_listed_mistake
 #[test]
 fn every_shipped_scenario_names_the_schema_for_editors() {
     for file in yaml_files("scenarios") {
-        let text = std::fs::read_to_string(&file).unwrap();
+        let text = std::fs::read_to_string(&file).expect("the shape the test wrote or read");
         assert_eq!(
             text.lines().next(),
             Some("# yaml-language-server: $schema=../schema/scenario.schema.json"),

@@ -1,3 +1,5 @@
+//! The three renderings of a gate: caps, escapes and counts.
+
 use super::*;
 
 fn case(group: &str, status: Status, findings: usize) -> Case {
