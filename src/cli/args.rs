@@ -327,9 +327,17 @@ pub(super) enum Command {
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff), for `man`.
+    /// Print the manual page (roff), for `man`; with --out, a page per command too.
     #[command(after_help = MAN_EXAMPLES)]
-    Man,
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ManArgs {
+    /// Write simulate.1 and a page per command (simulate-check.1, ...) into DIR,
+    /// created if missing, instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub(super) out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -351,7 +359,8 @@ Examples:
 
 const MAN_EXAMPLES: &str = "\
 Examples:
-  simulate man > ~/.local/share/man/man1/simulate.1 && man simulate";
+  simulate man > ~/.local/share/man/man1/simulate.1 && man simulate
+  simulate man --out ~/.local/share/man/man1     # and a page per command";
 
 #[derive(Debug, Args)]
 pub(super) struct PlanArgs {

@@ -177,6 +177,11 @@ fn rerun_flags(args: &AvailabilityArgs) -> Vec<String> {
     if let Some(trials) = args.trials {
         extra.push(format!("--trials {trials}"));
     }
+    // Past the budget the shares are drawn, so both change the answer.
+    extra.push(format!(
+        "--budget {} --samples {}",
+        args.budget, args.samples
+    ));
     extra
 }
 

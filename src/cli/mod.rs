@@ -74,16 +74,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(args.shell, &mut Cli::command(), "simulate", &mut script);
             print(&String::from_utf8_lossy(&script))
         }
-        Some(Command::Man) => {
-            let mut page = Vec::new();
-            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
-                Ok(()) => print(&String::from_utf8_lossy(&page)),
-                Err(err) => {
-                    output::error(&format!("cannot render the manual page: {err}"));
-                    exit::ENVIRONMENT
-                }
-            }
-        }
+        Some(Command::Man(args)) => man(args.out.as_deref()),
         None => match &cli.run.scenario {
             Some(path) => run::run(path, &cli.run),
             None => {
@@ -112,6 +103,57 @@ const COMMANDS: [&str; 12] = [
     "completions",
     "man",
 ];
+
+/// `simulate man`: the main page on stdout, or with `out` every page into that
+/// directory (simulate.1, simulate-check.1, simulate-export-job.1...), which the main
+/// page's list of commands refers to.
+fn man(out: Option<&Path>) -> u8 {
+    let command = Cli::command();
+    let Some(dir) = out else {
+        let mut page = Vec::new();
+        return match clap_mangen::Man::new(command).render(&mut page) {
+            Ok(()) => print(&String::from_utf8_lossy(&page)),
+            Err(err) => {
+                output::error(&format!("cannot render the manual page: {err}"));
+                exit::ENVIRONMENT
+            }
+        };
+    };
+    if let Err(message) = output::make_out_dir(dir) {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    let mut pages = Vec::new();
+    collect_pages(command, "simulate", &mut pages);
+    for (name, command) in pages {
+        let mut page = Vec::new();
+        let written = clap_mangen::Man::new(command)
+            .title(name.clone())
+            .render(&mut page)
+            .map_err(|err| format!("cannot render the manual page {name}: {err}"))
+            .and_then(|()| {
+                output::write_in(
+                    &dir.join(format!("{name}.1")),
+                    &String::from_utf8_lossy(&page),
+                    deploysim::output::Place::InDir,
+                )
+            });
+        if let Err(message) = written {
+            output::error(&message);
+            return exit::ENVIRONMENT;
+        }
+    }
+    exit::OK
+}
+
+/// `command` and every command under it, named as their pages are (`simulate-export-job`).
+fn collect_pages(command: clap::Command, name: &str, pages: &mut Vec<(String, clap::Command)>) {
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        collect_pages(sub.clone(), &format!("{name}-{}", sub.get_name()), pages);
+    }
+    let bin = name.replace('-', " ");
+    pages.push((name.to_owned(), command.bin_name(bin)));
+}
 
 /// Prints a text the command writes whole (the schema, a completion script, the manual).
 fn print(text: &str) -> u8 {

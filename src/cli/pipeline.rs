@@ -50,6 +50,26 @@ impl PipelineArgs {
             output::error("--junit -: the JUnit report goes to a file; name one");
             return Err(exit::INVALID);
         }
+        // Two reports named one file: the second would replace the first.
+        let named = [
+            ("--json", json),
+            ("--junit", self.junit.as_deref()),
+            ("--markdown", self.markdown.as_deref()),
+        ];
+        for (i, (flag, path)) in named.iter().enumerate() {
+            for (other, other_path) in &named[i + 1..] {
+                if let (Some(a), Some(b)) = (path, other_path)
+                    && *a != Path::new("-")
+                    && (a == b || deploysim::output::same_file(a, b))
+                {
+                    output::error(&format!(
+                        "{flag} and {other} both name {}: give each report its own file",
+                        a.display()
+                    ));
+                    return Err(exit::INVALID);
+                }
+            }
+        }
         if json == Some(Path::new("-")) && self.markdown.as_deref() == Some(Path::new("-")) {
             output::error(
                 "--json - and --markdown - would both write to stdout; send one to a file",
@@ -84,7 +104,10 @@ impl PipelineArgs {
         if github_actions() {
             annotate(&gate::annotations(gate, positions), stdout_taken);
         }
-        let summary = markdown.unwrap_or_else(|| gate::markdown(gate, positions));
+        let summary = match markdown {
+            Some(own) => gate::fit_summary(&own, &gate.rerun),
+            None => gate::markdown(gate, positions),
+        };
         let written = (|| {
             if let Some(path) = &self.junit {
                 output::write_file(path, &gate::junit(gate, positions))?;
@@ -111,6 +134,11 @@ impl PipelineArgs {
     /// JUnit and summary saying so. Called after the problems were printed.
     pub(super) fn invalid(&self, command: &'static str, file: &Path, err: &ScenarioError) {
         if !self.wanted() || matches!(err, ScenarioError::Read { .. }) {
+            return;
+        }
+        // The outputs are checked as for a valid scenario first: a report must never
+        // replace the scenario it is about, even an invalid one.
+        if self.check_targets(file, None).is_err() {
             return;
         }
         let gate = cases::invalid(command, &shown(file), &err.problems());

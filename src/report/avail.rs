@@ -42,7 +42,7 @@ fn limit_name(amount: Amount, entrypoint: Option<&str>) -> String {
 
 /// A share as a percent: to the hundredth, and past 99% with as many more decimals as
 /// show two digits of what is lost (availability lives in the last nines), at most 6.
-fn percent(value: f64) -> String {
+pub(crate) fn percent(value: f64) -> String {
     let lost = (1.0 - value) * 100.0;
     // Less than the sixth decimal shows is lost: 100%, to the hundredth like the rest
     // (a sum of weights drifts a few ulps from 1).
@@ -55,7 +55,7 @@ fn percent(value: f64) -> String {
 }
 
 /// `value` as a percent with enough decimals to tell it from `than` (at most 10).
-fn percent_apart(value: f64, than: f64) -> String {
+pub(crate) fn percent_apart(value: f64, than: f64) -> String {
     let text = percent(value);
     if value == than || text != percent(than) {
         return text;

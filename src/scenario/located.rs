@@ -112,6 +112,14 @@ impl Positions {
             .keys
             .range(under.clone()..)
             .take_while(|(path, _)| path.starts_with(&under))
+            // Under a named version the call is that version's own (`calls[`, or a
+            // method's): version `2` is not `2.1`, whose paths share the prefix.
+            .filter(|(path, _)| {
+                version.is_none() || {
+                    let rest = &path[under.len()..];
+                    rest.starts_with("calls[") || rest.starts_with("methods.")
+                }
+            })
             .filter_map(|(path, entry)| {
                 let call = path.strip_suffix(".service")?;
                 (entry.scalar.as_deref() == Some(callee)).then_some((entry.pos, call))
@@ -219,6 +227,21 @@ strategies: [batch, { name: slow, kind: single-piece }]
             "services.web.versions.v1.calls[1]"
         );
         assert_eq!(at.call("web", None, "pay", None), "services.web");
+    }
+
+    #[test]
+    fn a_version_is_not_taken_for_another_whose_name_it_begins() {
+        let at = positions(
+            "services:\n  web:\n    versions:\n      2.1: { calls: [ { service: db } ] }\n      2: { calls: [ { service: db } ] }\n",
+        );
+        assert_eq!(
+            at.call("web", Some("2"), "db", None),
+            "services.web.versions.2.calls[0]"
+        );
+        assert_eq!(
+            at.call("web", Some("2.1"), "db", None),
+            "services.web.versions.2.1.calls[0]"
+        );
     }
 
     #[test]

@@ -197,10 +197,20 @@ fn each_command_writes_junit_a_reader_reads() {
     ];
     let mut read = Vec::new();
     for (name, mut args, code) in runs {
-        args.extend(["--junit".to_owned(), file(name)]);
+        let summary = file(&format!("{name}.md"));
+        args.extend([
+            "--junit".to_owned(),
+            file(name),
+            "--markdown".to_owned(),
+            summary.clone(),
+        ]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let run = simulate(&args);
         assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
+        // Each command's summary: a heading with its verdict, within 40 lines.
+        let text = std::fs::read_to_string(&summary).expect("the summary is written");
+        assert!(text.starts_with("### "), "{text}");
+        assert!(text.lines().count() <= 40, "{text}");
         match junit(std::path::Path::new(&file(name))) {
             Some(cases) => read.push((name, run.code, cases)),
             None => return,
@@ -577,6 +587,21 @@ fn the_manual_page_is_roff_with_every_subcommand() {
             "{command}"
         );
     }
+    // With --out, a page per command, which the main page's list refers to.
+    let dir = TempDir::new("gate-man-pages");
+    let out = dir.path().join("man1");
+    let run_out = simulate(&["man", "--out", &out.display().to_string()]);
+    assert_eq!(run_out.code, 0, "{}", run_out.stderr);
+    for command in SUBCOMMANDS {
+        let page = std::fs::read_to_string(out.join(format!("simulate-{command}.1")))
+            .unwrap_or_else(|err| panic!("simulate-{command}.1: {err}"));
+        assert!(
+            page.contains(&format!(".TH simulate-{command} 1")),
+            "{page}"
+        );
+    }
+    let check = std::fs::read_to_string(out.join("simulate-check.1")).expect("written");
+    assert!(check.contains("step\\-summary"), "{check}");
     // And man reads it, where man is installed (it is optional: no test tool of CI).
     let man = std::process::Command::new("man").arg("--version").output();
     if man.is_ok_and(|out| out.status.success()) {

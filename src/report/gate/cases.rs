@@ -35,7 +35,7 @@ impl Context<'_> {
             file: self.file.to_owned(),
             verdict,
             headline: String::new(),
-            seed: self.seed,
+            seed: Some(self.seed),
             rerun: self.rerun.to_owned(),
             cases: Vec::new(),
             notes: Vec::new(),
@@ -50,16 +50,18 @@ impl Context<'_> {
             .unwrap_or_default()
     }
 
-    /// Where strategy `name`'s expectation is written: its own `expect`, else the
-    /// scenario's, else the strategy (`--expect` on the command line is in no file).
-    fn expect_key(&self, name: &str) -> String {
+    /// Where strategy `name`'s expectation `key` (`graceful`, `p99_ms`...) is written:
+    /// its own `expect` replaces the scenario's key by key, so the strategy's key, else
+    /// the scenario's, else the strategy (`--expect` on the command line is in no file).
+    fn expect_key(&self, name: &str, key: &str) -> String {
         let strategy = self.strategy(name);
-        let written = |key: &str| self.positions.is_some_and(|p| p.at(key).is_some());
-        let own = format!("{strategy}.expect");
+        let written = |path: &str| self.positions.is_some_and(|p| p.at(path).is_some());
+        let own = format!("{strategy}.expect.{key}");
+        let top = format!("expect.{key}");
         if !strategy.is_empty() && written(&own) {
             own
-        } else if written("expect") {
-            "expect".to_owned()
+        } else if written(&top) {
+            top
         } else {
             strategy
         }
@@ -128,7 +130,7 @@ fn strategy_cases(
 ) {
     let name = check.strategy.name.clone();
     let declared = cx.strategy(&name);
-    let expect_key = cx.expect_key(&name);
+    let expect_key = cx.expect_key(&name, "graceful");
     let case = |status, title: &str, message: String, findings| Case {
         group: name.clone(),
         name: title.to_owned(),
@@ -327,7 +329,7 @@ pub fn live(scenario: &Scenario, net: Net, run: &LiveRun, cx: Context<'_>) -> Ga
     gate.headline = crate::report::live::verdict_sentence(scenario, cx.seed, net, &summary);
     for strategy_run in &run.runs {
         let name = strategy_run.strategy.name.clone();
-        let expect_key = cx.expect_key(&name);
+        let expect_key = cx.expect_key(&name, "graceful");
         let case = |status, title: String, message: String, findings| Case {
             group: name.clone(),
             name: title,
@@ -395,7 +397,7 @@ pub fn live(scenario: &Scenario, net: Net, run: &LiveRun, cx: Context<'_>) -> Ga
             let (status, findings) = if expectation.held {
                 (Status::Passed, Vec::new())
             } else {
-                let at = format!("{expect_key}.{}", expectation.key);
+                let at = cx.expect_key(&name, expectation.key);
                 let mut findings = vec![Finding::at(
                     at,
                     format!("expect {} failed: {message}", expectation.key),
@@ -477,10 +479,26 @@ pub fn sweep(scenario: &Scenario, rows: &[SweepRow], interrupted: bool, cx: Cont
             continue;
         }
         let fails_without = reference.is_some_and(|r| fails(r, &entry));
+        if fails_without {
+            // Nothing missing and it fails already: no missing service is to blame, and
+            // "survives" would be a pass where nothing survived.
+            let tally = reference
+                .and_then(|r| r.run.steps[0].by_entry.get(&entry))
+                .map(|t| format!("{} of {} requests failed", t.failed, t.requests()))
+                .unwrap_or_default();
+            let text =
+                format!("{entry} fails with nothing missing ({tally}): `simulate check` shows why");
+            gate.cases.push(case(
+                Status::Failed,
+                text.clone(),
+                vec![Finding::at(format!("services.{entry}"), text)],
+            ));
+            continue;
+        }
         let lost: Vec<&SweepRow> = rows
             .iter()
             .filter(|row| row.missing.len() == 1 && row.kept_up() && row.missing[0] != entry)
-            .filter(|row| fails(row, &entry) && !fails_without)
+            .filter(|row| fails(row, &entry))
             .collect();
         if lost.is_empty() {
             gate.cases.push(case(
@@ -635,17 +653,26 @@ pub fn risk(
             blocking: true,
         });
     }
-    let failed = gate
-        .cases
-        .iter()
-        .filter(|c| c.status == Status::Failed)
-        .count();
+    let over = assessment.judged.iter().filter(|j| !j.holds).count();
+    let unplanned = assessment.unplanned.len();
     gate.headline = match verdict {
         Verdict::Pass => format!("every `risk.expect` limit holds over {trials} trials"),
-        Verdict::Fail(_) => format!(
-            "{failed} {} over {trials} trials",
-            plural(failed, "limit fails", "limits fail")
-        ),
+        Verdict::Fail(_) => {
+            let mut why = Vec::new();
+            if over > 0 {
+                why.push(format!(
+                    "{over} {} over {trials} trials",
+                    plural(over, "limit fails", "limits fail")
+                ));
+            }
+            if unplanned > 0 {
+                why.push(format!(
+                    "{} asked for and cannot be planned",
+                    assessment.unplanned.join(", ")
+                ));
+            }
+            why.join("; ")
+        }
         Verdict::NothingJudged => "nothing judged: no `risk.expect` limit".to_owned(),
         Verdict::Inconclusive(_) => "inconclusive: some trials were not measured".to_owned(),
         Verdict::Interrupted => "interrupted: not judged".to_owned(),
@@ -663,7 +690,9 @@ pub fn availability(
     let mut gate = cx.gate("availability", &scenario.name, verdict.clone());
     for limit in judged {
         let index = scenario.availability.expect.iter().position(|written| {
-            written.amount == limit.amount && written.entrypoint == limit.entrypoint
+            written.amount == limit.amount
+                && written.entrypoint == limit.entrypoint
+                && written.min == limit.min
         });
         let key = index.map_or_else(
             || "availability.expect".to_owned(),
@@ -673,6 +702,7 @@ pub fn availability(
             .entrypoint
             .clone()
             .unwrap_or_else(|| "whole load".to_owned());
+        let percent = crate::report::avail::percent;
         let name = format!("{}: at least {}", limit.amount, percent(limit.min));
         let source = match limit.source {
             avail::Source::Exact => "exact",
@@ -681,7 +711,7 @@ pub fn availability(
         };
         let message = format!(
             "{} served ({source}), {} {}",
-            percent(limit.value),
+            crate::report::avail::percent_apart(limit.value, limit.min),
             if limit.held { "at least" } else { "below" },
             percent(limit.min)
         );
@@ -730,12 +760,6 @@ pub fn availability(
     gate
 }
 
-fn percent(share: f64) -> String {
-    let text = format!("{:.3}", share * 100.0);
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text}%")
-}
-
 /// An invalid scenario: every problem a failed case at its line, so a pipeline shows
 /// each one where it is (the command exits 2).
 pub fn invalid(command: &'static str, file: &str, problems: &[Problem]) -> Gate {
@@ -747,6 +771,7 @@ pub fn invalid(command: &'static str, file: &str, problems: &[Problem]) -> Gate 
         positions: None,
     };
     let mut gate = cx.gate(command, file, Verdict::Fail(Vec::new()));
+    gate.seed = None;
     gate.headline = format!(
         "the scenario is invalid: {} {}",
         problems.len(),

@@ -11,6 +11,7 @@ pub mod cases;
 
 use std::fmt::Write as _;
 
+use crate::report::code_span;
 use crate::scenario::Positions;
 use crate::scenario::yaml::Pos;
 use crate::verdict::Verdict;
@@ -27,7 +28,8 @@ pub struct Gate {
     pub verdict: Verdict,
     /// The verdict as the terminal report words it.
     pub headline: String,
-    pub seed: u64,
+    /// The seed of every random choice; `None` where nothing ran (an invalid scenario).
+    pub seed: Option<u64>,
     /// The command that gives the same answer again.
     pub rerun: String,
     pub cases: Vec<Case>,
@@ -100,8 +102,12 @@ impl Finding {
 }
 
 impl Gate {
-    fn count(&self, status: Status) -> usize {
-        self.cases.iter().filter(|c| c.status == status).count()
+    /// Cases by how JUnit reports them (see [`JunitKind::of`]).
+    fn count(&self, kind: JunitKind) -> usize {
+        self.cases
+            .iter()
+            .filter(|c| JunitKind::of(c) == kind)
+            .count()
     }
 
     /// The groups in the order their first case comes.
@@ -128,6 +134,27 @@ fn verdict_word(verdict: &Verdict) -> &'static str {
 // ---------------------------------------------------------------------------------------
 // JUnit XML
 
+/// What a case is in JUnit: a failure only when it fails the command; a finding that
+/// fails nothing is skipped (not judged); an inconclusive case an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JunitKind {
+    Passed,
+    Failure,
+    Skipped,
+    Error,
+}
+
+impl JunitKind {
+    fn of(case: &Case) -> JunitKind {
+        match case.status {
+            Status::Passed => JunitKind::Passed,
+            Status::Failed if case.blocking => JunitKind::Failure,
+            Status::Failed | Status::Skipped => JunitKind::Skipped,
+            Status::Inconclusive => JunitKind::Error,
+        }
+    }
+}
+
 /// The gate as JUnit XML: a `testsuite` per group, a `testcase` per case; a failure
 /// says what broke and where (file:line), the seed and the command to rerun; a case that
 /// judged nothing is `skipped`, one that could not be measured an `error`.
@@ -138,29 +165,31 @@ pub fn junit(gate: &Gate, positions: Option<&Positions>) -> String {
         "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
         attr(&format!("deploysim {} {}", gate.command, gate.scenario)),
         gate.cases.len(),
-        gate.count(Status::Failed),
-        gate.count(Status::Inconclusive),
-        gate.count(Status::Skipped),
+        gate.count(JunitKind::Failure),
+        gate.count(JunitKind::Error),
+        gate.count(JunitKind::Skipped),
     );
     for group in gate.groups() {
         let cases: Vec<&Case> = gate.cases.iter().filter(|c| c.group == group).collect();
-        let count = |status| cases.iter().filter(|c| c.status == status).count();
+        let count = |kind| cases.iter().filter(|c| JunitKind::of(c) == kind).count();
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
             attr(&format!("{} {}: {group}", gate.command, gate.scenario)),
             cases.len(),
-            count(Status::Failed),
-            count(Status::Inconclusive),
-            count(Status::Skipped),
+            count(JunitKind::Failure),
+            count(JunitKind::Error),
+            count(JunitKind::Skipped),
         );
         out.push_str("    <properties>\n");
+        let seed = gate.seed.map(|seed| seed.to_string());
         for (name, value) in [
-            ("scenario", gate.file.as_str()),
-            ("seed", &gate.seed.to_string()),
-            ("verdict", verdict_word(&gate.verdict)),
-            ("rerun", &gate.rerun),
+            ("scenario", Some(gate.file.as_str())),
+            ("seed", seed.as_deref()),
+            ("verdict", Some(verdict_word(&gate.verdict))),
+            ("rerun", Some(gate.rerun.as_str())),
         ] {
+            let Some(value) = value else { continue };
             let _ = writeln!(
                 out,
                 "      <property name=\"{name}\" value=\"{}\"/>",
@@ -197,7 +226,9 @@ fn testcase(out: &mut String, gate: &Gate, case: &Case, positions: Option<&Posit
             let (line, col) = finding.line_col(positions);
             let _ = writeln!(text, "{}:{line}:{col}: {}", gate.file, finding.text);
         }
-        let _ = writeln!(text, "seed: {}", gate.seed);
+        if let Some(seed) = gate.seed {
+            let _ = writeln!(text, "seed: {seed}");
+        }
         let _ = writeln!(text, "rerun: {}", gate.rerun);
         format!(
             "      <{kind} message=\"{}\" type=\"{}\">{}</{kind}>\n",
@@ -208,6 +239,22 @@ fn testcase(out: &mut String, gate: &Gate, case: &Case, positions: Option<&Posit
     };
     match case.status {
         Status::Passed => out.push_str("/>\n"),
+        // A finding that fails nothing (a sweep's: a sweep has no expectation) is not a
+        // failed test, or a CI server would show red where the command exits 0: it is
+        // skipped, saying what was found, with its places in the output.
+        Status::Failed if !case.blocking => {
+            let mut places = String::new();
+            for finding in &case.findings {
+                let (line, col) = finding.line_col(positions);
+                let _ = writeln!(places, "{}:{line}:{col}: {}", gate.file, finding.text);
+            }
+            let _ = write!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n      <system-out>{}</system-out>\n    </testcase>\n",
+                attr(&format!("not judged (no expectation): {}", case.message)),
+                text_node(&places)
+            );
+        }
         Status::Failed => {
             out.push_str(">\n");
             out.push_str(&body("failure"));
@@ -291,9 +338,9 @@ pub fn markdown(gate: &Gate, positions: Option<&Positions>) -> String {
     };
     let _ = writeln!(
         out,
-        "### {mark} deploysim {} `{}`: {}",
+        "### {mark} deploysim {} {}: {}",
         gate.command,
-        gate.scenario,
+        code_span(&one_line(&gate.scenario)),
         verdict_word(&gate.verdict)
     );
     let _ = writeln!(out, "{}", one_line(&gate.headline));
@@ -332,8 +379,8 @@ pub fn markdown(gate: &Gate, positions: Option<&Positions>) -> String {
             let (line, _) = finding.line_col(positions);
             let _ = writeln!(
                 out,
-                "- `{}:{line}` {}: {}",
-                gate.file,
+                "- {} {}: {}",
+                code_span(&format!("{}:{line}", one_line(&gate.file))),
                 one_line(&case.group),
                 one_line(&finding.text)
             );
@@ -353,7 +400,31 @@ pub fn markdown(gate: &Gate, positions: Option<&Positions>) -> String {
     if !gate.notes.is_empty() {
         out.push('\n');
     }
-    let _ = writeln!(out, "Rerun: `{}`", gate.rerun);
+    let _ = writeln!(out, "Rerun: {}", code_span(&gate.rerun));
+    out
+}
+
+/// A command's own summary (availability's) fitted to the same promise: at most
+/// [`MAX_SUMMARY_LINES`] lines, the last saying how to rerun it.
+pub fn fit_summary(text: &str, rerun: &str) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let room = MAX_SUMMARY_LINES - 2;
+    let mut out = String::new();
+    for line in lines
+        .iter()
+        .take(if lines.len() > room { room - 1 } else { room })
+    {
+        out.push_str(line);
+        out.push('\n');
+    }
+    if lines.len() > room {
+        let _ = writeln!(
+            out,
+            "… {} more lines: the command's text or JSON report has them",
+            lines.len() - (room - 1)
+        );
+    }
+    let _ = writeln!(out, "\nRerun: {}", code_span(rerun));
     out
 }
 

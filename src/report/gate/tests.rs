@@ -29,7 +29,7 @@ fn gate(cases: Vec<Case>) -> Gate {
         file: "scenarios/shop, v2.yaml".to_owned(),
         verdict: Verdict::Fail(vec!["a".to_owned()]),
         headline: "fail".to_owned(),
-        seed: 7,
+        seed: Some(7),
         rerun: "simulate check scenarios/shop.yaml --seed 7".to_owned(),
         cases,
         notes: vec![("Safe order".to_owned(), "[a] → [b]".to_owned())],
@@ -113,6 +113,21 @@ fn junit_counts_each_status_and_escapes_what_it_quotes() {
     assert!(xml.contains("seed: 7\nrerun: simulate check"));
     // The passed case points at its expectation, written at line 5.
     assert!(xml.contains("name=\"graceful\" file=\"scenarios/shop, v2.yaml\" line=\"5\"/>"));
+}
+
+#[test]
+fn a_finding_that_fails_nothing_is_skipped_in_junit_and_a_warning() {
+    let mut sweep = case("web", Status::Failed, 1);
+    sweep.blocking = false;
+    let g = gate(vec![sweep]);
+    let xml = junit(&g, None);
+    assert!(
+        xml.contains("failures=\"0\" errors=\"0\" skipped=\"1\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<skipped message=\"not judged (no expectation): web"));
+    assert!(xml.contains("<system-out>scenarios/shop, v2.yaml:1:1: step 0"));
+    assert!(annotations(&g, None)[0].starts_with("::warning "));
 }
 
 #[test]
