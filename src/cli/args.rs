@@ -233,6 +233,16 @@ pub(super) enum NetArg {
     Sim,
 }
 
+impl NetArg {
+    /// `--net live` or `--net sim`, as a command that reruns this one says it.
+    pub(super) fn flag(self) -> String {
+        match self {
+            NetArg::Live => "--net live".to_owned(),
+            NetArg::Sim => "--net sim".to_owned(),
+        }
+    }
+}
+
 impl From<NetArg> for Net {
     fn from(net: NetArg) -> Net {
         match net {

@@ -41,8 +41,9 @@ pub(super) fn run(args: &AvailabilityArgs) -> u8 {
         json: args.json.as_deref(),
         markdown: None,
         quiet: args.quiet,
-        gated: Some(Gated {
+        gated: Some(super::pipeline::Gated {
             pipeline: &args.pipeline,
+            command: "availability",
             file: &args.scenario,
             text: &text,
             extra: rerun_flags(args),
@@ -125,16 +126,7 @@ struct Outputs<'a> {
     /// `merge --markdown`: the summary alone, no pipeline.
     markdown: Option<&'a Path>,
     quiet: bool,
-    gated: Option<Gated<'a>>,
-}
-
-/// A run's pipeline outputs (JUnit, summary, annotations), with what they point at.
-struct Gated<'a> {
-    pipeline: &'a super::pipeline::PipelineArgs,
-    file: &'a Path,
-    text: &'a str,
-    /// The flags that ask the same question again.
-    extra: Vec<String>,
+    gated: Option<super::pipeline::Gated<'a>>,
 }
 
 /// The flags of `args` that change the answer, for the command that reruns it.
@@ -324,17 +316,17 @@ fn conclude(
             return exit::ENVIRONMENT;
         }
     }
-    let markdown_out = outputs
+    let shown = !outputs
         .gated
         .as_ref()
         .is_some_and(|gated| gated.pipeline.markdown_on_stdout());
     if let Err(code) = output::emit(
         outputs.json,
         || {
-            if markdown_out {
-                String::new()
-            } else {
+            if shown {
                 report::avail::text(&header, &answer, &judged, outputs.quiet)
+            } else {
+                String::new()
             }
         },
         || report::avail::json(&header, &answer, &judged),
@@ -346,24 +338,11 @@ fn conclude(
     } else {
         report::avail::verdict(&judged)
     };
-    if let Some(gated) = outputs.gated.as_ref().filter(|g| g.pipeline.wanted()) {
-        let positions = deploysim::scenario::positions(gated.text);
-        let rerun = super::pipeline::rerun("availability", gated.file, seed, &gated.extra);
-        let file = super::pipeline::shown(gated.file);
-        let cx = report::gate::cases::Context {
-            file: &file,
-            seed,
-            rerun: &rerun,
-            positions: positions.as_ref(),
-        };
-        let gate = report::gate::cases::availability(scenario, &judged, &verdict, cx);
-        let stdout_taken = outputs.json == Some(Path::new("-")) || markdown_out;
+    if let Some(gated) = &outputs.gated {
         let summary = report::avail::markdown(&header, &answer, &judged);
-        if let Err(code) =
-            gated
-                .pipeline
-                .emit(&gate, positions.as_ref(), stdout_taken, Some(summary))
-        {
+        if let Err(code) = gated.report(seed, outputs.json, Some(summary), |cx| {
+            report::gate::cases::availability(scenario, &judged, &verdict, cx)
+        }) {
             return code;
         }
     }

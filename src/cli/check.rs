@@ -20,51 +20,32 @@ pub(super) fn run(args: &CheckArgs) -> u8 {
         seed,
         deploysim::check::sweep::Missing::with_pairs(args.pairs),
     );
-    let markdown_out = args.pipeline.markdown_on_stdout();
     if let Err(code) = output::emit(
         args.selection.json.as_deref(),
-        || {
-            if markdown_out {
-                String::new()
-            } else {
-                report::check::text(&scenario, seed, &report, args.quiet)
-            }
-        },
+        args.pipeline
+            .terminal(|| report::check::text(&scenario, seed, &report, args.quiet)),
         || report::check::json(&scenario, seed, &report),
     ) {
         return code;
     }
-    if args.pipeline.wanted() {
-        let positions = deploysim::scenario::positions(&text);
-        let mut extra: Vec<String> = args
-            .selection
-            .strategies
-            .iter()
-            .map(|name| format!("--strategy {}", report::shell_word(name)))
-            .collect();
-        if args.expect.expect == Some(ExpectWhat::Graceful) {
-            extra.push("--expect graceful".to_owned());
-        }
-        if args.pairs {
-            extra.push("--pairs".to_owned());
-        }
-        let rerun = pipeline::rerun("check", &args.scenario, seed, &extra);
-        let file = pipeline::shown(&args.scenario);
-        let cx = gate::cases::Context {
-            file: &file,
-            seed,
-            rerun: &rerun,
-            positions: positions.as_ref(),
-        };
-        let gate = gate::cases::check(&scenario, &report, cx);
-        let stdout_taken =
-            args.selection.json.as_deref() == Some(std::path::Path::new("-")) || markdown_out;
-        if let Err(code) = args
-            .pipeline
-            .emit(&gate, positions.as_ref(), stdout_taken, None)
-        {
-            return code;
-        }
+    let mut extra = pipeline::strategy_flags(&args.selection.strategies);
+    if args.expect.expect == Some(ExpectWhat::Graceful) {
+        extra.push("--expect graceful".to_owned());
+    }
+    if args.pairs {
+        extra.push("--pairs".to_owned());
+    }
+    let gated = pipeline::Gated {
+        pipeline: &args.pipeline,
+        command: "check",
+        file: &args.scenario,
+        text: &text,
+        extra,
+    };
+    if let Err(code) = gated.report(seed, args.selection.json.as_deref(), None, |cx| {
+        gate::cases::check(&scenario, &report, cx)
+    }) {
+        return code;
     }
     match report.verdict() {
         Verdict::Fail(_) => exit::FAILED,

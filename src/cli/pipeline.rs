@@ -91,10 +91,19 @@ impl PipelineArgs {
         self.markdown.as_deref() == Some(Path::new("-"))
     }
 
+    /// The terminal report `text` makes, or nothing when the summary takes stdout.
+    pub(super) fn terminal<'f>(
+        &self,
+        text: impl FnOnce() -> String + 'f,
+    ) -> impl FnOnce() -> String + 'f {
+        let shown = !self.markdown_on_stdout();
+        move || if shown { text() } else { String::new() }
+    }
+
     /// Writes `gate` where asked: annotations (in GitHub Actions), JUnit, the Markdown
     /// summary (`markdown` instead of the gate's own when the command has its own).
     /// Err is the exit code of an output that could not be written, already reported.
-    pub(super) fn emit(
+    fn emit(
         &self,
         gate: &Gate,
         positions: Option<&Positions>,
@@ -145,6 +154,61 @@ impl PipelineArgs {
         // The exit code is the invalid scenario's whatever happens here.
         let _ = self.emit(&gate, None, false, None);
     }
+}
+
+/// A run's pipeline outputs with what they point at: the scenario file as given, its
+/// text (where each key is), the command that names it, and the flags that ask the same
+/// question again.
+pub(super) struct Gated<'a> {
+    pub(super) pipeline: &'a PipelineArgs,
+    pub(super) command: &'static str,
+    pub(super) file: &'a Path,
+    pub(super) text: &'a str,
+    pub(super) extra: Vec<String>,
+}
+
+impl Gated<'_> {
+    /// Builds the gate (`build`, from the context of this file and `seed`) and writes it
+    /// where asked, when anything is; `json` is where the JSON went (stdout is taken
+    /// when it went there), `markdown` the command's own summary. Err is the exit code
+    /// of an output that could not be written, already reported.
+    pub(super) fn report(
+        &self,
+        seed: u64,
+        json: Option<&Path>,
+        markdown: Option<String>,
+        build: impl FnOnce(cases::Context<'_>) -> Gate,
+    ) -> Result<(), u8> {
+        if !self.pipeline.wanted() {
+            return Ok(());
+        }
+        let positions = deploysim::scenario::positions(self.text);
+        // The live run is `simulate FILE`: no command word.
+        let word = if self.command == "run" {
+            ""
+        } else {
+            self.command
+        };
+        let rerun = rerun(word, self.file, seed, &self.extra);
+        let file = shown(self.file);
+        let gate = build(cases::Context {
+            file: &file,
+            seed,
+            rerun: &rerun,
+            positions: positions.as_ref(),
+        });
+        let stdout_taken = json == Some(Path::new("-")) || self.pipeline.markdown_on_stdout();
+        self.pipeline
+            .emit(&gate, positions.as_ref(), stdout_taken, markdown)
+    }
+}
+
+/// `--strategy NAME` for each name, for a rerun.
+pub(super) fn strategy_flags(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|name| format!("--strategy {}", deploysim::report::shell_word(name)))
+        .collect()
 }
 
 /// The scenario file as annotations name it: relative to where the command runs, which

@@ -90,11 +90,7 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         return write_part(args, text, &options, shard, ran);
     }
     let file = args.scenario.display().to_string();
-    let mut extra: Vec<String> = args
-        .strategies
-        .iter()
-        .map(|name| format!("--strategy {}", report::shell_word(name)))
-        .collect();
+    let mut extra = super::pipeline::strategy_flags(&args.strategies);
     extra.push(format!("--trials {}", options.trials));
     if args.net == super::args::NetArg::Live {
         extra.push("--net live".to_owned());
@@ -103,8 +99,9 @@ pub(super) fn run(args: &RiskArgs) -> u8 {
         json: args.json.as_deref(),
         out: args.out.as_deref(),
         quiet: args.quiet,
-        gated: Some(Gated {
+        gated: Some(super::pipeline::Gated {
             pipeline: &args.pipeline,
+            command: "risk",
             file: &args.scenario,
             text: &text,
             extra,
@@ -121,16 +118,7 @@ struct Outputs<'a> {
     out: Option<&'a Path>,
     quiet: bool,
     /// A run's pipeline outputs; a merge has none.
-    gated: Option<Gated<'a>>,
-}
-
-/// A run's pipeline outputs (JUnit, summary, annotations), with what they point at.
-struct Gated<'a> {
-    pipeline: &'a super::pipeline::PipelineArgs,
-    file: &'a Path,
-    text: &'a str,
-    /// The flags that run the same trials again.
-    extra: Vec<String>,
+    gated: Option<super::pipeline::Gated<'a>>,
 }
 
 /// The report of `ran` (a whole run, or merged parts): the terminal text, JSON, pages,
@@ -181,41 +169,29 @@ fn conclude(
         output::error(&message);
         return exit::ENVIRONMENT;
     }
-    let markdown_out = outputs
+    let shown = !outputs
         .gated
         .as_ref()
         .is_some_and(|gated| gated.pipeline.markdown_on_stdout());
     if let Err(code) = output::emit(
         outputs.json,
         || {
-            if markdown_out {
-                String::new()
-            } else {
+            if shown {
                 report::risk::text(header, &findings, outputs.quiet)
+            } else {
+                String::new()
             }
         },
         || report::risk::json(header, &findings),
     ) {
         return code;
     }
-    if let Some(gated) = outputs.gated.as_ref().filter(|g| g.pipeline.wanted()) {
-        let positions = deploysim::scenario::positions(gated.text);
-        let rerun = super::pipeline::rerun("risk", gated.file, options.seed, &gated.extra);
-        let file = super::pipeline::shown(gated.file);
-        let cx = report::gate::cases::Context {
-            file: &file,
-            seed: options.seed,
-            rerun: &rerun,
-            positions: positions.as_ref(),
-        };
-        let gate = report::gate::cases::risk(scenario, &assessment, &verdict, ran.trials.len(), cx);
-        let stdout_taken = outputs.json == Some(Path::new("-")) || markdown_out;
-        if let Err(code) = gated
-            .pipeline
-            .emit(&gate, positions.as_ref(), stdout_taken, None)
-        {
-            return code;
-        }
+    if let Some(gated) = &outputs.gated
+        && let Err(code) = gated.report(options.seed, outputs.json, None, |cx| {
+            report::gate::cases::risk(scenario, &assessment, &verdict, ran.trials.len(), cx)
+        })
+    {
+        return code;
     }
     exit_code(&verdict)
 }

@@ -73,57 +73,33 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         interrupted,
         expect_graceful: args.expect.expect.is_some(),
     };
-    let markdown_out = args.pipeline.markdown_on_stdout();
     if let Err(code) = output::emit(
         args.selection.json.as_deref(),
-        || {
-            if markdown_out {
-                String::new()
-            } else {
-                trial_line + &report::live::text(&scenario, seed, net, &live, args.quiet)
-            }
-        },
+        args.pipeline
+            .terminal(|| trial_line + &report::live::text(&scenario, seed, net, &live, args.quiet)),
         || report::live::json(&scenario, seed, net, &live),
     ) {
         return code;
     }
-    if args.pipeline.wanted() {
-        let positions = deploysim::scenario::positions(&text);
-        let mut extra = vec![format!(
-            "--net {}",
-            match args.net {
-                super::args::NetArg::Live => "live",
-                super::args::NetArg::Sim => "sim",
-            }
-        )];
-        extra.extend(
-            args.selection
-                .strategies
-                .iter()
-                .map(|name| format!("--strategy {}", report::shell_word(name))),
-        );
-        if args.expect.expect.is_some() {
-            extra.push("--expect graceful".to_owned());
-        }
-        if let Some(trial) = args.trial {
-            extra.push(format!("--trial {trial}"));
-        }
-        let rerun = pipeline::rerun("", path, seed, &extra);
-        let file = pipeline::shown(path);
-        let cx = gate::cases::Context {
-            file: &file,
-            seed,
-            rerun: &rerun,
-            positions: positions.as_ref(),
-        };
-        let gate = gate::cases::live(&scenario, net, &live, cx);
-        let stdout_taken = args.selection.json.as_deref() == Some(Path::new("-")) || markdown_out;
-        if let Err(code) = args
-            .pipeline
-            .emit(&gate, positions.as_ref(), stdout_taken, None)
-        {
-            return code;
-        }
+    let mut extra = vec![args.net.flag()];
+    extra.extend(pipeline::strategy_flags(&args.selection.strategies));
+    if args.expect.expect.is_some() {
+        extra.push("--expect graceful".to_owned());
+    }
+    if let Some(trial) = args.trial {
+        extra.push(format!("--trial {trial}"));
+    }
+    let gated = pipeline::Gated {
+        pipeline: &args.pipeline,
+        command: "run",
+        file: path,
+        text: &text,
+        extra,
+    };
+    if let Err(code) = gated.report(seed, args.selection.json.as_deref(), None, |cx| {
+        gate::cases::live(&scenario, net, &live, cx)
+    }) {
+        return code;
     }
     let code = match Verdict::of(&live.summary(&scenario)) {
         Verdict::Pass => exit::OK,

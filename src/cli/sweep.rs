@@ -64,48 +64,29 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
         Ok(outcome) => outcome,
         Err(code) => return code,
     };
-    let markdown_out = args.pipeline.markdown_on_stdout();
     if let Err(code) = output::emit(
         args.json.as_deref(),
-        || {
-            if markdown_out {
-                String::new()
-            } else {
-                report::sweep::text(&scenario, seed, net, &rows, interrupted, args.quiet)
-            }
-        },
+        args.pipeline
+            .terminal(|| report::sweep::text(&scenario, seed, net, &rows, interrupted, args.quiet)),
         || report::sweep::json(&scenario, seed, net, &rows, interrupted),
     ) {
         return code;
     }
-    if args.pipeline.wanted() {
-        let positions = deploysim::scenario::positions(&text);
-        let mut extra = vec![format!(
-            "--net {}",
-            match args.net {
-                super::args::NetArg::Live => "live",
-                super::args::NetArg::Sim => "sim",
-            }
-        )];
-        if args.pairs {
-            extra.push("--pairs".to_owned());
-        }
-        let rerun = pipeline::rerun("sweep", &args.scenario, seed, &extra);
-        let file = pipeline::shown(&args.scenario);
-        let cx = gate::cases::Context {
-            file: &file,
-            seed,
-            rerun: &rerun,
-            positions: positions.as_ref(),
-        };
-        let gate = gate::cases::sweep(&scenario, &rows, interrupted, cx);
-        let stdout_taken = args.json.as_deref() == Some(std::path::Path::new("-")) || markdown_out;
-        if let Err(code) = args
-            .pipeline
-            .emit(&gate, positions.as_ref(), stdout_taken, None)
-        {
-            return code;
-        }
+    let mut extra = vec![args.net.flag()];
+    if args.pairs {
+        extra.push("--pairs".to_owned());
+    }
+    let gated = pipeline::Gated {
+        pipeline: &args.pipeline,
+        command: "sweep",
+        file: &args.scenario,
+        text: &text,
+        extra,
+    };
+    if let Err(code) = gated.report(seed, args.json.as_deref(), None, |cx| {
+        gate::cases::sweep(&scenario, &rows, interrupted, cx)
+    }) {
+        return code;
     }
     if interrupted {
         exit::INTERRUPTED

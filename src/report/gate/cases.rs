@@ -131,15 +131,8 @@ fn strategy_cases(
     let name = check.strategy.name.clone();
     let declared = cx.strategy(&name);
     let expect_key = cx.expect_key(&name, "graceful");
-    let case = |status, title: &str, message: String, findings| Case {
-        group: name.clone(),
-        name: title.to_owned(),
-        status,
-        message,
-        at: expect_key.clone(),
-        findings,
-        primary: true,
-        blocking: true,
+    let case = |status, title: &str, message: String, findings| {
+        Case::judged(&name, title, status, message, &expect_key, findings)
     };
     if let Err(err) = &check.plan {
         let why = format!("cannot be planned: {}", plan_error_text(err));
@@ -330,15 +323,8 @@ pub fn live(scenario: &Scenario, net: Net, run: &LiveRun, cx: Context<'_>) -> Ga
     for strategy_run in &run.runs {
         let name = strategy_run.strategy.name.clone();
         let expect_key = cx.expect_key(&name, "graceful");
-        let case = |status, title: String, message: String, findings| Case {
-            group: name.clone(),
-            name: title,
-            status,
-            message,
-            at: expect_key.clone(),
-            findings,
-            primary: true,
-            blocking: true,
+        let case = |status, title: String, message: String, findings| {
+            Case::judged(&name, title, status, message, &expect_key, findings)
         };
         let total = &strategy_run.total;
         let failed = format!(

@@ -59,6 +59,30 @@ pub struct Case {
     pub blocking: bool,
 }
 
+impl Case {
+    /// A case that fails the command when it fails, with a line of its own in the
+    /// summary: what most cases are.
+    pub fn judged(
+        group: &str,
+        name: impl Into<String>,
+        status: Status,
+        message: String,
+        at: &str,
+        findings: Vec<Finding>,
+    ) -> Case {
+        Case {
+            group: group.to_owned(),
+            name: name.into(),
+            status,
+            message,
+            at: at.to_owned(),
+            findings,
+            primary: true,
+            blocking: true,
+        }
+    }
+}
+
 /// How a case ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
