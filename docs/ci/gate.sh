@@ -9,7 +9,7 @@
 # Exit: 1 when some command's expectation failed or its scenario is invalid (2 is
 # reported as 1: the merge is blocked either way), else 4 when some measurement was
 # inconclusive (the machine, not the services, limited it: rerun, never merge on it),
-# else 0. RISK_TRIALS (default 200) sets `simulate risk --trials`.
+# else 0. RISK_TRIALS, when set, replaces `risk.trials` (`simulate risk --trials`).
 #
 # In GitHub Actions each command annotates at most 10 findings (GitHub shows 10 errors a
 # step): with several scenarios in one step, GitHub may drop the later ones; the job
@@ -50,11 +50,12 @@ for scenario in "$@"; do
   # An invalid scenario (2) has said every problem once; the other commands would say
   # them again.
   [ "$code" -eq 2 ] && continue
-  if grep -q '^risk:' "$scenario"; then
-    judge "$simulate" risk "$scenario" --trials "${RISK_TRIALS:-200}" --quiet \
+  # A top-level `risk:` or `availability:` key, plain or quoted.
+  if grep -Eq "^[\"']?risk[\"']?[[:space:]]*:" "$scenario"; then
+    judge "$simulate" risk "$scenario" ${RISK_TRIALS:+--trials "$RISK_TRIALS"} --quiet \
       --junit "$reports/risk-$name.xml" "${summary[@]}"
   fi
-  if grep -q '^availability:' "$scenario"; then
+  if grep -Eq "^[\"']?availability[\"']?[[:space:]]*:" "$scenario"; then
     judge "$simulate" availability "$scenario" --quiet \
       --junit "$reports/availability-$name.xml" "${summary[@]}"
   fi

@@ -152,7 +152,10 @@ fn collect_pages(command: clap::Command, name: &str, pages: &mut Vec<(String, cl
         collect_pages(sub.clone(), &format!("{name}-{}", sub.get_name()), pages);
     }
     let bin = name.replace('-', " ");
-    pages.push((name.to_owned(), command.bin_name(bin)));
+    // clap names a command with a static string; the process ends right after the
+    // pages are written, so the few names leaked here cost nothing.
+    let page_name: &'static str = name.to_owned().leak();
+    pages.push((name.to_owned(), command.name(page_name).bin_name(bin)));
 }
 
 /// Prints a text the command writes whole (the schema, a completion script, the manual).

@@ -79,7 +79,7 @@ impl PipelineArgs {
         if self.step_summary && step_summary_file().is_none() {
             output::error(
                 "--step-summary appends to the file $GITHUB_STEP_SUMMARY names, and it is not set \
-                 (it is inside GitHub Actions); use --markdown FILE elsewhere",
+                 (GitHub Actions sets it); use --markdown FILE elsewhere",
             );
             return Err(exit::INVALID);
         }

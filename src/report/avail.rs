@@ -429,7 +429,18 @@ pub fn markdown(header: &Header, answer: &Availability, judged: &[Judged]) -> St
     }
     let mut limits_text = String::new();
     limits(&mut limits_text, judged);
-    out.push_str(&limits_text);
+    // The terminal's indented lines, as a Markdown list (indented lines would run
+    // together into one paragraph).
+    for line in limits_text.lines() {
+        match line.strip_prefix("  ") {
+            Some(item) => {
+                let _ = writeln!(out, "- {item}");
+            }
+            None => {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
     let _ = writeln!(out, "\n{LEFT_OUT}.");
     out
 }

@@ -731,3 +731,52 @@ fn the_documented_workflow_and_gitlab_job_validate_and_run_the_recipe() {
         );
     }
 }
+
+#[test]
+fn a_dropped_api_is_annotated_at_the_provides_of_the_build_that_drops_it() {
+    let dir = TempDir::new("gate-dropped-api");
+    let path = write(
+        &dir,
+        "drop.yaml",
+        "name: drop
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1:
+        calls: [ { service: pay } ]
+  pay:
+    versions:
+      v1: { provides: [v1] }
+      v2:
+        provides: [v2]
+initial: { web: v1, pay: v1 }
+target: { pay: v2 }
+",
+    );
+    let run = simulate_with(
+        &[
+            "check",
+            &path,
+            "--expect",
+            "graceful",
+            "--quiet",
+            "--markdown",
+            "-",
+        ],
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    // With --markdown -, the annotations go to stderr.
+    let found = annotations(&run.stderr);
+    assert!(!found.is_empty(), "{}", run.stderr);
+    for (_, _, line, message) in &found {
+        assert_eq!(*line, 12, "pay v2's `provides: [v2]` is line 12: {message}");
+        assert!(
+            message.contains("pay v2 does not provide api v1"),
+            "{message}"
+        );
+    }
+    // No safe order exists (the caller never moves): the summary says the fix.
+    assert!(run.stdout.contains("**To fix**: "), "{}", run.stdout);
+}

@@ -115,15 +115,19 @@ pub fn check(scenario: &Scenario, report: &check::Report, cx: Context<'_>) -> Ga
     crate::report::check::verdict(&mut headline, report);
     gate.headline = headline.trim().trim_start_matches("verdict: ").to_owned();
     for check in &report.strategies {
-        strategy_cases(&mut gate.cases, &report.graph, check, cx);
+        strategy_cases(&mut gate.cases, scenario, &report.graph, check, cx);
     }
     gate.notes
         .push(("Safe order".to_owned(), safe_text(&report.safe)));
+    if let Some(fix) = fix_text(report) {
+        gate.notes.push(("To fix".to_owned(), fix));
+    }
     gate
 }
 
 fn strategy_cases(
     cases: &mut Vec<Case>,
+    scenario: &Scenario,
     graph: &crate::eval::graph::Graph,
     check: &StrategyCheck,
     cx: Context<'_>,
@@ -153,7 +157,7 @@ fn strategy_cases(
         });
         return;
     }
-    let failing = failing_states(graph, check, cx);
+    let failing = failing_states(scenario, graph, check, cx);
     let overloaded: Vec<(String, Finding)> = check
         .overloaded()
         .into_iter()
@@ -236,6 +240,7 @@ fn strategy_cases(
 /// The states of a strategy in which an entrypoint fails: (state, the finding at the
 /// call that breaks), one per entrypoint and broken edge, in step order.
 fn failing_states(
+    scenario: &Scenario,
     graph: &crate::eval::graph::Graph,
     check: &StrategyCheck,
     cx: Context<'_>,
@@ -267,7 +272,7 @@ fn failing_states(
                 }
                 let key = prediction.edge.as_deref().map_or_else(
                     || format!("services.{entry}"),
-                    |edge| cx.edge(prediction, edge),
+                    |edge| broken_key(scenario, prediction, edge, cx),
                 );
                 let text = if path.is_empty() {
                     format!("{label}: {entry} fails")
@@ -279,6 +284,51 @@ fn failing_states(
         }
     }
     found
+}
+
+/// Where a broken edge is fixed: a new build that no longer provides the API (or the
+/// method) a caller still calls is the break, so its `provides` (its entry); a new
+/// call to an API an old build lacks is the call.
+fn broken_key(
+    scenario: &Scenario,
+    prediction: &Prediction,
+    edge: &BrokenEdge,
+    cx: Context<'_>,
+) -> String {
+    use crate::eval::graph::Break;
+    let dropped = match &edge.why {
+        Break::NoApi { version } => Some((version, ".provides")),
+        Break::NoMethod { version } => Some((version, ".methods")),
+        _ => None,
+    };
+    match dropped {
+        Some((version, key))
+            if scenario.initial.version(&edge.callee) != Some(version.as_str()) =>
+        {
+            format!("services.{}.versions.{version}{key}", edge.callee)
+        }
+        _ => cx.edge(prediction, edge),
+    }
+}
+
+/// What the summary says to do when a judged strategy breaks: ship in the safe order,
+/// or mark a known-bad order as expected to fail; with no safe order, the conflict's
+/// fix.
+fn fix_text(report: &check::Report) -> Option<String> {
+    use crate::plan::safe::SafeOrder;
+    if !matches!(report.verdict(), Verdict::Fail(_)) {
+        return None;
+    }
+    match &report.safe {
+        SafeOrder::Found { steps, .. } if !steps.is_empty() => Some(
+            "ship in the safe order (`--strategy safe`, or list `safe` in `strategies:`); an order kept to show that it breaks takes `expect: { graceful: false }`"
+                .to_owned(),
+        ),
+        SafeOrder::NotFound { conflicts, .. } => conflicts
+            .iter()
+            .find_map(|c| crate::report::conflict_text(c).1),
+        _ => None,
+    }
 }
 
 fn safe_text(order: &crate::plan::safe::SafeOrder) -> String {

@@ -547,7 +547,7 @@ fn render_annotations(file: &str, mut lines: Vec<Annotation>, rerun: &str) -> Ve
             col: 1,
             title: "deploysim: more problems".to_owned(),
             text: format!(
-                "{rest} more {} not annotated (GitHub shows {MAX_ANNOTATIONS} a step); the log and `{rerun}` show every one",
+                "{rest} more {} not annotated (GitHub shows {MAX_ANNOTATIONS} a step); the JUnit report, the summary and `{rerun}` show every one",
                 if rest == 1 { "problem" } else { "problems" }
             ),
         });
