@@ -41,6 +41,10 @@ pub fn method_path(service: &str, api: &str, method: Option<&str>) -> String {
 /// The caller name of the load generator in edges and causes: `client -> web api v1`.
 pub const CLIENT: &str = "client";
 
+/// The metadata key of a run's token: a replica started with one (`simulate serve`)
+/// answers only requests that carry it, and its calls carry it on.
+pub const TOKEN_HEADER: &str = "x-deploysim-token";
+
 /// Caps the causes one reply carries, so a wide fan-out cannot grow replies without bound.
 pub const MAX_CAUSES: usize = 16;
 

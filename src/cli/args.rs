@@ -324,6 +324,18 @@ pub(super) enum Command {
     /// failure does are left to you.
     #[command(after_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
+    /// Run one replica of one service version as its own process, until SIGTERM.
+    ///
+    /// The same replica as a run in one process: a gRPC server with a route per (API
+    /// version, method) the build serves, doing what the scenario says for each, on
+    /// --addr. It answers the standard gRPC health service (SERVING until it drains),
+    /// refuses every call without the run's token (from $DEPLOYSIM_TOKEN or
+    /// --token-file), and calls its callees at the --callee addresses with the token.
+    /// SIGTERM drains it: health turns NOT_SERVING, new connections are refused and
+    /// calls in flight finish (at most 2 s); SIGKILL is a kill. Prints `serving SERVICE
+    /// VERSION on ADDR` once it listens.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Print the JSON Schema (draft 2020-12) of scenario files, for editors and
     /// validators.
     ///
@@ -349,6 +361,54 @@ pub(super) struct ManArgs {
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
 }
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// The scenario file (`-` reads it from standard input).
+    pub(super) scenario: PathBuf,
+    /// The service this replica is one of.
+    #[arg(long)]
+    pub(super) service: String,
+    /// The version of the service it runs.
+    #[arg(long)]
+    pub(super) version: String,
+    /// Where it listens (port 0: one the system assigns, printed when it listens).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(super) addr: std::net::SocketAddr,
+    /// A callee's replica: SERVICE=ADDR, repeatable (several for one service spread
+    /// its calls). A callee with none fails its calls UNAVAILABLE.
+    #[arg(long = "callee", value_name = "SERVICE=ADDR", value_parser = parse_callee)]
+    pub(super) callees: Vec<(String, std::net::SocketAddr)>,
+    /// The run's token in FILE (first line); default: $DEPLOYSIM_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub(super) token_file: Option<PathBuf>,
+    /// Seed of the replica's streams (error draws, picks), instead of the scenario's.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Its number among its service's replicas (from 1), for its seeded streams.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) replica: u32,
+}
+
+fn parse_callee(text: &str) -> Result<(String, std::net::SocketAddr), String> {
+    let (service, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected SERVICE=ADDR, found \"{text}\""))?;
+    let addr = addr
+        .parse()
+        .map_err(|err| format!("\"{addr}\" is no address (IP:PORT): {err}"))?;
+    Ok((service.to_owned(), addr))
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  # db, then web calling it; both ask the same token of every call
+  export DEPLOYSIM_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n')
+  simulate serve scenarios/partial.yaml --service catalog --version v1 --addr 127.0.0.1:7001
+  simulate serve scenarios/partial.yaml --service web --version v1 --addr 127.0.0.1:7000 \\
+      --callee catalog=127.0.0.1:7001
+  # Is it ready?
+  grpc-health-probe -addr 127.0.0.1:7000";
 
 #[derive(Debug, Args)]
 pub(super) struct CompletionsArgs {

@@ -14,6 +14,7 @@ mod plan;
 mod progress;
 mod risk;
 mod run;
+mod serve;
 mod sweep;
 
 use std::io::IsTerminal as _;
@@ -68,6 +69,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(what)) => export::run(&what),
         Some(Command::Import(args)) => import::run(&args),
         Some(Command::Generate(args)) => generate::run(&args),
+        Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Schema) => print(scenario::SCHEMA),
         Some(Command::Completions(args)) => {
             let mut script = Vec::new();
@@ -89,7 +91,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The commands, for suggestions.
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 13] = [
     "plan",
     "check",
     "sweep",
@@ -99,6 +101,7 @@ const COMMANDS: [&str; 12] = [
     "export",
     "import",
     "generate",
+    "serve",
     "schema",
     "completions",
     "man",

@@ -505,8 +505,6 @@ impl Cluster {
     }
 
     async fn start_replica(&self, service: &str, version: &str) -> Result<Replica, StartError> {
-        let spec = &self.scenario.services[service];
-        let build = &spec.versions[version];
         let id = self.next_replica.fetch_add(1, Ordering::Relaxed);
         // Error draws are seeded per service, version and the how-many-th replica of the
         // service this is, so a rerun with the same seed draws the same sequences.
@@ -516,6 +514,71 @@ impl Cluster {
             *count += 1;
             *count
         };
+        // Built before the start is awaited: the recipe borrows this cluster's links.
+        let behaviour = Build {
+            scenario: &self.scenario,
+            seed: self.seed,
+            recorder: &self.recorder,
+            trouble: Arc::clone(&self.troubles[service]),
+            links: &|caller: &str, callee: &str| self.link(caller, callee),
+            token: None,
+        }
+        .behaviour(service, version, id, nth);
+        Replica::start(behaviour)
+            .await
+            .map_err(|source| StartError {
+                service: service.to_owned(),
+                version: version.to_owned(),
+                source,
+            })
+    }
+
+    fn slot(&self, service: &str) -> &Mutex<Slot> {
+        &self.slots[service]
+    }
+
+    fn pool(&self, service: &str) -> &Arc<Pool> {
+        &self.pools[service]
+    }
+
+    fn replicas(&self, service: &str) -> u32 {
+        self.scenario.services[service].replicas
+    }
+
+    fn startup(&self, service: &str) -> Duration {
+        self.scenario.services[service].startup
+    }
+}
+
+/// What a replica's behaviour is built from besides its service and version: the one
+/// recipe for a replica of this process's cluster and for one of its own (`serve`).
+pub struct Build<'a> {
+    pub scenario: &'a Scenario,
+    /// The run's seed, from which every stream of the replica is derived.
+    pub seed: u64,
+    pub recorder: &'a Arc<Recorder>,
+    /// The service's latency, errors and hang faults in force.
+    pub trouble: Arc<Trouble>,
+    /// The caller's link to each callee (`None`: the callee has none, and the call is
+    /// left out).
+    pub links: &'a dyn Fn(&str, &str) -> Option<Arc<Link>>,
+    /// The run's token a replica of its own process asks of every request.
+    pub token: Option<tonic::metadata::AsciiMetadataValue>,
+}
+
+impl std::fmt::Debug for Build<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Build")
+            .field("scenario", &self.scenario.name)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Build<'_> {
+    /// Replica `id` of `version` of `service`, the `nth` of its service started.
+    pub fn behaviour(&self, service: &str, version: &str, id: u32, nth: u32) -> Behaviour {
+        let build = &self.scenario.services[service].versions[version];
         // Backoff jitter is seeded like the error draws, one stream per replica.
         let jitter = Arc::new(std::sync::Mutex::new(seed::rng(
             self.seed,
@@ -534,13 +597,13 @@ impl Cluster {
                     .collect(),
             })
             .collect();
-        let behaviour = Behaviour {
+        Behaviour {
             service: service.to_owned(),
             version: version.to_owned(),
             replica: id,
             provides: build.provides.clone(),
             methods,
-            recorder: Arc::clone(&self.recorder),
+            recorder: Arc::clone(self.recorder),
             received: self.recorder.traffic.service(service),
             error_draws: std::sync::Mutex::new(seed::rng(
                 self.seed,
@@ -551,18 +614,12 @@ impl Cluster {
                 &format!("ties/{service}/{version}/{nth}"),
             )),
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
-            trouble: Arc::clone(&self.troubles[service]),
+            trouble: Arc::clone(&self.trouble),
             workers: build
                 .capacity
                 .map(|capacity| Workers::new(capacity, self.recorder.traffic.pressure(service))),
-        };
-        Replica::start(behaviour)
-            .await
-            .map_err(|source| StartError {
-                service: service.to_owned(),
-                version: version.to_owned(),
-                source,
-            })
+            token: self.token.clone(),
+        }
     }
 
     /// `call` of `service` with its link, edge key, protections and fallback chain;
@@ -574,7 +631,7 @@ impl Cluster {
             Some(fallback) => Some(Box::new(self.outgoing(service, fallback, jitter)?)),
             None => None,
         };
-        let link = self.link(service, &call.service)?;
+        let link = (self.links)(service, &call.service)?;
         Some(Outgoing {
             call: call.clone(),
             target: Arc::new(link.target(&call.api, call.method.as_deref())),
@@ -593,21 +650,5 @@ impl Cluster {
             fallback,
             guard: Arc::new(Guard::new(&call.protect, Arc::clone(jitter))),
         })
-    }
-
-    fn slot(&self, service: &str) -> &Mutex<Slot> {
-        &self.slots[service]
-    }
-
-    fn pool(&self, service: &str) -> &Arc<Pool> {
-        &self.pools[service]
-    }
-
-    fn replicas(&self, service: &str) -> u32 {
-        self.scenario.services[service].replicas
-    }
-
-    fn startup(&self, service: &str) -> Duration {
-        self.scenario.services[service].startup
     }
 }

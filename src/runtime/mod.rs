@@ -14,6 +14,7 @@ pub mod pool;
 pub mod protect;
 pub mod replica;
 pub mod run;
+pub mod serve;
 pub mod sweep;
 pub mod trials;
 pub mod trouble;

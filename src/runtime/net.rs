@@ -73,7 +73,12 @@ impl std::fmt::Debug for Listener {
 
 /// A listener on 127.0.0.1 with a port the network assigns, and its address.
 pub async fn listen() -> io::Result<(Listener, SocketAddr)> {
-    let local = (std::net::Ipv4Addr::LOCALHOST, 0);
+    listen_at(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))).await
+}
+
+/// A listener on `local` (port 0: one the network assigns), and its address: a replica
+/// of its own process (`simulate serve`) listens where it is told.
+pub async fn listen_at(local: SocketAddr) -> io::Result<(Listener, SocketAddr)> {
     match Net::current() {
         Net::Live => {
             let listener = tokio::net::TcpListener::bind(local).await?;

@@ -168,6 +168,8 @@ pub struct Link {
     /// Partitions in force from the caller to the callee (windows may overlap).
     partitions: AtomicU32,
     channels: Mutex<BTreeMap<u32, Channel>>,
+    /// The run's token, carried by every attempt, when replicas ask for one.
+    token: Option<tonic::metadata::AsciiMetadataValue>,
 }
 
 impl Link {
@@ -181,7 +183,14 @@ impl Link {
             picks: Mutex::new(picks),
             partitions: AtomicU32::new(0),
             channels: Mutex::new(BTreeMap::new()),
+            token: None,
         }
+    }
+
+    /// This link, carrying `token` on every attempt.
+    pub fn with_token(mut self, token: tonic::metadata::AsciiMetadataValue) -> Link {
+        self.token = Some(token);
+        self
     }
 
     /// Partitions the caller from the callee: attempts fail as unreachable until every
@@ -277,6 +286,11 @@ impl Link {
         let mut request = Request::new(request);
         // Writes grpc-timeout, so the callee knows how long it has.
         request.set_timeout(remaining);
+        if let Some(token) = &self.token {
+            request
+                .metadata_mut()
+                .insert(contract::TOKEN_HEADER, token.clone());
+        }
         let call = async {
             grpc.ready()
                 .await

@@ -63,6 +63,9 @@ pub struct Behaviour {
     /// In `--net sim`, how many times each request yields before it asks for a worker,
     /// drawn from this replica's own stream (see `Behaviour::shuffle`).
     pub tie_draws: Mutex<ChaCha8Rng>,
+    /// The run's token, when the replica is its own process: a request without it is
+    /// refused (UNAUTHENTICATED) before any work or count. `None` in one process.
+    pub token: Option<tonic::metadata::AsciiMetadataValue>,
 }
 
 /// At most this many asynchronous calls of one replica are in flight; one more is
@@ -120,6 +123,26 @@ impl Replica {
     /// Binds 127.0.0.1 on an OS-assigned port and starts serving.
     pub async fn start(behaviour: Behaviour) -> std::io::Result<Replica> {
         let (listener, addr) = net::listen().await?;
+        Replica::serve(behaviour, listener, addr, Routes::default())
+    }
+
+    /// Binds `local` and starts serving there, with `extra` routes beside the build's
+    /// own (the gRPC health service of `simulate serve`).
+    pub async fn start_at(
+        behaviour: Behaviour,
+        local: SocketAddr,
+        extra: Routes,
+    ) -> std::io::Result<Replica> {
+        let (listener, addr) = net::listen_at(local).await?;
+        Replica::serve(behaviour, listener, addr, extra)
+    }
+
+    fn serve(
+        behaviour: Behaviour,
+        listener: net::Listener,
+        addr: SocketAddr,
+        extra: Routes,
+    ) -> std::io::Result<Replica> {
         let (killed, _) = watch::channel(false);
         let id = behaviour.replica;
         let version = behaviour.version.clone();
@@ -131,7 +154,7 @@ impl Replica {
             .iter()
             .map(|work| work.method.clone())
             .collect();
-        let mut router = Routes::default().into_axum_router();
+        let mut router = extra.into_axum_router();
         for api in &provides {
             for (m, method) in methods.iter().enumerate() {
                 let handler = Handler {
@@ -278,6 +301,13 @@ impl UnaryService<CallRequest> for Handler {
         let method = self.method;
         let mut killed = self.killed.clone();
         Box::pin(async move {
+            if let Some(token) = &behaviour.token
+                && request.metadata().get(contract::TOKEN_HEADER) != Some(token)
+            {
+                return Err(Status::unauthenticated(
+                    "this replica answers only its run's token",
+                ));
+            }
             let deadline = contract::grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
             let request = request.into_inner();
             // The caller stops waiting at its deadline; so does the work, so a slow chain

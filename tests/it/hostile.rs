@@ -466,6 +466,7 @@ fn a_stray_request_naming_a_far_step_is_refused_and_counted() {
             recorder: std::sync::Arc::clone(&recorder),
             error_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "test")),
             tie_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "ties")),
+            token: None,
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
             trouble: std::sync::Arc::new(deploysim::runtime::trouble::Trouble::new(
                 deploysim::seed::rng(1, "faults"),

@@ -562,6 +562,7 @@ fn a_dropped_replica_is_killed_with_the_calls_inside_it() {
             recorder,
             error_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "test")),
             tie_draws: std::sync::Mutex::new(deploysim::seed::rng(1, "ties")),
+            token: None,
             background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
             trouble: std::sync::Arc::new(deploysim::runtime::trouble::Trouble::new(
                 deploysim::seed::rng(1, "faults"),

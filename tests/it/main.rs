@@ -52,6 +52,9 @@ mod agreement;
 /// snapshots of what a user reads.
 mod scenarios;
 
+/// `simulate serve`: one replica as its own process.
+mod serve;
+
 /// The JSON Schema of scenario files against the loader and a real validator.
 mod schema;
 

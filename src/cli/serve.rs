@@ -1,0 +1,148 @@
+//! `simulate serve SCENARIO --service S --version V`: one replica as its own process,
+//! until SIGTERM (a drain) or Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use deploysim::runtime::cluster::DRAIN_LIMIT;
+use deploysim::runtime::serve::{self, Spec};
+
+use super::args::ServeArgs;
+use super::{exit, output};
+
+/// The environment variable the run's token is read from without --token-file.
+const TOKEN_ENV: &str = "DEPLOYSIM_TOKEN";
+
+pub(super) fn run(args: &ServeArgs) -> u8 {
+    let (scenario, _) = match super::load_with_text(&args.scenario) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let Some(service) = scenario.services.get(&args.service) else {
+        output::error(&format!(
+            "--service {}: the scenario has no such service (its services: {})",
+            args.service,
+            scenario
+                .services
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return exit::INVALID;
+    };
+    if !service.versions.contains_key(&args.version) {
+        output::error(&format!(
+            "--version {}: {} has no such version (its versions: {})",
+            args.version,
+            args.service,
+            service
+                .versions
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return exit::INVALID;
+    }
+    if let Some((unknown, _)) = args
+        .callees
+        .iter()
+        .find(|(callee, _)| !scenario.services.contains_key(callee))
+    {
+        output::error(&format!(
+            "--callee {unknown}=...: the scenario has no service {unknown}"
+        ));
+        return exit::INVALID;
+    }
+    let token = match token(args) {
+        Ok(token) => token,
+        Err(message) => {
+            output::error(&message);
+            return exit::INVALID;
+        }
+    };
+    let mut callees: BTreeMap<String, Vec<std::net::SocketAddr>> = BTreeMap::new();
+    for (callee, addr) in &args.callees {
+        callees.entry(callee.clone()).or_default().push(*addr);
+    }
+    let spec = Spec {
+        seed: args.seed.unwrap_or(scenario.seed),
+        scenario: Arc::new(scenario),
+        service: args.service.clone(),
+        version: args.version.clone(),
+        addr: args.addr,
+        callees,
+        token,
+        replica: args.replica,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            output::error(&format!("cannot start the async runtime: {err}"));
+            return exit::ENVIRONMENT;
+        }
+    };
+    runtime.block_on(serve_until_signal(spec))
+}
+
+async fn serve_until_signal(spec: Spec) -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Signals are watched before the replica listens, so one sent as soon as it says
+    // it serves is never missed.
+    let (Ok(mut term), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        output::error("cannot watch for SIGTERM and SIGINT");
+        return exit::ENVIRONMENT;
+    };
+    let serving = match serve::start(&spec).await {
+        Ok(serving) => serving,
+        Err(err) => {
+            output::error(&deploysim::report::start_error_text(&err));
+            return exit::ENVIRONMENT;
+        }
+    };
+    let said = format!(
+        "serving {} {} on {}\n",
+        spec.service, spec.version, serving.addr
+    );
+    if let Err(message) = output::print_out(&said) {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    let code = tokio::select! {
+        _ = term.recv() => exit::OK,
+        _ = interrupt.recv() => exit::INTERRUPTED,
+    };
+    serving.drain(DRAIN_LIMIT).await;
+    code
+}
+
+/// The run's token: --token-file's first line, else $DEPLOYSIM_TOKEN; visible ASCII.
+fn token(args: &ServeArgs) -> Result<tonic::metadata::AsciiMetadataValue, String> {
+    let text = match &args.token_file {
+        Some(path) => deploysim::scenario::input::read_text(path)
+            .map_err(|err| format!("--token-file {}: {}", path.display(), err.reason))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        None => std::env::var(TOKEN_ENV).unwrap_or_default(),
+    };
+    if text.is_empty() {
+        return Err(format!(
+            "a replica answers only its run's token: set ${TOKEN_ENV} or pass --token-file FILE"
+        ));
+    }
+    if !text.chars().all(|c| c.is_ascii_graphic()) || text.len() > 256 {
+        return Err("the token is at most 256 visible ASCII characters".to_owned());
+    }
+    tonic::metadata::AsciiMetadataValue::try_from(text.as_str())
+        .map_err(|err| format!("the token cannot travel as gRPC metadata: {err}"))
+}

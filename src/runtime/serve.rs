@@ -1,0 +1,114 @@
+//! One replica as its own process (`simulate serve`): the same replica code as a run in
+//! one process (`cluster::Build`), listening where it is told, answering the standard
+//! gRPC health service, asking the run's token of every request and carrying it on its
+//! own calls, which go to the callee addresses it is given. A drain is the health status
+//! turned to NOT_SERVING, then the server's graceful stop: in-flight requests finish
+//! within the drain limit.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::model::Scenario;
+use crate::record::Recorder;
+use crate::runtime::cluster::{Build, StartError};
+use crate::runtime::pool::{Link, Member, Pool};
+use crate::runtime::replica::Replica;
+use crate::runtime::trouble::Trouble;
+use crate::seed;
+
+/// What one replica of its own process is.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub scenario: Arc<Scenario>,
+    pub service: String,
+    pub version: String,
+    /// Where it listens (port 0: one the system assigns).
+    pub addr: SocketAddr,
+    /// Each callee's replicas, by address.
+    pub callees: BTreeMap<String, Vec<SocketAddr>>,
+    pub token: AsciiMetadataValue,
+    pub seed: u64,
+    /// Its number among its service's replicas (from 1), for its seeded streams.
+    pub replica: u32,
+}
+
+/// A replica serving in this process.
+#[derive(Debug)]
+pub struct Serving {
+    pub addr: SocketAddr,
+    replica: Replica,
+    health: HealthReporter,
+    /// Where its calls and requests are counted (in this process; the parent of a run
+    /// across processes counts at the caller).
+    pub recorder: Arc<Recorder>,
+}
+
+/// Starts the replica `spec` describes. The scenario must hold its service and version.
+pub async fn start(spec: &Spec) -> Result<Serving, StartError> {
+    let recorder = Arc::new(Recorder::new());
+    let mut links: BTreeMap<String, Arc<Link>> = BTreeMap::new();
+    for (callee, addrs) in &spec.callees {
+        let pool = Arc::new(Pool::new(callee));
+        for (i, addr) in addrs.iter().enumerate() {
+            pool.add(Arc::new(Member::new(i as u32 + 1, *addr)));
+        }
+        let link = Link::new(&spec.service, pool, spec.seed).with_token(spec.token.clone());
+        links.insert(callee.clone(), Arc::new(link));
+    }
+    // A callee with no address still gets a link, with no replica: its calls fail
+    // UNAVAILABLE, as a call to a service with none ready does in one process.
+    for version in spec.scenario.services[&spec.service].versions.values() {
+        for call in version.every_call() {
+            links.entry(call.service.clone()).or_insert_with(|| {
+                let pool = Arc::new(Pool::new(&call.service));
+                Arc::new(Link::new(&spec.service, pool, spec.seed).with_token(spec.token.clone()))
+            });
+        }
+    }
+    let behaviour = Build {
+        scenario: &spec.scenario,
+        seed: spec.seed,
+        recorder: &recorder,
+        trouble: Arc::new(Trouble::new(seed::rng(
+            spec.seed,
+            &format!("faults/{}", spec.service),
+        ))),
+        links: &|_caller: &str, callee: &str| links.get(callee).cloned(),
+        token: Some(spec.token.clone()),
+    }
+    .behaviour(&spec.service, &spec.version, spec.replica, spec.replica);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    let replica = Replica::start_at(behaviour, spec.addr, Routes::new(health_service))
+        .await
+        .map_err(|source| StartError {
+            service: spec.service.clone(),
+            version: spec.version.clone(),
+            source,
+        })?;
+    Ok(Serving {
+        addr: replica.addr,
+        replica,
+        health,
+        recorder,
+    })
+}
+
+impl Serving {
+    /// Drains: health says NOT_SERVING (a readiness probe takes the replica out of
+    /// rotation), then new connections are refused and in-flight requests finish, within
+    /// `grace`; what is left after it is reset.
+    pub async fn drain(self, grace: Duration) {
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        self.replica.stop(grace).await;
+    }
+}

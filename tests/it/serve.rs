@@ -1,0 +1,229 @@
+//! `simulate serve`: one replica as its own process, over real gRPC between processes:
+//! calls with the run's token, refusal without it, the health service, a drain on
+//! SIGTERM that lets the call in flight finish, a kill on SIGKILL.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use deploysim::contract::{self, CallReply, CallRequest, TOKEN_HEADER};
+use tonic::Code;
+
+use super::support::{TempDir, write};
+
+const SCENARIO: &str = "name: served
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: db, timeout_ms: 3000 } ] }
+  db:
+    versions:
+      v1: { latency_ms: 300 }
+initial: { web: v1, db: v1 }
+";
+
+const TOKEN: &str = "t0k3n-of-this-run";
+
+/// A `simulate serve` child, killed when dropped (a failing test leaves no process).
+struct Served {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Served {
+    fn start(scenario: &str, service: &str, callees: &[(&str, std::net::SocketAddr)]) -> Served {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_simulate"));
+        command
+            .args(["serve", scenario, "--service", service, "--version", "v1"])
+            .env("DEPLOYSIM_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (callee, addr) in callees {
+            command.arg("--callee").arg(format!("{callee}={addr}"));
+        }
+        let mut child = command.spawn().expect("simulate serve starts");
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("it says where it serves");
+        let addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        assert!(
+            line.starts_with(&format!("serving {service} v1 on 127.0.0.1:")),
+            "{line}"
+        );
+        Served { child, addr }
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
+
+    /// Its exit code, waiting at most `limit`.
+    fn exit_within(&mut self, limit: Duration) -> Option<i32> {
+        let tries = limit.as_millis() / 20;
+        for _ in 0..tries {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(addr: std::net::SocketAddr, token: Option<&str>) -> Result<CallReply, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("a URI")
+        .connect()
+        .await
+        .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+    let mut request = tonic::Request::new(CallRequest::default());
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert(TOKEN_HEADER, token.parse().expect("ASCII"));
+    }
+    let path = contract::method_path("web", "v1", None)
+        .parse()
+        .expect("a gRPC path");
+    grpc.unary(
+        request,
+        path,
+        tonic_prost::ProstCodec::<CallRequest, CallReply>::default(),
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+#[test]
+fn replicas_as_processes_answer_with_the_token_refuse_without_it_and_say_their_health() {
+    let dir = TempDir::new("serve-calls");
+    let scenario = write(&dir, "served.yaml", SCENARIO);
+    let db = Served::start(&scenario, "db", &[]);
+    let web = Served::start(&scenario, "web", &[("db", db.addr)]);
+    runtime().block_on(async {
+        // web v1 calls db over real gRPC between the two processes, with the token.
+        let reply = call(web.addr, Some(TOKEN))
+            .await
+            .expect("the call is answered");
+        assert!(!reply.degraded);
+        for token in [None, Some("another-run")] {
+            let refused = call(web.addr, token).await.expect_err("refused");
+            assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+        }
+        // The standard health service.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", web.addr))
+            .expect("a URI")
+            .connect()
+            .await
+            .expect("connects");
+        let health = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner();
+        assert_eq!(
+            health.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+    });
+}
+
+#[test]
+fn sigterm_drains_the_call_in_flight_and_sigkill_is_a_kill() {
+    let dir = TempDir::new("serve-drain");
+    let scenario = write(&dir, "served.yaml", SCENARIO);
+    let mut db = Served::start(&scenario, "db", &[]);
+    let web = Served::start(&scenario, "web", &[("db", db.addr)]);
+    let rt = runtime();
+    rt.block_on(async {
+        // db takes 300 ms a request: SIGTERM it 100 ms into one; the call still answers.
+        let in_flight = tokio::spawn(call(web.addr, Some(TOKEN)));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        db.signal("TERM");
+        let reply = in_flight.await.expect("the task ran");
+        assert!(reply.is_ok(), "the drained call failed: {reply:?}");
+    });
+    assert_eq!(
+        db.exit_within(Duration::from_secs(5)),
+        Some(0),
+        "a drain exits 0"
+    );
+    // db is gone: web's call to it fails UNAVAILABLE, and so does web's request.
+    let gone = rt
+        .block_on(call(web.addr, Some(TOKEN)))
+        .expect_err("db is gone");
+    assert_eq!(gone.code(), Code::Unavailable, "{gone:?}");
+    // SIGKILL: no drain, the process is dead at once.
+    let mut web = web;
+    web.signal("KILL");
+    assert_eq!(
+        web.exit_within(Duration::from_secs(5)),
+        Some(-1),
+        "killed by a signal"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_token_or_with_an_unknown_version() {
+    let dir = TempDir::new("serve-refused");
+    let scenario = write(&dir, "served.yaml", SCENARIO);
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_simulate"));
+        command.arg("serve").arg(&scenario).args(args);
+        command.env_remove("DEPLOYSIM_TOKEN");
+        if let Some(token) = token {
+            command.env("DEPLOYSIM_TOKEN", token);
+        }
+        command.output().expect("runs")
+    };
+    let out = run(&["--service", "db", "--version", "v1"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DEPLOYSIM_TOKEN"));
+    let out = run(&["--service", "db", "--version", "v9"], Some(TOKEN));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("db has no such version"));
+    let out = run(
+        &[
+            "--service",
+            "web",
+            "--version",
+            "v1",
+            "--callee",
+            "nope=127.0.0.1:1",
+        ],
+        Some(TOKEN),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
