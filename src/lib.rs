@@ -20,6 +20,8 @@
 //! - [`avail`]: `simulate availability`: failure sets of random replicas or services,
 //!   folded into sets of services down, enumerated exactly or drawn, each state's share
 //!   served from the evaluator; measured trials held to it.
+//! - [`kube`]: `simulate export kubernetes`: the fleet as Deployments of `simulate
+//!   serve`, Services and a ConfigMap, and each strategy's steps as `kubectl` commands.
 //! - [`record`]: what a run measured, as data: the recorder, tallies, traffic, the
 //!   expectations and the one verdict.
 //! - [`risk`]: `simulate risk`: defects drawn per trial, what a trial measured, the
@@ -47,6 +49,7 @@ pub mod avail;
 pub mod check;
 pub mod eval;
 pub mod import;
+pub mod kube;
 pub mod model;
 pub mod plan;
 pub mod record;

@@ -375,10 +375,11 @@ pub(super) struct ServeArgs {
     /// Where it listens (port 0: one the system assigns, printed when it listens).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub(super) addr: std::net::SocketAddr,
-    /// A callee's replica: SERVICE=ADDR, repeatable (several for one service spread
-    /// its calls). A callee with none fails its calls UNAVAILABLE.
-    #[arg(long = "callee", value_name = "SERVICE=ADDR", value_parser = parse_callee)]
-    pub(super) callees: Vec<(String, std::net::SocketAddr)>,
+    /// A callee's replica: SERVICE=HOST:PORT, repeatable (several for one service
+    /// spread its calls; a name is resolved once, at the start, to every address it
+    /// has). A callee with none fails its calls UNAVAILABLE.
+    #[arg(long = "callee", value_name = "SERVICE=HOST:PORT", value_parser = parse_callee)]
+    pub(super) callees: Vec<(String, String)>,
     /// The run's token in FILE (first line); default: $DEPLOYSIM_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub(super) token_file: Option<PathBuf>,
@@ -390,14 +391,15 @@ pub(super) struct ServeArgs {
     pub(super) replica: u32,
 }
 
-fn parse_callee(text: &str) -> Result<(String, std::net::SocketAddr), String> {
+fn parse_callee(text: &str) -> Result<(String, String), String> {
     let (service, addr) = text
         .split_once('=')
-        .ok_or_else(|| format!("expected SERVICE=ADDR, found \"{text}\""))?;
-    let addr = addr
-        .parse()
-        .map_err(|err| format!("\"{addr}\" is no address (IP:PORT): {err}"))?;
-    Ok((service.to_owned(), addr))
+        .ok_or_else(|| format!("expected SERVICE=HOST:PORT, found \"{text}\""))?;
+    let port = addr.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+    if !matches!(port, Some(Ok(_))) {
+        return Err(format!("\"{addr}\" is no HOST:PORT"));
+    }
+    Ok((service.to_owned(), addr.to_owned()))
 }
 
 const SERVE_EXAMPLES: &str = "\
@@ -581,6 +583,38 @@ pub(super) enum ExportWhat {
     /// the parts and merge them are printed (docs/cluster.md).
     #[command(after_help = EXPORT_JOB_EXAMPLES)]
     Job(ExportJobArgs),
+    /// The fleet as Kubernetes manifests: a Deployment of `simulate serve` per service
+    /// version that runs in some state, a Service per service, a ConfigMap with the
+    /// scenario; and per strategy a script of `kubectl` commands that rolls it out.
+    ///
+    /// Nothing is applied (docs/kubernetes.md): read each rollout-STRATEGY.sh before
+    /// running it. Replicas, Recreate or RollingUpdate, and the drain time come from the
+    /// scenario and the runtime; probes use the gRPC health service.
+    #[command(after_help = EXPORT_KUBERNETES_EXAMPLES)]
+    Kubernetes(ExportKubernetesArgs),
+}
+
+const EXPORT_KUBERNETES_EXAMPLES: &str = "\
+Examples:
+  simulate export kubernetes scenarios/partial.yaml --out k8s/
+  less k8s/rollout-single-piece.sh && bash k8s/rollout-single-piece.sh";
+
+#[derive(Debug, Args)]
+pub(super) struct ExportKubernetesArgs {
+    /// The scenario file.
+    pub(super) scenario: PathBuf,
+    /// Only this strategy's script (repeatable); default: the scenario's strategies.
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub(super) strategies: Vec<String>,
+    /// Seed of the random order, instead of the scenario's.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// The image the pods run, with `simulate` as its entry point.
+    #[arg(long, default_value = concat!("localhost/deploysim:", env!("CARGO_PKG_VERSION")))]
+    pub(super) image: String,
+    /// The directory the manifests and scripts go to, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub(super) out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -3,13 +3,72 @@
 use deploysim::output::Place;
 use deploysim::risk::job::JobSpec;
 
-use super::args::{ExportJobArgs, ExportWhat};
+use super::args::{ExportJobArgs, ExportKubernetesArgs, ExportWhat};
 use super::{exit, output};
 
 pub(super) fn run(what: &ExportWhat) -> u8 {
     match what {
         ExportWhat::Job(args) => job(args),
+        ExportWhat::Kubernetes(args) => kubernetes(args),
     }
+}
+
+fn kubernetes(args: &ExportKubernetesArgs) -> u8 {
+    let (scenario, text) = match super::load_with_text(&args.scenario) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let strategies = match deploysim::plan::select(&scenario, &args.strategies) {
+        Ok(strategies) => strategies,
+        Err(err) => {
+            output::error(&err.to_string());
+            return exit::INVALID;
+        }
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let fleet = deploysim::kube::Fleet {
+        scenario: &scenario,
+        text: &text,
+        image: &args.image,
+    };
+    if let Err(message) = output::make_out_dir(&args.out) {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    let mut files: Vec<(String, String)> = fleet.manifests();
+    let mut code = exit::OK;
+    for strategy in &strategies {
+        match deploysim::plan::plan(&scenario, strategy, seed) {
+            Ok(plan) => files.push((format!("rollout-{}.sh", strategy.name), fleet.script(&plan))),
+            Err(err) => {
+                output::error(&format!(
+                    "strategy {}: cannot be planned: {}",
+                    strategy.name,
+                    deploysim::report::plan_error_text(&err)
+                ));
+                if strategy.listed {
+                    code = exit::FAILED;
+                }
+            }
+        }
+    }
+    let mut said = String::new();
+    for (file, content) in &files {
+        if let Err(message) = output::write_in(&args.out.join(file), content, Place::InDir) {
+            output::error(&message);
+            return exit::ENVIRONMENT;
+        }
+        said.push_str(&format!("wrote {}\n", args.out.join(file).display()));
+    }
+    said.push_str(&format!(
+        "nothing was applied; read a rollout script, then run it: bash {}\n",
+        args.out.join("rollout-STRATEGY.sh").display()
+    ));
+    if let Err(message) = output::print_out(&said) {
+        output::error(&message);
+        return exit::ENVIRONMENT;
+    }
+    code
 }
 
 fn job(args: &ExportJobArgs) -> u8 {

@@ -62,20 +62,6 @@ pub(super) fn run(args: &ServeArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let mut callees: BTreeMap<String, Vec<std::net::SocketAddr>> = BTreeMap::new();
-    for (callee, addr) in &args.callees {
-        callees.entry(callee.clone()).or_default().push(*addr);
-    }
-    let spec = Spec {
-        seed: args.seed.unwrap_or(scenario.seed),
-        scenario: Arc::new(scenario),
-        service: args.service.clone(),
-        version: args.version.clone(),
-        addr: args.addr,
-        callees,
-        token,
-        replica: args.replica,
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,7 +72,39 @@ pub(super) fn run(args: &ServeArgs) -> u8 {
             return exit::ENVIRONMENT;
         }
     };
+    let callees = match runtime.block_on(resolve(&args.callees)) {
+        Ok(callees) => callees,
+        Err(message) => {
+            output::error(&message);
+            return exit::ENVIRONMENT;
+        }
+    };
+    let spec = Spec {
+        seed: args.seed.unwrap_or(scenario.seed),
+        scenario: Arc::new(scenario),
+        service: args.service.clone(),
+        version: args.version.clone(),
+        addr: args.addr,
+        callees,
+        token,
+        replica: args.replica,
+    };
     runtime.block_on(serve_until_signal(spec))
+}
+
+/// Each callee's addresses: an IP as written, a name resolved now to every address it
+/// has (a Kubernetes Service's cluster IP, or a headless Service's pods).
+async fn resolve(
+    callees: &[(String, String)],
+) -> Result<BTreeMap<String, Vec<std::net::SocketAddr>>, String> {
+    let mut resolved: BTreeMap<String, Vec<std::net::SocketAddr>> = BTreeMap::new();
+    for (callee, host) in callees {
+        let addrs = tokio::net::lookup_host(host.as_str())
+            .await
+            .map_err(|err| format!("--callee {callee}={host}: cannot resolve it: {err}"))?;
+        resolved.entry(callee.clone()).or_default().extend(addrs);
+    }
+    Ok(resolved)
 }
 
 async fn serve_until_signal(spec: Spec) -> u8 {
@@ -115,7 +133,9 @@ async fn serve_until_signal(spec: Spec) -> u8 {
         output::error(&message);
         return exit::ENVIRONMENT;
     }
+    // Biased, as every select of the crate: SIGTERM first when both came at once.
     let code = tokio::select! {
+        biased;
         _ = term.recv() => exit::OK,
         _ = interrupt.recv() => exit::INTERRUPTED,
     };

@@ -227,3 +227,158 @@ fn serve_refuses_to_start_without_a_token_or_with_an_unknown_version() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_exported_fleet_validates_reads_as_snapshotted_and_imports_back() {
+    let dir = TempDir::new("export-kubernetes");
+    let out = dir.path().join("k8s");
+    let out_text = out.display().to_string();
+    let run = super::support::simulate(&[
+        "export",
+        "kubernetes",
+        "scenarios/partial.yaml",
+        "--out",
+        &out_text,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for file in [
+        "configmap.yaml",
+        "services.yaml",
+        "deployments.yaml",
+        "rollout-single-piece.sh",
+    ] {
+        let text = std::fs::read_to_string(out.join(file)).expect("written");
+        insta::assert_snapshot!(format!("export_kubernetes__{file}"), text);
+    }
+    // Every strategy's script is bash, and moves the services in the plan's order.
+    for strategy in [
+        "batch",
+        "single-piece",
+        "half-done",
+        "consumer-first",
+        "safe",
+    ] {
+        let script = out.join(format!("rollout-{strategy}.sh"));
+        let parsed = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .status()
+            .expect("bash runs");
+        assert!(parsed.success(), "{}", script.display());
+    }
+    let single = std::fs::read_to_string(out.join("rollout-single-piece.sh")).expect("written");
+    let order: Vec<&str> = single
+        .lines()
+        .filter_map(|line| line.strip_prefix("kubectl scale deployment/"))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "catalog-v2",
+            "catalog-v1",
+            "recommend-v2",
+            "recommend-v1",
+            "web-v2",
+            "web-v1"
+        ],
+        "rolling: the new version up and ready, then the old one down, providers first"
+    );
+    // Offline validation against Kubernetes 1.31's schemas, strict.
+    let files: Vec<String> = ["configmap.yaml", "services.yaml", "deployments.yaml"]
+        .iter()
+        .map(|file| out.join(file).display().to_string())
+        .collect();
+    let mut args = vec!["-m", "kubernetes_validate", "--strict", "-k", "1.31.0"];
+    args.extend(files.iter().map(String::as_str));
+    if let Some(validated) = super::support::tool("python3", &args, "kubernetes-validate (PyPI)") {
+        assert!(
+            validated.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&validated.stdout),
+            String::from_utf8_lossy(&validated.stderr)
+        );
+    }
+    // The round trip: import reads back the services, their versions and replicas.
+    let imported = dir.path().join("imported.yaml");
+    let run = super::support::simulate(&[
+        "import",
+        &out_text,
+        "--out",
+        &imported.display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let back = deploysim::scenario::load(&imported).expect("the import loads");
+    let original =
+        deploysim::scenario::load(&super::support::root().join("scenarios/partial.yaml"))
+            .expect("shipped");
+    let shape = |scenario: &deploysim::model::Scenario, only_deployed: bool| {
+        scenario
+            .services
+            .iter()
+            .map(|(name, service)| {
+                let versions: Vec<String> = service
+                    .versions
+                    .keys()
+                    .filter(|v| {
+                        !only_deployed
+                            || scenario.initial.version(name) == Some(v.as_str())
+                            || scenario.target.version(name) == Some(v.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                (name.clone(), versions, service.replicas)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&back, false), shape(&original, true));
+}
+
+#[test]
+fn a_recreated_service_goes_down_before_its_new_version_comes_up() {
+    let dir = TempDir::new("export-recreate");
+    let scenario = write(
+        &dir,
+        "recreate.yaml",
+        "name: recreate
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: db, on_failure: degrade } ] }
+  db:
+    rollout: recreate
+    replicas: 3
+    versions: { v1: {}, v2: {} }
+initial: { web: v1, db: v1 }
+target: { db: v2 }
+",
+    );
+    let out = dir.path().join("k8s");
+    let run = super::support::simulate(&[
+        "export",
+        "kubernetes",
+        &scenario,
+        "--strategy",
+        "batch",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let script = std::fs::read_to_string(out.join("rollout-batch.sh")).expect("written");
+    let moves: Vec<&str> = script
+        .lines()
+        .filter(|line| line.starts_with("kubectl scale") || line.starts_with("kubectl wait"))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            "kubectl scale deployment/db-v1 --replicas=0",
+            "kubectl wait --for=delete pod -l deploysim/scenario=recreate,deploysim/service=db,deploysim/version=v1 --timeout=2m",
+            "kubectl scale deployment/db-v2 --replicas=3",
+        ]
+    );
+    let deployments = std::fs::read_to_string(out.join("deployments.yaml")).expect("written");
+    assert!(deployments.contains("type: Recreate"));
+    assert!(deployments.contains("terminationGracePeriodSeconds: 3"));
+}

@@ -1,0 +1,363 @@
+//! A scenario's fleet as Kubernetes manifests (pure): what `simulate export kubernetes`
+//! writes. Each replica is a pod running `simulate serve`; each service version that
+//! runs in some state of the release is a Deployment (the initial versions with their
+//! replicas, the others at zero), each service a Service selecting its pods of every
+//! version; a strategy's steps are `kubectl scale` commands in a script, in the plan's
+//! order, with the rolling or recreate moves of the scenario.
+
+use std::collections::BTreeSet;
+
+use crate::model::{Rollout, Scenario};
+use crate::plan::Plan;
+
+/// The port every replica serves gRPC (and its health) on.
+pub const PORT: u16 = 50051;
+
+/// Seconds a pod has between SIGTERM and SIGKILL: the drain limit the runtime gives a
+/// replica leaving rotation (2 s), and one more for the process to exit.
+pub const GRACE_SECONDS: u32 = 3;
+
+/// Where the scenario is mounted in a pod.
+pub const MOUNTED: &str = "/scenario/scenario.yaml";
+
+/// What the manifests are made of.
+#[derive(Debug, Clone)]
+pub struct Fleet<'a> {
+    pub scenario: &'a Scenario,
+    /// The scenario's text, carried whole in the ConfigMap.
+    pub text: &'a str,
+    /// The image with `simulate` on its PATH.
+    pub image: &'a str,
+}
+
+/// A string as YAML that stays a string whatever it holds (`yes`, `123`): JSON's form.
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// A DNS label of at most 63 characters from `parts`: lowercase, other characters as
+/// `-`, cut, no `-` at either end.
+fn label(parts: &[&str]) -> String {
+    let joined: String = parts
+        .join("-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut name: String = joined.chars().take(63).collect();
+    while name.ends_with('-') {
+        name.pop();
+    }
+    name.trim_start_matches('-').to_owned()
+}
+
+impl Fleet<'_> {
+    /// Objects' names start with this: `deploysim-NAME`.
+    fn prefix(&self) -> String {
+        label(&["deploysim", &self.scenario.name])
+    }
+
+    /// The Service of `service`: what its callers call, by the service's own name (a
+    /// scenario runs in a namespace of its own, docs/kubernetes.md), so that `simulate
+    /// import` reads the same names back.
+    pub fn service_name(&self, service: &str) -> String {
+        label(&[service])
+    }
+
+    /// The Deployment of `version` of `service`.
+    pub fn deployment_name(&self, service: &str, version: &str) -> String {
+        label(&[service, version])
+    }
+
+    /// The Secret holding the run's token (`token`), which the script creates.
+    pub fn secret_name(&self) -> String {
+        label(&[&self.prefix(), "token"])
+    }
+
+    /// (service, version) of every build that runs in some state: the initial and the
+    /// target versions.
+    fn builds(&self) -> BTreeSet<(&str, &str)> {
+        self.scenario
+            .initial
+            .0
+            .iter()
+            .chain(&self.scenario.target.0)
+            .map(|(service, version)| (service.as_str(), version.as_str()))
+            .collect()
+    }
+
+    /// (file name, YAML) of each manifest: the ConfigMap, the Services, the Deployments.
+    pub fn manifests(&self) -> Vec<(String, String)> {
+        let scenario = quoted(&self.scenario.name);
+        let configmap = format!(
+            "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {}
+  labels:
+    app.kubernetes.io/name: deploysim
+    deploysim/scenario: {scenario}
+data:
+  scenario.yaml: {}
+",
+            self.prefix(),
+            quoted(self.text)
+        );
+        let mut services = String::new();
+        for name in self.scenario.services.keys() {
+            if !services.is_empty() {
+                services.push_str("---\n");
+            }
+            services.push_str(&format!(
+                "apiVersion: v1
+kind: Service
+metadata:
+  name: {}
+  labels:
+    app.kubernetes.io/name: deploysim
+    deploysim/scenario: {scenario}
+    deploysim/service: {service}
+spec:
+  selector:
+    deploysim/scenario: {scenario}
+    deploysim/service: {service}
+  ports:
+    - name: grpc
+      port: {PORT}
+      targetPort: {PORT}
+",
+                self.service_name(name),
+                service = quoted(name),
+            ));
+        }
+        let mut deployments = String::new();
+        for (service, version) in self.builds() {
+            if !deployments.is_empty() {
+                deployments.push_str("---\n");
+            }
+            deployments.push_str(&self.deployment(service, version));
+        }
+        vec![
+            ("configmap.yaml".to_owned(), configmap),
+            ("services.yaml".to_owned(), services),
+            ("deployments.yaml".to_owned(), deployments),
+        ]
+    }
+
+    fn deployment(&self, service: &str, version: &str) -> String {
+        let spec = &self.scenario.services[service];
+        let replicas = if self.scenario.initial.version(service) == Some(version) {
+            spec.replicas
+        } else {
+            0
+        };
+        let strategy = match spec.rollout {
+            Rollout::Recreate => "Recreate",
+            Rollout::Rolling => "RollingUpdate",
+        };
+        let callees: BTreeSet<&str> = spec.versions[version]
+            .every_call()
+            .map(|call| call.service.as_str())
+            .collect();
+        let mut args = vec![
+            "serve".to_owned(),
+            MOUNTED.to_owned(),
+            "--service".to_owned(),
+            service.to_owned(),
+            "--version".to_owned(),
+            version.to_owned(),
+            "--addr".to_owned(),
+            format!("0.0.0.0:{PORT}"),
+        ];
+        for callee in callees {
+            args.push("--callee".to_owned());
+            args.push(format!("{callee}={}:{PORT}", self.service_name(callee)));
+        }
+        let args: Vec<String> = args.iter().map(|arg| quoted(arg)).collect();
+        let (scenario, service_label, version_label) = (
+            quoted(&self.scenario.name),
+            quoted(service),
+            quoted(version),
+        );
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  labels:
+    app.kubernetes.io/name: deploysim
+    deploysim/scenario: {scenario}
+    deploysim/service: {service_label}
+    deploysim/version: {version_label}
+    # The label Istio and `simulate import` read versions from.
+    version: {version_label}
+spec:
+  replicas: {replicas}
+  strategy:
+    type: {strategy}
+  selector:
+    matchLabels:
+      deploysim/scenario: {scenario}
+      deploysim/service: {service_label}
+      deploysim/version: {version_label}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: deploysim
+        deploysim/scenario: {scenario}
+        deploysim/service: {service_label}
+        deploysim/version: {version_label}
+        version: {version_label}
+    spec:
+      terminationGracePeriodSeconds: {GRACE_SECONDS}
+      containers:
+        - name: replica
+          image: {image}
+          args: [{args}]
+          env:
+            - name: DEPLOYSIM_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {secret}
+                  key: token
+          ports:
+            - name: grpc
+              containerPort: {PORT}
+          readinessProbe:
+            grpc:
+              port: {PORT}
+            periodSeconds: 1
+          livenessProbe:
+            grpc:
+              port: {PORT}
+            periodSeconds: 10
+          volumeMounts:
+            - name: scenario
+              mountPath: /scenario
+              readOnly: true
+      volumes:
+        - name: scenario
+          configMap:
+            name: {configmap}
+",
+            name = self.deployment_name(service, version),
+            image = quoted(self.image),
+            args = args.join(", "),
+            secret = self.secret_name(),
+            configmap = self.prefix(),
+        )
+    }
+
+    /// The script that rolls `plan` out on a cluster with `kubectl`, step by step, for
+    /// a user to read before running: the Secret with a fresh token, the manifests
+    /// beside the script, the initial versions ready, then each step's moves (rolling: the new
+    /// version up and ready, then the old one to zero; recreate: the old one to zero and
+    /// gone, then the new one up).
+    pub fn script(&self, plan: &Plan) -> String {
+        let namespace_note =
+            "# Runs in kubectl's current namespace; pass -n NS to each command to change it.";
+        let mut out = format!(
+            "#!/usr/bin/env bash
+# Rolls out {scenario} in the order of strategy {strategy}, as `simulate plan` shows it.
+# Written by `simulate export kubernetes`: read it before running it.
+{namespace_note}
+set -euo pipefail
+# The manifests beside this script.
+dir=\"$(dirname \"$0\")\"
+
+# The run's token: every replica answers only calls that carry it.
+kubectl get secret {secret} >/dev/null 2>&1 || \\
+  kubectl create secret generic {secret} \\
+    --from-literal=token=\"$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n')\"
+kubectl apply -f \"$dir/configmap.yaml\" -f \"$dir/services.yaml\" -f \"$dir/deployments.yaml\"
+",
+            scenario = self.scenario.name,
+            strategy = plan.strategy,
+            secret = self.secret_name(),
+        );
+        out.push_str("\n# Step 0: the initial versions, ready.\n");
+        for (service, version) in &self.scenario.initial.0 {
+            out.push_str(&format!(
+                "kubectl rollout status deployment/{} --timeout=5m\n",
+                self.deployment_name(service, version)
+            ));
+        }
+        for step in plan.steps.iter().filter(|step| step.index > 0) {
+            out.push_str(&format!("\n# Step {}\n", step.index));
+            for change in &step.changes {
+                let spec = &self.scenario.services[&change.service];
+                let old = change
+                    .from
+                    .as_deref()
+                    .map(|v| self.deployment_name(&change.service, v));
+                let new = change
+                    .to
+                    .as_deref()
+                    .map(|v| self.deployment_name(&change.service, v));
+                let down = |out: &mut String, name: &str| {
+                    out.push_str(&format!(
+                        "kubectl scale deployment/{name} --replicas=0\n\
+                         kubectl wait --for=delete pod -l {} --timeout=2m\n",
+                        self.pod_selector(&change.service, change.from.as_deref())
+                    ));
+                };
+                let up = |out: &mut String, name: &str| {
+                    out.push_str(&format!(
+                        "kubectl scale deployment/{name} --replicas={}\n\
+                         kubectl rollout status deployment/{name} --timeout=5m\n",
+                        spec.replicas
+                    ));
+                };
+                match (spec.rollout, &old, &new) {
+                    (Rollout::Recreate, Some(old), Some(new)) => {
+                        down(&mut out, old);
+                        up(&mut out, new);
+                    }
+                    (_, old, new) => {
+                        if let Some(new) = new {
+                            up(&mut out, new);
+                        }
+                        if let Some(old) = old {
+                            down(&mut out, old);
+                        }
+                    }
+                }
+            }
+            if !step.flag_changes.is_empty() {
+                out.push_str(
+                    "# This step also changes flags, which ride on each request's context: a\n\
+                     # cluster run has no load generator of deploysim's yet, so they are not applied.\n",
+                );
+            }
+        }
+        out
+    }
+
+    /// The label selector of the pods of `version` of `service` (one Deployment's).
+    fn pod_selector(&self, service: &str, version: Option<&str>) -> String {
+        format!(
+            "deploysim/scenario={},deploysim/service={},deploysim/version={}",
+            self.scenario.name,
+            service,
+            version.unwrap_or_default()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_dns_labels_whatever_the_versions_are_called() {
+        assert_eq!(label(&["shop", "web", "V2.1_rc"]), "shop-web-v2-1-rc");
+        let long = "a".repeat(70);
+        assert_eq!(label(&["x", &long]).len(), 63);
+        assert_eq!(label(&["x-", "-"]), "x");
+    }
+}
