@@ -7,15 +7,17 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::{Rollout, Scenario};
+use crate::model::{Change, Rollout, Scenario};
 use crate::plan::Plan;
+use crate::topology;
 
 /// The port every replica serves gRPC (and its health) on.
 pub const PORT: u16 = 50051;
 
-/// Seconds a pod has between SIGTERM and SIGKILL: the drain limit the runtime gives a
-/// replica leaving rotation (2 s), and one more for the process to exit.
-pub const GRACE_SECONDS: u32 = 3;
+/// Seconds a pod has between SIGTERM and SIGKILL: `simulate serve`'s notice (1 s of
+/// NOT_SERVING, for the readiness probe, every second, to see), the drain limit the
+/// runtime gives a replica leaving rotation (2 s), and one more for the process to exit.
+pub const GRACE_SECONDS: u32 = 4;
 
 /// Where the scenario is mounted in a pod.
 pub const MOUNTED: &str = "/scenario/scenario.yaml";
@@ -35,25 +37,11 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
-/// A DNS label of at most 63 characters from `parts`: lowercase, other characters as
-/// `-`, cut, no `-` at either end.
+/// A DNS label of at most 63 characters from `parts`: import's rule for names
+/// (lowercase, other characters as `-`, cut, no `-` at either end), so that an exported
+/// fleet imports back under the same names.
 fn label(parts: &[&str]) -> String {
-    let joined: String = parts
-        .join("-")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let mut name: String = joined.chars().take(63).collect();
-    while name.ends_with('-') {
-        name.pop();
-    }
-    name.trim_start_matches('-').to_owned()
+    crate::import::sanitize(&parts.join("-"))
 }
 
 impl Fleet<'_> {
@@ -64,9 +52,49 @@ impl Fleet<'_> {
 
     /// The Service of `service`: what its callers call, by the service's own name (a
     /// scenario runs in a namespace of its own, docs/kubernetes.md), so that `simulate
-    /// import` reads the same names back.
+    /// import` reads the same names back; `svc-` before a name that starts with a digit
+    /// (a Service's name must start with a letter).
     pub fn service_name(&self, service: &str) -> String {
-        label(&[service])
+        let name = label(&[service]);
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            label(&["svc", &name])
+        } else {
+            name
+        }
+    }
+
+    /// Why these manifests would not apply as they are, every reason at once: two
+    /// services or builds whose names come out the same, a version that is no label
+    /// value. Empty when they would.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut services: std::collections::BTreeMap<String, &str> = Default::default();
+        for service in self.scenario.services.keys() {
+            if let Some(other) = services.insert(self.service_name(service), service) {
+                problems.push(format!(
+                    "services {other} and {service} would both be the Service {}",
+                    self.service_name(service)
+                ));
+            }
+        }
+        let mut builds: std::collections::BTreeMap<String, (&str, &str)> = Default::default();
+        for (service, version) in self.builds() {
+            let name = self.deployment_name(service, version);
+            if let Some((s, v)) = builds.insert(name.clone(), (service, version)) {
+                problems.push(format!(
+                    "{s} {v} and {service} {version} would both be the Deployment {name}"
+                ));
+            }
+            let label_value = version.len() <= 63
+                && version.ends_with(|c: char| c.is_ascii_alphanumeric())
+                && version.starts_with(|c: char| c.is_ascii_alphanumeric());
+            if !label_value {
+                problems.push(format!(
+                    "version {version} of {service} cannot be a Kubernetes label value (it must start and end with a letter or digit)"
+                ));
+            }
+        }
+        problems
     }
 
     /// The Deployment of `version` of `service`.
@@ -280,6 +308,13 @@ kubectl apply -f \"$dir/configmap.yaml\" -f \"$dir/services.yaml\" -f \"$dir/dep
             strategy = plan.strategy,
             secret = self.secret_name(),
         );
+        if !plan.not_reached.is_empty() {
+            let left: Vec<String> = plan.not_reached.iter().map(ToString::to_string).collect();
+            out.push_str(&format!(
+                "\n# A partial rollout: it stops before the target, leaving {}.\n",
+                left.join(", ")
+            ));
+        }
         out.push_str("\n# Step 0: the initial versions, ready.\n");
         for (service, version) in &self.scenario.initial.0 {
             out.push_str(&format!(
@@ -289,43 +324,31 @@ kubectl apply -f \"$dir/configmap.yaml\" -f \"$dir/services.yaml\" -f \"$dir/dep
         }
         for step in plan.steps.iter().filter(|step| step.index > 0) {
             out.push_str(&format!("\n# Step {}\n", step.index));
-            for change in &step.changes {
-                let spec = &self.scenario.services[&change.service];
-                let old = change
-                    .from
-                    .as_deref()
-                    .map(|v| self.deployment_name(&change.service, v));
-                let new = change
-                    .to
-                    .as_deref()
-                    .map(|v| self.deployment_name(&change.service, v));
-                let down = |out: &mut String, name: &str| {
-                    out.push_str(&format!(
-                        "kubectl scale deployment/{name} --replicas=0\n\
-                         kubectl wait --for=delete pod -l {} --timeout=2m\n",
-                        self.pod_selector(&change.service, change.from.as_deref())
-                    ));
-                };
-                let up = |out: &mut String, name: &str| {
-                    out.push_str(&format!(
-                        "kubectl scale deployment/{name} --replicas={}\n\
-                         kubectl rollout status deployment/{name} --timeout=5m\n",
-                        spec.replicas
-                    ));
-                };
-                match (spec.rollout, &old, &new) {
-                    (Rollout::Recreate, Some(old), Some(new)) => {
-                        down(&mut out, old);
-                        up(&mut out, new);
-                    }
-                    (_, old, new) => {
-                        if let Some(new) = new {
-                            up(&mut out, new);
-                        }
-                        if let Some(old) = old {
-                            down(&mut out, old);
-                        }
-                    }
+            // The moves in the runtime's phases: every new rolling version up and ready
+            // first; then each recreated service down and up again; then the old
+            // versions down, callers first, so no old caller outlives what it calls.
+            let recreated = |change: &&Change| {
+                self.scenario.services[&change.service].rollout == Rollout::Recreate
+                    && change.from.is_some()
+                    && change.to.is_some()
+            };
+            for change in step.changes.iter().filter(|c| !recreated(c)) {
+                if let Some(new) = &change.to {
+                    self.up(&mut out, &change.service, new);
+                }
+            }
+            for change in step.changes.iter().filter(recreated) {
+                if let (Some(old), Some(new)) = (&change.from, &change.to) {
+                    self.down(&mut out, &change.service, old);
+                    self.up(&mut out, &change.service, new);
+                }
+            }
+            for change in topology::callers_first(self.scenario, &step.changes) {
+                if recreated(&change) {
+                    continue;
+                }
+                if let Some(old) = &change.from {
+                    self.down(&mut out, &change.service, old);
                 }
             }
             if !step.flag_changes.is_empty() {
@@ -336,6 +359,26 @@ kubectl apply -f \"$dir/configmap.yaml\" -f \"$dir/services.yaml\" -f \"$dir/dep
             }
         }
         out
+    }
+
+    /// `version` of `service` scaled to its replicas, and ready.
+    fn up(&self, out: &mut String, service: &str, version: &str) {
+        let name = self.deployment_name(service, version);
+        out.push_str(&format!(
+            "kubectl scale deployment/{name} --replicas={}\n\
+             kubectl rollout status deployment/{name} --timeout=5m\n",
+            self.scenario.services[service].replicas
+        ));
+    }
+
+    /// `version` of `service` scaled to zero, and its pods gone.
+    fn down(&self, out: &mut String, service: &str, version: &str) {
+        out.push_str(&format!(
+            "kubectl scale deployment/{} --replicas=0\n\
+             kubectl wait --for=delete pod -l {} --timeout=2m\n",
+            self.deployment_name(service, version),
+            self.pod_selector(service, Some(version))
+        ));
     }
 
     /// The label selector of the pods of `version` of `service` (one Deployment's).

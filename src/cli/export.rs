@@ -31,11 +31,20 @@ fn kubernetes(args: &ExportKubernetesArgs) -> u8 {
         text: &text,
         image: &args.image,
     };
+    let problems = fleet.problems();
+    if !problems.is_empty() {
+        for problem in &problems {
+            output::error(&format!("{}: {problem}", args.scenario.display()));
+        }
+        output::error("rename them in the scenario: nothing was written");
+        return exit::INVALID;
+    }
     if let Err(message) = output::make_out_dir(&args.out) {
         output::error(&message);
         return exit::ENVIRONMENT;
     }
     let mut files: Vec<(String, String)> = fleet.manifests();
+    let manifests = files.len();
     let mut code = exit::OK;
     for strategy in &strategies {
         match deploysim::plan::plan(&scenario, strategy, seed) {
@@ -60,10 +69,15 @@ fn kubernetes(args: &ExportKubernetesArgs) -> u8 {
         }
         said.push_str(&format!("wrote {}\n", args.out.join(file).display()));
     }
-    said.push_str(&format!(
-        "nothing was applied; read a rollout script, then run it: bash {}\n",
-        args.out.join("rollout-STRATEGY.sh").display()
-    ));
+    let scripts = files.len() - manifests;
+    if scripts == 0 {
+        said.push_str("no strategy could be planned, so no rollout script was written\n");
+    } else {
+        said.push_str(&format!(
+            "nothing was applied; read a rollout script, then run it: bash {}\n",
+            args.out.join("rollout-STRATEGY.sh").display()
+        ));
+    }
     if let Err(message) = output::print_out(&said) {
         output::error(&message);
         return exit::ENVIRONMENT;

@@ -45,13 +45,24 @@ pub(super) fn run(args: &ServeArgs) -> u8 {
         ));
         return exit::INVALID;
     }
+    let called: std::collections::BTreeSet<&str> = service.versions[&args.version]
+        .every_call()
+        .map(|call| call.service.as_str())
+        .collect();
     if let Some((unknown, _)) = args
         .callees
         .iter()
-        .find(|(callee, _)| !scenario.services.contains_key(callee))
+        .find(|(callee, _)| !called.contains(callee.as_str()))
     {
         output::error(&format!(
-            "--callee {unknown}=...: the scenario has no service {unknown}"
+            "--callee {unknown}=...: {} {} calls no service {unknown} (it calls: {})",
+            args.service,
+            args.version,
+            if called.is_empty() {
+                "none".to_owned()
+            } else {
+                called.iter().copied().collect::<Vec<_>>().join(", ")
+            }
         ));
         return exit::INVALID;
     }
@@ -139,7 +150,7 @@ async fn serve_until_signal(spec: Spec) -> u8 {
         _ = term.recv() => exit::OK,
         _ = interrupt.recv() => exit::INTERRUPTED,
     };
-    serving.drain(DRAIN_LIMIT).await;
+    serving.drain(serve::NOTICE, DRAIN_LIMIT).await;
     code
 }
 
@@ -153,7 +164,10 @@ fn token(args: &ServeArgs) -> Result<tonic::metadata::AsciiMetadataValue, String
             .unwrap_or_default()
             .trim()
             .to_owned(),
-        None => std::env::var(TOKEN_ENV).unwrap_or_default(),
+        None => std::env::var(TOKEN_ENV)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     };
     if text.is_empty() {
         return Err(format!(

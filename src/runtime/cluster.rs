@@ -44,7 +44,7 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// A replica could not start: the environment failed (no port, no file descriptor).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot start a replica of {service} {version} on 127.0.0.1: {source}")]
+#[error("cannot start a replica of {service} {version}: {source}")]
 pub struct StartError {
     pub service: String,
     pub version: String,

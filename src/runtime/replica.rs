@@ -276,6 +276,18 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let handler = self.clone();
+        // A replica of its own process answers only its run's token: checked on the
+        // headers, before the body is read or decoded, so a stray caller costs nothing.
+        if let Some(token) = &self.behaviour.token
+            && request
+                .headers()
+                .get(contract::TOKEN_HEADER)
+                .map(|v| v.as_bytes())
+                != Some(token.as_encoded_bytes())
+        {
+            let refused = Status::unauthenticated("this replica answers only its run's token");
+            return Box::pin(async move { Ok(refused.into_http()) });
+        }
         Box::pin(async move {
             let mut grpc = Grpc::new(ProstCodec::<CallReply, CallRequest>::default());
             Ok(grpc.unary(handler, request).await)
@@ -301,13 +313,6 @@ impl UnaryService<CallRequest> for Handler {
         let method = self.method;
         let mut killed = self.killed.clone();
         Box::pin(async move {
-            if let Some(token) = &behaviour.token
-                && request.metadata().get(contract::TOKEN_HEADER) != Some(token)
-            {
-                return Err(Status::unauthenticated(
-                    "this replica answers only its run's token",
-                ));
-            }
             let deadline = contract::grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
             let request = request.into_inner();
             // The caller stops waiting at its deadline; so does the work, so a slow chain

@@ -2,8 +2,8 @@
 //! one process (`cluster::Build`), listening where it is told, answering the standard
 //! gRPC health service, asking the run's token of every request and carrying it on its
 //! own calls, which go to the callee addresses it is given. A drain is the health status
-//! turned to NOT_SERVING, then the server's graceful stop: in-flight requests finish
-//! within the drain limit.
+//! turned to NOT_SERVING for a notice, then the server's graceful stop: in-flight
+//! requests finish within the drain limit.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -101,14 +101,20 @@ pub async fn start(spec: &Spec) -> Result<Serving, StartError> {
     })
 }
 
+/// How long a draining replica says NOT_SERVING while it still serves, before it stops
+/// taking connections: a readiness probe asking every second sees it, and takes the
+/// replica out of rotation before a new connection could be refused.
+pub const NOTICE: Duration = Duration::from_secs(1);
+
 impl Serving {
-    /// Drains: health says NOT_SERVING (a readiness probe takes the replica out of
-    /// rotation), then new connections are refused and in-flight requests finish, within
-    /// `grace`; what is left after it is reset.
-    pub async fn drain(self, grace: Duration) {
+    /// Drains: health says NOT_SERVING for `notice` while it serves on (a readiness probe
+    /// takes the replica out of rotation), then new connections are refused and
+    /// in-flight requests finish, within `grace`; what is left after it is reset.
+    pub async fn drain(self, notice: Duration, grace: Duration) {
         self.health
             .set_service_status("", ServingStatus::NotServing)
             .await;
+        tokio::time::sleep(notice).await;
         self.replica.stop(grace).await;
     }
 }

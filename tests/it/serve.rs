@@ -42,13 +42,18 @@ impl Served {
         for (callee, addr) in callees {
             command.arg("--callee").arg(format!("{callee}={addr}"));
         }
-        let mut child = command.spawn().expect("simulate serve starts");
-        let stdout = child.stdout.take().expect("piped");
+        let child = command.spawn().expect("simulate serve starts");
+        // Held by its guard before anything can fail, so no process outlives the test.
+        let mut served = Served {
+            child,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let stdout = served.child.stdout.take().expect("piped");
         let mut line = String::new();
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("it says where it serves");
-        let addr = line
+        served.addr = line
             .trim()
             .rsplit(' ')
             .next()
@@ -58,7 +63,7 @@ impl Served {
             line.starts_with(&format!("serving {service} v1 on 127.0.0.1:")),
             "{line}"
         );
-        Served { child, addr }
+        served
     }
 
     fn signal(&self, name: &str) {
@@ -226,6 +231,53 @@ fn serve_refuses_to_start_without_a_token_or_with_an_unknown_version() {
         Some(TOKEN),
     );
     assert_eq!(out.status.code(), Some(2));
+    // db calls nothing: a callee for it is a mistake, said.
+    let out = run(
+        &[
+            "--service",
+            "db",
+            "--version",
+            "v1",
+            "--callee",
+            "web=127.0.0.1:1",
+        ],
+        Some(TOKEN),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("db v1 calls no service web"));
+}
+
+#[test]
+fn names_kubernetes_would_take_for_one_are_refused_before_anything_is_written() {
+    let dir = TempDir::new("export-collide");
+    let scenario = write(
+        &dir,
+        "collide.yaml",
+        "name: collide
+services:
+  web:
+    entrypoint: true
+    versions: { v1.0: {}, v1-0: {}, x_: {} }
+  9new: { versions: { v1: {} } }
+initial: { web: v1.0, 9new: v1 }
+target: { web: v1-0 }
+",
+    );
+    let out = dir.path().join("k8s");
+    let run = super::support::simulate(&[
+        "export",
+        "kubernetes",
+        &scenario,
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("would both be the Deployment web-v1-0"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "nothing is written");
 }
 
 #[test]
@@ -380,5 +432,53 @@ target: { db: v2 }
     );
     let deployments = std::fs::read_to_string(out.join("deployments.yaml")).expect("written");
     assert!(deployments.contains("type: Recreate"));
-    assert!(deployments.contains("terminationGracePeriodSeconds: 3"));
+    assert!(deployments.contains("terminationGracePeriodSeconds: 4"));
+}
+
+#[test]
+fn a_step_brings_every_new_version_up_before_old_ones_go_callers_first() {
+    let dir = TempDir::new("export-phases");
+    let scenario = write(
+        &dir,
+        "phases.yaml",
+        "name: phases
+services:
+  web:
+    entrypoint: true
+    versions:
+      v1: { calls: [ { service: old } ] }
+      v2: { calls: [ { service: fresh } ] }
+  old: { versions: { v1: {} } }
+  fresh: { versions: { v1: {} } }
+initial: { web: v1, old: v1 }
+target: { web: v2, old: none, fresh: v1 }
+",
+    );
+    let out = dir.path().join("k8s");
+    let run = super::support::simulate(&[
+        "export",
+        "kubernetes",
+        &scenario,
+        "--strategy",
+        "batch",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let script = std::fs::read_to_string(out.join("rollout-batch.sh")).expect("written");
+    let scaled: Vec<&str> = script
+        .lines()
+        .filter_map(|line| line.strip_prefix("kubectl scale deployment/"))
+        .collect();
+    // Both new versions up first; then web v1 (the caller) down before old, which it
+    // calls: no old caller outlives what it calls.
+    assert_eq!(
+        scaled,
+        [
+            "fresh-v1 --replicas=1",
+            "web-v2 --replicas=1",
+            "web-v1 --replicas=0",
+            "old-v1 --replicas=0",
+        ]
+    );
 }
