@@ -111,7 +111,9 @@ const COMMANDS: [&str; 13] = [
 /// directory (simulate.1, simulate-check.1, simulate-export-job.1...), which the main
 /// page's list of commands refers to.
 fn man(out: Option<&Path>) -> u8 {
-    let command = Cli::command();
+    // The pages list the commands each has; `help` has no page of its own (man is the
+    // help), so it is not listed.
+    let command = Cli::command().disable_help_subcommand(true);
     let Some(dir) = out else {
         let mut page = Vec::new();
         return match clap_mangen::Man::new(command).render(&mut page) {

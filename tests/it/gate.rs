@@ -581,6 +581,10 @@ fn the_manual_page_is_roff_with_every_subcommand() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(".TH simulate 1"));
     assert!(run.stdout.contains(".SH NAME"));
+    assert!(
+        !run.stdout.contains("simulate\\-help"),
+        "no page is written for help, so none is listed"
+    );
     for command in SUBCOMMANDS {
         assert!(
             run.stdout.contains(&format!("simulate\\-{command}")) || run.stdout.contains(command),
