@@ -2,8 +2,9 @@
 //! writes. Each replica is a pod running `simulate serve`; each service version that
 //! runs in some state of the release is a Deployment (the initial versions with their
 //! replicas, the others at zero), each service a Service selecting its pods of every
-//! version; a strategy's steps are `kubectl scale` commands in a script, in the plan's
-//! order, with the rolling or recreate moves of the scenario.
+//! version, a Job that sends the load (`simulate load`); a strategy's steps are `kubectl
+//! scale` commands in a script, in the plan's order, with the rolling or recreate moves
+//! of the scenario.
 
 use std::collections::BTreeSet;
 
@@ -30,6 +31,9 @@ pub struct Fleet<'a> {
     pub text: &'a str,
     /// The image with `simulate` on its PATH.
     pub image: &'a str,
+    /// How long the load Job sends the scenario's load, in milliseconds: it should cover
+    /// the whole rollout.
+    pub load_ms: u64,
 }
 
 /// A string as YAML that stays a string whatever it holds (`yes`, `123`): JSON's form.
@@ -100,6 +104,11 @@ impl Fleet<'_> {
     /// The Deployment of `version` of `service`.
     pub fn deployment_name(&self, service: &str, version: &str) -> String {
         label(&[service, version])
+    }
+
+    /// The Job that sends the scenario's load and prints its JSON report.
+    pub fn load_job_name(&self) -> String {
+        label(&[&self.prefix(), "load"])
     }
 
     /// The Secret holding the run's token (`token`), which the script creates.
@@ -174,7 +183,77 @@ spec:
             ("configmap.yaml".to_owned(), configmap),
             ("services.yaml".to_owned(), services),
             ("deployments.yaml".to_owned(), deployments),
+            ("load-job.yaml".to_owned(), self.load_job()),
         ]
+    }
+
+    /// The Job that sends the scenario's load to the entrypoints' Services for
+    /// `load_ms`, counts at the caller and prints the JSON report (`simulate load`), its
+    /// exit code the verdict on the scenario's expectations (`--expect graceful` where it
+    /// has none).
+    fn load_job(&self) -> String {
+        let mut args = vec![
+            "load".to_owned(),
+            MOUNTED.to_owned(),
+            "--for-ms".to_owned(),
+            self.load_ms.to_string(),
+            "--expect".to_owned(),
+            "graceful".to_owned(),
+            "--json".to_owned(),
+            "-".to_owned(),
+        ];
+        for entry in self.scenario.entrypoints() {
+            args.push("--target".to_owned());
+            args.push(format!(
+                "{}={}:{PORT}",
+                entry.name,
+                self.service_name(&entry.name)
+            ));
+        }
+        let args: Vec<String> = args.iter().map(|arg| quoted(arg)).collect();
+        format!(
+            "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  labels:
+    app.kubernetes.io/name: deploysim
+    deploysim/scenario: {scenario}
+spec:
+  backoffLimit: 0
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: deploysim
+        deploysim/scenario: {scenario}
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: load
+          image: {image}
+          args: [{args}]
+          env:
+            - name: DEPLOYSIM_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {secret}
+                  key: token
+          volumeMounts:
+            - name: scenario
+              mountPath: /scenario
+              readOnly: true
+      volumes:
+        - name: scenario
+          configMap:
+            name: {configmap}
+",
+            name = self.load_job_name(),
+            scenario = quoted(&self.scenario.name),
+            image = quoted(self.image),
+            args = args.join(", "),
+            secret = self.secret_name(),
+            configmap = self.prefix(),
+        )
     }
 
     fn deployment(&self, service: &str, version: &str) -> String {
@@ -322,6 +401,13 @@ kubectl apply -f \"$dir/configmap.yaml\" -f \"$dir/services.yaml\" -f \"$dir/dep
                 self.deployment_name(service, version)
             ));
         }
+        let job = self.load_job_name();
+        out.push_str(&format!(
+            "\n# The load, for {} s from now: it should outlast the rollout (--load-ms).\n\
+             kubectl delete job {job} --ignore-not-found\n\
+             kubectl apply -f \"$dir/load-job.yaml\"\n",
+            self.load_ms.div_ceil(1000)
+        ));
         for step in plan.steps.iter().filter(|step| step.index > 0) {
             out.push_str(&format!("\n# Step {}\n", step.index));
             // The moves in the runtime's phases: every new rolling version up and ready
@@ -354,10 +440,16 @@ kubectl apply -f \"$dir/configmap.yaml\" -f \"$dir/services.yaml\" -f \"$dir/dep
             if !step.flag_changes.is_empty() {
                 out.push_str(
                     "# This step also changes flags, which ride on each request's context: a\n\
-                     # cluster run has no load generator of deploysim's yet, so they are not applied.\n",
+                     # cluster run's load starts with the initial flags, so they are not applied.\n",
                 );
             }
         }
+        out.push_str(&format!(
+            "\n# The load's report (JSON; the Job fails when an expectation failed).\n\
+             kubectl wait --for=condition=complete job/{job} --timeout={}s || true\n\
+             kubectl logs job/{job}\n",
+            self.load_ms.div_ceil(1000) + 60
+        ));
         out
     }
 

@@ -336,6 +336,15 @@ pub(super) enum Command {
     /// VERSION on ADDR` once it listens.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// Send the scenario's load to replicas of other processes (`simulate serve`) and
+    /// judge the scenario's expectations on what it met, counted here, at the caller.
+    ///
+    /// The same open-loop generator as a run in one process: each entrypoint's rate and
+    /// method mix, a seeded user per request, the run's token on every request. One
+    /// step, of --for-ms (default: the scenario's `load.baseline_ms`). Exits 1 when an
+    /// expectation fails, 4 when this machine fell behind.
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(LoadArgs),
     /// Print the JSON Schema (draft 2020-12) of scenario files, for editors and
     /// validators.
     ///
@@ -411,6 +420,36 @@ Examples:
       --callee catalog=127.0.0.1:7001
   # Is it ready?
   grpc-health-probe -addr 127.0.0.1:7000";
+
+#[derive(Debug, Args)]
+pub(super) struct LoadArgs {
+    /// The scenario file (`-` reads it from standard input).
+    pub(super) scenario: PathBuf,
+    /// An entrypoint's replica: SERVICE=HOST:PORT, repeatable; every entrypoint needs
+    /// one.
+    #[arg(long = "target", value_name = "SERVICE=HOST:PORT", value_parser = parse_callee)]
+    pub(super) targets: Vec<(String, String)>,
+    /// How long to send, in milliseconds (default: the scenario's `load.baseline_ms`).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub(super) for_ms: Option<u64>,
+    /// The run's token in FILE (first line); default: $DEPLOYSIM_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub(super) token_file: Option<PathBuf>,
+    /// Seed of every draw (users, mixes, arrival jitter), instead of the scenario's.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    #[command(flatten)]
+    pub(super) expect: ExpectArg,
+    /// Also write the report as JSON to FILE (`-` for stdout, which replaces the text).
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<PathBuf>,
+}
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  # With web and its callees served as processes (simulate serve --help)
+  simulate load scenarios/partial.yaml --target web=127.0.0.1:7000 --for-ms 2000 \\
+      --expect graceful --json load.json";
 
 #[derive(Debug, Args)]
 pub(super) struct CompletionsArgs {
@@ -612,6 +651,10 @@ pub(super) struct ExportKubernetesArgs {
     /// The image the pods run, with `simulate` as its entry point.
     #[arg(long, default_value = concat!("localhost/deploysim:", env!("CARGO_PKG_VERSION")))]
     pub(super) image: String,
+    /// How long the load Job sends load, in milliseconds: it should outlast the rollout.
+    #[arg(long, value_name = "MS", default_value_t = 600_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub(super) load_ms: u64,
     /// The directory the manifests and scripts go to, created if missing.
     #[arg(long, value_name = "DIR")]
     pub(super) out: PathBuf,

@@ -30,6 +30,7 @@ fn kubernetes(args: &ExportKubernetesArgs) -> u8 {
         scenario: &scenario,
         text: &text,
         image: &args.image,
+        load_ms: args.load_ms,
     };
     let problems = fleet.problems();
     if !problems.is_empty() {

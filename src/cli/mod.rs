@@ -8,6 +8,7 @@ mod check;
 mod export;
 mod generate;
 mod import;
+mod load;
 mod output;
 mod pipeline;
 mod plan;
@@ -70,6 +71,7 @@ pub fn main() -> ExitCode {
         Some(Command::Import(args)) => import::run(&args),
         Some(Command::Generate(args)) => generate::run(&args),
         Some(Command::Serve(args)) => serve::run(&args),
+        Some(Command::Load(args)) => load::run(&args),
         Some(Command::Schema) => print(scenario::SCHEMA),
         Some(Command::Completions(args)) => {
             let mut script = Vec::new();
@@ -91,7 +93,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The commands, for suggestions.
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 14] = [
     "plan",
     "check",
     "sweep",
@@ -102,6 +104,7 @@ const COMMANDS: [&str; 13] = [
     "import",
     "generate",
     "serve",
+    "load",
     "schema",
     "completions",
     "man",

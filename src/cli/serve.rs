@@ -66,7 +66,7 @@ pub(super) fn run(args: &ServeArgs) -> u8 {
         ));
         return exit::INVALID;
     }
-    let token = match token(args) {
+    let token = match token(args.token_file.as_deref()) {
         Ok(token) => token,
         Err(message) => {
             output::error(&message);
@@ -105,14 +105,14 @@ pub(super) fn run(args: &ServeArgs) -> u8 {
 
 /// Each callee's addresses: an IP as written, a name resolved now to every address it
 /// has (a Kubernetes Service's cluster IP, or a headless Service's pods).
-async fn resolve(
+pub(super) async fn resolve(
     callees: &[(String, String)],
 ) -> Result<BTreeMap<String, Vec<std::net::SocketAddr>>, String> {
     let mut resolved: BTreeMap<String, Vec<std::net::SocketAddr>> = BTreeMap::new();
     for (callee, host) in callees {
         let addrs = tokio::net::lookup_host(host.as_str())
             .await
-            .map_err(|err| format!("--callee {callee}={host}: cannot resolve it: {err}"))?;
+            .map_err(|err| format!("{callee}={host}: cannot resolve it: {err}"))?;
         resolved.entry(callee.clone()).or_default().extend(addrs);
     }
     Ok(resolved)
@@ -155,8 +155,10 @@ async fn serve_until_signal(spec: Spec) -> u8 {
 }
 
 /// The run's token: --token-file's first line, else $DEPLOYSIM_TOKEN; visible ASCII.
-fn token(args: &ServeArgs) -> Result<tonic::metadata::AsciiMetadataValue, String> {
-    let text = match &args.token_file {
+pub(super) fn token(
+    token_file: Option<&std::path::Path>,
+) -> Result<tonic::metadata::AsciiMetadataValue, String> {
+    let text = match token_file {
         Some(path) => deploysim::scenario::input::read_text(path)
             .map_err(|err| format!("--token-file {}: {}", path.display(), err.reason))?
             .lines()

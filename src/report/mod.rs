@@ -9,6 +9,7 @@ pub mod charts;
 pub mod check;
 pub mod gate;
 pub mod live;
+pub mod load;
 pub mod plan;
 pub mod risk;
 pub mod sweep;

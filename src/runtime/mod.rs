@@ -12,6 +12,7 @@ pub mod load;
 pub mod net;
 pub mod pool;
 pub mod protect;
+pub mod remote;
 pub mod replica;
 pub mod run;
 pub mod serve;

@@ -297,6 +297,7 @@ fn the_exported_fleet_validates_reads_as_snapshotted_and_imports_back() {
         "configmap.yaml",
         "services.yaml",
         "deployments.yaml",
+        "load-job.yaml",
         "rollout-single-piece.sh",
     ] {
         let text = std::fs::read_to_string(out.join(file)).expect("written");
@@ -337,10 +338,15 @@ fn the_exported_fleet_validates_reads_as_snapshotted_and_imports_back() {
         "rolling: the new version up and ready, then the old one down, providers first"
     );
     // Offline validation against Kubernetes 1.31's schemas, strict.
-    let files: Vec<String> = ["configmap.yaml", "services.yaml", "deployments.yaml"]
-        .iter()
-        .map(|file| out.join(file).display().to_string())
-        .collect();
+    let files: Vec<String> = [
+        "configmap.yaml",
+        "services.yaml",
+        "deployments.yaml",
+        "load-job.yaml",
+    ]
+    .iter()
+    .map(|file| out.join(file).display().to_string())
+    .collect();
     let mut args = vec!["-m", "kubernetes_validate", "--strict", "-k", "1.31.0"];
     args.extend(files.iter().map(String::as_str));
     if let Some(validated) = super::support::tool("python3", &args, "kubernetes-validate (PyPI)") {
@@ -420,7 +426,9 @@ target: { db: v2 }
     let script = std::fs::read_to_string(out.join("rollout-batch.sh")).expect("written");
     let moves: Vec<&str> = script
         .lines()
-        .filter(|line| line.starts_with("kubectl scale") || line.starts_with("kubectl wait"))
+        .filter(|line| {
+            line.starts_with("kubectl scale") || line.starts_with("kubectl wait --for=delete")
+        })
         .collect();
     assert_eq!(
         moves,
@@ -481,4 +489,54 @@ target: { web: v2, old: none, fresh: v1 }
             "old-v1 --replicas=0",
         ]
     );
+}
+
+/// `simulate load` against `web` with `token`: its exit code and JSON report.
+fn load_against(
+    scenario: &str,
+    web: std::net::SocketAddr,
+    token: &str,
+) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args([
+            "load", scenario, "--for-ms", "500", "--expect", "graceful", "--json", "-",
+        ])
+        .arg("--target")
+        .arg(format!("web={web}"))
+        .env("DEPLOYSIM_TOKEN", token)
+        .output()
+        .expect("simulate load runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn load_to_replicas_of_other_processes_is_counted_at_the_caller_and_judged() {
+    let dir = TempDir::new("serve-load");
+    let scenario = write(&dir, "served.yaml", SCENARIO);
+    let mut db = Served::start(&scenario, "db", &[]);
+    let web = Served::start(&scenario, "web", &[("db", db.addr)]);
+    // 100 rps for 0.5 s: about 50 entry requests, each counted once, all answered.
+    let (code, report) = load_against(&scenario, web.addr, TOKEN);
+    assert_eq!(code, 0, "{report}");
+    let sent = report["requests"]["sent"].as_u64().expect("a count");
+    assert_eq!(report["scheduled"].as_u64(), Some(sent));
+    assert!((45..=55).contains(&sent), "{report}");
+    assert_eq!(report["requests"]["ok"].as_u64(), Some(sent), "{report}");
+    assert_eq!(report["verdict"], "pass");
+    // Another run's token: web refuses every request, and the caller counts each.
+    let (code, report) = load_against(&scenario, web.addr, "another-run");
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["requests"]["failed"], report["requests"]["sent"]);
+    assert_eq!(report["causes"][0]["code"], "UNAUTHENTICATED", "{report}");
+    // db killed: web's calls to it fail UNAVAILABLE, and so does every request, counted
+    // here though a process died.
+    db.signal("KILL");
+    assert_eq!(db.exit_within(Duration::from_secs(5)), Some(-1));
+    let (code, report) = load_against(&scenario, web.addr, TOKEN);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["causes"][0]["edge"], "web -> db api v1", "{report}");
+    assert_eq!(report["causes"][0]["code"], "UNAVAILABLE", "{report}");
 }

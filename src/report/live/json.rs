@@ -276,6 +276,21 @@ pub struct EntryJson {
     pub latency_ms: Percentiles,
 }
 
+/// A tally's causes, the most frequent first.
+pub(crate) fn causes_json(tally: &Tally) -> Vec<CauseJson> {
+    tally
+        .top_causes()
+        .into_iter()
+        .map(|(key, count)| CauseJson {
+            edge: key.edge.clone(),
+            code: key.code.clone(),
+            count: count.total(),
+            failed: count.failed,
+            degraded: count.degraded,
+        })
+        .collect()
+}
+
 pub(crate) fn requests(tally: &Tally) -> Requests {
     Requests {
         sent: tally.requests(),
@@ -490,18 +505,7 @@ pub(crate) fn step_json(scenario: &Scenario, graph: &Graph, step: &StepResult) -
         }),
         requests: requests(&step.total),
         latency_ms: step.total.percentiles(),
-        causes: step
-            .total
-            .top_causes()
-            .into_iter()
-            .map(|(key, count)| CauseJson {
-                edge: key.edge.clone(),
-                code: key.code.clone(),
-                count: count.total(),
-                failed: count.failed,
-                degraded: count.degraded,
-            })
-            .collect(),
+        causes: causes_json(&step.total),
         entrypoints: step
             .by_entry
             .iter()
