@@ -111,6 +111,36 @@ impl Fleet<'_> {
         label(&[&self.prefix(), "load"])
     }
 
+    /// A container's environment: the run's token from the Secret.
+    fn token_env(&self) -> String {
+        format!(
+            "          env:
+            - name: DEPLOYSIM_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {}
+                  key: token
+",
+            self.secret_name()
+        )
+    }
+
+    /// A container's mount of the scenario, and the pod's volume of the ConfigMap.
+    fn scenario_mount(&self) -> String {
+        format!(
+            "          volumeMounts:
+            - name: scenario
+              mountPath: /scenario
+              readOnly: true
+      volumes:
+        - name: scenario
+          configMap:
+            name: {}
+",
+            self.prefix()
+        )
+    }
+
     /// The Secret holding the run's token (`token`), which the script creates.
     pub fn secret_name(&self) -> String {
         label(&[&self.prefix(), "token"])
@@ -232,27 +262,13 @@ spec:
         - name: load
           image: {image}
           args: [{args}]
-          env:
-            - name: DEPLOYSIM_TOKEN
-              valueFrom:
-                secretKeyRef:
-                  name: {secret}
-                  key: token
-          volumeMounts:
-            - name: scenario
-              mountPath: /scenario
-              readOnly: true
-      volumes:
-        - name: scenario
-          configMap:
-            name: {configmap}
-",
+{env}{mounts}",
             name = self.load_job_name(),
             scenario = quoted(&self.scenario.name),
             image = quoted(self.image),
             args = args.join(", "),
-            secret = self.secret_name(),
-            configmap = self.prefix(),
+            env = self.token_env(),
+            mounts = self.scenario_mount(),
         )
     }
 
@@ -326,13 +342,7 @@ spec:
         - name: replica
           image: {image}
           args: [{args}]
-          env:
-            - name: DEPLOYSIM_TOKEN
-              valueFrom:
-                secretKeyRef:
-                  name: {secret}
-                  key: token
-          ports:
+{env}          ports:
             - name: grpc
               containerPort: {PORT}
           readinessProbe:
@@ -343,20 +353,12 @@ spec:
             grpc:
               port: {PORT}
             periodSeconds: 10
-          volumeMounts:
-            - name: scenario
-              mountPath: /scenario
-              readOnly: true
-      volumes:
-        - name: scenario
-          configMap:
-            name: {configmap}
-",
+{mounts}",
             name = self.deployment_name(service, version),
             image = quoted(self.image),
             args = args.join(", "),
-            secret = self.secret_name(),
-            configmap = self.prefix(),
+            env = self.token_env(),
+            mounts = self.scenario_mount(),
         )
     }
 

@@ -52,15 +52,9 @@ pub(super) fn run(args: &LoadArgs) -> u8 {
         .for_ms
         .map_or(scenario.load.baseline, Duration::from_millis)
         .max(Duration::from_millis(1));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            output::error(&format!("cannot start the async runtime: {err}"));
-            return exit::ENVIRONMENT;
-        }
+        Err(code) => return code,
     };
     let measured = runtime.block_on(async {
         let targets = serve::resolve(&args.targets).await?;

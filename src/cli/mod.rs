@@ -166,6 +166,18 @@ fn collect_pages(command: clap::Command, name: &str, pages: &mut Vec<(String, cl
     pages.push((name.to_owned(), command.name(page_name).bin_name(bin)));
 }
 
+/// A runtime for a command of its own process (`serve`, `load`), or the exit code of
+/// the failure, already reported.
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            output::error(&format!("cannot start the async runtime: {err}"));
+            exit::ENVIRONMENT
+        })
+}
+
 /// Prints a text the command writes whole (the schema, a completion script, the manual).
 fn print(text: &str) -> u8 {
     match output::print_out(text) {

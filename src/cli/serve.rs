@@ -73,15 +73,9 @@ pub(super) fn run(args: &ServeArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            output::error(&format!("cannot start the async runtime: {err}"));
-            return exit::ENVIRONMENT;
-        }
+        Err(code) => return code,
     };
     let callees = match runtime.block_on(resolve(&args.callees)) {
         Ok(callees) => callees,
