@@ -37,7 +37,8 @@ pub struct Fleet<'a> {
 }
 
 /// A string as YAML that stays a string whatever it holds (`yes`, `123`): JSON's form.
-fn quoted(text: &str) -> String {
+/// Every manifest the tool writes quotes with it (risk's Job too).
+pub(crate) fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
@@ -46,6 +47,23 @@ fn quoted(text: &str) -> String {
 /// fleet imports back under the same names.
 fn label(parts: &[&str]) -> String {
     crate::import::sanitize(&parts.join("-"))
+}
+
+/// A container's mount of the scenario at [`MOUNTED`], and the pod's volume of the
+/// ConfigMap `configmap` that holds it: the same in every pod the tool writes (risk's
+/// Job too).
+pub(crate) fn scenario_mount(configmap: &str) -> String {
+    format!(
+        "          volumeMounts:
+            - name: scenario
+              mountPath: /scenario
+              readOnly: true
+      volumes:
+        - name: scenario
+          configMap:
+            name: {configmap}
+"
+    )
 }
 
 impl Fleet<'_> {
@@ -122,22 +140,6 @@ impl Fleet<'_> {
                   key: token
 ",
             self.secret_name()
-        )
-    }
-
-    /// A container's mount of the scenario, and the pod's volume of the ConfigMap.
-    fn scenario_mount(&self) -> String {
-        format!(
-            "          volumeMounts:
-            - name: scenario
-              mountPath: /scenario
-              readOnly: true
-      volumes:
-        - name: scenario
-          configMap:
-            name: {}
-",
-            self.prefix()
         )
     }
 
@@ -268,7 +270,7 @@ spec:
             image = quoted(self.image),
             args = args.join(", "),
             env = self.token_env(),
-            mounts = self.scenario_mount(),
+            mounts = scenario_mount(&self.prefix()),
         )
     }
 
@@ -358,7 +360,7 @@ spec:
             image = quoted(self.image),
             args = args.join(", "),
             env = self.token_env(),
-            mounts = self.scenario_mount(),
+            mounts = scenario_mount(&self.prefix()),
         )
     }
 

@@ -307,7 +307,7 @@ pub(super) enum Command {
     /// twice, a missing shard and a shard with trials missing, naming each.
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
-    /// Write manifests that run a sharded `simulate risk` on a Kubernetes cluster.
+    /// Write Kubernetes manifests: a sharded `simulate risk` Job, or the fleet itself.
     #[command(subcommand)]
     Export(ExportWhat),
     /// Print a realistic generated scenario of N services as YAML on stdout.

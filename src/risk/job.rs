@@ -7,6 +7,8 @@
 //! where `kubectl logs` gathers them for `simulate merge` (docs/cluster.md). No volume is
 //! needed, so nothing has to be shared across nodes.
 
+use crate::kube::{quoted, scenario_mount};
+
 /// What the Job runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec<'a> {
@@ -24,7 +26,7 @@ pub struct JobSpec<'a> {
 }
 
 /// Where the scenario is mounted in a pod; the report's heading shows this path.
-pub const MOUNTED: &str = "/scenario/scenario.yaml";
+pub use crate::kube::MOUNTED;
 
 impl JobSpec<'_> {
     /// The Job's name: `deploysim-risk-NAME`, cut so that each pod's hostname (the name,
@@ -42,8 +44,8 @@ impl JobSpec<'_> {
         let job = self.job_name();
         // Strings as JSON strings: valid YAML, and strings, whatever they hold (a
         // scenario named `yes` or `123` is a string label, not a boolean or a number).
-        let text = serde_json::to_string(self.text).expect("a string serializes");
-        let name = serde_json::to_string(self.name).expect("a string serializes");
+        let text = quoted(self.text);
+        let name = quoted(self.name);
         let configmap = format!(
             "apiVersion: v1
 kind: ConfigMap
@@ -73,11 +75,8 @@ data:
             args.push("--strategy".to_owned());
             args.push(strategy.clone());
         }
-        let args: Vec<String> = args
-            .iter()
-            .map(|arg| serde_json::to_string(arg).expect("a string serializes"))
-            .collect();
-        let image = serde_json::to_string(self.image).expect("a string serializes");
+        let args: Vec<String> = args.iter().map(|arg| quoted(arg)).collect();
+        let image = quoted(self.image);
         let job_yaml = format!(
             "apiVersion: batch/v1
 kind: Job
@@ -112,15 +111,8 @@ spec:
           resources:
             requests: {{ cpu: \"1\", memory: 256Mi }}
             limits: {{ memory: 1Gi }}
-          volumeMounts:
-            - name: scenario
-              mountPath: /scenario
-              readOnly: true
-      volumes:
-        - name: scenario
-          configMap:
-            name: {job}
-",
+{mounts}",
+            mounts = scenario_mount(&job),
             shards = self.shards,
             backoff = self.shards.saturating_mul(2).max(2),
             args = args.join(", "),

@@ -100,6 +100,16 @@ impl Pool {
         }
     }
 
+    /// A pool of `service` whose ready members are the replicas at `addrs` (numbered
+    /// from 1): a replica of its own process calling others, or load sent to them.
+    pub fn at(service: &str, addrs: &[SocketAddr]) -> Pool {
+        let pool = Pool::new(service);
+        for (i, addr) in addrs.iter().enumerate() {
+            pool.add(Arc::new(Member::new(i as u32 + 1, *addr)));
+        }
+        pool
+    }
+
     pub fn snapshot(&self) -> Arc<Vec<Arc<Member>>> {
         match self.ready.read() {
             Ok(guard) => Arc::clone(&guard),

@@ -16,7 +16,7 @@ use crate::record::tally::Tally;
 use crate::record::{Lag, Part, Recorder};
 use crate::runtime::flags::FlagBoard;
 use crate::runtime::load::{self, Entry, Load};
-use crate::runtime::pool::{Link, Member, Pool};
+use crate::runtime::pool::{Link, Pool};
 
 /// What the load measured.
 #[derive(Debug, Clone)]
@@ -42,10 +42,8 @@ pub async fn load(
     let entries: Vec<Entry> = scenario
         .entrypoints()
         .map(|service| {
-            let pool = Arc::new(Pool::new(&service.name));
-            for (i, addr) in targets.get(&service.name).into_iter().flatten().enumerate() {
-                pool.add(Arc::new(Member::new(i as u32 + 1, *addr)));
-            }
+            let addrs = targets.get(&service.name).map_or(&[][..], Vec::as_slice);
+            let pool = Arc::new(Pool::at(&service.name, addrs));
             Entry {
                 service: service.name.clone(),
                 api: scenario.entry_api(&service.name),

@@ -18,7 +18,7 @@ use tonic_health::server::HealthReporter;
 use crate::model::Scenario;
 use crate::record::Recorder;
 use crate::runtime::cluster::{Build, StartError};
-use crate::runtime::pool::{Link, Member, Pool};
+use crate::runtime::pool::{Link, Pool};
 use crate::runtime::replica::Replica;
 use crate::runtime::trouble::Trouble;
 use crate::seed;
@@ -54,20 +54,17 @@ pub struct Serving {
 pub async fn start(spec: &Spec) -> Result<Serving, StartError> {
     let recorder = Arc::new(Recorder::new());
     let mut links: BTreeMap<String, Arc<Link>> = BTreeMap::new();
-    for (callee, addrs) in &spec.callees {
-        let pool = Arc::new(Pool::new(callee));
-        for (i, addr) in addrs.iter().enumerate() {
-            pool.add(Arc::new(Member::new(i as u32 + 1, *addr)));
-        }
-        let link = Link::new(&spec.service, pool, spec.seed).with_token(spec.token.clone());
-        links.insert(callee.clone(), Arc::new(link));
-    }
-    // A callee with no address still gets a link, with no replica: its calls fail
-    // UNAVAILABLE, as a call to a service with none ready does in one process.
+    // Every callee of every version gets a link; one with no address given has no
+    // replica, so its calls fail UNAVAILABLE, as a call to a service with none ready
+    // does in one process.
     for version in spec.scenario.services[&spec.service].versions.values() {
         for call in version.every_call() {
             links.entry(call.service.clone()).or_insert_with(|| {
-                let pool = Arc::new(Pool::new(&call.service));
+                let addrs = spec
+                    .callees
+                    .get(&call.service)
+                    .map_or(&[][..], Vec::as_slice);
+                let pool = Arc::new(Pool::at(&call.service, addrs));
                 Arc::new(Link::new(&spec.service, pool, spec.seed).with_token(spec.token.clone()))
             });
         }

@@ -493,7 +493,7 @@ fn the_step_summary_is_appended_to_and_needs_github_actions() {
     );
 }
 
-const SUBCOMMANDS: [&str; 12] = [
+const SUBCOMMANDS: [&str; 14] = [
     "plan",
     "check",
     "sweep",
@@ -501,12 +501,33 @@ const SUBCOMMANDS: [&str; 12] = [
     "availability",
     "merge",
     "export",
-    "import",
     "generate",
+    "import",
+    "serve",
+    "load",
     "schema",
     "completions",
     "man",
 ];
+
+#[test]
+fn the_list_of_commands_here_is_the_one_help_shows() {
+    let run = simulate(&["--help"]);
+    let listed: Vec<&str> = run
+        .stdout
+        .split("Commands:")
+        .nth(1)
+        .expect("a list of commands")
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        // A command's line, not the wrapped rest of a description.
+        .filter(|line| !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|word| *word != "help")
+        .collect();
+    assert_eq!(listed, SUBCOMMANDS, "{}", run.stdout);
+}
 
 #[test]
 fn each_completion_script_loads_in_its_shell_and_offers_every_subcommand() {

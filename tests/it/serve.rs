@@ -247,6 +247,21 @@ fn serve_refuses_to_start_without_a_token_or_with_an_unknown_version() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("db v1 calls no service web"));
 }
 
+/// `simulate export kubernetes SCENARIO ... --out DIR/k8s`: what it said, and the
+/// directory.
+fn export(
+    dir: &TempDir,
+    scenario: &str,
+    extra: &[&str],
+) -> (super::support::Run, std::path::PathBuf) {
+    let out = dir.path().join("k8s");
+    let out_text = out.display().to_string();
+    let mut args = vec!["export", "kubernetes", scenario];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out_text.as_str()]);
+    (super::support::simulate(&args), out)
+}
+
 #[test]
 fn names_kubernetes_would_take_for_one_are_refused_before_anything_is_written() {
     let dir = TempDir::new("export-collide");
@@ -263,14 +278,7 @@ initial: { web: v1.0, 9new: v1 }
 target: { web: v1-0 }
 ",
     );
-    let out = dir.path().join("k8s");
-    let run = super::support::simulate(&[
-        "export",
-        "kubernetes",
-        &scenario,
-        "--out",
-        &out.display().to_string(),
-    ]);
+    let (run, out) = export(&dir, &scenario, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("would both be the Deployment web-v1-0"),
@@ -283,15 +291,8 @@ target: { web: v1-0 }
 #[test]
 fn the_exported_fleet_validates_reads_as_snapshotted_and_imports_back() {
     let dir = TempDir::new("export-kubernetes");
-    let out = dir.path().join("k8s");
+    let (run, out) = export(&dir, "scenarios/partial.yaml", &[]);
     let out_text = out.display().to_string();
-    let run = super::support::simulate(&[
-        "export",
-        "kubernetes",
-        "scenarios/partial.yaml",
-        "--out",
-        &out_text,
-    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     for file in [
         "configmap.yaml",
@@ -412,16 +413,7 @@ initial: { web: v1, db: v1 }
 target: { db: v2 }
 ",
     );
-    let out = dir.path().join("k8s");
-    let run = super::support::simulate(&[
-        "export",
-        "kubernetes",
-        &scenario,
-        "--strategy",
-        "batch",
-        "--out",
-        &out.display().to_string(),
-    ]);
+    let (run, out) = export(&dir, &scenario, &["--strategy", "batch"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let script = std::fs::read_to_string(out.join("rollout-batch.sh")).expect("written");
     let moves: Vec<&str> = script
@@ -462,16 +454,7 @@ initial: { web: v1, old: v1 }
 target: { web: v2, old: none, fresh: v1 }
 ",
     );
-    let out = dir.path().join("k8s");
-    let run = super::support::simulate(&[
-        "export",
-        "kubernetes",
-        &scenario,
-        "--strategy",
-        "batch",
-        "--out",
-        &out.display().to_string(),
-    ]);
+    let (run, out) = export(&dir, &scenario, &["--strategy", "batch"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let script = std::fs::read_to_string(out.join("rollout-batch.sh")).expect("written");
     let scaled: Vec<&str> = script

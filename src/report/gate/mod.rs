@@ -244,34 +244,34 @@ fn testcase(out: &mut String, gate: &Gate, case: &Case, positions: Option<&Posit
         attr(&case.name),
         attr(&gate.file),
     );
+    // Where it broke, one line each, for a failure's body or a skipped case's output.
+    let mut places = String::new();
+    for finding in &case.findings {
+        let (line, col) = finding.line_col(positions);
+        let _ = writeln!(places, "{}:{line}:{col}: {}", gate.file, finding.text);
+    }
     let body = |kind: &str| {
-        let mut text = String::new();
-        for finding in &case.findings {
-            let (line, col) = finding.line_col(positions);
-            let _ = writeln!(text, "{}:{line}:{col}: {}", gate.file, finding.text);
-        }
+        let mut text = places.clone();
         if let Some(seed) = gate.seed {
             let _ = writeln!(text, "seed: {seed}");
         }
         let _ = writeln!(text, "rerun: {}", gate.rerun);
         format!(
-            "      <{kind} message=\"{}\" type=\"{}\">{}</{kind}>\n",
+            ">\n      <{kind} message=\"{}\" type=\"{}\">{}</{kind}>\n    </testcase>\n",
             attr(&case.message),
             gate.command,
             text_node(&text)
         )
     };
-    match case.status {
-        Status::Passed => out.push_str("/>\n"),
+    // The same classification the counts of the suites use.
+    match JunitKind::of(case) {
+        JunitKind::Passed => out.push_str("/>\n"),
+        JunitKind::Failure => out.push_str(&body("failure")),
+        JunitKind::Error => out.push_str(&body("error")),
         // A finding that fails nothing (a sweep's: a sweep has no expectation) is not a
         // failed test, or a CI server would show red where the command exits 0: it is
         // skipped, saying what was found, with its places in the output.
-        Status::Failed if !case.blocking => {
-            let mut places = String::new();
-            for finding in &case.findings {
-                let (line, col) = finding.line_col(positions);
-                let _ = writeln!(places, "{}:{line}:{col}: {}", gate.file, finding.text);
-            }
+        JunitKind::Skipped if case.status == Status::Failed => {
             let _ = write!(
                 out,
                 ">\n      <skipped message=\"{}\"/>\n      <system-out>{}</system-out>\n    </testcase>\n",
@@ -279,17 +279,7 @@ fn testcase(out: &mut String, gate: &Gate, case: &Case, positions: Option<&Posit
                 text_node(&places)
             );
         }
-        Status::Failed => {
-            out.push_str(">\n");
-            out.push_str(&body("failure"));
-            out.push_str("    </testcase>\n");
-        }
-        Status::Inconclusive => {
-            out.push_str(">\n");
-            out.push_str(&body("error"));
-            out.push_str("    </testcase>\n");
-        }
-        Status::Skipped => {
+        JunitKind::Skipped => {
             let _ = write!(
                 out,
                 ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
