@@ -29,7 +29,8 @@ pub struct Fleet<'a> {
     pub scenario: &'a Scenario,
     /// The scenario's text, carried whole in the ConfigMap.
     pub text: &'a str,
-    /// The image with `simulate` on its PATH.
+    /// The image with `simulate` on its PATH (each container runs it by name, whatever
+    /// the image's entry point, as risk's Job does).
     pub image: &'a str,
     /// How long the load Job sends the scenario's load, in milliseconds: it should cover
     /// the whole rollout.
@@ -263,6 +264,7 @@ spec:
       containers:
         - name: load
           image: {image}
+          command: [\"simulate\"]
           args: [{args}]
 {env}{mounts}",
             name = self.load_job_name(),
@@ -343,6 +345,7 @@ spec:
       containers:
         - name: replica
           image: {image}
+          command: [\"simulate\"]
           args: [{args}]
 {env}          ports:
             - name: grpc

@@ -648,7 +648,7 @@ pub(super) struct ExportKubernetesArgs {
     /// Seed of the random order, instead of the scenario's.
     #[arg(long)]
     pub(super) seed: Option<u64>,
-    /// The image the pods run, with `simulate` as its entry point.
+    /// The image the pods run, with `simulate` on its PATH.
     #[arg(long, default_value = concat!("localhost/deploysim:", env!("CARGO_PKG_VERSION")))]
     pub(super) image: String,
     /// How long the load Job sends load, in milliseconds: it should outlast the rollout.
