@@ -771,6 +771,17 @@ impl<'a> Model<'a> {
         let handling = self.handling(service, method, refused, bulkhead, memo);
         view.fails[FailCode::ResourceExhausted as usize] = refuse;
         let answered = handling.hold + ROUND_TRIP_MS;
+        if answered >= limit && self.cut_by_deadline(service, method, limit) {
+            // The caller's deadline travels with the request (`grpc-timeout`) and the
+            // callee cuts its own calls to fit inside it: they end DEADLINE_EXCEEDED a
+            // moment before the caller gives up, and the callee's rules for that code
+            // answer (ignore, degrade, a fallback) or fail just in time. Which side of
+            // the deadline that answer lands on is a race of milliseconds, not this
+            // arithmetic's to say.
+            self.near.borrow_mut().insert(format!(
+                "the calls of {service} cut by its callers' deadline"
+            ));
+        }
         if answered >= limit {
             view.fails[FailCode::DeadlineExceeded as usize] += 1.0 - refuse;
             view.wait = refuse * ROUND_TRIP_MS + (1.0 - refuse) * limit;
@@ -781,6 +792,24 @@ impl<'a> Model<'a> {
             view.wait = refuse * ROUND_TRIP_MS + (1.0 - refuse) * answered;
         }
         view
+    }
+
+    /// Whether a request at `method` of `service` would still have time left for its
+    /// own work inside a caller's `limit`, so that only its calls, which the propagated
+    /// deadline cuts, keep it past the limit.
+    fn cut_by_deadline(&self, service: &str, method: Option<&str>, limit: f64) -> bool {
+        let Some(work) = self.deployed(service).and_then(|v| v.method(method)) else {
+            return false;
+        };
+        let own = self.slow.get(service).copied().unwrap_or(0.0)
+            + work.latency.as_secs_f64() * 1000.0;
+        // Only a call whose rule answers on DEADLINE_EXCEEDED makes a difference: one
+        // that fails passes the code up, as the caller's own timeout would.
+        let handled = work.calls.iter().any(|call| {
+            call.on_failure.action(Some(FailCode::DeadlineExceeded)) != Action::Fail
+                || call.fallback.is_some()
+        });
+        handled && own + ROUND_TRIP_MS < limit
     }
 
     /// What a served request at `method` of `service` does (memoized per round).
@@ -1143,6 +1172,45 @@ faults: [{faults}]
     #[test]
     fn the_same_call_required_serves_nothing() {
         let demand = shop("fail", "{ hang: recs }");
+        assert!(demand.served["web"] < 1e-9, "{demand:?}");
+    }
+
+    /// web calls cart with cart's own `inner` timeout; cart calls a hung pricing with
+    /// `rule` and the same timeout: cart waits as long as web gives it.
+    fn chain(rule: &str) -> Demand {
+        of(&format!(
+            "
+name: chain
+services:
+  web:
+    entrypoint: true
+    versions: {{ v1: {{ calls: [ {{ service: cart, on_failure: fail, timeout_ms: 1000 }} ] }} }}
+  cart:
+    versions: {{ v1: {{ calls: [ {{ service: pricing, on_failure: {rule}, timeout_ms: 1000 }} ] }} }}
+  pricing: {{ versions: {{ v1: {{}} }} }}
+initial: {{ web: v1, cart: v1, pricing: v1 }}
+load: {{ rps: 50 }}
+faults: [ {{ hang: pricing }} ]
+"
+        ))
+    }
+
+    #[test]
+    fn a_callee_that_answers_when_the_propagated_deadline_cuts_its_call_is_undecided() {
+        // cart's call is cut by web's deadline a moment before web gives up, and cart
+        // then ignores the failure and answers: which side of the deadline that lands
+        // on is not the arithmetic's to say (a sim run measured it served).
+        let demand = chain("ignore");
+        assert!(!demand.decided(), "{demand:?}");
+        assert!(
+            demand
+                .undecided
+                .contains(&"the calls of cart cut by its callers' deadline".to_owned()),
+            "{demand:?}"
+        );
+        // One that fails on the cut passes DEADLINE_EXCEEDED up either way: decided.
+        let demand = chain("fail");
+        assert!(demand.decided(), "{demand:?}");
         assert!(demand.served["web"] < 1e-9, "{demand:?}");
     }
 
