@@ -16,6 +16,14 @@ pub mod plain {
     pub use super::generated::simulated_server::{Simulated, SimulatedServer};
 }
 
+/// The control service each child of a run across processes (`--net processes`)
+/// answers, and its messages.
+pub mod control {
+    pub use super::generated::control_client::ControlClient;
+    pub use super::generated::control_server::{Control, ControlServer};
+    pub use super::generated::{Cut, Done, Drained, Member, Taken, Window};
+}
+
 use std::time::Duration;
 
 use prost::Message as _;

@@ -215,15 +215,43 @@ pub(super) struct RunArgs {
     /// stderr but errors: no progress, no cost.
     #[arg(long)]
     pub(super) quiet: bool,
-    /// The network: `live`, real servers on 127.0.0.1 in real time, or `sim`, the same
-    /// servers over a simulated network in virtual time, deterministic per seed.
-    #[arg(long, value_enum, default_value_t = NetArg::Live)]
-    pub(super) net: NetArg,
+    /// The network: `live`, real servers on 127.0.0.1 in real time; `sim`, the same
+    /// servers over a simulated network in virtual time, deterministic per seed; or
+    /// `processes`, live with every replica a process of its own (`simulate serve`),
+    /// started, stopped with SIGTERM and killed with SIGKILL as the rollout and the
+    /// faults say.
+    #[arg(long, value_enum, default_value_t = RunNet::Live)]
+    pub(super) net: RunNet,
     /// Run `simulate risk`'s trial N: the same defects (drawn from the seed and N) in
     /// the changed versions, step by step. With `--net sim` and the same seed it is the
     /// trial's run exactly.
     #[arg(long, value_name = "N")]
     pub(super) trial: Option<u32>,
+}
+
+/// The live run's `--net`: [`NetArg`]'s, or every replica a process of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum RunNet {
+    Live,
+    Sim,
+    Processes,
+}
+
+impl RunNet {
+    /// `--net ...`, as a command that reruns this one says it.
+    pub(super) fn flag(self) -> String {
+        format!("--net {}", Net::from(self).word())
+    }
+}
+
+impl From<RunNet> for Net {
+    fn from(net: RunNet) -> Net {
+        match net {
+            RunNet::Live => Net::Live,
+            RunNet::Sim => Net::Sim,
+            RunNet::Processes => Net::Processes,
+        }
+    }
 }
 
 /// `--net`: which network the replicas talk over.
@@ -398,6 +426,21 @@ pub(super) struct ServeArgs {
     /// Its number among its service's replicas (from 1), for its seeded streams.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub(super) replica: u32,
+    /// A child of a run across processes (`--net processes`), started by its parent:
+    /// the scenario on standard input after a line with its length in bytes, standard
+    /// input then held open for the child's life (its end stops the child), the control
+    /// service served, no notice on SIGTERM.
+    #[arg(long, hide = true, requires_all = ["id", "steps", "counters"])]
+    pub(super) child: bool,
+    /// A child's number in its run, unique over every service.
+    #[arg(long, hide = true, requires = "child")]
+    pub(super) id: Option<u32>,
+    /// The run's steps, as the parent sized its recorder.
+    #[arg(long, hide = true, requires = "child", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(super) steps: Option<u64>,
+    /// The run's counters, as the parent sized its recorder.
+    #[arg(long, hide = true, requires = "child", value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub(super) counters: Option<u64>,
 }
 
 fn parse_callee(text: &str) -> Result<(String, String), String> {

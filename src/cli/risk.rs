@@ -264,10 +264,7 @@ fn write_part(
 }
 
 fn net_word(net: Net) -> &'static str {
-    match net {
-        Net::Sim => "sim",
-        Net::Live => "live",
-    }
+    net.word()
 }
 
 /// Every part of every text read by `read`, each named by its file (and its place in it,

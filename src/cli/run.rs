@@ -47,11 +47,32 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
             Net::from(args.net),
         ));
     }
+    let net = Net::from(args.net);
+    let processes = if net == Net::Processes {
+        if args.trial.is_some() {
+            output::error(
+                "--trial runs in one process (--net live or sim): a trial's defects are not in the scenario's text its children would read",
+            );
+            return exit::INVALID;
+        }
+        match spawn(&text) {
+            Ok(spawn) => Some(spawn),
+            Err(message) => {
+                output::error(&message);
+                return exit::ENVIRONMENT;
+            }
+        }
+    } else {
+        None
+    };
     let line = progress::Line::unless_quiet(args.quiet);
     let shared = Arc::clone(&scenario);
-    let net = Net::from(args.net);
     let limit = sim_limit(plans.iter().map(|(_, plan)| run_budget(&scenario, plan)));
     let outcome = super::hosted(run_seed, net, limit, &line, move |options| async move {
+        let options = live::Options {
+            processes,
+            ..options
+        };
         let steps = line.steps(plans.len(), "strategy");
         let shown = steps.as_ref().map(|steps| steps as &dyn Progress);
         let mut runs = Vec::new();
@@ -114,6 +135,23 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         std::mem::forget(live);
     }
     code
+}
+
+/// How a run across processes starts its children: this very binary, the scenario's
+/// text, and a token fresh for the run (from the system's randomness: it is a secret,
+/// not one of the run's seeded choices).
+fn spawn(text: &str) -> Result<deploysim::runtime::child::Spawn, String> {
+    use rand::RngExt as _;
+    let program = std::env::current_exe()
+        .map_err(|err| format!("--net processes: cannot find this program to start its children: {err}"))?;
+    let token = format!("{:032x}", rand::rng().random::<u128>());
+    let token = tonic::metadata::AsciiMetadataValue::try_from(token.as_str())
+        .map_err(|err| format!("--net processes: {err}"))?;
+    Ok(deploysim::runtime::child::Spawn {
+        program,
+        text: Arc::from(text),
+        token,
+    })
 }
 
 /// The strategies that will run, with their plans, and those that will not.

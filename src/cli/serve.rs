@@ -14,8 +14,13 @@ use super::{exit, output};
 const TOKEN_ENV: &str = "DEPLOYSIM_TOKEN";
 
 pub(super) fn run(args: &ServeArgs) -> u8 {
-    let (scenario, _) = match super::load_with_text(&args.scenario) {
-        Ok(loaded) => loaded,
+    let loaded = if args.child {
+        framed_scenario()
+    } else {
+        super::load_with_text(&args.scenario).map(|(scenario, _)| scenario)
+    };
+    let scenario = match loaded {
+        Ok(scenario) => scenario,
         Err(code) => return code,
     };
     let Some(service) = scenario.services.get(&args.service) else {
@@ -93,8 +98,62 @@ pub(super) fn run(args: &ServeArgs) -> u8 {
         callees,
         token,
         replica: args.replica,
+        child: match (args.child, args.id, args.steps, args.counters) {
+            (true, Some(id), Some(steps), Some(counters)) => Some(serve::Child {
+                id,
+                steps: usize::try_from(steps).unwrap_or(usize::MAX),
+                counters: usize::try_from(counters).unwrap_or(usize::MAX),
+            }),
+            _ => None,
+        },
     };
     runtime.block_on(serve_until_signal(spec))
+}
+
+/// A child's scenario: a line with its length in bytes, then the text, on standard
+/// input, which stays open after it (the child's lifeline, watched by [`lifeline`]).
+fn framed_scenario() -> Result<deploysim::model::Scenario, u8> {
+    use std::io::{BufRead as _, Read as _};
+    let path = std::path::Path::new(deploysim::scenario::input::STDIN_NAME);
+    let mut stdin = std::io::stdin().lock();
+    let mut header = String::new();
+    let read = stdin.read_line(&mut header).map_err(|err| err.to_string());
+    let length = read.and_then(|_| {
+        header
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|length| *length <= deploysim::scenario::input::MAX_FILE_BYTES)
+            .ok_or_else(|| format!("expected the scenario's length, found {:?}", header.trim()))
+    });
+    let text = length.and_then(|length| {
+        let mut bytes = Vec::new();
+        stdin
+            .take(length)
+            .read_to_end(&mut bytes)
+            .map_err(|err| err.to_string())?;
+        String::from_utf8(bytes).map_err(|err| err.to_string())
+    });
+    let text = text.map_err(|message| {
+        output::error(&format!("--child: {message}"));
+        exit::INVALID
+    })?;
+    deploysim::scenario::parse_str(&text, path).map_err(|err| {
+        output::report_error(&err);
+        exit::INVALID
+    })
+}
+
+/// Ends when standard input ends: the parent of a child has gone (however it ended,
+/// the system closed the pipe). Read on a thread of its own, as a blocking read on
+/// the runtime's would hold up its end.
+fn lifeline() -> tokio::sync::oneshot::Receiver<()> {
+    let (ended, end) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = ended.send(());
+    });
+    end
 }
 
 /// Each callee's addresses: an IP as written, a name resolved now to every address it
@@ -138,13 +197,29 @@ async fn serve_until_signal(spec: Spec) -> u8 {
         output::error(&message);
         return exit::ENVIRONMENT;
     }
+    let child = spec.child.is_some();
+    let parent_gone = async {
+        if child {
+            let _ = lifeline().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     // Biased, as every select of the crate: SIGTERM first when both came at once.
     let code = tokio::select! {
         biased;
         _ = term.recv() => exit::OK,
         _ = interrupt.recv() => exit::INTERRUPTED,
+        () = parent_gone => exit::INTERRUPTED,
     };
-    serving.drain(serve::NOTICE, DRAIN_LIMIT).await;
+    // A child's parent took it out of rotation and waited for its callers' drains
+    // before SIGTERM: no notice is needed. A parent gone leaves nobody to wait for.
+    let notice = if child {
+        std::time::Duration::ZERO
+    } else {
+        serve::NOTICE
+    };
+    serving.drain(notice, DRAIN_LIMIT).await;
     code
 }
 

@@ -20,7 +20,7 @@ use crate::eval::Level;
 
 /// The calls made over one edge in one step, how they ended for the caller, and what
 /// the caller's protections did on them (all zero on a call without any).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EdgeCounts {
     pub calls: u64,
     pub ok: u64,
@@ -31,7 +31,7 @@ pub struct EdgeCounts {
 }
 
 /// What a caller's protections did on one call, or on an edge's calls added up.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tries {
     /// Attempts sent to a replica of the callee (0: the call never reached it): the
     /// load the edge put on the callee.
@@ -93,7 +93,7 @@ impl EdgeCounts {
 }
 
 /// How full one service's workers and queue were in a step (services with `capacity`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pressure {
     /// Requests refused with RESOURCE_EXHAUSTED: workers busy, queue full.
     pub refused: u64,
@@ -123,6 +123,66 @@ impl Pressure {
     }
 }
 
+/// How two counts of the same thing add up: the counts of two processes, or of two
+/// takes of one.
+pub trait Merge {
+    fn merge(&mut self, other: &Self);
+}
+
+impl Merge for u64 {
+    fn merge(&mut self, other: &Self) {
+        *self += other;
+    }
+}
+
+impl Merge for EdgeCounts {
+    fn merge(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.ok += other.ok;
+        self.degraded += other.degraded;
+        self.failed += other.failed;
+        self.tries.add(&other.tries);
+    }
+}
+
+impl Merge for Pressure {
+    fn merge(&mut self, other: &Self) {
+        self.add(other);
+    }
+}
+
+impl Merge for Backlog {
+    fn merge(&mut self, other: &Self) {
+        self.started += other.started;
+        self.dropped += other.dropped;
+        self.peak = self.peak.max(other.peak);
+    }
+}
+
+/// One counter's counts taken: per step (empty for one that keeps only its total) and
+/// its total.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TakenCounter<T> {
+    pub name: String,
+    /// Whether the counter keeps its counts per step whatever the run's size (an edge
+    /// the report reads per step).
+    pub tracked: bool,
+    pub steps: Vec<T>,
+    pub total: T,
+}
+
+/// Every count taken from a [`Traffic`] since its last take: what a child of a run
+/// across processes hands to its parent, which adds it to its own ([`Traffic::absorb`]).
+/// Taken and added, every count reaches the parent once, however often it asks.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delta {
+    pub edges: Vec<TakenCounter<EdgeCounts>>,
+    pub received: Vec<TakenCounter<u64>>,
+    pub pressure: Vec<TakenCounter<Pressure>>,
+    pub asynchronous: Vec<Backlog>,
+    pub stray: u64,
+}
+
 /// One step's traffic, by edge name (`caller -> callee api A`) and by service.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StepTraffic {
@@ -137,7 +197,7 @@ pub struct StepTraffic {
 }
 
 /// One step's asynchronous calls.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Backlog {
     pub started: u64,
     pub dropped: u64,
@@ -170,6 +230,12 @@ impl<T: Default + Clone> Counter<T> {
 
     /// Counts in step `step` (the caller checked the bound) and in the total.
     fn with(&self, step: usize, change: impl Fn(&mut T)) {
+        self.with_step(step, &change);
+        change(&mut crate::lock::lock(&self.total));
+    }
+
+    /// Counts in step `step` only, when the counter keeps steps.
+    fn with_step(&self, step: usize, change: impl Fn(&mut T)) {
         if let Some(steps) = &self.steps {
             let mut steps = crate::lock::lock(steps);
             if steps.len() <= step {
@@ -177,7 +243,16 @@ impl<T: Default + Clone> Counter<T> {
             }
             change(&mut steps[step]);
         }
-        change(&mut crate::lock::lock(&self.total));
+    }
+
+    /// Takes every count so far, leaving zeros. The two locks are held together, in the
+    /// order [`Counter::with`] takes them one after the other, so a count made meanwhile
+    /// is in this take or the next, per step and in the total alike.
+    fn take(&self) -> (Vec<T>, T) {
+        let mut steps = self.steps.as_ref().map(|steps| crate::lock::lock(steps));
+        let mut total = crate::lock::lock(&self.total);
+        let taken = steps.as_deref_mut().map(std::mem::take).unwrap_or_default();
+        (taken, std::mem::take(&mut *total))
     }
 
     fn get(&self, step: usize) -> Option<T> {
@@ -406,6 +481,78 @@ impl Traffic {
         self.stray.load(Ordering::Relaxed)
     }
 
+    /// Every count since the last take, taken (see [`Delta`]).
+    pub fn take(&self) -> Delta {
+        fn taken<T: Default + Clone + PartialEq>(
+            counters: &Mutex<BTreeMap<String, Key<T>>>,
+            tracked: impl Fn(&Counter<T>) -> bool,
+        ) -> Vec<TakenCounter<T>> {
+            crate::lock::lock(counters)
+                .iter()
+                .filter_map(|(name, counter)| {
+                    let (steps, total) = counter.take();
+                    (total != T::default()).then(|| TakenCounter {
+                        name: name.clone(),
+                        tracked: tracked(counter),
+                        steps,
+                        total,
+                    })
+                })
+                .collect()
+        }
+        let per_step = |counter: &Counter<EdgeCounts>| counter.steps.is_some();
+        Delta {
+            edges: taken(&self.edges, per_step),
+            received: taken(&self.services, |_| false),
+            pressure: taken(&self.pressure, |_| true),
+            asynchronous: self.asynchronous.take().0,
+            stray: self.stray.swap(0, Ordering::Relaxed),
+        }
+    }
+
+    /// Adds counts taken from another traffic (a child's) to this one's, each to the
+    /// counter of its name; steps past this run's last are refused as stray.
+    pub fn absorb(&self, delta: &Delta) {
+        for edge in &delta.edges {
+            let key = if edge.tracked {
+                self.tracked_edge(&edge.name)
+            } else {
+                self.edge(&edge.name)
+            };
+            self.add_to(&key, &edge.steps, &edge.total);
+        }
+        for service in &delta.received {
+            self.add_to(&self.service(&service.name), &service.steps, &service.total);
+        }
+        for pressure in &delta.pressure {
+            self.add_to(
+                &self.pressure(&pressure.name),
+                &pressure.steps,
+                &pressure.total,
+            );
+        }
+        for (step, backlog) in delta.asynchronous.iter().enumerate() {
+            if *backlog != Backlog::default() && self.accepts(step) {
+                self.asynchronous.with_step(step, |mine| mine.merge(backlog));
+            }
+        }
+        self.stray.fetch_add(delta.stray, Ordering::Relaxed);
+    }
+
+    fn add_to<T: Default + Clone + PartialEq + Merge>(
+        &self,
+        counter: &Counter<T>,
+        steps: &[T],
+        total: &T,
+    ) {
+        for (step, counts) in steps.iter().enumerate() {
+            if *counts != T::default() && self.accepts(step) {
+                counter.with_step(step, |mine| mine.merge(counts));
+            }
+        }
+        crate::lock::lock(&counter.total).merge(total);
+    }
+
     /// Step `step`'s traffic so far: every edge and service with a count in it.
     pub fn step(&self, step: usize) -> StepTraffic {
         let edges = crate::lock::lock(&self.per_step_edges)
@@ -470,6 +617,43 @@ mod tests {
         assert_eq!(one.received["reviews"], 1);
         assert_eq!(traffic.step(2).edges["web -> reviews api v1"].degraded, 1);
         assert_eq!(traffic.step(0), StepTraffic::default());
+    }
+
+    #[test]
+    fn counts_taken_from_one_traffic_and_added_to_another_reach_it_once() {
+        let child = Traffic::new(4);
+        let parent = Traffic::new(4);
+        let edge = child.edge("web -> cart api v1");
+        let cart = child.service("cart");
+        child.called(1, &edge, Level::Ok);
+        child.called(2, &edge, Level::Failed);
+        child.received(1, &cart);
+        child.async_started(2);
+        child.called(9, &edge, Level::Ok);
+        parent.called(1, &parent.edge("web -> cart api v1"), Level::Degraded);
+        parent.absorb(&child.take());
+        // A second take has only what came after the first.
+        child.called(1, &edge, Level::Ok);
+        let second = child.take();
+        assert_eq!(second.edges[0].total.calls, 1);
+        assert!(second.received.is_empty());
+        parent.absorb(&second);
+        parent.absorb(&child.take());
+        let one = parent.step(1);
+        assert_eq!(one.edges["web -> cart api v1"].calls, 3);
+        assert_eq!(one.edges["web -> cart api v1"].degraded, 1);
+        assert_eq!(one.received["cart"], 1);
+        assert_eq!(parent.step(2).edges["web -> cart api v1"].failed, 1);
+        assert_eq!(parent.step(2).asynchronous.started, 1);
+        let totals = parent.totals();
+        assert_eq!(totals.edges["web -> cart api v1"].calls, 4);
+        assert_eq!(parent.stray(), 1, "the child's stray count came along");
+        // Through JSON, as it crosses processes.
+        child.called(3, &edge, Level::Ok);
+        let json = serde_json::to_vec(&child.take()).expect("serializes");
+        let back: Delta = serde_json::from_slice(&json).expect("reads back");
+        parent.absorb(&back);
+        assert_eq!(parent.step(3).edges["web -> cart api v1"].ok, 1);
     }
 
     #[test]

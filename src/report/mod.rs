@@ -169,7 +169,7 @@ pub fn cost_text(
     net: crate::runtime::net::Net,
 ) -> String {
     let clock = match net {
-        crate::runtime::net::Net::Live => "real time",
+        crate::runtime::net::Net::Live | crate::runtime::net::Net::Processes => "real time",
         crate::runtime::net::Net::Sim => "virtual time",
     };
     let mut text = format!(

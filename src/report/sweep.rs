@@ -146,7 +146,7 @@ fn findings(out: &mut String, net: Net, rows: &[SweepRow]) {
             "  ~ marks a row the harness fell behind in ({unmeasured} of {}): not measured, left out of the single points of failure; {}",
             rows.len(),
             match net {
-                Net::Live => "lower the rates or run fewer entrypoints",
+                Net::Live | Net::Processes => "lower the rates or run fewer entrypoints",
                 Net::Sim => "arrivals were refused: raise `load.max_in_flight` or lower the rates",
             }
         );

@@ -32,6 +32,7 @@ use tokio::sync::Mutex;
 use crate::contract::CLIENT;
 use crate::model::{Call, Change, Move, Scenario};
 use crate::record::{Event, Recorder};
+use crate::runtime::child::{Child, Fleet, Handle};
 use crate::runtime::pool::{Link, Member, Pool};
 use crate::runtime::protect::{Guard, Jitter};
 use crate::runtime::replica::{Behaviour, Outgoing, Replica, Work};
@@ -52,14 +53,44 @@ pub struct StartError {
     pub source: std::io::Error,
 }
 
+/// One replica of the cluster: a server of this process, or a child process.
+#[derive(Debug)]
+enum Running {
+    Here(Replica),
+    Child(Child),
+}
+
+impl Running {
+    fn id(&self) -> u32 {
+        match self {
+            Running::Here(replica) => replica.id,
+            Running::Child(child) => child.handle.id,
+        }
+    }
+
+    fn version(&self) -> &str {
+        match self {
+            Running::Here(replica) => &replica.version,
+            Running::Child(child) => &child.version,
+        }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            Running::Here(replica) => replica.addr,
+            Running::Child(child) => child.addr,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Slot {
     /// The version the rollout has put in place; `None` is not deployed.
     version: Option<String>,
     /// Replicas in rotation.
-    ready: Vec<Replica>,
+    ready: Vec<Running>,
     /// Replicas started by `prepare`, not in rotation yet.
-    waiting: Vec<Replica>,
+    waiting: Vec<Running>,
     /// Replicas out of rotation that `complete` (or `shutdown`) stops once drained.
     retiring: Vec<Leaving>,
     /// Kill and missing windows in force; replicas run only when this is zero.
@@ -71,8 +102,34 @@ struct Slot {
 #[derive(Debug)]
 struct Leaving {
     service: String,
-    replica: Replica,
+    replica: Running,
     member: Option<Arc<Member>>,
+    /// Across processes, the children that took it out of their rotation and must say
+    /// they drained it.
+    told: Vec<Handle>,
+}
+
+/// A run across processes: how children start, who calls whom, and every child, so
+/// that what the cluster does in memory reaches each.
+#[derive(Debug)]
+struct Processes {
+    fleet: Fleet,
+    /// Callee -> the services whose versions call it.
+    callers: BTreeMap<String, Vec<String>>,
+    /// Service -> the services its versions call.
+    callees: BTreeMap<String, Vec<String>>,
+    /// Held across each change of membership, partitions or faults and its requests to
+    /// the children, so that a child that registers meanwhile is told the state before
+    /// or after the change, whole.
+    registry: Mutex<Registry>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    /// Service -> its children, in rotation or not.
+    children: BTreeMap<String, Vec<Handle>>,
+    /// (from, to) -> partition windows in force.
+    partitions: BTreeMap<(String, String), u32>,
 }
 
 /// Every service of one run.
@@ -94,6 +151,8 @@ pub struct Cluster {
     /// Per service, the latency, errors and hang faults in force (shared with its
     /// replicas).
     troubles: BTreeMap<String, Arc<Trouble>>,
+    /// Set when every replica is a child process.
+    processes: Option<Processes>,
 }
 
 impl Cluster {
@@ -145,7 +204,46 @@ impl Cluster {
             troubles,
             next_replica: AtomicU32::new(1),
             started: StdMutex::new(BTreeMap::new()),
+            processes: None,
         }
+    }
+
+    /// This cluster, every replica of which is a child process started from `fleet`;
+    /// the load's links carry the run's token. Before anything starts.
+    pub fn across_processes(mut self, fleet: Fleet) -> Cluster {
+        for ((caller, _), link) in &mut self.links {
+            *link = Arc::new(
+                Link::new(caller, Arc::clone(link.pool()), self.seed)
+                    .with_token(fleet.spawn.token.clone()),
+            );
+        }
+        let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut callees: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for service in self.scenario.services.values() {
+            let called: std::collections::BTreeSet<&str> = service
+                .versions
+                .values()
+                .flat_map(|version| version.every_call())
+                .map(|call| call.service.as_str())
+                .collect();
+            for callee in called {
+                callers
+                    .entry(callee.to_owned())
+                    .or_default()
+                    .push(service.name.clone());
+                callees
+                    .entry(service.name.clone())
+                    .or_default()
+                    .push(callee.to_owned());
+            }
+        }
+        self.processes = Some(Processes {
+            fleet,
+            callers,
+            callees,
+            registry: Mutex::new(Registry::default()),
+        });
+        self
     }
 
     /// `service`'s latency, errors and hang faults in force.
@@ -171,7 +269,7 @@ impl Cluster {
                 slot.version = Some(version.clone());
                 for _ in 0..self.replicas(service) {
                     let replica = self.start_replica(service, version).await?;
-                    self.make_ready(service, &replica);
+                    self.make_ready(service, &replica).await;
                     slot.ready.push(replica);
                 }
                 Ok::<(), StartError>(())
@@ -238,16 +336,16 @@ impl Cluster {
             slot.version.clone_from(&change.to);
             match self.scenario.move_of(change) {
                 Move::Roll => {
-                    let joining: Vec<Replica> = slot.waiting.drain(..).collect();
+                    let joining: Vec<Running> = slot.waiting.drain(..).collect();
                     for replica in joining {
-                        self.make_ready(service, &replica);
+                        self.make_ready(service, &replica).await;
                         slot.ready.push(replica);
                     }
                 }
                 Move::Recreate => {
-                    let leaving: Vec<Replica> = slot.ready.drain(..).collect();
+                    let leaving: Vec<Running> = slot.ready.drain(..).collect();
                     for replica in leaving {
-                        let leaving = self.leave(service, replica);
+                        let leaving = self.leave(service, replica).await;
                         slot.retiring.push(leaving);
                     }
                 }
@@ -288,19 +386,19 @@ impl Cluster {
         let service = &change.service;
         let mut slot = self.slot(service).lock().await;
         slot.version.clone_from(&change.to);
-        let joining: Vec<Replica> = slot.waiting.drain(..).collect();
+        let joining: Vec<Running> = slot.waiting.drain(..).collect();
         for replica in joining {
-            self.make_ready(service, &replica);
+            self.make_ready(service, &replica).await;
             slot.ready.push(replica);
         }
         let mut leaving: Vec<Leaving> = slot.retiring.drain(..).collect();
         let mut index = 0;
         while index < slot.ready.len() {
-            if Some(&slot.ready[index].version) == change.to.as_ref() {
+            if Some(slot.ready[index].version()) == change.to.as_deref() {
                 index += 1;
             } else {
                 let old = slot.ready.remove(index);
-                leaving.push(self.leave(service, old));
+                leaving.push(self.leave(service, old).await);
             }
         }
         // A kill window that ended inside the step restarted the version of that moment;
@@ -318,9 +416,15 @@ impl Cluster {
     pub async fn kill(&self, service: &str) {
         let mut slot = self.slot(service).lock().await;
         slot.down += 1;
-        self.pool(service).clear();
+        let gone: Vec<u32> = self
+            .pool(service)
+            .clear()
+            .iter()
+            .map(|member| member.replica)
+            .collect();
+        self.tell_left(service, &gone).await;
         for replica in Self::take_all(&mut slot) {
-            replica.kill();
+            self.kill_running(replica).await;
         }
     }
 
@@ -343,13 +447,14 @@ impl Cluster {
             return Ok(false);
         }
         let victim = slot.ready.remove(0);
-        self.pool(service).remove(victim.id);
-        let version = victim.version.clone();
-        victim.kill();
+        self.pool(service).remove(victim.id());
+        self.tell_left(service, &[victim.id()]).await;
+        let version = victim.version().to_owned();
+        self.kill_running(victim).await;
         crashed();
         let fresh = self.start_replica(service, &version).await?;
         tokio::time::sleep(self.startup(service)).await;
-        self.make_ready(service, &fresh);
+        self.make_ready(service, &fresh).await;
         slot.ready.push(fresh);
         Ok(true)
     }
@@ -358,10 +463,10 @@ impl Cluster {
     pub async fn undeploy(&self, service: &str) {
         let mut slot = self.slot(service).lock().await;
         slot.down += 1;
-        let all: Vec<Leaving> = Self::take_all(&mut slot)
-            .into_iter()
-            .map(|replica| self.leave(service, replica))
-            .collect();
+        let mut all = Vec::new();
+        for replica in Self::take_all(&mut slot) {
+            all.push(self.leave(service, replica).await);
+        }
         drop(slot);
         self.drain(&all).await;
         self.stop(all).await;
@@ -382,16 +487,79 @@ impl Cluster {
     }
 
     /// Calls from `from` to `to` fail as unreachable until the matching `repair`.
-    pub fn partition(&self, from: &str, to: &str) {
-        if let Some(link) = self.link(from, to) {
-            link.partition();
-        }
+    pub async fn partition(&self, from: &str, to: &str) {
+        self.cut(from, to, true).await;
     }
 
     /// Ends one `partition` of `from` from `to` (windows may overlap).
-    pub fn repair(&self, from: &str, to: &str) {
+    pub async fn repair(&self, from: &str, to: &str) {
+        self.cut(from, to, false).await;
+    }
+
+    async fn cut(&self, from: &str, to: &str, cut: bool) {
         if let Some(link) = self.link(from, to) {
-            link.repair();
+            if cut {
+                link.partition();
+            } else {
+                link.repair();
+            }
+        }
+        let Some(processes) = &self.processes else {
+            return;
+        };
+        let mut registry = processes.registry.lock().await;
+        let windows = registry
+            .partitions
+            .entry((from.to_owned(), to.to_owned()))
+            .or_insert(0);
+        *windows = if cut {
+            *windows + 1
+        } else {
+            windows.saturating_sub(1)
+        };
+        let children = registry.children.get(from).cloned().unwrap_or_default();
+        futures_util::future::join_all(children.iter().map(|child| child.partition(to, cut)))
+            .await;
+    }
+
+    /// Fault `index` (a latency, errors or hang fault of `service`) begins: every
+    /// replica of the service meets it from its next request.
+    pub async fn trouble_begin(&self, service: &str, index: usize, kind: &crate::model::FaultKind) {
+        self.trouble_window(service, index, Some(kind)).await;
+    }
+
+    /// Fault `index` of `service` ends.
+    pub async fn trouble_end(&self, service: &str, index: usize) {
+        self.trouble_window(service, index, None).await;
+    }
+
+    async fn trouble_window(
+        &self,
+        service: &str,
+        index: usize,
+        begins: Option<&crate::model::FaultKind>,
+    ) {
+        let Some(trouble) = self.troubles.get(service) else {
+            return;
+        };
+        // Across processes, held while the children are told, so a child that
+        // registers meanwhile reads the faults in force before or after, whole.
+        let registry = match &self.processes {
+            Some(processes) => Some(processes.registry.lock().await),
+            None => None,
+        };
+        match begins {
+            Some(kind) => trouble.begin(index, kind),
+            None => trouble.end(index),
+        }
+        if let Some(registry) = registry {
+            let children = registry.children.get(service).cloned().unwrap_or_default();
+            futures_util::future::join_all(
+                children
+                    .iter()
+                    .map(|child| child.trouble(index, begins.is_some())),
+            )
+            .await;
         }
     }
 
@@ -402,7 +570,7 @@ impl Cluster {
         for (service, slot) in &self.slots {
             let slot = slot.lock().await;
             if !slot.ready.is_empty() {
-                let versions = slot.ready.iter().map(|r| r.version.clone()).collect();
+                let versions = slot.ready.iter().map(|r| r.version().to_owned()).collect();
                 running.insert(service.clone(), versions);
             }
         }
@@ -415,7 +583,7 @@ impl Cluster {
             let mut slot = slot.lock().await;
             self.pool(service).clear();
             for replica in Self::take_all(&mut slot) {
-                replica.stop(Duration::from_millis(200)).await;
+                self.stop_running(replica, Duration::from_millis(200)).await;
             }
         });
         futures_util::future::join_all(stops).await;
@@ -432,14 +600,18 @@ impl Cluster {
             let mut slot = slot.lock().await;
             self.pool(service).clear();
             for replica in Self::take_all(&mut slot) {
-                std::mem::forget(replica);
+                match replica {
+                    Running::Here(replica) => std::mem::forget(replica),
+                    // A process is not left to the runtime's end: it would outlive it.
+                    Running::Child(child) => child.abandon(),
+                }
             }
         }
     }
 
     /// Every replica of the slot, in rotation or not; the caller stops or kills them.
-    fn take_all(slot: &mut Slot) -> Vec<Replica> {
-        let mut all: Vec<Replica> = slot.ready.drain(..).collect();
+    fn take_all(slot: &mut Slot) -> Vec<Running> {
+        let mut all: Vec<Running> = slot.ready.drain(..).collect();
         all.append(&mut slot.waiting);
         all.extend(slot.retiring.drain(..).map(|leaving| leaving.replica));
         all
@@ -458,32 +630,65 @@ impl Cluster {
         }
         tokio::time::sleep(self.startup(service)).await;
         for replica in fresh {
-            self.make_ready(service, &replica);
+            self.make_ready(service, &replica).await;
             slot.ready.push(replica);
         }
         Ok(())
     }
 
-    /// Takes a replica out of rotation: no new call reaches it once this returns.
-    fn leave(&self, service: &str, replica: Replica) -> Leaving {
-        let member = self.pool(service).remove(replica.id);
+    /// Takes a replica out of rotation: no new call reaches it once this returns
+    /// (across processes, once every child of its callers has said so).
+    async fn leave(&self, service: &str, replica: Running) -> Leaving {
+        let member = self.pool(service).remove(replica.id());
+        let told = self.tell_left(service, &[replica.id()]).await;
         Leaving {
             service: service.to_owned(),
             replica,
             member,
+            told,
         }
+    }
+
+    /// Across processes: tells every child of every caller of `service` to take its
+    /// replicas `gone` out of rotation, and waits for each to say it has. Returns the
+    /// children told.
+    async fn tell_left(&self, service: &str, gone: &[u32]) -> Vec<Handle> {
+        let Some(processes) = &self.processes else {
+            return Vec::new();
+        };
+        let registry = processes.registry.lock().await;
+        let told = processes.callers_children(&registry, service);
+        futures_util::future::join_all(
+            told.iter()
+                .flat_map(|child| gone.iter().map(move |id| child.leave(service, *id))),
+        )
+        .await;
+        told
     }
 
     /// Waits until each replica (already out of rotation) has no call in flight, at most
     /// [`DRAIN_LIMIT`], all at once; a replica that still has calls then is reported.
     async fn drain(&self, replicas: &[Leaving]) {
         let drains = replicas.iter().map(|leaving| async move {
-            if let Some(member) = &leaving.member
-                && !member.drained(DRAIN_LIMIT).await
-            {
+            let id = leaving.replica.id();
+            let here = async {
+                match &leaving.member {
+                    Some(member) => member.drained(DRAIN_LIMIT).await,
+                    None => true,
+                }
+            };
+            // Across processes, every child that called it acknowledges its drain.
+            let there = futures_util::future::join_all(
+                leaving
+                    .told
+                    .iter()
+                    .map(|child| child.drained(&leaving.service, id)),
+            );
+            let (here, there) = futures_util::future::join(here, there).await;
+            if !here || there.contains(&false) {
                 self.recorder.event(Event::DrainTimedOut {
                     service: leaving.service.clone(),
-                    replica: leaving.replica.id,
+                    replica: id,
                 });
             }
         });
@@ -495,16 +700,91 @@ impl Cluster {
     async fn stop(&self, replicas: Vec<Leaving>) {
         let stops = replicas
             .into_iter()
-            .map(|leaving| leaving.replica.stop(DRAIN_LIMIT));
+            .map(|leaving| self.stop_running(leaving.replica, DRAIN_LIMIT));
         futures_util::future::join_all(stops).await;
     }
 
-    fn make_ready(&self, service: &str, replica: &Replica) {
-        self.pool(service)
-            .add(Arc::new(Member::new(replica.id, replica.addr)));
+    /// Stops a replica gracefully, at most `grace` for its calls in flight; a child's
+    /// last counts are taken first.
+    async fn stop_running(&self, replica: Running, grace: Duration) {
+        match replica {
+            Running::Here(replica) => replica.stop(grace).await,
+            Running::Child(child) => {
+                self.unregister(&child.handle).await;
+                child.stop(grace, &self.recorder).await;
+            }
+        }
     }
 
-    async fn start_replica(&self, service: &str, version: &str) -> Result<Replica, StartError> {
+    /// Kills a replica at once; a child's counts are taken first.
+    async fn kill_running(&self, replica: Running) {
+        match replica {
+            Running::Here(replica) => replica.kill(),
+            Running::Child(child) => {
+                self.unregister(&child.handle).await;
+                child.kill(&self.recorder).await;
+            }
+        }
+    }
+
+    /// Puts a replica in rotation: callers pick it from their next attempt (across
+    /// processes, every child of its callers is told first).
+    async fn make_ready(&self, service: &str, replica: &Running) {
+        let member = Arc::new(Member::new(replica.id(), replica.addr()));
+        let Some(processes) = &self.processes else {
+            self.pool(service).add(member);
+            return;
+        };
+        let registry = processes.registry.lock().await;
+        let told = processes.callers_children(&registry, service);
+        futures_util::future::join_all(
+            told.iter()
+                .map(|child| child.join(service, replica.id(), replica.addr())),
+        )
+        .await;
+        self.pool(service).add(member);
+    }
+
+    /// Across processes: a child started, told the state it joins: its callees'
+    /// replicas in rotation, the partitions of its calls and its service's faults in
+    /// force.
+    async fn register(&self, processes: &Processes, child: &Handle) {
+        let mut registry = processes.registry.lock().await;
+        let service = &child.service;
+        registry
+            .children
+            .entry(service.clone())
+            .or_default()
+            .push(child.clone());
+        for callee in processes.callees.get(service).into_iter().flatten() {
+            for member in self.pool(callee).snapshot().iter() {
+                child.join(callee, member.replica, member.addr).await;
+            }
+        }
+        for ((from, to), windows) in &registry.partitions {
+            if from == service {
+                for _ in 0..*windows {
+                    child.partition(to, true).await;
+                }
+            }
+        }
+        for index in self.troubles[service].in_force() {
+            child.trouble(index, true).await;
+        }
+    }
+
+    /// Across processes: a child leaves the registry before it stops, so that no
+    /// change is sent to it any more.
+    async fn unregister(&self, child: &Handle) {
+        if let Some(processes) = &self.processes {
+            let mut registry = processes.registry.lock().await;
+            if let Some(children) = registry.children.get_mut(&child.service) {
+                children.retain(|known| known.id != child.id);
+            }
+        }
+    }
+
+    async fn start_replica(&self, service: &str, version: &str) -> Result<Running, StartError> {
         let id = self.next_replica.fetch_add(1, Ordering::Relaxed);
         // Error draws are seeded per service, version and the how-many-th replica of the
         // service this is, so a rerun with the same seed draws the same sequences.
@@ -514,6 +794,18 @@ impl Cluster {
             *count += 1;
             *count
         };
+        let failed = |source| StartError {
+            service: service.to_owned(),
+            version: version.to_owned(),
+            source,
+        };
+        if let Some(processes) = &self.processes {
+            let child = Child::start(&processes.fleet, service, version, id, nth)
+                .await
+                .map_err(failed)?;
+            self.register(processes, &child.handle).await;
+            return Ok(Running::Child(child));
+        }
         // Built before the start is awaited: the recipe borrows this cluster's links.
         let behaviour = Build {
             scenario: &self.scenario,
@@ -526,11 +818,8 @@ impl Cluster {
         .behaviour(service, version, id, nth);
         Replica::start(behaviour)
             .await
-            .map_err(|source| StartError {
-                service: service.to_owned(),
-                version: version.to_owned(),
-                source,
-            })
+            .map(Running::Here)
+            .map_err(failed)
     }
 
     fn slot(&self, service: &str) -> &Mutex<Slot> {
@@ -547,6 +836,20 @@ impl Cluster {
 
     fn startup(&self, service: &str) -> Duration {
         self.scenario.services[service].startup
+    }
+}
+
+impl Processes {
+    /// Every child of every service that calls `service`.
+    fn callers_children(&self, registry: &Registry, service: &str) -> Vec<Handle> {
+        self.callers
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(|caller| registry.children.get(caller))
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 

@@ -37,14 +37,10 @@ pub async fn run(
     match &fault.kind {
         FaultKind::Kill(service) => cluster.kill(service).await,
         FaultKind::Missing(service) => cluster.undeploy(service).await,
-        FaultKind::Partition { from, to } => cluster.partition(from, to),
+        FaultKind::Partition { from, to } => cluster.partition(from, to).await,
         FaultKind::Latency { service, .. }
         | FaultKind::Errors { service, .. }
-        | FaultKind::Hang(service) => {
-            if let Some(trouble) = cluster.trouble(service) {
-                trouble.begin(index, &fault.kind);
-            }
-        }
+        | FaultKind::Hang(service) => cluster.trouble_begin(service, index, &fault.kind).await,
         FaultKind::Crash { .. } => {}
     }
     let Some(duration) = fault.duration else {
@@ -58,14 +54,10 @@ pub async fn run(
                 return;
             }
         }
-        FaultKind::Partition { from, to } => cluster.repair(from, to),
+        FaultKind::Partition { from, to } => cluster.repair(from, to).await,
         FaultKind::Latency { service, .. }
         | FaultKind::Errors { service, .. }
-        | FaultKind::Hang(service) => {
-            if let Some(trouble) = cluster.trouble(service) {
-                trouble.end(index);
-            }
-        }
+        | FaultKind::Hang(service) => cluster.trouble_end(service, index).await,
         FaultKind::Crash { .. } => {}
     }
     recorder.fault_ended(index, Ok(()));

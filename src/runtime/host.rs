@@ -53,7 +53,7 @@ where
     Fut: Future<Output = Result<T, StartError>> + 'static,
 {
     match net {
-        Net::Live => on_live(seed, interrupt, work),
+        Net::Live | Net::Processes => on_live(seed, interrupt, work),
         Net::Sim => on_sim(seed, limit, interrupt, work),
     }
 }
@@ -71,6 +71,7 @@ where
         let options = Options {
             seed,
             interrupt: interrupt.clone(),
+            processes: None,
         };
         let result = work(options).await;
         result.map(|value| (value, interrupt.is_set()))
@@ -110,6 +111,7 @@ where
     let options = Options {
         seed,
         interrupt: interrupt.clone(),
+        processes: None,
     };
     // `work` is called inside the simulation, so that nothing it does, even before its
     // first await, reaches the real network.

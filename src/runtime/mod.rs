@@ -3,7 +3,9 @@
 //! (`net`, `host`). The only module below `main` that touches the network or the clock.
 
 pub mod avail;
+pub mod child;
 pub mod cluster;
+pub mod control;
 pub mod fault;
 pub mod flags;
 pub mod host;

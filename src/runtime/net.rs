@@ -32,6 +32,9 @@ pub enum Net {
     Live,
     /// The same servers over a simulated network, in virtual time, deterministic per seed.
     Sim,
+    /// Real servers on 127.0.0.1 in real time, each replica a process of its own (a
+    /// live run's network; never where code runs, which is live).
+    Processes,
 }
 
 impl Net {
@@ -48,6 +51,7 @@ impl Net {
         match self {
             Net::Live => "live",
             Net::Sim => "sim",
+            Net::Processes => "processes",
         }
     }
 }
@@ -80,7 +84,7 @@ pub async fn listen() -> io::Result<(Listener, SocketAddr)> {
 /// of its own process (`simulate serve`) listens where it is told.
 pub async fn listen_at(local: SocketAddr) -> io::Result<(Listener, SocketAddr)> {
     match Net::current() {
-        Net::Live => {
+        Net::Live | Net::Processes => {
             let listener = tokio::net::TcpListener::bind(local).await?;
             let addr = listener.local_addr()?;
             Ok((Listener::Live(listener), addr))
@@ -263,7 +267,7 @@ pub fn channel(addr: SocketAddr) -> Channel {
         .expect("an IP address and port always form a valid URI");
     let endpoint = tonic::transport::Endpoint::from(uri);
     match Net::current() {
-        Net::Live => endpoint.tcp_nodelay(true).connect_lazy(),
+        Net::Live | Net::Processes => endpoint.tcp_nodelay(true).connect_lazy(),
         Net::Sim => endpoint.connect_with_connector_lazy(tower::service_fn(
             move |_: http::Uri| async move {
                 let stream = turmoil::net::TcpStream::connect(addr).await?;

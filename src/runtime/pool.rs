@@ -203,6 +203,11 @@ impl Link {
         self
     }
 
+    /// The callee's ready replicas this link picks from.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
     /// Partitions the caller from the callee: attempts fail as unreachable until every
     /// partition in force is repaired.
     pub fn partition(&self) {

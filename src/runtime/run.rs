@@ -54,6 +54,8 @@ pub struct Options {
     pub seed: u64,
     /// Set on Ctrl-C; the run stops, measures what ran and returns.
     pub interrupt: Interrupt,
+    /// Set for a run across processes (`--net processes`): every replica a child.
+    pub processes: Option<crate::runtime::child::Spawn>,
 }
 
 /// Something that wants to hear about progress (the terminal, when it is one).
@@ -79,11 +81,16 @@ pub async fn run(
         counters,
         entries,
     ));
-    let cluster = Arc::new(Cluster::new(
-        Arc::clone(&scenario),
-        options.seed,
-        Arc::clone(&recorder),
-    ));
+    let mut cluster = Cluster::new(Arc::clone(&scenario), options.seed, Arc::clone(&recorder));
+    if let Some(spawn) = &options.processes {
+        cluster = cluster.across_processes(crate::runtime::child::Fleet {
+            spawn: spawn.clone(),
+            seed: options.seed,
+            steps: 2 * plan.steps.len() + 1,
+            counters,
+        });
+    }
+    let cluster = Arc::new(cluster);
     if let Err(err) = cluster.deploy_initial().await {
         cluster.shutdown().await;
         return Err(err);
@@ -1001,7 +1008,7 @@ pub const SIM_MAX_IN_FLIGHT: u32 = 100_000;
 /// [`ENTRY_DEADLINE`]: crate::runtime::load::ENTRY_DEADLINE
 fn in_flight_bound(max_in_flight: u32, rps: u64) -> u32 {
     match crate::runtime::net::Net::current() {
-        crate::runtime::net::Net::Live => max_in_flight,
+        crate::runtime::net::Net::Live | crate::runtime::net::Net::Processes => max_in_flight,
         crate::runtime::net::Net::Sim => {
             let deadline = crate::runtime::load::ENTRY_DEADLINE.as_secs() + 1;
             let needed = u32::try_from(rps.saturating_mul(deadline)).unwrap_or(u32::MAX);

@@ -18,6 +18,7 @@ use tonic_health::server::HealthReporter;
 use crate::model::Scenario;
 use crate::record::Recorder;
 use crate::runtime::cluster::{Build, StartError};
+use crate::runtime::control::Controlled;
 use crate::runtime::pool::{Link, Pool};
 use crate::runtime::replica::Replica;
 use crate::runtime::trouble::Trouble;
@@ -37,6 +38,21 @@ pub struct Spec {
     pub seed: u64,
     /// Its number among its service's replicas (from 1), for its seeded streams.
     pub replica: u32,
+    /// Set for a child of a run across processes: its parent controls it (see
+    /// `runtime::control`), and its counts are the parent's, sized like its recorder.
+    pub child: Option<Child>,
+}
+
+/// What a child of a run across processes is told besides a replica's spec.
+#[derive(Debug, Clone, Copy)]
+pub struct Child {
+    /// Its number in the run, unique over every service (a callee's member number in
+    /// its callers' pools).
+    pub id: u32,
+    /// The run's steps and counters, as the parent sized its recorder: the two count
+    /// alike.
+    pub steps: usize,
+    pub counters: usize,
 }
 
 /// A replica serving in this process.
@@ -52,7 +68,10 @@ pub struct Serving {
 
 /// Starts the replica `spec` describes. The scenario must hold its service and version.
 pub async fn start(spec: &Spec) -> Result<Serving, StartError> {
-    let recorder = Arc::new(Recorder::new());
+    let recorder = Arc::new(match spec.child {
+        Some(child) => Recorder::for_run(child.steps, child.counters, Vec::new()),
+        None => Recorder::new(),
+    });
     let mut links: BTreeMap<String, Arc<Link>> = BTreeMap::new();
     // Every callee of every version gets a link; one with no address given has no
     // replica, so its calls fail UNAVAILABLE, as a call to a service with none ready
@@ -69,21 +88,39 @@ pub async fn start(spec: &Spec) -> Result<Serving, StartError> {
             });
         }
     }
+    // One stream per replica: in one process a service's replicas share one, which
+    // processes cannot.
+    let trouble = Arc::new(Trouble::new(seed::rng(
+        spec.seed,
+        &format!("faults/{}/{}", spec.service, spec.replica),
+    )));
     let behaviour = Build {
         scenario: &spec.scenario,
         seed: spec.seed,
         recorder: &recorder,
-        trouble: Arc::new(Trouble::new(seed::rng(
-            spec.seed,
-            &format!("faults/{}", spec.service),
-        ))),
+        trouble: Arc::clone(&trouble),
         links: &|_caller: &str, callee: &str| links.get(callee).cloned(),
         token: Some(spec.token.clone()),
     }
-    .behaviour(&spec.service, &spec.version, spec.replica, spec.replica);
+    .behaviour(
+        &spec.service,
+        &spec.version,
+        spec.child.map_or(spec.replica, |child| child.id),
+        spec.replica,
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
-    let replica = Replica::start_at(behaviour, spec.addr, Routes::new(health_service))
+    let mut routes = Routes::new(health_service);
+    if spec.child.is_some() {
+        let controlled = Controlled::new(
+            Arc::clone(&spec.scenario),
+            links.clone(),
+            trouble,
+            Arc::clone(&recorder),
+        );
+        routes = routes.add_service(controlled.service(spec.token.clone()));
+    }
+    let replica = Replica::start_at(behaviour, spec.addr, routes)
         .await
         .map_err(|source| StartError {
             service: spec.service.clone(),

@@ -72,6 +72,12 @@ impl Trouble {
         self.active.store(state.active.len(), Ordering::SeqCst);
     }
 
+    /// The faults in force, by index (a replica started meanwhile in a process of its
+    /// own is told of them).
+    pub fn in_force(&self) -> Vec<usize> {
+        self.lock().active.iter().map(|(index, _)| *index).collect()
+    }
+
     /// What the next request meets. Without a fault in force it draws nothing, so a
     /// run without these faults takes no draw from the stream.
     pub fn meet(&self) -> Met {

@@ -27,7 +27,7 @@ pub(super) fn load_lines(out: &mut String, scenario: &Scenario, net: Net, run: &
     }
     let bound = match net {
         Net::Sim => LOAD_BOUND_SIM,
-        Net::Live => LOAD_BOUND_LIVE,
+        Net::Live | Net::Processes => LOAD_BOUND_LIVE,
     };
     let part = |step: &crate::record::result::StepResult| {
         scenario

@@ -245,7 +245,7 @@ fn failed_anyway(runs: &[RunSummary]) -> String {
 /// arrivals can.
 fn limit_of(net: Net) -> &'static str {
     match net {
-        Net::Live => "the machine",
+        Net::Live | Net::Processes => "the machine",
         Net::Sim => "load.max_in_flight",
     }
 }
@@ -322,6 +322,7 @@ pub fn net_text(net: Net) -> &'static str {
     match net {
         Net::Live => "live on 127.0.0.1",
         Net::Sim => "on a simulated network in virtual time (--net sim)",
+        Net::Processes => "live on 127.0.0.1, each replica a process of its own (--net processes)",
     }
 }
 
@@ -330,6 +331,7 @@ pub fn rerun(seed: u64, net: Net) -> String {
     match net {
         Net::Live => format!("--seed {seed}"),
         Net::Sim => format!("--seed {seed} --net sim"),
+        Net::Processes => format!("--seed {seed} --net processes"),
     }
 }
 

@@ -1,0 +1,292 @@
+//! A replica as a child process, seen from the parent of a run across processes
+//! (`--net processes`): started as `simulate serve --child`, told the scenario on its
+//! standard input, controlled over its control service (`runtime::control`), stopped with
+//! SIGTERM (it drains) or killed with SIGKILL.
+//!
+//! No child outlives its parent. Its standard input stays open for its life and is its
+//! lifeline: when the parent ends however it ends (a return, a panic, Ctrl-C, SIGKILL),
+//! the system closes the pipe and the child stops on the end of its input. The handle
+//! also kills the process when it is dropped.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+use crate::contract::TOKEN_HEADER;
+use crate::contract::control::{ControlClient, Cut, Done, Member, Window};
+use crate::record::Recorder;
+use crate::record::traffic::Delta;
+use crate::runtime::net;
+
+/// The environment variable a child reads the run's token from.
+pub const TOKEN_ENV: &str = "DEPLOYSIM_TOKEN";
+
+/// How long a child may take to start and say where it listens.
+pub const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// How long one control request may take before the child is taken as lost.
+const CONTROL_LIMIT: Duration = Duration::from_secs(5);
+
+/// What `--net processes` adds to a live run: how its children are started.
+#[derive(Debug, Clone)]
+pub struct Spawn {
+    /// The `simulate` binary.
+    pub program: PathBuf,
+    /// The scenario's text, as the parent loaded it.
+    pub text: Arc<str>,
+    /// The run's token, fresh per run.
+    pub token: AsciiMetadataValue,
+}
+
+/// What every child of one run is started from.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pub spawn: Spawn,
+    pub seed: u64,
+    /// The run's steps and counters (each child's recorder is sized like the parent's).
+    pub steps: usize,
+    pub counters: usize,
+}
+
+/// The control client with the run's token on every request.
+pub type Controller = ControlClient<InterceptedService<Channel, WithToken>>;
+
+/// Puts the run's token on a control request.
+#[derive(Debug, Clone)]
+pub struct WithToken(AsciiMetadataValue);
+
+impl Interceptor for WithToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert(TOKEN_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
+/// What the parent asks a child through: its number, service and control client.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pub id: u32,
+    pub service: String,
+    control: Controller,
+}
+
+/// A running child: one replica.
+#[derive(Debug)]
+pub struct Child {
+    pub handle: Handle,
+    pub version: String,
+    pub addr: SocketAddr,
+    process: tokio::process::Child,
+    /// The lifeline: open while the parent wants the child.
+    lifeline: Option<ChildStdin>,
+    /// Kept open so a late line from the child is not a broken pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+/// A child could not be started or controlled.
+fn lost(what: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(what.to_string())
+}
+
+impl Child {
+    /// Starts replica `id` (the `nth` of its service) of `version` of `service` and waits
+    /// until it listens.
+    pub async fn start(
+        fleet: &Fleet,
+        service: &str,
+        version: &str,
+        id: u32,
+        nth: u32,
+    ) -> std::io::Result<Child> {
+        let spawn = &fleet.spawn;
+        let mut process = tokio::process::Command::new(&spawn.program)
+            .arg("serve")
+            .arg("-")
+            .args(["--child", "--service", service, "--version", version])
+            .args(["--replica", &nth.to_string(), "--id", &id.to_string()])
+            .args(["--seed", &fleet.seed.to_string()])
+            .args(["--steps", &fleet.steps.to_string()])
+            .args(["--counters", &fleet.counters.to_string()])
+            .env(TOKEN_ENV, spawn.token.to_str().unwrap_or_default())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = process.stdin.take().ok_or_else(|| lost("no stdin"))?;
+        let stdout = process.stdout.take().ok_or_else(|| lost("no stdout"))?;
+        let mut stdout = BufReader::new(stdout);
+        let said = tokio::time::timeout(START_LIMIT, async {
+            stdin
+                .write_all(format!("{}\n", spawn.text.len()).as_bytes())
+                .await?;
+            stdin.write_all(spawn.text.as_bytes()).await?;
+            stdin.flush().await?;
+            let mut line = String::new();
+            stdout.read_line(&mut line).await?;
+            Ok::<String, std::io::Error>(line)
+        })
+        .await
+        .map_err(|_| lost(format!("{service} {version} did not start within {START_LIMIT:?}")))??;
+        let addr: SocketAddr = said
+            .trim()
+            .rsplit_once(" on ")
+            .and_then(|(_, addr)| addr.parse().ok())
+            .ok_or_else(|| lost(format!("{service} {version} did not say where it listens")))?;
+        let control = ControlClient::with_interceptor(
+            net::channel(addr),
+            WithToken(spawn.token.clone()),
+        );
+        Ok(Child {
+            handle: Handle {
+                id,
+                service: service.to_owned(),
+                control,
+            },
+            version: version.to_owned(),
+            addr,
+            process,
+            lifeline: Some(stdin),
+            _stdout: stdout,
+        })
+    }
+
+    /// Stops the child gracefully: its last counts are taken, then SIGTERM, and it
+    /// drains (at most `grace`) and exits; past that it is killed.
+    pub async fn stop(mut self, grace: Duration, recorder: &Recorder) {
+        self.handle.collect(recorder).await;
+        if let Some(pid) = self.process.id().and_then(|pid| i32::try_from(pid).ok())
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        // Drain time, plus a moment for the process to end.
+        let limit = grace + Duration::from_millis(500);
+        if tokio::time::timeout(limit, self.process.wait()).await.is_err() {
+            let _ = self.process.start_kill();
+            let _ = self.process.wait().await;
+        }
+        self.lifeline = None;
+    }
+
+    /// Kills the child at once (SIGKILL): its calls in flight fail, its connections
+    /// reset. The counts it made are taken first, so that the report keeps them.
+    pub async fn kill(mut self, recorder: &Recorder) {
+        self.handle.collect(recorder).await;
+        let _ = self.process.start_kill();
+        // Reaped in the background: a kill is immediate for the run.
+        tokio::spawn(async move {
+            let _ = self.process.wait().await;
+        });
+    }
+
+    /// Kills the child without taking its counts: the run was interrupted.
+    pub fn abandon(mut self) {
+        let _ = self.process.start_kill();
+    }
+}
+
+impl Handle {
+    /// Takes the counts the child made since the last take and adds them to `recorder`.
+    pub async fn collect(&self, recorder: &Recorder) {
+        let mut control = self.control.clone();
+        let taken = tokio::time::timeout(CONTROL_LIMIT, control.counts(Done {})).await;
+        match taken {
+            Ok(Ok(taken)) => match serde_json::from_slice::<Delta>(&taken.get_ref().json) {
+                Ok(delta) => recorder.traffic.absorb(&delta),
+                Err(err) => tracing::warn!(%err, "a child's counts could not be read"),
+            },
+            Ok(Err(status)) => tracing::debug!(%status, "a child's counts could not be taken"),
+            Err(_) => tracing::debug!("a child's counts were not taken in time"),
+        }
+    }
+
+    /// Asks the child to put a callee's replica in rotation.
+    pub async fn join(&self, service: &str, replica: u32, addr: SocketAddr) -> bool {
+        let member = Member {
+            service: service.to_owned(),
+            replica,
+            addr: addr.to_string(),
+        };
+        self.ask(|mut control| async move { control.join(member).await.map(|_| ()) })
+            .await
+    }
+
+    /// Asks the child to take a callee's replica out of rotation; true once it has.
+    pub async fn leave(&self, service: &str, replica: u32) -> bool {
+        let member = Member {
+            service: service.to_owned(),
+            replica,
+            addr: String::new(),
+        };
+        self.ask(|mut control| async move { control.leave(member).await.map(|_| ()) })
+            .await
+    }
+
+    /// Waits until the child has no call in flight to a replica it left; false when it
+    /// still has (or could not say).
+    pub async fn drained(&self, service: &str, replica: u32) -> bool {
+        let member = Member {
+            service: service.to_owned(),
+            replica,
+            addr: String::new(),
+        };
+        let mut control = self.control.clone();
+        matches!(
+            tokio::time::timeout(CONTROL_LIMIT, control.drain(member)).await,
+            Ok(Ok(drained)) if drained.get_ref().drained
+        )
+    }
+
+    /// One partition window of the child's calls to `callee` begins (`cut`) or ends.
+    pub async fn partition(&self, callee: &str, cut: bool) -> bool {
+        let cut = Cut {
+            callee: callee.to_owned(),
+            cut,
+        };
+        self.ask(|mut control| async move { control.partition(cut).await.map(|_| ()) })
+            .await
+    }
+
+    /// Fault `fault` (a latency, errors or hang fault of the child's service) begins or
+    /// ends.
+    pub async fn trouble(&self, fault: usize, begin: bool) -> bool {
+        let window = Window {
+            fault: u32::try_from(fault).unwrap_or(u32::MAX),
+            begin,
+        };
+        self.ask(|mut control| async move { control.trouble(window).await.map(|_| ()) })
+            .await
+    }
+
+    async fn ask<F, Fut>(&self, request: F) -> bool
+    where
+        F: FnOnce(Controller) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Status>>,
+    {
+        let asked = tokio::time::timeout(CONTROL_LIMIT, request(self.control.clone())).await;
+        match asked {
+            Ok(Ok(())) => true,
+            Ok(Err(status)) => {
+                tracing::warn!(child = self.id, service = %self.service, %status, "a control request failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(child = self.id, service = %self.service, "a control request timed out");
+                false
+            }
+        }
+    }
+}
