@@ -19,7 +19,7 @@ use deploysim::{plan, scenario};
 
 use deploysim::runtime::net::Net;
 
-use crate::support::{run_on, yaml_files};
+use crate::support::{run_across_processes, run_on, yaml_files};
 
 fn run_all(net: Net, path: &std::path::Path) -> Vec<StrategyRun> {
     let mut scenario = scenario::load(path).expect("shipped scenarios load");
@@ -41,11 +41,15 @@ fn run_all(net: Net, path: &std::path::Path) -> Vec<StrategyRun> {
     scenario.load.bake = Duration::from_millis(400);
     scenario.load.rps = scenario.load.rps.max(200);
     let scenario = Arc::new(scenario);
+    let text = std::fs::read_to_string(path).expect("reads");
     scenario
         .strategies
         .iter()
         .filter(|strategy| plan::plan(&scenario, strategy, scenario.seed).is_ok())
-        .map(|strategy| run_on(net, &scenario, strategy))
+        .map(|strategy| match net {
+            Net::Processes => run_across_processes(&text, &scenario, strategy),
+            Net::Live | Net::Sim => run_on(net, &scenario, strategy),
+        })
         .collect()
 }
 
@@ -58,6 +62,72 @@ fn every_step_of_every_shipped_scenario_measures_what_check_predicts() {
 #[test]
 fn every_step_of_every_shipped_scenario_measures_what_check_predicts_in_sim() {
     every_step_agrees(Net::Sim);
+}
+
+/// Across processes (`--net processes`): every replica a child started, drained,
+/// stopped and killed as the rollout and the faults say, its membership, partitions and
+/// faults told over its control service. The states are the same, so the prediction is.
+#[test]
+fn every_step_of_every_shipped_scenario_measures_what_check_predicts_across_processes() {
+    every_step_agrees(Net::Processes);
+}
+
+/// One process and a process per replica count alike: every shipped scenario the
+/// agreement holds to, each strategy run both ways with the same seed. The same verdict
+/// per strategy, step by step (the measured level of every entrypoint), and the calls
+/// over every edge (counted inside the children, across processes, and taken by the
+/// parent before each child stops or is killed) and the requests each service received
+/// within a quarter (or 15 calls) of one process's: the runs are real-time, so counts
+/// differ by what the clock and the random picks did, not more.
+#[test]
+fn a_run_across_processes_counts_what_a_run_in_one_process_counts() {
+    let mut differences = Vec::new();
+    let mut edges_compared = 0;
+    let near = |one: u64, many: u64| one.abs_diff(many) <= (one / 4).max(15);
+    for path in yaml_files("scenarios") {
+        let here = run_all(Net::Live, &path);
+        let there = run_all(Net::Processes, &path);
+        for (one, many) in here.iter().zip(&there) {
+            let name = format!("{} / {}", path.display(), one.strategy.name);
+            if one.graceful() != many.graceful() {
+                differences.push(format!(
+                    "{name}: graceful {} in one process, {} across processes",
+                    one.graceful(),
+                    many.graceful()
+                ));
+            }
+            for (a, b) in one.steps.iter().zip(&many.steps) {
+                if a.measured != b.measured {
+                    differences.push(format!(
+                        "{name} / step {}: measured {:?} in one process, {:?} across processes",
+                        a.kind.label(),
+                        a.measured,
+                        b.measured
+                    ));
+                }
+            }
+            for (edge, counts) in &one.traffic.edges {
+                let across = many.traffic.edges.get(edge).map_or(0, |c| c.calls);
+                edges_compared += 1;
+                if !near(counts.calls, across) {
+                    differences.push(format!(
+                        "{name}: {edge}: {} calls in one process, {across} across processes",
+                        counts.calls
+                    ));
+                }
+            }
+            for (service, received) in &one.traffic.received {
+                let across = many.traffic.received.get(service).copied().unwrap_or(0);
+                if !near(*received, across) {
+                    differences.push(format!(
+                        "{name}: {service} received {received} in one process, {across} across processes"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(edges_compared > 30, "compared only {edges_compared} edges");
 }
 
 fn every_step_agrees(net: Net) {

@@ -82,6 +82,35 @@ pub fn run_on(
     scenario: &std::sync::Arc<deploysim::model::Scenario>,
     strategy: &deploysim::model::Strategy,
 ) -> deploysim::record::result::StrategyRun {
+    run_with(net, scenario, strategy, None)
+}
+
+/// [`run_on`] with every replica a child process (`--net processes`) that reads
+/// `text`: the scenario's file, which must hold the same services and faults.
+pub fn run_across_processes(
+    text: &str,
+    scenario: &std::sync::Arc<deploysim::model::Scenario>,
+    strategy: &deploysim::model::Strategy,
+) -> deploysim::record::result::StrategyRun {
+    let spawn = deploysim::runtime::child::Spawn {
+        program: env!("CARGO_BIN_EXE_simulate").into(),
+        text: std::sync::Arc::from(text),
+        token: tonic::metadata::AsciiMetadataValue::from_static("the-tests-token"),
+    };
+    run_with(
+        deploysim::runtime::net::Net::Processes,
+        scenario,
+        strategy,
+        Some(spawn),
+    )
+}
+
+fn run_with(
+    net: deploysim::runtime::net::Net,
+    scenario: &std::sync::Arc<deploysim::model::Scenario>,
+    strategy: &deploysim::model::Strategy,
+    processes: Option<deploysim::runtime::child::Spawn>,
+) -> deploysim::record::result::StrategyRun {
     let plan = deploysim::plan::plan(scenario, strategy, scenario.seed).expect("plans");
     let limit = deploysim::runtime::host::sim_limit([deploysim::runtime::host::run_budget(
         scenario, &plan,
@@ -94,6 +123,10 @@ pub fn run_on(
         limit,
         &deploysim::runtime::interrupt::Interrupt::never(),
         move |options| async move {
+            let options = deploysim::runtime::run::Options {
+                processes,
+                ..options
+            };
             deploysim::runtime::run::run(scenario, &strategy, &plan, &options, None).await
         },
     )
