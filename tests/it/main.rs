@@ -55,6 +55,9 @@ mod scenarios;
 /// `simulate serve`: one replica as its own process.
 mod serve;
 
+/// A run across processes: drains, the control token, orphans, network namespaces.
+mod processes;
+
 /// The JSON Schema of scenario files against the loader and a real validator.
 mod schema;
 
