@@ -261,16 +261,6 @@ pub(super) enum NetArg {
     Sim,
 }
 
-impl NetArg {
-    /// `--net live` or `--net sim`, as a command that reruns this one says it.
-    pub(super) fn flag(self) -> String {
-        match self {
-            NetArg::Live => "--net live".to_owned(),
-            NetArg::Sim => "--net sim".to_owned(),
-        }
-    }
-}
-
 impl From<NetArg> for Net {
     fn from(net: NetArg) -> Net {
         match net {
@@ -595,9 +585,10 @@ pub(super) struct SweepArgs {
     /// Also write the sweep as JSON to FILE (`-` for stdout, which replaces the table).
     #[arg(long, value_name = "FILE")]
     pub(super) json: Option<PathBuf>,
-    /// The network: `live` (real time) or `sim` (virtual time, deterministic per seed).
-    #[arg(long, value_enum, default_value_t = NetArg::Live)]
-    pub(super) net: NetArg,
+    /// The network: `live` (real time), `sim` (virtual time, deterministic per seed) or
+    /// `processes` (live, every replica a process of its own).
+    #[arg(long, value_enum, default_value_t = RunNet::Live)]
+    pub(super) net: RunNet,
     #[command(flatten)]
     pub(super) pipeline: PipelineArgs,
     /// Print only the conclusion (no tables), and nothing on stderr but errors: no

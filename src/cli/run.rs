@@ -48,22 +48,15 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         ));
     }
     let net = Net::from(args.net);
-    let processes = if net == Net::Processes {
-        if args.trial.is_some() {
-            output::error(
-                "--trial runs in one process (--net live or sim): a trial's defects are not in the scenario's text its children would read",
-            );
-            return exit::INVALID;
-        }
-        match spawn(&text) {
-            Ok(spawn) => Some(spawn),
-            Err(message) => {
-                output::error(&message);
-                return exit::ENVIRONMENT;
-            }
-        }
-    } else {
-        None
+    if net == Net::Processes && args.trial.is_some() {
+        output::error(
+            "--trial runs in one process (--net live or sim): a trial's defects are not in the scenario's text its children would read",
+        );
+        return exit::INVALID;
+    }
+    let processes = match processes(net, &text) {
+        Ok(processes) => processes,
+        Err(code) => return code,
     };
     let line = progress::Line::unless_quiet(args.quiet);
     let shared = Arc::clone(&scenario);
@@ -137,21 +130,34 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
     code
 }
 
-/// How a run across processes starts its children: this very binary, the scenario's
-/// text, and a token fresh for the run (from the system's randomness: it is a secret,
-/// not one of the run's seeded choices).
-fn spawn(text: &str) -> Result<deploysim::runtime::child::Spawn, String> {
+/// With `--net processes`, how the run starts its children: this very binary, the
+/// scenario's text, and a token fresh for the run (from the system's randomness: it is
+/// a secret, not one of the run's seeded choices). `None` on another network; the exit
+/// code when this program cannot be found.
+pub(super) fn processes(
+    net: Net,
+    text: &str,
+) -> Result<Option<deploysim::runtime::child::Spawn>, u8> {
     use rand::RngExt as _;
-    let program = std::env::current_exe()
-        .map_err(|err| format!("--net processes: cannot find this program to start its children: {err}"))?;
+    if net != Net::Processes {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().map_err(|err| {
+        output::error(&format!(
+            "--net processes: cannot find this program to start its children: {err}"
+        ));
+        exit::ENVIRONMENT
+    })?;
     let token = format!("{:032x}", rand::rng().random::<u128>());
-    let token = tonic::metadata::AsciiMetadataValue::try_from(token.as_str())
-        .map_err(|err| format!("--net processes: {err}"))?;
-    Ok(deploysim::runtime::child::Spawn {
+    let token = tonic::metadata::AsciiMetadataValue::try_from(token.as_str()).map_err(|err| {
+        output::error(&format!("--net processes: {err}"));
+        exit::ENVIRONMENT
+    })?;
+    Ok(Some(deploysim::runtime::child::Spawn {
         program,
         text: Arc::from(text),
         token,
-    })
+    }))
 }
 
 /// The strategies that will run, with their plans, and those that will not.

@@ -50,12 +50,20 @@ pub(super) fn run(args: &SweepArgs) -> u8 {
             Net::from(args.net),
         ));
     }
+    let net = Net::from(args.net);
+    let processes = match super::run::processes(net, &text) {
+        Ok(processes) => processes,
+        Err(code) => return code,
+    };
     let line = progress::Line::unless_quiet(args.quiet);
     let shared = Arc::clone(&scenario);
-    let net = Net::from(args.net);
     let limit = sim_limit(std::iter::repeat_n(row_budget(&scenario), rows));
     let total_rows = rows;
     let outcome = super::hosted(seed, net, limit, &line, move |options| async move {
+        let options = deploysim::runtime::run::Options {
+            processes,
+            ..options
+        };
         let steps = line.steps(total_rows, "row");
         let shown = steps.as_ref().map(|steps| steps as &dyn Progress);
         sweep::sweep(shared, missing, &options, shown).await

@@ -381,3 +381,33 @@ impl Drop for Guarded {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn a_sweep_across_processes_finds_what_one_process_finds() {
+    let sweep = |net: &str| {
+        let run = super::support::simulate(&[
+            "sweep",
+            "scenarios/partial.yaml",
+            "--net",
+            net,
+            "--json",
+            "-",
+            "--quiet",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let rows: Vec<(String, String)> = report["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| (row["missing"].to_string(), row["measured"].to_string()))
+            .collect();
+        (rows, report["single_points_of_failure"].clone(), report["net"].clone())
+    };
+    let (one, points, _) = sweep("live");
+    let (many, points_across, net) = sweep("processes");
+    assert_eq!(net, "processes");
+    assert_eq!(one, many);
+    assert_eq!(points, points_across);
+    assert!(one.len() >= 6, "{one:?}");
+}
