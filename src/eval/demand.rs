@@ -801,8 +801,8 @@ impl<'a> Model<'a> {
         let Some(work) = self.deployed(service).and_then(|v| v.method(method)) else {
             return false;
         };
-        let own = self.slow.get(service).copied().unwrap_or(0.0)
-            + work.latency.as_secs_f64() * 1000.0;
+        let own =
+            self.slow.get(service).copied().unwrap_or(0.0) + work.latency.as_secs_f64() * 1000.0;
         // Only a call whose rule answers on DEADLINE_EXCEEDED makes a difference: one
         // that fails passes the code up, as the caller's own timeout would.
         let handled = work.calls.iter().any(|call| {

@@ -533,7 +533,8 @@ impl Traffic {
         }
         for (step, backlog) in delta.asynchronous.iter().enumerate() {
             if *backlog != Backlog::default() && self.accepts(step) {
-                self.asynchronous.with_step(step, |mine| mine.merge(backlog));
+                self.asynchronous
+                    .with_step(step, |mine| mine.merge(backlog));
             }
         }
         self.stray.fetch_add(delta.stray, Ordering::Relaxed);

@@ -67,9 +67,7 @@ pub struct WithToken(AsciiMetadataValue);
 
 impl Interceptor for WithToken {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert(TOKEN_HEADER, self.0.clone());
+        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
         Ok(request)
     }
 }
@@ -139,16 +137,18 @@ impl Child {
             Ok::<String, std::io::Error>(line)
         })
         .await
-        .map_err(|_| lost(format!("{service} {version} did not start within {START_LIMIT:?}")))??;
+        .map_err(|_| {
+            lost(format!(
+                "{service} {version} did not start within {START_LIMIT:?}"
+            ))
+        })??;
         let addr: SocketAddr = said
             .trim()
             .rsplit_once(" on ")
             .and_then(|(_, addr)| addr.parse().ok())
             .ok_or_else(|| lost(format!("{service} {version} did not say where it listens")))?;
-        let control = ControlClient::with_interceptor(
-            net::channel(addr),
-            WithToken(spawn.token.clone()),
-        );
+        let control =
+            ControlClient::with_interceptor(net::channel(addr), WithToken(spawn.token.clone()));
         Ok(Child {
             handle: Handle {
                 id,
@@ -174,7 +174,10 @@ impl Child {
         }
         // Drain time, plus a moment for the process to end.
         let limit = grace + Duration::from_millis(500);
-        if tokio::time::timeout(limit, self.process.wait()).await.is_err() {
+        if tokio::time::timeout(limit, self.process.wait())
+            .await
+            .is_err()
+        {
             let _ = self.process.start_kill();
             let _ = self.process.wait().await;
         }

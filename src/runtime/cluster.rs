@@ -57,7 +57,8 @@ pub struct StartError {
 #[derive(Debug)]
 enum Running {
     Here(Replica),
-    Child(Child),
+    /// Boxed: a process's handle is several times a server's.
+    Child(Box<Child>),
 }
 
 impl Running {
@@ -518,8 +519,7 @@ impl Cluster {
             windows.saturating_sub(1)
         };
         let children = registry.children.get(from).cloned().unwrap_or_default();
-        futures_util::future::join_all(children.iter().map(|child| child.partition(to, cut)))
-            .await;
+        futures_util::future::join_all(children.iter().map(|child| child.partition(to, cut))).await;
     }
 
     /// Fault `index` (a latency, errors or hang fault of `service`) begins: every
@@ -804,7 +804,7 @@ impl Cluster {
                 .await
                 .map_err(failed)?;
             self.register(processes, &child.handle).await;
-            return Ok(Running::Child(child));
+            return Ok(Running::Child(Box::new(child)));
         }
         // Built before the start is awaited: the recipe borrows this cluster's links.
         let behaviour = Build {

@@ -87,9 +87,9 @@ impl Controlled {
     }
 
     fn link(&self, service: &str) -> Result<&Arc<Link>, Status> {
-        self.links.get(service).ok_or_else(|| {
-            Status::not_found(format!("this replica calls no service {service}"))
-        })
+        self.links
+            .get(service)
+            .ok_or_else(|| Status::not_found(format!("this replica calls no service {service}")))
     }
 }
 

@@ -40,7 +40,8 @@ strategies: [ single-piece ]
 
 #[test]
 fn a_rolling_step_across_processes_loses_and_fails_no_request() {
-    let scenario = Arc::new(deploysim::scenario::parse_str(ROLLING, "rolling.yaml".as_ref()).expect("valid"));
+    let scenario =
+        Arc::new(deploysim::scenario::parse_str(ROLLING, "rolling.yaml".as_ref()).expect("valid"));
     let run = run_across_processes(ROLLING, &scenario, &scenario.strategies[0]);
     assert_eq!(run.steps.len(), 3, "baseline and two steps");
     for step in &run.steps {
@@ -51,7 +52,11 @@ fn a_rolling_step_across_processes_loses_and_fails_no_request() {
             step.kind.label(),
             step.total.causes
         );
-        assert!(step.total.ok > 50, "step {}: too few requests", step.kind.label());
+        assert!(
+            step.total.ok > 50,
+            "step {}: too few requests",
+            step.kind.label()
+        );
         let drains: Vec<&Event> = step
             .events
             .iter()
@@ -230,7 +235,9 @@ impl Drop for Namespaces {
         for name in &self.names {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
-        let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
     }
 }
 
@@ -302,11 +309,21 @@ fn replicas_in_three_network_namespaces_call_each_other_across_a_bridge() {
         let (outside, inside) = (format!("dso{tag}{i}"), format!("dsi{tag}{i}"));
         let addr = format!("10.231.0.{}", i + 2);
         ip(&["netns", "add", name]);
-        ip(&["link", "add", &outside, "type", "veth", "peer", "name", &inside]);
+        ip(&[
+            "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+        ]);
         ip(&["link", "set", &inside, "netns", name]);
         ip(&["link", "set", &outside, "master", &bridge]);
         ip(&["link", "set", &outside, "up"]);
-        ip(&["-n", name, "addr", "add", &format!("{addr}/24"), "dev", &inside]);
+        ip(&[
+            "-n",
+            name,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            &inside,
+        ]);
         ip(&["-n", name, "link", "set", &inside, "up"]);
         ip(&["-n", name, "link", "set", "lo", "up"]);
         addrs.push(addr);
@@ -327,13 +344,20 @@ fn replicas_in_three_network_namespaces_call_each_other_across_a_bridge() {
         for (callee, addr) in callees {
             command.arg("--callee").arg(format!("{callee}={addr}:7000"));
         }
-        Guarded(command.spawn().expect("ip netns exec simulate serve starts"))
+        Guarded(
+            command
+                .spawn()
+                .expect("ip netns exec simulate serve starts"),
+        )
     };
     let mut catalog = serve(1, &[]);
     let mut recommend = serve(2, &[]);
     let mut web = serve(
         0,
-        &[("catalog", addrs[1].clone()), ("recommend", addrs[2].clone())],
+        &[
+            ("catalog", addrs[1].clone()),
+            ("recommend", addrs[2].clone()),
+        ],
     );
     for child in [&mut web, &mut catalog, &mut recommend] {
         assert!(child.said_serving(), "a replica did not start");
@@ -353,7 +377,10 @@ fn replicas_in_three_network_namespaces_call_each_other_across_a_bridge() {
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     let requests = &report["requests"];
     assert!(requests["ok"].as_u64().unwrap_or(0) > 100, "{report:#}");
-    assert_eq!(requests["degraded"], 0, "recommend answered across: {report:#}");
+    assert_eq!(
+        requests["degraded"], 0,
+        "recommend answered across: {report:#}"
+    );
     assert_eq!(requests["failed"], 0, "catalog answered across: {report:#}");
     drop((web, catalog, recommend));
     drop(namespaces);
@@ -402,7 +429,11 @@ fn a_sweep_across_processes_finds_what_one_process_finds() {
             .iter()
             .map(|row| (row["missing"].to_string(), row["measured"].to_string()))
             .collect();
-        (rows, report["single_points_of_failure"].clone(), report["net"].clone())
+        (
+            rows,
+            report["single_points_of_failure"].clone(),
+            report["net"].clone(),
+        )
     };
     let (one, points, _) = sweep("live");
     let (many, points_across, net) = sweep("processes");

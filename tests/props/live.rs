@@ -466,7 +466,7 @@ fn counts_every_request_once(
     // In virtual time nothing is late: the count is exact but for the arrival at each
     // step's edges, per entrypoint.
     let slack = match net {
-        Net::Live => expected * 0.1 + 20.0,
+        Net::Live | Net::Processes => expected * 0.1 + 20.0,
         Net::Sim => entries * (run.steps.len() as f64 + 1.0),
     };
     prop_assert!(
