@@ -5,8 +5,8 @@
 //!
 //! Two figures each, from the wall clock: the time a request takes with one in flight
 //! (the chain's latency: the difference over the depth is what each boundary adds to a
-//! hop), and with `IN_FLIGHT` in flight (the time per request at the machine's
-//! throughput). Wall time, not CPU time: the CPU time /proc reports for a busy
+//! hop), and with `IN_FLIGHT` in flight (the time each request takes when the two
+//! cores are the limit). Wall time, not CPU time: the CPU time /proc reports for a busy
 //! multi-threaded process on the sandboxes this was measured on exceeds its cores (3.4
 //! cores' worth on 2), so per-process CPU readings are not comparable across processes.
 //!

@@ -21,6 +21,12 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         Err(code) => return code,
     };
     let strategies = super::with_expect(strategies, &args.expect);
+    if Net::from(args.net) == Net::Processes && args.trial.is_some() {
+        output::error(
+            "--trial runs in one process (--net live or sim): a trial's defects are not in the scenario's text its children would read",
+        );
+        return exit::INVALID;
+    }
     // A risk trial's defects go into the scenario before anything is planned: the plan
     // is the same (a team does not know its defects), the versions it deploys are not.
     let (scenario, trial_line, run_seed) = match args.trial {
@@ -48,12 +54,6 @@ pub(super) fn run(path: &Path, args: &RunArgs) -> u8 {
         ));
     }
     let net = Net::from(args.net);
-    if net == Net::Processes && args.trial.is_some() {
-        output::error(
-            "--trial runs in one process (--net live or sim): a trial's defects are not in the scenario's text its children would read",
-        );
-        return exit::INVALID;
-    }
     let processes = match processes(net, &text) {
         Ok(processes) => processes,
         Err(code) => return code,

@@ -132,6 +132,12 @@ fn framed_scenario() -> Result<deploysim::model::Scenario, u8> {
             .take(length)
             .read_to_end(&mut bytes)
             .map_err(|err| err.to_string())?;
+        if bytes.len() as u64 != length {
+            return Err(format!(
+                "the scenario ended after {} of its {length} bytes",
+                bytes.len()
+            ));
+        }
         String::from_utf8(bytes).map_err(|err| err.to_string())
     });
     let text = text.map_err(|message| {
@@ -205,11 +211,20 @@ async fn serve_until_signal(spec: Spec) -> u8 {
             std::future::pending::<()>().await;
         }
     };
+    // A child ignores Ctrl-C: it shares its parent's process group, so a terminal's
+    // SIGINT reaches it too, and dying then would fail the requests of the step the
+    // parent is still measuring. Its parent ends it (or its lifeline does).
+    let interrupted = async {
+        if child {
+            std::future::pending::<()>().await;
+        }
+        let _ = interrupt.recv().await;
+    };
     // Biased, as every select of the crate: SIGTERM first when both came at once.
     let code = tokio::select! {
         biased;
         _ = term.recv() => exit::OK,
-        _ = interrupt.recv() => exit::INTERRUPTED,
+        () = interrupted => exit::INTERRUPTED,
         () = parent_gone => exit::INTERRUPTED,
     };
     // A child's parent took it out of rotation and waited for its callers' drains

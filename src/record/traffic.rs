@@ -167,7 +167,8 @@ pub struct TakenCounter<T> {
     /// Whether the counter keeps its counts per step whatever the run's size (an edge
     /// the report reads per step).
     pub tracked: bool,
-    pub steps: Vec<T>,
+    /// (step, counts) for the steps with a count: a long run's zeros are not sent.
+    pub steps: Vec<(usize, T)>,
     pub total: T,
 }
 
@@ -179,8 +180,17 @@ pub struct Delta {
     pub edges: Vec<TakenCounter<EdgeCounts>>,
     pub received: Vec<TakenCounter<u64>>,
     pub pressure: Vec<TakenCounter<Pressure>>,
-    pub asynchronous: Vec<Backlog>,
+    pub asynchronous: Vec<(usize, Backlog)>,
     pub stray: u64,
+}
+
+/// The steps of `steps` with a count, by number.
+fn sparse<T: Default + PartialEq>(steps: Vec<T>) -> Vec<(usize, T)> {
+    steps
+        .into_iter()
+        .enumerate()
+        .filter(|(_, counts)| *counts != T::default())
+        .collect()
 }
 
 /// One step's traffic, by edge name (`caller -> callee api A`) and by service.
@@ -491,7 +501,10 @@ impl Traffic {
                 .iter()
                 .filter_map(|(name, counter)| {
                     let (steps, total) = counter.take();
-                    (total != T::default()).then(|| TakenCounter {
+                    let steps = sparse(steps);
+                    // A take between a count's step and its total sees one without the
+                    // other: either is worth sending.
+                    (total != T::default() || !steps.is_empty()).then(|| TakenCounter {
                         name: name.clone(),
                         tracked: tracked(counter),
                         steps,
@@ -505,7 +518,7 @@ impl Traffic {
             edges: taken(&self.edges, per_step),
             received: taken(&self.services, |_| false),
             pressure: taken(&self.pressure, |_| true),
-            asynchronous: self.asynchronous.take().0,
+            asynchronous: sparse(self.asynchronous.take().0),
             stray: self.stray.swap(0, Ordering::Relaxed),
         }
     }
@@ -531,10 +544,10 @@ impl Traffic {
                 &pressure.total,
             );
         }
-        for (step, backlog) in delta.asynchronous.iter().enumerate() {
-            if *backlog != Backlog::default() && self.accepts(step) {
+        for (step, backlog) in &delta.asynchronous {
+            if self.accepts(*step) {
                 self.asynchronous
-                    .with_step(step, |mine| mine.merge(backlog));
+                    .with_step(*step, |mine| mine.merge(backlog));
             }
         }
         self.stray.fetch_add(delta.stray, Ordering::Relaxed);
@@ -543,12 +556,12 @@ impl Traffic {
     fn add_to<T: Default + Clone + PartialEq + Merge>(
         &self,
         counter: &Counter<T>,
-        steps: &[T],
+        steps: &[(usize, T)],
         total: &T,
     ) {
-        for (step, counts) in steps.iter().enumerate() {
-            if *counts != T::default() && self.accepts(step) {
-                counter.with_step(step, |mine| mine.merge(counts));
+        for (step, counts) in steps {
+            if self.accepts(*step) {
+                counter.with_step(*step, |mine| mine.merge(counts));
             }
         }
         crate::lock::lock(&counter.total).merge(total);

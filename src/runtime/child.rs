@@ -34,6 +34,9 @@ pub const TOKEN_ENV: &str = "DEPLOYSIM_TOKEN";
 /// How long a child may take to start and say where it listens.
 pub const START_LIMIT: Duration = Duration::from_secs(20);
 
+/// The largest counts message a child may send (JSON of its traffic since the last take).
+const MAX_COUNTS_BYTES: usize = 256 * 1024 * 1024;
+
 /// How long one control request may take before the child is taken as lost.
 const CONTROL_LIMIT: Duration = Duration::from_secs(5);
 
@@ -93,6 +96,16 @@ pub struct Child {
     _stdout: BufReader<ChildStdout>,
 }
 
+/// Replica `replica` of `service` as a control request names it (its address only
+/// where it joins).
+fn member(service: &str, replica: u32, addr: Option<SocketAddr>) -> Member {
+    Member {
+        service: service.to_owned(),
+        replica,
+        addr: addr.map(|addr| addr.to_string()).unwrap_or_default(),
+    }
+}
+
 /// A child could not be started or controlled.
 fn lost(what: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(what.to_string())
@@ -147,8 +160,10 @@ impl Child {
             .rsplit_once(" on ")
             .and_then(|(_, addr)| addr.parse().ok())
             .ok_or_else(|| lost(format!("{service} {version} did not say where it listens")))?;
+        // A long run's counts of a busy replica can pass tonic's 4 MiB default.
         let control =
-            ControlClient::with_interceptor(net::channel(addr), WithToken(spawn.token.clone()));
+            ControlClient::with_interceptor(net::channel(addr), WithToken(spawn.token.clone()))
+                .max_decoding_message_size(MAX_COUNTS_BYTES);
         Ok(Child {
             handle: Handle {
                 id,
@@ -186,8 +201,13 @@ impl Child {
 
     /// Kills the child at once (SIGKILL): its calls in flight fail, its connections
     /// reset. The counts it made are taken first, so that the report keeps them.
-    pub async fn kill(mut self, recorder: &Recorder) {
+    pub async fn kill(self, recorder: &Recorder) {
         self.handle.collect(recorder).await;
+        self.kill_taken();
+    }
+
+    /// Kills the child at once, its counts taken already.
+    pub fn kill_taken(mut self) {
         let _ = self.process.start_kill();
         // Reaped in the background: a kill is immediate for the run.
         tokio::spawn(async move {
@@ -211,29 +231,23 @@ impl Handle {
                 Ok(delta) => recorder.traffic.absorb(&delta),
                 Err(err) => tracing::warn!(%err, "a child's counts could not be read"),
             },
-            Ok(Err(status)) => tracing::debug!(%status, "a child's counts could not be taken"),
-            Err(_) => tracing::debug!("a child's counts were not taken in time"),
+            Ok(Err(status)) => {
+                tracing::warn!(child = self.id, %status, "a child's counts could not be taken");
+            }
+            Err(_) => tracing::warn!(child = self.id, "a child's counts were not taken in time"),
         }
     }
 
     /// Asks the child to put a callee's replica in rotation.
     pub async fn join(&self, service: &str, replica: u32, addr: SocketAddr) -> bool {
-        let member = Member {
-            service: service.to_owned(),
-            replica,
-            addr: addr.to_string(),
-        };
+        let member = member(service, replica, Some(addr));
         self.ask(|mut control| async move { control.join(member).await.map(|_| ()) })
             .await
     }
 
     /// Asks the child to take a callee's replica out of rotation; true once it has.
     pub async fn leave(&self, service: &str, replica: u32) -> bool {
-        let member = Member {
-            service: service.to_owned(),
-            replica,
-            addr: String::new(),
-        };
+        let member = member(service, replica, None);
         self.ask(|mut control| async move { control.leave(member).await.map(|_| ()) })
             .await
     }
@@ -241,11 +255,7 @@ impl Handle {
     /// Waits until the child has no call in flight to a replica it left; false when it
     /// still has (or could not say).
     pub async fn drained(&self, service: &str, replica: u32) -> bool {
-        let member = Member {
-            service: service.to_owned(),
-            replica,
-            addr: String::new(),
-        };
+        let member = member(service, replica, None);
         let mut control = self.control.clone();
         matches!(
             tokio::time::timeout(CONTROL_LIMIT, control.drain(member)).await,

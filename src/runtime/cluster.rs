@@ -424,8 +424,22 @@ impl Cluster {
             .map(|member| member.replica)
             .collect();
         self.tell_left(service, &gone).await;
-        for replica in Self::take_all(&mut slot) {
-            self.kill_running(replica).await;
+        let all = Self::take_all(&mut slot);
+        // Every child's counts are taken first, then all die together: a kill is one
+        // moment, not one replica after another's round trip.
+        let takes = all.iter().filter_map(|replica| match replica {
+            Running::Child(child) => Some(child.handle.collect(&self.recorder)),
+            Running::Here(_) => None,
+        });
+        futures_util::future::join_all(takes).await;
+        for replica in all {
+            match replica {
+                Running::Here(replica) => replica.kill(),
+                Running::Child(child) => {
+                    self.unregister(&child.handle).await;
+                    child.kill_taken();
+                }
+            }
         }
     }
 
@@ -626,7 +640,16 @@ impl Cluster {
     ) -> Result<(), StartError> {
         let mut fresh = Vec::new();
         for _ in 0..self.replicas(service) {
-            fresh.push(self.start_replica(service, version).await?);
+            match self.start_replica(service, version).await {
+                Ok(replica) => fresh.push(replica),
+                Err(err) => {
+                    // Those started already go, and leave the registry with them.
+                    for replica in fresh {
+                        self.kill_running(replica).await;
+                    }
+                    return Err(err);
+                }
+            }
         }
         tokio::time::sleep(self.startup(service)).await;
         for replica in fresh {
@@ -658,12 +681,45 @@ impl Cluster {
         };
         let registry = processes.registry.lock().await;
         let told = processes.callers_children(&registry, service);
-        futures_util::future::join_all(
-            told.iter()
-                .flat_map(|child| gone.iter().map(move |id| child.leave(service, *id))),
-        )
+        let acknowledged = futures_util::future::join_all(told.iter().map(|child| async move {
+            let acks =
+                futures_util::future::join_all(gone.iter().map(|id| child.leave(service, *id)))
+                    .await;
+            !acks.contains(&false)
+        }))
         .await;
-        told
+        // A child that did not say it took the replicas out may still pick them: what
+        // a drain that ran out of time means, and reported as one.
+        if acknowledged.contains(&false) {
+            for replica in gone {
+                self.recorder.event(Event::DrainTimedOut {
+                    service: service.to_owned(),
+                    replica: *replica,
+                });
+            }
+        }
+        told.into_iter()
+            .zip(acknowledged)
+            .filter_map(|(child, acked)| acked.then_some(child))
+            .collect()
+    }
+
+    /// Across processes: the children of `told` still running (one stopped or killed
+    /// since has no call in flight left to drain).
+    async fn still_running(&self, told: &[Handle]) -> Vec<Handle> {
+        let Some(processes) = &self.processes else {
+            return Vec::new();
+        };
+        let registry = processes.registry.lock().await;
+        told.iter()
+            .filter(|child| {
+                registry
+                    .children
+                    .get(&child.service)
+                    .is_some_and(|known| known.iter().any(|known| known.id == child.id))
+            })
+            .cloned()
+            .collect()
     }
 
     /// Waits until each replica (already out of rotation) has no call in flight, at most
@@ -678,11 +734,9 @@ impl Cluster {
                 }
             };
             // Across processes, every child that called it acknowledges its drain.
+            let told = self.still_running(&leaving.told).await;
             let there = futures_util::future::join_all(
-                leaving
-                    .told
-                    .iter()
-                    .map(|child| child.drained(&leaving.service, id)),
+                told.iter().map(|child| child.drained(&leaving.service, id)),
             );
             let (here, there) = futures_util::future::join(here, there).await;
             if !here || there.contains(&false) {

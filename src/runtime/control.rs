@@ -102,7 +102,14 @@ impl Control for Controlled {
             .parse()
             .map_err(|_| Status::invalid_argument(format!("not an address: {}", joined.addr)))?;
         let pool = self.link(&joined.service)?.pool();
-        pool.add(Arc::new(Member::new(joined.replica, addr)));
+        // A join retried, or late past its timeout, must not put a replica in twice.
+        if !pool
+            .snapshot()
+            .iter()
+            .any(|member| member.replica == joined.replica)
+        {
+            pool.add(Arc::new(Member::new(joined.replica, addr)));
+        }
         Ok(Response::new(Done {}))
     }
 
@@ -121,7 +128,19 @@ impl Control for Controlled {
     }
 
     async fn drain(&self, request: Request<Joined>) -> Result<Response<Drained>, Status> {
-        let replica = request.get_ref().replica;
+        let asked = request.into_inner();
+        let replica = asked.replica;
+        // Still in rotation here (its leave never arrived): not drained, whatever the
+        // in-flight count says, since new calls may still pick it.
+        if self
+            .link(&asked.service)?
+            .pool()
+            .snapshot()
+            .iter()
+            .any(|member| member.replica == replica)
+        {
+            return Ok(Response::new(Drained { drained: false }));
+        }
         let member = {
             let mut leaving = crate::lock::lock(&self.leaving);
             let position = leaving.iter().position(|member| member.replica == replica);

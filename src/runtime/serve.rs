@@ -84,7 +84,13 @@ pub async fn start(spec: &Spec) -> Result<Serving, StartError> {
                     .get(&call.service)
                     .map_or(&[][..], Vec::as_slice);
                 let pool = Arc::new(Pool::at(&call.service, addrs));
-                Arc::new(Link::new(&spec.service, pool, spec.seed).with_token(spec.token.clone()))
+                // One process's replicas of a service share one link and its stream of
+                // picks; each child has its own, so each draws from a stream of its own.
+                let picks = match spec.child {
+                    Some(child) => seed::derive(spec.seed, &format!("child/{}", child.id)),
+                    None => spec.seed,
+                };
+                Arc::new(Link::new(&spec.service, pool, picks).with_token(spec.token.clone()))
             });
         }
     }
