@@ -6,8 +6,11 @@
 //! - `errors/SERVICE/VERSION/N`: replica N's `error_rate` draws;
 //! - `backoff/SERVICE/VERSION/N`: replica N's backoff jitter, shared by its calls;
 //! - `faults/SERVICE`: the jitter of `latency` faults and the draws of `errors` faults on
-//!   SERVICE, shared by its replicas;
+//!   SERVICE, shared by its replicas (`faults/SERVICE/N` for replica N of a run across
+//!   processes, which cannot share one);
 //! - `pick/CALLER/CALLEE`: each caller's replica picks;
+//! - `child/ID`: in a run across processes, the seed child ID's picks derive from (each
+//!   child has its own links, where one process's replicas share theirs);
 //! - `load.users/ENTRY`: the user each entry request is for (flags at a percent);
 //! - `load.mix/ENTRY`: the method each entry request calls, from the mix;
 //! - `load.jitter/ENTRY`: where in its period each entry request is sent;

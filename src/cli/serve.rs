@@ -234,7 +234,18 @@ async fn serve_until_signal(spec: Spec) -> u8 {
     } else {
         serve::NOTICE
     };
+    let recorder = std::sync::Arc::clone(&serving.recorder);
     serving.drain(notice, DRAIN_LIMIT).await;
+    if child {
+        // Everything counted since the parent's last take, the calls the drain cut
+        // included (the server and its behaviour are gone now), for the parent that
+        // reads this line after its SIGTERM.
+        let last = serde_json::to_string(&recorder.traffic.take()).unwrap_or_default();
+        let line = format!("{}{last}\n", deploysim::runtime::child::FINAL_COUNTS);
+        if let Err(message) = output::print_out(&line) {
+            output::error(&message);
+        }
+    }
     code
 }
 

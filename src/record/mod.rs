@@ -113,6 +113,11 @@ pub enum Event {
     /// A replica out of rotation still had calls in flight when its drain limit ran out;
     /// it was stopped anyway, and those calls were cut.
     DrainTimedOut { service: String, replica: u32 },
+    /// A replica of its own process (`--net processes`) did not hand over its counts
+    /// when it stopped or was killed: the calls it made and the requests it received
+    /// since it last did are missing from the step's edges (never from the entry
+    /// requests, which the parent counts).
+    CountsLost { service: String, replica: u32 },
     /// The gate did not judge the step: the machine fell behind in it, so its failures
     /// may be the harness's, and neither rolling back nor going on would rest on a
     /// measurement.

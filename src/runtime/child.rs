@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
@@ -24,12 +24,16 @@ use tonic::{Request, Status};
 
 use crate::contract::TOKEN_HEADER;
 use crate::contract::control::{ControlClient, Cut, Done, Member, Window};
-use crate::record::Recorder;
 use crate::record::traffic::Delta;
+use crate::record::{Event, Recorder};
 use crate::runtime::net;
 
 /// The environment variable a child reads the run's token from.
 pub const TOKEN_ENV: &str = "DEPLOYSIM_TOKEN";
+
+/// What starts the line of a child's last counts on its standard output, before the
+/// JSON of its `record::traffic::Delta`, written once it has drained on SIGTERM.
+pub const FINAL_COUNTS: &str = "counts ";
 
 /// How long a child may take to start and say where it listens.
 pub const START_LIMIT: Duration = Duration::from_secs(20);
@@ -92,8 +96,8 @@ pub struct Child {
     process: tokio::process::Child,
     /// The lifeline: open while the parent wants the child.
     lifeline: Option<ChildStdin>,
-    /// Kept open so a late line from the child is not a broken pipe.
-    _stdout: BufReader<ChildStdout>,
+    /// Where the child says where it listens, and its last counts when it stops.
+    stdout: BufReader<ChildStdout>,
 }
 
 /// Replica `replica` of `service` as a control request names it (its address only
@@ -174,22 +178,43 @@ impl Child {
             addr,
             process,
             lifeline: Some(stdin),
-            _stdout: stdout,
+            stdout,
         })
     }
 
-    /// Stops the child gracefully: its last counts are taken, then SIGTERM, and it
-    /// drains (at most `grace`) and exits; past that it is killed.
+    /// Stops the child gracefully: SIGTERM, and it drains (at most `grace`), writes its
+    /// last counts on its standard output ([`FINAL_COUNTS`]: everything it counted
+    /// since the last take, the calls its drain cut included) and exits; past that it
+    /// is killed.
     pub async fn stop(mut self, grace: Duration, recorder: &Recorder) {
-        self.handle.collect(recorder).await;
         if let Some(pid) = self.process.id().and_then(|pid| i32::try_from(pid).ok())
             && let Some(pid) = rustix::process::Pid::from_raw(pid)
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
-        // Drain time, plus a moment for the process to end.
+        // Drain time, plus a moment to write the counts and end.
         let limit = grace + Duration::from_millis(500);
-        if tokio::time::timeout(limit, self.process.wait())
+        let stdout = &mut self.stdout;
+        let last = tokio::time::timeout(limit, async {
+            let mut line = String::new();
+            // Bounded: one line of counts at most, then the end of the output.
+            let read = stdout
+                .take(MAX_COUNTS_BYTES as u64)
+                .read_line(&mut line)
+                .await;
+            read.ok().and_then(|_| {
+                line.trim_end()
+                    .strip_prefix(FINAL_COUNTS)
+                    .map(str::to_owned)
+            })
+        })
+        .await;
+        let delta = match last {
+            Ok(Some(json)) => serde_json::from_str::<Delta>(&json).ok(),
+            Ok(None) | Err(_) => None,
+        };
+        self.handle.absorb(delta, recorder);
+        if tokio::time::timeout(Duration::from_millis(500), self.process.wait())
             .await
             .is_err()
         {
@@ -215,6 +240,11 @@ impl Child {
         });
     }
 
+    /// The child's process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
     /// Kills the child without taking its counts: the run was interrupted.
     pub fn abandon(mut self) {
         let _ = self.process.start_kill();
@@ -222,19 +252,26 @@ impl Child {
 }
 
 impl Handle {
-    /// Takes the counts the child made since the last take and adds them to `recorder`.
+    /// Takes the counts the child made since the last take and adds them to `recorder`;
+    /// counts that cannot be taken are reported as lost.
     pub async fn collect(&self, recorder: &Recorder) {
         let mut control = self.control.clone();
         let taken = tokio::time::timeout(CONTROL_LIMIT, control.counts(Done {})).await;
-        match taken {
-            Ok(Ok(taken)) => match serde_json::from_slice::<Delta>(&taken.get_ref().json) {
-                Ok(delta) => recorder.traffic.absorb(&delta),
-                Err(err) => tracing::warn!(%err, "a child's counts could not be read"),
-            },
-            Ok(Err(status)) => {
-                tracing::warn!(child = self.id, %status, "a child's counts could not be taken");
-            }
-            Err(_) => tracing::warn!(child = self.id, "a child's counts were not taken in time"),
+        let delta = match taken {
+            Ok(Ok(taken)) => serde_json::from_slice::<Delta>(&taken.get_ref().json).ok(),
+            Ok(Err(_)) | Err(_) => None,
+        };
+        self.absorb(delta, recorder);
+    }
+
+    /// Adds counts the child handed over to `recorder`, or reports them lost.
+    fn absorb(&self, delta: Option<Delta>, recorder: &Recorder) {
+        match delta {
+            Some(delta) => recorder.traffic.absorb(&delta),
+            None => recorder.event(Event::CountsLost {
+                service: self.service.clone(),
+                replica: self.id,
+            }),
         }
     }
 

@@ -124,6 +124,61 @@ fn a_child_refuses_control_without_the_run_token() {
     });
 }
 
+#[test]
+fn a_stopped_child_hands_over_its_last_counts_and_one_killed_by_another_is_reported_lost() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let fleet = Fleet {
+            spawn: Spawn {
+                program: env!("CARGO_BIN_EXE_simulate").into(),
+                text: Arc::from(ROLLING),
+                token: tonic::metadata::AsciiMetadataValue::from_static("the-run-token"),
+            },
+            seed: 7,
+            steps: 4,
+            counters: 8,
+        };
+        // api's replica receives three requests of step 1, then stops with SIGTERM:
+        // its last line hands them over.
+        let api = Child::start(&fleet, "api", "v1", 1, 1)
+            .await
+            .expect("the child starts");
+        let pool = Arc::new(deploysim::runtime::pool::Pool::at("api", &[api.addr]));
+        let link = deploysim::runtime::pool::Link::new("web", pool, 7)
+            .with_token(fleet.spawn.token.clone());
+        let target = link.target("v1", None);
+        for _ in 0..3 {
+            let request = deploysim::contract::CallRequest {
+                step: 1,
+                ..Default::default()
+            };
+            link.call(&target, request, Duration::from_secs(5))
+                .await
+                .expect("api answers");
+        }
+        let recorder = deploysim::record::Recorder::for_steps(4);
+        api.stop(Duration::from_secs(2), &recorder).await;
+        assert_eq!(recorder.traffic.step(1).received.get("api"), Some(&3));
+        // Another replica dies by someone else's hand: nothing is left to take, and
+        // the run says so.
+        let other = Child::start(&fleet, "api", "v1", 2, 2)
+            .await
+            .expect("the child starts");
+        signal(&other.pid().expect("running").to_string(), "KILL");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let recorder = deploysim::record::Recorder::for_steps(4);
+        other.stop(Duration::from_millis(200), &recorder).await;
+        let events = recorder.take().steps.remove(0).events;
+        assert_eq!(
+            events,
+            vec![Event::CountsLost {
+                service: "api".to_owned(),
+                replica: 2
+            }]
+        );
+    });
+}
+
 /// The live processes (not zombies) of process group `group`.
 fn members_of(group: u32) -> Vec<String> {
     let mut members = Vec::new();

@@ -360,6 +360,9 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
         Event::DrainTimedOut { service, replica } => format!(
             "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
         ),
+        Event::CountsLost { service, replica } => format!(
+            "{service} replica {replica} (a process of its own) did not hand over its counts: its calls and requests since its last are missing from the edges (not from the entry requests)"
+        ),
         Event::GateBreached { failed, answered } => format!(
             "the gate was breached: {failed} of the {answered} requests answered by the end of the bake time failed ({}), more than max_failed_ratio {}",
             percent(*failed as f64 / (*answered).max(1) as f64),
