@@ -268,8 +268,7 @@ impl Cluster {
             .map(|(service, version)| async move {
                 let mut slot = self.slot(service).lock().await;
                 slot.version = Some(version.clone());
-                for _ in 0..self.replicas(service) {
-                    let replica = self.start_replica(service, version).await?;
+                for replica in self.start_replicas(service, version).await? {
                     self.make_ready(service, &replica).await;
                     slot.ready.push(replica);
                 }
@@ -317,10 +316,8 @@ impl Cluster {
                     // ends.
                     return Ok(());
                 }
-                for _ in 0..self.replicas(&change.service) {
-                    let replica = self.start_replica(&change.service, version).await?;
-                    slot.waiting.push(replica);
-                }
+                let fresh = self.start_replicas(&change.service, version).await?;
+                slot.waiting.extend(fresh);
                 Ok(())
             });
         for result in futures_util::future::join_all(starts).await {
@@ -638,19 +635,7 @@ impl Cluster {
         version: &str,
         slot: &mut Slot,
     ) -> Result<(), StartError> {
-        let mut fresh = Vec::new();
-        for _ in 0..self.replicas(service) {
-            match self.start_replica(service, version).await {
-                Ok(replica) => fresh.push(replica),
-                Err(err) => {
-                    // Those started already go, and leave the registry with them.
-                    for replica in fresh {
-                        self.kill_running(replica).await;
-                    }
-                    return Err(err);
-                }
-            }
-        }
+        let fresh = self.start_replicas(service, version).await?;
         tokio::time::sleep(self.startup(service)).await;
         for replica in fresh {
             self.make_ready(service, &replica).await;
@@ -810,11 +795,26 @@ impl Cluster {
             .entry(service.clone())
             .or_default()
             .push(child.clone());
-        for callee in processes.callees.get(service).into_iter().flatten() {
-            for member in self.pool(callee).snapshot().iter() {
-                child.join(callee, member.replica, member.addr).await;
-            }
-        }
+        // Every callee's replicas in rotation, asked at once.
+        let members: Vec<(&String, Arc<Member>)> = processes
+            .callees
+            .get(service)
+            .into_iter()
+            .flatten()
+            .flat_map(|callee| {
+                self.pool(callee)
+                    .snapshot()
+                    .iter()
+                    .map(|member| (callee, Arc::clone(member)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        futures_util::future::join_all(
+            members
+                .iter()
+                .map(|(callee, member)| child.join(callee, member.replica, member.addr)),
+        )
+        .await;
         for ((from, to), windows) in &registry.partitions {
             if from == service {
                 for _ in 0..*windows {
@@ -836,6 +836,49 @@ impl Cluster {
                 children.retain(|known| known.id != child.id);
             }
         }
+    }
+
+    /// Starts every replica of `version` of `service`, out of rotation: one after the
+    /// other in this process (which keeps `--net sim`'s order of events), all at once
+    /// across processes (each waits for a process to say where it listens; numbers and
+    /// seeds are drawn in order either way). When one cannot start, those that did go.
+    async fn start_replicas(
+        &self,
+        service: &str,
+        version: &str,
+    ) -> Result<Vec<Running>, StartError> {
+        let count = self.replicas(service);
+        let results = if self.processes.is_some() {
+            futures_util::future::join_all((0..count).map(|_| self.start_replica(service, version)))
+                .await
+        } else {
+            let mut results = Vec::new();
+            for _ in 0..count {
+                let result = self.start_replica(service, version).await;
+                let failed = result.is_err();
+                results.push(result);
+                if failed {
+                    break;
+                }
+            }
+            results
+        };
+        let mut fresh = Vec::new();
+        let mut error = None;
+        for result in results {
+            match result {
+                Ok(replica) => fresh.push(replica),
+                Err(err) => error = error.or(Some(err)),
+            }
+        }
+        if let Some(err) = error {
+            // Those started already go, and leave the registry with them.
+            for replica in fresh {
+                self.kill_running(replica).await;
+            }
+            return Err(err);
+        }
+        Ok(fresh)
     }
 
     async fn start_replica(&self, service: &str, version: &str) -> Result<Running, StartError> {

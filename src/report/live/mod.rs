@@ -278,6 +278,13 @@ fn advice(scenario: &Scenario, net: Net) -> String {
             ", raise load.max_in_flight if requests were refused (now {in_flight})"
         );
     }
+    if net == Net::Processes {
+        // Every replica is a process here: a step starts and stops its new and old
+        // ones, which takes the machine's time from the load.
+        advice.push_str(
+            ", run fewer replicas (each is a process of its own here) or without --net processes",
+        );
+    }
     advice.push_str(", or run on a machine with more cores");
     advice
 }

@@ -23,7 +23,7 @@ pub(super) fn strategy(out: &mut String, scenario: &Scenario, net: Net, run: &St
     summary_line(out, net, run);
     step_table(out, scenario, run);
     flagged_calls(out, scenario, run);
-    async_calls(out, scenario, run);
+    async_calls(out, scenario, net, run);
     super::cascade::lines(out, scenario, run);
     super::cascade::load_lines(out, scenario, net, run);
     per_method(out, scenario, run);
@@ -495,7 +495,7 @@ fn flagged_calls(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
 /// One line for the asynchronous calls, when the scenario has any: per step, how many
 /// started, the most in flight at once, and how many a full backlog dropped. Their
 /// outcomes are on their edges (JSON `edges`), never in an entry request's.
-fn async_calls(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
+fn async_calls(out: &mut String, scenario: &Scenario, net: Net, run: &StrategyRun) {
     if !scenario.every_call().any(|(_, call)| call.asynchronous) {
         return;
     }
@@ -517,9 +517,15 @@ fn async_calls(out: &mut String, scenario: &Scenario, run: &StrategyRun) {
             )
         })
         .collect();
+    // Each child counts its own backlog; the most at once over the fleet is not known.
+    let peak = if net == Net::Processes {
+        "; \"at most\" is the busiest replica's"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "  asynchronous calls started per step: {} (their failures are on their edges)",
+        "  asynchronous calls started per step: {} (their failures are on their edges{peak})",
         counts.join(", ")
     );
 }
