@@ -118,6 +118,14 @@ pub enum Event {
     /// since it last did are missing from the step's edges (never from the entry
     /// requests, which the parent counts).
     CountsLost { service: String, replica: u32 },
+    /// A replica of its own process exited without the run's asking (`code`: its exit
+    /// code; none when a signal ended it): calls to it fail until a rollout move or a
+    /// restart replaces it.
+    ReplicaExited {
+        service: String,
+        replica: u32,
+        code: Option<i32>,
+    },
     /// The gate did not judge the step: the machine fell behind in it, so its failures
     /// may be the harness's, and neither rolling back nor going on would rest on a
     /// measurement.

@@ -12,7 +12,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
@@ -85,6 +88,8 @@ pub struct Handle {
     pub id: u32,
     pub service: String,
     control: Controller,
+    /// False once the process has exited, however: nothing is asked of it then.
+    alive: Arc<AtomicBool>,
 }
 
 /// A running child: one replica.
@@ -93,7 +98,11 @@ pub struct Child {
     pub handle: Handle,
     pub version: String,
     pub addr: SocketAddr,
-    process: tokio::process::Child,
+    pid: Option<u32>,
+    /// Set before the parent stops or kills the child: an exit after it is expected.
+    ending: Arc<AtomicBool>,
+    /// True once the process has exited (its watcher reaped it).
+    exited: watch::Receiver<bool>,
     /// The lifeline: open while the parent wants the child.
     lifeline: Option<ChildStdin>,
     /// Where the child says where it listens, and its last counts when it stops.
@@ -118,8 +127,11 @@ fn lost(what: impl std::fmt::Display) -> std::io::Error {
 impl Child {
     /// Starts replica `id` (the `nth` of its service) of `version` of `service` and waits
     /// until it listens.
+    /// A child that exits without the parent's asking is reported in `recorder`
+    /// ([`Event::ReplicaExited`]).
     pub async fn start(
         fleet: &Fleet,
+        recorder: &Arc<Recorder>,
         service: &str,
         version: &str,
         id: u32,
@@ -159,11 +171,35 @@ impl Child {
                 "{service} {version} did not start within {START_LIMIT:?}"
             ))
         })??;
-        let addr: SocketAddr = said
+        let Some(addr) = said
             .trim()
             .rsplit_once(" on ")
-            .and_then(|(_, addr)| addr.parse().ok())
-            .ok_or_else(|| lost(format!("{service} {version} did not say where it listens")))?;
+            .and_then(|(_, addr)| addr.parse::<SocketAddr>().ok())
+        else {
+            let ended = match process.try_wait() {
+                Ok(Some(status)) => format!("exited ({status}) before it said where it listens"),
+                _ => "did not say where it listens".to_owned(),
+            };
+            return Err(lost(format!("{ended}; its own message, if any, is above")));
+        };
+        let pid = process.id();
+        let alive = Arc::new(AtomicBool::new(true));
+        let ending = Arc::new(AtomicBool::new(false));
+        let (reaped, exited) = watch::channel(false);
+        let watcher = Watcher {
+            alive: Arc::clone(&alive),
+            ending: Arc::clone(&ending),
+            recorder: Arc::clone(recorder),
+            service: service.to_owned(),
+            id,
+        };
+        // The process is the watcher's: it reaps it whenever it ends, and says so; a
+        // runtime that ends first drops it, which kills the process (`kill_on_drop`).
+        tokio::spawn(async move {
+            let status = process.wait().await;
+            watcher.exited(status.ok().and_then(|status| status.code()));
+            let _ = reaped.send(true);
+        });
         // A long run's counts of a busy replica can pass tonic's 4 MiB default.
         let control =
             ControlClient::with_interceptor(net::channel(addr), WithToken(spawn.token.clone()))
@@ -173,13 +209,36 @@ impl Child {
                 id,
                 service: service.to_owned(),
                 control,
+                alive,
             },
             version: version.to_owned(),
             addr,
-            process,
+            pid,
+            ending,
+            exited,
             lifeline: Some(stdin),
             stdout,
         })
+    }
+
+    /// Sends `signal` to the process, once the parent has marked its end as its own.
+    fn signal(&self, signal: rustix::process::Signal) {
+        self.ending.store(true, Ordering::SeqCst);
+        if *self.exited.borrow() {
+            return;
+        }
+        if let Some(pid) = self.pid.and_then(|pid| i32::try_from(pid).ok())
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+
+    /// Waits at most `limit` for the process to have exited; false when it has not.
+    async fn exited_within(&mut self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.exited.wait_for(|exited| *exited))
+            .await
+            .is_ok()
     }
 
     /// Stops the child gracefully: SIGTERM, and it drains (at most `grace`), writes its
@@ -187,11 +246,7 @@ impl Child {
     /// since the last take, the calls its drain cut included) and exits; past that it
     /// is killed.
     pub async fn stop(mut self, grace: Duration, recorder: &Recorder) {
-        if let Some(pid) = self.process.id().and_then(|pid| i32::try_from(pid).ok())
-            && let Some(pid) = rustix::process::Pid::from_raw(pid)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
+        self.signal(rustix::process::Signal::TERM);
         // Drain time, plus a moment to write the counts and end.
         let limit = grace + Duration::from_millis(500);
         let stdout = &mut self.stdout;
@@ -214,12 +269,9 @@ impl Child {
             Ok(None) | Err(_) => None,
         };
         self.handle.absorb(delta, recorder);
-        if tokio::time::timeout(Duration::from_millis(500), self.process.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.process.start_kill();
-            let _ = self.process.wait().await;
+        if !self.exited_within(Duration::from_millis(500)).await {
+            self.signal(rustix::process::Signal::KILL);
+            self.exited_within(Duration::from_secs(1)).await;
         }
         self.lifeline = None;
     }
@@ -231,27 +283,50 @@ impl Child {
         self.kill_taken();
     }
 
-    /// Kills the child at once, its counts taken already.
-    pub fn kill_taken(mut self) {
-        let _ = self.process.start_kill();
-        // Reaped in the background: a kill is immediate for the run.
-        tokio::spawn(async move {
-            let _ = self.process.wait().await;
-        });
+    /// Kills the child at once, its counts taken already; its watcher reaps it.
+    pub fn kill_taken(self) {
+        self.signal(rustix::process::Signal::KILL);
     }
 
-    /// The child's process id (while it runs).
+    /// The child's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.process.id()
+        self.pid
     }
 
     /// Kills the child without taking its counts: the run was interrupted.
-    pub fn abandon(mut self) {
-        let _ = self.process.start_kill();
+    pub fn abandon(self) {
+        self.signal(rustix::process::Signal::KILL);
+    }
+}
+
+/// What reaps a child: says when it exited without the parent's asking.
+struct Watcher {
+    alive: Arc<AtomicBool>,
+    ending: Arc<AtomicBool>,
+    recorder: Arc<Recorder>,
+    service: String,
+    id: u32,
+}
+
+impl Watcher {
+    fn exited(&self, code: Option<i32>) {
+        self.alive.store(false, Ordering::SeqCst);
+        if !self.ending.load(Ordering::SeqCst) {
+            self.recorder.event(Event::ReplicaExited {
+                service: self.service.clone(),
+                replica: self.id,
+                code,
+            });
+        }
     }
 }
 
 impl Handle {
+    /// Whether the process still runs (nothing is asked of one that has ended).
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
     /// Takes the counts the child made since the last take and adds them to `recorder`;
     /// counts that cannot be taken are reported as lost.
     pub async fn collect(&self, recorder: &Recorder) {

@@ -697,6 +697,7 @@ impl Cluster {
         };
         let registry = processes.registry.lock().await;
         told.iter()
+            .filter(|child| child.alive())
             .filter(|child| {
                 registry
                     .children
@@ -897,7 +898,7 @@ impl Cluster {
             source,
         };
         if let Some(processes) = &self.processes {
-            let child = Child::start(&processes.fleet, service, version, id, nth)
+            let child = Child::start(&processes.fleet, &self.recorder, service, version, id, nth)
                 .await
                 .map_err(failed)?;
             self.register(processes, &child.handle).await;
@@ -945,6 +946,7 @@ impl Processes {
             .flatten()
             .filter_map(|caller| registry.children.get(caller))
             .flatten()
+            .filter(|child| child.alive())
             .cloned()
             .collect()
     }

@@ -97,6 +97,17 @@ fn a_run_across_processes_counts_what_a_run_in_one_process_counts() {
                     many.graceful()
                 ));
             }
+            for step in &many.steps {
+                for event in &step.events {
+                    if matches!(
+                        event,
+                        deploysim::record::Event::CountsLost { .. }
+                            | deploysim::record::Event::ReplicaExited { .. }
+                    ) {
+                        differences.push(format!("{name}: {event:?}"));
+                    }
+                }
+            }
             for (a, b) in one.steps.iter().zip(&many.steps) {
                 if a.measured != b.measured {
                     differences.push(format!(

@@ -60,7 +60,14 @@ fn a_rolling_step_across_processes_loses_and_fails_no_request() {
         let drains: Vec<&Event> = step
             .events
             .iter()
-            .filter(|event| matches!(event, Event::DrainTimedOut { .. }))
+            .filter(|event| {
+                matches!(
+                    event,
+                    Event::DrainTimedOut { .. }
+                        | Event::CountsLost { .. }
+                        | Event::ReplicaExited { .. }
+                )
+            })
             .collect();
         assert!(drains.is_empty(), "{drains:?}");
     }
@@ -91,7 +98,8 @@ fn a_child_refuses_control_without_the_run_token() {
             steps: 4,
             counters: 8,
         };
-        let child = Child::start(&fleet, "web", "v1", 1, 1)
+        let recorder = Arc::new(deploysim::record::Recorder::new());
+        let child = Child::start(&fleet, &recorder, "web", "v1", 1, 1)
             .await
             .expect("the child starts");
         let mut stray = ControlClient::connect(format!("http://{}", child.addr))
@@ -140,7 +148,8 @@ fn a_stopped_child_hands_over_its_last_counts_and_one_killed_by_another_is_repor
         };
         // api's replica receives three requests of step 1, then stops with SIGTERM:
         // its last line hands them over.
-        let api = Child::start(&fleet, "api", "v1", 1, 1)
+        let recorder = Arc::new(deploysim::record::Recorder::for_steps(4));
+        let api = Child::start(&fleet, &recorder, "api", "v1", 1, 1)
             .await
             .expect("the child starts");
         let pool = Arc::new(deploysim::runtime::pool::Pool::at("api", &[api.addr]));
@@ -156,25 +165,31 @@ fn a_stopped_child_hands_over_its_last_counts_and_one_killed_by_another_is_repor
                 .await
                 .expect("api answers");
         }
-        let recorder = deploysim::record::Recorder::for_steps(4);
         api.stop(Duration::from_secs(2), &recorder).await;
         assert_eq!(recorder.traffic.step(1).received.get("api"), Some(&3));
-        // Another replica dies by someone else's hand: nothing is left to take, and
-        // the run says so.
-        let other = Child::start(&fleet, "api", "v1", 2, 2)
+        // Another replica dies by someone else's hand: the run says it exited on its
+        // own, and that its counts are lost.
+        let other = Child::start(&fleet, &recorder, "api", "v1", 2, 2)
             .await
             .expect("the child starts");
         signal(&other.pid().expect("running").to_string(), "KILL");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let recorder = deploysim::record::Recorder::for_steps(4);
+        tokio::time::sleep(Duration::from_millis(300)).await;
         other.stop(Duration::from_millis(200), &recorder).await;
         let events = recorder.take().steps.remove(0).events;
         assert_eq!(
             events,
-            vec![Event::CountsLost {
-                service: "api".to_owned(),
-                replica: 2
-            }]
+            vec![
+                Event::ReplicaExited {
+                    service: "api".to_owned(),
+                    replica: 2,
+                    code: None
+                },
+                Event::CountsLost {
+                    service: "api".to_owned(),
+                    replica: 2
+                }
+            ],
+            "and nothing about the replica the run stopped itself"
         );
     });
 }

@@ -367,6 +367,14 @@ pub fn event_text(scenario: &Scenario, event: &Event) -> String {
         Event::DrainTimedOut { service, replica } => format!(
             "{service} replica {replica} still had calls in flight after its drain limit; it was stopped and they were cut"
         ),
+        Event::ReplicaExited {
+            service,
+            replica,
+            code,
+        } => format!(
+            "{service} replica {replica} (a process of its own) exited without being asked ({}): calls to it fail until a rollout move or a restart replaces it",
+            code.map_or_else(|| "ended by a signal".to_owned(), |code| format!("exit code {code}"))
+        ),
         Event::CountsLost { service, replica } => format!(
             "{service} replica {replica} (a process of its own) did not hand over its counts: its calls and requests since its last are missing from the edges (not from the entry requests)"
         ),
