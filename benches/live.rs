@@ -40,12 +40,12 @@ fn main() {
         let harness = harness_chain().await;
         let raw = raw_chain().await;
         // Warm both up (connections, allocator) before measuring.
-        drive_harness(&harness, 2_000).await;
+        chain::drive(&harness, 2_000, IN_FLIGHT).await;
         drive_raw(&raw, 2_000).await;
         let mut harness_us = Vec::new();
         let mut raw_us = Vec::new();
         for _ in 0..ROUNDS {
-            harness_us.push(cpu_per_hop(|| drive_harness(&harness, REQUESTS)).await);
+            harness_us.push(cpu_per_hop(|| chain::drive(&harness, REQUESTS, IN_FLIGHT)).await);
             raw_us.push(cpu_per_hop(|| drive_raw(&raw, REQUESTS)).await);
         }
         let harness_median = median(&mut harness_us);
@@ -112,28 +112,6 @@ async fn harness_chain() -> Arc<Cluster> {
     ));
     cluster.deploy_initial().await.expect("servers start");
     cluster
-}
-
-async fn drive_harness(cluster: &Arc<Cluster>, requests: usize) {
-    let link = cluster.link(CLIENT, "hop1").expect("entry link");
-    let per_worker = requests / IN_FLIGHT;
-    let workers: Vec<_> = (0..IN_FLIGHT)
-        .map(|_| {
-            let link = Arc::clone(&link);
-            let target = link.target("v1", None);
-            tokio::spawn(async move {
-                for _ in 0..per_worker {
-                    let request = CallRequest::default();
-                    link.call(&target, request, Duration::from_secs(10))
-                        .await
-                        .expect("the chain answers");
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("worker");
-    }
 }
 
 /// A raw tonic hop: answers, after calling the next hop if there is one.

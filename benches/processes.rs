@@ -16,9 +16,7 @@
 mod chain;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use deploysim::contract::{CLIENT, CallRequest};
 use deploysim::record::Recorder;
 use deploysim::runtime::child::{Fleet, Spawn};
 use deploysim::runtime::cluster::Cluster;
@@ -39,8 +37,8 @@ fn main() {
     runtime.block_on(async {
         let here = chain_cluster(false).await;
         let there = chain_cluster(true).await;
-        drive(&here, 2_000, IN_FLIGHT).await;
-        drive(&there, 2_000, IN_FLIGHT).await;
+        chain::drive(&here, 2_000, IN_FLIGHT).await;
+        chain::drive(&there, 2_000, IN_FLIGHT).await;
         println!("{DEPTH}-hop chain, closed loop, {ROUNDS} rounds each (medians), microseconds per request:");
         println!("                          1 in flight   {IN_FLIGHT} in flight");
         let mut rows = Vec::new();
@@ -96,27 +94,6 @@ async fn chain_cluster(across_processes: bool) -> Arc<Cluster> {
 /// Wall microseconds per request over `requests`, `in_flight` at a time.
 async fn measure(cluster: &Arc<Cluster>, requests: usize, in_flight: usize) -> f64 {
     let started = Instant::now();
-    drive(cluster, requests, in_flight).await;
+    chain::drive(cluster, requests, in_flight).await;
     started.elapsed().as_secs_f64() * 1e6 * in_flight as f64 / requests as f64
-}
-
-async fn drive(cluster: &Arc<Cluster>, requests: usize, in_flight: usize) {
-    let link = cluster.link(CLIENT, "hop1").expect("entry link");
-    let per_worker = requests / in_flight;
-    let workers: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let link = Arc::clone(&link);
-            let target = link.target("v1", None);
-            tokio::spawn(async move {
-                for _ in 0..per_worker {
-                    link.call(&target, CallRequest::default(), Duration::from_secs(10))
-                        .await
-                        .expect("the chain answers");
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("worker");
-    }
 }

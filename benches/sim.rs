@@ -21,7 +21,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deploysim::contract::{CLIENT, CallRequest};
 use deploysim::model::Scenario;
 use deploysim::record::Recorder;
 use deploysim::runtime::cluster::{Cluster, StartError};
@@ -164,23 +163,7 @@ fn calls_per_second(net: Net, chain: &Arc<Scenario>) -> f64 {
     on(net, Duration::from_secs(3_600), move |_| async move {
         let cluster = Arc::new(Cluster::new(chain, 1, Arc::new(Recorder::new())));
         cluster.deploy_initial().await?;
-        let link = cluster.link(CLIENT, "hop1").expect("entry link");
-        let workers: Vec<_> = (0..IN_FLIGHT)
-            .map(|_| {
-                let link = Arc::clone(&link);
-                let target = link.target("v1", None);
-                tokio::spawn(async move {
-                    for _ in 0..CHAIN_REQUESTS / IN_FLIGHT {
-                        link.call(&target, CallRequest::default(), Duration::from_secs(10))
-                            .await
-                            .expect("the chain answers");
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker.await.expect("worker");
-        }
+        chain::drive(&cluster, CHAIN_REQUESTS, IN_FLIGHT).await;
         cluster.shutdown().await;
         Ok(())
     });

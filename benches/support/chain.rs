@@ -1,5 +1,6 @@
-//! The scenario both network benches drive: a chain of `depth` services, `hop1` (the
-//! entrypoint) calling `hop2` and so on, every one answering at once.
+//! The chain the network benches (live, sim, processes) drive, and how: `depth`
+//! services, `hop1` (the entrypoint) calling `hop2` and so on, every one answering at
+//! once, driven closed-loop.
 
 pub fn chain_yaml(depth: usize) -> String {
     let mut yaml = String::from("name: chain\nservices:\n");
@@ -20,4 +21,34 @@ pub fn chain_yaml(depth: usize) -> String {
         initial.join(", ")
     ));
     yaml
+}
+
+/// Drives the chain of `cluster` closed-loop: `in_flight` workers, each sending its
+/// share of `requests` to `hop1` one after the other, every one answered.
+pub async fn drive(
+    cluster: &std::sync::Arc<deploysim::runtime::cluster::Cluster>,
+    requests: usize,
+    in_flight: usize,
+) {
+    let link = cluster
+        .link(deploysim::contract::CLIENT, "hop1")
+        .expect("entry link");
+    let per_worker = requests / in_flight;
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let link = std::sync::Arc::clone(&link);
+            let target = link.target("v1", None);
+            tokio::spawn(async move {
+                for _ in 0..per_worker {
+                    let request = deploysim::contract::CallRequest::default();
+                    link.call(&target, request, std::time::Duration::from_secs(10))
+                        .await
+                        .expect("the chain answers");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("worker");
+    }
 }
