@@ -277,14 +277,9 @@ impl Child {
     }
 
     /// Kills the child at once (SIGKILL): its calls in flight fail, its connections
-    /// reset. The counts it made are taken first, so that the report keeps them.
-    pub async fn kill(self, recorder: &Recorder) {
-        self.handle.collect(recorder).await;
-        self.kill_taken();
-    }
-
-    /// Kills the child at once, its counts taken already; its watcher reaps it.
-    pub fn kill_taken(self) {
+    /// reset; its watcher reaps it. Take its counts first (`Handle::collect`) for the
+    /// report to keep them.
+    pub fn kill(self) {
         self.signal(rustix::process::Signal::KILL);
     }
 

@@ -421,23 +421,7 @@ impl Cluster {
             .map(|member| member.replica)
             .collect();
         self.tell_left(service, &gone).await;
-        let all = Self::take_all(&mut slot);
-        // Every child's counts are taken first, then all die together: a kill is one
-        // moment, not one replica after another's round trip.
-        let takes = all.iter().filter_map(|replica| match replica {
-            Running::Child(child) => Some(child.handle.collect(&self.recorder)),
-            Running::Here(_) => None,
-        });
-        futures_util::future::join_all(takes).await;
-        for replica in all {
-            match replica {
-                Running::Here(replica) => replica.kill(),
-                Running::Child(child) => {
-                    self.unregister(&child.handle).await;
-                    child.kill_taken();
-                }
-            }
-        }
+        self.kill_all(Self::take_all(&mut slot)).await;
     }
 
     /// One crash of a `crash` loop: the oldest ready replica dies at once (its calls in
@@ -462,7 +446,7 @@ impl Cluster {
         self.pool(service).remove(victim.id());
         self.tell_left(service, &[victim.id()]).await;
         let version = victim.version().to_owned();
-        self.kill_running(victim).await;
+        self.kill_all(vec![victim]).await;
         crashed();
         let fresh = self.start_replica(service, &version).await?;
         tokio::time::sleep(self.startup(service)).await;
@@ -756,13 +740,22 @@ impl Cluster {
         }
     }
 
-    /// Kills a replica at once; a child's counts are taken first.
-    async fn kill_running(&self, replica: Running) {
-        match replica {
-            Running::Here(replica) => replica.kill(),
-            Running::Child(child) => {
-                self.unregister(&child.handle).await;
-                child.kill(&self.recorder).await;
+    /// Kills replicas at once; the children's counts are taken first.
+    async fn kill_all(&self, replicas: Vec<Running>) {
+        // Every child's counts are taken first, then all die together: a kill is one
+        // moment, not one replica after another's round trip.
+        let takes = replicas.iter().filter_map(|replica| match replica {
+            Running::Child(child) => Some(child.handle.collect(&self.recorder)),
+            Running::Here(_) => None,
+        });
+        futures_util::future::join_all(takes).await;
+        for replica in replicas {
+            match replica {
+                Running::Here(replica) => replica.kill(),
+                Running::Child(child) => {
+                    self.unregister(&child.handle).await;
+                    child.kill();
+                }
             }
         }
     }
@@ -874,9 +867,7 @@ impl Cluster {
         }
         if let Some(err) = error {
             // Those started already go, and leave the registry with them.
-            for replica in fresh {
-                self.kill_running(replica).await;
-            }
+            self.kill_all(fresh).await;
             return Err(err);
         }
         Ok(fresh)

@@ -102,14 +102,7 @@ impl Control for Controlled {
             .parse()
             .map_err(|_| Status::invalid_argument(format!("not an address: {}", joined.addr)))?;
         let pool = self.link(&joined.service)?.pool();
-        // A join retried, or late past its timeout, must not put a replica in twice.
-        if !pool
-            .snapshot()
-            .iter()
-            .any(|member| member.replica == joined.replica)
-        {
-            pool.add(Arc::new(Member::new(joined.replica, addr)));
-        }
+        pool.add(Arc::new(Member::new(joined.replica, addr)));
         Ok(Response::new(Done {}))
     }
 
@@ -132,13 +125,7 @@ impl Control for Controlled {
         let replica = asked.replica;
         // Still in rotation here (its leave never arrived): not drained, whatever the
         // in-flight count says, since new calls may still pick it.
-        if self
-            .link(&asked.service)?
-            .pool()
-            .snapshot()
-            .iter()
-            .any(|member| member.replica == replica)
-        {
+        if self.link(&asked.service)?.pool().holds(replica) {
             return Ok(Response::new(Drained { drained: false }));
         }
         let member = {

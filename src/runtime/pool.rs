@@ -127,9 +127,22 @@ impl Pool {
         *guard = Arc::new(next);
     }
 
-    /// Makes a replica ready: callers start picking it on their next attempt.
+    /// Makes a replica ready: callers start picking it on their next attempt. A replica
+    /// already ready is not added twice (a join retried, or arriving late, across
+    /// processes).
     pub fn add(&self, member: Arc<Member>) {
-        self.update(|ready| ready.push(member));
+        self.update(|ready| {
+            if !ready.iter().any(|known| known.replica == member.replica) {
+                ready.push(member);
+            }
+        });
+    }
+
+    /// Whether replica `replica` is ready (in rotation).
+    pub fn holds(&self, replica: u32) -> bool {
+        self.snapshot()
+            .iter()
+            .any(|member| member.replica == replica)
     }
 
     /// Takes a replica out of rotation. No attempt starts on it after this returns.
@@ -362,5 +375,26 @@ impl Link {
         let channel = net::channel(member.addr);
         channels.insert(member.replica, channel.clone());
         channel
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_joins_a_pool_once_and_leaves_it() {
+        let pool = Pool::new("api");
+        let addr: SocketAddr = "127.0.0.1:7000".parse().expect("an address");
+        pool.add(Arc::new(Member::new(3, addr)));
+        pool.add(Arc::new(Member::new(3, addr)));
+        assert_eq!(pool.snapshot().len(), 1, "a second join of 3 adds nothing");
+        assert!(pool.holds(3));
+        assert!(pool.remove(3).is_some());
+        assert!(!pool.holds(3));
+        assert!(
+            pool.remove(3).is_none(),
+            "gone once removed: not held twice"
+        );
     }
 }

@@ -83,21 +83,30 @@ fn a_rolling_step_across_processes_loses_and_fails_no_request() {
     assert_eq!(calls.failed, 0);
 }
 
+/// How the tests below start children of [`ROLLING`] by hand: with `TOKEN` and a run
+/// of 4 steps.
+fn rolling_fleet() -> Fleet {
+    Fleet {
+        spawn: Spawn {
+            program: env!("CARGO_BIN_EXE_simulate").into(),
+            text: Arc::from(ROLLING),
+            token: tonic::metadata::AsciiMetadataValue::from_static(TOKEN),
+        },
+        seed: 7,
+        steps: 4,
+        counters: 8,
+    }
+}
+
+/// The run's token of [`rolling_fleet`].
+const TOKEN: &str = "the-run-token";
+
 #[test]
 fn a_child_refuses_control_without_the_run_token() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
-        let token = tonic::metadata::AsciiMetadataValue::from_static("the-run-token");
-        let fleet = Fleet {
-            spawn: Spawn {
-                program: env!("CARGO_BIN_EXE_simulate").into(),
-                text: Arc::from(ROLLING),
-                token: token.clone(),
-            },
-            seed: 7,
-            steps: 4,
-            counters: 8,
-        };
+        let token = tonic::metadata::AsciiMetadataValue::from_static(TOKEN);
+        let fleet = rolling_fleet();
         let recorder = Arc::new(deploysim::record::Recorder::new());
         let child = Child::start(&fleet, &recorder, "web", "v1", 1, 1)
             .await
@@ -136,16 +145,7 @@ fn a_child_refuses_control_without_the_run_token() {
 fn a_stopped_child_hands_over_its_last_counts_and_one_killed_by_another_is_reported_lost() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
-        let fleet = Fleet {
-            spawn: Spawn {
-                program: env!("CARGO_BIN_EXE_simulate").into(),
-                text: Arc::from(ROLLING),
-                token: tonic::metadata::AsciiMetadataValue::from_static("the-run-token"),
-            },
-            seed: 7,
-            steps: 4,
-            counters: 8,
-        };
+        let fleet = rolling_fleet();
         // api's replica receives three requests of step 1, then stops with SIGTERM:
         // its last line hands them over.
         let recorder = Arc::new(deploysim::record::Recorder::for_steps(4));
